@@ -1,0 +1,291 @@
+//! Wiring: configuration → embedded database (when no URL is configured) → pools → migrations
+//! → services → HTTP, and the reverse on shutdown. This is the only place that knows the
+//! order things start and stop in; it holds no request logic.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
+use crate::db::migrate::{self, MigrateError};
+use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
+use crate::health::Health;
+use crate::http::{self, Admission, AppState, Limits, Users};
+use crate::service::tenants::TenantService;
+
+/// The database the embedded cluster serves ferrobill from.
+const EMBEDDED_DATABASE: &str = "ferrobill";
+/// How often pools retire expired connections and refill to `minIdle`.
+const POOL_MAINTENANCE_PERIOD: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
+    #[error(transparent)]
+    PoolConfig(#[from] PoolConfigError),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShutdownError {
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
+}
+
+/// The database ferrobill talks to, resolved from the configuration: an external server, or the
+/// private cluster this process started (and must stop).
+pub struct Database {
+    pub main_target: tokio_postgres::Config,
+    pub plugin_target: tokio_postgres::Config,
+    pub embedded: Option<EmbeddedCluster>,
+}
+
+impl Database {
+    /// Starts the embedded cluster when `org.killbill.dao.url` is empty; otherwise only parses
+    /// the URLs. Warnings about ignored URL parameters are logged.
+    pub async fn open(config: &Config) -> Result<Database, StartupError> {
+        let (embedded, main_target) = match &config.main_pool.url {
+            Some(url) => {
+                let (target, warnings) = pool::target_from_url(
+                    "org.killbill.dao.url",
+                    url,
+                    &config.main_pool.user,
+                    &config.main_pool.password,
+                )?;
+                warnings.iter().for_each(|w| tracing::warn!("{w}"));
+                (None, target)
+            }
+            None => {
+                let cluster = EmbeddedCluster::start(EmbeddedOptions {
+                    data_dir: PathBuf::from(&config.embedded.data_dir),
+                    port: 5432,
+                    max_connections: config.embedded.max_connections,
+                    durable: true,
+                })
+                .await?;
+                if let Err(error) = cluster.ensure_database(EMBEDDED_DATABASE).await {
+                    let _ = cluster.stop().await;
+                    return Err(error.into());
+                }
+                let target = cluster.pg_config(EMBEDDED_DATABASE);
+                (Some(cluster), target)
+            }
+        };
+        let plugin_target = match &config.plugin_pool.url {
+            Some(url) => {
+                let (target, warnings) = pool::target_from_url(
+                    "org.killbill.billing.osgi.dao.url",
+                    url,
+                    &config.plugin_pool.user,
+                    &config.plugin_pool.password,
+                )?;
+                warnings.iter().for_each(|w| tracing::warn!("{w}"));
+                target
+            }
+            // Kill Bill's deployments point both pools at one database; so does ferrobill by
+            // default, keeping the plugin pool's own size and timeout.
+            None => main_target.clone(),
+        };
+        Ok(Database {
+            main_target,
+            plugin_target,
+            embedded,
+        })
+    }
+
+    pub async fn close(self) -> Result<(), EmbeddedError> {
+        match self.embedded {
+            Some(cluster) => cluster.stop().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// A running server.
+pub struct App {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    main_pool: DbPool,
+    plugin_pool: DbPool,
+    health: Health,
+    embedded: Option<EmbeddedCluster>,
+    shutdown_timeout: Duration,
+}
+
+impl App {
+    /// Starts everything and returns once the server accepts requests and is in rotation.
+    pub async fn start(config: Config) -> Result<App, StartupError> {
+        let database = Database::open(&config).await?;
+        match Self::start_on(config, &database).await {
+            Ok(parts) => Ok(parts.into_app(database.embedded)),
+            Err(error) => {
+                if let Err(stop_error) = database.close().await {
+                    tracing::warn!(error = %stop_error, "stopping the embedded database after a failed start");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn start_on(config: Config, database: &Database) -> Result<Started, StartupError> {
+        migrate::run(&database.main_target).await?;
+        let main_pool = DbPool::new("main", &config.main_pool, database.main_target.clone())?;
+        let plugin_pool = DbPool::new("osgi", &config.plugin_pool, database.plugin_target.clone())?;
+        tokio::spawn(
+            main_pool
+                .clone()
+                .maintain(config.main_pool.clone(), POOL_MAINTENANCE_PERIOD),
+        );
+        tokio::spawn(
+            plugin_pool
+                .clone()
+                .maintain(config.plugin_pool.clone(), POOL_MAINTENANCE_PERIOD),
+        );
+
+        let health = Health::new(&[main_pool.clone(), plugin_pool.clone()]);
+        let state = AppState {
+            tenants: TenantService::new(
+                main_pool.clone(),
+                config.security.tenant_cache_size as usize,
+            ),
+            health: health.clone(),
+            users: Users::new(config.security.users.clone()),
+        };
+        let limits = Limits {
+            admission: Admission::new(
+                config.server.max_in_flight as usize,
+                config.server.max_waiting as usize,
+                config.server.request_timeout,
+            ),
+            max_body_size: usize::try_from(config.server.max_body_size).unwrap_or(usize::MAX),
+        };
+        let router = http::router(state, limits);
+
+        let address = SocketAddr::new(config.server.bind_address, config.server.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| StartupError::Bind { address, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { address, source })?;
+        let (stop, mut stopped) = watch::channel(false);
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+        });
+        health.put_in_rotation();
+        tracing::info!(%local_addr, "ferrobill is serving");
+        Ok(Started {
+            local_addr,
+            stop,
+            server,
+            main_pool,
+            plugin_pool,
+            health,
+            shutdown_timeout: config.server.shutdown_timeout,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn main_pool_state(&self) -> PoolState {
+        self.main_pool.state()
+    }
+
+    pub fn plugin_pool_state(&self) -> PoolState {
+        self.plugin_pool.state()
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), ShutdownError> {
+        signal.await;
+        self.shutdown().await
+    }
+
+    /// Stops accepting, lets in-flight requests finish within `ferrobill.server.shutdownTimeout`,
+    /// closes the pools and stops the embedded database.
+    pub async fn shutdown(self) -> Result<(), ShutdownError> {
+        tracing::info!("shutting down");
+        self.health.put_out_of_rotation();
+        let _ = self.stop.send(true);
+        let mut server = self.server;
+        match tokio::time::timeout(self.shutdown_timeout, &mut server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "HTTP server stopped with an error"),
+            Ok(Err(error)) => tracing::warn!(%error, "HTTP server task failed"),
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = self.shutdown_timeout.as_millis() as u64,
+                    "in-flight requests did not finish in time; abandoning them"
+                );
+                server.abort();
+            }
+        }
+        self.main_pool.close();
+        self.plugin_pool.close();
+        if let Some(cluster) = self.embedded {
+            cluster.stop().await?;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Everything started after the database, before it is bundled with the embedded cluster.
+struct Started {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    main_pool: DbPool,
+    plugin_pool: DbPool,
+    health: Health,
+    shutdown_timeout: Duration,
+}
+
+impl Started {
+    fn into_app(self, embedded: Option<EmbeddedCluster>) -> App {
+        App {
+            local_addr: self.local_addr,
+            stop: self.stop,
+            server: self.server,
+            main_pool: self.main_pool,
+            plugin_pool: self.plugin_pool,
+            health: self.health,
+            embedded,
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+}
+
+/// `ferrobill migrate`: applies pending migrations and exits.
+pub async fn migrate_only(config: &Config) -> Result<(), StartupError> {
+    let database = Database::open(config).await?;
+    let result = migrate::run(&database.main_target).await;
+    if let Err(error) = database.close().await {
+        tracing::warn!(%error, "stopping the embedded database");
+    }
+    result.map_err(StartupError::from)
+}

@@ -1,0 +1,243 @@
+//! Every failure the API can answer with, and the one place that turns each into an HTTP
+//! status and Kill Bill's error JSON:
+//! `{className, code, message, causeClassName, causeMessage, stackTrace}`.
+//!
+//! Class names and codes are Kill Bill's, so clients that branch on them keep working. Internal
+//! causes are logged here and never leak beyond their message. Nothing outside this file
+//! builds an error body.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::db::pool::PoolError;
+use crate::service::ServiceError;
+use crate::storage::StorageError;
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+const ILLEGAL_ARGUMENT: &str = "java.lang.IllegalArgumentException";
+const TENANT_API_EXCEPTION: &str = "org.killbill.billing.tenant.api.TenantApiException";
+const CONNECTION_EXCEPTION: &str = "java.sql.SQLTransientConnectionException";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Basic authentication missing or wrong (Shiro's 401, with its challenge header).
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// Tenant headers missing or not matching a tenant (Kill Bill's TenantFilter).
+    #[error("Make sure to set the X-Killbill-ApiKey and X-Killbill-ApiSecret headers")]
+    TenantNotAuthenticated,
+    /// A required header (e.g. `X-Killbill-CreatedBy`) is absent.
+    #[error("Header {0} needs to be set")]
+    MissingHeader(&'static str),
+    #[error("{0}")]
+    BadHeader(String),
+    /// Kill Bill's "XxxJson body should be specified".
+    #[error("{0} body should be specified")]
+    MissingBody(&'static str),
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("Unsupported media type {0}: expected application/json")]
+    UnsupportedMediaType(String),
+    #[error("Request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    /// An unknown route, or a path or query id that is not a UUID (JAX-RS answers 404 there).
+    #[error("{0}")]
+    NotFound(String),
+    #[error("HTTP 405 Method Not Allowed")]
+    MethodNotAllowed,
+    /// Admission control refused the request: too many in flight and waiting.
+    #[error(
+        "Server overloaded: {in_flight} requests in flight and {waiting} waiting; retry later"
+    )]
+    Overloaded { in_flight: usize, waiting: usize },
+    #[error("Request did not complete within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("Internal error: the request handler panicked")]
+    Panic,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        ApiError::Service(error.into())
+    }
+}
+
+/// Kill Bill's BillingExceptionJson.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BillingExceptionJson {
+    class_name: String,
+    code: Option<i32>,
+    message: String,
+    cause_class_name: Option<String>,
+    cause_message: Option<String>,
+    stack_trace: Vec<serde_json::Value>,
+}
+
+struct Mapped {
+    status: StatusCode,
+    class_name: &'static str,
+    code: Option<i32>,
+    cause: Option<(&'static str, String)>,
+}
+
+fn mapped(status: StatusCode, class_name: &'static str, code: Option<i32>) -> Mapped {
+    Mapped {
+        status,
+        class_name,
+        code,
+        cause: None,
+    }
+}
+
+impl ApiError {
+    fn map(&self) -> Mapped {
+        use ApiError::*;
+        match self {
+            Unauthenticated(_) | TenantNotAuthenticated => mapped(
+                StatusCode::UNAUTHORIZED,
+                "org.apache.shiro.authc.AuthenticationException",
+                None,
+            ),
+            MissingHeader(_) | BadHeader(_) | MissingBody(_) => {
+                mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None)
+            }
+            MalformedJson(_) => mapped(
+                StatusCode::BAD_REQUEST,
+                "com.fasterxml.jackson.core.JsonParseException",
+                None,
+            ),
+            InvalidJson(_) => mapped(
+                StatusCode::BAD_REQUEST,
+                "com.fasterxml.jackson.databind.JsonMappingException",
+                None,
+            ),
+            UnsupportedMediaType(_) => mapped(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "javax.ws.rs.NotSupportedException",
+                None,
+            ),
+            PayloadTooLarge(_) => mapped(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "javax.ws.rs.ClientErrorException",
+                None,
+            ),
+            NotFound(_) => mapped(StatusCode::NOT_FOUND, "javax.ws.rs.NotFoundException", None),
+            MethodNotAllowed => mapped(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "javax.ws.rs.NotAllowedException",
+                None,
+            ),
+            Overloaded { .. } | Timeout(_) => mapped(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "javax.ws.rs.ServiceUnavailableException",
+                None,
+            ),
+            Panic => mapped(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "java.lang.IllegalStateException",
+                None,
+            ),
+            Service(error) => map_service_error(error),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Service(ServiceError::Storage(StorageError::Pool(error))) => {
+                format!("{} pool: {error}", error.pool())
+            }
+            ApiError::Service(ServiceError::Storage(StorageError::Database(_)))
+            | ApiError::Service(ServiceError::Internal(_)) => {
+                "Internal error; see the server log".to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+fn map_service_error(error: &ServiceError) -> Mapped {
+    match error {
+        ServiceError::InvalidArgument(_) => mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None),
+        ServiceError::TenantAlreadyExists { .. } => {
+            mapped(StatusCode::CONFLICT, TENANT_API_EXCEPTION, Some(20000))
+        }
+        ServiceError::TenantNotFoundForId { .. } => {
+            mapped(StatusCode::NOT_FOUND, TENANT_API_EXCEPTION, Some(20001))
+        }
+        ServiceError::TenantNotFoundForApiKey { .. } => {
+            mapped(StatusCode::NOT_FOUND, TENANT_API_EXCEPTION, Some(20003))
+        }
+        ServiceError::Storage(storage) => map_storage_error(storage),
+        ServiceError::Internal(_) => mapped(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "java.lang.IllegalStateException",
+            None,
+        ),
+    }
+}
+
+fn map_storage_error(error: &StorageError) -> Mapped {
+    match error {
+        // An exhausted pool or an unreachable database is a temporary overload, not a bug:
+        // 503 tells load balancers and clients to retry (Kill Bill answers 500 here).
+        StorageError::Pool(PoolError::Timeout { pool, .. }) => Mapped {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            class_name: CONNECTION_EXCEPTION,
+            code: None,
+            cause: Some(("PoolTimeout", format!("the {pool} pool is exhausted"))),
+        },
+        StorageError::Pool(_) | StorageError::Unavailable(_) => {
+            mapped(StatusCode::SERVICE_UNAVAILABLE, CONNECTION_EXCEPTION, None)
+        }
+        StorageError::UniqueViolation { .. } => mapped(
+            StatusCode::CONFLICT,
+            "java.sql.SQLIntegrityConstraintViolationException",
+            None,
+        ),
+        StorageError::Database(_) => mapped(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "java.sql.SQLException",
+            None,
+        ),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mapped = self.map();
+        if mapped.status.is_server_error() && mapped.status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = ?self, "request failed with an internal error");
+        } else if mapped.status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %self, "request refused: service unavailable");
+        }
+        let (cause_class_name, cause_message) = match mapped.cause {
+            Some((class, message)) => (Some(class.to_string()), Some(message)),
+            None => (None, None),
+        };
+        let body = BillingExceptionJson {
+            class_name: mapped.class_name.to_string(),
+            code: mapped.code,
+            message: self.message(),
+            cause_class_name,
+            cause_message,
+            stack_trace: Vec::new(),
+        };
+        let mut response = (mapped.status, axum::Json(body)).into_response();
+        if matches!(self, ApiError::Unauthenticated(_)) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("BASIC realm=\"application\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,235 @@
+//! Extractors that turn Kill Bill's request conventions into typed values: the audit headers
+//! (`X-Killbill-CreatedBy`, `-Reason`, `-Comment`, `-Encoding`, `X-Request-Id`), the
+//! authenticated tenant, JSON bodies with Kill Bill's error wording, path ids, and the base URL
+//! that `Location` headers are built from. Extractors reject with [`ApiError`] only.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use crate::service::tenants::Tenant;
+use crate::service::CallContext;
+
+const CREATED_BY: &str = "X-Killbill-CreatedBy";
+const REASON: &str = "X-Killbill-Reason";
+const COMMENT: &str = "X-Killbill-Comment";
+const ENCODING: &str = "X-Killbill-Encoding";
+const REQUEST_ID: &str = "X-Request-Id";
+
+/// The audit context of a write. Rejects with 400 when `X-Killbill-CreatedBy` is missing, as
+/// Kill Bill does on every write.
+pub struct WriteContext(pub CallContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for WriteContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let headers = &parts.headers;
+        let base64 = header_text(headers, ENCODING)?
+            .is_some_and(|encoding| encoding.eq_ignore_ascii_case("base64"));
+        let decoded = |name: &'static str| -> Result<Option<String>, ApiError> {
+            let Some(value) = header_text(headers, name)? else {
+                return Ok(None);
+            };
+            if !base64 {
+                return Ok(Some(value));
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(value.trim())
+                .map_err(|_| ApiError::BadHeader(format!("Header {name} is not valid base64")))?;
+            String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| ApiError::BadHeader(format!("Header {name} is not valid UTF-8")))
+        };
+        let created_by = decoded(CREATED_BY)?
+            .filter(|value| !value.is_empty())
+            .ok_or(ApiError::MissingHeader(CREATED_BY))?;
+        let user_token =
+            header_text(headers, REQUEST_ID)?.and_then(|value| Uuid::parse_str(value.trim()).ok());
+        Ok(WriteContext(CallContext {
+            created_by,
+            reason: decoded(REASON)?,
+            comment: decoded(COMMENT)?,
+            user_token,
+        }))
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: &'static str) -> Result<Option<String>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(|text| Some(text.to_string()))
+            .map_err(|_| ApiError::BadHeader(format!("Header {name} is not valid text"))),
+    }
+}
+
+/// The tenant the auth middleware verified for this request.
+#[derive(Clone)]
+pub struct CurrentTenant(pub Tenant);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<CurrentTenant>()
+            .cloned()
+            .ok_or(ApiError::TenantNotAuthenticated)
+    }
+}
+
+/// A JSON body type, with the name Kill Bill uses in "XxxJson body should be specified".
+pub trait JsonBody: DeserializeOwned {
+    const NAME: &'static str;
+}
+
+/// A Kill Bill JSON body: empty → 400 "… body should be specified", wrong content type → 415,
+/// syntax error → 400 JsonParseException, wrong shape → 400 JsonMappingException, too large →
+/// 413.
+pub struct KbJson<T>(pub T);
+
+impl<S: Send + Sync, T: JsonBody> FromRequest<S> for KbJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(0)
+                } else {
+                    ApiError::MalformedJson(rejection.body_text())
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::MissingBody(T::NAME));
+        }
+        match content_type {
+            Some(value) if is_json(&value) => {}
+            Some(value) => return Err(ApiError::UnsupportedMediaType(value)),
+            None => return Err(ApiError::UnsupportedMediaType("(none)".to_string())),
+        }
+        serde_json::from_slice(&bytes)
+            .map(KbJson)
+            .map_err(|error| match error.classify() {
+                serde_json::error::Category::Data => {
+                    ApiError::InvalidJson(format!("Invalid {}: {error}", T::NAME))
+                }
+                _ => ApiError::MalformedJson(format!("Malformed JSON: {error}")),
+            })
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Path parameters. A path that cannot be decoded (bad percent-encoding, invalid UTF-8) is
+/// answered 404 with Kill Bill's error JSON, as an unmatched JAX-RS path is.
+pub struct KbPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for KbPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| KbPath(value))
+            .map_err(|_| ApiError::NotFound(format!("No resource at {}", parts.uri.path())))
+    }
+}
+
+/// A path id. Anything that is not a UUID is answered 404, as JAX-RS does when the
+/// `\w+-\w+-\w+-\w+-\w+` path pattern or the UUID conversion fails.
+pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::NotFound(format!("No resource for id {raw}")))
+}
+
+/// `scheme://host[:port]` of the request as the client saw it, honouring `X-Forwarded-Proto`,
+/// `X-Forwarded-Host` and `X-Forwarded-Port`, for absolute `Location` headers.
+pub struct BaseUrl(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BaseUrl {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let headers = &parts.headers;
+        let first = |name: &'static str| -> Result<Option<String>, ApiError> {
+            Ok(header_text(headers, name)?
+                .and_then(|value| value.split(',').next().map(|v| v.trim().to_string()))
+                .filter(|value| !value.is_empty()))
+        };
+        let scheme = first("X-Forwarded-Proto")?.unwrap_or_else(|| "http".to_string());
+        let host = match first("X-Forwarded-Host")? {
+            Some(host) => host,
+            None => first("Host")?
+                .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+                .unwrap_or_else(|| "localhost".to_string()),
+        };
+        let host = match first("X-Forwarded-Port")? {
+            Some(port) if port.chars().all(|c| c.is_ascii_digit()) => {
+                format!("{}:{port}", strip_port(&host))
+            }
+            _ => host,
+        };
+        let valid = |text: &str| {
+            text.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._:[]".contains(c))
+        };
+        if !valid(&scheme) || !valid(&host) {
+            return Err(ApiError::BadHeader(
+                "Host or X-Forwarded-* header is not a valid host".to_string(),
+            ));
+        }
+        Ok(BaseUrl(format!("{scheme}://{host}")))
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        // [::1]:8080 → [::1]
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/vnd.killbill+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/x-www-form-urlencoded"));
+    }
+
+    #[test]
+    fn ports_are_stripped_from_hosts() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:8080"), "[::1]");
+    }
+}

@@ -1,0 +1,93 @@
+//! The HTTP layer: one router per Kill Bill resource, merged here with the middleware every
+//! request goes through (panic safety, admission control, authentication, body limit).
+//!
+//! Handlers parse and validate the request, call one service, and shape Kill Bill's JSON. They
+//! hold no SQL and no business rule; every error becomes Kill Bill's error JSON in `error.rs`.
+
+mod admission;
+mod auth;
+mod error;
+mod extract;
+mod ops;
+mod tenants;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use self::admission::Admission;
+pub use self::auth::Users;
+use self::error::ApiError;
+use crate::health::Health;
+use crate::service::tenants::TenantService;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub tenants: TenantService,
+    pub health: Health,
+    pub users: Arc<Users>,
+}
+
+/// Limits applied to every request, from `ferrobill.server.*`.
+pub struct Limits {
+    pub admission: Arc<Admission>,
+    pub max_body_size: usize,
+}
+
+pub fn router(state: AppState, limits: Limits) -> Router {
+    // Layers run outside-in in the reverse order of these calls: a panic anywhere is caught,
+    // admission is decided before the (possibly slow) tenant verification, then auth.
+    Router::new()
+        .merge(ops::router())
+        .merge(tenants::router())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(DefaultBodyLimit::max(limits.max_body_size))
+        .layer(middleware::from_fn_with_state(
+            limits.admission,
+            admission::admit,
+        ))
+        .layer(middleware::from_fn(json_content_type))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+async fn unknown_route(request: Request<axum::body::Body>) -> ApiError {
+    ApiError::NotFound(format!("No resource at {}", request.uri().path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Kill Bill adds `Content-Type: application/json` even to 201 and 204 responses
+/// (Jersey1BackwardCompatibleFilter); some clients rely on it.
+async fn json_content_type(request: Request<axum::body::Body>, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .entry(header::CONTENT_TYPE)
+        .or_insert(HeaderValue::from_static("application/json"));
+    response
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = detail, "request handler panicked");
+    ApiError::Panic.into_response()
+}

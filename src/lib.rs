@@ -1,0 +1,24 @@
+//! ferrobill: a billing server that speaks Kill Bill's REST API on PostgreSQL.
+//!
+//! The crate is layered; each layer uses only the layers below it:
+//!
+//! | module     | owns                                                                              |
+//! |------------|-----------------------------------------------------------------------------------|
+//! | [`app`]    | wiring: config → embedded database → pools → migrations → HTTP, and shutdown      |
+//! | `http`     | axum routers per Kill Bill resource, extractors, Kill Bill's error JSON, admission |
+//! | `health`   | the checks behind `/1.0/healthcheck`                                              |
+//! | `service`  | the rules: tenants and their credentials, call contexts for the audit log         |
+//! | `storage`  | SQL, one file per aggregate; takes a client or a transaction from the caller      |
+//! | [`db`]     | the embedded PostgreSQL cluster, the two connection pools, migrations            |
+//! | [`config`] | Kill Bill's property names, the properties file and the environment               |
+//!
+//! The binary (`src/main.rs`) only parses the command line and calls [`app`]; the
+//! integration tests start the same [`app::App`] on a fresh database.
+
+pub mod app;
+pub mod config;
+pub mod db;
+mod health;
+mod http;
+mod service;
+mod storage;

@@ -1,0 +1,42 @@
+//! The rules. Each public operation validates its input, opens at most the transactions it
+//! needs on the main pool, and returns typed results or a [`ServiceError`] carrying Kill Bill's
+//! error code. Nothing here knows about HTTP (status codes and JSON are the `http` layer's job)
+//! and nothing here writes SQL (that is `storage`).
+
+pub mod tenants;
+
+use crate::storage::StorageError;
+
+/// Who is making a call and why: Kill Bill's CallContext, taken from the `X-Killbill-*`
+/// headers by the HTTP layer and written to the audit log by every write.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    pub created_by: String,
+    pub reason: Option<String>,
+    pub comment: Option<String>,
+    /// `X-Request-Id` when it is a UUID, as Kill Bill's user token.
+    pub user_token: Option<uuid::Uuid>,
+}
+
+/// A failure of a service operation. Variants carrying a Kill Bill `ErrorCode` say so in
+/// their name; the HTTP layer maps each to a status and Kill Bill's error JSON in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Kill Bill's IllegalArgumentException: a missing or malformed field.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// TENANT_ALREADY_EXISTS (20000).
+    #[error("Tenant already exists for key {api_key}")]
+    TenantAlreadyExists { api_key: String },
+    /// TENANT_DOES_NOT_EXIST_FOR_ID (20001).
+    #[error("Tenant does not exist for id {id}")]
+    TenantNotFoundForId { id: uuid::Uuid },
+    /// TENANT_DOES_NOT_EXIST_FOR_API_KEY (20003).
+    #[error("Tenant does not exist for api key {api_key}")]
+    TenantNotFoundForApiKey { api_key: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A bug or an impossible state; logged with its cause, answered as 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

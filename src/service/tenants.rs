@@ -1,0 +1,287 @@
+//! Tenants: creation, lookup, and verification of the `X-Killbill-ApiKey` /
+//! `X-Killbill-ApiSecret` pair that every `/1.0/kb` request carries.
+//!
+//! Secrets are stored as argon2id hashes, which are slow on purpose; running one per request
+//! would cap the whole server at a few dozen requests per second per core. Verified pairs are
+//! therefore remembered in a bounded in-memory cache keyed by API key, holding a SHA-256 digest
+//! of the secret (never the secret itself), compared in constant time. A tenant's secret
+//! cannot change through this API, so entries never go stale; a wrong secret is never cached.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::{CallContext, ServiceError};
+use crate::db::pool::DbPool;
+use crate::storage::audit::{insert_audit_log, ChangeType};
+use crate::storage::tenants::{self, NewTenantRow, TenantRow};
+use crate::storage::{AuditContext, StorageError};
+
+/// A tenant as the rest of the server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub record_id: i64,
+    pub id: Uuid,
+    pub external_key: Option<String>,
+    pub api_key: String,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(row: TenantRow) -> Self {
+        Tenant {
+            record_id: row.record_id,
+            id: row.id,
+            external_key: row.external_key,
+            api_key: row.api_key,
+        }
+    }
+}
+
+pub struct NewTenant {
+    pub api_key: Option<String>,
+    pub api_secret: Option<String>,
+    pub external_key: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct TenantService {
+    pool: DbPool,
+    verified: Arc<VerifiedCache>,
+}
+
+impl TenantService {
+    pub fn new(pool: DbPool, cache_capacity: usize) -> TenantService {
+        TenantService {
+            pool,
+            verified: Arc::new(VerifiedCache::new(cache_capacity)),
+        }
+    }
+
+    /// Creates a tenant and its audit row in one transaction.
+    pub async fn create(
+        &self,
+        new: NewTenant,
+        context: &CallContext,
+    ) -> Result<Tenant, ServiceError> {
+        let api_key = required(new.api_key, "apiKey")?;
+        let api_secret = required(new.api_secret, "apiSecret")?;
+        let hash = hash_secret(api_secret).await?;
+        let now = Utc::now();
+        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let row = tenants::insert_tenant(
+            &transaction,
+            &NewTenantRow {
+                id: Uuid::new_v4(),
+                external_key: new.external_key.as_deref(),
+                api_key: &api_key,
+                api_secret_hash: &hash,
+                created_by: &context.created_by,
+                created_date: now,
+            },
+        )
+        .await
+        .map_err(|error| match error {
+            StorageError::UniqueViolation { constraint }
+                if constraint == tenants::API_KEY_INDEX =>
+            {
+                ServiceError::TenantAlreadyExists {
+                    api_key: api_key.clone(),
+                }
+            }
+            other => other.into(),
+        })?;
+        let audit = AuditContext {
+            created_by: &context.created_by,
+            reason: context.reason.as_deref(),
+            comment: context.comment.as_deref(),
+            user_token: context.user_token,
+            tenant_record_id: row.record_id,
+            account_record_id: None,
+        };
+        insert_audit_log(
+            &transaction,
+            "TENANT",
+            row.record_id,
+            ChangeType::Insert,
+            now,
+            &audit,
+        )
+        .await?;
+        transaction.commit().await.map_err(StorageError::from)?;
+        Ok(row.into())
+    }
+
+    pub async fn find_by_id(&self, id: Uuid) -> Result<Tenant, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        tenants::find_tenant_by_id(&connection, id)
+            .await?
+            .map(Tenant::from)
+            .ok_or(ServiceError::TenantNotFoundForId { id })
+    }
+
+    pub async fn find_by_api_key(&self, api_key: &str) -> Result<Tenant, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        tenants::find_tenant_by_api_key(&connection, api_key)
+            .await?
+            .map(Tenant::from)
+            .ok_or_else(|| ServiceError::TenantNotFoundForApiKey {
+                api_key: api_key.to_string(),
+            })
+    }
+
+    /// The tenant the pair authenticates, or `None` for an unknown key or a wrong secret.
+    pub async fn authenticate(
+        &self,
+        api_key: &str,
+        api_secret: &str,
+    ) -> Result<Option<Tenant>, ServiceError> {
+        let digest = secret_digest(api_secret);
+        if let Some(tenant) = self.verified.lookup(api_key, &digest) {
+            return Ok(Some(tenant));
+        }
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let Some((row, hash)) = tenants::find_credentials_by_api_key(&connection, api_key).await?
+        else {
+            return Ok(None);
+        };
+        drop(connection);
+        if !verify_secret(api_secret.to_string(), hash).await? {
+            return Ok(None);
+        }
+        let tenant = Tenant::from(row);
+        self.verified.remember(tenant.clone(), digest);
+        Ok(Some(tenant))
+    }
+}
+
+fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> {
+    match value {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(ServiceError::InvalidArgument(format!(
+            "TenantJson {field} needs to be set"
+        ))),
+    }
+}
+
+async fn hash_secret(secret: String) -> Result<String, ServiceError> {
+    // Hashing costs tens of milliseconds of CPU: keep it off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default()
+            .hash_password(secret.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| ServiceError::Internal(format!("hashing the tenant secret failed: {e}")))
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("hashing task failed: {e}")))?
+}
+
+async fn verify_secret(secret: String, stored_hash: String) -> Result<bool, ServiceError> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&stored_hash).map_err(|e| {
+            ServiceError::Internal(format!("stored tenant secret hash is unreadable: {e}"))
+        })?;
+        Ok(Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("verification task failed: {e}")))?
+}
+
+fn secret_digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// API key → (tenant, SHA-256 of the verified secret), at most `capacity` entries.
+struct VerifiedCache {
+    capacity: usize,
+    entries: Mutex<HashMap<String, (Tenant, [u8; 32])>>,
+}
+
+impl VerifiedCache {
+    fn new(capacity: usize) -> VerifiedCache {
+        VerifiedCache {
+            capacity,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lookup(&self, api_key: &str, digest: &[u8; 32]) -> Option<Tenant> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (tenant, known) = entries.get(api_key)?;
+        bool::from(known.ct_eq(digest)).then(|| tenant.clone())
+    }
+
+    fn remember(&self, tenant: Tenant, digest: [u8; 32]) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= self.capacity && !entries.contains_key(&tenant.api_key) {
+            // Evicting an arbitrary entry is enough: a miss costs one hash, not correctness.
+            if let Some(victim) = entries.keys().next().cloned() {
+                entries.remove(&victim);
+            }
+        }
+        entries.insert(tenant.api_key.clone(), (tenant, digest));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(key: &str) -> Tenant {
+        Tenant {
+            record_id: 1,
+            id: Uuid::new_v4(),
+            external_key: None,
+            api_key: key.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_cache_answers_only_for_the_verified_secret() {
+        let cache = VerifiedCache::new(4);
+        cache.remember(tenant("k"), secret_digest("right"));
+        assert!(cache.lookup("k", &secret_digest("right")).is_some());
+        assert!(cache.lookup("k", &secret_digest("wrong")).is_none());
+        assert!(cache.lookup("other", &secret_digest("right")).is_none());
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_capacity() {
+        let cache = VerifiedCache::new(2);
+        for key in ["a", "b", "c", "d"] {
+            cache.remember(tenant(key), secret_digest(key));
+        }
+        let size = cache.entries.lock().map(|e| e.len()).unwrap_or(usize::MAX);
+        assert_eq!(size, 2);
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_only_the_original_secret() {
+        let hash = hash_secret("s3cret".to_string()).await.expect("hashes");
+        assert!(!hash.contains("s3cret"));
+        assert!(verify_secret("s3cret".to_string(), hash.clone())
+            .await
+            .expect("verifies"));
+        assert!(!verify_secret("other".to_string(), hash)
+            .await
+            .expect("verifies"));
+    }
+}

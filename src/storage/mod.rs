@@ -1,0 +1,58 @@
+//! SQL, one file per aggregate. Every function takes a client from its caller (a pooled
+//! connection or an open transaction) so the service layer decides the transaction boundaries;
+//! nothing here opens a transaction, knows about HTTP, or decides a business rule.
+
+pub mod audit;
+pub mod tenants;
+
+use tokio_postgres::error::SqlState;
+
+use crate::db::pool::PoolError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// A unique index refused the write; `constraint` is the index name from the migration.
+    #[error("duplicate value for unique index {constraint}")]
+    UniqueViolation { constraint: String },
+    /// The connection broke or the server went away: retryable, answered as 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] tokio_postgres::Error),
+    #[error("database error: {0}")]
+    Database(#[source] tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        if let Some(db) = error.as_db_error() {
+            if db.code() == &SqlState::UNIQUE_VIOLATION {
+                return StorageError::UniqueViolation {
+                    constraint: db.constraint().unwrap_or_default().to_string(),
+                };
+            }
+            let class = &db.code().code()[..2];
+            // 08: connection exception, 57: operator intervention (admin shutdown, crash
+            // recovery), 53: insufficient resources (too many connections).
+            if matches!(class, "08" | "57" | "53") {
+                return StorageError::Unavailable(error);
+            }
+            return StorageError::Database(error);
+        }
+        if error.is_closed() || error.to_string().contains("connection") {
+            return StorageError::Unavailable(error);
+        }
+        StorageError::Database(error)
+    }
+}
+
+/// Who made a change, for the audit log: Kill Bill's CallContext as far as storage needs it.
+#[derive(Debug, Clone)]
+pub struct AuditContext<'a> {
+    pub created_by: &'a str,
+    pub reason: Option<&'a str>,
+    pub comment: Option<&'a str>,
+    pub user_token: Option<uuid::Uuid>,
+    pub tenant_record_id: i64,
+    pub account_record_id: Option<i64>,
+}

@@ -1,0 +1,112 @@
+//! The `tenants` table. The secret column holds a password hash and is selected only by
+//! [`find_credentials_by_api_key`], which the authenticator uses; reads for the API never
+//! select it.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::StorageError;
+
+/// The unique index that makes a second tenant with the same API key a conflict.
+pub const API_KEY_INDEX: &str = "tenants_api_key";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRow {
+    pub record_id: i64,
+    pub id: Uuid,
+    pub external_key: Option<String>,
+    pub api_key: String,
+}
+
+impl TenantRow {
+    fn from_row(row: &Row) -> Result<TenantRow, StorageError> {
+        Ok(TenantRow {
+            record_id: row.try_get("record_id")?,
+            id: row.try_get("id")?,
+            external_key: row.try_get("external_key")?,
+            api_key: row.try_get("api_key")?,
+        })
+    }
+}
+
+pub struct NewTenantRow<'a> {
+    pub id: Uuid,
+    pub external_key: Option<&'a str>,
+    pub api_key: &'a str,
+    pub api_secret_hash: &'a str,
+    pub created_by: &'a str,
+    pub created_date: DateTime<Utc>,
+}
+
+/// Inserts a tenant; a duplicate API key comes back as a unique violation on [`API_KEY_INDEX`].
+pub async fn insert_tenant(
+    client: &impl GenericClient,
+    tenant: &NewTenantRow<'_>,
+) -> Result<TenantRow, StorageError> {
+    let row = client
+        .query_one(
+            "insert into tenants (id, external_key, api_key, api_secret,
+                                  created_date, created_by, updated_date, updated_by)
+             values ($1, $2, $3, $4, $5, $6, $5, $6)
+             returning record_id, id, external_key, api_key",
+            &[
+                &tenant.id,
+                &tenant.external_key,
+                &tenant.api_key,
+                &tenant.api_secret_hash,
+                &tenant.created_date,
+                &tenant.created_by,
+            ],
+        )
+        .await?;
+    TenantRow::from_row(&row)
+}
+
+pub async fn find_tenant_by_id(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<TenantRow>, StorageError> {
+    let row = client
+        .query_opt(
+            "select record_id, id, external_key, api_key from tenants where id = $1",
+            &[&id],
+        )
+        .await?;
+    row.as_ref().map(TenantRow::from_row).transpose()
+}
+
+pub async fn find_tenant_by_api_key(
+    client: &impl GenericClient,
+    api_key: &str,
+) -> Result<Option<TenantRow>, StorageError> {
+    let row = client
+        .query_opt(
+            "select record_id, id, external_key, api_key from tenants where api_key = $1",
+            &[&api_key],
+        )
+        .await?;
+    row.as_ref().map(TenantRow::from_row).transpose()
+}
+
+/// The tenant and its secret hash, for verifying a caller's `X-Killbill-ApiSecret`.
+pub async fn find_credentials_by_api_key(
+    client: &impl GenericClient,
+    api_key: &str,
+) -> Result<Option<(TenantRow, String)>, StorageError> {
+    let row = client
+        .query_opt(
+            "select record_id, id, external_key, api_key, api_secret
+             from tenants where api_key = $1",
+            &[&api_key],
+        )
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => {
+            let hash: String = row.try_get("api_secret")?;
+            Ok(Some((TenantRow::from_row(&row)?, hash)))
+        }
+    }
+}

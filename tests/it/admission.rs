@@ -1,0 +1,85 @@
+//! Admission control: past the bound on requests in flight and waiting, extra requests are
+//! answered 503 at once while the admitted ones complete.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{expect_kb_error, expect_status, lock_waiters, wait_until, TestApp};
+
+#[tokio::test]
+async fn requests_past_the_bound_get_503_at_once_while_admitted_ones_complete() {
+    let app = TestApp::spawn_with(&[
+        ("ferrobill.server.maxInFlight", "2"),
+        ("ferrobill.server.maxWaiting", "0"),
+    ])
+    .await;
+    let mut locker = app.db.client().await;
+    let lock = locker.transaction().await.expect("begin");
+    lock.batch_execute("lock table tenants in access exclusive mode")
+        .await
+        .expect("lock");
+
+    let admitted: Vec<_> = (0..2)
+        .map(|i| {
+            let request = app
+                .admin(Method::POST, "/1.0/kb/tenants")
+                .header("X-Killbill-CreatedBy", "test")
+                .json(&json!({ "apiKey": format!("admitted-{i}"), "apiSecret": "s" }));
+            tokio::spawn(async move { request.send().await })
+        })
+        .collect();
+    let observer = app.db.client().await;
+    wait_until(
+        "both admitted requests to block",
+        Duration::from_secs(30),
+        || {
+            let observer = &observer;
+            async move { lock_waiters(observer).await == 2 }
+        },
+    )
+    .await;
+
+    // Every extra request is refused while the admitted two are still blocked: nothing queues.
+    for _ in 0..20 {
+        let response = app
+            .admin(Method::GET, "/1.0/kb/tenants?apiKey=admitted-0")
+            .send()
+            .await
+            .expect("GET");
+        let error = expect_kb_error(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("overloaded")),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        lock_waiters(&observer).await,
+        2,
+        "the admitted requests were still in flight"
+    );
+
+    // The ops endpoints stay reachable under overload.
+    let health = app
+        .bare(Method::GET, "/1.0/healthcheck")
+        .send()
+        .await
+        .expect("GET");
+    expect_status(health, StatusCode::OK).await;
+
+    lock.rollback().await.expect("release");
+    for handle in admitted {
+        let response = handle.await.expect("task").expect("response");
+        expect_status(response, StatusCode::CREATED).await;
+    }
+    let response = app
+        .admin(Method::GET, "/1.0/kb/tenants?apiKey=admitted-1")
+        .send()
+        .await
+        .expect("GET");
+    expect_status(response, StatusCode::OK).await;
+    app.stop().await;
+}

@@ -1,0 +1,367 @@
+//! The shared test harness: [`TestApp::spawn`] starts ferrobill on a fresh database and port 0
+//! and hands back an HTTP client that knows Kill Bill's headers.
+//!
+//! The database server is started once per test process: the embedded cluster under
+//! `target/tmp` (the same code the server uses), or the server `DATABASE_URL` points at. A
+//! template database is migrated once; each test clones it, so tests never see each other's
+//! rows.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ferrobill::app::App;
+use ferrobill::config::Config;
+use ferrobill::db::embedded::{EmbeddedCluster, EmbeddedOptions};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use tokio::sync::{Mutex, OnceCell};
+use tokio_postgres::NoTls;
+
+const TEMPLATE_PREFIX: &str = "ferrobill_template";
+
+/// Where test databases live for this test process.
+struct DatabaseServer {
+    /// Connects to the maintenance database, for CREATE/DROP DATABASE.
+    admin: tokio_postgres::Config,
+    template: String,
+    /// Kept alive for the life of the process; postgres exits with it (parent-death signal).
+    _cluster: Option<EmbeddedCluster>,
+    /// CREATE DATABASE … TEMPLATE fails if two run at once on one template.
+    create_lock: Mutex<()>,
+}
+
+static SERVER: OnceCell<DatabaseServer> = OnceCell::const_new();
+static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
+
+async fn server() -> &'static DatabaseServer {
+    SERVER
+        .get_or_init(|| async {
+            let (admin, cluster) = match std::env::var("DATABASE_URL") {
+                Ok(url) => {
+                    let config = tokio_postgres::Config::from_str(&url)
+                        .expect("DATABASE_URL is a PostgreSQL URL");
+                    (config, None)
+                }
+                Err(_) => {
+                    let cluster = start_test_cluster().await;
+                    (cluster.pg_config("postgres"), Some(cluster))
+                }
+            };
+            let template = format!("{TEMPLATE_PREFIX}_{}", std::process::id());
+            let client = connect(&admin).await;
+            client
+                .batch_execute(&format!("drop database if exists {template}"))
+                .await
+                .expect("drop a stale template");
+            client
+                .batch_execute(&format!("create database {template}"))
+                .await
+                .expect("create the template database");
+            let mut target = admin.clone();
+            target.dbname(&template);
+            ferrobill::db::migrate::run(&target)
+                .await
+                .expect("migrate the template database");
+            DatabaseServer {
+                admin,
+                template,
+                _cluster: cluster,
+                create_lock: Mutex::new(()),
+            }
+        })
+        .await
+}
+
+/// A private cluster for this test process under `target/tmp`, after removing the directories
+/// of earlier runs whose process is gone.
+async fn start_test_cluster() -> EmbeddedCluster {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg");
+    std::fs::create_dir_all(&root).expect("create target/tmp/pg");
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let stale = name
+                .strip_prefix("run-")
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !PathBuf::from(format!("/proc/{pid}")).exists());
+            if stale {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let data_dir = root.join(format!("run-{}", std::process::id()));
+    EmbeddedCluster::start(EmbeddedOptions {
+        data_dir,
+        port: 5432,
+        max_connections: 500,
+        durable: false,
+    })
+    .await
+    .expect("start the test PostgreSQL cluster")
+}
+
+pub async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
+    let (client, connection) = config.connect(NoTls).await.expect("connect to PostgreSQL");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// A fresh database cloned from the migrated template.
+pub struct TestDatabase {
+    pub name: String,
+    pub config: tokio_postgres::Config,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        let server = server().await;
+        let name = format!(
+            "ferrobill_test_{}_{}",
+            std::process::id(),
+            NEXT_DATABASE.fetch_add(1, Ordering::SeqCst)
+        );
+        {
+            let _guard = server.create_lock.lock().await;
+            let client = connect(&server.admin).await;
+            client
+                .batch_execute(&format!(
+                    "create database {name} template {}",
+                    server.template
+                ))
+                .await
+                .expect("clone the template database");
+        }
+        let mut config = server.admin.clone();
+        config.dbname(&name);
+        TestDatabase { name, config }
+    }
+
+    /// A URL for `org.killbill.dao.url`, Unix socket or TCP.
+    pub fn url(&self) -> String {
+        let mut url = format!("postgresql:///{}?", self.name);
+        let mut params = Vec::new();
+        match self.config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Unix(path)) => {
+                params.push(format!("host={}", path.display()))
+            }
+            Some(tokio_postgres::config::Host::Tcp(host)) => params.push(format!("host={host}")),
+            None => {}
+        }
+        if let Some(port) = self.config.get_ports().first() {
+            params.push(format!("port={port}"));
+        }
+        if let Some(user) = self.config.get_user() {
+            params.push(format!("user={user}"));
+        }
+        if let Some(password) = self.config.get_password() {
+            params.push(format!("password={}", String::from_utf8_lossy(password)));
+        }
+        url.push_str(&params.join("&"));
+        url
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.config).await
+    }
+
+    async fn drop_database(name: String) {
+        let Some(server) = SERVER.get() else { return };
+        let client = connect(&server.admin).await;
+        let _ = client
+            .batch_execute(&format!("drop database if exists {name} with (force)"))
+            .await;
+    }
+}
+
+/// Kill Bill credentials for one tenant.
+#[derive(Clone, Debug)]
+pub struct TenantKeys {
+    pub api_key: String,
+    pub api_secret: String,
+    pub id: String,
+}
+
+/// ferrobill running in this process on a fresh database.
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub db: TestDatabase,
+    pub tenant: Option<TenantKeys>,
+    app: Option<App>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts the server with these properties over the test defaults (loopback, port 0, the
+    /// fresh database).
+    pub async fn spawn_with(properties: &[(&str, &str)]) -> TestApp {
+        let db = TestDatabase::create().await;
+        let url = db.url();
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("org.killbill.dao.url", url.as_str()),
+            ("ferrobill.server.bindAddress", "127.0.0.1"),
+            ("ferrobill.server.port", "0"),
+        ];
+        pairs.extend_from_slice(properties);
+        let config = Config::from_properties(&pairs).expect("valid test configuration");
+        let app = App::start(config).await.expect("ferrobill starts");
+        let address = format!("http://{}", app.local_addr());
+        TestApp {
+            address,
+            http: http_client(),
+            db,
+            tenant: None,
+            app: Some(app),
+        }
+    }
+
+    /// Starts a server and creates a tenant whose headers [`TestApp::kb`] then sends.
+    pub async fn spawn_with_tenant() -> TestApp {
+        let mut app = Self::spawn().await;
+        app.tenant = Some(app.create_tenant("tenant-key", "tenant-secret").await);
+        app
+    }
+
+    pub fn app(&self) -> &App {
+        self.app.as_ref().expect("the app is running")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A request with no credentials at all.
+    pub fn bare(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+
+    /// A request with Basic auth (admin/password) but no tenant headers.
+    pub fn admin(&self, method: Method, path: &str) -> RequestBuilder {
+        self.bare(method, path)
+            .basic_auth("admin", Some("password"))
+    }
+
+    /// A request as the test tenant, with `X-Killbill-CreatedBy` set.
+    pub fn kb(&self, method: Method, path: &str) -> RequestBuilder {
+        let tenant = self.tenant.as_ref().expect("spawn_with_tenant() first");
+        self.admin(method, path)
+            .header("X-Killbill-ApiKey", &tenant.api_key)
+            .header("X-Killbill-ApiSecret", &tenant.api_secret)
+            .header("X-Killbill-CreatedBy", "integration-test")
+    }
+
+    pub async fn create_tenant(&self, api_key: &str, api_secret: &str) -> TenantKeys {
+        let response = self
+            .admin(Method::POST, "/1.0/kb/tenants")
+            .header("X-Killbill-CreatedBy", "integration-test")
+            .json(&serde_json::json!({ "apiKey": api_key, "apiSecret": api_secret }))
+            .send()
+            .await
+            .expect("POST /1.0/kb/tenants");
+        let response = expect_status(response, StatusCode::CREATED).await;
+        let location = header(&response, "location");
+        let id = location
+            .rsplit('/')
+            .next()
+            .expect("a Location ending in the id")
+            .to_string();
+        TenantKeys {
+            api_key: api_key.to_string(),
+            api_secret: api_secret.to_string(),
+            id,
+        }
+    }
+
+    /// Graceful shutdown, then the database is dropped.
+    pub async fn stop(mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await.expect("clean shutdown");
+        }
+        TestDatabase::drop_database(self.db.name.clone()).await;
+    }
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client")
+}
+
+pub fn header(response: &Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("response has no {name} header: {response:?}"))
+        .to_string()
+}
+
+/// Asserts the status, printing the body when it differs.
+pub async fn expect_status(response: Response, expected: StatusCode) -> Response {
+    if response.status() != expected {
+        let status = response.status();
+        let url = response.url().clone();
+        let body = response.text().await.unwrap_or_default();
+        panic!("{url}: expected {expected}, got {status}: {body}");
+    }
+    response
+}
+
+/// Asserts a Kill Bill error: the status and a JSON body of Kill Bill's shape; returns it.
+pub async fn expect_kb_error(response: Response, expected: StatusCode) -> Value {
+    let response = expect_status(response, expected).await;
+    let body: Value = response.json().await.expect("a JSON error body");
+    for key in [
+        "className",
+        "code",
+        "message",
+        "causeClassName",
+        "causeMessage",
+        "stackTrace",
+    ] {
+        assert!(body.get(key).is_some(), "error JSON lacks {key}: {body}");
+    }
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}
+
+/// Polls `condition` until it holds, for states that cannot be awaited directly (a session
+/// blocked on a lock inside PostgreSQL). Panics after `limit`.
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The number of sessions of `db` waiting on a lock.
+pub async fn lock_waiters(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .map(|row| row.get::<_, i64>(0))
+        .unwrap_or(0)
+}

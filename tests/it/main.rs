@@ -1,0 +1,15 @@
+//! ferrobill's integration tests: one binary, one harness. Every test talks to a real
+//! PostgreSQL (a private cluster started once per test run, or `DATABASE_URL`) through a fresh
+//! database cloned from a migrated template, and to the server over real HTTP on loopback.
+
+mod harness;
+
+mod admission;
+mod bad_input;
+mod configuration;
+mod embedded_cluster;
+mod embedded_default;
+mod health;
+mod pools;
+mod process;
+mod tenants;
