@@ -235,6 +235,11 @@ impl TestApp {
         self.app.as_ref().expect("the app is running")
     }
 
+    /// Takes the running server out of the harness, for tests that drive its shutdown.
+    pub fn take_app(&mut self) -> App {
+        self.app.take().expect("the app is running")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

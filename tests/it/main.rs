@@ -10,6 +10,7 @@ mod configuration;
 mod embedded_cluster;
 mod embedded_default;
 mod health;
+mod lifecycle;
 mod pools;
 mod process;
 mod tenants;
