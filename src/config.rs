@@ -384,15 +384,16 @@ enum Kind {
     IpAddress,
 }
 
-/// What a number without a unit means for a duration property.
+/// What a number without a unit means for a duration property: its documented unit. Kill
+/// Bill's skife `TimeSpan` rejects a bare number, but operators write `connectionTimeout=5000`
+/// in real manifests, so each property names the unit a bare number is read in.
 #[derive(Debug, Clone, Copy)]
 enum BareNumber {
-    /// Kill Bill declares the property as a `long` of milliseconds (the queues' `sleep`).
+    /// The unit Kill Bill converts these properties to (Hikari timeouts, queue times, the
+    /// queues' `sleep`, which Kill Bill declares as a `long` of milliseconds).
     Milliseconds,
-    /// Kill Bill declares a skife `TimeSpan`, which rejects a number without a unit
-    /// (`^(\d+)\s?(\w+)$`; config-magic's `TestTimeSpan.testNoUnit`). Only `0` is accepted
-    /// bare, since it means the same in every unit.
-    NeedsUnit,
+    /// Request-scale timeouts that operators think of in seconds.
+    Seconds,
 }
 
 const POSITIVE: Kind = Kind::Count {
@@ -409,12 +410,20 @@ const BYTES: Kind = Kind::Count {
 };
 const BOOL: Kind = Kind::Bool;
 const TIMESPAN: Kind = Kind::Duration {
-    bare: BareNumber::NeedsUnit,
+    bare: BareNumber::Milliseconds,
     allow_zero: true,
 };
 const POSITIVE_TIMESPAN: Kind = Kind::Duration {
-    bare: BareNumber::NeedsUnit,
+    bare: BareNumber::Milliseconds,
     allow_zero: false,
+};
+const POSITIVE_SECONDS: Kind = Kind::Duration {
+    bare: BareNumber::Seconds,
+    allow_zero: false,
+};
+const SECONDS: Kind = Kind::Duration {
+    bare: BareNumber::Seconds,
+    allow_zero: true,
 };
 const MILLISECONDS: Kind = Kind::Duration {
     bare: BareNumber::Milliseconds,
@@ -546,11 +555,11 @@ const PROPERTIES: &[Property] = &[
         "Requests served at once; Tomcat's maxThreads default (Kill Bill's Docker image sets 100)."),
     property("ferrobill.server.maxWaiting", "100", NON_NEGATIVE, Server,
         "Requests that may wait for a free slot before new ones are turned away; Tomcat's acceptCount default."),
-    property("ferrobill.server.requestTimeout", "60s", POSITIVE_TIMESPAN, Server,
+    property("ferrobill.server.requestTimeout", "60s", POSITIVE_SECONDS, Server,
         "Longest time one request may take; Tomcat's connectionTimeout default (Kill Bill's Docker image sets 20s)."),
     property("ferrobill.server.maxBodySize", "1048576", BYTES, Server,
         "Largest request body accepted, in bytes."),
-    property("ferrobill.server.shutdownTimeout", "30s", TIMESPAN, Server,
+    property("ferrobill.server.shutdownTimeout", "30s", SECONDS, Server,
         "How long shutdown waits for requests and queue handlers in progress."),
 
     property("ferrobill.security.users", "admin:password", Kind::Users, Security,
@@ -599,7 +608,7 @@ const PROPERTIES: &[Property] = &[
 
     property("org.killbill.payment.plugin.threads.nb", "10", POSITIVE, Payment,
         "Threads that run payment plugin calls."),
-    property("org.killbill.payment.plugin.timeout", "30s", POSITIVE_TIMESPAN, Payment,
+    property("org.killbill.payment.plugin.timeout", "30s", POSITIVE_SECONDS, Payment,
         "How long a payment call waits for its plugin (Kill Bill counts whole seconds)."),
     property("org.killbill.payment.globalLock.retries", "50", NON_NEGATIVE, Payment,
         "Tries, 100 ms apart, to take an account's lock before a payment call fails."),
@@ -689,7 +698,7 @@ const PROPERTIES: &[Property] = &[
         "This node's name in the queue tables, cut to 45 characters. Empty: host name, '-', 6 random hex digits, so pods all named localhost stay distinct (Kill Bill issue 2061)."),
     property("org.killbill.server.queue.healthcheck", "true", BOOL, Queues,
         "Report growing queues as unhealthy in /1.0/healthcheck."),
-    property("ferrobill.server.queue.healthcheck.period", "1m", POSITIVE_TIMESPAN, Queues,
+    property("ferrobill.server.queue.healthcheck.period", "1m", POSITIVE_SECONDS, Queues,
         "How often queue sizes are sampled for that check (Kill Bill samples once per health-check call)."),
 
     property("ferrobill.log.format", "text", LOG_FORMATS, Logging,
@@ -1701,14 +1710,13 @@ fn parse_bool(raw: &str) -> Result<bool, String> {
 /// optional blank before the unit), with units matched ignoring case and any number of
 /// blanks, both more lenient than Kill Bill.
 fn parse_duration(raw: &str, bare: BareNumber, allow_zero: bool) -> Result<Duration, String> {
-    let expected = || match (bare, allow_zero) {
-        (BareNumber::Milliseconds, _) => {
-            "a number of milliseconds or a duration such as 500ms or 3s".to_owned()
-        }
-        (BareNumber::NeedsUnit, true) => "a duration such as 500ms, 30s, 5m, 1h or 2d".to_owned(),
-        (BareNumber::NeedsUnit, false) => {
-            "a positive duration such as 500ms, 30s, 5m, 1h or 2d".to_owned()
-        }
+    let expected = || {
+        let unit = match bare {
+            BareNumber::Milliseconds => "milliseconds",
+            BareNumber::Seconds => "seconds",
+        };
+        let positive = if allow_zero { "" } else { "positive " };
+        format!("a {positive}number of {unit} or a duration such as 500ms, 30s, 5m, 1h or 2d")
     };
     let text = raw.trim();
     let digits = text
@@ -1719,9 +1727,8 @@ fn parse_duration(raw: &str, bare: BareNumber, allow_zero: bool) -> Result<Durat
     let unit = unit.trim_start();
     let duration = if unit.is_empty() {
         match bare {
-            _ if amount == 0 => Duration::ZERO,
             BareNumber::Milliseconds => Duration::from_millis(amount),
-            BareNumber::NeedsUnit => return Err(expected()),
+            BareNumber::Seconds => Duration::from_secs(amount),
         }
     } else {
         let millis_per_unit: u64 = match unit.to_ascii_lowercase().as_str() {
@@ -2380,9 +2387,11 @@ const VALUES_DOC: &str = "
 
 - Durations: `500ms`, `30s`, `5m`, `1h`, `2d` or the long names (`milliseconds`, `seconds`,
   `minutes`, `hours`, `days`, singular too, `min`), with or without a blank before the unit,
-  any case. A bare number is milliseconds for the queues' `sleep` (Kill Bill declares it in
-  milliseconds) and an error elsewhere (Kill Bill's `TimeSpan` rejects it too); a bare `0`
-  is accepted everywhere.
+  any case. A bare number is read in the property's documented unit: seconds for
+  `org.killbill.payment.plugin.timeout`, `ferrobill.server.requestTimeout`,
+  `ferrobill.server.shutdownTimeout` and `ferrobill.server.queue.healthcheck.period`;
+  milliseconds for every other duration (the unit Kill Bill converts them to; Kill Bill's own
+  `TimeSpan` rejects a bare number, ferrobill accepts it as real manifests use it).
 - Booleans: `true` or `false`, any case. Anything else is an error (Kill Bill silently reads
   it as false).
 - Choices (queue modes, log format): any case.
@@ -2924,13 +2933,16 @@ mod tests {
         ];
         for (text, millis) in cases {
             assert_eq!(
-                parse_duration(text, BareNumber::NeedsUnit, true),
+                parse_duration(text, BareNumber::Milliseconds, true),
                 Ok(Duration::from_millis(*millis)),
                 "{text}"
             );
         }
+        assert_eq!(
+            parse_duration("5", BareNumber::Seconds, true),
+            Ok(Duration::from_secs(5))
+        );
         for bad in [
-            "5",
             "5x",
             "-1s",
             "1.5s",
@@ -2940,11 +2952,11 @@ mod tests {
             "1 2s",
         ] {
             assert!(
-                parse_duration(bad, BareNumber::NeedsUnit, true).is_err(),
+                parse_duration(bad, BareNumber::Milliseconds, true).is_err(),
                 "{bad}"
             );
         }
-        assert!(parse_duration("0s", BareNumber::NeedsUnit, false).is_err());
+        assert!(parse_duration("0s", BareNumber::Milliseconds, false).is_err());
     }
 
     #[test]
@@ -2960,11 +2972,17 @@ mod tests {
     }
 
     #[test]
-    fn timespan_properties_reject_bare_numbers() {
+    fn bare_numbers_are_read_in_each_propertys_documented_unit() {
+        let c = config(&[
+            ("org.killbill.dao.connectionTimeout", "1500"),
+            ("org.killbill.payment.plugin.timeout", "20"),
+        ]);
+        assert_eq!(c.main_pool.connection_timeout, Duration::from_millis(1500));
+        assert_eq!(c.payment.plugin_timeout, Duration::from_secs(20));
         assert_eq!(
-            error_of(&[("org.killbill.dao.connectionTimeout", "10")]),
-            "invalid value \"10\" for org.killbill.dao.connectionTimeout (from properties given by the caller): \
-             expected a positive duration such as 500ms, 30s, 5m, 1h or 2d"
+            error_of(&[("org.killbill.dao.connectionTimeout", "0")]),
+            "invalid value \"0\" for org.killbill.dao.connectionTimeout (from properties given by the caller): \
+             expected a positive number of milliseconds or a duration such as 500ms, 30s, 5m, 1h or 2d"
         );
         let c = config(&[("org.killbill.dao.maxConnectionAge", "30m")]);
         assert_eq!(
@@ -3093,7 +3111,7 @@ mod tests {
         assert_eq!(
             env_error(&[("KB_org_killbill_payment_plugin_timeout", "5x")]),
             "invalid value \"5x\" for org.killbill.payment.plugin.timeout (from environment variable KB_org_killbill_payment_plugin_timeout): \
-             expected a positive duration such as 500ms, 30s, 5m, 1h or 2d"
+             expected a positive number of seconds or a duration such as 500ms, 30s, 5m, 1h or 2d"
         );
         assert_eq!(
             error_of(&[("ferrobill.server.maxBodySize", "-1")]),
