@@ -1,0 +1,117 @@
+//! The `ferrobill-load` command line: what to target, which scenario, how hard and how long.
+//! Also the small parsers for durations (`10s`, `500ms`) and `KEY=VALUE` pairs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::scenario::Scenario;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferrobill-load",
+    version,
+    about = "Closed-loop load generator for ferrobill (or any Kill Bill)"
+)]
+pub struct Cli {
+    /// Base URL of a running server, e.g. http://127.0.0.1:8080. Without it, --spawn is implied.
+    #[arg(long, conflicts_with_all = ["spawn", "server_binary", "server_env"])]
+    pub url: Option<String>,
+    /// Start target/release/ferrobill in a fresh directory under loadtests/results/ (the default).
+    #[arg(long)]
+    pub spawn: bool,
+    /// Kill Bill user for Basic auth.
+    #[arg(long, default_value = "admin")]
+    pub user: String,
+    #[arg(long, default_value = "password")]
+    pub password: String,
+    /// Use this existing tenant instead of creating one.
+    #[arg(long, requires = "api_secret")]
+    pub api_key: Option<String>,
+    #[arg(long, requires = "api_key")]
+    pub api_secret: Option<String>,
+    #[arg(long, value_enum)]
+    pub scenario: Scenario,
+    /// Virtual users, each sending one request at a time.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub users: u32,
+    /// Measured time, after the warm-up (e.g. 10s, 2m, 500ms).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Load sent before measuring starts; its samples are not reported.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Stop after this many requests (all samplers together, warm-up included).
+    #[arg(long)]
+    pub max_requests: Option<u64>,
+    /// Server binary for --spawn. Default: target/release/ferrobill of this workspace.
+    #[arg(long)]
+    pub server_binary: Option<PathBuf>,
+    /// Extra environment for the spawned server, e.g. FERROBILL_SERVER_MAXINFLIGHT=64.
+    #[arg(long = "server-env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub server_env: Vec<(String, String)>,
+}
+
+/// `250ms`, `10s`, `2m`, `1h`; a bare number means seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 500ms, 10s, 2m or 1h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(value)),
+        "" | "s" => Ok(Duration::from_secs(value)),
+        "m" => Ok(Duration::from_secs(value * 60)),
+        "h" => Ok(Duration::from_secs(value * 3600)),
+        _ => Err(format!(
+            "`{text}`: unknown unit `{unit}` (use ms, s, m or h)"
+        )),
+    }
+}
+
+pub fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn key_values_split_on_the_first_equals() {
+        assert_eq!(
+            parse_key_value("RUST_LOG=a=b"),
+            Ok(("RUST_LOG".into(), "a=b".into()))
+        );
+        assert!(parse_key_value("=x").is_err());
+        assert!(parse_key_value("novalue").is_err());
+    }
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["ferrobill-load", "--scenario", "healthcheck"]);
+        assert!(cli.is_ok_and(|cli| cli.users == 10 && cli.url.is_none()));
+        let both = Cli::try_parse_from(["x", "--scenario", "tenants", "--url", "u", "--spawn"]);
+        assert!(both.is_err());
+    }
+}

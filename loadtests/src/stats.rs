@@ -1,0 +1,311 @@
+//! Everything the run measures and how it is reported: latency histograms (microseconds) and
+//! error counts per sampler, error counts per class, and the Markdown tables in the layout of
+//! the seed reports (`/work/shared/reference/seeds/000_*.txt`), latencies in milliseconds.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// One hour: anything slower is clamped, and is a failed run anyway.
+const HIGHEST_TRACKABLE_MICROS: u64 = 3_600_000_000;
+const SIGNIFICANT_DIGITS: u8 = 3;
+
+fn empty_histogram() -> Histogram<u64> {
+    Histogram::new_with_max(HIGHEST_TRACKABLE_MICROS, SIGNIFICANT_DIGITS)
+        .expect("constant histogram bounds are valid")
+}
+
+struct SamplerStats {
+    name: String,
+    latencies: Histogram<u64>,
+    errors: u64,
+}
+
+/// Samples of one run. Failed samples count too (as in JMeter): their latency is the time to
+/// the error answer or to the failure, and they make up the errors %.
+pub struct Recorder {
+    samplers: Vec<SamplerStats>,
+    errors_by_class: BTreeMap<String, u64>,
+}
+
+/// One line of the results table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub name: String,
+    pub count: u64,
+    pub mean_ms: f64,
+    pub median_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub errors: u64,
+    pub error_percent: f64,
+    pub throughput_per_second: f64,
+}
+
+impl Recorder {
+    /// `samplers` fixes the row order, and shows a sampler that never completed as zeros.
+    pub fn new(samplers: &[&str]) -> Self {
+        Recorder {
+            samplers: samplers
+                .iter()
+                .map(|name| SamplerStats {
+                    name: name.to_string(),
+                    latencies: empty_histogram(),
+                    errors: 0,
+                })
+                .collect(),
+            errors_by_class: BTreeMap::new(),
+        }
+    }
+
+    pub fn record(&mut self, sampler: &str, latency: Duration, error_class: Option<&str>) {
+        let index = match self.samplers.iter().position(|s| s.name == sampler) {
+            Some(index) => index,
+            None => {
+                self.samplers.push(SamplerStats {
+                    name: sampler.to_string(),
+                    latencies: empty_histogram(),
+                    errors: 0,
+                });
+                self.samplers.len() - 1
+            }
+        };
+        let stats = &mut self.samplers[index];
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        stats.latencies.saturating_record(micros);
+        if let Some(class) = error_class {
+            stats.errors += 1;
+            *self.errors_by_class.entry(class.to_string()).or_default() += 1;
+        }
+    }
+
+    pub fn errors_by_class(&self) -> &BTreeMap<String, u64> {
+        &self.errors_by_class
+    }
+
+    /// One row per sampler then TOTAL; throughput is samples over the measured `window`.
+    pub fn rows(&self, window: Duration) -> Vec<Row> {
+        let mut total = empty_histogram();
+        let mut total_errors = 0;
+        let mut rows = Vec::with_capacity(self.samplers.len() + 1);
+        for stats in &self.samplers {
+            total
+                .add(&stats.latencies)
+                .expect("histograms share the same bounds");
+            total_errors += stats.errors;
+            rows.push(row(&stats.name, &stats.latencies, stats.errors, window));
+        }
+        rows.push(row("TOTAL", &total, total_errors, window));
+        rows
+    }
+}
+
+fn row(name: &str, latencies: &Histogram<u64>, errors: u64, window: Duration) -> Row {
+    let count = latencies.len();
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    let (mean_ms, min_ms) = if count == 0 {
+        // hdrhistogram reports min of an empty histogram as u64::MAX.
+        (0.0, 0.0)
+    } else {
+        (latencies.mean() / 1000.0, ms(latencies.min()))
+    };
+    let seconds = window.as_secs_f64();
+    Row {
+        name: name.to_string(),
+        count,
+        mean_ms,
+        median_ms: ms(latencies.value_at_quantile(0.5)),
+        p90_ms: ms(latencies.value_at_quantile(0.9)),
+        p99_ms: ms(latencies.value_at_quantile(0.99)),
+        min_ms,
+        max_ms: ms(latencies.max()),
+        errors,
+        error_percent: if count == 0 {
+            0.0
+        } else {
+            errors as f64 * 100.0 / count as f64
+        },
+        throughput_per_second: if seconds > 0.0 {
+            count as f64 / seconds
+        } else {
+            0.0
+        },
+    }
+}
+
+pub fn results_table(rows: &[Row]) -> String {
+    let header = [
+        "sampler",
+        "#count",
+        "average",
+        "median",
+        "90%",
+        "99%",
+        "min",
+        "max",
+        "errors %",
+        "throughput",
+    ];
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            vec![
+                row.name.clone(),
+                row.count.to_string(),
+                format!("{:.2}", row.mean_ms),
+                format!("{:.2}", row.median_ms),
+                format!("{:.2}", row.p90_ms),
+                format!("{:.2}", row.p99_ms),
+                format!("{:.2}", row.min_ms),
+                format!("{:.2}", row.max_ms),
+                format!("{:.5}%", row.error_percent),
+                format!("{:.2}/s", row.throughput_per_second),
+            ]
+        })
+        .collect();
+    markdown_table(&header, &body)
+}
+
+/// Errors by class (`HTTP 503`, `timeout`, `connection error`...) with a TOTAL line.
+pub fn errors_table(errors_by_class: &BTreeMap<String, u64>) -> String {
+    let mut body: Vec<Vec<String>> = errors_by_class
+        .iter()
+        .map(|(class, count)| vec![class.clone(), count.to_string()])
+        .collect();
+    let total: u64 = errors_by_class.values().sum();
+    body.push(vec!["TOTAL".to_string(), total.to_string()]);
+    markdown_table(&["error class", "Count"], &body)
+}
+
+/// Right-aligned, padded columns so the table also reads well as plain text.
+fn markdown_table(header: &[&str], body: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|cell| cell.len().max(3)).collect();
+    for line in body {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let format_line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:>width$}"))
+            .collect();
+        format!("| {} |\n", padded.join(" | "))
+    };
+    let mut table = format_line(header.iter().map(|cell| cell.to_string()).collect());
+    table += &format_line(widths.iter().map(|width| "-".repeat(*width)).collect());
+    for line in body {
+        table += &format_line(line.clone());
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn millis(value: u64) -> Duration {
+        Duration::from_millis(value)
+    }
+
+    fn sample_recorder() -> Recorder {
+        let mut recorder = Recorder::new(&["Create Tenant", "Get Tenant"]);
+        for latency in 1..=100 {
+            recorder.record("Create Tenant", millis(latency), None);
+        }
+        recorder.record("Create Tenant", millis(900), Some("HTTP 503"));
+        for latency in [2, 3, 4] {
+            recorder.record("Get Tenant", millis(latency), None);
+        }
+        recorder.record("Get Tenant", millis(30_000), Some("timeout"));
+        recorder
+    }
+
+    #[test]
+    fn percentiles_are_ordered() {
+        for row in sample_recorder().rows(Duration::from_secs(10)) {
+            assert!(row.min_ms <= row.median_ms, "{row:?}");
+            assert!(row.median_ms <= row.p90_ms, "{row:?}");
+            assert!(row.p90_ms <= row.p99_ms, "{row:?}");
+            assert!(row.p99_ms <= row.max_ms, "{row:?}");
+            assert!(
+                row.min_ms <= row.mean_ms && row.mean_ms <= row.max_ms,
+                "{row:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn totals_add_up() {
+        let rows = sample_recorder().rows(Duration::from_secs(10));
+        let (samplers, total) = rows.split_at(rows.len() - 1);
+        let total = &total[0];
+        assert_eq!(total.name, "TOTAL");
+        assert_eq!(total.count, samplers.iter().map(|r| r.count).sum::<u64>());
+        assert_eq!(total.count, 105);
+        assert_eq!(total.errors, 2);
+        assert!((total.throughput_per_second - 10.5).abs() < 1e-9);
+        assert!((total.error_percent - 200.0 / 105.0).abs() < 1e-9);
+        let slowest = samplers.iter().map(|r| r.max_ms).fold(0.0, f64::max);
+        assert_eq!(total.max_ms, slowest);
+    }
+
+    #[test]
+    fn latencies_are_reported_in_milliseconds() {
+        let rows = sample_recorder().rows(Duration::from_secs(1));
+        let create = &rows[0];
+        assert_eq!(create.count, 101);
+        assert_eq!(create.min_ms, 1.0);
+        // hdrhistogram keeps 3 significant digits.
+        assert!((create.median_ms - 51.0).abs() < 0.1, "{create:?}");
+        assert!((create.max_ms - 900.0).abs() < 1.0, "{create:?}");
+    }
+
+    #[test]
+    fn errors_are_counted_per_class() {
+        let recorder = sample_recorder();
+        let classes: Vec<_> = recorder.errors_by_class().iter().collect();
+        assert_eq!(
+            classes,
+            [(&"HTTP 503".to_string(), &1), (&"timeout".to_string(), &1)]
+        );
+        let table = errors_table(recorder.errors_by_class());
+        assert!(table.lines().last().is_some_and(|l| l.contains("TOTAL")));
+        assert!(table.lines().last().is_some_and(|l| l.ends_with(" 2 |")));
+    }
+
+    #[test]
+    fn empty_samplers_and_windows_give_zeros() {
+        let rows = Recorder::new(&["Idle"]).rows(Duration::ZERO);
+        assert_eq!(rows.len(), 2);
+        for row in rows {
+            assert_eq!(row.count, 0);
+            assert_eq!(row.min_ms, 0.0);
+            assert_eq!(row.throughput_per_second, 0.0);
+            assert_eq!(row.error_percent, 0.0);
+        }
+    }
+
+    #[test]
+    fn unknown_samplers_get_their_own_row() {
+        let mut recorder = Recorder::new(&[]);
+        recorder.record("Surprise", millis(5), None);
+        let rows = recorder.rows(Duration::from_secs(1));
+        assert_eq!(rows[0].name, "Surprise");
+        assert_eq!(rows[1].count, 1);
+    }
+
+    #[test]
+    fn results_table_has_aligned_columns() {
+        let table = results_table(&sample_recorder().rows(Duration::from_secs(10)));
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 5, "header, rule, two samplers, TOTAL");
+        assert!(lines[0].contains("#count") && lines[0].contains("99%"));
+        assert!(lines.iter().all(|line| line.len() == lines[0].len()));
+        assert!(lines[4].contains("TOTAL") && lines[4].contains("10.50/s"));
+    }
+}
