@@ -83,3 +83,41 @@ async fn requests_past_the_bound_get_503_at_once_while_admitted_ones_complete() 
     expect_status(response, StatusCode::OK).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_past_the_request_timeout_gets_503_and_the_server_carries_on() {
+    let app = TestApp::spawn_with(&[("ferrobill.server.requestTimeout", "1s")]).await;
+    let mut locker = app.db.client().await;
+    let lock = locker.transaction().await.expect("begin");
+    lock.batch_execute("lock table tenants in access exclusive mode")
+        .await
+        .expect("lock");
+    let started = std::time::Instant::now();
+    let response = app
+        .admin(Method::POST, "/1.0/kb/tenants")
+        .header("X-Killbill-CreatedBy", "test")
+        .json(&json!({ "apiKey": "too-slow", "apiSecret": "s" }))
+        .send()
+        .await
+        .expect("POST");
+    let error = expect_kb_error(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(started.elapsed() >= Duration::from_millis(950));
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1000 ms")),
+        "{error}"
+    );
+    lock.rollback().await.expect("release");
+
+    // The abandoned write was rolled back with its request; the server serves normally.
+    let response = app
+        .admin(Method::POST, "/1.0/kb/tenants")
+        .header("X-Killbill-CreatedBy", "test")
+        .json(&json!({ "apiKey": "too-slow", "apiSecret": "s" }))
+        .send()
+        .await
+        .expect("POST");
+    expect_status(response, StatusCode::CREATED).await;
+    app.stop().await;
+}

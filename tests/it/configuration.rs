@@ -110,3 +110,29 @@ fn a_malformed_value_stops_startup_with_one_line_naming_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn ferrobill_migrate_applies_the_schema_and_exits() {
+    let db = TestDatabase::create_empty().await;
+    let workdir = fresh_workdir("migrate");
+    let mut command = ferrobill(&workdir);
+    command.arg("migrate").env("DATABASE_URL", db.url());
+    let output = output_within(command, Duration::from_secs(60));
+    assert!(output.status.success(), "{output:?}");
+    let client = db.client().await;
+    let tables: i64 = client
+        .query_one(
+            "select count(*) from information_schema.tables where table_name in ('tenants', 'audit_log')",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(tables, 2);
+    // Running it again is a no-op.
+    let mut again = ferrobill(&workdir);
+    again.arg("migrate").env("DATABASE_URL", db.url());
+    assert!(output_within(again, Duration::from_secs(60))
+        .status
+        .success());
+}

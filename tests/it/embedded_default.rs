@@ -69,7 +69,9 @@ async fn starts_on_its_own_database_reuses_it_and_recovers_after_kill_9() {
     }
     let server = ServerProcess::start(ferrobill(&workdir));
     assert_eq!(healthcheck(&server).await, StatusCode::OK);
-    server.signal(Signal::SIGTERM);
+    // SIGINT (Ctrl-C) stops it as gracefully as SIGTERM.
+    server.signal(Signal::SIGINT);
     assert!(server.wait().success());
+    assert!(postmaster_pid(&workdir).is_none());
     let _ = std::fs::remove_dir_all(&workdir);
 }

@@ -120,6 +120,16 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> TestDatabase {
+        let template = server().await.template.clone();
+        Self::create_from(&template).await
+    }
+
+    /// A fresh database with no schema at all, for migration tests.
+    pub async fn create_empty() -> TestDatabase {
+        Self::create_from("template0").await
+    }
+
+    async fn create_from(template: &str) -> TestDatabase {
         let server = server().await;
         let name = format!(
             "ferrobill_test_{}_{}",
@@ -130,12 +140,9 @@ impl TestDatabase {
             let _guard = server.create_lock.lock().await;
             let client = connect(&server.admin).await;
             client
-                .batch_execute(&format!(
-                    "create database {name} template {}",
-                    server.template
-                ))
+                .batch_execute(&format!("create database {name} template {template}"))
                 .await
-                .expect("clone the template database");
+                .expect("create a test database");
         }
         let mut config = server.admin.clone();
         config.dbname(&name);
