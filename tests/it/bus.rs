@@ -1,0 +1,475 @@
+//! The persistent bus on a real database: an event exists iff its transaction commits, in
+//! every mode; two nodes share the work without handling an entry twice; failing handlers are
+//! retried `max.failure.retry` times; a dead node's claims are reaped and handled elsewhere.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrobill::bus::{Bus, BusEntry, BusEvent, HandlerError, SearchKeys};
+use ferrobill::config::Config;
+use ferrobill::db::pool::DbPool;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::harness::{wait_until, TestDatabase};
+
+const BUS: &str = "org.killbill.persistent.bus.main.";
+const WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TestEvent {
+    n: u64,
+}
+
+impl BusEvent for TestEvent {
+    const CLASS_NAME: &'static str = "org.ferrobill.test.TestEvent";
+
+    fn search_keys(&self) -> SearchKeys {
+        SearchKeys {
+            account_record_id: Some(self.n as i64),
+            tenant_record_id: 1,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct DoomedEvent {
+    n: u64,
+}
+
+impl BusEvent for DoomedEvent {
+    const CLASS_NAME: &'static str = "org.ferrobill.test.DoomedEvent";
+
+    fn search_keys(&self) -> SearchKeys {
+        SearchKeys {
+            account_record_id: None,
+            tenant_record_id: 1,
+        }
+    }
+}
+
+/// A configuration with these main-bus properties (names without the prefix).
+fn config(bus_properties: &[(&str, &str)], max_active: &str) -> Config {
+    let names: Vec<String> = bus_properties
+        .iter()
+        .map(|(name, _)| format!("{BUS}{name}"))
+        .collect();
+    let mut pairs: Vec<(&str, &str)> = names
+        .iter()
+        .zip(bus_properties)
+        .map(|(name, (_, value))| (name.as_str(), *value))
+        .collect();
+    pairs.push(("org.killbill.dao.maxActive", max_active));
+    Config::from_properties(&pairs).expect("a valid bus configuration")
+}
+
+fn pool(db: &TestDatabase, config: &Config) -> DbPool {
+    DbPool::new("main", &config.main_pool, db.config.clone()).expect("a pool")
+}
+
+async fn start_bus(db: &TestDatabase, bus_properties: &[(&str, &str)], node: &str) -> Bus {
+    let config = config(bus_properties, "20");
+    Bus::start(pool(db, &config), config.main_bus.clone(), node)
+        .await
+        .expect("the bus starts")
+}
+
+/// Posts one event in its own transaction, committed or rolled back; returns its record id.
+async fn post<E: BusEvent>(pool: &DbPool, bus: &Bus, event: &E, commit: bool) -> i64 {
+    let mut connection = pool.get().await.expect("a connection");
+    let transaction = connection.transaction().await.expect("begin");
+    let mut posted = bus.posted();
+    let record_id = posted
+        .post(&transaction, event, None)
+        .await
+        .expect("the event is inserted");
+    if commit {
+        transaction.commit().await.expect("commit");
+        posted.committed().await;
+    } else {
+        transaction.rollback().await.expect("rollback");
+        drop(posted);
+    }
+    record_id
+}
+
+/// `select count(*) …` on the test database.
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client
+        .query_one(sql, &[])
+        .await
+        .expect("count query")
+        .get::<_, i64>(0)
+}
+
+async fn wait_for_count(client: &tokio_postgres::Client, what: &str, sql: &str, expected: i64) {
+    wait_until(what, WAIT, || async {
+        count(client, sql).await == expected
+    })
+    .await;
+}
+
+async fn rolled_back_is_never_dispatched_committed_is(mode: &str, sleep: &str) {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    let bus = start_bus(&db, &[("queue.mode", mode), ("sleep", sleep)], "node-a").await;
+    let (handled, mut handled_ids) = mpsc::unbounded_channel::<i64>();
+    bus.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
+        let handled = handled.clone();
+        async move {
+            let event: TestEvent = entry.decode()?;
+            assert_eq!(
+                event.n,
+                entry.search_keys.account_record_id.unwrap_or(-1) as u64
+            );
+            let _ = handled.send(entry.record_id);
+            Ok::<(), HandlerError>(())
+        }
+    });
+    let posting = pool(&db, &config(&[], "5"));
+
+    let rolled_back = post(&posting, &bus, &TestEvent { n: 1 }, false).await;
+    let committed_at = Instant::now();
+    let committed = post(&posting, &bus, &TestEvent { n: 2 }, true).await;
+    assert_ne!(rolled_back, committed);
+
+    let first = tokio::time::timeout(WAIT, handled_ids.recv())
+        .await
+        .expect("the committed event is dispatched")
+        .expect("a record id");
+    assert_eq!(
+        first, committed,
+        "{mode}: only the committed event is dispatched"
+    );
+    // The poll period is far longer than this: NOTIFY (or the in-memory queue) woke the bus.
+    assert!(
+        committed_at.elapsed() < Duration::from_secs(10),
+        "{mode}: dispatched after {:?}",
+        committed_at.elapsed()
+    );
+    wait_for_count(
+        &client,
+        "the committed event in history",
+        "select count(*) from bus_events_history where processing_state = 'PROCESSED'",
+        1,
+    )
+    .await;
+    assert_eq!(count(&client, "select count(*) from bus_events").await, 0);
+    let history = client
+        .query_one(
+            "select event_json, processing_owner, creating_owner, error_count, search_key1, search_key2
+             from bus_events_history",
+            &[],
+        )
+        .await
+        .expect("the history row");
+    assert_eq!(history.get::<_, String>(0), r#"{"n":2}"#);
+    assert_eq!(
+        history.get::<_, Option<String>>(1).as_deref(),
+        Some("node-a")
+    );
+    assert_eq!(history.get::<_, String>(2), "node-a");
+    assert_eq!(history.get::<_, i32>(3), 0);
+    assert_eq!(history.get::<_, Option<i64>>(4), Some(2));
+    assert_eq!(history.get::<_, i64>(5), 1);
+    bus.shutdown(Duration::from_secs(5)).await;
+    assert!(
+        handled_ids.try_recv().is_err(),
+        "{mode}: nothing else was dispatched"
+    );
+}
+
+#[tokio::test]
+async fn polling_dispatches_committed_events_only() {
+    // A 30 s poll period: the event can only arrive in time through NOTIFY.
+    rolled_back_is_never_dispatched_committed_is("POLLING", "30000").await;
+}
+
+#[tokio::test]
+async fn sticky_polling_dispatches_committed_events_only() {
+    rolled_back_is_never_dispatched_committed_is("STICKY_POLLING", "30000").await;
+}
+
+#[tokio::test]
+async fn sticky_events_dispatches_committed_events_only() {
+    rolled_back_is_never_dispatched_committed_is("STICKY_EVENTS", "30000").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_share_ten_thousand_events_without_handling_one_twice() {
+    const TASKS: u64 = 50;
+    const PER_TASK: u64 = 200;
+    const TOTAL: u64 = TASKS * PER_TASK;
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    let properties = [
+        ("queue.mode", "POLLING"),
+        ("sleep", "50"),
+        ("claimed", "100"),
+        ("nbThreads", "10"),
+    ];
+    // record id → the nodes that handled it.
+    let handled: Arc<Mutex<HashMap<i64, Vec<&'static str>>>> = Arc::default();
+    let all_handled = Arc::new(tokio::sync::Notify::new());
+    let mut buses = Vec::new();
+    for node in ["node-a", "node-b"] {
+        let bus = start_bus(&db, &properties, node).await;
+        let handled = handled.clone();
+        let all_handled = all_handled.clone();
+        bus.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
+            let handled = handled.clone();
+            let all_handled = all_handled.clone();
+            async move {
+                let mut handled = handled.lock().map_err(|e| e.to_string())?;
+                handled.entry(entry.record_id).or_default().push(node);
+                if handled.len() as u64 == TOTAL {
+                    all_handled.notify_one();
+                }
+                Ok::<(), HandlerError>(())
+            }
+        });
+        buses.push(bus);
+    }
+
+    let posting = pool(&db, &config(&[], "60"));
+    let mut posters = Vec::new();
+    for task in 0..TASKS {
+        let posting = posting.clone();
+        let bus = buses[(task % 2) as usize].clone();
+        posters.push(tokio::spawn(async move {
+            for i in 0..PER_TASK {
+                post(
+                    &posting,
+                    &bus,
+                    &TestEvent {
+                        n: task * PER_TASK + i,
+                    },
+                    true,
+                )
+                .await;
+            }
+        }));
+    }
+    for poster in posters {
+        poster.await.expect("a posting task");
+    }
+    tokio::time::timeout(Duration::from_secs(120), all_handled.notified())
+        .await
+        .expect("every event is handled");
+    wait_for_count(
+        &client,
+        "every event in history",
+        "select count(*) from bus_events_history where processing_state = 'PROCESSED'",
+        TOTAL as i64,
+    )
+    .await;
+    assert_eq!(count(&client, "select count(*) from bus_events").await, 0);
+    assert_eq!(
+        count(
+            &client,
+            "select count(distinct event_json) from bus_events_history"
+        )
+        .await,
+        TOTAL as i64
+    );
+    let handled = handled.lock().expect("the handled map").clone();
+    let twice: Vec<_> = handled
+        .iter()
+        .filter(|(_, nodes)| nodes.len() != 1)
+        .collect();
+    assert!(twice.is_empty(), "handled more than once: {twice:?}");
+    for node in ["node-a", "node-b"] {
+        let by_node = handled.values().filter(|nodes| nodes[0] == node).count();
+        assert!(by_node > 0, "{node} handled nothing");
+        let in_history = count(
+            &client,
+            &format!("select count(*) from bus_events_history where processing_owner = '{node}'"),
+        )
+        .await;
+        assert_eq!(in_history, by_node as i64, "{node}'s history rows");
+    }
+    for bus in buses {
+        bus.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_retried_then_its_event_fails_and_others_go_on() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    let bus = start_bus(
+        &db,
+        &[
+            ("queue.mode", "POLLING"),
+            ("sleep", "50"),
+            ("max.failure.retry", "2"),
+        ],
+        "node-a",
+    )
+    .await;
+    let attempts: Arc<Mutex<Vec<i32>>> = Arc::default();
+    {
+        let attempts = attempts.clone();
+        bus.subscribe(DoomedEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
+            let attempts = attempts.clone();
+            async move {
+                attempts
+                    .lock()
+                    .map_err(|e| e.to_string())?
+                    .push(entry.error_count);
+                Err::<(), HandlerError>("this handler always fails".into())
+            }
+        });
+    }
+    bus.subscribe(TestEvent::CLASS_NAME, |_entry: Arc<BusEntry>| async {
+        Ok::<(), HandlerError>(())
+    });
+    let posting = pool(&db, &config(&[], "5"));
+    post(&posting, &bus, &DoomedEvent { n: 0 }, true).await;
+    for n in 0..5 {
+        post(&posting, &bus, &TestEvent { n }, true).await;
+    }
+
+    wait_for_count(
+        &client,
+        "every event in history",
+        "select count(*) from bus_events_history",
+        6,
+    )
+    .await;
+    assert_eq!(count(&client, "select count(*) from bus_events").await, 0);
+    // max.failure.retry + 1 tries, each seeing the count of earlier failures.
+    assert_eq!(*attempts.lock().expect("attempts"), vec![0, 1, 2]);
+    let failed = client
+        .query_one(
+            "select class_name, processing_state, error_count from bus_events_history
+             where processing_state <> 'PROCESSED'",
+            &[],
+        )
+        .await
+        .expect("one event did not succeed");
+    assert_eq!(failed.get::<_, String>(0), DoomedEvent::CLASS_NAME);
+    assert_eq!(failed.get::<_, String>(1), "FAILED");
+    // As in Kill Bill, history keeps the count from before the last try.
+    assert_eq!(failed.get::<_, i32>(2), 2);
+    assert_eq!(
+        count(
+            &client,
+            "select count(*) from bus_events_history
+             where processing_state = 'PROCESSED' and error_count = 0"
+        )
+        .await,
+        5
+    );
+    bus.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_stopped_nodes_claims_are_reaped_and_handled_by_another_node() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    // STICKY_POLLING: a node only claims entries it created, so another node's entries can
+    // reach node B through the reaper alone. Kill Bill pushes the reap threshold out to
+    // claim.time + 5m unless claim.time is below it, hence the short lease.
+    let properties = [
+        ("queue.mode", "STICKY_POLLING"),
+        ("sleep", "50"),
+        ("claim.time", "500ms"),
+        ("reapThreshold", "1s"),
+        ("reapSchedule", "200ms"),
+    ];
+
+    // Node A claims three events, hangs in its handler, and stops without finishing them.
+    let doomed_node = start_bus(&db, &properties, "node-a").await;
+    let (entered, mut entered_events) = mpsc::unbounded_channel::<i64>();
+    doomed_node.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
+        let entered = entered.clone();
+        async move {
+            let _ = entered.send(entry.record_id);
+            std::future::pending::<()>().await;
+            Ok::<(), HandlerError>(())
+        }
+    });
+    let posting = pool(&db, &config(&[], "5"));
+    for n in 0..3 {
+        post(&posting, &doomed_node, &TestEvent { n }, true).await;
+    }
+    for _ in 0..3 {
+        tokio::time::timeout(WAIT, entered_events.recv())
+            .await
+            .expect("node A claims the events")
+            .expect("a record id");
+    }
+    doomed_node.shutdown(Duration::from_millis(100)).await;
+
+    // A node that died holding a long lease: only its stale heartbeat shows it is gone.
+    // And a node that is alive (fresh heartbeat, lease running): its claim must be left alone.
+    client
+        .batch_execute(
+            "insert into bus_nodes values ('node-gone', now() - interval '2 hours', now() - interval '1 hour');
+             insert into bus_nodes values ('node-busy', now(), now());
+             insert into bus_events (class_name, event_json, created_date, creating_owner,
+                 processing_owner, processing_available_date, processing_state, search_key2)
+             values ('org.ferrobill.test.TestEvent', '{\"n\":98}', now() - interval '1 hour',
+                     'node-gone', 'node-gone', now() + interval '1 hour', 'IN_PROCESSING', 1),
+                    ('org.ferrobill.test.TestEvent', '{\"n\":99}', now() - interval '1 hour',
+                     'node-busy', 'node-busy', now() + interval '1 hour', 'IN_PROCESSING', 1);",
+        )
+        .await
+        .expect("claims of a dead and of a busy node");
+
+    let survivor = start_bus(&db, &properties, "node-b").await;
+    let (handled, mut handled_events) = mpsc::unbounded_channel::<u64>();
+    survivor.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
+        let handled = handled.clone();
+        async move {
+            let event: TestEvent = entry.decode()?;
+            let _ = handled.send(event.n);
+            Ok::<(), HandlerError>(())
+        }
+    });
+    let mut rescued = Vec::new();
+    for _ in 0..4 {
+        rescued.push(
+            tokio::time::timeout(WAIT, handled_events.recv())
+                .await
+                .expect("node B handles the dead nodes' events")
+                .expect("an event"),
+        );
+    }
+    rescued.sort_unstable();
+    assert_eq!(rescued, vec![0, 1, 2, 98]);
+    wait_for_count(
+        &client,
+        "the rescued events processed",
+        "select count(*) from bus_events_history
+         where processing_state = 'PROCESSED' and processing_owner = 'node-b'
+           and creating_owner = 'node-b'",
+        4,
+    )
+    .await;
+    assert_eq!(
+        count(
+            &client,
+            "select count(*) from bus_events_history
+             where processing_state = 'REAPED' and processing_owner in ('node-a', 'node-gone')"
+        )
+        .await,
+        4
+    );
+    // Waiting is the point here: several reaper passes later, the busy node's claim is still
+    // its own.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        count(
+            &client,
+            "select count(*) from bus_events where processing_owner = 'node-busy'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&client, "select count(*) from bus_events").await, 1);
+    assert!(handled_events.try_recv().is_err(), "nothing else handled");
+    survivor.shutdown(Duration::from_secs(5)).await;
+}
