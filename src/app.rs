@@ -166,32 +166,27 @@ impl App {
                 .maintain(config.plugin_pool.clone(), POOL_MAINTENANCE_PERIOD),
         );
 
-        let main_bus = Bus::start(
+        // Services subscribe to the buses here, before they start dispatching.
+        let main_bus = Bus::new(
             main_pool.clone(),
             config.main_bus.clone(),
             &config.creator_name,
-        )
-        .await
-        .map_err(|source| StartupError::Bus {
-            bus: "main",
-            source,
-        })?;
-        let external_bus = match Bus::start(
+        );
+        let external_bus = Bus::new(
             main_pool.clone(),
             config.external_bus.clone(),
             &config.creator_name,
-        )
-        .await
-        {
-            Ok(bus) => bus,
-            Err(source) => {
+        );
+        for bus in [&main_bus, &external_bus] {
+            if let Err(source) = bus.start().await {
                 main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
+                external_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
                 return Err(StartupError::Bus {
-                    bus: "external",
+                    bus: bus.name(),
                     source,
                 });
             }
-        };
+        }
 
         let health = Health::new(&[main_pool.clone(), plugin_pool.clone()]);
         let state = AppState {

@@ -104,6 +104,8 @@ struct BusInner {
     subscribers: RwLock<HashMap<String, Vec<Handler>>>,
     /// STICKY_EVENTS only: ids of committed entries waiting for this node's dispatcher.
     inflight: Option<mpsc::UnboundedSender<i64>>,
+    /// Its receiving end, until [`Bus::start`] hands it to the fetcher.
+    inflight_receiver: Mutex<Option<mpsc::UnboundedReceiver<i64>>>,
     /// Wakes the polling fetcher early: a NOTIFY arrived or an entry went back for a retry.
     wake: Notify,
     stop: watch::Sender<bool>,
@@ -115,14 +117,12 @@ struct BusInner {
 }
 
 impl Bus {
-    /// Starts dispatching `config`'s instance as node `node` (Kill Bill's creator name).
+    /// A bus for `config`'s instance as node `node` (Kill Bill's creator name), not yet
+    /// dispatching: subscribe, then [`Bus::start`]. Events may be posted before it starts.
     ///
     /// `inMemory=true`: no tables; events are handed to subscribers when the posting
     /// transaction commits. `off=true`: events are stored but this node dispatches nothing.
-    /// Subscribers may register before or after; an event dispatched while its class had no
-    /// subscriber is complete.
-    pub async fn start(pool: DbPool, config: BusConfig, node: &str) -> Result<Bus, BusError> {
-        let dispatching = !config.in_memory && !config.off;
+    pub fn new(pool: DbPool, config: BusConfig, node: &str) -> Bus {
         let (inflight, inflight_receiver) = if config.mode == QueueMode::StickyEvents {
             let (sender, receiver) = mpsc::unbounded_channel();
             (Some(sender), Some(receiver))
@@ -130,7 +130,7 @@ impl Bus {
             (None, None)
         };
         let (stop, _) = watch::channel(false);
-        let bus = Bus {
+        Bus {
             inner: Arc::new(BusInner {
                 tables: Tables::for_instance(config.name),
                 workers: Arc::new(Semaphore::new(config.nb_threads.max(1) as usize)),
@@ -139,27 +139,46 @@ impl Bus {
                 pool,
                 subscribers: RwLock::new(HashMap::new()),
                 inflight,
+                inflight_receiver: Mutex::new(inflight_receiver),
                 wake: Notify::new(),
                 stop,
                 tasks: Mutex::new(None),
                 next_in_memory_id: std::sync::atomic::AtomicI64::new(1),
             }),
+        }
+    }
+
+    /// Starts dispatching (a second call does nothing). Register subscribers first: an event
+    /// dispatched while its class has no subscriber is complete.
+    pub async fn start(&self) -> Result<(), BusError> {
+        let config = &self.inner.config;
+        let receiver = match self.inner.inflight_receiver.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
         };
-        if dispatching {
-            let tasks = dispatcher::spawn(&bus, inflight_receiver).await?;
-            if let Ok(mut slot) = bus.inner.tasks.lock() {
-                *slot = Some(tasks);
+        let already_started = match self.inner.tasks.lock() {
+            Ok(slot) => slot.is_some(),
+            Err(poisoned) => poisoned.into_inner().is_some(),
+        };
+        if already_started || (config.mode == QueueMode::StickyEvents && receiver.is_none()) {
+            return Ok(());
+        }
+        if !config.in_memory && !config.off {
+            let tasks = dispatcher::spawn(self, receiver).await?;
+            match self.inner.tasks.lock() {
+                Ok(mut slot) => *slot = Some(tasks),
+                Err(poisoned) => *poisoned.into_inner() = Some(tasks),
             }
         }
         tracing::info!(
-            bus = bus.inner.config.name,
-            node,
-            mode = %bus.inner.config.mode,
-            in_memory = bus.inner.config.in_memory,
-            off = bus.inner.config.off,
+            bus = config.name,
+            node = self.inner.node,
+            mode = %config.mode,
+            in_memory = config.in_memory,
+            off = config.off,
             "bus started"
         );
-        Ok(bus)
+        Ok(())
     }
 
     /// The instance name, `main` or `external`.
@@ -182,8 +201,8 @@ impl Bus {
         self.inner.tables.history
     }
 
-    /// Registers `handler` for every event whose class name is `class_name`. Every subscriber
-    /// of a class gets every event of it, one after the other; if any fails, the event is
+    /// Registers `handler` for every event whose class name is `class_name`, normally before
+    /// [`Bus::start`]. Every subscriber of a class gets every event of it, one after the other; if any fails, the event is
     /// retried for all of them, so handlers must be idempotent.
     pub fn subscribe<F, Fut>(&self, class_name: &str, handler: F)
     where

@@ -68,11 +68,16 @@ fn pool(db: &TestDatabase, config: &Config) -> DbPool {
     DbPool::new("main", &config.main_pool, db.config.clone()).expect("a pool")
 }
 
-async fn start_bus(db: &TestDatabase, bus_properties: &[(&str, &str)], node: &str) -> Bus {
+/// A bus not yet dispatching, for subscribing first.
+fn new_bus(db: &TestDatabase, bus_properties: &[(&str, &str)], node: &str) -> Bus {
     let config = config(bus_properties, "20");
-    Bus::start(pool(db, &config), config.main_bus.clone(), node)
-        .await
-        .expect("the bus starts")
+    Bus::new(pool(db, &config), config.main_bus.clone(), node)
+}
+
+async fn start_bus(db: &TestDatabase, bus_properties: &[(&str, &str)], node: &str) -> Bus {
+    let bus = new_bus(db, bus_properties, node);
+    bus.start().await.expect("the bus starts");
+    bus
 }
 
 /// Posts one event in its own transaction, committed or rolled back; returns its record id.
@@ -113,7 +118,7 @@ async fn wait_for_count(client: &tokio_postgres::Client, what: &str, sql: &str, 
 async fn rolled_back_is_never_dispatched_committed_is(mode: &str, sleep: &str) {
     let db = TestDatabase::create().await;
     let client = db.client().await;
-    let bus = start_bus(&db, &[("queue.mode", mode), ("sleep", sleep)], "node-a").await;
+    let bus = new_bus(&db, &[("queue.mode", mode), ("sleep", sleep)], "node-a");
     let (handled, mut handled_ids) = mpsc::unbounded_channel::<i64>();
     bus.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
         let handled = handled.clone();
@@ -127,6 +132,7 @@ async fn rolled_back_is_never_dispatched_committed_is(mode: &str, sleep: &str) {
             Ok::<(), HandlerError>(())
         }
     });
+    bus.start().await.expect("the bus starts");
     let posting = pool(&db, &config(&[], "5"));
 
     let rolled_back = post(&posting, &bus, &TestEvent { n: 1 }, false).await;
@@ -214,7 +220,7 @@ async fn two_nodes_share_ten_thousand_events_without_handling_one_twice() {
     let all_handled = Arc::new(tokio::sync::Notify::new());
     let mut buses = Vec::new();
     for node in ["node-a", "node-b"] {
-        let bus = start_bus(&db, &properties, node).await;
+        let bus = new_bus(&db, &properties, node);
         let handled = handled.clone();
         let all_handled = all_handled.clone();
         bus.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
@@ -229,6 +235,7 @@ async fn two_nodes_share_ten_thousand_events_without_handling_one_twice() {
                 Ok::<(), HandlerError>(())
             }
         });
+        bus.start().await.expect("the bus starts");
         buses.push(bus);
     }
 
@@ -295,19 +302,27 @@ async fn two_nodes_share_ten_thousand_events_without_handling_one_twice() {
 }
 
 #[tokio::test]
-async fn a_failing_handler_is_retried_then_its_event_fails_and_others_go_on() {
+async fn polling_retries_a_failing_handler_then_fails_its_event() {
+    a_failing_handler_is_retried_then_its_event_fails_and_others_go_on("POLLING").await;
+}
+
+#[tokio::test]
+async fn sticky_events_retries_a_failing_handler_then_fails_its_event() {
+    a_failing_handler_is_retried_then_its_event_fails_and_others_go_on("STICKY_EVENTS").await;
+}
+
+async fn a_failing_handler_is_retried_then_its_event_fails_and_others_go_on(mode: &str) {
     let db = TestDatabase::create().await;
     let client = db.client().await;
-    let bus = start_bus(
+    let bus = new_bus(
         &db,
         &[
-            ("queue.mode", "POLLING"),
+            ("queue.mode", mode),
             ("sleep", "50"),
             ("max.failure.retry", "2"),
         ],
         "node-a",
-    )
-    .await;
+    );
     let attempts: Arc<Mutex<Vec<i32>>> = Arc::default();
     {
         let attempts = attempts.clone();
@@ -325,6 +340,7 @@ async fn a_failing_handler_is_retried_then_its_event_fails_and_others_go_on() {
     bus.subscribe(TestEvent::CLASS_NAME, |_entry: Arc<BusEntry>| async {
         Ok::<(), HandlerError>(())
     });
+    bus.start().await.expect("the bus starts");
     let posting = pool(&db, &config(&[], "5"));
     post(&posting, &bus, &DoomedEvent { n: 0 }, true).await;
     for n in 0..5 {
@@ -381,7 +397,7 @@ async fn a_stopped_nodes_claims_are_reaped_and_handled_by_another_node() {
     ];
 
     // Node A claims three events, hangs in its handler, and stops without finishing them.
-    let doomed_node = start_bus(&db, &properties, "node-a").await;
+    let doomed_node = new_bus(&db, &properties, "node-a");
     let (entered, mut entered_events) = mpsc::unbounded_channel::<i64>();
     doomed_node.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
         let entered = entered.clone();
@@ -391,6 +407,7 @@ async fn a_stopped_nodes_claims_are_reaped_and_handled_by_another_node() {
             Ok::<(), HandlerError>(())
         }
     });
+    doomed_node.start().await.expect("node A starts");
     let posting = pool(&db, &config(&[], "5"));
     for n in 0..3 {
         post(&posting, &doomed_node, &TestEvent { n }, true).await;
@@ -419,7 +436,7 @@ async fn a_stopped_nodes_claims_are_reaped_and_handled_by_another_node() {
         .await
         .expect("claims of a dead and of a busy node");
 
-    let survivor = start_bus(&db, &properties, "node-b").await;
+    let survivor = new_bus(&db, &properties, "node-b");
     let (handled, mut handled_events) = mpsc::unbounded_channel::<u64>();
     survivor.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
         let handled = handled.clone();
@@ -429,6 +446,7 @@ async fn a_stopped_nodes_claims_are_reaped_and_handled_by_another_node() {
             Ok::<(), HandlerError>(())
         }
     });
+    survivor.start().await.expect("node B starts");
     let mut rescued = Vec::new();
     for _ in 0..4 {
         rescued.push(
@@ -472,4 +490,109 @@ async fn a_stopped_nodes_claims_are_reaped_and_handled_by_another_node() {
     assert_eq!(count(&client, "select count(*) from bus_events").await, 1);
     assert!(handled_events.try_recv().is_err(), "nothing else handled");
     survivor.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn sticky_events_reloads_this_nodes_entries_on_start() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    // Left from before a restart: two of this node's entries and one of another node's,
+    // which this node must not take (only the reaper would, after reapThreshold).
+    client
+        .batch_execute(
+            "insert into bus_events (class_name, event_json, created_date, creating_owner, search_key2)
+             values ('org.ferrobill.test.TestEvent', '{\"n\":1}', now(), 'node-s', 1),
+                    ('org.ferrobill.test.TestEvent', '{\"n\":2}', now(), 'node-other', 1),
+                    ('org.ferrobill.test.TestEvent', '{\"n\":3}', now(), 'node-s', 1);",
+        )
+        .await
+        .expect("entries from before");
+    let bus = new_bus(&db, &[("queue.mode", "STICKY_EVENTS")], "node-s");
+    let (handled, mut handled_events) = mpsc::unbounded_channel::<u64>();
+    bus.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
+        let handled = handled.clone();
+        async move {
+            let event: TestEvent = entry.decode()?;
+            let _ = handled.send(event.n);
+            Ok::<(), HandlerError>(())
+        }
+    });
+    bus.start().await.expect("the bus starts");
+    let mut reloaded = Vec::new();
+    for _ in 0..2 {
+        reloaded.push(
+            tokio::time::timeout(WAIT, handled_events.recv())
+                .await
+                .expect("this node's entries are dispatched")
+                .expect("an event"),
+        );
+    }
+    reloaded.sort_unstable();
+    assert_eq!(reloaded, vec![1, 3]);
+    wait_for_count(
+        &client,
+        "this node's entries processed",
+        "select count(*) from bus_events_history where processing_state = 'PROCESSED'",
+        2,
+    )
+    .await;
+    assert_eq!(
+        count(
+            &client,
+            "select count(*) from bus_events_history where creating_owner = 'node-s'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &client,
+            "select count(*) from bus_events where creating_owner = 'node-other'"
+        )
+        .await,
+        1
+    );
+    // getNbReadyEntries in a sticky mode counts this node's entries only.
+    assert_eq!(bus.ready_entries().await.expect("ready entries"), 0);
+    bus.shutdown(Duration::from_secs(5)).await;
+    assert!(handled_events.try_recv().is_err(), "nothing else handled");
+}
+
+#[tokio::test]
+async fn an_in_memory_bus_dispatches_on_commit_and_keeps_no_rows() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    let bus = start_bus(&db, &[("inMemory", "true")], "node-a").await;
+    let (handled, mut handled_events) = mpsc::unbounded_channel::<u64>();
+    bus.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
+        let handled = handled.clone();
+        async move {
+            let event: TestEvent = entry.decode()?;
+            let _ = handled.send(event.n);
+            Ok::<(), HandlerError>(())
+        }
+    });
+    let posting = pool(&db, &config(&[], "5"));
+    post(&posting, &bus, &TestEvent { n: 1 }, false).await;
+    post(&posting, &bus, &TestEvent { n: 2 }, true).await;
+    // committed() ran the subscribers before returning.
+    assert_eq!(handled_events.try_recv().ok(), Some(2));
+    assert!(handled_events.try_recv().is_err());
+    assert_eq!(count(&client, "select count(*) from bus_events").await, 0);
+    assert!(bus.ready_entries().await.is_err());
+    bus.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_bus_that_is_off_stores_events_without_dispatching() {
+    let db = TestDatabase::create().await;
+    let bus = start_bus(&db, &[("off", "true")], "node-a").await;
+    bus.subscribe(TestEvent::CLASS_NAME, |_entry: Arc<BusEntry>| async {
+        Err::<(), HandlerError>("an off bus dispatches nothing".into())
+    });
+    let posting = pool(&db, &config(&[], "5"));
+    post(&posting, &bus, &TestEvent { n: 1 }, true).await;
+    assert_eq!(bus.ready_entries().await.expect("ready entries"), 1);
+    bus.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(bus.ready_entries().await.expect("ready entries"), 1);
 }
