@@ -55,12 +55,9 @@ struct Outcome {
 /// reload racing a commit, the reaper); this keeps a second copy from running concurrently.
 type Dispatching = Arc<Mutex<HashSet<i64>>>;
 
-pub(super) async fn spawn(
-    bus: &Bus,
-    inflight_receiver: Option<mpsc::UnboundedReceiver<i64>>,
-) -> Result<Tasks, BusError> {
+/// Starts the tasks of a bus whose node is registered in `bus_nodes`.
+pub(super) fn spawn(bus: &Bus, inflight_receiver: Option<mpsc::UnboundedReceiver<i64>>) -> Tasks {
     let inner = &bus.inner;
-    reaper::register_node(&inner.pool, &inner.node).await?;
     let capacity = inner.config.queue_capacity.max(1) as usize;
     let (queue, queue_receiver) = mpsc::channel::<Arc<BusEntry>>(capacity);
     let (outcomes, outcome_receiver) = mpsc::unbounded_channel::<Outcome>();
@@ -82,12 +79,12 @@ pub(super) async fn spawn(
     let workers = tokio::spawn(run_workers(bus.clone(), queue_receiver, outcomes));
     let completer = tokio::spawn(complete(bus.clone(), outcome_receiver, dispatching));
     background.extend(reaper::spawn(bus));
-    Ok(Tasks {
+    Tasks {
         fetcher,
         workers,
         completer,
         background,
-    })
+    }
 }
 
 impl Tasks {

@@ -152,19 +152,21 @@ impl Bus {
     /// dispatched while its class has no subscriber is complete.
     pub async fn start(&self) -> Result<(), BusError> {
         let config = &self.inner.config;
-        let receiver = match self.inner.inflight_receiver.lock() {
-            Ok(mut slot) => slot.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
         let already_started = match self.inner.tasks.lock() {
             Ok(slot) => slot.is_some(),
             Err(poisoned) => poisoned.into_inner().is_some(),
         };
-        if already_started || (config.mode == QueueMode::StickyEvents && receiver.is_none()) {
+        if already_started {
             return Ok(());
         }
         if !config.in_memory && !config.off {
-            let tasks = dispatcher::spawn(self, receiver).await?;
+            // Known as alive before it claims anything, so no reaper takes its claims.
+            reaper::register_node(&self.inner.pool, &self.inner.node).await?;
+            let receiver = match self.inner.inflight_receiver.lock() {
+                Ok(mut slot) => slot.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            let tasks = dispatcher::spawn(self, receiver);
             match self.inner.tasks.lock() {
                 Ok(mut slot) => *slot = Some(tasks),
                 Err(poisoned) => *poisoned.into_inner() = Some(tasks),
@@ -234,6 +236,7 @@ impl Bus {
             });
         }
         let connection = self.inner.pool.get().await?;
+        // No lock: a snapshot count for health checks; it is stale the moment it returns.
         let row = match self.inner.config.mode {
             QueueMode::Polling => {
                 let sql = format!(

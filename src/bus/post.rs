@@ -129,7 +129,7 @@ impl PostedEvents {
     }
 }
 
-/// The insert shared by both statements below.
+/// Inserts one entry without waking anyone: for STICKY_EVENTS, where only this node dispatches it.
 #[allow(clippy::too_many_arguments)]
 async fn insert_entry(
     client: &impl tokio_postgres::GenericClient,
@@ -141,6 +141,8 @@ async fn insert_entry(
     search_key1: Option<i64>,
     search_key2: i64,
 ) -> Result<i64, BusError> {
+    // A plain insert, no lock: the row is invisible to every dispatcher until the caller's
+    // transaction commits, and gone if it rolls back.
     let sql = format!(
         "insert into {live_table}
              (class_name, event_json, user_token, created_date, creating_owner,
@@ -178,6 +180,7 @@ async fn insert_entry_and_notify(
     search_key1: Option<i64>,
     search_key2: i64,
 ) -> Result<i64, BusError> {
+    // No lock, as above; the NOTIFY is queued with the transaction.
     let sql = format!(
         "with inserted as (
              insert into {live_table}
