@@ -12,7 +12,7 @@ use ferrobill::db::pool::DbPool;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::harness::{wait_until, TestDatabase};
+use crate::harness::{wait_until, TestApp, TestDatabase};
 
 const BUS: &str = "org.killbill.persistent.bus.main.";
 const WAIT: Duration = Duration::from_secs(60);
@@ -595,4 +595,175 @@ async fn a_bus_that_is_off_stores_events_without_dispatching() {
     assert_eq!(bus.ready_entries().await.expect("ready entries"), 1);
     bus.shutdown(Duration::from_secs(5)).await;
     assert_eq!(bus.ready_entries().await.expect("ready entries"), 1);
+}
+
+#[tokio::test]
+async fn the_app_runs_both_buses_as_its_node() {
+    let app = TestApp::spawn_with(&[("org.killbill.queue.creator.name", "node-app")]).await;
+    let client = app.db.client().await;
+    let (main, external) = (app.app().main_bus(), app.app().external_bus());
+    assert_eq!((main.name(), main.table()), ("main", "bus_events"));
+    assert_eq!(
+        (external.name(), external.table()),
+        ("external", "bus_ext_events")
+    );
+    assert_eq!(main.node(), "node-app");
+    assert_eq!(
+        count(
+            &client,
+            "select count(*) from bus_nodes where node_name = 'node-app'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(main.ready_entries().await.expect("ready entries"), 0);
+    assert_eq!(external.ready_entries().await.expect("ready entries"), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_polling_node_reconnects_its_listener_and_still_wakes_on_commit() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    let bus = new_bus(
+        &db,
+        &[("queue.mode", "POLLING"), ("sleep", "30000")],
+        "node-a",
+    );
+    let (handled, mut handled_events) = mpsc::unbounded_channel::<u64>();
+    bus.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
+        let handled = handled.clone();
+        async move {
+            let event: TestEvent = entry.decode()?;
+            let _ = handled.send(event.n);
+            Ok::<(), HandlerError>(())
+        }
+    });
+    bus.start().await.expect("the bus starts");
+    const LISTENER: &str = "select pid from pg_stat_activity
+         where datname = current_database() and query = 'listen bus_events'";
+    let listener_pid = || async {
+        client
+            .query_opt(LISTENER, &[])
+            .await
+            .expect("pg_stat_activity")
+            .map(|row| row.get::<_, i32>(0))
+    };
+    wait_until("the listener to connect", WAIT, || async {
+        listener_pid().await.is_some()
+    })
+    .await;
+    let first_pid = listener_pid().await.expect("a listener");
+    client
+        .execute("select pg_terminate_backend($1)", &[&first_pid])
+        .await
+        .expect("terminate the listener's session");
+    wait_until("the listener to reconnect", WAIT, || async {
+        listener_pid().await.is_some_and(|pid| pid != first_pid)
+    })
+    .await;
+
+    let posting = pool(&db, &config(&[], "5"));
+    post(&posting, &bus, &TestEvent { n: 7 }, true).await;
+    // Far sooner than the 30 s poll period: the new listener woke the fetcher.
+    let handled = tokio::time::timeout(Duration::from_secs(10), handled_events.recv())
+        .await
+        .expect("the event is dispatched without waiting for the poll period");
+    assert_eq!(handled, Some(7));
+    bus.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_saturated_node_leaves_entries_in_the_table_until_a_worker_is_free() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    // One worker, a hand-over queue of one, one entry per poll.
+    let bus = new_bus(
+        &db,
+        &[
+            ("queue.mode", "POLLING"),
+            ("sleep", "20"),
+            ("claimed", "1"),
+            ("nbThreads", "1"),
+            ("queue.capacity", "1"),
+        ],
+        "node-a",
+    );
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    {
+        let gate = gate.clone();
+        bus.subscribe(TestEvent::CLASS_NAME, move |_entry: Arc<BusEntry>| {
+            let gate = gate.clone();
+            async move {
+                gate.acquire().await?.forget();
+                Ok::<(), HandlerError>(())
+            }
+        });
+    }
+    bus.start().await.expect("the bus starts");
+    let posting = pool(&db, &config(&[], "5"));
+    for n in 0..6 {
+        post(&posting, &bus, &TestEvent { n }, true).await;
+    }
+    // One entry in the handler, one in the queue, one claimed by the blocked fetcher.
+    wait_for_count(
+        &client,
+        "the node to saturate",
+        "select count(*) from bus_events where processing_state = 'IN_PROCESSING'",
+        3,
+    )
+    .await;
+    // Waiting is the point: a saturated fetcher claims nothing more.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        count(
+            &client,
+            "select count(*) from bus_events where processing_state = 'AVAILABLE'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(bus.ready_entries().await.expect("ready entries"), 3);
+    gate.add_permits(6);
+    wait_for_count(
+        &client,
+        "every event processed",
+        "select count(*) from bus_events_history where processing_state = 'PROCESSED'",
+        6,
+    )
+    .await;
+    bus.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_running_handler_and_records_its_outcome() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    let bus = new_bus(&db, &[("queue.mode", "POLLING"), ("sleep", "20")], "node-a");
+    let (entered, mut entered_events) = mpsc::unbounded_channel::<()>();
+    bus.subscribe(TestEvent::CLASS_NAME, move |_entry: Arc<BusEntry>| {
+        let entered = entered.clone();
+        async move {
+            let _ = entered.send(());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Ok::<(), HandlerError>(())
+        }
+    });
+    bus.start().await.expect("the bus starts");
+    let posting = pool(&db, &config(&[], "5"));
+    post(&posting, &bus, &TestEvent { n: 1 }, true).await;
+    tokio::time::timeout(WAIT, entered_events.recv())
+        .await
+        .expect("the handler starts");
+    bus.shutdown(Duration::from_secs(10)).await;
+    // Recorded before shutdown returned.
+    assert_eq!(
+        count(
+            &client,
+            "select count(*) from bus_events_history where processing_state = 'PROCESSED'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&client, "select count(*) from bus_events").await, 0);
 }
