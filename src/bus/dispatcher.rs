@@ -166,6 +166,7 @@ async fn poll(bus: Bus, queue: mpsc::Sender<Arc<BusEntry>>) {
             }
             Err(error) => Err(error.into()),
         };
+        let mut failed = false;
         let found = match claimed {
             Ok(entries) => {
                 let found = entries.len();
@@ -181,11 +182,14 @@ async fn poll(bus: Bus, queue: mpsc::Sender<Arc<BusEntry>>) {
             }
             Err(error) => {
                 tracing::warn!(bus = inner.config.name, %error, "claiming bus entries failed");
+                failed = true;
                 0
             }
         };
         let mut wait = inner.config.sleep.saturating_sub(started.elapsed());
-        if found == 0 {
+        if failed {
+            wait = wait.max(ERROR_BACKOFF);
+        } else if found == 0 {
             wait = wait.max(MIN_IDLE_WAIT);
         }
         if !wait.is_zero() {
@@ -587,39 +591,51 @@ async fn complete(
                 (outcome.entry, completion)
             })
             .collect();
-        let mut attempt = 1;
-        loop {
-            match record_outcomes(&bus, &decided).await {
-                Ok(()) => break,
-                Err(error) if attempt < COMPLETION_ATTEMPTS => {
-                    tracing::warn!(bus = inner.config.name, %error, attempt, "recording bus outcomes failed; retrying");
-                    attempt += 1;
-                    tokio::time::sleep(ERROR_BACKOFF).await;
-                }
-                Err(error) => {
-                    // The entries stay leased (or AVAILABLE in STICKY_EVENTS): the lease,
-                    // the reaper or a restart dispatches them again.
-                    tracing::error!(bus = inner.config.name, %error, "recording bus outcomes failed; leaving them to be dispatched again");
-                    break;
-                }
-            }
-        }
+        let recorded = record_with_retries(&bus, &decided).await;
         if let Ok(mut running) = dispatching.lock() {
             decided.iter().for_each(|(entry, _)| {
                 running.remove(&entry.record_id);
             });
         }
-        let retried = decided
-            .iter()
-            .filter(|(_, completion)| matches!(completion, Completion::Retry(_)));
         match &inner.inflight {
-            Some(inflight) => retried.for_each(|(entry, _)| {
-                let _ = inflight.send(entry.record_id);
-            }),
+            // STICKY_EVENTS: nothing else would ever look at these rows again before a
+            // restart, so an unrecorded batch is dispatched again (handlers are idempotent).
+            Some(inflight) => decided
+                .iter()
+                .filter(|(_, completion)| !recorded || matches!(completion, Completion::Retry(_)))
+                .for_each(|(entry, _)| {
+                    let _ = inflight.send(entry.record_id);
+                }),
             None => {
-                if retried.count() > 0 {
+                if recorded
+                    && decided
+                        .iter()
+                        .any(|(_, completion)| matches!(completion, Completion::Retry(_)))
+                {
                     inner.wake.notify_one();
                 }
+            }
+        }
+    }
+}
+
+/// Records a batch, trying a few times; `false` when it could not.
+async fn record_with_retries(bus: &Bus, decided: &[(Arc<BusEntry>, Completion)]) -> bool {
+    let name = bus.inner.config.name;
+    let mut attempt = 1;
+    loop {
+        match record_outcomes(bus, decided).await {
+            Ok(()) => return true,
+            Err(error) if attempt < COMPLETION_ATTEMPTS => {
+                tracing::warn!(bus = name, %error, attempt, "recording bus outcomes failed; retrying");
+                attempt += 1;
+                tokio::time::sleep(ERROR_BACKOFF).await;
+            }
+            Err(error) => {
+                // Polling modes: the entries stay leased until claim.time runs out, then
+                // any node claims them again.
+                tracing::error!(bus = name, %error, "recording bus outcomes failed; the entries will be dispatched again");
+                return false;
             }
         }
     }
