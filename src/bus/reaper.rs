@@ -90,6 +90,16 @@ async fn reap_periodically(bus: Bus) {
     let inner = &bus.inner;
     let mut stop = inner.stop.subscribe();
     let period = inner.config.reap_schedule.max(Duration::from_millis(10));
+    if inner.config.claim_time >= inner.config.reap_threshold {
+        // Kill Bill's DefaultReaper warns the same way: reaping entries younger than their
+        // lease would take them from nodes still working on them.
+        tracing::warn!(
+            bus = inner.config.name,
+            claim_time_ms = inner.config.claim_time.as_millis() as u64,
+            reap_threshold_ms = inner.config.reap_threshold.as_millis() as u64,
+            "reapThreshold is not above claim.time; reaping entries older than claim.time + 5m instead"
+        );
+    }
     loop {
         // The first pass comes one period after start, as in Kill Bill.
         tokio::select! {
