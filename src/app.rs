@@ -1,5 +1,5 @@
 //! Wiring: configuration → embedded database (when no URL is configured) → pools → migrations
-//! → services → HTTP, and the reverse on shutdown. This is the only place that knows the
+//! → buses → services → HTTP, and the reverse on shutdown. This is the only place that knows the
 //! order things start and stop in; it holds no request logic.
 
 use std::future::Future;
@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::bus::{self, Bus, BusError};
 use crate::config::Config;
 use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
 use crate::db::migrate::{self, MigrateError};
@@ -32,6 +33,12 @@ pub enum StartupError {
     PoolConfig(#[from] PoolConfigError),
     #[error(transparent)]
     Migrate(#[from] MigrateError),
+    #[error("cannot start the {bus} bus: {source}")]
+    Bus {
+        bus: &'static str,
+        #[source]
+        source: BusError,
+    },
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -122,6 +129,8 @@ pub struct App {
     server: JoinHandle<std::io::Result<()>>,
     main_pool: DbPool,
     plugin_pool: DbPool,
+    main_bus: Bus,
+    external_bus: Bus,
     health: Health,
     embedded: Option<EmbeddedCluster>,
     shutdown_timeout: Duration,
@@ -157,6 +166,28 @@ impl App {
                 .maintain(config.plugin_pool.clone(), POOL_MAINTENANCE_PERIOD),
         );
 
+        // Services subscribe to the buses here, before they start dispatching.
+        let main_bus = Bus::new(
+            main_pool.clone(),
+            config.main_bus.clone(),
+            &config.creator_name,
+        );
+        let external_bus = Bus::new(
+            main_pool.clone(),
+            config.external_bus.clone(),
+            &config.creator_name,
+        );
+        for bus in [&main_bus, &external_bus] {
+            if let Err(source) = bus.start().await {
+                main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
+                external_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
+                return Err(StartupError::Bus {
+                    bus: bus.name(),
+                    source,
+                });
+            }
+        }
+
         let health = Health::new(&[main_pool.clone(), plugin_pool.clone()]);
         let state = AppState {
             tenants: TenantService::new(
@@ -177,12 +208,20 @@ impl App {
         let router = http::router(state, limits);
 
         let address = SocketAddr::new(config.server.bind_address, config.server.port);
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|source| StartupError::Bind { address, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { address, source })?;
+        let bound = match TcpListener::bind(address).await {
+            Ok(listener) => listener
+                .local_addr()
+                .map(|local_addr| (listener, local_addr)),
+            Err(error) => Err(error),
+        };
+        let (listener, local_addr) = match bound {
+            Ok(bound) => bound,
+            Err(source) => {
+                main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
+                external_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
+                return Err(StartupError::Bind { address, source });
+            }
+        };
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(async move {
             axum::serve(
@@ -202,6 +241,8 @@ impl App {
             server,
             main_pool,
             plugin_pool,
+            main_bus,
+            external_bus,
             health,
             shutdown_timeout: config.server.shutdown_timeout,
         })
@@ -219,6 +260,16 @@ impl App {
         self.plugin_pool.state()
     }
 
+    /// The internal bus (`bus_events`).
+    pub fn main_bus(&self) -> &Bus {
+        &self.main_bus
+    }
+
+    /// The bus for plugins and push notifications (`bus_ext_events`).
+    pub fn external_bus(&self) -> &Bus {
+        &self.external_bus
+    }
+
     /// Serves until `signal` completes, then shuts down gracefully.
     pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), ShutdownError> {
         signal.await;
@@ -226,7 +277,8 @@ impl App {
     }
 
     /// Stops accepting, lets in-flight requests finish within `ferrobill.server.shutdownTimeout`,
-    /// closes the pools and stops the embedded database.
+    /// stops the buses (running handlers get Kill Bill's bus shutdown timeout), closes the
+    /// pools and stops the embedded database.
     pub async fn shutdown(self) -> Result<(), ShutdownError> {
         tracing::info!("shutting down");
         self.health.put_out_of_rotation();
@@ -244,6 +296,11 @@ impl App {
                 server.abort();
             }
         }
+        // Requests may post events until they finish, so the buses stop after the server.
+        tokio::join!(
+            self.main_bus.shutdown(bus::SHUTDOWN_TIMEOUT),
+            self.external_bus.shutdown(bus::SHUTDOWN_TIMEOUT)
+        );
         self.main_pool.close();
         self.plugin_pool.close();
         if let Some(cluster) = self.embedded {
@@ -261,6 +318,8 @@ struct Started {
     server: JoinHandle<std::io::Result<()>>,
     main_pool: DbPool,
     plugin_pool: DbPool,
+    main_bus: Bus,
+    external_bus: Bus,
     health: Health,
     shutdown_timeout: Duration,
 }
@@ -273,6 +332,8 @@ impl Started {
             server: self.server,
             main_pool: self.main_pool,
             plugin_pool: self.plugin_pool,
+            main_bus: self.main_bus,
+            external_bus: self.external_bus,
             health: self.health,
             embedded,
             shutdown_timeout: self.shutdown_timeout,

@@ -9,6 +9,7 @@
 //! | `health`   | the checks behind `/1.0/healthcheck`                                              |
 //! | `service`  | the rules: tenants and their credentials, call contexts for the audit log         |
 //! | `storage`  | SQL, one file per aggregate; takes a client or a transaction from the caller      |
+//! | [`bus`]    | the persistent event bus: posting in the caller's transaction, dispatch, reaper   |
 //! | [`db`]     | the embedded PostgreSQL cluster, the two connection pools, migrations            |
 //! | [`config`] | Kill Bill's property names, the properties file and the environment               |
 //!
@@ -16,6 +17,7 @@
 //! integration tests start the same [`app::App`] on a fresh database.
 
 pub mod app;
+pub mod bus;
 pub mod config;
 pub mod db;
 mod health;

@@ -6,6 +6,7 @@ mod harness;
 
 mod admission;
 mod bad_input;
+mod bus;
 mod configuration;
 mod embedded_cluster;
 mod embedded_default;

@@ -1,0 +1,302 @@
+//! Kill Bill's persistent bus: events written in the same transaction as the change that
+//! causes them, then dispatched to subscribers by every node sharing the database.
+//!
+//! | file            | owns                                                                        |
+//! |-----------------|-----------------------------------------------------------------------------|
+//! | [`events`]      | the typed-event trait and the envelope handlers receive                     |
+//! | [`post`]        | inserting events inside the caller's transaction ([`PostedEvents`])         |
+//! | `dispatcher`    | fetching (POLLING, STICKY_POLLING, STICKY_EVENTS), workers, completion      |
+//! | `reaper`        | re-dispatching entries of dead or stuck nodes; this node's heartbeat        |
+//!
+//! A [`Bus`] is one instance (`main` → `bus_events`, `external` → `bus_ext_events`) configured
+//! by [`BusConfig`]. It never decides business rules and never opens a transaction around the
+//! caller's writes: posting joins the caller's transaction.
+//!
+//! Delivery is at least once. A handler may see an event again (a retry after an error, a
+//! lease that expired while it ran, a reaped entry), so **handlers must be idempotent**.
+
+pub mod events;
+pub mod post;
+
+mod dispatcher;
+mod reaper;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+
+use crate::config::{BusConfig, QueueMode};
+use crate::db::pool::{DbPool, PoolError};
+
+pub use events::{BusEntry, BusEvent, SearchKeys};
+pub use post::PostedEvents;
+
+/// How long [`Bus::shutdown`] waits for running handlers (Kill Bill's bus shutdownTimeout).
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What a handler returns when it could not handle an event; the event is retried.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
+type Handler = Arc<dyn Fn(Arc<BusEntry>) -> HandlerFuture + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    #[error("bus database error: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    #[error("cannot serialize a {class_name} event: {source}")]
+    Serialize {
+        class_name: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("bus entry {record_id} is not a valid {class_name}: {source}")]
+    Decode {
+        record_id: i64,
+        class_name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Kill Bill's in-memory bus has no table to count (`getNbReadyEntries` is unsupported).
+    #[error("the {bus} bus is in memory (inMemory=true) and has no ready entries to count")]
+    InMemory { bus: &'static str },
+}
+
+/// The live and history tables of one bus instance.
+#[derive(Debug, Clone, Copy)]
+struct Tables {
+    live: &'static str,
+    history: &'static str,
+}
+
+impl Tables {
+    fn for_instance(name: &str) -> Tables {
+        match name {
+            "external" => Tables {
+                live: "bus_ext_events",
+                history: "bus_ext_events_history",
+            },
+            _ => Tables {
+                live: "bus_events",
+                history: "bus_events_history",
+            },
+        }
+    }
+}
+
+/// One running bus instance. Cheap to clone; every clone is the same bus.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
+    config: BusConfig,
+    node: String,
+    tables: Tables,
+    pool: DbPool,
+    subscribers: RwLock<HashMap<String, Vec<Handler>>>,
+    /// STICKY_EVENTS only: ids of committed entries waiting for this node's dispatcher.
+    inflight: Option<mpsc::UnboundedSender<i64>>,
+    /// Its receiving end, until [`Bus::start`] hands it to the fetcher.
+    inflight_receiver: Mutex<Option<mpsc::UnboundedReceiver<i64>>>,
+    /// Wakes the polling fetcher early: a NOTIFY arrived or an entry went back for a retry.
+    wake: Notify,
+    stop: watch::Sender<bool>,
+    /// At most `nbThreads` handler calls at once; all permits back means nothing runs.
+    workers: Arc<Semaphore>,
+    tasks: Mutex<Option<dispatcher::Tasks>>,
+    /// Hands out record ids for the in-memory bus, which has no table.
+    next_in_memory_id: std::sync::atomic::AtomicI64,
+}
+
+impl Bus {
+    /// A bus for `config`'s instance as node `node` (Kill Bill's creator name), not yet
+    /// dispatching: subscribe, then [`Bus::start`]. Events may be posted before it starts.
+    ///
+    /// `inMemory=true`: no tables; events are handed to subscribers when the posting
+    /// transaction commits. `off=true`: events are stored but this node dispatches nothing.
+    pub fn new(pool: DbPool, config: BusConfig, node: &str) -> Bus {
+        let (inflight, inflight_receiver) = if config.mode == QueueMode::StickyEvents {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
+        };
+        let (stop, _) = watch::channel(false);
+        Bus {
+            inner: Arc::new(BusInner {
+                tables: Tables::for_instance(config.name),
+                workers: Arc::new(Semaphore::new(config.nb_threads.max(1) as usize)),
+                config,
+                node: node.to_string(),
+                pool,
+                subscribers: RwLock::new(HashMap::new()),
+                inflight,
+                inflight_receiver: Mutex::new(inflight_receiver),
+                wake: Notify::new(),
+                stop,
+                tasks: Mutex::new(None),
+                next_in_memory_id: std::sync::atomic::AtomicI64::new(1),
+            }),
+        }
+    }
+
+    /// Starts dispatching (a second call does nothing). Register subscribers first: an event
+    /// dispatched while its class has no subscriber is complete.
+    pub async fn start(&self) -> Result<(), BusError> {
+        let config = &self.inner.config;
+        let already_started = match self.inner.tasks.lock() {
+            Ok(slot) => slot.is_some(),
+            Err(poisoned) => poisoned.into_inner().is_some(),
+        };
+        if already_started {
+            return Ok(());
+        }
+        if !config.in_memory && !config.off {
+            // Known as alive before it claims anything, so no reaper takes its claims.
+            reaper::register_node(&self.inner.pool, &self.inner.node).await?;
+            let receiver = match self.inner.inflight_receiver.lock() {
+                Ok(mut slot) => slot.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            let tasks = dispatcher::spawn(self, receiver);
+            match self.inner.tasks.lock() {
+                Ok(mut slot) => *slot = Some(tasks),
+                Err(poisoned) => *poisoned.into_inner() = Some(tasks),
+            }
+        }
+        tracing::info!(
+            bus = config.name,
+            node = self.inner.node,
+            mode = %config.mode,
+            in_memory = config.in_memory,
+            off = config.off,
+            "bus started"
+        );
+        Ok(())
+    }
+
+    /// The instance name, `main` or `external`.
+    pub fn name(&self) -> &'static str {
+        self.inner.config.name
+    }
+
+    /// This node's name in `creating_owner` and `processing_owner`.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// The live table, for diagnostics and tests.
+    pub fn table(&self) -> &'static str {
+        self.inner.tables.live
+    }
+
+    /// The history table, for diagnostics and tests.
+    pub fn history_table(&self) -> &'static str {
+        self.inner.tables.history
+    }
+
+    /// Registers `handler` for every event whose class name is `class_name`, normally before
+    /// [`Bus::start`]. Every subscriber of a class gets every event of it, one after the other; if any fails, the event is
+    /// retried for all of them, so handlers must be idempotent.
+    pub fn subscribe<F, Fut>(&self, class_name: &str, handler: F)
+    where
+        F: Fn(Arc<BusEntry>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        let handler: Handler = Arc::new(move |entry| Box::pin(handler(entry)));
+        let mut subscribers = match self.inner.subscribers.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        subscribers
+            .entry(class_name.to_string())
+            .or_default()
+            .push(handler);
+    }
+
+    /// Starts collecting the events of one transaction; see [`PostedEvents`].
+    pub fn posted(&self) -> PostedEvents {
+        PostedEvents::new(self.clone())
+    }
+
+    /// Kill Bill's `getNbReadyEntries`: AVAILABLE entries, only this node's in the sticky
+    /// modes (where no other node would take them).
+    pub async fn ready_entries(&self) -> Result<i64, BusError> {
+        if self.inner.config.in_memory {
+            return Err(BusError::InMemory {
+                bus: self.inner.config.name,
+            });
+        }
+        let connection = self.inner.pool.get().await?;
+        // No lock: a snapshot count for health checks; it is stale the moment it returns.
+        let row = match self.inner.config.mode {
+            QueueMode::Polling => {
+                let sql = format!(
+                    "select count(*) from {} where processing_state = 'AVAILABLE'",
+                    self.inner.tables.live
+                );
+                connection.query_one(&sql, &[]).await?
+            }
+            QueueMode::StickyPolling | QueueMode::StickyEvents => {
+                let sql = format!(
+                    "select count(*) from {} where processing_state = 'AVAILABLE' and creating_owner = $1",
+                    self.inner.tables.live
+                );
+                connection.query_one(&sql, &[&self.inner.node]).await?
+            }
+        };
+        Ok(row.get(0))
+    }
+
+    /// Stops fetching, waits up to `timeout` for running handlers and records their outcome.
+    /// Entries claimed but not finished stay leased until `claim.time` runs out (or the
+    /// reaper of another node takes them); STICKY_EVENTS entries are reloaded on restart.
+    pub async fn shutdown(&self, timeout: Duration) {
+        let _ = self.inner.stop.send(true);
+        let tasks = match self.inner.tasks.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(tasks) = tasks {
+            tasks.stop(&self.inner, timeout).await;
+        }
+        tracing::info!(bus = self.inner.config.name, "bus stopped");
+    }
+
+    /// The subscribers of `class_name`, copied so no lock is held while they run.
+    fn subscribers_of(&self, class_name: &str) -> Vec<Handler> {
+        let subscribers = match self.inner.subscribers.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        subscribers.get(class_name).cloned().unwrap_or_default()
+    }
+
+    /// Calls every subscriber of the entry's class in turn; the first error stops the round.
+    /// Runs in its own task so a panicking handler counts as a failure instead of losing
+    /// the entry's outcome.
+    async fn call_subscribers(&self, entry: Arc<BusEntry>) -> Result<(), String> {
+        let handlers = self.subscribers_of(&entry.class_name);
+        if handlers.is_empty() {
+            return Ok(());
+        }
+        let call = tokio::spawn(async move {
+            for handler in handlers {
+                handler(entry.clone()).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
+        match call.await {
+            Ok(result) => result,
+            Err(join_error) => Err(format!("handler panicked: {join_error}")),
+        }
+    }
+}

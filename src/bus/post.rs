@@ -1,0 +1,210 @@
+//! Posting: an event is one insert into the bus's live table, made inside the caller's
+//! transaction, so it exists if and only if that transaction commits.
+//!
+//! This file owns that insert and the hand-over of committed ids to this node's dispatcher
+//! (STICKY_EVENTS). It must never open, commit or roll back a transaction: the caller owns it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{Bus, BusEntry, BusError, BusEvent};
+use crate::config::QueueMode;
+
+/// The events posted in one transaction, from [`Bus::posted`]:
+///
+/// ```ignore
+/// let mut posted = bus.posted();
+/// posted.post(&transaction, &event, user_token).await?;
+/// transaction.commit().await?;
+/// posted.committed().await;
+/// ```
+///
+/// Dropped without [`PostedEvents::committed`] (an error, a rollback), the ids are discarded:
+/// a rolled-back event never reaches a dispatcher. In the polling modes the rows alone are
+/// enough (every node's dispatcher is woken by `pg_notify` on commit); in STICKY_EVENTS this
+/// node dispatches only ids handed over by `committed()`, and in memory (`inMemory=true`)
+/// `committed()` is where subscribers run.
+#[must_use = "call committed() once the transaction has committed"]
+pub struct PostedEvents {
+    bus: Bus,
+    /// STICKY_EVENTS: ids inserted so far, queued for dispatch on commit.
+    sticky_ids: Vec<i64>,
+    /// In memory: the events themselves, dispatched on commit.
+    in_memory: Vec<BusEntry>,
+}
+
+impl PostedEvents {
+    pub(super) fn new(bus: Bus) -> PostedEvents {
+        PostedEvents {
+            bus,
+            sticky_ids: Vec::new(),
+            in_memory: Vec::new(),
+        }
+    }
+
+    /// Inserts `event` inside `transaction` and returns its record id.
+    pub async fn post<E: BusEvent>(
+        &mut self,
+        transaction: &tokio_postgres::Transaction<'_>,
+        event: &E,
+        user_token: Option<Uuid>,
+    ) -> Result<i64, BusError> {
+        let event_json = serde_json::to_string(event).map_err(|source| BusError::Serialize {
+            class_name: E::CLASS_NAME,
+            source,
+        })?;
+        let keys = event.search_keys();
+        let inner = &self.bus.inner;
+        if inner.config.in_memory {
+            let record_id = inner.next_in_memory_id.fetch_add(1, Ordering::Relaxed);
+            self.in_memory.push(BusEntry {
+                record_id,
+                class_name: E::CLASS_NAME.to_string(),
+                event_json,
+                user_token,
+                created_date: Utc::now(),
+                creating_owner: inner.node.clone(),
+                search_keys: keys,
+                error_count: 0,
+            });
+            return Ok(record_id);
+        }
+        let record_id = if inner.config.mode == QueueMode::StickyEvents {
+            // Only this node dispatches its sticky events, from its in-memory queue: no
+            // other node needs waking.
+            insert_entry(
+                transaction,
+                inner.tables.live,
+                E::CLASS_NAME,
+                &event_json,
+                user_token,
+                &inner.node,
+                keys.account_record_id,
+                keys.tenant_record_id,
+            )
+            .await?
+        } else {
+            insert_entry_and_notify(
+                transaction,
+                inner.tables.live,
+                E::CLASS_NAME,
+                &event_json,
+                user_token,
+                &inner.node,
+                keys.account_record_id,
+                keys.tenant_record_id,
+            )
+            .await?
+        };
+        if inner.config.mode == QueueMode::StickyEvents {
+            self.sticky_ids.push(record_id);
+        }
+        Ok(record_id)
+    }
+
+    /// Call once the transaction has committed: hands STICKY_EVENTS ids to this node's
+    /// dispatcher, or runs the subscribers of an in-memory bus.
+    pub async fn committed(mut self) {
+        let inner = &self.bus.inner;
+        if let Some(inflight) = &inner.inflight {
+            if !inner.config.off {
+                for record_id in self.sticky_ids.drain(..) {
+                    // A closed queue means the bus is shutting down; the row stays
+                    // AVAILABLE and is reloaded when this node restarts.
+                    let _ = inflight.send(record_id);
+                }
+            }
+        }
+        for entry in std::mem::take(&mut self.in_memory) {
+            let record_id = entry.record_id;
+            let class_name = entry.class_name.clone();
+            // Kill Bill's in-memory bus has no retries: a failure is logged and dropped.
+            if let Err(error) = self.bus.call_subscribers(Arc::new(entry)).await {
+                tracing::warn!(bus = inner.config.name, record_id, class_name, %error, "in-memory event handler failed");
+            }
+        }
+    }
+}
+
+/// Inserts one entry without waking anyone: for STICKY_EVENTS, where only this node dispatches it.
+#[allow(clippy::too_many_arguments)]
+async fn insert_entry(
+    client: &impl tokio_postgres::GenericClient,
+    live_table: &str,
+    class_name: &str,
+    event_json: &str,
+    user_token: Option<Uuid>,
+    creating_owner: &str,
+    search_key1: Option<i64>,
+    search_key2: i64,
+) -> Result<i64, BusError> {
+    // A plain insert, no lock: the row is invisible to every dispatcher until the caller's
+    // transaction commits, and gone if it rolls back.
+    let sql = format!(
+        "insert into {live_table}
+             (class_name, event_json, user_token, created_date, creating_owner,
+              processing_state, error_count, search_key1, search_key2)
+         values ($1, $2, $3, now(), $4, 'AVAILABLE', 0, $5, $6)
+         returning record_id"
+    );
+    let row = client
+        .query_one(
+            &sql,
+            &[
+                &class_name,
+                &event_json,
+                &user_token,
+                &creating_owner,
+                &search_key1,
+                &search_key2,
+            ],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Inserts and, in the same round trip, queues a NOTIFY on the channel named after the table.
+/// PostgreSQL delivers it only if the transaction commits, and folds duplicates within one
+/// transaction, so posting many events wakes each listening node once.
+#[allow(clippy::too_many_arguments)]
+async fn insert_entry_and_notify(
+    client: &impl tokio_postgres::GenericClient,
+    live_table: &str,
+    class_name: &str,
+    event_json: &str,
+    user_token: Option<Uuid>,
+    creating_owner: &str,
+    search_key1: Option<i64>,
+    search_key2: i64,
+) -> Result<i64, BusError> {
+    // No lock, as above; the NOTIFY is queued with the transaction.
+    let sql = format!(
+        "with inserted as (
+             insert into {live_table}
+                 (class_name, event_json, user_token, created_date, creating_owner,
+                  processing_state, error_count, search_key1, search_key2)
+             values ($1, $2, $3, now(), $4, 'AVAILABLE', 0, $5, $6)
+             returning record_id
+         )
+         select inserted.record_id
+         from inserted, (select pg_notify($7, '')) as notified"
+    );
+    let row = client
+        .query_one(
+            &sql,
+            &[
+                &class_name,
+                &event_json,
+                &user_token,
+                &creating_owner,
+                &search_key1,
+                &search_key2,
+                &live_table,
+            ],
+        )
+        .await?;
+    Ok(row.get(0))
+}
