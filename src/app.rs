@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::bus::notifications::{self, NotificationError, NotificationQueueService};
 use crate::bus::{self, Bus, BusError};
 use crate::config::Config;
 use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
@@ -39,6 +40,8 @@ pub enum StartupError {
         #[source]
         source: BusError,
     },
+    #[error("cannot start the notification queue: {0}")]
+    NotificationQueue(#[source] NotificationError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -131,6 +134,7 @@ pub struct App {
     plugin_pool: DbPool,
     main_bus: Bus,
     external_bus: Bus,
+    notification_queue: NotificationQueueService,
     health: Health,
     embedded: Option<EmbeddedCluster>,
     shutdown_timeout: Duration,
@@ -187,6 +191,17 @@ impl App {
                 });
             }
         }
+        // Started after the buses (its handlers may post events), stopped before them.
+        let notification_queue = NotificationQueueService::new(
+            main_pool.clone(),
+            config.notification_queue.clone(),
+            &config.creator_name,
+        );
+        if let Err(source) = notification_queue.start().await {
+            main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
+            external_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
+            return Err(StartupError::NotificationQueue(source));
+        }
 
         let health = Health::new(&[main_pool.clone(), plugin_pool.clone()]);
         let state = AppState {
@@ -217,6 +232,9 @@ impl App {
         let (listener, local_addr) = match bound {
             Ok(bound) => bound,
             Err(source) => {
+                notification_queue
+                    .shutdown(notifications::SHUTDOWN_TIMEOUT)
+                    .await;
                 main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
                 external_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
                 return Err(StartupError::Bind { address, source });
@@ -243,6 +261,7 @@ impl App {
             plugin_pool,
             main_bus,
             external_bus,
+            notification_queue,
             health,
             shutdown_timeout: config.server.shutdown_timeout,
         })
@@ -268,6 +287,11 @@ impl App {
     /// The bus for plugins and push notifications (`bus_ext_events`).
     pub fn external_bus(&self) -> &Bus {
         &self.external_bus
+    }
+
+    /// The notification queue (`notifications`), one dispatcher for every queue name.
+    pub fn notification_queue(&self) -> &NotificationQueueService {
+        &self.notification_queue
     }
 
     /// Serves until `signal` completes, then shuts down gracefully.
@@ -296,7 +320,11 @@ impl App {
                 server.abort();
             }
         }
-        // Requests may post events until they finish, so the buses stop after the server.
+        // Requests may post events until they finish, so the buses stop after the server;
+        // notification handlers may post events too, so the queue stops before the buses.
+        self.notification_queue
+            .shutdown(notifications::SHUTDOWN_TIMEOUT)
+            .await;
         tokio::join!(
             self.main_bus.shutdown(bus::SHUTDOWN_TIMEOUT),
             self.external_bus.shutdown(bus::SHUTDOWN_TIMEOUT)
@@ -320,6 +348,7 @@ struct Started {
     plugin_pool: DbPool,
     main_bus: Bus,
     external_bus: Bus,
+    notification_queue: NotificationQueueService,
     health: Health,
     shutdown_timeout: Duration,
 }
@@ -334,6 +363,7 @@ impl Started {
             plugin_pool: self.plugin_pool,
             main_bus: self.main_bus,
             external_bus: self.external_bus,
+            notification_queue: self.notification_queue,
             health: self.health,
             embedded,
             shutdown_timeout: self.shutdown_timeout,

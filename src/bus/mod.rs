@@ -7,6 +7,7 @@
 //! | [`post`]        | inserting events inside the caller's transaction ([`PostedEvents`])         |
 //! | `dispatcher`    | fetching (POLLING, STICKY_POLLING, STICKY_EVENTS), workers, completion      |
 //! | `reaper`        | re-dispatching entries of dead or stuck nodes; this node's heartbeat        |
+//! | [`notifications`] | the notification queue: future-dated entries per queue name, one dispatcher |
 //!
 //! A [`Bus`] is one instance (`main` → `bus_events`, `external` → `bus_ext_events`) configured
 //! by [`BusConfig`]. It never decides business rules and never opens a transaction around the
@@ -16,6 +17,7 @@
 //! lease that expired while it ran, a reaped entry), so **handlers must be idempotent**.
 
 pub mod events;
+pub mod notifications;
 pub mod post;
 
 mod dispatcher;
@@ -33,6 +35,7 @@ use crate::config::{BusConfig, QueueMode};
 use crate::db::pool::{DbPool, PoolError};
 
 pub use events::{BusEntry, BusEvent, SearchKeys};
+pub use notifications::{NotificationEntry, NotificationEvent, NotificationQueueService};
 pub use post::PostedEvents;
 
 /// How long [`Bus::shutdown`] waits for running handlers (Kill Bill's bus shutdownTimeout).

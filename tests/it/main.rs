@@ -12,6 +12,7 @@ mod embedded_cluster;
 mod embedded_default;
 mod health;
 mod lifecycle;
+mod notifications;
 mod pools;
 mod process;
 mod tenants;
