@@ -19,7 +19,8 @@ use crate::db::migrate::{self, MigrateError};
 use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
 use crate::health::Health;
 use crate::http::{self, Admission, AppState, Limits, Users};
-use crate::service::tenants::TenantService;
+use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
+use crate::service::{external_events, tenants::TenantService};
 
 /// The database the embedded cluster serves ferrobill from.
 const EMBEDDED_DATABASE: &str = "ferrobill";
@@ -40,6 +41,8 @@ pub enum StartupError {
         #[source]
         source: BusError,
     },
+    #[error(transparent)]
+    PushNotifications(#[from] PushNotificationError),
     #[error("cannot start the notification queue: {0}")]
     NotificationQueue(#[source] NotificationError),
     #[error("cannot listen on {address}: {source}")]
@@ -181,6 +184,18 @@ impl App {
             config.external_bus.clone(),
             &config.creator_name,
         );
+        let notification_queue = NotificationQueueService::new(
+            main_pool.clone(),
+            config.notification_queue.clone(),
+            &config.creator_name,
+        );
+        external_events::subscribe(&main_bus, &external_bus, &main_pool);
+        push_notifications::subscribe(
+            &external_bus,
+            &notification_queue,
+            &main_pool,
+            config.push_notifications.clone(),
+        )?;
         for bus in [&main_bus, &external_bus] {
             if let Err(source) = bus.start().await {
                 main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
@@ -192,11 +207,6 @@ impl App {
             }
         }
         // Started after the buses (its handlers may post events), stopped before them.
-        let notification_queue = NotificationQueueService::new(
-            main_pool.clone(),
-            config.notification_queue.clone(),
-            &config.creator_name,
-        );
         if let Err(source) = notification_queue.start().await {
             main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
             external_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
@@ -210,6 +220,7 @@ impl App {
                 config.security.tenant_cache_size as usize,
             ),
             health: health.clone(),
+            push_callbacks: PushNotificationCallbacks::new(main_pool.clone()),
             users: Users::new(config.security.users.clone()),
         };
         let limits = Limits {

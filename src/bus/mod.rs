@@ -7,6 +7,7 @@
 //! | [`post`]        | inserting events inside the caller's transaction ([`PostedEvents`])         |
 //! | `dispatcher`    | fetching (POLLING, STICKY_POLLING, STICKY_EVENTS), workers, completion      |
 //! | `reaper`        | re-dispatching entries of dead or stuck nodes; this node's heartbeat        |
+//! | [`internal_events`] | the account/payment internal events and Kill Bill's external event      |
 //! | [`notifications`] | the notification queue: future-dated entries per queue name, one dispatcher |
 //!
 //! A [`Bus`] is one instance (`main` → `bus_events`, `external` → `bus_ext_events`) configured
@@ -17,6 +18,7 @@
 //! lease that expired while it ran, a reaped entry), so **handlers must be idempotent**.
 
 pub mod events;
+pub mod internal_events;
 pub mod notifications;
 pub mod post;
 

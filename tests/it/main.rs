@@ -15,4 +15,5 @@ mod lifecycle;
 mod notifications;
 mod pools;
 mod process;
+mod push_notifications;
 mod tenants;
