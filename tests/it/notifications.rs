@@ -357,3 +357,66 @@ async fn the_app_runs_the_notification_queue_as_its_node() {
     assert_eq!(queue.ready_entries().await.expect("a count"), 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_dead_nodes_claimed_notification_is_reaped_and_handled_by_another_node() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    // node-a claims the entry and hangs in its handler; its lease (claim.time, 5m) stays valid.
+    let node_a = new_queue(&db, &[("sleep", "50")], "node-a");
+    let (started, mut started_ids) = mpsc::unbounded_channel::<i64>();
+    node_a.register(JANITOR, move |entry: Arc<NotificationEntry>| {
+        let started = started.clone();
+        async move {
+            let _ = started.send(entry.record_id);
+            std::future::pending::<()>().await;
+            Ok::<(), HandlerError>(())
+        }
+    });
+    node_a.start().await.expect("node a starts");
+    let posting = pool(&db, &config(&[]));
+    // Due an hour ago: older than reapThreshold (10m) as soon as it is recorded.
+    let record_id = record(&posting, &node_a, JANITOR, -3_600_000, 1, true).await;
+    let claimed = tokio::time::timeout(WAIT, started_ids.recv())
+        .await
+        .expect("node a claims the entry")
+        .expect("a record id");
+    assert_eq!(claimed, record_id);
+    node_a.shutdown(Duration::from_millis(100)).await;
+    // node-a stopped heartbeating long ago, as far as the other nodes can tell.
+    client
+        .execute(
+            "update bus_nodes set heartbeat_at = now() - interval '1 hour' where node_name = 'node-a'",
+            &[],
+        )
+        .await
+        .expect("an old heartbeat");
+
+    let node_b = new_queue(
+        &db,
+        &[("sleep", "30000"), ("reapSchedule", "100ms")],
+        "node-b",
+    );
+    let mut handled = register_reporting(&node_b, JANITOR);
+    node_b.start().await.expect("node b starts");
+    let (handled_id, n) = tokio::time::timeout(WAIT, handled.recv())
+        .await
+        .expect("node b handles the reaped entry")
+        .expect("a record id");
+    assert_ne!(
+        handled_id, record_id,
+        "a reaped entry is re-inserted with a new id"
+    );
+    assert_eq!(n, 1);
+    let reaped: i64 = client
+        .query_one(
+            "select count(*) from notifications_history
+             where processing_state = 'REAPED' and processing_owner = 'node-a'",
+            &[],
+        )
+        .await
+        .expect("a count")
+        .get(0);
+    assert_eq!(reaped, 1);
+    node_b.shutdown(Duration::from_secs(5)).await;
+}
