@@ -220,7 +220,7 @@ impl App {
                 config.security.tenant_cache_size as usize,
             ),
             health: health.clone(),
-            push_callbacks: PushNotificationCallbacks::new(main_pool.clone()),
+            push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
             users: Users::new(config.security.users.clone()),
         };
         let limits = Limits {

@@ -33,6 +33,30 @@ impl BusEvent for AccountCreationInternalEvent {
     }
 }
 
+/// A tenant key-value was added (Kill Bill's TenantConfigChangeInternalEvent), e.g. a push
+/// notification callback registered; posted in the insert's transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantConfigChangeInternalEvent {
+    /// The new `tenant_kvs` row's id.
+    pub id: Uuid,
+    /// The tenant key, e.g. `PUSH_NOTIFICATION_CB`.
+    pub key: String,
+    pub tenant_record_id: i64,
+}
+
+impl BusEvent for TenantConfigChangeInternalEvent {
+    const CLASS_NAME: &'static str =
+        "org.killbill.billing.tenant.api.user.DefaultTenantConfigChangeInternalEvent";
+
+    fn search_keys(&self) -> SearchKeys {
+        SearchKeys {
+            account_record_id: None,
+            tenant_record_id: self.tenant_record_id,
+        }
+    }
+}
+
 /// What every payment outcome event carries (Kill Bill's DefaultPaymentInfoEvent fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

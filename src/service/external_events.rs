@@ -1,6 +1,7 @@
 //! Kill Bill's BeatrixListener for the events ferrobill has so far: it subscribes on the main
 //! bus to account creation and payment outcomes and posts the matching external event
-//! (ACCOUNT_CREATION, PAYMENT_SUCCESS, PAYMENT_FAILED) on the external bus, in one transaction.
+//! (ACCOUNT_CREATION, PAYMENT_SUCCESS, PAYMENT_FAILED; TENANT_CONFIG_CHANGE for a tenant
+//! key-value) on the external bus, in one transaction.
 //!
 //! This file owns that mapping. It must never call a callback or a plugin itself (the external
 //! bus's subscribers do) and never write SQL (storage does).
@@ -16,7 +17,7 @@ use uuid::Uuid;
 
 use crate::bus::internal_events::{
     AccountCreationInternalEvent, ExternalBusEvent, PaymentErrorInternalEvent, PaymentEventData,
-    PaymentInfoInternalEvent, PaymentPluginErrorInternalEvent,
+    PaymentInfoInternalEvent, PaymentPluginErrorInternalEvent, TenantConfigChangeInternalEvent,
 };
 use crate::bus::{Bus, BusEntry, BusEvent, HandlerError};
 use crate::db::pool::DbPool;
@@ -42,6 +43,27 @@ pub fn subscribe(main_bus: &Bus, external_bus: &Bus, pool: &DbPool) {
                         event.id,
                         // An account creation's account is the account itself.
                         Some(event.id),
+                        None,
+                    )
+                    .await
+            }
+        });
+    }
+    {
+        let translator = translator.clone();
+        main_bus.subscribe(TenantConfigChangeInternalEvent::CLASS_NAME, move |entry| {
+            let translator = translator.clone();
+            async move {
+                let event: TenantConfigChangeInternalEvent = entry.decode()?;
+                // Kill Bill: no account, the key as metaData.
+                translator
+                    .post(
+                        &entry,
+                        "TENANT_CONFIG_CHANGE",
+                        "TENANT_KVS",
+                        event.id,
+                        None,
+                        Some(event.key),
                     )
                     .await
             }
@@ -82,6 +104,7 @@ fn subscribe_payment<E>(
                     "PAYMENT",
                     payment.payment_id,
                     Some(payment.account_id),
+                    None,
                 )
                 .await
         }
@@ -95,7 +118,7 @@ struct Translator {
 
 impl Translator {
     /// Posts the external event for `entry` in its own transaction. Kill Bill sends no
-    /// metaData for these event types.
+    /// metaData for account and payment events.
     async fn post(
         &self,
         entry: &BusEntry,
@@ -103,6 +126,7 @@ impl Translator {
         object_type: &str,
         object_id: Uuid,
         account_id: Option<Uuid>,
+        meta_data: Option<String>,
     ) -> Result<(), HandlerError> {
         let mut connection = self.pool.get().await?;
         let transaction = connection.transaction().await?;
@@ -121,7 +145,7 @@ impl Translator {
             object_id: Some(object_id),
             account_id,
             tenant_id: tenant.id,
-            meta_data: None,
+            meta_data,
             search_key1: entry.search_keys.account_record_id,
             search_key2: entry.search_keys.tenant_record_id,
             user_token: entry.user_token,

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::tenants::Tenant;
 use super::{CallContext, ServiceError};
-use crate::bus::internal_events::ExternalBusEvent;
+use crate::bus::internal_events::{ExternalBusEvent, TenantConfigChangeInternalEvent};
 use crate::bus::notifications::NotificationEntry;
 use crate::bus::{
     Bus, BusEntry, BusEvent, HandlerError, NotificationEvent, NotificationQueueService, SearchKeys,
@@ -48,16 +48,19 @@ const TENANT_KVS_TABLE: &str = "TENANT_KVS";
 #[derive(Clone)]
 pub struct PushNotificationCallbacks {
     pool: DbPool,
+    /// Where a registration announces itself (TENANT_CONFIG_CHANGE), as in Kill Bill.
+    main_bus: Bus,
 }
 
 impl PushNotificationCallbacks {
-    pub fn new(pool: DbPool) -> Self {
-        PushNotificationCallbacks { pool }
+    pub fn new(pool: DbPool, main_bus: Bus) -> Self {
+        PushNotificationCallbacks { pool, main_bus }
     }
 
     /// Registers `url` as the tenant's callback. `PUSH_NOTIFICATION_CB` holds one value in
     /// Kill Bill (`TenantKey.PUSH_NOTIFICATION_CB(true)`): a new registration replaces the
-    /// old one, in one transaction with its audit rows.
+    /// old one, in one transaction with its audit rows and a TenantConfigChangeInternalEvent
+    /// (which reaches the new callback as TENANT_CONFIG_CHANGE, as in Kill Bill).
     pub async fn register(
         &self,
         tenant: &Tenant,
@@ -89,7 +92,7 @@ impl PushNotificationCallbacks {
             )
             .await?;
         }
-        let record_id = tenant_kvs::insert_tenant_kv(
+        let (record_id, kv_id) = tenant_kvs::insert_tenant_kv(
             &transaction,
             tenant.record_id,
             PUSH_NOTIFICATION_CB,
@@ -107,7 +110,21 @@ impl PushNotificationCallbacks {
             &audit,
         )
         .await?;
+        let mut posted = self.main_bus.posted();
+        posted
+            .post(
+                &transaction,
+                &TenantConfigChangeInternalEvent {
+                    id: kv_id,
+                    key: PUSH_NOTIFICATION_CB.to_string(),
+                    tenant_record_id: tenant.record_id,
+                },
+                context.user_token,
+            )
+            .await
+            .map_err(|error| ServiceError::Internal(error.to_string()))?;
         transaction.commit().await.map_err(StorageError::from)?;
+        posted.committed().await;
         Ok(())
     }
 

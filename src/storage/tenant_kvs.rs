@@ -29,7 +29,7 @@ pub async fn lock_tenant_kvs(
     Ok(())
 }
 
-/// Inserts one active value; returns its record id.
+/// Inserts one active value; returns its record id and id.
 pub async fn insert_tenant_kv(
     client: &impl GenericClient,
     tenant_record_id: i64,
@@ -37,14 +37,14 @@ pub async fn insert_tenant_kv(
     value: &str,
     created_by: &str,
     created_date: DateTime<Utc>,
-) -> Result<i64, StorageError> {
+) -> Result<(i64, Uuid), StorageError> {
     // A plain insert, no lock beyond the caller's lock_tenant_kvs.
     let row = client
         .query_one(
             "insert into tenant_kvs (id, tenant_record_id, tenant_key, tenant_value, is_active,
                                      created_date, created_by, updated_date, updated_by)
              values ($1, $2, $3, $4, true, $5, $6, $5, $6)
-             returning record_id",
+             returning record_id, id",
             &[
                 &Uuid::new_v4(),
                 &tenant_record_id,
@@ -55,7 +55,7 @@ pub async fn insert_tenant_kv(
             ],
         )
         .await?;
-    Ok(row.try_get(0)?)
+    Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
 /// Marks every active value of `key` inactive; returns the record ids it deactivated.

@@ -38,8 +38,9 @@ struct Received {
 
 struct CallbackState {
     received: mpsc::UnboundedSender<Received>,
-    calls: AtomicUsize,
-    /// The first this many calls answer 500.
+    /// ACCOUNT_CREATION notifications received so far.
+    account_creations: AtomicUsize,
+    /// The first this many ACCOUNT_CREATION notifications answer 500.
     failures: usize,
 }
 
@@ -48,7 +49,7 @@ async fn start_callback_server(failures: usize) -> (String, mpsc::UnboundedRecei
     let (received, receiver) = mpsc::unbounded_channel();
     let state = Arc::new(CallbackState {
         received,
-        calls: AtomicUsize::new(0),
+        account_creations: AtomicUsize::new(0),
         failures,
     });
     let router = Router::new()
@@ -69,10 +70,11 @@ async fn callback(
     headers: HeaderMap,
     body: String,
 ) -> AxumStatus {
-    let call = state.calls.fetch_add(1, Ordering::SeqCst);
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    let fails = body["eventType"] == "ACCOUNT_CREATION"
+        && state.account_creations.fetch_add(1, Ordering::SeqCst) < state.failures;
     let _ = state.received.send(Received { headers, body });
-    if call < state.failures {
+    if fails {
         AxumStatus::INTERNAL_SERVER_ERROR
     } else {
         AxumStatus::OK
@@ -103,6 +105,39 @@ async fn spawn_with_tenant(properties: &[(&str, &str)]) -> TestApp {
     let mut app = TestApp::spawn_with(properties).await;
     app.tenant = Some(app.create_tenant("push-tenant", "push-secret").await);
     app
+}
+
+/// Kill Bill announces a registration to the new callback: TENANT_CONFIG_CHANGE on TENANT_KVS,
+/// no account, the key as metaData.
+async fn expect_registration_notice(receiver: &mut mpsc::UnboundedReceiver<Received>) -> Value {
+    let notice = next(receiver).await;
+    assert_eq!(
+        notice.body["eventType"], "TENANT_CONFIG_CHANGE",
+        "{:?}",
+        notice.body
+    );
+    assert_eq!(notice.body["objectType"], "TENANT_KVS");
+    assert!(notice.body["objectId"].is_string());
+    assert_eq!(notice.body["accountId"], Value::Null);
+    assert_eq!(notice.body["metaData"], "PUSH_NOTIFICATION_CB");
+    notice.body["objectId"].clone()
+}
+
+/// The id of the tenant's active PUSH_NOTIFICATION_CB row.
+async fn callback_kv_id(app: &TestApp, tenant_record_id: i64) -> Value {
+    let id: Uuid = app
+        .db
+        .client()
+        .await
+        .query_one(
+            "select id from tenant_kvs
+             where tenant_record_id = $1 and tenant_key = 'PUSH_NOTIFICATION_CB' and is_active",
+            &[&tenant_record_id],
+        )
+        .await
+        .expect("the callback row")
+        .get(0);
+    json!(id)
 }
 
 async fn register(app: &TestApp, url: &str) {
@@ -208,6 +243,7 @@ async fn internal_events_reach_the_callback_as_kill_bills_json_in_order() {
     let tenant_record_id = tenant_record_id(&app, &tenant.id).await;
     let (url, mut received) = start_callback_server(0).await;
     register(&app, &url).await;
+    expect_registration_notice(&mut received).await;
     let pool = pool(&app);
 
     let account_id = Uuid::new_v4();
@@ -253,17 +289,18 @@ async fn internal_events_reach_the_callback_as_kill_bills_json_in_order() {
 
     // The external events are on record with Kill Bill's class name and the tenant's id.
     let client = app.db.client().await;
-    wait_until("three external events in history", WAIT, || async {
+    wait_until("four external events in history", WAIT, || async {
         client
             .query_one("select count(*) from bus_ext_events_history", &[])
             .await
-            .map(|row| row.get::<_, i64>(0) == 3)
+            .map(|row| row.get::<_, i64>(0) == 4)
             .unwrap_or(false)
     })
     .await;
     let row = client
         .query_one(
-            "select class_name, event_json from bus_ext_events_history order by record_id limit 1",
+            "select class_name, event_json from bus_ext_events_history
+             where event_json like '%ACCOUNT_CREATION%'",
             &[],
         )
         .await
@@ -287,6 +324,7 @@ async fn a_failing_callback_is_retried_until_it_answers_2xx() {
     // 500, 500, then 200: the first delivery and the first retry fail, the second retry works.
     let (url, mut received) = start_callback_server(2).await;
     register(&app, &url).await;
+    expect_registration_notice(&mut received).await;
     let pool = pool(&app);
 
     let account_id = Uuid::new_v4();
@@ -442,6 +480,12 @@ async fn another_tenants_callback_never_receives_this_tenants_events() {
     // A's event first: with one worker per bus, B's callback would get A's event before its
     // own if events leaked across tenants.
     post_in_one_transaction(&app, &pool, &[&created_a, &created_b]).await;
+    // Each callback first gets its own registration notice; B would get A's first if
+    // notifications leaked across tenants.
+    let notice_a = expect_registration_notice(&mut received_a).await;
+    let notice_b = expect_registration_notice(&mut received_b).await;
+    assert_eq!(notice_a, callback_kv_id(&app, record_a).await);
+    assert_eq!(notice_b, callback_kv_id(&app, record_b).await);
     let to_a = next(&mut received_a).await;
     assert_notification(&to_a, "ACCOUNT_CREATION", "ACCOUNT", account_a, account_a);
     let to_b = next(&mut received_b).await;
