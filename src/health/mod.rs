@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+pub mod queue_check;
+mod queues;
+
 use crate::db::pool::DbPool;
 
 pub const KILLBILL_HEALTHCHECK: &str =
@@ -105,8 +108,9 @@ pub struct Health {
 }
 
 impl Health {
+    /// The rotation check, one connectivity check per pool, and `others` (queues, plugins).
     /// The node starts out of rotation, as Kill Bill's does until its HTTP layer is up.
-    pub fn new(pools: &[DbPool]) -> Health {
+    pub fn new(pools: &[DbPool], others: Vec<Arc<dyn HealthCheck>>) -> Health {
         let rotation = Arc::new(Rotation {
             in_rotation: AtomicBool::new(false),
         });
@@ -114,6 +118,7 @@ impl Health {
         for pool in pools {
             checks.push(Arc::new(ConnectivityCheck { pool: pool.clone() }));
         }
+        checks.extend(others);
         Health {
             rotation,
             checks: Arc::new(checks),

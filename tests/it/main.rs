@@ -14,4 +14,5 @@ mod health;
 mod lifecycle;
 mod pools;
 mod process;
+mod queue_health;
 mod tenants;
