@@ -20,6 +20,7 @@ use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
 use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
 use crate::http::{self, Admission, AppState, Limits, Users};
+use crate::service::admin::AdminService;
 use crate::service::tenants::TenantService;
 
 /// The database the embedded cluster serves ferrobill from.
@@ -204,6 +205,7 @@ impl App {
                 main_pool.clone(),
                 config.security.tenant_cache_size as usize,
             ),
+            admin: AdminService::new(main_pool.clone()),
             health: health.clone(),
             users: Users::new(config.security.users.clone()),
         };

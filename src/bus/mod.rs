@@ -16,6 +16,7 @@
 //! lease that expired while it ran, a reaped entry), so **handlers must be idempotent**.
 
 pub mod events;
+pub mod inspect;
 pub mod post;
 
 mod dispatcher;
