@@ -21,6 +21,12 @@ use crate::db::pool::DbPool;
 pub const KILLBILL_HEALTHCHECK: &str =
     "org.killbill.billing.server.healthchecks.KillbillHealthcheck";
 
+/// The `error` of a Kill Bill unhealthy result that has no exception behind it:
+/// killbill-commons' `UnhealthyResult` stores `new Throwable(null)` and `getError()` wraps it in
+/// another Throwable whose message is the inner one's `toString()`. (Kill Bill also writes the
+/// JVM stack and a `cause` with a null message, which an [`Outcome`] does not carry.)
+pub const EMPTY_THROWABLE: (&str, &str) = ("java.lang.Throwable", "java.lang.Throwable");
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The outcome of one check.
@@ -43,11 +49,13 @@ impl Outcome {
         }
     }
 
+    /// An unhealthy result without a cause. Kill Bill's UnhealthyResult still carries an
+    /// `error` (an empty `java.lang.Throwable`), so clients that read `error` see one here too.
     pub fn unhealthy(message: impl Into<String>) -> Outcome {
         Outcome {
             healthy: false,
             message: Some(message.into()),
-            error: None,
+            error: Some((EMPTY_THROWABLE.0.to_string(), EMPTY_THROWABLE.1.to_string())),
             details: Map::new(),
         }
     }

@@ -25,13 +25,6 @@ const GROWTH_THRESHOLD: f64 = 0.1;
 
 const MESSAGE_PREFIX: &str = "Growing queues: ";
 
-/// The `error` Kill Bill reports on every unhealthy result built without one, as this check's
-/// is: killbill-commons' `UnhealthyResult` stores `new Throwable(null)` and `getError()` wraps it
-/// in another `new Throwable(error)`, whose message is the inner one's `toString()`. (Kill Bill
-/// also writes the JVM stack and a `cause` with a null message, which `Outcome` cannot carry.)
-const UNHEALTHY_ERROR_TYPE: &str = "java.lang.Throwable";
-const UNHEALTHY_ERROR_MESSAGE: &str = "java.lang.Throwable";
-
 /// Kill Bill's answer when `org.killbill.server.queue.healthcheck` is false (or the check was
 /// deactivated over JMX): `check()` returns a bare healthy result, with no message and no details,
 /// and samples nothing.
@@ -223,15 +216,11 @@ impl QueueGrowthTracker {
                 details,
             }
         } else {
-            Outcome {
-                healthy: false,
-                message: Some(format!("{MESSAGE_PREFIX}{}", growing.join(", "))),
-                error: Some((
-                    UNHEALTHY_ERROR_TYPE.to_string(),
-                    UNHEALTHY_ERROR_MESSAGE.to_string(),
-                )),
-                details,
-            }
+            // Unhealthy without an exception: Outcome::unhealthy carries Kill Bill's empty
+            // Throwable as `error`.
+            let mut outcome = Outcome::unhealthy(format!("{MESSAGE_PREFIX}{}", growing.join(", ")));
+            outcome.details = details;
+            outcome
         }
     }
 }

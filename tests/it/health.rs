@@ -56,6 +56,7 @@ async fn healthcheck_lists_rotation_pools_and_queues() {
     let body: Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(body[KILLBILL]["healthy"], false);
     assert_eq!(body[KILLBILL]["message"], "Out of rotation");
+    assert_eq!(body[KILLBILL]["error"]["type"], "java.lang.Throwable");
 
     let response = app
         .kb(Method::PUT, "/1.0/kb/admin/healthcheck")
