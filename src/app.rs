@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -17,8 +18,10 @@ use crate::config::Config;
 use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
 use crate::db::migrate::{self, MigrateError};
 use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
+use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
 use crate::http::{self, Admission, AppState, Limits, Users};
+use crate::service::admin::AdminService;
 use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
 use crate::service::{external_events, tenants::TenantService};
 
@@ -130,17 +133,8 @@ impl Database {
 
 /// A running server.
 pub struct App {
-    local_addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
-    main_pool: DbPool,
-    plugin_pool: DbPool,
-    main_bus: Bus,
-    external_bus: Bus,
-    notification_queue: NotificationQueueService,
-    health: Health,
+    running: Running,
     embedded: Option<EmbeddedCluster>,
-    shutdown_timeout: Duration,
 }
 
 impl App {
@@ -148,7 +142,10 @@ impl App {
     pub async fn start(config: Config) -> Result<App, StartupError> {
         let database = Database::open(&config).await?;
         match Self::start_on(config, &database).await {
-            Ok(parts) => Ok(parts.into_app(database.embedded)),
+            Ok(running) => Ok(App {
+                running,
+                embedded: database.embedded,
+            }),
             Err(error) => {
                 if let Err(stop_error) = database.close().await {
                     tracing::warn!(error = %stop_error, "stopping the embedded database after a failed start");
@@ -158,7 +155,7 @@ impl App {
         }
     }
 
-    async fn start_on(config: Config, database: &Database) -> Result<Started, StartupError> {
+    async fn start_on(config: Config, database: &Database) -> Result<Running, StartupError> {
         migrate::run(&database.main_target).await?;
         let main_pool = DbPool::new("main", &config.main_pool, database.main_target.clone())?;
         let plugin_pool = DbPool::new("osgi", &config.plugin_pool, database.plugin_target.clone())?;
@@ -213,12 +210,26 @@ impl App {
             return Err(StartupError::NotificationQueue(source));
         }
 
-        let health = Health::new(&[main_pool.clone(), plugin_pool.clone()]);
+        let queues_check = QueuesHealthcheck::new(config.queue_healthcheck.enabled);
+        let queue_sampler = queues_check
+            .start_sampler(
+                vec![
+                    watch_bus("bus", &main_bus),
+                    watch_bus("externalBus", &external_bus),
+                ],
+                config.queue_healthcheck.period,
+            )
+            .await;
+        let health = Health::new(
+            &[main_pool.clone(), plugin_pool.clone()],
+            vec![Arc::new(queues_check)],
+        );
         let state = AppState {
             tenants: TenantService::new(
                 main_pool.clone(),
                 config.security.tenant_cache_size as usize,
             ),
+            admin: AdminService::new(main_pool.clone()),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
             users: Users::new(config.security.users.clone()),
@@ -246,6 +257,7 @@ impl App {
                 notification_queue
                     .shutdown(notifications::SHUTDOWN_TIMEOUT)
                     .await;
+                queue_sampler.abort();
                 main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
                 external_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
                 return Err(StartupError::Bind { address, source });
@@ -264,7 +276,7 @@ impl App {
         });
         health.put_in_rotation();
         tracing::info!(%local_addr, "ferrobill is serving");
-        Ok(Started {
+        Ok(Running {
             local_addr,
             stop,
             server,
@@ -273,36 +285,37 @@ impl App {
             main_bus,
             external_bus,
             notification_queue,
+            queue_sampler,
             health,
             shutdown_timeout: config.server.shutdown_timeout,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.running.local_addr
     }
 
     pub fn main_pool_state(&self) -> PoolState {
-        self.main_pool.state()
+        self.running.main_pool.state()
     }
 
     pub fn plugin_pool_state(&self) -> PoolState {
-        self.plugin_pool.state()
+        self.running.plugin_pool.state()
     }
 
     /// The internal bus (`bus_events`).
     pub fn main_bus(&self) -> &Bus {
-        &self.main_bus
+        &self.running.main_bus
     }
 
     /// The bus for plugins and push notifications (`bus_ext_events`).
     pub fn external_bus(&self) -> &Bus {
-        &self.external_bus
+        &self.running.external_bus
     }
 
     /// The notification queue (`notifications`), one dispatcher for every queue name.
     pub fn notification_queue(&self) -> &NotificationQueueService {
-        &self.notification_queue
+        &self.running.notification_queue
     }
 
     /// Serves until `signal` completes, then shuts down gracefully.
@@ -316,16 +329,16 @@ impl App {
     /// pools and stops the embedded database.
     pub async fn shutdown(self) -> Result<(), ShutdownError> {
         tracing::info!("shutting down");
-        self.health.put_out_of_rotation();
-        let _ = self.stop.send(true);
-        let mut server = self.server;
-        match tokio::time::timeout(self.shutdown_timeout, &mut server).await {
+        self.running.health.put_out_of_rotation();
+        let _ = self.running.stop.send(true);
+        let mut server = self.running.server;
+        match tokio::time::timeout(self.running.shutdown_timeout, &mut server).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(error))) => tracing::warn!(%error, "HTTP server stopped with an error"),
             Ok(Err(error)) => tracing::warn!(%error, "HTTP server task failed"),
             Err(_) => {
                 tracing::warn!(
-                    timeout_ms = self.shutdown_timeout.as_millis() as u64,
+                    timeout_ms = self.running.shutdown_timeout.as_millis() as u64,
                     "in-flight requests did not finish in time; abandoning them"
                 );
                 server.abort();
@@ -333,15 +346,17 @@ impl App {
         }
         // Requests may post events until they finish, so the buses stop after the server;
         // notification handlers may post events too, so the queue stops before the buses.
-        self.notification_queue
+        self.running
+            .notification_queue
             .shutdown(notifications::SHUTDOWN_TIMEOUT)
             .await;
         tokio::join!(
-            self.main_bus.shutdown(bus::SHUTDOWN_TIMEOUT),
-            self.external_bus.shutdown(bus::SHUTDOWN_TIMEOUT)
+            self.running.main_bus.shutdown(bus::SHUTDOWN_TIMEOUT),
+            self.running.external_bus.shutdown(bus::SHUTDOWN_TIMEOUT)
         );
-        self.main_pool.close();
-        self.plugin_pool.close();
+        self.running.queue_sampler.abort();
+        self.running.main_pool.close();
+        self.running.plugin_pool.close();
         if let Some(cluster) = self.embedded {
             cluster.stop().await?;
         }
@@ -350,8 +365,8 @@ impl App {
     }
 }
 
-/// Everything started after the database, before it is bundled with the embedded cluster.
-struct Started {
+/// Everything started on top of the database.
+struct Running {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
@@ -360,25 +375,28 @@ struct Started {
     main_bus: Bus,
     external_bus: Bus,
     notification_queue: NotificationQueueService,
+    queue_sampler: JoinHandle<()>,
     health: Health,
     shutdown_timeout: Duration,
 }
 
-impl Started {
-    fn into_app(self, embedded: Option<EmbeddedCluster>) -> App {
-        App {
-            local_addr: self.local_addr,
-            stop: self.stop,
-            server: self.server,
-            main_pool: self.main_pool,
-            plugin_pool: self.plugin_pool,
-            main_bus: self.main_bus,
-            external_bus: self.external_bus,
-            notification_queue: self.notification_queue,
-            health: self.health,
-            embedded,
-            shutdown_timeout: self.shutdown_timeout,
-        }
+/// A bus as the queue-growth check sees it: its ready entries under Kill Bill's queue name.
+fn watch_bus(name: &str, bus: &Bus) -> WatchedQueue {
+    let bus = bus.clone();
+    WatchedQueue {
+        name: name.to_string(),
+        ready_entries: Box::new(move || {
+            let bus = bus.clone();
+            Box::pin(async move {
+                match bus.ready_entries().await {
+                    Ok(count) => Some(count),
+                    Err(error) => {
+                        tracing::debug!(bus = bus.name(), %error, "queue size not sampled");
+                        None
+                    }
+                }
+            })
+        }),
     }
 }
 

@@ -18,6 +18,7 @@
 //! lease that expired while it ran, a reaped entry), so **handlers must be idempotent**.
 
 pub mod events;
+pub mod inspect;
 pub mod internal_events;
 pub mod notifications;
 pub mod post;

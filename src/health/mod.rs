@@ -13,10 +13,19 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+pub mod queue_check;
+mod queues;
+
 use crate::db::pool::DbPool;
 
 pub const KILLBILL_HEALTHCHECK: &str =
     "org.killbill.billing.server.healthchecks.KillbillHealthcheck";
+
+/// The `error` of a Kill Bill unhealthy result that has no exception behind it:
+/// killbill-commons' `UnhealthyResult` stores `new Throwable(null)` and `getError()` wraps it in
+/// another Throwable whose message is the inner one's `toString()`. (Kill Bill also writes the
+/// JVM stack and a `cause` with a null message, which an [`Outcome`] does not carry.)
+pub const EMPTY_THROWABLE: (&str, &str) = ("java.lang.Throwable", "java.lang.Throwable");
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -40,11 +49,13 @@ impl Outcome {
         }
     }
 
+    /// An unhealthy result without a cause. Kill Bill's UnhealthyResult still carries an
+    /// `error` (an empty `java.lang.Throwable`), so clients that read `error` see one here too.
     pub fn unhealthy(message: impl Into<String>) -> Outcome {
         Outcome {
             healthy: false,
             message: Some(message.into()),
-            error: None,
+            error: Some((EMPTY_THROWABLE.0.to_string(), EMPTY_THROWABLE.1.to_string())),
             details: Map::new(),
         }
     }
@@ -105,8 +116,9 @@ pub struct Health {
 }
 
 impl Health {
+    /// The rotation check, one connectivity check per pool, and `others` (queues, plugins).
     /// The node starts out of rotation, as Kill Bill's does until its HTTP layer is up.
-    pub fn new(pools: &[DbPool]) -> Health {
+    pub fn new(pools: &[DbPool], others: Vec<Arc<dyn HealthCheck>>) -> Health {
         let rotation = Arc::new(Rotation {
             in_rotation: AtomicBool::new(false),
         });
@@ -114,6 +126,7 @@ impl Health {
         for pool in pools {
             checks.push(Arc::new(ConnectivityCheck { pool: pool.clone() }));
         }
+        checks.extend(others);
         Health {
             rotation,
             checks: Arc::new(checks),

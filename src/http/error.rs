@@ -35,6 +35,9 @@ pub enum ApiError {
     MissingHeader(&'static str),
     #[error("{0}")]
     BadHeader(String),
+    /// A query parameter that cannot be read (Kill Bill's IllegalArgumentException).
+    #[error("{0}")]
+    InvalidParameter(String),
     /// Kill Bill's "XxxJson body should be specified".
     #[error("{0} body should be specified")]
     MissingBody(&'static str),
@@ -107,7 +110,7 @@ impl ApiError {
                 "org.apache.shiro.authc.AuthenticationException",
                 None,
             ),
-            MissingHeader(_) | BadHeader(_) | MissingBody(_) => {
+            MissingHeader(_) | BadHeader(_) | InvalidParameter(_) | MissingBody(_) => {
                 mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None)
             }
             MalformedJson(_) => mapped(

@@ -4,6 +4,7 @@
 //! Handlers parse and validate the request, call one service, and shape Kill Bill's JSON. They
 //! hold no SQL and no business rule; every error becomes Kill Bill's error JSON in `error.rs`.
 
+mod admin;
 mod admission;
 mod auth;
 mod error;
@@ -25,6 +26,7 @@ pub use self::admission::Admission;
 pub use self::auth::Users;
 use self::error::ApiError;
 use crate::health::Health;
+use crate::service::admin::AdminService;
 use crate::service::push_notifications::PushNotificationCallbacks;
 use crate::service::tenants::TenantService;
 
@@ -32,6 +34,7 @@ use crate::service::tenants::TenantService;
 #[derive(Clone)]
 pub struct AppState {
     pub tenants: TenantService,
+    pub admin: AdminService,
     pub health: Health,
     pub users: Arc<Users>,
     /// The tenants' push notification callbacks (`/1.0/kb/tenants/registerNotificationCallback`).
@@ -49,6 +52,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     // admission is decided before the (possibly slow) tenant verification, then auth.
     Router::new()
         .merge(ops::router())
+        .merge(admin::router())
         .merge(tenants::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,23 +1,18 @@
-//! The operator endpoints: `/1.0/healthcheck` (no authentication, as in Kill Bill) and
-//! `PUT`/`DELETE /1.0/kb/admin/healthcheck`, which put the node in and out of rotation.
+//! The operator endpoints outside `/1.0/kb`: `/1.0/healthcheck`, with no authentication, as
+//! in Kill Bill (where it is a plain servlet, not a JAX-RS resource).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/1.0/healthcheck", get(healthcheck))
-        .route(
-            "/1.0/kb/admin/healthcheck",
-            put(put_in_rotation).delete(put_out_of_rotation),
-        )
+    Router::new().route("/1.0/healthcheck", get(healthcheck))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,14 +54,4 @@ async fn healthcheck(
         body,
     )
         .into_response()
-}
-
-async fn put_in_rotation(State(state): State<AppState>) -> StatusCode {
-    state.health.put_in_rotation();
-    StatusCode::NO_CONTENT
-}
-
-async fn put_out_of_rotation(State(state): State<AppState>) -> StatusCode {
-    state.health.put_out_of_rotation();
-    StatusCode::NO_CONTENT
 }

@@ -3,6 +3,7 @@
 //! error code. Nothing here knows about HTTP (status codes and JSON are the `http` layer's job)
 //! and nothing here writes SQL (that is `storage`).
 
+pub mod admin;
 pub mod external_events;
 pub mod push_notifications;
 pub mod tenants;

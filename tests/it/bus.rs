@@ -18,8 +18,8 @@ const BUS: &str = "org.killbill.persistent.bus.main.";
 const WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Serialize, Deserialize)]
-struct TestEvent {
-    n: u64,
+pub(crate) struct TestEvent {
+    pub(crate) n: u64,
 }
 
 impl BusEvent for TestEvent {
@@ -81,7 +81,7 @@ async fn start_bus(db: &TestDatabase, bus_properties: &[(&str, &str)], node: &st
 }
 
 /// Posts one event in its own transaction, committed or rolled back; returns its record id.
-async fn post<E: BusEvent>(pool: &DbPool, bus: &Bus, event: &E, commit: bool) -> i64 {
+pub(crate) async fn post<E: BusEvent>(pool: &DbPool, bus: &Bus, event: &E, commit: bool) -> i64 {
     let mut connection = pool.get().await.expect("a connection");
     let transaction = connection.transaction().await.expect("begin");
     let mut posted = bus.posted();

@@ -186,6 +186,20 @@ impl TestDatabase {
     }
 }
 
+/// A table locked by [`TestApp::lock_table`]; rolled back on release.
+pub struct TableLock {
+    client: tokio_postgres::Client,
+}
+
+impl TableLock {
+    pub async fn release(self) {
+        self.client
+            .batch_execute("rollback")
+            .await
+            .expect("release the lock");
+    }
+}
+
 /// Kill Bill credentials for one tenant.
 #[derive(Clone, Debug)]
 pub struct TenantKeys {
@@ -291,6 +305,45 @@ impl TestApp {
             api_secret: api_secret.to_string(),
             id,
         }
+    }
+
+    /// Takes an exclusive lock on `table` from a separate session, so requests that touch it
+    /// block inside PostgreSQL until [`TableLock::release`]: a way to hold requests in flight.
+    pub async fn lock_table(&self, table: &str) -> TableLock {
+        let client = self.db.client().await;
+        client
+            .batch_execute(&format!(
+                "begin; lock table {table} in access exclusive mode"
+            ))
+            .await
+            .expect("lock the table");
+        TableLock { client }
+    }
+
+    /// Waits until `count` sessions of this test's database are blocked on a lock.
+    pub async fn wait_for_lock_waiters(&self, count: i64) {
+        let observer = self.db.client().await;
+        wait_until(
+            &format!("{count} requests to block on the lock"),
+            Duration::from_secs(30),
+            || {
+                let observer = &observer;
+                async move { lock_waiters(observer).await == count }
+            },
+        )
+        .await;
+    }
+
+    /// Sends `POST /1.0/kb/tenants` in the background, for requests held by a [`TableLock`].
+    pub fn spawn_create_tenant(
+        &self,
+        api_key: &str,
+    ) -> tokio::task::JoinHandle<reqwest::Result<Response>> {
+        let request = self
+            .admin(Method::POST, "/1.0/kb/tenants")
+            .header("X-Killbill-CreatedBy", "integration-test")
+            .json(&serde_json::json!({ "apiKey": api_key, "apiSecret": "secret" }));
+        tokio::spawn(async move { request.send().await })
     }
 
     /// Graceful shutdown, then the database is dropped.

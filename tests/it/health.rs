@@ -6,9 +6,10 @@ use serde_json::Value;
 use crate::harness::{expect_status, header, TestApp};
 
 const KILLBILL: &str = "org.killbill.billing.server.healthchecks.KillbillHealthcheck";
+const QUEUES: &str = "org.killbill.billing.server.healthchecks.KillbillQueuesHealthcheck";
 
 #[tokio::test]
-async fn healthcheck_lists_rotation_and_both_pools() {
+async fn healthcheck_lists_rotation_pools_and_queues() {
     let app = TestApp::spawn_with_tenant().await;
     let response = app
         .bare(Method::GET, "/1.0/healthcheck")
@@ -27,12 +28,15 @@ async fn healthcheck_lists_rotation_and_both_pools() {
         vec![
             "main.pool.ConnectivityCheck",
             KILLBILL,
+            QUEUES,
             "osgi.pool.ConnectivityCheck"
         ]
     );
     assert_eq!(body[KILLBILL]["healthy"], true);
     assert_eq!(body[KILLBILL]["message"], "OK");
     assert_eq!(body["main.pool.ConnectivityCheck"]["healthy"], true);
+    assert_eq!(body[QUEUES]["healthy"], true);
+    assert_eq!(body[QUEUES]["bus"], serde_json::json!({ "growing": false }));
 
     // Out of rotation: 500 with Kill Bill's message; back in: 200.
     let response = app
@@ -52,6 +56,7 @@ async fn healthcheck_lists_rotation_and_both_pools() {
     let body: Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(body[KILLBILL]["healthy"], false);
     assert_eq!(body[KILLBILL]["message"], "Out of rotation");
+    assert_eq!(body[KILLBILL]["error"]["type"], "java.lang.Throwable");
 
     let response = app
         .kb(Method::PUT, "/1.0/kb/admin/healthcheck")
@@ -73,5 +78,22 @@ async fn healthcheck_lists_rotation_and_both_pools() {
         .await
         .expect("DELETE");
     expect_status(response, StatusCode::UNAUTHORIZED).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_queue_check_can_be_turned_off() {
+    let app = TestApp::spawn_with(&[("org.killbill.server.queue.healthcheck", "false")]).await;
+    let response = app
+        .bare(Method::GET, "/1.0/healthcheck")
+        .send()
+        .await
+        .expect("GET");
+    let body: Value = expect_status(response, StatusCode::OK)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(body[QUEUES], serde_json::json!({ "healthy": true }));
     app.stop().await;
 }

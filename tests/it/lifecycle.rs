@@ -2,32 +2,16 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 
-use crate::harness::{expect_status, lock_waiters, wait_until, TestApp};
+use crate::harness::{expect_status, wait_until, TestApp};
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
     let mut app = TestApp::spawn().await;
-    let mut locker = app.db.client().await;
-    let lock = locker.transaction().await.expect("begin");
-    lock.batch_execute("lock table tenants in access exclusive mode")
-        .await
-        .expect("lock");
-    let in_flight = {
-        let request = app
-            .admin(Method::POST, "/1.0/kb/tenants")
-            .header("X-Killbill-CreatedBy", "test")
-            .json(&json!({ "apiKey": "in-flight", "apiSecret": "s" }));
-        tokio::spawn(async move { request.send().await })
-    };
-    let observer = app.db.client().await;
-    wait_until("the request to block", Duration::from_secs(30), || {
-        let observer = &observer;
-        async move { lock_waiters(observer).await == 1 }
-    })
-    .await;
+    let lock = app.lock_table("tenants").await;
+    let in_flight = app.spawn_create_tenant("in-flight");
+    app.wait_for_lock_waiters(1).await;
 
     let server = app.take_app();
     let shutdown = tokio::spawn(server.shutdown());
@@ -43,13 +27,14 @@ async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
         "shutdown waits for the in-flight request"
     );
 
-    lock.rollback().await.expect("release");
+    lock.release().await;
     let response = in_flight
         .await
         .expect("task")
         .expect("the in-flight request completes");
     expect_status(response, StatusCode::CREATED).await;
     shutdown.await.expect("task").expect("clean shutdown");
+    let observer = app.db.client().await;
     let stored: i64 = observer
         .query_one(
             "select count(*) from tenants where api_key = 'in-flight'",

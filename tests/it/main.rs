@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod admin_queues;
 mod admission;
 mod bad_input;
 mod bus;
@@ -16,4 +17,5 @@ mod notifications;
 mod pools;
 mod process;
 mod push_notifications;
+mod queue_health;
 mod tenants;

@@ -4,9 +4,8 @@
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
 
-use crate::harness::{expect_kb_error, expect_status, lock_waiters, wait_until, TestApp};
+use crate::harness::{expect_kb_error, expect_status, TestApp};
 
 #[tokio::test]
 async fn a_starved_main_pool_fails_after_its_timeout_then_recovers() {
@@ -18,28 +17,9 @@ async fn a_starved_main_pool_fails_after_its_timeout_then_recovers() {
     assert_eq!(app.app().main_pool_state().max_size, 1);
 
     // Hold a lock on tenants so a tenant creation keeps the only connection busy.
-    let mut locker = app.db.client().await;
-    let lock = locker.transaction().await.expect("begin");
-    lock.batch_execute("lock table tenants in access exclusive mode")
-        .await
-        .expect("lock");
-    let holder = {
-        let request = app
-            .admin(Method::POST, "/1.0/kb/tenants")
-            .header("X-Killbill-CreatedBy", "test")
-            .json(&json!({ "apiKey": "slow", "apiSecret": "s" }));
-        tokio::spawn(async move { request.send().await })
-    };
-    let observer = app.db.client().await;
-    wait_until(
-        "the creation to block on the lock",
-        Duration::from_secs(30),
-        || {
-            let observer = &observer;
-            async move { lock_waiters(observer).await == 1 }
-        },
-    )
-    .await;
+    let lock = app.lock_table("tenants").await;
+    let holder = app.spawn_create_tenant("slow");
+    app.wait_for_lock_waiters(1).await;
 
     let started = Instant::now();
     let response = app
@@ -61,7 +41,7 @@ async fn a_starved_main_pool_fails_after_its_timeout_then_recovers() {
         "failed only after the timeout: {waited:?}"
     );
 
-    lock.rollback().await.expect("release the lock");
+    lock.release().await;
     let created = holder.await.expect("task").expect("response");
     expect_status(created, StatusCode::CREATED).await;
     let response = app

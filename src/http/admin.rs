@@ -1,0 +1,232 @@
+//! `/1.0/kb/admin`: Kill Bill's AdminResource: putting the node in and out of rotation, and
+//! listing a tenant's queue entries. Both need Basic auth and the tenant headers.
+
+use std::collections::HashMap;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::Router;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, Result};
+use super::extract::CurrentTenant;
+use super::AppState;
+use crate::bus::inspect::QueueEntry;
+use crate::service::admin::{EntryStream, QueueQuery};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/1.0/kb/admin/healthcheck",
+            put(put_in_rotation).delete(put_out_of_rotation),
+        )
+        .route("/1.0/kb/admin/queues", get(get_queue_entries))
+}
+
+async fn put_in_rotation(State(state): State<AppState>) -> StatusCode {
+    state.health.put_in_rotation();
+    StatusCode::NO_CONTENT
+}
+
+async fn put_out_of_rotation(State(state): State<AppState>) -> StatusCode {
+    state.health.put_out_of_rotation();
+    StatusCode::NO_CONTENT
+}
+
+/// `GET /1.0/kb/admin/queues`: `{"busEvents":[…],"notifications":[…]}`, history first, streamed
+/// as `application/octet-stream` like Kill Bill's StreamingOutput. Booleans default to true;
+/// anything but `true` is false, as JAX-RS reads them.
+async fn get_queue_entries(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let flag = |name: &str| params.get(name).is_none_or(|value| value == "true");
+    let (default_min, default_max) = QueueQuery::default_window(Utc::now());
+    let date = |name: &str, default| match params.get(name).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(raw) => parse_date_time(raw).ok_or_else(|| {
+            ApiError::InvalidParameter(format!("Invalid {name} {raw}: expected an ISO date-time"))
+        }),
+    };
+    let account_id = match params.get("accountId").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(raw) => Some(uuid::Uuid::parse_str(raw).map_err(|_| {
+            ApiError::InvalidParameter(format!("Invalid accountId {raw}: expected a UUID"))
+        })?),
+    };
+    let query = QueueQuery {
+        account_id,
+        queue_name: params.get("queueName").cloned(),
+        service_name: params.get("serviceName").cloned(),
+        with_history: flag("withHistory"),
+        min_date: date("minDate", default_min)?,
+        max_date: date("maxDate", default_max)?,
+        with_in_processing: flag("withInProcessing"),
+        with_bus_events: flag("withBusEvents"),
+        with_notifications: flag("withNotifications"),
+    };
+    let (bus, notifications) = state.admin.queue_entries(&tenant, query);
+    let body = Body::from_stream(json_sections(bus, notifications));
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        body,
+    )
+        .into_response())
+}
+
+/// Joda's ISO parser accepts a date, a local date-time or an offset date-time; so does this
+/// (local times are UTC, as Kill Bill's server runs in UTC).
+fn parse_date_time(raw: &str) -> Option<DateTime<Utc>> {
+    if let Ok(parsed) = DateTime::parse_from_rfc3339(raw) {
+        return Some(parsed.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(parsed) = NaiveDateTime::parse_from_str(raw, format) {
+            return Some(parsed.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .map(|time| time.and_utc())
+}
+
+/// The response body as a stream of JSON fragments: `{`, then per section its opening, its
+/// entries separated by commas and its closing, then `}`.
+fn json_sections(
+    bus: Option<EntryStream>,
+    notifications: Option<EntryStream>,
+) -> impl futures_util::Stream<Item = std::result::Result<Bytes, std::io::Error>> {
+    let mut pending = Vec::new();
+    if let Some(stream) = notifications {
+        pending.push(("notifications", stream));
+    }
+    if let Some(stream) = bus {
+        pending.push(("busEvents", stream));
+    }
+    let cursor = SectionCursor {
+        pending,
+        current: None,
+        opened: false,
+        sections_written: 0,
+        entries_written: 0,
+        done: false,
+    };
+    futures_util::stream::unfold(cursor, |mut cursor| async move {
+        let chunk = cursor.next_chunk().await?;
+        Some((chunk, cursor))
+    })
+}
+
+struct SectionCursor {
+    /// Sections still to write, the next one last.
+    pending: Vec<(&'static str, EntryStream)>,
+    current: Option<EntryStream>,
+    opened: bool,
+    sections_written: usize,
+    entries_written: usize,
+    done: bool,
+}
+
+impl SectionCursor {
+    async fn next_chunk(&mut self) -> Option<std::result::Result<Bytes, std::io::Error>> {
+        if self.done {
+            return None;
+        }
+        if !self.opened {
+            self.opened = true;
+            return Some(Ok(Bytes::from_static(b"{")));
+        }
+        let Some(current) = self.current.as_mut() else {
+            let Some((name, stream)) = self.pending.pop() else {
+                self.done = true;
+                return Some(Ok(Bytes::from_static(b"}")));
+            };
+            let separator = if self.sections_written == 0 { "" } else { "," };
+            self.sections_written += 1;
+            self.entries_written = 0;
+            self.current = Some(stream);
+            return Some(Ok(Bytes::from(format!("{separator}\"{name}\":["))));
+        };
+        match current.recv().await {
+            Some(Ok(entry)) => {
+                let separator = if self.entries_written == 0 { "" } else { "," };
+                self.entries_written += 1;
+                Some(Ok(Bytes::from(format!(
+                    "{separator}{}",
+                    entry_json(&entry)
+                ))))
+            }
+            Some(Err(error)) => {
+                // The status line is gone already: end the body abruptly so the client sees
+                // a truncated response rather than valid-looking JSON.
+                tracing::warn!(%error, "listing queue entries failed mid-stream");
+                self.done = true;
+                Some(Err(std::io::Error::other(error.to_string())))
+            }
+            None => {
+                self.current = None;
+                Some(Ok(Bytes::from_static(b"]")))
+            }
+        }
+    }
+}
+
+/// Kill Bill's BusEventWithRichMetadata / NotificationEventWithMetadata fields.
+fn entry_json(entry: &QueueEntry) -> Value {
+    let event: Value = serde_json::from_str(&entry.event_json)
+        .unwrap_or_else(|_| Value::String(entry.event_json.clone()));
+    let date = |d: &DateTime<Utc>| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let mut object = json!({
+        "recordId": entry.record_id,
+        "userToken": entry.user_token,
+        "createdDate": date(&entry.created_date),
+        "searchKey1": entry.search_key1,
+        "searchKey2": entry.search_key2,
+        "event": event,
+    });
+    if let Some(map) = object.as_object_mut() {
+        match &entry.notification {
+            None => {
+                map.insert("className".into(), Value::String(entry.class_name.clone()));
+            }
+            Some(fields) => {
+                map.insert("futureUserToken".into(), json!(fields.future_user_token));
+                map.insert(
+                    "effectiveDate".into(),
+                    Value::String(date(&fields.effective_date)),
+                );
+                map.insert("queueName".into(), Value::String(fields.queue_name.clone()));
+            }
+        }
+    }
+    object
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates_parse_in_joda_forms() {
+        let expected = DateTime::parse_from_rfc3339("2024-05-01T12:30:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .ok();
+        assert_eq!(parse_date_time("2024-05-01T12:30:00Z"), expected);
+        assert_eq!(parse_date_time("2024-05-01T12:30:00.000Z"), expected);
+        assert_eq!(parse_date_time("2024-05-01T14:30:00+02:00"), expected);
+        assert_eq!(parse_date_time("2024-05-01T12:30:00"), expected);
+        assert!(parse_date_time("2024-05-01").is_some());
+        assert!(parse_date_time("yesterday").is_none());
+    }
+}
