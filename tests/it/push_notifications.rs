@@ -40,17 +40,27 @@ struct CallbackState {
     received: mpsc::UnboundedSender<Received>,
     /// ACCOUNT_CREATION notifications received so far.
     account_creations: AtomicUsize,
-    /// The first this many ACCOUNT_CREATION notifications answer 500.
+    /// The first this many ACCOUNT_CREATION notifications answer 500 (or never answer).
     failures: usize,
+    /// Fail by never answering instead of answering 500.
+    hang: bool,
 }
 
 /// A callback server on 127.0.0.1:0; returns its URL and what it receives.
 async fn start_callback_server(failures: usize) -> (String, mpsc::UnboundedReceiver<Received>) {
+    start_callback_server_failing(failures, false).await
+}
+
+async fn start_callback_server_failing(
+    failures: usize,
+    hang: bool,
+) -> (String, mpsc::UnboundedReceiver<Received>) {
     let (received, receiver) = mpsc::unbounded_channel();
     let state = Arc::new(CallbackState {
         received,
         account_creations: AtomicUsize::new(0),
         failures,
+        hang,
     });
     let router = Router::new()
         .route("/callmeback", post(callback))
@@ -74,6 +84,9 @@ async fn callback(
     let fails = body["eventType"] == "ACCOUNT_CREATION"
         && state.account_creations.fetch_add(1, Ordering::SeqCst) < state.failures;
     let _ = state.received.send(Received { headers, body });
+    if fails && state.hang {
+        std::future::pending::<()>().await;
+    }
     if fails {
         AxumStatus::INTERNAL_SERVER_ERROR
     } else {
@@ -492,5 +505,55 @@ async fn another_tenants_callback_never_receives_this_tenants_events() {
     assert_notification(&to_b, "ACCOUNT_CREATION", "ACCOUNT", account_b, account_b);
     assert!(received_a.try_recv().is_err(), "A got only its own event");
     assert!(received_b.try_recv().is_err(), "B got only its own event");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_callback_that_never_answers_is_abandoned_after_the_timeout_and_retried() {
+    let mut properties = ordered_properties();
+    properties.push(("ferrobill.notifications.timeout", "1s"));
+    let app = spawn_with_tenant(&properties).await;
+    let tenant = app.tenant.clone().expect("a tenant");
+    let tenant_record_id = tenant_record_id(&app, &tenant.id).await;
+    let (url, mut received) = start_callback_server_failing(1, true).await;
+    register(&app, &url).await;
+    expect_registration_notice(&mut received).await;
+    let pool = pool(&app);
+
+    let account_id = Uuid::new_v4();
+    let created = AccountCreationInternalEvent {
+        id: account_id,
+        account_record_id: 1,
+        tenant_record_id,
+    };
+    post_in_one_transaction(&app, &pool, &[&created]).await;
+    let hung = next(&mut received).await;
+    let hung_at = std::time::Instant::now();
+    assert_notification(&hung, "ACCOUNT_CREATION", "ACCOUNT", account_id, account_id);
+    // The POST is given up after 1 s, the retry is due 100 ms later and answered 200.
+    let retried = next(&mut received).await;
+    assert_notification(
+        &retried,
+        "ACCOUNT_CREATION",
+        "ACCOUNT",
+        account_id,
+        account_id,
+    );
+    let waited = hung_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(20),
+        "retried after {waited:?}"
+    );
+    // The bus worker was freed by the timeout: a later event is pushed too.
+    let paid = PaymentInfoInternalEvent(payment(account_id, tenant_record_id, "SUCCESS"));
+    post_in_one_transaction(&app, &pool, &[&paid]).await;
+    let pushed = next(&mut received).await;
+    assert_notification(
+        &pushed,
+        "PAYMENT_SUCCESS",
+        "PAYMENT",
+        paid.0.payment_id,
+        account_id,
+    );
     app.stop().await;
 }
