@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::bus::notifications::{self, NotificationError, NotificationQueueService};
 use crate::bus::{self, Bus, BusError};
 use crate::config::Config;
 use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
@@ -21,7 +22,8 @@ use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
 use crate::http::{self, Admission, AppState, Limits, Users};
 use crate::service::admin::AdminService;
-use crate::service::tenants::TenantService;
+use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
+use crate::service::{external_events, tenants::TenantService};
 
 /// The database the embedded cluster serves ferrobill from.
 const EMBEDDED_DATABASE: &str = "ferrobill";
@@ -42,6 +44,10 @@ pub enum StartupError {
         #[source]
         source: BusError,
     },
+    #[error(transparent)]
+    PushNotifications(#[from] PushNotificationError),
+    #[error("cannot start the notification queue: {0}")]
+    NotificationQueue(#[source] NotificationError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: SocketAddr,
@@ -175,6 +181,18 @@ impl App {
             config.external_bus.clone(),
             &config.creator_name,
         );
+        let notification_queue = NotificationQueueService::new(
+            main_pool.clone(),
+            config.notification_queue.clone(),
+            &config.creator_name,
+        );
+        external_events::subscribe(&main_bus, &external_bus, &main_pool);
+        push_notifications::subscribe(
+            &external_bus,
+            &notification_queue,
+            &main_pool,
+            config.push_notifications.clone(),
+        )?;
         for bus in [&main_bus, &external_bus] {
             if let Err(source) = bus.start().await {
                 main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
@@ -184,6 +202,12 @@ impl App {
                     source,
                 });
             }
+        }
+        // Started after the buses (its handlers may post events), stopped before them.
+        if let Err(source) = notification_queue.start().await {
+            main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
+            external_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
+            return Err(StartupError::NotificationQueue(source));
         }
 
         let queues_check = QueuesHealthcheck::new(config.queue_healthcheck.enabled);
@@ -207,6 +231,7 @@ impl App {
             ),
             admin: AdminService::new(main_pool.clone()),
             health: health.clone(),
+            push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
             users: Users::new(config.security.users.clone()),
         };
         let limits = Limits {
@@ -229,6 +254,9 @@ impl App {
         let (listener, local_addr) = match bound {
             Ok(bound) => bound,
             Err(source) => {
+                notification_queue
+                    .shutdown(notifications::SHUTDOWN_TIMEOUT)
+                    .await;
                 queue_sampler.abort();
                 main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
                 external_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
@@ -256,6 +284,7 @@ impl App {
             plugin_pool,
             main_bus,
             external_bus,
+            notification_queue,
             queue_sampler,
             health,
             shutdown_timeout: config.server.shutdown_timeout,
@@ -284,6 +313,11 @@ impl App {
         &self.running.external_bus
     }
 
+    /// The notification queue (`notifications`), one dispatcher for every queue name.
+    pub fn notification_queue(&self) -> &NotificationQueueService {
+        &self.running.notification_queue
+    }
+
     /// Serves until `signal` completes, then shuts down gracefully.
     pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), ShutdownError> {
         signal.await;
@@ -310,7 +344,12 @@ impl App {
                 server.abort();
             }
         }
-        // Requests may post events until they finish, so the buses stop after the server.
+        // Requests may post events until they finish, so the buses stop after the server;
+        // notification handlers may post events too, so the queue stops before the buses.
+        self.running
+            .notification_queue
+            .shutdown(notifications::SHUTDOWN_TIMEOUT)
+            .await;
         tokio::join!(
             self.running.main_bus.shutdown(bus::SHUTDOWN_TIMEOUT),
             self.running.external_bus.shutdown(bus::SHUTDOWN_TIMEOUT)
@@ -335,6 +374,7 @@ struct Running {
     plugin_pool: DbPool,
     main_bus: Bus,
     external_bus: Bus,
+    notification_queue: NotificationQueueService,
     queue_sampler: JoinHandle<()>,
     health: Health,
     shutdown_timeout: Duration,

@@ -47,6 +47,7 @@ pub struct Config {
     pub main_bus: BusConfig,
     pub external_bus: BusConfig,
     pub notification_queue: NotificationQueueConfig,
+    pub push_notifications: PushNotificationConfig,
     pub queue_healthcheck: QueueHealthcheckConfig,
     /// This node's name in the queue tables (`creating_owner`, `processing_owner`).
     pub creator_name: String,
@@ -140,6 +141,15 @@ pub struct NotificationQueueConfig {
     pub reap_threshold: Duration,
     pub max_redispatch_count: u32,
     pub reap_schedule: Duration,
+}
+
+/// Push notifications to the callbacks tenants register (Kill Bill's PushNotificationListener).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushNotificationConfig {
+    /// Delays before each retry of a failed delivery; after the last, the delivery is dropped.
+    pub retries: Vec<Duration>,
+    /// Longest time one delivery (one POST to one callback) may take.
+    pub timeout: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -367,6 +377,10 @@ enum Kind {
         bare: BareNumber,
         allow_zero: bool,
     },
+    /// Comma-separated durations (Kill Bill's `List<TimeSpan>`), at least one.
+    DurationList {
+        bare: BareNumber,
+    },
     Text {
         allow_empty: bool,
     },
@@ -429,6 +443,9 @@ const MILLISECONDS: Kind = Kind::Duration {
     bare: BareNumber::Milliseconds,
     allow_zero: true,
 };
+const TIMESPAN_LIST: Kind = Kind::DurationList {
+    bare: BareNumber::Milliseconds,
+};
 const TEXT: Kind = Kind::Text { allow_empty: true };
 const NON_EMPTY_TEXT: Kind = Kind::Text { allow_empty: false };
 const SECRET: Kind = Kind::Secret;
@@ -454,6 +471,7 @@ enum Group {
     MainBus,
     ExternalBus,
     NotificationQueue,
+    PushNotifications,
     Queues,
     Logging,
 }
@@ -471,6 +489,7 @@ impl Group {
             Group::MainBus => "Internal event bus",
             Group::ExternalBus => "External event bus",
             Group::NotificationQueue => "Notification queue",
+            Group::PushNotifications => "Push notifications",
             Group::Queues => "All queues",
             Group::Logging => "Logging",
         }
@@ -501,6 +520,9 @@ impl Group {
             }
             Group::NotificationQueue => {
                 "Future-dated work such as the payment janitor, table notifications (NotificationQueueConfig, instance main)."
+            }
+            Group::PushNotifications => {
+                "HTTP callbacks a tenant registers with POST /1.0/kb/tenants/registerNotificationCallback (Kill Bill's PushNotificationListener)."
             }
             Group::Queues => "Settings shared by the buses and the notification queue.",
             Group::Logging => "How log lines are written.",
@@ -693,6 +715,11 @@ const PROPERTIES: &[Property] = &[
         "Most notifications the reaper re-dispatches per run."),
     property("org.killbill.notificationq.main.reapSchedule", "3m", POSITIVE_TIMESPAN, NotificationQueue,
         "How often the reaper runs."),
+
+    property("org.killbill.billing.server.notifications.retries", "15m,30m,2h,12h,1d", TIMESPAN_LIST, PushNotifications,
+        "Delays before each retry of a push notification that failed (not 2xx, a transport error or a timeout); after the last, it is dropped. Kill Bill's NotificationConfig default."),
+    property("ferrobill.notifications.timeout", "15s", POSITIVE_SECONDS, PushNotifications,
+        "Longest time one push notification POST may take before it counts as failed; Kill Bill hard-codes 15 seconds (PushNotificationListener)."),
 
     property(CREATOR_NAME, "", TEXT, Queues,
         "This node's name in the queue tables, cut to 45 characters. Empty: host name, '-', 6 random hex digits, so pods all named localhost stay distinct (Kill Bill issue 2061)."),
@@ -1633,6 +1660,7 @@ enum Value {
     Duration(Duration),
     Text(String),
     Choice(&'static str),
+    Durations(Vec<Duration>),
     Url(Option<String>),
     Users(Vec<(String, String)>),
     Port(u16),
@@ -1647,6 +1675,12 @@ fn parse_value(kind: Kind, raw: &str) -> Result<Value, String> {
         Kind::Duration { bare, allow_zero } => {
             parse_duration(raw, bare, allow_zero).map(Value::Duration)
         }
+        Kind::DurationList { bare } => raw
+            .split(',')
+            .map(|item| parse_duration(item, bare, false))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Durations)
+            .map_err(|expected| format!("a comma-separated list of {expected}")),
         Kind::Text { allow_empty } => {
             let text = raw.trim();
             if text.is_empty() && !allow_empty {
@@ -1855,7 +1889,7 @@ fn display_value(kind: Kind, raw: &str, value: &Value) -> String {
         (_, Value::Port(port)) => port.to_string(),
         (_, Value::Ip(ip)) => ip.to_string(),
         (_, Value::Text(text)) => text.clone(),
-        (_, Value::Duration(_)) => raw.trim().to_owned(),
+        (_, Value::Duration(_)) | (_, Value::Durations(_)) => raw.trim().to_owned(),
     }
 }
 
@@ -1953,6 +1987,13 @@ impl Values {
         match self.get(name) {
             (_, Value::Duration(duration), _) => *duration,
             (key, other, _) => unreachable!("{key} is not a duration: {other:?}"),
+        }
+    }
+
+    fn durations(&self, name: &str) -> Vec<Duration> {
+        match self.get(name) {
+            (_, Value::Durations(durations), _) => durations.clone(),
+            (key, other, _) => unreachable!("{key} is not a list of durations: {other:?}"),
         }
     }
 
@@ -2058,6 +2099,10 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
     let main_bus = bus(values, "main", MAIN_BUS_PREFIX)?;
     let external_bus = bus(values, "external", EXTERNAL_BUS_PREFIX)?;
     let notification_queue = notification_queue(values, NOTIFICATION_QUEUE_PREFIX);
+    let push_notifications = PushNotificationConfig {
+        retries: values.durations("org.killbill.billing.server.notifications.retries"),
+        timeout: values.duration("ferrobill.notifications.timeout"),
+    };
     let queue_healthcheck = QueueHealthcheckConfig {
         enabled: values.flag("org.killbill.server.queue.healthcheck"),
         period: values.duration("ferrobill.server.queue.healthcheck.period"),
@@ -2076,6 +2121,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         main_bus,
         external_bus,
         notification_queue,
+        push_notifications,
         queue_healthcheck,
         creator_name: values.text(CREATOR_NAME),
         log_format,

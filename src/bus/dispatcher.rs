@@ -18,6 +18,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::{reaper, Bus, BusEntry, BusError, BusInner, SearchKeys};
 use crate::config::QueueMode;
+use crate::db::pool::DbPool;
 
 /// Kill Bill's completion threads move at most this many entries per transaction.
 const COMPLETION_BATCH: usize = 15;
@@ -246,18 +247,38 @@ async fn claim_entries(
     Ok(entries)
 }
 
-/// LISTENs on the live table's channel on a dedicated connection (a pooled one would be
-/// recycled and lose the subscription) and wakes the fetcher on every notification.
-/// Reconnects after an error; the fetcher's timer covers the gap.
+/// LISTENs on the live table's channel and wakes the fetcher on every notification.
 async fn listen(bus: Bus) {
-    let mut stop = bus.inner.stop.subscribe();
+    let woken = bus.inner.clone();
+    listen_for_wakeups(
+        bus.inner.pool.clone(),
+        bus.inner.tables.live,
+        bus.inner.config.name,
+        bus.inner.stop.subscribe(),
+        move || woken.wake.notify_one(),
+    )
+    .await
+}
+
+/// LISTENs on `channel` on a dedicated connection (a pooled one would be recycled and lose
+/// the subscription) and calls `wake` on every notification, and once after each (re)connect
+/// since anything committed meanwhile notified nobody. Reconnects after an error; the
+/// fetcher's timer covers the gap. Shared by the buses and the notification queue.
+pub(super) async fn listen_for_wakeups(
+    pool: DbPool,
+    channel: &'static str,
+    queue: &'static str,
+    mut stop: watch::Receiver<bool>,
+    wake: impl Fn() + Send + Sync + 'static,
+) {
+    let wake = Arc::new(wake);
     loop {
-        match listen_until_error(&bus, &mut stop).await {
+        match listen_until_error(&pool, channel, &mut stop, wake.clone()).await {
             Ok(()) => return,
             Err(error) => tracing::warn!(
-                bus = bus.inner.config.name,
+                bus = queue,
                 %error,
-                "the bus NOTIFY listener lost its connection; reconnecting"
+                "the NOTIFY listener lost its connection; reconnecting"
             ),
         }
         tokio::select! {
@@ -267,20 +288,24 @@ async fn listen(bus: Bus) {
     }
 }
 
-/// Returns `Ok` when the bus stops, `Err` when the connection fails.
-async fn listen_until_error(bus: &Bus, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
-    let inner = bus.inner.clone();
-    let connect = inner.pool.target().connect(NoTls);
+/// Returns `Ok` when the queue stops, `Err` when the connection fails.
+async fn listen_until_error(
+    pool: &DbPool,
+    channel: &str,
+    stop: &mut watch::Receiver<bool>,
+    wake: Arc<impl Fn() + Send + Sync + 'static>,
+) -> Result<(), String> {
+    let connect = pool.target().connect(NoTls);
     let (client, mut connection) = tokio::time::timeout(Duration::from_secs(10), connect)
         .await
         .map_err(|_| "connecting timed out".to_string())?
         .map_err(|error| error.to_string())?;
     let (closed, closed_receiver) = oneshot::channel::<String>();
-    let woken = inner.clone();
+    let woken = wake.clone();
     let driver = AbortOnDrop(tokio::spawn(async move {
         let reason = loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(_))) => woken.wake.notify_one(),
+                Some(Ok(AsyncMessage::Notification(_))) => woken(),
                 Some(Ok(_)) => {}
                 Some(Err(error)) => break error.to_string(),
                 None => break "the connection closed".to_string(),
@@ -289,11 +314,11 @@ async fn listen_until_error(bus: &Bus, stop: &mut watch::Receiver<bool>) -> Resu
         let _ = closed.send(reason);
     }));
     client
-        .batch_execute(&format!("listen {}", inner.tables.live))
+        .batch_execute(&format!("listen {channel}"))
         .await
         .map_err(|error| error.to_string())?;
     // Anything committed while the listener was (re)connecting sent its NOTIFY to nobody.
-    inner.wake.notify_one();
+    wake();
     tokio::select! {
         _ = stopped(stop) => {
             drop(client);

@@ -7,6 +7,8 @@
 //! | [`post`]        | inserting events inside the caller's transaction ([`PostedEvents`])         |
 //! | `dispatcher`    | fetching (POLLING, STICKY_POLLING, STICKY_EVENTS), workers, completion      |
 //! | `reaper`        | re-dispatching entries of dead or stuck nodes; this node's heartbeat        |
+//! | [`internal_events`] | the account/payment internal events and Kill Bill's external event      |
+//! | [`notifications`] | the notification queue: future-dated entries per queue name, one dispatcher |
 //!
 //! A [`Bus`] is one instance (`main` → `bus_events`, `external` → `bus_ext_events`) configured
 //! by [`BusConfig`]. It never decides business rules and never opens a transaction around the
@@ -17,6 +19,8 @@
 
 pub mod events;
 pub mod inspect;
+pub mod internal_events;
+pub mod notifications;
 pub mod post;
 
 mod dispatcher;
@@ -34,6 +38,7 @@ use crate::config::{BusConfig, QueueMode};
 use crate::db::pool::{DbPool, PoolError};
 
 pub use events::{BusEntry, BusEvent, SearchKeys};
+pub use notifications::{NotificationEntry, NotificationEvent, NotificationQueueService};
 pub use post::PostedEvents;
 
 /// How long [`Bus::shutdown`] waits for running handlers (Kill Bill's bus shutdownTimeout).

@@ -49,7 +49,7 @@ pub(super) async fn register_node(pool: &DbPool, node: &str) -> Result<(), BusEr
     Ok(())
 }
 
-async fn write_heartbeat(pool: &DbPool, node: &str) -> Result<(), BusError> {
+pub(super) async fn write_heartbeat(pool: &DbPool, node: &str) -> Result<(), BusError> {
     let connection = pool.get().await?;
     // Upsert on the primary key: the row lock is held for one statement.
     connection

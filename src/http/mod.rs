@@ -27,6 +27,7 @@ pub use self::auth::Users;
 use self::error::ApiError;
 use crate::health::Health;
 use crate::service::admin::AdminService;
+use crate::service::push_notifications::PushNotificationCallbacks;
 use crate::service::tenants::TenantService;
 
 /// What every handler can reach. Cheap to clone.
@@ -36,6 +37,8 @@ pub struct AppState {
     pub admin: AdminService,
     pub health: Health,
     pub users: Arc<Users>,
+    /// The tenants' push notification callbacks (`/1.0/kb/tenants/registerNotificationCallback`).
+    pub push_callbacks: PushNotificationCallbacks,
 }
 
 /// Limits applied to every request, from `ferrobill.server.*`.

@@ -3,6 +3,7 @@
 //! Creating a tenant needs Basic auth and `X-Killbill-CreatedBy` but no tenant headers; reading
 //! one by id needs the tenant's own headers. `apiSecret` is never returned.
 
+use crate::service::push_notifications::PUSH_NOTIFICATION_CB;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +25,17 @@ pub fn router() -> Router<AppState> {
             post(create_tenant).get(get_tenant_by_api_key),
         )
         .route("/1.0/kb/tenants/{tenant_id}", get(get_tenant))
+        .route(
+            REGISTER_NOTIFICATION_CALLBACK,
+            post(register_push_notification_callback)
+                .get(get_push_notification_callbacks)
+                .delete(delete_push_notification_callbacks),
+        )
 }
+
+/// Kill Bill's TenantResource path for push notification callbacks; tenant-scoped (only the
+/// exact path `/1.0/kb/tenants` is exempt from the tenant headers).
+const REGISTER_NOTIFICATION_CALLBACK: &str = "/1.0/kb/tenants/registerNotificationCallback";
 
 /// Kill Bill's TenantJson. On input `tenantId` and `auditLogs` are accepted and ignored.
 #[derive(Debug, Deserialize)]
@@ -123,4 +134,56 @@ async fn get_tenant(
     }
     let tenant = state.tenants.find_by_id(id).await?;
     Ok(Json(tenant.into()))
+}
+
+/// Kill Bill's TenantKeyValueJson.
+#[derive(Debug, Serialize)]
+struct TenantKeyValueJson {
+    key: &'static str,
+    values: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackQuery {
+    cb: Option<String>,
+}
+
+/// `POST /1.0/kb/tenants/registerNotificationCallback?cb=URL` → 201 with an empty body and a
+/// `Location` to read the callback back; a missing or non-http(s) URL is a 400.
+async fn register_push_notification_callback(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    query: std::result::Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let url = query.ok().and_then(|Query(query)| query.cb);
+    state
+        .push_callbacks
+        .register(&tenant, url.as_deref(), &context)
+        .await?;
+    let location = format!("{base}{REGISTER_NOTIFICATION_CALLBACK}");
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// `GET /1.0/kb/tenants/registerNotificationCallback` → `{"key":"PUSH_NOTIFICATION_CB","values":[…]}`.
+async fn get_push_notification_callbacks(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+) -> Result<Json<TenantKeyValueJson>> {
+    let values = state.push_callbacks.list(&tenant).await?;
+    Ok(Json(TenantKeyValueJson {
+        key: PUSH_NOTIFICATION_CB,
+        values,
+    }))
+}
+
+/// `DELETE /1.0/kb/tenants/registerNotificationCallback` → 204.
+async fn delete_push_notification_callbacks(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+) -> Result<StatusCode> {
+    state.push_callbacks.delete(&tenant, &context).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

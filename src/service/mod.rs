@@ -4,6 +4,8 @@
 //! and nothing here writes SQL (that is `storage`).
 
 pub mod admin;
+pub mod external_events;
+pub mod push_notifications;
 pub mod tenants;
 
 use crate::storage::StorageError;

@@ -10,12 +10,14 @@ use super::{AuditContext, StorageError};
 #[derive(Debug, Clone, Copy)]
 pub enum ChangeType {
     Insert,
+    Delete,
 }
 
 impl ChangeType {
     fn as_str(self) -> &'static str {
         match self {
             ChangeType::Insert => "INSERT",
+            ChangeType::Delete => "DELETE",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! nothing here opens a transaction, knows about HTTP, or decides a business rule.
 
 pub mod audit;
+pub mod tenant_kvs;
 pub mod tenants;
 
 use tokio_postgres::error::SqlState;

@@ -77,6 +77,21 @@ pub async fn find_tenant_by_id(
     row.as_ref().map(TenantRow::from_row).transpose()
 }
 
+/// The tenant with this record id, as internal events and queue entries name tenants.
+pub async fn find_tenant_by_record_id(
+    client: &impl GenericClient,
+    record_id: i64,
+) -> Result<Option<TenantRow>, StorageError> {
+    // No lock: a tenant row never changes once created.
+    let row = client
+        .query_opt(
+            "select record_id, id, external_key, api_key from tenants where record_id = $1",
+            &[&record_id],
+        )
+        .await?;
+    row.as_ref().map(TenantRow::from_row).transpose()
+}
+
 pub async fn find_tenant_by_api_key(
     client: &impl GenericClient,
     api_key: &str,

@@ -1,0 +1,153 @@
+//! The typed events of the push-notification path: the internal events other modules post on
+//! the main bus (account creation, payment outcomes) and the external event Kill Bill's
+//! BeatrixListener turns them into on the external bus (`ExtBusEvent`).
+//!
+//! This file owns their shape, JSON and class names (Kill Bill's implementation classes, what
+//! Kill Bill writes in `class_name`). It must never post, read the database or decide which
+//! internal event becomes which external one (`service::external_events` does).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{BusEvent, SearchKeys};
+
+/// An account was created; posted in the account's insert transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountCreationInternalEvent {
+    /// The new account's id.
+    pub id: Uuid,
+    pub account_record_id: i64,
+    pub tenant_record_id: i64,
+}
+
+impl BusEvent for AccountCreationInternalEvent {
+    const CLASS_NAME: &'static str =
+        "org.killbill.billing.account.api.user.DefaultAccountCreationEvent";
+
+    fn search_keys(&self) -> SearchKeys {
+        SearchKeys {
+            account_record_id: Some(self.account_record_id),
+            tenant_record_id: self.tenant_record_id,
+        }
+    }
+}
+
+/// A tenant key-value was added (Kill Bill's TenantConfigChangeInternalEvent), e.g. a push
+/// notification callback registered; posted in the insert's transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantConfigChangeInternalEvent {
+    /// The new `tenant_kvs` row's id.
+    pub id: Uuid,
+    /// The tenant key, e.g. `PUSH_NOTIFICATION_CB`.
+    pub key: String,
+    pub tenant_record_id: i64,
+}
+
+impl BusEvent for TenantConfigChangeInternalEvent {
+    const CLASS_NAME: &'static str =
+        "org.killbill.billing.tenant.api.user.DefaultTenantConfigChangeInternalEvent";
+
+    fn search_keys(&self) -> SearchKeys {
+        SearchKeys {
+            account_record_id: None,
+            tenant_record_id: self.tenant_record_id,
+        }
+    }
+}
+
+/// What every payment outcome event carries (Kill Bill's DefaultPaymentInfoEvent fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentEventData {
+    pub account_id: Uuid,
+    pub payment_id: Uuid,
+    pub payment_transaction_id: Uuid,
+    /// A decimal as text (e.g. `"10.00"`), so no amount is ever rounded through a float.
+    pub amount: String,
+    pub currency: String,
+    /// Kill Bill's TransactionStatus: SUCCESS, PENDING, PAYMENT_FAILURE, PLUGIN_FAILURE, UNKNOWN…
+    pub status: String,
+    /// Kill Bill's TransactionType: AUTHORIZE, CAPTURE, PURCHASE, REFUND, CREDIT, VOID…
+    pub transaction_type: String,
+    pub account_record_id: i64,
+    pub tenant_record_id: i64,
+}
+
+impl PaymentEventData {
+    fn search_keys(&self) -> SearchKeys {
+        SearchKeys {
+            account_record_id: Some(self.account_record_id),
+            tenant_record_id: self.tenant_record_id,
+        }
+    }
+}
+
+/// A payment transaction ended SUCCESS or PENDING.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PaymentInfoInternalEvent(pub PaymentEventData);
+
+impl BusEvent for PaymentInfoInternalEvent {
+    const CLASS_NAME: &'static str = "org.killbill.billing.payment.api.DefaultPaymentInfoEvent";
+
+    fn search_keys(&self) -> SearchKeys {
+        self.0.search_keys()
+    }
+}
+
+/// A payment transaction ended PAYMENT_FAILURE (the gateway declined it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PaymentErrorInternalEvent(pub PaymentEventData);
+
+impl BusEvent for PaymentErrorInternalEvent {
+    const CLASS_NAME: &'static str = "org.killbill.billing.payment.api.DefaultPaymentErrorEvent";
+
+    fn search_keys(&self) -> SearchKeys {
+        self.0.search_keys()
+    }
+}
+
+/// A payment transaction ended PLUGIN_FAILURE, UNKNOWN or another non-success state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PaymentPluginErrorInternalEvent(pub PaymentEventData);
+
+impl BusEvent for PaymentPluginErrorInternalEvent {
+    const CLASS_NAME: &'static str =
+        "org.killbill.billing.payment.api.DefaultPaymentPluginErrorEvent";
+
+    fn search_keys(&self) -> SearchKeys {
+        self.0.search_keys()
+    }
+}
+
+/// Kill Bill's ExtBusEvent (DefaultBusExternalEvent): what plugins and push notifications see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalBusEvent {
+    /// ExtBusEventType: ACCOUNT_CREATION, PAYMENT_SUCCESS, PAYMENT_FAILED…
+    pub event_type: String,
+    /// ObjectType: ACCOUNT, PAYMENT…
+    pub object_type: String,
+    pub object_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub tenant_id: Uuid,
+    pub meta_data: Option<String>,
+    pub search_key1: Option<i64>,
+    pub search_key2: i64,
+    pub user_token: Option<Uuid>,
+}
+
+impl BusEvent for ExternalBusEvent {
+    const CLASS_NAME: &'static str = "org.killbill.billing.beatrix.extbus.DefaultBusExternalEvent";
+
+    fn search_keys(&self) -> SearchKeys {
+        SearchKeys {
+            account_record_id: self.search_key1,
+            tenant_record_id: self.search_key2,
+        }
+    }
+}

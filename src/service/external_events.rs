@@ -1,0 +1,161 @@
+//! Kill Bill's BeatrixListener for the events ferrobill has so far: it subscribes on the main
+//! bus to account creation and payment outcomes and posts the matching external event
+//! (ACCOUNT_CREATION, PAYMENT_SUCCESS, PAYMENT_FAILED; TENANT_CONFIG_CHANGE for a tenant
+//! key-value) on the external bus, in one transaction.
+//!
+//! This file owns that mapping. It must never call a callback or a plugin itself (the external
+//! bus's subscribers do) and never write SQL (storage does).
+//!
+//! Idempotence: the main bus delivers at least once, so an internal event handled twice (a
+//! retry after the post's commit failed to be recorded, a reaped entry) posts its external
+//! event twice, and callbacks may then receive the same notification twice. Kill Bill behaves
+//! the same way; callbacks should treat (eventType, objectId) as a duplicate key.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::bus::internal_events::{
+    AccountCreationInternalEvent, ExternalBusEvent, PaymentErrorInternalEvent, PaymentEventData,
+    PaymentInfoInternalEvent, PaymentPluginErrorInternalEvent, TenantConfigChangeInternalEvent,
+};
+use crate::bus::{Bus, BusEntry, BusEvent, HandlerError};
+use crate::db::pool::DbPool;
+use crate::storage::tenants;
+
+/// Subscribes the translation on `main_bus`; call before the bus starts.
+pub fn subscribe(main_bus: &Bus, external_bus: &Bus, pool: &DbPool) {
+    let translator = Arc::new(Translator {
+        external_bus: external_bus.clone(),
+        pool: pool.clone(),
+    });
+    {
+        let translator = translator.clone();
+        main_bus.subscribe(AccountCreationInternalEvent::CLASS_NAME, move |entry| {
+            let translator = translator.clone();
+            async move {
+                let event: AccountCreationInternalEvent = entry.decode()?;
+                translator
+                    .post(
+                        &entry,
+                        "ACCOUNT_CREATION",
+                        "ACCOUNT",
+                        event.id,
+                        // An account creation's account is the account itself.
+                        Some(event.id),
+                        None,
+                    )
+                    .await
+            }
+        });
+    }
+    {
+        let translator = translator.clone();
+        main_bus.subscribe(TenantConfigChangeInternalEvent::CLASS_NAME, move |entry| {
+            let translator = translator.clone();
+            async move {
+                let event: TenantConfigChangeInternalEvent = entry.decode()?;
+                // Kill Bill: no account, the key as metaData.
+                translator
+                    .post(
+                        &entry,
+                        "TENANT_CONFIG_CHANGE",
+                        "TENANT_KVS",
+                        event.id,
+                        None,
+                        Some(event.key),
+                    )
+                    .await
+            }
+        });
+    }
+    subscribe_payment::<PaymentInfoInternalEvent>(main_bus, &translator, "PAYMENT_SUCCESS", |e| {
+        &e.0
+    });
+    subscribe_payment::<PaymentErrorInternalEvent>(main_bus, &translator, "PAYMENT_FAILED", |e| {
+        &e.0
+    });
+    subscribe_payment::<PaymentPluginErrorInternalEvent>(
+        main_bus,
+        &translator,
+        "PAYMENT_FAILED",
+        |e| &e.0,
+    );
+}
+
+fn subscribe_payment<E>(
+    main_bus: &Bus,
+    translator: &Arc<Translator>,
+    event_type: &'static str,
+    data: fn(&E) -> &PaymentEventData,
+) where
+    E: BusEvent + serde::de::DeserializeOwned + Send + 'static,
+{
+    let translator = translator.clone();
+    main_bus.subscribe(E::CLASS_NAME, move |entry| {
+        let translator = translator.clone();
+        async move {
+            let event: E = entry.decode()?;
+            let payment = data(&event);
+            translator
+                .post(
+                    &entry,
+                    event_type,
+                    "PAYMENT",
+                    payment.payment_id,
+                    Some(payment.account_id),
+                    None,
+                )
+                .await
+        }
+    });
+}
+
+struct Translator {
+    external_bus: Bus,
+    pool: DbPool,
+}
+
+impl Translator {
+    /// Posts the external event for `entry` in its own transaction. Kill Bill sends no
+    /// metaData for account and payment events.
+    async fn post(
+        &self,
+        entry: &BusEntry,
+        event_type: &str,
+        object_type: &str,
+        object_id: Uuid,
+        account_id: Option<Uuid>,
+        meta_data: Option<String>,
+    ) -> Result<(), HandlerError> {
+        let mut connection = self.pool.get().await?;
+        let transaction = connection.transaction().await?;
+        let tenant =
+            tenants::find_tenant_by_record_id(&transaction, entry.search_keys.tenant_record_id)
+                .await?
+                .ok_or_else(|| {
+                    format!(
+                        "no tenant with record id {} for bus entry {}",
+                        entry.search_keys.tenant_record_id, entry.record_id
+                    )
+                })?;
+        let external = ExternalBusEvent {
+            event_type: event_type.to_string(),
+            object_type: object_type.to_string(),
+            object_id: Some(object_id),
+            account_id,
+            tenant_id: tenant.id,
+            meta_data,
+            search_key1: entry.search_keys.account_record_id,
+            search_key2: entry.search_keys.tenant_record_id,
+            user_token: entry.user_token,
+        };
+        let mut posted = self.external_bus.posted();
+        posted
+            .post(&transaction, &external, entry.user_token)
+            .await?;
+        transaction.commit().await?;
+        posted.committed().await;
+        Ok(())
+    }
+}

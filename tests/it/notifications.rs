@@ -1,0 +1,422 @@
+//! The notification queue on a real database: a due entry is handled, a future one only once
+//! its effective date has passed, a rolled-back one never; a failing handler is retried
+//! `max.failure.retry` times then FAILED; two nodes never handle one entry twice.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use ferrobill::bus::{
+    HandlerError, NotificationEntry, NotificationEvent, NotificationQueueService, SearchKeys,
+};
+use ferrobill::config::Config;
+use ferrobill::db::pool::DbPool;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::harness::{wait_until, TestApp, TestDatabase};
+
+const QUEUE: &str = "org.killbill.notificationq.main.";
+const WAIT: Duration = Duration::from_secs(60);
+const JANITOR: &str = "payment-service:janitor";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TestNotification {
+    n: u64,
+}
+
+impl NotificationEvent for TestNotification {
+    const CLASS_NAME: &'static str = "org.ferrobill.test.TestNotification";
+}
+
+fn keys() -> SearchKeys {
+    SearchKeys {
+        account_record_id: Some(7),
+        tenant_record_id: 1,
+    }
+}
+
+fn config(properties: &[(&str, &str)]) -> Config {
+    let names: Vec<String> = properties
+        .iter()
+        .map(|(name, _)| format!("{QUEUE}{name}"))
+        .collect();
+    let mut pairs: Vec<(&str, &str)> = names
+        .iter()
+        .zip(properties)
+        .map(|(name, (_, value))| (name.as_str(), *value))
+        .collect();
+    pairs.push(("org.killbill.dao.maxActive", "20"));
+    Config::from_properties(&pairs).expect("a valid notification queue configuration")
+}
+
+fn pool(db: &TestDatabase, config: &Config) -> DbPool {
+    DbPool::new("main", &config.main_pool, db.config.clone()).expect("a pool")
+}
+
+fn new_queue(
+    db: &TestDatabase,
+    properties: &[(&str, &str)],
+    node: &str,
+) -> NotificationQueueService {
+    let config = config(properties);
+    NotificationQueueService::new(pool(db, &config), config.notification_queue.clone(), node)
+}
+
+/// A handler that reports every handled record id (and its payload's `n`) on a channel.
+fn register_reporting(
+    queue: &NotificationQueueService,
+    queue_name: &str,
+) -> mpsc::UnboundedReceiver<(i64, u64)> {
+    let (handled, receiver) = mpsc::unbounded_channel();
+    queue.register(queue_name, move |entry: Arc<NotificationEntry>| {
+        let handled = handled.clone();
+        async move {
+            let payload: TestNotification = entry.decode()?;
+            let _ = handled.send((entry.record_id, payload.n));
+            Ok::<(), HandlerError>(())
+        }
+    });
+    receiver
+}
+
+/// Records one notification due `in_ms` from now in its own transaction.
+async fn record(
+    pool: &DbPool,
+    queue: &NotificationQueueService,
+    queue_name: &str,
+    in_ms: i64,
+    n: u64,
+    commit: bool,
+) -> i64 {
+    let mut connection = pool.get().await.expect("a connection");
+    let transaction = connection.transaction().await.expect("begin");
+    let effective_date = Utc::now() + chrono::Duration::milliseconds(in_ms);
+    let record_id = queue
+        .record_future_notification(
+            &transaction,
+            queue_name,
+            effective_date,
+            &TestNotification { n },
+            keys(),
+            None,
+        )
+        .await
+        .expect("the notification is recorded");
+    if commit {
+        transaction.commit().await.expect("commit");
+    } else {
+        transaction.rollback().await.expect("rollback");
+    }
+    record_id
+}
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client
+        .query_one(sql, &[])
+        .await
+        .expect("count query")
+        .get::<_, i64>(0)
+}
+
+#[tokio::test]
+async fn a_due_notification_is_handled_and_a_rolled_back_one_never() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    // A 30 s poll period: the entry can only be handled in time because NOTIFY woke the queue.
+    let queue = new_queue(&db, &[("sleep", "30000")], "node-a");
+    let mut handled = register_reporting(&queue, JANITOR);
+    queue.start().await.expect("the queue starts");
+    let posting = pool(&db, &config(&[]));
+
+    let rolled_back = record(&posting, &queue, JANITOR, 0, 1, false).await;
+    let committed = record(&posting, &queue, JANITOR, 0, 2, true).await;
+    let (record_id, n) = tokio::time::timeout(Duration::from_secs(10), handled.recv())
+        .await
+        .expect("the due notification is handled without waiting for the poll period")
+        .expect("a record id");
+    assert_eq!((record_id, n), (committed, 2));
+    assert_ne!(rolled_back, committed);
+
+    wait_until("the notification in history", WAIT, || async {
+        count(
+            &client,
+            "select count(*) from notifications_history where processing_state = 'PROCESSED'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let row = client
+        .query_one(
+            "select queue_name, class_name, event_json, processing_owner, search_key1, search_key2,
+                    future_user_token is not null
+             from notifications_history",
+            &[],
+        )
+        .await
+        .expect("the history row");
+    assert_eq!(row.get::<_, String>(0), JANITOR);
+    assert_eq!(row.get::<_, String>(1), TestNotification::CLASS_NAME);
+    assert_eq!(row.get::<_, String>(2), r#"{"n":2}"#);
+    assert_eq!(row.get::<_, Option<String>>(3).as_deref(), Some("node-a"));
+    assert_eq!(row.get::<_, Option<i64>>(4), Some(7));
+    assert_eq!(row.get::<_, i64>(5), 1);
+    assert!(row.get::<_, bool>(6));
+    assert_eq!(
+        count(&client, "select count(*) from notifications").await,
+        0
+    );
+    queue.shutdown(Duration::from_secs(5)).await;
+    assert!(
+        handled.try_recv().is_err(),
+        "the rolled-back entry was never handled"
+    );
+}
+
+#[tokio::test]
+async fn a_future_notification_waits_for_its_effective_date() {
+    let db = TestDatabase::create().await;
+    let queue = new_queue(&db, &[("sleep", "50")], "node-a");
+    let mut handled = register_reporting(&queue, JANITOR);
+    queue.start().await.expect("the queue starts");
+    let posting = pool(&db, &config(&[]));
+
+    let due_in = Duration::from_millis(700);
+    let effective_date = Utc::now() + chrono::Duration::milliseconds(700);
+    let record_id = record(&posting, &queue, JANITOR, 700, 1, true).await;
+    // The commit's NOTIFY woke the queue, and several 50 ms polls ran meanwhile: none took it.
+    assert!(
+        tokio::time::timeout(due_in / 2, handled.recv())
+            .await
+            .is_err(),
+        "handled before its effective date"
+    );
+    assert_eq!(queue.ready_entries().await.expect("a count"), 0);
+    let (handled_id, _) = tokio::time::timeout(WAIT, handled.recv())
+        .await
+        .expect("handled once due")
+        .expect("a record id");
+    assert_eq!(handled_id, record_id);
+    assert!(
+        Utc::now() >= effective_date,
+        "handled at {} before its effective date {effective_date}",
+        Utc::now()
+    );
+    queue.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn ready_entries_counts_due_available_entries_of_every_queue() {
+    let db = TestDatabase::create().await;
+    // Off: entries are stored but nothing dispatches them.
+    let queue = new_queue(&db, &[("notification.off", "true")], "node-a");
+    queue.start().await.expect("the queue starts");
+    let posting = pool(&db, &config(&[]));
+    record(&posting, &queue, JANITOR, -1000, 1, true).await;
+    record(
+        &posting,
+        &queue,
+        "server-service:push-notification-queue",
+        -1000,
+        2,
+        true,
+    )
+    .await;
+    record(&posting, &queue, JANITOR, 3_600_000, 3, true).await;
+    assert_eq!(queue.ready_entries().await.expect("a count"), 2);
+    queue.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_retried_then_the_notification_fails() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    let queue = new_queue(
+        &db,
+        &[("sleep", "50"), ("max.failure.retry", "2")],
+        "node-a",
+    );
+    let (attempts, mut attempt_counts) = mpsc::unbounded_channel::<i32>();
+    queue.register(JANITOR, move |entry: Arc<NotificationEntry>| {
+        let attempts = attempts.clone();
+        async move {
+            let _ = attempts.send(entry.error_count);
+            Err::<(), HandlerError>("the janitor cannot reach the plugin".into())
+        }
+    });
+    let mut other = register_reporting(&queue, "other-service:queue");
+    queue.start().await.expect("the queue starts");
+    let posting = pool(&db, &config(&[]));
+    record(&posting, &queue, JANITOR, 0, 1, true).await;
+
+    for expected in 0..=2 {
+        let error_count = tokio::time::timeout(WAIT, attempt_counts.recv())
+            .await
+            .expect("another attempt")
+            .expect("an error count");
+        assert_eq!(error_count, expected);
+    }
+    wait_until("the notification failed", WAIT, || async {
+        count(
+            &client,
+            "select count(*) from notifications_history where processing_state = 'FAILED'",
+        )
+        .await
+            == 1
+    })
+    .await;
+    assert_eq!(
+        count(&client, "select count(*) from notifications").await,
+        0
+    );
+    assert!(attempt_counts.try_recv().is_err(), "no fourth attempt");
+
+    // The queue goes on with other work.
+    let next = record(&posting, &queue, "other-service:queue", 0, 2, true).await;
+    let (handled, _) = tokio::time::timeout(WAIT, other.recv())
+        .await
+        .expect("the next notification is handled")
+        .expect("a record id");
+    assert_eq!(handled, next);
+    queue.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn two_nodes_never_handle_one_notification_twice() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    let properties = [("sleep", "20"), ("claimed", "7")];
+    let node_a = new_queue(&db, &properties, "node-a");
+    let node_b = new_queue(&db, &properties, "node-b");
+    let (handled, mut handled_ids) = mpsc::unbounded_channel::<(String, i64)>();
+    for (node, name) in [(&node_a, "node-a"), (&node_b, "node-b")] {
+        let handled = handled.clone();
+        node.register(JANITOR, move |entry: Arc<NotificationEntry>| {
+            let handled = handled.clone();
+            async move {
+                let _ = handled.send((name.to_string(), entry.record_id));
+                Ok::<(), HandlerError>(())
+            }
+        });
+    }
+    drop(handled);
+    let posting = pool(&db, &config(&[]));
+    let total: u64 = 1000;
+    {
+        let mut connection = posting.get().await.expect("a connection");
+        let transaction = connection.transaction().await.expect("begin");
+        for n in 0..total {
+            node_a
+                .record_future_notification(
+                    &transaction,
+                    JANITOR,
+                    Utc::now(),
+                    &TestNotification { n },
+                    keys(),
+                    None,
+                )
+                .await
+                .expect("recorded");
+        }
+        transaction.commit().await.expect("commit");
+    }
+    node_a.start().await.expect("node a starts");
+    node_b.start().await.expect("node b starts");
+
+    let mut seen = HashSet::new();
+    let mut by_node = std::collections::HashMap::<String, u64>::new();
+    while seen.len() < total as usize {
+        let (node, record_id) = tokio::time::timeout(WAIT, handled_ids.recv())
+            .await
+            .expect("every notification is handled")
+            .expect("a record id");
+        assert!(seen.insert(record_id), "{record_id} was handled twice");
+        *by_node.entry(node).or_default() += 1;
+    }
+    wait_until("every notification in history", WAIT, || async {
+        count(&client, "select count(*) from notifications_history").await == total as i64
+    })
+    .await;
+    node_a.shutdown(Duration::from_secs(5)).await;
+    node_b.shutdown(Duration::from_secs(5)).await;
+    assert!(handled_ids.try_recv().is_err(), "nothing was handled twice");
+    assert_eq!(
+        count(&client, "select count(*) from notifications").await,
+        0
+    );
+    tracing::info!(?by_node, "notifications per node");
+}
+
+#[tokio::test]
+async fn the_app_runs_the_notification_queue_as_its_node() {
+    let app = TestApp::spawn().await;
+    let queue = app.app().notification_queue();
+    assert!(!queue.node().is_empty());
+    assert_eq!(queue.ready_entries().await.expect("a count"), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_nodes_claimed_notification_is_reaped_and_handled_by_another_node() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    // node-a claims the entry and hangs in its handler; its lease (claim.time, 5m) stays valid.
+    let node_a = new_queue(&db, &[("sleep", "50")], "node-a");
+    let (started, mut started_ids) = mpsc::unbounded_channel::<i64>();
+    node_a.register(JANITOR, move |entry: Arc<NotificationEntry>| {
+        let started = started.clone();
+        async move {
+            let _ = started.send(entry.record_id);
+            std::future::pending::<()>().await;
+            Ok::<(), HandlerError>(())
+        }
+    });
+    node_a.start().await.expect("node a starts");
+    let posting = pool(&db, &config(&[]));
+    // Due an hour ago: older than reapThreshold (10m) as soon as it is recorded.
+    let record_id = record(&posting, &node_a, JANITOR, -3_600_000, 1, true).await;
+    let claimed = tokio::time::timeout(WAIT, started_ids.recv())
+        .await
+        .expect("node a claims the entry")
+        .expect("a record id");
+    assert_eq!(claimed, record_id);
+    node_a.shutdown(Duration::from_millis(100)).await;
+    // node-a stopped heartbeating long ago, as far as the other nodes can tell.
+    client
+        .execute(
+            "update bus_nodes set heartbeat_at = now() - interval '1 hour' where node_name = 'node-a'",
+            &[],
+        )
+        .await
+        .expect("an old heartbeat");
+
+    let node_b = new_queue(
+        &db,
+        &[("sleep", "30000"), ("reapSchedule", "100ms")],
+        "node-b",
+    );
+    let mut handled = register_reporting(&node_b, JANITOR);
+    node_b.start().await.expect("node b starts");
+    let (handled_id, n) = tokio::time::timeout(WAIT, handled.recv())
+        .await
+        .expect("node b handles the reaped entry")
+        .expect("a record id");
+    assert_ne!(
+        handled_id, record_id,
+        "a reaped entry is re-inserted with a new id"
+    );
+    assert_eq!(n, 1);
+    let reaped: i64 = client
+        .query_one(
+            "select count(*) from notifications_history
+             where processing_state = 'REAPED' and processing_owner = 'node-a'",
+            &[],
+        )
+        .await
+        .expect("a count")
+        .get(0);
+    assert_eq!(reaped, 1);
+    node_b.shutdown(Duration::from_secs(5)).await;
+}
