@@ -213,10 +213,7 @@ impl App {
         let queues_check = QueuesHealthcheck::new(config.queue_healthcheck.enabled);
         let queue_sampler = queues_check
             .start_sampler(
-                vec![
-                    watch_bus("bus", &main_bus),
-                    watch_bus("externalBus", &external_bus),
-                ],
+                watched_queues(&main_bus, &external_bus, &notification_queue),
                 config.queue_healthcheck.period,
             )
             .await;
@@ -380,6 +377,42 @@ struct Running {
     shutdown_timeout: Duration,
 }
 
+/// Every queue the growth check samples, under Kill Bill's names: `bus`, `externalBus`, and
+/// each notification queue (`svc:queue`), which all report the notifications table's count,
+/// as in Kill Bill.
+fn watched_queues(
+    main_bus: &Bus,
+    external_bus: &Bus,
+    notification_queue: &NotificationQueueService,
+) -> Vec<WatchedQueue> {
+    let mut watched = vec![
+        watch_bus("bus", main_bus),
+        watch_bus("externalBus", external_bus),
+    ];
+    for name in notification_queue.queue_names() {
+        let queue = notification_queue.clone();
+        watched.push(WatchedQueue {
+            name,
+            ready_entries: Box::new(move || {
+                let queue = queue.clone();
+                Box::pin(async move {
+                    match queue.ready_entries().await {
+                        Ok(count) => {
+                            bus::metrics::ready_entries(notifications::QUEUE_METRICS_ID, count);
+                            Some(count)
+                        }
+                        Err(error) => {
+                            tracing::debug!(%error, "notification queue size not sampled");
+                            None
+                        }
+                    }
+                })
+            }),
+        });
+    }
+    watched
+}
+
 /// A bus as the queue-growth check sees it: its ready entries under Kill Bill's queue name.
 fn watch_bus(name: &str, bus: &Bus) -> WatchedQueue {
     let bus = bus.clone();
@@ -389,7 +422,10 @@ fn watch_bus(name: &str, bus: &Bus) -> WatchedQueue {
             let bus = bus.clone();
             Box::pin(async move {
                 match bus.ready_entries().await {
-                    Ok(count) => Some(count),
+                    Ok(count) => {
+                        bus::metrics::ready_entries(bus.metrics_id(), count);
+                        Some(count)
+                    }
                     Err(error) => {
                         tracing::debug!(bus = bus.name(), %error, "queue size not sampled");
                         None

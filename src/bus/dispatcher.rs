@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
+use super::metrics;
 use super::{reaper, Bus, BusEntry, BusError, BusInner, SearchKeys};
 use crate::config::QueueMode;
 use crate::db::pool::DbPool;
@@ -171,6 +172,7 @@ async fn poll(bus: Bus, queue: mpsc::Sender<Arc<BusEntry>>) {
         let found = match claimed {
             Ok(entries) => {
                 let found = entries.len();
+                metrics::fetched(&inner.metrics_id, found as u64, found as u64);
                 for entry in entries {
                     // A full queue blocks here: entries wait in the table, not in memory.
                     tokio::select! {
@@ -388,6 +390,8 @@ async fn fetch_sticky_events(
         };
         match read {
             Ok(entries) => {
+                // STICKY_EVENTS reads by id without claiming, as Kill Bill's inflight queue.
+                metrics::fetched(&inner.metrics_id, entries.len() as u64, 0);
                 // Ids without a row were completed or reaped meanwhile: nothing to do.
                 let found: HashSet<i64> = entries.iter().map(|e| e.record_id).collect();
                 if let Ok(mut running) = dispatching.lock() {
@@ -544,9 +548,17 @@ async fn run_workers(
         let bus = bus.clone();
         let outcomes = outcomes.clone();
         tokio::spawn(async move {
+            let id = &bus.inner.metrics_id;
+            metrics::in_flight(id, bus.in_flight());
+            let waited = (chrono::Utc::now() - entry.created_date)
+                .to_std()
+                .unwrap_or_default();
+            let started = Instant::now();
             let result = bus.call_subscribers(entry.clone()).await;
+            metrics::handled(id, started.elapsed(), waited);
             let _ = outcomes.send(Outcome { entry, result });
             drop(permit);
+            metrics::in_flight(id, bus.in_flight());
         });
     }
 }
@@ -725,6 +737,10 @@ async fn record_outcomes(
         .await?;
     }
     transaction.commit().await?;
+    let failed = finished_states.iter().filter(|s| **s == "FAILED").count() as u64;
+    let processed = finished_states.len() as u64 - failed;
+    let first_failures = retried_error_counts.iter().filter(|c| **c == 1).count() as u64;
+    metrics::completed(&inner.metrics_id, processed, failed, first_failures);
     Ok(())
 }
 

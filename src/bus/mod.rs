@@ -20,6 +20,7 @@
 pub mod events;
 pub mod inspect;
 pub mod internal_events;
+pub mod metrics;
 pub mod notifications;
 pub mod post;
 
@@ -106,6 +107,8 @@ struct BusInner {
     config: BusConfig,
     node: String,
     tables: Tables,
+    /// Kill Bill's queue id for metric names (`bus-bus_events`).
+    metrics_id: String,
     pool: DbPool,
     subscribers: RwLock<HashMap<String, Vec<Handler>>>,
     /// STICKY_EVENTS only: ids of committed entries waiting for this node's dispatcher.
@@ -139,6 +142,7 @@ impl Bus {
         Bus {
             inner: Arc::new(BusInner {
                 tables: Tables::for_instance(config.name),
+                metrics_id: self::metrics::queue_id(Tables::for_instance(config.name).live),
                 workers: Arc::new(Semaphore::new(config.nb_threads.max(1) as usize)),
                 config,
                 node: node.to_string(),
@@ -202,6 +206,17 @@ impl Bus {
     /// The live table, for diagnostics and tests.
     pub fn table(&self) -> &'static str {
         self.inner.tables.live
+    }
+
+    /// Handler calls running now on this node.
+    fn in_flight(&self) -> usize {
+        let nb_threads = self.inner.config.nb_threads.max(1) as usize;
+        nb_threads.saturating_sub(self.inner.workers.available_permits())
+    }
+
+    /// Kill Bill's id of this queue in metric names, e.g. `bus-bus_events`.
+    pub fn metrics_id(&self) -> &str {
+        &self.inner.metrics_id
     }
 
     /// The history table, for diagnostics and tests.

@@ -26,10 +26,14 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::dispatcher::{listen_for_wakeups, stopped};
+use super::metrics;
 use super::reaper::{self, HEARTBEAT_PERIOD, HEARTBEAT_STALE_AFTER};
 use super::{HandlerError, SearchKeys};
 use crate::config::{NotificationQueueConfig, QueueMode};
 use crate::db::pool::{DbPool, PoolError};
+
+/// Kill Bill's id of the notification queue in metric names.
+pub const QUEUE_METRICS_ID: &str = "notif-notifications";
 
 /// How long [`NotificationQueueService::shutdown`] waits for running handlers by default.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -205,6 +209,17 @@ impl NotificationQueueService {
         handlers.insert(queue_name.to_string(), handler);
     }
 
+    /// The queue names with a handler on this node (`"service:queue"`), sorted.
+    pub fn queue_names(&self) -> Vec<String> {
+        let handlers = match self.inner.handlers.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut names: Vec<String> = handlers.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// Starts dispatching (a second call does nothing); `off=true` dispatches nothing.
     pub async fn start(&self) -> Result<(), NotificationError> {
         let config = &self.inner.config;
@@ -265,6 +280,7 @@ impl NotificationQueueService {
             },
         )
         .await
+        .inspect(|_| metrics::inserted(QUEUE_METRICS_ID, 1))
     }
 
     /// Kill Bill's `getNbReadyEntries`: AVAILABLE entries already due, across every queue
@@ -412,6 +428,7 @@ async fn poll(service: NotificationQueueService, queue: mpsc::Sender<Arc<Notific
         let found = match claimed {
             Ok(entries) => {
                 let found = entries.len();
+                metrics::fetched(QUEUE_METRICS_ID, found as u64, found as u64);
                 for entry in entries {
                     // A full queue blocks here: entries wait in the table, not in memory.
                     tokio::select! {
@@ -586,6 +603,10 @@ async fn record_outcomes(
         release_for_retry(&transaction, &retried_ids, &retried_error_counts, node).await?;
     }
     transaction.commit().await?;
+    let failed = finished_states.iter().filter(|s| **s == "FAILED").count() as u64;
+    let processed = finished_states.len() as u64 - failed;
+    let first_failures = retried_error_counts.iter().filter(|c| **c == 1).count() as u64;
+    metrics::completed(QUEUE_METRICS_ID, processed, failed, first_failures);
     Ok(())
 }
 
@@ -655,6 +676,7 @@ async fn reap_once(service: &NotificationQueueService) -> Result<Vec<i64>, Notif
     let new_ids = reap_and_reinsert(&transaction, &to_reap, &inner.node).await?;
     transaction.commit().await?;
     tracing::warn!(reaped = ?to_reap, reinserted = ?new_ids, "reaped notifications of a dead or stuck node");
+    metrics::reaped(QUEUE_METRICS_ID, to_reap.len() as u64);
     Ok(new_ids)
 }
 

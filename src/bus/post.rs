@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::metrics;
 use super::{Bus, BusEntry, BusError, BusEvent};
 use crate::config::QueueMode;
 
@@ -102,6 +103,7 @@ impl PostedEvents {
         if inner.config.mode == QueueMode::StickyEvents {
             self.sticky_ids.push(record_id);
         }
+        metrics::inserted(&inner.metrics_id, 1);
         Ok(record_id)
     }
 

@@ -216,6 +216,7 @@ pub(super) async fn reap_once(bus: &Bus) -> Result<Vec<i64>, BusError> {
         reinserted = ?new_ids,
         "reaped bus entries of a dead or stuck node"
     );
+    super::metrics::reaped(&inner.metrics_id, to_reap.len() as u64);
     if let Some(inflight) = &inner.inflight {
         new_ids.iter().for_each(|id| {
             let _ = inflight.send(*id);

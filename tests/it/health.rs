@@ -37,6 +37,14 @@ async fn healthcheck_lists_rotation_pools_and_queues() {
     assert_eq!(body["main.pool.ConnectivityCheck"]["healthy"], true);
     assert_eq!(body[QUEUES]["healthy"], true);
     assert_eq!(body[QUEUES]["bus"], serde_json::json!({ "growing": false }));
+    assert_eq!(
+        body[QUEUES]["externalBus"],
+        serde_json::json!({ "growing": false })
+    );
+    assert_eq!(
+        body[QUEUES]["server-service:push-notification-queue"],
+        serde_json::json!({ "growing": false })
+    );
 
     // Out of rotation: 500 with Kill Bill's message; back in: 200.
     let response = app
