@@ -23,6 +23,8 @@ use crate::db::pool::DbPool;
 
 /// Kill Bill's completion threads move at most this many entries per transaction.
 const COMPLETION_BATCH: usize = 15;
+/// Completion tasks per bus (Kill Bill's `lifecycle.complete.nbThreads` default).
+const COMPLETION_THREADS: usize = 2;
 /// STICKY_EVENTS: how long the fetcher waits for `inflight.min` ids before dispatching fewer.
 const INFLIGHT_WAIT: Duration = Duration::from_millis(100);
 /// STICKY_EVENTS: ids reloaded per query when the node starts.
@@ -42,7 +44,7 @@ const ENTRY_COLUMNS: &str = "record_id, class_name, event_json, user_token, crea
 pub(super) struct Tasks {
     fetcher: JoinHandle<()>,
     workers: JoinHandle<()>,
-    completer: JoinHandle<()>,
+    completers: Vec<JoinHandle<()>>,
     /// The NOTIFY listener, the reaper and the heartbeat: they watch the stop signal too.
     background: Vec<JoinHandle<()>>,
 }
@@ -79,12 +81,23 @@ pub(super) fn spawn(bus: &Bus, inflight_receiver: Option<mpsc::UnboundedReceiver
         }
     };
     let workers = tokio::spawn(run_workers(bus.clone(), queue_receiver, outcomes));
-    let completer = tokio::spawn(complete(bus.clone(), outcome_receiver, dispatching));
+    // Kill Bill's lifecycle.complete.nbThreads (2): two completers share the outcomes, so one
+    // batch's transaction is in flight while the next batch is gathered and written.
+    let outcome_receiver = Arc::new(tokio::sync::Mutex::new(outcome_receiver));
+    let completers = (0..COMPLETION_THREADS)
+        .map(|_| {
+            tokio::spawn(complete(
+                bus.clone(),
+                outcome_receiver.clone(),
+                dispatching.clone(),
+            ))
+        })
+        .collect();
     background.extend(reaper::spawn(bus));
     Tasks {
         fetcher,
         workers,
-        completer,
+        completers,
         background,
     }
 }
@@ -105,15 +118,12 @@ impl Tasks {
                 "handlers still running at the shutdown deadline; their leases cover them"
             ),
         }
-        // The completer ends once the last outcome is recorded; a moment of grace past the
-        // deadline lets it write what the handlers finished.
-        finish(
-            inner.config.name,
-            "completer",
-            self.completer,
-            deadline.max(Instant::now()) + Duration::from_secs(1),
-        )
-        .await;
+        // The completers end once the last outcome is recorded; a moment of grace past the
+        // deadline lets them write what the handlers finished.
+        let grace = deadline.max(Instant::now()) + Duration::from_secs(1);
+        for completer in self.completers {
+            finish(inner.config.name, "completer", completer, grace).await;
+        }
         for task in self.background {
             finish(
                 inner.config.name,
@@ -594,18 +604,26 @@ fn completion(entry: &BusEntry, result: &Result<(), String>, max_failure_retry: 
 /// Records outcomes, up to 15 per transaction, until every worker has finished.
 async fn complete(
     bus: Bus,
-    mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+    outcomes: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Outcome>>>,
     dispatching: Dispatching,
 ) {
     let inner = &bus.inner;
-    while let Some(first) = outcomes.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < COMPLETION_BATCH {
-            match outcomes.try_recv() {
-                Ok(outcome) => batch.push(outcome),
-                Err(_) => break,
+    loop {
+        let batch = {
+            // Held only while gathering a batch, not while writing it.
+            let mut receiver = outcomes.lock().await;
+            let Some(first) = receiver.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < COMPLETION_BATCH {
+                match receiver.try_recv() {
+                    Ok(outcome) => batch.push(outcome),
+                    Err(_) => break,
+                }
             }
-        }
+            batch
+        };
         let decided: Vec<(Arc<BusEntry>, Completion)> = batch
             .into_iter()
             .map(|outcome| {
