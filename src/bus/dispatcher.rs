@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::metrics;
+use super::outcomes::{self, completion, Completion, DecidedBatch, Outcome};
 use super::{reaper, Bus, BusEntry, BusError, BusInner, SearchKeys};
 use crate::config::QueueMode;
 use crate::db::pool::DbPool;
@@ -49,12 +50,6 @@ pub(super) struct Tasks {
     background: Vec<JoinHandle<()>>,
 }
 
-/// A handler round's result, on its way to the completer.
-struct Outcome {
-    entry: Arc<BusEntry>,
-    result: Result<(), String>,
-}
-
 /// STICKY_EVENTS: ids between fetch and completion. An id can be queued twice (the startup
 /// reload racing a commit, the reaper); this keeps a second copy from running concurrently.
 type Dispatching = Arc<Mutex<HashSet<i64>>>;
@@ -64,7 +59,7 @@ pub(super) fn spawn(bus: &Bus, inflight_receiver: Option<mpsc::UnboundedReceiver
     let inner = &bus.inner;
     let capacity = inner.config.queue_capacity.max(1) as usize;
     let (queue, queue_receiver) = mpsc::channel::<Arc<BusEntry>>(capacity);
-    let (outcomes, outcome_receiver) = mpsc::unbounded_channel::<Outcome>();
+    let (outcomes, outcome_receiver) = mpsc::unbounded_channel::<Outcome<BusEntry>>();
     let dispatching: Dispatching = Arc::default();
 
     let mut background = Vec::new();
@@ -534,77 +529,46 @@ fn entry_from_row(row: &Row) -> BusEntry {
 // Workers
 // ---------------------------------------------------------------------------------------------
 
-/// Takes entries from the hand-over queue while fewer than `nbThreads` handler rounds run.
+/// Runs the handlers of each entry within `nbThreads`, recording per-queue handler metrics.
 async fn run_workers(
     bus: Bus,
-    mut queue: mpsc::Receiver<Arc<BusEntry>>,
-    outcomes: mpsc::UnboundedSender<Outcome>,
+    queue: mpsc::Receiver<Arc<BusEntry>>,
+    outcomes: mpsc::UnboundedSender<Outcome<BusEntry>>,
 ) {
-    let mut stop = bus.inner.stop.subscribe();
-    loop {
-        let permit = tokio::select! {
-            biased;
-            _ = stopped(&mut stop) => return,
-            permit = bus.inner.workers.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-        };
-        let entry = tokio::select! {
-            biased;
-            _ = stopped(&mut stop) => return,
-            entry = queue.recv() => match entry { Some(entry) => entry, None => return },
-        };
-        let bus = bus.clone();
-        let outcomes = outcomes.clone();
-        tokio::spawn(async move {
-            let id = &bus.inner.metrics_id;
-            metrics::in_flight(id, bus.in_flight());
-            let waited = (chrono::Utc::now() - entry.created_date)
-                .to_std()
-                .unwrap_or_default();
-            let started = Instant::now();
-            let result = bus.call_subscribers(entry.clone()).await;
-            metrics::handled(id, started.elapsed(), waited);
-            let _ = outcomes.send(Outcome { entry, result });
-            drop(permit);
-            metrics::in_flight(id, bus.in_flight());
-        });
-    }
+    let stop = bus.inner.stop.subscribe();
+    let workers = bus.inner.workers.clone();
+    outcomes::run_workers(
+        stop,
+        workers,
+        queue,
+        outcomes,
+        move |entry: Arc<BusEntry>| {
+            let bus = bus.clone();
+            async move {
+                let id = &bus.inner.metrics_id;
+                metrics::in_flight(id, bus.in_flight());
+                let waited = (chrono::Utc::now() - entry.created_date)
+                    .to_std()
+                    .unwrap_or_default();
+                let started = Instant::now();
+                let result = bus.call_subscribers(entry).await;
+                metrics::handled(id, started.elapsed(), waited);
+                metrics::in_flight(id, bus.in_flight().saturating_sub(1));
+                result
+            }
+        },
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Completion
 // ---------------------------------------------------------------------------------------------
 
-/// What happens to an entry after a handler round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Completion {
-    Processed,
-    /// Back to AVAILABLE with this error count, for an immediate retry.
-    Retry(i32),
-    /// Out of retries; history keeps the count from before the last try, as Kill Bill does.
-    Failed,
-}
-
-fn completion(entry: &BusEntry, result: &Result<(), String>, max_failure_retry: u32) -> Completion {
-    match result {
-        Ok(()) => Completion::Processed,
-        Err(_) => {
-            let errors = entry.error_count.saturating_add(1);
-            if i64::from(errors) <= i64::from(max_failure_retry) {
-                Completion::Retry(errors)
-            } else {
-                Completion::Failed
-            }
-        }
-    }
-}
-
 /// Records outcomes, up to 15 per transaction, until every worker has finished.
 async fn complete(
     bus: Bus,
-    outcomes: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Outcome>>>,
+    outcomes: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Outcome<BusEntry>>>>,
     dispatching: Dispatching,
 ) {
     let inner = &bus.inner;
@@ -628,8 +592,8 @@ async fn complete(
             .into_iter()
             .map(|outcome| {
                 let completion = completion(
-                    &outcome.entry,
-                    &outcome.result,
+                    outcome.entry.error_count,
+                    outcome.result.is_ok(),
                     inner.config.max_failure_retry,
                 );
                 if let Err(error) = &outcome.result {
@@ -708,56 +672,37 @@ async fn record_outcomes(
         QueueMode::StickyEvents => None,
         QueueMode::Polling | QueueMode::StickyPolling => Some(inner.node.as_str()),
     };
-    let mut finished_ids = Vec::new();
-    let mut finished_states = Vec::new();
-    let mut finished_error_counts = Vec::new();
-    let mut retried_ids = Vec::new();
-    let mut retried_error_counts = Vec::new();
-    for (entry, completion) in decided {
-        match completion {
-            Completion::Processed | Completion::Failed => {
-                finished_ids.push(entry.record_id);
-                finished_states.push(if *completion == Completion::Processed {
-                    "PROCESSED"
-                } else {
-                    "FAILED"
-                });
-                finished_error_counts.push(entry.error_count);
-            }
-            Completion::Retry(error_count) => {
-                retried_ids.push(entry.record_id);
-                retried_error_counts.push(*error_count);
-            }
-        }
-    }
+    let batch = DecidedBatch::split(
+        decided
+            .iter()
+            .map(|(entry, completion)| (entry.record_id, entry.error_count, *completion)),
+    );
     let mut connection = inner.pool.get().await?;
     let transaction = connection.transaction().await?;
-    if !finished_ids.is_empty() {
+    if !batch.finished_ids.is_empty() {
         move_to_history(
             &transaction,
             inner.tables,
-            &finished_ids,
-            &finished_states,
-            &finished_error_counts,
+            &batch.finished_ids,
+            &batch.finished_states,
+            &batch.finished_error_counts,
             owner,
             &inner.node,
         )
         .await?;
     }
-    if !retried_ids.is_empty() {
+    if !batch.retried_ids.is_empty() {
         release_for_retry(
             &transaction,
             inner.tables.live,
-            &retried_ids,
-            &retried_error_counts,
+            &batch.retried_ids,
+            &batch.retried_error_counts,
             owner,
         )
         .await?;
     }
     transaction.commit().await?;
-    let failed = finished_states.iter().filter(|s| **s == "FAILED").count() as u64;
-    let processed = finished_states.len() as u64 - failed;
-    let first_failures = retried_error_counts.iter().filter(|c| **c == 1).count() as u64;
+    let (processed, failed, first_failures) = batch.counts();
     metrics::completed(&inner.metrics_id, processed, failed, first_failures);
     Ok(())
 }
@@ -823,36 +768,4 @@ async fn release_for_retry(
     Ok(client
         .execute(&sql, &[&record_ids, &error_counts, &owner])
         .await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::Utc;
-
-    fn entry(error_count: i32) -> BusEntry {
-        BusEntry {
-            record_id: 1,
-            class_name: "Test".into(),
-            event_json: "{}".into(),
-            user_token: None,
-            created_date: Utc::now(),
-            creating_owner: "node".into(),
-            search_keys: SearchKeys {
-                account_record_id: None,
-                tenant_record_id: 0,
-            },
-            error_count,
-        }
-    }
-
-    #[test]
-    fn a_failing_entry_is_retried_max_failure_retry_times_then_failed() {
-        let failed = Err("boom".to_string());
-        assert_eq!(completion(&entry(0), &failed, 3), Completion::Retry(1));
-        assert_eq!(completion(&entry(2), &failed, 3), Completion::Retry(3));
-        assert_eq!(completion(&entry(3), &failed, 3), Completion::Failed);
-        assert_eq!(completion(&entry(0), &failed, 0), Completion::Failed);
-        assert_eq!(completion(&entry(3), &Ok(()), 3), Completion::Processed);
-    }
 }

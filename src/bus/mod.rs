@@ -25,6 +25,7 @@ pub mod notifications;
 pub mod post;
 
 mod dispatcher;
+mod outcomes;
 mod reaper;
 
 use std::collections::HashMap;

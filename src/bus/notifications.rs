@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use super::dispatcher::{listen_for_wakeups, stopped};
 use super::metrics;
+use super::outcomes::{self, completion, Completion, DecidedBatch, Outcome};
 use super::reaper::{self, HEARTBEAT_PERIOD, HEARTBEAT_STALE_AFTER};
 use super::{HandlerError, SearchKeys};
 use crate::config::{NotificationQueueConfig, QueueMode};
@@ -137,34 +138,6 @@ struct Tasks {
     completer: JoinHandle<()>,
     /// The NOTIFY listener, the reaper and the heartbeat: they watch the stop signal too.
     background: Vec<JoinHandle<()>>,
-}
-
-struct Outcome {
-    entry: Arc<NotificationEntry>,
-    result: Result<(), String>,
-}
-
-/// What happens to an entry after its handler ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Completion {
-    Processed,
-    /// Back to AVAILABLE with this error count, for an immediate retry (the effective date
-    /// is in the past, so it is due again at once).
-    Retry(i32),
-    /// Out of retries; history keeps the count from before the last try, as on the bus.
-    Failed,
-}
-
-fn completion(error_count: i32, succeeded: bool, max_failure_retry: u32) -> Completion {
-    if succeeded {
-        return Completion::Processed;
-    }
-    let errors = error_count.saturating_add(1);
-    if i64::from(errors) <= i64::from(max_failure_retry) {
-        Completion::Retry(errors)
-    } else {
-        Completion::Failed
-    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -340,7 +313,7 @@ impl NotificationQueueService {
     fn spawn_tasks(&self) -> Tasks {
         let capacity = self.inner.config.queue_capacity.max(1) as usize;
         let (queue, queue_receiver) = mpsc::channel::<Arc<NotificationEntry>>(capacity);
-        let (outcomes, outcome_receiver) = mpsc::unbounded_channel::<Outcome>();
+        let (outcomes, outcome_receiver) = mpsc::unbounded_channel::<Outcome<NotificationEntry>>();
         let woken = self.inner.clone();
         let background = vec![
             tokio::spawn(listen_for_wakeups(
@@ -461,35 +434,19 @@ async fn poll(service: NotificationQueueService, queue: mpsc::Sender<Arc<Notific
     }
 }
 
-/// Takes the entries from the hand-over queue while fewer than `nbThreads` handlers run.
+/// Runs each entry's handler within `nbThreads`.
 async fn run_workers(
     service: NotificationQueueService,
-    mut queue: mpsc::Receiver<Arc<NotificationEntry>>,
-    outcomes: mpsc::UnboundedSender<Outcome>,
+    queue: mpsc::Receiver<Arc<NotificationEntry>>,
+    outcomes: mpsc::UnboundedSender<Outcome<NotificationEntry>>,
 ) {
-    let mut stop = service.inner.stop.subscribe();
-    loop {
-        let permit = tokio::select! {
-            biased;
-            _ = stopped(&mut stop) => return,
-            permit = service.inner.workers.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-        };
-        let entry = tokio::select! {
-            biased;
-            _ = stopped(&mut stop) => return,
-            entry = queue.recv() => match entry { Some(entry) => entry, None => return },
-        };
+    let stop = service.inner.stop.subscribe();
+    let workers = service.inner.workers.clone();
+    outcomes::run_workers(stop, workers, queue, outcomes, move |entry| {
         let service = service.clone();
-        let outcomes = outcomes.clone();
-        tokio::spawn(async move {
-            let result = service.call_handler(entry.clone()).await;
-            let _ = outcomes.send(Outcome { entry, result });
-            drop(permit);
-        });
-    }
+        async move { service.call_handler(entry).await }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,7 +456,7 @@ async fn run_workers(
 /// Records outcomes, up to 15 per transaction, until every worker has finished.
 async fn complete(
     service: NotificationQueueService,
-    mut outcomes: mpsc::UnboundedReceiver<Outcome>,
+    mut outcomes: mpsc::UnboundedReceiver<Outcome<NotificationEntry>>,
 ) {
     let inner = &service.inner;
     while let Some(first) = outcomes.recv().await {
@@ -565,47 +522,34 @@ async fn record_outcomes(
     decided: &[(Arc<NotificationEntry>, Completion)],
 ) -> Result<(), NotificationError> {
     let node = service.inner.node.as_str();
-    let mut finished_ids = Vec::new();
-    let mut finished_states = Vec::new();
-    let mut finished_error_counts = Vec::new();
-    let mut retried_ids = Vec::new();
-    let mut retried_error_counts = Vec::new();
-    for (entry, decision) in decided {
-        match decision {
-            Completion::Processed | Completion::Failed => {
-                finished_ids.push(entry.record_id);
-                finished_states.push(if *decision == Completion::Processed {
-                    "PROCESSED"
-                } else {
-                    "FAILED"
-                });
-                finished_error_counts.push(entry.error_count);
-            }
-            Completion::Retry(error_count) => {
-                retried_ids.push(entry.record_id);
-                retried_error_counts.push(*error_count);
-            }
-        }
-    }
+    let batch = DecidedBatch::split(
+        decided
+            .iter()
+            .map(|(entry, decision)| (entry.record_id, entry.error_count, *decision)),
+    );
     let mut connection = service.inner.pool.get().await?;
     let transaction = connection.transaction().await?;
-    if !finished_ids.is_empty() {
+    if !batch.finished_ids.is_empty() {
         move_to_history(
             &transaction,
-            &finished_ids,
-            &finished_states,
-            &finished_error_counts,
+            &batch.finished_ids,
+            &batch.finished_states,
+            &batch.finished_error_counts,
             node,
         )
         .await?;
     }
-    if !retried_ids.is_empty() {
-        release_for_retry(&transaction, &retried_ids, &retried_error_counts, node).await?;
+    if !batch.retried_ids.is_empty() {
+        release_for_retry(
+            &transaction,
+            &batch.retried_ids,
+            &batch.retried_error_counts,
+            node,
+        )
+        .await?;
     }
     transaction.commit().await?;
-    let failed = finished_states.iter().filter(|s| **s == "FAILED").count() as u64;
-    let processed = finished_states.len() as u64 - failed;
-    let first_failures = retried_error_counts.iter().filter(|c| **c == 1).count() as u64;
+    let (processed, failed, first_failures) = batch.counts();
     metrics::completed(QUEUE_METRICS_ID, processed, failed, first_failures);
     Ok(())
 }
@@ -931,18 +875,4 @@ async fn reap_and_reinsert(
         )
         .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failing_notification_is_retried_max_failure_retry_times_then_failed() {
-        assert_eq!(completion(0, false, 3), Completion::Retry(1));
-        assert_eq!(completion(2, false, 3), Completion::Retry(3));
-        assert_eq!(completion(3, false, 3), Completion::Failed);
-        assert_eq!(completion(0, false, 0), Completion::Failed);
-        assert_eq!(completion(3, true, 3), Completion::Processed);
-    }
 }
