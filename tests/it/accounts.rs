@@ -504,3 +504,65 @@ async fn concurrent_creations_with_shared_keys_make_one_account_per_key() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_currency_can_be_set_later_and_reset_clears_absent_fields() {
+    let app = TestApp::spawn_with_tenant().await;
+    let location = create(
+        &app,
+        json!({ "externalKey": "later", "name": "Lee", "city": "Oslo" }),
+    )
+    .await;
+    let id = location.rsplit('/').next().expect("an id").to_string();
+    let put = |query: &'static str, body: Value| {
+        app.kb(Method::PUT, &format!("/1.0/kb/accounts/{id}{query}"))
+            .json(&body)
+            .send()
+    };
+    // A currency that was null can be set once.
+    expect_status(
+        put("", json!({ "currency": "GBP" })).await.expect("PUT"),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let account = get_json(&app, &location).await;
+    assert_eq!(account["currency"], "GBP");
+    assert_eq!(account["city"], "Oslo");
+
+    // With treatNullAsReset=true, absent fields are cleared; immutable ones must be repeated.
+    let error = expect_kb_error(
+        put("?treatNullAsReset=true", json!({ "name": "Lee" }))
+            .await
+            .expect("PUT"),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(
+        error["message"],
+        "Killbill doesn't support updating the account external key yet: new=null, current=later"
+    );
+    expect_status(
+        put(
+            "?treatNullAsReset=true",
+            json!({ "externalKey": "later", "currency": "GBP", "timeZone": "UTC", "name": "Lee" }),
+        )
+        .await
+        .expect("PUT"),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let account = get_json(&app, &location).await;
+    assert_account_shape(&account);
+    assert_eq!(account["name"], "Lee");
+    assert_eq!(account["city"], Value::Null);
+    assert_eq!(account["currency"], "GBP");
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from account_history where change_type = 'UPDATE'"
+        )
+        .await,
+        2
+    );
+    app.stop().await;
+}
