@@ -21,6 +21,7 @@ use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
 use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
 use crate::http::{self, Admission, AppState, Limits, Users};
+use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
 use crate::service::{external_events, tenants::TenantService};
@@ -226,6 +227,7 @@ impl App {
                 main_pool.clone(),
                 config.security.tenant_cache_size as usize,
             ),
+            accounts: AccountService::new(main_pool.clone(), main_bus.clone()),
             admin: AdminService::new(main_pool.clone()),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),

@@ -20,6 +20,8 @@ pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 const ILLEGAL_ARGUMENT: &str = "java.lang.IllegalArgumentException";
 const TENANT_API_EXCEPTION: &str = "org.killbill.billing.tenant.api.TenantApiException";
+const ACCOUNT_API_EXCEPTION: &str = "org.killbill.billing.account.api.AccountApiException";
+const OBJECT_DOES_NOT_EXIST: &str = "org.killbill.billing.ObjectDoesNotExist";
 const CONNECTION_EXCEPTION: &str = "java.sql.SQLTransientConnectionException";
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +172,21 @@ impl ApiError {
 fn map_service_error(error: &ServiceError) -> Mapped {
     match error {
         ServiceError::InvalidArgument(_) => mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None),
+        ServiceError::AccountAlreadyExists { .. } => {
+            mapped(StatusCode::CONFLICT, ACCOUNT_API_EXCEPTION, Some(3000))
+        }
+        ServiceError::AccountNotFoundForId { .. } => {
+            mapped(StatusCode::NOT_FOUND, ACCOUNT_API_EXCEPTION, Some(3002))
+        }
+        ServiceError::AccountNotFoundForKey { .. } => {
+            mapped(StatusCode::NOT_FOUND, ACCOUNT_API_EXCEPTION, Some(3003))
+        }
+        ServiceError::AccountNotFound { .. } => {
+            mapped(StatusCode::NOT_FOUND, OBJECT_DOES_NOT_EXIST, None)
+        }
+        ServiceError::ExternalKeyTooLong => {
+            mapped(StatusCode::BAD_REQUEST, ACCOUNT_API_EXCEPTION, Some(5))
+        }
         ServiceError::TenantAlreadyExists { .. } => {
             mapped(StatusCode::CONFLICT, TENANT_API_EXCEPTION, Some(20000))
         }

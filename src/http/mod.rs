@@ -4,6 +4,7 @@
 //! Handlers parse and validate the request, call one service, and shape Kill Bill's JSON. They
 //! hold no SQL and no business rule; every error becomes Kill Bill's error JSON in `error.rs`.
 
+mod accounts;
 mod admin;
 mod admission;
 mod auth;
@@ -26,6 +27,7 @@ pub use self::admission::Admission;
 pub use self::auth::Users;
 use self::error::ApiError;
 use crate::health::Health;
+use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::push_notifications::PushNotificationCallbacks;
 use crate::service::tenants::TenantService;
@@ -34,6 +36,8 @@ use crate::service::tenants::TenantService;
 #[derive(Clone)]
 pub struct AppState {
     pub tenants: TenantService,
+    /// Posts AccountCreationInternalEvent on the main bus.
+    pub accounts: AccountService,
     pub admin: AdminService,
     pub health: Health,
     pub users: Arc<Users>,
@@ -54,6 +58,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(ops::router())
         .merge(admin::router())
         .merge(tenants::router())
+        .merge(accounts::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

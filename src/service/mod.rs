@@ -3,6 +3,7 @@
 //! error code. Nothing here knows about HTTP (status codes and JSON are the `http` layer's job)
 //! and nothing here writes SQL (that is `storage`).
 
+pub mod accounts;
 pub mod admin;
 pub mod external_events;
 pub mod push_notifications;
@@ -28,6 +29,22 @@ pub enum ServiceError {
     /// Kill Bill's IllegalArgumentException: a missing or malformed field.
     #[error("{0}")]
     InvalidArgument(String),
+    /// ACCOUNT_ALREADY_EXISTS (3000): the external key is taken in this tenant.
+    #[error("Account already exists for key {external_key}")]
+    AccountAlreadyExists { external_key: String },
+    /// ACCOUNT_DOES_NOT_EXIST_FOR_ID (3002), e.g. an unknown `parentAccountId`.
+    #[error("Account does not exist for id {id}")]
+    AccountNotFoundForId { id: uuid::Uuid },
+    /// ACCOUNT_DOES_NOT_EXIST_FOR_KEY (3003).
+    #[error("Account does not exist for key {external_key}")]
+    AccountNotFoundForKey { external_key: String },
+    /// Kill Bill's ObjectDoesNotExist: an account id that resolves to no account of the
+    /// tenant (raised before the account API is reached, hence no error code).
+    #[error("Object id={id} type=ACCOUNT doesn't exist!")]
+    AccountNotFound { id: uuid::Uuid },
+    /// EXTERNAL_KEY_LIMIT_EXCEEDED (5).
+    #[error("External key exceeded 255 characters")]
+    ExternalKeyTooLong,
     /// TENANT_ALREADY_EXISTS (20000).
     #[error("Tenant already exists for key {api_key}")]
     TenantAlreadyExists { api_key: String },

@@ -10,13 +10,15 @@ use super::{AuditContext, StorageError};
 #[derive(Debug, Clone, Copy)]
 pub enum ChangeType {
     Insert,
+    Update,
     Delete,
 }
 
 impl ChangeType {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ChangeType::Insert => "INSERT",
+            ChangeType::Update => "UPDATE",
             ChangeType::Delete => "DELETE",
         }
     }

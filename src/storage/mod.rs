@@ -2,6 +2,7 @@
 //! connection or an open transaction) so the service layer decides the transaction boundaries;
 //! nothing here opens a transaction, knows about HTTP, or decides a business rule.
 
+pub mod accounts;
 pub mod audit;
 pub mod tenant_kvs;
 pub mod tenants;

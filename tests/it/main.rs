@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod accounts;
 mod admin_queues;
 mod admission;
 mod bad_input;

@@ -557,3 +557,30 @@ async fn a_callback_that_never_answers_is_abandoned_after_the_timeout_and_retrie
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_account_created_over_the_api_is_pushed_as_account_creation() {
+    let app = spawn_with_tenant(&ordered_properties()).await;
+    let (url, mut received) = start_callback_server(0).await;
+    register(&app, &url).await;
+    expect_registration_notice(&mut received).await;
+
+    let response = app
+        .kb(Method::POST, "/1.0/kb/accounts")
+        .json(&json!({ "externalKey": "pushed" }))
+        .send()
+        .await
+        .expect("POST /1.0/kb/accounts");
+    let response = expect_status(response, StatusCode::CREATED).await;
+    let location = header(&response, "location");
+    let account_id = location
+        .rsplit('/')
+        .next()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .expect("a Location ending in the account id");
+
+    let call = next(&mut received).await;
+    assert_notification(&call, "ACCOUNT_CREATION", "ACCOUNT", account_id, account_id);
+    assert!(received.try_recv().is_err(), "one notification per account");
+    app.stop().await;
+}

@@ -1,0 +1,308 @@
+//! `/1.0/kb/accounts`: Kill Bill's AccountResource, the create, read and update endpoints
+//! (api.md §2), with AccountJson exactly as Kill Bill writes it: every field present, `null`
+//! where unset, dates as `2024-05-01T12:00:00.000Z`.
+//!
+//! This file owns the wire shape and the query parameters. It must never hold SQL or a business
+//! rule (defaults, validation, what may change): those are `service::accounts`'s.
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use uuid::Uuid;
+
+use super::error::Result;
+use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::AppState;
+use crate::service::accounts::{AccountInput, AccountView, BalanceRequest};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/1.0/kb/accounts",
+            post(create_account).get(get_account_by_external_key),
+        )
+        .route(
+            "/1.0/kb/accounts/{account_id}",
+            get(get_account).put(update_account),
+        )
+}
+
+/// Kill Bill's AccountJson as a request body. Every field is optional and an explicit `null`
+/// is the same as an absent field; `accountId`, `accountBalance`, `accountCBA` and `auditLogs`
+/// are accepted and ignored, as Kill Bill does. Unknown fields are a 400.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountInputJson {
+    #[serde(default, rename = "accountId")]
+    _account_id: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    first_name_length: Option<i32>,
+    #[serde(default)]
+    external_key: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    bill_cycle_day_local: Option<i32>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    parent_account_id: Option<Uuid>,
+    #[serde(default)]
+    is_payment_delegated_to_parent: Option<bool>,
+    #[serde(default)]
+    payment_method_id: Option<Uuid>,
+    #[serde(default)]
+    reference_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    time_zone: Option<String>,
+    #[serde(default)]
+    address1: Option<String>,
+    #[serde(default)]
+    address2: Option<String>,
+    #[serde(default)]
+    postal_code: Option<String>,
+    #[serde(default)]
+    company: Option<String>,
+    #[serde(default)]
+    city: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    country: Option<String>,
+    #[serde(default)]
+    locale: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    notes: Option<String>,
+    #[serde(default)]
+    is_migrated: Option<bool>,
+    #[serde(default, rename = "accountBalance")]
+    _account_balance: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "accountCBA")]
+    _account_cba: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "auditLogs")]
+    _audit_logs: Option<serde::de::IgnoredAny>,
+}
+
+impl JsonBody for AccountInputJson {
+    const NAME: &'static str = "AccountJson";
+}
+
+impl From<AccountInputJson> for AccountInput {
+    fn from(json: AccountInputJson) -> Self {
+        AccountInput {
+            external_key: json.external_key,
+            email: json.email,
+            name: json.name,
+            first_name_length: json.first_name_length,
+            currency: json.currency,
+            bill_cycle_day_local: json.bill_cycle_day_local,
+            parent_account_id: json.parent_account_id,
+            is_payment_delegated_to_parent: json.is_payment_delegated_to_parent,
+            payment_method_id: json.payment_method_id,
+            reference_time: json.reference_time,
+            time_zone: json.time_zone,
+            locale: json.locale,
+            address1: json.address1,
+            address2: json.address2,
+            company_name: json.company,
+            city: json.city,
+            state_or_province: json.state,
+            country: json.country,
+            postal_code: json.postal_code,
+            phone: json.phone,
+            notes: json.notes,
+            migrated: json.is_migrated,
+        }
+    }
+}
+
+/// Kill Bill's AccountJson as a response, fields in Kill Bill's order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountJson {
+    account_id: Uuid,
+    name: Option<String>,
+    first_name_length: Option<i32>,
+    external_key: String,
+    email: Option<String>,
+    bill_cycle_day_local: i32,
+    currency: Option<String>,
+    parent_account_id: Option<Uuid>,
+    is_payment_delegated_to_parent: bool,
+    payment_method_id: Option<Uuid>,
+    #[serde(serialize_with = "kill_bill_date_time")]
+    reference_time: DateTime<Utc>,
+    time_zone: String,
+    address1: Option<String>,
+    address2: Option<String>,
+    postal_code: Option<String>,
+    company: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    country: Option<String>,
+    locale: Option<String>,
+    phone: Option<String>,
+    notes: Option<String>,
+    is_migrated: Option<bool>,
+    account_balance: Option<i64>,
+    #[serde(rename = "accountCBA")]
+    account_cba: Option<i64>,
+    audit_logs: Vec<serde_json::Value>,
+}
+
+impl From<AccountView> for AccountJson {
+    fn from(view: AccountView) -> Self {
+        let account = view.account;
+        let data = account.data;
+        AccountJson {
+            account_id: account.id,
+            name: data.name,
+            first_name_length: data.first_name_length,
+            external_key: data.external_key,
+            email: data.email,
+            bill_cycle_day_local: data.bill_cycle_day_local,
+            currency: data.currency,
+            parent_account_id: data.parent_account_id,
+            is_payment_delegated_to_parent: data.is_payment_delegated_to_parent,
+            payment_method_id: data.payment_method_id,
+            reference_time: data.reference_time,
+            time_zone: data.time_zone,
+            address1: data.address1,
+            address2: data.address2,
+            postal_code: data.postal_code,
+            company: data.company_name,
+            city: data.city,
+            state: data.state_or_province,
+            country: data.country,
+            locale: data.locale,
+            phone: data.phone,
+            notes: data.notes,
+            is_migrated: data.migrated,
+            account_balance: view.balance,
+            account_cba: view.credit,
+            audit_logs: Vec::new(),
+        }
+    }
+}
+
+/// Joda's DateTime as Kill Bill's ObjectMapper writes it: UTC with milliseconds.
+fn kill_bill_date_time<S: Serializer>(
+    value: &DateTime<Utc>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_str(&value.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+}
+
+/// The read parameters Kill Bill's getAccount and getAccountByKey take. Booleans follow
+/// JAX-RS: anything other than `true` is false. `audit` is accepted; audit logs are not
+/// served yet (always `[]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReadQuery {
+    external_key: Option<String>,
+    account_with_balance: Option<String>,
+    #[serde(rename = "accountWithBalanceAndCBA")]
+    account_with_balance_and_cba: Option<String>,
+}
+
+impl ReadQuery {
+    fn balances(&self) -> BalanceRequest {
+        let is_true = |value: &Option<String>| {
+            value
+                .as_deref()
+                .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+        };
+        BalanceRequest {
+            balance: is_true(&self.account_with_balance),
+            credit: is_true(&self.account_with_balance_and_cba),
+        }
+    }
+}
+
+fn read_query(
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> ReadQuery {
+    query.map(|Query(query)| query).unwrap_or_default()
+}
+
+/// `POST /1.0/kb/accounts` → 201 with an empty body and the new account's absolute `Location`.
+async fn create_account(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbJson(body): KbJson<AccountInputJson>,
+) -> Result<Response> {
+    let account = state
+        .accounts
+        .create(&tenant, body.into(), &context)
+        .await?;
+    let location = format!("{base}/1.0/kb/accounts/{}", account.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// `GET /1.0/kb/accounts/{accountId}`.
+async fn get_account(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AccountJson>> {
+    let id = parse_id(&raw_id)?;
+    let query = read_query(query);
+    let view = state
+        .accounts
+        .find_by_id(&tenant, id, query.balances())
+        .await?;
+    Ok(Json(view.into()))
+}
+
+/// `GET /1.0/kb/accounts?externalKey=`. A missing key is looked up as Kill Bill's `null`.
+async fn get_account_by_external_key(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AccountJson>> {
+    let query = read_query(query);
+    let external_key = query.external_key.as_deref().unwrap_or("null");
+    let view = state
+        .accounts
+        .find_by_external_key(&tenant, external_key, query.balances())
+        .await?;
+    Ok(Json(view.into()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateQuery {
+    treat_null_as_reset: Option<String>,
+}
+
+/// `PUT /1.0/kb/accounts/{accountId}?treatNullAsReset=false` → 204.
+async fn update_account(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_id): KbPath<String>,
+    query: std::result::Result<Query<UpdateQuery>, axum::extract::rejection::QueryRejection>,
+    KbJson(body): KbJson<AccountInputJson>,
+) -> Result<StatusCode> {
+    let id = parse_id(&raw_id)?;
+    let treat_null_as_reset = query
+        .ok()
+        .and_then(|Query(query)| query.treat_null_as_reset)
+        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    state
+        .accounts
+        .update(&tenant, id, body.into(), treat_null_as_reset, &context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

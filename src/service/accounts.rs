@@ -1,0 +1,572 @@
+//! Accounts: creation, lookup by id and external key, and update, with Kill Bill's defaults and
+//! its rules on what an update may change (DefaultAccountUserApi, DefaultAccount).
+//!
+//! Every write is one transaction on the main pool: the `accounts` row, its `account_history`
+//! copy, the audit row pointing at that copy, and for a creation the
+//! AccountCreationInternalEvent on the main bus. This file owns those rules and boundaries; it
+//! must never write SQL (storage does) nor know about HTTP or JSON.
+//!
+//! Every read and write is scoped to the caller's tenant: another tenant's account is
+//! indistinguishable from one that does not exist.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use uuid::Uuid;
+
+use super::{CallContext, ServiceError};
+use crate::bus::internal_events::AccountCreationInternalEvent;
+use crate::bus::Bus;
+use crate::db::pool::DbPool;
+use crate::service::tenants::Tenant;
+use crate::storage::accounts::{self, AccountData};
+use crate::storage::audit::{insert_audit_log, ChangeType};
+use crate::storage::{AuditContext, StorageError};
+
+/// An account as stored: the storage record is the service's account too, nothing is derived.
+pub use crate::storage::accounts::AccountRecord as Account;
+
+/// Kill Bill's TableName for the rows the audit log points at after an account change.
+const ACCOUNT_HISTORY_TABLE: &str = "ACCOUNT_HISTORY";
+/// Kill Bill's EXTERNAL_KEY_LIMIT_EXCEEDED threshold, in characters.
+const MAX_EXTERNAL_KEY_CHARS: usize = 255;
+const DEFAULT_TIME_ZONE: &str = "UTC";
+/// Kill Bill's DEFAULT_BILLING_CYCLE_DAY_LOCAL: "not set yet".
+const UNSET_BILL_CYCLE_DAY: i32 = 0;
+
+/// Kill Bill's Currency enum (killbill-api): ISO 4217 codes as of Kill Bill 0.24, plus BTC.
+const CURRENCIES: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYR", "BZD", "CAD",
+    "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP",
+    "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GGP", "GHS", "GIP", "GMD",
+    "GNF", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "HUF", "IDR", "ILS", "IMP", "INR", "IQD",
+    "IRR", "ISK", "JEP", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD",
+    "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LTL", "LVL", "LYD", "MAD", "MDL", "MGA",
+    "MKD", "MMK", "MNT", "MOP", "MRO", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD", "NGN",
+    "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR",
+    "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLL", "SOS",
+    "SPL", "SRD", "STD", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD",
+    "TVD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS", "VEF", "VND", "VUV", "WST", "XAF",
+    "XCD", "XDR", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWD", "BTC",
+];
+
+/// Account fields as a caller supplies them; `None` is "not given" (absent or JSON null).
+#[derive(Debug, Clone, Default)]
+pub struct AccountInput {
+    pub external_key: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub first_name_length: Option<i32>,
+    pub currency: Option<String>,
+    pub bill_cycle_day_local: Option<i32>,
+    pub parent_account_id: Option<Uuid>,
+    pub is_payment_delegated_to_parent: Option<bool>,
+    pub payment_method_id: Option<Uuid>,
+    pub reference_time: Option<DateTime<Utc>>,
+    pub time_zone: Option<String>,
+    pub locale: Option<String>,
+    pub address1: Option<String>,
+    pub address2: Option<String>,
+    pub company_name: Option<String>,
+    pub city: Option<String>,
+    pub state_or_province: Option<String>,
+    pub country: Option<String>,
+    pub postal_code: Option<String>,
+    pub phone: Option<String>,
+    pub notes: Option<String>,
+    pub migrated: Option<bool>,
+}
+
+/// Which balances a read should compute (`accountWithBalance`, `accountWithBalanceAndCBA`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BalanceRequest {
+    pub balance: bool,
+    pub credit: bool,
+}
+
+/// An account with the balances a read asked for.
+#[derive(Debug, Clone)]
+pub struct AccountView {
+    pub account: Account,
+    /// Invoice balance; `None` unless requested.
+    pub balance: Option<i64>,
+    /// Credit balance (CBA); `None` unless requested.
+    pub credit: Option<i64>,
+}
+
+#[derive(Clone)]
+pub struct AccountService {
+    pool: DbPool,
+    main_bus: Bus,
+}
+
+impl AccountService {
+    pub fn new(pool: DbPool, main_bus: Bus) -> AccountService {
+        AccountService { pool, main_bus }
+    }
+
+    /// Creates an account with Kill Bill's defaults, in one transaction with its history row,
+    /// audit row and AccountCreationInternalEvent.
+    pub async fn create(
+        &self,
+        tenant: &Tenant,
+        input: AccountInput,
+        context: &CallContext,
+    ) -> Result<Account, ServiceError> {
+        let id = Uuid::new_v4();
+        let now = now_in_millis();
+        validate(&input)?;
+        let data = AccountData {
+            external_key: input.external_key.unwrap_or_else(|| id.to_string()),
+            email: input.email,
+            name: input.name,
+            first_name_length: input.first_name_length,
+            currency: input.currency,
+            bill_cycle_day_local: input.bill_cycle_day_local.unwrap_or(UNSET_BILL_CYCLE_DAY),
+            parent_account_id: input.parent_account_id,
+            is_payment_delegated_to_parent: input.is_payment_delegated_to_parent.unwrap_or(false),
+            payment_method_id: input.payment_method_id,
+            reference_time: input.reference_time.unwrap_or(now),
+            time_zone: input
+                .time_zone
+                .unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string()),
+            locale: input.locale,
+            address1: input.address1,
+            address2: input.address2,
+            company_name: input.company_name,
+            city: input.city,
+            state_or_province: input.state_or_province,
+            country: input.country,
+            postal_code: input.postal_code,
+            phone: input.phone,
+            notes: input.notes,
+            migrated: input.migrated,
+        };
+
+        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        if let Some(parent_id) = data.parent_account_id {
+            require_parent(&transaction, tenant, parent_id).await?;
+        }
+        let account = accounts::insert_account(
+            &transaction,
+            id,
+            tenant.record_id,
+            &data,
+            &context.created_by,
+            now,
+        )
+        .await
+        .map_err(|error| match error {
+            StorageError::UniqueViolation { constraint }
+                if constraint == accounts::EXTERNAL_KEY_INDEX =>
+            {
+                ServiceError::AccountAlreadyExists {
+                    external_key: data.external_key.clone(),
+                }
+            }
+            other => other.into(),
+        })?;
+        record_change(&transaction, &account, ChangeType::Insert, now, context).await?;
+        let mut posted = self.main_bus.posted();
+        posted
+            .post(
+                &transaction,
+                &AccountCreationInternalEvent {
+                    id: account.id,
+                    account_record_id: account.record_id,
+                    tenant_record_id: tenant.record_id,
+                },
+                context.user_token,
+            )
+            .await
+            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        transaction.commit().await.map_err(StorageError::from)?;
+        posted.committed().await;
+        Ok(account)
+    }
+
+    /// The tenant's account with this id; unknown (or another tenant's) → ObjectDoesNotExist.
+    pub async fn find_by_id(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+        balances: BalanceRequest,
+    ) -> Result<AccountView, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let account = accounts::find_account_by_id(&connection, tenant.record_id, id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id })?;
+        Ok(with_balances(account, balances))
+    }
+
+    /// The tenant's account with this external key; unknown → ACCOUNT_DOES_NOT_EXIST_FOR_KEY.
+    pub async fn find_by_external_key(
+        &self,
+        tenant: &Tenant,
+        external_key: &str,
+        balances: BalanceRequest,
+    ) -> Result<AccountView, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let account =
+            accounts::find_account_by_external_key(&connection, tenant.record_id, external_key)
+                .await?
+                .ok_or_else(|| ServiceError::AccountNotFoundForKey {
+                    external_key: external_key.to_string(),
+                })?;
+        Ok(with_balances(account, balances))
+    }
+
+    /// Updates an account. With `treat_null_as_reset` false a field not given keeps its value;
+    /// with it true a field not given is cleared. The external key, a set currency, the time
+    /// zone, a set bill cycle day and the reference time's day cannot change (400, as Kill
+    /// Bill). One transaction: the update, its history row and audit row.
+    ///
+    /// Kill Bill also posts an AccountChangeInternalEvent here; ferrobill does not yet.
+    pub async fn update(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+        input: AccountInput,
+        treat_null_as_reset: bool,
+        context: &CallContext,
+    ) -> Result<(), ServiceError> {
+        validate(&input)?;
+        let now = now_in_millis();
+        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let current = accounts::lock_account_by_id(&transaction, tenant.record_id, id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id })?;
+        let data = merge(&current.data, input, treat_null_as_reset)?;
+        if let Some(parent_id) = data.parent_account_id {
+            if current.data.parent_account_id != Some(parent_id) {
+                require_parent(&transaction, tenant, parent_id).await?;
+            }
+        }
+        let account = accounts::update_account(
+            &transaction,
+            current.record_id,
+            &data,
+            &context.created_by,
+            now,
+        )
+        .await?;
+        record_change(&transaction, &account, ChangeType::Update, now, context).await?;
+        transaction.commit().await.map_err(StorageError::from)?;
+        Ok(())
+    }
+}
+
+/// No invoices exist yet in ferrobill, so a requested balance is zero.
+fn with_balances(account: Account, balances: BalanceRequest) -> AccountView {
+    AccountView {
+        account,
+        balance: (balances.balance || balances.credit).then_some(0),
+        credit: balances.credit.then_some(0),
+    }
+}
+
+/// Dates are served with millisecond precision; storing them so keeps `referenceTime` equal
+/// to what a client read back and may send again.
+fn now_in_millis() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.duration_trunc(TimeDelta::milliseconds(1))
+        .unwrap_or(now)
+}
+
+/// The rules every given field must satisfy, on creation and update alike.
+fn validate(input: &AccountInput) -> Result<(), ServiceError> {
+    if let Some(key) = &input.external_key {
+        if key.chars().count() > MAX_EXTERNAL_KEY_CHARS {
+            return Err(ServiceError::ExternalKeyTooLong);
+        }
+    }
+    if let Some(currency) = &input.currency {
+        if !CURRENCIES.contains(&currency.as_str()) {
+            return Err(ServiceError::InvalidArgument(format!(
+                "Invalid currency {currency}"
+            )));
+        }
+    }
+    if let Some(time_zone) = &input.time_zone {
+        if !is_time_zone(time_zone) {
+            return Err(ServiceError::InvalidArgument(format!(
+                "The datetime zone id '{time_zone}' is not recognised"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether Joda's DateTimeZone.forID would accept `id`: `UTC`, an IANA zone id, or a fixed
+/// offset `±HH:MM`.
+fn is_time_zone(id: &str) -> bool {
+    if id.parse::<chrono_tz::Tz>().is_ok() {
+        return true;
+    }
+    let Some(offset) = id.strip_prefix('+').or_else(|| id.strip_prefix('-')) else {
+        return false;
+    };
+    match offset.split_once(':') {
+        Some((hours, minutes)) => {
+            hours.len() == 2
+                && minutes.len() == 2
+                && hours.parse::<u8>().is_ok_and(|h| h < 24)
+                && minutes.parse::<u8>().is_ok_and(|m| m < 60)
+        }
+        None => false,
+    }
+}
+
+/// The account data after an update, or Kill Bill's refusal to change an immutable field.
+fn merge(
+    current: &AccountData,
+    input: AccountInput,
+    treat_null_as_reset: bool,
+) -> Result<AccountData, ServiceError> {
+    let pick = |given: Option<String>, current: &Option<String>| {
+        if treat_null_as_reset {
+            given
+        } else {
+            given.or_else(|| current.clone())
+        }
+    };
+    let refuse = |field: &str, new: &dyn std::fmt::Display, old: &dyn std::fmt::Display| {
+        ServiceError::InvalidArgument(format!(
+            "Killbill doesn't support updating the account {field} yet: new={new}, current={old}"
+        ))
+    };
+    let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "null".to_string());
+
+    let external_key = pick(input.external_key, &Some(current.external_key.clone()));
+    if external_key.as_deref() != Some(current.external_key.as_str()) {
+        return Err(refuse(
+            "external key",
+            &shown(&external_key),
+            &current.external_key,
+        ));
+    }
+    let currency = pick(input.currency, &current.currency);
+    if current.currency.is_some() && currency != current.currency {
+        return Err(refuse(
+            "currency",
+            &shown(&currency),
+            &shown(&current.currency),
+        ));
+    }
+    let time_zone = pick(input.time_zone, &Some(current.time_zone.clone()));
+    if time_zone.as_deref() != Some(current.time_zone.as_str()) {
+        return Err(refuse("timeZone", &shown(&time_zone), &current.time_zone));
+    }
+    // Without reset, a BCD of 0 means "not given", as in Kill Bill.
+    let bill_cycle_day_local = match input.bill_cycle_day_local {
+        Some(day) if day != UNSET_BILL_CYCLE_DAY => day,
+        _ if treat_null_as_reset => UNSET_BILL_CYCLE_DAY,
+        _ => current.bill_cycle_day_local,
+    };
+    if current.bill_cycle_day_local != UNSET_BILL_CYCLE_DAY
+        && bill_cycle_day_local != current.bill_cycle_day_local
+    {
+        return Err(refuse(
+            "BCD",
+            &bill_cycle_day_local,
+            &current.bill_cycle_day_local,
+        ));
+    }
+    if let Some(reference_time) = input.reference_time {
+        if reference_time.date_naive() != current.reference_time.date_naive() {
+            return Err(refuse(
+                "referenceTime",
+                &reference_time.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                &current.reference_time.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            ));
+        }
+    }
+    let keep_uuid = |given: Option<Uuid>, current: Option<Uuid>| {
+        if treat_null_as_reset {
+            given
+        } else {
+            given.or(current)
+        }
+    };
+    Ok(AccountData {
+        external_key: current.external_key.clone(),
+        email: pick(input.email, &current.email),
+        name: pick(input.name, &current.name),
+        first_name_length: if treat_null_as_reset {
+            input.first_name_length
+        } else {
+            input.first_name_length.or(current.first_name_length)
+        },
+        currency,
+        bill_cycle_day_local,
+        parent_account_id: keep_uuid(input.parent_account_id, current.parent_account_id),
+        is_payment_delegated_to_parent: match input.is_payment_delegated_to_parent {
+            Some(delegated) => delegated,
+            None if treat_null_as_reset => false,
+            None => current.is_payment_delegated_to_parent,
+        },
+        payment_method_id: keep_uuid(input.payment_method_id, current.payment_method_id),
+        // Only the time of day could differ, and Kill Bill keeps the stored one.
+        reference_time: current.reference_time,
+        time_zone: current.time_zone.clone(),
+        locale: pick(input.locale, &current.locale),
+        address1: pick(input.address1, &current.address1),
+        address2: pick(input.address2, &current.address2),
+        company_name: pick(input.company_name, &current.company_name),
+        city: pick(input.city, &current.city),
+        state_or_province: pick(input.state_or_province, &current.state_or_province),
+        country: pick(input.country, &current.country),
+        postal_code: pick(input.postal_code, &current.postal_code),
+        phone: pick(input.phone, &current.phone),
+        notes: pick(input.notes, &current.notes),
+        migrated: if treat_null_as_reset {
+            input.migrated
+        } else {
+            input.migrated.or(current.migrated)
+        },
+    })
+}
+
+/// A parent account must be one of the tenant's accounts (ACCOUNT_DOES_NOT_EXIST_FOR_ID).
+async fn require_parent(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    tenant: &Tenant,
+    parent_id: Uuid,
+) -> Result<(), ServiceError> {
+    match accounts::find_account_by_id(transaction, tenant.record_id, parent_id).await? {
+        Some(_) => Ok(()),
+        None => Err(ServiceError::AccountNotFoundForId { id: parent_id }),
+    }
+}
+
+/// The history row of a change and the audit row pointing at it.
+async fn record_change(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    account: &Account,
+    change_type: ChangeType,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let history_record_id =
+        accounts::insert_account_history(transaction, account.record_id, change_type).await?;
+    let audit = AuditContext {
+        created_by: &context.created_by,
+        reason: context.reason.as_deref(),
+        comment: context.comment.as_deref(),
+        user_token: context.user_token,
+        tenant_record_id: account.tenant_record_id,
+        account_record_id: Some(account.record_id),
+    };
+    insert_audit_log(
+        transaction,
+        ACCOUNT_HISTORY_TABLE,
+        history_record_id,
+        change_type,
+        now,
+        &audit,
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> AccountData {
+        AccountData {
+            external_key: "key".to_string(),
+            email: Some("a@example.com".to_string()),
+            name: Some("Ann".to_string()),
+            first_name_length: None,
+            currency: Some("USD".to_string()),
+            bill_cycle_day_local: 0,
+            parent_account_id: None,
+            is_payment_delegated_to_parent: false,
+            payment_method_id: None,
+            reference_time: Utc::now(),
+            time_zone: "UTC".to_string(),
+            locale: None,
+            address1: None,
+            address2: None,
+            company_name: None,
+            city: None,
+            state_or_province: None,
+            country: None,
+            postal_code: None,
+            phone: None,
+            notes: None,
+            migrated: None,
+        }
+    }
+
+    #[test]
+    fn time_zones_are_joda_ids() {
+        assert!(is_time_zone("UTC"));
+        assert!(is_time_zone("Europe/Paris"));
+        assert!(is_time_zone("+05:30"));
+        assert!(!is_time_zone("Mars/Olympus"));
+        assert!(!is_time_zone("+25:00"));
+    }
+
+    #[test]
+    fn absent_fields_keep_their_values_unless_reset() {
+        let current = stored();
+        let input = AccountInput {
+            name: Some("Bob".to_string()),
+            ..AccountInput::default()
+        };
+        let kept = merge(&current, input.clone(), false).expect("merges");
+        assert_eq!(kept.name.as_deref(), Some("Bob"));
+        assert_eq!(kept.email, current.email);
+        // A reset clears the email, but also the currency that may not change.
+        assert!(merge(&current, input, true).is_err());
+    }
+
+    #[test]
+    fn immutable_fields_are_refused() {
+        let current = stored();
+        for input in [
+            AccountInput {
+                external_key: Some("other".to_string()),
+                ..AccountInput::default()
+            },
+            AccountInput {
+                currency: Some("EUR".to_string()),
+                ..AccountInput::default()
+            },
+            AccountInput {
+                time_zone: Some("Europe/Paris".to_string()),
+                ..AccountInput::default()
+            },
+        ] {
+            let error = merge(&current, input, false).expect_err("refused");
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("Killbill doesn't support updating the account"),
+                "{error}"
+            );
+        }
+        // The bill cycle day can be set once, then not changed.
+        let set = merge(
+            &current,
+            AccountInput {
+                bill_cycle_day_local: Some(15),
+                ..AccountInput::default()
+            },
+            false,
+        )
+        .expect("a first BCD is accepted");
+        assert!(merge(
+            &set,
+            AccountInput {
+                bill_cycle_day_local: Some(16),
+                ..AccountInput::default()
+            },
+            false
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,278 @@
+//! The `accounts` and `account_history` tables (Kill Bill's AccountSqlDao).
+//!
+//! This file owns that SQL: inserting and updating an account, copying its current state into
+//! `account_history`, and the reads by id and external key, always scoped to one tenant. It must
+//! never decide a business rule (defaults, what may change), open a transaction, or know about
+//! HTTP.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::audit::ChangeType;
+use super::StorageError;
+
+/// The unique index that makes a second account with one external key in a tenant a conflict.
+pub const EXTERNAL_KEY_INDEX: &str = "accounts_external_key";
+
+/// Every column an account and its history rows share, in one order for inserts and copies.
+const DATA_COLUMNS: &str = "id, external_key, email, name, first_name_length, currency,
+    billing_cycle_day_local, parent_account_id, is_payment_delegated_to_parent,
+    payment_method_id, reference_time, time_zone, locale, address1, address2, company_name,
+    city, state_or_province, country, postal_code, phone, notes, migrated,
+    created_date, created_by, updated_date, updated_by, tenant_record_id";
+
+/// What an account holds besides its identity and bookkeeping columns: what creation sets and
+/// an update replaces as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountData {
+    pub external_key: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub first_name_length: Option<i32>,
+    pub currency: Option<String>,
+    pub bill_cycle_day_local: i32,
+    pub parent_account_id: Option<Uuid>,
+    pub is_payment_delegated_to_parent: bool,
+    pub payment_method_id: Option<Uuid>,
+    pub reference_time: DateTime<Utc>,
+    pub time_zone: String,
+    pub locale: Option<String>,
+    pub address1: Option<String>,
+    pub address2: Option<String>,
+    pub company_name: Option<String>,
+    pub city: Option<String>,
+    pub state_or_province: Option<String>,
+    pub country: Option<String>,
+    pub postal_code: Option<String>,
+    pub phone: Option<String>,
+    pub notes: Option<String>,
+    pub migrated: Option<bool>,
+}
+
+/// One `accounts` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub record_id: i64,
+    pub id: Uuid,
+    pub tenant_record_id: i64,
+    pub data: AccountData,
+    pub created_date: DateTime<Utc>,
+    pub updated_date: DateTime<Utc>,
+}
+
+impl AccountRecord {
+    fn from_row(row: &Row) -> Result<AccountRecord, StorageError> {
+        Ok(AccountRecord {
+            record_id: row.try_get("record_id")?,
+            id: row.try_get("id")?,
+            tenant_record_id: row.try_get("tenant_record_id")?,
+            data: AccountData {
+                external_key: row.try_get("external_key")?,
+                email: row.try_get("email")?,
+                name: row.try_get("name")?,
+                first_name_length: row.try_get("first_name_length")?,
+                currency: row.try_get("currency")?,
+                bill_cycle_day_local: row
+                    .try_get::<_, Option<i32>>("billing_cycle_day_local")?
+                    .unwrap_or(0),
+                parent_account_id: row.try_get("parent_account_id")?,
+                is_payment_delegated_to_parent: row
+                    .try_get::<_, Option<bool>>("is_payment_delegated_to_parent")?
+                    .unwrap_or(false),
+                payment_method_id: row.try_get("payment_method_id")?,
+                reference_time: row.try_get("reference_time")?,
+                time_zone: row.try_get("time_zone")?,
+                locale: row.try_get("locale")?,
+                address1: row.try_get("address1")?,
+                address2: row.try_get("address2")?,
+                company_name: row.try_get("company_name")?,
+                city: row.try_get("city")?,
+                state_or_province: row.try_get("state_or_province")?,
+                country: row.try_get("country")?,
+                postal_code: row.try_get("postal_code")?,
+                phone: row.try_get("phone")?,
+                notes: row.try_get("notes")?,
+                migrated: row.try_get("migrated")?,
+            },
+            created_date: row.try_get("created_date")?,
+            updated_date: row.try_get("updated_date")?,
+        })
+    }
+}
+
+/// Inserts an account; a duplicate external key in the tenant comes back as a unique violation
+/// on [`EXTERNAL_KEY_INDEX`].
+pub async fn insert_account(
+    client: &impl GenericClient,
+    id: Uuid,
+    tenant_record_id: i64,
+    data: &AccountData,
+    created_by: &str,
+    created_date: DateTime<Utc>,
+) -> Result<AccountRecord, StorageError> {
+    // A plain insert: the unique index, not a prior select, decides a duplicate key, so
+    // concurrent creations cannot both win.
+    let sql = format!(
+        "insert into accounts ({DATA_COLUMNS})
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                 $18, $19, $20, $21, $22, $23, $24, $25, $24, $25, $26)
+         returning *"
+    );
+    let row = client
+        .query_one(
+            &sql,
+            &[
+                &id,
+                &data.external_key,
+                &data.email,
+                &data.name,
+                &data.first_name_length,
+                &data.currency,
+                &data.bill_cycle_day_local,
+                &data.parent_account_id,
+                &data.is_payment_delegated_to_parent,
+                &data.payment_method_id,
+                &data.reference_time,
+                &data.time_zone,
+                &data.locale,
+                &data.address1,
+                &data.address2,
+                &data.company_name,
+                &data.city,
+                &data.state_or_province,
+                &data.country,
+                &data.postal_code,
+                &data.phone,
+                &data.notes,
+                &data.migrated,
+                &created_date,
+                &created_by,
+                &tenant_record_id,
+            ],
+        )
+        .await?;
+    AccountRecord::from_row(&row)
+}
+
+/// Replaces the data of the account `record_id`; the caller holds its lock
+/// ([`lock_account_by_id`]).
+pub async fn update_account(
+    client: &impl GenericClient,
+    record_id: i64,
+    data: &AccountData,
+    updated_by: &str,
+    updated_date: DateTime<Utc>,
+) -> Result<AccountRecord, StorageError> {
+    let row = client
+        .query_one(
+            "update accounts set
+                 external_key = $2, email = $3, name = $4, first_name_length = $5,
+                 currency = $6, billing_cycle_day_local = $7, parent_account_id = $8,
+                 is_payment_delegated_to_parent = $9, payment_method_id = $10,
+                 reference_time = $11, time_zone = $12, locale = $13, address1 = $14,
+                 address2 = $15, company_name = $16, city = $17, state_or_province = $18,
+                 country = $19, postal_code = $20, phone = $21, notes = $22, migrated = $23,
+                 updated_date = $24, updated_by = $25
+             where record_id = $1
+             returning *",
+            &[
+                &record_id,
+                &data.external_key,
+                &data.email,
+                &data.name,
+                &data.first_name_length,
+                &data.currency,
+                &data.bill_cycle_day_local,
+                &data.parent_account_id,
+                &data.is_payment_delegated_to_parent,
+                &data.payment_method_id,
+                &data.reference_time,
+                &data.time_zone,
+                &data.locale,
+                &data.address1,
+                &data.address2,
+                &data.company_name,
+                &data.city,
+                &data.state_or_province,
+                &data.country,
+                &data.postal_code,
+                &data.phone,
+                &data.notes,
+                &data.migrated,
+                &updated_date,
+                &updated_by,
+            ],
+        )
+        .await?;
+    AccountRecord::from_row(&row)
+}
+
+/// Copies the current state of the account `record_id` into `account_history` as one change;
+/// returns the history row's record id (what the audit log points at).
+pub async fn insert_account_history(
+    client: &impl GenericClient,
+    record_id: i64,
+    change_type: ChangeType,
+) -> Result<i64, StorageError> {
+    // Copied inside the caller's transaction, right after its write: the history row is
+    // exactly the state that write left.
+    let sql = format!(
+        "insert into account_history (target_record_id, change_type, {DATA_COLUMNS})
+         select record_id, $2, {DATA_COLUMNS} from accounts where record_id = $1
+         returning record_id"
+    );
+    let row = client
+        .query_one(&sql, &[&record_id, &change_type.as_str()])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// The tenant's account with this id.
+pub async fn find_account_by_id(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    id: Uuid,
+) -> Result<Option<AccountRecord>, StorageError> {
+    // No lock: a snapshot read.
+    let row = client
+        .query_opt(
+            "select * from accounts where id = $1 and tenant_record_id = $2",
+            &[&id, &tenant_record_id],
+        )
+        .await?;
+    row.as_ref().map(AccountRecord::from_row).transpose()
+}
+
+/// The tenant's account with this id, locked until the caller's transaction ends so that two
+/// updates of one account apply one after the other.
+pub async fn lock_account_by_id(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    id: Uuid,
+) -> Result<Option<AccountRecord>, StorageError> {
+    let row = client
+        .query_opt(
+            "select * from accounts where id = $1 and tenant_record_id = $2 for no key update",
+            &[&id, &tenant_record_id],
+        )
+        .await?;
+    row.as_ref().map(AccountRecord::from_row).transpose()
+}
+
+/// The tenant's account with this external key.
+pub async fn find_account_by_external_key(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    external_key: &str,
+) -> Result<Option<AccountRecord>, StorageError> {
+    // No lock: a snapshot read.
+    let row = client
+        .query_opt(
+            "select * from accounts where external_key = $1 and tenant_record_id = $2",
+            &[&external_key, &tenant_record_id],
+        )
+        .await?;
+    row.as_ref().map(AccountRecord::from_row).transpose()
+}

@@ -1,0 +1,568 @@
+//! Accounts as api.md §2 describes Kill Bill's: create, read by id and external key, update,
+//! the error codes, tenant isolation, and the rows every write leaves (account_history,
+//! audit_log, the bus).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp};
+
+/// The property names of kbswagger.yaml's `Account` definition, in its order.
+const ACCOUNT_FIELDS: [&str; 26] = [
+    "accountId",
+    "name",
+    "firstNameLength",
+    "externalKey",
+    "email",
+    "billCycleDayLocal",
+    "currency",
+    "parentAccountId",
+    "isPaymentDelegatedToParent",
+    "paymentMethodId",
+    "referenceTime",
+    "timeZone",
+    "address1",
+    "address2",
+    "postalCode",
+    "company",
+    "city",
+    "state",
+    "country",
+    "locale",
+    "phone",
+    "notes",
+    "isMigrated",
+    "accountBalance",
+    "accountCBA",
+    "auditLogs",
+];
+
+fn assert_account_shape(account: &Value) {
+    let object = account.as_object().expect("an AccountJson object");
+    let expected: BTreeSet<&str> = ACCOUNT_FIELDS.into_iter().collect();
+    let actual: BTreeSet<&str> = object.keys().map(String::as_str).collect();
+    assert_eq!(actual, expected, "AccountJson fields: {account}");
+}
+
+fn is_kill_bill_date(value: &Value) -> bool {
+    // 2024-05-01T12:00:00.000Z
+    value.as_str().is_some_and(|text| {
+        text.len() == 24
+            && text.ends_with('Z')
+            && text.as_bytes()[19] == b'.'
+            && chrono::DateTime::parse_from_rfc3339(text).is_ok()
+    })
+}
+
+/// Creates an account and returns its Location.
+async fn create(app: &TestApp, body: Value) -> String {
+    let response = app
+        .kb(Method::POST, "/1.0/kb/accounts")
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /1.0/kb/accounts");
+    let response = expect_status(response, StatusCode::CREATED).await;
+    let location = header(&response, "location");
+    assert!(response.text().await.expect("body").is_empty());
+    location
+}
+
+async fn get_json(app: &TestApp, path_or_url: &str) -> Value {
+    let url = if path_or_url.starts_with("http") {
+        path_or_url.to_string()
+    } else {
+        app.url(path_or_url)
+    };
+    let tenant = app.tenant.as_ref().expect("a tenant");
+    let response = app
+        .http
+        .get(&url)
+        .basic_auth("admin", Some("password"))
+        .header("X-Killbill-ApiKey", &tenant.api_key)
+        .header("X-Killbill-ApiSecret", &tenant.api_secret)
+        .send()
+        .await
+        .expect("GET");
+    expect_status(response, StatusCode::OK)
+        .await
+        .json()
+        .await
+        .expect("JSON")
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    app.db
+        .client()
+        .await
+        .query_one(sql, &[])
+        .await
+        .expect("a count")
+        .get(0)
+}
+
+#[tokio::test]
+async fn an_account_is_created_read_and_updated_with_kill_bills_json() {
+    let app = TestApp::spawn_with_tenant().await;
+    let location = create(
+        &app,
+        json!({
+            "name": "Ann Smith",
+            "firstNameLength": 3,
+            "externalKey": "ann",
+            "email": "ann@example.com",
+            "currency": "USD",
+            "timeZone": "Europe/Paris",
+            "company": "Acme",
+            "state": "CA",
+            "notes": null,
+        }),
+    )
+    .await;
+    assert!(
+        location.starts_with(&format!("{}/1.0/kb/accounts/", app.address)),
+        "absolute Location: {location}"
+    );
+
+    // Following the absolute Location, as Kill Bill's clients do.
+    let account = get_json(&app, &location).await;
+    assert_account_shape(&account);
+    let id = account["accountId"]
+        .as_str()
+        .expect("accountId")
+        .to_string();
+    assert!(location.ends_with(&id));
+    assert_eq!(account["name"], "Ann Smith");
+    assert_eq!(account["firstNameLength"], 3);
+    assert_eq!(account["externalKey"], "ann");
+    assert_eq!(account["email"], "ann@example.com");
+    assert_eq!(account["currency"], "USD");
+    assert_eq!(account["timeZone"], "Europe/Paris");
+    assert_eq!(account["company"], "Acme");
+    assert_eq!(account["state"], "CA");
+    assert_eq!(account["billCycleDayLocal"], 0);
+    assert_eq!(account["isPaymentDelegatedToParent"], false);
+    assert!(is_kill_bill_date(&account["referenceTime"]), "{account}");
+    for unset in [
+        "parentAccountId",
+        "paymentMethodId",
+        "address1",
+        "address2",
+        "postalCode",
+        "city",
+        "country",
+        "locale",
+        "phone",
+        "notes",
+        "isMigrated",
+        "accountBalance",
+        "accountCBA",
+    ] {
+        assert_eq!(account[unset], Value::Null, "{unset} in {account}");
+    }
+    assert_eq!(account["auditLogs"], json!([]));
+
+    // By external key; with balances requested they are zero (no invoices yet).
+    let by_key = get_json(&app, "/1.0/kb/accounts?externalKey=ann").await;
+    assert_eq!(by_key, account);
+    let with_balance = get_json(
+        &app,
+        &format!("/1.0/kb/accounts/{id}?accountWithBalanceAndCBA=true"),
+    )
+    .await;
+    assert_eq!(with_balance["accountBalance"], 0);
+    assert_eq!(with_balance["accountCBA"], 0);
+    let balance_only = get_json(
+        &app,
+        &format!("/1.0/kb/accounts/{id}?accountWithBalance=true"),
+    )
+    .await;
+    assert_eq!(balance_only["accountBalance"], 0);
+    assert_eq!(balance_only["accountCBA"], Value::Null);
+
+    // Update: given fields change, null and absent fields keep their values.
+    let response = app
+        .kb(Method::PUT, &format!("/1.0/kb/accounts/{id}"))
+        .header("X-Killbill-Reason", "moved")
+        .json(&json!({ "city": "Paris", "email": null, "billCycleDayLocal": 12 }))
+        .send()
+        .await
+        .expect("PUT");
+    expect_status(response, StatusCode::NO_CONTENT).await;
+    let updated = get_json(&app, &format!("/1.0/kb/accounts/{id}")).await;
+    assert_account_shape(&updated);
+    assert_eq!(updated["city"], "Paris");
+    assert_eq!(updated["email"], "ann@example.com");
+    assert_eq!(updated["billCycleDayLocal"], 12);
+    assert_eq!(updated["referenceTime"], account["referenceTime"]);
+
+    // Each write left its history row, an audit row pointing at it, and creation its event.
+    let db = app.db.client().await;
+    let history = db
+        .query(
+            "select h.record_id, h.change_type, h.city, a.record_id
+             from account_history h join accounts a on a.record_id = h.target_record_id
+             order by h.record_id",
+            &[],
+        )
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].get::<_, String>(1), "INSERT");
+    assert_eq!(history[1].get::<_, String>(1), "UPDATE");
+    assert_eq!(
+        history[1].get::<_, Option<String>>(2).as_deref(),
+        Some("Paris")
+    );
+    for row in &history {
+        let audit = db
+            .query_one(
+                "select change_type, account_record_id, created_by from audit_log
+                 where table_name = 'ACCOUNT_HISTORY' and target_record_id = $1",
+                &[&row.get::<_, i64>(0)],
+            )
+            .await
+            .expect("one audit row per history row");
+        assert_eq!(audit.get::<_, String>(0), row.get::<_, String>(1));
+        assert_eq!(audit.get::<_, Option<i64>>(1), Some(row.get::<_, i64>(3)));
+        assert_eq!(audit.get::<_, String>(2), "integration-test");
+    }
+    wait_until("the creation event is dispatched", Duration::from_secs(30), || {
+        let db = &db;
+        async move {
+            db.query_one(
+                "select count(*) from bus_events_history
+                 where class_name = 'org.killbill.billing.account.api.user.DefaultAccountCreationEvent'",
+                &[],
+            )
+            .await
+            .map(|row| row.get::<_, i64>(0) == 1)
+            .unwrap_or(false)
+        }
+    })
+    .await;
+    let event: String = db
+        .query_one(
+            "select event_json from bus_events_history
+             where class_name like '%DefaultAccountCreationEvent'",
+            &[],
+        )
+        .await
+        .expect("the event")
+        .get(0);
+    let event: Value = serde_json::from_str(&event).expect("event JSON");
+    assert_eq!(event["id"], json!(id));
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from bus_events where class_name like '%AccountCreation%'"
+        )
+        .await,
+        0,
+        "the live entry moved to history"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn defaults_apply_when_the_body_is_empty_json() {
+    let app = TestApp::spawn_with_tenant().await;
+    let location = create(&app, json!({})).await;
+    let account = get_json(&app, &location).await;
+    assert_account_shape(&account);
+    assert_eq!(account["externalKey"], account["accountId"]);
+    assert_eq!(account["timeZone"], "UTC");
+    assert_eq!(account["billCycleDayLocal"], 0);
+    assert_eq!(account["isPaymentDelegatedToParent"], false);
+    assert_eq!(account["currency"], Value::Null);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn kill_bills_errors_for_bad_input_and_unknown_accounts() {
+    let app = TestApp::spawn_with_tenant().await;
+    let location = create(&app, json!({ "externalKey": "taken", "currency": "EUR" })).await;
+    let id = location.rsplit('/').next().expect("an id").to_string();
+    let post = |body: Value| app.kb(Method::POST, "/1.0/kb/accounts").json(&body).send();
+
+    let error = expect_kb_error(
+        post(json!({ "externalKey": "taken" })).await.expect("POST"),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(error["code"], 3000);
+    assert_eq!(
+        error["className"],
+        "org.killbill.billing.account.api.AccountApiException"
+    );
+    assert_eq!(error["message"], "Account already exists for key taken");
+
+    for bad in [
+        json!({ "currency": "XYZ" }),
+        json!({ "timeZone": "Mars/Olympus" }),
+        json!({ "unknownField": 1 }),
+        json!({ "parentAccountId": "not-a-uuid" }),
+    ] {
+        expect_kb_error(post(bad).await.expect("POST"), StatusCode::BAD_REQUEST).await;
+    }
+    let error = expect_kb_error(
+        post(json!({ "externalKey": "k".repeat(256) }))
+            .await
+            .expect("POST"),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(error["code"], 5);
+    let error = expect_kb_error(
+        post(json!({ "parentAccountId": uuid::Uuid::new_v4() }))
+            .await
+            .expect("POST"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(error["code"], 3002);
+
+    // Immutable fields.
+    for change in [
+        json!({ "currency": "USD" }),
+        json!({ "externalKey": "other" }),
+        json!({ "timeZone": "Europe/Paris" }),
+    ] {
+        let response = app
+            .kb(Method::PUT, &format!("/1.0/kb/accounts/{id}"))
+            .json(&change)
+            .send()
+            .await
+            .expect("PUT");
+        let error = expect_kb_error(response, StatusCode::BAD_REQUEST).await;
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Killbill doesn't support updating the account")),
+            "{error}"
+        );
+    }
+
+    // Unknown id and key.
+    let unknown = uuid::Uuid::new_v4();
+    let response = app
+        .kb(Method::GET, &format!("/1.0/kb/accounts/{unknown}"))
+        .send()
+        .await
+        .expect("GET");
+    let error = expect_kb_error(response, StatusCode::NOT_FOUND).await;
+    assert_eq!(
+        error["className"],
+        "org.killbill.billing.ObjectDoesNotExist"
+    );
+    assert_eq!(
+        error["message"],
+        format!("Object id={unknown} type=ACCOUNT doesn't exist!")
+    );
+    let response = app
+        .kb(Method::PUT, &format!("/1.0/kb/accounts/{unknown}"))
+        .json(&json!({ "name": "x" }))
+        .send()
+        .await
+        .expect("PUT");
+    expect_kb_error(response, StatusCode::NOT_FOUND).await;
+    let response = app
+        .kb(Method::GET, "/1.0/kb/accounts?externalKey=nobody")
+        .send()
+        .await
+        .expect("GET");
+    let error = expect_kb_error(response, StatusCode::NOT_FOUND).await;
+    assert_eq!(error["code"], 3003);
+    assert_eq!(error["message"], "Account does not exist for key nobody");
+
+    // Nothing but the first creation was written.
+    assert_eq!(count(&app, "select count(*) from accounts").await, 1);
+    assert_eq!(count(&app, "select count(*) from account_history").await, 1);
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from audit_log where table_name = 'ACCOUNT_HISTORY'"
+        )
+        .await,
+        1
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_tenants_account_is_not_found() {
+    let app = TestApp::spawn_with_tenant().await;
+    let location = create(&app, json!({ "externalKey": "mine" })).await;
+    let id = location.rsplit('/').next().expect("an id").to_string();
+    let other = app.create_tenant("other-key", "other-secret").await;
+    let as_other = |method: Method, path: &str| {
+        app.admin(method, path)
+            .header("X-Killbill-ApiKey", &other.api_key)
+            .header("X-Killbill-ApiSecret", &other.api_secret)
+            .header("X-Killbill-CreatedBy", "intruder")
+    };
+    let response = as_other(Method::GET, &format!("/1.0/kb/accounts/{id}"))
+        .send()
+        .await
+        .expect("GET");
+    let error = expect_kb_error(response, StatusCode::NOT_FOUND).await;
+    assert_eq!(
+        error["message"],
+        format!("Object id={id} type=ACCOUNT doesn't exist!")
+    );
+    let response = as_other(Method::GET, "/1.0/kb/accounts?externalKey=mine")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        expect_kb_error(response, StatusCode::NOT_FOUND).await["code"],
+        3003
+    );
+    let response = as_other(Method::PUT, &format!("/1.0/kb/accounts/{id}"))
+        .json(&json!({ "name": "stolen" }))
+        .send()
+        .await
+        .expect("PUT");
+    expect_kb_error(response, StatusCode::NOT_FOUND).await;
+    // The same external key is free in the other tenant.
+    let response = as_other(Method::POST, "/1.0/kb/accounts")
+        .json(&json!({ "externalKey": "mine" }))
+        .send()
+        .await
+        .expect("POST");
+    expect_status(response, StatusCode::CREATED).await;
+    let name: Option<String> = app
+        .db
+        .client()
+        .await
+        .query_one(
+            "select name from accounts where id = $1",
+            &[&uuid::Uuid::parse_str(&id).expect("uuid")],
+        )
+        .await
+        .expect("the account")
+        .get(0);
+    assert_eq!(name, None);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_creations_with_shared_keys_make_one_account_per_key() {
+    let app = TestApp::spawn_with_tenant().await;
+    let requests = (0..200).map(|i| {
+        app.kb(Method::POST, "/1.0/kb/accounts")
+            .json(&json!({ "externalKey": format!("key-{}", i % 100) }))
+            .send()
+    });
+    let responses = futures_util::future::join_all(requests).await;
+    let mut created = 0;
+    let mut conflicts = 0;
+    for response in responses {
+        let response = response.expect("a response");
+        match response.status() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {
+                let error: Value = response.json().await.expect("error JSON");
+                assert_eq!(error["code"], 3000);
+                conflicts += 1;
+            }
+            other => panic!(
+                "unexpected {other}: {}",
+                response.text().await.unwrap_or_default()
+            ),
+        }
+    }
+    assert_eq!((created, conflicts), (100, 100));
+    assert_eq!(count(&app, "select count(*) from accounts").await, 100);
+    assert_eq!(
+        count(&app, "select count(distinct external_key) from accounts").await,
+        100
+    );
+    assert_eq!(
+        count(&app, "select count(*) from account_history").await,
+        100
+    );
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from audit_log where table_name = 'ACCOUNT_HISTORY'"
+        )
+        .await,
+        100
+    );
+    assert_eq!(
+        count(
+            &app,
+            "select (select count(*) from bus_events where class_name like '%AccountCreation%')
+                  + (select count(*) from bus_events_history where class_name like '%AccountCreation%')"
+        )
+        .await,
+        100
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_currency_can_be_set_later_and_reset_clears_absent_fields() {
+    let app = TestApp::spawn_with_tenant().await;
+    let location = create(
+        &app,
+        json!({ "externalKey": "later", "name": "Lee", "city": "Oslo" }),
+    )
+    .await;
+    let id = location.rsplit('/').next().expect("an id").to_string();
+    let put = |query: &'static str, body: Value| {
+        app.kb(Method::PUT, &format!("/1.0/kb/accounts/{id}{query}"))
+            .json(&body)
+            .send()
+    };
+    // A currency that was null can be set once.
+    expect_status(
+        put("", json!({ "currency": "GBP" })).await.expect("PUT"),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let account = get_json(&app, &location).await;
+    assert_eq!(account["currency"], "GBP");
+    assert_eq!(account["city"], "Oslo");
+
+    // With treatNullAsReset=true, absent fields are cleared; immutable ones must be repeated.
+    let error = expect_kb_error(
+        put("?treatNullAsReset=true", json!({ "name": "Lee" }))
+            .await
+            .expect("PUT"),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(
+        error["message"],
+        "Killbill doesn't support updating the account external key yet: new=null, current=later"
+    );
+    expect_status(
+        put(
+            "?treatNullAsReset=true",
+            json!({ "externalKey": "later", "currency": "GBP", "timeZone": "UTC", "name": "Lee" }),
+        )
+        .await
+        .expect("PUT"),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let account = get_json(&app, &location).await;
+    assert_account_shape(&account);
+    assert_eq!(account["name"], "Lee");
+    assert_eq!(account["city"], Value::Null);
+    assert_eq!(account["currency"], "GBP");
+    assert_eq!(
+        count(
+            &app,
+            "select count(*) from account_history where change_type = 'UPDATE'"
+        )
+        .await,
+        2
+    );
+    app.stop().await;
+}
