@@ -223,6 +223,9 @@ fn map_storage_error(error: &StorageError) -> Mapped {
             "java.sql.SQLIntegrityConstraintViolationException",
             None,
         ),
+        StorageError::InvalidValue { .. } => {
+            mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None)
+        }
         StorageError::Database(_) => mapped(
             StatusCode::INTERNAL_SERVER_ERROR,
             "java.sql.SQLException",

@@ -21,6 +21,10 @@ pub enum StorageError {
     /// The connection broke or the server went away: retryable, answered as 503.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] tokio_postgres::Error),
+    /// PostgreSQL refused a value the request carried (SQLSTATE class 22: a string longer
+    /// than its column, a number out of range): the caller's input, answered as 400.
+    #[error("{message}")]
+    InvalidValue { message: String },
     #[error("database error: {0}")]
     Database(#[source] tokio_postgres::Error),
 }
@@ -38,6 +42,12 @@ impl From<tokio_postgres::Error> for StorageError {
             // recovery), 53: insufficient resources (too many connections).
             if matches!(class, "08" | "57" | "53") {
                 return StorageError::Unavailable(error);
+            }
+            if class == "22" {
+                let column = db.column().map(|c| format!(" ({c})")).unwrap_or_default();
+                return StorageError::InvalidValue {
+                    message: format!("Invalid value{column}: {}", db.message()),
+                };
             }
             return StorageError::Database(error);
         }

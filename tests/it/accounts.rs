@@ -378,6 +378,19 @@ async fn kill_bills_errors_for_bad_input_and_unknown_accounts() {
     assert_eq!(error["code"], 3003);
     assert_eq!(error["message"], "Account does not exist for key nobody");
 
+    // Values longer than their column are the caller's error, not the server's.
+    for body in [
+        json!({ "name": "n".repeat(101) }),
+        json!({ "email": "e".repeat(129) }),
+        json!({ "notes": "x".repeat(5000) }),
+    ] {
+        let error = expect_kb_error(post(body).await.expect("POST"), StatusCode::BAD_REQUEST).await;
+        assert_eq!(
+            error["className"], "java.lang.IllegalArgumentException",
+            "{error}"
+        );
+    }
+
     // Nothing but the first creation was written.
     assert_eq!(count(&app, "select count(*) from accounts").await, 1);
     assert_eq!(count(&app, "select count(*) from account_history").await, 1);
