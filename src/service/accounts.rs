@@ -83,6 +83,20 @@ pub struct BalanceRequest {
     pub credit: bool,
 }
 
+/// One page of accounts and Kill Bill's pagination counts.
+#[derive(Debug, Clone)]
+pub struct AccountPage {
+    pub accounts: Vec<AccountView>,
+    /// The offset this page starts at.
+    pub offset: i64,
+    /// Where the next page starts; `None` on the last page.
+    pub next_offset: Option<i64>,
+    /// How many accounts match (TotalNbRecords).
+    pub total: i64,
+    /// How many accounts the tenant has (MaxNbRecords).
+    pub max: i64,
+}
+
 /// An account with the balances a read asked for.
 #[derive(Debug, Clone)]
 pub struct AccountView {
@@ -254,6 +268,50 @@ impl AccountService {
         record_change(&transaction, &account, ChangeType::Update, now, context).await?;
         transaction.commit().await.map_err(StorageError::from)?;
         Ok(())
+    }
+
+    /// One page of the tenant's accounts (all of them, or those `search` matches), with the
+    /// counts Kill Bill's pagination headers carry. A negative `limit` reads backwards from
+    /// the newest, as Kill Bill's does.
+    pub async fn list(
+        &self,
+        tenant: &Tenant,
+        search: Option<&str>,
+        offset: i64,
+        limit: i64,
+        balances: BalanceRequest,
+    ) -> Result<AccountPage, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let offset = offset.max(0);
+        let descending = limit < 0;
+        let limit = limit.saturating_abs();
+        let accounts = accounts::list_accounts(
+            &connection,
+            tenant.record_id,
+            search,
+            offset,
+            limit,
+            descending,
+        )
+        .await?;
+        let total = accounts::count_accounts(&connection, tenant.record_id, search).await?;
+        // Without a search every account matches: one count serves both headers.
+        let max = match search {
+            Some(_) => accounts::count_accounts(&connection, tenant.record_id, None).await?,
+            None => total,
+        };
+        let returned = i64::try_from(accounts.len()).unwrap_or(i64::MAX);
+        let next = offset.saturating_add(returned);
+        Ok(AccountPage {
+            accounts: accounts
+                .into_iter()
+                .map(|account| with_balances(account, balances))
+                .collect(),
+            offset,
+            next_offset: (returned > 0 && next < total).then_some(next),
+            total,
+            max,
+        })
     }
 }
 
