@@ -18,7 +18,9 @@ use super::error::ApiError;
 use super::error::Result;
 use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
 use super::AppState;
-use crate::service::accounts::{AccountInput, AccountPage, AccountView, BalanceRequest};
+use crate::service::accounts::{
+    AccountInput, AccountPage, AccountView, AuditLevel, AuditLog, BalanceRequest,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,6 +36,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/1.0/kb/accounts/{account_id}",
             get(get_account).put(update_account),
+        )
+        .route(
+            "/1.0/kb/accounts/{account_id}/auditLogs",
+            get(get_account_audit_logs),
         )
 }
 
@@ -161,7 +167,7 @@ struct AccountJson {
     account_balance: Option<i64>,
     #[serde(rename = "accountCBA")]
     account_cba: Option<i64>,
-    audit_logs: Vec<serde_json::Value>,
+    audit_logs: Vec<AuditLogJson>,
 }
 
 impl From<AccountView> for AccountJson {
@@ -208,8 +214,7 @@ fn kill_bill_date_time<S: Serializer>(
 }
 
 /// The read parameters Kill Bill's getAccount and getAccountByKey take. Booleans follow
-/// JAX-RS: anything other than `true` is false. `audit` must name an AuditLevel (else 404);
-/// audit logs are not served yet (always `[]`).
+/// JAX-RS: anything other than `true` is false. `audit` must name an AuditLevel (else 404).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReadQuery {
@@ -240,37 +245,95 @@ fn read_query(
     query.map(|Query(query)| query).unwrap_or_default()
 }
 
-/// Kill Bill's AuditLevel, read from the `audit` query parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum AuditLevel {
-    #[default]
-    None,
-    Minimal,
-    Full,
+/// Kill Bill's AuditMode upper-cases the `audit` value before `AuditLevel.valueOf`; anything
+/// else fails the JAX-RS conversion, which answers 404.
+fn parse_audit_level(raw: Option<&str>) -> Result<AuditLevel> {
+    match raw.map(str::to_ascii_uppercase).as_deref() {
+        None | Some("NONE") => Ok(AuditLevel::None),
+        Some("MINIMAL") => Ok(AuditLevel::Minimal),
+        Some("FULL") => Ok(AuditLevel::Full),
+        Some(_) => Err(ApiError::NotFound(format!(
+            "Invalid audit level {}",
+            raw.unwrap_or_default()
+        ))),
+    }
 }
 
-impl AuditLevel {
-    /// Kill Bill's AuditMode upper-cases the value before `AuditLevel.valueOf`; anything else
-    /// fails the JAX-RS conversion, which answers 404.
-    fn parse(raw: Option<&str>) -> Result<AuditLevel> {
-        match raw.map(str::to_ascii_uppercase).as_deref() {
-            None | Some("NONE") => Ok(AuditLevel::None),
-            Some("MINIMAL") => Ok(AuditLevel::Minimal),
-            Some("FULL") => Ok(AuditLevel::Full),
-            Some(_) => Err(ApiError::NotFound(format!(
-                "Invalid audit level {}",
-                raw.unwrap_or_default()
-            ))),
-        }
+fn audit_level_name(level: AuditLevel) -> &'static str {
+    match level {
+        AuditLevel::None => "NONE",
+        AuditLevel::Minimal => "MINIMAL",
+        AuditLevel::Full => "FULL",
     }
+}
 
-    fn as_str(self) -> &'static str {
-        match self {
-            AuditLevel::None => "NONE",
-            AuditLevel::Minimal => "MINIMAL",
-            AuditLevel::Full => "FULL",
-        }
+/// Kill Bill's AuditLogJson for an account entry. `history` is only filled by Kill Bill's
+/// `auditLogsWithHistory` endpoints, which ferrobill does not serve: always `null` here.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditLogJson {
+    change_type: String,
+    #[serde(serialize_with = "kill_bill_date_time")]
+    change_date: DateTime<Utc>,
+    object_type: &'static str,
+    object_id: Uuid,
+    changed_by: String,
+    reason_code: Option<String>,
+    comments: Option<String>,
+    user_token: Option<Uuid>,
+    history: Option<serde_json::Value>,
+}
+
+fn audit_log_json(account_id: Uuid, log: AuditLog) -> AuditLogJson {
+    AuditLogJson {
+        change_type: log.change_type,
+        change_date: log.created_date,
+        object_type: "ACCOUNT",
+        object_id: account_id,
+        changed_by: log.created_by,
+        reason_code: log.reason_code,
+        comments: log.comments,
+        user_token: log.user_token,
+        history: None,
     }
+}
+
+/// The AccountJson of `view` with its audit trail at `level`.
+async fn account_json(
+    state: &AppState,
+    view: AccountView,
+    level: AuditLevel,
+) -> Result<AccountJson> {
+    let logs = state.accounts.audit_logs(&view.account, level).await?;
+    let id = view.account.id;
+    let mut json = AccountJson::from(view);
+    json.audit_logs = logs
+        .into_iter()
+        .map(|log| audit_log_json(id, log))
+        .collect();
+    Ok(json)
+}
+
+/// `GET /1.0/kb/accounts/{accountId}/auditLogs`: the account's whole audit trail.
+async fn get_account_audit_logs(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+) -> Result<Json<Vec<AuditLogJson>>> {
+    let id = parse_id(&raw_id)?;
+    let view = state
+        .accounts
+        .find_by_id(&tenant, id, BalanceRequest::default())
+        .await?;
+    let logs = state
+        .accounts
+        .audit_logs(&view.account, AuditLevel::Full)
+        .await?;
+    Ok(Json(
+        logs.into_iter()
+            .map(|log| audit_log_json(id, log))
+            .collect(),
+    ))
 }
 
 /// The parameters of Kill Bill's getAccounts and searchAccounts: paging plus the read ones.
@@ -330,7 +393,7 @@ async fn paged(
 ) -> Result<Response> {
     let offset = long_parameter("offset", query.offset.as_deref(), 0)?;
     let limit = long_parameter("limit", query.limit.as_deref(), 100)?;
-    let audit = AuditLevel::parse(query.read.audit.as_deref())?;
+    let audit = parse_audit_level(query.read.audit.as_deref())?;
     let balances = query.read.balances();
     let page: AccountPage = state
         .accounts
@@ -362,11 +425,14 @@ async fn paged(
                 "{path}?offset={next}&limit={limit}&accountWithBalance={}&accountWithBalanceAndCBA={}&audit={}",
                 balances.balance,
                 balances.credit,
-                audit.as_str()
+                audit_level_name(audit)
             ),
         )?;
     }
-    let body: Vec<AccountJson> = page.accounts.into_iter().map(AccountJson::from).collect();
+    let mut body = Vec::with_capacity(page.accounts.len());
+    for view in page.accounts {
+        body.push(account_json(state, view, audit).await?);
+    }
     Ok((headers, Json(body)).into_response())
 }
 
@@ -409,12 +475,12 @@ async fn get_account(
 ) -> Result<Json<AccountJson>> {
     let id = parse_id(&raw_id)?;
     let query = read_query(query);
-    AuditLevel::parse(query.audit.as_deref())?;
+    let audit = parse_audit_level(query.audit.as_deref())?;
     let view = state
         .accounts
         .find_by_id(&tenant, id, query.balances())
         .await?;
-    Ok(Json(view.into()))
+    Ok(Json(account_json(&state, view, audit).await?))
 }
 
 /// `GET /1.0/kb/accounts?externalKey=`. A missing key is looked up as Kill Bill's `null`.
@@ -424,13 +490,13 @@ async fn get_account_by_external_key(
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AccountJson>> {
     let query = read_query(query);
-    AuditLevel::parse(query.audit.as_deref())?;
+    let audit = parse_audit_level(query.audit.as_deref())?;
     let external_key = query.external_key.as_deref().unwrap_or("null");
     let view = state
         .accounts
         .find_by_external_key(&tenant, external_key, query.balances())
         .await?;
-    Ok(Json(view.into()))
+    Ok(Json(account_json(&state, view, audit).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -18,7 +18,7 @@ use crate::bus::Bus;
 use crate::db::pool::DbPool;
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountData};
-use crate::storage::audit::{insert_audit_log, ChangeType};
+use crate::storage::audit::{find_account_audit_logs, insert_audit_log, ChangeType};
 use crate::storage::{AuditContext, StorageError};
 
 /// An account as stored: the storage record is the service's account too, nothing is derived.
@@ -82,6 +82,19 @@ pub struct BalanceRequest {
     pub balance: bool,
     pub credit: bool,
 }
+
+/// Kill Bill's AuditLevel: how much of an object's audit trail a read includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuditLevel {
+    #[default]
+    None,
+    /// Only the first entry (the creation), as Kill Bill's DefaultAuditDao.
+    Minimal,
+    Full,
+}
+
+/// One entry of an account's audit trail.
+pub use crate::storage::audit::AuditLogRecord as AuditLog;
 
 /// One page of accounts and Kill Bill's pagination counts.
 #[derive(Debug, Clone)]
@@ -312,6 +325,26 @@ impl AccountService {
             total,
             max,
         })
+    }
+
+    /// The account's audit trail at `level`, oldest first: nothing for NONE, the creation
+    /// entry for MINIMAL, every entry for FULL.
+    pub async fn audit_logs(
+        &self,
+        account: &Account,
+        level: AuditLevel,
+    ) -> Result<Vec<AuditLog>, ServiceError> {
+        if level == AuditLevel::None {
+            return Ok(Vec::new());
+        }
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let mut logs =
+            find_account_audit_logs(&connection, account.tenant_record_id, account.record_id)
+                .await?;
+        if level == AuditLevel::Minimal {
+            logs.truncate(1);
+        }
+        Ok(logs)
     }
 }
 

@@ -768,3 +768,90 @@ async fn unparsable_paging_and_audit_parameters_are_404() {
     }
     app.stop().await;
 }
+
+/// The property names of kbswagger.yaml's `AuditLog` definition.
+const AUDIT_LOG_FIELDS: [&str; 9] = [
+    "changeType",
+    "changeDate",
+    "objectType",
+    "objectId",
+    "changedBy",
+    "reasonCode",
+    "comments",
+    "userToken",
+    "history",
+];
+
+fn assert_audit_log(log: &Value, change_type: &str, id: &str) {
+    let object = log.as_object().expect("an AuditLogJson object");
+    let expected: BTreeSet<&str> = AUDIT_LOG_FIELDS.into_iter().collect();
+    let actual: BTreeSet<&str> = object.keys().map(String::as_str).collect();
+    assert_eq!(actual, expected, "AuditLogJson fields: {log}");
+    assert_eq!(log["changeType"], change_type, "{log}");
+    assert!(is_kill_bill_date(&log["changeDate"]), "{log}");
+    assert_eq!(log["objectType"], "ACCOUNT");
+    assert_eq!(log["objectId"], id);
+    assert_eq!(log["changedBy"], "integration-test");
+    assert_eq!(log["history"], Value::Null);
+}
+
+#[tokio::test]
+async fn audit_levels_fill_audit_logs_on_account_reads() {
+    let app = TestApp::spawn_with_tenant().await;
+    let response = app
+        .kb(Method::POST, "/1.0/kb/accounts")
+        .header("X-Killbill-Reason", "signup")
+        .header("X-Killbill-Comment", "from the web")
+        .json(&json!({ "externalKey": "audited" }))
+        .send()
+        .await
+        .expect("POST");
+    let response = expect_status(response, StatusCode::CREATED).await;
+    let id = header(&response, "location")
+        .rsplit('/')
+        .next()
+        .expect("an id")
+        .to_string();
+    let response = app
+        .kb(Method::PUT, &format!("/1.0/kb/accounts/{id}"))
+        .json(&json!({ "city": "Lyon" }))
+        .send()
+        .await
+        .expect("PUT");
+    expect_status(response, StatusCode::NO_CONTENT).await;
+
+    let none = get_json(&app, &format!("/1.0/kb/accounts/{id}?audit=NONE")).await;
+    assert_eq!(none["auditLogs"], json!([]));
+
+    let minimal = get_json(&app, &format!("/1.0/kb/accounts/{id}?audit=minimal")).await;
+    let logs = minimal["auditLogs"].as_array().expect("auditLogs");
+    assert_eq!(logs.len(), 1, "{minimal}");
+    assert_audit_log(&logs[0], "INSERT", &id);
+    assert_eq!(logs[0]["reasonCode"], "signup");
+    assert_eq!(logs[0]["comments"], "from the web");
+
+    let full = get_json(&app, "/1.0/kb/accounts?externalKey=audited&audit=FULL").await;
+    let logs = full["auditLogs"].as_array().expect("auditLogs");
+    assert_eq!(logs.len(), 2, "{full}");
+    assert_audit_log(&logs[0], "INSERT", &id);
+    assert_audit_log(&logs[1], "UPDATE", &id);
+    assert_eq!(logs[1]["reasonCode"], Value::Null);
+
+    // The same trail on its own endpoint and on a listed page.
+    let trail = get_json(&app, &format!("/1.0/kb/accounts/{id}/auditLogs")).await;
+    assert_eq!(&trail, &full["auditLogs"]);
+    let page = get_json(&app, "/1.0/kb/accounts/pagination?audit=FULL").await;
+    assert_eq!(page[0]["auditLogs"], full["auditLogs"]);
+
+    let unknown = uuid::Uuid::new_v4();
+    let response = app
+        .kb(
+            Method::GET,
+            &format!("/1.0/kb/accounts/{unknown}/auditLogs"),
+        )
+        .send()
+        .await
+        .expect("GET");
+    expect_kb_error(response, StatusCode::NOT_FOUND).await;
+    app.stop().await;
+}
