@@ -13,7 +13,9 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::{CallContext, ServiceError};
-use crate::bus::internal_events::AccountCreationInternalEvent;
+use crate::bus::internal_events::{
+    AccountChangeInternalEvent, AccountCreationInternalEvent, ChangedField,
+};
 use crate::bus::Bus;
 use crate::db::pool::DbPool;
 use crate::service::tenants::Tenant;
@@ -246,9 +248,10 @@ impl AccountService {
     /// Updates an account. With `treat_null_as_reset` false a field not given keeps its value;
     /// with it true a field not given is cleared. The external key, a set currency, the time
     /// zone, a set bill cycle day and the reference time's day cannot change (400, as Kill
-    /// Bill). One transaction: the update, its history row and audit row.
-    ///
-    /// Kill Bill also posts an AccountChangeInternalEvent here; ferrobill does not yet.
+    /// Bill). One transaction: the update, its history row and audit row,
+    /// and the change event.
+    /// When a field Kill Bill tracks changed, the AccountChangeInternalEvent is posted in the
+    /// same transaction.
     pub async fn update(
         &self,
         tenant: &Tenant,
@@ -279,7 +282,27 @@ impl AccountService {
         )
         .await?;
         record_change(&transaction, &account, ChangeType::Update, now, context).await?;
+        // Kill Bill's DefaultAccountDao posts the change event in the update's transaction,
+        // and only when a tracked field changed.
+        let changed_fields = changed_fields(&current.data, &account.data, now);
+        let mut posted = self.main_bus.posted();
+        if !changed_fields.is_empty() {
+            posted
+                .post(
+                    &transaction,
+                    &AccountChangeInternalEvent {
+                        changed_fields,
+                        account_id: account.id,
+                        account_record_id: account.record_id,
+                        tenant_record_id: tenant.record_id,
+                    },
+                    context.user_token,
+                )
+                .await
+                .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        }
         transaction.commit().await.map_err(StorageError::from)?;
+        posted.committed().await;
         Ok(())
     }
 
@@ -517,6 +540,61 @@ fn merge(
             input.migrated.or(current.migrated)
         },
     })
+}
+
+/// The fields Kill Bill's DefaultAccountChangeEvent compares, in its order and under its names
+/// (the account name is `firstName` there), as text: only those whose value differs.
+fn changed_fields(old: &AccountData, new: &AccountData, now: DateTime<Utc>) -> Vec<ChangedField> {
+    let text = |value: &Option<String>| value.clone();
+    let uuid = |value: &Option<Uuid>| value.map(|id| id.to_string());
+    let pairs: [(&str, Option<String>, Option<String>); 15] = [
+        (
+            "externalKey",
+            Some(old.external_key.clone()),
+            Some(new.external_key.clone()),
+        ),
+        ("email", text(&old.email), text(&new.email)),
+        ("firstName", text(&old.name), text(&new.name)),
+        ("currency", text(&old.currency), text(&new.currency)),
+        (
+            "billCycleDayLocal",
+            Some(old.bill_cycle_day_local.to_string()),
+            Some(new.bill_cycle_day_local.to_string()),
+        ),
+        (
+            "paymentMethodId",
+            uuid(&old.payment_method_id),
+            uuid(&new.payment_method_id),
+        ),
+        ("locale", text(&old.locale), text(&new.locale)),
+        (
+            "timeZone",
+            Some(old.time_zone.clone()),
+            Some(new.time_zone.clone()),
+        ),
+        ("address1", text(&old.address1), text(&new.address1)),
+        ("address2", text(&old.address2), text(&new.address2)),
+        ("city", text(&old.city), text(&new.city)),
+        (
+            "stateOrProvince",
+            text(&old.state_or_province),
+            text(&new.state_or_province),
+        ),
+        ("country", text(&old.country), text(&new.country)),
+        ("postalCode", text(&old.postal_code), text(&new.postal_code)),
+        ("phone", text(&old.phone), text(&new.phone)),
+    ];
+    let change_date = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    pairs
+        .into_iter()
+        .filter(|(_, old_value, new_value)| old_value != new_value)
+        .map(|(field_name, old_value, new_value)| ChangedField {
+            field_name: field_name.to_string(),
+            old_value,
+            new_value,
+            change_date: change_date.clone(),
+        })
+        .collect()
 }
 
 /// A parent account must be one of the tenant's accounts (ACCOUNT_DOES_NOT_EXIST_FOR_ID).
