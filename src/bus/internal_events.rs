@@ -151,3 +151,40 @@ impl BusEvent for ExternalBusEvent {
         }
     }
 }
+
+/// One field an account update changed (Kill Bill's DefaultChangedField). Values are the text
+/// Kill Bill compares: `null` when unset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangedField {
+    /// Kill Bill's name for the field, e.g. `email`, `firstName` (the account name).
+    pub field_name: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    /// Joda's DateTime as Kill Bill's ObjectMapper writes it.
+    pub change_date: String,
+}
+
+/// An account was updated (Kill Bill's AccountChangeInternalEvent); posted in the update's
+/// transaction, and only when a tracked field changed (Kill Bill's `hasChanges`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountChangeInternalEvent {
+    /// Kill Bill serialises the list through its getter, as `changedFields`.
+    pub changed_fields: Vec<ChangedField>,
+    pub account_id: Uuid,
+    pub account_record_id: i64,
+    pub tenant_record_id: i64,
+}
+
+impl BusEvent for AccountChangeInternalEvent {
+    const CLASS_NAME: &'static str =
+        "org.killbill.billing.account.api.user.DefaultAccountChangeEvent";
+
+    fn search_keys(&self) -> SearchKeys {
+        SearchKeys {
+            account_record_id: Some(self.account_record_id),
+            tenant_record_id: self.tenant_record_id,
+        }
+    }
+}

@@ -14,10 +14,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
+use super::error::ApiError;
 use super::error::Result;
 use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
 use super::AppState;
-use crate::service::accounts::{AccountInput, AccountView, BalanceRequest};
+use crate::service::accounts::{
+    AccountInput, AccountPage, AccountView, AuditLevel, AuditLog, BalanceRequest,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,9 +28,18 @@ pub fn router() -> Router<AppState> {
             "/1.0/kb/accounts",
             post(create_account).get(get_account_by_external_key),
         )
+        .route("/1.0/kb/accounts/pagination", get(list_accounts))
+        .route(
+            "/1.0/kb/accounts/search/{*search_key}",
+            get(search_accounts),
+        )
         .route(
             "/1.0/kb/accounts/{account_id}",
             get(get_account).put(update_account),
+        )
+        .route(
+            "/1.0/kb/accounts/{account_id}/auditLogs",
+            get(get_account_audit_logs),
         )
 }
 
@@ -155,7 +167,7 @@ struct AccountJson {
     account_balance: Option<i64>,
     #[serde(rename = "accountCBA")]
     account_cba: Option<i64>,
-    audit_logs: Vec<serde_json::Value>,
+    audit_logs: Vec<AuditLogJson>,
 }
 
 impl From<AccountView> for AccountJson {
@@ -202,8 +214,7 @@ fn kill_bill_date_time<S: Serializer>(
 }
 
 /// The read parameters Kill Bill's getAccount and getAccountByKey take. Booleans follow
-/// JAX-RS: anything other than `true` is false. `audit` is accepted; audit logs are not
-/// served yet (always `[]`).
+/// JAX-RS: anything other than `true` is false. `audit` must name an AuditLevel (else 404).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReadQuery {
@@ -211,6 +222,7 @@ struct ReadQuery {
     account_with_balance: Option<String>,
     #[serde(rename = "accountWithBalanceAndCBA")]
     account_with_balance_and_cba: Option<String>,
+    audit: Option<String>,
 }
 
 impl ReadQuery {
@@ -231,6 +243,211 @@ fn read_query(
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ReadQuery {
     query.map(|Query(query)| query).unwrap_or_default()
+}
+
+/// Kill Bill's AuditMode upper-cases the `audit` value before `AuditLevel.valueOf`; anything
+/// else fails the JAX-RS conversion, which answers 404.
+fn parse_audit_level(raw: Option<&str>) -> Result<AuditLevel> {
+    match raw.map(str::to_ascii_uppercase).as_deref() {
+        None | Some("NONE") => Ok(AuditLevel::None),
+        Some("MINIMAL") => Ok(AuditLevel::Minimal),
+        Some("FULL") => Ok(AuditLevel::Full),
+        Some(_) => Err(ApiError::NotFound(format!(
+            "Invalid audit level {}",
+            raw.unwrap_or_default()
+        ))),
+    }
+}
+
+fn audit_level_name(level: AuditLevel) -> &'static str {
+    match level {
+        AuditLevel::None => "NONE",
+        AuditLevel::Minimal => "MINIMAL",
+        AuditLevel::Full => "FULL",
+    }
+}
+
+/// Kill Bill's AuditLogJson for an account entry. `history` is only filled by Kill Bill's
+/// `auditLogsWithHistory` endpoints, which ferrobill does not serve: always `null` here.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditLogJson {
+    change_type: String,
+    #[serde(serialize_with = "kill_bill_date_time")]
+    change_date: DateTime<Utc>,
+    object_type: &'static str,
+    object_id: Uuid,
+    changed_by: String,
+    reason_code: Option<String>,
+    comments: Option<String>,
+    user_token: Option<Uuid>,
+    history: Option<serde_json::Value>,
+}
+
+fn audit_log_json(account_id: Uuid, log: AuditLog) -> AuditLogJson {
+    AuditLogJson {
+        change_type: log.change_type,
+        change_date: log.created_date,
+        object_type: "ACCOUNT",
+        object_id: account_id,
+        changed_by: log.created_by,
+        reason_code: log.reason_code,
+        comments: log.comments,
+        user_token: log.user_token,
+        history: None,
+    }
+}
+
+/// The AccountJson of `view` with its audit trail at `level`.
+async fn account_json(
+    state: &AppState,
+    view: AccountView,
+    level: AuditLevel,
+) -> Result<AccountJson> {
+    let logs = state.accounts.audit_logs(&view.account, level).await?;
+    let id = view.account.id;
+    let mut json = AccountJson::from(view);
+    json.audit_logs = logs
+        .into_iter()
+        .map(|log| audit_log_json(id, log))
+        .collect();
+    Ok(json)
+}
+
+/// `GET /1.0/kb/accounts/{accountId}/auditLogs`: the account's whole audit trail.
+async fn get_account_audit_logs(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+) -> Result<Json<Vec<AuditLogJson>>> {
+    let id = parse_id(&raw_id)?;
+    let view = state
+        .accounts
+        .find_by_id(&tenant, id, BalanceRequest::default())
+        .await?;
+    let logs = state
+        .accounts
+        .audit_logs(&view.account, AuditLevel::Full)
+        .await?;
+    Ok(Json(
+        logs.into_iter()
+            .map(|log| audit_log_json(id, log))
+            .collect(),
+    ))
+}
+
+/// The parameters of Kill Bill's getAccounts and searchAccounts: paging plus the read ones.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListQuery {
+    offset: Option<String>,
+    limit: Option<String>,
+    #[serde(flatten)]
+    read: ReadQuery,
+}
+
+/// A `Long` query parameter as JAX-RS reads it: absent → the default, unparsable → 404.
+fn long_parameter(name: &str, raw: Option<&str>, default: i64) -> Result<i64> {
+    match raw {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| ApiError::NotFound(format!("Invalid {name} {text}"))),
+    }
+}
+
+/// `GET /1.0/kb/accounts/pagination?offset=0&limit=100`.
+async fn list_accounts(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let query = query.map(|Query(query)| query).unwrap_or_default();
+    paged(&state, &tenant, None, "/1.0/kb/accounts/pagination", query).await
+}
+
+/// `GET /1.0/kb/accounts/search/{searchKey}?offset=0&limit=100`.
+async fn search_accounts(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(search_key): KbPath<String>,
+    query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let query = query.map(|Query(query)| query).unwrap_or_default();
+    let path = format!(
+        "/1.0/kb/accounts/search/{}",
+        encode_path_segment(&search_key)
+    );
+    paged(&state, &tenant, Some(&search_key), &path, query).await
+}
+
+/// One page as Kill Bill's buildStreamingPaginationResponse answers it: the JSON array and
+/// the `X-Killbill-Pagination-*` headers, `NextOffset` and `NextPageUri` only when a next page
+/// exists.
+async fn paged(
+    state: &AppState,
+    tenant: &crate::service::tenants::Tenant,
+    search: Option<&str>,
+    path: &str,
+    query: ListQuery,
+) -> Result<Response> {
+    let offset = long_parameter("offset", query.offset.as_deref(), 0)?;
+    let limit = long_parameter("limit", query.limit.as_deref(), 100)?;
+    let audit = parse_audit_level(query.read.audit.as_deref())?;
+    let balances = query.read.balances();
+    let page: AccountPage = state
+        .accounts
+        .list(tenant, search, offset, limit, balances)
+        .await?;
+    let mut headers = axum::http::HeaderMap::new();
+    let mut put = |name: &'static str, value: String| -> Result<()> {
+        let value = header::HeaderValue::from_str(&value)
+            .map_err(|error| ApiError::InvalidParameter(error.to_string()))?;
+        headers.insert(name, value);
+        Ok(())
+    };
+    put(
+        "X-Killbill-Pagination-CurrentOffset",
+        page.offset.to_string(),
+    )?;
+    put(
+        "X-Killbill-Pagination-TotalNbRecords",
+        page.total.to_string(),
+    )?;
+    put("X-Killbill-Pagination-MaxNbRecords", page.max.to_string())?;
+    if let Some(next) = page.next_offset {
+        put("X-Killbill-Pagination-NextOffset", next.to_string())?;
+        // JaxrsUriBuilder.nextPage: offset and limit first, then the read parameters as the
+        // resource echoes them (booleans and the audit level normalised).
+        put(
+            "X-Killbill-Pagination-NextPageUri",
+            format!(
+                "{path}?offset={next}&limit={limit}&accountWithBalance={}&accountWithBalanceAndCBA={}&audit={}",
+                balances.balance,
+                balances.credit,
+                audit_level_name(audit)
+            ),
+        )?;
+    }
+    let mut body = Vec::with_capacity(page.accounts.len());
+    for view in page.accounts {
+        body.push(account_json(state, view, audit).await?);
+    }
+    Ok((headers, Json(body)).into_response())
+}
+
+/// Percent-encodes a path segment the way a URI builder does: everything but RFC 3986's
+/// unreserved characters.
+fn encode_path_segment(segment: &str) -> String {
+    let mut encoded = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 /// `POST /1.0/kb/accounts` → 201 with an empty body and the new account's absolute `Location`.
@@ -258,11 +475,12 @@ async fn get_account(
 ) -> Result<Json<AccountJson>> {
     let id = parse_id(&raw_id)?;
     let query = read_query(query);
+    let audit = parse_audit_level(query.audit.as_deref())?;
     let view = state
         .accounts
         .find_by_id(&tenant, id, query.balances())
         .await?;
-    Ok(Json(view.into()))
+    Ok(Json(account_json(&state, view, audit).await?))
 }
 
 /// `GET /1.0/kb/accounts?externalKey=`. A missing key is looked up as Kill Bill's `null`.
@@ -272,12 +490,13 @@ async fn get_account_by_external_key(
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AccountJson>> {
     let query = read_query(query);
+    let audit = parse_audit_level(query.audit.as_deref())?;
     let external_key = query.external_key.as_deref().unwrap_or("null");
     let view = state
         .accounts
         .find_by_external_key(&tenant, external_key, query.balances())
         .await?;
-    Ok(Json(view.into()))
+    Ok(Json(account_json(&state, view, audit).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -13,12 +13,14 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 use super::{CallContext, ServiceError};
-use crate::bus::internal_events::AccountCreationInternalEvent;
+use crate::bus::internal_events::{
+    AccountChangeInternalEvent, AccountCreationInternalEvent, ChangedField,
+};
 use crate::bus::Bus;
 use crate::db::pool::DbPool;
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountData};
-use crate::storage::audit::{insert_audit_log, ChangeType};
+use crate::storage::audit::{find_account_audit_logs, insert_audit_log, ChangeType};
 use crate::storage::{AuditContext, StorageError};
 
 /// An account as stored: the storage record is the service's account too, nothing is derived.
@@ -81,6 +83,33 @@ pub struct AccountInput {
 pub struct BalanceRequest {
     pub balance: bool,
     pub credit: bool,
+}
+
+/// Kill Bill's AuditLevel: how much of an object's audit trail a read includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuditLevel {
+    #[default]
+    None,
+    /// Only the first entry (the creation), as Kill Bill's DefaultAuditDao.
+    Minimal,
+    Full,
+}
+
+/// One entry of an account's audit trail.
+pub use crate::storage::audit::AuditLogRecord as AuditLog;
+
+/// One page of accounts and Kill Bill's pagination counts.
+#[derive(Debug, Clone)]
+pub struct AccountPage {
+    pub accounts: Vec<AccountView>,
+    /// The offset this page starts at.
+    pub offset: i64,
+    /// Where the next page starts; `None` on the last page.
+    pub next_offset: Option<i64>,
+    /// How many accounts match (TotalNbRecords).
+    pub total: i64,
+    /// How many accounts the tenant has (MaxNbRecords).
+    pub max: i64,
 }
 
 /// An account with the balances a read asked for.
@@ -219,9 +248,10 @@ impl AccountService {
     /// Updates an account. With `treat_null_as_reset` false a field not given keeps its value;
     /// with it true a field not given is cleared. The external key, a set currency, the time
     /// zone, a set bill cycle day and the reference time's day cannot change (400, as Kill
-    /// Bill). One transaction: the update, its history row and audit row.
-    ///
-    /// Kill Bill also posts an AccountChangeInternalEvent here; ferrobill does not yet.
+    /// Bill). One transaction: the update, its history row and audit row,
+    /// and the change event.
+    /// When a field Kill Bill tracks changed, the AccountChangeInternalEvent is posted in the
+    /// same transaction.
     pub async fn update(
         &self,
         tenant: &Tenant,
@@ -252,8 +282,92 @@ impl AccountService {
         )
         .await?;
         record_change(&transaction, &account, ChangeType::Update, now, context).await?;
+        // Kill Bill's DefaultAccountDao posts the change event in the update's transaction,
+        // and only when a tracked field changed.
+        let changed_fields = changed_fields(&current.data, &account.data, now);
+        let mut posted = self.main_bus.posted();
+        if !changed_fields.is_empty() {
+            posted
+                .post(
+                    &transaction,
+                    &AccountChangeInternalEvent {
+                        changed_fields,
+                        account_id: account.id,
+                        account_record_id: account.record_id,
+                        tenant_record_id: tenant.record_id,
+                    },
+                    context.user_token,
+                )
+                .await
+                .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        }
         transaction.commit().await.map_err(StorageError::from)?;
+        posted.committed().await;
         Ok(())
+    }
+
+    /// One page of the tenant's accounts (all of them, or those `search` matches), with the
+    /// counts Kill Bill's pagination headers carry. A negative `limit` reads backwards from
+    /// the newest, as Kill Bill's does.
+    pub async fn list(
+        &self,
+        tenant: &Tenant,
+        search: Option<&str>,
+        offset: i64,
+        limit: i64,
+        balances: BalanceRequest,
+    ) -> Result<AccountPage, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let offset = offset.max(0);
+        let descending = limit < 0;
+        let limit = limit.saturating_abs();
+        let accounts = accounts::list_accounts(
+            &connection,
+            tenant.record_id,
+            search,
+            offset,
+            limit,
+            descending,
+        )
+        .await?;
+        let total = accounts::count_accounts(&connection, tenant.record_id, search).await?;
+        // Without a search every account matches: one count serves both headers.
+        let max = match search {
+            Some(_) => accounts::count_accounts(&connection, tenant.record_id, None).await?,
+            None => total,
+        };
+        let returned = i64::try_from(accounts.len()).unwrap_or(i64::MAX);
+        let next = offset.saturating_add(returned);
+        Ok(AccountPage {
+            accounts: accounts
+                .into_iter()
+                .map(|account| with_balances(account, balances))
+                .collect(),
+            offset,
+            next_offset: (returned > 0 && next < total).then_some(next),
+            total,
+            max,
+        })
+    }
+
+    /// The account's audit trail at `level`, oldest first: nothing for NONE, the creation
+    /// entry for MINIMAL, every entry for FULL.
+    pub async fn audit_logs(
+        &self,
+        account: &Account,
+        level: AuditLevel,
+    ) -> Result<Vec<AuditLog>, ServiceError> {
+        if level == AuditLevel::None {
+            return Ok(Vec::new());
+        }
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let mut logs =
+            find_account_audit_logs(&connection, account.tenant_record_id, account.record_id)
+                .await?;
+        if level == AuditLevel::Minimal {
+            logs.truncate(1);
+        }
+        Ok(logs)
     }
 }
 
@@ -426,6 +540,61 @@ fn merge(
             input.migrated.or(current.migrated)
         },
     })
+}
+
+/// The fields Kill Bill's DefaultAccountChangeEvent compares, in its order and under its names
+/// (the account name is `firstName` there), as text: only those whose value differs.
+fn changed_fields(old: &AccountData, new: &AccountData, now: DateTime<Utc>) -> Vec<ChangedField> {
+    let text = |value: &Option<String>| value.clone();
+    let uuid = |value: &Option<Uuid>| value.map(|id| id.to_string());
+    let pairs: [(&str, Option<String>, Option<String>); 15] = [
+        (
+            "externalKey",
+            Some(old.external_key.clone()),
+            Some(new.external_key.clone()),
+        ),
+        ("email", text(&old.email), text(&new.email)),
+        ("firstName", text(&old.name), text(&new.name)),
+        ("currency", text(&old.currency), text(&new.currency)),
+        (
+            "billCycleDayLocal",
+            Some(old.bill_cycle_day_local.to_string()),
+            Some(new.bill_cycle_day_local.to_string()),
+        ),
+        (
+            "paymentMethodId",
+            uuid(&old.payment_method_id),
+            uuid(&new.payment_method_id),
+        ),
+        ("locale", text(&old.locale), text(&new.locale)),
+        (
+            "timeZone",
+            Some(old.time_zone.clone()),
+            Some(new.time_zone.clone()),
+        ),
+        ("address1", text(&old.address1), text(&new.address1)),
+        ("address2", text(&old.address2), text(&new.address2)),
+        ("city", text(&old.city), text(&new.city)),
+        (
+            "stateOrProvince",
+            text(&old.state_or_province),
+            text(&new.state_or_province),
+        ),
+        ("country", text(&old.country), text(&new.country)),
+        ("postalCode", text(&old.postal_code), text(&new.postal_code)),
+        ("phone", text(&old.phone), text(&new.phone)),
+    ];
+    let change_date = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    pairs
+        .into_iter()
+        .filter(|(_, old_value, new_value)| old_value != new_value)
+        .map(|(field_name, old_value, new_value)| ChangedField {
+            field_name: field_name.to_string(),
+            old_value,
+            new_value,
+            change_date: change_date.clone(),
+        })
+        .collect()
 }
 
 /// A parent account must be one of the tenant's accounts (ACCOUNT_DOES_NOT_EXIST_FOR_ID).

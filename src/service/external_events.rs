@@ -1,6 +1,6 @@
 //! Kill Bill's BeatrixListener for the events ferrobill has so far: it subscribes on the main
-//! bus to account creation and payment outcomes and posts the matching external event
-//! (ACCOUNT_CREATION, PAYMENT_SUCCESS, PAYMENT_FAILED; TENANT_CONFIG_CHANGE for a tenant
+//! bus to account creation and change and payment outcomes and posts the matching external
+//! event (ACCOUNT_CREATION, ACCOUNT_CHANGE, PAYMENT_SUCCESS, PAYMENT_FAILED; TENANT_CONFIG_CHANGE for a tenant
 //! key-value) on the external bus, in one transaction.
 //!
 //! This file owns that mapping. It must never call a callback or a plugin itself (the external
@@ -16,8 +16,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::bus::internal_events::{
-    AccountCreationInternalEvent, ExternalBusEvent, PaymentErrorInternalEvent, PaymentEventData,
-    PaymentInfoInternalEvent, PaymentPluginErrorInternalEvent, TenantConfigChangeInternalEvent,
+    AccountChangeInternalEvent, AccountCreationInternalEvent, ExternalBusEvent,
+    PaymentErrorInternalEvent, PaymentEventData, PaymentInfoInternalEvent,
+    PaymentPluginErrorInternalEvent, TenantConfigChangeInternalEvent,
 };
 use crate::bus::{Bus, BusEntry, BusEvent, HandlerError};
 use crate::db::pool::DbPool;
@@ -43,6 +44,26 @@ pub fn subscribe(main_bus: &Bus, external_bus: &Bus, pool: &DbPool) {
                         event.id,
                         // An account creation's account is the account itself.
                         Some(event.id),
+                        None,
+                    )
+                    .await
+            }
+        });
+    }
+    {
+        let translator = translator.clone();
+        main_bus.subscribe(AccountChangeInternalEvent::CLASS_NAME, move |entry| {
+            let translator = translator.clone();
+            async move {
+                let event: AccountChangeInternalEvent = entry.decode()?;
+                // BeatrixListener: ACCOUNT_CHANGE on the account, no metaData.
+                translator
+                    .post(
+                        &entry,
+                        "ACCOUNT_CHANGE",
+                        "ACCOUNT",
+                        event.account_id,
+                        Some(event.account_id),
                         None,
                     )
                     .await

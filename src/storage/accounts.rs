@@ -276,3 +276,56 @@ pub async fn find_account_by_external_key(
         .await?;
     row.as_ref().map(AccountRecord::from_row).transpose()
 }
+
+/// One page of the tenant's accounts, or of those matching `search`, in `record_id` order
+/// (descending when `descending`, Kill Bill's negative limit).
+///
+/// The search clause is Kill Bill's AccountSqlDao `searchQuery`: the id equal to the key, or
+/// name, email, external key or company name containing it. `like` keeps PostgreSQL's
+/// case-sensitive matching, as Kill Bill's own SQL does on PostgreSQL; the key is not escaped,
+/// so `%` and `_` in it are wildcards there too.
+pub async fn list_accounts(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    search: Option<&str>,
+    offset: i64,
+    limit: i64,
+    descending: bool,
+) -> Result<Vec<AccountRecord>, StorageError> {
+    let order = if descending { "desc" } else { "asc" };
+    let like = search.map(|key| format!("%{key}%"));
+    let sql = format!(
+        "select * from accounts
+         where tenant_record_id = $1
+           and ($2::text is null
+                or id::text = $2 or name like $3 or email like $3
+                or external_key like $3 or company_name like $3)
+         order by record_id {order}
+         offset $4 limit $5"
+    );
+    let rows = client
+        .query(&sql, &[&tenant_record_id, &search, &like, &offset, &limit])
+        .await?;
+    rows.iter().map(AccountRecord::from_row).collect()
+}
+
+/// How many of the tenant's accounts match `search` (all of them when `None`), with the same
+/// clause as [`list_accounts`].
+pub async fn count_accounts(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    search: Option<&str>,
+) -> Result<i64, StorageError> {
+    let like = search.map(|key| format!("%{key}%"));
+    let row = client
+        .query_one(
+            "select count(*) from accounts
+             where tenant_record_id = $1
+               and ($2::text is null
+                    or id::text = $2 or name like $3 or email like $3
+                    or external_key like $3 or company_name like $3)",
+            &[&tenant_record_id, &search, &like],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}

@@ -57,3 +57,49 @@ pub async fn insert_audit_log(
         .await?;
     Ok(())
 }
+
+/// One `audit_log` row as the audit read API serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLogRecord {
+    pub change_type: String,
+    pub created_date: DateTime<Utc>,
+    pub created_by: String,
+    pub reason_code: Option<String>,
+    pub comments: Option<String>,
+    pub user_token: Option<uuid::Uuid>,
+}
+
+/// The audit rows of the account `account_record_id`, oldest first. They point at the
+/// account's `account_history` rows (Kill Bill audits history rows, not the entity row), so
+/// the join goes through the history table.
+pub async fn find_account_audit_logs(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    account_record_id: i64,
+) -> Result<Vec<AuditLogRecord>, StorageError> {
+    let rows = client
+        .query(
+            "select a.change_type, a.created_date, a.created_by, a.reason_code, a.comments,
+                    a.user_token
+             from audit_log a
+             join account_history h on h.record_id = a.target_record_id
+             where a.table_name = 'ACCOUNT_HISTORY'
+               and h.target_record_id = $1
+               and a.tenant_record_id = $2
+             order by a.record_id",
+            &[&account_record_id, &tenant_record_id],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AuditLogRecord {
+                change_type: row.try_get("change_type")?,
+                created_date: row.try_get("created_date")?,
+                created_by: row.try_get("created_by")?,
+                reason_code: row.try_get("reason_code")?,
+                comments: row.try_get("comments")?,
+                user_token: row.try_get("user_token")?,
+            })
+        })
+        .collect()
+}

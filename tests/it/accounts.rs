@@ -579,3 +579,279 @@ async fn a_currency_can_be_set_later_and_reset_clears_absent_fields() {
     );
     app.stop().await;
 }
+
+/// A GET as the test tenant, returning the response after checking its status.
+async fn get_page(app: &TestApp, path: &str) -> reqwest::Response {
+    let response = app.kb(Method::GET, path).send().await.expect("GET");
+    expect_status(response, StatusCode::OK).await
+}
+
+fn optional_header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+}
+
+fn external_keys(page: &Value) -> Vec<String> {
+    page.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|account| {
+            assert_account_shape(account);
+            account["externalKey"]
+                .as_str()
+                .expect("externalKey")
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn accounts_are_paged_with_kill_bills_headers() {
+    let app = TestApp::spawn_with_tenant().await;
+    for index in 0..7 {
+        create(&app, json!({ "externalKey": format!("page-{index}") })).await;
+    }
+    // Another tenant's accounts are neither listed nor counted.
+    let other = app.create_tenant("other-key", "other-secret").await;
+    let response = app
+        .admin(Method::POST, "/1.0/kb/accounts")
+        .header("X-Killbill-ApiKey", &other.api_key)
+        .header("X-Killbill-ApiSecret", &other.api_secret)
+        .header("X-Killbill-CreatedBy", "other")
+        .json(&json!({ "externalKey": "page-other" }))
+        .send()
+        .await
+        .expect("POST");
+    expect_status(response, StatusCode::CREATED).await;
+
+    let mut path = "/1.0/kb/accounts/pagination?offset=0&limit=3".to_string();
+    let mut seen = Vec::new();
+    for (offset, next) in [(0, Some(3)), (3, Some(6)), (6, None)] {
+        let response = get_page(&app, &path).await;
+        assert_eq!(
+            header(&response, "X-Killbill-Pagination-CurrentOffset"),
+            offset.to_string()
+        );
+        assert_eq!(
+            header(&response, "X-Killbill-Pagination-TotalNbRecords"),
+            "7"
+        );
+        assert_eq!(header(&response, "X-Killbill-Pagination-MaxNbRecords"), "7");
+        assert_eq!(
+            optional_header(&response, "X-Killbill-Pagination-NextOffset"),
+            next.map(|next: i64| next.to_string())
+        );
+        let next_uri = optional_header(&response, "X-Killbill-Pagination-NextPageUri");
+        match next {
+            Some(next) => assert_eq!(
+                next_uri.as_deref(),
+                Some(
+                    format!(
+                        "/1.0/kb/accounts/pagination?offset={next}&limit=3&accountWithBalance=false&accountWithBalanceAndCBA=false&audit=NONE"
+                    )
+                    .as_str()
+                )
+            ),
+            None => assert_eq!(next_uri, None),
+        }
+        let page: Value = response.json().await.expect("JSON");
+        seen.extend(external_keys(&page));
+        if let Some(uri) = next_uri {
+            path = uri;
+        }
+    }
+    let expected: Vec<String> = (0..7).map(|index| format!("page-{index}")).collect();
+    assert_eq!(seen, expected, "every account once, in record_id order");
+
+    // Defaults: offset 0, limit 100; the read parameters are honoured and echoed.
+    let response = get_page(
+        &app,
+        "/1.0/kb/accounts/pagination?limit=1&accountWithBalance=true&audit=minimal",
+    )
+    .await;
+    assert_eq!(
+        header(&response, "X-Killbill-Pagination-NextPageUri"),
+        "/1.0/kb/accounts/pagination?offset=1&limit=1&accountWithBalance=true&accountWithBalanceAndCBA=false&audit=MINIMAL"
+    );
+    let page: Value = response.json().await.expect("JSON");
+    assert_eq!(page[0]["accountBalance"], 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn accounts_are_searched_as_kill_bill_does() {
+    let app = TestApp::spawn_with_tenant().await;
+    let ann = create(
+        &app,
+        json!({ "externalKey": "key-ann", "name": "Ann Smith", "email": "ann@example.com" }),
+    )
+    .await;
+    create(
+        &app,
+        json!({ "externalKey": "key-bob", "name": "Bob Jones", "company": "Initech" }),
+    )
+    .await;
+    create(
+        &app,
+        json!({ "externalKey": "zed", "email": "zed@corp.test", "company": "Acme" }),
+    )
+    .await;
+    let other = app.create_tenant("other-key", "other-secret").await;
+    let response = app
+        .admin(Method::POST, "/1.0/kb/accounts")
+        .header("X-Killbill-ApiKey", &other.api_key)
+        .header("X-Killbill-ApiSecret", &other.api_secret)
+        .header("X-Killbill-CreatedBy", "other")
+        .json(&json!({ "externalKey": "key-other", "name": "Ann Other" }))
+        .send()
+        .await
+        .expect("POST");
+    expect_status(response, StatusCode::CREATED).await;
+
+    let search = |key: String| {
+        let app = &app;
+        async move {
+            let response = get_page(app, &format!("/1.0/kb/accounts/search/{key}")).await;
+            let total = header(&response, "X-Killbill-Pagination-TotalNbRecords");
+            assert_eq!(header(&response, "X-Killbill-Pagination-MaxNbRecords"), "3");
+            let page: Value = response.json().await.expect("JSON");
+            let keys = external_keys(&page);
+            assert_eq!(total, keys.len().to_string());
+            keys
+        }
+    };
+    // Partial name, email, external key, company; the other tenant's "Ann" never appears.
+    assert_eq!(search("Ann".into()).await, ["key-ann"]);
+    assert_eq!(search("example.com".into()).await, ["key-ann"]);
+    assert_eq!(search("key-".into()).await, ["key-ann", "key-bob"]);
+    assert_eq!(search("nitec".into()).await, ["key-bob"]);
+    assert_eq!(search("Acme".into()).await, ["zed"]);
+    // Like Kill Bill's LIKE on PostgreSQL, the match is case-sensitive.
+    assert!(search("acme".into()).await.is_empty());
+    // The exact id matches; a part of it does not.
+    let id = ann.rsplit('/').next().expect("an id").to_string();
+    assert_eq!(search(id.clone()).await, ["key-ann"]);
+    assert!(search(id[..8].to_string()).await.is_empty());
+
+    // Paging a search carries the key in NextPageUri.
+    let response = get_page(&app, "/1.0/kb/accounts/search/key-?limit=1").await;
+    assert_eq!(header(&response, "X-Killbill-Pagination-NextOffset"), "1");
+    assert_eq!(
+        header(&response, "X-Killbill-Pagination-NextPageUri"),
+        "/1.0/kb/accounts/search/key-?offset=1&limit=1&accountWithBalance=false&accountWithBalanceAndCBA=false&audit=NONE"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unparsable_paging_and_audit_parameters_are_404() {
+    let app = TestApp::spawn_with_tenant().await;
+    let location = create(&app, json!({ "externalKey": "bad-params" })).await;
+    let id = location.rsplit('/').next().expect("an id").to_string();
+    for path in [
+        "/1.0/kb/accounts/pagination?offset=x".to_string(),
+        "/1.0/kb/accounts/pagination?limit=1.5".to_string(),
+        "/1.0/kb/accounts/pagination?audit=SOME".to_string(),
+        "/1.0/kb/accounts/search/bad?audit=all".to_string(),
+        format!("/1.0/kb/accounts/{id}?audit=nope"),
+        "/1.0/kb/accounts?externalKey=bad-params&audit=nope".to_string(),
+    ] {
+        let response = app.kb(Method::GET, &path).send().await.expect("GET");
+        expect_kb_error(response, StatusCode::NOT_FOUND).await;
+    }
+    // Case-insensitive levels are accepted.
+    for level in ["none", "Minimal", "FULL"] {
+        get_page(&app, &format!("/1.0/kb/accounts/{id}?audit={level}")).await;
+    }
+    app.stop().await;
+}
+
+/// The property names of kbswagger.yaml's `AuditLog` definition.
+const AUDIT_LOG_FIELDS: [&str; 9] = [
+    "changeType",
+    "changeDate",
+    "objectType",
+    "objectId",
+    "changedBy",
+    "reasonCode",
+    "comments",
+    "userToken",
+    "history",
+];
+
+fn assert_audit_log(log: &Value, change_type: &str, id: &str) {
+    let object = log.as_object().expect("an AuditLogJson object");
+    let expected: BTreeSet<&str> = AUDIT_LOG_FIELDS.into_iter().collect();
+    let actual: BTreeSet<&str> = object.keys().map(String::as_str).collect();
+    assert_eq!(actual, expected, "AuditLogJson fields: {log}");
+    assert_eq!(log["changeType"], change_type, "{log}");
+    assert!(is_kill_bill_date(&log["changeDate"]), "{log}");
+    assert_eq!(log["objectType"], "ACCOUNT");
+    assert_eq!(log["objectId"], id);
+    assert_eq!(log["changedBy"], "integration-test");
+    assert_eq!(log["history"], Value::Null);
+}
+
+#[tokio::test]
+async fn audit_levels_fill_audit_logs_on_account_reads() {
+    let app = TestApp::spawn_with_tenant().await;
+    let response = app
+        .kb(Method::POST, "/1.0/kb/accounts")
+        .header("X-Killbill-Reason", "signup")
+        .header("X-Killbill-Comment", "from the web")
+        .json(&json!({ "externalKey": "audited" }))
+        .send()
+        .await
+        .expect("POST");
+    let response = expect_status(response, StatusCode::CREATED).await;
+    let id = header(&response, "location")
+        .rsplit('/')
+        .next()
+        .expect("an id")
+        .to_string();
+    let response = app
+        .kb(Method::PUT, &format!("/1.0/kb/accounts/{id}"))
+        .json(&json!({ "city": "Lyon" }))
+        .send()
+        .await
+        .expect("PUT");
+    expect_status(response, StatusCode::NO_CONTENT).await;
+
+    let none = get_json(&app, &format!("/1.0/kb/accounts/{id}?audit=NONE")).await;
+    assert_eq!(none["auditLogs"], json!([]));
+
+    let minimal = get_json(&app, &format!("/1.0/kb/accounts/{id}?audit=minimal")).await;
+    let logs = minimal["auditLogs"].as_array().expect("auditLogs");
+    assert_eq!(logs.len(), 1, "{minimal}");
+    assert_audit_log(&logs[0], "INSERT", &id);
+    assert_eq!(logs[0]["reasonCode"], "signup");
+    assert_eq!(logs[0]["comments"], "from the web");
+
+    let full = get_json(&app, "/1.0/kb/accounts?externalKey=audited&audit=FULL").await;
+    let logs = full["auditLogs"].as_array().expect("auditLogs");
+    assert_eq!(logs.len(), 2, "{full}");
+    assert_audit_log(&logs[0], "INSERT", &id);
+    assert_audit_log(&logs[1], "UPDATE", &id);
+    assert_eq!(logs[1]["reasonCode"], Value::Null);
+
+    // The same trail on its own endpoint and on a listed page.
+    let trail = get_json(&app, &format!("/1.0/kb/accounts/{id}/auditLogs")).await;
+    assert_eq!(&trail, &full["auditLogs"]);
+    let page = get_json(&app, "/1.0/kb/accounts/pagination?audit=FULL").await;
+    assert_eq!(page[0]["auditLogs"], full["auditLogs"]);
+
+    let unknown = uuid::Uuid::new_v4();
+    let response = app
+        .kb(
+            Method::GET,
+            &format!("/1.0/kb/accounts/{unknown}/auditLogs"),
+        )
+        .send()
+        .await
+        .expect("GET");
+    expect_kb_error(response, StatusCode::NOT_FOUND).await;
+    app.stop().await;
+}

@@ -584,3 +584,83 @@ async fn an_account_created_over_the_api_is_pushed_as_account_creation() {
     assert!(received.try_recv().is_err(), "one notification per account");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_account_update_is_posted_and_pushed_as_account_change() {
+    let app = spawn_with_tenant(&ordered_properties()).await;
+    let (url, mut received) = start_callback_server(0).await;
+    register(&app, &url).await;
+    expect_registration_notice(&mut received).await;
+
+    let response = app
+        .kb(Method::POST, "/1.0/kb/accounts")
+        .json(&json!({ "externalKey": "changed", "city": "Paris" }))
+        .send()
+        .await
+        .expect("POST /1.0/kb/accounts");
+    let response = expect_status(response, StatusCode::CREATED).await;
+    let account_id = header(&response, "location")
+        .rsplit('/')
+        .next()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .expect("a Location ending in the account id");
+    let call = next(&mut received).await;
+    assert_notification(&call, "ACCOUNT_CREATION", "ACCOUNT", account_id, account_id);
+
+    // An update that changes nothing posts nothing (Kill Bill's hasChanges); a real one does.
+    for body in [
+        json!({ "city": "Paris" }),
+        json!({ "city": "Lyon", "name": "Ann" }),
+    ] {
+        let response = app
+            .kb(Method::PUT, &format!("/1.0/kb/accounts/{account_id}"))
+            .json(&body)
+            .send()
+            .await
+            .expect("PUT");
+        expect_status(response, StatusCode::NO_CONTENT).await;
+    }
+    let call = next(&mut received).await;
+    assert_notification(&call, "ACCOUNT_CHANGE", "ACCOUNT", account_id, account_id);
+
+    let client = app.db.client().await;
+    let rows = client
+        .query(
+            "select class_name, event_json from bus_events
+              where class_name like '%AccountChange%'
+             union all
+             select class_name, event_json from bus_events_history
+              where class_name like '%AccountChange%'",
+            &[],
+        )
+        .await
+        .expect("the change events");
+    assert_eq!(rows.len(), 1, "one change event for one real change");
+    assert_eq!(
+        rows[0].get::<_, String>(0),
+        "org.killbill.billing.account.api.user.DefaultAccountChangeEvent"
+    );
+    let event: Value = serde_json::from_str(&rows[0].get::<_, String>(1)).expect("JSON");
+    assert_eq!(event["accountId"], json!(account_id));
+    let changed: Vec<(Value, Value, Value)> = event["changedFields"]
+        .as_array()
+        .expect("changedFields")
+        .iter()
+        .map(|field| {
+            (
+                field["fieldName"].clone(),
+                field["oldValue"].clone(),
+                field["newValue"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        vec![
+            (json!("firstName"), Value::Null, json!("Ann")),
+            (json!("city"), json!("Paris"), json!("Lyon")),
+        ]
+    );
+    assert!(received.try_recv().is_err(), "nothing else was pushed");
+    app.stop().await;
+}
