@@ -218,7 +218,7 @@ fn map_service_error(error: &ServiceError) -> Mapped {
         ),
         // The gateway, not the caller, failed: 502 as Kill Bill's PLUGIN_FAILURE payments.
         ServiceError::PaymentPlugin(_) => {
-            mapped(StatusCode::BAD_GATEWAY, PAYMENT_API_EXCEPTION, Some(7029))
+            mapped(StatusCode::BAD_GATEWAY, PAYMENT_API_EXCEPTION, Some(7199))
         }
         ServiceError::Storage(storage) => map_storage_error(storage),
         ServiceError::Internal(_) => mapped(

@@ -343,3 +343,34 @@ async fn set_default_payment_method(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params(
+            pairs
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn plugin_properties_split_at_the_first_equals_sign() {
+        let params = params(&[
+            ("pluginProperty", "token=a=b"),
+            ("isDefault", "TRUE"),
+            ("pluginProperty", "flag"),
+        ]);
+        let properties = params.plugin_properties();
+        assert_eq!(properties.len(), 2);
+        assert_eq!(properties[0].key, "token");
+        assert_eq!(properties[0].value.as_deref(), Some("a=b"));
+        assert_eq!(properties[1].key, "flag");
+        assert_eq!(properties[1].value, None);
+        assert!(params.flag("isDefault"));
+        assert!(!params.flag("withPluginInfo"));
+    }
+}

@@ -49,3 +49,37 @@ impl PaymentPluginApi for ExternalPaymentProviderPlugin {
         std::future::ready(Ok(())).boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_detail_is_kill_bills_constant() {
+        let call = PaymentMethodCall {
+            account_id: Uuid::new_v4(),
+            payment_method_id: Uuid::new_v4(),
+            tenant_id: Uuid::new_v4(),
+            properties: &[],
+        };
+        let plugin = ExternalPaymentProviderPlugin;
+        assert!(plugin
+            .add_payment_method(call.clone(), None, true)
+            .await
+            .is_ok());
+        let detail = plugin
+            .get_payment_method_detail(call)
+            .await
+            .expect("a detail");
+        assert_eq!(
+            detail,
+            PaymentMethodPlugin {
+                external_payment_method_id: Some("unknown".to_string()),
+                is_default_payment_method: false,
+                properties: Vec::new(),
+            }
+        );
+    }
+}

@@ -63,7 +63,7 @@ pub enum ServiceError {
     #[error("Cannot delete default payment method for account {account_id}")]
     CannotDeleteDefaultPaymentMethod { account_id: uuid::Uuid },
     /// PAYMENT_EXTERNAL_PAYMENT_METHOD_ALREADY_EXISTS (7023).
-    #[error("An external payment method already exists for account {account_id}")]
+    #[error("External payment method already exists for account {account_id}")]
     ExternalPaymentMethodAlreadyExists { account_id: uuid::Uuid },
     /// PAYMENT_NO_SUCH_PAYMENT_PLUGIN (7028).
     #[error("Payment plugin {name} is not registered")]
@@ -71,8 +71,8 @@ pub enum ServiceError {
     /// A payment method external key already used in the tenant.
     #[error("Payment method already exists for key {external_key}")]
     PaymentMethodKeyAlreadyExists { external_key: String },
-    /// A plugin refused or failed (Kill Bill's PAYMENT_PLUGIN_EXCEPTION, 7029).
-    #[error("Payment plugin failed: {0}")]
+    /// A plugin refused or failed (PAYMENT_PLUGIN_EXCEPTION, 7199).
+    #[error("Plugin exception {0}")]
     PaymentPlugin(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
