@@ -351,3 +351,67 @@ async fn another_tenants_methods_are_unknown() {
         1
     );
 }
+
+#[tokio::test]
+async fn auto_pay_off_deletion_clears_the_default_and_a_second_delete_is_unknown() {
+    let app = TestApp::spawn_with_tenant().await;
+    let account_id = create_account(&app, "auto-pay-off").await;
+    let pm_id = add_ok(
+        &app,
+        &account_id,
+        "?isDefault=true&pluginProperty=a=b",
+        json!({ "pluginName": EXTERNAL, "externalKey": "wire" }),
+    )
+    .await;
+
+    // setDefault on an unknown account is the account's 404.
+    let response = app
+        .kb(
+            Method::PUT,
+            &format!(
+                "/1.0/kb/accounts/{}/paymentMethods/{pm_id}/setDefault",
+                uuid::Uuid::new_v4()
+            ),
+        )
+        .send()
+        .await
+        .expect("PUT");
+    expect_kb_error(response, StatusCode::NOT_FOUND).await;
+
+    let delete = |query: &'static str| {
+        app.kb(
+            Method::DELETE,
+            &format!("/1.0/kb/paymentMethods/{pm_id}{query}"),
+        )
+        .send()
+    };
+    let response = delete("?deleteDefaultPmWithAutoPayOff=true")
+        .await
+        .expect("DELETE");
+    expect_status(response, StatusCode::NO_CONTENT).await;
+    let account = get(&app, &format!("/1.0/kb/accounts/{account_id}")).await;
+    assert_eq!(account["paymentMethodId"], Value::Null);
+    let error = expect_kb_error(delete("").await.expect("DELETE"), StatusCode::NOT_FOUND).await;
+    assert_eq!(error["code"], json!(7000));
+
+    // The deleted method still holds its key, and with it a second external method may exist.
+    let deleted = get(
+        &app,
+        "/1.0/kb/paymentMethods?externalKey=wire&includedDeleted=true",
+    )
+    .await;
+    assert_eq!(deleted["paymentMethodId"], json!(pm_id));
+    add_ok(&app, &account_id, "", json!({ "pluginName": EXTERNAL })).await;
+
+    // No body at all is Kill Bill's "PaymentMethodJson body should be specified".
+    let response = app
+        .kb(
+            Method::POST,
+            &format!("/1.0/kb/accounts/{account_id}/paymentMethods"),
+        )
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .expect("POST");
+    expect_kb_error(response, StatusCode::BAD_REQUEST).await;
+}
