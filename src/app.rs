@@ -23,6 +23,7 @@ use crate::health::Health;
 use crate::http::{self, Admission, AppState, Limits, Users};
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
+use crate::service::payment_methods::PaymentMethodService;
 use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
 use crate::service::{external_events, tenants::TenantService};
 
@@ -229,6 +230,10 @@ impl App {
             ),
             accounts: AccountService::new(main_pool.clone(), main_bus.clone()),
             admin: AdminService::new(main_pool.clone()),
+            payment_methods: PaymentMethodService::new(
+                main_pool.clone(),
+                Arc::new(crate::plugin::PluginRegistry::new()),
+            ),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
             users: Users::new(config.security.users.clone()),

@@ -21,6 +21,7 @@ pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 const ILLEGAL_ARGUMENT: &str = "java.lang.IllegalArgumentException";
 const TENANT_API_EXCEPTION: &str = "org.killbill.billing.tenant.api.TenantApiException";
 const ACCOUNT_API_EXCEPTION: &str = "org.killbill.billing.account.api.AccountApiException";
+const PAYMENT_API_EXCEPTION: &str = "org.killbill.billing.payment.api.PaymentApiException";
 const OBJECT_DOES_NOT_EXIST: &str = "org.killbill.billing.ObjectDoesNotExist";
 const CONNECTION_EXCEPTION: &str = "java.sql.SQLTransientConnectionException";
 
@@ -195,6 +196,29 @@ fn map_service_error(error: &ServiceError) -> Mapped {
         }
         ServiceError::TenantNotFoundForApiKey { .. } => {
             mapped(StatusCode::NOT_FOUND, TENANT_API_EXCEPTION, Some(20003))
+        }
+        ServiceError::PaymentMethodNotFound { .. } => {
+            mapped(StatusCode::NOT_FOUND, PAYMENT_API_EXCEPTION, Some(7000))
+        }
+        // Kill Bill answers 500 (7019 wrapping 7022); a refused request is the caller's 400
+        // here (docs/compatibility.md).
+        ServiceError::CannotDeleteDefaultPaymentMethod { .. } => {
+            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7022))
+        }
+        ServiceError::ExternalPaymentMethodAlreadyExists { .. } => {
+            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7023))
+        }
+        ServiceError::PaymentPluginNotRegistered { .. } => {
+            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7028))
+        }
+        ServiceError::PaymentMethodKeyAlreadyExists { .. } => mapped(
+            StatusCode::CONFLICT,
+            "java.sql.SQLIntegrityConstraintViolationException",
+            None,
+        ),
+        // The gateway, not the caller, failed: 502 as Kill Bill's PLUGIN_FAILURE payments.
+        ServiceError::PaymentPlugin(_) => {
+            mapped(StatusCode::BAD_GATEWAY, PAYMENT_API_EXCEPTION, Some(7199))
         }
         ServiceError::Storage(storage) => map_storage_error(storage),
         ServiceError::Internal(_) => mapped(

@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod extract;
 mod ops;
+mod payment_methods;
 mod tenants;
 
 use std::any::Any;
@@ -29,6 +30,7 @@ use self::error::ApiError;
 use crate::health::Health;
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
+use crate::service::payment_methods::PaymentMethodService;
 use crate::service::push_notifications::PushNotificationCallbacks;
 use crate::service::tenants::TenantService;
 
@@ -39,6 +41,8 @@ pub struct AppState {
     /// Posts AccountCreationInternalEvent on the main bus.
     pub accounts: AccountService,
     pub admin: AdminService,
+    /// Payment methods through the registered payment plugins.
+    pub payment_methods: PaymentMethodService,
     pub health: Health,
     pub users: Arc<Users>,
     /// The tenants' push notification callbacks (`/1.0/kb/tenants/registerNotificationCallback`).
@@ -59,6 +63,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(admin::router())
         .merge(tenants::router())
         .merge(accounts::router())
+        .merge(payment_methods::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

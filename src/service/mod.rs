@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod external_events;
+pub mod payment_methods;
 pub mod push_notifications;
 pub mod tenants;
 
@@ -54,6 +55,25 @@ pub enum ServiceError {
     /// TENANT_DOES_NOT_EXIST_FOR_API_KEY (20003).
     #[error("Tenant does not exist for api key {api_key}")]
     TenantNotFoundForApiKey { api_key: String },
+    /// PAYMENT_NO_SUCH_PAYMENT_METHOD (7000): an unknown id or external key, a deleted
+    /// method, or another account's method.
+    #[error("Payment method {id} does not exist")]
+    PaymentMethodNotFound { id: String },
+    /// PAYMENT_DEL_DEFAULT_PAYMENT_METHOD (7022), without the flags that allow it.
+    #[error("Cannot delete default payment method for account {account_id}")]
+    CannotDeleteDefaultPaymentMethod { account_id: uuid::Uuid },
+    /// PAYMENT_EXTERNAL_PAYMENT_METHOD_ALREADY_EXISTS (7023).
+    #[error("External payment method already exists for account {account_id}")]
+    ExternalPaymentMethodAlreadyExists { account_id: uuid::Uuid },
+    /// PAYMENT_NO_SUCH_PAYMENT_PLUGIN (7028).
+    #[error("Payment plugin {name} is not registered")]
+    PaymentPluginNotRegistered { name: String },
+    /// A payment method external key already used in the tenant.
+    #[error("Payment method already exists for key {external_key}")]
+    PaymentMethodKeyAlreadyExists { external_key: String },
+    /// A plugin refused or failed (PAYMENT_PLUGIN_EXCEPTION, 7199).
+    #[error("Plugin exception {0}")]
+    PaymentPlugin(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A bug or an impossible state; logged with its cause, answered as 500.

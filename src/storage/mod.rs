@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod payment_methods;
 pub mod tenant_kvs;
 pub mod tenants;
 

@@ -15,6 +15,7 @@ mod embedded_default;
 mod health;
 mod lifecycle;
 mod notifications;
+mod payment_methods;
 mod pools;
 mod process;
 mod push_notifications;

@@ -1,0 +1,376 @@
+//! Kill Bill's payment method endpoints (api.md §3): adding and listing an account's methods
+//! and choosing its default (AccountResource), reading and deleting one method
+//! (PaymentMethodResource), with PaymentMethodJson exactly as Kill Bill writes it.
+//!
+//! This file owns the wire shape and the query parameters (`isDefault`, `withPluginInfo`,
+//! `includedDeleted`, the repeatable `pluginProperty=k=v`). It must never hold SQL or a
+//! business rule: those are `service::payment_methods`'s.
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error::Result;
+use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::AppState;
+use crate::plugin::{PaymentMethodPlugin, PluginProperty};
+use crate::service::payment_methods::{DeleteFlags, PaymentMethodInput, PaymentMethodView};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/1.0/kb/accounts/{account_id}/paymentMethods",
+            post(create_payment_method).get(list_payment_methods),
+        )
+        .route(
+            "/1.0/kb/accounts/{account_id}/paymentMethods/{payment_method_id}/setDefault",
+            put(set_default_payment_method),
+        )
+        .route(
+            "/1.0/kb/paymentMethods",
+            get(get_payment_method_by_external_key),
+        )
+        .route(
+            "/1.0/kb/paymentMethods/{payment_method_id}",
+            get(get_payment_method).delete(delete_payment_method),
+        )
+}
+
+/// Kill Bill's PluginPropertyJson.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PluginPropertyJson {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    is_updatable: Option<bool>,
+}
+
+/// Kill Bill's PaymentMethodPluginDetailJson (`pluginInfo`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PluginInfoJson {
+    #[serde(default)]
+    external_payment_method_id: Option<String>,
+    #[serde(default)]
+    is_default_payment_method: Option<bool>,
+    #[serde(default)]
+    properties: Option<Vec<PluginPropertyJson>>,
+}
+
+impl From<PluginInfoJson> for PaymentMethodPlugin {
+    fn from(json: PluginInfoJson) -> Self {
+        PaymentMethodPlugin {
+            external_payment_method_id: json.external_payment_method_id,
+            is_default_payment_method: json.is_default_payment_method.unwrap_or(false),
+            properties: json
+                .properties
+                .unwrap_or_default()
+                .into_iter()
+                .map(|property| PluginProperty {
+                    key: property.key.unwrap_or_default(),
+                    value: property.value,
+                    is_updatable: property.is_updatable.unwrap_or(false),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<PaymentMethodPlugin> for PluginInfoJson {
+    fn from(plugin: PaymentMethodPlugin) -> Self {
+        PluginInfoJson {
+            external_payment_method_id: plugin.external_payment_method_id,
+            is_default_payment_method: Some(plugin.is_default_payment_method),
+            properties: Some(
+                plugin
+                    .properties
+                    .into_iter()
+                    .map(|property| PluginPropertyJson {
+                        key: Some(property.key),
+                        value: property.value,
+                        is_updatable: Some(property.is_updatable),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Kill Bill's PaymentMethodJson as a request body. `paymentMethodId`, `accountId`,
+/// `isDefault` and `auditLogs` are accepted and ignored, as Kill Bill does (the default comes
+/// from the `isDefault` query parameter).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PaymentMethodInputJson {
+    #[serde(default, rename = "paymentMethodId")]
+    _payment_method_id: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    external_key: Option<String>,
+    #[serde(default, rename = "accountId")]
+    _account_id: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "isDefault")]
+    _is_default: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    plugin_name: Option<String>,
+    #[serde(default)]
+    plugin_info: Option<PluginInfoJson>,
+    #[serde(default, rename = "auditLogs")]
+    _audit_logs: Option<serde::de::IgnoredAny>,
+}
+
+impl JsonBody for PaymentMethodInputJson {
+    const NAME: &'static str = "PaymentMethodJson";
+}
+
+/// Kill Bill's PaymentMethodJson as a response, fields in Kill Bill's order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentMethodJson {
+    payment_method_id: Uuid,
+    external_key: String,
+    account_id: Uuid,
+    is_default: bool,
+    plugin_name: String,
+    plugin_info: Option<PluginInfoJson>,
+    audit_logs: Vec<serde_json::Value>,
+}
+
+impl From<PaymentMethodView> for PaymentMethodJson {
+    fn from(view: PaymentMethodView) -> Self {
+        PaymentMethodJson {
+            payment_method_id: view.method.id,
+            external_key: view.method.external_key,
+            account_id: view.method.account_id,
+            is_default: view.is_default,
+            plugin_name: view.method.plugin_name,
+            plugin_info: view.plugin_info.map(Into::into),
+            audit_logs: Vec::new(),
+        }
+    }
+}
+
+/// The query string as pairs: `pluginProperty` repeats, which a struct cannot hold. An
+/// unreadable query is read as empty, as the account endpoints do.
+struct Params(Vec<(String, String)>);
+
+type RawParams =
+    std::result::Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
+
+impl Params {
+    fn from(query: RawParams) -> Params {
+        Params(query.map(|Query(pairs)| pairs).unwrap_or_default())
+    }
+
+    fn value(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// A JAX-RS boolean: anything other than `true` is false.
+    fn flag(&self, name: &str) -> bool {
+        self.value(name)
+            .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+    }
+
+    /// `pluginProperty=k=v`, split at the first `=` (Kill Bill's extractPluginProperties).
+    fn plugin_properties(&self) -> Vec<PluginProperty> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == "pluginProperty")
+            .map(|(_, property)| {
+                let (key, value) = match property.split_once('=') {
+                    Some((key, value)) => (key, Some(value.to_string())),
+                    None => (property.as_str(), None),
+                };
+                PluginProperty {
+                    key: key.to_string(),
+                    value,
+                    is_updatable: false,
+                }
+            })
+            .collect()
+    }
+}
+
+/// `POST /1.0/kb/accounts/{accountId}/paymentMethods` → 201 with the method's absolute
+/// `Location`.
+async fn create_payment_method(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_account_id): KbPath<String>,
+    query: RawParams,
+    KbJson(body): KbJson<PaymentMethodInputJson>,
+) -> Result<Response> {
+    let account_id = parse_id(&raw_account_id)?;
+    let params = Params::from(query);
+    let input = PaymentMethodInput {
+        external_key: body.external_key,
+        plugin_name: body.plugin_name,
+        plugin_info: body.plugin_info.map(Into::into),
+    };
+    let method = state
+        .payment_methods
+        .add(
+            &tenant,
+            account_id,
+            input,
+            params.flag("isDefault"),
+            &params.plugin_properties(),
+            &context,
+        )
+        .await?;
+    let location = format!("{base}/1.0/kb/paymentMethods/{}", method.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// `GET /1.0/kb/accounts/{accountId}/paymentMethods`.
+async fn list_payment_methods(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_account_id): KbPath<String>,
+    query: RawParams,
+) -> Result<Json<Vec<PaymentMethodJson>>> {
+    let account_id = parse_id(&raw_account_id)?;
+    let params = Params::from(query);
+    let views = state
+        .payment_methods
+        .list_for_account(
+            &tenant,
+            account_id,
+            params.flag("includedDeleted"),
+            params.flag("withPluginInfo"),
+            &params.plugin_properties(),
+        )
+        .await?;
+    Ok(Json(views.into_iter().map(Into::into).collect()))
+}
+
+/// `GET /1.0/kb/paymentMethods/{paymentMethodId}`.
+async fn get_payment_method(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+    query: RawParams,
+) -> Result<Json<PaymentMethodJson>> {
+    let id = parse_id(&raw_id)?;
+    let params = Params::from(query);
+    let view = state
+        .payment_methods
+        .find_by_id(
+            &tenant,
+            id,
+            params.flag("includedDeleted"),
+            params.flag("withPluginInfo"),
+            &params.plugin_properties(),
+        )
+        .await?;
+    Ok(Json(view.into()))
+}
+
+/// `GET /1.0/kb/paymentMethods?externalKey=`. A missing key is looked up as Kill Bill's `null`.
+async fn get_payment_method_by_external_key(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    query: RawParams,
+) -> Result<Json<PaymentMethodJson>> {
+    let params = Params::from(query);
+    let external_key = params.value("externalKey").unwrap_or("null");
+    let view = state
+        .payment_methods
+        .find_by_external_key(
+            &tenant,
+            external_key,
+            params.flag("includedDeleted"),
+            params.flag("withPluginInfo"),
+            &params.plugin_properties(),
+        )
+        .await?;
+    Ok(Json(view.into()))
+}
+
+/// `DELETE /1.0/kb/paymentMethods/{paymentMethodId}` → 204 (a soft delete).
+async fn delete_payment_method(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_id): KbPath<String>,
+    query: RawParams,
+) -> Result<StatusCode> {
+    let id = parse_id(&raw_id)?;
+    let params = Params::from(query);
+    let flags = DeleteFlags {
+        delete_default_with_auto_pay_off: params.flag("deleteDefaultPmWithAutoPayOff"),
+        force_default_deletion: params.flag("forceDefaultPmDeletion"),
+    };
+    state
+        .payment_methods
+        .delete(&tenant, id, flags, &params.plugin_properties(), &context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /1.0/kb/accounts/{accountId}/paymentMethods/{paymentMethodId}/setDefault` → 204.
+async fn set_default_payment_method(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath((raw_account_id, raw_id)): KbPath<(String, String)>,
+    query: RawParams,
+) -> Result<StatusCode> {
+    let account_id = parse_id(&raw_account_id)?;
+    let id = parse_id(&raw_id)?;
+    let params = Params::from(query);
+    state
+        .payment_methods
+        .set_default(
+            &tenant,
+            account_id,
+            id,
+            &params.plugin_properties(),
+            &context,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params(
+            pairs
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn plugin_properties_split_at_the_first_equals_sign() {
+        let params = params(&[
+            ("pluginProperty", "token=a=b"),
+            ("isDefault", "TRUE"),
+            ("pluginProperty", "flag"),
+        ]);
+        let properties = params.plugin_properties();
+        assert_eq!(properties.len(), 2);
+        assert_eq!(properties[0].key, "token");
+        assert_eq!(properties[0].value.as_deref(), Some("a=b"));
+        assert_eq!(properties[1].key, "flag");
+        assert_eq!(properties[1].value, None);
+        assert!(params.flag("isDefault"));
+        assert!(!params.flag("withPluginInfo"));
+    }
+}

@@ -1,0 +1,480 @@
+//! Payment methods: adding one to an account through its plugin, reading them, choosing the
+//! account's default and soft-deleting them, with Kill Bill's rules (PaymentMethodProcessor):
+//! at most one `__EXTERNAL_PAYMENT__` method per account, the external key chosen from the
+//! request, then the plugin, then the id, and a default method deleted only on request.
+//!
+//! Every write is one transaction on the main pool holding the account's row lock: the
+//! `payment_methods` row, its `payment_method_history` copy and audit row, and when the
+//! account's default changes, the account update with its own history and audit rows. This
+//! file owns those rules; it writes no SQL and knows nothing of HTTP.
+//!
+//! Another tenant's accounts and methods are indistinguishable from unknown ones.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use deadpool_postgres::Transaction;
+use uuid::Uuid;
+
+use super::{CallContext, ServiceError};
+use crate::db::pool::DbPool;
+use crate::plugin::{
+    PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi, PluginProperty, PluginRegistry,
+    EXTERNAL_PAYMENT_PLUGIN_NAME,
+};
+use crate::service::tenants::Tenant;
+use crate::storage::accounts::{self, AccountRecord};
+use crate::storage::audit::{insert_audit_log, ChangeType};
+use crate::storage::payment_methods::{self, NewPaymentMethod, PaymentMethodRecord};
+use crate::storage::{AuditContext, StorageError};
+
+/// Kill Bill's TableName for the rows the audit log points at after a change.
+const PAYMENT_METHOD_HISTORY_TABLE: &str = "PAYMENT_METHOD_HISTORY";
+const ACCOUNT_HISTORY_TABLE: &str = "ACCOUNT_HISTORY";
+
+/// A payment method as served: the stored row, whether it is its account's default, and the
+/// plugin's detail when it was asked for.
+#[derive(Debug, Clone)]
+pub struct PaymentMethodView {
+    pub method: PaymentMethodRecord,
+    pub is_default: bool,
+    pub plugin_info: Option<PaymentMethodPlugin>,
+}
+
+/// A method to add, as the caller describes it.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentMethodInput {
+    pub external_key: Option<String>,
+    pub plugin_name: Option<String>,
+    pub plugin_info: Option<PaymentMethodPlugin>,
+}
+
+/// What a deletion of the account's default method is allowed to do
+/// (`deleteDefaultPmWithAutoPayOff`, `forceDefaultPmDeletion`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeleteFlags {
+    pub delete_default_with_auto_pay_off: bool,
+    pub force_default_deletion: bool,
+}
+
+#[derive(Clone)]
+pub struct PaymentMethodService {
+    pool: DbPool,
+    plugins: Arc<PluginRegistry>,
+}
+
+impl PaymentMethodService {
+    pub fn new(pool: DbPool, plugins: Arc<PluginRegistry>) -> PaymentMethodService {
+        PaymentMethodService { pool, plugins }
+    }
+
+    /// Adds a method to the account through its plugin; with `set_default` the account points
+    /// at it in the same transaction.
+    pub async fn add(
+        &self,
+        tenant: &Tenant,
+        account_id: Uuid,
+        input: PaymentMethodInput,
+        set_default: bool,
+        properties: &[PluginProperty],
+        context: &CallContext,
+    ) -> Result<PaymentMethodRecord, ServiceError> {
+        let plugin_name = input
+            .plugin_name
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| {
+                ServiceError::InvalidArgument(
+                    "PaymentMethodJson pluginName needs to be set".to_string(),
+                )
+            })?;
+        let id = Uuid::new_v4();
+        let now = now_in_millis();
+        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        // The account lock serialises additions to one account, so two concurrent
+        // `__EXTERNAL_PAYMENT__` additions cannot both pass the check below.
+        let account = accounts::lock_account_by_id(&transaction, tenant.record_id, account_id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let plugin = self.plugin(&plugin_name)?;
+        if plugin_name == EXTERNAL_PAYMENT_PLUGIN_NAME {
+            let existing = payment_methods::find_payment_methods_by_account(
+                &transaction,
+                tenant.record_id,
+                account_id,
+                false,
+            )
+            .await?;
+            if existing
+                .iter()
+                .any(|method| method.plugin_name == EXTERNAL_PAYMENT_PLUGIN_NAME)
+            {
+                return Err(ServiceError::ExternalPaymentMethodAlreadyExists { account_id });
+            }
+        }
+        let call = PaymentMethodCall {
+            account_id,
+            payment_method_id: id,
+            tenant_id: tenant.id,
+            properties,
+        };
+        // The plugin is called inside the transaction so that a refusal leaves nothing behind;
+        // a remote gateway will want this moved out (Kill Bill holds only its account lock).
+        plugin
+            .add_payment_method(call.clone(), input.plugin_info.as_ref(), set_default)
+            .await
+            .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+        let external_key = match input.external_key {
+            Some(key) => key,
+            None => {
+                let detail = plugin
+                    .get_payment_method_detail(call)
+                    .await
+                    .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+                match detail.external_payment_method_id {
+                    Some(key)
+                        if payment_methods::find_payment_method_by_external_key(
+                            &transaction,
+                            tenant.record_id,
+                            &key,
+                        )
+                        .await?
+                        .is_none() =>
+                    {
+                        key
+                    }
+                    _ => id.to_string(),
+                }
+            }
+        };
+        let method = payment_methods::insert_payment_method(
+            &transaction,
+            &NewPaymentMethod {
+                id,
+                external_key: &external_key,
+                account_id,
+                plugin_name: &plugin_name,
+                account_record_id: account.record_id,
+                tenant_record_id: tenant.record_id,
+            },
+            &context.created_by,
+            now,
+        )
+        .await
+        .map_err(|error| match error {
+            StorageError::UniqueViolation { constraint }
+                if constraint == payment_methods::EXTERNAL_KEY_INDEX =>
+            {
+                ServiceError::PaymentMethodKeyAlreadyExists {
+                    external_key: external_key.clone(),
+                }
+            }
+            other => other.into(),
+        })?;
+        record_method_change(&transaction, &method, ChangeType::Insert, now, context).await?;
+        if set_default {
+            set_account_default(&transaction, &account, Some(id), now, context).await?;
+        }
+        transaction.commit().await.map_err(StorageError::from)?;
+        Ok(method)
+    }
+
+    /// The account's methods; deleted ones with `include_deleted`, the plugin's detail with
+    /// `with_plugin_info`.
+    pub async fn list_for_account(
+        &self,
+        tenant: &Tenant,
+        account_id: Uuid,
+        include_deleted: bool,
+        with_plugin_info: bool,
+        properties: &[PluginProperty],
+    ) -> Result<Vec<PaymentMethodView>, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let account = accounts::find_account_by_id(&connection, tenant.record_id, account_id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let methods = payment_methods::find_payment_methods_by_account(
+            &connection,
+            tenant.record_id,
+            account_id,
+            include_deleted,
+        )
+        .await?;
+        drop(connection);
+        let mut views = Vec::with_capacity(methods.len());
+        for method in methods {
+            views.push(
+                self.view(tenant, method, &account, with_plugin_info, properties)
+                    .await?,
+            );
+        }
+        Ok(views)
+    }
+
+    /// The tenant's method with this id (a deleted one only with `include_deleted`).
+    pub async fn find_by_id(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+        include_deleted: bool,
+        with_plugin_info: bool,
+        properties: &[PluginProperty],
+    ) -> Result<PaymentMethodView, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let method = payment_methods::find_payment_method_by_id(&connection, tenant.record_id, id)
+            .await?
+            .filter(|method| include_deleted || method.is_active)
+            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
+        self.view_with_account(tenant, &connection, method, with_plugin_info, properties)
+            .await
+    }
+
+    /// The tenant's method with this external key (a deleted one only with `include_deleted`).
+    pub async fn find_by_external_key(
+        &self,
+        tenant: &Tenant,
+        external_key: &str,
+        include_deleted: bool,
+        with_plugin_info: bool,
+        properties: &[PluginProperty],
+    ) -> Result<PaymentMethodView, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let method = payment_methods::find_payment_method_by_external_key(
+            &connection,
+            tenant.record_id,
+            external_key,
+        )
+        .await?
+        .filter(|method| include_deleted || method.is_active)
+        .ok_or_else(|| ServiceError::PaymentMethodNotFound {
+            id: external_key.to_string(),
+        })?;
+        self.view_with_account(tenant, &connection, method, with_plugin_info, properties)
+            .await
+    }
+
+    /// Soft-deletes a method. The account's default is refused unless a flag allows it; with
+    /// one, the account's default is cleared in the same transaction.
+    pub async fn delete(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+        flags: DeleteFlags,
+        properties: &[PluginProperty],
+        context: &CallContext,
+    ) -> Result<(), ServiceError> {
+        let now = now_in_millis();
+        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let method = payment_methods::find_payment_method_by_id(&transaction, tenant.record_id, id)
+            .await?
+            .filter(|method| method.is_active)
+            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
+        // Locked so that a concurrent setDefault cannot make this method the default after
+        // the check below.
+        let account =
+            accounts::lock_account_by_id(&transaction, tenant.record_id, method.account_id)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::Internal(format!("payment method {id} has no account"))
+                })?;
+        let is_default = account.data.payment_method_id == Some(id);
+        if is_default && !flags.delete_default_with_auto_pay_off && !flags.force_default_deletion {
+            return Err(ServiceError::CannotDeleteDefaultPaymentMethod {
+                account_id: account.id,
+            });
+        }
+        // A method whose plugin is gone can still be deleted: there is nothing to tell.
+        if let Some(plugin) = self.plugins.get(&method.plugin_name) {
+            plugin
+                .delete_payment_method(PaymentMethodCall {
+                    account_id: account.id,
+                    payment_method_id: id,
+                    tenant_id: tenant.id,
+                    properties,
+                })
+                .await
+                .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+        }
+        payment_methods::deactivate_payment_method(
+            &transaction,
+            method.record_id,
+            &context.created_by,
+            now,
+        )
+        .await?;
+        record_method_change(&transaction, &method, ChangeType::Delete, now, context).await?;
+        if is_default {
+            // Kill Bill also tags the account AUTO_PAY_OFF with deleteDefaultPmWithAutoPayOff;
+            // ferrobill has no tags yet.
+            set_account_default(&transaction, &account, None, now, context).await?;
+        }
+        transaction.commit().await.map_err(StorageError::from)?;
+        Ok(())
+    }
+
+    /// Makes one of the account's active methods its default.
+    pub async fn set_default(
+        &self,
+        tenant: &Tenant,
+        account_id: Uuid,
+        id: Uuid,
+        properties: &[PluginProperty],
+        context: &CallContext,
+    ) -> Result<(), ServiceError> {
+        let now = now_in_millis();
+        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let account = accounts::lock_account_by_id(&transaction, tenant.record_id, account_id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let method = payment_methods::find_payment_method_by_id(&transaction, tenant.record_id, id)
+            .await?
+            .filter(|method| method.is_active && method.account_id == account_id)
+            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
+        let plugin = self.plugin(&method.plugin_name)?;
+        plugin
+            .set_default_payment_method(PaymentMethodCall {
+                account_id,
+                payment_method_id: id,
+                tenant_id: tenant.id,
+                properties,
+            })
+            .await
+            .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+        set_account_default(&transaction, &account, Some(id), now, context).await?;
+        transaction.commit().await.map_err(StorageError::from)?;
+        Ok(())
+    }
+
+    fn plugin(&self, name: &str) -> Result<Arc<dyn PaymentPluginApi>, ServiceError> {
+        self.plugins
+            .get(name)
+            .ok_or_else(|| ServiceError::PaymentPluginNotRegistered {
+                name: name.to_string(),
+            })
+    }
+
+    async fn view_with_account(
+        &self,
+        tenant: &Tenant,
+        connection: &impl deadpool_postgres::GenericClient,
+        method: PaymentMethodRecord,
+        with_plugin_info: bool,
+        properties: &[PluginProperty],
+    ) -> Result<PaymentMethodView, ServiceError> {
+        let account = accounts::find_account_by_id(connection, tenant.record_id, method.account_id)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Internal(format!("payment method {} has no account", method.id))
+            })?;
+        self.view(tenant, method, &account, with_plugin_info, properties)
+            .await
+    }
+
+    async fn view(
+        &self,
+        tenant: &Tenant,
+        method: PaymentMethodRecord,
+        account: &AccountRecord,
+        with_plugin_info: bool,
+        properties: &[PluginProperty],
+    ) -> Result<PaymentMethodView, ServiceError> {
+        let plugin_info = match (with_plugin_info, self.plugins.get(&method.plugin_name)) {
+            (true, Some(plugin)) => Some(
+                plugin
+                    .get_payment_method_detail(PaymentMethodCall {
+                        account_id: account.id,
+                        payment_method_id: method.id,
+                        tenant_id: tenant.id,
+                        properties,
+                    })
+                    .await
+                    .map_err(|error| ServiceError::PaymentPlugin(error.0))?,
+            ),
+            _ => None,
+        };
+        Ok(PaymentMethodView {
+            is_default: account.data.payment_method_id == Some(method.id),
+            method,
+            plugin_info,
+        })
+    }
+}
+
+/// Dates are served with millisecond precision; storing them so keeps reads stable.
+fn now_in_millis() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.duration_trunc(TimeDelta::milliseconds(1))
+        .unwrap_or(now)
+}
+
+fn audit_context<'a>(
+    context: &'a CallContext,
+    tenant_record_id: i64,
+    account_record_id: i64,
+) -> AuditContext<'a> {
+    AuditContext {
+        created_by: &context.created_by,
+        reason: context.reason.as_deref(),
+        comment: context.comment.as_deref(),
+        user_token: context.user_token,
+        tenant_record_id,
+        account_record_id: Some(account_record_id),
+    }
+}
+
+/// The history row of a method change and the audit row pointing at it.
+async fn record_method_change(
+    transaction: &Transaction<'_>,
+    method: &PaymentMethodRecord,
+    change_type: ChangeType,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let history_record_id =
+        payment_methods::insert_payment_method_history(transaction, method.record_id, change_type)
+            .await?;
+    insert_audit_log(
+        transaction,
+        PAYMENT_METHOD_HISTORY_TABLE,
+        history_record_id,
+        change_type,
+        now,
+        &audit_context(context, method.tenant_record_id, method.account_record_id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Points the (locked) account at `payment_method_id`, with the account's history and audit
+/// rows, as Kill Bill's account update does.
+async fn set_account_default(
+    transaction: &Transaction<'_>,
+    account: &AccountRecord,
+    payment_method_id: Option<Uuid>,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    payment_methods::set_account_payment_method(
+        transaction,
+        account.record_id,
+        payment_method_id,
+        &context.created_by,
+        now,
+    )
+    .await?;
+    let history_record_id =
+        accounts::insert_account_history(transaction, account.record_id, ChangeType::Update)
+            .await?;
+    insert_audit_log(
+        transaction,
+        ACCOUNT_HISTORY_TABLE,
+        history_record_id,
+        ChangeType::Update,
+        now,
+        &audit_context(context, account.tenant_record_id, account.record_id),
+    )
+    .await?;
+    Ok(())
+}

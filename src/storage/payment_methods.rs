@@ -1,0 +1,200 @@
+//! The `payment_methods` and `payment_method_history` tables (Kill Bill's PaymentMethodSqlDao).
+//!
+//! This file owns that SQL: inserting a method, soft-deleting it, copying its state into
+//! `payment_method_history`, the reads by id, external key and account (always scoped to one
+//! tenant), and pointing an account at its default method. It must never decide a business
+//! rule (which key, what may be deleted), open a transaction, or know about HTTP.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::audit::ChangeType;
+use super::StorageError;
+
+/// The unique index that makes a second method with one external key in a tenant a conflict.
+pub const EXTERNAL_KEY_INDEX: &str = "payment_methods_external_key";
+
+/// Every column a method and its history rows share, in one order for inserts and copies.
+const DATA_COLUMNS: &str = "id, external_key, account_id, plugin_name, is_active,
+    created_by, created_date, updated_by, updated_date, account_record_id, tenant_record_id";
+
+/// One `payment_methods` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentMethodRecord {
+    pub record_id: i64,
+    pub id: Uuid,
+    pub external_key: String,
+    pub account_id: Uuid,
+    pub plugin_name: String,
+    pub is_active: bool,
+    pub account_record_id: i64,
+    pub tenant_record_id: i64,
+}
+
+impl PaymentMethodRecord {
+    fn from_row(row: &Row) -> Result<PaymentMethodRecord, StorageError> {
+        Ok(PaymentMethodRecord {
+            record_id: row.try_get("record_id")?,
+            id: row.try_get("id")?,
+            external_key: row.try_get("external_key")?,
+            account_id: row.try_get("account_id")?,
+            plugin_name: row.try_get("plugin_name")?,
+            is_active: row.try_get("is_active")?,
+            account_record_id: row.try_get("account_record_id")?,
+            tenant_record_id: row.try_get("tenant_record_id")?,
+        })
+    }
+}
+
+/// What a new method holds.
+#[derive(Debug, Clone)]
+pub struct NewPaymentMethod<'a> {
+    pub id: Uuid,
+    pub external_key: &'a str,
+    pub account_id: Uuid,
+    pub plugin_name: &'a str,
+    pub account_record_id: i64,
+    pub tenant_record_id: i64,
+}
+
+/// Inserts an active method; a duplicate external key in the tenant comes back as a unique
+/// violation on [`EXTERNAL_KEY_INDEX`].
+pub async fn insert_payment_method(
+    client: &impl GenericClient,
+    method: &NewPaymentMethod<'_>,
+    created_by: &str,
+    created_date: DateTime<Utc>,
+) -> Result<PaymentMethodRecord, StorageError> {
+    let sql = format!(
+        "insert into payment_methods ({DATA_COLUMNS})
+         values ($1, $2, $3, $4, true, $5, $6, $5, $6, $7, $8)
+         returning *"
+    );
+    let row = client
+        .query_one(
+            &sql,
+            &[
+                &method.id,
+                &method.external_key,
+                &method.account_id,
+                &method.plugin_name,
+                &created_by,
+                &created_date,
+                &method.account_record_id,
+                &method.tenant_record_id,
+            ],
+        )
+        .await?;
+    PaymentMethodRecord::from_row(&row)
+}
+
+/// Marks the method `record_id` deleted (is_active false); the row stays.
+pub async fn deactivate_payment_method(
+    client: &impl GenericClient,
+    record_id: i64,
+    updated_by: &str,
+    updated_date: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    client
+        .execute(
+            "update payment_methods set is_active = false, updated_by = $2, updated_date = $3
+             where record_id = $1",
+            &[&record_id, &updated_by, &updated_date],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Copies the current state of the method `record_id` into `payment_method_history` as one
+/// change; returns the history row's record id (what the audit log points at).
+pub async fn insert_payment_method_history(
+    client: &impl GenericClient,
+    record_id: i64,
+    change_type: ChangeType,
+) -> Result<i64, StorageError> {
+    // Copied inside the caller's transaction, right after its write: the history row is
+    // exactly the state that write left.
+    let sql = format!(
+        "insert into payment_method_history (target_record_id, change_type, {DATA_COLUMNS})
+         select record_id, $2, {DATA_COLUMNS} from payment_methods where record_id = $1
+         returning record_id"
+    );
+    let row = client
+        .query_one(&sql, &[&record_id, &change_type.as_str()])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// The tenant's method with this id, deleted or not.
+pub async fn find_payment_method_by_id(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    id: Uuid,
+) -> Result<Option<PaymentMethodRecord>, StorageError> {
+    let row = client
+        .query_opt(
+            "select * from payment_methods where id = $1 and tenant_record_id = $2",
+            &[&id, &tenant_record_id],
+        )
+        .await?;
+    row.as_ref().map(PaymentMethodRecord::from_row).transpose()
+}
+
+/// The tenant's method with this external key, deleted or not.
+pub async fn find_payment_method_by_external_key(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    external_key: &str,
+) -> Result<Option<PaymentMethodRecord>, StorageError> {
+    let row = client
+        .query_opt(
+            "select * from payment_methods where external_key = $1 and tenant_record_id = $2",
+            &[&external_key, &tenant_record_id],
+        )
+        .await?;
+    row.as_ref().map(PaymentMethodRecord::from_row).transpose()
+}
+
+/// The account's methods in creation order; deleted ones only when `include_deleted`.
+pub async fn find_payment_methods_by_account(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    account_id: Uuid,
+    include_deleted: bool,
+) -> Result<Vec<PaymentMethodRecord>, StorageError> {
+    let rows = client
+        .query(
+            "select * from payment_methods
+             where account_id = $1 and tenant_record_id = $2 and (is_active or $3)
+             order by record_id",
+            &[&account_id, &tenant_record_id, &include_deleted],
+        )
+        .await?;
+    rows.iter().map(PaymentMethodRecord::from_row).collect()
+}
+
+/// Points the account `record_id` at `payment_method_id` (or at none); the caller holds the
+/// account's lock and writes its history.
+pub async fn set_account_payment_method(
+    client: &impl GenericClient,
+    account_record_id: i64,
+    payment_method_id: Option<Uuid>,
+    updated_by: &str,
+    updated_date: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    client
+        .execute(
+            "update accounts set payment_method_id = $2, updated_by = $3, updated_date = $4
+             where record_id = $1",
+            &[
+                &account_record_id,
+                &payment_method_id,
+                &updated_by,
+                &updated_date,
+            ],
+        )
+        .await?;
+    Ok(())
+}
