@@ -53,13 +53,20 @@ pub struct NewTenant {
 pub struct TenantService {
     pool: DbPool,
     verified: Arc<VerifiedCache>,
+    /// At most one slow hash per core at once. Without it, the first burst of requests of a
+    /// tenant (or a flood of wrong secrets) runs one argon2 hash per request concurrently:
+    /// every core busy and about 19 MiB each. With it, requests for the same tenant queue
+    /// behind the first verification and then find its result in the cache.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl TenantService {
     pub fn new(pool: DbPool, cache_capacity: usize) -> TenantService {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         TenantService {
             pool,
             verified: Arc::new(VerifiedCache::new(cache_capacity)),
+            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 
@@ -71,7 +78,10 @@ impl TenantService {
     ) -> Result<Tenant, ServiceError> {
         let api_key = required(new.api_key, "apiKey")?;
         let api_secret = required(new.api_secret, "apiSecret")?;
-        let hash = hash_secret(api_secret).await?;
+        let hash = {
+            let _slot = self.hashing_slot().await?;
+            hash_secret(api_secret).await?
+        };
         let now = Utc::now();
         let mut connection = self.pool.get().await.map_err(StorageError::from)?;
         let transaction = connection.transaction().await.map_err(StorageError::from)?;
@@ -146,6 +156,11 @@ impl TenantService {
         if let Some(tenant) = self.verified.lookup(api_key, &digest) {
             return Ok(Some(tenant));
         }
+        let _slot = self.hashing_slot().await?;
+        // Another request may have verified the same pair while this one waited.
+        if let Some(tenant) = self.verified.lookup(api_key, &digest) {
+            return Ok(Some(tenant));
+        }
         let connection = self.pool.get().await.map_err(StorageError::from)?;
         let Some((row, hash)) = tenants::find_credentials_by_api_key(&connection, api_key).await?
         else {
@@ -158,6 +173,15 @@ impl TenantService {
         let tenant = Tenant::from(row);
         self.verified.remember(tenant.clone(), digest);
         Ok(Some(tenant))
+    }
+}
+
+impl TenantService {
+    async fn hashing_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ServiceError> {
+        self.hashing
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::Internal("the hashing slots are closed".to_string()))
     }
 }
 
