@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -102,6 +103,45 @@ impl AccountRecord {
     }
 }
 
+/// `before`, then the [`AccountData`] fields in [`DATA_COLUMNS`] order, then `after`: the
+/// parameters of the insert and the update, which bind the same 22 fields.
+fn with_data_params<'a>(
+    before: &[&'a (dyn ToSql + Sync)],
+    data: &'a AccountData,
+    after: &[&'a (dyn ToSql + Sync)],
+) -> Vec<&'a (dyn ToSql + Sync)> {
+    let fields: [&'a (dyn ToSql + Sync); 22] = [
+        &data.external_key,
+        &data.email,
+        &data.name,
+        &data.first_name_length,
+        &data.currency,
+        &data.bill_cycle_day_local,
+        &data.parent_account_id,
+        &data.is_payment_delegated_to_parent,
+        &data.payment_method_id,
+        &data.reference_time,
+        &data.time_zone,
+        &data.locale,
+        &data.address1,
+        &data.address2,
+        &data.company_name,
+        &data.city,
+        &data.state_or_province,
+        &data.country,
+        &data.postal_code,
+        &data.phone,
+        &data.notes,
+        &data.migrated,
+    ];
+    before
+        .iter()
+        .chain(fields.iter())
+        .chain(after)
+        .copied()
+        .collect()
+}
+
 /// Inserts an account; a duplicate external key in the tenant comes back as a unique violation
 /// on [`EXTERNAL_KEY_INDEX`].
 pub async fn insert_account(
@@ -123,34 +163,11 @@ pub async fn insert_account(
     let row = client
         .query_one(
             &sql,
-            &[
-                &id,
-                &data.external_key,
-                &data.email,
-                &data.name,
-                &data.first_name_length,
-                &data.currency,
-                &data.bill_cycle_day_local,
-                &data.parent_account_id,
-                &data.is_payment_delegated_to_parent,
-                &data.payment_method_id,
-                &data.reference_time,
-                &data.time_zone,
-                &data.locale,
-                &data.address1,
-                &data.address2,
-                &data.company_name,
-                &data.city,
-                &data.state_or_province,
-                &data.country,
-                &data.postal_code,
-                &data.phone,
-                &data.notes,
-                &data.migrated,
-                &created_date,
-                &created_by,
-                &tenant_record_id,
-            ],
+            &with_data_params(
+                &[&id],
+                data,
+                &[&created_date, &created_by, &tenant_record_id],
+            ),
         )
         .await?;
     AccountRecord::from_row(&row)
@@ -177,33 +194,7 @@ pub async fn update_account(
                  updated_date = $24, updated_by = $25
              where record_id = $1
              returning *",
-            &[
-                &record_id,
-                &data.external_key,
-                &data.email,
-                &data.name,
-                &data.first_name_length,
-                &data.currency,
-                &data.bill_cycle_day_local,
-                &data.parent_account_id,
-                &data.is_payment_delegated_to_parent,
-                &data.payment_method_id,
-                &data.reference_time,
-                &data.time_zone,
-                &data.locale,
-                &data.address1,
-                &data.address2,
-                &data.company_name,
-                &data.city,
-                &data.state_or_province,
-                &data.country,
-                &data.postal_code,
-                &data.phone,
-                &data.notes,
-                &data.migrated,
-                &updated_date,
-                &updated_by,
-            ],
+            &with_data_params(&[&record_id], data, &[&updated_date, &updated_by]),
         )
         .await?;
     AccountRecord::from_row(&row)
