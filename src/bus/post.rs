@@ -73,33 +73,23 @@ impl PostedEvents {
             });
             return Ok(record_id);
         }
-        let record_id = if inner.config.mode == QueueMode::StickyEvents {
-            // Only this node dispatches its sticky events, from its in-memory queue: no
-            // other node needs waking.
-            insert_entry(
-                transaction,
-                inner.tables.live,
-                E::CLASS_NAME,
-                &event_json,
+        // STICKY_EVENTS entries are dispatched only by this node, from its in-memory queue:
+        // no other node needs waking.
+        let wake_nodes = inner.config.mode != QueueMode::StickyEvents;
+        let record_id = insert_entry(
+            transaction,
+            inner.tables.live,
+            &NewEntry {
+                class_name: E::CLASS_NAME,
+                event_json: &event_json,
                 user_token,
-                &inner.node,
-                keys.account_record_id,
-                keys.tenant_record_id,
-            )
-            .await?
-        } else {
-            insert_entry_and_notify(
-                transaction,
-                inner.tables.live,
-                E::CLASS_NAME,
-                &event_json,
-                user_token,
-                &inner.node,
-                keys.account_record_id,
-                keys.tenant_record_id,
-            )
-            .await?
-        };
+                creating_owner: &inner.node,
+                search_key1: keys.account_record_id,
+                search_key2: keys.tenant_record_id,
+            },
+            wake_nodes,
+        )
+        .await?;
         if inner.config.mode == QueueMode::StickyEvents {
             self.sticky_ids.push(record_id);
         }
@@ -131,82 +121,53 @@ impl PostedEvents {
     }
 }
 
-/// Inserts one entry without waking anyone: for STICKY_EVENTS, where only this node dispatches it.
-#[allow(clippy::too_many_arguments)]
+/// One entry to insert into a live table.
+struct NewEntry<'a> {
+    class_name: &'a str,
+    event_json: &'a str,
+    user_token: Option<Uuid>,
+    creating_owner: &'a str,
+    search_key1: Option<i64>,
+    search_key2: i64,
+}
+
+/// Inserts one entry and, when `wake_nodes`, queues a NOTIFY on the channel named after the
+/// table in the same round trip. PostgreSQL delivers it only if the transaction commits, and
+/// folds duplicates within one transaction, so posting many events wakes each listening node
+/// once.
 async fn insert_entry(
     client: &impl tokio_postgres::GenericClient,
     live_table: &str,
-    class_name: &str,
-    event_json: &str,
-    user_token: Option<Uuid>,
-    creating_owner: &str,
-    search_key1: Option<i64>,
-    search_key2: i64,
+    entry: &NewEntry<'_>,
+    wake_nodes: bool,
 ) -> Result<i64, BusError> {
     // A plain insert, no lock: the row is invisible to every dispatcher until the caller's
     // transaction commits, and gone if it rolls back.
-    let sql = format!(
+    let insert = format!(
         "insert into {live_table}
              (class_name, event_json, user_token, created_date, creating_owner,
               processing_state, error_count, search_key1, search_key2)
          values ($1, $2, $3, now(), $4, 'AVAILABLE', 0, $5, $6)
          returning record_id"
     );
-    let row = client
-        .query_one(
-            &sql,
-            &[
-                &class_name,
-                &event_json,
-                &user_token,
-                &creating_owner,
-                &search_key1,
-                &search_key2,
-            ],
-        )
-        .await?;
-    Ok(row.get(0))
-}
-
-/// Inserts and, in the same round trip, queues a NOTIFY on the channel named after the table.
-/// PostgreSQL delivers it only if the transaction commits, and folds duplicates within one
-/// transaction, so posting many events wakes each listening node once.
-#[allow(clippy::too_many_arguments)]
-async fn insert_entry_and_notify(
-    client: &impl tokio_postgres::GenericClient,
-    live_table: &str,
-    class_name: &str,
-    event_json: &str,
-    user_token: Option<Uuid>,
-    creating_owner: &str,
-    search_key1: Option<i64>,
-    search_key2: i64,
-) -> Result<i64, BusError> {
-    // No lock, as above; the NOTIFY is queued with the transaction.
-    let sql = format!(
-        "with inserted as (
-             insert into {live_table}
-                 (class_name, event_json, user_token, created_date, creating_owner,
-                  processing_state, error_count, search_key1, search_key2)
-             values ($1, $2, $3, now(), $4, 'AVAILABLE', 0, $5, $6)
-             returning record_id
-         )
-         select inserted.record_id
-         from inserted, (select pg_notify($7, '')) as notified"
-    );
-    let row = client
-        .query_one(
-            &sql,
-            &[
-                &class_name,
-                &event_json,
-                &user_token,
-                &creating_owner,
-                &search_key1,
-                &search_key2,
-                &live_table,
-            ],
-        )
-        .await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+        &entry.class_name,
+        &entry.event_json,
+        &entry.user_token,
+        &entry.creating_owner,
+        &entry.search_key1,
+        &entry.search_key2,
+        &live_table,
+    ];
+    let row = if wake_nodes {
+        let sql = format!(
+            "with inserted as ({insert})
+             select inserted.record_id
+             from inserted, (select pg_notify($7, '')) as notified"
+        );
+        client.query_one(&sql, &params).await?
+    } else {
+        client.query_one(&insert, &params[..6]).await?
+    };
     Ok(row.get(0))
 }
