@@ -94,16 +94,6 @@ async fn get_json(app: &TestApp, path_or_url: &str) -> Value {
         .expect("JSON")
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    app.db
-        .client()
-        .await
-        .query_one(sql, &[])
-        .await
-        .expect("a count")
-        .get(0)
-}
-
 #[tokio::test]
 async fn an_account_is_created_read_and_updated_with_kill_bills_json() {
     let app = TestApp::spawn_with_tenant().await;
@@ -256,11 +246,8 @@ async fn an_account_is_created_read_and_updated_with_kill_bills_json() {
     let event: Value = serde_json::from_str(&event).expect("event JSON");
     assert_eq!(event["id"], json!(id));
     assert_eq!(
-        count(
-            &app,
-            "select count(*) from bus_events where class_name like '%AccountCreation%'"
-        )
-        .await,
+        app.count("select count(*) from bus_events where class_name like '%AccountCreation%'")
+            .await,
         0,
         "the live entry moved to history"
     );
@@ -392,14 +379,11 @@ async fn kill_bills_errors_for_bad_input_and_unknown_accounts() {
     }
 
     // Nothing but the first creation was written.
-    assert_eq!(count(&app, "select count(*) from accounts").await, 1);
-    assert_eq!(count(&app, "select count(*) from account_history").await, 1);
+    assert_eq!(app.count("select count(*) from accounts").await, 1);
+    assert_eq!(app.count("select count(*) from account_history").await, 1);
     assert_eq!(
-        count(
-            &app,
-            "select count(*) from audit_log where table_name = 'ACCOUNT_HISTORY'"
-        )
-        .await,
+        app.count("select count(*) from audit_log where table_name = 'ACCOUNT_HISTORY'")
+            .await,
         1
     );
     app.stop().await;
@@ -489,27 +473,20 @@ async fn concurrent_creations_with_shared_keys_make_one_account_per_key() {
         }
     }
     assert_eq!((created, conflicts), (100, 100));
-    assert_eq!(count(&app, "select count(*) from accounts").await, 100);
+    assert_eq!(app.count("select count(*) from accounts").await, 100);
     assert_eq!(
-        count(&app, "select count(distinct external_key) from accounts").await,
+        app.count("select count(distinct external_key) from accounts")
+            .await,
+        100
+    );
+    assert_eq!(app.count("select count(*) from account_history").await, 100);
+    assert_eq!(
+        app.count("select count(*) from audit_log where table_name = 'ACCOUNT_HISTORY'")
+            .await,
         100
     );
     assert_eq!(
-        count(&app, "select count(*) from account_history").await,
-        100
-    );
-    assert_eq!(
-        count(
-            &app,
-            "select count(*) from audit_log where table_name = 'ACCOUNT_HISTORY'"
-        )
-        .await,
-        100
-    );
-    assert_eq!(
-        count(
-            &app,
-            "select (select count(*) from bus_events where class_name like '%AccountCreation%')
+        app.count("select (select count(*) from bus_events where class_name like '%AccountCreation%')
                   + (select count(*) from bus_events_history where class_name like '%AccountCreation%')"
         )
         .await,
@@ -570,11 +547,8 @@ async fn a_currency_can_be_set_later_and_reset_clears_absent_fields() {
     assert_eq!(account["city"], Value::Null);
     assert_eq!(account["currency"], "GBP");
     assert_eq!(
-        count(
-            &app,
-            "select count(*) from account_history where change_type = 'UPDATE'"
-        )
-        .await,
+        app.count("select count(*) from account_history where change_type = 'UPDATE'")
+            .await,
         2
     );
     app.stop().await;

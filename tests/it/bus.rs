@@ -12,7 +12,7 @@ use ferrobill::db::pool::DbPool;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::harness::{wait_until, TestApp, TestDatabase};
+use crate::harness::{count, wait_until, TestApp, TestDatabase};
 
 const BUS: &str = "org.killbill.persistent.bus.main.";
 const WAIT: Duration = Duration::from_secs(60);
@@ -97,15 +97,6 @@ pub(crate) async fn post<E: BusEvent>(pool: &DbPool, bus: &Bus, event: &E, commi
         drop(posted);
     }
     record_id
-}
-
-/// `select count(*) …` on the test database.
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client
-        .query_one(sql, &[])
-        .await
-        .expect("count query")
-        .get::<_, i64>(0)
 }
 
 async fn wait_for_count(client: &tokio_postgres::Client, what: &str, sql: &str, expected: i64) {

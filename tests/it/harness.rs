@@ -307,6 +307,11 @@ impl TestApp {
         }
     }
 
+    /// `select count(*) …` on this test's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        count(&self.db.client().await, sql).await
+    }
+
     /// Takes an exclusive lock on `table` from a separate session, so requests that touch it
     /// block inside PostgreSQL until [`TableLock::release`]: a way to hold requests in flight.
     pub async fn lock_table(&self, table: &str) -> TableLock {
@@ -402,6 +407,15 @@ pub async fn expect_kb_error(response: Response, expected: StatusCode) -> Value 
         "{body}"
     );
     body
+}
+
+/// `select count(*) …` (or any single bigint) on a test database.
+pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client
+        .query_one(sql, &[])
+        .await
+        .expect("a count query")
+        .get::<_, i64>(0)
 }
 
 /// Polls `condition` until it holds, for states that cannot be awaited directly (a session

@@ -15,7 +15,7 @@ use ferrobill::db::pool::DbPool;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::harness::{wait_until, TestApp, TestDatabase};
+use crate::harness::{count, wait_until, TestApp, TestDatabase};
 
 const QUEUE: &str = "org.killbill.notificationq.main.";
 const WAIT: Duration = Duration::from_secs(60);
@@ -110,14 +110,6 @@ async fn record(
         transaction.rollback().await.expect("rollback");
     }
     record_id
-}
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
-    client
-        .query_one(sql, &[])
-        .await
-        .expect("count query")
-        .get::<_, i64>(0)
 }
 
 #[tokio::test]

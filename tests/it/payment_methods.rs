@@ -57,16 +57,6 @@ async fn get(app: &TestApp, path: &str) -> Value {
         .expect("JSON")
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    app.db
-        .client()
-        .await
-        .query_one(sql, &[])
-        .await
-        .expect("a count")
-        .get(0)
-}
-
 #[tokio::test]
 async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
     let app = TestApp::spawn_with_tenant().await;
@@ -177,12 +167,12 @@ async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
     // One INSERT and one DELETE history row, each audited; the account's default changed
     // twice, each an audited account_history row.
     assert_eq!(
-        count(&app, "select count(*) from payment_method_history").await,
+        app.count("select count(*) from payment_method_history")
+            .await,
         2
     );
     assert_eq!(
-        count(
-            &app,
+        app.count(
             "select count(*) from audit_log where table_name = 'PAYMENT_METHOD_HISTORY'
              and account_record_id is not null"
         )
@@ -190,8 +180,7 @@ async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
         2
     );
     assert_eq!(
-        count(
-            &app,
+        app.count(
             "select count(*) from payment_method_history h join audit_log l
              on l.target_record_id = h.record_id and l.table_name = 'PAYMENT_METHOD_HISTORY'
              where h.change_type = l.change_type"
@@ -200,8 +189,7 @@ async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
         2
     );
     assert_eq!(
-        count(
-            &app,
+        app.count(
             "select count(*) from audit_log where table_name = 'ACCOUNT_HISTORY'
              and change_type = 'UPDATE'"
         )
@@ -209,11 +197,8 @@ async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
         2
     );
     assert_eq!(
-        count(
-            &app,
-            "select count(*) from payment_methods where not is_active"
-        )
-        .await,
+        app.count("select count(*) from payment_methods where not is_active")
+            .await,
         1
     );
 }
@@ -307,7 +292,7 @@ async fn refusals_carry_kill_bills_codes() {
     assert_eq!(method["isDefault"], json!(true));
 
     // Nothing was written by the refusals.
-    assert_eq!(count(&app, "select count(*) from payment_methods").await, 1);
+    assert_eq!(app.count("select count(*) from payment_methods").await, 1);
 }
 
 #[tokio::test]
@@ -347,7 +332,8 @@ async fn another_tenants_methods_are_unknown() {
     .expect("POST");
     expect_kb_error(response, StatusCode::NOT_FOUND).await;
     assert_eq!(
-        count(&app, "select count(*) from payment_methods where is_active").await,
+        app.count("select count(*) from payment_methods where is_active")
+            .await,
         1
     );
 }
