@@ -49,7 +49,7 @@ impl PostedEvents {
     /// Inserts `event` inside `transaction` and returns its record id.
     pub async fn post<E: BusEvent>(
         &mut self,
-        transaction: &tokio_postgres::Transaction<'_>,
+        transaction: &deadpool_postgres::Transaction<'_>,
         event: &E,
         user_token: Option<Uuid>,
     ) -> Result<i64, BusError> {
@@ -132,11 +132,11 @@ struct NewEntry<'a> {
 }
 
 /// Inserts one entry and, when `wake_nodes`, queues a NOTIFY on the channel named after the
-/// table in the same round trip. PostgreSQL delivers it only if the transaction commits, and
+/// table in the same round trip (one round trip: the statement is cached on the connection). PostgreSQL delivers it only if the transaction commits, and
 /// folds duplicates within one transaction, so posting many events wakes each listening node
 /// once.
 async fn insert_entry(
-    client: &impl tokio_postgres::GenericClient,
+    client: &impl deadpool_postgres::GenericClient,
     live_table: &str,
     entry: &NewEntry<'_>,
     wake_nodes: bool,
@@ -165,9 +165,11 @@ async fn insert_entry(
              select inserted.record_id
              from inserted, (select pg_notify($7, '')) as notified"
         );
-        client.query_one(&sql, &params).await?
+        let statement = client.prepare_cached(&sql).await?;
+        client.query_one(&statement, &params).await?
     } else {
-        client.query_one(&insert, &params[..6]).await?
+        let statement = client.prepare_cached(&insert).await?;
+        client.query_one(&statement, &params[..6]).await?
     };
     Ok(row.get(0))
 }

@@ -26,8 +26,6 @@ use crate::storage::{AuditContext, StorageError};
 /// An account as stored: the storage record is the service's account too, nothing is derived.
 pub use crate::storage::accounts::AccountRecord as Account;
 
-/// Kill Bill's TableName for the rows the audit log points at after an account change.
-const ACCOUNT_HISTORY_TABLE: &str = "ACCOUNT_HISTORY";
 /// Kill Bill's EXTERNAL_KEY_LIMIT_EXCEEDED threshold, in characters.
 const MAX_EXTERNAL_KEY_CHARS: usize = 255;
 const DEFAULT_TIME_ZONE: &str = "UTC";
@@ -176,15 +174,16 @@ impl AccountService {
         if let Some(parent_id) = data.parent_account_id {
             require_parent(&transaction, tenant, parent_id).await?;
         }
-        let account = accounts::insert_account(
-            &transaction,
-            id,
-            tenant.record_id,
-            &data,
-            &context.created_by,
-            now,
-        )
-        .await
+        let audit = AuditContext {
+            created_by: &context.created_by,
+            reason: context.reason.as_deref(),
+            comment: context.comment.as_deref(),
+            user_token: context.user_token,
+            tenant_record_id: tenant.record_id,
+            account_record_id: None,
+        };
+        let account = accounts::insert_account(&transaction, id, &data, now, &audit)
+            .await
         .map_err(|error| match error {
             StorageError::UniqueViolation { constraint }
                 if constraint == accounts::EXTERNAL_KEY_INDEX =>
@@ -195,7 +194,6 @@ impl AccountService {
             }
             other => other.into(),
         })?;
-        record_change(&transaction, &account, ChangeType::Insert, now, context).await?;
         let mut posted = self.main_bus.posted();
         posted
             .post(
@@ -629,7 +627,7 @@ async fn record_change(
     };
     insert_audit_log(
         transaction,
-        ACCOUNT_HISTORY_TABLE,
+        accounts::ACCOUNT_HISTORY_TABLE,
         history_record_id,
         change_type,
         now,

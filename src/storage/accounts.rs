@@ -12,7 +12,10 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::ChangeType;
-use super::StorageError;
+use super::{AuditContext, StorageError};
+
+/// Kill Bill's TableName of the account history rows, which the audit log points at.
+pub const ACCOUNT_HISTORY_TABLE: &str = "ACCOUNT_HISTORY";
 
 /// The unique index that makes a second account with one external key in a tenant a conflict.
 pub const EXTERNAL_KEY_INDEX: &str = "accounts_external_key";
@@ -142,31 +145,57 @@ fn with_data_params<'a>(
         .collect()
 }
 
-/// Inserts an account; a duplicate external key in the tenant comes back as a unique violation
-/// on [`EXTERNAL_KEY_INDEX`].
+/// Inserts an account together with its first `account_history` row and the `audit_log` row
+/// pointing at it, in one statement (one round trip with the connection's cached statement).
+/// A duplicate external key in the tenant comes back as a unique violation on
+/// [`EXTERNAL_KEY_INDEX`] and writes nothing.
 pub async fn insert_account(
     client: &impl GenericClient,
     id: Uuid,
-    tenant_record_id: i64,
     data: &AccountData,
-    created_by: &str,
     created_date: DateTime<Utc>,
+    audit: &AuditContext<'_>,
 ) -> Result<AccountRecord, StorageError> {
     // A plain insert: the unique index, not a prior select, decides a duplicate key, so
-    // concurrent creations cannot both win.
+    // concurrent creations cannot both win. The history row copies the inserted row through the
+    // CTE (data-modifying CTEs do not see each other's rows in the table itself).
     let sql = format!(
-        "insert into accounts ({DATA_COLUMNS})
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21, $22, $23, $24, $25, $24, $25, $26)
-         returning *"
+        "with account as (
+             insert into accounts ({DATA_COLUMNS})
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     $17, $18, $19, $20, $21, $22, $23, $24, $25, $24, $25, $26)
+             returning *
+         ), history as (
+             insert into account_history (target_record_id, change_type, {DATA_COLUMNS})
+             select record_id, 'INSERT', {DATA_COLUMNS} from account
+             returning record_id, target_record_id
+         ), audit as (
+             insert into audit_log (id, target_record_id, table_name, change_type,
+                                    created_date, created_by, reason_code, comments,
+                                    user_token, account_record_id, tenant_record_id)
+             select $27, history.record_id, '{ACCOUNT_HISTORY_TABLE}', 'INSERT', $24, $25,
+                    $28, $29, $30, history.target_record_id, $26
+             from history
+         )
+         select * from account"
     );
+    let statement = client.prepare_cached(&sql).await?;
+    let audit_id = Uuid::new_v4();
     let row = client
         .query_one(
-            &sql,
+            &statement,
             &with_data_params(
                 &[&id],
                 data,
-                &[&created_date, &created_by, &tenant_record_id],
+                &[
+                    &created_date,
+                    &audit.created_by,
+                    &audit.tenant_record_id,
+                    &audit_id,
+                    &audit.reason,
+                    &audit.comment,
+                    &audit.user_token,
+                ],
             ),
         )
         .await?;

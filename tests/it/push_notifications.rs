@@ -211,7 +211,7 @@ trait PostOne: Sync {
     fn post<'a>(
         &'a self,
         posted: &'a mut ferrobill::bus::PostedEvents,
-        transaction: &'a tokio_postgres::Transaction<'_>,
+        transaction: &'a deadpool_postgres::Transaction<'_>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 }
 
@@ -219,7 +219,7 @@ impl<E: BusEvent + Sync> PostOne for E {
     fn post<'a>(
         &'a self,
         posted: &'a mut ferrobill::bus::PostedEvents,
-        transaction: &'a tokio_postgres::Transaction<'_>,
+        transaction: &'a deadpool_postgres::Transaction<'_>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
             posted
