@@ -184,16 +184,16 @@ impl AccountService {
         };
         let account = accounts::insert_account(&transaction, id, &data, now, &audit)
             .await
-        .map_err(|error| match error {
-            StorageError::UniqueViolation { constraint }
-                if constraint == accounts::EXTERNAL_KEY_INDEX =>
-            {
-                ServiceError::AccountAlreadyExists {
-                    external_key: data.external_key.clone(),
+            .map_err(|error| match error {
+                StorageError::UniqueViolation { constraint }
+                    if constraint == accounts::EXTERNAL_KEY_INDEX =>
+                {
+                    ServiceError::AccountAlreadyExists {
+                        external_key: data.external_key.clone(),
+                    }
                 }
-            }
-            other => other.into(),
-        })?;
+                other => other.into(),
+            })?;
         let mut posted = self.main_bus.posted();
         posted
             .post(

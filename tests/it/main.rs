@@ -12,6 +12,7 @@ mod bus;
 mod configuration;
 mod embedded_cluster;
 mod embedded_default;
+mod fuzz_bodies;
 mod health;
 mod lifecycle;
 mod notifications;
