@@ -232,7 +232,7 @@ impl App {
             admin: AdminService::new(main_pool.clone()),
             payment_methods: PaymentMethodService::new(
                 main_pool.clone(),
-                Arc::new(crate::plugin::PluginRegistry::new()),
+                Arc::new(crate::plugin::PluginRegistry::new(config.payment.plugin_timeout)),
             ),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),

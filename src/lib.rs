@@ -23,6 +23,6 @@ pub mod config;
 pub mod db;
 mod health;
 mod http;
-mod plugin;
+pub mod plugin;
 mod service;
 mod storage;

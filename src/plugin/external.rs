@@ -1,10 +1,18 @@
 //! `__EXTERNAL_PAYMENT__`, Kill Bill's ExternalPaymentProviderPlugin: the always-registered
 //! plugin for payments made outside Kill Bill (cheques, wire transfers). It keeps nothing, so
-//! adding, deleting and choosing a default do nothing, and its detail is a constant.
+//! adding, deleting and choosing a default do nothing, its detail is a constant, and every
+//! payment is processed for the amount asked, unless one of Kill Bill's four failure-forcing
+//! plugin properties is `true`.
+
+use std::time::Duration;
 
 use futures_util::future::FutureExt;
+use uuid::Uuid;
 
-use super::{PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi, PluginResult};
+use super::{
+    PaymentCall, PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi, PaymentPluginStatus,
+    PaymentTransactionInfo, PluginError, PluginProperty, PluginResult, TransactionType,
+};
 
 /// The name Kill Bill registers the plugin under (PaymentMethodProcessor's
 /// `EXTERNAL_PAYMENT_PLUGIN_NAME`).
@@ -14,7 +22,63 @@ pub const EXTERNAL_PAYMENT_PLUGIN_NAME: &str = "__EXTERNAL_PAYMENT__";
 /// of a tenant created without an external key gets the key `unknown`.
 const UNKNOWN_EXTERNAL_ID: &str = "unknown";
 
-pub struct ExternalPaymentProviderPlugin;
+/// Kill Bill's test hooks: set one to `true` in a payment's plugin properties.
+const FAIL_WITH_ERROR: &str = "killbill.external.payment.fail.error";
+const FAIL_WITH_CANCELLATION: &str = "killbill.external.payment.fail.cancellation";
+const FAIL_WITH_EXCEPTION: &str = "killbill.external.payment.fail.exception";
+const FAIL_WITH_TIMEOUT: &str = "killbill.external.payment.fail.timeout";
+
+pub struct ExternalPaymentProviderPlugin {
+    /// How long `fail.timeout` sleeps: past the plugin timeout, so the caller times out.
+    timeout_sleep: Duration,
+}
+
+impl ExternalPaymentProviderPlugin {
+    /// `plugin_timeout` is `org.killbill.payment.plugin.timeout`; Kill Bill's plugin sleeps one
+    /// second longer to force a timeout.
+    pub fn new(plugin_timeout: Duration) -> ExternalPaymentProviderPlugin {
+        ExternalPaymentProviderPlugin {
+            timeout_sleep: plugin_timeout + Duration::from_secs(1),
+        }
+    }
+
+    fn pay<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+        transaction_type: TransactionType,
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        async move {
+            let is_set = |key: &str| property_is_true(&call.properties, key);
+            if is_set(FAIL_WITH_EXCEPTION) {
+                return Err(PluginError(
+                    "killbill.external.payment.fail.exception is set".to_string(),
+                ));
+            }
+            if is_set(FAIL_WITH_TIMEOUT) {
+                tokio::time::sleep(self.timeout_sleep).await;
+            }
+            let status = if is_set(FAIL_WITH_ERROR) {
+                PaymentPluginStatus::Error
+            } else if is_set(FAIL_WITH_CANCELLATION) {
+                PaymentPluginStatus::Canceled
+            } else {
+                PaymentPluginStatus::Processed
+            };
+            Ok(PaymentTransactionInfo::for_call(
+                call,
+                transaction_type,
+                status,
+            ))
+        }
+        .boxed()
+    }
+}
+
+fn property_is_true(properties: &[PluginProperty], key: &str) -> bool {
+    properties
+        .iter()
+        .any(|property| property.key == key && property.value.as_deref() == Some("true"))
+}
 
 impl PaymentPluginApi for ExternalPaymentProviderPlugin {
     fn add_payment_method<'a>(
@@ -48,6 +112,56 @@ impl PaymentPluginApi for ExternalPaymentProviderPlugin {
     ) -> PluginResult<'a, ()> {
         std::future::ready(Ok(())).boxed()
     }
+
+    fn authorize_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.pay(call, TransactionType::Authorize)
+    }
+
+    fn capture_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.pay(call, TransactionType::Capture)
+    }
+
+    fn purchase_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.pay(call, TransactionType::Purchase)
+    }
+
+    fn void_payment<'a>(&'a self, call: &'a PaymentCall) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.pay(call, TransactionType::Void)
+    }
+
+    fn refund_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.pay(call, TransactionType::Refund)
+    }
+
+    fn credit_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.pay(call, TransactionType::Credit)
+    }
+
+    /// Kill Bill's plugin remembers nothing: the janitor learns nothing from it.
+    fn get_payment_info<'a>(
+        &'a self,
+        _tenant_id: Uuid,
+        _account_id: Uuid,
+        _payment_id: Uuid,
+        _properties: &'a [PluginProperty],
+    ) -> PluginResult<'a, Vec<PaymentTransactionInfo>> {
+        std::future::ready(Ok(Vec::new())).boxed()
+    }
 }
 
 #[cfg(test)]
@@ -64,7 +178,7 @@ mod tests {
             tenant_id: Uuid::new_v4(),
             properties: &[],
         };
-        let plugin = ExternalPaymentProviderPlugin;
+        let plugin = ExternalPaymentProviderPlugin::new(Duration::from_secs(30));
         assert!(plugin
             .add_payment_method(call.clone(), None, true)
             .await

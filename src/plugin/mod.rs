@@ -2,19 +2,24 @@
 //! plugin by the name stored on a payment method, and the built-in `__EXTERNAL_PAYMENT__`
 //! plugin (`external.rs`).
 //!
-//! Only the payment-method side of the API exists so far (add, delete, detail, set default).
-//! The trait is meant to grow: the payment side (authorize, purchase, capture, refund, void,
-//! get payment info) and a simulated gateway come next. New methods should be added with a
-//! default body when a plugin may reasonably not support them, so that existing plugins keep
-//! compiling. Methods return boxed futures rather than `async fn` so the trait stays usable as
-//! `dyn PaymentPluginApi` behind an `Arc` in the registry.
+//! The trait has Kill Bill's two sides: payment methods (add, delete, detail, set default) and
+//! payments (authorize, capture, purchase, void, refund, credit, get payment info). Methods
+//! return boxed futures rather than `async fn` so the trait stays usable as
+//! `dyn PaymentPluginApi` behind an `Arc` in the registry. Payment calls take an owned
+//! [`PaymentCall`] by reference so the caller can run them on a task of their own that
+//! outlives a timeout, as Kill Bill's plugin executor lets a timed-out call finish.
+//!
+//! A plugin never sees a transaction of ferrobill's: it keeps its own rows (on the plugin
+//! pool) and reports outcomes, which the payment service records.
 
 mod external;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 pub use self::external::{ExternalPaymentProviderPlugin, EXTERNAL_PAYMENT_PLUGIN_NAME};
@@ -57,8 +62,132 @@ pub struct PluginError(pub String);
 
 pub type PluginResult<'a, T> = BoxFuture<'a, Result<T, PluginError>>;
 
-/// Kill Bill's PaymentPluginApi, payment-method side. A plugin is shared by every request and
-/// tenant, so it must be `Send + Sync` and keep per-call state out of `self`.
+/// Kill Bill's TransactionType.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransactionType {
+    Authorize,
+    Capture,
+    Chargeback,
+    Credit,
+    Purchase,
+    Refund,
+    Void,
+}
+
+impl TransactionType {
+    pub const ALL: [TransactionType; 7] = [
+        TransactionType::Authorize,
+        TransactionType::Capture,
+        TransactionType::Chargeback,
+        TransactionType::Credit,
+        TransactionType::Purchase,
+        TransactionType::Refund,
+        TransactionType::Void,
+    ];
+
+    /// The name on the wire and in the `transaction_type` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionType::Authorize => "AUTHORIZE",
+            TransactionType::Capture => "CAPTURE",
+            TransactionType::Chargeback => "CHARGEBACK",
+            TransactionType::Credit => "CREDIT",
+            TransactionType::Purchase => "PURCHASE",
+            TransactionType::Refund => "REFUND",
+            TransactionType::Void => "VOID",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<TransactionType> {
+        TransactionType::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+}
+
+/// Kill Bill's PaymentPluginStatus: what the gateway said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentPluginStatus {
+    /// The gateway accepted the operation.
+    Processed,
+    /// Accepted, outcome to come later (the janitor asks again).
+    Pending,
+    /// The gateway declined (PAYMENT_FAILURE).
+    Error,
+    /// The plugin did not submit the operation (PLUGIN_FAILURE).
+    Canceled,
+    /// The outcome is unknown (UNKNOWN; the janitor asks again).
+    Undefined,
+}
+
+/// One payment call's arguments. Owned, so the call can outlive the request that made it.
+#[derive(Debug, Clone)]
+pub struct PaymentCall {
+    pub tenant_id: Uuid,
+    pub account_id: Uuid,
+    pub payment_id: Uuid,
+    pub transaction_id: Uuid,
+    pub payment_method_id: Uuid,
+    /// `None` for a void.
+    pub amount: Option<Decimal>,
+    pub currency: Option<String>,
+    pub properties: Vec<PluginProperty>,
+}
+
+/// Kill Bill's PaymentTransactionInfoPlugin: a plugin's answer about one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentTransactionInfo {
+    pub payment_id: Uuid,
+    pub transaction_id: Uuid,
+    pub transaction_type: TransactionType,
+    /// What the gateway processed (0 when it processed nothing).
+    pub amount: Option<Decimal>,
+    pub currency: Option<String>,
+    pub created_date: DateTime<Utc>,
+    pub effective_date: DateTime<Utc>,
+    pub status: PaymentPluginStatus,
+    pub gateway_error: Option<String>,
+    pub gateway_error_code: Option<String>,
+    pub first_payment_reference_id: Option<String>,
+    pub second_payment_reference_id: Option<String>,
+    pub properties: Vec<PluginProperty>,
+}
+
+impl PaymentTransactionInfo {
+    /// An answer to `call` with `status`, the call's amount as processed amount, no error.
+    pub fn for_call(
+        call: &PaymentCall,
+        transaction_type: TransactionType,
+        status: PaymentPluginStatus,
+    ) -> PaymentTransactionInfo {
+        let now = Utc::now();
+        PaymentTransactionInfo {
+            payment_id: call.payment_id,
+            transaction_id: call.transaction_id,
+            transaction_type,
+            amount: call.amount,
+            currency: call.currency.clone(),
+            created_date: now,
+            effective_date: now,
+            status,
+            gateway_error: None,
+            gateway_error_code: None,
+            first_payment_reference_id: None,
+            second_payment_reference_id: None,
+            properties: Vec::new(),
+        }
+    }
+}
+
+/// A plugin's own view of its health, for KillbillPluginsHealthcheck.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginHealth {
+    pub healthy: bool,
+    pub message: Option<String>,
+}
+
+/// Kill Bill's PaymentPluginApi. A plugin is shared by every request and tenant, so it must be
+/// `Send + Sync` and keep per-call state out of `self`.
 pub trait PaymentPluginApi: Send + Sync {
     /// Registers a new payment method with the gateway. `detail` is what the caller sent as
     /// `pluginInfo`; `set_default` is the request's `isDefault`.
@@ -84,6 +213,60 @@ pub trait PaymentPluginApi: Send + Sync {
         &'a self,
         call: PaymentMethodCall<'a>,
     ) -> PluginResult<'a, ()>;
+
+    fn authorize_payment<'a>(&'a self, call: &'a PaymentCall)
+        -> PluginResult<'a, PaymentTransactionInfo>;
+
+    fn capture_payment<'a>(&'a self, call: &'a PaymentCall)
+        -> PluginResult<'a, PaymentTransactionInfo>;
+
+    fn purchase_payment<'a>(&'a self, call: &'a PaymentCall)
+        -> PluginResult<'a, PaymentTransactionInfo>;
+
+    fn void_payment<'a>(&'a self, call: &'a PaymentCall) -> PluginResult<'a, PaymentTransactionInfo>;
+
+    fn refund_payment<'a>(&'a self, call: &'a PaymentCall)
+        -> PluginResult<'a, PaymentTransactionInfo>;
+
+    fn credit_payment<'a>(&'a self, call: &'a PaymentCall)
+        -> PluginResult<'a, PaymentTransactionInfo>;
+
+    /// Everything the gateway knows about the payment's transactions (the janitor's question).
+    fn get_payment_info<'a>(
+        &'a self,
+        tenant_id: Uuid,
+        account_id: Uuid,
+        payment_id: Uuid,
+        properties: &'a [PluginProperty],
+    ) -> PluginResult<'a, Vec<PaymentTransactionInfo>>;
+
+    /// Reported by KillbillPluginsHealthcheck; healthy unless the plugin knows better.
+    fn health(&self) -> PluginHealth {
+        PluginHealth {
+            healthy: true,
+            message: None,
+        }
+    }
+}
+
+/// Runs the plugin method of `transaction_type` (chargebacks never reach a plugin: Kill Bill
+/// records them without one, so they are answered as processed).
+pub fn process_payment<'a>(
+    plugin: &'a dyn PaymentPluginApi,
+    transaction_type: TransactionType,
+    call: &'a PaymentCall,
+) -> PluginResult<'a, PaymentTransactionInfo> {
+    match transaction_type {
+        TransactionType::Authorize => plugin.authorize_payment(call),
+        TransactionType::Capture => plugin.capture_payment(call),
+        TransactionType::Purchase => plugin.purchase_payment(call),
+        TransactionType::Void => plugin.void_payment(call),
+        TransactionType::Refund => plugin.refund_payment(call),
+        TransactionType::Credit => plugin.credit_payment(call),
+        TransactionType::Chargeback => Box::pin(std::future::ready(Ok(
+            PaymentTransactionInfo::for_call(call, transaction_type, PaymentPluginStatus::Processed),
+        ))),
+    }
 }
 
 /// The registered payment plugins by name (Kill Bill's OSGIServiceRegistration for
@@ -93,21 +276,16 @@ pub struct PluginRegistry {
     plugins: HashMap<String, Arc<dyn PaymentPluginApi>>,
 }
 
-impl Default for PluginRegistry {
-    fn default() -> Self {
-        PluginRegistry::new()
-    }
-}
-
 impl PluginRegistry {
-    /// A registry holding only the built-in `__EXTERNAL_PAYMENT__` plugin.
-    pub fn new() -> PluginRegistry {
+    /// A registry holding only the built-in `__EXTERNAL_PAYMENT__` plugin; `plugin_timeout`
+    /// is what its `fail.timeout` hook outlasts.
+    pub fn new(plugin_timeout: std::time::Duration) -> PluginRegistry {
         let mut registry = PluginRegistry {
             plugins: HashMap::new(),
         };
         registry.register(
             EXTERNAL_PAYMENT_PLUGIN_NAME,
-            Arc::new(ExternalPaymentProviderPlugin),
+            Arc::new(ExternalPaymentProviderPlugin::new(plugin_timeout)),
         );
         registry
     }
@@ -120,6 +298,17 @@ impl PluginRegistry {
     pub fn get(&self, name: &str) -> Option<Arc<dyn PaymentPluginApi>> {
         self.plugins.get(name).cloned()
     }
+
+    /// Every registered plugin by name, sorted by name.
+    pub fn all(&self) -> Vec<(String, Arc<dyn PaymentPluginApi>)> {
+        let mut plugins: Vec<_> = self
+            .plugins
+            .iter()
+            .map(|(name, plugin)| (name.clone(), plugin.clone()))
+            .collect();
+        plugins.sort_by(|a, b| a.0.cmp(&b.0));
+        plugins
+    }
 }
 
 #[cfg(test)]
@@ -128,7 +317,7 @@ mod tests {
 
     #[test]
     fn the_external_plugin_is_always_registered() {
-        let registry = PluginRegistry::new();
+        let registry = PluginRegistry::new(std::time::Duration::from_secs(30));
         assert!(registry.get(EXTERNAL_PAYMENT_PLUGIN_NAME).is_some());
         assert!(registry.get("stripe").is_none());
     }
