@@ -24,6 +24,7 @@ use crate::http::{self, Admission, AppState, Limits, Users};
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::payment_methods::PaymentMethodService;
+use crate::service::payments::PaymentService;
 use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
 use crate::service::{external_events, tenants::TenantService};
 
@@ -195,6 +196,17 @@ impl App {
             &main_pool,
             config.push_notifications.clone(),
         )?;
+        let plugins = Arc::new(crate::plugin::PluginRegistry::new(
+            config.payment.plugin_timeout,
+        ));
+        // Registers the janitor's queue handler, so it exists before the queue starts.
+        let payments = PaymentService::new(
+            main_pool.clone(),
+            main_bus.clone(),
+            notification_queue.clone(),
+            plugins.clone(),
+            config.payment.clone(),
+        );
         for bus in [&main_bus, &external_bus] {
             if let Err(source) = bus.start().await {
                 main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
@@ -230,10 +242,8 @@ impl App {
             ),
             accounts: AccountService::new(main_pool.clone(), main_bus.clone()),
             admin: AdminService::new(main_pool.clone()),
-            payment_methods: PaymentMethodService::new(
-                main_pool.clone(),
-                Arc::new(crate::plugin::PluginRegistry::new(config.payment.plugin_timeout)),
-            ),
+            payment_methods: PaymentMethodService::new(main_pool.clone(), plugins),
+            payments,
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
             users: Users::new(config.security.users.clone()),

@@ -66,6 +66,14 @@ pub enum ApiError {
     Timeout(Duration),
     #[error("Internal error: the request handler panicked")]
     Panic,
+    /// A payment operation recorded with a failed or unknown outcome: Kill Bill answers 402,
+    /// 502 or 503 with the payment's Location and this message.
+    #[error("{message}")]
+    PaymentNotSucceeded {
+        status: StatusCode,
+        message: String,
+        location: String,
+    },
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -152,6 +160,7 @@ impl ApiError {
                 "java.lang.IllegalStateException",
                 None,
             ),
+            PaymentNotSucceeded { status, .. } => mapped(*status, PAYMENT_API_EXCEPTION, None),
             Service(error) => map_service_error(error),
         }
     }
@@ -220,6 +229,42 @@ fn map_service_error(error: &ServiceError) -> Mapped {
         ServiceError::PaymentPlugin(_) => {
             mapped(StatusCode::BAD_GATEWAY, PAYMENT_API_EXCEPTION, Some(7199))
         }
+        ServiceError::PaymentNotFound { .. } => {
+            mapped(StatusCode::NOT_FOUND, PAYMENT_API_EXCEPTION, Some(7020))
+        }
+        ServiceError::PaymentTransitionInvalid { .. } => {
+            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7032))
+        }
+        ServiceError::PaymentTransactionKeyExists { .. } => {
+            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7030))
+        }
+        ServiceError::PaymentInvalidParameter { .. } => {
+            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7031))
+        }
+        ServiceError::PaymentPluginTimeout { .. } => mapped(
+            StatusCode::GATEWAY_TIMEOUT,
+            PAYMENT_API_EXCEPTION,
+            Some(7100),
+        ),
+        // Kill Bill's mapper falls back to 400 for a PaymentPluginApiException.
+        ServiceError::PaymentPluginException(message) => Mapped {
+            status: StatusCode::BAD_REQUEST,
+            class_name: PAYMENT_API_EXCEPTION,
+            code: Some(7199),
+            cause: Some((
+                "org.killbill.billing.payment.plugin.api.PaymentPluginApiException",
+                message.clone(),
+            )),
+        },
+        // Kill Bill answers 500; a lock another node holds is a retryable overload (503).
+        ServiceError::PaymentLockFailed { .. } => mapped(
+            StatusCode::SERVICE_UNAVAILABLE,
+            PAYMENT_API_EXCEPTION,
+            Some(7019),
+        ),
+        ServiceError::TransactionTypeNotAllowed(_) => {
+            mapped(StatusCode::PRECONDITION_FAILED, ILLEGAL_ARGUMENT, None)
+        }
         ServiceError::Storage(storage) => map_storage_error(storage),
         ServiceError::Internal(_) => mapped(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -279,6 +324,11 @@ impl IntoResponse for ApiError {
             stack_trace: Vec::new(),
         };
         let mut response = (mapped.status, axum::Json(body)).into_response();
+        if let ApiError::PaymentNotSucceeded { location, .. } = &self {
+            if let Ok(value) = HeaderValue::from_str(location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+        }
         if matches!(self, ApiError::Unauthenticated(_)) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

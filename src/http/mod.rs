@@ -12,6 +12,7 @@ mod error;
 mod extract;
 mod ops;
 mod payment_methods;
+mod payments;
 mod tenants;
 
 use std::any::Any;
@@ -31,6 +32,7 @@ use crate::health::Health;
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::payment_methods::PaymentMethodService;
+use crate::service::payments::PaymentService;
 use crate::service::push_notifications::PushNotificationCallbacks;
 use crate::service::tenants::TenantService;
 
@@ -43,6 +45,8 @@ pub struct AppState {
     pub admin: AdminService,
     /// Payment methods through the registered payment plugins.
     pub payment_methods: PaymentMethodService,
+    /// Payments through the plugins, the state machine and the janitor.
+    pub payments: PaymentService,
     pub health: Health,
     pub users: Arc<Users>,
     /// The tenants' push notification callbacks (`/1.0/kb/tenants/registerNotificationCallback`).
@@ -64,6 +68,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(tenants::router())
         .merge(accounts::router())
         .merge(payment_methods::router())
+        .merge(payments::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -12,6 +12,7 @@
 //! A plugin never sees a transaction of ferrobill's: it keeps its own rows (on the plugin
 //! pool) and reports outcomes, which the payment service records.
 
+mod executor;
 mod external;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use futures_util::future::BoxFuture;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+pub use self::executor::{ExecutorError, PluginExecutor};
 pub use self::external::{ExternalPaymentProviderPlugin, EXTERNAL_PAYMENT_PLUGIN_NAME};
 
 /// A plugin property: Kill Bill's PluginProperty (`key`, `value`, `isUpdatable`).
@@ -214,22 +216,35 @@ pub trait PaymentPluginApi: Send + Sync {
         call: PaymentMethodCall<'a>,
     ) -> PluginResult<'a, ()>;
 
-    fn authorize_payment<'a>(&'a self, call: &'a PaymentCall)
-        -> PluginResult<'a, PaymentTransactionInfo>;
+    fn authorize_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn capture_payment<'a>(&'a self, call: &'a PaymentCall)
-        -> PluginResult<'a, PaymentTransactionInfo>;
+    fn capture_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn purchase_payment<'a>(&'a self, call: &'a PaymentCall)
-        -> PluginResult<'a, PaymentTransactionInfo>;
+    fn purchase_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn void_payment<'a>(&'a self, call: &'a PaymentCall) -> PluginResult<'a, PaymentTransactionInfo>;
+    fn void_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn refund_payment<'a>(&'a self, call: &'a PaymentCall)
-        -> PluginResult<'a, PaymentTransactionInfo>;
+    fn refund_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn credit_payment<'a>(&'a self, call: &'a PaymentCall)
-        -> PluginResult<'a, PaymentTransactionInfo>;
+    fn credit_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
     /// Everything the gateway knows about the payment's transactions (the janitor's question).
     fn get_payment_info<'a>(
@@ -263,9 +278,13 @@ pub fn process_payment<'a>(
         TransactionType::Void => plugin.void_payment(call),
         TransactionType::Refund => plugin.refund_payment(call),
         TransactionType::Credit => plugin.credit_payment(call),
-        TransactionType::Chargeback => Box::pin(std::future::ready(Ok(
-            PaymentTransactionInfo::for_call(call, transaction_type, PaymentPluginStatus::Processed),
-        ))),
+        TransactionType::Chargeback => {
+            Box::pin(std::future::ready(Ok(PaymentTransactionInfo::for_call(
+                call,
+                transaction_type,
+                PaymentPluginStatus::Processed,
+            ))))
+        }
     }
 }
 

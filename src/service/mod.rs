@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod admin;
 pub mod external_events;
 pub mod payment_methods;
+pub mod payments;
 pub mod push_notifications;
 pub mod tenants;
 
@@ -74,6 +75,38 @@ pub enum ServiceError {
     /// A plugin refused or failed (PAYMENT_PLUGIN_EXCEPTION, 7199).
     #[error("Plugin exception {0}")]
     PaymentPlugin(String),
+    /// PAYMENT_NO_SUCH_PAYMENT (7020): an unknown id or external key, or another tenant's.
+    #[error("Payment {id} does not exist")]
+    PaymentNotFound { id: String },
+    /// PAYMENT_INVALID_OPERATION (7032): the state machine refuses the operation.
+    #[error("Invalid payment transition {transaction_type} from state {state}")]
+    PaymentTransitionInvalid {
+        transaction_type: String,
+        state: String,
+    },
+    /// PAYMENT_ACTIVE_TRANSACTION_KEY_EXISTS (7030).
+    #[error("Successful transaction with external key {key} already exists")]
+    PaymentTransactionKeyExists { key: String },
+    /// PAYMENT_INVALID_PARAMETER (7031).
+    #[error("Invalid parameter {name}: {reason}")]
+    PaymentInvalidParameter { name: String, reason: String },
+    /// PAYMENT_PLUGIN_TIMEOUT (7100): the plugin did not answer within
+    /// `org.killbill.payment.plugin.timeout`; the transaction is left UNKNOWN.
+    #[error("Plugin timeout for account {account_id}: {detail}")]
+    PaymentPluginTimeout {
+        account_id: uuid::Uuid,
+        detail: String,
+    },
+    /// PAYMENT_PLUGIN_EXCEPTION (7199) on a payment call: the plugin threw.
+    #[error("Plugin exception {0}")]
+    PaymentPluginException(String),
+    /// PAYMENT_INTERNAL_ERROR (7019): another node held the account's lock through every
+    /// retry.
+    #[error("Internal payment error : failed to take the lock of account {account_id}")]
+    PaymentLockFailed { account_id: uuid::Uuid },
+    /// A transaction type an account-level payment call does not take (Kill Bill's 412).
+    #[error("TransactionType {0} is not allowed for an account")]
+    TransactionTypeNotAllowed(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A bug or an impossible state; logged with its cause, answered as 500.

@@ -103,3 +103,75 @@ pub async fn find_account_audit_logs(
         })
         .collect()
 }
+
+/// Wraps `change` (an `insert … returning *` or `update … returning *` of one entity row) so
+/// the same statement also copies the changed row into `history_table` and writes the audit
+/// row pointing at that copy: one round trip for Kill Bill's three writes. `columns` are the
+/// columns the entity and its history share; the audit values are bound from `$first_param`
+/// on, in [`AuditRow::params`] order. The statement returns the changed entity row.
+pub fn with_history_and_audit(
+    change: &str,
+    history_table: &str,
+    columns: &str,
+    audit_table_name: &str,
+    change_type: ChangeType,
+    first_param: usize,
+) -> String {
+    let change_type = change_type.as_str();
+    let p = |offset: usize| format!("${}", first_param + offset);
+    format!(
+        "with changed as ({change}),
+         history as (
+             insert into {history_table} (target_record_id, change_type, {columns})
+             select record_id, '{change_type}', {columns} from changed
+             returning record_id
+         ),
+         audit as (
+             insert into audit_log (id, target_record_id, table_name, change_type,
+                                    created_date, created_by, reason_code, comments,
+                                    user_token, account_record_id, tenant_record_id)
+             select {id}, history.record_id, '{audit_table_name}', '{change_type}', {date},
+                    {by}, {reason}, {comment}, {token}, {account}, {tenant}
+             from history
+         )
+         select * from changed",
+        id = p(0),
+        date = p(1),
+        by = p(2),
+        reason = p(3),
+        comment = p(4),
+        token = p(5),
+        account = p(6),
+        tenant = p(7),
+    )
+}
+
+/// The audit values of one change, bound by [`with_history_and_audit`]'s statement.
+pub struct AuditRow<'a> {
+    id: uuid::Uuid,
+    changed_at: DateTime<Utc>,
+    context: &'a AuditContext<'a>,
+}
+
+impl<'a> AuditRow<'a> {
+    pub fn new(changed_at: DateTime<Utc>, context: &'a AuditContext<'a>) -> AuditRow<'a> {
+        AuditRow {
+            id: uuid::Uuid::new_v4(),
+            changed_at,
+            context,
+        }
+    }
+
+    pub fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
+        [
+            &self.id,
+            &self.changed_at,
+            &self.context.created_by,
+            &self.context.reason,
+            &self.context.comment,
+            &self.context.user_token,
+            &self.context.account_record_id,
+            &self.context.tenant_record_id,
+        ]
+    }
+}

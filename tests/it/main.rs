@@ -17,6 +17,7 @@ mod health;
 mod lifecycle;
 mod notifications;
 mod payment_methods;
+mod payments;
 mod pools;
 mod process;
 mod push_notifications;

@@ -1,0 +1,826 @@
+//! `/1.0/kb/payments` and `/1.0/kb/accounts/{accountId}/payments`: Kill Bill's PaymentResource
+//! and the account's payment endpoints (api.md §4), with PaymentJson and PaymentTransactionJson
+//! as Kill Bill writes them, and each outcome answered as Kill Bill's `createPaymentResponse`
+//! does: 201 for SUCCESS and PENDING, 402, 502 or 503 with Kill Bill's error JSON otherwise,
+//! all with the payment's Location (`/1.0/kb/payments/{id}/`, trailing slash included).
+//!
+//! This file owns the wire shapes and the query parameters. It must never hold SQL or a rule
+//! of the state machine: those are `service::payments`'s.
+
+use std::str::FromStr;
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize, Serializer};
+use uuid::Uuid;
+
+use super::error::{ApiError, Result};
+use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::AppState;
+use crate::plugin::{PaymentTransactionInfo, PluginProperty, TransactionType};
+use crate::service::payments::money::rounded;
+use crate::service::payments::state::TransactionStatus;
+use crate::service::payments::{
+    AccountRef, OperationResult, PaymentRef, PaymentRequest, PaymentView, Target, Transaction,
+};
+use crate::service::tenants::Tenant;
+use crate::service::ServiceError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/1.0/kb/accounts/{account_id}/payments",
+            post(create_account_payment).get(list_account_payments),
+        )
+        .route(
+            "/1.0/kb/accounts/payments",
+            post(create_payment_by_account_key),
+        )
+        .route(
+            "/1.0/kb/payments",
+            get(get_payment_by_key)
+                .post(capture_by_key)
+                .delete(void_by_key),
+        )
+        .route("/1.0/kb/payments/refunds", post(refund_by_key))
+        .route("/1.0/kb/payments/pagination", get(list_payments))
+        .route(
+            "/1.0/kb/payments/search/{*search_key}",
+            get(search_payments),
+        )
+        .route(
+            "/1.0/kb/payments/{payment_id}",
+            get(get_payment).post(capture).delete(void),
+        )
+        // The Location Kill Bill gives a payment ends with a slash; clients follow it.
+        .route(
+            "/1.0/kb/payments/{payment_id}/",
+            get(get_payment).post(capture).delete(void),
+        )
+        .route("/1.0/kb/payments/{payment_id}/refunds", post(refund))
+}
+
+/// A JSON amount: a number or a numeric string, read exactly (no float on the way).
+#[derive(Debug, Clone, Copy)]
+struct Amount(Decimal);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let text = match &value {
+            serde_json::Value::Number(number) => number.to_string(),
+            serde_json::Value::String(text) => text.trim().to_string(),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "amount must be a number, not {other}"
+                )))
+            }
+        };
+        Decimal::from_str(&text)
+            .or_else(|_| Decimal::from_scientific(&text))
+            .map(Amount)
+            .map_err(|_| serde::de::Error::custom(format!("invalid amount {text}")))
+    }
+}
+
+/// Kill Bill's PluginPropertyJson; `value` may be any JSON and is passed on as text.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PluginPropertyJson {
+    key: String,
+    #[serde(default)]
+    value: Option<serde_json::Value>,
+    #[serde(default)]
+    is_updatable: Option<bool>,
+}
+
+impl From<PluginPropertyJson> for PluginProperty {
+    fn from(json: PluginPropertyJson) -> Self {
+        PluginProperty {
+            key: json.key,
+            value: json.value.and_then(|value| match value {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(text) => Some(text),
+                other => Some(other.to_string()),
+            }),
+            is_updatable: json.is_updatable.unwrap_or(false),
+        }
+    }
+}
+
+/// Kill Bill's PaymentTransactionJson as a request body. Output-only fields are accepted and
+/// ignored, an explicit `null` is an absent field, unknown fields are a 400.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PaymentTransactionInputJson {
+    #[serde(default, rename = "transactionId")]
+    _transaction_id: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    transaction_external_key: Option<String>,
+    #[serde(default, rename = "paymentId")]
+    _payment_id: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    payment_external_key: Option<String>,
+    #[serde(default)]
+    transaction_type: Option<String>,
+    #[serde(default)]
+    amount: Option<Amount>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    effective_date: Option<DateTime<Utc>>,
+    #[serde(default, rename = "processedAmount")]
+    _processed_amount: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "processedCurrency")]
+    _processed_currency: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "status")]
+    _status: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "gatewayErrorCode")]
+    _gateway_error_code: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "gatewayErrorMsg")]
+    _gateway_error_msg: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "firstPaymentReferenceId")]
+    _first_payment_reference_id: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "secondPaymentReferenceId")]
+    _second_payment_reference_id: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    properties: Option<Vec<PluginPropertyJson>>,
+    #[serde(default, rename = "auditLogs")]
+    _audit_logs: Option<serde::de::IgnoredAny>,
+}
+
+impl JsonBody for PaymentTransactionInputJson {
+    const NAME: &'static str = "PaymentTransactionJson";
+}
+
+/// The query string as pairs: `pluginProperty` and `controlPluginName` repeat. An unreadable
+/// query is read as empty, as the other resources do.
+struct Params(Vec<(String, String)>);
+
+type RawParams =
+    std::result::Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
+
+impl Params {
+    fn from(query: RawParams) -> Params {
+        Params(query.map(|Query(pairs)| pairs).unwrap_or_default())
+    }
+
+    fn value(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.value(name)
+            .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+    }
+
+    /// `pluginProperty=k=v`, split at the first `=`.
+    fn plugin_properties(&self) -> Vec<PluginProperty> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == "pluginProperty")
+            .map(|(_, property)| {
+                let (key, value) = match property.split_once('=') {
+                    Some((key, value)) => (key, Some(value.to_string())),
+                    None => (property.as_str(), None),
+                };
+                PluginProperty {
+                    key: key.to_string(),
+                    value,
+                    is_updatable: false,
+                }
+            })
+            .collect()
+    }
+
+    fn long(&self, name: &str, default: i64) -> Result<i64> {
+        match self.value(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse()
+                .map_err(|_| ApiError::NotFound(format!("Invalid {name} {text}"))),
+        }
+    }
+}
+
+/// The operation a body asks for, with `fixed` as its type when the endpoint decides it.
+fn request_from(
+    body: PaymentTransactionInputJson,
+    fixed: Option<TransactionType>,
+    query_properties: Vec<PluginProperty>,
+    payment_method_id: Option<Uuid>,
+) -> Result<PaymentRequest> {
+    let transaction_type = match fixed {
+        Some(kind) => kind,
+        None => {
+            let name = body.transaction_type.ok_or_else(|| {
+                ApiError::InvalidParameter(
+                    "PaymentTransactionJson transactionType needs to be set".to_string(),
+                )
+            })?;
+            TransactionType::parse(&name)
+                .ok_or_else(|| ApiError::InvalidJson(format!("Invalid transactionType {name}")))?
+        }
+    };
+    // Kill Bill reads body properties on follow-ups only; new payments take the query's.
+    let mut properties = query_properties;
+    if fixed.is_some() {
+        properties.extend(body.properties.into_iter().flatten().map(Into::into));
+    }
+    Ok(PaymentRequest {
+        transaction_type,
+        amount: body.amount.map(|amount| amount.0),
+        currency: body.currency,
+        effective_date: body.effective_date,
+        payment_external_key: body.payment_external_key,
+        transaction_external_key: body.transaction_external_key,
+        payment_method_id,
+        properties,
+    })
+}
+
+/// The response to an operation (Kill Bill's createPaymentResponse).
+fn operation_response(base: &str, result: OperationResult) -> Result<Response> {
+    let location = format!("{base}/1.0/kb/payments/{}/", result.view.payment.id);
+    let failure = match result.status {
+        TransactionStatus::Success | TransactionStatus::Pending => {
+            return Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+        }
+        TransactionStatus::PaymentFailure => (
+            StatusCode::PAYMENT_REQUIRED,
+            "Payment decline by gateway. Error message: ",
+        ),
+        TransactionStatus::PluginFailure => (
+            StatusCode::BAD_GATEWAY,
+            "Failed to submit payment transaction",
+        ),
+        TransactionStatus::Unknown => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Payment in unknown status, failed to receive gateway response",
+        ),
+    };
+    let message = match result.status {
+        TransactionStatus::PaymentFailure => {
+            let gateway = result
+                .transaction()
+                .and_then(|transaction| transaction.gateway_error_msg.clone())
+                .unwrap_or_else(|| "null".to_string());
+            format!("{}{gateway}", failure.1)
+        }
+        _ => failure.1.to_string(),
+    };
+    Err(ApiError::PaymentNotSucceeded {
+        status: failure.0,
+        message,
+        location,
+    })
+}
+
+async fn perform(
+    state: &AppState,
+    tenant: &Tenant,
+    base: &str,
+    target: Target,
+    request: PaymentRequest,
+    context: &crate::service::CallContext,
+) -> Result<Response> {
+    let result = state
+        .payments
+        .perform(tenant, target, request, context)
+        .await?;
+    operation_response(base, result)
+}
+
+/// New payments on an account take AUTHORIZE, PURCHASE and CREDIT only (else Kill Bill's 412).
+fn account_payment_request(
+    body: PaymentTransactionInputJson,
+    params: &Params,
+) -> Result<PaymentRequest> {
+    let payment_method_id = params.value("paymentMethodId").map(parse_id).transpose()?;
+    let request = request_from(body, None, params.plugin_properties(), payment_method_id)?;
+    match request.transaction_type {
+        TransactionType::Authorize | TransactionType::Purchase | TransactionType::Credit => {
+            Ok(request)
+        }
+        other => Err(ServiceError::TransactionTypeNotAllowed(other.as_str().to_string()).into()),
+    }
+}
+
+/// `POST /1.0/kb/accounts/{accountId}/payments`.
+async fn create_account_payment(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_account_id): KbPath<String>,
+    query: RawParams,
+    KbJson(body): KbJson<PaymentTransactionInputJson>,
+) -> Result<Response> {
+    let account_id = parse_id(&raw_account_id)?;
+    let params = Params::from(query);
+    let request = account_payment_request(body, &params)?;
+    let target = Target::Account(AccountRef::Id(account_id));
+    perform(&state, &tenant, &base, target, request, &context).await
+}
+
+/// `POST /1.0/kb/accounts/payments?externalKey=`: the same, the account by external key.
+async fn create_payment_by_account_key(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    query: RawParams,
+    KbJson(body): KbJson<PaymentTransactionInputJson>,
+) -> Result<Response> {
+    let params = Params::from(query);
+    let key = params
+        .value("externalKey")
+        .ok_or_else(|| ApiError::InvalidParameter("externalKey needs to be set".to_string()))?
+        .to_string();
+    let request = account_payment_request(body, &params)?;
+    let target = Target::Account(AccountRef::ExternalKey(key));
+    perform(&state, &tenant, &base, target, request, &context).await
+}
+
+/// A follow-up on a payment named by id (path) or by the body's `paymentExternalKey`.
+#[allow(clippy::too_many_arguments)]
+async fn follow_up(
+    state: &AppState,
+    base: &str,
+    tenant: &Tenant,
+    context: &crate::service::CallContext,
+    payment_id: Option<&str>,
+    query: RawParams,
+    body: PaymentTransactionInputJson,
+    kind: TransactionType,
+) -> Result<Response> {
+    let params = Params::from(query);
+    let target = match payment_id {
+        Some(raw) => Target::Payment(PaymentRef::Id(parse_id(raw)?)),
+        None => Target::Payment(PaymentRef::ExternalKey(
+            body.payment_external_key.clone().ok_or_else(|| {
+                ApiError::InvalidParameter(
+                    "PaymentTransactionJson paymentExternalKey needs to be set".to_string(),
+                )
+            })?,
+        )),
+    };
+    let request = request_from(body, Some(kind), params.plugin_properties(), None)?;
+    perform(state, tenant, base, target, request, context).await
+}
+
+/// `POST /1.0/kb/payments/{paymentId}`: CAPTURE.
+async fn capture(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_payment_id): KbPath<String>,
+    query: RawParams,
+    KbJson(body): KbJson<PaymentTransactionInputJson>,
+) -> Result<Response> {
+    let kind = TransactionType::Capture;
+    follow_up(
+        &state,
+        &base,
+        &tenant,
+        &context,
+        Some(&raw_payment_id),
+        query,
+        body,
+        kind,
+    )
+    .await
+}
+
+/// `POST /1.0/kb/payments`: CAPTURE by the body's `paymentExternalKey`.
+async fn capture_by_key(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    query: RawParams,
+    KbJson(body): KbJson<PaymentTransactionInputJson>,
+) -> Result<Response> {
+    let kind = TransactionType::Capture;
+    follow_up(&state, &base, &tenant, &context, None, query, body, kind).await
+}
+
+/// `POST /1.0/kb/payments/{paymentId}/refunds`.
+async fn refund(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_payment_id): KbPath<String>,
+    query: RawParams,
+    KbJson(body): KbJson<PaymentTransactionInputJson>,
+) -> Result<Response> {
+    let kind = TransactionType::Refund;
+    follow_up(
+        &state,
+        &base,
+        &tenant,
+        &context,
+        Some(&raw_payment_id),
+        query,
+        body,
+        kind,
+    )
+    .await
+}
+
+/// `POST /1.0/kb/payments/refunds`: REFUND by the body's `paymentExternalKey`.
+async fn refund_by_key(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    query: RawParams,
+    KbJson(body): KbJson<PaymentTransactionInputJson>,
+) -> Result<Response> {
+    let kind = TransactionType::Refund;
+    follow_up(&state, &base, &tenant, &context, None, query, body, kind).await
+}
+
+/// A void's body is optional (later 0.24.x accept an empty one).
+fn void_body(body: axum::body::Bytes) -> Result<PaymentTransactionInputJson> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(PaymentTransactionInputJson::default());
+    }
+    serde_json::from_slice(&body).map_err(|error| {
+        if error.is_data() {
+            ApiError::InvalidJson(error.to_string())
+        } else {
+            ApiError::MalformedJson(error.to_string())
+        }
+    })
+}
+
+/// A void answers 204 whenever nothing was thrown, even when the void itself failed, as Kill
+/// Bill's resource does.
+async fn void_response(
+    state: &AppState,
+    tenant: &Tenant,
+    context: &crate::service::CallContext,
+    target: Target,
+    body: PaymentTransactionInputJson,
+    params: Params,
+) -> Result<Response> {
+    let request = request_from(
+        body,
+        Some(TransactionType::Void),
+        params.plugin_properties(),
+        None,
+    )?;
+    state
+        .payments
+        .perform(tenant, target, request, context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /1.0/kb/payments/{paymentId}`: VOID.
+async fn void(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_payment_id): KbPath<String>,
+    query: RawParams,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    let target = Target::Payment(PaymentRef::Id(parse_id(&raw_payment_id)?));
+    let body = void_body(body)?;
+    void_response(&state, &tenant, &context, target, body, Params::from(query)).await
+}
+
+/// `DELETE /1.0/kb/payments`: VOID by the body's `paymentExternalKey`.
+async fn void_by_key(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    query: RawParams,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    let body = void_body(body)?;
+    let key = body.payment_external_key.clone().ok_or_else(|| {
+        ApiError::InvalidParameter(
+            "PaymentTransactionJson paymentExternalKey needs to be set".to_string(),
+        )
+    })?;
+    let target = Target::Payment(PaymentRef::ExternalKey(key));
+    void_response(&state, &tenant, &context, target, body, Params::from(query)).await
+}
+
+/// `GET /1.0/kb/payments/{paymentId}`.
+async fn get_payment(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_payment_id): KbPath<String>,
+    query: RawParams,
+) -> Result<Response> {
+    let id = parse_id(&raw_payment_id)?;
+    let params = Params::from(query);
+    let view = state
+        .payments
+        .find(&tenant, PaymentRef::Id(id), params.flag("withPluginInfo"))
+        .await?;
+    Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
+}
+
+/// `GET /1.0/kb/payments?externalKey=`.
+async fn get_payment_by_key(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    query: RawParams,
+) -> Result<Response> {
+    let params = Params::from(query);
+    let key = params
+        .value("externalKey")
+        .ok_or_else(|| ApiError::InvalidParameter("externalKey needs to be set".to_string()))?;
+    let view = state
+        .payments
+        .find(
+            &tenant,
+            PaymentRef::ExternalKey(key.to_string()),
+            params.flag("withPluginInfo"),
+        )
+        .await?;
+    Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
+}
+
+/// `GET /1.0/kb/accounts/{accountId}/payments`.
+async fn list_account_payments(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_account_id): KbPath<String>,
+    query: RawParams,
+) -> Result<Response> {
+    let account_id = parse_id(&raw_account_id)?;
+    let params = Params::from(query);
+    let views = state
+        .payments
+        .list_for_account(&tenant, account_id, params.flag("withPluginInfo"))
+        .await?;
+    let with_attempts = params.flag("withAttempts");
+    let body: Vec<PaymentJson> = views
+        .into_iter()
+        .map(|view| PaymentJson::from_view(view, with_attempts))
+        .collect();
+    Ok(Json(body).into_response())
+}
+
+/// `GET /1.0/kb/payments/pagination`.
+async fn list_payments(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    query: RawParams,
+) -> Result<Response> {
+    paged(
+        &state,
+        &tenant,
+        None,
+        "/1.0/kb/payments/pagination",
+        Params::from(query),
+    )
+    .await
+}
+
+/// `GET /1.0/kb/payments/search/{searchKey}`.
+async fn search_payments(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(search_key): KbPath<String>,
+    query: RawParams,
+) -> Result<Response> {
+    let path = format!("/1.0/kb/payments/search/{search_key}");
+    paged(
+        &state,
+        &tenant,
+        Some(&search_key),
+        &path,
+        Params::from(query),
+    )
+    .await
+}
+
+/// One page with Kill Bill's `X-Killbill-Pagination-*` headers.
+async fn paged(
+    state: &AppState,
+    tenant: &Tenant,
+    search: Option<&str>,
+    path: &str,
+    params: Params,
+) -> Result<Response> {
+    let offset = params.long("offset", 0)?;
+    let limit = params.long("limit", 100)?;
+    let with_plugin_info = params.flag("withPluginInfo");
+    let with_attempts = params.flag("withAttempts");
+    let (views, matching, total) = state
+        .payments
+        .page(tenant, search, offset, limit, with_plugin_info)
+        .await?;
+    let count = views.len() as i64;
+    let mut headers = axum::http::HeaderMap::new();
+    let mut put = |name: &'static str, value: String| -> Result<()> {
+        let value = header::HeaderValue::from_str(&value)
+            .map_err(|error| ApiError::InvalidParameter(error.to_string()))?;
+        headers.insert(name, value);
+        Ok(())
+    };
+    put("X-Killbill-Pagination-CurrentOffset", offset.to_string())?;
+    put("X-Killbill-Pagination-TotalNbRecords", matching.to_string())?;
+    put("X-Killbill-Pagination-MaxNbRecords", total.to_string())?;
+    let next = offset + count;
+    if count > 0 && next < matching {
+        put("X-Killbill-Pagination-NextOffset", next.to_string())?;
+        put(
+            "X-Killbill-Pagination-NextPageUri",
+            format!(
+                "{path}?offset={next}&limit={limit}&withPluginInfo={with_plugin_info}&withAttempts={with_attempts}&audit=NONE"
+            ),
+        )?;
+    }
+    let body: Vec<PaymentJson> = views
+        .into_iter()
+        .map(|view| PaymentJson::from_view(view, with_attempts))
+        .collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+fn kill_bill_date_time<S: Serializer>(
+    value: &DateTime<Utc>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_str(&value.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+}
+
+/// An amount on the wire: a JSON number rounded to the currency's minor units.
+fn amount_json(amount: Decimal, currency: Option<&str>) -> serde_json::Value {
+    let rounded = rounded(amount, currency);
+    rounded
+        .to_f64()
+        .and_then(serde_json::Number::from_f64)
+        .map(serde_json::Value::Number)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Kill Bill's PluginPropertyJson on the way out.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PluginPropertyOutJson {
+    key: String,
+    value: Option<String>,
+    is_updatable: bool,
+}
+
+/// Kill Bill's PaymentTransactionJson.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentTransactionJson {
+    transaction_id: Uuid,
+    transaction_external_key: String,
+    payment_id: Uuid,
+    payment_external_key: String,
+    transaction_type: String,
+    amount: serde_json::Value,
+    currency: Option<String>,
+    #[serde(serialize_with = "kill_bill_date_time")]
+    effective_date: DateTime<Utc>,
+    processed_amount: serde_json::Value,
+    processed_currency: Option<String>,
+    status: String,
+    gateway_error_code: Option<String>,
+    gateway_error_msg: Option<String>,
+    first_payment_reference_id: Option<String>,
+    second_payment_reference_id: Option<String>,
+    properties: Option<Vec<PluginPropertyOutJson>>,
+    audit_logs: Vec<serde_json::Value>,
+}
+
+impl PaymentTransactionJson {
+    fn from_transaction(
+        transaction: Transaction,
+        payment_external_key: &str,
+        info: Option<&PaymentTransactionInfo>,
+        with_plugin_info: bool,
+    ) -> PaymentTransactionJson {
+        let currency = transaction.currency.as_deref();
+        let processed = matches!(transaction.status.as_str(), "SUCCESS" | "PENDING");
+        let processed_amount = if processed {
+            transaction.processed_amount.unwrap_or_default()
+        } else {
+            Decimal::ZERO
+        };
+        PaymentTransactionJson {
+            transaction_id: transaction.id,
+            transaction_external_key: transaction.external_key.clone(),
+            payment_id: transaction.payment_id,
+            payment_external_key: payment_external_key.to_string(),
+            transaction_type: transaction.transaction_type.clone(),
+            amount: amount_json(transaction.amount.unwrap_or_default(), currency),
+            currency: transaction.currency.clone(),
+            effective_date: transaction.effective_date,
+            processed_amount: amount_json(
+                processed_amount,
+                transaction.processed_currency.as_deref().or(currency),
+            ),
+            processed_currency: transaction.processed_currency.clone(),
+            status: transaction.status.clone(),
+            gateway_error_code: transaction.gateway_error_code.clone(),
+            gateway_error_msg: transaction.gateway_error_msg.clone(),
+            first_payment_reference_id: info
+                .and_then(|info| info.first_payment_reference_id.clone()),
+            second_payment_reference_id: info
+                .and_then(|info| info.second_payment_reference_id.clone()),
+            properties: with_plugin_info.then(|| {
+                info.map(|info| {
+                    info.properties
+                        .iter()
+                        .map(|property| PluginPropertyOutJson {
+                            key: property.key.clone(),
+                            value: property.value.clone(),
+                            is_updatable: property.is_updatable,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+            }),
+            audit_logs: Vec::new(),
+        }
+    }
+}
+
+/// Kill Bill's PaymentJson.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentJson {
+    account_id: Uuid,
+    payment_id: Uuid,
+    payment_number: String,
+    payment_external_key: String,
+    auth_amount: serde_json::Value,
+    captured_amount: serde_json::Value,
+    purchased_amount: serde_json::Value,
+    refunded_amount: serde_json::Value,
+    credited_amount: serde_json::Value,
+    currency: Option<String>,
+    payment_method_id: Uuid,
+    transactions: Vec<PaymentTransactionJson>,
+    payment_attempts: Option<Vec<serde_json::Value>>,
+    audit_logs: Vec<serde_json::Value>,
+}
+
+impl PaymentJson {
+    fn from_view(view: PaymentView, with_attempts: bool) -> PaymentJson {
+        let totals = view.totals();
+        let currency = view.currency().map(str::to_string);
+        let currency_ref = currency.as_deref();
+        let with_plugin_info = view.plugin_info.is_some();
+        let infos = view.plugin_info.clone().unwrap_or_default();
+        let payment = view.payment;
+        let transactions = view
+            .transactions
+            .into_iter()
+            .map(|transaction| {
+                let info = infos
+                    .iter()
+                    .find(|info| info.transaction_id == transaction.id);
+                PaymentTransactionJson::from_transaction(
+                    transaction,
+                    &payment.external_key,
+                    info,
+                    with_plugin_info,
+                )
+            })
+            .collect();
+        PaymentJson {
+            account_id: payment.account_id,
+            payment_id: payment.id,
+            payment_number: payment.record_id.to_string(),
+            payment_external_key: payment.external_key.clone(),
+            auth_amount: amount_json(totals.authorized, currency_ref),
+            captured_amount: amount_json(totals.captured, currency_ref),
+            purchased_amount: amount_json(totals.purchased, currency_ref),
+            refunded_amount: amount_json(totals.refunded, currency_ref),
+            credited_amount: amount_json(totals.credited, currency_ref),
+            currency,
+            payment_method_id: payment.payment_method_id,
+            transactions,
+            // ferrobill has no payment control plugins, hence no attempts to show.
+            payment_attempts: with_attempts.then(Vec::new),
+            audit_logs: Vec::new(),
+        }
+    }
+}

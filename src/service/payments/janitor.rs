@@ -1,0 +1,301 @@
+//! The janitor (Kill Bill's IncompletePaymentTransactionTask): a transaction left UNKNOWN or
+//! PENDING is looked at again through the `payment-service:janitor` notification queue, on
+//! Kill Bill's schedules (`org.killbill.payment.janitor.unknown.retries` and
+//! `….pending.retries`), and repaired from the plugin's own record: the transaction's status
+//! and amounts, the payment's state, history, audit and the bus event, as if the plugin had
+//! answered in time. A read with `withPluginInfo=true` repairs the same way on the fly.
+//!
+//! This file owns when to look again and how to repair. It never calls a plugin through the
+//! executor (Kill Bill's janitor calls `getPaymentInfo` directly) and writes no SQL.
+
+use std::sync::Arc;
+
+use chrono::{TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::lock::lock_name;
+use super::state::TransactionStatus;
+use super::{PaymentService, Prepared};
+use crate::bus::notifications::NotificationQueueService;
+use crate::bus::{HandlerError, NotificationEntry, NotificationEvent, SearchKeys};
+use crate::config::PaymentConfig;
+use crate::service::tenants::Tenant;
+use crate::service::{CallContext, ServiceError};
+use crate::storage::payments::{self, PaymentRecord};
+use crate::storage::{accounts, payment_methods, tenants, StorageError};
+
+/// Kill Bill's janitor queue (`PaymentService` name + `Janitor.QUEUE_NAME`).
+const JANITOR_QUEUE: &str = "payment-service:janitor";
+/// Who the janitor's writes are audited as.
+const JANITOR_USER: &str = "PaymentRequestProcessor";
+
+/// Kill Bill's JanitorNotificationKey.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JanitorNotificationKey {
+    /// The transaction to look at again.
+    uuid_key: Uuid,
+    task_name: String,
+    is_api_payment: bool,
+    attempt_number: u32,
+}
+
+impl NotificationEvent for JanitorNotificationKey {
+    const CLASS_NAME: &'static str =
+        "org.killbill.billing.payment.core.janitor.JanitorNotificationKey";
+}
+
+/// Records, inside the caller's transaction, the `attempt`-th look at `transaction_id` if the
+/// schedule for `status` has one; nothing once the schedule is used up, as in Kill Bill.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn schedule(
+    notifications: &NotificationQueueService,
+    transaction: &deadpool_postgres::Transaction<'_>,
+    config: &PaymentConfig,
+    transaction_id: Uuid,
+    status: TransactionStatus,
+    attempt: u32,
+    account_record_id: i64,
+    tenant_record_id: i64,
+    user_token: Option<Uuid>,
+) -> Result<(), ServiceError> {
+    let schedule = match status {
+        TransactionStatus::Pending => &config.janitor_pending_retries,
+        _ => &config.janitor_unknown_retries,
+    };
+    let Some(delay) = schedule.get(attempt.saturating_sub(1) as usize) else {
+        return Ok(());
+    };
+    let due = Utc::now() + TimeDelta::from_std(*delay).unwrap_or(TimeDelta::MAX);
+    notifications
+        .record_future_notification(
+            transaction,
+            JANITOR_QUEUE,
+            due,
+            &JanitorNotificationKey {
+                uuid_key: transaction_id,
+                task_name: "IncompletePaymentTransactionTask".to_string(),
+                is_api_payment: true,
+                attempt_number: attempt,
+            },
+            SearchKeys {
+                account_record_id: Some(account_record_id),
+                tenant_record_id,
+            },
+            user_token,
+        )
+        .await
+        .map_err(|error| ServiceError::Internal(error.to_string()))?;
+    Ok(())
+}
+
+/// Registers the janitor's handler on the notification queue.
+pub(super) fn register(service: &PaymentService, notifications: &NotificationQueueService) {
+    let service = service.clone();
+    notifications.register(JANITOR_QUEUE, move |entry: Arc<NotificationEntry>| {
+        let service = service.clone();
+        async move { handle(&service, &entry).await.map_err(HandlerError::from) }
+    });
+}
+
+async fn handle(service: &PaymentService, entry: &NotificationEntry) -> Result<(), ServiceError> {
+    let key: JanitorNotificationKey = entry
+        .decode()
+        .map_err(|error| ServiceError::Internal(error.to_string()))?;
+    let tenant: Tenant = {
+        let connection = service.inner.pool.get().await.map_err(StorageError::from)?;
+        match tenants::find_tenant_by_record_id(&connection, entry.search_keys.tenant_record_id)
+            .await?
+        {
+            Some(row) => row.into(),
+            // The tenant is gone: nothing left to repair.
+            None => return Ok(()),
+        }
+    };
+    let outcome = repair_transaction(service, &tenant, key.uuid_key).await?;
+    if let Repair::StillOpen {
+        status,
+        account_record_id,
+    } = outcome
+    {
+        let mut connection = service.inner.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        schedule(
+            &service.inner.notifications,
+            &transaction,
+            &service.inner.config,
+            key.uuid_key,
+            status,
+            key.attempt_number + 1,
+            account_record_id,
+            tenant.record_id,
+            entry.user_token,
+        )
+        .await?;
+        transaction.commit().await.map_err(StorageError::from)?;
+    }
+    Ok(())
+}
+
+/// What a look at one transaction found.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Repair {
+    /// Not open (any more), or gone: nothing to do.
+    Closed,
+    /// The plugin knew the outcome; it is recorded.
+    Repaired,
+    /// The plugin still does not know.
+    StillOpen {
+        status: TransactionStatus,
+        account_record_id: i64,
+    },
+}
+
+/// Repairs every open transaction of `payment` (a `withPluginInfo=true` read).
+pub(super) async fn repair_payment(
+    service: &PaymentService,
+    tenant: &Tenant,
+    payment: &PaymentRecord,
+) -> Result<(), ServiceError> {
+    let open: Vec<Uuid> = {
+        let connection = service.inner.pool.get().await.map_err(StorageError::from)?;
+        payments::find_transactions_by_payments(&connection, &[payment.id])
+            .await?
+            .into_iter()
+            .filter(|transaction| {
+                TransactionStatus::parse(&transaction.status)
+                    .is_some_and(TransactionStatus::is_open)
+            })
+            .map(|transaction| transaction.id)
+            .collect()
+    };
+    for transaction_id in open {
+        repair_transaction(service, tenant, transaction_id).await?;
+    }
+    Ok(())
+}
+
+/// Looks at one transaction under its account's lock and records the plugin's outcome if the
+/// plugin knows a different one.
+pub(super) async fn repair_transaction(
+    service: &PaymentService,
+    tenant: &Tenant,
+    transaction_id: Uuid,
+) -> Result<Repair, ServiceError> {
+    let inner = &service.inner;
+    let found = {
+        let connection = inner.pool.get().await.map_err(StorageError::from)?;
+        payments::find_transaction_with_payment(&connection, tenant.record_id, transaction_id)
+            .await?
+    };
+    let Some(found) = found else {
+        return Ok(Repair::Closed);
+    };
+    let account_id = found.payment.account_id;
+    let _turn = inner.local_locks.turn(account_id).await;
+    let owner = format!("{}:janitor:{}", inner.node, Uuid::new_v4());
+    let name = lock_name(account_id);
+
+    // Take the lease and re-read under it: an operation may have finished meanwhile.
+    let prepared = {
+        let mut connection = inner.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let expires_at = Utc::now()
+            + TimeDelta::from_std(inner.config.plugin_timeout * 2).unwrap_or(TimeDelta::MAX);
+        if !payments::try_take_lock(&transaction, &name, &owner, expires_at).await? {
+            // Another node is working on the account; look again on the next schedule.
+            return Ok(Repair::StillOpen {
+                status: TransactionStatus::parse(&found.transaction.status)
+                    .unwrap_or(TransactionStatus::Unknown),
+                account_record_id: found.payment.account_record_id,
+            });
+        }
+        let current =
+            payments::find_transaction_with_payment(&transaction, tenant.record_id, transaction_id)
+                .await?;
+        let account =
+            accounts::find_account_by_id(&transaction, tenant.record_id, account_id).await?;
+        let method = payment_methods::find_payment_method_by_id(
+            &transaction,
+            tenant.record_id,
+            found.payment.payment_method_id,
+        )
+        .await?;
+        transaction.commit().await.map_err(StorageError::from)?;
+        match (current, account, method) {
+            (Some(current), Some(account), Some(method)) => Prepared {
+                account,
+                payment: current.payment,
+                transaction: current.transaction,
+                plugin_name: method.plugin_name,
+            },
+            _ => {
+                release(service, &name, &owner).await?;
+                return Ok(Repair::Closed);
+            }
+        }
+    };
+    let current_status = TransactionStatus::parse(&prepared.transaction.status)
+        .unwrap_or(TransactionStatus::Unknown);
+    if !current_status.is_open() {
+        release(service, &name, &owner).await?;
+        return Ok(Repair::Closed);
+    }
+    let answer = match inner.plugins.get(&prepared.plugin_name) {
+        Some(plugin) => plugin
+            .get_payment_info(tenant.id, account_id, prepared.payment.id, &[])
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(transaction = %transaction_id, %error, "janitor: the plugin could not say");
+                Vec::new()
+            }),
+        None => Vec::new(),
+    };
+    let info = answer
+        .into_iter()
+        .find(|info| info.transaction_id == transaction_id);
+    let new_status = info
+        .as_ref()
+        .map(|info| TransactionStatus::from_plugin(info.status));
+    match (info, new_status) {
+        (Some(info), Some(status)) if status != current_status => {
+            let context = CallContext {
+                created_by: JANITOR_USER.to_string(),
+                reason: None,
+                comment: None,
+                user_token: None,
+            };
+            service
+                .record_outcome(
+                    tenant,
+                    &prepared,
+                    status,
+                    Some(&info),
+                    Some(&owner),
+                    &context,
+                )
+                .await?;
+            tracing::info!(
+                transaction = %transaction_id,
+                from = current_status.as_str(),
+                to = status.as_str(),
+                "janitor repaired a payment transaction"
+            );
+            Ok(Repair::Repaired)
+        }
+        _ => {
+            release(service, &name, &owner).await?;
+            Ok(Repair::StillOpen {
+                status: current_status,
+                account_record_id: prepared.account.record_id,
+            })
+        }
+    }
+}
+
+async fn release(service: &PaymentService, name: &str, owner: &str) -> Result<(), ServiceError> {
+    let connection = service.inner.pool.get().await.map_err(StorageError::from)?;
+    payments::release_lock(&connection, name, owner).await?;
+    Ok(())
+}

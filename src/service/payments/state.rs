@@ -1,0 +1,143 @@
+//! Kill Bill's payment state machine (PaymentStates.xml) and the meaning of a plugin's answer
+//! (PaymentTransactionInfoPluginConverter), as pure functions: which operation may follow the
+//! payment's last successful state, and which transaction status and payment state a plugin
+//! status leads to. Nothing here touches the database or a plugin.
+
+use crate::plugin::{PaymentPluginStatus, TransactionType};
+
+/// The state an operation starts from when the payment never succeeded at anything.
+pub const INITIAL_STATE: &str = "BIG_BANG_INIT";
+
+/// Kill Bill's TransactionStatus, as stored and served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionStatus {
+    Success,
+    Pending,
+    PaymentFailure,
+    PluginFailure,
+    Unknown,
+}
+
+impl TransactionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionStatus::Success => "SUCCESS",
+            TransactionStatus::Pending => "PENDING",
+            TransactionStatus::PaymentFailure => "PAYMENT_FAILURE",
+            TransactionStatus::PluginFailure => "PLUGIN_FAILURE",
+            TransactionStatus::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<TransactionStatus> {
+        [
+            TransactionStatus::Success,
+            TransactionStatus::Pending,
+            TransactionStatus::PaymentFailure,
+            TransactionStatus::PluginFailure,
+            TransactionStatus::Unknown,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == name)
+    }
+
+    /// What a plugin status means for the transaction.
+    pub fn from_plugin(status: PaymentPluginStatus) -> TransactionStatus {
+        match status {
+            PaymentPluginStatus::Processed => TransactionStatus::Success,
+            PaymentPluginStatus::Pending => TransactionStatus::Pending,
+            PaymentPluginStatus::Error => TransactionStatus::PaymentFailure,
+            PaymentPluginStatus::Canceled => TransactionStatus::PluginFailure,
+            PaymentPluginStatus::Undefined => TransactionStatus::Unknown,
+        }
+    }
+
+    /// Whether the janitor must ask the plugin again later.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            TransactionStatus::Unknown | TransactionStatus::Pending
+        )
+    }
+}
+
+/// The state prefix of an operation: AUTH, CAPTURE, PURCHASE, VOID, REFUND, CREDIT, CHARGEBACK.
+fn state_prefix(transaction_type: TransactionType) -> &'static str {
+    match transaction_type {
+        TransactionType::Authorize => "AUTH",
+        TransactionType::Capture => "CAPTURE",
+        TransactionType::Chargeback => "CHARGEBACK",
+        TransactionType::Credit => "CREDIT",
+        TransactionType::Purchase => "PURCHASE",
+        TransactionType::Refund => "REFUND",
+        TransactionType::Void => "VOID",
+    }
+}
+
+/// The payment state after an operation ended with `status` (X_SUCCESS, X_PENDING, X_FAILED,
+/// X_ERRORED).
+pub fn state_after(transaction_type: TransactionType, status: TransactionStatus) -> String {
+    let suffix = match status {
+        TransactionStatus::Success => "SUCCESS",
+        TransactionStatus::Pending => "PENDING",
+        TransactionStatus::PaymentFailure => "FAILED",
+        TransactionStatus::PluginFailure | TransactionStatus::Unknown => "ERRORED",
+    };
+    format!("{}_{suffix}", state_prefix(transaction_type))
+}
+
+/// Whether `transaction_type` may follow the payment's last successful state (`None`: it never
+/// succeeded). Failures never count, so a failed operation can always be retried.
+pub fn is_allowed(last_success_state: Option<&str>, transaction_type: TransactionType) -> bool {
+    use TransactionType::*;
+    let allowed: &[TransactionType] = match last_success_state.unwrap_or(INITIAL_STATE) {
+        INITIAL_STATE => &[Authorize, Purchase, Credit],
+        "AUTH_SUCCESS" => &[Capture, Void],
+        "CAPTURE_SUCCESS" => &[Capture, Refund, Chargeback],
+        "PURCHASE_SUCCESS" | "REFUND_SUCCESS" => &[Refund, Chargeback],
+        "CHARGEBACK_SUCCESS" => &[Chargeback],
+        "CHARGEBACK_FAILED" => &[Refund],
+        _ => &[],
+    };
+    allowed.contains(&transaction_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_follow_kill_bills_last_successful_state() {
+        use TransactionType::*;
+        assert!(is_allowed(None, Authorize));
+        assert!(is_allowed(None, Purchase));
+        assert!(!is_allowed(None, Capture));
+        assert!(is_allowed(Some("AUTH_SUCCESS"), Capture));
+        assert!(is_allowed(Some("AUTH_SUCCESS"), Void));
+        assert!(!is_allowed(Some("AUTH_SUCCESS"), Refund));
+        assert!(is_allowed(Some("CAPTURE_SUCCESS"), Capture));
+        assert!(!is_allowed(Some("CAPTURE_SUCCESS"), Void));
+        assert!(is_allowed(Some("PURCHASE_SUCCESS"), Refund));
+        assert!(!is_allowed(Some("PURCHASE_SUCCESS"), Void));
+        assert!(!is_allowed(Some("VOID_SUCCESS"), Capture));
+        assert!(!is_allowed(Some("CREDIT_SUCCESS"), Refund));
+    }
+
+    #[test]
+    fn plugin_statuses_map_to_kill_bills_states() {
+        let status = TransactionStatus::from_plugin(PaymentPluginStatus::Canceled);
+        assert_eq!(status, TransactionStatus::PluginFailure);
+        assert_eq!(
+            state_after(TransactionType::Authorize, status),
+            "AUTH_ERRORED"
+        );
+        assert_eq!(
+            state_after(TransactionType::Capture, TransactionStatus::PaymentFailure),
+            "CAPTURE_FAILED"
+        );
+        assert_eq!(
+            state_after(TransactionType::Purchase, TransactionStatus::Success),
+            "PURCHASE_SUCCESS"
+        );
+    }
+}
