@@ -25,6 +25,7 @@ use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
+use crate::service::tags::TagService;
 use crate::service::{external_events, tenants::TenantService};
 
 /// The database the embedded cluster serves ferrobill from.
@@ -234,6 +235,7 @@ impl App {
                 main_pool.clone(),
                 Arc::new(crate::plugin::PluginRegistry::new()),
             ),
+            tags: TagService::new(main_pool.clone()),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
             users: Users::new(config.security.users.clone()),

@@ -7,11 +7,13 @@
 mod accounts;
 mod admin;
 mod admission;
+mod audit;
 mod auth;
 mod error;
 mod extract;
 mod ops;
 mod payment_methods;
+mod tags;
 mod tenants;
 
 use std::any::Any;
@@ -32,6 +34,7 @@ use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::push_notifications::PushNotificationCallbacks;
+use crate::service::tags::TagService;
 use crate::service::tenants::TenantService;
 
 /// What every handler can reach. Cheap to clone.
@@ -43,6 +46,8 @@ pub struct AppState {
     pub admin: AdminService,
     /// Payment methods through the registered payment plugins.
     pub payment_methods: PaymentMethodService,
+    /// Tag definitions and the accounts' tags.
+    pub tags: TagService,
     pub health: Health,
     pub users: Arc<Users>,
     /// The tenants' push notification callbacks (`/1.0/kb/tenants/registerNotificationCallback`).
@@ -64,6 +69,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(tenants::router())
         .merge(accounts::router())
         .merge(payment_methods::router())
+        .merge(tags::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -69,37 +69,111 @@ pub struct AuditLogRecord {
     pub user_token: Option<uuid::Uuid>,
 }
 
-/// The audit rows of the account `account_record_id`, oldest first. They point at the
-/// account's `account_history` rows (Kill Bill audits history rows, not the entity row), so
-/// the join goes through the history table.
-pub async fn find_account_audit_logs(
+/// An audited entity: its history table (what audit rows point at) and Kill Bill's TableName
+/// for it. The names are fixed here, never taken from input, so they can be spliced into SQL.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditedTable {
+    Account,
+    PaymentMethod,
+    Tag,
+}
+
+impl AuditedTable {
+    fn history_table(self) -> &'static str {
+        match self {
+            AuditedTable::Account => "account_history",
+            AuditedTable::PaymentMethod => "payment_method_history",
+            AuditedTable::Tag => "tag_history",
+        }
+    }
+
+    /// Kill Bill's TableName of the history rows, as `audit_log.table_name` holds it.
+    pub fn history_table_name(self) -> &'static str {
+        match self {
+            AuditedTable::Account => "ACCOUNT_HISTORY",
+            AuditedTable::PaymentMethod => "PAYMENT_METHOD_HISTORY",
+            AuditedTable::Tag => "TAG_HISTORY",
+        }
+    }
+}
+
+fn audit_log_from_row(row: &tokio_postgres::Row) -> Result<AuditLogRecord, StorageError> {
+    Ok(AuditLogRecord {
+        change_type: row.try_get("change_type")?,
+        created_date: row.try_get("created_date")?,
+        created_by: row.try_get("created_by")?,
+        reason_code: row.try_get("reason_code")?,
+        comments: row.try_get("comments")?,
+        user_token: row.try_get("user_token")?,
+    })
+}
+
+/// The audit rows of the entities `target_record_ids` of `table`, oldest first, each with the
+/// record id of the entity it describes. They point at the entities' history rows (Kill Bill
+/// audits history rows, not the entity row), so the join goes through the history table.
+pub async fn find_audit_logs(
     client: &impl GenericClient,
+    table: AuditedTable,
     tenant_record_id: i64,
-    account_record_id: i64,
-) -> Result<Vec<AuditLogRecord>, StorageError> {
+    target_record_ids: &[i64],
+) -> Result<Vec<(i64, AuditLogRecord)>, StorageError> {
+    let sql = format!(
+        "select h.target_record_id as entity_record_id, a.change_type, a.created_date,
+                a.created_by, a.reason_code, a.comments, a.user_token
+         from audit_log a
+         join {history} h on h.record_id = a.target_record_id
+         where a.table_name = $1
+           and h.target_record_id = any($2)
+           and a.tenant_record_id = $3
+         order by a.record_id",
+        history = table.history_table()
+    );
     let rows = client
         .query(
-            "select a.change_type, a.created_date, a.created_by, a.reason_code, a.comments,
-                    a.user_token
-             from audit_log a
-             join account_history h on h.record_id = a.target_record_id
-             where a.table_name = 'ACCOUNT_HISTORY'
-               and h.target_record_id = $1
-               and a.tenant_record_id = $2
-             order by a.record_id",
-            &[&account_record_id, &tenant_record_id],
+            &sql,
+            &[
+                &table.history_table_name(),
+                &target_record_ids,
+                &tenant_record_id,
+            ],
         )
         .await?;
     rows.iter()
-        .map(|row| {
-            Ok(AuditLogRecord {
-                change_type: row.try_get("change_type")?,
-                created_date: row.try_get("created_date")?,
-                created_by: row.try_get("created_by")?,
-                reason_code: row.try_get("reason_code")?,
-                comments: row.try_get("comments")?,
-                user_token: row.try_get("user_token")?,
-            })
-        })
+        .map(|row| Ok((row.try_get("entity_record_id")?, audit_log_from_row(row)?)))
+        .collect()
+}
+
+/// The audit rows of the entity `target_record_id` of `table`, oldest first, each with the
+/// history row it points at as a JSON object of its columns (Kill Bill's `history`): the
+/// entity's state right after that change.
+pub async fn find_audit_logs_with_history(
+    client: &impl GenericClient,
+    table: AuditedTable,
+    tenant_record_id: i64,
+    target_record_id: i64,
+) -> Result<Vec<(AuditLogRecord, serde_json::Value)>, StorageError> {
+    let sql = format!(
+        "select a.change_type, a.created_date, a.created_by, a.reason_code, a.comments,
+                a.user_token, to_jsonb(h) as history
+         from audit_log a
+         join {history} h on h.record_id = a.target_record_id
+         where a.table_name = $1
+           and h.target_record_id = $2
+           and a.tenant_record_id = $3
+         order by a.record_id",
+        history = table.history_table()
+    );
+    let rows = client
+        .query(
+            &sql,
+            &[
+                &table.history_table_name(),
+                &target_record_id,
+                &tenant_record_id,
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((audit_log_from_row(row)?, row.try_get("history")?)))
         .collect()
 }
