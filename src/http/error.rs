@@ -228,6 +228,21 @@ fn map_service_error(error: &ServiceError) -> Mapped {
             TAG_DEFINITION_API_EXCEPTION,
             Some(3902),
         ),
+        ServiceError::TagDefinitionAlreadyExists { .. } => mapped(
+            StatusCode::CONFLICT,
+            TAG_DEFINITION_API_EXCEPTION,
+            Some(3901),
+        ),
+        ServiceError::TagDefinitionInUse { .. } => mapped(
+            StatusCode::BAD_REQUEST,
+            TAG_DEFINITION_API_EXCEPTION,
+            Some(3903),
+        ),
+        ServiceError::TagDefinitionHasUppercase { .. } => mapped(
+            StatusCode::BAD_REQUEST,
+            TAG_DEFINITION_API_EXCEPTION,
+            Some(3904),
+        ),
         // Kill Bill's TagApiExceptionMapper answers 400 for every tag code but 3950.
         ServiceError::TagDefinitionUnknown { .. } => {
             mapped(StatusCode::BAD_REQUEST, TAG_API_EXCEPTION, Some(3902))

@@ -1,6 +1,7 @@
 //! Kill Bill's tag endpoints: an account's tags (AccountResource's `/{accountId}/tags`: add,
-//! list, remove) and the tag definitions (TagDefinitionResource's list and read), with TagJson
-//! and TagDefinitionJson exactly as Kill Bill writes them.
+//! list, remove) and the tag definitions (TagDefinitionResource: list, read, create, delete,
+//! audit logs with history), with TagJson and TagDefinitionJson exactly as Kill Bill writes
+//! them.
 //!
 //! This file owns the wire shape and the query parameters (`includedDeleted`, `audit`, the
 //! repeatable `tagDef`). It must never hold SQL or a business rule: those are
@@ -14,11 +15,13 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::audit::{audit_logs_json, parse_audit_level, AuditLogJson};
+use super::audit::{
+    audit_logs_json, audit_logs_with_history_json, parse_audit_level, AuditLogJson,
+};
 use super::error::{ApiError, Result};
 use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
 use super::AppState;
-use crate::service::tags::{TagDefinition, TagView};
+use crate::service::tags::{TagDefinitionInput, TagDefinitionView, TagView};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,15 +31,23 @@ pub fn router() -> Router<AppState> {
                 .post(create_account_tags)
                 .delete(delete_account_tags),
         )
-        .route("/1.0/kb/tagDefinitions", get(get_tag_definitions))
+        .route(
+            "/1.0/kb/tagDefinitions",
+            get(get_tag_definitions).post(create_tag_definition),
+        )
         .route(
             "/1.0/kb/tagDefinitions/{tag_definition_id}",
-            get(get_tag_definition),
+            get(get_tag_definition).delete(delete_tag_definition),
+        )
+        .route(
+            "/1.0/kb/tagDefinitions/{tag_definition_id}/auditLogsWithHistory",
+            get(get_tag_definition_audit_logs_with_history),
         )
 }
 
-/// Kill Bill's ObjectType of a tag, in its audit logs.
+/// Kill Bill's ObjectTypes of a tag and a tag definition, in their audit logs.
 const TAG_OBJECT_TYPE: &str = "TAG";
+const TAG_DEFINITION_OBJECT_TYPE: &str = "TAG_DEFINITION";
 
 /// Kill Bill's TagJson, fields in its order.
 #[derive(Debug, Serialize)]
@@ -46,7 +57,7 @@ struct TagJson {
     object_type: String,
     object_id: Uuid,
     tag_definition_id: Uuid,
-    tag_definition_name: &'static str,
+    tag_definition_name: String,
     audit_logs: Vec<AuditLogJson>,
 }
 
@@ -63,30 +74,53 @@ impl From<TagView> for TagJson {
     }
 }
 
-/// Kill Bill's TagDefinitionJson, fields in its order. The fixed definitions have no audit
-/// trail, so `auditLogs` is empty at every level.
+/// Kill Bill's TagDefinitionJson as a response, fields in its order.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct TagDefinitionJson {
     id: Uuid,
     is_control_tag: bool,
-    name: &'static str,
-    description: &'static str,
-    applicable_object_types: &'static [&'static str],
+    name: String,
+    description: String,
+    applicable_object_types: Vec<String>,
     audit_logs: Vec<AuditLogJson>,
 }
 
-impl From<&'static TagDefinition> for TagDefinitionJson {
-    fn from(definition: &'static TagDefinition) -> Self {
+impl From<TagDefinitionView> for TagDefinitionJson {
+    fn from(view: TagDefinitionView) -> Self {
+        let definition = view.definition;
         TagDefinitionJson {
             id: definition.id,
+            audit_logs: audit_logs_json(TAG_DEFINITION_OBJECT_TYPE, definition.id, view.audit_logs),
             is_control_tag: definition.is_control_tag,
             name: definition.name,
             description: definition.description,
             applicable_object_types: definition.applicable_object_types,
-            audit_logs: Vec::new(),
         }
     }
+}
+
+/// Kill Bill's TagDefinitionJson as a request body. `id`, `isControlTag` and `auditLogs` are
+/// accepted and ignored, as Kill Bill does; an explicit `null` is an absent field.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TagDefinitionInputJson {
+    #[serde(default, rename = "id")]
+    _id: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "isControlTag")]
+    _is_control_tag: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    applicable_object_types: Option<Vec<String>>,
+    #[serde(default, rename = "auditLogs")]
+    _audit_logs: Option<serde::de::IgnoredAny>,
+}
+
+impl JsonBody for TagDefinitionInputJson {
+    const NAME: &'static str = "TagDefinitionJson";
 }
 
 /// The body of `POST …/tags`: a JSON array of tag definition ids, as kbswagger.yaml says. A
@@ -190,26 +224,80 @@ async fn delete_account_tags(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /1.0/kb/tagDefinitions?audit=NONE`: the system and control definitions.
+/// `GET /1.0/kb/tagDefinitions?audit=NONE`: the tenant's own definitions, then the system
+/// and control ones.
 async fn get_tag_definitions(
     State(state): State<AppState>,
-    CurrentTenant(_): CurrentTenant,
+    CurrentTenant(tenant): CurrentTenant,
     query: RawQuery,
 ) -> Result<Json<Vec<TagDefinitionJson>>> {
-    parse_audit_level(read_query(query).audit.as_deref())?;
-    Ok(Json(
-        state.tags.definitions().iter().map(Into::into).collect(),
-    ))
+    let audit = parse_audit_level(read_query(query).audit.as_deref())?;
+    let views = state.tags.definitions(&tenant, audit).await?;
+    Ok(Json(views.into_iter().map(Into::into).collect()))
+}
+
+/// `POST /1.0/kb/tagDefinitions` → 201 with an empty body and the new definition's absolute
+/// `Location`.
+async fn create_tag_definition(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbJson(body): KbJson<TagDefinitionInputJson>,
+) -> Result<Response> {
+    let input = TagDefinitionInput {
+        name: body.name,
+        description: body.description,
+        applicable_object_types: body.applicable_object_types,
+    };
+    let definition = state
+        .tags
+        .create_definition(&tenant, input, &context)
+        .await?;
+    let location = format!("{base}/1.0/kb/tagDefinitions/{}", definition.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// `DELETE /1.0/kb/tagDefinitions/{tagDefinitionId}` → 204 (a soft delete).
+async fn delete_tag_definition(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_id): KbPath<String>,
+) -> Result<StatusCode> {
+    let id = parse_id(&raw_id)?;
+    state.tags.delete_definition(&tenant, id, &context).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /1.0/kb/tagDefinitions/{tagDefinitionId}/auditLogsWithHistory`.
+async fn get_tag_definition_audit_logs_with_history(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+) -> Result<Json<Vec<AuditLogJson>>> {
+    let id = parse_id(&raw_id)?;
+    let logs = state
+        .tags
+        .definition_audit_logs_with_history(&tenant, id)
+        .await?;
+    Ok(Json(audit_logs_with_history_json(
+        TAG_DEFINITION_OBJECT_TYPE,
+        id,
+        logs,
+    )))
 }
 
 /// `GET /1.0/kb/tagDefinitions/{tagDefinitionId}?audit=NONE`.
 async fn get_tag_definition(
     State(state): State<AppState>,
-    CurrentTenant(_): CurrentTenant,
+    CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
     query: RawQuery,
 ) -> Result<Json<TagDefinitionJson>> {
     let id = parse_id(&raw_id)?;
-    parse_audit_level(read_query(query).audit.as_deref())?;
-    Ok(Json(state.tags.definition(id)?.into()))
+    let audit = parse_audit_level(read_query(query).audit.as_deref())?;
+    Ok(Json(
+        state.tags.definition(&tenant, id, audit).await?.into(),
+    ))
 }

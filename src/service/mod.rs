@@ -104,17 +104,26 @@ pub enum ServiceError {
     /// A plugin refused or failed (PAYMENT_PLUGIN_EXCEPTION, 7199).
     #[error("Plugin exception {0}")]
     PaymentPlugin(String),
-    /// TAG_DEFINITION_DOES_NOT_EXIST (3902) when reading a tag definition
+    /// TAG_DEFINITION_DOES_NOT_EXIST (3902) when reading or deleting a tag definition
     /// (TagDefinitionApiException).
     #[error("The tag definition id does not exist {id}")]
     TagDefinitionNotFound { id: uuid::Uuid },
+    /// TAG_DEFINITION_ALREADY_EXISTS (3901): a live definition of the tenant has this name.
+    #[error("The tag definition name already exists {name}")]
+    TagDefinitionAlreadyExists { name: String },
+    /// TAG_DEFINITION_IN_USE (3903): deleting a definition some active tag still uses.
+    #[error("The tag definition name is currently in use {id}")]
+    TagDefinitionInUse { id: uuid::Uuid },
+    /// TAG_DEFINITION_HAS_UPPERCASE (3904).
+    #[error("The tag definition name must be in lowercase {name}")]
+    TagDefinitionHasUppercase { name: String },
     /// TAG_DEFINITION_DOES_NOT_EXIST (3902) when adding or removing a tag: Kill Bill raises it
     /// as a TagApiException there, which it answers 400 rather than 404.
     #[error("The tag definition id does not exist {id}")]
     TagDefinitionUnknown { id: uuid::Uuid },
     /// TAG_DOES_NOT_EXIST (3950): removing a tag the object does not carry.
     #[error("The tag does not exist (name: {name})")]
-    TagNotFound { name: &'static str },
+    TagNotFound { name: String },
     /// TAG_CANNOT_BE_REMOVED (3951). `reason` starts with a space, as Kill Bill's argument
     /// does, so the message has its double space.
     #[error("The tag {name} cannot be removed because {reason}")]

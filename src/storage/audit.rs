@@ -76,6 +76,7 @@ pub enum AuditedTable {
     Account,
     PaymentMethod,
     Tag,
+    TagDefinition,
 }
 
 impl AuditedTable {
@@ -84,6 +85,7 @@ impl AuditedTable {
             AuditedTable::Account => "account_history",
             AuditedTable::PaymentMethod => "payment_method_history",
             AuditedTable::Tag => "tag_history",
+            AuditedTable::TagDefinition => "tag_definition_history",
         }
     }
 
@@ -93,6 +95,7 @@ impl AuditedTable {
             AuditedTable::Account => "ACCOUNT_HISTORY",
             AuditedTable::PaymentMethod => "PAYMENT_METHOD_HISTORY",
             AuditedTable::Tag => "TAG_HISTORY",
+            AuditedTable::TagDefinition => "TAG_DEFINITION_HISTORY",
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod payment_methods;
+pub mod tag_definitions;
 pub mod tags;
 pub mod tenant_kvs;
 pub mod tenants;

@@ -153,3 +153,19 @@ pub async fn find_tags_for_object(
         .await?;
     rows.iter().map(TagRecord::from_row).collect()
 }
+
+/// How many active tags of the tenant use the definition `tag_definition_id`.
+pub async fn count_active_tags_for_definition(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    tag_definition_id: Uuid,
+) -> Result<i64, StorageError> {
+    let row = client
+        .query_one(
+            "select count(*) from tags
+             where tag_definition_id = $1 and tenant_record_id = $2 and is_active",
+            &[&tag_definition_id, &tenant_record_id],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
