@@ -1,7 +1,7 @@
-//! Tags as Kill Bill serves them: the fixed tag definitions (ControlTagType and `__PARK__`),
-//! adding, listing and removing an account's tags with TagJson and Kill Bill's error codes
-//! (3902, 3950, 3951), idempotent additions, tenant isolation, and the `tag_history` and
-//! `audit_log` rows every write leaves.
+//! Tags as Kill Bill serves them: the fixed tag definitions (ControlTagType and `__PARK__`), a
+//! tenant's own definitions (3901, 3903, 3904), adding, listing and removing an account's tags
+//! with TagJson and Kill Bill's error codes (3902, 3950, 3951), idempotent additions, tenant
+//! isolation, and the history and `audit_log` rows every write leaves.
 
 use std::collections::BTreeSet;
 
@@ -487,5 +487,231 @@ async fn another_tenants_account_tags_are_unknown() {
     let tags = get(&app, &format!("/1.0/kb/accounts/{account_id}/tags")).await;
     assert_eq!(names(&tags), ["TEST"]);
     assert_eq!(app.count("select count(*) from tag_history").await, 1);
+    app.stop().await;
+}
+
+async fn create_definition(app: &TestApp, body: Value) -> reqwest::Response {
+    app.kb(Method::POST, "/1.0/kb/tagDefinitions")
+        .json(&body)
+        .send()
+        .await
+        .expect("POST tagDefinitions")
+}
+
+#[tokio::test]
+async fn a_tenants_own_definitions_are_created_used_and_deleted() {
+    let app = TestApp::spawn_with_tenant().await;
+    let response = expect_status(
+        create_definition(
+            &app,
+            json!({
+                "id": null,
+                "isControlTag": null,
+                "name": "vip",
+                "description": "very important",
+                "applicableObjectTypes": ["ACCOUNT", "INVOICE", "ACCOUNT"],
+                "auditLogs": null,
+            }),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let location = header(&response, "location");
+    assert!(
+        location.starts_with(&format!("{}/1.0/kb/tagDefinitions/", app.address)),
+        "{location}"
+    );
+    let id = location.rsplit('/').next().expect("an id").to_string();
+
+    let definition = get(&app, &format!("/1.0/kb/tagDefinitions/{id}?audit=FULL")).await;
+    assert_eq!(definition["id"], json!(id));
+    assert_eq!(definition["isControlTag"], json!(false));
+    assert_eq!(definition["name"], json!("vip"));
+    assert_eq!(definition["description"], json!("very important"));
+    assert_eq!(
+        definition["applicableObjectTypes"],
+        json!(["ACCOUNT", "INVOICE"])
+    );
+    let logs = definition["auditLogs"].as_array().expect("auditLogs");
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0]["changeType"], json!("INSERT"));
+    assert_eq!(logs[0]["objectType"], json!("TAG_DEFINITION"));
+    assert_eq!(logs[0]["objectId"], json!(id));
+
+    // The tenant's own definitions come first, then the fixed ones.
+    let all = get(&app, "/1.0/kb/tagDefinitions").await;
+    assert_eq!(all.as_array().map(Vec::len), Some(11));
+    assert_eq!(all[0]["name"], json!("vip"));
+    assert_eq!(all[0]["auditLogs"], json!([]));
+    assert_eq!(all[1]["name"], json!("__PARK__"));
+
+    // Names are lowercase and unique among live definitions.
+    let error = expect_kb_error(
+        create_definition(
+            &app,
+            json!({ "name": "vip", "description": "again", "applicableObjectTypes": ["ACCOUNT"] }),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(error["code"], json!(3901));
+    assert_eq!(
+        error["className"],
+        json!("org.killbill.billing.util.api.TagDefinitionApiException")
+    );
+    let error = expect_kb_error(
+        create_definition(
+            &app,
+            json!({ "name": "Vip", "description": "x", "applicableObjectTypes": ["ACCOUNT"] }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(error["code"], json!(3904));
+    for (body, message) in [
+        (
+            json!({ "description": "x", "applicableObjectTypes": ["ACCOUNT"] }),
+            "TagDefinition name needs to be set",
+        ),
+        (
+            json!({ "name": "x", "description": "", "applicableObjectTypes": ["ACCOUNT"] }),
+            "TagDefinition description needs to be set",
+        ),
+        (
+            json!({ "name": "x", "description": "x", "applicableObjectTypes": [] }),
+            "Applicable object types must be set",
+        ),
+        (
+            json!({ "name": "x", "description": "x", "applicableObjectTypes": ["PLANET"] }),
+            "No enum constant org.killbill.billing.ObjectType.PLANET",
+        ),
+    ] {
+        let error =
+            expect_kb_error(create_definition(&app, body).await, StatusCode::BAD_REQUEST).await;
+        assert_eq!(error["message"], json!(message));
+        assert_eq!(
+            error["className"],
+            json!("java.lang.IllegalArgumentException")
+        );
+    }
+
+    // It tags an account like a control tag.
+    let account_id = create_account(&app, "vip-account").await;
+    expect_status(
+        add_tags(&app, &account_id, json!([id, TEST])).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let tags = get(&app, &format!("/1.0/kb/accounts/{account_id}/tags")).await;
+    assert_eq!(names(&tags), ["vip", "TEST"]);
+    assert_eq!(tags[0]["tagDefinitionId"], json!(id));
+
+    // In use: it cannot be deleted (3903); once the tag is removed, it can.
+    let delete = || {
+        app.kb(Method::DELETE, &format!("/1.0/kb/tagDefinitions/{id}"))
+            .send()
+    };
+    let error = expect_kb_error(delete().await.expect("DELETE"), StatusCode::BAD_REQUEST).await;
+    assert_eq!(error["code"], json!(3903));
+    expect_status(
+        remove_tags(&app, &account_id, &format!("?tagDef={id}")).await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    expect_status(delete().await.expect("DELETE"), StatusCode::NO_CONTENT).await;
+    let error = expect_kb_error(delete().await.expect("DELETE"), StatusCode::NOT_FOUND).await;
+    assert_eq!(error["code"], json!(3902));
+    let response = app
+        .kb(Method::GET, &format!("/1.0/kb/tagDefinitions/{id}"))
+        .send()
+        .await
+        .expect("GET");
+    expect_kb_error(response, StatusCode::NOT_FOUND).await;
+    let error = expect_kb_error(
+        add_tags(&app, &account_id, json!([id])).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(error["code"], json!(3902));
+    // The removed tag still shows its (deleted) definition.
+    let all_tags = get(
+        &app,
+        &format!("/1.0/kb/accounts/{account_id}/tags?includedDeleted=true"),
+    )
+    .await;
+    assert_eq!(names(&all_tags), ["vip", "TEST"]);
+    // The fixed definitions cannot be deleted.
+    let response = app
+        .kb(
+            Method::DELETE,
+            &format!("/1.0/kb/tagDefinitions/{AUTO_PAY_OFF}"),
+        )
+        .send()
+        .await
+        .expect("DELETE");
+    expect_kb_error(response, StatusCode::NOT_FOUND).await;
+
+    // The name is free again; the trail with history shows both states of the first one.
+    expect_status(
+        create_definition(
+            &app,
+            json!({ "name": "vip", "description": "again", "applicableObjectTypes": ["ACCOUNT"] }),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let trail = get(
+        &app,
+        &format!("/1.0/kb/tagDefinitions/{id}/auditLogsWithHistory"),
+    )
+    .await;
+    let trail = trail.as_array().expect("an array");
+    assert_eq!(trail.len(), 2);
+    for (entry, (change, active)) in trail.iter().zip([("INSERT", true), ("DELETE", false)]) {
+        assert_eq!(entry["changeType"], json!(change));
+        assert_eq!(entry["objectType"], json!("TAG_DEFINITION"));
+        assert_eq!(entry["history"]["name"], json!("vip"));
+        assert_eq!(entry["history"]["isActive"], json!(active));
+        assert_eq!(
+            entry["history"]["applicableObjectTypes"],
+            json!("ACCOUNT,INVOICE")
+        );
+    }
+
+    // Two creations and one deletion, each with its history and audit row; no account.
+    assert_eq!(
+        app.count("select count(*) from tag_definition_history")
+            .await,
+        3
+    );
+    assert_eq!(
+        app.count(
+            "select count(*) from tag_definition_history h join audit_log l
+             on l.target_record_id = h.record_id and l.table_name = 'TAG_DEFINITION_HISTORY'
+             where h.change_type = l.change_type and l.account_record_id is null"
+        )
+        .await,
+        3
+    );
+
+    // Another tenant sees none of it.
+    let other = app.create_tenant("other-key", "other-secret").await;
+    let response = app
+        .admin(Method::GET, "/1.0/kb/tagDefinitions")
+        .header("X-Killbill-ApiKey", &other.api_key)
+        .header("X-Killbill-ApiSecret", &other.api_secret)
+        .send()
+        .await
+        .expect("GET");
+    let theirs: Value = expect_status(response, StatusCode::OK)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(theirs.as_array().map(Vec::len), Some(10));
     app.stop().await;
 }
