@@ -130,7 +130,7 @@ const OBJECT_TYPES: [&str; 20] = [
 ];
 
 /// AUTO_PAY_OFF: payments are suspended until it is removed.
-pub const AUTO_PAY_OFF: Uuid = Uuid::from_u128(1);
+const AUTO_PAY_OFF: Uuid = Uuid::from_u128(1);
 
 /// Kill Bill's `new UUID(0, n)`: the fixed id of the n-th control tag.
 const fn control(
@@ -596,7 +596,6 @@ pub(crate) async fn tag_auto_pay_off(
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
-    addable_fixed_definition(AUTO_PAY_OFF, ACCOUNT_OBJECT_TYPE)?;
     add_tag(transaction, account, AUTO_PAY_OFF, now, context).await
 }
 
