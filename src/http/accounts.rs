@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::audit::{
-    audit_level_name, audit_logs_json, audit_logs_with_history_json, kill_bill_date_time,
-    parse_audit_level, AuditLogJson,
+    audit_level_name, audit_log_json, audit_logs_json, audit_logs_with_history_json,
+    kill_bill_date_time, parse_audit_level, AuditLogJson,
 };
 use super::error::ApiError;
 use super::error::Result;
@@ -260,22 +260,21 @@ async fn account_json(
     Ok(json)
 }
 
-/// `GET /1.0/kb/accounts/{accountId}/auditLogs`: the account's whole audit trail.
+/// `GET /1.0/kb/accounts/{accountId}/auditLogs`: the audit trail of the account and of
+/// everything on it (payment methods, tags), by object type, as Kill Bill answers it.
 async fn get_account_audit_logs(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
 ) -> Result<Json<Vec<AuditLogJson>>> {
     let id = parse_id(&raw_id)?;
-    let view = state
-        .accounts
-        .find_by_id(&tenant, id, BalanceRequest::default())
-        .await?;
-    let logs = state
-        .accounts
-        .audit_logs(&view.account, AuditLevel::Full)
-        .await?;
-    Ok(Json(audit_logs_json(ACCOUNT_OBJECT_TYPE, id, logs)))
+    let trail = state.accounts.account_audit_trail(&tenant, id).await?;
+    Ok(Json(
+        trail
+            .into_iter()
+            .map(|entry| audit_log_json(entry.object_type, entry.object_id, entry.log))
+            .collect(),
+    ))
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/auditLogsWithHistory`: the account's whole audit trail,

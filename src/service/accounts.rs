@@ -83,6 +83,15 @@ pub struct BalanceRequest {
     pub credit: bool,
 }
 
+/// An audit entry of some object of an account, with Kill Bill's ObjectType and the object's
+/// id.
+#[derive(Debug, Clone)]
+pub struct ObjectAuditLog {
+    pub object_type: &'static str,
+    pub object_id: Uuid,
+    pub log: AuditLog,
+}
+
 /// One page of accounts and Kill Bill's pagination counts.
 #[derive(Debug, Clone)]
 pub struct AccountPage {
@@ -354,6 +363,31 @@ impl AccountService {
         )
         .await?;
         Ok(level.select(logs.into_iter().map(|(_, log)| log).collect()))
+    }
+
+    /// Every audit entry of the tenant's account with this id and of what it holds (payment
+    /// methods, tags), by object type then oldest first, as Kill Bill's account `auditLogs`
+    /// endpoint answers: each with the object's Kill Bill type and id.
+    pub async fn account_audit_trail(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+    ) -> Result<Vec<ObjectAuditLog>, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let account = accounts::find_account_by_id(&connection, tenant.record_id, id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id })?;
+        let trail =
+            audit::find_account_audit_trail(&connection, tenant.record_id, account.record_id)
+                .await?;
+        Ok(trail
+            .into_iter()
+            .map(|(table, object_id, log)| ObjectAuditLog {
+                object_type: table.object_type(),
+                object_id,
+                log,
+            })
+            .collect())
     }
 
     /// The tenant's account with this id and its whole audit trail, each entry with the

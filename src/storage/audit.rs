@@ -89,6 +89,16 @@ impl AuditedTable {
         }
     }
 
+    /// Kill Bill's ObjectType of the audited entity (TableName.getObjectType).
+    pub fn object_type(self) -> &'static str {
+        match self {
+            AuditedTable::Account => "ACCOUNT",
+            AuditedTable::PaymentMethod => "PAYMENT_METHOD",
+            AuditedTable::Tag => "TAG",
+            AuditedTable::TagDefinition => "TAG_DEFINITION",
+        }
+    }
+
     /// Kill Bill's TableName of the history rows, as `audit_log.table_name` holds it.
     pub fn history_table_name(self) -> &'static str {
         match self {
@@ -109,6 +119,61 @@ fn audit_log_from_row(row: &tokio_postgres::Row) -> Result<AuditLogRecord, Stora
         comments: row.try_get("comments")?,
         user_token: row.try_get("user_token")?,
     })
+}
+
+/// Every audit row of the account `account_record_id` (its own, its payment methods', its
+/// tags'), in Kill Bill's order: by table name, then oldest first. Each comes with the table
+/// and the id of the entity it describes, read from the history row it points at.
+pub async fn find_account_audit_trail(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    account_record_id: i64,
+) -> Result<Vec<(AuditedTable, uuid::Uuid, AuditLogRecord)>, StorageError> {
+    const TABLES: [AuditedTable; 3] = [
+        AuditedTable::Account,
+        AuditedTable::PaymentMethod,
+        AuditedTable::Tag,
+    ];
+    // One left join per history table, each only for its own table name; rows of other
+    // tables (none carry an account today) are left out by the final filter.
+    let joins: String = TABLES
+        .iter()
+        .enumerate()
+        .map(|(n, table)| {
+            format!(
+                " left join {history} h{n} on a.table_name = '{name}'
+                      and h{n}.record_id = a.target_record_id",
+                history = table.history_table(),
+                name = table.history_table_name()
+            )
+        })
+        .collect();
+    let ids: Vec<String> = (0..TABLES.len()).map(|n| format!("h{n}.id")).collect();
+    let sql = format!(
+        "select a.table_name, coalesce({ids}) as object_id, a.change_type, a.created_date,
+                a.created_by, a.reason_code, a.comments, a.user_token
+         from audit_log a{joins}
+         where a.account_record_id = $1 and a.tenant_record_id = $2
+           and coalesce({ids}) is not null
+         order by a.table_name, a.record_id",
+        ids = ids.join(", ")
+    );
+    let rows = client
+        .query(&sql, &[&account_record_id, &tenant_record_id])
+        .await?;
+    let mut trail = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let name: String = row.try_get("table_name")?;
+        // Only the joined tables yield an id, so every row names one of them.
+        let Some(table) = TABLES
+            .into_iter()
+            .find(|table| table.history_table_name() == name)
+        else {
+            continue;
+        };
+        trail.push((table, row.try_get("object_id")?, audit_log_from_row(row)?));
+    }
+    Ok(trail)
 }
 
 /// The audit rows of the entities `target_record_ids` of `table`, oldest first, each with the

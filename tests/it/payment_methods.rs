@@ -498,6 +498,33 @@ async fn deleting_the_default_with_auto_pay_off_tags_the_account_once() {
     assert_eq!(tag_names(&app, &account_id).await, ["AUTO_PAY_OFF"]);
     assert_eq!(app.count("select count(*) from tag_history").await, 1);
 
+    // The account's trail: its own changes, its methods', then its tag, by table name.
+    let trail = get(&app, &format!("/1.0/kb/accounts/{account_id}/auditLogs")).await;
+    let object_types: Vec<&str> = trail
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|log| log["objectType"].as_str().expect("an objectType"))
+        .collect();
+    // Account: creation and four default changes; methods: two added, two deleted; one tag.
+    assert_eq!(
+        object_types,
+        [
+            "ACCOUNT",
+            "ACCOUNT",
+            "ACCOUNT",
+            "ACCOUNT",
+            "ACCOUNT",
+            "PAYMENT_METHOD",
+            "PAYMENT_METHOD",
+            "PAYMENT_METHOD",
+            "PAYMENT_METHOD",
+            "TAG",
+        ]
+    );
+    assert_eq!(trail[5]["objectId"], json!(first));
+    assert_eq!(trail[9]["objectId"], tags[0]["tagId"]);
+
     // With a default method again, the tag can be removed.
     add_ok(
         &app,

@@ -188,6 +188,35 @@ async fn account_tags_are_added_listed_and_removed_with_history_and_audit_rows()
     assert_eq!(names(&readded), ["AUTO_INVOICING_OFF", "TEST"]);
     assert_ne!(readded[1]["tagId"], test_tag_id);
 
+    // The account's trail holds its own entries, then its tags', as Kill Bill orders it (by
+    // table name, then oldest first).
+    let trail = get(&app, &format!("/1.0/kb/accounts/{account_id}/auditLogs")).await;
+    let entries: Vec<(&str, &str)> = trail
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|log| {
+            (
+                log["objectType"].as_str().expect("an objectType"),
+                log["changeType"].as_str().expect("a changeType"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("ACCOUNT", "INSERT"),
+            ("TAG", "INSERT"),
+            ("TAG", "INSERT"),
+            ("TAG", "DELETE"),
+            ("TAG", "INSERT"),
+        ]
+    );
+    assert_eq!(trail[0]["objectId"], json!(account_id));
+    assert_eq!(trail[1]["objectId"], tags[0]["tagId"]);
+    assert_eq!(trail[3]["objectId"], test_tag_id);
+    assert_eq!(trail[4]["objectId"], readded[1]["tagId"]);
+
     // Three insertions and one removal: one history row each, one audit row pointing at each
     // with the same change type and the account's record id.
     assert_eq!(app.count("select count(*) from tags").await, 3);
