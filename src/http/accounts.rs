@@ -1,6 +1,6 @@
-//! `/1.0/kb/accounts`: Kill Bill's AccountResource, the create, read and update endpoints
-//! (api.md §2), with AccountJson exactly as Kill Bill writes it: every field present, `null`
-//! where unset, dates as `2024-05-01T12:00:00.000Z`.
+//! `/1.0/kb/accounts`: Kill Bill's AccountResource, the create, read, update and audit trail
+//! endpoints (api.md §2), with AccountJson exactly as Kill Bill writes it: every field present,
+//! `null` where unset, dates as `2024-05-01T12:00:00.000Z`. The account's tags are `tags.rs`'s.
 //!
 //! This file owns the wire shape and the query parameters. It must never hold SQL or a business
 //! rule (defaults, validation, what may change): those are `service::accounts`'s.
