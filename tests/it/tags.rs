@@ -744,3 +744,50 @@ async fn a_tenants_own_definitions_are_created_used_and_deleted() {
     assert_eq!(theirs.as_array().map(Vec::len), Some(10));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_additions_make_one_tag_and_one_definition() {
+    let app = TestApp::spawn_with_tenant().await;
+    let account_id = create_account(&app, "raced").await;
+    let additions = (0..8).map(|_| add_tags(&app, &account_id, json!([TEST, AUTO_INVOICING_OFF])));
+    for response in futures_util::future::join_all(additions).await {
+        expect_status(response, StatusCode::CREATED).await;
+    }
+    assert_eq!(
+        app.count("select count(*) from tags where is_active").await,
+        2
+    );
+    assert_eq!(app.count("select count(*) from tag_history").await, 2);
+    assert_eq!(
+        app.count("select count(*) from audit_log where table_name = 'TAG_HISTORY'")
+            .await,
+        2
+    );
+
+    let creations = (0..8).map(|_| {
+        create_definition(
+            &app,
+            json!({ "name": "raced", "description": "one wins", "applicableObjectTypes": ["ACCOUNT"] }),
+        )
+    });
+    let mut statuses: Vec<StatusCode> = futures_util::future::join_all(creations)
+        .await
+        .into_iter()
+        .map(|response| response.status())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses[0], StatusCode::CREATED, "{statuses:?}");
+    assert!(
+        statuses[1..]
+            .iter()
+            .all(|status| *status == StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
+    assert_eq!(app.count("select count(*) from tag_definitions").await, 1);
+    assert_eq!(
+        app.count("select count(*) from tag_definition_history")
+            .await,
+        1
+    );
+    app.stop().await;
+}
