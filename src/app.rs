@@ -26,6 +26,7 @@ use crate::service::admin::AdminService;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::payments::PaymentService;
 use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
+use crate::service::tags::TagService;
 use crate::service::{external_events, tenants::TenantService};
 
 /// The database the embedded cluster serves ferrobill from.
@@ -244,6 +245,7 @@ impl App {
             admin: AdminService::new(main_pool.clone()),
             payment_methods: PaymentMethodService::new(main_pool.clone(), plugins),
             payments,
+            tags: TagService::new(main_pool.clone()),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
             users: Users::new(config.security.users.clone()),

@@ -7,7 +7,7 @@
 //! | [`app`]    | wiring: config → embedded database → pools → migrations → HTTP, and shutdown      |
 //! | `http`     | axum routers per Kill Bill resource, extractors, Kill Bill's error JSON, admission |
 //! | `health`   | the checks behind `/1.0/healthcheck`                                              |
-//! | `service`  | the rules: tenants and their credentials, accounts, audit call contexts           |
+//! | `service`  | the rules: tenants, accounts, payment methods, tags, audit levels and contexts    |
 //! | `plugin`   | payment plugins (PaymentPluginApi), their registry, `__EXTERNAL_PAYMENT__`        |
 //! | `storage`  | SQL, one file per aggregate; takes a client or a transaction from the caller      |
 //! | [`bus`]    | the persistent event bus: posting in the caller's transaction, dispatch, reaper   |

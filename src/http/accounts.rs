@@ -1,6 +1,6 @@
-//! `/1.0/kb/accounts`: Kill Bill's AccountResource, the create, read and update endpoints
-//! (api.md §2), with AccountJson exactly as Kill Bill writes it: every field present, `null`
-//! where unset, dates as `2024-05-01T12:00:00.000Z`.
+//! `/1.0/kb/accounts`: Kill Bill's AccountResource, the create, read, update and audit trail
+//! endpoints (api.md §2), with AccountJson exactly as Kill Bill writes it: every field present,
+//! `null` where unset, dates as `2024-05-01T12:00:00.000Z`. The account's tags are `tags.rs`'s.
 //!
 //! This file owns the wire shape and the query parameters. It must never hold SQL or a business
 //! rule (defaults, validation, what may change): those are `service::accounts`'s.
@@ -11,16 +11,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::audit::{
+    audit_level_name, audit_log_json, audit_logs_json, audit_logs_with_history_json,
+    kill_bill_date_time, parse_audit_level, AuditLogJson,
+};
 use super::error::ApiError;
 use super::error::Result;
 use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
 use super::AppState;
-use crate::service::accounts::{
-    AccountInput, AccountPage, AccountView, AuditLevel, AuditLog, BalanceRequest,
-};
+use crate::service::accounts::{AccountInput, AccountPage, AccountView, BalanceRequest};
+use crate::service::AuditLevel;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,7 +44,14 @@ pub fn router() -> Router<AppState> {
             "/1.0/kb/accounts/{account_id}/auditLogs",
             get(get_account_audit_logs),
         )
+        .route(
+            "/1.0/kb/accounts/{account_id}/auditLogsWithHistory",
+            get(get_account_audit_logs_with_history),
+        )
 }
+
+/// Kill Bill's ObjectType of an account, in its audit logs.
+const ACCOUNT_OBJECT_TYPE: &str = "ACCOUNT";
 
 /// Kill Bill's AccountJson as a request body. Every field is optional and an explicit `null`
 /// is the same as an absent field; `accountId`, `accountBalance`, `accountCBA` and `auditLogs`
@@ -205,14 +215,6 @@ impl From<AccountView> for AccountJson {
     }
 }
 
-/// Joda's DateTime as Kill Bill's ObjectMapper writes it: UTC with milliseconds.
-fn kill_bill_date_time<S: Serializer>(
-    value: &DateTime<Utc>,
-    serializer: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    serializer.collect_str(&value.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
-}
-
 /// The read parameters Kill Bill's getAccount and getAccountByKey take. Booleans follow
 /// JAX-RS: anything other than `true` is false. `audit` must name an AuditLevel (else 404).
 #[derive(Debug, Default, Deserialize)]
@@ -245,59 +247,6 @@ fn read_query(
     query.map(|Query(query)| query).unwrap_or_default()
 }
 
-/// Kill Bill's AuditMode upper-cases the `audit` value before `AuditLevel.valueOf`; anything
-/// else fails the JAX-RS conversion, which answers 404.
-fn parse_audit_level(raw: Option<&str>) -> Result<AuditLevel> {
-    match raw.map(str::to_ascii_uppercase).as_deref() {
-        None | Some("NONE") => Ok(AuditLevel::None),
-        Some("MINIMAL") => Ok(AuditLevel::Minimal),
-        Some("FULL") => Ok(AuditLevel::Full),
-        Some(_) => Err(ApiError::NotFound(format!(
-            "Invalid audit level {}",
-            raw.unwrap_or_default()
-        ))),
-    }
-}
-
-fn audit_level_name(level: AuditLevel) -> &'static str {
-    match level {
-        AuditLevel::None => "NONE",
-        AuditLevel::Minimal => "MINIMAL",
-        AuditLevel::Full => "FULL",
-    }
-}
-
-/// Kill Bill's AuditLogJson for an account entry. `history` is only filled by Kill Bill's
-/// `auditLogsWithHistory` endpoints, which ferrobill does not serve: always `null` here.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AuditLogJson {
-    change_type: String,
-    #[serde(serialize_with = "kill_bill_date_time")]
-    change_date: DateTime<Utc>,
-    object_type: &'static str,
-    object_id: Uuid,
-    changed_by: String,
-    reason_code: Option<String>,
-    comments: Option<String>,
-    user_token: Option<Uuid>,
-    history: Option<serde_json::Value>,
-}
-
-fn audit_log_json(account_id: Uuid, log: AuditLog) -> AuditLogJson {
-    AuditLogJson {
-        change_type: log.change_type,
-        change_date: log.created_date,
-        object_type: "ACCOUNT",
-        object_id: account_id,
-        changed_by: log.created_by,
-        reason_code: log.reason_code,
-        comments: log.comments,
-        user_token: log.user_token,
-        history: None,
-    }
-}
-
 /// The AccountJson of `view` with its audit trail at `level`.
 async fn account_json(
     state: &AppState,
@@ -307,33 +256,41 @@ async fn account_json(
     let logs = state.accounts.audit_logs(&view.account, level).await?;
     let id = view.account.id;
     let mut json = AccountJson::from(view);
-    json.audit_logs = logs
-        .into_iter()
-        .map(|log| audit_log_json(id, log))
-        .collect();
+    json.audit_logs = audit_logs_json(ACCOUNT_OBJECT_TYPE, id, logs);
     Ok(json)
 }
 
-/// `GET /1.0/kb/accounts/{accountId}/auditLogs`: the account's whole audit trail.
+/// `GET /1.0/kb/accounts/{accountId}/auditLogs`: the audit trail of the account and of
+/// everything on it (payment methods, tags), by object type, as Kill Bill answers it.
 async fn get_account_audit_logs(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
 ) -> Result<Json<Vec<AuditLogJson>>> {
     let id = parse_id(&raw_id)?;
-    let view = state
-        .accounts
-        .find_by_id(&tenant, id, BalanceRequest::default())
-        .await?;
-    let logs = state
-        .accounts
-        .audit_logs(&view.account, AuditLevel::Full)
-        .await?;
+    let trail = state.accounts.account_audit_trail(&tenant, id).await?;
     Ok(Json(
-        logs.into_iter()
-            .map(|log| audit_log_json(id, log))
+        trail
+            .into_iter()
+            .map(|entry| audit_log_json(entry.object_type, entry.object_id, entry.log))
             .collect(),
     ))
+}
+
+/// `GET /1.0/kb/accounts/{accountId}/auditLogsWithHistory`: the account's whole audit trail,
+/// each entry with the account's state after that change.
+async fn get_account_audit_logs_with_history(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+) -> Result<Json<Vec<AuditLogJson>>> {
+    let id = parse_id(&raw_id)?;
+    let logs = state.accounts.audit_logs_with_history(&tenant, id).await?;
+    Ok(Json(audit_logs_with_history_json(
+        ACCOUNT_OBJECT_TYPE,
+        id,
+        logs,
+    )))
 }
 
 /// The parameters of Kill Bill's getAccounts and searchAccounts: paging plus the read ones.

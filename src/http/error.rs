@@ -22,6 +22,9 @@ const ILLEGAL_ARGUMENT: &str = "java.lang.IllegalArgumentException";
 const TENANT_API_EXCEPTION: &str = "org.killbill.billing.tenant.api.TenantApiException";
 const ACCOUNT_API_EXCEPTION: &str = "org.killbill.billing.account.api.AccountApiException";
 const PAYMENT_API_EXCEPTION: &str = "org.killbill.billing.payment.api.PaymentApiException";
+const TAG_API_EXCEPTION: &str = "org.killbill.billing.util.api.TagApiException";
+const TAG_DEFINITION_API_EXCEPTION: &str =
+    "org.killbill.billing.util.api.TagDefinitionApiException";
 const OBJECT_DOES_NOT_EXIST: &str = "org.killbill.billing.ObjectDoesNotExist";
 const CONNECTION_EXCEPTION: &str = "java.sql.SQLTransientConnectionException";
 
@@ -265,6 +268,48 @@ fn map_service_error(error: &ServiceError) -> Mapped {
         ServiceError::TransactionTypeNotAllowed(_) => {
             mapped(StatusCode::PRECONDITION_FAILED, ILLEGAL_ARGUMENT, None)
         }
+        ServiceError::TagDefinitionNotFound { .. } => mapped(
+            StatusCode::NOT_FOUND,
+            TAG_DEFINITION_API_EXCEPTION,
+            Some(3902),
+        ),
+        ServiceError::TagDefinitionAlreadyExists { .. } => mapped(
+            StatusCode::CONFLICT,
+            TAG_DEFINITION_API_EXCEPTION,
+            Some(3901),
+        ),
+        ServiceError::TagDefinitionInUse { .. } => mapped(
+            StatusCode::BAD_REQUEST,
+            TAG_DEFINITION_API_EXCEPTION,
+            Some(3903),
+        ),
+        ServiceError::TagDefinitionHasUppercase { .. } => mapped(
+            StatusCode::BAD_REQUEST,
+            TAG_DEFINITION_API_EXCEPTION,
+            Some(3904),
+        ),
+        // Kill Bill's TagApiExceptionMapper answers 400 for every tag code but 3950.
+        ServiceError::TagDefinitionUnknown { .. } => {
+            mapped(StatusCode::BAD_REQUEST, TAG_API_EXCEPTION, Some(3902))
+        }
+        ServiceError::TagNotFound { .. } => {
+            mapped(StatusCode::NOT_FOUND, TAG_API_EXCEPTION, Some(3950))
+        }
+        ServiceError::TagCannotBeRemoved { .. } => {
+            mapped(StatusCode::BAD_REQUEST, TAG_API_EXCEPTION, Some(3951))
+        }
+        // TAG_IS_SYSTEM's number is not in the killbill-api sources at hand: no code rather
+        // than a guessed one (docs/compatibility.md).
+        ServiceError::TagIsSystem { .. } => {
+            mapped(StatusCode::BAD_REQUEST, TAG_API_EXCEPTION, None)
+        }
+        // Kill Bill answers 500 (an IllegalStateException); the request is at fault, so 400
+        // here, with Kill Bill's class name and message (docs/compatibility.md).
+        ServiceError::ControlTagNotApplicable { .. } => mapped(
+            StatusCode::BAD_REQUEST,
+            "java.lang.IllegalStateException",
+            None,
+        ),
         ServiceError::Storage(storage) => map_storage_error(storage),
         ServiceError::Internal(_) => mapped(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,12 +7,14 @@
 mod accounts;
 mod admin;
 mod admission;
+mod audit;
 mod auth;
 mod error;
 mod extract;
 mod ops;
 mod payment_methods;
 mod payments;
+mod tags;
 mod tenants;
 
 use std::any::Any;
@@ -34,6 +36,7 @@ use crate::service::admin::AdminService;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::payments::PaymentService;
 use crate::service::push_notifications::PushNotificationCallbacks;
+use crate::service::tags::TagService;
 use crate::service::tenants::TenantService;
 
 /// What every handler can reach. Cheap to clone.
@@ -47,6 +50,8 @@ pub struct AppState {
     pub payment_methods: PaymentMethodService,
     /// Payments through the plugins, the state machine and the janitor.
     pub payments: PaymentService,
+    /// Tag definitions and the accounts' tags.
+    pub tags: TagService,
     pub health: Health,
     pub users: Arc<Users>,
     /// The tenants' push notification callbacks (`/1.0/kb/tenants/registerNotificationCallback`).
@@ -69,6 +74,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(accounts::router())
         .merge(payment_methods::router())
         .merge(payments::router())
+        .merge(tags::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -3,7 +3,7 @@
 //! (PaymentMethodResource), with PaymentMethodJson exactly as Kill Bill writes it.
 //!
 //! This file owns the wire shape and the query parameters (`isDefault`, `withPluginInfo`,
-//! `includedDeleted`, the repeatable `pluginProperty=k=v`). It must never hold SQL or a
+//! `includedDeleted`, `audit`, the repeatable `pluginProperty=k=v`). It must never hold SQL or a
 //! business rule: those are `service::payment_methods`'s.
 
 use axum::extract::{Query, State};
@@ -14,11 +14,16 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::audit::{
+    audit_logs_json, audit_logs_with_history_json, parse_audit_level, AuditLogJson,
+};
 use super::error::Result;
 use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
 use super::AppState;
 use crate::plugin::{PaymentMethodPlugin, PluginProperty};
-use crate::service::payment_methods::{DeleteFlags, PaymentMethodInput, PaymentMethodView};
+use crate::service::payment_methods::{
+    DeleteFlags, PaymentMethodInput, PaymentMethodView, ReadOptions,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,7 +43,14 @@ pub fn router() -> Router<AppState> {
             "/1.0/kb/paymentMethods/{payment_method_id}",
             get(get_payment_method).delete(delete_payment_method),
         )
+        .route(
+            "/1.0/kb/paymentMethods/{payment_method_id}/auditLogsWithHistory",
+            get(get_payment_method_audit_logs_with_history),
+        )
 }
+
+/// Kill Bill's ObjectType of a payment method, in its audit logs.
+const PAYMENT_METHOD_OBJECT_TYPE: &str = "PAYMENT_METHOD";
 
 /// Kill Bill's PluginPropertyJson.
 #[derive(Debug, Serialize, Deserialize)]
@@ -139,7 +151,7 @@ struct PaymentMethodJson {
     is_default: bool,
     plugin_name: String,
     plugin_info: Option<PluginInfoJson>,
-    audit_logs: Vec<serde_json::Value>,
+    audit_logs: Vec<AuditLogJson>,
 }
 
 impl From<PaymentMethodView> for PaymentMethodJson {
@@ -151,7 +163,11 @@ impl From<PaymentMethodView> for PaymentMethodJson {
             is_default: view.is_default,
             plugin_name: view.method.plugin_name,
             plugin_info: view.plugin_info.map(Into::into),
-            audit_logs: Vec::new(),
+            audit_logs: audit_logs_json(
+                PAYMENT_METHOD_OBJECT_TYPE,
+                view.method.id,
+                view.audit_logs,
+            ),
         }
     }
 }
@@ -179,6 +195,17 @@ impl Params {
     fn flag(&self, name: &str) -> bool {
         self.value(name)
             .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+    }
+
+    /// The read parameters: `includedDeleted`, `withPluginInfo`, `audit` (404 when it names
+    /// no AuditLevel), with `properties` for the plugin.
+    fn read_options<'a>(&self, properties: &'a [PluginProperty]) -> Result<ReadOptions<'a>> {
+        Ok(ReadOptions {
+            include_deleted: self.flag("includedDeleted"),
+            with_plugin_info: self.flag("withPluginInfo"),
+            properties,
+            audit: parse_audit_level(self.value("audit"))?,
+        })
     }
 
     /// `pluginProperty=k=v`, split at the first `=` (Kill Bill's extractPluginProperties).
@@ -243,15 +270,10 @@ async fn list_payment_methods(
 ) -> Result<Json<Vec<PaymentMethodJson>>> {
     let account_id = parse_id(&raw_account_id)?;
     let params = Params::from(query);
+    let properties = params.plugin_properties();
     let views = state
         .payment_methods
-        .list_for_account(
-            &tenant,
-            account_id,
-            params.flag("includedDeleted"),
-            params.flag("withPluginInfo"),
-            &params.plugin_properties(),
-        )
+        .list_for_account(&tenant, account_id, params.read_options(&properties)?)
         .await?;
     Ok(Json(views.into_iter().map(Into::into).collect()))
 }
@@ -265,17 +287,31 @@ async fn get_payment_method(
 ) -> Result<Json<PaymentMethodJson>> {
     let id = parse_id(&raw_id)?;
     let params = Params::from(query);
+    let properties = params.plugin_properties();
     let view = state
         .payment_methods
-        .find_by_id(
-            &tenant,
-            id,
-            params.flag("includedDeleted"),
-            params.flag("withPluginInfo"),
-            &params.plugin_properties(),
-        )
+        .find_by_id(&tenant, id, params.read_options(&properties)?)
         .await?;
     Ok(Json(view.into()))
+}
+
+/// `GET /1.0/kb/paymentMethods/{paymentMethodId}/auditLogsWithHistory`: the method's whole
+/// audit trail (deleted or not), each entry with the method's state after that change.
+async fn get_payment_method_audit_logs_with_history(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+) -> Result<Json<Vec<AuditLogJson>>> {
+    let id = parse_id(&raw_id)?;
+    let logs = state
+        .payment_methods
+        .audit_logs_with_history(&tenant, id)
+        .await?;
+    Ok(Json(audit_logs_with_history_json(
+        PAYMENT_METHOD_OBJECT_TYPE,
+        id,
+        logs,
+    )))
 }
 
 /// `GET /1.0/kb/paymentMethods?externalKey=`. A missing key is looked up as Kill Bill's `null`.
@@ -286,15 +322,10 @@ async fn get_payment_method_by_external_key(
 ) -> Result<Json<PaymentMethodJson>> {
     let params = Params::from(query);
     let external_key = params.value("externalKey").unwrap_or("null");
+    let properties = params.plugin_properties();
     let view = state
         .payment_methods
-        .find_by_external_key(
-            &tenant,
-            external_key,
-            params.flag("includedDeleted"),
-            params.flag("withPluginInfo"),
-            &params.plugin_properties(),
-        )
+        .find_by_external_key(&tenant, external_key, params.read_options(&properties)?)
         .await?;
     Ok(Json(view.into()))
 }

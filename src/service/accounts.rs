@@ -12,7 +12,7 @@
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use uuid::Uuid;
 
-use super::{CallContext, ServiceError};
+use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
 use crate::bus::internal_events::{
     AccountChangeInternalEvent, AccountCreationInternalEvent, ChangedField,
 };
@@ -20,7 +20,7 @@ use crate::bus::Bus;
 use crate::db::pool::DbPool;
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountData};
-use crate::storage::audit::{find_account_audit_logs, insert_audit_log, ChangeType};
+use crate::storage::audit::{self, insert_audit_log, AuditedTable, ChangeType};
 use crate::storage::{AuditContext, StorageError};
 
 /// An account as stored: the storage record is the service's account too, nothing is derived.
@@ -83,18 +83,14 @@ pub struct BalanceRequest {
     pub credit: bool,
 }
 
-/// Kill Bill's AuditLevel: how much of an object's audit trail a read includes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuditLevel {
-    #[default]
-    None,
-    /// Only the first entry (the creation), as Kill Bill's DefaultAuditDao.
-    Minimal,
-    Full,
+/// An audit entry of some object of an account, with Kill Bill's ObjectType and the object's
+/// id.
+#[derive(Debug, Clone)]
+pub struct ObjectAuditLog {
+    pub object_type: &'static str,
+    pub object_id: Uuid,
+    pub log: AuditLog,
 }
-
-/// One entry of an account's audit trail.
-pub use crate::storage::audit::AuditLogRecord as AuditLog;
 
 /// One page of accounts and Kill Bill's pagination counts.
 #[derive(Debug, Clone)]
@@ -359,13 +355,59 @@ impl AccountService {
             return Ok(Vec::new());
         }
         let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let mut logs =
-            find_account_audit_logs(&connection, account.tenant_record_id, account.record_id)
+        let logs = audit::find_audit_logs(
+            &connection,
+            AuditedTable::Account,
+            account.tenant_record_id,
+            &[account.record_id],
+        )
+        .await?;
+        Ok(level.select(logs.into_iter().map(|(_, log)| log).collect()))
+    }
+
+    /// Every audit entry of the tenant's account with this id and of what it holds (payment
+    /// methods, tags), by object type then oldest first, as Kill Bill's account `auditLogs`
+    /// endpoint answers: each with the object's Kill Bill type and id.
+    pub async fn account_audit_trail(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+    ) -> Result<Vec<ObjectAuditLog>, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let account = accounts::find_account_by_id(&connection, tenant.record_id, id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id })?;
+        let trail =
+            audit::find_account_audit_trail(&connection, tenant.record_id, account.record_id)
                 .await?;
-        if level == AuditLevel::Minimal {
-            logs.truncate(1);
-        }
-        Ok(logs)
+        Ok(trail
+            .into_iter()
+            .map(|(table, object_id, log)| ObjectAuditLog {
+                object_type: table.object_type(),
+                object_id,
+                log,
+            })
+            .collect())
+    }
+
+    /// The tenant's account with this id and its whole audit trail, each entry with the
+    /// account's state right after that change (Kill Bill's `auditLogsWithHistory`).
+    pub async fn audit_logs_with_history(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let account = accounts::find_account_by_id(&connection, tenant.record_id, id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id })?;
+        Ok(audit::find_audit_logs_with_history(
+            &connection,
+            AuditedTable::Account,
+            tenant.record_id,
+            account.record_id,
+        )
+        .await?)
     }
 }
 
@@ -627,7 +669,7 @@ async fn record_change(
     };
     insert_audit_log(
         transaction,
-        accounts::ACCOUNT_HISTORY_TABLE,
+        AuditedTable::Account.history_table_name(),
         history_record_id,
         change_type,
         now,

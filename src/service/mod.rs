@@ -9,6 +9,7 @@ pub mod external_events;
 pub mod payment_methods;
 pub mod payments;
 pub mod push_notifications;
+pub mod tags;
 pub mod tenants;
 
 use crate::storage::StorageError;
@@ -23,6 +24,35 @@ pub struct CallContext {
     /// `X-Request-Id` when it is a UUID, as Kill Bill's user token.
     pub user_token: Option<uuid::Uuid>,
 }
+
+/// Kill Bill's AuditLevel: how much of an object's audit trail a read includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuditLevel {
+    #[default]
+    None,
+    /// Only the first entry (the creation), as Kill Bill's DefaultAuditDao.
+    Minimal,
+    Full,
+}
+
+impl AuditLevel {
+    /// The part of one object's trail (oldest first) this level shows.
+    pub fn select<T>(self, mut logs: Vec<T>) -> Vec<T> {
+        match self {
+            AuditLevel::None => logs.clear(),
+            AuditLevel::Minimal => logs.truncate(1),
+            AuditLevel::Full => {}
+        }
+        logs
+    }
+}
+
+/// One entry of an object's audit trail.
+pub use crate::storage::audit::AuditLogRecord as AuditLog;
+
+/// One entry of an object's audit trail with the object's state right after that change: the
+/// history row's columns as a JSON object.
+pub type AuditLogWithHistory = (AuditLog, serde_json::Value);
 
 /// A failure of a service operation. Variants carrying a Kill Bill `ErrorCode` say so in
 /// their name; the HTTP layer maps each to a status and Kill Bill's error JSON in one place.
@@ -107,6 +137,43 @@ pub enum ServiceError {
     /// A transaction type an account-level payment call does not take (Kill Bill's 412).
     #[error("TransactionType {0} is not allowed for an account")]
     TransactionTypeNotAllowed(String),
+    /// TAG_DEFINITION_DOES_NOT_EXIST (3902) when reading or deleting a tag definition
+    /// (TagDefinitionApiException).
+    #[error("The tag definition id does not exist {id}")]
+    TagDefinitionNotFound { id: uuid::Uuid },
+    /// TAG_DEFINITION_ALREADY_EXISTS (3901): a live definition of the tenant has this name.
+    #[error("The tag definition name already exists {name}")]
+    TagDefinitionAlreadyExists { name: String },
+    /// TAG_DEFINITION_IN_USE (3903): deleting a definition some active tag still uses.
+    #[error("The tag definition name is currently in use {id}")]
+    TagDefinitionInUse { id: uuid::Uuid },
+    /// TAG_DEFINITION_HAS_UPPERCASE (3904).
+    #[error("The tag definition name must be in lowercase {name}")]
+    TagDefinitionHasUppercase { name: String },
+    /// TAG_DEFINITION_DOES_NOT_EXIST (3902) when adding or removing a tag: Kill Bill raises it
+    /// as a TagApiException there, which it answers 400 rather than 404.
+    #[error("The tag definition id does not exist {id}")]
+    TagDefinitionUnknown { id: uuid::Uuid },
+    /// TAG_DOES_NOT_EXIST (3950): removing a tag the object does not carry.
+    #[error("The tag does not exist (name: {name})")]
+    TagNotFound { name: String },
+    /// TAG_CANNOT_BE_REMOVED (3951). `reason` starts with a space, as Kill Bill's argument
+    /// does, so the message has its double space.
+    #[error("The tag {name} cannot be removed because {reason}")]
+    TagCannotBeRemoved {
+        name: &'static str,
+        reason: &'static str,
+    },
+    /// Kill Bill's TAG_IS_SYSTEM: a system definition (`__PARK__`) is Kill Bill's to set.
+    #[error("The tag definition {id} is a system tag and cannot be added")]
+    TagIsSystem { id: uuid::Uuid },
+    /// A control tag on an object type it does not apply to (Kill Bill's IllegalStateException
+    /// from DefaultTagDao, which has no error code).
+    #[error("Invalid control tag '{name}' for object type '{object_type}'")]
+    ControlTagNotApplicable {
+        name: &'static str,
+        object_type: &'static str,
+    },
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A bug or an impossible state; logged with its cause, answered as 500.

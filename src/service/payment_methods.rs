@@ -5,40 +5,50 @@
 //!
 //! Every write is one transaction on the main pool holding the account's row lock: the
 //! `payment_methods` row, its `payment_method_history` copy and audit row, and when the
-//! account's default changes, the account update with its own history and audit rows. This
-//! file owns those rules; it writes no SQL and knows nothing of HTTP.
+//! account's default changes, the account update with its own history and audit rows (and,
+//! when the default is deleted with `deleteDefaultPmWithAutoPayOff`, the AUTO_PAY_OFF tag with
+//! its own). This file owns those rules; it writes no SQL and knows nothing of HTTP.
 //!
 //! Another tenant's accounts and methods are indistinguishable from unknown ones.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
-use super::{CallContext, ServiceError};
+use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
 use crate::db::pool::DbPool;
 use crate::plugin::{
     PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi, PluginProperty, PluginRegistry,
     EXTERNAL_PAYMENT_PLUGIN_NAME,
 };
+use crate::service::tags;
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
-use crate::storage::audit::{insert_audit_log, ChangeType};
+use crate::storage::audit::{self, insert_audit_log, AuditedTable, ChangeType};
 use crate::storage::payment_methods::{self, NewPaymentMethod, PaymentMethodRecord};
 use crate::storage::{AuditContext, StorageError};
 
-/// Kill Bill's TableName for the rows the audit log points at after a change.
-const PAYMENT_METHOD_HISTORY_TABLE: &str = "PAYMENT_METHOD_HISTORY";
-const ACCOUNT_HISTORY_TABLE: &str = "ACCOUNT_HISTORY";
-
-/// A payment method as served: the stored row, whether it is its account's default, and the
-/// plugin's detail when it was asked for.
+/// A payment method as served: the stored row, whether it is its account's default, the
+/// plugin's detail when it was asked for, and its audit trail at the requested level.
 #[derive(Debug, Clone)]
 pub struct PaymentMethodView {
     pub method: PaymentMethodRecord,
     pub is_default: bool,
     pub plugin_info: Option<PaymentMethodPlugin>,
+    pub audit_logs: Vec<AuditLog>,
+}
+
+/// What a read includes (`includedDeleted`, `withPluginInfo` with the caller's
+/// `pluginProperty` values for the plugin, `audit`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions<'a> {
+    pub include_deleted: bool,
+    pub with_plugin_info: bool,
+    pub properties: &'a [PluginProperty],
+    pub audit: AuditLevel,
 }
 
 /// A method to add, as the caller describes it.
@@ -179,15 +189,12 @@ impl PaymentMethodService {
         Ok(method)
     }
 
-    /// The account's methods; deleted ones with `include_deleted`, the plugin's detail with
-    /// `with_plugin_info`.
+    /// The account's methods as `options` asks.
     pub async fn list_for_account(
         &self,
         tenant: &Tenant,
         account_id: Uuid,
-        include_deleted: bool,
-        with_plugin_info: bool,
-        properties: &[PluginProperty],
+        options: ReadOptions<'_>,
     ) -> Result<Vec<PaymentMethodView>, ServiceError> {
         let connection = self.pool.get().await.map_err(StorageError::from)?;
         let account = accounts::find_account_by_id(&connection, tenant.record_id, account_id)
@@ -197,14 +204,17 @@ impl PaymentMethodService {
             &connection,
             tenant.record_id,
             account_id,
-            include_deleted,
+            options.include_deleted,
         )
         .await?;
+        let mut trails = audit_trails(&connection, tenant, &methods, options.audit).await?;
+        // Released before the plugin calls, which may be slow.
         drop(connection);
         let mut views = Vec::with_capacity(methods.len());
         for method in methods {
+            let audit_logs = trails.remove(&method.record_id).unwrap_or_default();
             views.push(
-                self.view(tenant, method, &account, with_plugin_info, properties)
+                self.view(tenant, method, &account, options, audit_logs)
                     .await?,
             );
         }
@@ -216,16 +226,14 @@ impl PaymentMethodService {
         &self,
         tenant: &Tenant,
         id: Uuid,
-        include_deleted: bool,
-        with_plugin_info: bool,
-        properties: &[PluginProperty],
+        options: ReadOptions<'_>,
     ) -> Result<PaymentMethodView, ServiceError> {
         let connection = self.pool.get().await.map_err(StorageError::from)?;
         let method = payment_methods::find_payment_method_by_id(&connection, tenant.record_id, id)
             .await?
-            .filter(|method| include_deleted || method.is_active)
+            .filter(|method| options.include_deleted || method.is_active)
             .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
-        self.view_with_account(tenant, &connection, method, with_plugin_info, properties)
+        self.view_with_account(tenant, &connection, method, options)
             .await
     }
 
@@ -234,9 +242,7 @@ impl PaymentMethodService {
         &self,
         tenant: &Tenant,
         external_key: &str,
-        include_deleted: bool,
-        with_plugin_info: bool,
-        properties: &[PluginProperty],
+        options: ReadOptions<'_>,
     ) -> Result<PaymentMethodView, ServiceError> {
         let connection = self.pool.get().await.map_err(StorageError::from)?;
         let method = payment_methods::find_payment_method_by_external_key(
@@ -245,16 +251,37 @@ impl PaymentMethodService {
             external_key,
         )
         .await?
-        .filter(|method| include_deleted || method.is_active)
+        .filter(|method| options.include_deleted || method.is_active)
         .ok_or_else(|| ServiceError::PaymentMethodNotFound {
             id: external_key.to_string(),
         })?;
-        self.view_with_account(tenant, &connection, method, with_plugin_info, properties)
+        self.view_with_account(tenant, &connection, method, options)
             .await
     }
 
+    /// The whole audit trail of the tenant's method with this id (deleted or not), each entry
+    /// with the method's state after that change (Kill Bill's `auditLogsWithHistory`).
+    pub async fn audit_logs_with_history(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let method = payment_methods::find_payment_method_by_id(&connection, tenant.record_id, id)
+            .await?
+            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
+        Ok(audit::find_audit_logs_with_history(
+            &connection,
+            AuditedTable::PaymentMethod,
+            tenant.record_id,
+            method.record_id,
+        )
+        .await?)
+    }
+
     /// Soft-deletes a method. The account's default is refused unless a flag allows it; with
-    /// one, the account's default is cleared in the same transaction.
+    /// one, the account's default is cleared in the same transaction, and with
+    /// `delete_default_with_auto_pay_off` the account is also tagged AUTO_PAY_OFF there.
     pub async fn delete(
         &self,
         tenant: &Tenant,
@@ -305,8 +332,11 @@ impl PaymentMethodService {
         .await?;
         record_method_change(&transaction, &method, ChangeType::Delete, now, context).await?;
         if is_default {
-            // Kill Bill also tags the account AUTO_PAY_OFF with deleteDefaultPmWithAutoPayOff;
-            // ferrobill has no tags yet.
+            // PaymentMethodProcessor tags only when the deleted method was the default, and
+            // only with this flag; an account already AUTO_PAY_OFF keeps its tag.
+            if flags.delete_default_with_auto_pay_off {
+                tags::tag_auto_pay_off(&transaction, &account, now, context).await?;
+            }
             set_account_default(&transaction, &account, None, now, context).await?;
         }
         transaction.commit().await.map_err(StorageError::from)?;
@@ -360,15 +390,23 @@ impl PaymentMethodService {
         tenant: &Tenant,
         connection: &impl deadpool_postgres::GenericClient,
         method: PaymentMethodRecord,
-        with_plugin_info: bool,
-        properties: &[PluginProperty],
+        options: ReadOptions<'_>,
     ) -> Result<PaymentMethodView, ServiceError> {
         let account = accounts::find_account_by_id(connection, tenant.record_id, method.account_id)
             .await?
             .ok_or_else(|| {
                 ServiceError::Internal(format!("payment method {} has no account", method.id))
             })?;
-        self.view(tenant, method, &account, with_plugin_info, properties)
+        let audit_logs = audit_trails(
+            connection,
+            tenant,
+            std::slice::from_ref(&method),
+            options.audit,
+        )
+        .await?
+        .remove(&method.record_id)
+        .unwrap_or_default();
+        self.view(tenant, method, &account, options, audit_logs)
             .await
     }
 
@@ -377,17 +415,20 @@ impl PaymentMethodService {
         tenant: &Tenant,
         method: PaymentMethodRecord,
         account: &AccountRecord,
-        with_plugin_info: bool,
-        properties: &[PluginProperty],
+        options: ReadOptions<'_>,
+        audit_logs: Vec<AuditLog>,
     ) -> Result<PaymentMethodView, ServiceError> {
-        let plugin_info = match (with_plugin_info, self.plugins.get(&method.plugin_name)) {
+        let plugin_info = match (
+            options.with_plugin_info,
+            self.plugins.get(&method.plugin_name),
+        ) {
             (true, Some(plugin)) => Some(
                 plugin
                     .get_payment_method_detail(PaymentMethodCall {
                         account_id: account.id,
                         payment_method_id: method.id,
                         tenant_id: tenant.id,
-                        properties,
+                        properties: options.properties,
                     })
                     .await
                     .map_err(|error| ServiceError::PaymentPlugin(error.0))?,
@@ -398,8 +439,37 @@ impl PaymentMethodService {
             is_default: account.data.payment_method_id == Some(method.id),
             method,
             plugin_info,
+            audit_logs,
         })
     }
+}
+
+/// The audit trails of `methods` at `level`, by method record id; one query for all of them.
+async fn audit_trails(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant: &Tenant,
+    methods: &[PaymentMethodRecord],
+    level: AuditLevel,
+) -> Result<HashMap<i64, Vec<AuditLog>>, ServiceError> {
+    let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
+    if level == AuditLevel::None || methods.is_empty() {
+        return Ok(trails);
+    }
+    let record_ids: Vec<i64> = methods.iter().map(|method| method.record_id).collect();
+    let logs = audit::find_audit_logs(
+        connection,
+        AuditedTable::PaymentMethod,
+        tenant.record_id,
+        &record_ids,
+    )
+    .await?;
+    for (record_id, log) in logs {
+        trails.entry(record_id).or_default().push(log);
+    }
+    Ok(trails
+        .into_iter()
+        .map(|(record_id, logs)| (record_id, level.select(logs)))
+        .collect())
 }
 
 /// Dates are served with millisecond precision; storing them so keeps reads stable.
@@ -437,7 +507,7 @@ async fn record_method_change(
             .await?;
     insert_audit_log(
         transaction,
-        PAYMENT_METHOD_HISTORY_TABLE,
+        AuditedTable::PaymentMethod.history_table_name(),
         history_record_id,
         change_type,
         now,
@@ -469,7 +539,7 @@ async fn set_account_default(
             .await?;
     insert_audit_log(
         transaction,
-        ACCOUNT_HISTORY_TABLE,
+        AuditedTable::Account.history_table_name(),
         history_record_id,
         ChangeType::Update,
         now,

@@ -69,38 +69,180 @@ pub struct AuditLogRecord {
     pub user_token: Option<uuid::Uuid>,
 }
 
-/// The audit rows of the account `account_record_id`, oldest first. They point at the
-/// account's `account_history` rows (Kill Bill audits history rows, not the entity row), so
-/// the join goes through the history table.
-pub async fn find_account_audit_logs(
+/// An audited entity: its history table (what audit rows point at) and Kill Bill's TableName
+/// for it. The names are fixed here, never taken from input, so they can be spliced into SQL.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditedTable {
+    Account,
+    PaymentMethod,
+    Tag,
+    TagDefinition,
+}
+
+impl AuditedTable {
+    fn history_table(self) -> &'static str {
+        match self {
+            AuditedTable::Account => "account_history",
+            AuditedTable::PaymentMethod => "payment_method_history",
+            AuditedTable::Tag => "tag_history",
+            AuditedTable::TagDefinition => "tag_definition_history",
+        }
+    }
+
+    /// Kill Bill's ObjectType of the audited entity (TableName.getObjectType).
+    pub fn object_type(self) -> &'static str {
+        match self {
+            AuditedTable::Account => "ACCOUNT",
+            AuditedTable::PaymentMethod => "PAYMENT_METHOD",
+            AuditedTable::Tag => "TAG",
+            AuditedTable::TagDefinition => "TAG_DEFINITION",
+        }
+    }
+
+    /// Kill Bill's TableName of the history rows, as `audit_log.table_name` holds it.
+    pub fn history_table_name(self) -> &'static str {
+        match self {
+            AuditedTable::Account => "ACCOUNT_HISTORY",
+            AuditedTable::PaymentMethod => "PAYMENT_METHOD_HISTORY",
+            AuditedTable::Tag => "TAG_HISTORY",
+            AuditedTable::TagDefinition => "TAG_DEFINITION_HISTORY",
+        }
+    }
+}
+
+fn audit_log_from_row(row: &tokio_postgres::Row) -> Result<AuditLogRecord, StorageError> {
+    Ok(AuditLogRecord {
+        change_type: row.try_get("change_type")?,
+        created_date: row.try_get("created_date")?,
+        created_by: row.try_get("created_by")?,
+        reason_code: row.try_get("reason_code")?,
+        comments: row.try_get("comments")?,
+        user_token: row.try_get("user_token")?,
+    })
+}
+
+/// Every audit row of the account `account_record_id` (its own, its payment methods', its
+/// tags'), in Kill Bill's order: by table name, then oldest first. Each comes with the table
+/// and the id of the entity it describes, read from the history row it points at.
+pub async fn find_account_audit_trail(
     client: &impl GenericClient,
     tenant_record_id: i64,
     account_record_id: i64,
-) -> Result<Vec<AuditLogRecord>, StorageError> {
+) -> Result<Vec<(AuditedTable, uuid::Uuid, AuditLogRecord)>, StorageError> {
+    const TABLES: [AuditedTable; 3] = [
+        AuditedTable::Account,
+        AuditedTable::PaymentMethod,
+        AuditedTable::Tag,
+    ];
+    // One left join per history table, each only for its own table name; rows of other
+    // tables (none carry an account today) are left out by the final filter.
+    let joins: String = TABLES
+        .iter()
+        .enumerate()
+        .map(|(n, table)| {
+            format!(
+                " left join {history} h{n} on a.table_name = '{name}'
+                      and h{n}.record_id = a.target_record_id",
+                history = table.history_table(),
+                name = table.history_table_name()
+            )
+        })
+        .collect();
+    let ids: Vec<String> = (0..TABLES.len()).map(|n| format!("h{n}.id")).collect();
+    let sql = format!(
+        "select a.table_name, coalesce({ids}) as object_id, a.change_type, a.created_date,
+                a.created_by, a.reason_code, a.comments, a.user_token
+         from audit_log a{joins}
+         where a.account_record_id = $1 and a.tenant_record_id = $2
+           and coalesce({ids}) is not null
+         order by a.table_name, a.record_id",
+        ids = ids.join(", ")
+    );
+    let rows = client
+        .query(&sql, &[&account_record_id, &tenant_record_id])
+        .await?;
+    let mut trail = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let name: String = row.try_get("table_name")?;
+        // Only the joined tables yield an id, so every row names one of them.
+        let Some(table) = TABLES
+            .into_iter()
+            .find(|table| table.history_table_name() == name)
+        else {
+            continue;
+        };
+        trail.push((table, row.try_get("object_id")?, audit_log_from_row(row)?));
+    }
+    Ok(trail)
+}
+
+/// The audit rows of the entities `target_record_ids` of `table`, oldest first, each with the
+/// record id of the entity it describes. They point at the entities' history rows (Kill Bill
+/// audits history rows, not the entity row), so the join goes through the history table.
+pub async fn find_audit_logs(
+    client: &impl GenericClient,
+    table: AuditedTable,
+    tenant_record_id: i64,
+    target_record_ids: &[i64],
+) -> Result<Vec<(i64, AuditLogRecord)>, StorageError> {
+    let sql = format!(
+        "select h.target_record_id as entity_record_id, a.change_type, a.created_date,
+                a.created_by, a.reason_code, a.comments, a.user_token
+         from audit_log a
+         join {history} h on h.record_id = a.target_record_id
+         where a.table_name = $1
+           and h.target_record_id = any($2)
+           and a.tenant_record_id = $3
+         order by a.record_id",
+        history = table.history_table()
+    );
     let rows = client
         .query(
-            "select a.change_type, a.created_date, a.created_by, a.reason_code, a.comments,
-                    a.user_token
-             from audit_log a
-             join account_history h on h.record_id = a.target_record_id
-             where a.table_name = 'ACCOUNT_HISTORY'
-               and h.target_record_id = $1
-               and a.tenant_record_id = $2
-             order by a.record_id",
-            &[&account_record_id, &tenant_record_id],
+            &sql,
+            &[
+                &table.history_table_name(),
+                &target_record_ids,
+                &tenant_record_id,
+            ],
         )
         .await?;
     rows.iter()
-        .map(|row| {
-            Ok(AuditLogRecord {
-                change_type: row.try_get("change_type")?,
-                created_date: row.try_get("created_date")?,
-                created_by: row.try_get("created_by")?,
-                reason_code: row.try_get("reason_code")?,
-                comments: row.try_get("comments")?,
-                user_token: row.try_get("user_token")?,
-            })
-        })
+        .map(|row| Ok((row.try_get("entity_record_id")?, audit_log_from_row(row)?)))
+        .collect()
+}
+
+/// The audit rows of the entity `target_record_id` of `table`, oldest first, each with the
+/// history row it points at as a JSON object of its columns (Kill Bill's `history`): the
+/// entity's state right after that change.
+pub async fn find_audit_logs_with_history(
+    client: &impl GenericClient,
+    table: AuditedTable,
+    tenant_record_id: i64,
+    target_record_id: i64,
+) -> Result<Vec<(AuditLogRecord, serde_json::Value)>, StorageError> {
+    let sql = format!(
+        "select a.change_type, a.created_date, a.created_by, a.reason_code, a.comments,
+                a.user_token, to_jsonb(h) as history
+         from audit_log a
+         join {history} h on h.record_id = a.target_record_id
+         where a.table_name = $1
+           and h.target_record_id = $2
+           and a.tenant_record_id = $3
+         order by a.record_id",
+        history = table.history_table()
+    );
+    let rows = client
+        .query(
+            &sql,
+            &[
+                &table.history_table_name(),
+                &target_record_id,
+                &tenant_record_id,
+            ],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((audit_log_from_row(row)?, row.try_get("history")?)))
         .collect()
 }
 

@@ -6,6 +6,8 @@ pub mod accounts;
 pub mod audit;
 pub mod payment_methods;
 pub mod payments;
+pub mod tag_definitions;
+pub mod tags;
 pub mod tenant_kvs;
 pub mod tenants;
 

@@ -829,3 +829,49 @@ async fn audit_levels_fill_audit_logs_on_account_reads() {
     expect_kb_error(response, StatusCode::NOT_FOUND).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn audit_logs_with_history_carry_each_state_of_the_account() {
+    let app = TestApp::spawn_with_tenant().await;
+    let location = create(&app, json!({ "externalKey": "storied", "name": "Ann" })).await;
+    let id = location.rsplit('/').next().expect("an id").to_string();
+    let response = app
+        .kb(Method::PUT, &format!("/1.0/kb/accounts/{id}"))
+        .json(&json!({ "name": "Zoe" }))
+        .send()
+        .await
+        .expect("PUT");
+    expect_status(response, StatusCode::NO_CONTENT).await;
+
+    let trail = get_json(&app, &format!("/1.0/kb/accounts/{id}/auditLogsWithHistory")).await;
+    let trail = trail.as_array().expect("an array");
+    assert_eq!(trail.len(), 2);
+    for (entry, (change, name)) in trail.iter().zip([("INSERT", "Ann"), ("UPDATE", "Zoe")]) {
+        let object = entry.as_object().expect("an AuditLogJson object");
+        let fields: BTreeSet<&str> = object.keys().map(String::as_str).collect();
+        assert_eq!(fields, AUDIT_LOG_FIELDS.into_iter().collect());
+        assert_eq!(entry["changeType"], change);
+        assert_eq!(entry["objectType"], "ACCOUNT");
+        assert_eq!(entry["objectId"], json!(id));
+        let history = &entry["history"];
+        assert_eq!(history["externalKey"], "storied", "{history}");
+        assert_eq!(history["name"], name);
+        assert_eq!(history["id"], json!(id));
+        assert!(is_kill_bill_date(&history["referenceTime"]), "{history}");
+        assert!(is_kill_bill_date(&history["updatedDate"]), "{history}");
+    }
+
+    let response = app
+        .kb(
+            Method::GET,
+            &format!(
+                "/1.0/kb/accounts/{}/auditLogsWithHistory",
+                uuid::Uuid::new_v4()
+            ),
+        )
+        .send()
+        .await
+        .expect("GET");
+    expect_kb_error(response, StatusCode::NOT_FOUND).await;
+    app.stop().await;
+}

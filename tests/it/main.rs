@@ -22,4 +22,5 @@ mod pools;
 mod process;
 mod push_notifications;
 mod queue_health;
+mod tags;
 mod tenants;

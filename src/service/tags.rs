@@ -1,0 +1,793 @@
+//! Tags: the tag definitions (Kill Bill's fixed ones, the control tags of killbill-api's
+//! ControlTagType and the system tag `__PARK__` of SystemTags, then each tenant's own), and
+//! adding, listing and removing an account's tags with Kill Bill's rules (DefaultTagUserApi,
+//! DefaultTagDao, DefaultTagDefinitionDao, AccountResource, TagDefinitionResource): adding a tag
+//! the account already carries does nothing, a system definition cannot be added, a control
+//! tag only goes on the object types it applies to, AUTO_PAY_OFF stays while the account has no
+//! default payment method, a definition name is lowercase and unique among the tenant's live
+//! ones, and a definition in use cannot be deleted.
+//!
+//! Every write is one transaction on the main pool. A tag write holds the account's row lock
+//! (so it is ordered with the payment-method writes that read or change the default method)
+//! and writes the `tags` rows, a `tag_history` copy of each and the audit row pointing at it; a
+//! definition write does the same with `tag_definitions` and `tag_definition_history`. This file
+//! owns those rules; it writes no SQL and knows nothing of HTTP.
+//!
+//! Another tenant's accounts and definitions are indistinguishable from unknown ones.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use deadpool_postgres::Transaction;
+use uuid::Uuid;
+
+use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
+use crate::db::pool::DbPool;
+use crate::service::tenants::Tenant;
+use crate::storage::accounts::{self, AccountRecord};
+use crate::storage::audit::{find_audit_logs, insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::tag_definitions::{self, NewTagDefinition, TagDefinitionRecord};
+use crate::storage::tags::{self, NewTag, TagRecord};
+use crate::storage::{AuditContext, StorageError};
+
+/// Kill Bill's ObjectType of an account, as tags store and serve it.
+const ACCOUNT_OBJECT_TYPE: &str = "ACCOUNT";
+
+/// One of Kill Bill's fixed definitions, the same in every tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FixedDefinition {
+    id: Uuid,
+    name: &'static str,
+    description: &'static str,
+    is_control_tag: bool,
+    applicable_object_types: &'static [&'static str],
+}
+
+/// A tag definition as Kill Bill serves it (TagDefinitionJson).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagDefinition {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub is_control_tag: bool,
+    pub applicable_object_types: Vec<String>,
+}
+
+impl From<&FixedDefinition> for TagDefinition {
+    fn from(fixed: &FixedDefinition) -> Self {
+        TagDefinition {
+            id: fixed.id,
+            name: fixed.name.to_string(),
+            description: fixed.description.to_string(),
+            is_control_tag: fixed.is_control_tag,
+            applicable_object_types: fixed
+                .applicable_object_types
+                .iter()
+                .map(|object_type| object_type.to_string())
+                .collect(),
+        }
+    }
+}
+
+impl From<&TagDefinitionRecord> for TagDefinition {
+    fn from(record: &TagDefinitionRecord) -> Self {
+        TagDefinition {
+            id: record.id,
+            name: record.name.clone(),
+            description: record.description.clone(),
+            // A stored definition can never be a control tag: their names are refused.
+            is_control_tag: false,
+            applicable_object_types: record
+                .applicable_object_types
+                .as_deref()
+                .unwrap_or_default()
+                .split(',')
+                .filter(|object_type| !object_type.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+}
+
+/// A definition as served, with its audit trail at the requested level (always empty for the
+/// fixed definitions, which are never written).
+#[derive(Debug, Clone)]
+pub struct TagDefinitionView {
+    pub definition: TagDefinition,
+    pub audit_logs: Vec<AuditLog>,
+}
+
+/// A definition to create, as the caller describes it; `None` is "not given".
+#[derive(Debug, Clone, Default)]
+pub struct TagDefinitionInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub applicable_object_types: Option<Vec<String>>,
+}
+
+/// Kill Bill's ObjectType values (killbill-api), what a definition may apply to.
+const OBJECT_TYPES: [&str; 20] = [
+    "ACCOUNT",
+    "ACCOUNT_EMAIL",
+    "BLOCKING_STATES",
+    "BUNDLE",
+    "CUSTOM_FIELD",
+    "INVOICE",
+    "PAYMENT",
+    "TRANSACTION",
+    "INVOICE_ITEM",
+    "INVOICE_PAYMENT",
+    "SUBSCRIPTION",
+    "SUBSCRIPTION_EVENT",
+    "SERVICE_BROADCAST",
+    "PAYMENT_ATTEMPT",
+    "PAYMENT_METHOD",
+    "REFUND",
+    "TAG",
+    "TAG_DEFINITION",
+    "TENANT",
+    "TENANT_KVS",
+];
+
+/// AUTO_PAY_OFF: payments are suspended until it is removed.
+const AUTO_PAY_OFF: Uuid = Uuid::from_u128(1);
+
+/// Kill Bill's `new UUID(0, n)`: the fixed id of the n-th control tag.
+const fn control(
+    n: u128,
+    name: &'static str,
+    description: &'static str,
+    applicable_object_types: &'static [&'static str],
+) -> FixedDefinition {
+    FixedDefinition {
+        id: Uuid::from_u128(n),
+        name,
+        description,
+        is_control_tag: true,
+        applicable_object_types,
+    }
+}
+
+/// The definitions every tenant has, in the order Kill Bill lists them after the tenant's own:
+/// the system tag, then the control tags in ControlTagType's order, with its ids, descriptions
+/// and object types.
+static FIXED: [FixedDefinition; 10] = [
+    // SystemTags.PARK_TAG_DEFINITION_ID is `new UUID(1, 1)`.
+    FixedDefinition {
+        id: Uuid::from_u128((1 << 64) | 1),
+        name: "__PARK__",
+        description: "Accounts with invalid invoicing state",
+        is_control_tag: false,
+        applicable_object_types: &["ACCOUNT"],
+    },
+    control(
+        1,
+        "AUTO_PAY_OFF",
+        "Suspends payments until removed.",
+        &["ACCOUNT"],
+    ),
+    control(
+        2,
+        "AUTO_INVOICING_OFF",
+        "Suspends invoicing until removed.",
+        &["ACCOUNT"],
+    ),
+    control(
+        3,
+        "OVERDUE_ENFORCEMENT_OFF",
+        "Suspends overdue enforcement behaviour until removed.",
+        &["ACCOUNT"],
+    ),
+    control(
+        4,
+        "WRITTEN_OFF",
+        "Indicates that an invoice is written off. No billing or payment effect.",
+        &["INVOICE"],
+    ),
+    control(
+        5,
+        "MANUAL_PAY",
+        "Indicates that Killbill doesn't process payments for that account (external payments only)",
+        &["ACCOUNT"],
+    ),
+    control(
+        6,
+        "TEST",
+        "Indicates that this is a test account",
+        &["ACCOUNT"],
+    ),
+    control(
+        7,
+        "PARTNER",
+        "Indicates that this is a partner account",
+        &["ACCOUNT"],
+    ),
+    control(
+        8,
+        "AUTO_INVOICING_DRAFT",
+        "Generate account invoices in DRAFT mode.",
+        &["ACCOUNT"],
+    ),
+    control(
+        9,
+        "AUTO_INVOICING_REUSE_DRAFT",
+        "Use existing draft invoice if exists.",
+        &["ACCOUNT"],
+    ),
+];
+
+fn find_fixed(id: Uuid) -> Option<&'static FixedDefinition> {
+    FIXED.iter().find(|definition| definition.id == id)
+}
+
+/// A tag as served: the stored row, its definition, and its audit trail at the requested level.
+#[derive(Debug, Clone)]
+pub struct TagView {
+    pub tag: TagRecord,
+    pub definition: TagDefinition,
+    pub audit_logs: Vec<AuditLog>,
+}
+
+#[derive(Clone)]
+pub struct TagService {
+    pool: DbPool,
+}
+
+impl TagService {
+    pub fn new(pool: DbPool) -> TagService {
+        TagService { pool }
+    }
+
+    /// Every tag definition of the tenant in Kill Bill's order (its own, oldest first, then
+    /// the fixed ones), each with its audit trail at `audit`.
+    pub async fn definitions(
+        &self,
+        tenant: &Tenant,
+        audit: AuditLevel,
+    ) -> Result<Vec<TagDefinitionView>, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let own =
+            tag_definitions::find_active_tag_definitions(&connection, tenant.record_id).await?;
+        let mut trails = definition_trails(&connection, tenant, &own, audit).await?;
+        Ok(own
+            .iter()
+            .map(|record| TagDefinitionView {
+                definition: record.into(),
+                audit_logs: trails.remove(&record.record_id).unwrap_or_default(),
+            })
+            .chain(FIXED.iter().map(|fixed| TagDefinitionView {
+                definition: fixed.into(),
+                audit_logs: Vec::new(),
+            }))
+            .collect())
+    }
+
+    /// One live definition of the tenant (or a fixed one) with its audit trail at `audit`;
+    /// unknown → TAG_DEFINITION_DOES_NOT_EXIST.
+    pub async fn definition(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+        audit: AuditLevel,
+    ) -> Result<TagDefinitionView, ServiceError> {
+        if let Some(fixed) = find_fixed(id) {
+            return Ok(TagDefinitionView {
+                definition: fixed.into(),
+                audit_logs: Vec::new(),
+            });
+        }
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let record = tag_definitions::find_active_tag_definition(&connection, tenant.record_id, id)
+            .await?
+            .ok_or(ServiceError::TagDefinitionNotFound { id })?;
+        let audit_logs =
+            definition_trails(&connection, tenant, std::slice::from_ref(&record), audit)
+                .await?
+                .remove(&record.record_id)
+                .unwrap_or_default();
+        Ok(TagDefinitionView {
+            definition: (&record).into(),
+            audit_logs,
+        })
+    }
+
+    /// Creates one of the tenant's own definitions, with Kill Bill's checks in its order: the
+    /// name, the description and the object types must be given, the object types must be
+    /// Kill Bill's, the name lowercase and not the name of another live definition.
+    pub async fn create_definition(
+        &self,
+        tenant: &Tenant,
+        input: TagDefinitionInput,
+        context: &CallContext,
+    ) -> Result<TagDefinition, ServiceError> {
+        let name = input.name.filter(|name| !name.is_empty()).ok_or_else(|| {
+            ServiceError::InvalidArgument("TagDefinition name needs to be set".to_string())
+        })?;
+        let description = input
+            .description
+            .filter(|description| !description.is_empty())
+            .ok_or_else(|| {
+                ServiceError::InvalidArgument(
+                    "TagDefinition description needs to be set".to_string(),
+                )
+            })?;
+        let requested = input
+            .applicable_object_types
+            .filter(|object_types| !object_types.is_empty())
+            .ok_or_else(|| {
+                ServiceError::InvalidArgument("Applicable object types must be set".to_string())
+            })?;
+        // A set, as Kill Bill's: the first occurrence keeps its place.
+        let mut object_types: Vec<&str> = Vec::with_capacity(requested.len());
+        for object_type in &requested {
+            if !OBJECT_TYPES.contains(&object_type.as_str()) {
+                return Err(ServiceError::InvalidArgument(format!(
+                    "No enum constant org.killbill.billing.ObjectType.{object_type}"
+                )));
+            }
+            if !object_types.contains(&object_type.as_str()) {
+                object_types.push(object_type);
+            }
+        }
+        if name.chars().any(char::is_uppercase) {
+            return Err(ServiceError::TagDefinitionHasUppercase { name });
+        }
+        let now = now_in_millis();
+        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        // The unique index on live names decides a duplicate, so concurrent creations of one
+        // name cannot both succeed.
+        let record = tag_definitions::insert_tag_definition(
+            &transaction,
+            &NewTagDefinition {
+                id: Uuid::new_v4(),
+                name: &name,
+                applicable_object_types: &object_types.join(","),
+                description: &description,
+                tenant_record_id: tenant.record_id,
+            },
+            &context.created_by,
+            now,
+        )
+        .await
+        .map_err(|error| match error {
+            StorageError::UniqueViolation { constraint }
+                if constraint == tag_definitions::ACTIVE_NAME_INDEX =>
+            {
+                ServiceError::TagDefinitionAlreadyExists { name: name.clone() }
+            }
+            other => other.into(),
+        })?;
+        record_definition_change(&transaction, &record, ChangeType::Insert, now, context).await?;
+        transaction.commit().await.map_err(StorageError::from)?;
+        Ok((&record).into())
+    }
+
+    /// Deletes one of the tenant's own definitions (softly). A fixed or unknown one is
+    /// TAG_DEFINITION_DOES_NOT_EXIST; one that an active tag uses is TAG_DEFINITION_IN_USE.
+    pub async fn delete_definition(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+        context: &CallContext,
+    ) -> Result<(), ServiceError> {
+        let now = now_in_millis();
+        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        // Locked, so tags being added with it (which share-lock it) commit first and are
+        // counted below, and none can be added after the count.
+        let record =
+            tag_definitions::lock_active_tag_definition(&transaction, tenant.record_id, id)
+                .await?
+                .ok_or(ServiceError::TagDefinitionNotFound { id })?;
+        if tags::count_active_tags_for_definition(&transaction, tenant.record_id, id).await? > 0 {
+            return Err(ServiceError::TagDefinitionInUse { id });
+        }
+        tag_definitions::deactivate_tag_definition(
+            &transaction,
+            record.record_id,
+            &context.created_by,
+            now,
+        )
+        .await?;
+        record_definition_change(&transaction, &record, ChangeType::Delete, now, context).await?;
+        transaction.commit().await.map_err(StorageError::from)?;
+        Ok(())
+    }
+
+    /// The whole audit trail of one of the tenant's own definitions (deleted or not), each
+    /// entry with the definition's state after that change.
+    pub async fn definition_audit_logs_with_history(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let record =
+            tag_definitions::find_tag_definitions_by_ids(&connection, tenant.record_id, &[id])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or(ServiceError::TagDefinitionNotFound { id })?;
+        Ok(crate::storage::audit::find_audit_logs_with_history(
+            &connection,
+            AuditedTable::TagDefinition,
+            tenant.record_id,
+            record.record_id,
+        )
+        .await?)
+    }
+
+    /// The account's tags in the order they were added (removed ones with `include_deleted`),
+    /// each with its audit trail at `audit`.
+    pub async fn account_tags(
+        &self,
+        tenant: &Tenant,
+        account_id: Uuid,
+        include_deleted: bool,
+        audit: AuditLevel,
+    ) -> Result<Vec<TagView>, ServiceError> {
+        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        accounts::find_account_by_id(&connection, tenant.record_id, account_id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let tags = tags::find_tags_for_object(
+            &connection,
+            tenant.record_id,
+            account_id,
+            ACCOUNT_OBJECT_TYPE,
+            include_deleted,
+        )
+        .await?;
+        let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
+        if audit != AuditLevel::None && !tags.is_empty() {
+            let record_ids: Vec<i64> = tags.iter().map(|tag| tag.record_id).collect();
+            let logs = find_audit_logs(
+                &connection,
+                AuditedTable::Tag,
+                tenant.record_id,
+                &record_ids,
+            )
+            .await?;
+            for (record_id, log) in logs {
+                trails.entry(record_id).or_default().push(log);
+            }
+        }
+        let own_ids: Vec<Uuid> = tags
+            .iter()
+            .map(|tag| tag.tag_definition_id)
+            .filter(|id| find_fixed(*id).is_none())
+            .collect();
+        let own: HashMap<Uuid, TagDefinition> = if own_ids.is_empty() {
+            HashMap::new()
+        } else {
+            tag_definitions::find_tag_definitions_by_ids(&connection, tenant.record_id, &own_ids)
+                .await?
+                .iter()
+                .map(|record| (record.id, record.into()))
+                .collect()
+        };
+        tags.into_iter()
+            .map(|tag| {
+                let definition = match find_fixed(tag.tag_definition_id) {
+                    Some(fixed) => fixed.into(),
+                    None => own.get(&tag.tag_definition_id).cloned().ok_or_else(|| {
+                        ServiceError::Internal(format!(
+                            "tag {} has the unknown definition {}",
+                            tag.id, tag.tag_definition_id
+                        ))
+                    })?,
+                };
+                let audit_logs = audit.select(trails.remove(&tag.record_id).unwrap_or_default());
+                Ok(TagView {
+                    tag,
+                    definition,
+                    audit_logs,
+                })
+            })
+            .collect()
+    }
+
+    /// Tags the account with each definition it does not carry yet. A definition it already
+    /// carries is skipped, as Kill Bill's addTag is idempotent. Any refusal leaves nothing.
+    pub async fn add_account_tags(
+        &self,
+        tenant: &Tenant,
+        account_id: Uuid,
+        definition_ids: &[Uuid],
+        context: &CallContext,
+    ) -> Result<(), ServiceError> {
+        let now = now_in_millis();
+        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let account = accounts::lock_account_by_id(&transaction, tenant.record_id, account_id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        for &id in definition_ids {
+            if find_fixed(id).is_some() {
+                addable_fixed_definition(id, ACCOUNT_OBJECT_TYPE)?;
+            } else {
+                // Kill Bill checks the object types of control tags only; a tenant's own
+                // definition goes on any object.
+                tag_definitions::share_lock_active_tag_definition(
+                    &transaction,
+                    tenant.record_id,
+                    id,
+                )
+                .await?
+                .ok_or(ServiceError::TagDefinitionUnknown { id })?;
+            }
+            add_tag(&transaction, &account, id, now, context).await?;
+        }
+        transaction.commit().await.map_err(StorageError::from)?;
+        Ok(())
+    }
+
+    /// Removes the account's tags of these definitions. AUTO_PAY_OFF cannot be removed while
+    /// the account has no default payment method; a definition the account does not carry is
+    /// TAG_DOES_NOT_EXIST. Any refusal leaves nothing.
+    pub async fn remove_account_tags(
+        &self,
+        tenant: &Tenant,
+        account_id: Uuid,
+        definition_ids: &[Uuid],
+        context: &CallContext,
+    ) -> Result<(), ServiceError> {
+        let now = now_in_millis();
+        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
+        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        // Locked so that a concurrent payment-method deletion cannot clear the default after
+        // the AUTO_PAY_OFF check below.
+        let account = accounts::lock_account_by_id(&transaction, tenant.record_id, account_id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        if definition_ids.contains(&AUTO_PAY_OFF) && account.data.payment_method_id.is_none() {
+            return Err(ServiceError::TagCannotBeRemoved {
+                name: "AUTO_PAY_OFF",
+                reason: " the account does not have a default payment method",
+            });
+        }
+        let carried = tags::find_tags_for_object(
+            &transaction,
+            tenant.record_id,
+            account_id,
+            ACCOUNT_OBJECT_TYPE,
+            false,
+        )
+        .await?;
+        let mut removed: Vec<Uuid> = Vec::with_capacity(definition_ids.len());
+        for &id in definition_ids {
+            // The same definition twice in one request is one removal.
+            if removed.contains(&id) {
+                continue;
+            }
+            let name = match find_fixed(id) {
+                Some(fixed) => fixed.name.to_string(),
+                None => {
+                    tag_definitions::find_active_tag_definition(&transaction, tenant.record_id, id)
+                        .await?
+                        .ok_or(ServiceError::TagDefinitionUnknown { id })?
+                        .name
+                }
+            };
+            let mut found = false;
+            // Normally one tag; all of them are removed, as Kill Bill's deleteTag does.
+            for tag in carried.iter().filter(|tag| tag.tag_definition_id == id) {
+                tags::deactivate_tag(&transaction, tag.record_id, &context.created_by, now).await?;
+                record_tag_change(&transaction, tag, ChangeType::Delete, now, context).await?;
+                found = true;
+            }
+            if !found {
+                return Err(ServiceError::TagNotFound { name });
+            }
+            removed.push(id);
+        }
+        transaction.commit().await.map_err(StorageError::from)?;
+        Ok(())
+    }
+}
+
+/// Tags the (locked) account AUTO_PAY_OFF in the caller's transaction unless it already is, as
+/// Kill Bill does when it deletes the default payment method with
+/// `deleteDefaultPmWithAutoPayOff`.
+pub(crate) async fn tag_auto_pay_off(
+    transaction: &Transaction<'_>,
+    account: &AccountRecord,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    add_tag(transaction, account, AUTO_PAY_OFF, now, context).await
+}
+
+/// Whether a caller may put the fixed definition `id` on an object of `object_type`.
+fn addable_fixed_definition(id: Uuid, object_type: &'static str) -> Result<(), ServiceError> {
+    let definition = find_fixed(id).ok_or(ServiceError::TagDefinitionUnknown { id })?;
+    if !definition.is_control_tag {
+        // The only fixed definition that is not a control tag is the system tag.
+        return Err(ServiceError::TagIsSystem { id });
+    }
+    if !definition.applicable_object_types.contains(&object_type) {
+        return Err(ServiceError::ControlTagNotApplicable {
+            name: definition.name,
+            object_type,
+        });
+    }
+    Ok(())
+}
+
+/// Adds the tag unless the account carries it; a new tag gets its history and audit rows.
+async fn add_tag(
+    transaction: &Transaction<'_>,
+    account: &AccountRecord,
+    tag_definition_id: Uuid,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let inserted = tags::insert_tag_unless_present(
+        transaction,
+        &NewTag {
+            id: Uuid::new_v4(),
+            tag_definition_id,
+            object_id: account.id,
+            object_type: ACCOUNT_OBJECT_TYPE,
+            account_record_id: account.record_id,
+            tenant_record_id: account.tenant_record_id,
+        },
+        &context.created_by,
+        now,
+    )
+    .await?;
+    if let Some(tag) = inserted {
+        record_tag_change(transaction, &tag, ChangeType::Insert, now, context).await?;
+    }
+    Ok(())
+}
+
+/// The history row of a tag change and the audit row pointing at it.
+async fn record_tag_change(
+    transaction: &Transaction<'_>,
+    tag: &TagRecord,
+    change_type: ChangeType,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let history_record_id =
+        tags::insert_tag_history(transaction, tag.record_id, change_type).await?;
+    insert_audit_log(
+        transaction,
+        AuditedTable::Tag.history_table_name(),
+        history_record_id,
+        change_type,
+        now,
+        &AuditContext {
+            created_by: &context.created_by,
+            reason: context.reason.as_deref(),
+            comment: context.comment.as_deref(),
+            user_token: context.user_token,
+            tenant_record_id: tag.tenant_record_id,
+            account_record_id: Some(tag.account_record_id),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The history row of a definition change and the audit row pointing at it (no account).
+async fn record_definition_change(
+    transaction: &Transaction<'_>,
+    definition: &TagDefinitionRecord,
+    change_type: ChangeType,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let history_record_id = tag_definitions::insert_tag_definition_history(
+        transaction,
+        definition.record_id,
+        change_type,
+    )
+    .await?;
+    insert_audit_log(
+        transaction,
+        AuditedTable::TagDefinition.history_table_name(),
+        history_record_id,
+        change_type,
+        now,
+        &AuditContext {
+            created_by: &context.created_by,
+            reason: context.reason.as_deref(),
+            comment: context.comment.as_deref(),
+            user_token: context.user_token,
+            tenant_record_id: definition.tenant_record_id,
+            account_record_id: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The audit trails of `definitions` at `level`, by record id; one query for all of them.
+async fn definition_trails(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant: &Tenant,
+    definitions: &[TagDefinitionRecord],
+    level: AuditLevel,
+) -> Result<HashMap<i64, Vec<AuditLog>>, ServiceError> {
+    let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
+    if level == AuditLevel::None || definitions.is_empty() {
+        return Ok(trails);
+    }
+    let record_ids: Vec<i64> = definitions.iter().map(|record| record.record_id).collect();
+    let logs = find_audit_logs(
+        connection,
+        AuditedTable::TagDefinition,
+        tenant.record_id,
+        &record_ids,
+    )
+    .await?;
+    for (record_id, log) in logs {
+        trails.entry(record_id).or_default().push(log);
+    }
+    Ok(trails
+        .into_iter()
+        .map(|(record_id, logs)| (record_id, level.select(logs)))
+        .collect())
+}
+
+/// Dates are served with millisecond precision; storing them so keeps reads stable.
+fn now_in_millis() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.duration_trunc(TimeDelta::milliseconds(1))
+        .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_tags_have_kill_bills_fixed_ids() {
+        assert_eq!(
+            AUTO_PAY_OFF.to_string(),
+            "00000000-0000-0000-0000-000000000001"
+        );
+        let park = &FIXED[0];
+        assert_eq!(park.id.to_string(), "00000000-0000-0001-0000-000000000001");
+        assert!(!park.is_control_tag);
+        for (n, definition) in FIXED[1..].iter().enumerate() {
+            assert_eq!(definition.id, Uuid::from_u128(n as u128 + 1));
+            assert!(definition.is_control_tag);
+        }
+    }
+
+    #[test]
+    fn only_applicable_control_tags_can_be_added() {
+        assert!(addable_fixed_definition(AUTO_PAY_OFF, "ACCOUNT").is_ok());
+        assert!(matches!(
+            addable_fixed_definition(Uuid::from_u128(4), "ACCOUNT"),
+            Err(ServiceError::ControlTagNotApplicable {
+                name: "WRITTEN_OFF",
+                ..
+            })
+        ));
+        assert!(matches!(
+            addable_fixed_definition(FIXED[0].id, "ACCOUNT"),
+            Err(ServiceError::TagIsSystem { .. })
+        ));
+    }
+
+    #[test]
+    fn stored_object_types_are_kill_bills_comma_joined_list() {
+        let record = TagDefinitionRecord {
+            record_id: 1,
+            id: Uuid::new_v4(),
+            name: "vip".to_string(),
+            applicable_object_types: Some("ACCOUNT,INVOICE".to_string()),
+            description: "very important".to_string(),
+            is_active: true,
+            tenant_record_id: 1,
+        };
+        let definition = TagDefinition::from(&record);
+        assert_eq!(definition.applicable_object_types, ["ACCOUNT", "INVOICE"]);
+        assert!(!definition.is_control_tag);
+    }
+}

@@ -1,0 +1,206 @@
+//! The `tag_definitions` and `tag_definition_history` tables (Kill Bill's TagDefinitionSqlDao):
+//! a tenant's own tag definitions. The fixed control and system definitions are not stored.
+//!
+//! This file owns that SQL: inserting a definition, marking it deleted, copying its state into
+//! `tag_definition_history`, and the reads by id (always scoped to one tenant). It must never
+//! decide a business rule (valid names, what may be deleted), open a transaction, or know about
+//! HTTP.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::audit::ChangeType;
+use super::StorageError;
+
+/// The unique index that makes a second live definition with one name in a tenant a conflict.
+pub const ACTIVE_NAME_INDEX: &str = "tag_definitions_active_name";
+
+/// Every column a definition and its history rows share, in one order for inserts and copies.
+const DATA_COLUMNS: &str = "id, name, applicable_object_types, description, is_active,
+    created_by, created_date, updated_by, updated_date, tenant_record_id";
+
+/// One `tag_definitions` row. `applicable_object_types` is Kill Bill's comma-joined list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagDefinitionRecord {
+    pub record_id: i64,
+    pub id: Uuid,
+    pub name: String,
+    pub applicable_object_types: Option<String>,
+    pub description: String,
+    pub is_active: bool,
+    pub tenant_record_id: i64,
+}
+
+impl TagDefinitionRecord {
+    fn from_row(row: &Row) -> Result<TagDefinitionRecord, StorageError> {
+        Ok(TagDefinitionRecord {
+            record_id: row.try_get("record_id")?,
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            applicable_object_types: row.try_get("applicable_object_types")?,
+            description: row.try_get("description")?,
+            is_active: row.try_get("is_active")?,
+            tenant_record_id: row.try_get("tenant_record_id")?,
+        })
+    }
+}
+
+/// What a new definition holds.
+#[derive(Debug, Clone)]
+pub struct NewTagDefinition<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub applicable_object_types: &'a str,
+    pub description: &'a str,
+    pub tenant_record_id: i64,
+}
+
+/// Inserts a live definition; a live definition with the same name in the tenant comes back as
+/// a unique violation on [`ACTIVE_NAME_INDEX`].
+pub async fn insert_tag_definition(
+    client: &impl GenericClient,
+    definition: &NewTagDefinition<'_>,
+    created_by: &str,
+    created_date: DateTime<Utc>,
+) -> Result<TagDefinitionRecord, StorageError> {
+    let sql = format!(
+        "insert into tag_definitions ({DATA_COLUMNS})
+         values ($1, $2, $3, $4, true, $5, $6, $5, $6, $7)
+         returning *"
+    );
+    let row = client
+        .query_one(
+            &sql,
+            &[
+                &definition.id,
+                &definition.name,
+                &definition.applicable_object_types,
+                &definition.description,
+                &created_by,
+                &created_date,
+                &definition.tenant_record_id,
+            ],
+        )
+        .await?;
+    TagDefinitionRecord::from_row(&row)
+}
+
+/// Marks the definition `record_id` deleted (is_active false); the row stays.
+pub async fn deactivate_tag_definition(
+    client: &impl GenericClient,
+    record_id: i64,
+    updated_by: &str,
+    updated_date: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    client
+        .execute(
+            "update tag_definitions set is_active = false, updated_by = $2, updated_date = $3
+             where record_id = $1",
+            &[&record_id, &updated_by, &updated_date],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Copies the current state of the definition `record_id` into `tag_definition_history` as one
+/// change; returns the history row's record id (what the audit log points at).
+pub async fn insert_tag_definition_history(
+    client: &impl GenericClient,
+    record_id: i64,
+    change_type: ChangeType,
+) -> Result<i64, StorageError> {
+    // Copied inside the caller's transaction, right after its write: the history row is
+    // exactly the state that write left.
+    let sql = format!(
+        "insert into tag_definition_history (target_record_id, change_type, {DATA_COLUMNS})
+         select record_id, $2, {DATA_COLUMNS} from tag_definitions where record_id = $1
+         returning record_id"
+    );
+    let row = client
+        .query_one(&sql, &[&record_id, &change_type.as_str()])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// The tenant's live definitions in creation order.
+pub async fn find_active_tag_definitions(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+) -> Result<Vec<TagDefinitionRecord>, StorageError> {
+    let rows = client
+        .query(
+            "select * from tag_definitions where tenant_record_id = $1 and is_active
+             order by record_id",
+            &[&tenant_record_id],
+        )
+        .await?;
+    rows.iter().map(TagDefinitionRecord::from_row).collect()
+}
+
+/// The tenant's definitions with these ids, deleted ones included (removed tags may still
+/// point at them).
+pub async fn find_tag_definitions_by_ids(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    ids: &[Uuid],
+) -> Result<Vec<TagDefinitionRecord>, StorageError> {
+    let rows = client
+        .query(
+            "select * from tag_definitions where id = any($1) and tenant_record_id = $2",
+            &[&ids, &tenant_record_id],
+        )
+        .await?;
+    rows.iter().map(TagDefinitionRecord::from_row).collect()
+}
+
+/// The tenant's live definition with this id, no lock.
+pub async fn find_active_tag_definition(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    id: Uuid,
+) -> Result<Option<TagDefinitionRecord>, StorageError> {
+    let row = client
+        .query_opt(
+            "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active",
+            &[&id, &tenant_record_id],
+        )
+        .await?;
+    row.as_ref().map(TagDefinitionRecord::from_row).transpose()
+}
+
+/// The tenant's live definition with this id, share-locked until the caller's transaction
+/// ends: a concurrent deletion (which takes [`lock_active_tag_definition`]) then waits for the
+/// tags being added with it, and counts them.
+pub async fn share_lock_active_tag_definition(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    id: Uuid,
+) -> Result<Option<TagDefinitionRecord>, StorageError> {
+    let row = client
+        .query_opt(
+            "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active
+             for share",
+            &[&id, &tenant_record_id],
+        )
+        .await?;
+    row.as_ref().map(TagDefinitionRecord::from_row).transpose()
+}
+
+/// The tenant's live definition with this id, locked for a deletion until the caller's
+/// transaction ends.
+pub async fn lock_active_tag_definition(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    id: Uuid,
+) -> Result<Option<TagDefinitionRecord>, StorageError> {
+    let row = client
+        .query_opt(
+            "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active
+             for update",
+            &[&id, &tenant_record_id],
+        )
+        .await?;
+    row.as_ref().map(TagDefinitionRecord::from_row).transpose()
+}

@@ -1,0 +1,171 @@
+//! The `tags` and `tag_history` tables (Kill Bill's TagSqlDao).
+//!
+//! This file owns that SQL: adding a tag unless the object already carries its definition,
+//! marking tags removed, copying a tag's state into `tag_history`, and the reads of an object's
+//! tags, always scoped to one tenant. It must never decide a business rule (which definitions
+//! exist, what may be tagged or removed), open a transaction, or know about HTTP.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::audit::ChangeType;
+use super::StorageError;
+
+/// Every column a tag and its history rows share, in one order for inserts and copies.
+const DATA_COLUMNS: &str = "id, tag_definition_id, object_id, object_type, is_active,
+    created_by, created_date, updated_by, updated_date, account_record_id, tenant_record_id";
+
+/// One `tags` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRecord {
+    pub record_id: i64,
+    pub id: Uuid,
+    pub tag_definition_id: Uuid,
+    pub object_id: Uuid,
+    pub object_type: String,
+    pub is_active: bool,
+    pub account_record_id: i64,
+    pub tenant_record_id: i64,
+}
+
+impl TagRecord {
+    fn from_row(row: &Row) -> Result<TagRecord, StorageError> {
+        Ok(TagRecord {
+            record_id: row.try_get("record_id")?,
+            id: row.try_get("id")?,
+            tag_definition_id: row.try_get("tag_definition_id")?,
+            object_id: row.try_get("object_id")?,
+            object_type: row.try_get("object_type")?,
+            is_active: row.try_get("is_active")?,
+            account_record_id: row.try_get("account_record_id")?,
+            tenant_record_id: row.try_get("tenant_record_id")?,
+        })
+    }
+}
+
+/// What a new tag holds.
+#[derive(Debug, Clone)]
+pub struct NewTag<'a> {
+    pub id: Uuid,
+    pub tag_definition_id: Uuid,
+    pub object_id: Uuid,
+    pub object_type: &'a str,
+    pub account_record_id: i64,
+    pub tenant_record_id: i64,
+}
+
+/// Inserts an active tag, unless the object already carries an active tag of that definition:
+/// then nothing is written and `None` comes back.
+pub async fn insert_tag_unless_present(
+    client: &impl GenericClient,
+    tag: &NewTag<'_>,
+    created_by: &str,
+    created_date: DateTime<Utc>,
+) -> Result<Option<TagRecord>, StorageError> {
+    // `on conflict do nothing` against the partial unique index rather than a select first:
+    // a concurrent addition of the same definition waits for the other transaction and then
+    // finds it, and the caller's transaction is never aborted by a unique violation.
+    let sql = format!(
+        "insert into tags ({DATA_COLUMNS})
+         values ($1, $2, $3, $4, true, $5, $6, $5, $6, $7, $8)
+         on conflict (tenant_record_id, object_id, tag_definition_id) where is_active
+         do nothing
+         returning *"
+    );
+    let row = client
+        .query_opt(
+            &sql,
+            &[
+                &tag.id,
+                &tag.tag_definition_id,
+                &tag.object_id,
+                &tag.object_type,
+                &created_by,
+                &created_date,
+                &tag.account_record_id,
+                &tag.tenant_record_id,
+            ],
+        )
+        .await?;
+    row.as_ref().map(TagRecord::from_row).transpose()
+}
+
+/// Marks the tag `record_id` removed (is_active false); the row stays.
+pub async fn deactivate_tag(
+    client: &impl GenericClient,
+    record_id: i64,
+    updated_by: &str,
+    updated_date: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    client
+        .execute(
+            "update tags set is_active = false, updated_by = $2, updated_date = $3
+             where record_id = $1",
+            &[&record_id, &updated_by, &updated_date],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Copies the current state of the tag `record_id` into `tag_history` as one change; returns
+/// the history row's record id (what the audit log points at).
+pub async fn insert_tag_history(
+    client: &impl GenericClient,
+    record_id: i64,
+    change_type: ChangeType,
+) -> Result<i64, StorageError> {
+    // Copied inside the caller's transaction, right after its write: the history row is
+    // exactly the state that write left.
+    let sql = format!(
+        "insert into tag_history (target_record_id, change_type, {DATA_COLUMNS})
+         select record_id, $2, {DATA_COLUMNS} from tags where record_id = $1
+         returning record_id"
+    );
+    let row = client
+        .query_one(&sql, &[&record_id, &change_type.as_str()])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// The object's tags in the order they were added; removed ones only when `include_deleted`.
+pub async fn find_tags_for_object(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    object_id: Uuid,
+    object_type: &str,
+    include_deleted: bool,
+) -> Result<Vec<TagRecord>, StorageError> {
+    let rows = client
+        .query(
+            "select * from tags
+             where object_id = $1 and object_type = $2 and tenant_record_id = $3
+               and (is_active or $4)
+             order by record_id",
+            &[
+                &object_id,
+                &object_type,
+                &tenant_record_id,
+                &include_deleted,
+            ],
+        )
+        .await?;
+    rows.iter().map(TagRecord::from_row).collect()
+}
+
+/// How many active tags of the tenant use the definition `tag_definition_id`.
+pub async fn count_active_tags_for_definition(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    tag_definition_id: Uuid,
+) -> Result<i64, StorageError> {
+    let row = client
+        .query_one(
+            "select count(*) from tags
+             where tag_definition_id = $1 and tenant_record_id = $2 and is_active",
+            &[&tag_definition_id, &tenant_record_id],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
