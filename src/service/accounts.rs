@@ -18,6 +18,7 @@ use crate::bus::internal_events::{
 };
 use crate::bus::Bus;
 use crate::db::pool::DbPool;
+use crate::profiling::{measure, Category::Dao};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountData};
 use crate::storage::audit::{find_account_audit_logs, insert_audit_log, ChangeType};
@@ -176,26 +177,32 @@ impl AccountService {
         if let Some(parent_id) = data.parent_account_id {
             require_parent(&transaction, tenant, parent_id).await?;
         }
-        let account = accounts::insert_account(
+        let insert = accounts::insert_account(
             &transaction,
             id,
             tenant.record_id,
             &data,
             &context.created_by,
             now,
-        )
-        .await
-        .map_err(|error| match error {
-            StorageError::UniqueViolation { constraint }
-                if constraint == accounts::EXTERNAL_KEY_INDEX =>
-            {
-                ServiceError::AccountAlreadyExists {
-                    external_key: data.external_key.clone(),
+        );
+        let account = measure(Dao, "accounts:insert_account", insert)
+            .await
+            .map_err(|error| match error {
+                StorageError::UniqueViolation { constraint }
+                    if constraint == accounts::EXTERNAL_KEY_INDEX =>
+                {
+                    ServiceError::AccountAlreadyExists {
+                        external_key: data.external_key.clone(),
+                    }
                 }
-            }
-            other => other.into(),
-        })?;
-        record_change(&transaction, &account, ChangeType::Insert, now, context).await?;
+                other => other.into(),
+            })?;
+        measure(
+            Dao,
+            "accounts:record_change",
+            record_change(&transaction, &account, ChangeType::Insert, now, context),
+        )
+        .await?;
         let mut posted = self.main_bus.posted();
         posted
             .post(
@@ -209,7 +216,9 @@ impl AccountService {
             )
             .await
             .map_err(|error| ServiceError::Internal(error.to_string()))?;
-        transaction.commit().await.map_err(StorageError::from)?;
+        measure(Dao, "commit", transaction.commit())
+            .await
+            .map_err(StorageError::from)?;
         posted.committed().await;
         Ok(account)
     }
@@ -222,9 +231,13 @@ impl AccountService {
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
         let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let account = accounts::find_account_by_id(&connection, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id })?;
+        let account = measure(
+            Dao,
+            "accounts:find_account_by_id",
+            accounts::find_account_by_id(&connection, tenant.record_id, id),
+        )
+        .await?
+        .ok_or(ServiceError::AccountNotFound { id })?;
         Ok(with_balances(account, balances))
     }
 
@@ -236,12 +249,15 @@ impl AccountService {
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
         let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let account =
-            accounts::find_account_by_external_key(&connection, tenant.record_id, external_key)
-                .await?
-                .ok_or_else(|| ServiceError::AccountNotFoundForKey {
-                    external_key: external_key.to_string(),
-                })?;
+        let account = measure(
+            Dao,
+            "accounts:find_account_by_external_key",
+            accounts::find_account_by_external_key(&connection, tenant.record_id, external_key),
+        )
+        .await?
+        .ok_or_else(|| ServiceError::AccountNotFoundForKey {
+            external_key: external_key.to_string(),
+        })?;
         Ok(with_balances(account, balances))
     }
 
