@@ -113,7 +113,7 @@ impl std::fmt::Display for DispatchState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} (table {}) mode={} {}, handlers running {}/{}",
+            "{} (table {}) mode={} {}, worker slots in use {}/{}",
             self.name,
             self.table,
             self.mode,

@@ -15,6 +15,7 @@ mod embedded_default;
 mod health;
 mod lifecycle;
 mod notifications;
+mod observability;
 mod payment_methods;
 mod pools;
 mod process;
