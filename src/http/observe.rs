@@ -90,7 +90,13 @@ impl InFlight {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn register(&self, method: Method, route: Route, started: Instant) -> Registered<'_> {
+    fn register(
+        &self,
+        method: Method,
+        route: Route,
+        started: Instant,
+        request_id: Option<String>,
+    ) -> Registered<'_> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let request = Arc::new(InFlightRequest {
             id,
@@ -104,16 +110,20 @@ impl InFlight {
         Registered {
             table: self,
             request,
+            request_id,
             status: None,
         }
     }
 }
 
-/// Removes the request from the table and records its metrics when dropped, so a request
-/// whose client went away (the future dropped mid-flight) is accounted for too.
+/// Removes the request from the table, records its metrics and writes its log line when
+/// dropped, so a request whose client went away (the future dropped mid-flight) is accounted
+/// for too.
 struct Registered<'a> {
     table: &'a InFlight,
     request: Arc<InFlightRequest>,
+    /// The client's `X-Request-Id`, for the log line.
+    request_id: Option<String>,
     status: Option<u16>,
 }
 
@@ -122,11 +132,18 @@ impl Drop for Registered<'_> {
         self.table.lock().remove(&self.request.id);
         // 499: the client closed the connection before the answer (nginx's convention).
         let status = self.status.unwrap_or(499);
-        HttpMetrics::get().finished(
-            matched(&self.request),
-            self.request.method.as_str(),
+        let request = &self.request;
+        let latency = request.age();
+        HttpMetrics::get().finished(matched(request), request.method.as_str(), status, latency);
+        tracing::info!(
+            target: "ferrobill::request",
+            method = %request.method,
+            route = %request.route,
             status,
-            self.request.age(),
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            tenant = request.tenant().map(tracing::field::display),
+            request_id = self.request_id.as_deref(),
+            "request"
         );
     }
 }
@@ -146,7 +163,6 @@ pub async fn observe(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
     let route = match request.extensions().get::<MatchedPath>() {
         Some(path) => Route::Matched(path.clone()),
         None => Route::Unmatched(request.uri().path().to_string()),
@@ -161,7 +177,7 @@ pub async fn observe(
         .get(PROFILING_REQUEST)
         .and_then(|value| value.to_str().ok())
         .map(|value| Arc::new(Profile::from_header(value)));
-    let mut registered = in_flight.register(method.clone(), route, started);
+    let mut registered = in_flight.register(request.method().clone(), route, started, request_id);
     request
         .extensions_mut()
         .insert(RequestTenant(registered.request.clone()));
@@ -181,18 +197,6 @@ pub async fn observe(
             response
         }
     };
-    let status = response.status().as_u16();
-    registered.status = Some(status);
-    let request_ref = &registered.request;
-    tracing::info!(
-        target: "ferrobill::request",
-        method = %method,
-        route = %request_ref.route,
-        status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        tenant = request_ref.tenant().map(tracing::field::display),
-        request_id = request_id.as_deref(),
-        "request"
-    );
+    registered.status = Some(response.status().as_u16());
     response
 }

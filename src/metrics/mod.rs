@@ -223,6 +223,12 @@ impl HttpMetrics {
             None => self.other.increment(1),
         }
         let route = route.unwrap_or("unmatched");
+        // Clients may send any token as a method; only the standard ones get their own series.
+        let method = match method {
+            "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" | "TRACE"
+            | "CONNECT" => method,
+            _ => "OTHER",
+        };
         let cached = self
             .by_route
             .read()

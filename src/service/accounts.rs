@@ -204,18 +204,18 @@ impl AccountService {
         )
         .await?;
         let mut posted = self.main_bus.posted();
-        posted
-            .post(
-                &transaction,
-                &AccountCreationInternalEvent {
-                    id: account.id,
-                    account_record_id: account.record_id,
-                    tenant_record_id: tenant.record_id,
-                },
-                context.user_token,
-            )
-            .await
-            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        let event = AccountCreationInternalEvent {
+            id: account.id,
+            account_record_id: account.record_id,
+            tenant_record_id: tenant.record_id,
+        };
+        measure(
+            Dao,
+            "bus:post",
+            posted.post(&transaction, &event, context.user_token),
+        )
+        .await
+        .map_err(|error| ServiceError::Internal(error.to_string()))?;
         measure(Dao, "commit", transaction.commit())
             .await
             .map_err(StorageError::from)?;
