@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 /// What a span measures; Kill Bill's `ProfilingFeatureType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,16 +118,13 @@ impl Profile {
 
     /// Kill Bill's `X-Killbill-Profiling-Resp` value. A span is nested under the latest
     /// earlier span that contains it, as Kill Bill nests start/end pairs.
-    pub fn to_json(&self) -> Value {
-        let mut spans = std::mem::take(
-            &mut *self
-                .spans
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
+    pub fn to_json(&self) -> String {
+        let mut spans = self
+            .spans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if spans.is_empty() {
-            // Kill Bill's mapper leaves empty arrays out.
-            return json!({});
+            return "{}".to_string();
         }
         spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
@@ -146,29 +143,41 @@ impl Profile {
             }
             open.push(index);
         }
-        fn item(index: usize, spans: &[Span], children: &[Vec<usize>]) -> Value {
+        fn item(index: usize, spans: &[Span], children: &[Vec<usize>]) -> Item {
             let span = &spans[index];
-            let mut object = Map::new();
-            object.insert("name".into(), json!(span.name));
-            object.insert(
-                "durationUsec".into(),
-                json!(span.end.duration_since(span.start).as_micros() as u64),
-            );
-            if !children[index].is_empty() {
-                let calls: Vec<Value> = children[index]
+            Item {
+                name: span.name.clone(),
+                duration_usec: span.end.duration_since(span.start).as_micros() as u64,
+                calls: children[index]
                     .iter()
                     .map(|&child| item(child, spans, children))
-                    .collect();
-                object.insert("calls".into(), Value::Array(calls));
+                    .collect(),
             }
-            Value::Object(object)
         }
-        let raw: Vec<Value> = roots
+        let raw: Vec<Item> = roots
             .into_iter()
             .map(|index| item(index, &spans, &children))
             .collect();
-        json!({ "rawData": raw })
+        // Serialized from structs, not a serde_json::Value, to keep Kill Bill's field order.
+        serde_json::to_string(&Data { raw_data: raw }).unwrap_or_else(|_| "{}".to_string())
     }
+}
+
+/// Kill Bill's `ProfilingDataJson`. Its mapper leaves empty arrays out, so no spans is `{}`.
+#[derive(Serialize)]
+struct Data {
+    #[serde(rename = "rawData", skip_serializing_if = "Vec::is_empty")]
+    raw_data: Vec<Item>,
+}
+
+/// One item of Kill Bill's `ProfilingDataJson`, fields in Kill Bill's order.
+#[derive(Serialize)]
+struct Item {
+    name: String,
+    #[serde(rename = "durationUsec")]
+    duration_usec: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    calls: Vec<Item>,
 }
 
 /// Runs `future` with `profile` collecting the spans recorded inside it.
@@ -196,7 +205,12 @@ pub async fn measure<F: Future>(category: Category, name: &str, future: F) -> F:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
     use std::time::Duration;
+
+    fn parsed(profile: &Profile) -> Value {
+        serde_json::from_str(&profile.to_json()).expect("JSON")
+    }
 
     #[test]
     fn the_header_is_read_as_kill_bill_reads_it() {
@@ -216,9 +230,15 @@ mod tests {
         profile.record(Category::Dao, "b", at(10), at(20));
         profile.record(Category::Jaxrs, "/x", at(0), at(100));
         profile.record(Category::Dao, "c", at(30), at(40));
-        let json = profile.to_json();
+        let text = profile.to_json();
+        assert!(
+            text.starts_with(
+                r#"{"rawData":[{"name":"JAXRS:/x","durationUsec":100000,"calls":[{"name""#
+            ),
+            "{text}"
+        );
         assert_eq!(
-            json,
+            parsed(&profile),
             json!({"rawData": [{
                 "name": "JAXRS:/x",
                 "durationUsec": 100_000,
@@ -228,7 +248,7 @@ mod tests {
                 ]
             }]})
         );
-        assert_eq!(Profile::from_header("DAO").to_json(), json!({}));
+        assert_eq!(Profile::from_header("DAO").to_json(), "{}");
     }
 
     #[tokio::test]
@@ -240,7 +260,7 @@ mod tests {
             measure(Category::Plugin, "not asked for", async {}).await;
         })
         .await;
-        let json = profile.to_json();
+        let json = parsed(&profile);
         let raw = json["rawData"].as_array().expect("rawData");
         assert_eq!(raw.len(), 1);
         assert_eq!(raw[0]["name"], json!("DAO:inside"));

@@ -140,7 +140,7 @@ impl Drop for Registered<'_> {
             method = %request.method,
             route = %request.route,
             status,
-            latency_ms = latency.as_secs_f64() * 1000.0,
+            latency_us = latency.as_micros() as u64,
             tenant = request.tenant().map(tracing::field::display),
             request_id = self.request_id.as_deref(),
             "request"
@@ -190,7 +190,7 @@ pub async fn observe(
             if profile.wants(Category::Jaxrs) {
                 profile.record(Category::Jaxrs, &path, started, Instant::now());
             }
-            let value = profile.to_json().to_string();
+            let value = profile.to_json();
             if let Ok(value) = HeaderValue::from_str(&value) {
                 response.headers_mut().insert(PROFILING_RESPONSE, value);
             }
