@@ -63,7 +63,7 @@ const SECONDS_BUCKETS: &[f64] = &[
 const UPKEEP_PERIOD: Duration = Duration::from_secs(5);
 
 /// The two pages, rendered from the installed recorder.
-pub struct Metrics {
+pub(crate) struct Metrics {
     prometheus: PrometheusHandle,
     own: Arc<Store>,
 }
@@ -73,7 +73,7 @@ static INSTALLED: OnceLock<Metrics> = OnceLock::new();
 /// Installs the process-wide recorder the first time it is called and returns the pages.
 /// Later calls (a second server in the same process) return the same one. If some other
 /// recorder was installed first, the pages stay empty and a warning says why.
-pub fn install() -> &'static Metrics {
+pub(crate) fn install() -> &'static Metrics {
     INSTALLED.get_or_init(|| {
         let prometheus = PrometheusBuilder::new()
             .set_buckets(SECONDS_BUCKETS)
@@ -187,7 +187,7 @@ impl Metrics {
 type RouteHandles = HashMap<Box<str>, HashMap<Box<str>, HashMap<u16, Histogram>>>;
 
 /// The HTTP metrics. One per process, created after [`install`].
-pub struct HttpMetrics {
+pub(crate) struct HttpMetrics {
     active: Gauge,
     requests: Histogram,
     response_codes: [Counter; 6],
@@ -263,7 +263,7 @@ impl HttpMetrics {
 
 /// A request admission control turned away: `overloaded` (no slot and the waiting line is
 /// full) or `timeout` (no slot within the request timeout).
-pub fn admission_rejected(reason: &'static str) {
+pub(crate) fn admission_rejected(reason: &'static str) {
     ::metrics::counter!(ADMISSION_REJECTED, "reason" => reason).increment(1);
 }
 
@@ -283,7 +283,7 @@ pub fn janitor_repaired() {
 }
 
 /// The tokio runtime as sampled when a page is rendered.
-pub fn runtime_sampled(workers: usize, alive_tasks: usize, global_queue_depth: usize) {
+pub(crate) fn runtime_sampled(workers: usize, alive_tasks: usize, global_queue_depth: usize) {
     ::metrics::gauge!(RUNTIME_WORKERS).set(workers as f64);
     ::metrics::gauge!(RUNTIME_ALIVE_TASKS).set(alive_tasks as f64);
     ::metrics::gauge!(RUNTIME_GLOBAL_QUEUE_DEPTH).set(global_queue_depth as f64);
@@ -291,7 +291,7 @@ pub fn runtime_sampled(workers: usize, alive_tasks: usize, global_queue_depth: u
 
 /// One connection pool's metrics under Hikari's names (`<pool>.pool.*`), handles kept by the
 /// pool so acquiring a connection builds no key.
-pub struct PoolMetrics {
+pub(crate) struct PoolMetrics {
     wait: Histogram,
     pending: Gauge,
     timeouts: Counter,
@@ -340,7 +340,7 @@ impl PoolMetrics {
     }
 }
 
-pub struct PendingGuard<'a>(&'a Gauge);
+pub(crate) struct PendingGuard<'a>(&'a Gauge);
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {

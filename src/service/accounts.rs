@@ -337,19 +337,26 @@ impl AccountService {
         let offset = offset.max(0);
         let descending = limit < 0;
         let limit = limit.saturating_abs();
-        let accounts = accounts::list_accounts(
+        let page = accounts::list_accounts(
             &connection,
             tenant.record_id,
             search,
             offset,
             limit,
             descending,
-        )
-        .await?;
-        let total = accounts::count_accounts(&connection, tenant.record_id, search).await?;
+        );
+        let accounts = measure(Dao, "accounts:list_accounts", page).await?;
+        let count = |search| {
+            measure(
+                Dao,
+                "accounts:count_accounts",
+                accounts::count_accounts(&connection, tenant.record_id, search),
+            )
+        };
+        let total = count(search).await?;
         // Without a search every account matches: one count serves both headers.
         let max = match search {
-            Some(_) => accounts::count_accounts(&connection, tenant.record_id, None).await?,
+            Some(_) => count(None).await?,
             None => total,
         };
         let returned = i64::try_from(accounts.len()).unwrap_or(i64::MAX);
