@@ -1,6 +1,6 @@
-//! Wiring: configuration → metrics recorder → embedded database (when no URL is configured) → pools → migrations
-//! → buses → services → HTTP, and the reverse on shutdown. This is the only place that knows the
-//! order things start and stop in; it holds no request logic.
+//! Wiring: configuration → metrics recorder → embedded database (when no URL is configured) →
+//! pools → migrations → buses → services → HTTP, and the reverse on shutdown. This is the only
+//! place that knows the order things start and stop in; it holds no request logic.
 
 use std::future::Future;
 use std::net::SocketAddr;
