@@ -1,6 +1,6 @@
-//! Wiring: configuration → embedded database (when no URL is configured) → pools → migrations
-//! → buses → services → HTTP, and the reverse on shutdown. This is the only place that knows the
-//! order things start and stop in; it holds no request logic.
+//! Wiring: configuration → metrics recorder → embedded database (when no URL is configured) →
+//! pools → migrations → buses → services → HTTP, and the reverse on shutdown. This is the only
+//! place that knows the order things start and stop in; it holds no request logic.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,7 +20,7 @@ use crate::db::migrate::{self, MigrateError};
 use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
 use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
-use crate::http::{self, Admission, AppState, Limits, Users};
+use crate::http::{self, Admission, AppState, InFlight, Limits, Ops, Users};
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::payment_methods::PaymentMethodService;
@@ -160,6 +160,8 @@ impl App {
     }
 
     async fn start_on(config: Config, database: &Database) -> Result<Running, StartupError> {
+        // First, so every metric recorded from here on (pools, buses) is published.
+        let metrics = crate::metrics::install();
         migrate::run(&database.main_target).await?;
         let main_pool = DbPool::new("main", &config.main_pool, database.main_target.clone())?;
         let plugin_pool = DbPool::new("osgi", &config.plugin_pool, database.plugin_target.clone())?;
@@ -249,6 +251,13 @@ impl App {
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
             users: Users::new(config.security.users.clone()),
+            ops: Ops {
+                metrics,
+                pools: vec![main_pool.clone(), plugin_pool.clone()],
+                buses: vec![main_bus.clone(), external_bus.clone()],
+                notification_queue: notification_queue.clone(),
+                in_flight: Arc::new(InFlight::default()),
+            },
         };
         let limits = Limits {
             admission: Admission::new(

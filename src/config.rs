@@ -90,6 +90,9 @@ pub struct PoolConfig {
     pub idle_max_age: Duration,
     /// `None` means connections are never retired for age (Kill Bill's `0m`).
     pub max_connection_age: Option<Duration>,
+    /// A wait for a connection longer than this is logged as a warning; `None` never warns
+    /// (`ferrobill.log.poolWaitWarning`, shared by both pools).
+    pub wait_warning: Option<Duration>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -735,7 +738,9 @@ const PROPERTIES: &[Property] = &[
         "How often queue sizes are sampled for that check (Kill Bill samples once per health-check call)."),
 
     property("ferrobill.log.format", "text", LOG_FORMATS, Logging,
-        "text for people, json for log collectors."),
+        "text for people, json for log collectors. The level comes from RUST_LOG (default info)."),
+    property("ferrobill.log.poolWaitWarning", "1s", TIMESPAN, Logging,
+        "A request that waits longer than this for a database connection (either pool) is logged as a warning; 0 never warns."),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -2145,6 +2150,7 @@ fn pool(
 ) -> PoolConfig {
     let key = |suffix: &str| format!("{prefix}{suffix}");
     let max_connection_age = values.duration(&key("maxConnectionAge"));
+    let wait_warning = values.duration("ferrobill.log.poolWaitWarning");
     let pool = PoolConfig {
         name,
         url: values.url(&key("url")),
@@ -2155,6 +2161,7 @@ fn pool(
         connection_timeout: values.duration(&key("connectionTimeout")),
         idle_max_age: values.duration(&key("idleMaxAge")),
         max_connection_age: (!max_connection_age.is_zero()).then_some(max_connection_age),
+        wait_warning: (!wait_warning.is_zero()).then_some(wait_warning),
     };
     if pool.min_idle > pool.max_active {
         warnings.push(format!(
@@ -2256,6 +2263,7 @@ impl fmt::Debug for PoolConfig {
             .field("connection_timeout", &self.connection_timeout)
             .field("idle_max_age", &self.idle_max_age)
             .field("max_connection_age", &self.max_connection_age)
+            .field("wait_warning", &self.wait_warning)
             .finish()
     }
 }

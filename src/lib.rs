@@ -7,7 +7,9 @@
 //! | [`app`]    | wiring: config → embedded database → pools → migrations → HTTP, and shutdown      |
 //! | `http`     | axum routers per Kill Bill resource, extractors, Kill Bill's error JSON, admission |
 //! | `health`   | the checks behind `/1.0/healthcheck`                                              |
-//! | `service`  | the rules: tenants, accounts, payment methods, tags, audit levels and contexts    |
+//! | [`metrics`] | the one recorder behind `/1.0/metrics` and `/metrics`, metric names, recording API |
+//! | [`profiling`] | `X-Killbill-Profiling-Req`: per-request spans (DAO, DAO_CONNECTION, PLUGIN, …) |
+//! | `service`  | the rules: tenants, accounts, payment methods, tags, payments, audit levels      |
 //! | `plugin`   | payment plugins (PaymentPluginApi), their registry, `__EXTERNAL_PAYMENT__`        |
 //! | `storage`  | SQL, one file per aggregate; takes a client or a transaction from the caller      |
 //! | [`bus`]    | the persistent event bus: posting in the caller's transaction, dispatch, reaper   |
@@ -23,6 +25,8 @@ pub mod config;
 pub mod db;
 mod health;
 mod http;
+pub mod metrics;
 pub mod plugin;
+pub mod profiling;
 mod service;
 mod storage;

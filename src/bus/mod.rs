@@ -98,6 +98,32 @@ impl Tables {
     }
 }
 
+/// A queue's dispatcher as an operator sees it: what it runs and how busy its handlers are.
+#[derive(Debug, Clone)]
+pub struct DispatchState {
+    pub name: String,
+    pub table: &'static str,
+    pub mode: QueueMode,
+    pub activity: &'static str,
+    pub handlers_running: usize,
+    pub handler_slots: usize,
+}
+
+impl std::fmt::Display for DispatchState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (table {}) mode={} {}, worker slots in use {}/{}",
+            self.name,
+            self.table,
+            self.mode,
+            self.activity,
+            self.handlers_running,
+            self.handler_slots
+        )
+    }
+}
+
 /// One running bus instance. Cheap to clone; every clone is the same bus.
 #[derive(Clone)]
 pub struct Bus {
@@ -213,6 +239,31 @@ impl Bus {
     fn in_flight(&self) -> usize {
         let nb_threads = self.inner.config.nb_threads.max(1) as usize;
         nb_threads.saturating_sub(self.inner.workers.available_permits())
+    }
+
+    /// What this node's dispatcher is doing, for `/1.0/threads`.
+    pub fn dispatch_state(&self) -> DispatchState {
+        let config = &self.inner.config;
+        let running = match self.inner.tasks.lock() {
+            Ok(slot) => slot.is_some(),
+            Err(poisoned) => poisoned.into_inner().is_some(),
+        };
+        DispatchState {
+            name: config.name.to_string(),
+            table: self.inner.tables.live,
+            mode: config.mode,
+            activity: if config.in_memory {
+                "in memory (dispatched on commit)"
+            } else if config.off {
+                "off (nothing dispatched on this node)"
+            } else if running {
+                "dispatching"
+            } else {
+                "stopped"
+            },
+            handlers_running: self.in_flight(),
+            handler_slots: config.nb_threads.max(1) as usize,
+        }
     }
 
     /// Kill Bill's id of this queue in metric names, e.g. `bus-bus_events`.

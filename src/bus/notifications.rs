@@ -220,6 +220,27 @@ impl NotificationQueueService {
         &self.inner.node
     }
 
+    /// What this node's dispatcher is doing, for `/1.0/threads`.
+    pub fn dispatch_state(&self) -> super::DispatchState {
+        let config = &self.inner.config;
+        let slots = config.nb_threads.max(1) as usize;
+        let running = lock(&self.inner.tasks).is_some();
+        super::DispatchState {
+            name: format!("notifications [{}]", self.queue_names().join(", ")),
+            table: "notifications",
+            mode: config.mode,
+            activity: if config.off {
+                "off (nothing dispatched on this node)"
+            } else if running {
+                "dispatching"
+            } else {
+                "stopped"
+            },
+            handlers_running: slots.saturating_sub(self.inner.workers.available_permits()),
+            handler_slots: slots,
+        }
+    }
+
     /// Records `event` for `queue_name`, due at `effective_date`, inside `transaction`: it
     /// exists if and only if that transaction commits (the NOTIFY that wakes the dispatchers
     /// is delivered on commit too). Returns the record id.

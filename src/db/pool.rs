@@ -14,6 +14,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::NoTls;
 
 use crate::config::PoolConfig;
+use crate::metrics::PoolMetrics;
+use crate::profiling::{self, Category};
 
 /// Why a connection could not be handed out.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,9 @@ struct PoolInner {
     connection_timeout: Duration,
     max_active: usize,
     target: tokio_postgres::Config,
+    /// Waits longer than this are logged as warnings.
+    wait_warning: Option<Duration>,
+    metrics: PoolMetrics,
 }
 
 /// A snapshot of a pool's state, for health and diagnostics.
@@ -113,6 +118,8 @@ impl DbPool {
                 connection_timeout: config.connection_timeout,
                 max_active,
                 target,
+                wait_warning: config.wait_warning,
+                metrics: PoolMetrics::new(name),
             }),
         })
     }
@@ -126,22 +133,58 @@ impl DbPool {
         &self.inner.target
     }
 
-    /// Hands out a connection, waiting at most `connectionTimeout` in all.
+    /// Hands out a connection, waiting at most `connectionTimeout` in all. The wait is Hikari's
+    /// `pool.Wait` metric and a profiled request's DAO_CONNECTION span.
     pub async fn get(&self) -> Result<Object, PoolError> {
+        profiling::measure(Category::DaoConnection, self.inner.name, self.acquire()).await
+    }
+
+    async fn acquire(&self) -> Result<Object, PoolError> {
         let started = Instant::now();
         let name = self.inner.name;
-        match tokio::time::timeout(self.inner.connection_timeout, self.inner.pool.get()).await {
-            Ok(Ok(connection)) => Ok(connection),
+        let waiting = self.inner.metrics.waiting();
+        let result =
+            tokio::time::timeout(self.inner.connection_timeout, self.inner.pool.get()).await;
+        drop(waiting);
+        let waited = started.elapsed();
+        if self.inner.wait_warning.is_some_and(|limit| waited > limit) {
+            let state = self.state();
+            tracing::warn!(
+                pool = name,
+                waited_ms = waited.as_millis() as u64,
+                size = state.size,
+                max_size = state.max_size,
+                waiting = state.waiting,
+                "slow wait for a database connection"
+            );
+        }
+        match result {
+            Ok(Ok(connection)) => {
+                self.inner.metrics.acquired(waited);
+                Ok(connection)
+            }
             Ok(Err(deadpool_postgres::PoolError::Backend(source))) => {
                 Err(PoolError::Connect { pool: name, source })
             }
             Ok(Err(deadpool_postgres::PoolError::Closed)) => Err(PoolError::Closed { pool: name }),
-            Ok(Err(_)) | Err(_) => Err(PoolError::Timeout {
-                pool: name,
-                timeout: self.inner.connection_timeout,
-                waited: started.elapsed(),
-            }),
+            Ok(Err(_)) | Err(_) => {
+                self.inner.metrics.timed_out(waited);
+                Err(PoolError::Timeout {
+                    pool: name,
+                    timeout: self.inner.connection_timeout,
+                    waited,
+                })
+            }
         }
+    }
+
+    /// Sets the pool's size gauges (`<pool>.pool.TotalConnections` …) from its state now; called
+    /// when a metrics page is rendered.
+    pub fn sample_metrics(&self) {
+        let state = self.state();
+        self.inner
+            .metrics
+            .sampled(state.max_size, state.size, state.available);
     }
 
     pub fn state(&self) -> PoolState {

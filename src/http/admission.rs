@@ -41,6 +41,7 @@ impl Admission {
     }
 
     fn overloaded(&self) -> ApiError {
+        crate::metrics::admission_rejected("overloaded");
         ApiError::Overloaded {
             in_flight: self.max_in_flight - self.slots.available_permits(),
             waiting: self.waiting.load(Ordering::SeqCst),
@@ -83,7 +84,7 @@ pub async fn admit(
             match acquired {
                 Ok(Ok(permit)) => permit,
                 Ok(Err(_)) => return admission.overloaded().into_response(),
-                Err(_) => return ApiError::Timeout(admission.request_timeout).into_response(),
+                Err(_) => return timed_out(admission.request_timeout),
             }
         }
     };
@@ -92,8 +93,13 @@ pub async fn admit(
     drop(permit);
     match response {
         Ok(response) => response,
-        Err(_) => ApiError::Timeout(admission.request_timeout).into_response(),
+        Err(_) => timed_out(admission.request_timeout),
     }
+}
+
+fn timed_out(request_timeout: Duration) -> Response {
+    crate::metrics::admission_rejected("timeout");
+    ApiError::Timeout(request_timeout).into_response()
 }
 
 fn is_ops_path(path: &str) -> bool {

@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use super::extract::CurrentTenant;
+use super::observe::RequestTenant;
 use super::AppState;
 
 const API_KEY: &str = "X-Killbill-ApiKey";
@@ -70,6 +71,9 @@ pub async fn authenticate(
     };
     match state.tenants.authenticate(api_key, api_secret).await {
         Ok(Some(tenant)) => {
+            if let Some(slot) = request.extensions().get::<RequestTenant>() {
+                slot.set(tenant.id);
+            }
             request.extensions_mut().insert(CurrentTenant(tenant));
             next.run(request).await
         }

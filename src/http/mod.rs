@@ -1,5 +1,6 @@
 //! The HTTP layer: one router per Kill Bill resource, merged here with the middleware every
-//! request goes through (panic safety, admission control, authentication, body limit).
+//! request goes through (observation, panic safety, admission control, authentication, body
+//! limit).
 //!
 //! Handlers parse and validate the request, call one service, and shape Kill Bill's JSON. They
 //! hold no SQL and no business rule; every error becomes Kill Bill's error JSON in `error.rs`.
@@ -11,6 +12,7 @@ mod audit;
 mod auth;
 mod error;
 mod extract;
+mod observe;
 mod ops;
 mod payment_methods;
 mod payments;
@@ -30,6 +32,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 pub use self::admission::Admission;
 pub use self::auth::Users;
 use self::error::ApiError;
+pub use self::observe::InFlight;
+pub use self::ops::Ops;
 use crate::health::Health;
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
@@ -56,6 +60,8 @@ pub struct AppState {
     pub users: Arc<Users>,
     /// The tenants' push notification callbacks (`/1.0/kb/tenants/registerNotificationCallback`).
     pub push_callbacks: PushNotificationCallbacks,
+    /// What the metrics and thread-dump pages read.
+    pub ops: Ops,
 }
 
 /// Limits applied to every request, from `ferrobill.server.*`.
@@ -65,8 +71,10 @@ pub struct Limits {
 }
 
 pub fn router(state: AppState, limits: Limits) -> Router {
-    // Layers run outside-in in the reverse order of these calls: a panic anywhere is caught,
-    // admission is decided before the (possibly slow) tenant verification, then auth.
+    // Layers run outside-in in the reverse order of these calls: every request is observed
+    // (in flight, metrics, log line, profiling), a panic anywhere is caught, admission is
+    // decided before the (possibly slow) tenant verification, then auth.
+    let in_flight = state.ops.in_flight.clone();
     Router::new()
         .merge(ops::router())
         .merge(admin::router())
@@ -88,6 +96,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         ))
         .layer(middleware::from_fn(json_content_type))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(in_flight, observe::observe))
         .with_state(state)
 }
 

@@ -1,5 +1,13 @@
-//! The operator endpoints outside `/1.0/kb`: `/1.0/healthcheck`, with no authentication, as
-//! in Kill Bill (where it is a plain servlet, not a JAX-RS resource).
+//! The operator endpoints outside `/1.0/kb`, with no authentication, as in Kill Bill (where
+//! they are plain servlets, not JAX-RS resources): `/1.0/healthcheck`, `/1.0/metrics` (Kill
+//! Bill's JSON), `/metrics` (Prometheus text, ferrobill's own) and `/1.0/threads` (what the
+//! server is doing now, in text).
+//!
+//! These pages only read state; they change nothing but the sampled gauges (pool sizes, the
+//! runtime) that they refresh before rendering.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -9,10 +17,47 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
+use super::observe::InFlight;
 use super::AppState;
+use crate::bus::{Bus, NotificationQueueService};
+use crate::db::pool::DbPool;
+use crate::metrics::{self, Metrics};
+
+const NO_CACHE: &str = "must-revalidate,no-cache,no-store";
+
+/// What the metrics and thread-dump pages read. Cheap to clone.
+#[derive(Clone)]
+pub struct Ops {
+    pub metrics: &'static Metrics,
+    /// The main and plugin pools.
+    pub pools: Vec<DbPool>,
+    /// The internal and external buses.
+    pub buses: Vec<Bus>,
+    pub notification_queue: NotificationQueueService,
+    pub in_flight: Arc<InFlight>,
+}
+
+impl Ops {
+    /// Refreshes the gauges that are sampled rather than recorded as they change.
+    fn sample(&self) {
+        for pool in &self.pools {
+            pool.sample_metrics();
+        }
+        let runtime = tokio::runtime::Handle::current().metrics();
+        metrics::runtime_sampled(
+            runtime.num_workers(),
+            runtime.num_alive_tasks(),
+            runtime.global_queue_depth(),
+        );
+    }
+}
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/1.0/healthcheck", get(healthcheck))
+    Router::new()
+        .route("/1.0/healthcheck", get(healthcheck))
+        .route("/1.0/metrics", get(metrics_json))
+        .route("/metrics", get(metrics_prometheus))
+        .route("/1.0/threads", get(threads))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -26,10 +71,7 @@ async fn healthcheck(
     State(state): State<AppState>,
     query: Result<Query<PrettyQuery>, QueryRejection>,
 ) -> Response {
-    let pretty = query
-        .ok()
-        .and_then(|Query(q)| q.pretty)
-        .is_some_and(|value| value == "true");
+    let pretty = is_pretty(query);
     let report = state.health.report().await;
     let status = if report.outcomes.is_empty() {
         StatusCode::NOT_IMPLEMENTED
@@ -38,20 +80,125 @@ async fn healthcheck(
     } else {
         StatusCode::INTERNAL_SERVER_ERROR
     };
-    let json = report.to_json();
+    json_page(status, &report.to_json(), pretty)
+}
+
+fn is_pretty(query: Result<Query<PrettyQuery>, QueryRejection>) -> bool {
+    query
+        .ok()
+        .and_then(|Query(q)| q.pretty)
+        .is_some_and(|value| value == "true")
+}
+
+fn json_page(status: StatusCode, json: &serde_json::Value, pretty: bool) -> Response {
     let body = if pretty {
-        serde_json::to_string_pretty(&json)
+        serde_json::to_string_pretty(json)
     } else {
-        serde_json::to_string(&json)
+        serde_json::to_string(json)
     }
     .unwrap_or_else(|_| "{}".to_string());
     (
         status,
         [
             (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "must-revalidate,no-cache,no-store"),
+            (header::CACHE_CONTROL, NO_CACHE),
         ],
         body,
+    )
+        .into_response()
+}
+
+/// Kill Bill's MetricsServlet: `gauges`, `counters`, `histograms`, `meters`, `timers`.
+/// `?pretty=true` indents the JSON.
+async fn metrics_json(
+    State(state): State<AppState>,
+    query: Result<Query<PrettyQuery>, QueryRejection>,
+) -> Response {
+    state.ops.sample();
+    json_page(
+        StatusCode::OK,
+        &state.ops.metrics.to_json(),
+        is_pretty(query),
+    )
+}
+
+/// The same values in Prometheus' text format (not in Kill Bill).
+async fn metrics_prometheus(State(state): State<AppState>) -> Response {
+    state.ops.sample();
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/plain; version=0.0.4"),
+            (header::CACHE_CONTROL, NO_CACHE),
+        ],
+        state.ops.metrics.prometheus_text(),
+    )
+        .into_response()
+}
+
+/// Kill Bill's ThreadDumpServlet answers a JVM thread dump; ferrobill has no threads to dump,
+/// so it shows what an operator looks for in one: the runtime, each pool, each queue's
+/// dispatcher, and every request in flight with its age.
+async fn threads(State(state): State<AppState>) -> Response {
+    let ops = &state.ops;
+    let mut page = String::new();
+    let runtime = tokio::runtime::Handle::current().metrics();
+    let _ = writeln!(
+        page,
+        "ferrobill {} at {}",
+        env!("CARGO_PKG_VERSION"),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
+    );
+    let _ = writeln!(page, "\nruntime");
+    let _ = writeln!(
+        page,
+        "  workers={} alive_tasks={} global_queue_depth={}",
+        runtime.num_workers(),
+        runtime.num_alive_tasks(),
+        runtime.global_queue_depth()
+    );
+    let _ = writeln!(page, "\npools");
+    for pool in &ops.pools {
+        let s = pool.state();
+        let _ = writeln!(
+            page,
+            "  {}: max={} size={} in_use={} available={} waiting={}",
+            pool.name(),
+            s.max_size,
+            s.size,
+            s.size.saturating_sub(s.available),
+            s.available,
+            s.waiting
+        );
+    }
+    let _ = writeln!(page, "\nqueues");
+    for bus in &ops.buses {
+        let _ = writeln!(page, "  {}", bus.dispatch_state());
+    }
+    let _ = writeln!(page, "  {}", ops.notification_queue.dispatch_state());
+    let requests = ops.in_flight.snapshot();
+    let _ = writeln!(page, "\nrequests in flight: {}", requests.len());
+    for request in requests {
+        let tenant = request
+            .tenant()
+            .map_or_else(|| "-".to_string(), |tenant| tenant.to_string());
+        let _ = writeln!(
+            page,
+            "  #{} {} {} tenant={} age={:.3}s",
+            request.id,
+            request.method,
+            request.route,
+            tenant,
+            request.age().as_secs_f64()
+        );
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, NO_CACHE),
+        ],
+        page,
     )
         .into_response()
 }

@@ -61,12 +61,18 @@ impl PluginExecutor {
         {
             Ok(Ok(slot)) => slot,
             // The semaphore is never closed; a closed one means the server is stopping.
-            Ok(Err(_)) | Err(_) => return Err(ExecutorError::Timeout),
+            Ok(Err(_)) | Err(_) => {
+                crate::metrics::plugin_call_timed_out();
+                return Err(ExecutorError::Timeout);
+            }
         };
+        crate::metrics::plugin_slots_in_use(self.busy());
         let (answer, answered) = tokio::sync::oneshot::channel();
+        let executor = self.clone();
         tokio::spawn(async move {
             let result = call.await;
             drop(slot);
+            crate::metrics::plugin_slots_in_use(executor.busy());
             if let Err(late) = answer.send(result) {
                 tracing::warn!(call = what, result = ?late, "late plugin result dropped after the timeout; the janitor will ask the plugin");
             }
@@ -74,7 +80,10 @@ impl PluginExecutor {
         match tokio::time::timeout_at(deadline, answered).await {
             Ok(Ok(result)) => result.map_err(ExecutorError::Plugin),
             // The task panicked: no answer is an unknown outcome, as a timeout.
-            Ok(Err(_)) | Err(_) => Err(ExecutorError::Timeout),
+            Ok(Err(_)) | Err(_) => {
+                crate::metrics::plugin_call_timed_out();
+                Err(ExecutorError::Timeout)
+            }
         }
     }
 }

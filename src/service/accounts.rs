@@ -18,6 +18,7 @@ use crate::bus::internal_events::{
 };
 use crate::bus::Bus;
 use crate::db::pool::DbPool;
+use crate::profiling::{measure, Category::Dao};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountData};
 use crate::storage::audit::{self, insert_audit_log, AuditedTable, ChangeType};
@@ -178,7 +179,8 @@ impl AccountService {
             tenant_record_id: tenant.record_id,
             account_record_id: None,
         };
-        let account = accounts::insert_account(&transaction, id, &data, now, &audit)
+        let insert = accounts::insert_account(&transaction, id, &data, now, &audit);
+        let account = measure(Dao, "accounts:insert_account", insert)
             .await
             .map_err(|error| match error {
                 StorageError::UniqueViolation { constraint }
@@ -191,19 +193,21 @@ impl AccountService {
                 other => other.into(),
             })?;
         let mut posted = self.main_bus.posted();
-        posted
-            .post(
-                &transaction,
-                &AccountCreationInternalEvent {
-                    id: account.id,
-                    account_record_id: account.record_id,
-                    tenant_record_id: tenant.record_id,
-                },
-                context.user_token,
-            )
+        let event = AccountCreationInternalEvent {
+            id: account.id,
+            account_record_id: account.record_id,
+            tenant_record_id: tenant.record_id,
+        };
+        measure(
+            Dao,
+            "bus:post",
+            posted.post(&transaction, &event, context.user_token),
+        )
+        .await
+        .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        measure(Dao, "commit", transaction.commit())
             .await
-            .map_err(|error| ServiceError::Internal(error.to_string()))?;
-        transaction.commit().await.map_err(StorageError::from)?;
+            .map_err(StorageError::from)?;
         posted.committed().await;
         Ok(account)
     }
@@ -216,9 +220,13 @@ impl AccountService {
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
         let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let account = accounts::find_account_by_id(&connection, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id })?;
+        let account = measure(
+            Dao,
+            "accounts:find_account_by_id",
+            accounts::find_account_by_id(&connection, tenant.record_id, id),
+        )
+        .await?
+        .ok_or(ServiceError::AccountNotFound { id })?;
         Ok(with_balances(account, balances))
     }
 
@@ -230,12 +238,15 @@ impl AccountService {
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
         let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let account =
-            accounts::find_account_by_external_key(&connection, tenant.record_id, external_key)
-                .await?
-                .ok_or_else(|| ServiceError::AccountNotFoundForKey {
-                    external_key: external_key.to_string(),
-                })?;
+        let account = measure(
+            Dao,
+            "accounts:find_account_by_external_key",
+            accounts::find_account_by_external_key(&connection, tenant.record_id, external_key),
+        )
+        .await?
+        .ok_or_else(|| ServiceError::AccountNotFoundForKey {
+            external_key: external_key.to_string(),
+        })?;
         Ok(with_balances(account, balances))
     }
 
@@ -315,19 +326,26 @@ impl AccountService {
         let offset = offset.max(0);
         let descending = limit < 0;
         let limit = limit.saturating_abs();
-        let accounts = accounts::list_accounts(
+        let page = accounts::list_accounts(
             &connection,
             tenant.record_id,
             search,
             offset,
             limit,
             descending,
-        )
-        .await?;
-        let total = accounts::count_accounts(&connection, tenant.record_id, search).await?;
+        );
+        let accounts = measure(Dao, "accounts:list_accounts", page).await?;
+        let count = |search| {
+            measure(
+                Dao,
+                "accounts:count_accounts",
+                accounts::count_accounts(&connection, tenant.record_id, search),
+            )
+        };
+        let total = count(search).await?;
         // Without a search every account matches: one count serves both headers.
         let max = match search {
-            Some(_) => accounts::count_accounts(&connection, tenant.record_id, None).await?,
+            Some(_) => count(None).await?,
             None => total,
         };
         let returned = i64::try_from(accounts.len()).unwrap_or(i64::MAX);

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::{CallContext, ServiceError};
 use crate::db::pool::DbPool;
+use crate::profiling::{measure, Category::Dao};
 use crate::storage::audit::{insert_audit_log, ChangeType};
 use crate::storage::tenants::{self, NewTenantRow, TenantRow};
 use crate::storage::{AuditContext, StorageError};
@@ -85,16 +86,18 @@ impl TenantService {
         let now = Utc::now();
         let mut connection = self.pool.get().await.map_err(StorageError::from)?;
         let transaction = connection.transaction().await.map_err(StorageError::from)?;
-        let row = tenants::insert_tenant(
-            &transaction,
-            &NewTenantRow {
-                id: Uuid::new_v4(),
-                external_key: new.external_key.as_deref(),
-                api_key: &api_key,
-                api_secret_hash: &hash,
-                created_by: &context.created_by,
-                created_date: now,
-            },
+        let new_row = NewTenantRow {
+            id: Uuid::new_v4(),
+            external_key: new.external_key.as_deref(),
+            api_key: &api_key,
+            api_secret_hash: &hash,
+            created_by: &context.created_by,
+            created_date: now,
+        };
+        let row = measure(
+            Dao,
+            "tenants:insert_tenant",
+            tenants::insert_tenant(&transaction, &new_row),
         )
         .await
         .map_err(|error| match error {
@@ -115,35 +118,49 @@ impl TenantService {
             tenant_record_id: row.record_id,
             account_record_id: None,
         };
-        insert_audit_log(
-            &transaction,
-            "TENANT",
-            row.record_id,
-            ChangeType::Insert,
-            now,
-            &audit,
+        measure(
+            Dao,
+            "audit:insert_audit_log",
+            insert_audit_log(
+                &transaction,
+                "TENANT",
+                row.record_id,
+                ChangeType::Insert,
+                now,
+                &audit,
+            ),
         )
         .await?;
-        transaction.commit().await.map_err(StorageError::from)?;
+        measure(Dao, "commit", transaction.commit())
+            .await
+            .map_err(StorageError::from)?;
         Ok(row.into())
     }
 
     pub async fn find_by_id(&self, id: Uuid) -> Result<Tenant, ServiceError> {
         let connection = self.pool.get().await.map_err(StorageError::from)?;
-        tenants::find_tenant_by_id(&connection, id)
-            .await?
-            .map(Tenant::from)
-            .ok_or(ServiceError::TenantNotFoundForId { id })
+        measure(
+            Dao,
+            "tenants:find_tenant_by_id",
+            tenants::find_tenant_by_id(&connection, id),
+        )
+        .await?
+        .map(Tenant::from)
+        .ok_or(ServiceError::TenantNotFoundForId { id })
     }
 
     pub async fn find_by_api_key(&self, api_key: &str) -> Result<Tenant, ServiceError> {
         let connection = self.pool.get().await.map_err(StorageError::from)?;
-        tenants::find_tenant_by_api_key(&connection, api_key)
-            .await?
-            .map(Tenant::from)
-            .ok_or_else(|| ServiceError::TenantNotFoundForApiKey {
-                api_key: api_key.to_string(),
-            })
+        measure(
+            Dao,
+            "tenants:find_tenant_by_api_key",
+            tenants::find_tenant_by_api_key(&connection, api_key),
+        )
+        .await?
+        .map(Tenant::from)
+        .ok_or_else(|| ServiceError::TenantNotFoundForApiKey {
+            api_key: api_key.to_string(),
+        })
     }
 
     /// The tenant the pair authenticates, or `None` for an unknown key or a wrong secret.
@@ -162,8 +179,12 @@ impl TenantService {
             return Ok(Some(tenant));
         }
         let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let Some((row, hash)) = tenants::find_credentials_by_api_key(&connection, api_key).await?
-        else {
+        let credentials = measure(
+            Dao,
+            "tenants:find_credentials_by_api_key",
+            tenants::find_credentials_by_api_key(&connection, api_key),
+        );
+        let Some((row, hash)) = credentials.await? else {
             return Ok(None);
         };
         drop(connection);

@@ -21,6 +21,7 @@ async fn requests_past_the_bound_get_503_at_once_while_admitted_ones_complete() 
         .collect();
     app.wait_for_lock_waiters(2).await;
     let observer = app.db.client().await;
+    let rejected_before = overloaded_rejections(&app).await;
 
     // Every extra request is refused while the admitted two are still blocked: nothing queues.
     for _ in 0..20 {
@@ -42,6 +43,8 @@ async fn requests_past_the_bound_get_503_at_once_while_admitted_ones_complete() 
         2,
         "the admitted requests were still in flight"
     );
+    // Counted for the operator (the recorder is process-wide: at least this test's twenty).
+    assert!(overloaded_rejections(&app).await >= rejected_before + 20);
 
     // The ops endpoints stay reachable under overload.
     let health = app
@@ -96,4 +99,21 @@ async fn a_request_past_the_request_timeout_gets_503_and_the_server_carries_on()
         .expect("GET");
     expect_kb_error(response, StatusCode::NOT_FOUND).await;
     app.stop().await;
+}
+
+/// `ferrobill.http.admission.rejected{reason="overloaded"}` from `/1.0/metrics`.
+async fn overloaded_rejections(app: &TestApp) -> u64 {
+    let response = app
+        .bare(Method::GET, "/1.0/metrics")
+        .send()
+        .await
+        .expect("GET /1.0/metrics");
+    let metrics: serde_json::Value = expect_status(response, StatusCode::OK)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    metrics["counters"]["ferrobill.http.admission.rejected{reason=\"overloaded\"}"]["count"]
+        .as_u64()
+        .unwrap_or(0)
 }

@@ -16,6 +16,7 @@ mod fuzz_bodies;
 mod health;
 mod lifecycle;
 mod notifications;
+mod observability;
 mod payment_methods;
 mod payments;
 mod pools;

@@ -276,6 +276,7 @@ pub(super) async fn repair_transaction(
                     &context,
                 )
                 .await?;
+            crate::metrics::janitor_repaired();
             tracing::info!(
                 transaction = %transaction_id,
                 from = current_status.as_str(),

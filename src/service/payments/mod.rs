@@ -38,6 +38,7 @@ use crate::plugin::{
     process_payment, ExecutorError, PaymentCall, PaymentPluginApi, PaymentTransactionInfo,
     PluginExecutor, PluginProperty, PluginRegistry, TransactionType,
 };
+use crate::profiling::{measure, Category::Glock, Category::Plugin};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
 use crate::storage::payment_methods;
@@ -242,9 +243,12 @@ impl PaymentService {
         let (account, payment_id) = self.resolve(tenant, &target).await?;
 
         // Kill Bill counts the wait for the account's lock toward the plugin timeout.
-        let turn = match tokio::time::timeout_at(deadline, self.inner.local_locks.turn(account.id))
-            .await
-        {
+        let waiting = measure(
+            Glock,
+            "account lock",
+            self.inner.local_locks.turn(account.id),
+        );
+        let turn = match tokio::time::timeout_at(deadline, waiting).await {
             Ok(turn) => turn,
             Err(_) => return Err(self.timeout_error(&account, None)),
         };
@@ -270,14 +274,13 @@ impl PaymentService {
             currency: prepared.transaction.currency.clone(),
             properties: request.properties.clone(),
         };
-        let answer = self
-            .call_plugin(
-                &prepared.plugin_name,
-                request.transaction_type,
-                call,
-                deadline,
-            )
-            .await;
+        let call = self.call_plugin(
+            &prepared.plugin_name,
+            request.transaction_type,
+            call,
+            deadline,
+        );
+        let answer = measure(Plugin, &prepared.plugin_name, call).await;
         let (info, failure) = match answer {
             Ok(info) => (Some(info), None),
             Err(ExecutorError::Timeout) => (None, Some(CallFailure::Timeout)),
