@@ -21,6 +21,9 @@ use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
 use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
 use crate::http::{self, Admission, AppState, Limits, Users};
+use crate::plugin::{
+    GatewaySimPlugin, PaymentPluginApi, PluginRegistry, GATEWAY_PLUGIN_NAME, STRIPE_PLUGIN_NAME,
+};
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::payment_methods::PaymentMethodService;
@@ -223,6 +226,15 @@ impl App {
             &[main_pool.clone(), plugin_pool.clone()],
             vec![Arc::new(queues_check)],
         );
+        // One gateway under two names: ferrobill's own, and Kill Bill's Stripe plugin's, so
+        // that scenarios written for Kill Bill (seeds 000 and 001) add their cards unchanged.
+        let mut plugins = PluginRegistry::new(config.payment.plugin_timeout);
+        let gateway: Arc<dyn PaymentPluginApi> = Arc::new(GatewaySimPlugin::new(
+            plugin_pool.clone(),
+            config.gateway.clone(),
+        ));
+        plugins.register(GATEWAY_PLUGIN_NAME, gateway.clone());
+        plugins.register(STRIPE_PLUGIN_NAME, gateway);
         let state = AppState {
             tenants: TenantService::new(
                 main_pool.clone(),
@@ -230,10 +242,7 @@ impl App {
             ),
             accounts: AccountService::new(main_pool.clone(), main_bus.clone()),
             admin: AdminService::new(main_pool.clone()),
-            payment_methods: PaymentMethodService::new(
-                main_pool.clone(),
-                Arc::new(crate::plugin::PluginRegistry::new(config.payment.plugin_timeout)),
-            ),
+            payment_methods: PaymentMethodService::new(main_pool.clone(), Arc::new(plugins)),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
             users: Users::new(config.security.users.clone()),

@@ -1,6 +1,7 @@
 //! Payment plugins: Kill Bill's PaymentPluginApi as a Rust trait, the registry that resolves a
-//! plugin by the name stored on a payment method, and the built-in `__EXTERNAL_PAYMENT__`
-//! plugin (`external.rs`).
+//! plugin by the name stored on a payment method, the built-in `__EXTERNAL_PAYMENT__`
+//! plugin (`external.rs`) and the simulated card gateway (`gateway_sim/`, registered as
+//! `ferrobill-gateway` and `killbill-stripe`).
 //!
 //! The trait has Kill Bill's two sides: payment methods (add, delete, detail, set default) and
 //! payments (authorize, capture, purchase, void, refund, credit, get payment info). Methods
@@ -13,6 +14,7 @@
 //! pool) and reports outcomes, which the payment service records.
 
 mod external;
+mod gateway_sim;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 pub use self::external::{ExternalPaymentProviderPlugin, EXTERNAL_PAYMENT_PLUGIN_NAME};
+pub use self::gateway_sim::{GatewaySimPlugin, GATEWAY_PLUGIN_NAME, STRIPE_PLUGIN_NAME};
 
 /// A plugin property: Kill Bill's PluginProperty (`key`, `value`, `isUpdatable`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,22 +217,35 @@ pub trait PaymentPluginApi: Send + Sync {
         call: PaymentMethodCall<'a>,
     ) -> PluginResult<'a, ()>;
 
-    fn authorize_payment<'a>(&'a self, call: &'a PaymentCall)
-        -> PluginResult<'a, PaymentTransactionInfo>;
+    fn authorize_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn capture_payment<'a>(&'a self, call: &'a PaymentCall)
-        -> PluginResult<'a, PaymentTransactionInfo>;
+    fn capture_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn purchase_payment<'a>(&'a self, call: &'a PaymentCall)
-        -> PluginResult<'a, PaymentTransactionInfo>;
+    fn purchase_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn void_payment<'a>(&'a self, call: &'a PaymentCall) -> PluginResult<'a, PaymentTransactionInfo>;
+    fn void_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn refund_payment<'a>(&'a self, call: &'a PaymentCall)
-        -> PluginResult<'a, PaymentTransactionInfo>;
+    fn refund_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn credit_payment<'a>(&'a self, call: &'a PaymentCall)
-        -> PluginResult<'a, PaymentTransactionInfo>;
+    fn credit_payment<'a>(
+        &'a self,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
 
     /// Everything the gateway knows about the payment's transactions (the janitor's question).
     fn get_payment_info<'a>(
@@ -263,9 +279,13 @@ pub fn process_payment<'a>(
         TransactionType::Void => plugin.void_payment(call),
         TransactionType::Refund => plugin.refund_payment(call),
         TransactionType::Credit => plugin.credit_payment(call),
-        TransactionType::Chargeback => Box::pin(std::future::ready(Ok(
-            PaymentTransactionInfo::for_call(call, transaction_type, PaymentPluginStatus::Processed),
-        ))),
+        TransactionType::Chargeback => {
+            Box::pin(std::future::ready(Ok(PaymentTransactionInfo::for_call(
+                call,
+                transaction_type,
+                PaymentPluginStatus::Processed,
+            ))))
+        }
     }
 }
 
