@@ -8,7 +8,7 @@
 //! | `http`     | axum routers per Kill Bill resource, extractors, Kill Bill's error JSON, admission |
 //! | `health`   | the checks behind `/1.0/healthcheck`                                              |
 //! | `service`  | the rules: tenants and their credentials, accounts, audit call contexts           |
-//! | `plugin`   | payment plugins (PaymentPluginApi), their registry, `__EXTERNAL_PAYMENT__`        |
+//! | `plugin`   | payment plugins (PaymentPluginApi), their registry, `__EXTERNAL_PAYMENT__`, the simulated card gateway |
 //! | `storage`  | SQL, one file per aggregate; takes a client or a transaction from the caller      |
 //! | [`bus`]    | the persistent event bus: posting in the caller's transaction, dispatch, reaper   |
 //! | [`db`]     | the embedded PostgreSQL cluster, the two connection pools, migrations            |

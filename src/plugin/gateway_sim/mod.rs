@@ -541,3 +541,122 @@ impl PaymentPluginApi for GatewaySimPlugin {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn plugin(pairs: &[(&str, &str)]) -> GatewaySimPlugin {
+        let config = Config::from_properties(pairs).expect("a valid configuration");
+        // Building a pool opens no connection; health never takes one.
+        let pool = DbPool::new("osgi", &config.plugin_pool, tokio_postgres::Config::new())
+            .expect("a pool");
+        GatewaySimPlugin::new(pool, config.gateway)
+    }
+
+    fn payment() -> PaymentRecord {
+        PaymentRecord {
+            charge_id: "ch_test".to_string(),
+            authorized: Decimal::ZERO,
+            captured: Decimal::ZERO,
+            refunded: Decimal::ZERO,
+            voided: false,
+        }
+    }
+
+    fn code(result: Result<(), Refusal>) -> Option<&'static str> {
+        result.err().map(|refusal| refusal.code)
+    }
+
+    fn amount(text: &str) -> Option<Decimal> {
+        Some(text.parse().expect("an amount"))
+    }
+
+    #[test]
+    fn health_is_what_the_configuration_says() {
+        assert!(plugin(&[]).health().healthy);
+        let unhealthy = plugin(&[("ferrobill.gateway.health", "unhealthy")]).health();
+        assert!(!unhealthy.healthy);
+        assert!(unhealthy
+            .message
+            .is_some_and(|message| message.contains("ferrobill.gateway.health")));
+    }
+
+    #[test]
+    fn captures_and_refunds_stay_within_what_came_before() {
+        let mut charge = payment();
+        assert_eq!(
+            code(apply(&mut charge, TransactionType::Capture, amount("1"))),
+            Some("amount_too_large")
+        );
+        assert_eq!(
+            code(apply(&mut charge, TransactionType::Authorize, amount("10"))),
+            None
+        );
+        assert_eq!(
+            code(apply(&mut charge, TransactionType::Capture, amount("6"))),
+            None
+        );
+        assert_eq!(
+            code(apply(&mut charge, TransactionType::Capture, amount("4.01"))),
+            Some("amount_too_large")
+        );
+        assert_eq!(
+            code(apply(&mut charge, TransactionType::Capture, amount("4"))),
+            None
+        );
+        assert_eq!(
+            code(apply(&mut charge, TransactionType::Void, None)),
+            Some("charge_already_captured")
+        );
+        assert_eq!(
+            code(apply(&mut charge, TransactionType::Refund, amount("10.01"))),
+            Some("amount_too_large")
+        );
+        assert_eq!(
+            code(apply(&mut charge, TransactionType::Refund, amount("10"))),
+            None
+        );
+        assert_eq!(
+            (charge.authorized, charge.captured, charge.refunded),
+            (Decimal::from(10), Decimal::from(10), Decimal::from(10))
+        );
+    }
+
+    #[test]
+    fn a_void_ends_the_charge() {
+        let mut charge = payment();
+        assert_eq!(
+            code(apply(&mut charge, TransactionType::Authorize, amount("5"))),
+            None
+        );
+        assert_eq!(code(apply(&mut charge, TransactionType::Void, None)), None);
+        for (kind, value) in [
+            (TransactionType::Capture, amount("1")),
+            (TransactionType::Purchase, amount("1")),
+            (TransactionType::Authorize, amount("1")),
+            (TransactionType::Void, None),
+        ] {
+            assert_eq!(
+                code(apply(&mut charge, kind, value)),
+                Some("charge_voided"),
+                "{kind:?}"
+            );
+        }
+        assert_eq!(
+            code(apply(&mut charge, TransactionType::Credit, amount("3"))),
+            None
+        );
+    }
+
+    #[test]
+    fn gateway_ids_are_stable_and_shaped_like_stripes() {
+        let id = Uuid::new_v4();
+        assert_eq!(gateway_id("ch", id), gateway_id("ch", id));
+        assert_eq!(gateway_id("ch", id).len(), 3 + 24);
+        assert!(transaction_reference(TransactionType::Refund, id).starts_with("re_"));
+        assert!(transaction_reference(TransactionType::Void, id).starts_with("vo_"));
+        assert!(transaction_reference(TransactionType::Capture, id).starts_with("ch_"));
+    }
+}
