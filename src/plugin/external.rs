@@ -134,10 +134,7 @@ impl PaymentPluginApi for ExternalPaymentProviderPlugin {
         self.pay(call, TransactionType::Purchase)
     }
 
-    fn void_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
+    fn void_payment<'a>(&'a self, call: &'a PaymentCall) -> PluginResult<'a, PaymentTransactionInfo> {
         self.pay(call, TransactionType::Void)
     }
 

@@ -217,35 +217,22 @@ pub trait PaymentPluginApi: Send + Sync {
         call: PaymentMethodCall<'a>,
     ) -> PluginResult<'a, ()>;
 
-    fn authorize_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    fn authorize_payment<'a>(&'a self, call: &'a PaymentCall)
+        -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn capture_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    fn capture_payment<'a>(&'a self, call: &'a PaymentCall)
+        -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn purchase_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    fn purchase_payment<'a>(&'a self, call: &'a PaymentCall)
+        -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn void_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    fn void_payment<'a>(&'a self, call: &'a PaymentCall) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn refund_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    fn refund_payment<'a>(&'a self, call: &'a PaymentCall)
+        -> PluginResult<'a, PaymentTransactionInfo>;
 
-    fn credit_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    fn credit_payment<'a>(&'a self, call: &'a PaymentCall)
+        -> PluginResult<'a, PaymentTransactionInfo>;
 
     /// Everything the gateway knows about the payment's transactions (the janitor's question).
     fn get_payment_info<'a>(
@@ -279,13 +266,9 @@ pub fn process_payment<'a>(
         TransactionType::Void => plugin.void_payment(call),
         TransactionType::Refund => plugin.refund_payment(call),
         TransactionType::Credit => plugin.credit_payment(call),
-        TransactionType::Chargeback => {
-            Box::pin(std::future::ready(Ok(PaymentTransactionInfo::for_call(
-                call,
-                transaction_type,
-                PaymentPluginStatus::Processed,
-            ))))
-        }
+        TransactionType::Chargeback => Box::pin(std::future::ready(Ok(
+            PaymentTransactionInfo::for_call(call, transaction_type, PaymentPluginStatus::Processed),
+        ))),
     }
 }
 
