@@ -330,6 +330,13 @@ fn apply(
     amount: Option<Decimal>,
 ) -> Result<(), Refusal> {
     let amount = amount.unwrap_or(Decimal::ZERO);
+    // A negative capture or refund would widen what is left instead of using it up.
+    if amount.is_sign_negative() && !amount.is_zero() {
+        return Err(Refusal {
+            code: "invalid_amount",
+            message: format!("amount {amount} is negative"),
+        });
+    }
     let voided = || Refusal {
         code: "charge_voided",
         message: format!("charge {} was voided", payment.charge_id),
@@ -601,6 +608,10 @@ mod tests {
         assert_eq!(
             code(apply(&mut charge, TransactionType::Capture, amount("4.01"))),
             Some("amount_too_large")
+        );
+        assert_eq!(
+            code(apply(&mut charge, TransactionType::Capture, amount("-1"))),
+            Some("invalid_amount")
         );
         assert_eq!(
             code(apply(&mut charge, TransactionType::Capture, amount("4"))),
