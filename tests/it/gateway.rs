@@ -520,3 +520,30 @@ async fn a_stripe_card_added_over_http_shows_only_its_last_four_digits() {
     assert_eq!(error["code"], json!(7199), "{error}");
     assert!(!error.to_string().contains("4242424242424241"), "{error}");
 }
+
+#[tokio::test]
+async fn rates_of_one_decide_every_call_on_an_approving_card() {
+    let db = TestDatabase::create().await;
+    for (rate, status, code) in [
+        (
+            "ferrobill.gateway.declineRate",
+            PaymentPluginStatus::Error,
+            "card_declined",
+        ),
+        (
+            "ferrobill.gateway.errorRate",
+            PaymentPluginStatus::Canceled,
+            "processing_error",
+        ),
+    ] {
+        let plugin = gateway(&db, &[(rate, "100%")]);
+        let customer = customer_with_card(&plugin, "4242424242424242").await;
+        let info = plugin
+            .purchase_payment(&customer.call(Uuid::new_v4(), Some("2.00")))
+            .await
+            .expect("an answer");
+        assert_eq!(info.status, status, "{rate}");
+        assert_eq!(info.gateway_error_code.as_deref(), Some(code), "{rate}");
+        assert_eq!(info.amount, Some(Decimal::ZERO), "{rate}");
+    }
+}
