@@ -21,6 +21,9 @@ use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
 use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
 use crate::http::{self, Admission, AppState, InFlight, Limits, Ops, Users};
+use crate::plugin::{
+    GatewaySimPlugin, PaymentPluginApi, PluginRegistry, GATEWAY_PLUGIN_NAME, STRIPE_PLUGIN_NAME,
+};
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::payment_methods::PaymentMethodService;
@@ -199,9 +202,16 @@ impl App {
             &main_pool,
             config.push_notifications.clone(),
         )?;
-        let plugins = Arc::new(crate::plugin::PluginRegistry::new(
-            config.payment.plugin_timeout,
+        // One gateway under two names: ferrobill's own, and Kill Bill's Stripe plugin's, so
+        // that scenarios written for Kill Bill (seeds 000 and 001) add their cards unchanged.
+        let mut plugins = PluginRegistry::new(config.payment.plugin_timeout);
+        let gateway: Arc<dyn PaymentPluginApi> = Arc::new(GatewaySimPlugin::new(
+            plugin_pool.clone(),
+            config.gateway.clone(),
         ));
+        plugins.register(GATEWAY_PLUGIN_NAME, gateway.clone());
+        plugins.register(STRIPE_PLUGIN_NAME, gateway);
+        let plugins = Arc::new(plugins);
         // Registers the janitor's queue handler, so it exists before the queue starts.
         let payments = PaymentService::new(
             main_pool.clone(),

@@ -44,6 +44,7 @@ pub struct Config {
     pub plugin_pool: PoolConfig,
     pub embedded: EmbeddedConfig,
     pub payment: PaymentConfig,
+    pub gateway: GatewayConfig,
     pub main_bus: BusConfig,
     pub external_bus: BusConfig,
     pub notification_queue: NotificationQueueConfig,
@@ -108,6 +109,48 @@ pub struct PaymentConfig {
     pub global_lock_retries: u32,
     pub janitor_unknown_retries: Vec<Duration>,
     pub janitor_pending_retries: Vec<Duration>,
+}
+
+/// The simulated card gateway (the `ferrobill-gateway` plugin, also registered as
+/// `killbill-stripe`); docs/gateway.md describes what each setting does to a payment call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// How long each payment call holds its plugin-pool connection, as a real plugin holds
+    /// its JDBC connection around the HTTP call to the gateway.
+    pub latency: Latency,
+    /// Share of payment calls declined (PaymentPluginStatus::Error, `card_declined`).
+    pub decline_rate: Rate,
+    /// Share of payment calls failing before submission (PaymentPluginStatus::Canceled).
+    pub error_rate: Rate,
+    /// Share of payment calls that hang for `hang_time` before the outcome is recorded.
+    pub timeout_rate: Rate,
+    pub hang_time: Duration,
+    /// What the plugin reports to the plugins health check.
+    pub healthy: bool,
+}
+
+/// How long a simulated gateway call takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Latency {
+    Fixed(Duration),
+    /// Log-normal, given by the two figures operators read off gateway dashboards.
+    LogNormal {
+        median: Duration,
+        p99: Duration,
+    },
+}
+
+/// A probability, held in parts per million so that the configuration stays `Eq` and two
+/// spellings of one rate (`0.05`, `5%`) compare equal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate(u32);
+
+impl Rate {
+    const ONE: u32 = 1_000_000;
+
+    pub fn probability(self) -> f64 {
+        f64::from(self.0) / f64::from(Rate::ONE)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -401,6 +444,10 @@ enum Kind {
     Users,
     Port,
     IpAddress,
+    /// A gateway latency: a duration, or `lognormal:median=…,p99=…`.
+    Latency,
+    /// A probability: `0` to `1`, or a percentage.
+    Rate,
 }
 
 /// What a number without a unit means for a duration property: its documented unit. Kill
@@ -457,6 +504,9 @@ const SECRET: Kind = Kind::Secret;
 const BUS_MODES: Kind = Kind::Choice(&["POLLING", "STICKY_POLLING", "STICKY_EVENTS"]);
 const NOTIFICATION_QUEUE_MODES: Kind = Kind::Choice(&["POLLING", "STICKY_POLLING"]);
 const LOG_FORMATS: Kind = Kind::Choice(&["text", "json"]);
+const GATEWAY_HEALTH: Kind = Kind::Choice(&["healthy", "unhealthy"]);
+const LATENCY: Kind = Kind::Latency;
+const RATE: Kind = Kind::Rate;
 const MAIN_DATABASE_URL: Kind = Kind::DatabaseUrl {
     when_empty: "nothing for the embedded database",
 };
@@ -473,6 +523,7 @@ enum Group {
     PluginPool,
     Embedded,
     Payment,
+    Gateway,
     MainBus,
     ExternalBus,
     NotificationQueue,
@@ -491,6 +542,7 @@ impl Group {
             Group::PluginPool => "Plugin database pool",
             Group::Embedded => "Embedded PostgreSQL",
             Group::Payment => "Payments",
+            Group::Gateway => "Simulated card gateway",
             Group::MainBus => "Internal event bus",
             Group::ExternalBus => "External event bus",
             Group::NotificationQueue => "Notification queue",
@@ -517,6 +569,9 @@ impl Group {
                 "The PostgreSQL ferrobill starts itself when org.killbill.dao.url is empty."
             }
             Group::Payment => "Payment plugin calls (Kill Bill's PaymentConfig).",
+            Group::Gateway => {
+                "The payment plugin ferrobill-gateway, also registered as killbill-stripe: a card gateway simulated on the plugin pool (docs/gateway.md)."
+            }
             Group::MainBus => {
                 "Kill Bill's persistent bus for internal events, table bus_events (PersistentBusConfig, instance main)."
             }
@@ -643,6 +698,19 @@ const PROPERTIES: &[Property] = &[
         "When the janitor asks the plugin again about an UNKNOWN transaction: one delay per attempt."),
     property("org.killbill.payment.janitor.pending.retries", "1h,1d", TIMESPAN_LIST, Payment,
         "When the janitor asks the plugin again about a PENDING transaction: one delay per attempt."),
+
+    property("ferrobill.gateway.latency", "0ms", LATENCY, Gateway,
+        "Time each simulated gateway call takes while its payment call holds a plugin-pool connection: a duration (50ms; a bare number is milliseconds) or lognormal:median=50ms,p99=400ms."),
+    property("ferrobill.gateway.declineRate", "0", RATE, Gateway,
+        "Share of payment calls the gateway declines (status ERROR, code card_declined): 0 to 1 (0.05) or a percentage (5%)."),
+    property("ferrobill.gateway.errorRate", "0", RATE, Gateway,
+        "Share of payment calls that fail with a processing error before submission (status CANCELED, code processing_error)."),
+    property("ferrobill.gateway.timeoutRate", "0", RATE, Gateway,
+        "Share of payment calls that hang for ferrobill.gateway.hangTime; the outcome is recorded when the hang ends, for the janitor. The three rates add up to at most 1."),
+    property("ferrobill.gateway.hangTime", "2m", POSITIVE_SECONDS, Gateway,
+        "How long a hanging call sleeps (timeoutRate, card 4000000000000341); keep it above org.killbill.payment.plugin.timeout."),
+    property("ferrobill.gateway.health", "healthy", GATEWAY_HEALTH, Gateway,
+        "What the gateway plugin reports to the plugins health check: healthy or unhealthy."),
 
     property("org.killbill.persistent.bus.main.inMemory", "false", BOOL, MainBus,
         "Dispatch events in memory on the posting thread: no table, no retries."),
@@ -1676,6 +1744,8 @@ enum Value {
     Users(Vec<(String, String)>),
     Port(u16),
     Ip(IpAddr),
+    Latency(Latency),
+    Rate(Rate),
 }
 
 /// Checks `raw` against `kind`; the error is what was expected, to finish the message.
@@ -1718,7 +1788,62 @@ fn parse_value(kind: Kind, raw: &str) -> Result<Value, String> {
             .parse::<IpAddr>()
             .map(Value::Ip)
             .map_err(|_| "an IP address such as 0.0.0.0, 127.0.0.1 or ::".to_owned()),
+        Kind::Latency => parse_latency(raw).map(Value::Latency),
+        Kind::Rate => parse_rate(raw).map(Value::Rate),
     }
+}
+
+/// `50ms` (any duration form; a bare number is milliseconds) or
+/// `lognormal:median=50ms,p99=400ms` (keys in any order and case, p99 at least the median).
+fn parse_latency(raw: &str) -> Result<Latency, String> {
+    const EXPECTED: &str = "a duration such as 50ms, or lognormal:median=50ms,p99=400ms with p99 no less than the median";
+    let text = raw.trim();
+    let Some(parameters) = text
+        .split_once(':')
+        .filter(|(shape, _)| shape.trim().eq_ignore_ascii_case("lognormal"))
+        .map(|(_, parameters)| parameters)
+    else {
+        return parse_duration(text, BareNumber::Milliseconds, true)
+            .map(Latency::Fixed)
+            .map_err(|_| EXPECTED.to_owned());
+    };
+    let (mut median, mut p99) = (None, None);
+    for pair in parameters.split(',') {
+        let (key, value) = pair.split_once('=').ok_or(EXPECTED)?;
+        let value = parse_duration(value, BareNumber::Milliseconds, false).map_err(|_| EXPECTED)?;
+        let slot = match key.trim().to_ascii_lowercase().as_str() {
+            "median" => &mut median,
+            "p99" => &mut p99,
+            _ => return Err(EXPECTED.to_owned()),
+        };
+        if slot.replace(value).is_some() {
+            return Err(EXPECTED.to_owned());
+        }
+    }
+    match (median, p99) {
+        (Some(median), Some(p99)) if p99 >= median => Ok(Latency::LogNormal { median, p99 }),
+        _ => Err(EXPECTED.to_owned()),
+    }
+}
+
+/// `0.05` or `5%`, from 0 to 1. Only digits and one dot: Rust's float parser would also take
+/// `inf`, `NaN` and `1e-2`, which no operator means.
+fn parse_rate(raw: &str) -> Result<Rate, String> {
+    const EXPECTED: &str = "a probability from 0 to 1 such as 0.05, or a percentage such as 5%";
+    let text = raw.trim();
+    let (number, scale) = match text.strip_suffix('%') {
+        Some(number) => (number.trim_end(), 100.0),
+        None => (text, 1.0),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(EXPECTED.to_owned());
+    }
+    let probability = number.parse::<f64>().map_err(|_| EXPECTED)? / scale;
+    if !(0.0..=1.0).contains(&probability) {
+        return Err(EXPECTED.to_owned());
+    }
+    // In 0..=1_000_000 after the check above, so the cast cannot truncate.
+    Ok(Rate((probability * f64::from(Rate::ONE)).round() as u32))
 }
 
 fn parse_count(raw: &str, min: u64, max: u64) -> Result<u64, String> {
@@ -1900,7 +2025,10 @@ fn display_value(kind: Kind, raw: &str, value: &Value) -> String {
         (_, Value::Port(port)) => port.to_string(),
         (_, Value::Ip(ip)) => ip.to_string(),
         (_, Value::Text(text)) => text.clone(),
-        (_, Value::Duration(_)) | (_, Value::Durations(_)) => raw.trim().to_owned(),
+        (_, Value::Duration(_))
+        | (_, Value::Durations(_))
+        | (_, Value::Latency(_))
+        | (_, Value::Rate(_)) => raw.trim().to_owned(),
     }
 }
 
@@ -2050,6 +2178,20 @@ impl Values {
         }
     }
 
+    fn latency(&self, name: &str) -> Latency {
+        match self.get(name) {
+            (_, Value::Latency(latency), _) => *latency,
+            (key, other, _) => unreachable!("{key} is not a latency: {other:?}"),
+        }
+    }
+
+    fn rate(&self, name: &str) -> Rate {
+        match self.get(name) {
+            (_, Value::Rate(rate), _) => *rate,
+            (key, other, _) => unreachable!("{key} is not a rate: {other:?}"),
+        }
+    }
+
     fn source(&self, name: &str) -> &Source {
         self.get(name).2
     }
@@ -2109,6 +2251,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         janitor_unknown_retries: values.durations("org.killbill.payment.janitor.unknown.retries"),
         janitor_pending_retries: values.durations("org.killbill.payment.janitor.pending.retries"),
     };
+    let gateway = gateway(values, &payment, warnings)?;
     let main_bus = bus(values, "main", MAIN_BUS_PREFIX)?;
     let external_bus = bus(values, "external", EXTERNAL_BUS_PREFIX)?;
     let notification_queue = notification_queue(values, NOTIFICATION_QUEUE_PREFIX);
@@ -2131,6 +2274,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         plugin_pool,
         embedded,
         payment,
+        gateway,
         main_bus,
         external_bus,
         notification_queue,
@@ -2170,6 +2314,49 @@ fn pool(
         ));
     }
     pool
+}
+
+fn gateway(
+    values: &Values,
+    payment: &PaymentConfig,
+    warnings: &mut Vec<String>,
+) -> Result<GatewayConfig, ConfigError> {
+    const TIMEOUT_RATE: &str = "ferrobill.gateway.timeoutRate";
+    let gateway = GatewayConfig {
+        latency: values.latency("ferrobill.gateway.latency"),
+        decline_rate: values.rate("ferrobill.gateway.declineRate"),
+        error_rate: values.rate("ferrobill.gateway.errorRate"),
+        timeout_rate: values.rate(TIMEOUT_RATE),
+        hang_time: values.duration("ferrobill.gateway.hangTime"),
+        healthy: values.choice("ferrobill.gateway.health") == "healthy",
+    };
+    // One draw picks at most one failure per call, so the shares cannot exceed the whole.
+    let total = [
+        gateway.decline_rate,
+        gateway.error_rate,
+        gateway.timeout_rate,
+    ]
+    .iter()
+    .map(|rate| u64::from(rate.0))
+    .sum::<u64>();
+    if total > u64::from(Rate::ONE) {
+        let (property, _, source) = values.get(TIMEOUT_RATE);
+        return Err(ConfigError::InvalidValue {
+            property,
+            value: format!("{:?}", gateway.timeout_rate.probability().to_string()),
+            origin: source.to_string(),
+            expected:
+                "ferrobill.gateway.declineRate, errorRate and timeoutRate adding up to at most 1"
+                    .to_owned(),
+        });
+    }
+    if gateway.hang_time <= payment.plugin_timeout {
+        warnings.push(format!(
+            "ferrobill.gateway.hangTime ({:?}) is not above org.killbill.payment.plugin.timeout ({:?}): hanging gateway calls will not time out",
+            gateway.hang_time, payment.plugin_timeout
+        ));
+    }
+    Ok(gateway)
 }
 
 fn bus(values: &Values, name: &'static str, prefix: &str) -> Result<BusConfig, ConfigError> {
@@ -2241,6 +2428,7 @@ impl fmt::Debug for Config {
             .field("plugin_pool", &self.plugin_pool)
             .field("embedded", &self.embedded)
             .field("payment", &self.payment)
+            .field("gateway", &self.gateway)
             .field("main_bus", &self.main_bus)
             .field("external_bus", &self.external_bus)
             .field("notification_queue", &self.notification_queue)
@@ -2456,7 +2644,12 @@ const VALUES_DOC: &str = "
   `TimeSpan` rejects a bare number, ferrobill accepts it as real manifests use it).
 - Booleans: `true` or `false`, any case. Anything else is an error (Kill Bill silently reads
   it as false).
-- Choices (queue modes, log format): any case.
+- Choices (queue modes, log format, gateway health): any case.
+- Gateway latency (`ferrobill.gateway.latency`): a duration (`50ms`, fixed), or
+  `lognormal:median=50ms,p99=400ms` (a log-normal distribution with that median and 99th
+  percentile; p99 no less than the median; draws are capped at ten times p99).
+- Rates (`ferrobill.gateway.*Rate`): a probability from `0` to `1` (`0.05`) or a percentage
+  (`5%`). `0` never draws a random number.
 - Integers: plain digits; sizes and thread counts must be at least 1.
 - Surrounding blanks are ignored, except in passwords.
 - A bad value stops startup with one line naming the property, the value, where it came from
@@ -2593,6 +2786,12 @@ mod tests {
         assert_eq!(c.payment.plugin_threads, 10);
         assert_eq!(c.payment.plugin_timeout, Duration::from_secs(30));
         assert_eq!(c.payment.global_lock_retries, 50);
+        assert_eq!(c.gateway.latency, Latency::Fixed(Duration::ZERO));
+        assert_eq!(c.gateway.decline_rate, Rate(0));
+        assert_eq!(c.gateway.error_rate, Rate(0));
+        assert_eq!(c.gateway.timeout_rate, Rate(0));
+        assert_eq!(c.gateway.hang_time, Duration::from_secs(120));
+        assert!(c.gateway.healthy);
         for (bus, name) in [(&c.main_bus, "main"), (&c.external_bus, "external")] {
             assert_eq!(bus.name, name);
             assert!(!bus.in_memory);
@@ -3820,6 +4019,84 @@ mod tests {
             text,
             markdown_reference(),
             "stale: run `cargo test -- --ignored regenerate_reference_files`"
+        );
+    }
+
+    #[test]
+    fn gateway_latency_and_rates_parse_in_their_documented_forms() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_latency("50ms"), Ok(Latency::Fixed(ms(50))));
+        assert_eq!(parse_latency(" 75 "), Ok(Latency::Fixed(ms(75))));
+        assert_eq!(parse_latency("0"), Ok(Latency::Fixed(Duration::ZERO)));
+        assert_eq!(
+            parse_latency("LogNormal: p99=1s, median=50ms"),
+            Ok(Latency::LogNormal {
+                median: ms(50),
+                p99: ms(1000)
+            })
+        );
+        for bad in [
+            "lognormal:median=50ms",
+            "lognormal:median=500ms,p99=400ms",
+            "lognormal:median=50ms,p99=400ms,p99=1s",
+            "lognormal:mean=50ms,p99=1s",
+            "lognormal:median=0ms,p99=1s",
+            "uniform:min=1ms,max=2ms",
+            "fast",
+        ] {
+            assert!(parse_latency(bad).is_err(), "{bad} was accepted");
+        }
+        assert_eq!(parse_rate("0"), Ok(Rate(0)));
+        assert_eq!(parse_rate("0.05"), Ok(Rate(50_000)));
+        assert_eq!(parse_rate("5 %"), parse_rate("0.05"));
+        assert_eq!(parse_rate("1"), Ok(Rate(1_000_000)));
+        for bad in [
+            "", "1.5", "150%", "-0.1", "inf", "NaN", "1e-2", "0.1.2", "%",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn gateway_settings_come_from_the_environment_and_rates_stay_within_one() {
+        let loaded = loaded(&[
+            (
+                "FERROBILL_GATEWAY_LATENCY",
+                "lognormal:median=50ms,p99=400ms",
+            ),
+            ("FERROBILL_GATEWAY_DECLINE_RATE", "10%"),
+            ("KB_ferrobill_gateway_errorRate", "0.2"),
+            ("FERROBILL_GATEWAY_HEALTH", "UNHEALTHY"),
+            ("FERROBILL_GATEWAY_HANG_TIME", "10"),
+        ]);
+        let gateway = &loaded.config.gateway;
+        assert_eq!(
+            gateway.latency,
+            Latency::LogNormal {
+                median: Duration::from_millis(50),
+                p99: Duration::from_millis(400)
+            }
+        );
+        assert_eq!(gateway.decline_rate, Rate(100_000));
+        assert_eq!(gateway.error_rate, Rate(200_000));
+        assert!(!gateway.healthy);
+        // A bare hang time is seconds, and 10 s is below the default 30 s plugin timeout.
+        assert_eq!(gateway.hang_time, Duration::from_secs(10));
+        assert!(has_warning(&loaded, "ferrobill.gateway.hangTime"));
+        assert_eq!(
+            effective(&loaded.config, "ferrobill.gateway.declineRate"),
+            "10%"
+        );
+
+        let message = error_of(&[
+            ("ferrobill.gateway.declineRate", "0.6"),
+            ("ferrobill.gateway.timeoutRate", "0.5"),
+        ]);
+        assert!(message.contains("adding up to at most 1"), "{message}");
+        let message = error_of(&[("ferrobill.gateway.latency", "lognormal:p99=1s")]);
+        assert!(
+            message.contains("lognormal:median=50ms,p99=400ms"),
+            "{message}"
         );
     }
 

@@ -10,7 +10,7 @@
 //! | [`metrics`] | the one recorder behind `/1.0/metrics` and `/metrics`, metric names, recording API |
 //! | [`profiling`] | `X-Killbill-Profiling-Req`: per-request spans (DAO, DAO_CONNECTION, PLUGIN, …) |
 //! | `service`  | the rules: tenants, accounts, payment methods, tags, payments, audit levels      |
-//! | `plugin`   | payment plugins (PaymentPluginApi), their registry, `__EXTERNAL_PAYMENT__`        |
+//! | `plugin`   | payment plugins (PaymentPluginApi), registry, executor, `__EXTERNAL_PAYMENT__`, the simulated gateway |
 //! | `storage`  | SQL, one file per aggregate; takes a client or a transaction from the caller      |
 //! | [`bus`]    | the persistent event bus: posting in the caller's transaction, dispatch, reaper   |
 //! | [`db`]     | the embedded PostgreSQL cluster, the two connection pools, migrations            |

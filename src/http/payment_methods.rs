@@ -58,10 +58,30 @@ const PAYMENT_METHOD_OBJECT_TYPE: &str = "PAYMENT_METHOD";
 struct PluginPropertyJson {
     #[serde(default)]
     key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "property_value")]
     value: Option<String>,
     #[serde(default)]
     is_updatable: Option<bool>,
+}
+
+/// Kill Bill's PluginPropertyJson `value` is a Java `Object`, so clients send card numbers and
+/// expiration months as JSON numbers as often as strings. Numbers and booleans become their
+/// JSON text (`4242424242424242` → `"4242424242424242"`: serde_json keeps every integer up to
+/// 20 digits exact); objects and arrays, which no plugin property holds, are refused.
+fn property_value<'de, D>(deserializer: D) -> std::result::Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde_json::Value;
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(Value::Number(number)) => Ok(Some(number.to_string())),
+        Some(Value::Bool(flag)) => Ok(Some(flag.to_string())),
+        Some(Value::Array(_) | Value::Object(_)) => Err(serde::de::Error::custom(
+            "a plugin property value must be a string, a number or a boolean",
+        )),
+    }
 }
 
 /// Kill Bill's PaymentMethodPluginDetailJson (`pluginInfo`).
@@ -386,6 +406,44 @@ mod tests {
                 .map(|(key, value)| (key.to_string(), value.to_string()))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn property_values_may_be_numbers_or_booleans() {
+        let info: PluginInfoJson = serde_json::from_value(serde_json::json!({
+            "properties": [
+                { "key": "ccNumber", "value": 4242424242424242u64 },
+                { "key": "ccExpirationMonth", "value": 12 },
+                { "key": "amount", "value": 12.5 },
+                { "key": "flag", "value": true },
+                { "key": "ccFirstName", "value": "Ada" },
+                { "key": "none", "value": null },
+                { "key": "absent" }
+            ]
+        }))
+        .expect("numbers and booleans are accepted");
+        let values: Vec<Option<String>> = PaymentMethodPlugin::from(info)
+            .properties
+            .into_iter()
+            .map(|property| property.value)
+            .collect();
+        let expected = [
+            Some("4242424242424242"),
+            Some("12"),
+            Some("12.5"),
+            Some("true"),
+            Some("Ada"),
+            None,
+            None,
+        ];
+        assert_eq!(
+            values,
+            expected.map(|value| value.map(str::to_string)).to_vec()
+        );
+        let nested = serde_json::from_value::<PluginInfoJson>(serde_json::json!({
+            "properties": [{ "key": "k", "value": { "a": 1 } }]
+        }));
+        assert!(nested.is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Payment plugins: Kill Bill's PaymentPluginApi as a Rust trait, the registry that resolves a
-//! plugin by the name stored on a payment method, and the built-in `__EXTERNAL_PAYMENT__`
-//! plugin (`external.rs`).
+//! plugin by the name stored on a payment method, the built-in `__EXTERNAL_PAYMENT__`
+//! plugin (`external.rs`) and the simulated card gateway (`gateway_sim/`, registered as
+//! `ferrobill-gateway` and `killbill-stripe`).
 //!
 //! The trait has Kill Bill's two sides: payment methods (add, delete, detail, set default) and
 //! payments (authorize, capture, purchase, void, refund, credit, get payment info). Methods
@@ -14,6 +15,7 @@
 
 mod executor;
 mod external;
+mod gateway_sim;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use uuid::Uuid;
 
 pub use self::executor::{ExecutorError, PluginExecutor};
 pub use self::external::{ExternalPaymentProviderPlugin, EXTERNAL_PAYMENT_PLUGIN_NAME};
+pub use self::gateway_sim::{GatewaySimPlugin, GATEWAY_PLUGIN_NAME, STRIPE_PLUGIN_NAME};
 
 /// A plugin property: Kill Bill's PluginProperty (`key`, `value`, `isUpdatable`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@ mod configuration;
 mod embedded_cluster;
 mod embedded_default;
 mod fuzz_bodies;
+mod gateway;
 mod health;
 mod lifecycle;
 mod notifications;
