@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
 use crate::db::migrate::{self, MigrateError};
 use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
+use crate::health::plugins::PluginsHealthcheck;
 use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
 use crate::http::{self, Admission, AppState, InFlight, Limits, Ops, Users};
@@ -246,7 +247,10 @@ impl App {
             .await;
         let health = Health::new(
             &[main_pool.clone(), plugin_pool.clone()],
-            vec![Arc::new(queues_check)],
+            vec![
+                Arc::new(queues_check),
+                Arc::new(PluginsHealthcheck::new(plugins.clone())),
+            ],
         );
         let state = AppState {
             tenants: TenantService::new(

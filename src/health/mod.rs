@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
+pub mod plugins;
 pub mod queue_check;
 mod queues;
 

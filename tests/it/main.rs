@@ -20,6 +20,7 @@ mod notifications;
 mod observability;
 mod payment_methods;
 mod payments;
+mod payments_gateway;
 mod pools;
 mod process;
 mod push_notifications;
