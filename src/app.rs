@@ -221,6 +221,10 @@ impl App {
             plugins.clone(),
             config.payment.clone(),
         );
+        // A lease left by this node's previous run would hold its accounts until it expires.
+        if let Err(error) = payments.release_stale_leases().await {
+            tracing::warn!(%error, "could not release this node's stale account leases");
+        }
         for bus in [&main_bus, &external_bus] {
             if let Err(source) = bus.start().await {
                 main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
@@ -260,7 +264,7 @@ impl App {
             accounts: AccountService::new(main_pool.clone(), main_bus.clone()),
             admin: AdminService::new(main_pool.clone()),
             payment_methods: PaymentMethodService::new(main_pool.clone(), plugins),
-            payments,
+            payments: payments.clone(),
             tags: TagService::new(main_pool.clone()),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
@@ -302,6 +306,7 @@ impl App {
                 return Err(StartupError::Bind { address, source });
             }
         };
+        let janitor_sweep = payments.start_janitor_sweep();
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(async move {
             axum::serve(
@@ -325,6 +330,7 @@ impl App {
             external_bus,
             notification_queue,
             queue_sampler,
+            janitor_sweep,
             health,
             shutdown_timeout: config.server.shutdown_timeout,
         })
@@ -394,6 +400,7 @@ impl App {
             self.running.external_bus.shutdown(bus::SHUTDOWN_TIMEOUT)
         );
         self.running.queue_sampler.abort();
+        self.running.janitor_sweep.abort();
         self.running.main_pool.close();
         self.running.plugin_pool.close();
         if let Some(cluster) = self.embedded {
@@ -415,6 +422,7 @@ struct Running {
     external_bus: Bus,
     notification_queue: NotificationQueueService,
     queue_sampler: JoinHandle<()>,
+    janitor_sweep: JoinHandle<()>,
     health: Health,
     shutdown_timeout: Duration,
 }

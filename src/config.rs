@@ -107,6 +107,7 @@ pub struct PaymentConfig {
     pub plugin_threads: u32,
     pub plugin_timeout: Duration,
     pub global_lock_retries: u32,
+    pub janitor_rate: Duration,
     pub janitor_unknown_retries: Vec<Duration>,
     pub janitor_pending_retries: Vec<Duration>,
 }
@@ -694,6 +695,8 @@ const PROPERTIES: &[Property] = &[
         "How long a payment call waits for its plugin (Kill Bill counts whole seconds)."),
     property("org.killbill.payment.globalLock.retries", "50", NON_NEGATIVE, Payment,
         "Tries, 100 ms apart, to take an account's lock before a payment call fails."),
+    property("org.killbill.payment.janitor.rate", "1h", POSITIVE_TIMESPAN, Payment,
+        "How often the janitor sweeps for UNKNOWN transactions whose outcome was never recorded (a node died between its two transactions)."),
     property("org.killbill.payment.janitor.unknown.retries", "5m,1h,1d,1d,1d,1d,1d", TIMESPAN_LIST, Payment,
         "When the janitor asks the plugin again about an UNKNOWN transaction: one delay per attempt."),
     property("org.killbill.payment.janitor.pending.retries", "1h,1d", TIMESPAN_LIST, Payment,
@@ -2248,6 +2251,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         plugin_threads: values.count_u32("org.killbill.payment.plugin.threads.nb"),
         plugin_timeout: values.duration("org.killbill.payment.plugin.timeout"),
         global_lock_retries: values.count_u32("org.killbill.payment.globalLock.retries"),
+        janitor_rate: values.duration("org.killbill.payment.janitor.rate"),
         janitor_unknown_retries: values.durations("org.killbill.payment.janitor.unknown.retries"),
         janitor_pending_retries: values.durations("org.killbill.payment.janitor.pending.retries"),
     };

@@ -493,3 +493,38 @@ pub async fn release_lock(
     client.execute(&statement, &[&lock_name, &owner]).await?;
     Ok(())
 }
+
+/// Deletes every lease whose owner starts with `owner_prefix` (a node's name and `:`); returns
+/// how many there were.
+pub async fn release_locks_of_node(
+    client: &impl GenericClient,
+    owner_prefix: &str,
+) -> Result<u64, StorageError> {
+    let pattern = format!("{}%", owner_prefix.replace('%', "\\%").replace('_', "\\_"));
+    Ok(client
+        .execute("delete from account_locks where owner like $1", &[&pattern])
+        .await?)
+}
+
+/// UNKNOWN transactions whose outcome was never recorded (never updated since their first
+/// transaction) and recorded before `recorded_before`: the ones a dead node left. At most
+/// `limit`, oldest first, as (tenant record id, transaction id).
+pub async fn find_abandoned_transactions(
+    client: &impl GenericClient,
+    recorded_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(i64, Uuid)>, StorageError> {
+    let rows = client
+        .query(
+            "select tenant_record_id, id from payment_transactions
+             where transaction_status = 'UNKNOWN' and updated_date = created_date
+               and created_date < $1
+             order by record_id
+             limit $2",
+            &[&recorded_before, &limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}

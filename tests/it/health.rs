@@ -28,6 +28,7 @@ async fn healthcheck_lists_rotation_pools_and_queues() {
         vec![
             "main.pool.ConnectivityCheck",
             KILLBILL,
+            "org.killbill.billing.server.healthchecks.KillbillPluginsHealthcheck",
             QUEUES,
             "osgi.pool.ConnectivityCheck"
         ]

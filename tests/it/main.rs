@@ -18,6 +18,7 @@ mod health;
 mod lifecycle;
 mod notifications;
 mod observability;
+mod payment_crash;
 mod payment_methods;
 mod payments;
 mod payments_gateway;

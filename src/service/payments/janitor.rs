@@ -202,7 +202,7 @@ pub(super) async fn repair_transaction(
         let mut connection = inner.pool.get().await.map_err(StorageError::from)?;
         let transaction = connection.transaction().await.map_err(StorageError::from)?;
         let expires_at = Utc::now()
-            + TimeDelta::from_std(inner.config.plugin_timeout * 2).unwrap_or(TimeDelta::MAX);
+            + TimeDelta::from_std(super::lease_length(&inner.config)).unwrap_or(TimeDelta::MAX);
         if !payments::try_take_lock(&transaction, &name, &owner, expires_at).await? {
             // Another node is working on the account; look again on the next schedule.
             return Ok(Repair::StillOpen {
@@ -255,11 +255,18 @@ pub(super) async fn repair_transaction(
     let info = answer
         .into_iter()
         .find(|info| info.transaction_id == transaction_id);
-    let new_status = info
-        .as_ref()
-        .map(|info| TransactionStatus::from_plugin(info.status));
-    match (info, new_status) {
-        (Some(info), Some(status)) if status != current_status => {
+    let new_status = match &info {
+        Some(info) => Some(TransactionStatus::from_plugin(info.status)),
+        None if current_status == TransactionStatus::Unknown
+            && !service.is_call_in_flight(transaction_id)
+            && never_reached_the_plugin(&prepared, inner.config.plugin_timeout) =>
+        {
+            Some(TransactionStatus::PluginFailure)
+        }
+        None => None,
+    };
+    match new_status {
+        Some(status) if status != current_status => {
             let context = CallContext {
                 created_by: JANITOR_USER.to_string(),
                 reason: None,
@@ -271,7 +278,7 @@ pub(super) async fn repair_transaction(
                     tenant,
                     &prepared,
                     status,
-                    Some(&info),
+                    info.as_ref(),
                     Some(&owner),
                     &context,
                 )
@@ -293,6 +300,55 @@ pub(super) async fn repair_transaction(
             })
         }
     }
+}
+
+/// Whether an UNKNOWN transaction the plugin has no record of, and for which this node runs no
+/// late call, can only be one the plugin never received: twice the plugin timeout has passed
+/// since it was recorded (its request timed out, or its node died). Kill Bill leaves such a
+/// transaction UNKNOWN for good; ferrobill records it as PLUGIN_FAILURE, which is what happened
+/// (nothing was charged), so the payment's history tells the truth (docs/compatibility.md).
+fn never_reached_the_plugin(prepared: &Prepared, plugin_timeout: std::time::Duration) -> bool {
+    let age = Utc::now() - prepared.transaction.created_date;
+    age > TimeDelta::from_std(plugin_timeout * 2).unwrap_or(TimeDelta::MAX)
+}
+
+/// Most abandoned transactions one sweep looks at (Kill Bill's janitor sweeps 1000 attempts).
+const SWEEP_LIMIT: i64 = 1000;
+
+/// Kill Bill's periodic janitor run, for what no notification covers: an UNKNOWN transaction
+/// whose second transaction never happened (its node died) has no janitor entry, so every
+/// `org.killbill.payment.janitor.rate` the oldest of them are looked at. Runs until aborted.
+pub(super) async fn sweep_forever(service: PaymentService) {
+    let mut ticks = tokio::time::interval(service.inner.config.janitor_rate);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = sweep(&service).await {
+            tracing::warn!(%error, "janitor sweep failed; retrying at the next tick");
+        }
+    }
+}
+
+async fn sweep(service: &PaymentService) -> Result<(), ServiceError> {
+    let inner = &service.inner;
+    // Younger ones may still be between their two transactions on a live node.
+    let recorded_before = Utc::now()
+        - TimeDelta::from_std(super::lease_length(&inner.config)).unwrap_or(TimeDelta::MAX);
+    let abandoned = {
+        let connection = inner.pool.get().await.map_err(StorageError::from)?;
+        payments::find_abandoned_transactions(&connection, recorded_before, SWEEP_LIMIT).await?
+    };
+    for (tenant_record_id, transaction_id) in abandoned {
+        let tenant: Tenant = {
+            let connection = inner.pool.get().await.map_err(StorageError::from)?;
+            match tenants::find_tenant_by_record_id(&connection, tenant_record_id).await? {
+                Some(row) => row.into(),
+                None => continue,
+            }
+        };
+        repair_transaction(service, &tenant, transaction_id).await?;
+    }
+    Ok(())
 }
 
 async fn release(service: &PaymentService, name: &str, owner: &str) -> Result<(), ServiceError> {

@@ -187,6 +187,17 @@ struct Inner {
     config: PaymentConfig,
     local_locks: LocalAccountLocks,
     node: String,
+    /// Transactions whose plugin call is still running on this node.
+    calls_in_flight: CallsInFlight,
+}
+
+type CallsInFlight = Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>;
+
+fn lock_calls(calls: &CallsInFlight) -> std::sync::MutexGuard<'_, std::collections::HashSet<Uuid>> {
+    match calls.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 /// Everything the first transaction decided.
@@ -222,10 +233,33 @@ impl PaymentService {
                 config,
                 local_locks: LocalAccountLocks::default(),
                 node,
+                calls_in_flight: CallsInFlight::default(),
             }),
         };
         janitor::register(&service, &notifications);
         service
+    }
+
+    /// Gives back the account leases an earlier run of this node held when it died: a node
+    /// restarting under its name knows they are stale. Call once at startup.
+    pub async fn release_stale_leases(&self) -> Result<u64, ServiceError> {
+        let connection = self.inner.pool.get().await.map_err(StorageError::from)?;
+        let released =
+            payments::release_locks_of_node(&connection, &format!("{}:", self.inner.node)).await?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                node = self.inner.node,
+                "released the account leases of this node's previous run"
+            );
+        }
+        Ok(released)
+    }
+
+    /// Starts the janitor's periodic sweep (`org.killbill.payment.janitor.rate`); abort the
+    /// handle to stop it.
+    pub fn start_janitor_sweep(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(janitor::sweep_forever(self.clone()))
     }
 
     /// Runs one operation; see the module documentation for its shape. A decline, a plugin
@@ -387,7 +421,7 @@ impl PaymentService {
         context: &CallContext,
     ) -> Result<Prepared, ServiceError> {
         let name = lock_name(account.id);
-        let lease = self.inner.config.plugin_timeout * 2 + Duration::from_secs(60);
+        let lease = lease_length(&self.inner.config);
         for attempt in 0..=self.inner.config.global_lock_retries {
             if attempt > 0 {
                 tokio::time::sleep(LOCK_RETRY_PAUSE).await;
@@ -428,12 +462,25 @@ impl PaymentService {
             transaction_type.as_str(),
             call.payment_id
         );
+        let calls = self.inner.calls_in_flight.clone();
+        let transaction_id = call.transaction_id;
+        lock_calls(&calls).insert(transaction_id);
         self.inner
             .executor
             .run(deadline, what, async move {
-                process_payment(&*plugin, transaction_type, &call).await
+                let result = process_payment(&*plugin, transaction_type, &call).await;
+                // Also after a timeout: only then may the janitor conclude anything from the
+                // plugin's silence about this transaction.
+                lock_calls(&calls).remove(&transaction_id);
+                result
             })
             .await
+    }
+
+    /// Whether this node still runs a plugin call for `transaction_id` (a late one, after its
+    /// request timed out).
+    fn is_call_in_flight(&self, transaction_id: Uuid) -> bool {
+        lock_calls(&self.inner.calls_in_flight).contains(&transaction_id)
     }
 
     /// The second transaction: the outcome, the payment's state, the bus event, a janitor
@@ -923,6 +970,12 @@ async fn prepare_in(
         transaction: recorded,
         plugin_name: method.plugin_name,
     })
+}
+
+/// How long an account lease lasts: past the operation's own bound (the plugin timeout, twice
+/// for the transactions around it), so only a dead node's lease ever expires while held.
+fn lease_length(config: &PaymentConfig) -> Duration {
+    config.plugin_timeout * 2 + Duration::from_secs(5)
 }
 
 fn validate(request: &PaymentRequest) -> Result<(), ServiceError> {
