@@ -14,6 +14,7 @@ const APPROVED: &str = "4242424242424242";
 const DECLINED: &str = "4000000000000002";
 const PROCESSING_ERROR: &str = "4000000000000119";
 const HANGS: &str = "4000000000000341";
+const LOST_ANSWER: &str = "4000000000000259";
 
 async fn spawn(properties: &[(&str, &str)]) -> TestApp {
     let mut app = TestApp::spawn_with(properties).await;
@@ -180,6 +181,37 @@ async fn test_cards_decline_and_fail_and_plugin_info_shows_the_gateway_reference
 }
 
 #[tokio::test]
+async fn an_unknown_outcome_is_503_and_a_read_with_plugin_info_repairs_it() {
+    let app = spawn(&[]).await;
+    let account_id = account_with_card(&app, "lost", LOST_ANSWER).await;
+    let response = pay(
+        &app,
+        &account_id,
+        json!({"transactionType": "PURCHASE", "amount": 4}),
+    )
+    .await;
+    let location = header(&response, "location");
+    let error = expect_kb_error(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(
+        error["message"],
+        "Payment in unknown status, failed to receive gateway response"
+    );
+    let id = payment_id(&location);
+    let payment = get_payment(&app, &id, "").await;
+    assert_eq!(payment["transactions"][0]["status"], "UNKNOWN");
+    assert_eq!(payment["purchasedAmount"], 0.0);
+    // Kill Bill's GET with withPluginInfo asks the plugin and repairs on the fly.
+    let payment = get_payment(&app, &id, "?withPluginInfo=true").await;
+    assert_eq!(payment["transactions"][0]["status"], "SUCCESS", "{payment}");
+    assert_eq!(payment["purchasedAmount"], 4.0);
+    let payment = get_payment(&app, &id, "").await;
+    assert_eq!(
+        payment["transactions"][0]["status"], "SUCCESS",
+        "the repair is stored"
+    );
+}
+
+#[tokio::test]
 async fn a_hung_call_times_out_unknown_and_the_janitor_repairs_it_to_the_gateways_outcome() {
     let app = spawn(&[
         ("org.killbill.payment.plugin.timeout", "1s"),
@@ -247,22 +279,22 @@ async fn a_hung_call_times_out_unknown_and_the_janitor_repairs_it_to_the_gateway
     );
 }
 
-/// Seed 001's mechanism, scaled down to the shared test cluster: more plugin threads than the
-/// plugin pool has connections, and a gateway slower than the pool's `connectionTimeout`.
+/// Seed 001's mechanism with its numbers: 100 plugin threads, a plugin pool of 30, a 5 s
+/// `connectionTimeout`, and a gateway slower than that, under 100 concurrent purchases.
 /// Calls that find no connection within 5 s fail with the pool's own message, as a plugin
 /// exception (400, 7199); with a pool as large as the thread pool, none do.
 #[tokio::test]
 async fn a_plugin_pool_smaller_than_the_plugin_threads_starves_as_in_seed_001() {
     async fn run(pool_size: &str) -> Vec<(StatusCode, String)> {
         let app = spawn(&[
-            ("org.killbill.payment.plugin.threads.nb", "12"),
+            ("org.killbill.payment.plugin.threads.nb", "100"),
             ("org.killbill.billing.osgi.dao.maxActive", pool_size),
             ("org.killbill.billing.osgi.dao.connectionTimeout", "5s"),
             ("ferrobill.gateway.latency", "6s"),
         ])
         .await;
         let mut accounts = Vec::new();
-        for index in 0..12 {
+        for index in 0..100 {
             accounts.push(account_with_card(&app, &format!("buyer-{index}"), APPROVED).await);
         }
         let purchases = accounts.iter().map(|account_id| {
@@ -280,7 +312,7 @@ async fn a_plugin_pool_smaller_than_the_plugin_threads_starves_as_in_seed_001() 
         });
         futures_util::future::join_all(purchases).await
     }
-    let starved = run("4").await;
+    let starved = run("30").await;
     let succeeded = starved
         .iter()
         .filter(|(s, _)| *s == StatusCode::CREATED)
@@ -290,8 +322,8 @@ async fn a_plugin_pool_smaller_than_the_plugin_threads_starves_as_in_seed_001() 
         .filter(|(s, _)| *s == StatusCode::BAD_REQUEST)
         .map(|(_, body)| body)
         .collect();
-    assert_eq!(succeeded, 4, "{starved:?}");
-    assert_eq!(starved_calls.len(), 8, "{starved:?}");
+    assert_eq!(succeeded, 30, "{starved:?}");
+    assert_eq!(starved_calls.len(), 70, "{starved:?}");
     for body in starved_calls {
         let error: Value = serde_json::from_str(body).expect("error JSON");
         assert_eq!(error["code"], 7199);
@@ -302,7 +334,7 @@ async fn a_plugin_pool_smaller_than_the_plugin_threads_starves_as_in_seed_001() 
             "{error}"
         );
     }
-    let sized = run("12").await;
+    let sized = run("100").await;
     assert!(
         sized.iter().all(|(s, _)| *s == StatusCode::CREATED),
         "{sized:?}"

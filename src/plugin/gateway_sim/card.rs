@@ -37,6 +37,9 @@ pub const DECLINE_CARD: &str = "4000000000000002";
 pub const ERROR_CARD: &str = "4000000000000119";
 /// Always hangs for `ferrobill.gateway.hangTime`, then is processed.
 pub const HANG_CARD: &str = "4000000000000341";
+/// Always charged, but the answer is lost on the way back: the caller gets UNDEFINED (Kill
+/// Bill's UNKNOWN, HTTP 503) while the gateway records PROCESSED for the janitor to find.
+pub const LOST_ANSWER_CARD: &str = "4000000000000259";
 
 /// What a card number makes the gateway do, before the configured rates are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,8 @@ pub enum CardClass {
     Decline,
     Error,
     Hang,
+    /// Charged, answer lost ([`LOST_ANSWER_CARD`]).
+    LostAnswer,
 }
 
 impl CardClass {
@@ -56,6 +61,7 @@ impl CardClass {
             CardClass::Decline => "decline",
             CardClass::Error => "error",
             CardClass::Hang => "hang",
+            CardClass::LostAnswer => "lost_answer",
         }
     }
 
@@ -65,6 +71,7 @@ impl CardClass {
             CardClass::Decline,
             CardClass::Error,
             CardClass::Hang,
+            CardClass::LostAnswer,
         ]
         .into_iter()
         .find(|class| class.as_str() == text)
@@ -105,6 +112,7 @@ impl Card {
             DECLINE_CARD => CardClass::Decline,
             ERROR_CARD => CardClass::Error,
             HANG_CARD => CardClass::Hang,
+            LOST_ANSWER_CARD => CardClass::LostAnswer,
             _ => CardClass::Approve,
         };
         let fingerprint = Sha256::digest(digits.as_bytes())

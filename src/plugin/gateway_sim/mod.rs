@@ -172,7 +172,9 @@ impl GatewaySimPlugin {
             return Ok(transaction_info(recorded));
         }
         let refusal = match fate {
-            Fate::Approve | Fate::Hang => apply(&mut payment, transaction_type, call.amount).err(),
+            Fate::Approve | Fate::Hang | Fate::LostAnswer => {
+                apply(&mut payment, transaction_type, call.amount).err()
+            }
             Fate::Decline => Some(Refusal {
                 code: "card_declined",
                 message: "Your card was declined.".to_string(),
@@ -218,6 +220,12 @@ impl GatewaySimPlugin {
         tracing::debug!(payment_id = %call.payment_id, transaction_id = %call.transaction_id,
             transaction_type = transaction_type.as_str(), card_last4 = %last4,
             status = ?answer.status, code = answer.gateway_error_code, "simulated gateway call");
+        // The gateway did the work; only its answer is lost on the way back.
+        let answered_status = if fate == Fate::LostAnswer {
+            PaymentPluginStatus::Undefined
+        } else {
+            answer.status
+        };
         Ok(PaymentTransactionInfo {
             amount: answer.processed_amount,
             created_date,
@@ -226,7 +234,7 @@ impl GatewaySimPlugin {
             gateway_error_code: answer.gateway_error_code.map(str::to_string),
             first_payment_reference_id: Some(payment.charge_id),
             second_payment_reference_id: Some(reference_id),
-            ..PaymentTransactionInfo::for_call(call, transaction_type, answer.status)
+            ..PaymentTransactionInfo::for_call(call, transaction_type, answered_status)
         })
     }
 

@@ -23,6 +23,8 @@ pub enum Fate {
     Decline,
     Error,
     Hang,
+    /// Charged as approved, but the caller is answered UNDEFINED.
+    LostAnswer,
 }
 
 /// The card's class wins; an approving card is then subject to the configured rates, drawn
@@ -33,6 +35,7 @@ pub fn draw_fate(class: CardClass, config: &GatewayConfig, rng: &mut impl Rng) -
         CardClass::Decline => return Fate::Decline,
         CardClass::Error => return Fate::Error,
         CardClass::Hang => return Fate::Hang,
+        CardClass::LostAnswer => return Fate::LostAnswer,
         CardClass::Approve => {}
     }
     let shares = [
