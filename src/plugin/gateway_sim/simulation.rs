@@ -154,6 +154,7 @@ mod tests {
                 Fate::Decline => 1,
                 Fate::Error => 2,
                 Fate::Hang => 3,
+                Fate::LostAnswer => panic!("rates never lose an answer"),
             };
             counts[slot] += 1;
         }
