@@ -17,9 +17,12 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::audit::{
+    audit_level_name, audit_logs_json, kill_bill_date_time, parse_audit_level, AuditLogJson,
+};
 use super::error::{ApiError, Result};
 use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
 use super::AppState;
@@ -27,7 +30,8 @@ use crate::plugin::{PaymentTransactionInfo, PluginProperty, TransactionType};
 use crate::service::payments::money::rounded;
 use crate::service::payments::state::TransactionStatus;
 use crate::service::payments::{
-    AccountRef, OperationResult, PaymentRef, PaymentRequest, PaymentView, Target, Transaction,
+    AccountRef, OperationResult, PaymentRef, PaymentRequest, PaymentView, ReadOptions, Target,
+    Transaction,
 };
 use crate::service::tenants::Tenant;
 use crate::service::ServiceError;
@@ -202,6 +206,14 @@ impl Params {
                 }
             })
             .collect()
+    }
+
+    /// `withPluginInfo` and `audit` (an unknown audit level is a 404, as JAX-RS answers).
+    fn read_options(&self) -> Result<ReadOptions> {
+        Ok(ReadOptions {
+            with_plugin_info: self.flag("withPluginInfo"),
+            audit: parse_audit_level(self.value("audit"))?,
+        })
     }
 
     fn long(&self, name: &str, default: i64) -> Result<i64> {
@@ -534,7 +546,7 @@ async fn get_payment(
     let params = Params::from(query);
     let view = state
         .payments
-        .find(&tenant, PaymentRef::Id(id), params.flag("withPluginInfo"))
+        .find(&tenant, PaymentRef::Id(id), params.read_options()?)
         .await?;
     Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
 }
@@ -554,7 +566,7 @@ async fn get_payment_by_key(
         .find(
             &tenant,
             PaymentRef::ExternalKey(key.to_string()),
-            params.flag("withPluginInfo"),
+            params.read_options()?,
         )
         .await?;
     Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
@@ -571,7 +583,7 @@ async fn list_account_payments(
     let params = Params::from(query);
     let views = state
         .payments
-        .list_for_account(&tenant, account_id, params.flag("withPluginInfo"))
+        .list_for_account(&tenant, account_id, params.read_options()?)
         .await?;
     let with_attempts = params.flag("withAttempts");
     let body: Vec<PaymentJson> = views
@@ -625,11 +637,12 @@ async fn paged(
 ) -> Result<Response> {
     let offset = params.long("offset", 0)?;
     let limit = params.long("limit", 100)?;
-    let with_plugin_info = params.flag("withPluginInfo");
+    let options = params.read_options()?;
+    let with_plugin_info = options.with_plugin_info;
     let with_attempts = params.flag("withAttempts");
     let (views, matching, total) = state
         .payments
-        .page(tenant, search, offset, limit, with_plugin_info)
+        .page(tenant, search, offset, limit, options)
         .await?;
     let count = views.len() as i64;
     let mut headers = axum::http::HeaderMap::new();
@@ -648,7 +661,8 @@ async fn paged(
         put(
             "X-Killbill-Pagination-NextPageUri",
             format!(
-                "{path}?offset={next}&limit={limit}&withPluginInfo={with_plugin_info}&withAttempts={with_attempts}&audit=NONE"
+                "{path}?offset={next}&limit={limit}&withPluginInfo={with_plugin_info}&withAttempts={with_attempts}&audit={}",
+                audit_level_name(options.audit)
             ),
         )?;
     }
@@ -657,13 +671,6 @@ async fn paged(
         .map(|view| PaymentJson::from_view(view, with_attempts))
         .collect();
     Ok((headers, Json(body)).into_response())
-}
-
-fn kill_bill_date_time<S: Serializer>(
-    value: &DateTime<Utc>,
-    serializer: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    serializer.collect_str(&value.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
 }
 
 /// An amount on the wire: a JSON number rounded to the currency's minor units.
@@ -706,7 +713,7 @@ struct PaymentTransactionJson {
     first_payment_reference_id: Option<String>,
     second_payment_reference_id: Option<String>,
     properties: Option<Vec<PluginPropertyOutJson>>,
-    audit_logs: Vec<serde_json::Value>,
+    audit_logs: Vec<AuditLogJson>,
 }
 
 impl PaymentTransactionJson {
@@ -715,6 +722,7 @@ impl PaymentTransactionJson {
         payment_external_key: &str,
         info: Option<&PaymentTransactionInfo>,
         with_plugin_info: bool,
+        audit_logs: Vec<AuditLogJson>,
     ) -> PaymentTransactionJson {
         let currency = transaction.currency.as_deref();
         let processed = matches!(transaction.status.as_str(), "SUCCESS" | "PENDING");
@@ -757,7 +765,7 @@ impl PaymentTransactionJson {
                 })
                 .unwrap_or_default()
             }),
-            audit_logs: Vec::new(),
+            audit_logs,
         }
     }
 }
@@ -779,7 +787,7 @@ struct PaymentJson {
     payment_method_id: Uuid,
     transactions: Vec<PaymentTransactionJson>,
     payment_attempts: Option<Vec<serde_json::Value>>,
-    audit_logs: Vec<serde_json::Value>,
+    audit_logs: Vec<AuditLogJson>,
 }
 
 impl PaymentJson {
@@ -790,6 +798,7 @@ impl PaymentJson {
         let with_plugin_info = view.plugin_info.is_some();
         let infos = view.plugin_info.clone().unwrap_or_default();
         let payment = view.payment;
+        let mut transaction_audit_logs = view.transaction_audit_logs;
         let transactions = view
             .transactions
             .into_iter()
@@ -797,11 +806,19 @@ impl PaymentJson {
                 let info = infos
                     .iter()
                     .find(|info| info.transaction_id == transaction.id);
+                let audit_logs = audit_logs_json(
+                    "TRANSACTION",
+                    transaction.id,
+                    transaction_audit_logs
+                        .remove(&transaction.record_id)
+                        .unwrap_or_default(),
+                );
                 PaymentTransactionJson::from_transaction(
                     transaction,
                     &payment.external_key,
                     info,
                     with_plugin_info,
+                    audit_logs,
                 )
             })
             .collect();
@@ -820,7 +837,7 @@ impl PaymentJson {
             transactions,
             // ferrobill has no payment control plugins, hence no attempts to show.
             payment_attempts: with_attempts.then(Vec::new),
-            audit_logs: Vec::new(),
+            audit_logs: audit_logs_json("PAYMENT", payment.id, view.audit_logs),
         }
     }
 }

@@ -77,6 +77,8 @@ pub enum AuditedTable {
     PaymentMethod,
     Tag,
     TagDefinition,
+    Payment,
+    PaymentTransaction,
 }
 
 impl AuditedTable {
@@ -86,6 +88,8 @@ impl AuditedTable {
             AuditedTable::PaymentMethod => "payment_method_history",
             AuditedTable::Tag => "tag_history",
             AuditedTable::TagDefinition => "tag_definition_history",
+            AuditedTable::Payment => "payment_history",
+            AuditedTable::PaymentTransaction => "payment_transaction_history",
         }
     }
 
@@ -96,6 +100,8 @@ impl AuditedTable {
             AuditedTable::PaymentMethod => "PAYMENT_METHOD",
             AuditedTable::Tag => "TAG",
             AuditedTable::TagDefinition => "TAG_DEFINITION",
+            AuditedTable::Payment => "PAYMENT",
+            AuditedTable::PaymentTransaction => "TRANSACTION",
         }
     }
 
@@ -106,6 +112,8 @@ impl AuditedTable {
             AuditedTable::PaymentMethod => "PAYMENT_METHOD_HISTORY",
             AuditedTable::Tag => "TAG_HISTORY",
             AuditedTable::TagDefinition => "TAG_DEFINITION_HISTORY",
+            AuditedTable::Payment => "PAYMENT_HISTORY",
+            AuditedTable::PaymentTransaction => "PAYMENT_TRANSACTION_HISTORY",
         }
     }
 }

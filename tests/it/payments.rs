@@ -376,6 +376,48 @@ async fn every_operation_of_the_state_machine_answers_as_kill_bill_does() {
     assert_eq!(header(&page, "x-killbill-pagination-totalnbrecords"), "4");
     assert_eq!(header(&page, "x-killbill-pagination-nextoffset"), "3");
 
+    // audit=MINIMAL shows each object's creation; FULL its whole trail.
+    let audited = app
+        .kb(Method::GET, &format!("/1.0/kb/payments/{id}?audit=MINIMAL"))
+        .send()
+        .await
+        .expect("audit");
+    let audited: Value = expect_status(audited, StatusCode::OK)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let logs = audited["auditLogs"].as_array().expect("auditLogs");
+    assert_eq!(logs.len(), 1, "{audited}");
+    assert_eq!(logs[0]["changeType"], "INSERT");
+    assert_eq!(logs[0]["objectType"], "PAYMENT");
+    assert_eq!(logs[0]["changedBy"], "integration-test");
+    assert_eq!(
+        audited["transactions"][0]["auditLogs"][0]["objectType"],
+        "TRANSACTION"
+    );
+    let full = app
+        .kb(Method::GET, &format!("/1.0/kb/payments/{id}?audit=FULL"))
+        .send()
+        .await
+        .expect("audit");
+    let full: Value = expect_status(full, StatusCode::OK)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        full["auditLogs"].as_array().map(Vec::len),
+        Some(5),
+        "the insert and one state update per operation: {full}"
+    );
+    assert_eq!(
+        full["transactions"][0]["auditLogs"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+
     // Every transaction left history and audit rows, and an event that was dispatched.
     let transactions = app.count("select count(*) from payment_transactions").await;
     assert_eq!(transactions, 9);

@@ -15,6 +15,7 @@ mod lock;
 pub mod money;
 pub mod state;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use uuid::Uuid;
 
 use self::lock::{lock_name, LocalAccountLocks};
 use self::state::{TransactionStatus, INITIAL_STATE};
-use super::{CallContext, ServiceError};
+use super::{AuditLevel, CallContext, ServiceError};
 use crate::bus::internal_events::{
     PaymentErrorInternalEvent, PaymentEventData, PaymentInfoInternalEvent,
     PaymentPluginErrorInternalEvent,
@@ -41,6 +42,7 @@ use crate::plugin::{
 use crate::profiling::{measure, Category::Glock, Category::Plugin};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
+use crate::storage::audit::{self, AuditLogRecord as AuditLog, AuditedTable};
 use crate::storage::payment_methods;
 use crate::storage::payments::{
     self, NewPayment, NewTransaction, PaymentRecord, TransactionOutcome, TransactionRecord,
@@ -90,6 +92,14 @@ pub struct PaymentRequest {
     pub properties: Vec<PluginProperty>,
 }
 
+/// What a payment read asks for besides the payment itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// Ask the plugin (and repair open transactions on the fly).
+    pub with_plugin_info: bool,
+    pub audit: AuditLevel,
+}
+
 /// A payment with its transactions, as reads serve it.
 #[derive(Debug, Clone)]
 pub struct PaymentView {
@@ -98,6 +108,10 @@ pub struct PaymentView {
     pub transactions: Vec<Transaction>,
     /// The plugin's answers, when the read asked `withPluginInfo=true`.
     pub plugin_info: Option<Vec<PaymentTransactionInfo>>,
+    /// The payment's audit trail at the read's audit level.
+    pub audit_logs: Vec<AuditLog>,
+    /// Each transaction's audit trail, by transaction record id.
+    pub transaction_audit_logs: HashMap<i64, Vec<AuditLog>>,
 }
 
 /// Kill Bill's totals: sums of SUCCESS transactions, by kind.
@@ -624,6 +638,8 @@ impl PaymentService {
             payment,
             transactions,
             plugin_info: None,
+            audit_logs: Vec::new(),
+            transaction_audit_logs: HashMap::new(),
         })
     }
 
@@ -633,7 +649,7 @@ impl PaymentService {
         &self,
         tenant: &Tenant,
         reference: PaymentRef,
-        with_plugin_info: bool,
+        options: ReadOptions,
     ) -> Result<PaymentView, ServiceError> {
         let payment = {
             let connection = self.inner.pool.get().await.map_err(StorageError::from)?;
@@ -653,7 +669,7 @@ impl PaymentService {
                 PaymentRef::ExternalKey(key) => key.clone(),
             },
         })?;
-        let mut views = self.views(tenant, vec![payment], with_plugin_info).await?;
+        let mut views = self.views(tenant, vec![payment], options).await?;
         views
             .pop()
             .ok_or_else(|| ServiceError::Internal("payment vanished".to_string()))
@@ -664,7 +680,7 @@ impl PaymentService {
         &self,
         tenant: &Tenant,
         account_id: Uuid,
-        with_plugin_info: bool,
+        options: ReadOptions,
     ) -> Result<Vec<PaymentView>, ServiceError> {
         let found = {
             let connection = self.inner.pool.get().await.map_err(StorageError::from)?;
@@ -673,7 +689,7 @@ impl PaymentService {
                 .ok_or(ServiceError::AccountNotFound { id: account_id })?;
             payments::find_payments_by_account(&connection, tenant.record_id, account_id).await?
         };
-        self.views(tenant, found, with_plugin_info).await
+        self.views(tenant, found, options).await
     }
 
     /// One page of the tenant's payments (or of those matching `search`): the views and the
@@ -684,7 +700,7 @@ impl PaymentService {
         search: Option<&str>,
         offset: i64,
         limit: i64,
-        with_plugin_info: bool,
+        options: ReadOptions,
     ) -> Result<(Vec<PaymentView>, i64, i64), ServiceError> {
         let (found, matching, total) = {
             let connection = self.inner.pool.get().await.map_err(StorageError::from)?;
@@ -705,7 +721,7 @@ impl PaymentService {
             };
             (found, matching, total)
         };
-        let views = self.views(tenant, found, with_plugin_info).await?;
+        let views = self.views(tenant, found, options).await?;
         Ok((views, matching, total))
     }
 
@@ -713,9 +729,9 @@ impl PaymentService {
         &self,
         tenant: &Tenant,
         found: Vec<PaymentRecord>,
-        with_plugin_info: bool,
+        options: ReadOptions,
     ) -> Result<Vec<PaymentView>, ServiceError> {
-        if with_plugin_info {
+        if options.with_plugin_info {
             for payment in &found {
                 janitor::repair_payment(self, tenant, payment).await?;
             }
@@ -723,10 +739,29 @@ impl PaymentService {
         let connection = self.inner.pool.get().await.map_err(StorageError::from)?;
         let ids: Vec<Uuid> = found.iter().map(|payment| payment.id).collect();
         let mut transactions = payments::find_transactions_by_payments(&connection, &ids).await?;
+        let mut payment_trails = audit_trails(
+            &connection,
+            tenant,
+            AuditedTable::Payment,
+            found.iter().map(|payment| payment.record_id).collect(),
+            options.audit,
+        )
+        .await?;
+        let mut transaction_trails = audit_trails(
+            &connection,
+            tenant,
+            AuditedTable::PaymentTransaction,
+            transactions
+                .iter()
+                .map(|transaction| transaction.record_id)
+                .collect(),
+            options.audit,
+        )
+        .await?;
         let mut views = Vec::with_capacity(found.len());
         for payment in found {
             // Re-read after a repair so the view shows the repaired state.
-            let payment = if with_plugin_info {
+            let payment = if options.with_plugin_info {
                 payments::find_payment_by_id(&connection, tenant.record_id, payment.id)
                     .await?
                     .unwrap_or(payment)
@@ -737,15 +772,27 @@ impl PaymentService {
                 .into_iter()
                 .partition(|transaction| transaction.payment_id == payment.id);
             transactions = rest;
-            let plugin_info = if with_plugin_info {
+            let plugin_info = if options.with_plugin_info {
                 Some(self.plugin_info(tenant, &payment).await.unwrap_or_default())
             } else {
                 None
             };
+            let transaction_audit_logs = own
+                .iter()
+                .filter_map(|transaction| {
+                    transaction_trails
+                        .remove(&transaction.record_id)
+                        .map(|logs| (transaction.record_id, logs))
+                })
+                .collect();
             views.push(PaymentView {
+                audit_logs: payment_trails
+                    .remove(&payment.record_id)
+                    .unwrap_or_default(),
                 payment,
                 transactions: own,
                 plugin_info,
+                transaction_audit_logs,
             });
         }
         Ok(views)
@@ -1011,6 +1058,29 @@ fn audit_context<'a>(
         tenant_record_id: tenant.record_id,
         account_record_id: Some(account_record_id),
     }
+}
+
+/// The audit trails of the `record_ids` of `table` at `level`, by record id.
+async fn audit_trails(
+    connection: &deadpool_postgres::Object,
+    tenant: &Tenant,
+    table: AuditedTable,
+    record_ids: Vec<i64>,
+    level: AuditLevel,
+) -> Result<HashMap<i64, Vec<AuditLog>>, ServiceError> {
+    let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
+    if level == AuditLevel::None || record_ids.is_empty() {
+        return Ok(trails);
+    }
+    for (record_id, log) in
+        audit::find_audit_logs(connection, table, tenant.record_id, &record_ids).await?
+    {
+        trails.entry(record_id).or_default().push(log);
+    }
+    Ok(trails
+        .into_iter()
+        .map(|(record_id, logs)| (record_id, level.select(logs)))
+        .collect())
 }
 
 /// Kill Bill stores dates with millisecond precision.
