@@ -21,7 +21,7 @@ fn start(database_url: &str, workdir: &std::path::Path) -> ServerProcess {
         .env("KB_org_killbill_payment_plugin_threads_nb", "100")
         .env("KB_org_killbill_billing_osgi_dao_maxActive", "100")
         .env("KB_org_killbill_dao_maxActive", "30")
-        .env("KB_org_killbill_payment_plugin_timeout", "2s")
+        .env("KB_org_killbill_payment_plugin_timeout", "4s")
         .env(
             "FERROBILL_GATEWAY_LATENCY",
             "lognormal:median=300ms,p99=2500ms",
@@ -106,7 +106,8 @@ async fn a_kill_9_mid_purchases_loses_nothing_and_charges_nothing_twice() {
         accounts.push(account_id);
     }
 
-    // Fire every purchase; kill the server once a fifth of them have been answered.
+    // Fire every purchase; kill the server once ten of them have succeeded (on a loaded
+    // machine the first answers may be timeouts).
     let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
     for (index, account_id) in accounts.iter().enumerate() {
         let request = client
@@ -126,7 +127,13 @@ async fn a_kill_9_mid_purchases_loses_nothing_and_charges_nothing_twice() {
     }
     drop(answered);
     let mut results = Vec::new();
-    while results.len() < PURCHASES / 5 {
+    let succeeded = |results: &Vec<(usize, Option<StatusCode>)>| {
+        results
+            .iter()
+            .filter(|(_, status)| *status == Some(StatusCode::CREATED))
+            .count()
+    };
+    while succeeded(&results) < 10 && results.len() < PURCHASES {
         results.push(answers.recv().await.expect("an answer"));
     }
     server.signal(Signal::SIGKILL);
