@@ -63,12 +63,18 @@ impl PluginExecutor {
             // The semaphore is never closed; a closed one means the server is stopping.
             Ok(Err(_)) | Err(_) => {
                 crate::metrics::plugin_call_timed_out();
+                tracing::warn!(
+                    call = what,
+                    slots = self.size,
+                    "plugin call timed out waiting for a plugin thread slot"
+                );
                 return Err(ExecutorError::Timeout);
             }
         };
         crate::metrics::plugin_slots_in_use(self.busy());
         let (answer, answered) = tokio::sync::oneshot::channel();
         let executor = self.clone();
+        let name = what.clone();
         tokio::spawn(async move {
             let result = call.await;
             drop(slot);
@@ -82,6 +88,10 @@ impl PluginExecutor {
             // The task panicked: no answer is an unknown outcome, as a timeout.
             Ok(Err(_)) | Err(_) => {
                 crate::metrics::plugin_call_timed_out();
+                tracing::warn!(
+                    call = name,
+                    "plugin call timed out; its transaction stays UNKNOWN for the janitor"
+                );
                 Err(ExecutorError::Timeout)
             }
         }
