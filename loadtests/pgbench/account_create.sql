@@ -4,6 +4,8 @@
 -- tenant_record_id -1, which no tenant has; the bus entry goes to pgbench_bus_events
 -- (setup.sql). Not replayed: the tenant lookup (cached by the server) and the bus's own
 -- dispatch of the event afterwards.
+-- The event JSON puts a blank after every key's colon: pgbench would read `:word` as one of
+-- its variables even inside a string literal.
 begin;
 with account as (
     insert into accounts (id, external_key, email, name, first_name_length, currency, billing_cycle_day_local, parent_account_id, is_payment_delegated_to_parent, payment_method_id, reference_time, time_zone, locale, address1, address2, company_name, city, state_or_province, country, postal_code, phone, notes, migrated, created_date, created_by, updated_date, updated_by, tenant_record_id)
@@ -30,7 +32,7 @@ with inserted as (
                                     creating_owner, processing_state, error_count, search_key1,
                                     search_key2)
     values ('org.killbill.billing.account.api.user.DefaultAccountCreationEvent',
-            '{"id":"' || :'a_id' || '","data":{"externalKey":"' || :'a_external_key' || '","name":"Load Test","firstNameLength":null,"email":"load@example.invalid","billCycleDayLocal":0,"currency":"USD","paymentMethodId":null,"referenceTime":"2026-01-01T00:00:00.000Z","timeZone":"UTC","locale":null,"address1":null,"address2":null,"companyName":null,"city":null,"stateOrProvince":null,"postalCode":null,"country":null,"phone":null,"notes":null,"isMigrated":false},"searchKey1":' || :a_record_id || ',"searchKey2":-1,"userToken":null}',
+            '{"id": "' || :a_id::text || '","data": {"externalKey": "' || :a_external_key::text || '","name": "Load Test","firstNameLength": null,"email": "load@example.invalid","billCycleDayLocal": 0,"currency": "USD","paymentMethodId": null,"referenceTime": "2026-01-01T00:00:00.000Z","timeZone": "UTC","locale": null,"address1": null,"address2": null,"companyName": null,"city": null,"stateOrProvince": null,"postalCode": null,"country": null,"phone": null,"notes": null,"isMigrated": false},"searchKey1": ' || :a_record_id::text || ',"searchKey2": -1,"userToken": null}',
             gen_random_uuid(), now(), 'pgbench', 'AVAILABLE', 0, :a_record_id, -1)
     returning record_id
 )

@@ -6,9 +6,11 @@
 -- replayed (the gateway's own rows live on the plugin pool); T2 records the outcome, moves
 -- the payment's state, posts the bus event and gives the lease back. Rows go to
 -- tenant_record_id -1; the bus entry to pgbench_bus_events (setup.sql).
+-- The event JSON puts a blank after every key's colon: pgbench would read `:word` as one of
+-- its variables even inside a string literal.
 begin;
 insert into account_locks (lock_name, owner, expires_at)
-values ('pgbench-' || :client_id, 'pgbench:' || :client_id, now() + interval '120 seconds')
+values ('pgbench-' || :client_id::text, 'pgbench:' || :client_id::text, now() + interval '120 seconds')
 on conflict (lock_name) do update set owner = excluded.owner, expires_at = excluded.expires_at
     where account_locks.expires_at < now() or account_locks.owner = excluded.owner
 returning owner;
@@ -33,7 +35,7 @@ select * from changed \gset p_
 with changed as (
     insert into payment_transactions (id, attempt_id, transaction_external_key, transaction_type, effective_date, transaction_status, amount, currency, processed_amount, processed_currency, payment_id, gateway_error_code, gateway_error_msg, created_by, created_date, updated_by, updated_date, account_record_id, tenant_record_id)
     values (gen_random_uuid(), null, 'pgbench-' || gen_random_uuid(), 'PURCHASE', now(),
-            'UNKNOWN', 10, 'USD', null, null, :'p_id', null, null, 'ferrobill-load', now(),
+            'UNKNOWN', 10, 'USD', null, null, :p_id, null, null, 'ferrobill-load', now(),
             'ferrobill-load', now(), :client_id, -1)
     returning *
 ), history as (
@@ -94,10 +96,10 @@ with inserted as (
                                     creating_owner, processing_state, error_count, search_key1,
                                     search_key2)
     values ('org.killbill.billing.payment.api.DefaultPaymentInfoEvent',
-            '{"accountId":"' || :'p_account_id' || '","paymentId":"' || :'p_id' || '","paymentTransactionId":"' || :'t_id' || '","amount":10,"currency":"USD","status":"SUCCESS","transactionType":"PURCHASE","effectiveDate":"2026-01-01T00:00:00.000Z","searchKey1":' || :client_id || ',"searchKey2":-1,"userToken":null}',
+            '{"accountId": "' || :p_account_id::text || '","paymentId": "' || :p_id::text || '","paymentTransactionId": "' || :t_id::text || '","amount": 10,"currency": "USD","status": "SUCCESS","transactionType": "PURCHASE","effectiveDate": "2026-01-01T00:00:00.000Z","searchKey1": ' || :client_id::text || ',"searchKey2": -1,"userToken": null}',
             gen_random_uuid(), now(), 'pgbench', 'AVAILABLE', 0, :client_id, -1)
     returning record_id
 )
 select inserted.record_id from inserted, (select pg_notify('pgbench_bus_events', '')) as notified;
-delete from account_locks where lock_name = 'pgbench-' || :client_id and owner = 'pgbench:' || :client_id;
+delete from account_locks where lock_name = 'pgbench-' || :client_id::text and owner = 'pgbench:' || :client_id::text;
 commit;
