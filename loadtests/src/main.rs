@@ -16,6 +16,9 @@ use loadtests::scenario::{Configuration, Scenario};
 use loadtests::server::{self, SpawnedServer};
 use loadtests::suite::{self, ConfigurationReport, SuitePlan, Summary, Target};
 
+/// The embedded PostgreSQL's max_connections with `--with-sql-limit`.
+const SQL_LIMIT_MAX_CONNECTIONS: u32 = 600;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match run(Cli::parse()).await {
@@ -122,7 +125,16 @@ async fn spawned(
         .server_binary
         .clone()
         .unwrap_or_else(server::default_binary);
-    let mut env = preset.server_env;
+    let mut env = Vec::new();
+    if cli.with_sql_limit {
+        // pgbench's clients come on top of the server's open pools (seed 000's add up to
+        // 240): room for both, unless --server-env says otherwise.
+        env.push((
+            "FERROBILL_EMBEDDED_MAXCONNECTIONS".to_string(),
+            SQL_LIMIT_MAX_CONNECTIONS.to_string(),
+        ));
+    }
+    env.extend(preset.server_env);
     env.extend(cli.server_env.iter().cloned());
     let directory = run_directory.join(format!("server-{index}"));
     let server = SpawnedServer::start(&binary, &directory, &env).await?;

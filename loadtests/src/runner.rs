@@ -71,6 +71,8 @@ pub struct RunOutcome {
     pub measured: Duration,
     /// Healthcheck poll answers by status ("200", "500", "timeout"...).
     pub health_polls: BTreeMap<String, u64>,
+    /// The body of the last non-200 healthcheck answer (seed 002's "Growing queues: bus").
+    pub last_unhealthy: Option<String>,
     pub abandoned_users: usize,
     /// Open loop only: arrivals in the measured window that found no idle user.
     pub dropped: u64,
@@ -327,12 +329,19 @@ pub async fn run(
 
     let measured = Instant::now().saturating_duration_since(measure_from);
     let recorder = std::mem::replace(&mut *state.recorder(), Recorder::new(&[]));
-    let health_polls = std::mem::take(&mut lock(&health).counts);
+    let (health_polls, last_unhealthy) = {
+        let mut health = lock(&health);
+        (
+            std::mem::take(&mut health.counts),
+            health.last_unhealthy.take(),
+        )
+    };
     let timeline = std::mem::take(&mut *lock(&timeline));
     RunOutcome {
         recorder,
         measured,
         health_polls,
+        last_unhealthy,
         abandoned_users,
         dropped: state.dropped.load(Ordering::Relaxed),
         requests_sent: state.requests_done.load(Ordering::Relaxed),
@@ -391,6 +400,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct HealthPolls {
     counts: BTreeMap<String, u64>,
     last: Option<String>,
+    last_unhealthy: Option<String>,
 }
 
 /// Polls /1.0/healthcheck once a second, apart from the users, so the report shows whether the
@@ -405,11 +415,22 @@ async fn poll_health(client: Arc<KillBill>, health: Arc<Mutex<HealthPolls>>) {
             .timeout(HEALTH_POLL_TIMEOUT)
             .send()
             .await;
-        let status = match answer {
-            Ok(response) => response.status().as_u16().to_string(),
-            Err(error) => classify(&error).to_string(),
+        let (status, unhealthy) = match answer {
+            Ok(response) if response.status().is_success() => {
+                (response.status().as_u16().to_string(), None)
+            }
+            Ok(response) => {
+                let status = response.status().as_u16().to_string();
+                let body = response.bytes().await.unwrap_or_default();
+                let body = String::from_utf8_lossy(&body).trim().to_string();
+                (status, Some(body))
+            }
+            Err(error) => (classify(&error).to_string(), None),
         };
         let mut health = lock(&health);
+        if unhealthy.is_some() {
+            health.last_unhealthy = unhealthy;
+        }
         *health.counts.entry(status.clone()).or_default() += 1;
         health.last = Some(status);
     }

@@ -83,6 +83,7 @@ pub struct StepReport {
     pub errors_by_class: BTreeMap<String, u64>,
     pub errors_by_message: Vec<ErrorLine>,
     pub health_polls: BTreeMap<String, u64>,
+    pub last_unhealthy: Option<String>,
     pub dropped: u64,
     /// Requests the generator sent in this step, warm-up included.
     pub requests_sent: u64,
@@ -263,6 +264,7 @@ pub async fn run_configuration(
             errors_by_class: BTreeMap::new(),
             errors_by_message: Vec::new(),
             health_polls: outcome.health_polls,
+            last_unhealthy: outcome.last_unhealthy,
             dropped: outcome.dropped,
             requests_sent: outcome.requests_sent,
             abandoned_users: outcome.abandoned_users,
@@ -529,6 +531,9 @@ fn render_step(report: &mut String, configuration: &ConfigurationReport, step: &
             polls.join(", ")
         }
     );
+    if let Some(body) = &step.last_unhealthy {
+        let _ = writeln!(report, "\nLast unhealthy healthcheck answer: `{body}`");
+    }
     if let Some(server) = &step.server {
         let _ = writeln!(
             report,
