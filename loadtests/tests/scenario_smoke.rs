@@ -17,12 +17,19 @@ use loadtests::suite::{self, ConfigurationReport, StepReport, SuitePlan, Summary
 /// Each scenario's run, snapshots included, must end within this.
 const SCENARIO_TIME_LIMIT: Duration = Duration::from_secs(20);
 
+/// Long enough for a user's setup (account, card) and a few payments on a busy machine.
+const PAYMENTS_DURATION: Duration = Duration::from_secs(4);
+
 fn plan(scenario: Scenario, steps: &[u32], rate: Option<f64>) -> SuitePlan {
+    let duration = match scenario {
+        Scenario::Payments | Scenario::PoolStarvation => PAYMENTS_DURATION,
+        _ => Duration::from_secs(2),
+    };
     SuitePlan {
         scenario,
         steps: steps.to_vec(),
         warmup: Duration::ZERO,
-        duration: Duration::from_secs(2),
+        duration,
         max_requests: None,
         rate,
         profiling: None,
@@ -222,8 +229,12 @@ async fn every_scenario_writes_consistent_reports() {
     assert_eq!(row(step, "Threads").count, 2);
     assert_eq!(row(step, "Metrics").count, 2);
     assert!(row(step, "Create Account").count >= 3);
-    assert!(row(step, "Authorize Payment").count >= row(step, "Capture Payment").count);
-    assert!(row(step, "Purchase Payment").count > 0);
+    // Each iteration authorizes, captures what it authorized, then purchases; a run cut short
+    // ends anywhere in that sequence.
+    let authorized = row(step, "Authorize Payment").count;
+    assert!(authorized > 0);
+    assert!(authorized >= row(step, "Capture Payment").count);
+    assert!(authorized >= row(step, "Purchase Payment").count);
 
     // accounts as a two-step sweep on the same server.
     let summary = run(
@@ -319,21 +330,21 @@ async fn overload_is_shed_with_fast_rejections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_starved_plugin_pool_is_reported_as_seed_001() {
     let root = smoke_directory("starved");
-    // One plugin connection, held 300 ms per payment call, and a 100 ms wait for it: the
-    // calls queued behind it fail with the pool's message.
+    // One plugin connection, held a second per payment call, and a 100 ms wait for it: the
+    // calls of the other users fail with the pool's message.
     let app = start(
         &root.join("server"),
         &[
             ("org.killbill.payment.plugin.threads.nb", "10"),
             ("org.killbill.billing.osgi.dao.maxActive", "1"),
             ("org.killbill.billing.osgi.dao.connectionTimeout", "100ms"),
-            ("ferrobill.gateway.latency", "300ms"),
+            ("ferrobill.gateway.latency", "1s"),
         ],
     )
     .await;
     let summary = run(
         &app,
-        &plan(Scenario::PoolStarvation, &[4], None),
+        &plan(Scenario::PoolStarvation, &[6], None),
         &root.join("pool-starvation"),
     )
     .await;
@@ -345,6 +356,7 @@ async fn a_starved_plugin_pool_is_reported_as_seed_001() {
         .find(|line| {
             line.message
                 .contains("could not obtain a database connection")
+                && line.message.contains("code 7199")
         })
         .unwrap_or_else(|| {
             panic!(
@@ -352,7 +364,7 @@ async fn a_starved_plugin_pool_is_reported_as_seed_001() {
                 step.errors_by_message
             )
         });
-    assert!(starved.message.contains("7199"), "{starved:?}");
+    assert_eq!(starved.class, "HTTP 400", "{starved:?}");
     app.shutdown().await.expect("ferrobill stops");
     let _ = std::fs::remove_dir_all(&root);
 }
