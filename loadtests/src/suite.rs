@@ -643,7 +643,7 @@ fn slug(label: &str) -> String {
 }
 
 /// Randomness without a dependency: std seeds every `RandomState` from the OS.
-pub fn random_u64() -> u64 {
+fn random_u64() -> u64 {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(SystemTime::now())
 }
