@@ -165,7 +165,7 @@ impl App {
 
     async fn start_on(config: Config, database: &Database) -> Result<Running, StartupError> {
         // First, so every metric recorded from here on (pools, buses) is published.
-        let metrics = crate::metrics::install();
+        let metrics = crate::metrics::install(config.metrics_enabled);
         migrate::run(&database.main_target).await?;
         let main_pool = DbPool::new("main", &config.main_pool, database.main_target.clone())?;
         let plugin_pool = DbPool::new("osgi", &config.plugin_pool, database.plugin_target.clone())?;

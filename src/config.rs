@@ -53,6 +53,8 @@ pub struct Config {
     /// This node's name in the queue tables (`creating_owner`, `processing_owner`).
     pub creator_name: String,
     pub log_format: LogFormat,
+    /// `ferrobill.metrics.enabled`: whether the process-wide metrics recorder is installed.
+    pub metrics_enabled: bool,
     /// The values this configuration was built from, already masked. Kept as text rather than
     /// re-rendered from the fields so the dump shows durations as the operator wrote them;
     /// the consequence is that edits to the public fields after loading are not reflected.
@@ -531,6 +533,7 @@ enum Group {
     PushNotifications,
     Queues,
     Logging,
+    Metrics,
 }
 
 impl Group {
@@ -550,6 +553,7 @@ impl Group {
             Group::PushNotifications => "Push notifications",
             Group::Queues => "All queues",
             Group::Logging => "Logging",
+            Group::Metrics => "Metrics",
         }
     }
 
@@ -587,6 +591,7 @@ impl Group {
             }
             Group::Queues => "Settings shared by the buses and the notification queue.",
             Group::Logging => "How log lines are written.",
+            Group::Metrics => "What /1.0/metrics and /metrics publish (docs/metrics.md).",
         }
     }
 }
@@ -812,6 +817,9 @@ const PROPERTIES: &[Property] = &[
         "text for people, json for log collectors. The level comes from RUST_LOG (default info)."),
     property("ferrobill.log.poolWaitWarning", "1s", TIMESPAN, Logging,
         "A request that waits longer than this for a database connection (either pool) is logged as a warning; 0 never warns."),
+
+    property("ferrobill.metrics.enabled", "true", BOOL, Metrics,
+        "Record metrics. false installs no recorder: every metric call is a no-op and /1.0/metrics and /metrics answer empty pages (to measure what metrics cost; one process has one recorder, so the first server started in it decides)."),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -2286,6 +2294,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         queue_healthcheck,
         creator_name: values.text(CREATOR_NAME),
         log_format,
+        metrics_enabled: values.flag("ferrobill.metrics.enabled"),
         effective: values.effective.clone(),
     })
 }
@@ -2439,6 +2448,7 @@ impl fmt::Debug for Config {
             .field("queue_healthcheck", &self.queue_healthcheck)
             .field("creator_name", &self.creator_name)
             .field("log_format", &self.log_format)
+            .field("metrics_enabled", &self.metrics_enabled)
             .finish_non_exhaustive()
     }
 }
@@ -2827,6 +2837,7 @@ mod tests {
         assert_eq!(q.reap_schedule, Duration::from_secs(180));
         assert!(c.queue_healthcheck.enabled);
         assert_eq!(c.queue_healthcheck.period, Duration::from_secs(60));
+        assert!(c.metrics_enabled);
         assert_eq!(c.log_format, LogFormat::Text);
     }
 

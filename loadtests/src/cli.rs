@@ -12,11 +12,11 @@ use crate::scenario::Scenario;
 #[command(
     name = "ferrobill-load",
     version,
-    about = "Closed-loop load generator for ferrobill (or any Kill Bill)"
+    about = "Closed- and open-loop load generator for ferrobill (or any Kill Bill)"
 )]
 pub struct Cli {
     /// Base URL of a running server, e.g. http://127.0.0.1:8080. Without it, --spawn is implied.
-    #[arg(long, conflicts_with_all = ["spawn", "server_binary", "server_env"])]
+    #[arg(long, conflicts_with_all = ["spawn", "server_binary", "server_env", "no_presets"])]
     pub url: Option<String>,
     /// Start target/release/ferrobill in a fresh directory under loadtests/results/ (the default).
     #[arg(long)]
@@ -33,9 +33,19 @@ pub struct Cli {
     pub api_secret: Option<String>,
     #[arg(long, value_enum)]
     pub scenario: Scenario,
-    /// Virtual users, each sending one request at a time.
+    /// Virtual users, each sending one request at a time (open loop: the most iterations in
+    /// flight at once).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub users: u32,
+    /// Run once per concurrency, one after the other on the same server, e.g. 25,50,60,70,100
+    /// (seed 002's sweep). Replaces --users.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub sweep: Vec<u32>,
+    /// Open loop: start this many iterations per second whatever the answers (k6's
+    /// constant-arrival-rate); an arrival finding all --users busy is dropped and counted.
+    /// Without it, the loop is closed.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
     /// Measured time, after the warm-up (e.g. 10s, 2m, 500ms).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -51,6 +61,32 @@ pub struct Cli {
     /// Extra environment for the spawned server, e.g. FERROBILL_SERVER_MAXINFLIGHT=64.
     #[arg(long = "server-env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub server_env: Vec<(String, String)>,
+    /// Send `X-Killbill-Profiling-Req: VALUE` on every request (e.g. JAXRS,DAO,DAO_CONNECTION),
+    /// to measure what profiling costs.
+    #[arg(long, value_name = "VALUE")]
+    pub profiling: Option<String>,
+    /// Start a push-notification receiver on loopback that answers after this long, and
+    /// register it as the tenant's callback: every bus event then costs that much of a bus
+    /// thread (seed 002's growing queue).
+    #[arg(long, value_parser = parse_duration)]
+    pub callback_latency: Option<Duration>,
+    /// After each run, replay the SQL of the scenario's requests with pgbench at the same
+    /// concurrency on the spawned server's own PostgreSQL (accounts and payments scenarios).
+    #[arg(long, conflicts_with = "url")]
+    pub with_sql_limit: bool,
+    /// Do not apply the scenario's preset server configurations (seed pools,
+    /// pool-starvation's two pools): only --server-env.
+    #[arg(long)]
+    pub no_presets: bool,
+}
+
+/// `1000`, `1000/s` or `2.5`: iterations started per second.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches("/s");
+    match number.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("`{text}` is not a positive rate like 500 or 500/s")),
+    }
 }
 
 /// `250ms`, `10s`, `2m`, `1h`; a bare number means seconds.
@@ -104,6 +140,14 @@ mod tests {
         );
         assert!(parse_key_value("=x").is_err());
         assert!(parse_key_value("novalue").is_err());
+    }
+
+    #[test]
+    fn rates_parse_with_or_without_unit() {
+        assert_eq!(parse_rate("500"), Ok(500.0));
+        assert_eq!(parse_rate("2.5/s"), Ok(2.5));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("fast").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use reqwest::{Client, RequestBuilder, StatusCode};
+use reqwest::{Client, Method, RequestBuilder, StatusCode};
 
 /// Generous so that a saturated server shows up as slow samples rather than as timeouts;
 /// the run's hard deadline still bounds how long a stuck request can hold a user.
@@ -19,12 +19,19 @@ pub struct TenantCredentials {
     pub api_secret: String,
 }
 
+/// The gateway's always-approved test card (docs/gateway.md).
+const TEST_CARD: &str = "4242424242424242";
+/// Kill Bill's profiling request header; its answer comes back in `X-Killbill-Profiling-Resp`.
+const PROFILING_HEADER: &str = "X-Killbill-Profiling-Req";
+
 #[derive(Debug, Clone)]
 pub struct KillBill {
     http: Client,
     base_url: String,
     user: String,
     password: String,
+    /// `X-Killbill-Profiling-Req` sent on every request, to measure what profiling costs.
+    profiling: Option<String>,
 }
 
 impl KillBill {
@@ -40,7 +47,126 @@ impl KillBill {
             base_url: base_url.trim_end_matches('/').to_string(),
             user: user.to_string(),
             password: password.to_string(),
+            profiling: None,
         })
+    }
+
+    /// Sends `X-Killbill-Profiling-Req: {value}` on every tenant-scoped request from now on.
+    pub fn with_profiling(mut self, value: Option<String>) -> Self {
+        self.profiling = value;
+        self
+    }
+
+    /// A tenant-scoped request: Basic auth, the tenant's key and secret, the audit user, and
+    /// the profiling header when asked for.
+    fn kb(&self, method: Method, path: &str, tenant: &TenantCredentials) -> RequestBuilder {
+        let request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url))
+            .basic_auth(&self.user, Some(&self.password))
+            .header("X-Killbill-ApiKey", &tenant.api_key)
+            .header("X-Killbill-ApiSecret", &tenant.api_secret)
+            .header("X-Killbill-CreatedBy", CREATED_BY);
+        match &self.profiling {
+            Some(value) => request.header(PROFILING_HEADER, value),
+            None => request,
+        }
+    }
+
+    pub fn create_account(&self, tenant: &TenantCredentials, external_key: &str) -> RequestBuilder {
+        self.kb(Method::POST, "/1.0/kb/accounts", tenant)
+            .json(&serde_json::json!({
+                "externalKey": external_key,
+                "name": "Load Test",
+                "email": "load@example.invalid",
+                "currency": "USD",
+            }))
+    }
+
+    pub fn get_account(&self, tenant: &TenantCredentials, account_id: &str) -> RequestBuilder {
+        self.kb(
+            Method::GET,
+            &format!("/1.0/kb/accounts/{account_id}"),
+            tenant,
+        )
+    }
+
+    /// The seed's "Stripe (Default) Payment Method": a card on the simulated gateway under the
+    /// Stripe plugin's name, made the account's default.
+    pub fn add_card_payment_method(
+        &self,
+        tenant: &TenantCredentials,
+        account_id: &str,
+    ) -> RequestBuilder {
+        let property = |key: &str, value: &str| serde_json::json!({ "key": key, "value": value });
+        self.kb(
+            Method::POST,
+            &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
+            tenant,
+        )
+        .json(&serde_json::json!({
+            "pluginName": "killbill-stripe",
+            "pluginInfo": { "properties": [
+                property("ccNumber", TEST_CARD),
+                property("ccExpirationMonth", "12"),
+                property("ccExpirationYear", "2030"),
+                property("ccFirstName", "Load"),
+                property("ccLastName", "Test"),
+            ]},
+        }))
+    }
+
+    /// `AUTHORIZE` or `PURCHASE` on the account's default payment method.
+    pub fn create_payment(
+        &self,
+        tenant: &TenantCredentials,
+        account_id: &str,
+        transaction_type: &str,
+        external_key: &str,
+    ) -> RequestBuilder {
+        self.kb(
+            Method::POST,
+            &format!("/1.0/kb/accounts/{account_id}/payments"),
+            tenant,
+        )
+        .json(&serde_json::json!({
+            "transactionType": transaction_type,
+            "amount": 10,
+            "currency": "USD",
+            "paymentExternalKey": external_key,
+        }))
+    }
+
+    pub fn capture(&self, tenant: &TenantCredentials, payment_id: &str) -> RequestBuilder {
+        self.kb(
+            Method::POST,
+            &format!("/1.0/kb/payments/{payment_id}"),
+            tenant,
+        )
+        .json(&serde_json::json!({ "amount": 10, "currency": "USD" }))
+    }
+
+    pub fn get_payment(&self, tenant: &TenantCredentials, payment_id: &str) -> RequestBuilder {
+        self.kb(
+            Method::GET,
+            &format!("/1.0/kb/payments/{payment_id}"),
+            tenant,
+        )
+    }
+
+    /// Registers a push-notification callback, so every bus event also costs an HTTP call.
+    pub fn register_callback(&self, tenant: &TenantCredentials, url: &str) -> RequestBuilder {
+        self.kb(
+            Method::POST,
+            "/1.0/kb/tenants/registerNotificationCallback",
+            tenant,
+        )
+        .query(&[("cb", url)])
+    }
+
+    /// `GET /1.0/threads` or `GET /1.0/metrics`: no authentication, as in Kill Bill.
+    pub fn observe(&self, path: &str) -> RequestBuilder {
+        self.http.get(format!("{}{path}", self.base_url))
     }
 
     pub fn base_url(&self) -> &str {
@@ -87,13 +213,14 @@ impl KillBill {
         }
         location
             .as_deref()
-            .and_then(tenant_id_from_location)
+            .and_then(id_from_location)
             .context("tenant created but the answer has no usable Location")
     }
 }
 
-/// The last path segment of `.../1.0/kb/tenants/{id}`.
-pub fn tenant_id_from_location(location: &str) -> Option<String> {
+/// The last path segment of `.../1.0/kb/tenants/{id}` (or of an account's or a payment's
+/// Location, which Kill Bill ends with a slash).
+pub fn id_from_location(location: &str) -> Option<String> {
     let id = location.trim_end_matches('/').rsplit('/').next()?;
     (!id.is_empty()).then(|| id.to_string())
 }
@@ -103,11 +230,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tenant_id_is_the_last_location_segment() {
+    fn id_is_the_last_location_segment() {
         assert_eq!(
-            tenant_id_from_location("http://h:1/1.0/kb/tenants/abc-1").as_deref(),
+            id_from_location("http://h:1/1.0/kb/tenants/abc-1").as_deref(),
             Some("abc-1")
         );
-        assert_eq!(tenant_id_from_location(""), None);
+        assert_eq!(
+            id_from_location("http://h:1/1.0/kb/payments/p-2/").as_deref(),
+            Some("p-2")
+        );
+        assert_eq!(id_from_location(""), None);
     }
 }

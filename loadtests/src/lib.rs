@@ -1,13 +1,20 @@
-//! ferrobill's load generator as a library: the command line (`cli`), the Kill Bill HTTP calls
-//! (`client`), the server it may spawn (`server`), the closed-loop runner (`runner`), the
-//! scenarios it drives (`scenario`, one file each) and the statistics it reports (`stats`).
-//! The `ferrobill-load` binary only wires these together. `bus_bench` is the library-level
+//! ferrobill's load suite as a library: the command line (`cli`), the Kill Bill HTTP calls
+//! (`client`), the server it may spawn (`server`), the load models (`runner`), the scenarios
+//! (`scenario`, one file each), the statistics (`stats`), one run from plan to files (`suite`)
+//! with its chart (`chart`), the machine and process figures (`machine`), the slow
+//! push-notification receiver (`callback`) and the pgbench limit (`sql_limit`). The
+//! `ferrobill-load` binary only wires these together. `bus_bench` is the library-level
 //! benchmark of ferrobill's persistent bus behind the `ferrobill-bus-bench` binary.
 
 pub mod bus_bench;
+pub mod callback;
+pub mod chart;
 pub mod cli;
 pub mod client;
+pub mod machine;
 pub mod runner;
 pub mod scenario;
 pub mod server;
+pub mod sql_limit;
 pub mod stats;
+pub mod suite;

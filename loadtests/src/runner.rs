@@ -1,29 +1,49 @@
-//! The closed loop: N virtual users, each sending one request and waiting for its answer, until
-//! the duration ends or the request budget is spent. Owns timing, error classification, the
-//! once-a-second progress line and health poll, and the hard deadline that ends every run.
+//! The load models: a closed loop (N virtual users, each sending one request and waiting for
+//! its answer) and an open loop (iterations started at a constant arrival rate, each by an idle
+//! user from a fixed pool, like k6's constant-arrival-rate). Owns timing, error
+//! classification, the once-a-second progress line, health poll and timeline, and the hard
+//! deadline that ends every run.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::RequestBuilder;
+use serde::Serialize;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
 use crate::client::{KillBill, TenantCredentials};
 use crate::scenario::Scenario;
-use crate::stats::Recorder;
+use crate::stats::{self, Recorder};
 
 /// Past the planned end, users get this long to finish their last request before they are
 /// abandoned, so that a hung server can never hang the load generator.
 const HARD_DEADLINE_GRACE: Duration = Duration::from_secs(30);
 const HEALTH_POLL_TIMEOUT: Duration = Duration::from_secs(5);
+/// The open loop's dispatcher wakes this often and starts every arrival that fell due since;
+/// finer than the timer's resolution would only burn the generator's CPU.
+const DISPATCH_PERIOD: Duration = Duration::from_millis(2);
+/// The gauge the timeline plots: ready entries of the main bus at the last growth sample.
+pub const BUS_READY_GAUGE: &str = "ferrobill.queue.bus-bus_events.readyEntries";
 
 /// The run is over (time is up or the request budget is spent); the user should leave.
 #[derive(Debug)]
 pub struct Stop;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "model")]
+pub enum LoadModel {
+    /// Each user sends its next request as soon as the previous one answered.
+    Closed,
+    /// Iterations start at `rate` per second whatever the answers; `users` bounds how many run
+    /// at once, and an arrival finding no idle user is dropped (counted, never queued).
+    Open { rate: f64 },
+}
 
 #[derive(Debug, Clone)]
 pub struct RunPlan {
@@ -31,6 +51,18 @@ pub struct RunPlan {
     pub warmup: Duration,
     pub duration: Duration,
     pub max_requests: Option<u64>,
+    pub model: LoadModel,
+}
+
+/// One second of the run, for the chart and `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelinePoint {
+    pub second: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub p90_ms: f64,
+    /// Ready entries of the main bus (`BUS_READY_GAUGE`), when `/1.0/metrics` answered.
+    pub bus_ready: Option<f64>,
 }
 
 pub struct RunOutcome {
@@ -39,7 +71,15 @@ pub struct RunOutcome {
     pub measured: Duration,
     /// Healthcheck poll answers by status ("200", "500", "timeout"...).
     pub health_polls: BTreeMap<String, u64>,
+    /// The body of the last non-200 healthcheck answer (seed 002's "Growing queues: bus").
+    pub last_unhealthy: Option<String>,
     pub abandoned_users: usize,
+    /// Open loop only: arrivals in the measured window that found no idle user.
+    pub dropped: u64,
+    /// Every request answered or failed, warm-up included: with no warm-up, what the
+    /// recorder must have counted.
+    pub requests_sent: u64,
+    pub timeline: Vec<TimelinePoint>,
 }
 
 /// A successful (2xx) answer, fully read.
@@ -55,12 +95,15 @@ impl Reply {
 
 struct RunState {
     recorder: Mutex<Recorder>,
+    /// Latencies and errors since the last timeline point.
+    second: Mutex<(Histogram<u64>, u64, u64)>,
     measure_from: Instant,
     end: Instant,
     max_requests: Option<u64>,
     requests_started: AtomicU64,
     requests_done: AtomicU64,
     errors: AtomicU64,
+    dropped: AtomicU64,
 }
 
 impl RunState {
@@ -84,13 +127,22 @@ impl RunState {
     }
 }
 
-/// What a scenario sees: the client, the run's tenant, unique keys, and `send`.
+/// What a user remembers between iterations (the payments scenario's account, the reads'
+/// payment); empty in a fresh user.
+#[derive(Debug, Default)]
+pub struct UserMemory {
+    pub account_id: Option<String>,
+    pub payment_id: Option<String>,
+}
+
+/// What a scenario sees: the client, the run's tenant, unique keys, memory, and `send`.
 pub struct VirtualUser {
     client: Arc<KillBill>,
     tenant: Arc<TenantCredentials>,
     state: Arc<RunState>,
     key_prefix: String,
     iteration: u64,
+    pub memory: UserMemory,
 }
 
 impl VirtualUser {
@@ -109,7 +161,8 @@ impl VirtualUser {
     }
 
     /// Sends one sample and records it under `sampler`. `Ok(None)` means it failed (and was
-    /// counted as an error); `Err(Stop)` means the run is over and nothing was sent.
+    /// counted as an error, with the server's message when it sent one); `Err(Stop)` means
+    /// the run is over and nothing was sent.
     pub async fn send(
         &self,
         sampler: &'static str,
@@ -124,40 +177,84 @@ impl VirtualUser {
             let status = response.status();
             let headers = response.headers().clone();
             // Read the whole body: it is part of the latency, and lets the connection be reused.
-            response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, headers))
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, headers, body))
         }
         .await;
         let latency = started.elapsed();
-        let (reply, error_class) = match answer {
-            Ok((status, headers)) if status.is_success() => (Some(Reply { headers }), None),
-            Ok((status, _)) => (None, Some(format!("HTTP {}", status.as_u16()))),
-            Err(error) => (None, Some(classify(&error).to_string())),
+        let (reply, error) = match answer {
+            Ok((status, headers, _)) if status.is_success() => (Some(Reply { headers }), None),
+            Ok((status, _, body)) => (
+                None,
+                Some((
+                    format!("HTTP {}", status.as_u16()),
+                    stats::error_message(&body),
+                )),
+            ),
+            Err(error) => (
+                None,
+                Some((classify(&error).to_string(), error_chain(&error))),
+            ),
         };
         let state = &self.state;
         state.requests_done.fetch_add(1, Ordering::Relaxed);
-        if error_class.is_some() {
+        if error.is_some() {
             state.errors.fetch_add(1, Ordering::Relaxed);
         }
         if Instant::now() >= state.measure_from {
-            state
-                .recorder()
-                .record(sampler, latency, error_class.as_deref());
+            let error = error
+                .as_ref()
+                .map(|(class, message)| (class.as_str(), message.as_str()));
+            state.recorder().record_error(sampler, latency, error);
+            let mut second = lock(&state.second);
+            let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+            second.0.saturating_record(micros);
+            second.1 += 1;
+            second.2 += u64::from(error.is_some());
         }
         Ok(reply)
     }
 }
 
-fn classify(error: &reqwest::Error) -> &'static str {
+/// The error classes of the report. A reset is told apart from a refused connection and a
+/// timeout because seed 003 counts them separately: each says something different about how
+/// the server sheds load.
+pub fn classify(error: &reqwest::Error) -> &'static str {
     if error.is_timeout() {
-        "timeout"
-    } else if error.is_connect() {
+        return "timeout";
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => {
+                    return "connection reset"
+                }
+                std::io::ErrorKind::ConnectionRefused => return "connection refused",
+                std::io::ErrorKind::TimedOut => return "timeout",
+                _ => {}
+            }
+        }
+        source = cause.source();
+    }
+    if error.is_connect() {
         "connection error"
     } else if error.is_body() || error.is_decode() {
         "body error"
     } else {
         "request error"
     }
+}
+
+/// The innermost cause's text: reqwest's own message only says which request failed.
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut last = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        last = cause.to_string();
+        source = cause.source();
+    }
+    stats::normalize_message(&last)
 }
 
 pub async fn run(
@@ -171,52 +268,124 @@ pub async fn run(
     let measure_from = started + plan.warmup;
     let state = Arc::new(RunState {
         recorder: Mutex::new(Recorder::new(scenario.samplers())),
+        second: Mutex::new((stats::empty_histogram(), 0, 0)),
         measure_from,
         end: measure_from + plan.duration,
         max_requests: plan.max_requests,
         requests_started: AtomicU64::new(0),
         requests_done: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
     });
     let health = Arc::new(Mutex::new(HealthPolls::default()));
+    let timeline = Arc::new(Mutex::new(Vec::new()));
     let poller = tokio::spawn(poll_health(client.clone(), health.clone()));
     let progress = tokio::spawn(print_progress(state.clone(), started, health.clone()));
+    let sampler = tokio::spawn(sample_timeline(
+        client.clone(),
+        state.clone(),
+        timeline.clone(),
+    ));
 
-    let mut users = JoinSet::new();
-    for index in 0..plan.users {
-        let mut user = VirtualUser {
-            client: client.clone(),
-            tenant: tenant.clone(),
-            state: state.clone(),
-            key_prefix: format!("{key_prefix}-u{index}"),
-            iteration: 0,
-        };
-        let state = state.clone();
-        users.spawn(async move {
-            while !state.is_over() && scenario.iteration(&mut user).await.is_ok() {}
-        });
+    let users = (0..plan.users).map(|index| VirtualUser {
+        client: client.clone(),
+        tenant: tenant.clone(),
+        state: state.clone(),
+        key_prefix: format!("{key_prefix}-u{index}"),
+        iteration: 0,
+        memory: UserMemory::default(),
+    });
+    let mut tasks = JoinSet::new();
+    match plan.model {
+        LoadModel::Closed => {
+            for mut user in users {
+                let state = state.clone();
+                tasks.spawn(async move {
+                    while !state.is_over() && scenario.iteration(&mut user).await.is_ok() {}
+                });
+            }
+        }
+        LoadModel::Open { rate } => {
+            let (idle_sender, idle) = mpsc::channel(plan.users as usize);
+            for user in users {
+                // The channel holds exactly `users` entries, so this never fails.
+                let _ = idle_sender.try_send(user);
+            }
+            dispatch(scenario, &state, rate, idle, idle_sender, &mut tasks).await;
+        }
     }
     let hard_deadline = state.end + HARD_DEADLINE_GRACE;
     let _ = tokio::time::timeout_at(hard_deadline.into(), async {
-        while users.join_next().await.is_some() {}
+        while tasks.join_next().await.is_some() {}
     })
     .await;
-    let abandoned_users = users.len();
-    users.abort_all();
+    let abandoned_users = tasks.len();
+    tasks.abort_all();
     // Wait for the aborts to land so no progress line interleaves with the report.
-    for task in [poller, progress] {
+    for task in [poller, progress, sampler] {
         task.abort();
         let _ = task.await;
     }
 
     let measured = Instant::now().saturating_duration_since(measure_from);
     let recorder = std::mem::replace(&mut *state.recorder(), Recorder::new(&[]));
-    let health_polls = std::mem::take(&mut lock(&health).counts);
+    let (health_polls, last_unhealthy) = {
+        let mut health = lock(&health);
+        (
+            std::mem::take(&mut health.counts),
+            health.last_unhealthy.take(),
+        )
+    };
+    let timeline = std::mem::take(&mut *lock(&timeline));
     RunOutcome {
         recorder,
         measured,
         health_polls,
+        last_unhealthy,
         abandoned_users,
+        dropped: state.dropped.load(Ordering::Relaxed),
+        requests_sent: state.requests_done.load(Ordering::Relaxed),
+        timeline,
+    }
+}
+
+/// The open loop: every `DISPATCH_PERIOD`, starts the arrivals that fell due, each on an idle
+/// user that goes back to the pool when its iteration ends. Returns when the run is over; the
+/// iterations still running are in `tasks`.
+async fn dispatch(
+    scenario: Scenario,
+    state: &Arc<RunState>,
+    rate: f64,
+    mut idle: mpsc::Receiver<VirtualUser>,
+    idle_sender: mpsc::Sender<VirtualUser>,
+    tasks: &mut JoinSet<()>,
+) {
+    let started = Instant::now();
+    let mut arrivals: u64 = 0;
+    let mut ticks = tokio::time::interval(DISPATCH_PERIOD);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    while !state.is_over() {
+        ticks.tick().await;
+        let due = (started.elapsed().as_secs_f64() * rate) as u64;
+        while arrivals < due && !state.is_over() {
+            arrivals += 1;
+            match idle.try_recv() {
+                Ok(mut user) => {
+                    let back = idle_sender.clone();
+                    tasks.spawn(async move {
+                        let _ = scenario.iteration(&mut user).await;
+                        let _ = back.send(user).await;
+                    });
+                }
+                Err(_) => {
+                    if Instant::now() >= state.measure_from {
+                        state.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        // Reap finished iterations so the set does not grow with the whole run.
+        while tasks.try_join_next().is_some() {}
     }
 }
 
@@ -231,6 +400,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct HealthPolls {
     counts: BTreeMap<String, u64>,
     last: Option<String>,
+    last_unhealthy: Option<String>,
 }
 
 /// Polls /1.0/healthcheck once a second, apart from the users, so the report shows whether the
@@ -245,14 +415,65 @@ async fn poll_health(client: Arc<KillBill>, health: Arc<Mutex<HealthPolls>>) {
             .timeout(HEALTH_POLL_TIMEOUT)
             .send()
             .await;
-        let status = match answer {
-            Ok(response) => response.status().as_u16().to_string(),
-            Err(error) => classify(&error).to_string(),
+        let (status, unhealthy) = match answer {
+            Ok(response) if response.status().is_success() => {
+                (response.status().as_u16().to_string(), None)
+            }
+            Ok(response) => {
+                let status = response.status().as_u16().to_string();
+                let body = response.bytes().await.unwrap_or_default();
+                let body = String::from_utf8_lossy(&body).trim().to_string();
+                (status, Some(body))
+            }
+            Err(error) => (classify(&error).to_string(), None),
         };
         let mut health = lock(&health);
+        if unhealthy.is_some() {
+            health.last_unhealthy = unhealthy;
+        }
         *health.counts.entry(status.clone()).or_default() += 1;
         health.last = Some(status);
     }
+}
+
+/// Once a second: the measured requests, errors and p90 of that second, and the bus's ready
+/// entries read from `/1.0/metrics`.
+async fn sample_timeline(
+    client: Arc<KillBill>,
+    state: Arc<RunState>,
+    timeline: Arc<Mutex<Vec<TimelinePoint>>>,
+) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let bus_ready = bus_ready_entries(&client).await;
+        let now = Instant::now();
+        if now < state.measure_from {
+            continue;
+        }
+        let (histogram, requests, errors) =
+            std::mem::replace(&mut *lock(&state.second), (stats::empty_histogram(), 0, 0));
+        lock(&timeline).push(TimelinePoint {
+            second: (now - state.measure_from).as_secs_f64(),
+            requests,
+            errors,
+            p90_ms: histogram.value_at_quantile(0.9) as f64 / 1000.0,
+            bus_ready,
+        });
+    }
+}
+
+async fn bus_ready_entries(client: &KillBill) -> Option<f64> {
+    let response = client
+        .observe("/1.0/metrics")
+        .timeout(HEALTH_POLL_TIMEOUT)
+        .send()
+        .await
+        .ok()?;
+    let metrics: serde_json::Value = response.json().await.ok()?;
+    metrics["gauges"][BUS_READY_GAUGE]["value"].as_f64()
 }
 
 /// One stderr line a second; the rate is over the last second, not the whole run.
@@ -274,8 +495,14 @@ async fn print_progress(state: Arc<RunState>, started: Instant, health: Arc<Mute
             ""
         };
         let last_health = lock(&health).last.clone().unwrap_or_else(|| "-".into());
+        let dropped = state.dropped.load(Ordering::Relaxed);
+        let dropped = if dropped > 0 {
+            format!(" | dropped {dropped}")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "[{:>5.1}s{phase}] requests {done} | {rate:.1}/s | errors {} | health {last_health}",
+            "[{:>5.1}s{phase}] requests {done} | {rate:.1}/s | errors {}{dropped} | health {last_health}",
             (now - started).as_secs_f64(),
             state.errors.load(Ordering::Relaxed),
         );

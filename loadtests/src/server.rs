@@ -12,6 +12,8 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::sql_limit::SqlTarget;
+
 /// The first start runs initdb for the embedded PostgreSQL, which takes a while on a busy box.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Matches the server's own shutdown budget for in-flight requests and the database.
@@ -26,6 +28,7 @@ pub fn default_binary() -> PathBuf {
 pub struct SpawnedServer {
     child: Child,
     base_url: String,
+    log_path: PathBuf,
 }
 
 impl SpawnedServer {
@@ -103,11 +106,22 @@ impl SpawnedServer {
         Ok(SpawnedServer {
             child,
             base_url: format!("http://{address}"),
+            log_path,
         })
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Its embedded PostgreSQL, as its log announced it (none with a database URL).
+    pub fn sql_target(&self) -> Option<SqlTarget> {
+        let log = std::fs::read_to_string(&self.log_path).ok()?;
+        SqlTarget::from_server_log(&log)
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within `SHUTDOWN_TIMEOUT`. A server that

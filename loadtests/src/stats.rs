@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use serde::Serialize;
 
 /// One hour: anything slower is clamped, and is a failed run anyway.
 const HIGHEST_TRACKABLE_MICROS: u64 = 3_600_000_000;
 const SIGNIFICANT_DIGITS: u8 = 3;
 
-fn empty_histogram() -> Histogram<u64> {
+pub fn empty_histogram() -> Histogram<u64> {
     Histogram::new_with_max(HIGHEST_TRACKABLE_MICROS, SIGNIFICANT_DIGITS)
         .expect("constant histogram bounds are valid")
 }
@@ -27,16 +28,19 @@ struct SamplerStats {
 pub struct Recorder {
     samplers: Vec<SamplerStats>,
     errors_by_class: BTreeMap<String, u64>,
+    /// Seed 001's "Logs": how often each (class, message) came back.
+    errors_by_message: BTreeMap<(String, String), u64>,
 }
 
 /// One line of the results table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     pub name: String,
     pub count: u64,
     pub mean_ms: f64,
     pub median_ms: f64,
     pub p90_ms: f64,
+    pub p95_ms: f64,
     pub p99_ms: f64,
     pub min_ms: f64,
     pub max_ms: f64,
@@ -58,10 +62,16 @@ impl Recorder {
                 })
                 .collect(),
             errors_by_class: BTreeMap::new(),
+            errors_by_message: BTreeMap::new(),
         }
     }
 
     pub fn record(&mut self, sampler: &str, latency: Duration, error_class: Option<&str>) {
+        self.record_error(sampler, latency, error_class.map(|class| (class, "")));
+    }
+
+    /// Records one sample; `error` is its class and the server's (normalized) message.
+    pub fn record_error(&mut self, sampler: &str, latency: Duration, error: Option<(&str, &str)>) {
         let index = match self.samplers.iter().position(|s| s.name == sampler) {
             Some(index) => index,
             None => {
@@ -76,14 +86,22 @@ impl Recorder {
         let stats = &mut self.samplers[index];
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         stats.latencies.saturating_record(micros);
-        if let Some(class) = error_class {
+        if let Some((class, message)) = error {
             stats.errors += 1;
             *self.errors_by_class.entry(class.to_string()).or_default() += 1;
+            *self
+                .errors_by_message
+                .entry((class.to_string(), message.to_string()))
+                .or_default() += 1;
         }
     }
 
     pub fn errors_by_class(&self) -> &BTreeMap<String, u64> {
         &self.errors_by_class
+    }
+
+    pub fn errors_by_message(&self) -> &BTreeMap<(String, String), u64> {
+        &self.errors_by_message
     }
 
     /// One row per sampler then TOTAL; throughput is samples over the measured `window`.
@@ -119,6 +137,7 @@ fn row(name: &str, latencies: &Histogram<u64>, errors: u64, window: Duration) ->
         mean_ms,
         median_ms: ms(latencies.value_at_quantile(0.5)),
         p90_ms: ms(latencies.value_at_quantile(0.9)),
+        p95_ms: ms(latencies.value_at_quantile(0.95)),
         p99_ms: ms(latencies.value_at_quantile(0.99)),
         min_ms,
         max_ms: ms(latencies.max()),
@@ -146,8 +165,8 @@ pub fn results_table(rows: &[Row]) -> String {
         "99%",
         "min",
         "max",
-        "errors %",
-        "throughput",
+        "errors",
+        "bandwidth",
     ];
     let body: Vec<Vec<String>> = rows
         .iter()
@@ -180,8 +199,99 @@ pub fn errors_table(errors_by_class: &BTreeMap<String, u64>) -> String {
     markdown_table(&["error class", "Count"], &body)
 }
 
+/// Seed 001's "Logs" in a table: each class and message with its count, most frequent first.
+pub fn error_messages_table(errors: &BTreeMap<(String, String), u64>) -> String {
+    let mut lines: Vec<_> = errors.iter().collect();
+    lines.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let body: Vec<Vec<String>> = lines
+        .into_iter()
+        .map(|((class, message), count)| {
+            // A `|` would end the Markdown cell early.
+            let message = message.replace('|', "\\|");
+            vec![class.clone(), message, count.to_string()]
+        })
+        .collect();
+    markdown_table(&["class", "message", "Count"], &body)
+}
+
+/// Longest message kept per error: enough for Kill Bill's one-line messages, and bounded so a
+/// server answering with a page of HTML cannot bloat the report.
+const MESSAGE_LIMIT: usize = 200;
+
+/// `code N: message` from Kill Bill's error JSON, or the start of a body that is not one.
+pub fn error_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let message = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(json) => {
+            let message = json["message"].as_str().unwrap_or_default();
+            match json["code"].as_i64() {
+                Some(code) => format!("code {code}: {message}"),
+                None => message.to_string(),
+            }
+        }
+        Err(_) => text.trim().to_string(),
+    };
+    normalize_message(&message)
+}
+
+/// Makes messages that differ only by an id or a measured time count as one: every UUID
+/// becomes `{id}` and every decimal number `N.N`, so seed 001's "(waited 8.904 seconds)"
+/// messages fall into one line.
+pub fn normalize_message(message: &str) -> String {
+    let mut normalized = String::with_capacity(message.len());
+    let bytes = message.as_bytes();
+    let mut index = 0;
+    while index < message.len() {
+        if is_uuid_at(bytes, index) {
+            normalized.push_str("{id}");
+            index += 36;
+            continue;
+        }
+        let rest = &message[index..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && rest[digits..].starts_with('.') {
+            let fraction = rest[digits + 1..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .count();
+            if fraction > 0 {
+                normalized.push_str("N.N");
+                index += digits + 1 + fraction;
+                continue;
+            }
+        }
+        let Some(character) = rest.chars().next() else {
+            break;
+        };
+        normalized.push(character);
+        index += character.len_utf8();
+    }
+    if normalized.len() > MESSAGE_LIMIT {
+        let mut end = MESSAGE_LIMIT;
+        while !normalized.is_char_boundary(end) {
+            end -= 1;
+        }
+        normalized.truncate(end);
+        normalized.push('…');
+    }
+    normalized
+}
+
+fn is_uuid_at(bytes: &[u8], start: usize) -> bool {
+    let Some(candidate) = bytes.get(start..start + 36) else {
+        return false;
+    };
+    candidate
+        .iter()
+        .enumerate()
+        .all(|(position, byte)| match position {
+            8 | 13 | 18 | 23 => *byte == b'-',
+            _ => byte.is_ascii_hexdigit(),
+        })
+}
+
 /// Right-aligned, padded columns so the table also reads well as plain text.
-fn markdown_table(header: &[&str], body: &[Vec<String>]) -> String {
+pub fn markdown_table(header: &[&str], body: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|cell| cell.len().max(3)).collect();
     for line in body {
         for (width, cell) in widths.iter_mut().zip(line) {
@@ -276,6 +386,29 @@ mod tests {
         let table = errors_table(recorder.errors_by_class());
         assert!(table.lines().last().is_some_and(|l| l.contains("TOTAL")));
         assert!(table.lines().last().is_some_and(|l| l.ends_with(" 2 |")));
+    }
+
+    #[test]
+    fn messages_are_grouped_without_ids_and_timings() {
+        let body = br#"{"className":"x","code":7199,"message":"could not obtain a database connection within 5.000 seconds (waited 8.904 seconds)"}"#;
+        assert_eq!(
+            error_message(body),
+            "code 7199: could not obtain a database connection within N.N seconds (waited N.N seconds)"
+        );
+        assert_eq!(
+            normalize_message("payment 0b6a2f1e-1c2d-4e5f-8a9b-0c1d2e3f4a5b not found"),
+            "payment {id} not found"
+        );
+        assert_eq!(error_message(b"  plain text "), "plain text");
+        assert!(error_message(&[b'x'; 1000]).chars().count() <= MESSAGE_LIMIT + 1);
+        let mut recorder = Recorder::new(&["A"]);
+        recorder.record_error("A", millis(1), Some(("HTTP 400", "m")));
+        recorder.record_error("A", millis(1), Some(("HTTP 400", "m")));
+        let table = error_messages_table(recorder.errors_by_message());
+        assert!(
+            table.contains("| HTTP 400 |") && table.contains(" 2 |"),
+            "{table}"
+        );
     }
 
     #[test]

@@ -71,10 +71,17 @@ pub(crate) struct Metrics {
 static INSTALLED: OnceLock<Metrics> = OnceLock::new();
 
 /// Installs the process-wide recorder the first time it is called and returns the pages.
-/// Later calls (a second server in the same process) return the same one. If some other
-/// recorder was installed first, the pages stay empty and a warning says why.
-pub(crate) fn install() -> &'static Metrics {
+/// Later calls (a second server in the same process) return the same one, whatever they ask
+/// for. If some other recorder was installed first, the pages stay empty and a warning says
+/// why. With `enabled` false (`ferrobill.metrics.enabled`) nothing is installed: the `metrics`
+/// macros fall back to the crate's no-op recorder and the pages render empty, so the load
+/// suite can measure what recording costs.
+pub(crate) fn install(enabled: bool) -> &'static Metrics {
     INSTALLED.get_or_init(|| {
+        if !enabled {
+            tracing::info!("metrics are disabled (ferrobill.metrics.enabled=false)");
+            return Metrics::empty();
+        }
         let prometheus = PrometheusBuilder::new()
             .set_buckets(SECONDS_BUCKETS)
             .map(PrometheusBuilder::build_recorder)
@@ -166,6 +173,15 @@ fn describe() {
 }
 
 impl Metrics {
+    /// Pages over stores nothing records into: what the endpoints serve when metrics are
+    /// disabled.
+    fn empty() -> Metrics {
+        Metrics {
+            prometheus: PrometheusBuilder::new().build_recorder().handle(),
+            own: Arc::new(Store::default()),
+        }
+    }
+
     /// Kill Bill's `/1.0/metrics`: exactly `gauges`, `counters`, `histograms`, `meters` and
     /// `timers`, each sorted by name.
     pub fn to_json(&self) -> Value {
@@ -613,6 +629,16 @@ mod tests {
             "ferrobill.http.requests{route=\"/1.0/kb/accounts/{accountId}\",method=\"GET\"}"
         );
         assert_eq!(display_name(&Key::from_name("a.b")), "a.b");
+    }
+
+    #[test]
+    fn disabled_metrics_serve_empty_pages() {
+        let metrics = Metrics::empty();
+        let json = metrics.to_json();
+        for kind in ["gauges", "counters", "histograms", "meters", "timers"] {
+            assert_eq!(json[kind], json!({}), "{kind}");
+        }
+        assert_eq!(metrics.prometheus_text().trim(), "");
     }
 
     #[test]

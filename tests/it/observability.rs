@@ -424,3 +424,45 @@ async fn the_ops_pages_need_no_credentials() {
     }
     app.stop().await;
 }
+
+/// `ferrobill.metrics.enabled=false` installs no recorder, so it needs its own process (this
+/// binary's servers share one): both pages still answer, with nothing in them.
+#[tokio::test]
+async fn disabled_metrics_leave_both_pages_answering_empty() {
+    use crate::process::{ferrobill, fresh_workdir, ServerProcess};
+
+    let workdir = fresh_workdir("metrics-disabled");
+    let mut command = ferrobill(&workdir);
+    command.env("FERROBILL_METRICS_ENABLED", "false");
+    let server = ServerProcess::start(command);
+    let http = crate::harness::http_client();
+    // A request that would be counted if metrics were on.
+    let health = http
+        .get(format!("{}/1.0/healthcheck", server.address))
+        .send()
+        .await
+        .expect("GET /1.0/healthcheck");
+    assert_eq!(health.status(), StatusCode::OK);
+
+    let json = http
+        .get(format!("{}/1.0/metrics", server.address))
+        .send()
+        .await
+        .expect("GET /1.0/metrics");
+    assert_eq!(json.status(), StatusCode::OK);
+    let json: Value = json.json().await.expect("JSON");
+    for kind in ["gauges", "counters", "histograms", "meters", "timers"] {
+        assert_eq!(json[kind], json!({}), "{kind} in {json}");
+    }
+    let text = http
+        .get(format!("{}/metrics", server.address))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(text.status(), StatusCode::OK);
+    assert_eq!(text.text().await.expect("text").trim(), "");
+
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(server.wait().success());
+    let _ = std::fs::remove_dir_all(&workdir);
+}

@@ -1,7 +1,7 @@
 //! The `tenants` scenario: create a tenant with a key no one used before, then read it back by
 //! id with its own API key and secret, which exercises the tenant-credential check too.
 
-use crate::client::{tenant_id_from_location, TenantCredentials};
+use crate::client::{id_from_location, TenantCredentials};
 use crate::runner::{Stop, VirtualUser};
 
 const CREATE_TENANT: &str = "Create Tenant";
@@ -16,7 +16,7 @@ pub async fn iteration(user: &mut VirtualUser) -> Result<(), Stop> {
         // Already counted as an error; there is nothing to read back.
         return Ok(());
     };
-    let Some(id) = created.location().and_then(tenant_id_from_location) else {
+    let Some(id) = created.location().and_then(id_from_location) else {
         return Ok(());
     };
     let tenant = TenantCredentials {

@@ -1,0 +1,176 @@
+//! What the report says about where it ran: the machine (cores, memory, load average,
+//! PostgreSQL version) and the spawned server's process figures (peak RSS, CPU time of the
+//! server and of its embedded PostgreSQL), all read from /proc. Reads that fail give `None`:
+//! a report without a figure beats no report.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+/// Linux reports /proc CPU times in USER_HZ ticks, which is 100 on every architecture it
+/// exports to user space.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub memory_mib: Option<u64>,
+    pub postgresql: Option<String>,
+    pub kernel: Option<String>,
+}
+
+impl Machine {
+    pub fn describe() -> Machine {
+        let memory_mib = read_status_kib("/proc/meminfo", "MemTotal:").map(|kib| kib / 1024);
+        Machine {
+            cores: std::thread::available_parallelism().map_or(0, |cores| cores.get()),
+            memory_mib,
+            postgresql: postgresql_version(),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .ok()
+                .map(|text| text.trim().to_string()),
+        }
+    }
+}
+
+/// The 1-minute load average: how busy the shared machine was around a run.
+pub fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// `postgres --version` of the newest PostgreSQL under /usr/lib/postgresql, the one the
+/// embedded cluster picks.
+fn postgresql_version() -> Option<String> {
+    let binary = pg_binary("postgres")?;
+    let output = std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// `/usr/lib/postgresql/<newest>/bin/<name>`, if there.
+pub fn pg_binary(name: &str) -> Option<std::path::PathBuf> {
+    let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_string_lossy().parse().ok()?;
+            let binary = entry.path().join("bin").join(name);
+            binary.is_file().then_some((version, binary))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, binary)| binary)
+}
+
+fn read_status_kib(path: impl AsRef<Path>, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|line| line.starts_with(field))?;
+    line[field.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// CPU seconds (user + system) of one process, from /proc/<pid>/stat.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold blanks; the fields after its closing parenthesis do not.
+    let (_, after) = text.rsplit_once(')')?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After the name: state is field 3, utime 14 and stime 15 (1-based, `man 5 proc`).
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / TICKS_PER_SECOND)
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after) = text.rsplit_once(')')?;
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Every live descendant of `root` (the embedded postmaster and its backends).
+fn descendants(root: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: HashMap<u32, u32> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, parent_of(pid)?)))
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (&pid, _) in parents.iter().filter(|(_, &p)| p == parent) {
+            found.push(pid);
+            frontier.push(pid);
+        }
+    }
+    found
+}
+
+/// CPU time of the server and of its child processes at one instant.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMark {
+    server: f64,
+    children: f64,
+    at: std::time::Instant,
+}
+
+impl CpuMark {
+    pub fn take(pid: u32) -> Option<CpuMark> {
+        Some(CpuMark {
+            server: cpu_seconds(pid)?,
+            children: descendants(pid).into_iter().filter_map(cpu_seconds).sum(),
+            at: std::time::Instant::now(),
+        })
+    }
+}
+
+/// The spawned server over one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerFigures {
+    /// VmHWM: the server's peak resident set, embedded PostgreSQL not included.
+    pub peak_rss_mib: Option<f64>,
+    pub rss_mib: Option<f64>,
+    /// CPU used per wall second (1.0 = one core busy) by the server process.
+    pub server_cores: f64,
+    /// The same for its embedded PostgreSQL (postmaster and backends alive at the end; a
+    /// backend that exited during the run is not counted).
+    pub postgres_cores: f64,
+}
+
+impl ServerFigures {
+    pub fn measure(pid: u32, since: CpuMark) -> Option<ServerFigures> {
+        let now = CpuMark::take(pid)?;
+        let wall = (now.at - since.at).as_secs_f64().max(f64::EPSILON);
+        let status = format!("/proc/{pid}/status");
+        Some(ServerFigures {
+            peak_rss_mib: read_status_kib(&status, "VmHWM:").map(|kib| kib as f64 / 1024.0),
+            rss_mib: read_status_kib(&status, "VmRSS:").map(|kib| kib as f64 / 1024.0),
+            server_cores: (now.server - since.server) / wall,
+            // Backends come and go; a negative difference only means some exited.
+            postgres_cores: ((now.children - since.children) / wall).max(0.0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_figures() {
+        let machine = Machine::describe();
+        assert!(machine.cores >= 1);
+        assert!(machine.memory_mib.is_some_and(|mib| mib > 0));
+        let pid = std::process::id();
+        let mark = CpuMark::take(pid).expect("own /proc/self/stat is readable");
+        let figures = ServerFigures::measure(pid, mark).expect("own status is readable");
+        assert!(figures.peak_rss_mib.is_some_and(|mib| mib > 0.0));
+        assert!(figures.server_cores >= 0.0);
+        assert!(load_average().is_some());
+    }
+}

@@ -1,0 +1,699 @@
+//! One load-suite run from its plan to its files: for each server configuration, snapshots of
+//! `/1.0/threads` and `/1.0/metrics` at setup, one run per concurrency step, the optional SQL
+//! limit, snapshots at teardown; then `report.md`, `summary.json` and `chart.svg` in the run
+//! directory. Starting and stopping a spawned server is the caller's job (`main`, or the smoke
+//! tests with an in-process server), so this module never owns a process.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::callback::CallbackReceiver;
+use crate::client::{KillBill, TenantCredentials};
+use crate::machine::{self, CpuMark, Machine, ServerFigures};
+use crate::runner::{self, LoadModel, RunPlan, TimelinePoint};
+use crate::scenario::{Scenario, METRICS, THREADS};
+use crate::sql_limit::{self, SqlLimit, SqlTarget};
+use crate::stats::{self, Recorder, Row};
+
+/// Observability snapshots must never hold a run up: a server too busy to answer in this
+/// long is recorded as such.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone)]
+pub struct SuitePlan {
+    pub scenario: Scenario,
+    /// Concurrency of each step, run one after the other on the same server.
+    pub steps: Vec<u32>,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub max_requests: Option<u64>,
+    /// Open loop at this many iterations per second; closed loop without it.
+    pub rate: Option<f64>,
+    pub profiling: Option<String>,
+    pub callback_latency: Option<Duration>,
+    pub with_sql_limit: bool,
+    pub user: String,
+    pub password: String,
+    /// An existing tenant; without it each configuration creates its own.
+    pub tenant: Option<TenantCredentials>,
+}
+
+impl SuitePlan {
+    pub fn model(&self) -> LoadModel {
+        match self.rate {
+            Some(rate) => LoadModel::Open { rate },
+            None => LoadModel::Closed,
+        }
+    }
+}
+
+/// The server one configuration runs against.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub label: String,
+    pub base_url: String,
+    /// The environment it was started with (reported; empty for `--url`).
+    pub server_env: Vec<(String, String)>,
+    /// A spawned server's process, for its RSS and CPU.
+    pub pid: Option<u32>,
+    /// A spawned server's embedded PostgreSQL, for `--with-sql-limit`.
+    pub database: Option<SqlTarget>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorLine {
+    pub class: String,
+    pub message: String,
+    pub count: u64,
+}
+
+/// The figures of one step (one concurrency on one configuration).
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub users: u32,
+    pub measured_seconds: f64,
+    /// Per sampler, then TOTAL (always last).
+    pub rows: Vec<Row>,
+    pub errors_by_class: BTreeMap<String, u64>,
+    pub errors_by_message: Vec<ErrorLine>,
+    pub health_polls: BTreeMap<String, u64>,
+    pub last_unhealthy: Option<String>,
+    pub dropped: u64,
+    /// Requests the generator sent in this step, warm-up included.
+    pub requests_sent: u64,
+    pub abandoned_users: usize,
+    pub outcomes: Outcomes,
+    pub server: Option<ServerFigures>,
+    pub sql_limit: Option<SqlLimit>,
+    pub load_average_before: Option<f64>,
+    pub load_average_after: Option<f64>,
+    pub timeline: Vec<TimelinePoint>,
+}
+
+impl StepReport {
+    pub fn total(&self) -> Option<&Row> {
+        self.rows.last()
+    }
+}
+
+/// Seed 003's breakdown: how each measured sample ended.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcomes {
+    pub ok: u64,
+    pub rejected_429_503: u64,
+    pub timeouts: u64,
+    pub connection_resets: u64,
+    pub other_errors: u64,
+}
+
+impl Outcomes {
+    fn of(total: &Row, errors_by_class: &BTreeMap<String, u64>) -> Outcomes {
+        let count = |class: &str| errors_by_class.get(class).copied().unwrap_or(0);
+        let rejected = count("HTTP 429") + count("HTTP 503");
+        let timeouts = count("timeout");
+        let resets = count("connection reset");
+        Outcomes {
+            ok: total.count - total.errors,
+            rejected_429_503: rejected,
+            timeouts,
+            connection_resets: resets,
+            other_errors: total.errors - rejected - timeouts - resets,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigurationReport {
+    pub label: String,
+    pub server_env: Vec<(String, String)>,
+    pub steps: Vec<StepReport>,
+    /// Bus and notification-queue metrics of `/1.0/metrics` at teardown.
+    pub bus_teardown: BTreeMap<String, serde_json::Value>,
+    pub callbacks_received: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub scenario: Scenario,
+    pub started_at_utc: String,
+    pub command: String,
+    pub model: LoadModel,
+    pub warmup_seconds: f64,
+    pub duration_seconds: f64,
+    pub profiling: Option<String>,
+    pub callback_latency_ms: Option<u128>,
+    pub machine: Machine,
+    pub configurations: Vec<ConfigurationReport>,
+}
+
+/// Runs every step of `plan` against `target` and saves its snapshots under `run_directory`.
+pub async fn run_configuration(
+    plan: &SuitePlan,
+    target: &Target,
+    run_directory: &Path,
+) -> Result<ConfigurationReport> {
+    let client = KillBill::new(&target.base_url, &plan.user, &plan.password)?
+        .with_profiling(plan.profiling.clone());
+    let run_id = format!("{:016x}", random_u64());
+    let tenant = match &plan.tenant {
+        Some(tenant) => tenant.clone(),
+        None => {
+            let api_key = format!("load-{run_id}");
+            let tenant = TenantCredentials {
+                api_secret: format!("{api_key}-secret"),
+                api_key,
+            };
+            let id = client.setup_tenant(&tenant).await?;
+            eprintln!("ferrobill-load: created tenant {} ({id})", tenant.api_key);
+            tenant
+        }
+    };
+    let receiver = match plan.callback_latency {
+        Some(latency) => {
+            let receiver = CallbackReceiver::start(latency).await?;
+            let answer = client
+                .register_callback(&tenant, receiver.url())
+                .send()
+                .await
+                .context("cannot register the push-notification callback")?;
+            anyhow::ensure!(
+                answer.status().is_success(),
+                "registering the callback answered {}",
+                answer.status()
+            );
+            Some(receiver)
+        }
+        None => None,
+    };
+    let snapshots = run_directory.join("snapshots");
+    std::fs::create_dir_all(&snapshots)
+        .with_context(|| format!("cannot create {}", snapshots.display()))?;
+    let prefix = slug(&target.label);
+    let setup = snapshot(&client, &snapshots, &prefix, "setup").await?;
+
+    let client = Arc::new(client);
+    let tenant = Arc::new(tenant);
+    let mut recorders = Vec::new();
+    let mut steps = Vec::new();
+    for (index, &users) in plan.steps.iter().enumerate() {
+        eprintln!(
+            "ferrobill-load: {} [{}] with {users} users, {} for {}s (warm-up {}s) against {}",
+            plan.scenario.name(),
+            target.label,
+            match plan.model() {
+                LoadModel::Closed => "closed loop".to_string(),
+                LoadModel::Open { rate } => format!("open loop at {rate}/s"),
+            },
+            plan.duration.as_secs_f64(),
+            plan.warmup.as_secs_f64(),
+            target.base_url,
+        );
+        let run_plan = RunPlan {
+            users,
+            warmup: plan.warmup,
+            duration: plan.duration,
+            max_requests: plan.max_requests,
+            model: plan.model(),
+        };
+        let load_before = machine::load_average();
+        let cpu_mark = target.pid.and_then(CpuMark::take);
+        let outcome = runner::run(
+            plan.scenario,
+            client.clone(),
+            tenant.clone(),
+            &format!("load-{run_id}-s{index}"),
+            &run_plan,
+        )
+        .await;
+        let server = target
+            .pid
+            .zip(cpu_mark)
+            .and_then(|(pid, mark)| ServerFigures::measure(pid, mark));
+        let load_after = machine::load_average();
+        let sql_limit = match (&target.database, plan.with_sql_limit) {
+            (Some(database), true) => {
+                match sql_limit::measure(
+                    plan.scenario,
+                    users,
+                    plan.duration,
+                    database,
+                    run_directory,
+                )
+                .await
+                {
+                    Ok(limit) => limit,
+                    Err(error) => {
+                        eprintln!("ferrobill-load: the SQL limit could not be measured: {error:#}");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        recorders.push(outcome.recorder);
+        steps.push(StepReport {
+            users,
+            measured_seconds: outcome.measured.as_secs_f64(),
+            rows: Vec::new(),
+            errors_by_class: BTreeMap::new(),
+            errors_by_message: Vec::new(),
+            health_polls: outcome.health_polls,
+            last_unhealthy: outcome.last_unhealthy,
+            dropped: outcome.dropped,
+            requests_sent: outcome.requests_sent,
+            abandoned_users: outcome.abandoned_users,
+            outcomes: Outcomes::default(),
+            server,
+            sql_limit,
+            load_average_before: load_before,
+            load_average_after: load_after,
+            timeline: outcome.timeline,
+        });
+    }
+    let teardown = snapshot(&client, &snapshots, &prefix, "teardown").await?;
+
+    // Seed 000 lists the Threads and Metrics calls of setup and teardown in its table.
+    if plan.scenario.samples_observability() {
+        if let Some(first) = recorders.first_mut() {
+            setup.record(first);
+        }
+        if let Some(last) = recorders.last_mut() {
+            teardown.record(last);
+        }
+    }
+    for (step, recorder) in steps.iter_mut().zip(&recorders) {
+        step.rows = recorder.rows(Duration::from_secs_f64(step.measured_seconds));
+        step.errors_by_class = recorder.errors_by_class().clone();
+        step.errors_by_message = recorder
+            .errors_by_message()
+            .iter()
+            .map(|((class, message), count)| ErrorLine {
+                class: class.clone(),
+                message: message.clone(),
+                count: *count,
+            })
+            .collect();
+        if let Some(total) = step.rows.last() {
+            step.outcomes = Outcomes::of(total, &step.errors_by_class);
+        }
+        if let Some(limit) = &mut step.sql_limit {
+            limit.compare(plan.scenario, &step.rows);
+        }
+    }
+    Ok(ConfigurationReport {
+        label: target.label.clone(),
+        server_env: target.server_env.clone(),
+        steps,
+        bus_teardown: bus_metrics(teardown.metrics.as_ref()),
+        callbacks_received: receiver.as_ref().map(CallbackReceiver::received),
+    })
+}
+
+/// The two observability answers at one moment, timed as samples.
+struct Snapshot {
+    threads: (Duration, Option<String>),
+    metrics_sample: (Duration, Option<String>),
+    metrics: Option<serde_json::Value>,
+}
+
+impl Snapshot {
+    fn record(&self, recorder: &mut Recorder) {
+        for (sampler, (latency, error)) in
+            [(THREADS, &self.threads), (METRICS, &self.metrics_sample)]
+        {
+            let error = error.as_deref().map(|class| (class, ""));
+            recorder.record_error(sampler, *latency, error);
+        }
+    }
+}
+
+async fn snapshot(
+    client: &KillBill,
+    directory: &Path,
+    prefix: &str,
+    moment: &str,
+) -> Result<Snapshot> {
+    let mut answers = Vec::new();
+    // /1.0/threads is a text dump, like Kill Bill's; /1.0/metrics is JSON.
+    for (name, path) in [
+        ("threads.txt", "/1.0/threads"),
+        ("metrics.json", "/1.0/metrics"),
+    ] {
+        let started = Instant::now();
+        let answer = async {
+            let response = client
+                .observe(path)
+                .timeout(SNAPSHOT_TIMEOUT)
+                .send()
+                .await?;
+            let status = response.status();
+            Ok::<_, reqwest::Error>((status, response.bytes().await?))
+        }
+        .await;
+        let latency = started.elapsed();
+        let (error, body) = match answer {
+            Ok((status, body)) if status.is_success() => (None, body.to_vec()),
+            Ok((status, body)) => (Some(format!("HTTP {}", status.as_u16())), body.to_vec()),
+            Err(error) => (Some(runner::classify(&error).to_string()), Vec::new()),
+        };
+        let (stem, extension) = name.split_once('.').unwrap_or((name, "txt"));
+        let file = directory.join(format!("{prefix}-{stem}-{moment}.{extension}"));
+        std::fs::write(&file, &body).with_context(|| format!("cannot write {}", file.display()))?;
+        answers.push((latency, error, body));
+    }
+    let metrics_answer = answers.pop().unwrap_or_default();
+    let threads_answer = answers.pop().unwrap_or_default();
+    Ok(Snapshot {
+        threads: (threads_answer.0, threads_answer.1),
+        metrics: serde_json::from_slice(&metrics_answer.2).ok(),
+        metrics_sample: (metrics_answer.0, metrics_answer.1),
+    })
+}
+
+/// Every `/1.0/metrics` entry about a queue (bus, external bus, notification queue).
+fn bus_metrics(metrics: Option<&serde_json::Value>) -> BTreeMap<String, serde_json::Value> {
+    let mut found = BTreeMap::new();
+    let Some(metrics) = metrics.and_then(serde_json::Value::as_object) else {
+        return found;
+    };
+    for (kind, entries) in metrics {
+        let Some(entries) = entries.as_object() else {
+            continue;
+        };
+        for (name, value) in entries {
+            if name.contains("queue") || name.contains("bus") {
+                found.insert(format!("{kind}: {name}"), value.clone());
+            }
+        }
+    }
+    found
+}
+
+/// Writes `report.md`, `summary.json` and `chart.svg` into `run_directory`.
+pub fn write_files(run_directory: &Path, summary: &Summary) -> Result<PathBuf> {
+    std::fs::create_dir_all(run_directory)
+        .with_context(|| format!("cannot create {}", run_directory.display()))?;
+    let report = render_report(summary);
+    let report_path = run_directory.join("report.md");
+    std::fs::write(&report_path, &report)
+        .with_context(|| format!("cannot write {}", report_path.display()))?;
+    let json = serde_json::to_string_pretty(summary).context("cannot serialize the summary")?;
+    let json_path = run_directory.join("summary.json");
+    std::fs::write(&json_path, json)
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    crate::chart::draw(&run_directory.join("chart.svg"), summary)?;
+    Ok(report_path)
+}
+
+pub fn render_report(summary: &Summary) -> String {
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "# ferrobill-load: `{}`, {}\n",
+        summary.scenario.name(),
+        summary.started_at_utc
+    );
+    let _ = writeln!(report, "## Setup\n");
+    let _ = writeln!(report, "- command: `{}`", summary.command);
+    let model = match summary.model {
+        LoadModel::Closed => "closed loop".to_string(),
+        LoadModel::Open { rate } => format!("open loop, {rate} iterations/s"),
+    };
+    let _ = writeln!(
+        report,
+        "- {model}, {:.0}s measured after {:.0}s warm-up per step",
+        summary.duration_seconds, summary.warmup_seconds
+    );
+    if let Some(profiling) = &summary.profiling {
+        let _ = writeln!(
+            report,
+            "- every request sends `X-Killbill-Profiling-Req: {profiling}`"
+        );
+    }
+    if let Some(latency) = summary.callback_latency_ms {
+        let _ = writeln!(
+            report,
+            "- push-notification callback on loopback answering after {latency} ms"
+        );
+    }
+    let machine = &summary.machine;
+    let _ = writeln!(
+        report,
+        "- machine: {} cores, {} MiB memory, kernel {}, {}; load generator, server and PostgreSQL share it",
+        machine.cores,
+        machine.memory_mib.map_or("?".into(), |mib| mib.to_string()),
+        machine.kernel.as_deref().unwrap_or("?"),
+        machine.postgresql.as_deref().unwrap_or("PostgreSQL version unknown"),
+    );
+    for configuration in &summary.configurations {
+        let _ = writeln!(report, "- configuration `{}`:", configuration.label);
+        if configuration.server_env.is_empty() {
+            let _ = writeln!(
+                report,
+                "  - server defaults (or a server started elsewhere)"
+            );
+        }
+        for (key, value) in &configuration.server_env {
+            let _ = writeln!(report, "  - `{key}={value}`");
+        }
+    }
+    let _ = writeln!(report, "\n## Summary\n");
+    report += &summary_table(summary);
+    let _ = writeln!(
+        report,
+        "\n![throughput, p90, errors and ready bus entries over time](chart.svg)"
+    );
+    for configuration in &summary.configurations {
+        for step in &configuration.steps {
+            render_step(&mut report, configuration, step);
+        }
+        let _ = writeln!(report, "\n### Bus (`{}`, teardown)\n", configuration.label);
+        if let Some(received) = configuration.callbacks_received {
+            let _ = writeln!(
+                report,
+                "- push notifications answered by the callback: {received}"
+            );
+        }
+        if configuration.bus_teardown.is_empty() {
+            let _ = writeln!(report, "- no queue metrics in /1.0/metrics");
+        }
+        for (name, value) in &configuration.bus_teardown {
+            let _ = writeln!(report, "- {name}: `{value}`");
+        }
+    }
+    let _ = writeln!(
+        report,
+        "\nSnapshots of `/1.0/threads` and `/1.0/metrics` at setup and teardown are in `snapshots/`."
+    );
+    report
+}
+
+fn render_step(report: &mut String, configuration: &ConfigurationReport, step: &StepReport) {
+    let _ = writeln!(
+        report,
+        "\n## `{}`, {} users ({:.1}s measured)\n",
+        configuration.label, step.users, step.measured_seconds
+    );
+    let _ = writeln!(report, "### Results (latencies in ms)\n");
+    *report += &stats::results_table(&step.rows);
+    let outcomes = &step.outcomes;
+    let _ = writeln!(
+        report,
+        "\nOutcomes: 2xx {}, rejected (429/503) {}, timeouts {}, connection resets {}, other errors {}{}",
+        outcomes.ok,
+        outcomes.rejected_429_503,
+        outcomes.timeouts,
+        outcomes.connection_resets,
+        outcomes.other_errors,
+        if step.dropped > 0 {
+            format!(", dropped by the generator (no idle user) {}", step.dropped)
+        } else {
+            String::new()
+        }
+    );
+    let polls: Vec<String> = step
+        .health_polls
+        .iter()
+        .map(|(status, count)| format!("{status}: {count}"))
+        .collect();
+    let _ = writeln!(
+        report,
+        "\nHealthcheck polls (1/s): {}",
+        if polls.is_empty() {
+            "none".to_string()
+        } else {
+            polls.join(", ")
+        }
+    );
+    if let Some(body) = &step.last_unhealthy {
+        let _ = writeln!(report, "\nLast unhealthy healthcheck answer: `{body}`");
+    }
+    if let Some(server) = &step.server {
+        let _ = writeln!(
+            report,
+            "\nServer: peak RSS (VmHWM) {}, RSS at teardown {}, CPU {:.2} cores (server) + {:.2} cores (embedded PostgreSQL)",
+            mib(server.peak_rss_mib),
+            mib(server.rss_mib),
+            server.server_cores,
+            server.postgres_cores
+        );
+    }
+    let _ = writeln!(
+        report,
+        "\nLoad average (1 min) before / after: {} / {}",
+        step.load_average_before
+            .map_or("?".into(), |load| format!("{load:.2}")),
+        step.load_average_after
+            .map_or("?".into(), |load| format!("{load:.2}")),
+    );
+    if let Some(limit) = &step.sql_limit {
+        let _ = writeln!(report, "\n{}", limit.describe());
+    }
+    if step.abandoned_users > 0 {
+        let _ = writeln!(
+            report,
+            "\n**{} users were still waiting at the hard deadline and were abandoned.**",
+            step.abandoned_users
+        );
+    }
+    let _ = writeln!(report, "\n### Errors\n");
+    *report += &stats::errors_table(&step.errors_by_class);
+    let _ = writeln!(report, "\n### Logs (errors by class and message)\n");
+    let messages = step
+        .errors_by_message
+        .iter()
+        .map(|line| ((line.class.clone(), line.message.clone()), line.count))
+        .collect();
+    *report += &stats::error_messages_table(&messages);
+}
+
+fn mib(value: Option<f64>) -> String {
+    value.map_or("?".into(), |mib| format!("{mib:.1} MiB"))
+}
+
+/// One line per step: seed 002's sweep columns plus the health seen during the step.
+pub fn summary_table(summary: &Summary) -> String {
+    let header = [
+        "configuration",
+        "users",
+        "total",
+        "success",
+        "rate",
+        "per minute",
+        "mean ms",
+        "P95 ms",
+        "P99 ms",
+        "health",
+        "peak RSS",
+        "SQL limit",
+    ];
+    let mut body = Vec::new();
+    for configuration in &summary.configurations {
+        for step in &configuration.steps {
+            let Some(total) = step.total() else { continue };
+            let success = if total.count == 0 {
+                0.0
+            } else {
+                100.0 - total.error_percent
+            };
+            let health: Vec<String> = step
+                .health_polls
+                .iter()
+                .map(|(status, count)| format!("{status}×{count}"))
+                .collect();
+            body.push(vec![
+                configuration.label.clone(),
+                step.users.to_string(),
+                total.count.to_string(),
+                format!("{success:.2}%"),
+                format!("{:.1}/s", total.throughput_per_second),
+                format!("{:.0}/min", total.throughput_per_second * 60.0),
+                format!("{:.1}", total.mean_ms),
+                format!("{:.1}", total.p95_ms),
+                format!("{:.1}", total.p99_ms),
+                health.join(" "),
+                step.server
+                    .as_ref()
+                    .map_or("-".into(), |server| mib(server.peak_rss_mib)),
+                step.sql_limit.as_ref().map_or("-".into(), SqlLimit::short),
+            ]);
+        }
+    }
+    stats::markdown_table(&header, &body)
+}
+
+/// File-name-safe form of a configuration label.
+fn slug(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Randomness without a dependency: std seeds every `RandomState` from the OS.
+fn random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(SystemTime::now())
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` of now, without a date crate (Howard Hinnant's civil_from_days).
+pub fn utc_now() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    format_utc(seconds)
+}
+
+fn format_utc(unix_seconds: u64) -> String {
+    let days = (unix_seconds / 86_400) as i64;
+    let time = unix_seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        time / 3600,
+        time % 3600 / 60,
+        time % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(format_utc(1_798_000_000), "2026-12-23 04:26:40 UTC");
+    }
+
+    #[test]
+    fn slugs_are_file_names() {
+        assert_eq!(slug("plugin pool 30"), "plugin-pool-30");
+    }
+}

@@ -1,0 +1,370 @@
+//! Smoke runs of every load scenario within `cargo test`: a few seconds each with a few users
+//! against ferrobill started in this process on its embedded PostgreSQL (a throw-away cluster
+//! under `target/tmp`). They check that the report files are written and that their figures
+//! agree with each other (counts equal the requests sent, percentiles ordered, errors counted
+//! by class and by message), not how fast anything is: timing goals live in
+//! docs/benchmarks.md.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferrobill::app::App;
+use ferrobill::config::Config;
+use loadtests::machine::Machine;
+use loadtests::scenario::Scenario;
+use loadtests::suite::{self, ConfigurationReport, StepReport, SuitePlan, Summary, Target};
+
+/// Each scenario's run, snapshots included, must end within this.
+const SCENARIO_TIME_LIMIT: Duration = Duration::from_secs(20);
+
+/// Long enough for a user's setup (account, card) and a few payments on a busy machine.
+const PAYMENTS_DURATION: Duration = Duration::from_secs(4);
+
+fn plan(scenario: Scenario, steps: &[u32], rate: Option<f64>) -> SuitePlan {
+    let duration = match scenario {
+        Scenario::Payments | Scenario::PoolStarvation => PAYMENTS_DURATION,
+        _ => Duration::from_secs(2),
+    };
+    SuitePlan {
+        scenario,
+        steps: steps.to_vec(),
+        warmup: Duration::ZERO,
+        duration,
+        max_requests: None,
+        rate,
+        profiling: None,
+        callback_latency: None,
+        with_sql_limit: false,
+        user: "admin".into(),
+        password: "password".into(),
+        tenant: None,
+    }
+}
+
+/// ferrobill on its own embedded cluster in `directory`, with `properties` on top.
+async fn start(directory: &Path, properties: &[(&str, &str)]) -> App {
+    let _ = std::fs::remove_dir_all(directory);
+    let data_dir = directory.join("postgres").display().to_string();
+    let mut pairs = vec![
+        ("ferrobill.server.bindAddress", "127.0.0.1"),
+        ("ferrobill.server.port", "0"),
+        ("ferrobill.embedded.dataDir", data_dir.as_str()),
+    ];
+    pairs.extend_from_slice(properties);
+    let config = Config::from_properties(&pairs).expect("valid smoke configuration");
+    App::start(config).await.expect("ferrobill starts")
+}
+
+/// Runs `plan` against `app` and writes its files under `directory`; returns what it wrote.
+async fn run(app: &App, plan: &SuitePlan, directory: &Path) -> Summary {
+    let target = Target {
+        label: "smoke".into(),
+        base_url: format!("http://{}", app.local_addr()),
+        server_env: Vec::new(),
+        pid: None,
+        database: None,
+    };
+    let report = tokio::time::timeout(
+        SCENARIO_TIME_LIMIT,
+        suite::run_configuration(plan, &target, directory),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{} finishes in time", plan.scenario.name()))
+    .expect("the run succeeds");
+    let summary = Summary {
+        scenario: plan.scenario,
+        started_at_utc: suite::utc_now(),
+        command: "smoke".into(),
+        model: plan.model(),
+        warmup_seconds: 0.0,
+        duration_seconds: plan.duration.as_secs_f64(),
+        profiling: None,
+        callback_latency_ms: None,
+        machine: Machine::describe(),
+        configurations: vec![report],
+    };
+    suite::write_files(directory, &summary).expect("the files are written");
+    check_files(directory, &summary);
+    summary
+}
+
+/// The files exist and `summary.json` says what the run returned.
+fn check_files(directory: &Path, summary: &Summary) {
+    let report = std::fs::read_to_string(directory.join("report.md")).expect("report.md");
+    assert!(report.contains(" TOTAL |"), "{report}");
+    assert!(report.contains("### Logs"), "{report}");
+    let chart = std::fs::read_to_string(directory.join("chart.svg")).expect("chart.svg");
+    assert!(
+        chart.starts_with("<svg") || chart.contains("<svg"),
+        "an SVG"
+    );
+    let json = std::fs::read_to_string(directory.join("summary.json")).expect("summary.json");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    let steps = json["configurations"][0]["steps"]
+        .as_array()
+        .expect("steps");
+    let configuration = &summary.configurations[0];
+    assert_eq!(steps.len(), configuration.steps.len());
+    for (saved, step) in steps.iter().zip(&configuration.steps) {
+        let total = step.total().expect("a TOTAL row");
+        assert_eq!(
+            saved["rows"].as_array().map(Vec::len),
+            Some(step.rows.len())
+        );
+        assert_eq!(
+            saved["rows"]
+                .as_array()
+                .and_then(|rows| rows.last())
+                .map(|row| row["count"].as_u64()),
+            Some(Some(total.count))
+        );
+    }
+    for moment in ["setup", "teardown"] {
+        let snapshots = directory.join("snapshots");
+        let threads =
+            std::fs::read_to_string(snapshots.join(format!("smoke-threads-{moment}.txt")))
+                .expect("threads snapshot saved");
+        assert!(threads.starts_with("ferrobill"), "{threads}");
+        let metrics =
+            std::fs::read_to_string(snapshots.join(format!("smoke-metrics-{moment}.json")))
+                .expect("metrics snapshot saved");
+        let metrics: serde_json::Value = serde_json::from_str(&metrics).expect("metrics are JSON");
+        assert!(metrics["gauges"].is_object(), "{metrics}");
+    }
+}
+
+/// The figures of one step agree with each other and with what was sent.
+fn check_step(scenario: Scenario, step: &StepReport, observability_samples: u64) {
+    let (samplers, total) = step.rows.split_at(step.rows.len() - 1);
+    let total = &total[0];
+    assert_eq!(total.name, "TOTAL");
+    assert_eq!(
+        total.count,
+        samplers.iter().map(|row| row.count).sum::<u64>()
+    );
+    // No warm-up: every request sent was recorded (plus the suite's own snapshots).
+    assert_eq!(
+        total.count,
+        step.requests_sent + observability_samples,
+        "{scenario:?}"
+    );
+    assert!(total.count > 0, "{scenario:?} sent nothing");
+    assert_eq!(
+        total.errors,
+        samplers.iter().map(|row| row.errors).sum::<u64>()
+    );
+    assert_eq!(total.errors, step.errors_by_class.values().sum::<u64>());
+    assert_eq!(
+        total.errors,
+        step.errors_by_message
+            .iter()
+            .map(|line| line.count)
+            .sum::<u64>()
+    );
+    let outcomes = &step.outcomes;
+    assert_eq!(
+        outcomes.ok
+            + outcomes.rejected_429_503
+            + outcomes.timeouts
+            + outcomes.connection_resets
+            + outcomes.other_errors,
+        total.count
+    );
+    for row in &step.rows {
+        if row.count == 0 {
+            continue;
+        }
+        assert!(row.min_ms <= row.median_ms, "{row:?}");
+        assert!(row.median_ms <= row.p90_ms, "{row:?}");
+        assert!(row.p90_ms <= row.p95_ms, "{row:?}");
+        assert!(row.p95_ms <= row.p99_ms, "{row:?}");
+        assert!(row.p99_ms <= row.max_ms, "{row:?}");
+        assert!(row.throughput_per_second > 0.0, "{row:?}");
+    }
+    assert!(!step.timeline.is_empty(), "one point a second");
+    assert_eq!(step.abandoned_users, 0);
+}
+
+fn only_step(configuration: &ConfigurationReport) -> &StepReport {
+    assert_eq!(configuration.steps.len(), 1);
+    &configuration.steps[0]
+}
+
+fn row<'a>(step: &'a StepReport, name: &str) -> &'a loadtests::stats::Row {
+    step.rows
+        .iter()
+        .find(|row| row.name == name)
+        .unwrap_or_else(|| panic!("a {name} row"))
+}
+
+fn smoke_directory(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("load-smoke-{}-{name}", std::process::id()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_writes_consistent_reports() {
+    let root = smoke_directory("default");
+    let app = start(
+        &root.join("server"),
+        &[("org.killbill.payment.plugin.threads.nb", "20")],
+    )
+    .await;
+
+    // payments: seed 000's rows, no errors, captures follow authorizations.
+    let summary = run(
+        &app,
+        &plan(Scenario::Payments, &[3], None),
+        &root.join("payments"),
+    )
+    .await;
+    let step = only_step(&summary.configurations[0]);
+    check_step(Scenario::Payments, step, 4);
+    assert_eq!(
+        step.total().map(|total| total.errors),
+        Some(0),
+        "{:?}",
+        step.errors_by_message
+    );
+    assert_eq!(row(step, "Threads").count, 2);
+    assert_eq!(row(step, "Metrics").count, 2);
+    assert!(row(step, "Create Account").count >= 3);
+    // Each iteration authorizes, captures what it authorized, then purchases; a run cut short
+    // ends anywhere in that sequence.
+    let authorized = row(step, "Authorize Payment").count;
+    assert!(authorized > 0);
+    assert!(authorized >= row(step, "Capture Payment").count);
+    assert!(authorized >= row(step, "Purchase Payment").count);
+
+    // accounts as a two-step sweep on the same server.
+    let summary = run(
+        &app,
+        &plan(Scenario::Accounts, &[2, 4], None),
+        &root.join("accounts"),
+    )
+    .await;
+    let configuration = &summary.configurations[0];
+    assert_eq!(
+        configuration
+            .steps
+            .iter()
+            .map(|step| step.users)
+            .collect::<Vec<_>>(),
+        [2, 4]
+    );
+    for step in &configuration.steps {
+        check_step(Scenario::Accounts, step, 0);
+        assert!(!step.health_polls.is_empty(), "the health poll ran");
+    }
+    assert!(
+        configuration
+            .bus_teardown
+            .keys()
+            .any(|name| name.contains("bus")),
+        "{:?}",
+        configuration.bus_teardown.keys()
+    );
+
+    // status-mix: reads after the setup rows.
+    let summary = run(
+        &app,
+        &plan(Scenario::StatusMix, &[3], None),
+        &root.join("status-mix"),
+    )
+    .await;
+    let step = only_step(&summary.configurations[0]);
+    check_step(Scenario::StatusMix, step, 0);
+    assert!(row(step, "Get Account").count > 0 && row(step, "Get Payment").count > 0);
+
+    // The open loop never starts more than its rate allows, and drops what finds no idle user.
+    let summary = run(
+        &app,
+        &plan(Scenario::Accounts, &[2], Some(20.0)),
+        &root.join("open"),
+    )
+    .await;
+    let step = only_step(&summary.configurations[0]);
+    check_step(Scenario::Accounts, step, 0);
+    assert!(step.requests_sent <= 2 * 20 + 1, "{}", step.requests_sent);
+    app.shutdown().await.expect("ferrobill stops");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_shed_with_fast_rejections() {
+    let root = smoke_directory("admission");
+    // One request served, one waiting (the ops endpoints the suite polls are exempt): an open
+    // loop at 200/s overloads it at once.
+    let app = start(
+        &root.join("server"),
+        &[
+            ("ferrobill.server.maxInFlight", "1"),
+            ("ferrobill.server.maxWaiting", "1"),
+        ],
+    )
+    .await;
+    let summary = run(
+        &app,
+        &plan(Scenario::Overload, &[20], Some(200.0)),
+        &root.join("overload"),
+    )
+    .await;
+    let step = only_step(&summary.configurations[0]);
+    check_step(Scenario::Overload, step, 0);
+    assert!(
+        step.outcomes.rejected_429_503 > 0,
+        "{:?}",
+        step.errors_by_class
+    );
+    assert!(step.outcomes.ok > 0, "{:?}", step.errors_by_class);
+    assert_eq!(
+        step.outcomes.timeouts + step.outcomes.connection_resets,
+        0,
+        "{:?}",
+        step.errors_by_class
+    );
+    app.shutdown().await.expect("ferrobill stops");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starved_plugin_pool_is_reported_as_seed_001() {
+    let root = smoke_directory("starved");
+    // One plugin connection, held a second per payment call, and a 100 ms wait for it: the
+    // calls of the other users fail with the pool's message.
+    let app = start(
+        &root.join("server"),
+        &[
+            ("org.killbill.payment.plugin.threads.nb", "10"),
+            ("org.killbill.billing.osgi.dao.maxActive", "1"),
+            ("org.killbill.billing.osgi.dao.connectionTimeout", "100ms"),
+            ("ferrobill.gateway.latency", "1s"),
+        ],
+    )
+    .await;
+    let summary = run(
+        &app,
+        &plan(Scenario::PoolStarvation, &[6], None),
+        &root.join("pool-starvation"),
+    )
+    .await;
+    let step = only_step(&summary.configurations[0]);
+    check_step(Scenario::PoolStarvation, step, 4);
+    let starved = step
+        .errors_by_message
+        .iter()
+        .find(|line| {
+            line.message
+                .contains("could not obtain a database connection")
+                && line.message.contains("code 7199")
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the pool's message is reported: {:?}",
+                step.errors_by_message
+            )
+        });
+    assert_eq!(starved.class, "HTTP 400", "{starved:?}");
+    app.shutdown().await.expect("ferrobill stops");
+    let _ = std::fs::remove_dir_all(&root);
+}
