@@ -75,6 +75,13 @@ pub struct SecurityConfig {
     /// `(user, password)` pairs allowed to call the API.
     pub users: Vec<(String, String)>,
     pub tenant_cache_size: u32,
+    /// Users allowed on `/1.0/kb/admin/*`.
+    pub admin_users: Vec<String>,
+    /// Failed authentications one address may make per window before 429.
+    pub auth_failures_max: u32,
+    pub auth_failures_window: Duration,
+    /// Addresses tracked at once.
+    pub auth_failures_max_addresses: u32,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -649,6 +656,14 @@ const PROPERTIES: &[Property] = &[
         "API users as comma-separated user:password pairs (Kill Bill's default shiro.ini user is admin/password). Passwords are masked when printed."),
     property("ferrobill.security.tenantCacheSize", "1024", POSITIVE, Security,
         "Tenants (API key and checked secret) kept in memory."),
+    property("ferrobill.security.adminUsers", "admin", TEXT, Security,
+        "Comma-separated users (from ferrobill.security.users) allowed on /1.0/kb/admin/*; the others get 403 (Kill Bill's SECURITY_NOT_ENOUGH_PERMISSIONS). Empty: nobody."),
+    property("ferrobill.security.authFailures.max", "20", POSITIVE, Security,
+        "Failed Basic-auth or tenant-secret checks one client address may make within the window; past it the address gets 429 with Retry-After until the window passes."),
+    property("ferrobill.security.authFailures.window", "1m", POSITIVE_SECONDS, Security,
+        "The window over which failed authentications are counted per client address."),
+    property("ferrobill.security.authFailures.maxAddresses", "10000", POSITIVE, Security,
+        "Client addresses whose failures are tracked at once (bounds memory); when full, the stalest entry is dropped."),
 
     property(MAIN_URL, "", MAIN_DATABASE_URL, MainPool,
         "PostgreSQL URL: jdbc:postgresql://..., postgres://... or postgresql://... Empty: ferrobill starts its own embedded PostgreSQL (Kill Bill's default is an H2 file)."),
@@ -2225,6 +2240,17 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
     let security = SecurityConfig {
         users: values.users("ferrobill.security.users"),
         tenant_cache_size: values.count_u32("ferrobill.security.tenantCacheSize"),
+        admin_users: values
+            .text("ferrobill.security.adminUsers")
+            .split(',')
+            .map(str::trim)
+            .filter(|user| !user.is_empty())
+            .map(str::to_string)
+            .collect(),
+        auth_failures_max: values.count_u32("ferrobill.security.authFailures.max"),
+        auth_failures_window: values.duration("ferrobill.security.authFailures.window"),
+        auth_failures_max_addresses: values
+            .count_u32("ferrobill.security.authFailures.maxAddresses"),
     };
     let main_pool = pool(values, "main", MAIN_POOL_PREFIX, warnings);
     let plugin_pool = pool(values, "osgi", PLUGIN_POOL_PREFIX, warnings);
@@ -2470,6 +2496,13 @@ impl fmt::Debug for SecurityConfig {
         f.debug_struct("SecurityConfig")
             .field("users", &users)
             .field("tenant_cache_size", &self.tenant_cache_size)
+            .field("admin_users", &self.admin_users)
+            .field("auth_failures_max", &self.auth_failures_max)
+            .field("auth_failures_window", &self.auth_failures_window)
+            .field(
+                "auth_failures_max_addresses",
+                &self.auth_failures_max_addresses,
+            )
             .finish()
     }
 }

@@ -2,12 +2,16 @@
 //! tenant headers (TenantFilter), except on the paths Kill Bill exempts. The ops endpoints
 //! (`/1.0/healthcheck`, metrics, threads) are not under `/1.0/kb` and need neither.
 //!
-//! This middleware only authenticates; what a tenant may see is decided by each handler
-//! through [`CurrentTenant`].
+//! It also enforces the one role ferrobill has: `/1.0/kb/admin/*` is for the users in
+//! `ferrobill.security.adminUsers` (403 for the others), and it refuses clients that failed
+//! authentication too often (429, `throttle.rs`). Secrets are compared in constant time and
+//! never logged. What a tenant may see is decided by each handler through [`CurrentTenant`].
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -17,31 +21,51 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use super::extract::CurrentTenant;
 use super::observe::RequestTenant;
+use super::throttle::AuthFailures;
 use super::AppState;
 
 const API_KEY: &str = "X-Killbill-ApiKey";
 const API_SECRET: &str = "X-Killbill-ApiSecret";
 
-/// The Basic-auth users, from `ferrobill.security.users`.
+/// The Basic-auth users, from `ferrobill.security.users`, their admin role
+/// (`ferrobill.security.adminUsers`) and the failed-authentication limiter.
 pub struct Users {
     users: Vec<(String, String)>,
+    admins: Vec<String>,
+    failures: AuthFailures,
 }
 
 impl Users {
-    pub fn new(users: Vec<(String, String)>) -> Arc<Users> {
-        Arc::new(Users { users })
+    pub fn new(
+        users: Vec<(String, String)>,
+        admins: Vec<String>,
+        failures: AuthFailures,
+    ) -> Arc<Users> {
+        Arc::new(Users {
+            users,
+            admins,
+            failures,
+        })
     }
 
-    /// Compares every configured user in constant time so the answer's timing says nothing
-    /// about which part was wrong.
-    fn verify(&self, user: &str, password: &str) -> bool {
-        let mut found = false;
-        for (known_user, known_password) in &self.users {
+    /// The index of the matching user. Compares every configured user in constant time so the
+    /// answer's timing says nothing about which part was wrong.
+    fn verify(&self, user: &str, password: &str) -> Option<usize> {
+        let mut found = None;
+        for (index, (known_user, known_password)) in self.users.iter().enumerate() {
             let user_ok = known_user.as_bytes().ct_eq(user.as_bytes());
             let password_ok = known_password.as_bytes().ct_eq(password.as_bytes());
-            found |= bool::from(user_ok & password_ok);
+            if bool::from(user_ok & password_ok) {
+                found = Some(index);
+            }
         }
         found
+    }
+
+    fn is_admin(&self, user: usize) -> bool {
+        self.users
+            .get(user)
+            .is_some_and(|(name, _)| self.admins.iter().any(|admin| admin == name))
     }
 }
 
@@ -55,9 +79,22 @@ pub async fn authenticate(
     if !under_kb || request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
-    if !basic_auth_ok(&state, &request) {
+    // The TCP peer; absent only when the router is served without connect info (unit tests).
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip());
+    let failures = &state.users.failures;
+    if let Some(wait) = peer.and_then(|peer| failures.blocked(peer, Instant::now())) {
+        return ApiError::TooManyAuthFailures(wait).into_response();
+    }
+    let Some(user) = basic_auth_user(&state, &request) else {
+        record_failure(failures, peer);
         return ApiError::Unauthenticated("Authentication failed: missing or wrong credentials")
             .into_response();
+    };
+    if is_admin_path(path) && !state.users.is_admin(user) {
+        return ApiError::NotEnoughPermissions.into_response();
     }
     if tenant_exempt(path) {
         return next.run(request).await;
@@ -77,9 +114,23 @@ pub async fn authenticate(
             request.extensions_mut().insert(CurrentTenant(tenant));
             next.run(request).await
         }
-        Ok(None) => ApiError::TenantNotAuthenticated.into_response(),
+        Ok(None) => {
+            record_failure(failures, peer);
+            ApiError::TenantNotAuthenticated.into_response()
+        }
         Err(error) => ApiError::Service(error).into_response(),
     }
+}
+
+fn record_failure(failures: &AuthFailures, peer: Option<IpAddr>) {
+    if let Some(peer) = peer {
+        failures.record(peer, Instant::now());
+    }
+}
+
+/// Kill Bill's AdminResource paths, which need the admin role.
+fn is_admin_path(path: &str) -> bool {
+    path == "/1.0/kb/admin" || path.starts_with("/1.0/kb/admin/")
 }
 
 /// Paths under `/1.0/kb` that Kill Bill's TenantFilter lets through without tenant headers.
@@ -89,28 +140,29 @@ fn tenant_exempt(path: &str) -> bool {
         || path == "/1.0/kb/nodesInfo"
 }
 
-fn basic_auth_ok(state: &AppState, request: &Request) -> bool {
+/// The index of the Basic-auth user, when the credentials are right.
+fn basic_auth_user(state: &AppState, request: &Request) -> Option<usize> {
     let Some(value) = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     else {
-        return false;
+        return None;
     };
     let Some((scheme, encoded)) = value.split_once(' ') else {
-        return false;
+        return None;
     };
     if !scheme.eq_ignore_ascii_case("basic") {
-        return false;
+        return None;
     }
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
+        return None;
     };
     let Ok(text) = String::from_utf8(decoded) else {
-        return false;
+        return None;
     };
     let Some((user, password)) = text.split_once(':') else {
-        return false;
+        return None;
     };
     state.users.verify(user, password)
 }
@@ -121,15 +173,29 @@ mod tests {
 
     #[test]
     fn only_configured_pairs_verify() {
-        let users = Users::new(vec![
-            ("admin".into(), "password".into()),
-            ("ops".into(), "s3cret".into()),
-        ]);
-        assert!(users.verify("admin", "password"));
-        assert!(users.verify("ops", "s3cret"));
-        assert!(!users.verify("admin", "s3cret"));
-        assert!(!users.verify("nobody", "password"));
-        assert!(!users.verify("", ""));
+        let users = Users::new(
+            vec![
+                ("admin".into(), "password".into()),
+                ("ops".into(), "s3cret".into()),
+            ],
+            vec!["admin".into()],
+            AuthFailures::new(1, std::time::Duration::from_secs(1), 1),
+        );
+        assert_eq!(users.verify("admin", "password"), Some(0));
+        assert_eq!(users.verify("ops", "s3cret"), Some(1));
+        assert_eq!(users.verify("admin", "s3cret"), None);
+        assert_eq!(users.verify("nobody", "password"), None);
+        assert_eq!(users.verify("", ""), None);
+        assert!(users.is_admin(0));
+        assert!(!users.is_admin(1));
+    }
+
+    #[test]
+    fn admin_paths_are_kill_bills_admin_resource() {
+        assert!(is_admin_path("/1.0/kb/admin/queues"));
+        assert!(is_admin_path("/1.0/kb/admin"));
+        assert!(!is_admin_path("/1.0/kb/administrators"));
+        assert!(!is_admin_path("/1.0/kb/accounts"));
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl From<PluginPropertyJson> for PluginProperty {
 /// ignored, an explicit `null` is an absent field, unknown fields are a 400.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PaymentTransactionInputJson {
+pub(super) struct PaymentTransactionInputJson {
     #[serde(default, rename = "transactionId")]
     _transaction_id: Option<serde::de::IgnoredAny>,
     #[serde(default)]
