@@ -25,7 +25,7 @@ async fn wrong_password(app: &TestApp) -> reqwest::Response {
 async fn failed_authentications_are_rate_limited_per_address() {
     let app = TestApp::spawn_with(&[
         ("ferrobill.security.authFailures.max", "3"),
-        ("ferrobill.security.authFailures.window", "2s"),
+        ("ferrobill.security.authFailures.window", "4s"),
     ])
     .await;
     // Successes never count.
@@ -56,7 +56,7 @@ async fn failed_authentications_are_rate_limited_per_address() {
     let retry_after: u64 = header(&blocked, "retry-after")
         .parse()
         .expect("Retry-After in seconds");
-    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert!((1..=4).contains(&retry_after), "{retry_after}");
     let body = expect_kb_error(blocked, StatusCode::TOO_MANY_REQUESTS).await;
     assert_eq!(
         body["className"],
@@ -72,7 +72,7 @@ async fn failed_authentications_are_rate_limited_per_address() {
     let response = app.bare(Method::GET, "/1.0/healthcheck").send().await;
     expect_status(response.expect("healthcheck"), StatusCode::OK).await;
 
-    wait_until("the window to pass", Duration::from_secs(10), || async {
+    wait_until("the window to pass", Duration::from_secs(15), || async {
         let response = app
             .admin(Method::GET, "/1.0/kb/tenants?apiKey=none")
             .send()
@@ -111,14 +111,16 @@ async fn admin_routes_need_the_admin_role() {
         assert_eq!(body["message"], "User doesn't have enough permissions");
     }
     // The admin role answers normally; the clerk keeps every other route.
+    let tenant = app.create_tenant("admins", "admins-secret").await;
     let response = app
         .bare(Method::GET, "/1.0/kb/admin/queues")
         .basic_auth("ops", Some("ops-pw"))
+        .header("X-Killbill-ApiKey", &tenant.api_key)
+        .header("X-Killbill-ApiSecret", &tenant.api_secret)
         .send()
         .await
         .expect("admin route as ops");
-    assert_ne!(response.status(), StatusCode::FORBIDDEN);
-    assert_ne!(response.status(), StatusCode::UNAUTHORIZED);
+    expect_status(response, StatusCode::OK).await;
     let response = app
         .bare(Method::POST, "/1.0/kb/tenants")
         .basic_auth("clerk", Some("clerk-pw"))
