@@ -623,7 +623,8 @@ async fn paged(
     path: &str,
     params: Params,
 ) -> Result<Response> {
-    let offset = params.long("offset", 0)?;
+    // A negative offset reads from the start, as the account pages do (PostgreSQL refuses one).
+    let offset = params.long("offset", 0)?.max(0);
     let limit = params.long("limit", 100)?;
     let with_plugin_info = params.flag("withPluginInfo");
     let with_attempts = params.flag("withAttempts");
@@ -642,7 +643,7 @@ async fn paged(
     put("X-Killbill-Pagination-CurrentOffset", offset.to_string())?;
     put("X-Killbill-Pagination-TotalNbRecords", matching.to_string())?;
     put("X-Killbill-Pagination-MaxNbRecords", total.to_string())?;
-    let next = offset + count;
+    let next = offset.saturating_add(count);
     if count > 0 && next < matching {
         put("X-Killbill-Pagination-NextOffset", next.to_string())?;
         put(
