@@ -44,10 +44,12 @@ stop_server() {
 trap stop_server EXIT
 
 # Waits for the server (the embedded cluster's first start takes a few seconds), then creates
-# the tenant the run uses.
-python3 - "$BASE" <<'EOF'
+# the tenant the run uses and one of each object (account, card payment method, payment, tag
+# definition), whose ids the run's parameters then use so that generated requests reach the
+# handlers' logic rather than 404.
+python3 - "$BASE" "$WORK/schemathesis.toml" <<'EOF'
 import base64, json, sys, time, urllib.request, urllib.error
-base = sys.argv[1]
+base, config = sys.argv[1], sys.argv[2]
 deadline = time.time() + 120
 while True:
     try:
@@ -57,21 +59,45 @@ while True:
         if time.time() > deadline:
             sys.exit("ferrobill did not answer /1.0/healthcheck within 120 s")
         time.sleep(0.5)
-request = urllib.request.Request(
-    base + "/1.0/kb/tenants",
-    data=json.dumps({"apiKey": "schemathesis", "apiSecret": "schemathesis-secret"}).encode(),
-    headers={
-        "Authorization": "Basic " + base64.b64encode(b"admin:password").decode(),
-        "Content-Type": "application/json",
-        "X-Killbill-CreatedBy": "schemathesis",
-    },
-    method="POST",
-)
-urllib.request.urlopen(request, timeout=30)
+HEADERS = {
+    "Authorization": "Basic " + base64.b64encode(b"admin:password").decode(),
+    "Content-Type": "application/json",
+    "X-Killbill-CreatedBy": "schemathesis",
+    "X-Killbill-ApiKey": "schemathesis",
+    "X-Killbill-ApiSecret": "schemathesis-secret",
+}
+def post(path, body):
+    request = urllib.request.Request(
+        base + path, data=json.dumps(body).encode(), headers=HEADERS, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
+tenant = post("/1.0/kb/tenants", {"apiKey": "schemathesis", "apiSecret": "schemathesis-secret"})
+account = post("/1.0/kb/accounts",
+               {"externalKey": "st-account", "currency": "USD", "name": "Schemathesis"})
+method = post(f"/1.0/kb/accounts/{account}/paymentMethods?isDefault=true", {
+    "externalKey": "st-card", "pluginName": "killbill-stripe",
+    "pluginInfo": {"properties": [
+        {"key": "ccNumber", "value": "4242424242424242"},
+        {"key": "ccExpirationMonth", "value": 12},
+        {"key": "ccExpirationYear", "value": 2030}]}})
+payment = post(f"/1.0/kb/accounts/{account}/payments", {
+    "transactionType": "AUTHORIZE", "amount": 100, "currency": "USD",
+    "paymentExternalKey": "st-payment", "transactionExternalKey": "st-auth"})
+tag = post("/1.0/kb/tagDefinitions", {
+    "name": "st_tag", "description": "schemathesis", "applicableObjectTypes": ["ACCOUNT"]})
+with open(config, "w") as out:
+    out.write(f"""[parameters]
+"path.tenantId" = "{tenant}"
+"path.accountId" = "{account}"
+"path.paymentMethodId" = "{method}"
+"path.paymentId" = "{payment}"
+"path.tagDefinitionId" = "{tag}"
+""")
 EOF
 
 status=0
-timeout --signal=INT "$TIME_LIMIT" "$VENV/bin/schemathesis" run "$BASE/swagger.json" \
+timeout --signal=INT "$TIME_LIMIT" "$VENV/bin/schemathesis" \
+    --config-file "$WORK/schemathesis.toml" run "$BASE/swagger.json" \
     --url "$BASE" \
     --auth admin:password \
     -H "X-Killbill-ApiKey: schemathesis" \
