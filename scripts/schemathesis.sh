@@ -107,7 +107,7 @@ timeout --signal=INT "$TIME_LIMIT" "$VENV/bin/schemathesis" \
     --generation-with-security-parameters false \
     --generation-database none \
     --max-examples "$MAX_EXAMPLES" \
-    --seed 1 \
+    --seed "${SCHEMATHESIS_SEED:-1}" \
     --workers 2 \
     --request-timeout 30 \
     --no-color \

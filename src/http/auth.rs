@@ -142,28 +142,19 @@ fn tenant_exempt(path: &str) -> bool {
 
 /// The index of the Basic-auth user, when the credentials are right.
 fn basic_auth_user(state: &AppState, request: &Request) -> Option<usize> {
-    let Some(value) = request
+    let value = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return None;
-    };
-    let Some((scheme, encoded)) = value.split_once(' ') else {
-        return None;
-    };
+        .and_then(|v| v.to_str().ok())?;
+    let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return None;
-    };
-    let Ok(text) = String::from_utf8(decoded) else {
-        return None;
-    };
-    let Some((user, password)) = text.split_once(':') else {
-        return None;
-    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
     state.users.verify(user, password)
 }
 
