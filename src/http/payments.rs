@@ -825,3 +825,35 @@ impl PaymentJson {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::http::fuzz::{client_error, parse_query, query, CASES};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Paging, `pluginProperty` and the booleans of the payment endpoints: values or a
+        /// 4xx, never a panic.
+        #[test]
+        fn payment_queries_parse_or_are_refused_with_a_4xx(
+            text in query(&["offset", "limit", "pluginProperty", "withPluginInfo", "withAttempts", "externalKey"])
+        ) {
+            let Some(parsed) = parse_query::<Vec<(String, String)>>(&text) else {
+                return Ok(());
+            };
+            let params = Params::from(parsed);
+            let properties = params.plugin_properties();
+            prop_assert!(properties.len() <= params.0.len());
+            let _ = (params.flag("withPluginInfo"), params.value("externalKey"));
+            for (name, default) in [("offset", 0), ("limit", 100)] {
+                if let Err(error) = params.long(name, default) {
+                    client_error(error)?;
+                }
+            }
+        }
+    }
+}
