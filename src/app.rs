@@ -275,6 +275,7 @@ impl App {
                     config.security.auth_failures_max,
                     config.security.auth_failures_window,
                     config.security.auth_failures_max_addresses as usize,
+                    config.security.trusted_proxies.clone(),
                 ),
             ),
             ops: Ops {

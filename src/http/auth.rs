@@ -26,6 +26,7 @@ use super::AppState;
 
 const API_KEY: &str = "X-Killbill-ApiKey";
 const API_SECRET: &str = "X-Killbill-ApiSecret";
+const FORWARDED_FOR: &str = "X-Forwarded-For";
 
 /// The Basic-auth users, from `ferrobill.security.users`, their admin role
 /// (`ferrobill.security.adminUsers`) and the failed-authentication limiter.
@@ -79,12 +80,17 @@ pub async fn authenticate(
     if !under_kb || request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
-    // The TCP peer; absent only when the router is served without connect info (unit tests).
+    let failures = &state.users.failures;
+    // The TCP peer (absent only when the router is served without connect info), or the
+    // client a trusted proxy names.
+    let forwarded_for = request
+        .headers()
+        .get(FORWARDED_FOR)
+        .and_then(|value| value.to_str().ok());
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip());
-    let failures = &state.users.failures;
+        .map(|ConnectInfo(address)| failures.client(address.ip(), forwarded_for));
     if let Some(wait) = peer.and_then(|peer| failures.blocked(peer, Instant::now())) {
         return ApiError::TooManyAuthFailures(wait).into_response();
     }
@@ -170,7 +176,7 @@ mod tests {
                 ("ops".into(), "s3cret".into()),
             ],
             vec!["admin".into()],
-            AuthFailures::new(1, std::time::Duration::from_secs(1), 1),
+            AuthFailures::new(1, std::time::Duration::from_secs(1), 1, Vec::new()),
         );
         assert_eq!(users.verify("admin", "password"), Some(0));
         assert_eq!(users.verify("ops", "s3cret"), Some(1));

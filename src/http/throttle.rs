@@ -4,9 +4,10 @@
 //! that counted them passes, so passwords and tenant secrets cannot be guessed at line rate.
 //!
 //! It only counts failures and never slows a client that authenticates: a success neither
-//! counts nor is refused unless its address is already blocked. The address is the TCP peer,
-//! never `X-Forwarded-For`, which any client can forge. Memory is bounded: at most
-//! `maxAddresses` entries, the stalest dropped first.
+//! counts nor is refused unless its address is already blocked. The address is the TCP peer;
+//! `X-Forwarded-For`, which any client can forge, is believed only from the proxies listed in
+//! `ferrobill.security.trustedProxies`. Memory is bounded: at most `maxAddresses` entries, the
+//! stalest dropped first.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,6 +19,7 @@ pub struct AuthFailures {
     max: u32,
     window: Duration,
     max_addresses: usize,
+    trusted_proxies: Vec<IpAddr>,
     addresses: Mutex<HashMap<IpAddr, Window>>,
 }
 
@@ -28,13 +30,40 @@ struct Window {
 }
 
 impl AuthFailures {
-    pub fn new(max: u32, window: Duration, max_addresses: usize) -> AuthFailures {
+    pub fn new(
+        max: u32,
+        window: Duration,
+        max_addresses: usize,
+        trusted_proxies: Vec<IpAddr>,
+    ) -> AuthFailures {
         AuthFailures {
             max,
             window,
             max_addresses: max_addresses.max(1),
+            trusted_proxies,
             addresses: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The client a request comes from: the TCP peer, unless the peer is a trusted proxy, in
+    /// which case the rightmost `X-Forwarded-For` entry that is not itself a trusted proxy
+    /// (entries to its left were written by the client and prove nothing).
+    pub fn client(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        if !self.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        let Some(forwarded_for) = forwarded_for else {
+            return peer;
+        };
+        for entry in forwarded_for.rsplit(',') {
+            match entry.trim().parse::<IpAddr>() {
+                Ok(address) if self.trusted_proxies.contains(&address) => continue,
+                Ok(address) => return address,
+                // An unreadable hop: the chain cannot be followed further.
+                Err(_) => return peer,
+            }
+        }
+        peer
     }
 
     /// `Some(wait)` when `address` has used up its failures in the current window.
@@ -93,7 +122,7 @@ mod tests {
 
     #[test]
     fn blocks_after_max_failures_until_the_window_passes() {
-        let limiter = AuthFailures::new(3, Duration::from_secs(60), 100);
+        let limiter = AuthFailures::new(3, Duration::from_secs(60), 100, Vec::new());
         let start = Instant::now();
         for _ in 0..2 {
             limiter.record(ip(1), start);
@@ -120,8 +149,28 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy = ip(9);
+        let limiter = AuthFailures::new(1, Duration::from_secs(1), 1, vec![proxy, ip(8)]);
+        assert_eq!(
+            limiter.client(ip(1), Some("10.0.0.2")),
+            ip(1),
+            "not a proxy"
+        );
+        assert_eq!(limiter.client(proxy, None), proxy);
+        assert_eq!(limiter.client(proxy, Some("10.0.0.2")), ip(2));
+        assert_eq!(
+            limiter.client(proxy, Some("10.0.0.3, 10.0.0.2, 10.0.0.8")),
+            ip(2),
+            "the rightmost untrusted hop; the client wrote the rest"
+        );
+        assert_eq!(limiter.client(proxy, Some("10.0.0.2, garbage")), proxy);
+        assert_eq!(limiter.client(proxy, Some("10.0.0.8")), proxy);
+    }
+
+    #[test]
     fn the_table_is_bounded() {
-        let limiter = AuthFailures::new(1, Duration::from_secs(60), 2);
+        let limiter = AuthFailures::new(1, Duration::from_secs(60), 2, Vec::new());
         let start = Instant::now();
         limiter.record(ip(1), start);
         limiter.record(ip(2), start + Duration::from_secs(1));

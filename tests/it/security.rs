@@ -62,8 +62,10 @@ async fn failed_authentications_are_rate_limited_per_address() {
         body["className"],
         "org.apache.shiro.authc.ExcessiveAttemptsException"
     );
+    // X-Forwarded-For from an untrusted peer changes nothing.
     let response = app
         .admin(Method::GET, "/1.0/kb/tenants?apiKey=none")
+        .header("X-Forwarded-For", "10.1.2.3")
         .send()
         .await
         .expect("GET");
@@ -81,6 +83,37 @@ async fn failed_authentications_are_rate_limited_per_address() {
         response.status() == StatusCode::NOT_FOUND
     })
     .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_limited() {
+    let app = TestApp::spawn_with(&[
+        ("ferrobill.security.authFailures.max", "2"),
+        ("ferrobill.security.trustedProxies", "127.0.0.1, ::1"),
+    ])
+    .await;
+    let from = |client: &str, password: &str| {
+        app.bare(Method::GET, "/1.0/kb/tenants?apiKey=none")
+            .basic_auth("admin", Some(password))
+            .header("X-Forwarded-For", format!("{client}, 127.0.0.1"))
+            .send()
+    };
+    for _ in 0..2 {
+        let response = from("203.0.113.7", "wrong").await.expect("GET");
+        expect_kb_error(response, StatusCode::UNAUTHORIZED).await;
+    }
+    let response = from("203.0.113.7", "password").await.expect("GET");
+    expect_kb_error(response, StatusCode::TOO_MANY_REQUESTS).await;
+    // Another client behind the same proxy, and the proxy itself, are not limited.
+    let response = from("203.0.113.8", "password").await.expect("GET");
+    expect_kb_error(response, StatusCode::NOT_FOUND).await;
+    let response = app
+        .admin(Method::GET, "/1.0/kb/tenants?apiKey=none")
+        .send()
+        .await
+        .expect("GET");
+    expect_kb_error(response, StatusCode::NOT_FOUND).await;
     app.stop().await;
 }
 
