@@ -16,7 +16,8 @@ use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use subtle::ConstantTimeEq;
+use sha2::{Digest, Sha256};
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use super::error::ApiError;
 use super::extract::CurrentTenant;
@@ -31,9 +32,15 @@ const FORWARDED_FOR: &str = "X-Forwarded-For";
 /// The Basic-auth users, from `ferrobill.security.users`, their admin role
 /// (`ferrobill.security.adminUsers`) and the failed-authentication limiter.
 pub struct Users {
-    users: Vec<(String, String)>,
+    /// Each user's name, with the SHA-256 of the name and of the password: digests have one
+    /// length, so comparing them takes the same time whatever the lengths of the inputs.
+    users: Vec<(String, [u8; 32], [u8; 32])>,
     admins: Vec<String>,
     failures: AuthFailures,
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
 }
 
 impl Users {
@@ -42,6 +49,13 @@ impl Users {
         admins: Vec<String>,
         failures: AuthFailures,
     ) -> Arc<Users> {
+        let users = users
+            .into_iter()
+            .map(|(user, password)| {
+                let digests = (digest(&user), digest(&password));
+                (user, digests.0, digests.1)
+            })
+            .collect();
         Arc::new(Users {
             users,
             admins,
@@ -49,24 +63,24 @@ impl Users {
         })
     }
 
-    /// The index of the matching user. Compares every configured user in constant time so the
-    /// answer's timing says nothing about which part was wrong.
+    /// The index of the matching user. Compares every configured user in constant time, with
+    /// no branch on the outcome, so the answer's timing says nothing about which user exists
+    /// or which part was wrong.
     fn verify(&self, user: &str, password: &str) -> Option<usize> {
-        let mut found = None;
-        for (index, (known_user, known_password)) in self.users.iter().enumerate() {
-            let user_ok = known_user.as_bytes().ct_eq(user.as_bytes());
-            let password_ok = known_password.as_bytes().ct_eq(password.as_bytes());
-            if bool::from(user_ok & password_ok) {
-                found = Some(index);
-            }
+        let (user, password) = (digest(user), digest(password));
+        // The index plus one of the match; 0 for none.
+        let mut found = 0u64;
+        for (index, (_, known_user, known_password)) in self.users.iter().enumerate() {
+            let matched = known_user.ct_eq(&user) & known_password.ct_eq(&password);
+            found.conditional_assign(&(index as u64 + 1), matched);
         }
-        found
+        usize::try_from(found).ok()?.checked_sub(1)
     }
 
     fn is_admin(&self, user: usize) -> bool {
         self.users
             .get(user)
-            .is_some_and(|(name, _)| self.admins.iter().any(|admin| admin == name))
+            .is_some_and(|(name, _, _)| self.admins.iter().any(|admin| admin == name))
     }
 }
 
