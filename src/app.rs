@@ -21,7 +21,7 @@ use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
 use crate::health::plugins::PluginsHealthcheck;
 use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
-use crate::http::{self, Admission, AppState, InFlight, Limits, Ops, Users};
+use crate::http::{self, Admission, AppState, AuthFailures, InFlight, Limits, Ops, Users};
 use crate::plugin::{
     GatewaySimPlugin, PaymentPluginApi, PluginRegistry, GATEWAY_PLUGIN_NAME, STRIPE_PLUGIN_NAME,
 };
@@ -268,7 +268,16 @@ impl App {
             tags: TagService::new(main_pool.clone()),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
-            users: Users::new(config.security.users.clone()),
+            users: Users::new(
+                config.security.users.clone(),
+                config.security.admin_users.clone(),
+                AuthFailures::new(
+                    config.security.auth_failures_max,
+                    config.security.auth_failures_window,
+                    config.security.auth_failures_max_addresses as usize,
+                    config.security.trusted_proxies.clone(),
+                ),
+            ),
             ops: Ops {
                 metrics,
                 pools: vec![main_pool.clone(), plugin_pool.clone()],

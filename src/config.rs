@@ -77,6 +77,15 @@ pub struct SecurityConfig {
     /// `(user, password)` pairs allowed to call the API.
     pub users: Vec<(String, String)>,
     pub tenant_cache_size: u32,
+    /// Users allowed on `/1.0/kb/admin/*`.
+    pub admin_users: Vec<String>,
+    /// Failed authentications one address may make per window before 429.
+    pub auth_failures_max: u32,
+    pub auth_failures_window: Duration,
+    /// Addresses tracked at once.
+    pub auth_failures_max_addresses: u32,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -654,6 +663,16 @@ const PROPERTIES: &[Property] = &[
         "API users as comma-separated user:password pairs (Kill Bill's default shiro.ini user is admin/password). Passwords are masked when printed."),
     property("ferrobill.security.tenantCacheSize", "1024", POSITIVE, Security,
         "Tenants (API key and checked secret) kept in memory."),
+    property("ferrobill.security.adminUsers", "admin", TEXT, Security,
+        "Comma-separated users (from ferrobill.security.users) allowed on /1.0/kb/admin/*; the others get 403 (Kill Bill's SECURITY_NOT_ENOUGH_PERMISSIONS). Empty: nobody."),
+    property("ferrobill.security.authFailures.max", "20", POSITIVE, Security,
+        "Failed Basic-auth or tenant-secret checks one client address may make within the window; past it the address gets 429 with Retry-After until the window passes."),
+    property("ferrobill.security.authFailures.window", "1m", POSITIVE_SECONDS, Security,
+        "The window over which failed authentications are counted per client address."),
+    property("ferrobill.security.trustedProxies", "", TEXT, Security,
+        "Comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed when counting failed authentications per client address. Empty: the TCP peer is the client, X-Forwarded-For is ignored."),
+    property("ferrobill.security.authFailures.maxAddresses", "10000", POSITIVE, Security,
+        "Client addresses whose failures are tracked at once (bounds memory); when full, the stalest entry is dropped."),
 
     property(MAIN_URL, "", MAIN_DATABASE_URL, MainPool,
         "PostgreSQL URL: jdbc:postgresql://..., postgres://... or postgresql://... Empty: ferrobill starts its own embedded PostgreSQL (Kill Bill's default is an H2 file)."),
@@ -2220,6 +2239,30 @@ impl Values {
 // Building the typed configuration
 // ---------------------------------------------------------------------------------------------
 
+/// `ferrobill.security.trustedProxies`: IP addresses, comma-separated.
+fn trusted_proxies(values: &Values) -> Result<Vec<IpAddr>, ConfigError> {
+    const NAME: &str = "ferrobill.security.trustedProxies";
+    let text = values.text(NAME);
+    let mut proxies = Vec::new();
+    for entry in text
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
+        let Ok(address) = entry.parse::<IpAddr>() else {
+            let (property, _, source) = values.get(NAME);
+            return Err(ConfigError::InvalidValue {
+                property,
+                value: format!("{text:?}"),
+                origin: source.to_string(),
+                expected: "comma-separated IP addresses".to_owned(),
+            });
+        };
+        proxies.push(address);
+    }
+    Ok(proxies)
+}
+
 fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, ConfigError> {
     let server = ServerConfig {
         port: values.port("ferrobill.server.port"),
@@ -2233,6 +2276,18 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
     let security = SecurityConfig {
         users: values.users("ferrobill.security.users"),
         tenant_cache_size: values.count_u32("ferrobill.security.tenantCacheSize"),
+        admin_users: values
+            .text("ferrobill.security.adminUsers")
+            .split(',')
+            .map(str::trim)
+            .filter(|user| !user.is_empty())
+            .map(str::to_string)
+            .collect(),
+        auth_failures_max: values.count_u32("ferrobill.security.authFailures.max"),
+        auth_failures_window: values.duration("ferrobill.security.authFailures.window"),
+        auth_failures_max_addresses: values
+            .count_u32("ferrobill.security.authFailures.maxAddresses"),
+        trusted_proxies: trusted_proxies(values)?,
     };
     let main_pool = pool(values, "main", MAIN_POOL_PREFIX, warnings);
     let plugin_pool = pool(values, "osgi", PLUGIN_POOL_PREFIX, warnings);
@@ -2480,6 +2535,14 @@ impl fmt::Debug for SecurityConfig {
         f.debug_struct("SecurityConfig")
             .field("users", &users)
             .field("tenant_cache_size", &self.tenant_cache_size)
+            .field("admin_users", &self.admin_users)
+            .field("auth_failures_max", &self.auth_failures_max)
+            .field("auth_failures_window", &self.auth_failures_window)
+            .field(
+                "auth_failures_max_addresses",
+                &self.auth_failures_max_addresses,
+            )
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -3340,6 +3403,31 @@ mod tests {
         );
         assert!(error_of(&[(PLUGIN_URL, "jdbc:h2:file:/tmp/x")])
             .ends_with("or nothing for the main pool's database"));
+    }
+
+    #[test]
+    fn security_roles_limits_and_proxies_are_parsed() {
+        let c = config(&[
+            ("ferrobill.security.adminUsers", " admin , ops ,"),
+            ("ferrobill.security.trustedProxies", "10.0.0.1, ::1"),
+        ]);
+        assert_eq!(c.security.admin_users, vec!["admin", "ops"]);
+        assert_eq!(
+            c.security.trusted_proxies,
+            vec![
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "::1".parse::<IpAddr>().unwrap()
+            ]
+        );
+        let c = config(&[]);
+        assert_eq!(c.security.admin_users, vec!["admin"]);
+        assert_eq!(c.security.auth_failures_max, 20);
+        assert_eq!(c.security.auth_failures_window, Duration::from_secs(60));
+        assert!(c.security.trusted_proxies.is_empty());
+        assert!(
+            error_of(&[("ferrobill.security.trustedProxies", "10.0.0.1,proxy")])
+                .ends_with("expected comma-separated IP addresses")
+        );
     }
 
     #[test]

@@ -482,3 +482,45 @@ async fn update_account(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::http::fuzz::{client_error, parse_query, query, CASES};
+
+    const NAMES: &[&str] = &[
+        "offset",
+        "limit",
+        "audit",
+        "accountWithBalance",
+        "accountWithBalanceAndCBA",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Paging, audit level and booleans: a value, or a 4xx; an unreadable query is read
+        /// as empty, never a panic.
+        #[test]
+        fn list_queries_parse_or_are_refused_with_a_4xx(text in query(NAMES)) {
+            let Some(parsed) = parse_query::<ListQuery>(&text) else {
+                return Ok(());
+            };
+            let query = parsed.map(|Query(query)| query).unwrap_or_default();
+            let _ = query.read.balances();
+            for result in [
+                long_parameter("offset", query.offset.as_deref(), 0),
+                long_parameter("limit", query.limit.as_deref(), 100),
+            ] {
+                if let Err(error) = result {
+                    client_error(error)?;
+                }
+            }
+            if let Err(error) = parse_audit_level(query.read.audit.as_deref()) {
+                client_error(error)?;
+            }
+        }
+    }
+}

@@ -105,6 +105,6 @@ fn timed_out(request_timeout: Duration) -> Response {
 fn is_ops_path(path: &str) -> bool {
     matches!(
         path,
-        "/1.0/healthcheck" | "/1.0/metrics" | "/1.0/threads" | "/metrics"
+        "/1.0/healthcheck" | "/1.0/metrics" | "/1.0/threads" | "/metrics" | "/swagger.json"
     )
 }

@@ -33,6 +33,14 @@ pub enum ApiError {
     /// Basic authentication missing or wrong (Shiro's 401, with its challenge header).
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// Too many failed authentications from this client address (`throttle.rs`); retry after
+    /// the duration.
+    #[error("Too many failed authentications from this address; retry in {} s", retry_after_secs(*.0))]
+    TooManyAuthFailures(Duration),
+    /// An authenticated user without the role the route needs (Kill Bill's
+    /// SECURITY_NOT_ENOUGH_PERMISSIONS).
+    #[error("User doesn't have enough permissions")]
+    NotEnoughPermissions,
     /// Tenant headers missing or not matching a tenant (Kill Bill's TenantFilter).
     #[error("Make sure to set the X-Killbill-ApiKey and X-Killbill-ApiSecret headers")]
     TenantNotAuthenticated,
@@ -81,6 +89,11 @@ pub enum ApiError {
     Service(#[from] ServiceError),
 }
 
+/// Whole seconds, rounded up so a client that waits that long is let through.
+fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
         ApiError::Service(error.into())
@@ -123,6 +136,16 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "org.apache.shiro.authc.AuthenticationException",
                 None,
+            ),
+            TooManyAuthFailures(_) => mapped(
+                StatusCode::TOO_MANY_REQUESTS,
+                "org.apache.shiro.authc.ExcessiveAttemptsException",
+                None,
+            ),
+            NotEnoughPermissions => mapped(
+                StatusCode::FORBIDDEN,
+                "org.killbill.billing.security.SecurityApiException",
+                Some(40000),
             ),
             MissingHeader(_) | BadHeader(_) | InvalidParameter(_) | MissingBody(_) => {
                 mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None)
@@ -373,6 +396,12 @@ impl IntoResponse for ApiError {
             if let Ok(value) = HeaderValue::from_str(location) {
                 response.headers_mut().insert(header::LOCATION, value);
             }
+        }
+        if let ApiError::TooManyAuthFailures(wait) = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(*wait)),
+            );
         }
         if matches!(self, ApiError::Unauthenticated(_)) {
             response.headers_mut().insert(

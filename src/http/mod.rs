@@ -12,12 +12,17 @@ mod audit;
 mod auth;
 mod error;
 mod extract;
+#[cfg(test)]
+mod fuzz;
 mod observe;
 mod ops;
 mod payment_methods;
 mod payments;
+mod redact;
+mod swagger;
 mod tags;
 mod tenants;
+mod throttle;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -34,6 +39,7 @@ pub use self::auth::Users;
 use self::error::ApiError;
 pub use self::observe::InFlight;
 pub use self::ops::Ops;
+pub use self::throttle::AuthFailures;
 use crate::health::Health;
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
@@ -77,6 +83,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     let in_flight = state.ops.in_flight.clone();
     Router::new()
         .merge(ops::router())
+        .merge(swagger::router())
         .merge(admin::router())
         .merge(tenants::router())
         .merge(accounts::router())

@@ -18,6 +18,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use uuid::Uuid;
 
+use super::redact::mask_card_numbers;
 use crate::metrics::HttpMetrics;
 use crate::profiling::{self, Category, Profile};
 
@@ -51,7 +52,8 @@ impl std::fmt::Display for Route {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Route::Matched(path) => f.write_str(path.as_str()),
-            Route::Unmatched(path) => write!(f, "(no route) {path}"),
+            // The raw path is the client's text: a card number in it stays out of the logs.
+            Route::Unmatched(path) => write!(f, "(no route) {}", mask_card_numbers(path)),
         }
     }
 }
@@ -142,7 +144,7 @@ impl Drop for Registered<'_> {
             status,
             latency_us = latency.as_micros() as u64,
             tenant = request.tenant().map(tracing::field::display),
-            request_id = self.request_id.as_deref(),
+            request_id = self.request_id.as_deref().map(mask_card_numbers).as_deref(),
             "request"
         );
     }

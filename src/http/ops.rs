@@ -17,7 +17,8 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::observe::InFlight;
+use super::observe::{InFlight, Route};
+use super::redact::tenant_tag;
 use super::AppState;
 use crate::bus::{Bus, NotificationQueueService};
 use crate::db::pool::DbPool;
@@ -179,15 +180,19 @@ async fn threads(State(state): State<AppState>) -> Response {
     let requests = ops.in_flight.snapshot();
     let _ = writeln!(page, "\nrequests in flight: {}", requests.len());
     for request in requests {
-        let tenant = request
-            .tenant()
-            .map_or_else(|| "-".to_string(), |tenant| tenant.to_string());
+        // Unauthenticated page: a digest tells the tenants apart without naming them, and an
+        // unmatched path (the client's raw text, possibly ids or keys) is not shown.
+        let tenant = request.tenant().map_or_else(|| "-".to_string(), tenant_tag);
+        let route = match &request.route {
+            Route::Matched(path) => path.as_str(),
+            Route::Unmatched(_) => "(no route)",
+        };
         let _ = writeln!(
             page,
             "  #{} {} {} tenant={} age={:.3}s",
             request.id,
             request.method,
-            request.route,
+            route,
             tenant,
             request.age().as_secs_f64()
         );

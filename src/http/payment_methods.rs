@@ -140,7 +140,7 @@ impl From<PaymentMethodPlugin> for PluginInfoJson {
 /// from the `isDefault` query parameter).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PaymentMethodInputJson {
+pub(super) struct PaymentMethodInputJson {
     #[serde(default, rename = "paymentMethodId")]
     _payment_method_id: Option<serde::de::IgnoredAny>,
     #[serde(default)]
@@ -397,7 +397,32 @@ async fn set_default_payment_method(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::http::fuzz::{client_error, parse_query, query, CASES};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// `pluginProperty`, the booleans and the audit level: values or a 4xx, never a
+        /// panic.
+        #[test]
+        fn read_queries_parse_or_are_refused_with_a_4xx(
+            text in query(&["pluginProperty", "includedDeleted", "withPluginInfo", "audit", "isDefault"])
+        ) {
+            let Some(parsed) = parse_query::<Vec<(String, String)>>(&text) else {
+                return Ok(());
+            };
+            let params = Params::from(parsed);
+            let properties = params.plugin_properties();
+            prop_assert!(properties.len() <= params.0.len());
+            let _ = params.flag("isDefault");
+            if let Err(error) = params.read_options(&properties) {
+                client_error(error)?;
+            }
+        }
+    }
 
     fn params(pairs: &[(&str, &str)]) -> Params {
         Params(

@@ -124,7 +124,7 @@ impl From<PluginPropertyJson> for PluginProperty {
 /// ignored, an explicit `null` is an absent field, unknown fields are a 400.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PaymentTransactionInputJson {
+pub(super) struct PaymentTransactionInputJson {
     #[serde(default, rename = "transactionId")]
     _transaction_id: Option<serde::de::IgnoredAny>,
     #[serde(default)]
@@ -635,7 +635,8 @@ async fn paged(
     path: &str,
     params: Params,
 ) -> Result<Response> {
-    let offset = params.long("offset", 0)?;
+    // A negative offset reads from the start, as the account pages do (PostgreSQL refuses one).
+    let offset = params.long("offset", 0)?.max(0);
     let limit = params.long("limit", 100)?;
     let options = params.read_options()?;
     let with_plugin_info = options.with_plugin_info;
@@ -655,7 +656,7 @@ async fn paged(
     put("X-Killbill-Pagination-CurrentOffset", offset.to_string())?;
     put("X-Killbill-Pagination-TotalNbRecords", matching.to_string())?;
     put("X-Killbill-Pagination-MaxNbRecords", total.to_string())?;
-    let next = offset + count;
+    let next = offset.saturating_add(count);
     if count > 0 && next < matching {
         put("X-Killbill-Pagination-NextOffset", next.to_string())?;
         put(
@@ -838,6 +839,38 @@ impl PaymentJson {
             // ferrobill has no payment control plugins, hence no attempts to show.
             payment_attempts: with_attempts.then(Vec::new),
             audit_logs: audit_logs_json("PAYMENT", payment.id, view.audit_logs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::http::fuzz::{client_error, parse_query, query, CASES};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+        /// Paging, `pluginProperty` and the booleans of the payment endpoints: values or a
+        /// 4xx, never a panic.
+        #[test]
+        fn payment_queries_parse_or_are_refused_with_a_4xx(
+            text in query(&["offset", "limit", "pluginProperty", "withPluginInfo", "withAttempts", "externalKey"])
+        ) {
+            let Some(parsed) = parse_query::<Vec<(String, String)>>(&text) else {
+                return Ok(());
+            };
+            let params = Params::from(parsed);
+            let properties = params.plugin_properties();
+            prop_assert!(properties.len() <= params.0.len());
+            let _ = (params.flag("withPluginInfo"), params.value("externalKey"));
+            for (name, default) in [("offset", 0), ("limit", 100)] {
+                if let Err(error) = params.long(name, default) {
+                    client_error(error)?;
+                }
+            }
         }
     }
 }

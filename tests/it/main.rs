@@ -26,5 +26,6 @@ mod pools;
 mod process;
 mod push_notifications;
 mod queue_health;
+mod security;
 mod tags;
 mod tenants;

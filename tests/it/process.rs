@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
@@ -71,6 +72,8 @@ pub fn output_within(mut command: Command, limit: Duration) -> std::process::Out
 pub struct ServerProcess {
     child: Child,
     pub address: String,
+    /// Every stdout line so far, for tests that read the logs.
+    output: Arc<Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
@@ -84,6 +87,8 @@ impl ServerProcess {
         let mut child = command.spawn().expect("spawn ferrobill");
         let stdout = child.stdout.take().expect("stdout");
         let (sender, receiver) = std::sync::mpsc::channel();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let lines = output.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -95,6 +100,10 @@ impl ServerProcess {
                     }
                 }
                 println!("[ferrobill] {line}");
+                lines
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(line);
             }
         });
         let address = match receiver.recv_timeout(Duration::from_secs(120)) {
@@ -107,7 +116,16 @@ impl ServerProcess {
         ServerProcess {
             child,
             address: format!("http://{address}"),
+            output,
         }
+    }
+
+    /// The stdout lines printed so far.
+    pub fn output(&self) -> Vec<String> {
+        self.output
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     pub fn pid(&self) -> i32 {

@@ -705,12 +705,13 @@ impl PaymentService {
         let (found, matching, total) = {
             let connection = self.inner.pool.get().await.map_err(StorageError::from)?;
             let descending = limit < 0;
+            // `limit=-9223372036854775808` is a valid Long: saturate rather than overflow.
             let found = payments::list_payments(
                 &connection,
                 tenant.record_id,
                 search,
                 offset,
-                limit.abs(),
+                limit.saturating_abs(),
                 descending,
             )
             .await?;

@@ -1,0 +1,327 @@
+//! `GET /swagger.json`: the part of Kill Bill's API description (Swagger 2.0) that ferrobill
+//! implements, with the statuses ferrobill answers that Kill Bill's description leaves out, so
+//! clients and API fuzzers (schemathesis, `scripts/schemathesis.sh`) see what is really served.
+//!
+//! The document is `docs/swagger.json`, embedded at build time. It is generated from Kill
+//! Bill's `kbswagger.yaml` by the ignored test `regenerate_swagger` below and checked by a
+//! normal test, so it never drifts from [`OPERATIONS`]; nothing here builds it at run time.
+//! Like the ops endpoints it needs no authentication: it describes the API, no data.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::AppState;
+
+/// Where the generated document is checked in, relative to the crate.
+#[cfg(test)]
+const SWAGGER_PATH: &str = "docs/swagger.json";
+
+const SWAGGER: &str = include_str!("../../docs/swagger.json");
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/swagger.json", get(swagger))
+}
+
+async fn swagger() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        SWAGGER,
+    )
+        .into_response()
+}
+
+/// The operations ferrobill serves, as Kill Bill's description names them (method, path). The
+/// routers in `src/http/*.rs` are the truth; `every_listed_operation_is_routed` checks this
+/// list against them.
+#[cfg(test)]
+const OPERATIONS: &[(&str, &str)] = &[
+    ("post", "/1.0/kb/tenants"),
+    ("get", "/1.0/kb/tenants"),
+    ("get", "/1.0/kb/tenants/{tenantId}"),
+    ("post", "/1.0/kb/tenants/registerNotificationCallback"),
+    ("get", "/1.0/kb/tenants/registerNotificationCallback"),
+    ("delete", "/1.0/kb/tenants/registerNotificationCallback"),
+    ("post", "/1.0/kb/accounts"),
+    ("get", "/1.0/kb/accounts"),
+    ("get", "/1.0/kb/accounts/pagination"),
+    ("get", "/1.0/kb/accounts/search/{searchKey}"),
+    ("get", "/1.0/kb/accounts/{accountId}"),
+    ("put", "/1.0/kb/accounts/{accountId}"),
+    ("get", "/1.0/kb/accounts/{accountId}/auditLogs"),
+    ("get", "/1.0/kb/accounts/{accountId}/auditLogsWithHistory"),
+    ("get", "/1.0/kb/accounts/{accountId}/tags"),
+    ("post", "/1.0/kb/accounts/{accountId}/tags"),
+    ("delete", "/1.0/kb/accounts/{accountId}/tags"),
+    ("post", "/1.0/kb/accounts/{accountId}/paymentMethods"),
+    ("get", "/1.0/kb/accounts/{accountId}/paymentMethods"),
+    (
+        "put",
+        "/1.0/kb/accounts/{accountId}/paymentMethods/{paymentMethodId}/setDefault",
+    ),
+    ("post", "/1.0/kb/accounts/{accountId}/payments"),
+    ("get", "/1.0/kb/accounts/{accountId}/payments"),
+    ("post", "/1.0/kb/accounts/payments"),
+    ("get", "/1.0/kb/paymentMethods"),
+    ("get", "/1.0/kb/paymentMethods/{paymentMethodId}"),
+    ("delete", "/1.0/kb/paymentMethods/{paymentMethodId}"),
+    (
+        "get",
+        "/1.0/kb/paymentMethods/{paymentMethodId}/auditLogsWithHistory",
+    ),
+    ("get", "/1.0/kb/payments"),
+    ("post", "/1.0/kb/payments"),
+    ("delete", "/1.0/kb/payments"),
+    ("post", "/1.0/kb/payments/refunds"),
+    ("get", "/1.0/kb/payments/pagination"),
+    ("get", "/1.0/kb/payments/search/{searchKey}"),
+    ("get", "/1.0/kb/payments/{paymentId}"),
+    ("post", "/1.0/kb/payments/{paymentId}"),
+    ("delete", "/1.0/kb/payments/{paymentId}"),
+    ("post", "/1.0/kb/payments/{paymentId}/refunds"),
+    ("get", "/1.0/kb/tagDefinitions"),
+    ("post", "/1.0/kb/tagDefinitions"),
+    ("get", "/1.0/kb/tagDefinitions/{tagDefinitionId}"),
+    ("delete", "/1.0/kb/tagDefinitions/{tagDefinitionId}"),
+    (
+        "get",
+        "/1.0/kb/tagDefinitions/{tagDefinitionId}/auditLogsWithHistory",
+    ),
+    ("put", "/1.0/kb/admin/healthcheck"),
+    ("delete", "/1.0/kb/admin/healthcheck"),
+    ("get", "/1.0/kb/admin/queues"),
+];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// Kill Bill's description, beside the repository as CI has it.
+    const KILL_BILL_SWAGGER: &str = "../shared/reference/killbill/kbswagger.yaml";
+
+    /// The statuses ferrobill answers on an operation that Kill Bill's description may lack,
+    /// each with why (docs/compatibility.md lists them).
+    fn added_statuses(method: &str, path: &str) -> Vec<(&'static str, &'static str)> {
+        let mut statuses = vec![
+            (
+                "400",
+                "Invalid header, query parameter or body (Kill Bill's error JSON)",
+            ),
+            ("401", "Missing or wrong Basic auth or tenant headers"),
+            ("404", "Unknown id, or an id that is not a UUID"),
+            (
+                "429",
+                "Too many failed authentications from this address; see Retry-After",
+            ),
+            (
+                "503",
+                "Overloaded, timed out, or the database is unavailable; retry later",
+            ),
+        ];
+        if method == "post" || method == "put" {
+            statuses.push((
+                "413",
+                "Request body larger than ferrobill.server.maxBodySize",
+            ));
+            statuses.push(("415", "Body without Content-Type: application/json"));
+        }
+        if path.starts_with("/1.0/kb/admin/") {
+            statuses.push(("403", "The user is not in ferrobill.security.adminUsers"));
+        }
+        let creates = matches!(
+            (method, path),
+            ("post", "/1.0/kb/tenants")
+                | ("post", "/1.0/kb/accounts")
+                | ("put", "/1.0/kb/accounts/{accountId}")
+                | ("post", "/1.0/kb/tagDefinitions")
+                | ("post", "/1.0/kb/accounts/{accountId}/paymentMethods")
+                | ("post", "/1.0/kb/accounts/{accountId}/tags")
+        );
+        if creates {
+            statuses.push(("409", "An object with this key already exists"));
+        }
+        let transacts = path.contains("payments") && method != "get";
+        if transacts {
+            statuses.push(("402", "The payment was recorded as failed by the gateway"));
+            statuses.push(("409", "The payment or transaction key already exists"));
+            statuses.push(("412", "The transaction type is not allowed"));
+            statuses.push(("502", "The payment plugin failed"));
+            statuses.push(("504", "The payment plugin timed out"));
+        }
+        statuses
+    }
+
+    fn billing_exception_schema() -> Value {
+        json!({
+            "type": "object",
+            "description": "Kill Bill's error JSON (BillingExceptionJson)",
+            "properties": {
+                "className": { "type": "string" },
+                "code": { "type": "integer", "format": "int32" },
+                "message": { "type": "string" },
+                "causeClassName": { "type": "string" },
+                "causeMessage": { "type": "string" },
+                "stackTrace": { "type": "array", "items": { "type": "object" } }
+            }
+        })
+    }
+
+    /// `/1.0/healthcheck` is a servlet in Kill Bill, outside its description.
+    fn healthcheck_operation() -> Value {
+        json!({
+            "get": {
+                "tags": ["Healthcheck"],
+                "summary": "Health of the node (Kill Bill's /1.0/healthcheck servlet)",
+                "operationId": "healthcheck",
+                "produces": ["application/json"],
+                "parameters": [],
+                "responses": {
+                    "200": { "description": "Healthy and in rotation" },
+                    "503": { "description": "Unhealthy or out of rotation" }
+                }
+            }
+        })
+    }
+
+    fn generate() -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(KILL_BILL_SWAGGER);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
+            panic!(
+                "cannot read Kill Bill's description {}: {error}",
+                path.display()
+            )
+        });
+        let kill_bill: Value = serde_yaml::from_str(&text).expect("kbswagger.yaml is YAML");
+        let mut paths = serde_json::Map::new();
+        for (method, path) in OPERATIONS {
+            let mut operation = kill_bill["paths"][*path][*method].clone();
+            assert!(
+                operation.is_object(),
+                "{method} {path} is not in Kill Bill's description"
+            );
+            let responses = operation["responses"]
+                .as_object_mut()
+                .expect("every operation has responses");
+            for (status, description) in added_statuses(method, path) {
+                responses.entry(status).or_insert_with(|| {
+                    json!({
+                        "description": format!("{description} (ferrobill)"),
+                        "schema": { "$ref": "#/definitions/BillingException" }
+                    })
+                });
+            }
+            paths
+                .entry(path.to_string())
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .expect("a path item is an object")
+                .insert(method.to_string(), operation);
+        }
+        paths.insert("/1.0/healthcheck".to_string(), healthcheck_operation());
+
+        // Only the definitions the operations reach, following $refs.
+        let mut definitions = BTreeMap::new();
+        definitions.insert("BillingException".to_string(), billing_exception_schema());
+        let mut pending: Vec<String> = references(&Value::Object(paths.clone()));
+        while let Some(name) = pending.pop() {
+            if definitions.contains_key(&name) {
+                continue;
+            }
+            let definition = kill_bill["definitions"][&name].clone();
+            assert!(definition.is_object(), "definition {name} is missing");
+            pending.extend(references(&definition));
+            definitions.insert(name, definition);
+        }
+        let tags: BTreeSet<&str> = paths
+            .values()
+            .flat_map(|item| item.as_object().into_iter().flat_map(|ops| ops.values()))
+            .flat_map(|operation| operation["tags"].as_array().into_iter().flatten())
+            .filter_map(Value::as_str)
+            .collect();
+        let document = json!({
+            "swagger": "2.0",
+            "info": {
+                "title": "ferrobill: the Kill Bill API it implements",
+                "description": "Kill Bill's description of the operations ferrobill serves, plus the statuses ferrobill answers (marked (ferrobill)). Generated from Kill Bill's kbswagger.yaml; see docs/compatibility.md.",
+                "version": kill_bill["info"]["version"].clone(),
+                "license": kill_bill["info"]["license"].clone(),
+            },
+            "basePath": "/",
+            "tags": tags.into_iter().map(|name| json!({ "name": name })).collect::<Vec<_>>(),
+            "paths": paths,
+            "securityDefinitions": kill_bill["securityDefinitions"].clone(),
+            "definitions": definitions,
+        });
+        let mut text = serde_json::to_string_pretty(&document).expect("serialises");
+        text.push('\n');
+        text
+    }
+
+    fn references(value: &Value) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut stack = vec![value];
+        while let Some(value) = stack.pop() {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(target)) = map.get("$ref") {
+                        if let Some(name) = target.strip_prefix("#/definitions/") {
+                            found.push(name.to_string());
+                        }
+                    }
+                    stack.extend(map.values());
+                }
+                Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+        found
+    }
+
+    #[test]
+    #[ignore = "rewrites docs/swagger.json from Kill Bill's kbswagger.yaml"]
+    fn regenerate_swagger() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SWAGGER_PATH);
+        std::fs::write(&path, generate()).expect("write docs/swagger.json");
+    }
+
+    #[test]
+    fn checked_in_swagger_is_current() {
+        assert!(
+            SWAGGER == generate(),
+            "docs/swagger.json is stale: run `cargo test --lib -- --ignored regenerate_swagger`"
+        );
+    }
+
+    #[test]
+    fn every_listed_operation_is_routed() {
+        // The routers' templates, in Kill Bill's `{camelCase}` spelling.
+        let sources = [
+            include_str!("tenants.rs"),
+            include_str!("accounts.rs"),
+            include_str!("tags.rs"),
+            include_str!("payment_methods.rs"),
+            include_str!("payments.rs"),
+            include_str!("admin.rs"),
+        ]
+        .concat();
+        for (_, path) in OPERATIONS {
+            let ours = path
+                .replace("{tenantId}", "{tenant_id}")
+                .replace("{accountId}", "{account_id}")
+                .replace("{paymentMethodId}", "{payment_method_id}")
+                .replace("{paymentId}", "{payment_id}")
+                .replace("{tagDefinitionId}", "{tag_definition_id}")
+                .replace("{searchKey}", "{*search_key}");
+            let routed = sources.contains(&format!("\"{ours}\""))
+                || *path == "/1.0/kb/tenants/registerNotificationCallback";
+            assert!(routed, "{path} is not routed");
+        }
+    }
+}
