@@ -89,14 +89,15 @@ fn start_node(database_url: &str, index: usize, victim: bool) -> ServerProcess {
     command
         .env("DATABASE_URL", database_url)
         .env("KB_org_killbill_queue_creator_name", node_name(index))
-        .env("KB_org_killbill_dao_maxActive", "20")
-        .env("KB_org_killbill_billing_osgi_dao_maxActive", "20")
+        // Pools above the load's concurrency: the test is about the kill, not about starving
+        // (a payment-method addition holds a main connection while it waits for the plugin's).
+        .env("KB_org_killbill_dao_maxActive", "30")
+        .env("KB_org_killbill_billing_osgi_dao_maxActive", "40")
         .env("KB_org_killbill_payment_plugin_threads_nb", "20")
-        .env("KB_org_killbill_payment_plugin_timeout", "1s")
-        .env(
-            "FERROBILL_GATEWAY_LATENCY",
-            "lognormal:median=200ms,p99=1500ms",
-        )
+        .env("KB_org_killbill_payment_plugin_timeout", "2s")
+        // A tail past the plugin timeout: some purchases time out on live nodes too and are
+        // left UNKNOWN for the janitor's notifications, besides those the kill leaves.
+        .env("FERROBILL_GATEWAY_LATENCY", "lognormal:median=100ms,p99=3s")
         .env("KB_org_killbill_payment_janitor_rate", "1s")
         .env(
             "KB_org_killbill_payment_janitor_unknown_retries",
@@ -253,7 +254,7 @@ async fn unsettled(sql: &tokio_postgres::Client) -> Vec<String> {
 
 #[tokio::test]
 async fn a_node_killed_under_load_loses_nothing_and_does_nothing_twice() {
-    const CUSTOMERS: usize = 90;
+    const CUSTOMERS: usize = 60;
     const VICTIM: usize = 3;
     let db = crate::harness::TestDatabase::create().await;
     let url = db.url();
