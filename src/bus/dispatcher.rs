@@ -35,7 +35,8 @@ const RELOAD_BATCH: i64 = 1000;
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(10);
 /// After a database error, how long a loop waits before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
-/// How often the completer tries to record a batch before leaving it to leases and the reaper.
+/// How often a stopping completer tries to record a batch before leaving it to leases and the
+/// reaper (a running one keeps trying).
 const COMPLETION_ATTEMPTS: u32 = 3;
 /// The columns of [`BusEntry`], in the order [`entry_from_row`] reads them.
 const ENTRY_COLUMNS: &str = "record_id, class_name, event_json, user_token, created_date, \
@@ -703,17 +704,29 @@ async fn complete(
     }
 }
 
-/// Records a batch, trying a few times; `false` when it could not.
+/// Records a batch; `false` when it could not. While the bus runs it keeps trying through a
+/// database outage: the claims stay in `dispatching`, so their leases are renewed once the
+/// database is back, and the outcome is recorded instead of the entries being dispatched
+/// again after claim.time (handlers run twice, the bus stalled for minutes). Once the bus is
+/// stopping it gives up after a few tries and leaves the entries to their leases.
 async fn record_with_retries(bus: &Bus, decided: &[(Arc<BusEntry>, Completion)]) -> bool {
     let name = bus.inner.config.name;
+    let mut stop = bus.inner.stop.subscribe();
     let mut attempt = 1;
     loop {
         match record_outcomes(bus, decided).await {
             Ok(()) => return true,
-            Err(error) if attempt < COMPLETION_ATTEMPTS => {
+            Err(error) if attempt < COMPLETION_ATTEMPTS || !*stop.borrow() => {
                 tracing::warn!(bus = name, %error, attempt, "recording bus outcomes failed; retrying");
                 attempt += 1;
-                tokio::time::sleep(ERROR_BACKOFF).await;
+                if *stop.borrow() {
+                    tokio::time::sleep(ERROR_BACKOFF).await;
+                } else {
+                    tokio::select! {
+                        _ = stopped(&mut stop) => {}
+                        _ = tokio::time::sleep(ERROR_BACKOFF) => {}
+                    }
+                }
             }
             Err(error) => {
                 // Polling modes: the entries stay leased until claim.time runs out, then
