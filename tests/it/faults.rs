@@ -664,9 +664,11 @@ async fn a_hanging_or_failing_callback_slows_nothing_else() {
     latencies.sort_unstable();
     let median_creation = latencies[latencies.len() / 2];
     let slowest_creation = latencies.last().copied().unwrap_or_default();
+    // The median is the claim; the slowest only guards against a stall (one request on a
+    // machine shared with builds can take a second).
     assert!(
-        slowest_creation < Duration::from_secs(2),
-        "account creation stays fast: {slowest_creation:?}"
+        median_creation < Duration::from_millis(500) && slowest_creation < Duration::from_secs(5),
+        "account creation stays fast: median {median_creation:?}, slowest {slowest_creation:?}"
     );
 
     // The healthy tenant's notifications arrive promptly despite the others.
