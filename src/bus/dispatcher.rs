@@ -35,7 +35,8 @@ const RELOAD_BATCH: i64 = 1000;
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(10);
 /// After a database error, how long a loop waits before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
-/// How often the completer tries to record a batch before leaving it to leases and the reaper.
+/// How often a stopping completer tries to record a batch before leaving it to leases and the
+/// reaper (a running one keeps trying).
 const COMPLETION_ATTEMPTS: u32 = 3;
 /// The columns of [`BusEntry`], in the order [`entry_from_row`] reads them.
 const ENTRY_COLUMNS: &str = "record_id, class_name, event_json, user_token, created_date, \
@@ -50,8 +51,9 @@ pub(super) struct Tasks {
     background: Vec<JoinHandle<()>>,
 }
 
-/// STICKY_EVENTS: ids between fetch and completion. An id can be queued twice (the startup
+/// Ids between fetch and completion. STICKY_EVENTS: an id can be queued twice (the startup
 /// reload racing a commit, the reaper); this keeps a second copy from running concurrently.
+/// Polling modes: the claims whose leases this node keeps alive.
 type Dispatching = Arc<Mutex<HashSet<i64>>>;
 
 /// Starts the tasks of a bus whose node is registered in `bus_nodes`.
@@ -72,7 +74,8 @@ pub(super) fn spawn(bus: &Bus, inflight_receiver: Option<mpsc::UnboundedReceiver
         )),
         _ => {
             background.push(tokio::spawn(listen(bus.clone())));
-            tokio::spawn(poll(bus.clone(), queue))
+            background.push(tokio::spawn(keep_leases(bus.clone(), dispatching.clone())));
+            tokio::spawn(poll(bus.clone(), queue, dispatching.clone()))
         }
     };
     let workers = tokio::spawn(run_workers(bus.clone(), queue_receiver, outcomes));
@@ -150,7 +153,7 @@ pub(super) async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// Claims up to `claimed` entries every `sleep` (minus the time the loop took, as Kill Bill's
 /// lifecycle thread does), waking early when a NOTIFY arrives or an entry is retried.
-async fn poll(bus: Bus, queue: mpsc::Sender<Arc<BusEntry>>) {
+async fn poll(bus: Bus, queue: mpsc::Sender<Arc<BusEntry>>, dispatching: Dispatching) {
     let inner = &bus.inner;
     let mut stop = inner.stop.subscribe();
     let sticky = inner.config.mode == QueueMode::StickyPolling;
@@ -178,6 +181,9 @@ async fn poll(bus: Bus, queue: mpsc::Sender<Arc<BusEntry>>) {
             Ok(entries) => {
                 let found = entries.len();
                 metrics::fetched(&inner.metrics_id, found as u64, found as u64);
+                if let Ok(mut running) = dispatching.lock() {
+                    running.extend(entries.iter().map(|entry| entry.record_id));
+                }
                 for entry in entries {
                     // A full queue blocks here: entries wait in the table, not in memory.
                     tokio::select! {
@@ -252,6 +258,66 @@ async fn claim_entries(
     let mut entries: Vec<BusEntry> = rows.iter().map(entry_from_row).collect();
     entries.sort_by_key(|entry| entry.record_id);
     Ok(entries)
+}
+
+/// Polling modes: renews the lease of every entry this node claimed and has not finished,
+/// every half `claim.time`, so a handler that outlives `claim.time` on a live node (a slow
+/// database, a saturated pool) is not claimed or reaped by another node and run twice while
+/// it still runs. A dead node renews nothing: its leases run out and the reaper takes over, as
+/// before. The claims waiting in the hand-over queue for a worker are kept alive too.
+async fn keep_leases(bus: Bus, dispatching: Dispatching) {
+    let inner = &bus.inner;
+    let mut stop = inner.stop.subscribe();
+    let period = (inner.config.claim_time / 2).max(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let ids: Vec<i64> = match dispatching.lock() {
+            Ok(running) => running.iter().copied().collect(),
+            Err(poisoned) => poisoned.into_inner().iter().copied().collect(),
+        };
+        if ids.is_empty() {
+            continue;
+        }
+        let renewed = match inner.pool.get().await {
+            Ok(connection) => {
+                renew_leases(
+                    &connection,
+                    inner.tables.live,
+                    &inner.node,
+                    inner.config.claim_time,
+                    &ids,
+                )
+                .await
+            }
+            Err(error) => Err(error.into()),
+        };
+        if let Err(error) = renewed {
+            tracing::warn!(bus = inner.config.name, %error, "renewing bus entry leases failed");
+        }
+    }
+}
+
+/// Moves the lease of this node's claims among `ids` to now + `claim_time`.
+async fn renew_leases(
+    client: &impl deadpool_postgres::GenericClient,
+    live_table: &str,
+    node: &str,
+    claim_time: Duration,
+    ids: &[i64],
+) -> Result<u64, BusError> {
+    // One statement on rows this node owns; a row another node took (after a missed renewal)
+    // or already moved to history is not touched. Row locks are held for the statement only.
+    let sql = format!(
+        "update {live_table} set processing_available_date = now() + make_interval(secs => $3)
+         where record_id = any($1) and processing_owner = $2
+           and processing_state = 'IN_PROCESSING'"
+    );
+    Ok(client
+        .execute(&sql, &[&ids, &node, &claim_time.as_secs_f64()])
+        .await?)
 }
 
 /// LISTENs on the live table's channel and wakes the fetcher on every notification.
@@ -638,17 +704,29 @@ async fn complete(
     }
 }
 
-/// Records a batch, trying a few times; `false` when it could not.
+/// Records a batch; `false` when it could not. While the bus runs it keeps trying through a
+/// database outage: the claims stay in `dispatching`, so their leases are renewed once the
+/// database is back, and the outcome is recorded instead of the entries being dispatched
+/// again after claim.time (handlers run twice, the bus stalled for minutes). Once the bus is
+/// stopping it gives up after a few tries and leaves the entries to their leases.
 async fn record_with_retries(bus: &Bus, decided: &[(Arc<BusEntry>, Completion)]) -> bool {
     let name = bus.inner.config.name;
+    let mut stop = bus.inner.stop.subscribe();
     let mut attempt = 1;
     loop {
         match record_outcomes(bus, decided).await {
             Ok(()) => return true,
-            Err(error) if attempt < COMPLETION_ATTEMPTS => {
+            Err(error) if attempt < COMPLETION_ATTEMPTS || !*stop.borrow() => {
                 tracing::warn!(bus = name, %error, attempt, "recording bus outcomes failed; retrying");
                 attempt += 1;
-                tokio::time::sleep(ERROR_BACKOFF).await;
+                if *stop.borrow() {
+                    tokio::time::sleep(ERROR_BACKOFF).await;
+                } else {
+                    tokio::select! {
+                        _ = stopped(&mut stop) => {}
+                        _ = tokio::time::sleep(ERROR_BACKOFF) => {}
+                    }
+                }
             }
             Err(error) => {
                 // Polling modes: the entries stay leased until claim.time runs out, then

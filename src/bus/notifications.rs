@@ -47,7 +47,8 @@ const CHANNEL: &str = "notifications";
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(10);
 /// After a database error, how long a loop waits before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
-/// How often the completer tries to record a batch before leaving it to leases and the reaper.
+/// How often a stopping completer tries to record a batch before leaving it to leases and the
+/// reaper (a running one keeps trying).
 const COMPLETION_ATTEMPTS: u32 = 3;
 /// The columns of [`NotificationEntry`], in the order [`entry_from_row`] reads them.
 const ENTRY_COLUMNS: &str = "record_id, class_name, event_json, user_token, future_user_token, \
@@ -509,6 +510,10 @@ async fn complete(
                 (outcome.entry, decision)
             })
             .collect();
+        // As on the bus: keep trying through a database outage while running, so outcomes
+        // are recorded once it is back instead of the entries waiting out claim.time and
+        // running again; a stopping queue gives up after a few tries.
+        let mut stop = inner.stop.subscribe();
         let mut attempt = 1;
         loop {
             match record_outcomes(&service, &decided).await {
@@ -521,10 +526,17 @@ async fn complete(
                     }
                     break;
                 }
-                Err(error) if attempt < COMPLETION_ATTEMPTS => {
+                Err(error) if attempt < COMPLETION_ATTEMPTS || !*stop.borrow() => {
                     tracing::warn!(%error, attempt, "recording notification outcomes failed; retrying");
                     attempt += 1;
-                    tokio::time::sleep(ERROR_BACKOFF).await;
+                    if *stop.borrow() {
+                        tokio::time::sleep(ERROR_BACKOFF).await;
+                    } else {
+                        tokio::select! {
+                            _ = stopped(&mut stop) => {}
+                            _ = tokio::time::sleep(ERROR_BACKOFF) => {}
+                        }
+                    }
                 }
                 Err(error) => {
                     // The entries stay leased until claim.time runs out, then any node

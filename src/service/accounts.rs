@@ -204,7 +204,7 @@ impl AccountService {
             posted.post(&transaction, &event, context.user_token),
         )
         .await
-        .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        .map_err(ServiceError::from)?;
         measure(Dao, "commit", transaction.commit())
             .await
             .map_err(StorageError::from)?;
@@ -304,7 +304,7 @@ impl AccountService {
                     context.user_token,
                 )
                 .await
-                .map_err(|error| ServiceError::Internal(error.to_string()))?;
+                .map_err(ServiceError::from)?;
         }
         transaction.commit().await.map_err(StorageError::from)?;
         posted.committed().await;

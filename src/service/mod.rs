@@ -12,6 +12,8 @@ pub mod push_notifications;
 pub mod tags;
 pub mod tenants;
 
+use crate::bus::notifications::NotificationError;
+use crate::bus::BusError;
 use crate::storage::StorageError;
 
 /// Who is making a call and why: Kill Bill's CallContext, taken from the `X-Killbill-*`
@@ -179,4 +181,56 @@ pub enum ServiceError {
     /// A bug or an impossible state; logged with its cause, answered as 500.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A bus write failing with the database (a lost connection, an exhausted pool) is the same
+/// retryable unavailability as any other write, answered 503; only what the bus itself could
+/// not do (an event it cannot serialize) is internal.
+impl From<BusError> for ServiceError {
+    fn from(error: BusError) -> Self {
+        match error {
+            BusError::Pool(error) => ServiceError::Storage(StorageError::Pool(error)),
+            BusError::Database(error) => ServiceError::Storage(StorageError::from(error)),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// As for [`BusError`]: database failures of the notification queue are storage failures.
+impl From<NotificationError> for ServiceError {
+    fn from(error: NotificationError) -> Self {
+        match error {
+            NotificationError::Pool(error) => ServiceError::Storage(StorageError::Pool(error)),
+            NotificationError::Database(error) => ServiceError::Storage(StorageError::from(error)),
+            NotificationError::Bus(error) => error.into(),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::pool::PoolError;
+
+    #[test]
+    fn queue_writes_failing_for_want_of_a_connection_are_storage_errors() {
+        let closed = || PoolError::Closed { pool: "main" };
+        assert!(matches!(
+            ServiceError::from(BusError::Pool(closed())),
+            ServiceError::Storage(StorageError::Pool(_))
+        ));
+        assert!(matches!(
+            ServiceError::from(NotificationError::Pool(closed())),
+            ServiceError::Storage(StorageError::Pool(_))
+        ));
+        assert!(matches!(
+            ServiceError::from(NotificationError::Bus(BusError::Pool(closed()))),
+            ServiceError::Storage(StorageError::Pool(_))
+        ));
+        assert!(matches!(
+            ServiceError::from(BusError::InMemory { bus: "main" }),
+            ServiceError::Internal(_)
+        ));
+    }
 }

@@ -122,7 +122,7 @@ impl PushNotificationCallbacks {
                 context.user_token,
             )
             .await
-            .map_err(|error| ServiceError::Internal(error.to_string()))?;
+            .map_err(ServiceError::from)?;
         transaction.commit().await.map_err(StorageError::from)?;
         posted.committed().await;
         Ok(())

@@ -758,3 +758,120 @@ async fn shutdown_waits_for_a_running_handler_and_records_its_outcome() {
     );
     assert_eq!(count(&client, "select count(*) from bus_events").await, 0);
 }
+
+#[tokio::test]
+async fn a_handler_outliving_its_lease_on_a_live_node_runs_once() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    // Leases far shorter than the handler: without renewal the other node would claim (or
+    // reap) each entry again while the first still handles it.
+    let properties = [
+        ("queue.mode", "POLLING"),
+        ("sleep", "50"),
+        ("claim.time", "300ms"),
+        ("reapThreshold", "400ms"),
+        ("reapSchedule", "100ms"),
+    ];
+    let calls = Arc::new(Mutex::new(HashMap::<u64, usize>::new()));
+    let mut nodes = Vec::new();
+    for node in ["node-a", "node-b"] {
+        let bus = new_bus(&db, &properties, node);
+        let calls = calls.clone();
+        bus.subscribe(TestEvent::CLASS_NAME, move |entry: Arc<BusEntry>| {
+            let calls = calls.clone();
+            async move {
+                let event: TestEvent = entry.decode()?;
+                *calls.lock().expect("calls").entry(event.n).or_default() += 1;
+                // The handler's own slow work (a slow database, a slow callback).
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                Ok::<(), HandlerError>(())
+            }
+        });
+        bus.start().await.expect("the bus starts");
+        nodes.push(bus);
+    }
+    let posting = pool(&db, &config(&[], "5"));
+    for n in 0..4 {
+        post(&posting, &nodes[(n % 2) as usize], &TestEvent { n }, true).await;
+    }
+    wait_for_count(
+        &client,
+        "every event processed",
+        "select count(*) from bus_events_history where processing_state = 'PROCESSED'",
+        4,
+    )
+    .await;
+    assert_eq!(count(&client, "select count(*) from bus_events").await, 0);
+    assert_eq!(
+        count(
+            &client,
+            "select count(*) from bus_events_history where processing_state <> 'PROCESSED'"
+        )
+        .await,
+        0,
+        "nothing reaped"
+    );
+    let calls = calls.lock().expect("calls").clone();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert!(
+        calls.values().all(|&n| n == 1),
+        "each handled once: {calls:?}"
+    );
+    for node in nodes {
+        node.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_outcome_that_cannot_be_recorded_for_a_while_is_recorded_once_the_database_is_back() {
+    let db = TestDatabase::create().await;
+    let client = db.client().await;
+    // The default claim.time (5 minutes): an outcome given up on would wait that long.
+    let bus = new_bus(&db, &[("sleep", "50")], "node-a");
+    let (entered, mut entered_events) = mpsc::unbounded_channel::<()>();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let calls = Arc::new(Mutex::new(0_usize));
+    {
+        let (release, calls) = (release.clone(), calls.clone());
+        bus.subscribe(TestEvent::CLASS_NAME, move |_entry: Arc<BusEntry>| {
+            let (entered, release, calls) = (entered.clone(), release.clone(), calls.clone());
+            async move {
+                *calls.lock().expect("calls") += 1;
+                let _ = entered.send(());
+                release.notified().await;
+                Ok::<(), HandlerError>(())
+            }
+        });
+    }
+    bus.start().await.expect("the bus starts");
+    let posting = pool(&db, &config(&[], "5"));
+    post(&posting, &bus, &TestEvent { n: 1 }, true).await;
+    tokio::time::timeout(WAIT, entered_events.recv())
+        .await
+        .expect("the handler runs")
+        .expect("entered");
+
+    // The history table vanishes while the handler finishes: recording the outcome fails,
+    // for longer than a few quick retries would cover.
+    client
+        .batch_execute("alter table bus_events_history rename to bus_events_history_away")
+        .await
+        .expect("hide the history table");
+    release.notify_one();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    client
+        .batch_execute("alter table bus_events_history_away rename to bus_events_history")
+        .await
+        .expect("restore the history table");
+
+    wait_for_count(
+        &client,
+        "the outcome recorded",
+        "select count(*) from bus_events_history where processing_state = 'PROCESSED'",
+        1,
+    )
+    .await;
+    assert_eq!(count(&client, "select count(*) from bus_events").await, 0);
+    assert_eq!(*calls.lock().expect("calls"), 1, "handled once");
+    bus.shutdown(Duration::from_secs(5)).await;
+}

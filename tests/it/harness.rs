@@ -112,7 +112,9 @@ pub async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client 
     client
 }
 
-/// A fresh database cloned from the migrated template.
+/// A fresh database cloned from the migrated template. Clones name the same database (the
+/// nodes of a [`TestCluster`] share one).
+#[derive(Clone)]
 pub struct TestDatabase {
     pub name: String,
     pub config: tokio_postgres::Config,
@@ -225,7 +227,11 @@ impl TestApp {
     /// Starts the server with these properties over the test defaults (loopback, port 0, the
     /// fresh database).
     pub async fn spawn_with(properties: &[(&str, &str)]) -> TestApp {
-        let db = TestDatabase::create().await;
+        Self::spawn_on(TestDatabase::create().await, properties).await
+    }
+
+    /// Starts a server on an existing database, e.g. one more node of a [`TestCluster`].
+    pub async fn spawn_on(db: TestDatabase, properties: &[(&str, &str)]) -> TestApp {
         let url = db.url();
         let mut pairs: Vec<(&str, &str)> = vec![
             ("org.killbill.dao.url", url.as_str()),
@@ -358,6 +364,64 @@ impl TestApp {
         }
         TestDatabase::drop_database(self.db.name.clone()).await;
     }
+}
+
+/// How many nodes a [`TestCluster`] runs.
+pub const CLUSTER_SIZE: usize = 3;
+
+/// Kill Bill's deployment in miniature: [`CLUSTER_SIZE`] ferrobill nodes in this process, each
+/// on its own loopback port and under its own `org.killbill.queue.creator.name` (`node-1` …),
+/// sharing one fresh database. In-process nodes stop gracefully; a test that needs SIGKILL runs
+/// the binary instead (`tests/it/cluster.rs`).
+pub struct TestCluster {
+    pub db: TestDatabase,
+    pub nodes: Vec<TestApp>,
+}
+
+impl TestCluster {
+    /// Starts the nodes one after the other with these properties over the test defaults.
+    pub async fn spawn_with(properties: &[(&str, &str)]) -> TestCluster {
+        let db = TestDatabase::create().await;
+        let mut nodes = Vec::with_capacity(CLUSTER_SIZE);
+        for index in 1..=CLUSTER_SIZE {
+            let name = node_name(index);
+            let mut pairs = properties.to_vec();
+            pairs.push(("org.killbill.queue.creator.name", name.as_str()));
+            nodes.push(TestApp::spawn_on(db.clone(), &pairs).await);
+        }
+        TestCluster { db, nodes }
+    }
+
+    /// Creates a tenant through the first node; [`TestApp::kb`] on every node then sends its
+    /// headers.
+    pub async fn create_tenant(&mut self, api_key: &str, api_secret: &str) -> TenantKeys {
+        let keys = self.nodes[0].create_tenant(api_key, api_secret).await;
+        for node in &mut self.nodes {
+            node.tenant = Some(keys.clone());
+        }
+        keys
+    }
+
+    /// The node for the `index`-th request: requests spread round robin, as a load balancer
+    /// spreads them.
+    pub fn node(&self, index: usize) -> &TestApp {
+        &self.nodes[index % self.nodes.len()]
+    }
+
+    /// Graceful shutdown of every node, then the database is dropped.
+    pub async fn stop(mut self) {
+        for node in &mut self.nodes {
+            if let Some(app) = node.app.take() {
+                app.shutdown().await.expect("clean shutdown");
+            }
+        }
+        TestDatabase::drop_database(self.db.name.clone()).await;
+    }
+}
+
+/// The creator name of the `index`-th node (from 1).
+pub fn node_name(index: usize) -> String {
+    format!("node-{index}")
 }
 
 pub fn http_client() -> reqwest::Client {

@@ -86,7 +86,7 @@ pub(super) async fn schedule(
             user_token,
         )
         .await
-        .map_err(|error| ServiceError::Internal(error.to_string()))?;
+        .map_err(ServiceError::from)?;
     Ok(())
 }
 
@@ -100,9 +100,7 @@ pub(super) fn register(service: &PaymentService, notifications: &NotificationQue
 }
 
 async fn handle(service: &PaymentService, entry: &NotificationEntry) -> Result<(), ServiceError> {
-    let key: JanitorNotificationKey = entry
-        .decode()
-        .map_err(|error| ServiceError::Internal(error.to_string()))?;
+    let key: JanitorNotificationKey = entry.decode().map_err(ServiceError::from)?;
     let tenant: Tenant = {
         let connection = service.inner.pool.get().await.map_err(StorageError::from)?;
         match tenants::find_tenant_by_record_id(&connection, entry.search_keys.tenant_record_id)

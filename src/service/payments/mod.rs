@@ -605,7 +605,7 @@ impl PaymentService {
                     .await
             }
         };
-        post.map_err(|error| ServiceError::Internal(error.to_string()))?;
+        post.map_err(ServiceError::from)?;
         if status.is_open() {
             janitor::schedule(
                 &self.inner.notifications,
