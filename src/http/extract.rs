@@ -4,7 +4,7 @@
 //! that `Location` headers are built from. Extractors reject with [`ApiError`] only.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use base64::Engine;
@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::error::ApiError;
+use crate::plugin::PluginProperty;
 use crate::service::tenants::Tenant;
 use crate::service::CallContext;
 
@@ -211,6 +212,65 @@ fn strip_port(host: &str) -> &str {
         return host.find(']').map_or(host, |end| &host[..=end]);
     }
     host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// A query string as ordered pairs, for resources whose parameters repeat (`pluginProperty`,
+/// `controlPluginName`, `tagDef`), which a struct cannot hold. An unreadable query is read as
+/// empty, as the account endpoints do.
+pub struct QueryPairs(pub(super) Vec<(String, String)>);
+
+/// What a handler takes to build [`QueryPairs`]: the query, or why axum could not read it.
+pub type RawQueryPairs =
+    Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
+
+impl QueryPairs {
+    pub fn from(query: RawQueryPairs) -> QueryPairs {
+        QueryPairs(query.map(|Query(pairs)| pairs).unwrap_or_default())
+    }
+
+    /// The first value of `name`.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// A JAX-RS boolean: anything other than `true` is false.
+    pub fn flag(&self, name: &str) -> bool {
+        self.value(name)
+            .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+    }
+
+    /// A JAX-RS `Long`: `default` when absent, 404 when unparsable (the conversion fails
+    /// before the resource method runs).
+    pub fn long(&self, name: &str, default: i64) -> Result<i64, ApiError> {
+        match self.value(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse()
+                .map_err(|_| ApiError::NotFound(format!("Invalid {name} {text}"))),
+        }
+    }
+
+    /// `pluginProperty=k=v`, split at the first `=` (Kill Bill's extractPluginProperties).
+    pub fn plugin_properties(&self) -> Vec<PluginProperty> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == "pluginProperty")
+            .map(|(_, property)| {
+                let (key, value) = match property.split_once('=') {
+                    Some((key, value)) => (key, Some(value.to_string())),
+                    None => (property.as_str(), None),
+                };
+                PluginProperty {
+                    key: key.to_string(),
+                    value,
+                    is_updatable: false,
+                }
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

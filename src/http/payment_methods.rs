@@ -6,7 +6,7 @@
 //! `includedDeleted`, `audit`, the repeatable `pluginProperty=k=v`). It must never hold SQL or a
 //! business rule: those are `service::payment_methods`'s.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -18,7 +18,10 @@ use super::audit::{
     audit_logs_json, audit_logs_with_history_json, parse_audit_level, AuditLogJson,
 };
 use super::error::Result;
-use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::extract::{
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, RawQueryPairs,
+    WriteContext,
+};
 use super::AppState;
 use crate::plugin::{PaymentMethodPlugin, PluginProperty};
 use crate::service::payment_methods::{
@@ -192,60 +195,18 @@ impl From<PaymentMethodView> for PaymentMethodJson {
     }
 }
 
-/// The query string as pairs: `pluginProperty` repeats, which a struct cannot hold. An
-/// unreadable query is read as empty, as the account endpoints do.
-struct Params(Vec<(String, String)>);
-
-type RawParams =
-    std::result::Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
-
-impl Params {
-    fn from(query: RawParams) -> Params {
-        Params(query.map(|Query(pairs)| pairs).unwrap_or_default())
-    }
-
-    fn value(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// A JAX-RS boolean: anything other than `true` is false.
-    fn flag(&self, name: &str) -> bool {
-        self.value(name)
-            .is_some_and(|value| value.eq_ignore_ascii_case("true"))
-    }
-
-    /// The read parameters: `includedDeleted`, `withPluginInfo`, `audit` (404 when it names
-    /// no AuditLevel), with `properties` for the plugin.
-    fn read_options<'a>(&self, properties: &'a [PluginProperty]) -> Result<ReadOptions<'a>> {
-        Ok(ReadOptions {
-            include_deleted: self.flag("includedDeleted"),
-            with_plugin_info: self.flag("withPluginInfo"),
-            properties,
-            audit: parse_audit_level(self.value("audit"))?,
-        })
-    }
-
-    /// `pluginProperty=k=v`, split at the first `=` (Kill Bill's extractPluginProperties).
-    fn plugin_properties(&self) -> Vec<PluginProperty> {
-        self.0
-            .iter()
-            .filter(|(key, _)| key == "pluginProperty")
-            .map(|(_, property)| {
-                let (key, value) = match property.split_once('=') {
-                    Some((key, value)) => (key, Some(value.to_string())),
-                    None => (property.as_str(), None),
-                };
-                PluginProperty {
-                    key: key.to_string(),
-                    value,
-                    is_updatable: false,
-                }
-            })
-            .collect()
-    }
+/// The read parameters: `includedDeleted`, `withPluginInfo`, `audit` (404 when it names no
+/// AuditLevel), with `properties` for the plugin.
+fn read_options<'a>(
+    params: &QueryPairs,
+    properties: &'a [PluginProperty],
+) -> Result<ReadOptions<'a>> {
+    Ok(ReadOptions {
+        include_deleted: params.flag("includedDeleted"),
+        with_plugin_info: params.flag("withPluginInfo"),
+        properties,
+        audit: parse_audit_level(params.value("audit"))?,
+    })
 }
 
 /// `POST /1.0/kb/accounts/{accountId}/paymentMethods` → 201 with the method's absolute
@@ -256,11 +217,11 @@ async fn create_payment_method(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawParams,
+    query: RawQueryPairs,
     KbJson(body): KbJson<PaymentMethodInputJson>,
 ) -> Result<Response> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     let input = PaymentMethodInput {
         external_key: body.external_key,
         plugin_name: body.plugin_name,
@@ -286,14 +247,14 @@ async fn list_payment_methods(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawParams,
+    query: RawQueryPairs,
 ) -> Result<Json<Vec<PaymentMethodJson>>> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     let properties = params.plugin_properties();
     let views = state
         .payment_methods
-        .list_for_account(&tenant, account_id, params.read_options(&properties)?)
+        .list_for_account(&tenant, account_id, read_options(&params, &properties)?)
         .await?;
     Ok(Json(views.into_iter().map(Into::into).collect()))
 }
@@ -303,14 +264,14 @@ async fn get_payment_method(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawParams,
+    query: RawQueryPairs,
 ) -> Result<Json<PaymentMethodJson>> {
     let id = parse_id(&raw_id)?;
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     let properties = params.plugin_properties();
     let view = state
         .payment_methods
-        .find_by_id(&tenant, id, params.read_options(&properties)?)
+        .find_by_id(&tenant, id, read_options(&params, &properties)?)
         .await?;
     Ok(Json(view.into()))
 }
@@ -338,14 +299,14 @@ async fn get_payment_method_audit_logs_with_history(
 async fn get_payment_method_by_external_key(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    query: RawParams,
+    query: RawQueryPairs,
 ) -> Result<Json<PaymentMethodJson>> {
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     let external_key = params.value("externalKey").unwrap_or("null");
     let properties = params.plugin_properties();
     let view = state
         .payment_methods
-        .find_by_external_key(&tenant, external_key, params.read_options(&properties)?)
+        .find_by_external_key(&tenant, external_key, read_options(&params, &properties)?)
         .await?;
     Ok(Json(view.into()))
 }
@@ -356,10 +317,10 @@ async fn delete_payment_method(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_id): KbPath<String>,
-    query: RawParams,
+    query: RawQueryPairs,
 ) -> Result<StatusCode> {
     let id = parse_id(&raw_id)?;
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     let flags = DeleteFlags {
         delete_default_with_auto_pay_off: params.flag("deleteDefaultPmWithAutoPayOff"),
         force_default_deletion: params.flag("forceDefaultPmDeletion"),
@@ -377,11 +338,11 @@ async fn set_default_payment_method(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath((raw_account_id, raw_id)): KbPath<(String, String)>,
-    query: RawParams,
+    query: RawQueryPairs,
 ) -> Result<StatusCode> {
     let account_id = parse_id(&raw_account_id)?;
     let id = parse_id(&raw_id)?;
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     state
         .payment_methods
         .set_default(
@@ -414,18 +375,18 @@ mod tests {
             let Some(parsed) = parse_query::<Vec<(String, String)>>(&text) else {
                 return Ok(());
             };
-            let params = Params::from(parsed);
+            let params = QueryPairs::from(parsed);
             let properties = params.plugin_properties();
             prop_assert!(properties.len() <= params.0.len());
             let _ = params.flag("isDefault");
-            if let Err(error) = params.read_options(&properties) {
+            if let Err(error) = read_options(&params, &properties) {
                 client_error(error)?;
             }
         }
     }
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params(
+    fn params(pairs: &[(&str, &str)]) -> QueryPairs {
+        QueryPairs(
             pairs
                 .iter()
                 .map(|(key, value)| (key.to_string(), value.to_string()))

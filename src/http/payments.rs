@@ -9,7 +9,7 @@
 
 use std::str::FromStr;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +24,10 @@ use super::audit::{
     audit_level_name, audit_logs_json, kill_bill_date_time, parse_audit_level, AuditLogJson,
 };
 use super::error::{ApiError, Result};
-use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::extract::{
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, RawQueryPairs,
+    WriteContext,
+};
 use super::AppState;
 use crate::plugin::{PaymentTransactionInfo, PluginProperty, TransactionType};
 use crate::service::payments::money::rounded;
@@ -165,65 +168,12 @@ impl JsonBody for PaymentTransactionInputJson {
     const NAME: &'static str = "PaymentTransactionJson";
 }
 
-/// The query string as pairs: `pluginProperty` and `controlPluginName` repeat. An unreadable
-/// query is read as empty, as the other resources do.
-struct Params(Vec<(String, String)>);
-
-type RawParams =
-    std::result::Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
-
-impl Params {
-    fn from(query: RawParams) -> Params {
-        Params(query.map(|Query(pairs)| pairs).unwrap_or_default())
-    }
-
-    fn value(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        self.value(name)
-            .is_some_and(|value| value.eq_ignore_ascii_case("true"))
-    }
-
-    /// `pluginProperty=k=v`, split at the first `=`.
-    fn plugin_properties(&self) -> Vec<PluginProperty> {
-        self.0
-            .iter()
-            .filter(|(key, _)| key == "pluginProperty")
-            .map(|(_, property)| {
-                let (key, value) = match property.split_once('=') {
-                    Some((key, value)) => (key, Some(value.to_string())),
-                    None => (property.as_str(), None),
-                };
-                PluginProperty {
-                    key: key.to_string(),
-                    value,
-                    is_updatable: false,
-                }
-            })
-            .collect()
-    }
-
-    /// `withPluginInfo` and `audit` (an unknown audit level is a 404, as JAX-RS answers).
-    fn read_options(&self) -> Result<ReadOptions> {
-        Ok(ReadOptions {
-            with_plugin_info: self.flag("withPluginInfo"),
-            audit: parse_audit_level(self.value("audit"))?,
-        })
-    }
-
-    fn long(&self, name: &str, default: i64) -> Result<i64> {
-        match self.value(name) {
-            None => Ok(default),
-            Some(text) => text
-                .parse()
-                .map_err(|_| ApiError::NotFound(format!("Invalid {name} {text}"))),
-        }
-    }
+/// `withPluginInfo` and `audit` (an unknown audit level is a 404, as JAX-RS answers).
+fn read_options(params: &QueryPairs) -> Result<ReadOptions> {
+    Ok(ReadOptions {
+        with_plugin_info: params.flag("withPluginInfo"),
+        audit: parse_audit_level(params.value("audit"))?,
+    })
 }
 
 /// The operation a body asks for, with `fixed` as its type when the endpoint decides it.
@@ -317,7 +267,7 @@ async fn perform(
 /// New payments on an account take AUTHORIZE, PURCHASE and CREDIT only (else Kill Bill's 412).
 fn account_payment_request(
     body: PaymentTransactionInputJson,
-    params: &Params,
+    params: &QueryPairs,
 ) -> Result<PaymentRequest> {
     let payment_method_id = params.value("paymentMethodId").map(parse_id).transpose()?;
     let request = request_from(body, None, params.plugin_properties(), payment_method_id)?;
@@ -336,11 +286,11 @@ async fn create_account_payment(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawParams,
+    query: RawQueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     let request = account_payment_request(body, &params)?;
     let target = Target::Account(AccountRef::Id(account_id));
     perform(&state, &tenant, &base, target, request, &context).await
@@ -352,10 +302,10 @@ async fn create_payment_by_account_key(
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    query: RawParams,
+    query: RawQueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     let key = params
         .value("externalKey")
         .ok_or_else(|| ApiError::InvalidParameter("externalKey needs to be set".to_string()))?
@@ -373,11 +323,11 @@ async fn follow_up(
     tenant: &Tenant,
     context: &crate::service::CallContext,
     payment_id: Option<&str>,
-    query: RawParams,
+    query: RawQueryPairs,
     body: PaymentTransactionInputJson,
     kind: TransactionType,
 ) -> Result<Response> {
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     let target = match payment_id {
         Some(raw) => Target::Payment(PaymentRef::Id(parse_id(raw)?)),
         None => Target::Payment(PaymentRef::ExternalKey(
@@ -399,7 +349,7 @@ async fn capture(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_payment_id): KbPath<String>,
-    query: RawParams,
+    query: RawQueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
     let kind = TransactionType::Capture;
@@ -422,7 +372,7 @@ async fn capture_by_key(
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    query: RawParams,
+    query: RawQueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
     let kind = TransactionType::Capture;
@@ -436,7 +386,7 @@ async fn refund(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_payment_id): KbPath<String>,
-    query: RawParams,
+    query: RawQueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
     let kind = TransactionType::Refund;
@@ -459,7 +409,7 @@ async fn refund_by_key(
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    query: RawParams,
+    query: RawQueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
     let kind = TransactionType::Refund;
@@ -488,7 +438,7 @@ async fn void_response(
     context: &crate::service::CallContext,
     target: Target,
     body: PaymentTransactionInputJson,
-    params: Params,
+    params: QueryPairs,
 ) -> Result<Response> {
     let request = request_from(
         body,
@@ -509,12 +459,20 @@ async fn void(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_payment_id): KbPath<String>,
-    query: RawParams,
+    query: RawQueryPairs,
     body: axum::body::Bytes,
 ) -> Result<Response> {
     let target = Target::Payment(PaymentRef::Id(parse_id(&raw_payment_id)?));
     let body = void_body(body)?;
-    void_response(&state, &tenant, &context, target, body, Params::from(query)).await
+    void_response(
+        &state,
+        &tenant,
+        &context,
+        target,
+        body,
+        QueryPairs::from(query),
+    )
+    .await
 }
 
 /// `DELETE /1.0/kb/payments`: VOID by the body's `paymentExternalKey`.
@@ -522,7 +480,7 @@ async fn void_by_key(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    query: RawParams,
+    query: RawQueryPairs,
     body: axum::body::Bytes,
 ) -> Result<Response> {
     let body = void_body(body)?;
@@ -532,7 +490,15 @@ async fn void_by_key(
         )
     })?;
     let target = Target::Payment(PaymentRef::ExternalKey(key));
-    void_response(&state, &tenant, &context, target, body, Params::from(query)).await
+    void_response(
+        &state,
+        &tenant,
+        &context,
+        target,
+        body,
+        QueryPairs::from(query),
+    )
+    .await
 }
 
 /// `GET /1.0/kb/payments/{paymentId}`.
@@ -540,13 +506,13 @@ async fn get_payment(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_payment_id): KbPath<String>,
-    query: RawParams,
+    query: RawQueryPairs,
 ) -> Result<Response> {
     let id = parse_id(&raw_payment_id)?;
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     let view = state
         .payments
-        .find(&tenant, PaymentRef::Id(id), params.read_options()?)
+        .find(&tenant, PaymentRef::Id(id), read_options(&params)?)
         .await?;
     Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
 }
@@ -555,9 +521,9 @@ async fn get_payment(
 async fn get_payment_by_key(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    query: RawParams,
+    query: RawQueryPairs,
 ) -> Result<Response> {
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     let key = params
         .value("externalKey")
         .ok_or_else(|| ApiError::InvalidParameter("externalKey needs to be set".to_string()))?;
@@ -566,7 +532,7 @@ async fn get_payment_by_key(
         .find(
             &tenant,
             PaymentRef::ExternalKey(key.to_string()),
-            params.read_options()?,
+            read_options(&params)?,
         )
         .await?;
     Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
@@ -577,13 +543,13 @@ async fn list_account_payments(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawParams,
+    query: RawQueryPairs,
 ) -> Result<Response> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = Params::from(query);
+    let params = QueryPairs::from(query);
     let views = state
         .payments
-        .list_for_account(&tenant, account_id, params.read_options()?)
+        .list_for_account(&tenant, account_id, read_options(&params)?)
         .await?;
     let with_attempts = params.flag("withAttempts");
     let body: Vec<PaymentJson> = views
@@ -597,14 +563,14 @@ async fn list_account_payments(
 async fn list_payments(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    query: RawParams,
+    query: RawQueryPairs,
 ) -> Result<Response> {
     paged(
         &state,
         &tenant,
         None,
         "/1.0/kb/payments/pagination",
-        Params::from(query),
+        QueryPairs::from(query),
     )
     .await
 }
@@ -614,7 +580,7 @@ async fn search_payments(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(search_key): KbPath<String>,
-    query: RawParams,
+    query: RawQueryPairs,
 ) -> Result<Response> {
     let path = format!("/1.0/kb/payments/search/{search_key}");
     paged(
@@ -622,7 +588,7 @@ async fn search_payments(
         &tenant,
         Some(&search_key),
         &path,
-        Params::from(query),
+        QueryPairs::from(query),
     )
     .await
 }
@@ -633,12 +599,12 @@ async fn paged(
     tenant: &Tenant,
     search: Option<&str>,
     path: &str,
-    params: Params,
+    params: QueryPairs,
 ) -> Result<Response> {
     // A negative offset reads from the start, as the account pages do (PostgreSQL refuses one).
     let offset = params.long("offset", 0)?.max(0);
     let limit = params.long("limit", 100)?;
-    let options = params.read_options()?;
+    let options = read_options(&params)?;
     let with_plugin_info = options.with_plugin_info;
     let with_attempts = params.flag("withAttempts");
     let (views, matching, total) = state
@@ -862,7 +828,7 @@ mod tests {
             let Some(parsed) = parse_query::<Vec<(String, String)>>(&text) else {
                 return Ok(());
             };
-            let params = Params::from(parsed);
+            let params = QueryPairs::from(parsed);
             let properties = params.plugin_properties();
             prop_assert!(properties.len() <= params.0.len());
             let _ = (params.flag("withPluginInfo"), params.value("externalKey"));
