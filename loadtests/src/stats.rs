@@ -1,6 +1,6 @@
 //! Everything the run measures and how it is reported: latency histograms (microseconds) and
 //! error counts per sampler, error counts per class, and the Markdown tables in the layout of
-//! the seed reports (`/work/shared/reference/seeds/000_*.txt`), latencies in milliseconds.
+//! the seed reports (seed 000's JMeter summary table), latencies in milliseconds.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

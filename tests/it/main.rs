@@ -29,5 +29,6 @@ mod process;
 mod push_notifications;
 mod queue_health;
 mod security;
+mod self_contained;
 mod tags;
 mod tenants;
