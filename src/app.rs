@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
 use crate::db::migrate::{self, MigrateError};
 use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
+use crate::db::work::Db;
 use crate::health::plugins::PluginsHealthcheck;
 use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
@@ -169,6 +170,8 @@ impl App {
         migrate::run(&database.main_target).await?;
         let main_pool = DbPool::new("main", &config.main_pool, database.main_target.clone())?;
         let plugin_pool = DbPool::new("osgi", &config.plugin_pool, database.plugin_target.clone())?;
+        let main_db = Db::new(main_pool.clone());
+        let plugin_db = Db::new(plugin_pool.clone());
         tokio::spawn(
             main_pool
                 .clone()
@@ -182,32 +185,32 @@ impl App {
 
         // Services subscribe to the buses here, before they start dispatching.
         let main_bus = Bus::new(
-            main_pool.clone(),
+            main_db.clone(),
             config.main_bus.clone(),
             &config.creator_name,
         );
         let external_bus = Bus::new(
-            main_pool.clone(),
+            main_db.clone(),
             config.external_bus.clone(),
             &config.creator_name,
         );
         let notification_queue = NotificationQueueService::new(
-            main_pool.clone(),
+            main_db.clone(),
             config.notification_queue.clone(),
             &config.creator_name,
         );
-        external_events::subscribe(&main_bus, &external_bus, &main_pool);
+        external_events::subscribe(&main_bus, &external_bus, &main_db);
         push_notifications::subscribe(
             &external_bus,
             &notification_queue,
-            &main_pool,
+            &main_db,
             config.push_notifications.clone(),
         )?;
         // One gateway under two names: ferrobill's own, and Kill Bill's Stripe plugin's, so
         // that scenarios written for Kill Bill (seeds 000 and 001) add their cards unchanged.
         let mut plugins = PluginRegistry::new(config.payment.plugin_timeout);
         let gateway: Arc<dyn PaymentPluginApi> = Arc::new(GatewaySimPlugin::new(
-            plugin_pool.clone(),
+            plugin_db.clone(),
             config.gateway.clone(),
         ));
         plugins.register(GATEWAY_PLUGIN_NAME, gateway.clone());
@@ -215,7 +218,7 @@ impl App {
         let plugins = Arc::new(plugins);
         // Registers the janitor's queue handler, so it exists before the queue starts.
         let payments = PaymentService::new(
-            main_pool.clone(),
+            main_db.clone(),
             main_bus.clone(),
             notification_queue.clone(),
             plugins.clone(),
@@ -250,7 +253,7 @@ impl App {
             )
             .await;
         let health = Health::new(
-            &[main_pool.clone(), plugin_pool.clone()],
+            &[main_db.clone(), plugin_db.clone()],
             vec![
                 Arc::new(queues_check),
                 Arc::new(PluginsHealthcheck::new(plugins.clone())),
@@ -258,16 +261,16 @@ impl App {
         );
         let state = AppState {
             tenants: TenantService::new(
-                main_pool.clone(),
+                main_db.clone(),
                 config.security.tenant_cache_size as usize,
             ),
-            accounts: AccountService::new(main_pool.clone(), main_bus.clone()),
-            admin: AdminService::new(main_pool.clone()),
-            payment_methods: PaymentMethodService::new(main_pool.clone(), plugins),
+            accounts: AccountService::new(main_db.clone(), main_bus.clone()),
+            admin: AdminService::new(main_db.clone()),
+            payment_methods: PaymentMethodService::new(main_db.clone(), plugins),
             payments: payments.clone(),
-            tags: TagService::new(main_pool.clone()),
+            tags: TagService::new(main_db.clone()),
             health: health.clone(),
-            push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
+            push_callbacks: PushNotificationCallbacks::new(main_db.clone(), main_bus.clone()),
             users: Users::new(
                 config.security.users.clone(),
                 config.security.admin_users.clone(),

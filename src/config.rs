@@ -121,6 +121,8 @@ pub struct PaymentConfig {
     pub janitor_rate: Duration,
     pub janitor_unknown_retries: Vec<Duration>,
     pub janitor_pending_retries: Vec<Duration>,
+    /// `ferrobill.payment.settleInOneTransaction`.
+    pub settle_in_one_transaction: bool,
 }
 
 /// The simulated card gateway (the `ferrobill-gateway` plugin, also registered as
@@ -725,6 +727,8 @@ const PROPERTIES: &[Property] = &[
         "When the janitor asks the plugin again about an UNKNOWN transaction: one delay per attempt."),
     property("org.killbill.payment.janitor.pending.retries", "1h,1d", TIMESPAN_LIST, Payment,
         "When the janitor asks the plugin again about a PENDING transaction: one delay per attempt."),
+    property("ferrobill.payment.settleInOneTransaction", "true", BOOL, Payment,
+        "Record an operation whose plugin answers without waiting for anything (__EXTERNAL_PAYMENT__, chargebacks) in one transaction with the same rows as Kill Bill's two; false writes two transactions as for any plugin."),
 
     property("ferrobill.gateway.latency", "0ms", LATENCY, Gateway,
         "Time each simulated gateway call takes while its payment call holds a plugin-pool connection: a duration (50ms; a bare number is milliseconds) or lognormal:median=50ms,p99=400ms."),
@@ -2317,6 +2321,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         janitor_rate: values.duration("org.killbill.payment.janitor.rate"),
         janitor_unknown_retries: values.durations("org.killbill.payment.janitor.unknown.retries"),
         janitor_pending_retries: values.durations("org.killbill.payment.janitor.pending.retries"),
+        settle_in_one_transaction: values.flag("ferrobill.payment.settleInOneTransaction"),
     };
     let gateway = gateway(values, &payment, warnings)?;
     let main_bus = bus(values, "main", MAIN_BUS_PREFIX)?;

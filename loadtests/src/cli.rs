@@ -41,6 +41,10 @@ pub struct Cli {
     /// (seed 002's sweep). Replaces --users.
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub sweep: Vec<u32>,
+    /// Accounts the users share in the `purchases` scenario (each set up once, by the first
+    /// user that picks it).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub accounts: u32,
     /// Open loop: start this many iterations per second whatever the answers (k6's
     /// constant-arrival-rate); an arrival finding all --users busy is dropped and counted.
     /// Without it, the loop is closed.

@@ -116,6 +116,21 @@ impl KillBill {
         }))
     }
 
+    /// Kill Bill's built-in `__EXTERNAL_PAYMENT__` method, made the account's default: payments
+    /// through it call no gateway, so they cost only ferrobill and PostgreSQL.
+    pub fn add_external_payment_method(
+        &self,
+        tenant: &TenantCredentials,
+        account_id: &str,
+    ) -> RequestBuilder {
+        self.kb(
+            Method::POST,
+            &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
+            tenant,
+        )
+        .json(&serde_json::json!({ "pluginName": "__EXTERNAL_PAYMENT__" }))
+    }
+
     /// `AUTHORIZE` or `PURCHASE` on the account's default payment method.
     pub fn create_payment(
         &self,

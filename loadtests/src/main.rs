@@ -53,6 +53,7 @@ async fn run(cli: Cli) -> Result<()> {
         max_requests: cli.max_requests,
         rate: cli.rate,
         profiling: cli.profiling.clone(),
+        accounts: cli.accounts,
         callback_latency: cli.callback_latency,
         with_sql_limit: cli.with_sql_limit,
         user: cli.user.clone(),

@@ -36,6 +36,8 @@ pub struct SuitePlan {
     /// Open loop at this many iterations per second; closed loop without it.
     pub rate: Option<f64>,
     pub profiling: Option<String>,
+    /// Accounts the users share (the `purchases` scenario).
+    pub accounts: u32,
     pub callback_latency: Option<Duration>,
     pub with_sql_limit: bool,
     pub user: String,
@@ -220,6 +222,7 @@ pub async fn run_configuration(
             duration: plan.duration,
             max_requests: plan.max_requests,
             model: plan.model(),
+            accounts: plan.accounts as usize,
         };
         let load_before = machine::load_average();
         let cpu_mark = target.pid.and_then(CpuMark::take);

@@ -33,6 +33,7 @@ fn plan(scenario: Scenario, steps: &[u32], rate: Option<f64>) -> SuitePlan {
         max_requests: None,
         rate,
         profiling: None,
+        accounts: 10,
         callback_latency: None,
         with_sql_limit: false,
         user: "admin".into(),
@@ -235,6 +236,29 @@ async fn every_scenario_writes_consistent_reports() {
     assert!(authorized > 0);
     assert!(authorized >= row(step, "Capture Payment").count);
     assert!(authorized >= row(step, "Purchase Payment").count);
+
+    // purchases: the shared accounts are set up once each, then every iteration purchases.
+    let summary = run(
+        &app,
+        &plan(Scenario::Purchases, &[4], None),
+        &root.join("purchases"),
+    )
+    .await;
+    let step = only_step(&summary.configurations[0]);
+    check_step(Scenario::Purchases, step, 0);
+    assert_eq!(
+        step.total().map(|total| total.errors),
+        Some(0),
+        "{:?}",
+        step.errors_by_message
+    );
+    let created = row(step, "Create Account").count;
+    assert!(
+        (1..=10).contains(&created),
+        "{created} accounts for 10 slots"
+    );
+    assert_eq!(row(step, "External Payment Method").count, created);
+    assert!(row(step, "Purchase Payment").count > created);
 
     // accounts as a two-step sweep on the same server.
     let summary = run(

@@ -20,7 +20,7 @@ use super::metrics;
 use super::outcomes::{self, completion, Completion, DecidedBatch, Outcome};
 use super::{reaper, Bus, BusEntry, BusError, BusInner, SearchKeys};
 use crate::config::QueueMode;
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 
 /// Kill Bill's completion threads move at most this many entries per transaction.
 const COMPLETION_BATCH: usize = 15;
@@ -162,10 +162,10 @@ async fn poll(bus: Bus, queue: mpsc::Sender<Arc<BusEntry>>, dispatching: Dispatc
             return;
         }
         let started = Instant::now();
-        let claimed = match inner.pool.get().await {
-            Ok(connection) => {
+        let claimed = match inner.db.read().await {
+            Ok(work) => {
                 claim_entries(
-                    &connection,
+                    work.client(),
                     inner.tables.live,
                     &inner.node,
                     inner.config.claim_time,
@@ -281,10 +281,10 @@ async fn keep_leases(bus: Bus, dispatching: Dispatching) {
         if ids.is_empty() {
             continue;
         }
-        let renewed = match inner.pool.get().await {
-            Ok(connection) => {
+        let renewed = match inner.db.read().await {
+            Ok(work) => {
                 renew_leases(
-                    &connection,
+                    work.client(),
                     inner.tables.live,
                     &inner.node,
                     inner.config.claim_time,
@@ -324,7 +324,7 @@ async fn renew_leases(
 async fn listen(bus: Bus) {
     let woken = bus.inner.clone();
     listen_for_wakeups(
-        bus.inner.pool.clone(),
+        bus.inner.db.clone(),
         bus.inner.tables.live,
         bus.inner.config.name,
         bus.inner.stop.subscribe(),
@@ -338,7 +338,7 @@ async fn listen(bus: Bus) {
 /// since anything committed meanwhile notified nobody. Reconnects after an error; the
 /// fetcher's timer covers the gap. Shared by the buses and the notification queue.
 pub(super) async fn listen_for_wakeups(
-    pool: DbPool,
+    db: Db,
     channel: &'static str,
     queue: &'static str,
     mut stop: watch::Receiver<bool>,
@@ -346,7 +346,7 @@ pub(super) async fn listen_for_wakeups(
 ) {
     let wake = Arc::new(wake);
     loop {
-        match listen_until_error(&pool, channel, &mut stop, wake.clone()).await {
+        match listen_until_error(&db, channel, &mut stop, wake.clone()).await {
             Ok(()) => return,
             Err(error) => tracing::warn!(
                 bus = queue,
@@ -363,12 +363,12 @@ pub(super) async fn listen_for_wakeups(
 
 /// Returns `Ok` when the queue stops, `Err` when the connection fails.
 async fn listen_until_error(
-    pool: &DbPool,
+    db: &Db,
     channel: &str,
     stop: &mut watch::Receiver<bool>,
     wake: Arc<impl Fn() + Send + Sync + 'static>,
 ) -> Result<(), String> {
-    let connect = pool.target().connect(NoTls);
+    let connect = db.pool().target().connect(NoTls);
     let (client, mut connection) = tokio::time::timeout(Duration::from_secs(10), connect)
         .await
         .map_err(|_| "connecting timed out".to_string())?
@@ -455,8 +455,8 @@ async fn fetch_sticky_events(
         if batch.is_empty() {
             continue;
         }
-        let read = match inner.pool.get().await {
-            Ok(connection) => read_entries(&connection, inner.tables.live, &batch).await,
+        let read = match inner.db.read().await {
+            Ok(work) => read_entries(work.client(), inner.tables.live, &batch).await,
             Err(error) => Err(error.into()),
         };
         match read {
@@ -511,9 +511,9 @@ async fn reload_own_entries(bus: &Bus) {
     let mut after = 0_i64;
     let mut reloaded = 0_usize;
     loop {
-        let page = match inner.pool.get().await {
-            Ok(connection) => {
-                own_available_ids(&connection, inner.tables.live, &inner.node, after).await
+        let page = match inner.db.read().await {
+            Ok(work) => {
+                own_available_ids(work.client(), inner.tables.live, &inner.node, after).await
             }
             Err(error) => Err(error.into()),
         };
@@ -755,11 +755,11 @@ async fn record_outcomes(
             .iter()
             .map(|(entry, completion)| (entry.record_id, entry.error_count, *completion)),
     );
-    let mut connection = inner.pool.get().await?;
-    let transaction = connection.transaction().await?;
+    let work = inner.db.begin().await?;
+    let transaction = work.client();
     if !batch.finished_ids.is_empty() {
         move_to_history(
-            &transaction,
+            transaction,
             inner.tables,
             &batch.finished_ids,
             &batch.finished_states,
@@ -771,7 +771,7 @@ async fn record_outcomes(
     }
     if !batch.retried_ids.is_empty() {
         release_for_retry(
-            &transaction,
+            transaction,
             inner.tables.live,
             &batch.retried_ids,
             &batch.retried_error_counts,
@@ -779,7 +779,7 @@ async fn record_outcomes(
         )
         .await?;
     }
-    transaction.commit().await?;
+    work.commit().await?;
     let (processed, failed, first_failures) = batch.counts();
     metrics::completed(&inner.metrics_id, processed, failed, first_failures);
     Ok(())

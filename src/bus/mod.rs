@@ -37,11 +37,16 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::config::{BusConfig, QueueMode};
-use crate::db::pool::{DbPool, PoolError};
+use crate::db::pool::PoolError;
+use crate::db::work::Db;
 
 pub use events::{BusEntry, BusEvent, SearchKeys};
 pub use notifications::{NotificationEntry, NotificationEvent, NotificationQueueService};
 pub use post::PostedEvents;
+
+/// How long a node may go without a heartbeat in `bus_nodes` before the others take it for dead
+/// and take over what it held.
+pub const NODE_ALIVE: Duration = reaper::HEARTBEAT_STALE_AFTER;
 
 /// How long [`Bus::shutdown`] waits for running handlers (Kill Bill's bus shutdownTimeout).
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -136,7 +141,7 @@ struct BusInner {
     tables: Tables,
     /// Kill Bill's queue id for metric names (`bus-bus_events`).
     metrics_id: String,
-    pool: DbPool,
+    db: Db,
     subscribers: RwLock<HashMap<String, Vec<Handler>>>,
     /// STICKY_EVENTS only: ids of committed entries waiting for this node's dispatcher.
     inflight: Option<mpsc::UnboundedSender<i64>>,
@@ -158,7 +163,7 @@ impl Bus {
     ///
     /// `inMemory=true`: no tables; events are handed to subscribers when the posting
     /// transaction commits. `off=true`: events are stored but this node dispatches nothing.
-    pub fn new(pool: DbPool, config: BusConfig, node: &str) -> Bus {
+    pub fn new(db: Db, config: BusConfig, node: &str) -> Bus {
         let (inflight, inflight_receiver) = if config.mode == QueueMode::StickyEvents {
             let (sender, receiver) = mpsc::unbounded_channel();
             (Some(sender), Some(receiver))
@@ -173,7 +178,7 @@ impl Bus {
                 workers: Arc::new(Semaphore::new(config.nb_threads.max(1) as usize)),
                 config,
                 node: node.to_string(),
-                pool,
+                db,
                 subscribers: RwLock::new(HashMap::new()),
                 inflight,
                 inflight_receiver: Mutex::new(inflight_receiver),
@@ -198,7 +203,7 @@ impl Bus {
         }
         if !config.in_memory && !config.off {
             // Known as alive before it claims anything, so no reaper takes its claims.
-            reaper::register_node(&self.inner.pool, &self.inner.node).await?;
+            reaper::register_node(&self.inner.db, &self.inner.node).await?;
             let receiver = match self.inner.inflight_receiver.lock() {
                 Ok(mut slot) => slot.take(),
                 Err(poisoned) => poisoned.into_inner().take(),
@@ -308,7 +313,8 @@ impl Bus {
                 bus: self.inner.config.name,
             });
         }
-        let connection = self.inner.pool.get().await?;
+        let work = self.inner.db.read().await?;
+        let connection = work.client();
         // No lock: a snapshot count for health checks; it is stale the moment it returns.
         let row = match self.inner.config.mode {
             QueueMode::Polling => {

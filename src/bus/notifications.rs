@@ -31,7 +31,8 @@ use super::outcomes::{self, completion, Completion, DecidedBatch, Outcome};
 use super::reaper::{self, HEARTBEAT_PERIOD, HEARTBEAT_STALE_AFTER};
 use super::{HandlerError, SearchKeys};
 use crate::config::{NotificationQueueConfig, QueueMode};
-use crate::db::pool::{DbPool, PoolError};
+use crate::db::pool::PoolError;
+use crate::db::work::{Db, Work};
 
 /// Kill Bill's id of the notification queue in metric names.
 pub const QUEUE_METRICS_ID: &str = "notif-notifications";
@@ -123,7 +124,7 @@ pub struct NotificationQueueService {
 struct Inner {
     config: NotificationQueueConfig,
     node: String,
-    pool: DbPool,
+    db: Db,
     handlers: RwLock<HashMap<String, Handler>>,
     /// Wakes the fetcher early: a NOTIFY arrived or an entry went back for a retry.
     wake: Notify,
@@ -151,14 +152,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl NotificationQueueService {
     /// A queue for node `node`, not yet dispatching: register handlers, then
     /// [`NotificationQueueService::start`]. Notifications may be recorded before it starts.
-    pub fn new(pool: DbPool, config: NotificationQueueConfig, node: &str) -> Self {
+    pub fn new(db: Db, config: NotificationQueueConfig, node: &str) -> Self {
         let (stop, _) = watch::channel(false);
         NotificationQueueService {
             inner: Arc::new(Inner {
                 workers: Arc::new(Semaphore::new(config.nb_threads.max(1) as usize)),
                 config,
                 node: node.to_string(),
-                pool,
+                db,
                 handlers: RwLock::new(HashMap::new()),
                 wake: Notify::new(),
                 stop,
@@ -202,7 +203,7 @@ impl NotificationQueueService {
         }
         if !config.off {
             // Known as alive before it claims anything, so no reaper takes its claims.
-            reaper::register_node(&self.inner.pool, &self.inner.node).await?;
+            reaper::register_node(&self.inner.db, &self.inner.node).await?;
             let tasks = self.spawn_tasks();
             *lock(&self.inner.tasks) = Some(tasks);
         }
@@ -242,12 +243,12 @@ impl NotificationQueueService {
         }
     }
 
-    /// Records `event` for `queue_name`, due at `effective_date`, inside `transaction`: it
+    /// Records `event` for `queue_name`, due at `effective_date`, inside `work`'s transaction: it
     /// exists if and only if that transaction commits (the NOTIFY that wakes the dispatchers
     /// is delivered on commit too). Returns the record id.
     pub async fn record_future_notification<E: NotificationEvent>(
         &self,
-        transaction: &tokio_postgres::Transaction<'_>,
+        work: &Work,
         queue_name: &str,
         effective_date: DateTime<Utc>,
         event: &E,
@@ -262,7 +263,7 @@ impl NotificationQueueService {
         // Kill Bill gives every recorded notification a fresh future user token.
         let future_user_token = Uuid::new_v4();
         insert_notification(
-            transaction,
+            work.client(),
             &NewNotification {
                 queue_name,
                 effective_date,
@@ -281,7 +282,8 @@ impl NotificationQueueService {
     /// Kill Bill's `getNbReadyEntries`: AVAILABLE entries already due, across every queue
     /// name (Kill Bill counts table-wide); only this node's in STICKY_POLLING.
     pub async fn ready_entries(&self) -> Result<i64, NotificationError> {
-        let connection = self.inner.pool.get().await?;
+        let read = self.inner.db.read().await?;
+        let connection = read.client();
         let owner = match self.inner.config.mode {
             QueueMode::StickyPolling => Some(self.inner.node.as_str()),
             QueueMode::Polling | QueueMode::StickyEvents => None,
@@ -339,7 +341,7 @@ impl NotificationQueueService {
         let woken = self.inner.clone();
         let background = vec![
             tokio::spawn(listen_for_wakeups(
-                self.inner.pool.clone(),
+                self.inner.db.clone(),
                 CHANNEL,
                 "notifications",
                 self.inner.stop.subscribe(),
@@ -406,10 +408,10 @@ async fn poll(service: NotificationQueueService, queue: mpsc::Sender<Arc<Notific
             return;
         }
         let started = Instant::now();
-        let claimed = match inner.pool.get().await {
-            Ok(connection) => {
+        let claimed = match inner.db.read().await {
+            Ok(work) => {
                 claim_due_entries(
-                    &connection,
+                    work.client(),
                     &inner.node,
                     inner.config.claim_time,
                     i64::from(inner.config.claimed.max(1)),
@@ -560,11 +562,11 @@ async fn record_outcomes(
             .iter()
             .map(|(entry, decision)| (entry.record_id, entry.error_count, *decision)),
     );
-    let mut connection = service.inner.pool.get().await?;
-    let transaction = connection.transaction().await?;
+    let work = service.inner.db.begin().await?;
+    let transaction = work.client();
     if !batch.finished_ids.is_empty() {
         move_to_history(
-            &transaction,
+            transaction,
             &batch.finished_ids,
             &batch.finished_states,
             &batch.finished_error_counts,
@@ -574,14 +576,14 @@ async fn record_outcomes(
     }
     if !batch.retried_ids.is_empty() {
         release_for_retry(
-            &transaction,
+            transaction,
             &batch.retried_ids,
             &batch.retried_error_counts,
             node,
         )
         .await?;
     }
-    transaction.commit().await?;
+    work.commit().await?;
     let (processed, failed, first_failures) = batch.counts();
     metrics::completed(QUEUE_METRICS_ID, processed, failed, first_failures);
     Ok(())
@@ -599,7 +601,7 @@ async fn heartbeat(service: NotificationQueueService) {
             _ = stopped(&mut stop) => return,
             _ = tokio::time::sleep(HEARTBEAT_PERIOD) => {}
         }
-        if let Err(error) = reaper::write_heartbeat(&inner.pool, &inner.node).await {
+        if let Err(error) = reaper::write_heartbeat(&inner.db, &inner.node).await {
             tracing::warn!(%error, "writing the node heartbeat failed");
         }
     }
@@ -626,10 +628,10 @@ async fn reap_periodically(service: NotificationQueueService) {
 async fn reap_once(service: &NotificationQueueService) -> Result<Vec<i64>, NotificationError> {
     let inner = &service.inner;
     let threshold = reaper::reap_threshold(inner.config.claim_time, inner.config.reap_threshold);
-    let mut connection = inner.pool.get().await?;
-    let transaction = connection.transaction().await?;
+    let work = inner.db.begin().await?;
+    let transaction = work.client();
     let candidates = select_reapable(
-        &transaction,
+        transaction,
         threshold,
         i64::from(inner.config.max_redispatch_count),
     )
@@ -647,11 +649,11 @@ async fn reap_once(service: &NotificationQueueService) -> Result<Vec<i64>, Notif
         tracing::warn!(late = ?late, "this node's notifications are late (due longer than the reap threshold ago and not dispatched)");
     }
     if to_reap.is_empty() {
-        transaction.commit().await?;
+        work.commit().await?;
         return Ok(Vec::new());
     }
-    let new_ids = reap_and_reinsert(&transaction, &to_reap, &inner.node).await?;
-    transaction.commit().await?;
+    let new_ids = reap_and_reinsert(transaction, &to_reap, &inner.node).await?;
+    work.commit().await?;
     tracing::warn!(reaped = ?to_reap, reinserted = ?new_ids, "reaped notifications of a dead or stuck node");
     metrics::reaped(QUEUE_METRICS_ID, to_reap.len() as u64);
     Ok(new_ids)
@@ -674,7 +676,7 @@ struct NewNotification<'a> {
 
 /// Inserts one notification and queues a NOTIFY, delivered only if the transaction commits.
 async fn insert_notification(
-    client: &impl tokio_postgres::GenericClient,
+    client: &impl deadpool_postgres::GenericClient,
     new: &NewNotification<'_>,
 ) -> Result<i64, NotificationError> {
     // A plain insert, no lock: the row is invisible to every dispatcher until the caller's

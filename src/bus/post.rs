@@ -13,13 +13,16 @@ use uuid::Uuid;
 use super::metrics;
 use super::{Bus, BusEntry, BusError, BusEvent};
 use crate::config::QueueMode;
+use crate::db::work::{ensure_not_holding, Work};
 
 /// The events posted in one transaction, from [`Bus::posted`]:
 ///
 /// ```ignore
 /// let mut posted = bus.posted();
-/// posted.post(&transaction, &event, user_token).await?;
-/// transaction.commit().await?;
+/// let work = db.begin().await?;
+/// posted.post(&work, &event, user_token).await?;
+/// work.commit().await?;
+/// drop(work); // committed() may run subscribers, which take connections of their own
 /// posted.committed().await;
 /// ```
 ///
@@ -46,10 +49,10 @@ impl PostedEvents {
         }
     }
 
-    /// Inserts `event` inside `transaction` and returns its record id.
+    /// Inserts `event` inside `work`'s transaction and returns its record id.
     pub async fn post<E: BusEvent>(
         &mut self,
-        transaction: &deadpool_postgres::Transaction<'_>,
+        work: &Work,
         event: &E,
         user_token: Option<Uuid>,
     ) -> Result<i64, BusError> {
@@ -77,7 +80,7 @@ impl PostedEvents {
         // no other node needs waking.
         let wake_nodes = inner.config.mode != QueueMode::StickyEvents;
         let record_id = insert_entry(
-            transaction,
+            work.client(),
             inner.tables.live,
             &NewEntry {
                 class_name: E::CLASS_NAME,
@@ -97,10 +100,17 @@ impl PostedEvents {
         Ok(record_id)
     }
 
-    /// Call once the transaction has committed: hands STICKY_EVENTS ids to this node's
-    /// dispatcher, or runs the subscribers of an in-memory bus.
+    /// Call once the transaction has committed and its unit of work is dropped: hands
+    /// STICKY_EVENTS ids to this node's dispatcher, or runs the subscribers of an in-memory
+    /// bus (which take connections of their own).
     pub async fn committed(mut self) {
         let inner = &self.bus.inner;
+        if !self.in_memory.is_empty() {
+            if let Err(held) = ensure_not_holding("in-memory bus subscribers") {
+                tracing::error!(bus = inner.config.name, %held, "in-memory events dropped");
+                return;
+            }
+        }
         if let Some(inflight) = &inner.inflight {
             if !inner.config.off {
                 for record_id in self.sticky_ids.drain(..) {

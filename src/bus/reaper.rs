@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use super::dispatcher::stopped;
 use super::{Bus, BusError};
 use crate::config::QueueMode;
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 
 /// How often a node writes its heartbeat.
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(3);
@@ -34,8 +34,9 @@ pub(super) fn spawn(bus: &Bus) -> Vec<JoinHandle<()>> {
 }
 
 /// Records this node as started and alive, before it claims anything.
-pub(super) async fn register_node(pool: &DbPool, node: &str) -> Result<(), BusError> {
-    let connection = pool.get().await?;
+pub(super) async fn register_node(db: &Db, node: &str) -> Result<(), BusError> {
+    let read = db.read().await?;
+    let connection = read.client();
     // Upsert on the primary key: the row lock is held for one statement.
     connection
         .execute(
@@ -49,8 +50,9 @@ pub(super) async fn register_node(pool: &DbPool, node: &str) -> Result<(), BusEr
     Ok(())
 }
 
-pub(super) async fn write_heartbeat(pool: &DbPool, node: &str) -> Result<(), BusError> {
-    let connection = pool.get().await?;
+pub(super) async fn write_heartbeat(db: &Db, node: &str) -> Result<(), BusError> {
+    let read = db.read().await?;
+    let connection = read.client();
     // Upsert on the primary key: the row lock is held for one statement.
     connection
         .execute(
@@ -71,7 +73,7 @@ async fn heartbeat(bus: Bus) {
             _ = stopped(&mut stop) => return,
             _ = tokio::time::sleep(HEARTBEAT_PERIOD) => {}
         }
-        if let Err(error) = write_heartbeat(&inner.pool, &inner.node).await {
+        if let Err(error) = write_heartbeat(&inner.db, &inner.node).await {
             tracing::warn!(bus = inner.config.name, %error, "writing the node heartbeat failed");
         }
     }
@@ -117,8 +119,8 @@ pub(super) async fn reap_once(bus: &Bus) -> Result<Vec<i64>, BusError> {
     let inner = &bus.inner;
     let tables = inner.tables;
     let threshold = reap_threshold(inner.config.claim_time, inner.config.reap_threshold);
-    let mut connection = inner.pool.get().await?;
-    let transaction = connection.transaction().await?;
+    let work = inner.db.begin().await?;
+    let transaction = work.client();
     // `for update skip locked`: rows a dispatcher is claiming or finishing, or another node's
     // reaper is reaping, are skipped rather than waited for; the locks are held to commit, so
     // two reapers never both re-insert one entry.
@@ -166,7 +168,7 @@ pub(super) async fn reap_once(bus: &Bus) -> Result<Vec<i64>, BusError> {
         );
     }
     if to_reap.is_empty() {
-        transaction.commit().await?;
+        work.commit().await?;
         return Ok(Vec::new());
     }
     let reinserted = transaction
@@ -209,7 +211,7 @@ pub(super) async fn reap_once(bus: &Bus) -> Result<Vec<i64>, BusError> {
             .execute("select pg_notify($1, '')", &[&tables.live])
             .await?;
     }
-    transaction.commit().await?;
+    work.commit().await?;
     tracing::warn!(
         bus = inner.config.name,
         reaped = ?to_reap,

@@ -39,6 +39,13 @@ pub enum PoolError {
     },
     #[error("the {pool} pool is closed (the server is shutting down)")]
     Closed { pool: &'static str },
+    /// A task holding a connection asked for another one (see `db::work`): refused rather
+    /// than waited for, since enough such waits starve the pool for good.
+    #[error("refused a {pool}-pool connection to a task already holding a {held}-pool connection")]
+    Nested {
+        pool: &'static str,
+        held: &'static str,
+    },
 }
 
 impl PoolError {
@@ -47,7 +54,8 @@ impl PoolError {
         match self {
             PoolError::Timeout { pool, .. }
             | PoolError::Connect { pool, .. }
-            | PoolError::Closed { pool } => pool,
+            | PoolError::Closed { pool }
+            | PoolError::Nested { pool, .. } => pool,
         }
     }
 }
@@ -134,8 +142,9 @@ impl DbPool {
     }
 
     /// Hands out a connection, waiting at most `connectionTimeout` in all. The wait is Hikari's
-    /// `pool.Wait` metric and a profiled request's DAO_CONNECTION span.
-    pub async fn get(&self) -> Result<Object, PoolError> {
+    /// `pool.Wait` metric and a profiled request's DAO_CONNECTION span. Only units of work
+    /// (`db::work`) check connections out.
+    pub(super) async fn checkout(&self) -> Result<Object, PoolError> {
         profiling::measure(Category::DaoConnection, self.inner.name, self.acquire()).await
     }
 
@@ -229,7 +238,7 @@ impl DbPool {
         let mut opened = Vec::with_capacity(missing);
         for _ in 0..missing {
             // Failures are left to the next request: a warm-up must never fail the server.
-            match self.get().await {
+            match self.checkout().await {
                 Ok(connection) => opened.push(connection),
                 Err(error) => {
                     tracing::debug!(pool = self.inner.name, %error, "pool warm-up skipped");

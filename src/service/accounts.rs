@@ -17,7 +17,7 @@ use crate::bus::internal_events::{
     AccountChangeInternalEvent, AccountCreationInternalEvent, ChangedField,
 };
 use crate::bus::Bus;
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 use crate::profiling::{measure, Category::Dao};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountData};
@@ -119,13 +119,13 @@ pub struct AccountView {
 
 #[derive(Clone)]
 pub struct AccountService {
-    pool: DbPool,
+    db: Db,
     main_bus: Bus,
 }
 
 impl AccountService {
-    pub fn new(pool: DbPool, main_bus: Bus) -> AccountService {
-        AccountService { pool, main_bus }
+    pub fn new(db: Db, main_bus: Bus) -> AccountService {
+        AccountService { db, main_bus }
     }
 
     /// Creates an account with Kill Bill's defaults, in one transaction with its history row,
@@ -166,10 +166,10 @@ impl AccountService {
             migrated: input.migrated,
         };
 
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
         if let Some(parent_id) = data.parent_account_id {
-            require_parent(&transaction, tenant, parent_id).await?;
+            require_parent(transaction, tenant, parent_id).await?;
         }
         let audit = AuditContext {
             created_by: &context.created_by,
@@ -179,7 +179,7 @@ impl AccountService {
             tenant_record_id: tenant.record_id,
             account_record_id: None,
         };
-        let insert = accounts::insert_account(&transaction, id, &data, now, &audit);
+        let insert = accounts::insert_account(transaction, id, &data, now, &audit);
         let account = measure(Dao, "accounts:insert_account", insert)
             .await
             .map_err(|error| match error {
@@ -201,13 +201,14 @@ impl AccountService {
         measure(
             Dao,
             "bus:post",
-            posted.post(&transaction, &event, context.user_token),
+            posted.post(&work, &event, context.user_token),
         )
         .await
         .map_err(ServiceError::from)?;
-        measure(Dao, "commit", transaction.commit())
+        measure(Dao, "commit", work.commit())
             .await
             .map_err(StorageError::from)?;
+        drop(work);
         posted.committed().await;
         Ok(account)
     }
@@ -219,11 +220,12 @@ impl AccountService {
         id: Uuid,
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let account = measure(
             Dao,
             "accounts:find_account_by_id",
-            accounts::find_account_by_id(&connection, tenant.record_id, id),
+            accounts::find_account_by_id(connection, tenant.record_id, id),
         )
         .await?
         .ok_or(ServiceError::AccountNotFound { id })?;
@@ -237,11 +239,12 @@ impl AccountService {
         external_key: &str,
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let account = measure(
             Dao,
             "accounts:find_account_by_external_key",
-            accounts::find_account_by_external_key(&connection, tenant.record_id, external_key),
+            accounts::find_account_by_external_key(connection, tenant.record_id, external_key),
         )
         .await?
         .ok_or_else(|| ServiceError::AccountNotFoundForKey {
@@ -267,26 +270,26 @@ impl AccountService {
     ) -> Result<(), ServiceError> {
         validate(&input)?;
         let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
-        let current = accounts::lock_account_by_id(&transaction, tenant.record_id, id)
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
+        let current = accounts::lock_account_by_id(transaction, tenant.record_id, id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id })?;
         let data = merge(&current.data, input, treat_null_as_reset)?;
         if let Some(parent_id) = data.parent_account_id {
             if current.data.parent_account_id != Some(parent_id) {
-                require_parent(&transaction, tenant, parent_id).await?;
+                require_parent(transaction, tenant, parent_id).await?;
             }
         }
         let account = accounts::update_account(
-            &transaction,
+            transaction,
             current.record_id,
             &data,
             &context.created_by,
             now,
         )
         .await?;
-        record_change(&transaction, &account, ChangeType::Update, now, context).await?;
+        record_change(transaction, &account, ChangeType::Update, now, context).await?;
         // Kill Bill's DefaultAccountDao posts the change event in the update's transaction,
         // and only when a tracked field changed.
         let changed_fields = changed_fields(&current.data, &account.data, now);
@@ -294,7 +297,7 @@ impl AccountService {
         if !changed_fields.is_empty() {
             posted
                 .post(
-                    &transaction,
+                    &work,
                     &AccountChangeInternalEvent {
                         changed_fields,
                         account_id: account.id,
@@ -306,7 +309,8 @@ impl AccountService {
                 .await
                 .map_err(ServiceError::from)?;
         }
-        transaction.commit().await.map_err(StorageError::from)?;
+        work.commit().await.map_err(StorageError::from)?;
+        drop(work);
         posted.committed().await;
         Ok(())
     }
@@ -322,12 +326,13 @@ impl AccountService {
         limit: i64,
         balances: BalanceRequest,
     ) -> Result<AccountPage, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let offset = offset.max(0);
         let descending = limit < 0;
         let limit = limit.saturating_abs();
         let page = accounts::list_accounts(
-            &connection,
+            connection,
             tenant.record_id,
             search,
             offset,
@@ -339,7 +344,7 @@ impl AccountService {
             measure(
                 Dao,
                 "accounts:count_accounts",
-                accounts::count_accounts(&connection, tenant.record_id, search),
+                accounts::count_accounts(connection, tenant.record_id, search),
             )
         };
         let total = count(search).await?;
@@ -372,9 +377,10 @@ impl AccountService {
         if level == AuditLevel::None {
             return Ok(Vec::new());
         }
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let logs = audit::find_audit_logs(
-            &connection,
+            connection,
             AuditedTable::Account,
             account.tenant_record_id,
             &[account.record_id],
@@ -391,12 +397,13 @@ impl AccountService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<ObjectAuditLog>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let account = accounts::find_account_by_id(&connection, tenant.record_id, id)
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let account = accounts::find_account_by_id(connection, tenant.record_id, id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id })?;
         let trail =
-            audit::find_account_audit_trail(&connection, tenant.record_id, account.record_id)
+            audit::find_account_audit_trail(connection, tenant.record_id, account.record_id)
                 .await?;
         Ok(trail
             .into_iter()
@@ -415,12 +422,13 @@ impl AccountService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let account = accounts::find_account_by_id(&connection, tenant.record_id, id)
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let account = accounts::find_account_by_id(connection, tenant.record_id, id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id })?;
         Ok(audit::find_audit_logs_with_history(
-            &connection,
+            connection,
             AuditedTable::Account,
             tenant.record_id,
             account.record_id,
@@ -657,7 +665,7 @@ fn changed_fields(old: &AccountData, new: &AccountData, now: DateTime<Utc>) -> V
 
 /// A parent account must be one of the tenant's accounts (ACCOUNT_DOES_NOT_EXIST_FOR_ID).
 async fn require_parent(
-    transaction: &deadpool_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Object,
     tenant: &Tenant,
     parent_id: Uuid,
 ) -> Result<(), ServiceError> {
@@ -669,7 +677,7 @@ async fn require_parent(
 
 /// The history row of a change and the audit row pointing at it.
 async fn record_change(
-    transaction: &deadpool_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Object,
     account: &Account,
     change_type: ChangeType,
     now: DateTime<Utc>,

@@ -21,14 +21,14 @@ use crate::bus::internal_events::{
     PaymentPluginErrorInternalEvent, TenantConfigChangeInternalEvent,
 };
 use crate::bus::{Bus, BusEntry, BusEvent, HandlerError};
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 use crate::storage::tenants;
 
 /// Subscribes the translation on `main_bus`; call before the bus starts.
-pub fn subscribe(main_bus: &Bus, external_bus: &Bus, pool: &DbPool) {
+pub fn subscribe(main_bus: &Bus, external_bus: &Bus, db: &Db) {
     let translator = Arc::new(Translator {
         external_bus: external_bus.clone(),
-        pool: pool.clone(),
+        db: db.clone(),
     });
     {
         let translator = translator.clone();
@@ -134,7 +134,7 @@ fn subscribe_payment<E>(
 
 struct Translator {
     external_bus: Bus,
-    pool: DbPool,
+    db: Db,
 }
 
 impl Translator {
@@ -149,10 +149,10 @@ impl Translator {
         account_id: Option<Uuid>,
         meta_data: Option<String>,
     ) -> Result<(), HandlerError> {
-        let mut connection = self.pool.get().await?;
-        let transaction = connection.transaction().await?;
+        let work = self.db.begin().await?;
+        let transaction = work.client();
         let tenant =
-            tenants::find_tenant_by_record_id(&transaction, entry.search_keys.tenant_record_id)
+            tenants::find_tenant_by_record_id(transaction, entry.search_keys.tenant_record_id)
                 .await?
                 .ok_or_else(|| {
                     format!(
@@ -172,10 +172,9 @@ impl Translator {
             user_token: entry.user_token,
         };
         let mut posted = self.external_bus.posted();
-        posted
-            .post(&transaction, &external, entry.user_token)
-            .await?;
-        transaction.commit().await?;
+        posted.post(&work, &external, entry.user_token).await?;
+        work.commit().await?;
+        drop(work);
         posted.committed().await;
         Ok(())
     }

@@ -196,6 +196,13 @@ impl From<BusError> for ServiceError {
     }
 }
 
+/// A wait refused because the task held a connection: a bug, answered as 500.
+impl From<crate::db::work::HeldConnection> for ServiceError {
+    fn from(held: crate::db::work::HeldConnection) -> Self {
+        ServiceError::Internal(held.to_string())
+    }
+}
+
 /// As for [`BusError`]: database failures of the notification queue are storage failures.
 impl From<NotificationError> for ServiceError {
     fn from(error: NotificationError) -> Self {

@@ -18,11 +18,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
 use crate::storage::audit::{find_audit_logs, insert_audit_log, AuditedTable, ChangeType};
@@ -230,12 +230,12 @@ pub struct TagView {
 
 #[derive(Clone)]
 pub struct TagService {
-    pool: DbPool,
+    db: Db,
 }
 
 impl TagService {
-    pub fn new(pool: DbPool) -> TagService {
-        TagService { pool }
+    pub fn new(db: Db) -> TagService {
+        TagService { db }
     }
 
     /// Every tag definition of the tenant in Kill Bill's order (its own, oldest first, then
@@ -245,10 +245,11 @@ impl TagService {
         tenant: &Tenant,
         audit: AuditLevel,
     ) -> Result<Vec<TagDefinitionView>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let own =
-            tag_definitions::find_active_tag_definitions(&connection, tenant.record_id).await?;
-        let mut trails = definition_trails(&connection, tenant, &own, audit).await?;
+            tag_definitions::find_active_tag_definitions(connection, tenant.record_id).await?;
+        let mut trails = definition_trails(connection, tenant, &own, audit).await?;
         Ok(own
             .iter()
             .map(|record| TagDefinitionView {
@@ -276,12 +277,13 @@ impl TagService {
                 audit_logs: Vec::new(),
             });
         }
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let record = tag_definitions::find_active_tag_definition(&connection, tenant.record_id, id)
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let record = tag_definitions::find_active_tag_definition(connection, tenant.record_id, id)
             .await?
             .ok_or(ServiceError::TagDefinitionNotFound { id })?;
         let audit_logs =
-            definition_trails(&connection, tenant, std::slice::from_ref(&record), audit)
+            definition_trails(connection, tenant, std::slice::from_ref(&record), audit)
                 .await?
                 .remove(&record.record_id)
                 .unwrap_or_default();
@@ -333,12 +335,12 @@ impl TagService {
             return Err(ServiceError::TagDefinitionHasUppercase { name });
         }
         let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
         // The unique index on live names decides a duplicate, so concurrent creations of one
         // name cannot both succeed.
         let record = tag_definitions::insert_tag_definition(
-            &transaction,
+            transaction,
             &NewTagDefinition {
                 id: Uuid::new_v4(),
                 name: &name,
@@ -358,8 +360,8 @@ impl TagService {
             }
             other => other.into(),
         })?;
-        record_definition_change(&transaction, &record, ChangeType::Insert, now, context).await?;
-        transaction.commit().await.map_err(StorageError::from)?;
+        record_definition_change(transaction, &record, ChangeType::Insert, now, context).await?;
+        work.commit().await.map_err(StorageError::from)?;
         Ok((&record).into())
     }
 
@@ -372,26 +374,25 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
         // Locked, so tags being added with it (which share-lock it) commit first and are
         // counted below, and none can be added after the count.
-        let record =
-            tag_definitions::lock_active_tag_definition(&transaction, tenant.record_id, id)
-                .await?
-                .ok_or(ServiceError::TagDefinitionNotFound { id })?;
-        if tags::count_active_tags_for_definition(&transaction, tenant.record_id, id).await? > 0 {
+        let record = tag_definitions::lock_active_tag_definition(transaction, tenant.record_id, id)
+            .await?
+            .ok_or(ServiceError::TagDefinitionNotFound { id })?;
+        if tags::count_active_tags_for_definition(transaction, tenant.record_id, id).await? > 0 {
             return Err(ServiceError::TagDefinitionInUse { id });
         }
         tag_definitions::deactivate_tag_definition(
-            &transaction,
+            transaction,
             record.record_id,
             &context.created_by,
             now,
         )
         .await?;
-        record_definition_change(&transaction, &record, ChangeType::Delete, now, context).await?;
-        transaction.commit().await.map_err(StorageError::from)?;
+        record_definition_change(transaction, &record, ChangeType::Delete, now, context).await?;
+        work.commit().await.map_err(StorageError::from)?;
         Ok(())
     }
 
@@ -402,15 +403,16 @@ impl TagService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let record =
-            tag_definitions::find_tag_definitions_by_ids(&connection, tenant.record_id, &[id])
+            tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &[id])
                 .await?
                 .into_iter()
                 .next()
                 .ok_or(ServiceError::TagDefinitionNotFound { id })?;
         Ok(crate::storage::audit::find_audit_logs_with_history(
-            &connection,
+            connection,
             AuditedTable::TagDefinition,
             tenant.record_id,
             record.record_id,
@@ -427,12 +429,13 @@ impl TagService {
         include_deleted: bool,
         audit: AuditLevel,
     ) -> Result<Vec<TagView>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
-        accounts::find_account_by_id(&connection, tenant.record_id, account_id)
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        accounts::find_account_by_id(connection, tenant.record_id, account_id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id: account_id })?;
         let tags = tags::find_tags_for_object(
-            &connection,
+            connection,
             tenant.record_id,
             account_id,
             ACCOUNT_OBJECT_TYPE,
@@ -442,13 +445,9 @@ impl TagService {
         let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
         if audit != AuditLevel::None && !tags.is_empty() {
             let record_ids: Vec<i64> = tags.iter().map(|tag| tag.record_id).collect();
-            let logs = find_audit_logs(
-                &connection,
-                AuditedTable::Tag,
-                tenant.record_id,
-                &record_ids,
-            )
-            .await?;
+            let logs =
+                find_audit_logs(connection, AuditedTable::Tag, tenant.record_id, &record_ids)
+                    .await?;
             for (record_id, log) in logs {
                 trails.entry(record_id).or_default().push(log);
             }
@@ -461,7 +460,7 @@ impl TagService {
         let own: HashMap<Uuid, TagDefinition> = if own_ids.is_empty() {
             HashMap::new()
         } else {
-            tag_definitions::find_tag_definitions_by_ids(&connection, tenant.record_id, &own_ids)
+            tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &own_ids)
                 .await?
                 .iter()
                 .map(|record| (record.id, record.into()))
@@ -498,9 +497,9 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
-        let account = accounts::lock_account_by_id(&transaction, tenant.record_id, account_id)
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
+        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id: account_id })?;
         for &id in definition_ids {
@@ -510,16 +509,16 @@ impl TagService {
                 // Kill Bill checks the object types of control tags only; a tenant's own
                 // definition goes on any object.
                 tag_definitions::share_lock_active_tag_definition(
-                    &transaction,
+                    transaction,
                     tenant.record_id,
                     id,
                 )
                 .await?
                 .ok_or(ServiceError::TagDefinitionUnknown { id })?;
             }
-            add_tag(&transaction, &account, id, now, context).await?;
+            add_tag(transaction, &account, id, now, context).await?;
         }
-        transaction.commit().await.map_err(StorageError::from)?;
+        work.commit().await.map_err(StorageError::from)?;
         Ok(())
     }
 
@@ -534,11 +533,11 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
         // Locked so that a concurrent payment-method deletion cannot clear the default after
         // the AUTO_PAY_OFF check below.
-        let account = accounts::lock_account_by_id(&transaction, tenant.record_id, account_id)
+        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id: account_id })?;
         if definition_ids.contains(&AUTO_PAY_OFF) && account.data.payment_method_id.is_none() {
@@ -548,7 +547,7 @@ impl TagService {
             });
         }
         let carried = tags::find_tags_for_object(
-            &transaction,
+            transaction,
             tenant.record_id,
             account_id,
             ACCOUNT_OBJECT_TYPE,
@@ -564,7 +563,7 @@ impl TagService {
             let name = match find_fixed(id) {
                 Some(fixed) => fixed.name.to_string(),
                 None => {
-                    tag_definitions::find_active_tag_definition(&transaction, tenant.record_id, id)
+                    tag_definitions::find_active_tag_definition(transaction, tenant.record_id, id)
                         .await?
                         .ok_or(ServiceError::TagDefinitionUnknown { id })?
                         .name
@@ -573,8 +572,8 @@ impl TagService {
             let mut found = false;
             // Normally one tag; all of them are removed, as Kill Bill's deleteTag does.
             for tag in carried.iter().filter(|tag| tag.tag_definition_id == id) {
-                tags::deactivate_tag(&transaction, tag.record_id, &context.created_by, now).await?;
-                record_tag_change(&transaction, tag, ChangeType::Delete, now, context).await?;
+                tags::deactivate_tag(transaction, tag.record_id, &context.created_by, now).await?;
+                record_tag_change(transaction, tag, ChangeType::Delete, now, context).await?;
                 found = true;
             }
             if !found {
@@ -582,7 +581,7 @@ impl TagService {
             }
             removed.push(id);
         }
-        transaction.commit().await.map_err(StorageError::from)?;
+        work.commit().await.map_err(StorageError::from)?;
         Ok(())
     }
 }
@@ -591,7 +590,7 @@ impl TagService {
 /// Kill Bill does when it deletes the default payment method with
 /// `deleteDefaultPmWithAutoPayOff`.
 pub(crate) async fn tag_auto_pay_off(
-    transaction: &Transaction<'_>,
+    transaction: &Object,
     account: &AccountRecord,
     now: DateTime<Utc>,
     context: &CallContext,
@@ -617,7 +616,7 @@ fn addable_fixed_definition(id: Uuid, object_type: &'static str) -> Result<(), S
 
 /// Adds the tag unless the account carries it; a new tag gets its history and audit rows.
 async fn add_tag(
-    transaction: &Transaction<'_>,
+    transaction: &Object,
     account: &AccountRecord,
     tag_definition_id: Uuid,
     now: DateTime<Utc>,
@@ -645,7 +644,7 @@ async fn add_tag(
 
 /// The history row of a tag change and the audit row pointing at it.
 async fn record_tag_change(
-    transaction: &Transaction<'_>,
+    transaction: &Object,
     tag: &TagRecord,
     change_type: ChangeType,
     now: DateTime<Utc>,
@@ -674,7 +673,7 @@ async fn record_tag_change(
 
 /// The history row of a definition change and the audit row pointing at it (no account).
 async fn record_definition_change(
-    transaction: &Transaction<'_>,
+    transaction: &Object,
     definition: &TagDefinitionRecord,
     change_type: ChangeType,
     now: DateTime<Utc>,

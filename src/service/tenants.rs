@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::{CallContext, ServiceError};
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 use crate::profiling::{measure, Category::Dao};
 use crate::storage::audit::{insert_audit_log, ChangeType};
 use crate::storage::tenants::{self, NewTenantRow, TenantRow};
@@ -52,7 +52,7 @@ pub struct NewTenant {
 
 #[derive(Clone)]
 pub struct TenantService {
-    pool: DbPool,
+    db: Db,
     verified: Arc<VerifiedCache>,
     /// At most one slow hash per core at once. Without it, the first burst of requests of a
     /// tenant (or a flood of wrong secrets) runs one argon2 hash per request concurrently:
@@ -62,10 +62,10 @@ pub struct TenantService {
 }
 
 impl TenantService {
-    pub fn new(pool: DbPool, cache_capacity: usize) -> TenantService {
+    pub fn new(db: Db, cache_capacity: usize) -> TenantService {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         TenantService {
-            pool,
+            db,
             verified: Arc::new(VerifiedCache::new(cache_capacity)),
             hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
@@ -84,8 +84,8 @@ impl TenantService {
             hash_secret(api_secret).await?
         };
         let now = Utc::now();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
         let new_row = NewTenantRow {
             id: Uuid::new_v4(),
             external_key: new.external_key.as_deref(),
@@ -97,7 +97,7 @@ impl TenantService {
         let row = measure(
             Dao,
             "tenants:insert_tenant",
-            tenants::insert_tenant(&transaction, &new_row),
+            tenants::insert_tenant(transaction, &new_row),
         )
         .await
         .map_err(|error| match error {
@@ -122,7 +122,7 @@ impl TenantService {
             Dao,
             "audit:insert_audit_log",
             insert_audit_log(
-                &transaction,
+                transaction,
                 "TENANT",
                 row.record_id,
                 ChangeType::Insert,
@@ -131,18 +131,19 @@ impl TenantService {
             ),
         )
         .await?;
-        measure(Dao, "commit", transaction.commit())
+        measure(Dao, "commit", work.commit())
             .await
             .map_err(StorageError::from)?;
         Ok(row.into())
     }
 
     pub async fn find_by_id(&self, id: Uuid) -> Result<Tenant, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         measure(
             Dao,
             "tenants:find_tenant_by_id",
-            tenants::find_tenant_by_id(&connection, id),
+            tenants::find_tenant_by_id(connection, id),
         )
         .await?
         .map(Tenant::from)
@@ -150,11 +151,12 @@ impl TenantService {
     }
 
     pub async fn find_by_api_key(&self, api_key: &str) -> Result<Tenant, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         measure(
             Dao,
             "tenants:find_tenant_by_api_key",
-            tenants::find_tenant_by_api_key(&connection, api_key),
+            tenants::find_tenant_by_api_key(connection, api_key),
         )
         .await?
         .map(Tenant::from)
@@ -178,16 +180,17 @@ impl TenantService {
         if let Some(tenant) = self.verified.lookup(api_key, &digest) {
             return Ok(Some(tenant));
         }
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let credentials = measure(
             Dao,
             "tenants:find_credentials_by_api_key",
-            tenants::find_credentials_by_api_key(&connection, api_key),
+            tenants::find_credentials_by_api_key(connection, api_key),
         );
         let Some((row, hash)) = credentials.await? else {
             return Ok(None);
         };
-        drop(connection);
+        drop(read);
         if !verify_secret(api_secret.to_string(), hash).await? {
             return Ok(None);
         }

@@ -11,7 +11,10 @@ pub mod tags;
 pub mod tenant_kvs;
 pub mod tenants;
 
+use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
 use crate::db::pool::PoolError;
 
@@ -60,6 +63,47 @@ impl From<tokio_postgres::Error> for StorageError {
         }
         StorageError::Database(error)
     }
+}
+
+/// Runs `sql` as a statement prepared once per connection (deadpool's statement cache), so a
+/// statement is parsed and planned once per connection, not once per call.
+pub async fn query_cached(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, StorageError> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query(&statement, params).await?)
+}
+
+/// [`query_cached`] for at most one row.
+pub async fn query_opt_cached(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>, StorageError> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query_opt(&statement, params).await?)
+}
+
+/// [`query_cached`] for exactly one row.
+pub async fn query_one_cached(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Row, StorageError> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query_one(&statement, params).await?)
+}
+
+/// [`query_cached`] for a statement returning no rows; the number of rows it changed.
+pub async fn execute_cached(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StorageError> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.execute(&statement, params).await?)
 }
 
 /// Who made a change, for the audit log: Kill Bill's CallContext as far as storage needs it.
