@@ -28,11 +28,13 @@ use crate::plugin::{
 };
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
+use crate::service::external_events;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::payments::PaymentService;
 use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
 use crate::service::tags::TagService;
-use crate::service::{external_events, tenants::TenantService};
+use crate::service::tenant_values::TenantValues;
+use crate::service::tenants::{TenantDirectory, TenantService};
 
 /// The database the embedded cluster serves ferrobill from.
 const EMBEDDED_DATABASE: &str = "ferrobill";
@@ -172,6 +174,8 @@ impl App {
         let plugin_pool = DbPool::new("osgi", &config.plugin_pool, database.plugin_target.clone())?;
         let main_db = Db::new(main_pool.clone());
         let plugin_db = Db::new(plugin_pool.clone());
+        // The queues' own work goes before requests when connections are scarce.
+        let queue_db = main_db.for_queues();
         tokio::spawn(
             main_pool
                 .clone()
@@ -185,25 +189,28 @@ impl App {
 
         // Services subscribe to the buses here, before they start dispatching.
         let main_bus = Bus::new(
-            main_db.clone(),
+            queue_db.clone(),
             config.main_bus.clone(),
             &config.creator_name,
         );
         let external_bus = Bus::new(
-            main_db.clone(),
+            queue_db.clone(),
             config.external_bus.clone(),
             &config.creator_name,
         );
         let notification_queue = NotificationQueueService::new(
-            main_db.clone(),
+            queue_db.clone(),
             config.notification_queue.clone(),
             &config.creator_name,
         );
-        external_events::subscribe(&main_bus, &external_bus, &main_db);
+        let tenant_directory = TenantDirectory::new(queue_db.clone());
+        external_events::subscribe(&main_bus, &external_bus, &queue_db, &tenant_directory);
+        let tenant_values = TenantValues::new(queue_db.clone());
         push_notifications::subscribe(
             &external_bus,
             &notification_queue,
-            &main_db,
+            &queue_db,
+            &tenant_values,
             config.push_notifications.clone(),
         )?;
         // One gateway under two names: ferrobill's own, and Kill Bill's Stripe plugin's, so
@@ -222,6 +229,7 @@ impl App {
             main_bus.clone(),
             notification_queue.clone(),
             plugins.clone(),
+            tenant_directory.clone(),
             config.payment.clone(),
         );
         // A lease left by this node's previous run would hold its accounts until it expires.
@@ -270,7 +278,11 @@ impl App {
             payments: payments.clone(),
             tags: TagService::new(main_db.clone()),
             health: health.clone(),
-            push_callbacks: PushNotificationCallbacks::new(main_db.clone(), main_bus.clone()),
+            push_callbacks: PushNotificationCallbacks::new(
+                main_db.clone(),
+                main_bus.clone(),
+                tenant_values.clone(),
+            ),
             users: Users::new(
                 config.security.users.clone(),
                 config.security.admin_users.clone(),
@@ -319,6 +331,8 @@ impl App {
             }
         };
         let janitor_sweep = payments.start_janitor_sweep();
+        let (stop_listening, listening) = watch::channel(false);
+        let tenant_values_listener = tenant_values.listen(listening);
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(async move {
             axum::serve(
@@ -343,6 +357,8 @@ impl App {
             notification_queue,
             queue_sampler,
             janitor_sweep,
+            tenant_values_listener,
+            stop_listening,
             health,
             shutdown_timeout: config.server.shutdown_timeout,
         })
@@ -413,6 +429,8 @@ impl App {
         );
         self.running.queue_sampler.abort();
         self.running.janitor_sweep.abort();
+        let _ = self.running.stop_listening.send(true);
+        self.running.tenant_values_listener.abort();
         self.running.main_pool.close();
         self.running.plugin_pool.close();
         if let Some(cluster) = self.embedded {
@@ -435,6 +453,9 @@ struct Running {
     notification_queue: NotificationQueueService,
     queue_sampler: JoinHandle<()>,
     janitor_sweep: JoinHandle<()>,
+    /// Forgets cached tenant key-values when any node changes one.
+    tenant_values_listener: JoinHandle<()>,
+    stop_listening: watch::Sender<bool>,
     health: Health,
     shutdown_timeout: Duration,
 }

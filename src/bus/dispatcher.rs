@@ -33,6 +33,13 @@ const RELOAD_BATCH: i64 = 1000;
 /// When a poll found nothing and `sleep` is 0, the least the fetcher waits (NOTIFY still wakes
 /// it at once), so an idle bus does not spin on the database.
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(10);
+/// After a poll that found fewer entries than a batch, the least the fetcher waits before the
+/// next, NOTIFY or not: entries committed meanwhile are claimed together, so a busy bus takes
+/// a connection per batch rather than per event.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a completer waits for a batch to fill once it has one outcome: outcomes are
+/// recorded together rather than a connection per handler call.
+const COMPLETION_LINGER: Duration = Duration::from_millis(5);
 /// After a database error, how long a loop waits before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 /// How often a stopping completer tries to record a batch before leaving it to leases and the
@@ -205,6 +212,18 @@ async fn poll(bus: Bus, queue: mpsc::Sender<Arc<BusEntry>>, dispatching: Dispatc
             wait = wait.max(ERROR_BACKOFF);
         } else if found == 0 {
             wait = wait.max(MIN_IDLE_WAIT);
+        } else if found >= inner.config.claimed.max(1) as usize {
+            // A full batch means more are ready: claim again at once rather than letting a
+            // backlog wait a whole `sleep` per batch.
+            wait = Duration::ZERO;
+        }
+        if found > 0 && found < inner.config.claimed.max(1) as usize {
+            let floor = MIN_POLL_INTERVAL.min(wait);
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                _ = tokio::time::sleep(floor) => {}
+            }
+            wait -= floor;
         }
         if !wait.is_zero() {
             tokio::select! {
@@ -253,7 +272,10 @@ async fn claim_entries(
          returning {ENTRY_COLUMNS}"
     );
     let rows = client
-        .query(&sql, &[&node, &claim_time.as_secs_f64(), &limit])
+        .query(
+            &client.prepare_cached(&sql).await?,
+            &[&node, &claim_time.as_secs_f64(), &limit],
+        )
         .await?;
     let mut entries: Vec<BusEntry> = rows.iter().map(entry_from_row).collect();
     entries.sort_by_key(|entry| entry.record_id);
@@ -316,7 +338,10 @@ async fn renew_leases(
            and processing_state = 'IN_PROCESSING'"
     );
     Ok(client
-        .execute(&sql, &[&ids, &node, &claim_time.as_secs_f64()])
+        .execute(
+            &client.prepare_cached(&sql).await?,
+            &[&ids, &node, &claim_time.as_secs_f64()],
+        )
         .await?)
 }
 
@@ -555,7 +580,10 @@ async fn own_available_ids(
          limit $3"
     );
     let rows = client
-        .query(&sql, &[&node, &after_record_id, &RELOAD_BATCH])
+        .query(
+            &client.prepare_cached(&sql).await?,
+            &[&node, &after_record_id, &RELOAD_BATCH],
+        )
         .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
@@ -571,7 +599,9 @@ async fn read_entries(
          where record_id = any($1) and processing_state = 'AVAILABLE'
          order by record_id"
     );
-    let rows = client.query(&sql, &[&record_ids]).await?;
+    let rows = client
+        .query(&client.prepare_cached(&sql).await?, &[&record_ids])
+        .await?;
     Ok(rows.iter().map(entry_from_row).collect())
 }
 
@@ -646,10 +676,11 @@ async fn complete(
                 return;
             };
             let mut batch = vec![first];
+            let linger = tokio::time::Instant::now() + COMPLETION_LINGER;
             while batch.len() < COMPLETION_BATCH {
-                match receiver.try_recv() {
-                    Ok(outcome) => batch.push(outcome),
-                    Err(_) => break,
+                match tokio::time::timeout_at(linger, receiver.recv()).await {
+                    Ok(Some(outcome)) => batch.push(outcome),
+                    Ok(None) | Err(_) => break,
                 }
             }
             batch
@@ -820,7 +851,10 @@ async fn move_to_history(
          order by record_id"
     );
     Ok(client
-        .execute(&sql, &[&record_ids, &states, &error_counts, &owner, &node])
+        .execute(
+            &client.prepare_cached(&sql).await?,
+            &[&record_ids, &states, &error_counts, &owner, &node],
+        )
         .await?)
 }
 
@@ -844,6 +878,9 @@ async fn release_for_retry(
            and live.processing_owner is not distinct from $3::text"
     );
     Ok(client
-        .execute(&sql, &[&record_ids, &error_counts, &owner])
+        .execute(
+            &client.prepare_cached(&sql).await?,
+            &[&record_ids, &error_counts, &owner],
+        )
         .await?)
 }

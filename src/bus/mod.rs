@@ -48,6 +48,19 @@ pub use post::PostedEvents;
 /// and take over what it held.
 pub const NODE_ALIVE: Duration = reaper::HEARTBEAT_STALE_AFTER;
 
+/// LISTENs on `channel` on a dedicated connection to `db`'s server and calls `wake` on every
+/// notification, and once after each (re)connect, since whatever was announced meanwhile
+/// reached nobody; reconnects after an error. Runs until `stop` turns true.
+pub async fn listen(
+    db: Db,
+    channel: &'static str,
+    what: &'static str,
+    stop: watch::Receiver<bool>,
+    wake: impl Fn() + Send + Sync + 'static,
+) {
+    dispatcher::listen_for_wakeups(db, channel, what, stop, wake).await
+}
+
 /// How long [`Bus::shutdown`] waits for running handlers (Kill Bill's bus shutdownTimeout).
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -149,6 +162,8 @@ struct BusInner {
     inflight_receiver: Mutex<Option<mpsc::UnboundedReceiver<i64>>>,
     /// Wakes the polling fetcher early: a NOTIFY arrived or an entry went back for a retry.
     wake: Notify,
+    /// Asks the announcer to tell the other nodes that entries were committed (`post`).
+    announce: Notify,
     stop: watch::Sender<bool>,
     /// At most `nbThreads` handler calls at once; all permits back means nothing runs.
     workers: Arc<Semaphore>,
@@ -183,6 +198,7 @@ impl Bus {
                 inflight,
                 inflight_receiver: Mutex::new(inflight_receiver),
                 wake: Notify::new(),
+                announce: Notify::new(),
                 stop,
                 tasks: Mutex::new(None),
                 next_in_memory_id: std::sync::atomic::AtomicI64::new(1),
@@ -200,6 +216,11 @@ impl Bus {
         };
         if already_started {
             return Ok(());
+        }
+        if !config.in_memory && config.mode != QueueMode::StickyEvents {
+            // Also with `off`: this node's posts are for the other nodes' dispatchers. Ends
+            // when the bus stops.
+            tokio::spawn(post::announce(self.clone()));
         }
         if !config.in_memory && !config.off {
             // Known as alive before it claims anything, so no reaper takes its claims.

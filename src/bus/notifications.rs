@@ -46,6 +46,13 @@ const CHANNEL: &str = "notifications";
 /// When a poll found nothing and `sleep` is 0, the least the fetcher waits (NOTIFY still wakes
 /// it at once), so an idle queue does not spin on the database.
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(10);
+/// After a poll that found fewer entries than a batch, the least the fetcher waits before the
+/// next, NOTIFY or not: entries committed meanwhile are claimed together, so a busy bus takes
+/// a connection per batch rather than per event.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a completer waits for a batch to fill once it has one outcome: outcomes are
+/// recorded together rather than a connection per handler call.
+const COMPLETION_LINGER: Duration = Duration::from_millis(5);
 /// After a database error, how long a loop waits before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 /// How often a stopping completer tries to record a batch before leaving it to leases and the
@@ -447,6 +454,18 @@ async fn poll(service: NotificationQueueService, queue: mpsc::Sender<Arc<Notific
             wait = wait.max(ERROR_BACKOFF);
         } else if found == 0 {
             wait = wait.max(MIN_IDLE_WAIT);
+        } else if found >= inner.config.claimed.max(1) as usize {
+            // A full batch means more are ready: claim again at once rather than letting a
+            // backlog wait a whole `sleep` per batch.
+            wait = Duration::ZERO;
+        }
+        if found > 0 && found < inner.config.claimed.max(1) as usize {
+            let floor = MIN_POLL_INTERVAL.min(wait);
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                _ = tokio::time::sleep(floor) => {}
+            }
+            wait -= floor;
         }
         if !wait.is_zero() {
             tokio::select! {
@@ -485,10 +504,11 @@ async fn complete(
     let inner = &service.inner;
     while let Some(first) = outcomes.recv().await {
         let mut batch = vec![first];
+        let linger = tokio::time::Instant::now() + COMPLETION_LINGER;
         while batch.len() < COMPLETION_BATCH {
-            match outcomes.try_recv() {
-                Ok(outcome) => batch.push(outcome),
-                Err(_) => break,
+            match tokio::time::timeout_at(linger, outcomes.recv()).await {
+                Ok(Some(outcome)) => batch.push(outcome),
+                Ok(None) | Err(_) => break,
             }
         }
         let decided: Vec<(Arc<NotificationEntry>, Completion)> = batch
@@ -683,7 +703,9 @@ async fn insert_notification(
     // transaction commits, and gone if it rolls back.
     let row = client
         .query_one(
-            "with inserted as (
+            &client
+                .prepare_cached(
+                    "with inserted as (
                  insert into notifications
                      (class_name, event_json, user_token, future_user_token, created_date,
                       creating_owner, processing_state, error_count, search_key1, search_key2,
@@ -692,6 +714,8 @@ async fn insert_notification(
                  returning record_id
              )
              select inserted.record_id from inserted, (select pg_notify($10, '')) as notified",
+                )
+                .await?,
             &[
                 &new.class_name,
                 &new.event_json,
@@ -781,7 +805,9 @@ async fn move_to_history(
     // (`processing_owner` differs) is left to that node.
     Ok(client
         .execute(
-            "with moved as (
+            &client
+                .prepare_cached(
+                    "with moved as (
                  delete from notifications as live
                  using unnest($1::bigint[], $2::text[], $3::integer[])
                      as outcome(record_id, processing_state, error_count)
@@ -802,6 +828,8 @@ async fn move_to_history(
                     search_key2, queue_name, effective_date
              from moved
              order by record_id",
+                )
+                .await?,
             &[&record_ids, &states, &error_counts, &node],
         )
         .await?)
@@ -817,7 +845,9 @@ async fn release_for_retry(
     // The update locks the rows; as above, a claim another node now holds is left alone.
     Ok(client
         .execute(
-            "update notifications as live
+            &client
+                .prepare_cached(
+                    "update notifications as live
              set processing_owner = null,
                  processing_available_date = now(),
                  processing_state = 'AVAILABLE',
@@ -825,6 +855,8 @@ async fn release_for_retry(
              from unnest($1::bigint[], $2::integer[]) as retry(record_id, error_count)
              where live.record_id = retry.record_id
                and live.processing_owner = $3",
+                )
+                .await?,
             &[&record_ids, &error_counts, &node],
         )
         .await?)
@@ -842,7 +874,9 @@ async fn select_reapable(
     // two reapers never both re-insert one entry.
     let rows = client
         .query(
-            "select record_id, creating_owner, processing_owner from notifications as live
+            &client
+                .prepare_cached(
+                    "select record_id, creating_owner, processing_owner from notifications as live
              where processing_state not in ('PROCESSED', 'REMOVED')
                and (processing_owner is null
                     or processing_available_date <= now()
@@ -854,6 +888,8 @@ async fn select_reapable(
              order by effective_date, record_id
              limit $2
              for update of live skip locked",
+                )
+                .await?,
             &[
                 &threshold.as_secs_f64(),
                 &limit,
@@ -877,7 +913,9 @@ async fn reap_and_reinsert(
     // The rows are already locked by the select in this transaction.
     let rows = client
         .query(
-            "with reaped as (
+            &client
+                .prepare_cached(
+                    "with reaped as (
                  delete from notifications where record_id = any($1)
                  returning record_id, class_name, event_json, user_token, future_user_token,
                      created_date, creating_owner, processing_owner, processing_available_date,
@@ -906,6 +944,8 @@ async fn reap_and_reinsert(
                  returning record_id
              )
              select reinserted.record_id from reinserted, (select pg_notify($3, '')) as notified",
+                )
+                .await?,
             &[&record_ids, &node, &CHANNEL],
         )
         .await?;

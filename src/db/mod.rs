@@ -7,6 +7,7 @@
 //! `create database` lives in `storage/`.
 
 pub mod embedded;
+pub mod gate;
 pub mod migrate;
 pub mod pool;
 pub mod work;

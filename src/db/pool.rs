@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+use super::gate::{Gate, Place, Priority, Waiting};
 use crate::config::PoolConfig;
 use crate::metrics::PoolMetrics;
 use crate::profiling::{self, Category};
@@ -77,6 +78,8 @@ pub struct DbPool {
 struct PoolInner {
     name: &'static str,
     pool: Pool,
+    /// Who gets the next connection: queue work before requests.
+    gate: Arc<Gate>,
     connection_timeout: Duration,
     max_active: usize,
     target: tokio_postgres::Config,
@@ -91,7 +94,10 @@ pub struct PoolState {
     pub max_size: usize,
     pub size: usize,
     pub available: usize,
+    /// Callers waiting for a connection, all kinds.
     pub waiting: usize,
+    /// Who waits: queue work and requests, and the longest wait now.
+    pub waiters: Waiting,
 }
 
 impl DbPool {
@@ -123,6 +129,7 @@ impl DbPool {
             inner: Arc::new(PoolInner {
                 name,
                 pool,
+                gate: Gate::new(max_active),
                 connection_timeout: config.connection_timeout,
                 max_active,
                 target,
@@ -141,19 +148,30 @@ impl DbPool {
         &self.inner.target
     }
 
-    /// Hands out a connection, waiting at most `connectionTimeout` in all. The wait is Hikari's
-    /// `pool.Wait` metric and a profiled request's DAO_CONNECTION span. Only units of work
-    /// (`db::work`) check connections out.
-    pub(super) async fn checkout(&self) -> Result<Object, PoolError> {
-        profiling::measure(Category::DaoConnection, self.inner.name, self.acquire()).await
+    /// Hands out a connection and its place in the pool, waiting at most `connectionTimeout`
+    /// in all, queue work first (`gate`). The wait is Hikari's `pool.Wait` metric and a
+    /// profiled request's DAO_CONNECTION span. Only units of work (`db::work`) check
+    /// connections out; the place must be dropped after the connection.
+    pub(super) async fn checkout(&self, priority: Priority) -> Result<(Object, Place), PoolError> {
+        profiling::measure(
+            Category::DaoConnection,
+            self.inner.name,
+            self.acquire(priority),
+        )
+        .await
     }
 
-    async fn acquire(&self) -> Result<Object, PoolError> {
+    async fn acquire(&self, priority: Priority) -> Result<(Object, Place), PoolError> {
         let started = Instant::now();
         let name = self.inner.name;
         let waiting = self.inner.metrics.waiting();
-        let result =
-            tokio::time::timeout(self.inner.connection_timeout, self.inner.pool.get()).await;
+        let result = tokio::time::timeout(self.inner.connection_timeout, async {
+            let place = self.inner.gate.enter(priority).await;
+            // Never waits: the gate has as many places as the pool has connections.
+            let connection = self.inner.pool.get().await?;
+            Ok::<_, deadpool_postgres::PoolError>((connection, place))
+        })
+        .await;
         drop(waiting);
         let waited = started.elapsed();
         if self.inner.wait_warning.is_some_and(|limit| waited > limit) {
@@ -161,9 +179,11 @@ impl DbPool {
             tracing::warn!(
                 pool = name,
                 waited_ms = waited.as_millis() as u64,
+                priority = priority.as_str(),
                 size = state.size,
                 max_size = state.max_size,
-                waiting = state.waiting,
+                waiting_requests = state.waiters.requests,
+                waiting_queue_work = state.waiters.queue,
                 "slow wait for a database connection"
             );
         }
@@ -198,11 +218,13 @@ impl DbPool {
 
     pub fn state(&self) -> PoolState {
         let status = self.inner.pool.status();
+        let waiters = self.inner.gate.waiting();
         PoolState {
             max_size: status.max_size,
             size: status.size,
             available: status.available,
-            waiting: status.waiting,
+            waiting: waiters.queue + waiters.requests + status.waiting,
+            waiters,
         }
     }
 
@@ -238,7 +260,7 @@ impl DbPool {
         let mut opened = Vec::with_capacity(missing);
         for _ in 0..missing {
             // Failures are left to the next request: a warm-up must never fail the server.
-            match self.checkout().await {
+            match self.checkout(Priority::Request).await {
                 Ok(connection) => opened.push(connection),
                 Err(error) => {
                     tracing::debug!(pool = self.inner.name, %error, "pool warm-up skipped");

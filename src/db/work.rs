@@ -23,13 +23,15 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 use deadpool_postgres::Object;
 use futures_util::FutureExt;
 
+use super::gate::{Place, Priority};
 use super::pool::{DbPool, PoolError, PoolState};
 
-/// One database reached through units of work: the main pool or the plugin pool. Cheap to
-/// clone.
+/// One database reached through units of work: the main pool or the plugin pool, for requests
+/// or for queue work ([`Db::for_queues`]). Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: DbPool,
+    priority: Priority,
 }
 
 /// A task asked to wait for something while it holds a pooled connection.
@@ -42,7 +44,19 @@ pub struct HeldConnection {
 
 impl Db {
     pub fn new(pool: DbPool) -> Db {
-        Db { pool }
+        Db {
+            pool,
+            priority: Priority::Request,
+        }
+    }
+
+    /// The same database for the queues' own work, served before requests when connections
+    /// are scarce (`db::gate`).
+    pub fn for_queues(&self) -> Db {
+        Db {
+            pool: self.pool.clone(),
+            priority: Priority::Queue,
+        }
     }
 
     /// `main` or `osgi`, as Kill Bill names its pools.
@@ -78,9 +92,10 @@ impl Db {
             pool: self.pool.name(),
             held: held.pool,
         })?;
-        let connection = self.pool.checkout().await?;
+        let (connection, place) = self.pool.checkout(self.priority).await?;
         let work = Work {
             connection: Some(connection),
+            place: Some(place),
             in_transaction: transaction,
             finished: AtomicBool::new(!transaction),
             _holder: holder,
@@ -98,6 +113,8 @@ impl Db {
 /// it rolls back before the connection goes back to the pool.
 pub struct Work {
     connection: Option<Object>,
+    /// The connection's place in the pool, given back after the connection.
+    place: Option<Place>,
     in_transaction: bool,
     /// Committed (or never in a transaction): nothing to roll back on drop.
     finished: AtomicBool,
@@ -145,10 +162,14 @@ impl Work {
 
 impl Drop for Work {
     fn drop(&mut self) {
+        let place = self.place.take();
         let Some(connection) = self.connection.take() else {
             return;
         };
         if self.finished.load(Ordering::Acquire) {
+            // Back in the pool before its place goes to the next waiter.
+            drop(connection);
+            drop(place);
             return;
         }
         // The ROLLBACK must be answered before anyone else gets the connection, and drop
@@ -160,10 +181,16 @@ impl Drop for Work {
                     if let Err(error) = connection.batch_execute("ROLLBACK").await {
                         tracing::debug!(%error, "rollback of an abandoned unit of work failed; the connection is dropped");
                         drop(Object::take(connection));
+                    } else {
+                        drop(connection);
                     }
+                    drop(place);
                 });
             }
-            Err(_) => drop(Object::take(connection)),
+            Err(_) => {
+                drop(Object::take(connection));
+                drop(place);
+            }
         }
     }
 }

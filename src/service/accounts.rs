@@ -198,16 +198,23 @@ impl AccountService {
             account_record_id: account.record_id,
             tenant_record_id: tenant.record_id,
         };
-        measure(
-            Dao,
-            "bus:post",
-            posted.post(&work, &event, context.user_token),
-        )
-        .await
-        .map_err(ServiceError::from)?;
-        measure(Dao, "commit", work.commit())
-            .await
-            .map_err(StorageError::from)?;
+        // The event and the COMMIT go together: one round trip.
+        let post_and_commit = async {
+            tokio::try_join!(
+                async {
+                    posted
+                        .post(&work, &event, context.user_token)
+                        .await
+                        .map_err(ServiceError::from)
+                },
+                async {
+                    work.commit()
+                        .await
+                        .map_err(|error| ServiceError::from(StorageError::from(error)))
+                },
+            )
+        };
+        measure(Dao, "bus:post+commit", post_and_commit).await?;
         drop(work);
         posted.committed().await;
         Ok(account)

@@ -10,6 +10,7 @@ pub mod payment_methods;
 pub mod payments;
 pub mod push_notifications;
 pub mod tags;
+pub mod tenant_values;
 pub mod tenants;
 
 use crate::bus::notifications::NotificationError;

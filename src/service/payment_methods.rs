@@ -62,6 +62,15 @@ pub struct PaymentMethodInput {
     pub plugin_info: Option<PaymentMethodPlugin>,
 }
 
+/// A method an addition writes, once its plugin has accepted it.
+struct NewMethodWrite<'a> {
+    id: Uuid,
+    external_key: String,
+    account_id: Uuid,
+    plugin_name: &'a str,
+    set_default: bool,
+}
+
 /// What a deletion of the account's default method is allowed to do
 /// (`deleteDefaultPmWithAutoPayOff`, `forceDefaultPmDeletion`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -144,34 +153,72 @@ impl PaymentMethodService {
             }
         };
 
+        // The plugin's key is only a suggestion: when another method of the tenant took it
+        // (two first methods added at once both see it free), the method gets its id instead.
+        let new_method = |external_key: String| NewMethodWrite {
+            id,
+            external_key,
+            account_id,
+            plugin_name: &plugin_name,
+            set_default,
+        };
+        let suggested = input.external_key.is_none() && plugin_key.is_some();
+        let first_try = new_method(
+            input
+                .external_key
+                .or(plugin_key)
+                .unwrap_or_else(|| id.to_string()),
+        );
+        match self
+            .write_method(tenant, &first_try, suggested, context)
+            .await
+        {
+            Err(ServiceError::PaymentMethodKeyAlreadyExists { .. }) if suggested => {
+                self.write_method(tenant, &new_method(id.to_string()), false, context)
+                    .await
+            }
+            written => written,
+        }
+    }
+
+    /// The transaction of an addition: the method with its history and audit rows, and the
+    /// account's new default when asked. A `suggested` key already taken is refused before
+    /// the insert.
+    async fn write_method(
+        &self,
+        tenant: &Tenant,
+        method: &NewMethodWrite<'_>,
+        suggested: bool,
+        context: &CallContext,
+    ) -> Result<PaymentMethodRecord, ServiceError> {
         let now = now_in_millis();
+        let account_id = method.account_id;
+        let external_key = &method.external_key;
         let work = self.db.begin().await.map_err(StorageError::from)?;
         let transaction = work.client();
         let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id: account_id })?;
-        let external_key = match (input.external_key, plugin_key) {
-            (Some(key), _) => key,
-            (None, Some(key))
-                if payment_methods::find_payment_method_by_external_key(
-                    transaction,
-                    tenant.record_id,
-                    &key,
-                )
-                .await?
-                .is_none() =>
-            {
-                key
-            }
-            (None, _) => id.to_string(),
-        };
-        let method = payment_methods::insert_payment_method(
+        if suggested
+            && payment_methods::find_payment_method_by_external_key(
+                transaction,
+                tenant.record_id,
+                external_key,
+            )
+            .await?
+            .is_some()
+        {
+            return Err(ServiceError::PaymentMethodKeyAlreadyExists {
+                external_key: external_key.clone(),
+            });
+        }
+        let inserted = payment_methods::insert_payment_method(
             transaction,
             &NewPaymentMethod {
-                id,
-                external_key: &external_key,
+                id: method.id,
+                external_key,
                 account_id,
-                plugin_name: &plugin_name,
+                plugin_name: method.plugin_name,
                 account_record_id: account.record_id,
                 tenant_record_id: tenant.record_id,
             },
@@ -195,12 +242,12 @@ impl PaymentMethodService {
             }
             other => other.into(),
         })?;
-        record_method_change(transaction, &method, ChangeType::Insert, now, context).await?;
-        if set_default {
-            set_account_default(transaction, &account, Some(id), now, context).await?;
+        record_method_change(transaction, &inserted, ChangeType::Insert, now, context).await?;
+        if method.set_default {
+            set_account_default(transaction, &account, Some(method.id), now, context).await?;
         }
         work.commit().await.map_err(StorageError::from)?;
-        Ok(method)
+        Ok(inserted)
     }
 
     /// The account's methods as `options` asks.

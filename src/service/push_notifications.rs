@@ -31,6 +31,7 @@ use crate::bus::{
 };
 use crate::config::PushNotificationConfig;
 use crate::db::work::Db;
+use crate::service::tenant_values::TenantValues;
 use crate::storage::audit::{insert_audit_log, ChangeType};
 use crate::storage::{tenant_kvs, AuditContext, StorageError};
 
@@ -50,11 +51,17 @@ pub struct PushNotificationCallbacks {
     db: Db,
     /// Where a registration announces itself (TENANT_CONFIG_CHANGE), as in Kill Bill.
     main_bus: Bus,
+    /// What deliveries read; forgotten here at once after a change.
+    values: TenantValues,
 }
 
 impl PushNotificationCallbacks {
-    pub fn new(db: Db, main_bus: Bus) -> Self {
-        PushNotificationCallbacks { db, main_bus }
+    pub fn new(db: Db, main_bus: Bus, values: TenantValues) -> Self {
+        PushNotificationCallbacks {
+            db,
+            main_bus,
+            values,
+        }
     }
 
     /// Registers `url` as the tenant's callback. `PUSH_NOTIFICATION_CB` holds one value in
@@ -110,6 +117,7 @@ impl PushNotificationCallbacks {
             &audit,
         )
         .await?;
+        tenant_kvs::announce_change(transaction).await?;
         let mut posted = self.main_bus.posted();
         posted
             .post(
@@ -125,6 +133,7 @@ impl PushNotificationCallbacks {
             .map_err(ServiceError::from)?;
         work.commit().await.map_err(StorageError::from)?;
         drop(work);
+        self.values.forget();
         posted.committed().await;
         Ok(())
     }
@@ -163,7 +172,9 @@ impl PushNotificationCallbacks {
             )
             .await?;
         }
+        tenant_kvs::announce_change(transaction).await?;
         work.commit().await.map_err(StorageError::from)?;
+        self.values.forget();
         Ok(())
     }
 }
@@ -252,6 +263,7 @@ pub enum PushNotificationError {
 /// Delivers external bus events to callbacks and runs the retries.
 struct Sender {
     db: Db,
+    values: TenantValues,
     queue: NotificationQueueService,
     http: reqwest::Client,
     config: PushNotificationConfig,
@@ -263,6 +275,7 @@ pub fn subscribe(
     external_bus: &Bus,
     queue: &NotificationQueueService,
     db: &Db,
+    values: &TenantValues,
     config: PushNotificationConfig,
 ) -> Result<(), PushNotificationError> {
     // No proxy from the environment: Kill Bill's AsyncHttpClient posts directly too.
@@ -273,6 +286,7 @@ pub fn subscribe(
         .map_err(PushNotificationError::Client)?;
     let sender = Arc::new(Sender {
         db: db.clone(),
+        values: values.clone(),
         queue: queue.clone(),
         http,
         config,
@@ -297,16 +311,10 @@ impl Sender {
     /// recorded.
     async fn deliver_event(&self, entry: &BusEntry) -> Result<(), HandlerError> {
         let event: ExternalBusEvent = entry.decode()?;
-        let callbacks = {
-            let read = self.db.read().await?;
-            let connection = read.client();
-            tenant_kvs::active_values(
-                connection,
-                entry.search_keys.tenant_record_id,
-                PUSH_NOTIFICATION_CB,
-            )
-            .await?
-        };
+        let callbacks = self
+            .values
+            .get(entry.search_keys.tenant_record_id, PUSH_NOTIFICATION_CB)
+            .await?;
         if callbacks.is_empty() {
             return Ok(());
         }

@@ -44,6 +44,55 @@ impl From<TenantRow> for Tenant {
     }
 }
 
+/// Tenants by record id, as the buses and queues name them (`search_key2`), remembered once
+/// read: a tenant's record id, id and keys never change and tenants are never deleted, so an
+/// entry never goes stale and no node needs to hear of another's changes. Cheap to clone.
+#[derive(Clone)]
+pub struct TenantDirectory {
+    db: Db,
+    known: Arc<Mutex<HashMap<i64, Tenant>>>,
+}
+
+/// At most this many tenants are remembered; past it an arbitrary one is forgotten.
+const DIRECTORY_CAPACITY: usize = 10_000;
+
+impl TenantDirectory {
+    pub fn new(db: Db) -> TenantDirectory {
+        TenantDirectory {
+            db,
+            known: Arc::default(),
+        }
+    }
+
+    /// The tenant with this record id; `None` if there is none.
+    pub async fn by_record_id(&self, record_id: i64) -> Result<Option<Tenant>, ServiceError> {
+        if let Some(tenant) = self.lock().get(&record_id) {
+            return Ok(Some(tenant.clone()));
+        }
+        let found = {
+            let work = self.db.read().await.map_err(StorageError::from)?;
+            tenants::find_tenant_by_record_id(work.client(), record_id).await?
+        };
+        let Some(tenant) = found.map(Tenant::from) else {
+            return Ok(None);
+        };
+        let mut known = self.lock();
+        if known.len() >= DIRECTORY_CAPACITY {
+            if let Some(victim) = known.keys().next().copied() {
+                known.remove(&victim);
+            }
+        }
+        known.insert(record_id, tenant.clone());
+        Ok(Some(tenant))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Tenant>> {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 pub struct NewTenant {
     pub api_key: Option<String>,
     pub api_secret: Option<String>,

@@ -29,6 +29,16 @@ pub async fn lock_tenant_kvs(
     Ok(())
 }
 
+/// The channel every node listens on to forget the key-values it remembers.
+pub const CHANGED_CHANNEL: &str = "tenant_kvs_changed";
+
+/// Queues a NOTIFY on [`CHANGED_CHANNEL`], delivered to every node when the caller's
+/// transaction commits (and only then).
+pub async fn announce_change(client: &impl GenericClient) -> Result<(), StorageError> {
+    crate::storage::query_cached(client, "select pg_notify($1, '')", &[&CHANGED_CHANNEL]).await?;
+    Ok(())
+}
+
 /// Inserts one active value; returns its record id and id.
 pub async fn insert_tenant_kv(
     client: &impl GenericClient,

@@ -25,7 +25,7 @@ use crate::db::work::Work;
 use crate::service::tenants::Tenant;
 use crate::service::{CallContext, ServiceError};
 use crate::storage::payments::{self, PaymentRecord};
-use crate::storage::{payment_methods, tenants, StorageError};
+use crate::storage::{payment_methods, StorageError};
 
 /// Kill Bill's janitor queue (`PaymentService` name + `Janitor.QUEUE_NAME`).
 const JANITOR_QUEUE: &str = "payment-service:janitor";
@@ -361,12 +361,7 @@ async fn find_tenant(
     service: &PaymentService,
     tenant_record_id: i64,
 ) -> Result<Option<Tenant>, ServiceError> {
-    let work = service.inner.db.read().await.map_err(StorageError::from)?;
-    Ok(
-        tenants::find_tenant_by_record_id(work.client(), tenant_record_id)
-            .await?
-            .map(Tenant::from),
-    )
+    service.inner.tenants.by_record_id(tenant_record_id).await
 }
 
 async fn release(service: &PaymentService, name: &str, owner: &str) -> Result<(), ServiceError> {

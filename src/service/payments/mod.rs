@@ -52,7 +52,7 @@ use crate::plugin::{
     PluginExecutor, PluginProperty, PluginRegistry, TransactionType,
 };
 use crate::profiling::{measure, Category::Glock, Category::Plugin};
-use crate::service::tenants::Tenant;
+use crate::service::tenants::{Tenant, TenantDirectory};
 use crate::storage::accounts;
 use crate::storage::audit::AuditLogRecord as AuditLog;
 use crate::storage::payments::{self, PaymentLookup};
@@ -199,6 +199,7 @@ struct Inner {
     node: String,
     /// How long a node may stay silent in `bus_nodes` before its leases pass to others.
     node_alive: Duration,
+    tenants: TenantDirectory,
     /// Transactions whose plugin call is still running on this node.
     calls_in_flight: CallsInFlight,
 }
@@ -224,6 +225,7 @@ impl PaymentService {
         main_bus: Bus,
         notifications: NotificationQueueService,
         plugins: Arc<PluginRegistry>,
+        tenants: TenantDirectory,
         config: PaymentConfig,
     ) -> PaymentService {
         let node = notifications.node().to_string();
@@ -238,6 +240,7 @@ impl PaymentService {
                 local_locks: LocalAccountLocks::default(),
                 node,
                 node_alive: crate::bus::NODE_ALIVE,
+                tenants,
                 calls_in_flight: CallsInFlight::default(),
             }),
         };
