@@ -6,6 +6,7 @@
 //!
 //! It draws only: no clock, no file, no I/O.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -108,20 +109,13 @@ impl Limit {
 
 impl Panel {
     /// The panel as an SVG document of `width` × `height` pixels.
-    pub fn svg(&self, (width, height): (u32, u32)) -> Result<String, ChartError> {
-        let mut svg = String::new();
-        self.draw(&mut svg, width, height)
-            .map_err(|reason| ChartError {
-                title: self.title.clone(),
-                reason,
-            })?;
-        Ok(svg)
+    pub fn svg(&self, size: (u32, u32)) -> Result<String, ChartError> {
+        stacked_svg(std::slice::from_ref(self), size)
     }
 
-    fn draw(&self, svg: &mut String, width: u32, height: u32) -> Result<(), String> {
-        let root = SVGBackend::with_string(svg, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let (plot, legend) = root.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+    fn draw_on<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let (width, _) = area.dim_in_pixel();
+        let (plot, legend) = area.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
         let (x_from, x_to) = self.x.range();
         let highest = self
             .series
@@ -191,8 +185,33 @@ impl Panel {
                 .draw(&Text::new(shorten(label), (30, y), style))
                 .map_err(|e| e.to_string())?;
         }
-        root.present().map_err(|e| e.to_string())
+        Ok(())
     }
+}
+
+/// `panels` one above the other in one SVG document, each `width` × `panel_height` pixels.
+pub fn stacked_svg(
+    panels: &[Panel],
+    (width, panel_height): (u32, u32),
+) -> Result<String, ChartError> {
+    let failed = |title: &str, reason: String| ChartError {
+        title: title.to_string(),
+        reason,
+    };
+    let mut svg = String::new();
+    {
+        let height = panel_height * panels.len().max(1) as u32;
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| failed("", e.to_string()))?;
+        let areas = root.split_evenly((panels.len().max(1), 1));
+        for (panel, area) in panels.iter().zip(&areas) {
+            panel
+                .draw_on(area)
+                .map_err(|reason| failed(&panel.title, reason))?;
+        }
+        root.present().map_err(|e| failed("", e.to_string()))?;
+    }
+    Ok(svg)
 }
 
 /// Runs of known values, each drawn as one line.
@@ -310,5 +329,8 @@ mod tests {
             limits: Vec::new(),
         };
         assert!(empty.svg((400, 150)).is_ok());
+        let stacked = stacked_svg(&[panel.clone(), empty], (600, 200)).expect("draws");
+        assert!(stacked.contains("height=\"400\""), "{stacked}");
+        assert!(stacked.contains("nothing yet") && stacked.contains("waiting"));
     }
 }

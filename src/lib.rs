@@ -11,6 +11,7 @@
 //! | [`metrics`] | the one recorder behind `/1.0/metrics` and `/metrics`, metric names, recording API; per-second windows for the dashboard |
 //! | [`chart`]  | time-series charts as SVG (plotters), for the dashboard and the load suite's reports |
 //! | [`procfs`] | a process's CPU time and memory from /proc                                        |
+//! | [`html`]   | escaping text for HTML (the dashboard page, the load suite's report)              |
 //! | [`profiling`] | `X-Killbill-Profiling-Req`: per-request spans (DAO, DAO_CONNECTION, PLUGIN, …) |
 //! | `service`  | the rules: tenants, accounts, payment methods, tags, payments, audit levels      |
 //! | `plugin`   | payment plugins (PaymentPluginApi), registry, executor, `__EXTERNAL_PAYMENT__`, the simulated gateway |
@@ -29,6 +30,7 @@ pub mod config;
 pub mod dashboard;
 pub mod db;
 mod health;
+pub mod html;
 mod http;
 pub mod metrics;
 pub mod plugin;
