@@ -24,21 +24,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     exit 1
 fi
 
-case "$(uname -s)" in
-    Darwin) hint="brew install --cask chromium" ;;
-    *)
-        if [ -e /etc/debian_version ]; then
-            hint="sudo apt-get install chromium"
-        elif [ -e /etc/redhat-release ] || [ -e /etc/fedora-release ]; then
-            hint="sudo dnf install chromium"
-        elif [ -e /etc/alpine-release ]; then
-            hint="sudo apk add chromium"
-        elif [ -e /etc/arch-release ]; then
-            hint="sudo pacman -S chromium"
-        else
-            hint="your platform's Chromium package"
-        fi
-        ;;
-esac
+. "$(dirname "$0")/install-hint.sh"
+hint=$(install_hint "--cask chromium" chromium chromium chromium chromium "your platform's Chromium package")
 echo "Chromium not found: install it with '$hint', or set FERROBILL_CHROMIUM to a Chromium or Chrome binary" >&2
 exit 1

@@ -59,6 +59,8 @@ pub enum BrowserError {
         status: String,
         stderr: String,
     },
+    #[error("no screenshot at {path}: {reason}")]
+    Screenshot { path: String, reason: String },
 }
 
 /// A Chromium binary.
@@ -106,7 +108,8 @@ impl Chromium {
         Ok(String::from_utf8_lossy(&output).into_owned())
     }
 
-    /// A PNG of the page at `width` × `height` once its scripts have run for `scripts_for`.
+    /// A PNG of the page at `width` × `height` once its scripts have run for `scripts_for`,
+    /// saved at `path` (its directory created if needed).
     pub async fn screenshot(
         &self,
         url: &str,
@@ -114,6 +117,13 @@ impl Chromium {
         (width, height): (u32, u32),
         scripts_for: Duration,
     ) -> Result<(), BrowserError> {
+        let failed = |reason: String| BrowserError::Screenshot {
+            path: path.display().to_string(),
+            reason,
+        };
+        if let Some(directory) = path.parent() {
+            std::fs::create_dir_all(directory).map_err(|error| failed(error.to_string()))?;
+        }
         let mut screenshot = OsString::from("--screenshot=");
         screenshot.push(path);
         self.run(&[
@@ -123,6 +133,10 @@ impl Chromium {
             OsString::from(url),
         ])
         .await?;
+        let png = std::fs::read(path).map_err(|error| failed(error.to_string()))?;
+        if !png.starts_with(b"\x89PNG") {
+            return Err(failed("the file is not a PNG".to_string()));
+        }
         Ok(())
     }
 

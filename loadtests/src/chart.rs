@@ -8,6 +8,7 @@
 //! with one curve per step, so the step where saturation starts stands out. Steps come
 //! labelled (`suite::labelled_steps`), so any list of steps plugs in the same way.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -74,15 +75,7 @@ pub fn draw_chart_svg(path: &Path, steps: &[(String, &StepReport)]) -> Result<()
 pub fn report_panels(steps: &[(String, &StepReport)]) -> Vec<Panel> {
     let groups = [
         Group::new("Throughput per sampler (requests/s)", |step| {
-            samplers(step)
-                .into_iter()
-                .map(|sampler| {
-                    let points = rate(step, |p| {
-                        p.requests_by_sampler.get(&sampler).copied().unwrap_or(0) as f64
-                    });
-                    Series::new(sampler, points)
-                })
-                .collect()
+            rates_by_key(step, samplers(step), |p| &p.requests_by_sampler)
         }),
         Group::new("Latency (ms)", |step| {
             vec![
@@ -92,15 +85,8 @@ pub fn report_panels(steps: &[(String, &StepReport)]) -> Vec<Panel> {
             ]
         }),
         Group::new("Errors per second by class", |step| {
-            error_classes(step)
-                .into_iter()
-                .map(|class| {
-                    let points = rate(step, |p| {
-                        p.errors_by_class.get(&class).copied().unwrap_or(0) as f64
-                    });
-                    Series::new(class, points)
-                })
-                .collect()
+            let classes = step.errors_by_class.keys().cloned().collect();
+            rates_by_key(step, classes, |p| &p.errors_by_class)
         }),
         pool_group("main"),
         pool_group("osgi"),
@@ -292,6 +278,20 @@ fn rate(step: &StepReport, count: impl Fn(&TimelinePoint) -> f64) -> Points {
         .collect()
 }
 
+/// One rate per key of a per-second count map (requests per sampler, errors per class).
+fn rates_by_key(
+    step: &StepReport,
+    keys: Vec<String>,
+    counts: fn(&TimelinePoint) -> &BTreeMap<String, u64>,
+) -> Vec<Series> {
+    keys.into_iter()
+        .map(|key| {
+            let points = rate(step, |p| counts(p).get(&key).copied().unwrap_or(0) as f64);
+            Series::new(key, points)
+        })
+        .collect()
+}
+
 /// A latency percentile, known only in seconds with requests.
 fn latency(step: &StepReport, value: impl Fn(&TimelinePoint) -> f64) -> Points {
     step.timeline
@@ -331,8 +331,4 @@ fn samplers(step: &StepReport) -> Vec<String> {
                 .any(|point| point.requests_by_sampler.contains_key(name))
         })
         .collect()
-}
-
-fn error_classes(step: &StepReport) -> Vec<String> {
-    step.errors_by_class.keys().cloned().collect()
 }
