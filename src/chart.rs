@@ -11,10 +11,10 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Room for the legend right of the plot.
-const LEGEND_WIDTH: u32 = 170;
+const LEGEND_WIDTH: u32 = 200;
 const LEGEND_ROW: i32 = 17;
 /// Longest legend label drawn; longer ones are cut with an ellipsis.
-const LEGEND_LABEL_CHARS: usize = 24;
+const LEGEND_LABEL_CHARS: usize = 30;
 const FONT: &str = "sans-serif";
 
 /// Tableau's ten colours: told apart on screen and in print.

@@ -65,7 +65,7 @@ pub fn draw_chart_svg(path: &Path, steps: &[(String, &StepReport)]) -> Result<()
         Group::new("errors (/s)", |step| {
             vec![Series::new("errors", rate(step, |p| p.errors as f64))]
         }),
-        ready_entries(),
+        ready_entries("ready bus entries", &QUEUES[..1]),
     ];
     let svg = stacked_svg(&panels(steps, &groups), CHART_SVG_SIZE)?;
     std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))
@@ -113,7 +113,7 @@ pub fn report_panels(steps: &[(String, &StepReport)]) -> Vec<Panel> {
                 .into_iter()
                 .collect()
         }),
-        ready_entries(),
+        ready_entries("ready queue entries", &QUEUES),
         Group::new("Healthcheck (1 = 200, 0 = other)", |step| {
             vec![Series::new(
                 "healthy",
@@ -160,26 +160,30 @@ fn pool_group(name: &'static str) -> Group {
     })
 }
 
-fn ready_entries() -> Group {
-    Group::new("ready queue entries", |step| {
-        [
-            ("bus-bus_events", "main bus"),
-            ("bus-bus_ext_events", "external bus"),
-            ("notif-notifications", "notification queue"),
-        ]
-        .map(|(id, label)| {
-            Series::new(
-                label,
-                server(step, |s| {
-                    s.queues
-                        .iter()
-                        .find(|queue| queue.id == id)
-                        .and_then(|queue| queue.ready)
-                        .map(|ready| ready as f64)
-                }),
-            )
-        })
-        .into()
+/// ferrobill's queues: Kill Bill's queue id, and a label.
+const QUEUES: [(&str, &str); 3] = [
+    ("bus-bus_events", "main bus"),
+    ("bus-bus_ext_events", "external bus"),
+    ("notif-notifications", "notification queue"),
+];
+
+fn ready_entries(title: &'static str, queues: &'static [(&'static str, &'static str)]) -> Group {
+    Group::new(title, move |step| {
+        queues
+            .iter()
+            .map(|&(id, label)| {
+                Series::new(
+                    label,
+                    server(step, |s| {
+                        s.queues
+                            .iter()
+                            .find(|queue| queue.id == id)
+                            .and_then(|queue| queue.ready)
+                            .map(|ready| ready as f64)
+                    }),
+                )
+            })
+            .collect()
     })
 }
 

@@ -141,7 +141,7 @@ fn banner(sample: Option<&Sample>) -> Vec<Cell> {
             match health {
                 Some(health) if health.healthy => String::new(),
                 Some(health) => health.failing.join("; "),
-                None => "no health report in the last few seconds".to_string(),
+                None => "no health report in the last 15 s".to_string(),
             },
         ),
     ]
