@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use crate::bus::notifications::{self, NotificationError, NotificationQueueService};
 use crate::bus::{self, Bus, BusError};
 use crate::config::Config;
-use crate::dashboard::{Dashboard, Layout, Queue, QueueKind, Sources};
+use crate::dashboard::{Dashboard, Queue, QueueKind, Sources};
 use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
 use crate::db::migrate::{self, MigrateError};
 use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
@@ -310,7 +310,11 @@ impl App {
             ],
             queues_check,
         };
-        let dashboard = Dashboard::new(&dashboard_sources, health.clone(), layout(&config));
+        let dashboard = Dashboard::new(
+            &dashboard_sources,
+            health.clone(),
+            saturation_settings(&config),
+        );
         let dashboard_sampler = dashboard.start(dashboard_sources);
         let state = AppState {
             tenants: TenantService::new(
@@ -560,25 +564,13 @@ fn watch_bus(name: &str, bus: &Bus) -> WatchedQueue {
     }
 }
 
-/// What the dashboard shows besides its samples: both pools, the three queues, and the
-/// settings that decide saturation with their effective values.
-fn layout(config: &Config) -> Layout {
-    Layout {
-        pools: vec!["main", "osgi"],
-        queues: vec![
-            ("bus-bus_events".to_string(), "main bus".to_string()),
-            ("bus-bus_ext_events".to_string(), "external bus".to_string()),
-            (
-                notifications::QUEUE_METRICS_ID.to_string(),
-                "notification queue".to_string(),
-            ),
-        ],
-        settings: config
-            .effective_properties()
-            .into_iter()
-            .filter(|(name, _)| SATURATION_SETTINGS.contains(name))
-            .collect(),
-    }
+/// The settings the dashboard shows, with their effective values.
+fn saturation_settings(config: &Config) -> Vec<(&'static str, String)> {
+    config
+        .effective_properties()
+        .into_iter()
+        .filter(|(name, _)| SATURATION_SETTINGS.contains(name))
+        .collect()
 }
 
 /// `ferrobill migrate`: applies pending migrations and exits.

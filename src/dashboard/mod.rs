@@ -110,9 +110,24 @@ pub(crate) struct Frame {
 }
 
 impl Dashboard {
-    pub fn new(sources: &Sources, health: Health, layout: Layout) -> Dashboard {
+    /// The dashboard of the server `sources` are taken from, showing `settings` (property
+    /// names and effective values) beside the samples.
+    pub fn new(
+        sources: &Sources,
+        health: Health,
+        settings: Vec<(&'static str, String)>,
+    ) -> Dashboard {
         let main_pool = sources.main_pool.clone();
         let counts = sources.queues.iter().map(Queue::ready_count).collect();
+        let layout = Layout {
+            pools: vec![sources.main_pool.name(), sources.plugin_pool.name()],
+            queues: sources
+                .queues
+                .iter()
+                .map(|queue| (queue.id(), queue.label()))
+                .collect(),
+            settings,
+        };
         Dashboard {
             inner: Arc::new(Inner {
                 layout,

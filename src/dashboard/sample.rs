@@ -122,6 +122,14 @@ impl Queue {
         }
     }
 
+    /// For people: `main bus`, `external bus`, `notification queue`.
+    pub fn label(&self) -> String {
+        match &self.kind {
+            QueueKind::Bus(bus) => format!("{} bus", bus.name()),
+            QueueKind::Notifications(_) => "notification queue".to_string(),
+        }
+    }
+
     /// `None` for the in-memory bus, which has no table.
     pub fn ready_count(&self) -> Option<ReadyCount> {
         match &self.kind {
