@@ -87,6 +87,16 @@ impl Gate {
         })
     }
 
+    /// A place only if one is free now, with nobody waiting for it.
+    pub fn try_enter(self: &Arc<Self>) -> Option<Place> {
+        let mut state = self.lock();
+        if state.free == 0 {
+            return None;
+        }
+        state.free -= 1;
+        Some(Place { gate: self.clone() })
+    }
+
     /// Waits for a place (for ever: the caller bounds the wait).
     pub async fn enter(self: &Arc<Self>, priority: Priority) -> Place {
         let (ticket, granted) = {

@@ -15,7 +15,7 @@ use tokio_postgres::NoTls;
 
 use super::gate::{Gate, Place, Priority, Waiting};
 use crate::config::PoolConfig;
-use crate::metrics::PoolMetrics;
+use crate::metrics::{PoolMetrics, PoolWaits};
 use crate::profiling::{self, Category};
 
 /// Why a connection could not be handed out.
@@ -205,6 +205,34 @@ impl DbPool {
                 })
             }
         }
+    }
+
+    /// A connection and its place only if a place is free now (an idle connection, or a new
+    /// one while the pool is below `maxActive`); `None` otherwise. For observers that must not
+    /// join the line they are observing. Not counted in the pool's wait metrics.
+    pub(super) async fn try_checkout(&self) -> Result<Option<(Object, Place)>, PoolError> {
+        let name = self.inner.name;
+        let Some(place) = self.inner.gate.try_enter() else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(self.inner.connection_timeout, self.inner.pool.get()).await {
+            Ok(Ok(connection)) => Ok(Some((connection, place))),
+            Ok(Err(deadpool_postgres::PoolError::Backend(source))) => {
+                Err(PoolError::Connect { pool: name, source })
+            }
+            Ok(Err(deadpool_postgres::PoolError::Closed)) => Err(PoolError::Closed { pool: name }),
+            Ok(Err(_)) | Err(_) => Err(PoolError::Timeout {
+                pool: name,
+                timeout: self.inner.connection_timeout,
+                waited: self.inner.connection_timeout,
+            }),
+        }
+    }
+
+    /// The longest wait for a connection and the timeouts since the last call; the
+    /// dashboard's sampler is the only caller.
+    pub fn take_waits(&self) -> PoolWaits {
+        self.inner.metrics.take_waits()
     }
 
     /// Sets the pool's size gauges (`<pool>.pool.TotalConnections` …) from its state now; called

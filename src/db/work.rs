@@ -80,6 +80,25 @@ impl Db {
         self.acquire(false).await
     }
 
+    /// [`Db::read`] only if a connection is free now, without joining the line: `None`
+    /// otherwise. For observers that must not wait behind what they observe.
+    pub async fn try_read(&self) -> Result<Option<Work>, PoolError> {
+        let holder = Holder::enter(self.pool.name()).map_err(|held| PoolError::Nested {
+            pool: self.pool.name(),
+            held: held.pool,
+        })?;
+        let Some((connection, place)) = self.pool.try_checkout().await? else {
+            return Ok(None);
+        };
+        Ok(Some(Work {
+            connection: Some(connection),
+            place: Some(place),
+            in_transaction: false,
+            finished: AtomicBool::new(true),
+            _holder: holder,
+        }))
+    }
+
     /// A unit of work in a transaction. BEGIN is sent at once but not waited for: it travels
     /// with the first statement, so a transaction costs no round trip of its own (a broken
     /// connection fails that statement instead).
