@@ -134,6 +134,7 @@ impl Database {
                     port: 5432,
                     max_connections: config.embedded.max_connections,
                     durable: true,
+                    settings: config.embedded.postgres_settings.clone(),
                 })
                 .await?;
                 if let Err(error) = cluster.ensure_database(EMBEDDED_DATABASE).await {

@@ -111,6 +111,8 @@ pub struct PoolConfig {
 pub struct EmbeddedConfig {
     pub data_dir: PathBuf,
     pub max_connections: u32,
+    /// `ferrobill.embedded.postgresSettings`, as (name, value) pairs.
+    pub postgres_settings: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -713,7 +715,9 @@ const PROPERTIES: &[Property] = &[
     property("ferrobill.embedded.dataDir", "./data/postgres", NON_EMPTY_TEXT, Embedded,
         "Data directory of the embedded PostgreSQL."),
     property("ferrobill.embedded.maxConnections", "300", POSITIVE, Embedded,
-        "max_connections of the embedded PostgreSQL; keep it above both pools' maxActive added up."),
+        "max_connections of the embedded PostgreSQL; both pools' maxActive added up must fit in it (startup stops otherwise)."),
+    property("ferrobill.embedded.postgresSettings", "", TEXT, Embedded,
+        "More PostgreSQL settings for the embedded cluster, over ferrobill's own (docs/operations.md): comma-separated name=value pairs, e.g. shared_preload_libraries=pg_stat_statements,track_io_timing=on. fsync and synchronous_commit cannot be turned off."),
 
     property("org.killbill.payment.plugin.threads.nb", "10", POSITIVE, Payment,
         "Threads that run payment plugin calls."),
@@ -2243,6 +2247,49 @@ impl Values {
 // Building the typed configuration
 // ---------------------------------------------------------------------------------------------
 
+/// `ferrobill.embedded.postgresSettings`: `name=value` pairs, comma-separated. Durability is not
+/// negotiable: a setting that would lose committed payments is refused.
+fn postgres_settings(values: &Values) -> Result<Vec<(String, String)>, ConfigError> {
+    const NAME: &str = "ferrobill.embedded.postgresSettings";
+    const NOT_OFF: [&str; 3] = ["fsync", "synchronous_commit", "full_page_writes"];
+    let text = values.text(NAME);
+    let invalid = |expected: &str| {
+        let (property, _, source) = values.get(NAME);
+        ConfigError::InvalidValue {
+            property,
+            value: format!("{text:?}"),
+            origin: source.to_string(),
+            expected: expected.to_owned(),
+        }
+    };
+    let mut settings = Vec::new();
+    for entry in text
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
+        let Some((name, value)) = entry.split_once('=') else {
+            return Err(invalid("comma-separated name=value PostgreSQL settings"));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if !valid_name || value.is_empty() {
+            return Err(invalid("comma-separated name=value PostgreSQL settings"));
+        }
+        let lowered = value.to_ascii_lowercase();
+        if NOT_OFF.contains(&name) && matches!(lowered.as_str(), "off" | "false" | "0" | "no") {
+            return Err(invalid(
+                "settings that keep committed data durable (fsync, synchronous_commit and full_page_writes stay on)",
+            ));
+        }
+        settings.push((name.to_string(), value.to_string()));
+    }
+    Ok(settings)
+}
+
 /// `ferrobill.security.trustedProxies`: IP addresses, comma-separated.
 fn trusted_proxies(values: &Values) -> Result<Vec<IpAddr>, ConfigError> {
     const NAME: &str = "ferrobill.security.trustedProxies";
@@ -2266,6 +2313,10 @@ fn trusted_proxies(values: &Values) -> Result<Vec<IpAddr>, ConfigError> {
     }
     Ok(proxies)
 }
+
+/// Connections of the embedded cluster that the pools may not count on: PostgreSQL's reserved
+/// superuser slots (3) and ferrobill's LISTEN connections (one per queue, and the cache's).
+const EMBEDDED_RESERVED_CONNECTIONS: u32 = 10;
 
 fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, ConfigError> {
     let server = ServerConfig {
@@ -2298,6 +2349,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
     let embedded = EmbeddedConfig {
         data_dir: PathBuf::from(values.text("ferrobill.embedded.dataDir")),
         max_connections: values.count_u32("ferrobill.embedded.maxConnections"),
+        postgres_settings: postgres_settings(values)?,
     };
     if main_pool.url.is_none() {
         let plugin_share = if plugin_pool.url.is_none() {
@@ -2305,13 +2357,23 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         } else {
             0
         };
+        // The cluster's own background sessions and the queues' LISTEN connections need a
+        // few of its connections too.
+        let available = embedded.max_connections.saturating_sub(EMBEDDED_RESERVED_CONNECTIONS);
         let needed = main_pool.max_active.saturating_add(plugin_share);
-        if needed > embedded.max_connections {
-            warnings.push(format!(
-                "the pools may open {needed} connections to the embedded PostgreSQL, more than \
-                 ferrobill.embedded.maxConnections ({})",
-                embedded.max_connections
-            ));
+        if needed > available {
+            let (property, _, source) = values.get("org.killbill.dao.maxActive");
+            return Err(ConfigError::InvalidValue {
+                property,
+                value: format!("{:?}", main_pool.max_active.to_string()),
+                origin: source.to_string(),
+                expected: format!(
+                    "pools that fit in the embedded PostgreSQL: {needed} connections (main \
+                     {} + plugin {plugin_share}) but ferrobill.embedded.maxConnections={} \
+                     leaves {available}",
+                    main_pool.max_active, embedded.max_connections
+                ),
+            });
         }
     }
     let payment = PaymentConfig {
@@ -3765,8 +3827,13 @@ mod tests {
 
     #[test]
     fn embedded_connection_budget_is_checked() {
-        let l = loaded(&[("KILLBILL_DAO_MAX_ACTIVE", "250")]);
-        assert!(has_warning(&l, "may open 350 connections"));
+        let refused = env_error(&[("KILLBILL_DAO_MAX_ACTIVE", "250")]);
+        assert!(
+            refused.starts_with(
+                "invalid value \"250\" for org.killbill.dao.maxActive (from environment variable KILLBILL_DAO_MAX_ACTIVE)"
+            ) && refused.contains("350 connections"),
+            "{refused}"
+        );
         let l = loaded(&[
             ("KILLBILL_DAO_MAX_ACTIVE", "250"),
             ("DATABASE_URL", "postgres://db/kb"),
@@ -3774,6 +3841,31 @@ mod tests {
         assert!(!has_warning(&l, "may open"));
         let l = loaded(&[("KILLBILL_DAO_MIN_IDLE", "500")]);
         assert!(has_warning(&l, "org.killbill.dao.minIdle (500) is above"));
+    }
+
+    #[test]
+    fn embedded_postgres_settings_are_pairs_and_never_give_up_durability() {
+        let c = config(&[(
+            "ferrobill.embedded.postgresSettings",
+            "shared_preload_libraries=pg_stat_statements, track_io_timing=on",
+        )]);
+        assert_eq!(
+            c.embedded.postgres_settings,
+            [
+                (
+                    "shared_preload_libraries".to_string(),
+                    "pg_stat_statements".to_string()
+                ),
+                ("track_io_timing".to_string(), "on".to_string())
+            ]
+        );
+        for bad in ["fsync=off", "synchronous_commit=off", "nonsense", "a b=1", "x="] {
+            let error = error_of(&[("ferrobill.embedded.postgresSettings", bad)]);
+            assert!(
+                error.contains("ferrobill.embedded.postgresSettings"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

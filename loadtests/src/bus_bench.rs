@@ -250,6 +250,7 @@ impl BenchDatabase {
             port: 5432,
             max_connections: plan.max_connections,
             durable: plan.durable,
+            settings: Vec::new(),
         })
         .await
         .with_context(|| {
