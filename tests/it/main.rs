@@ -31,5 +31,6 @@ mod push_notifications;
 mod queue_health;
 mod security;
 mod self_contained;
+mod small_pools;
 mod tags;
 mod tenants;
