@@ -1,7 +1,8 @@
 //! Kill Bill's BeatrixListener for the events ferrobill has so far: it subscribes on the main
-//! bus to account creation and change and payment outcomes and posts the matching external
-//! event (ACCOUNT_CREATION, ACCOUNT_CHANGE, PAYMENT_SUCCESS, PAYMENT_FAILED; TENANT_CONFIG_CHANGE for a tenant
-//! key-value) on the external bus, in one transaction.
+//! bus to account creation and change, payment outcomes and tags and posts the matching
+//! external event (ACCOUNT_CREATION, ACCOUNT_CHANGE, PAYMENT_SUCCESS, PAYMENT_FAILED,
+//! TAG_CREATION, TAG_DELETION; TENANT_CONFIG_CHANGE for a tenant key-value) on the external
+//! bus, in one transaction, with BeatrixListener's metaData (a JSON text).
 //!
 //! This file owns that mapping. It must never call a callback or a plugin itself (the external
 //! bus's subscribers do) and never write SQL (storage does).
@@ -15,10 +16,13 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use serde::Serialize;
+
 use crate::bus::internal_events::{
-    AccountChangeInternalEvent, AccountCreationInternalEvent, ExternalBusEvent,
-    PaymentErrorInternalEvent, PaymentEventData, PaymentInfoInternalEvent,
-    PaymentPluginErrorInternalEvent, TenantConfigChangeInternalEvent,
+    AccountChangeInternalEvent, AccountCreationInternalEvent, ControlTagCreationInternalEvent,
+    ControlTagDeletionInternalEvent, ExternalBusEvent, PaymentErrorInternalEvent, PaymentEventData,
+    PaymentInfoInternalEvent, PaymentPluginErrorInternalEvent, TagEventData,
+    TenantConfigChangeInternalEvent, UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
 };
 use crate::bus::{Bus, BusEntry, BusEvent, HandlerError};
 use crate::db::pool::DbPool;
@@ -76,7 +80,8 @@ pub fn subscribe(main_bus: &Bus, external_bus: &Bus, pool: &DbPool) {
             let translator = translator.clone();
             async move {
                 let event: TenantConfigChangeInternalEvent = entry.decode()?;
-                // Kill Bill: no account, the key as metaData.
+                // Kill Bill: no account, TenantConfigMetadata as metaData.
+                let meta_data = meta_data(&TenantConfigMetadata { key: &event.key })?;
                 translator
                     .post(
                         &entry,
@@ -84,7 +89,7 @@ pub fn subscribe(main_bus: &Bus, external_bus: &Bus, pool: &DbPool) {
                         "TENANT_KVS",
                         event.id,
                         None,
-                        Some(event.key),
+                        Some(meta_data),
                     )
                     .await
             }
@@ -102,6 +107,90 @@ pub fn subscribe(main_bus: &Bus, external_bus: &Bus, pool: &DbPool) {
         "PAYMENT_FAILED",
         |e| &e.0,
     );
+    subscribe_tag::<UserTagCreationInternalEvent>(main_bus, &translator, "TAG_CREATION", |e| &e.0);
+    subscribe_tag::<ControlTagCreationInternalEvent>(main_bus, &translator, "TAG_CREATION", |e| {
+        &e.0
+    });
+    subscribe_tag::<UserTagDeletionInternalEvent>(main_bus, &translator, "TAG_DELETION", |e| &e.0);
+    subscribe_tag::<ControlTagDeletionInternalEvent>(main_bus, &translator, "TAG_DELETION", |e| {
+        &e.0
+    });
+}
+
+/// BeatrixListener's TenantConfigMetadata.
+#[derive(Serialize)]
+struct TenantConfigMetadata<'a> {
+    key: &'a str,
+}
+
+/// BeatrixListener's PaymentMetadata, fields in its order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentMetadata<'a> {
+    payment_transaction_id: uuid::Uuid,
+    amount: Option<serde_json::Number>,
+    currency: Option<&'a str>,
+    status: &'a str,
+    transaction_type: &'a str,
+    effective_date: Option<String>,
+}
+
+/// BeatrixListener's TagMetadata.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TagMetadata<'a> {
+    tag_definition_name: &'a str,
+}
+
+/// A metaData object as the JSON text Kill Bill sends.
+fn meta_data(value: &impl Serialize) -> Result<String, HandlerError> {
+    serde_json::to_string(value).map_err(|error| format!("metaData: {error}").into())
+}
+
+fn payment_meta_data(payment: &PaymentEventData) -> Result<String, HandlerError> {
+    meta_data(&PaymentMetadata {
+        payment_transaction_id: payment.payment_transaction_id,
+        amount: payment.amount.parse().ok(),
+        // Kill Bill records a VOID without currency.
+        currency: Some(payment.currency.as_str())
+            .filter(|currency| !currency.is_empty() && payment.transaction_type != "VOID"),
+        status: &payment.status,
+        transaction_type: &payment.transaction_type,
+        effective_date: payment
+            .effective_date
+            .map(|date| date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+    })
+}
+
+fn subscribe_tag<E>(
+    main_bus: &Bus,
+    translator: &Arc<Translator>,
+    event_type: &'static str,
+    data: fn(&E) -> &TagEventData,
+) where
+    E: BusEvent + serde::de::DeserializeOwned + Send + 'static,
+{
+    let translator = translator.clone();
+    main_bus.subscribe(E::CLASS_NAME, move |entry| {
+        let translator = translator.clone();
+        async move {
+            let event: E = entry.decode()?;
+            let tag = data(&event);
+            let meta_data = meta_data(&TagMetadata {
+                tag_definition_name: &tag.tag_definition_name,
+            })?;
+            translator
+                .post(
+                    &entry,
+                    event_type,
+                    "TAG",
+                    tag.tag_id,
+                    Some(tag.account_id),
+                    Some(meta_data),
+                )
+                .await
+        }
+    });
 }
 
 fn subscribe_payment<E>(
@@ -118,6 +207,7 @@ fn subscribe_payment<E>(
         async move {
             let event: E = entry.decode()?;
             let payment = data(&event);
+            let meta_data = payment_meta_data(payment)?;
             translator
                 .post(
                     &entry,
@@ -125,7 +215,7 @@ fn subscribe_payment<E>(
                     "PAYMENT",
                     payment.payment_id,
                     Some(payment.account_id),
-                    None,
+                    Some(meta_data),
                 )
                 .await
         }
@@ -139,7 +229,7 @@ struct Translator {
 
 impl Translator {
     /// Posts the external event for `entry` in its own transaction. Kill Bill sends no
-    /// metaData for account and payment events.
+    /// metaData for account events.
     async fn post(
         &self,
         entry: &BusEntry,

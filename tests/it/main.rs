@@ -32,3 +32,4 @@ mod security;
 mod self_contained;
 mod tags;
 mod tenants;
+mod wire_parity;

@@ -408,8 +408,8 @@ async fn every_operation_of_the_state_machine_answers_as_kill_bill_does() {
         .expect("JSON");
     assert_eq!(
         full["auditLogs"].as_array().map(Vec::len),
-        Some(5),
-        "the insert and one state update per operation: {full}"
+        Some(8),
+        "the insert, its outcome, and two updates per follow-up (the transaction added, its outcome), as Kill Bill: {full}"
     );
     assert_eq!(
         full["transactions"][0]["auditLogs"]
@@ -657,7 +657,12 @@ async fn bad_payment_requests_are_refused_with_kill_bills_codes() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    assert_eq!(unknown["code"], 7020);
+    // An id is resolved before the payment API, as Kill Bill's InternalCallContextFactory does.
+    assert_eq!(unknown["code"], Value::Null);
+    assert_eq!(
+        unknown["className"],
+        "org.killbill.billing.util.callcontext.InternalCallContextFactory$ObjectDoesNotExist"
+    );
     let location = created(
         pay(
             &app,
