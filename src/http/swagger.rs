@@ -198,7 +198,7 @@ mod tests {
             panic!("set {KILL_BILL_SWAGGER} to the path of Kill Bill's kbswagger.yaml")
         });
         let path = Path::new(&path);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|error| {
             panic!(
                 "cannot read Kill Bill's description {}: {error}",
                 path.display()
