@@ -12,28 +12,7 @@ use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp
 
 /// An account with a default `__EXTERNAL_PAYMENT__` method; returns its id.
 async fn account_with_method(app: &TestApp, external_key: &str) -> String {
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&json!({ "externalKey": external_key, "currency": "USD" }))
-        .send()
-        .await
-        .expect("POST /1.0/kb/accounts");
-    let location = header(
-        &expect_status(response, StatusCode::CREATED).await,
-        "location",
-    );
-    let account_id = location.rsplit('/').next().expect("an id").to_string();
-    let response = app
-        .kb(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
-        )
-        .json(&json!({ "pluginName": "__EXTERNAL_PAYMENT__" }))
-        .send()
-        .await
-        .expect("POST paymentMethods");
-    expect_status(response, StatusCode::CREATED).await;
-    account_id
+    app.account_with_external_method(external_key).await.0
 }
 
 async fn pay(app: &TestApp, account_id: &str, query: &str, body: Value) -> reqwest::Response {

@@ -711,31 +711,11 @@ async fn defaults_payments_and_tags_are_pushed_with_kill_bills_meta_data() {
     register(&app, &url).await;
     expect_registration_notice(&mut received).await;
 
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&json!({ "externalKey": "meta", "currency": "USD" }))
-        .send()
-        .await
-        .expect("POST /1.0/kb/accounts");
-    let response = expect_status(response, StatusCode::CREATED).await;
-    let account_id: Uuid = header(&response, "location")
-        .rsplit('/')
-        .next()
-        .and_then(|id| id.parse().ok())
-        .expect("an account id");
+    let (account_id, _) = app.account_with_external_method("meta").await;
+    let account_id: Uuid = account_id.parse().expect("an account id");
     let created = next(&mut received).await;
     assert_eq!(created.body["eventType"], "ACCOUNT_CREATION");
-
-    let response = app
-        .kb(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
-        )
-        .json(&json!({ "pluginName": "__EXTERNAL_PAYMENT__" }))
-        .send()
-        .await
-        .expect("POST paymentMethods");
-    expect_status(response, StatusCode::CREATED).await;
+    // Making the new method the default changes the account.
     let changed = next(&mut received).await;
     assert_notification(
         &changed,

@@ -7,53 +7,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, header, TestApp};
+use crate::harness::{expect_kb_error, expect_status, header, last_segment, TestApp};
 
 const OBJECT_DOES_NOT_EXIST: &str =
     "org.killbill.billing.util.callcontext.InternalCallContextFactory$ObjectDoesNotExist";
-
-async fn create_account(app: &TestApp, body: Value) -> String {
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&body)
-        .send()
-        .await
-        .expect("POST /1.0/kb/accounts");
-    let location = header(
-        &expect_status(response, StatusCode::CREATED).await,
-        "location",
-    );
-    location.rsplit('/').next().expect("an id").to_string()
-}
-
-/// An account in USD with a default `__EXTERNAL_PAYMENT__` method: (account id, method id).
-async fn account_with_method(app: &TestApp, key: &str) -> (String, String) {
-    let account = create_account(app, json!({ "externalKey": key, "currency": "USD" })).await;
-    let response = app
-        .kb(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account}/paymentMethods?isDefault=true"),
-        )
-        .json(&json!({ "pluginName": "__EXTERNAL_PAYMENT__" }))
-        .send()
-        .await
-        .expect("POST paymentMethods");
-    let location = header(
-        &expect_status(response, StatusCode::CREATED).await,
-        "location",
-    );
-    let method = location.rsplit('/').next().expect("an id").to_string();
-    (account, method)
-}
-
-async fn get_json(app: &TestApp, path: &str) -> Value {
-    let response = app.kb(Method::GET, path).send().await.expect("GET");
-    expect_status(response, StatusCode::OK)
-        .await
-        .json()
-        .await
-        .expect("JSON")
-}
 
 async fn post_raw(app: &TestApp, path: &str, body: &str) -> reqwest::Response {
     app.kb(Method::POST, path)
@@ -66,113 +23,73 @@ async fn post_raw(app: &TestApp, path: &str, body: &str) -> reqwest::Response {
 
 /// A payment operation answered 201: the payment id from its Location.
 async fn paid(response: reqwest::Response) -> String {
-    let location = header(
+    last_segment(&header(
         &expect_status(response, StatusCode::CREATED).await,
         "location",
-    );
-    location
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .expect("an id")
-        .to_string()
+    ))
 }
+
+/// A request as the test tenant with an optional JSON body.
+async fn send(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    let request = app.kb(method, path);
+    match body {
+        Some(body) => request.json(&body),
+        None => request,
+    }
+    .send()
+    .await
+    .expect("request")
+}
+
+/// The error JSON of a request answered `status`.
+async fn refused(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    status: StatusCode,
+) -> Value {
+    expect_kb_error(send(app, method, path, body).await, status).await
+}
+
+const MISMATCHED: &str = "com.fasterxml.jackson.databind.exc.MismatchedInputException";
+const UNRECOGNIZED: &str = "com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException";
+const INVALID_FORMAT: &str = "com.fasterxml.jackson.databind.exc.InvalidFormatException";
+const MAPPING: &str = "com.fasterxml.jackson.databind.JsonMappingException";
+const ILLEGAL_ARGUMENT: &str = "java.lang.IllegalArgumentException";
 
 #[tokio::test]
 async fn bodies_of_another_shape_are_refused_with_jacksons_exceptions_and_store_nothing() {
     let app = TestApp::spawn_with_tenant().await;
     let nested = format!("{}{}", "[".repeat(200), "]".repeat(200));
-    let cases: Vec<(&str, String, &str)> = vec![
-        (
-            "/1.0/kb/accounts",
-            "[]".into(),
-            "com.fasterxml.jackson.databind.exc.MismatchedInputException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            "[[1]]".into(),
-            "com.fasterxml.jackson.databind.exc.MismatchedInputException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            nested,
-            "com.fasterxml.jackson.databind.exc.MismatchedInputException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            "\"account\"".into(),
-            "com.fasterxml.jackson.databind.exc.MismatchedInputException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            "1".into(),
-            "com.fasterxml.jackson.databind.exc.MismatchedInputException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            "null".into(),
-            "java.lang.IllegalArgumentException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            r#"{"colour":"blue"}"#.into(),
-            "com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            r#"{"currency":"XXX"}"#.into(),
-            "com.fasterxml.jackson.databind.exc.InvalidFormatException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            r#"{"billCycleDayLocal":"x"}"#.into(),
-            "com.fasterxml.jackson.databind.exc.InvalidFormatException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            r#"{"billCycleDayLocal":true}"#.into(),
-            "com.fasterxml.jackson.databind.exc.MismatchedInputException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            r#"{"name":{"a":1}}"#.into(),
-            "com.fasterxml.jackson.databind.exc.MismatchedInputException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            r#"{"parentAccountId":"nope"}"#.into(),
-            "com.fasterxml.jackson.databind.exc.InvalidFormatException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            r#"{"isMigrated":"perhaps"}"#.into(),
-            "com.fasterxml.jackson.databind.exc.InvalidFormatException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            r#"{"billCycleDayLocal":99999999999}"#.into(),
-            "com.fasterxml.jackson.databind.JsonMappingException",
-        ),
-        (
-            "/1.0/kb/accounts",
-            r#"{"referenceTime":"yesterday"}"#.into(),
-            "com.fasterxml.jackson.databind.JsonMappingException",
-        ),
-        (
-            "/1.0/kb/tagDefinitions",
-            "[]".into(),
-            "com.fasterxml.jackson.databind.exc.MismatchedInputException",
-        ),
-        (
-            "/1.0/kb/tenants",
-            "[]".into(),
-            "com.fasterxml.jackson.databind.exc.MismatchedInputException",
-        ),
+    let accounts: Vec<(&str, &str)> = vec![
+        ("[]", MISMATCHED),
+        ("[[1]]", MISMATCHED),
+        (&nested, MISMATCHED),
+        ("\"account\"", MISMATCHED),
+        ("1", MISMATCHED),
+        ("null", ILLEGAL_ARGUMENT),
+        (r#"{"colour":"blue"}"#, UNRECOGNIZED),
+        (r#"{"currency":"XXX"}"#, INVALID_FORMAT),
+        (r#"{"billCycleDayLocal":"x"}"#, INVALID_FORMAT),
+        (r#"{"billCycleDayLocal":true}"#, MISMATCHED),
+        (r#"{"name":{"a":1}}"#, MISMATCHED),
+        (r#"{"parentAccountId":"nope"}"#, INVALID_FORMAT),
+        (r#"{"isMigrated":"perhaps"}"#, INVALID_FORMAT),
+        (r#"{"billCycleDayLocal":99999999999}"#, MAPPING),
+        (r#"{"referenceTime":"yesterday"}"#, MAPPING),
     ];
-    for (path, body, class_name) in &cases {
+    let cases = accounts
+        .into_iter()
+        .map(|(body, class_name)| ("/1.0/kb/accounts", body, class_name))
+        .chain([
+            ("/1.0/kb/tagDefinitions", "[]", MISMATCHED),
+            ("/1.0/kb/tenants", "[]", MISMATCHED),
+        ]);
+    for (path, body, class_name) in cases {
         let error =
             expect_kb_error(post_raw(&app, path, body).await, StatusCode::BAD_REQUEST).await;
-        assert_eq!(error["className"], *class_name, "{body}: {error}");
+        assert_eq!(error["className"], class_name, "{body}: {error}");
     }
     let error = expect_kb_error(
         post_raw(&app, "/1.0/kb/accounts", "[]").await,
@@ -198,7 +115,7 @@ async fn bodies_of_another_shape_are_refused_with_jacksons_exceptions_and_store_
 
     // The same rules for a payment's body: an unknown currency or type is refused by the JSON
     // layer, and no payment is made in it.
-    let (account, _) = account_with_method(&app, "payer").await;
+    let (account, _) = app.account_with_external_method("payer").await;
     for body in [
         r#"{"transactionType":"PURCHASE","amount":1,"currency":"XXX"}"#,
         r#"{"transactionType":"STEAL","amount":1}"#,
@@ -209,20 +126,14 @@ async fn bodies_of_another_shape_are_refused_with_jacksons_exceptions_and_store_
             StatusCode::BAD_REQUEST,
         )
         .await;
-        assert_eq!(
-            error["className"], "com.fasterxml.jackson.databind.exc.InvalidFormatException",
-            "{body}: {error}"
-        );
+        assert_eq!(error["className"], INVALID_FORMAT, "{body}: {error}");
     }
     let error = expect_kb_error(
         post_raw(&app, &format!("/1.0/kb/accounts/{account}/payments"), "[]").await,
         StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_eq!(
-        error["className"],
-        "com.fasterxml.jackson.databind.exc.MismatchedInputException"
-    );
+    assert_eq!(error["className"], MISMATCHED);
     assert_eq!(app.count("select count(*) from payments").await, 0);
     app.stop().await;
 }
@@ -230,9 +141,8 @@ async fn bodies_of_another_shape_are_refused_with_jacksons_exceptions_and_store_
 #[tokio::test]
 async fn scalars_are_coerced_as_jackson_coerces_them() {
     let app = TestApp::spawn_with_tenant().await;
-    let id = create_account(
-        &app,
-        json!({
+    let id = app
+        .create_account(json!({
             "name": 5,
             "company": true,
             "externalKey": "coerced",
@@ -243,10 +153,9 @@ async fn scalars_are_coerced_as_jackson_coerces_them() {
             "parentAccountId": "",
             "timeZone": "",
             "referenceTime": "2024-05-01"
-        }),
-    )
-    .await;
-    let account = get_json(&app, &format!("/1.0/kb/accounts/{id}")).await;
+        }))
+        .await;
+    let account = app.get_json(&format!("/1.0/kb/accounts/{id}")).await;
     assert_eq!(account["name"], "5");
     assert_eq!(account["company"], "true");
     assert_eq!(account["billCycleDayLocal"], 7);
@@ -256,12 +165,10 @@ async fn scalars_are_coerced_as_jackson_coerces_them() {
     assert_eq!(account["parentAccountId"], Value::Null);
     assert_eq!(account["timeZone"], "UTC");
     assert_eq!(account["referenceTime"], "2024-05-01T00:00:00.000Z");
-    let id = create_account(
-        &app,
-        json!({ "externalKey": "epoch", "referenceTime": 1_714_557_600_000_i64 }),
-    )
-    .await;
-    let account = get_json(&app, &format!("/1.0/kb/accounts/{id}")).await;
+    let id = app
+        .create_account(json!({ "externalKey": "epoch", "referenceTime": 1_714_557_600_000_i64 }))
+        .await;
+    let account = app.get_json(&format!("/1.0/kb/accounts/{id}")).await;
     assert_eq!(account["referenceTime"], "2024-05-01T10:00:00.000Z");
     // A tenant's API key may be a number too.
     let response = app
@@ -278,7 +185,7 @@ async fn scalars_are_coerced_as_jackson_coerces_them() {
 #[tokio::test]
 async fn unknown_ids_are_object_does_not_exist_before_any_api() {
     let app = TestApp::spawn_with_tenant().await;
-    let (account, _) = account_with_method(&app, "ids").await;
+    let (account, _) = app.account_with_external_method("ids").await;
     let unknown = uuid::Uuid::new_v4();
     let cases: Vec<(Method, String, Option<Value>, &str)> = vec![
         (
@@ -343,15 +250,7 @@ async fn unknown_ids_are_object_does_not_exist_before_any_api() {
         ),
     ];
     for (method, path, body, object_type) in cases {
-        let mut request = app.kb(method.clone(), &path);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let error = expect_kb_error(
-            request.send().await.expect("request"),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        let error = refused(&app, method.clone(), &path, body, StatusCode::NOT_FOUND).await;
         assert_eq!(error["className"], OBJECT_DOES_NOT_EXIST, "{method} {path}");
         assert_eq!(error["code"], Value::Null, "{method} {path}");
         assert_eq!(
@@ -361,14 +260,8 @@ async fn unknown_ids_are_object_does_not_exist_before_any_api() {
         );
     }
     // By key, the API's own codes stay.
-    let error = expect_kb_error(
-        app.kb(Method::GET, "/1.0/kb/payments?externalKey=nothing")
-            .send()
-            .await
-            .expect("GET"),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let by_key = "/1.0/kb/payments?externalKey=nothing";
+    let error = refused(&app, Method::GET, by_key, None, StatusCode::NOT_FOUND).await;
     assert_eq!(error["code"], 7020);
     assert_eq!(app.count("select count(*) from payments").await, 0);
     app.stop().await;
@@ -377,7 +270,7 @@ async fn unknown_ids_are_object_does_not_exist_before_any_api() {
 #[tokio::test]
 async fn payment_json_and_refusals_read_as_kill_bills() {
     let app = TestApp::spawn_with_tenant().await;
-    let (account, _) = account_with_method(&app, "payer").await;
+    let (account, _) = app.account_with_external_method("payer").await;
     let pay = |body: Value| {
         app.kb(
             Method::POST,
@@ -395,17 +288,17 @@ async fn payment_json_and_refusals_read_as_kill_bills() {
             .expect("POST"),
     )
     .await;
-    let response = app
-        .kb(Method::DELETE, &format!("/1.0/kb/payments/{authorized}"))
-        .send()
-        .await
-        .expect("DELETE");
-    expect_status(response, StatusCode::NO_CONTENT).await;
-    let payment = get_json(
-        &app,
-        &format!("/1.0/kb/payments/{authorized}?withPluginInfo=true"),
+    let void_path = format!("/1.0/kb/payments/{authorized}");
+    expect_status(
+        send(&app, Method::DELETE, &void_path, None).await,
+        StatusCode::NO_CONTENT,
     )
     .await;
+    let payment = app
+        .get_json(&format!(
+            "/1.0/kb/payments/{authorized}?withPluginInfo=true"
+        ))
+        .await;
     let void = &payment["transactions"][1];
     assert_eq!(void["transactionType"], "VOID");
     assert_eq!(void["amount"], Value::Null);
@@ -419,21 +312,17 @@ async fn payment_json_and_refusals_read_as_kill_bills() {
             .expect("POST"),
     )
     .await;
-    let payment = get_json(&app, &format!("/1.0/kb/payments/{negative}")).await;
+    let payment = app.get_json(&format!("/1.0/kb/payments/{negative}")).await;
     assert_eq!(payment["purchasedAmount"], json!(0.0));
     assert_eq!(payment["transactions"][0]["amount"], json!(-5.0));
 
     // A capture in another currency, a follow-up by key without a key, a read by key without
     // one, the wrong type on an account (a bare text body), another account's payment key.
-    let error = expect_kb_error(
-        app.kb(
-            Method::POST,
-            &format!("/1.0/kb/payments/{negative}/refunds"),
-        )
-        .json(&json!({ "amount": 1, "currency": "EUR" }))
-        .send()
-        .await
-        .expect("POST"),
+    let error = refused(
+        &app,
+        Method::POST,
+        &format!("/1.0/kb/payments/{negative}/refunds"),
+        Some(json!({ "amount": 1, "currency": "EUR" })),
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -441,12 +330,11 @@ async fn payment_json_and_refusals_read_as_kill_bills() {
         error["message"],
         "Invalid parameter currency:  should be USD to match other existing transactions"
     );
-    let error = expect_kb_error(
-        app.kb(Method::POST, "/1.0/kb/payments/refunds")
-            .json(&json!({ "amount": 1 }))
-            .send()
-            .await
-            .expect("POST"),
+    let error = refused(
+        &app,
+        Method::POST,
+        "/1.0/kb/payments/refunds",
+        Some(json!({ "amount": 1 })),
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -454,11 +342,11 @@ async fn payment_json_and_refusals_read_as_kill_bills() {
         error["message"],
         "Need to set either paymentId or payment externalKey"
     );
-    let error = expect_kb_error(
-        app.kb(Method::GET, "/1.0/kb/payments")
-            .send()
-            .await
-            .expect("GET"),
+    let error = refused(
+        &app,
+        Method::GET,
+        "/1.0/kb/payments",
+        None,
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -475,20 +363,14 @@ async fn payment_json_and_refusals_read_as_kill_bills() {
         response.text().await.expect("a body"),
         "TransactionType CAPTURE is not allowed for an account"
     );
-    let (other, _) = account_with_method(&app, "other").await;
-    let response = app
-        .kb(Method::POST, &format!("/1.0/kb/accounts/{other}/payments"))
-        .json(
-            &json!({ "transactionType": "PURCHASE", "amount": 1, "paymentExternalKey": "theirs" }),
-        )
-        .send()
-        .await
-        .expect("POST");
-    let theirs = paid(response).await;
+    let (other, _) = app.account_with_external_method("other").await;
+    let theirs_body =
+        json!({ "transactionType": "PURCHASE", "amount": 1, "paymentExternalKey": "theirs" });
+    let theirs_path = format!("/1.0/kb/accounts/{other}/payments");
+    let theirs =
+        paid(send(&app, Method::POST, &theirs_path, Some(theirs_body.clone())).await).await;
     let error = expect_kb_error(
-        pay(json!({ "transactionType": "PURCHASE", "amount": 1, "paymentExternalKey": "theirs" }))
-            .await
-            .expect("POST"),
+        pay(theirs_body).await.expect("POST"),
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -498,25 +380,23 @@ async fn payment_json_and_refusals_read_as_kill_bills() {
         format!("Payment {theirs} has a different account id")
     );
     // An account by an absent external key is looked up as "null".
-    let error = expect_kb_error(
-        app.kb(Method::POST, "/1.0/kb/accounts/payments")
-            .json(&json!({ "transactionType": "PURCHASE", "amount": 1 }))
-            .send()
-            .await
-            .expect("POST"),
+    let error = refused(
+        &app,
+        Method::POST,
+        "/1.0/kb/accounts/payments",
+        Some(json!({ "transactionType": "PURCHASE", "amount": 1 })),
         StatusCode::NOT_FOUND,
     )
     .await;
     assert_eq!(error["code"], 3003);
     assert_eq!(error["message"], "Account does not exist for key null");
     // No payment method is refused before no currency.
-    let bare = create_account(&app, json!({ "externalKey": "bare" })).await;
-    let error = expect_kb_error(
-        app.kb(Method::POST, &format!("/1.0/kb/accounts/{bare}/payments"))
-            .json(&json!({ "transactionType": "PURCHASE", "amount": 1 }))
-            .send()
-            .await
-            .expect("POST"),
+    let bare = app.create_account(json!({ "externalKey": "bare" })).await;
+    let error = refused(
+        &app,
+        Method::POST,
+        &format!("/1.0/kb/accounts/{bare}/payments"),
+        Some(json!({ "transactionType": "PURCHASE", "amount": 1 })),
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -525,20 +405,10 @@ async fn payment_json_and_refusals_read_as_kill_bills() {
         "Invalid parameter paymentMethodId: should not be null"
     );
     // The plugin's exception: Kill Bill's external plugin text, no cause message.
-    let error = expect_kb_error(
-        app.kb(
-            Method::POST,
+    let error = refused(&app, Method::POST,
             &format!(
                 "/1.0/kb/accounts/{account}/payments?pluginProperty=killbill.external.payment.fail.exception=true"
-            ),
-        )
-        .json(&json!({ "transactionType": "PURCHASE", "amount": 1 }))
-        .send()
-        .await
-        .expect("POST"),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+            ), Some(json!({ "transactionType": "PURCHASE", "amount": 1 })), StatusCode::BAD_REQUEST).await;
     assert_eq!(
         error["message"],
         "Plugin exception Triggered from killbill.external.payment.fail.cancellation"
@@ -565,7 +435,7 @@ async fn payment_json_and_refusals_read_as_kill_bills() {
 #[tokio::test]
 async fn audit_rows_and_user_tokens_are_kill_bills() {
     let app = TestApp::spawn_with_tenant().await;
-    let (account, _) = account_with_method(&app, "audited").await;
+    let (account, _) = app.account_with_external_method("audited").await;
     // Without X-Request-Id each request gets its own token; the legacy header names one too.
     let token = uuid::Uuid::new_v4();
     let response = app
@@ -602,7 +472,9 @@ async fn audit_rows_and_user_tokens_are_kill_bills() {
         .expect("POST");
     expect_status(response, StatusCode::CREATED).await;
 
-    let trail = get_json(&app, &format!("/1.0/kb/accounts/{account}/auditLogs")).await;
+    let trail = app
+        .get_json(&format!("/1.0/kb/accounts/{account}/auditLogs"))
+        .await;
     let trail = trail.as_array().expect("an array");
     let kinds: Vec<(&str, &str)> = trail
         .iter()
@@ -645,15 +517,14 @@ async fn audit_rows_and_user_tokens_are_kill_bills() {
 #[tokio::test]
 async fn small_wordings_and_shapes_clients_read() {
     let app = TestApp::spawn_with_tenant().await;
-    let account = create_account(&app, json!({ "externalKey": "tagged" })).await;
+    let account = app.create_account(json!({ "externalKey": "tagged" })).await;
     // TAG_IS_SYSTEM has its code; messages are killbill-api's.
     let park = "00000000-0000-0001-0000-000000000001";
-    let error = expect_kb_error(
-        app.kb(Method::POST, &format!("/1.0/kb/accounts/{account}/tags"))
-            .json(&json!([park]))
-            .send()
-            .await
-            .expect("POST"),
+    let error = refused(
+        &app,
+        Method::POST,
+        &format!("/1.0/kb/accounts/{account}/tags"),
+        Some(json!([park])),
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -678,15 +549,11 @@ async fn small_wordings_and_shapes_clients_read() {
             expect_status(response, expected).await;
         }
     }
-    let error = expect_kb_error(
-        app.kb(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account}/paymentMethods"),
-        )
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("POST"),
+    let error = refused(
+        &app,
+        Method::POST,
+        &format!("/1.0/kb/accounts/{account}/paymentMethods"),
+        Some(json!({})),
         StatusCode::BAD_REQUEST,
     )
     .await;
