@@ -1,7 +1,8 @@
 //! Extractors that turn Kill Bill's request conventions into typed values: the audit headers
 //! (`X-Killbill-CreatedBy`, `-Reason`, `-Comment`, `-Encoding`, `X-Request-Id`), the
-//! authenticated tenant, JSON bodies with Kill Bill's error wording, path ids, and the base URL
-//! that `Location` headers are built from. Extractors reject with [`ApiError`] only.
+//! authenticated tenant, JSON bodies read as Kill Bill's Jackson reads them (shapes, exception
+//! classes; the field coercions are `lenient.rs`'s), path ids, and the base URL that `Location`
+//! headers are built from. Extractors reject with [`ApiError`] only.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};

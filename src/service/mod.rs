@@ -23,7 +23,9 @@ pub struct CallContext {
     pub created_by: String,
     pub reason: Option<String>,
     pub comment: Option<String>,
-    /// `X-Request-Id` when it is a UUID, as Kill Bill's user token.
+    /// Kill Bill's user token: `X-Request-Id` (or the legacy `X-Killbill-Request-Id-Req`)
+    /// when it is a UUID, else a fresh one per request; `None` only for work no request
+    /// started.
     pub user_token: Option<uuid::Uuid>,
 }
 
