@@ -1,17 +1,20 @@
 # The two commands of the README, plus the load suite. Each first makes sure PostgreSQL's
 # server binaries are installed (apt-get as root on Debian; elsewhere one line says what to
 # install), then hands over to cargo, which works directly wherever PostgreSQL is installed.
+# The tests also need a headless Chromium (the dashboard's and the load report's browser
+# tests), installed the same way.
 
 CARGO ?= cargo
 
-.PHONY: run test bench postgres check
+.PHONY: run test bench postgres chromium check
 
 ## The server on the embedded default (its own PostgreSQL under ./data), port 8080.
 run: postgres
 	$(CARGO) run --release --bin ferrobill
 
-## Every test: unit tests and the integration tests against real PostgreSQL over real HTTP.
-test: postgres
+## Every test: unit tests and the integration tests against real PostgreSQL over real HTTP,
+## the browser tests in headless Chromium.
+test: postgres chromium
 	$(CARGO) test --workspace
 
 ## A short load run against a server the suite starts itself (release build).
@@ -26,3 +29,6 @@ check:
 
 postgres:
 	@scripts/ensure-postgres.sh
+
+chromium:
+	@scripts/ensure-chromium.sh

@@ -31,21 +31,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     exit 1
 fi
 
-case "$(uname -s)" in
-    Darwin) hint="brew install postgresql" ;;
-    *)
-        if [ -e /etc/debian_version ]; then
-            hint="sudo apt-get install postgresql"
-        elif [ -e /etc/redhat-release ] || [ -e /etc/fedora-release ]; then
-            hint="sudo dnf install postgresql-server"
-        elif [ -e /etc/alpine-release ]; then
-            hint="sudo apk add postgresql"
-        elif [ -e /etc/arch-release ]; then
-            hint="sudo pacman -S postgresql"
-        else
-            hint="your platform's PostgreSQL server package"
-        fi
-        ;;
-esac
+. "$(dirname "$0")/install-hint.sh"
+hint=$(install_hint postgresql postgresql postgresql-server postgresql postgresql "your platform's PostgreSQL server package")
 echo "PostgreSQL server binaries (initdb, postgres) not found: install them with '$hint', or set DATABASE_URL to an existing PostgreSQL" >&2
 exit 1

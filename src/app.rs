@@ -15,13 +15,17 @@ use tokio::task::JoinHandle;
 use crate::bus::notifications::{self, NotificationError, NotificationQueueService};
 use crate::bus::{self, Bus, BusError};
 use crate::config::Config;
+use crate::dashboard::{Dashboard, Queue, QueueKind, Sources};
 use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
 use crate::db::migrate::{self, MigrateError};
 use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
 use crate::health::plugins::PluginsHealthcheck;
 use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
-use crate::http::{self, Admission, AppState, AuthFailures, InFlight, Limits, Ops, Users};
+use crate::http::{
+    self, Admission, AppState, AuthFailures, InFlight, Limits, Observation, Ops, Users,
+};
+use crate::metrics::window::Traffic;
 use crate::plugin::{
     GatewaySimPlugin, PaymentPluginApi, PluginRegistry, GATEWAY_PLUGIN_NAME, STRIPE_PLUGIN_NAME,
 };
@@ -37,6 +41,34 @@ use crate::service::{external_events, tenants::TenantService};
 const EMBEDDED_DATABASE: &str = "ferrobill";
 /// How often pools retire expired connections and refill to `minIdle`.
 const POOL_MAINTENANCE_PERIOD: Duration = Duration::from_secs(30);
+/// Kill Bill's names for the two buses in the queue-growth health check.
+const MAIN_BUS_CHECK_NAME: &str = "bus";
+const EXTERNAL_BUS_CHECK_NAME: &str = "externalBus";
+/// The properties the dashboard shows: what decides where this server saturates.
+const SATURATION_SETTINGS: &[&str] = &[
+    "org.killbill.dao.maxActive",
+    "org.killbill.dao.connectionTimeout",
+    "org.killbill.billing.osgi.dao.maxActive",
+    "org.killbill.billing.osgi.dao.connectionTimeout",
+    "org.killbill.payment.plugin.threads.nb",
+    "org.killbill.payment.plugin.timeout",
+    "org.killbill.persistent.bus.main.queue.mode",
+    "org.killbill.persistent.bus.main.nbThreads",
+    "org.killbill.persistent.bus.main.claimed",
+    "org.killbill.persistent.bus.main.inMemory",
+    "org.killbill.persistent.bus.main.off",
+    "org.killbill.persistent.bus.external.queue.mode",
+    "org.killbill.persistent.bus.external.nbThreads",
+    "org.killbill.persistent.bus.external.claimed",
+    "org.killbill.notificationq.main.queue.mode",
+    "org.killbill.notificationq.main.notification.nbThreads",
+    "org.killbill.notificationq.main.claimed",
+    "org.killbill.server.queue.healthcheck",
+    "ferrobill.server.queue.healthcheck.period",
+    "ferrobill.server.maxInFlight",
+    "ferrobill.server.maxWaiting",
+    "ferrobill.server.requestTimeout",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -252,10 +284,38 @@ impl App {
         let health = Health::new(
             &[main_pool.clone(), plugin_pool.clone()],
             vec![
-                Arc::new(queues_check),
+                Arc::new(queues_check.clone()),
                 Arc::new(PluginsHealthcheck::new(plugins.clone())),
             ],
         );
+        let traffic = Arc::new(Traffic::default());
+        let dashboard_sources = Sources {
+            traffic: traffic.clone(),
+            main_pool: main_pool.clone(),
+            plugin_pool: plugin_pool.clone(),
+            executor: payments.plugin_executor(),
+            queues: vec![
+                Queue {
+                    kind: QueueKind::Bus(main_bus.clone()),
+                    check_names: vec![MAIN_BUS_CHECK_NAME.to_string()],
+                },
+                Queue {
+                    kind: QueueKind::Bus(external_bus.clone()),
+                    check_names: vec![EXTERNAL_BUS_CHECK_NAME.to_string()],
+                },
+                Queue {
+                    kind: QueueKind::Notifications(notification_queue.clone()),
+                    check_names: notification_queue.queue_names(),
+                },
+            ],
+            queues_check,
+        };
+        let dashboard = Dashboard::new(
+            &dashboard_sources,
+            health.clone(),
+            saturation_settings(&config),
+        );
+        let dashboard_sampler = dashboard.start(dashboard_sources);
         let state = AppState {
             tenants: TenantService::new(
                 main_pool.clone(),
@@ -287,7 +347,11 @@ impl App {
                 pools: vec![main_pool.clone(), plugin_pool.clone()],
                 buses: vec![main_bus.clone(), external_bus.clone()],
                 notification_queue: notification_queue.clone(),
-                in_flight: Arc::new(InFlight::default()),
+                observation: Observation {
+                    in_flight: Arc::new(InFlight::default()),
+                    traffic,
+                },
+                dashboard,
             },
         };
         let limits = Limits {
@@ -314,6 +378,7 @@ impl App {
                     .shutdown(notifications::SHUTDOWN_TIMEOUT)
                     .await;
                 queue_sampler.abort();
+                dashboard_sampler.abort();
                 main_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
                 external_bus.shutdown(bus::SHUTDOWN_TIMEOUT).await;
                 return Err(StartupError::Bind { address, source });
@@ -343,6 +408,7 @@ impl App {
             external_bus,
             notification_queue,
             queue_sampler,
+            dashboard_sampler,
             janitor_sweep,
             health,
             shutdown_timeout: config.server.shutdown_timeout,
@@ -413,6 +479,7 @@ impl App {
             self.running.external_bus.shutdown(bus::SHUTDOWN_TIMEOUT)
         );
         self.running.queue_sampler.abort();
+        self.running.dashboard_sampler.abort();
         self.running.janitor_sweep.abort();
         self.running.main_pool.close();
         self.running.plugin_pool.close();
@@ -435,6 +502,8 @@ struct Running {
     external_bus: Bus,
     notification_queue: NotificationQueueService,
     queue_sampler: JoinHandle<()>,
+    /// The dashboard's sampler and its database probes.
+    dashboard_sampler: JoinHandle<()>,
     janitor_sweep: JoinHandle<()>,
     health: Health,
     shutdown_timeout: Duration,
@@ -449,8 +518,8 @@ fn watched_queues(
     notification_queue: &NotificationQueueService,
 ) -> Vec<WatchedQueue> {
     let mut watched = vec![
-        watch_bus("bus", main_bus),
-        watch_bus("externalBus", external_bus),
+        watch_bus(MAIN_BUS_CHECK_NAME, main_bus),
+        watch_bus(EXTERNAL_BUS_CHECK_NAME, external_bus),
     ];
     for name in notification_queue.queue_names() {
         let queue = notification_queue.clone();
@@ -497,6 +566,15 @@ fn watch_bus(name: &str, bus: &Bus) -> WatchedQueue {
             })
         }),
     }
+}
+
+/// The settings the dashboard shows, with their effective values.
+fn saturation_settings(config: &Config) -> Vec<(&'static str, String)> {
+    config
+        .effective_properties()
+        .into_iter()
+        .filter(|(name, _)| SATURATION_SETTINGS.contains(name))
+        .collect()
 }
 
 /// `ferrobill migrate`: applies pending migrations and exits.

@@ -7,7 +7,11 @@
 //! | [`app`]    | wiring: config → embedded database → pools → migrations → HTTP, and shutdown      |
 //! | `http`     | axum routers per Kill Bill resource, extractors, Kill Bill's error JSON, admission |
 //! | `health`   | the checks behind `/1.0/healthcheck`                                              |
-//! | [`metrics`] | the one recorder behind `/1.0/metrics` and `/metrics`, metric names, recording API |
+//! | [`dashboard`] | `/dashboard`: a sample a second of what saturates the server, 15 minutes kept, its figures and charts |
+//! | [`metrics`] | the one recorder behind `/1.0/metrics` and `/metrics`, metric names, recording API; per-second windows for the dashboard |
+//! | [`chart`]  | time-series charts as SVG (plotters), for the dashboard and the load suite's reports |
+//! | [`procfs`] | a process's CPU time and memory from /proc                                        |
+//! | [`html`]   | escaping text for HTML (the dashboard page, the load suite's report)              |
 //! | [`profiling`] | `X-Killbill-Profiling-Req`: per-request spans (DAO, DAO_CONNECTION, PLUGIN, …) |
 //! | `service`  | the rules: tenants, accounts, payment methods, tags, payments, audit levels      |
 //! | `plugin`   | payment plugins (PaymentPluginApi), registry, executor, `__EXTERNAL_PAYMENT__`, the simulated gateway |
@@ -21,12 +25,16 @@
 
 pub mod app;
 pub mod bus;
+pub mod chart;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 mod health;
+pub mod html;
 mod http;
 pub mod metrics;
 pub mod plugin;
+pub mod procfs;
 pub mod profiling;
 mod service;
 mod storage;

@@ -78,6 +78,10 @@ pub struct Cli {
     /// pool-starvation's two pools): only --server-env.
     #[arg(long)]
     pub no_presets: bool,
+    /// Keep the target's /dashboard open in a headless Chromium during each configuration's
+    /// run, as a person watching it would (to measure what watching costs).
+    #[arg(long)]
+    pub watch_dashboard: bool,
 }
 
 /// `1000`, `1000/s` or `2.5`: iterations started per second.

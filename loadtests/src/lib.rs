@@ -1,7 +1,8 @@
 //! ferrobill's load suite as a library: the command line (`cli`), the Kill Bill HTTP calls
 //! (`client`), the server it may spawn (`server`), the load models (`runner`), the scenarios
 //! (`scenario`, one file each), the statistics (`stats`), one run from plan to files (`suite`)
-//! with its chart (`chart`), the machine and process figures (`machine`), the slow
+//! with its charts (`chart`) and HTML report (`html_report`), what the server's own samples
+//! say (`server_samples`), the machine and process figures (`machine`), the slow
 //! push-notification receiver (`callback`) and the pgbench limit (`sql_limit`); `diff` is the
 //! differential test against a real Kill Bill behind the `ferrobill-diff` binary. The
 //! `ferrobill-load` binary only wires these together. `bus_bench` is the library-level
@@ -13,10 +14,12 @@ pub mod chart;
 pub mod cli;
 pub mod client;
 pub mod diff;
+pub mod html_report;
 pub mod machine;
 pub mod runner;
 pub mod scenario;
 pub mod server;
+pub mod server_samples;
 pub mod sql_limit;
 pub mod stats;
 pub mod suite;

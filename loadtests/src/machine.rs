@@ -4,13 +4,9 @@
 //! a report without a figure beats no report.
 
 use std::collections::HashMap;
-use std::path::Path;
 
+use ferrobill::procfs::{cpu_seconds, kib_field};
 use serde::Serialize;
-
-/// Linux reports /proc CPU times in USER_HZ ticks, which is 100 on every architecture it
-/// exports to user space.
-const TICKS_PER_SECOND: f64 = 100.0;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
@@ -22,7 +18,7 @@ pub struct Machine {
 
 impl Machine {
     pub fn describe() -> Machine {
-        let memory_mib = read_status_kib("/proc/meminfo", "MemTotal:").map(|kib| kib / 1024);
+        let memory_mib = kib_field("/proc/meminfo", "MemTotal:").map(|kib| kib / 1024);
         Machine {
             cores: std::thread::available_parallelism().map_or(0, |cores| cores.get()),
             memory_mib,
@@ -64,24 +60,6 @@ pub fn pg_binary(name: &str) -> Option<std::path::PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, binary)| binary)
-}
-
-fn read_status_kib(path: impl AsRef<Path>, field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let line = text.lines().find(|line| line.starts_with(field))?;
-    line[field.len()..].split_whitespace().next()?.parse().ok()
-}
-
-/// CPU seconds (user + system) of one process, from /proc/<pid>/stat.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold blanks; the fields after its closing parenthesis do not.
-    let (_, after) = text.rsplit_once(')')?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // After the name: state is field 3, utime 14 and stime 15 (1-based, `man 5 proc`).
-    let user: f64 = fields.get(11)?.parse().ok()?;
-    let system: f64 = fields.get(12)?.parse().ok()?;
-    Some((user + system) / TICKS_PER_SECOND)
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
@@ -148,8 +126,8 @@ impl ServerFigures {
         let wall = (now.at - since.at).as_secs_f64().max(f64::EPSILON);
         let status = format!("/proc/{pid}/status");
         Some(ServerFigures {
-            peak_rss_mib: read_status_kib(&status, "VmHWM:").map(|kib| kib as f64 / 1024.0),
-            rss_mib: read_status_kib(&status, "VmRSS:").map(|kib| kib as f64 / 1024.0),
+            peak_rss_mib: kib_field(&status, "VmHWM:").map(|kib| kib as f64 / 1024.0),
+            rss_mib: ferrobill::procfs::rss_mib(pid),
             server_cores: (now.server - since.server) / wall,
             // Backends come and go; a negative difference only means some exited.
             postgres_cores: ((now.children - since.children) / wall).max(0.0),

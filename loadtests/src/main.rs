@@ -1,6 +1,6 @@
 //! `ferrobill-load`: targets a running server (`--url`) or spawns one per server configuration
 //! of the scenario, runs the suite against each, then prints the report and saves it with
-//! `summary.json`, `chart.svg`, the snapshots and the servers' logs under
+//! `report.html`, `summary.json`, `chart.svg`, the snapshots and the servers' logs under
 //! `loadtests/results/<scenario>-<unix time>/`.
 
 use std::path::Path;
@@ -55,6 +55,7 @@ async fn run(cli: Cli) -> Result<()> {
         profiling: cli.profiling.clone(),
         callback_latency: cli.callback_latency,
         with_sql_limit: cli.with_sql_limit,
+        watch_dashboard: cli.watch_dashboard,
         user: cli.user.clone(),
         password: cli.password.clone(),
         tenant: cli
@@ -103,6 +104,7 @@ async fn run(cli: Cli) -> Result<()> {
         duration_seconds: plan.duration.as_secs_f64(),
         profiling: plan.profiling.clone(),
         callback_latency_ms: plan.callback_latency.map(|latency| latency.as_millis()),
+        dashboard_watched: plan.watch_dashboard,
         machine: Machine::describe(),
         configurations,
     };

@@ -1,14 +1,16 @@
 //! The load models: a closed loop (N virtual users, each sending one request and waiting for
 //! its answer) and an open loop (iterations started at a constant arrival rate, each by an idle
 //! user from a fixed pool, like k6's constant-arrival-rate). Owns timing, error
-//! classification, the once-a-second progress line, health poll and timeline, and the hard
-//! deadline that ends every run.
+//! classification, the once-a-second progress line, health poll and timeline, the server's
+//! own per-second samples (ferrobill's `/dashboard/data`), and the hard deadline that ends
+//! every run.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ferrobill::dashboard::sample::Sample;
 use hdrhistogram::Histogram;
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::RequestBuilder;
@@ -28,8 +30,9 @@ const HEALTH_POLL_TIMEOUT: Duration = Duration::from_secs(5);
 /// The open loop's dispatcher wakes this often and starts every arrival that fell due since;
 /// finer than the timer's resolution would only burn the generator's CPU.
 const DISPATCH_PERIOD: Duration = Duration::from_millis(2);
-/// The gauge the timeline plots: ready entries of the main bus at the last growth sample.
-pub const BUS_READY_GAUGE: &str = "ferrobill.queue.bus-bus_events.readyEntries";
+/// ferrobill's per-second samples; another server (a real Kill Bill) answers 404 and the run
+/// goes without them.
+const SERVER_SAMPLES: &str = "/dashboard/data";
 
 /// The run is over (time is up or the request budget is spent); the user should leave.
 #[derive(Debug)]
@@ -54,15 +57,20 @@ pub struct RunPlan {
     pub model: LoadModel,
 }
 
-/// One second of the run, for the chart and `summary.json`.
+/// One second of the run as the load generator saw it, for the charts and `summary.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelinePoint {
+    /// Seconds since the measured window began.
     pub second: f64,
     pub requests: u64,
     pub errors: u64,
+    pub p50_ms: f64,
     pub p90_ms: f64,
-    /// Ready entries of the main bus (`BUS_READY_GAUGE`), when `/1.0/metrics` answered.
-    pub bus_ready: Option<f64>,
+    pub p99_ms: f64,
+    pub requests_by_sampler: BTreeMap<String, u64>,
+    pub errors_by_class: BTreeMap<String, u64>,
+    /// The healthcheck poll's last answer by then ("200", "500", "timeout"…).
+    pub health: Option<String>,
 }
 
 pub struct RunOutcome {
@@ -80,6 +88,10 @@ pub struct RunOutcome {
     /// recorder must have counted.
     pub requests_sent: u64,
     pub timeline: Vec<TimelinePoint>,
+    /// When the measured window began, in Unix milliseconds: where `server_samples` start.
+    pub measured_from_unix_ms: i64,
+    /// The server's own samples over the measured window (ferrobill only).
+    pub server_samples: Vec<Sample>,
 }
 
 /// A successful (2xx) answer, fully read.
@@ -95,8 +107,8 @@ impl Reply {
 
 struct RunState {
     recorder: Mutex<Recorder>,
-    /// Latencies and errors since the last timeline point.
-    second: Mutex<(Histogram<u64>, u64, u64)>,
+    /// What happened since the last timeline point.
+    second: Mutex<SecondTally>,
     measure_from: Instant,
     end: Instant,
     max_requests: Option<u64>,
@@ -104,6 +116,57 @@ struct RunState {
     requests_done: AtomicU64,
     errors: AtomicU64,
     dropped: AtomicU64,
+}
+
+/// The measured samples of the second in progress.
+struct SecondTally {
+    latencies: Histogram<u64>,
+    requests: u64,
+    errors: u64,
+    requests_by_sampler: BTreeMap<&'static str, u64>,
+    errors_by_class: BTreeMap<String, u64>,
+}
+
+impl SecondTally {
+    fn new() -> SecondTally {
+        SecondTally {
+            latencies: stats::empty_histogram(),
+            requests: 0,
+            errors: 0,
+            requests_by_sampler: BTreeMap::new(),
+            errors_by_class: BTreeMap::new(),
+        }
+    }
+
+    fn record(&mut self, sampler: &'static str, latency: Duration, error_class: Option<&str>) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latencies.saturating_record(micros);
+        self.requests += 1;
+        *self.requests_by_sampler.entry(sampler).or_default() += 1;
+        if let Some(class) = error_class {
+            self.errors += 1;
+            *self.errors_by_class.entry(class.to_string()).or_default() += 1;
+        }
+    }
+
+    fn point(self, second: f64, health: Option<String>) -> TimelinePoint {
+        let ms = |quantile| self.latencies.value_at_quantile(quantile) as f64 / 1000.0;
+        TimelinePoint {
+            second,
+            requests: self.requests,
+            errors: self.errors,
+            p50_ms: ms(0.5),
+            p90_ms: ms(0.9),
+            p99_ms: ms(0.99),
+            requests_by_sampler: self
+                .requests_by_sampler
+                .into_iter()
+                .map(|(sampler, count)| (sampler.to_string(), count))
+                .collect(),
+            errors_by_class: self.errors_by_class,
+            health,
+        }
+    }
 }
 
 impl RunState {
@@ -206,11 +269,7 @@ impl VirtualUser {
                 .as_ref()
                 .map(|(class, message)| (class.as_str(), message.as_str()));
             state.recorder().record_error(sampler, latency, error);
-            let mut second = lock(&state.second);
-            let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-            second.0.saturating_record(micros);
-            second.1 += 1;
-            second.2 += u64::from(error.is_some());
+            lock(&state.second).record(sampler, latency, error.map(|(class, _)| class));
         }
         Ok(reply)
     }
@@ -268,7 +327,7 @@ pub async fn run(
     let measure_from = started + plan.warmup;
     let state = Arc::new(RunState {
         recorder: Mutex::new(Recorder::new(scenario.samplers())),
-        second: Mutex::new((stats::empty_histogram(), 0, 0)),
+        second: Mutex::new(SecondTally::new()),
         measure_from,
         end: measure_from + plan.duration,
         max_requests: plan.max_requests,
@@ -277,14 +336,20 @@ pub async fn run(
         errors: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
     });
+    let measured_from_unix_ms = unix_ms(SystemTime::now() + plan.warmup);
     let health = Arc::new(Mutex::new(HealthPolls::default()));
     let timeline = Arc::new(Mutex::new(Vec::new()));
+    let server_samples = Arc::new(Mutex::new(Vec::new()));
     let poller = tokio::spawn(poll_health(client.clone(), health.clone()));
     let progress = tokio::spawn(print_progress(state.clone(), started, health.clone()));
     let sampler = tokio::spawn(sample_timeline(
-        client.clone(),
         state.clone(),
+        health.clone(),
         timeline.clone(),
+    ));
+    let server_sampler = tokio::spawn(collect_server_samples(
+        client.clone(),
+        server_samples.clone(),
     ));
 
     let users = (0..plan.users).map(|index| VirtualUser {
@@ -322,7 +387,7 @@ pub async fn run(
     let abandoned_users = tasks.len();
     tasks.abort_all();
     // Wait for the aborts to land so no progress line interleaves with the report.
-    for task in [poller, progress, sampler] {
+    for task in [poller, progress, sampler, server_sampler] {
         task.abort();
         let _ = task.await;
     }
@@ -337,6 +402,8 @@ pub async fn run(
         )
     };
     let timeline = std::mem::take(&mut *lock(&timeline));
+    let mut server_samples = std::mem::take(&mut *lock(&server_samples));
+    server_samples.retain(|sample| sample.time_ms >= measured_from_unix_ms);
     RunOutcome {
         recorder,
         measured,
@@ -346,7 +413,15 @@ pub async fn run(
         dropped: state.dropped.load(Ordering::Relaxed),
         requests_sent: state.requests_done.load(Ordering::Relaxed),
         timeline,
+        measured_from_unix_ms,
+        server_samples,
     }
+}
+
+fn unix_ms(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    })
 }
 
 /// The open loop: every `DISPATCH_PERIOD`, starts the arrivals that fell due, each on an idle
@@ -436,11 +511,11 @@ async fn poll_health(client: Arc<KillBill>, health: Arc<Mutex<HealthPolls>>) {
     }
 }
 
-/// Once a second: the measured requests, errors and p90 of that second, and the bus's ready
-/// entries read from `/1.0/metrics`.
+/// Once a second: the measured requests of that second (per sampler, latency percentiles,
+/// errors by class) and the health poll's last answer.
 async fn sample_timeline(
-    client: Arc<KillBill>,
     state: Arc<RunState>,
+    health: Arc<Mutex<HealthPolls>>,
     timeline: Arc<Mutex<Vec<TimelinePoint>>>,
 ) {
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
@@ -448,32 +523,54 @@ async fn sample_timeline(
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        let bus_ready = bus_ready_entries(&client).await;
         let now = Instant::now();
         if now < state.measure_from {
             continue;
         }
-        let (histogram, requests, errors) =
-            std::mem::replace(&mut *lock(&state.second), (stats::empty_histogram(), 0, 0));
-        lock(&timeline).push(TimelinePoint {
-            second: (now - state.measure_from).as_secs_f64(),
-            requests,
-            errors,
-            p90_ms: histogram.value_at_quantile(0.9) as f64 / 1000.0,
-            bus_ready,
-        });
+        let second = std::mem::replace(&mut *lock(&state.second), SecondTally::new());
+        let last_health = lock(&health).last.clone();
+        let point = second.point((now - state.measure_from).as_secs_f64(), last_health);
+        lock(&timeline).push(point);
     }
 }
 
-async fn bus_ready_entries(client: &KillBill) -> Option<f64> {
-    let response = client
-        .observe("/1.0/metrics")
-        .timeout(HEALTH_POLL_TIMEOUT)
-        .send()
-        .await
-        .ok()?;
-    let metrics: serde_json::Value = response.json().await.ok()?;
-    metrics["gauges"][BUS_READY_GAUGE]["value"].as_f64()
+/// ferrobill's own samples, a second each: once a second, those taken since the last ones
+/// collected. Asking also keeps the server's dashboard "watched", so its samples include the
+/// health report and live ready-entry counts. Stops asking at a 404 (not ferrobill).
+async fn collect_server_samples(client: Arc<KillBill>, samples: Arc<Mutex<Vec<Sample>>>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    // The first ask, without `since`, only learns where the server's numbering stands.
+    let mut since: Option<u64> = None;
+    loop {
+        ticks.tick().await;
+        let path = match since {
+            Some(since) => format!("{SERVER_SAMPLES}?since={since}"),
+            None => SERVER_SAMPLES.to_string(),
+        };
+        let answer = client
+            .observe(&path)
+            .timeout(HEALTH_POLL_TIMEOUT)
+            .send()
+            .await;
+        let frame = match answer {
+            Ok(response) if response.status() == reqwest::StatusCode::NOT_FOUND => return,
+            Ok(response) => response.json::<ServerFrame>().await,
+            Err(error) => Err(error),
+        };
+        let Ok(frame) = frame else { continue };
+        since = Some(frame.samples.last().map_or(frame.sequence, |s| s.sequence));
+        lock(&samples).extend(frame.samples);
+    }
+}
+
+/// What the suite reads of `/dashboard/data`.
+#[derive(serde::Deserialize)]
+struct ServerFrame {
+    /// The latest sample's number.
+    sequence: u64,
+    #[serde(default)]
+    samples: Vec<Sample>,
 }
 
 /// One stderr line a second; the rate is over the last second, not the whole run.

@@ -86,7 +86,7 @@ impl SqlLimit {
 
     pub fn describe(&self) -> String {
         format!(
-            "SQL limit: pgbench `{}` with {} clients ran {:.1} transactions/s on the same \
+            "pgbench `{}` with {} clients ran {:.1} transactions/s on the same \
              PostgreSQL; ferrobill's successful requests of that kind ran {:.1}/s, {:.1} % of it.",
             self.script,
             self.clients,

@@ -1,6 +1,7 @@
 //! Everything the run measures and how it is reported: latency histograms (microseconds) and
-//! error counts per sampler, error counts per class, and the Markdown tables in the layout of
-//! the seed reports (seed 000's JMeter summary table), latencies in milliseconds.
+//! error counts per sampler, error counts per class, and the tables in the layout of the seed
+//! reports (seed 000's JMeter summary table), latencies in milliseconds, which report.md
+//! writes as Markdown and report.html as HTML.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -155,7 +156,7 @@ fn row(name: &str, latencies: &Histogram<u64>, errors: u64, window: Duration) ->
     }
 }
 
-pub fn results_table(rows: &[Row]) -> String {
+pub fn results_table(rows: &[Row]) -> Table {
     let header = [
         "sampler",
         "#count",
@@ -185,33 +186,29 @@ pub fn results_table(rows: &[Row]) -> String {
             ]
         })
         .collect();
-    markdown_table(&header, &body)
+    Table::new(&header, body)
 }
 
 /// Errors by class (`HTTP 503`, `timeout`, `connection error`...) with a TOTAL line.
-pub fn errors_table(errors_by_class: &BTreeMap<String, u64>) -> String {
+pub fn errors_table(errors_by_class: &BTreeMap<String, u64>) -> Table {
     let mut body: Vec<Vec<String>> = errors_by_class
         .iter()
         .map(|(class, count)| vec![class.clone(), count.to_string()])
         .collect();
     let total: u64 = errors_by_class.values().sum();
     body.push(vec!["TOTAL".to_string(), total.to_string()]);
-    markdown_table(&["error class", "Count"], &body)
+    Table::new(&["error class", "Count"], body)
 }
 
 /// Seed 001's "Logs" in a table: each class and message with its count, most frequent first.
-pub fn error_messages_table(errors: &BTreeMap<(String, String), u64>) -> String {
+pub fn error_messages_table(errors: &BTreeMap<(String, String), u64>) -> Table {
     let mut lines: Vec<_> = errors.iter().collect();
     lines.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
     let body: Vec<Vec<String>> = lines
         .into_iter()
-        .map(|((class, message), count)| {
-            // A `|` would end the Markdown cell early.
-            let message = message.replace('|', "\\|");
-            vec![class.clone(), message, count.to_string()]
-        })
+        .map(|((class, message), count)| vec![class.clone(), message.clone(), count.to_string()])
         .collect();
-    markdown_table(&["class", "message", "Count"], &body)
+    Table::new(&["class", "message", "Count"], body)
 }
 
 /// Longest message kept per error: enough for Kill Bill's one-line messages, and bounded so a
@@ -290,28 +287,51 @@ fn is_uuid_at(bytes: &[u8], start: usize) -> bool {
         })
 }
 
-/// Right-aligned, padded columns so the table also reads well as plain text.
-pub fn markdown_table(header: &[&str], body: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|cell| cell.len().max(3)).collect();
-    for line in body {
-        for (width, cell) in widths.iter_mut().zip(line) {
-            *width = (*width).max(cell.len());
+/// A table of text, written as Markdown in report.md and as HTML in report.html.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub header: Vec<String>,
+    pub body: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: &[&str], body: Vec<Vec<String>>) -> Table {
+        Table {
+            header: header.iter().map(|cell| cell.to_string()).collect(),
+            body,
         }
     }
-    let format_line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:>width$}"))
-            .collect();
-        format!("| {} |\n", padded.join(" | "))
-    };
-    let mut table = format_line(header.iter().map(|cell| cell.to_string()).collect());
-    table += &format_line(widths.iter().map(|width| "-".repeat(*width)).collect());
-    for line in body {
-        table += &format_line(line.clone());
+
+    /// Right-aligned, padded columns so the table also reads well as plain text.
+    pub fn to_markdown(&self) -> String {
+        // A `|` would end the Markdown cell early.
+        let escape = |line: &Vec<String>| -> Vec<String> {
+            line.iter().map(|cell| cell.replace('|', "\\|")).collect()
+        };
+        let header = escape(&self.header);
+        let body: Vec<Vec<String>> = self.body.iter().map(escape).collect();
+        let mut widths: Vec<usize> = header.iter().map(|cell| cell.len().max(3)).collect();
+        for line in &body {
+            for (width, cell) in widths.iter_mut().zip(line) {
+                *width = (*width).max(cell.len());
+            }
+        }
+        let format_line = |cells: &[String]| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:>width$}"))
+                .collect();
+            format!("| {} |\n", padded.join(" | "))
+        };
+        let rule: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
+        let mut table = format_line(&header);
+        table += &format_line(&rule);
+        for line in &body {
+            table += &format_line(line);
+        }
+        table
     }
-    table
 }
 
 #[cfg(test)]
@@ -383,7 +403,7 @@ mod tests {
             classes,
             [(&"HTTP 503".to_string(), &1), (&"timeout".to_string(), &1)]
         );
-        let table = errors_table(recorder.errors_by_class());
+        let table = errors_table(recorder.errors_by_class()).to_markdown();
         assert!(table.lines().last().is_some_and(|l| l.contains("TOTAL")));
         assert!(table.lines().last().is_some_and(|l| l.ends_with(" 2 |")));
     }
@@ -404,7 +424,7 @@ mod tests {
         let mut recorder = Recorder::new(&["A"]);
         recorder.record_error("A", millis(1), Some(("HTTP 400", "m")));
         recorder.record_error("A", millis(1), Some(("HTTP 400", "m")));
-        let table = error_messages_table(recorder.errors_by_message());
+        let table = error_messages_table(recorder.errors_by_message()).to_markdown();
         assert!(
             table.contains("| HTTP 400 |") && table.contains(" 2 |"),
             "{table}"
@@ -434,7 +454,7 @@ mod tests {
 
     #[test]
     fn results_table_has_aligned_columns() {
-        let table = results_table(&sample_recorder().rows(Duration::from_secs(10)));
+        let table = results_table(&sample_recorder().rows(Duration::from_secs(10))).to_markdown();
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 5, "header, rule, two samplers, TOTAL");
         assert!(lines[0].contains("#count") && lines[0].contains("99%"));

@@ -1,7 +1,7 @@
 //! One load-suite run from its plan to its files: for each server configuration, snapshots of
 //! `/1.0/threads` and `/1.0/metrics` at setup, one run per concurrency step, the optional SQL
-//! limit, snapshots at teardown; then `report.md`, `summary.json` and `chart.svg` in the run
-//! directory. Starting and stopping a spawned server is the caller's job (`main`, or the smoke
+//! limit, snapshots at teardown; then `report.md`, `report.html`, `summary.json` and
+//! `chart.svg` in the run directory. Starting and stopping a spawned server is the caller's job (`main`, or the smoke
 //! tests with an in-process server), so this module never owns a process.
 
 use std::collections::BTreeMap;
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use browser::Chromium;
 use serde::Serialize;
 
 use crate::callback::CallbackReceiver;
@@ -18,8 +19,10 @@ use crate::client::{KillBill, TenantCredentials};
 use crate::machine::{self, CpuMark, Machine, ServerFigures};
 use crate::runner::{self, LoadModel, RunPlan, TimelinePoint};
 use crate::scenario::{Scenario, METRICS, THREADS};
+use crate::server_samples;
 use crate::sql_limit::{self, SqlLimit, SqlTarget};
-use crate::stats::{self, Recorder, Row};
+use crate::stats::{self, Recorder, Row, Table};
+use ferrobill::dashboard::sample::Sample;
 
 /// Observability snapshots must never hold a run up: a server too busy to answer in this
 /// long is recorded as such.
@@ -38,6 +41,8 @@ pub struct SuitePlan {
     pub profiling: Option<String>,
     pub callback_latency: Option<Duration>,
     pub with_sql_limit: bool,
+    /// Keep the target's `/dashboard` open in a headless Chromium during the steps.
+    pub watch_dashboard: bool,
     pub user: String,
     pub password: String,
     /// An existing tenant; without it each configuration creates its own.
@@ -94,6 +99,10 @@ pub struct StepReport {
     pub load_average_before: Option<f64>,
     pub load_average_after: Option<f64>,
     pub timeline: Vec<TimelinePoint>,
+    /// When the measured window began, in Unix milliseconds.
+    pub measured_from_unix_ms: i64,
+    /// The server's own samples over the measured window (ferrobill's `/dashboard/data`).
+    pub server_samples: Vec<Sample>,
 }
 
 impl StepReport {
@@ -148,8 +157,31 @@ pub struct Summary {
     pub duration_seconds: f64,
     pub profiling: Option<String>,
     pub callback_latency_ms: Option<u128>,
+    /// A headless browser kept `/dashboard` open during the run (`--watch-dashboard`).
+    pub dashboard_watched: bool,
     pub machine: Machine,
     pub configurations: Vec<ConfigurationReport>,
+}
+
+impl Summary {
+    /// Every step of the run, labelled for charts and tables: its concurrency, and its
+    /// configuration when there are several.
+    pub fn labelled_steps(&self) -> Vec<(String, &StepReport)> {
+        let several = self.configurations.len() > 1;
+        self.configurations
+            .iter()
+            .flat_map(|configuration| {
+                configuration.steps.iter().map(move |step| {
+                    let label = if several {
+                        format!("{}, {} users", configuration.label, step.users)
+                    } else {
+                        format!("{} users", step.users)
+                    };
+                    (label, step)
+                })
+            })
+            .collect()
+    }
 }
 
 /// Runs every step of `plan` against `target` and saves its snapshots under `run_directory`.
@@ -199,6 +231,14 @@ pub async fn run_configuration(
 
     let client = Arc::new(client);
     let tenant = Arc::new(tenant);
+    let watcher = if plan.watch_dashboard {
+        let url = format!("{}/dashboard", target.base_url);
+        let page = Chromium::find()?.open(&url)?;
+        eprintln!("ferrobill-load: a headless Chromium watches {url}");
+        Some(page)
+    } else {
+        None
+    };
     let mut recorders = Vec::new();
     let mut steps = Vec::new();
     for (index, &users) in plan.steps.iter().enumerate() {
@@ -274,8 +314,11 @@ pub async fn run_configuration(
             load_average_before: load_before,
             load_average_after: load_after,
             timeline: outcome.timeline,
+            measured_from_unix_ms: outcome.measured_from_unix_ms,
+            server_samples: outcome.server_samples,
         });
     }
+    drop(watcher);
     let teardown = snapshot(&client, &snapshots, &prefix, "teardown").await?;
 
     // Seed 000 lists the Threads and Metrics calls of setup and teardown in its table.
@@ -395,7 +438,7 @@ fn bus_metrics(metrics: Option<&serde_json::Value>) -> BTreeMap<String, serde_js
     found
 }
 
-/// Writes `report.md`, `summary.json` and `chart.svg` into `run_directory`.
+/// Writes `report.md`, `report.html`, `summary.json` and `chart.svg` into `run_directory`.
 pub fn write_files(run_directory: &Path, summary: &Summary) -> Result<PathBuf> {
     std::fs::create_dir_all(run_directory)
         .with_context(|| format!("cannot create {}", run_directory.display()))?;
@@ -407,7 +450,10 @@ pub fn write_files(run_directory: &Path, summary: &Summary) -> Result<PathBuf> {
     let json_path = run_directory.join("summary.json");
     std::fs::write(&json_path, json)
         .with_context(|| format!("cannot write {}", json_path.display()))?;
-    crate::chart::draw(&run_directory.join("chart.svg"), summary)?;
+    crate::chart::draw_chart_svg(&run_directory.join("chart.svg"), &summary.labelled_steps())?;
+    let html_path = run_directory.join("report.html");
+    std::fs::write(&html_path, crate::html_report::render(summary)?)
+        .with_context(|| format!("cannot write {}", html_path.display()))?;
     Ok(report_path)
 }
 
@@ -420,70 +466,28 @@ pub fn render_report(summary: &Summary) -> String {
         summary.started_at_utc
     );
     let _ = writeln!(report, "## Setup\n");
-    let _ = writeln!(report, "- command: `{}`", summary.command);
-    let model = match summary.model {
-        LoadModel::Closed => "closed loop".to_string(),
-        LoadModel::Open { rate } => format!("open loop, {rate} iterations/s"),
-    };
-    let _ = writeln!(
-        report,
-        "- {model}, {:.0}s measured after {:.0}s warm-up per step",
-        summary.duration_seconds, summary.warmup_seconds
-    );
-    if let Some(profiling) = &summary.profiling {
-        let _ = writeln!(
-            report,
-            "- every request sends `X-Killbill-Profiling-Req: {profiling}`"
-        );
+    for (name, value) in setup_facts(summary) {
+        let _ = writeln!(report, "- {name}: {value}");
     }
-    if let Some(latency) = summary.callback_latency_ms {
-        let _ = writeln!(
-            report,
-            "- push-notification callback on loopback answering after {latency} ms"
-        );
-    }
-    let machine = &summary.machine;
-    let _ = writeln!(
-        report,
-        "- machine: {} cores, {} MiB memory, kernel {}, {}; load generator, server and PostgreSQL share it",
-        machine.cores,
-        machine.memory_mib.map_or("?".into(), |mib| mib.to_string()),
-        machine.kernel.as_deref().unwrap_or("?"),
-        machine.postgresql.as_deref().unwrap_or("PostgreSQL version unknown"),
-    );
     for configuration in &summary.configurations {
         let _ = writeln!(report, "- configuration `{}`:", configuration.label);
-        if configuration.server_env.is_empty() {
-            let _ = writeln!(
-                report,
-                "  - server defaults (or a server started elsewhere)"
-            );
-        }
-        for (key, value) in &configuration.server_env {
-            let _ = writeln!(report, "  - `{key}={value}`");
+        for (key, value) in server_environment(configuration) {
+            let _ = writeln!(report, "  - `{key}{value}`");
         }
     }
     let _ = writeln!(report, "\n## Summary\n");
-    report += &summary_table(summary);
+    report += &summary_table(summary).to_markdown();
     let _ = writeln!(
         report,
-        "\n![throughput, p90, errors and ready bus entries over time](chart.svg)"
+        "\n![throughput, p90, errors and ready bus entries over time, a curve per step](chart.svg)\n\n\
+         `report.html` has the same tables and every chart, including the server's own samples."
     );
     for configuration in &summary.configurations {
         for step in &configuration.steps {
             render_step(&mut report, configuration, step);
         }
         let _ = writeln!(report, "\n### Bus (`{}`, teardown)\n", configuration.label);
-        if let Some(received) = configuration.callbacks_received {
-            let _ = writeln!(
-                report,
-                "- push notifications answered by the callback: {received}"
-            );
-        }
-        if configuration.bus_teardown.is_empty() {
-            let _ = writeln!(report, "- no queue metrics in /1.0/metrics");
-        }
-        for (name, value) in &configuration.bus_teardown {
+        for (name, value) in teardown_facts(configuration) {
             let _ = writeln!(report, "- {name}: `{value}`");
         }
     }
@@ -494,6 +498,92 @@ pub fn render_report(summary: &Summary) -> String {
     report
 }
 
+/// The run's setup, as `(what, value)` lines of both reports.
+pub fn setup_facts(summary: &Summary) -> Vec<(String, String)> {
+    let model = match summary.model {
+        LoadModel::Closed => "closed loop".to_string(),
+        LoadModel::Open { rate } => format!("open loop, {rate} iterations/s"),
+    };
+    let machine = &summary.machine;
+    let mut facts = vec![
+        ("command".to_string(), summary.command.clone()),
+        ("load model".to_string(), model),
+        (
+            "each step".to_string(),
+            format!(
+                "{:.0}s measured after {:.0}s warm-up",
+                summary.duration_seconds, summary.warmup_seconds
+            ),
+        ),
+        (
+            "machine".to_string(),
+            format!(
+                "{} cores, {} MiB memory, kernel {}, {}; load generator, server and PostgreSQL share it",
+                machine.cores,
+                machine.memory_mib.map_or("?".into(), |mib| mib.to_string()),
+                machine.kernel.as_deref().unwrap_or("?"),
+                machine.postgresql.as_deref().unwrap_or("PostgreSQL version unknown"),
+            ),
+        ),
+    ];
+    if let Some(profiling) = &summary.profiling {
+        facts.push((
+            "profiling".to_string(),
+            format!("every request sends X-Killbill-Profiling-Req: {profiling}"),
+        ));
+    }
+    if let Some(latency) = summary.callback_latency_ms {
+        facts.push((
+            "push notifications".to_string(),
+            format!("a callback on loopback answering after {latency} ms"),
+        ));
+    }
+    if summary.dashboard_watched {
+        facts.push((
+            "dashboard".to_string(),
+            "a headless Chromium kept /dashboard open during the run".to_string(),
+        ));
+    }
+    facts
+}
+
+/// A configuration's server environment as `KEY` and `=VALUE`, or the line saying there is
+/// none.
+pub fn server_environment(configuration: &ConfigurationReport) -> Vec<(String, String)> {
+    if configuration.server_env.is_empty() {
+        return vec![(
+            "server defaults (or a server started elsewhere)".to_string(),
+            String::new(),
+        )];
+    }
+    configuration
+        .server_env
+        .iter()
+        .map(|(key, value)| (key.clone(), format!("={value}")))
+        .collect()
+}
+
+/// What the queue metrics of `/1.0/metrics` said at a configuration's teardown.
+pub fn teardown_facts(configuration: &ConfigurationReport) -> Vec<(String, String)> {
+    let mut facts = Vec::new();
+    if let Some(received) = configuration.callbacks_received {
+        facts.push((
+            "push notifications answered by the callback".to_string(),
+            received.to_string(),
+        ));
+    }
+    if configuration.bus_teardown.is_empty() {
+        facts.push((
+            "queue metrics".to_string(),
+            "none in /1.0/metrics".to_string(),
+        ));
+    }
+    for (name, value) in &configuration.bus_teardown {
+        facts.push((name.clone(), value.to_string()));
+    }
+    facts
+}
+
 fn render_step(report: &mut String, configuration: &ConfigurationReport, step: &StepReport) {
     let _ = writeln!(
         report,
@@ -501,76 +591,106 @@ fn render_step(report: &mut String, configuration: &ConfigurationReport, step: &
         configuration.label, step.users, step.measured_seconds
     );
     let _ = writeln!(report, "### Results (latencies in ms)\n");
-    *report += &stats::results_table(&step.rows);
+    *report += &stats::results_table(&step.rows).to_markdown();
+    for (name, value) in step_facts(step) {
+        let _ = writeln!(report, "\n{name}: {value}");
+    }
+    let server = server_samples::figures(&step.server_samples);
+    if !server.is_empty() {
+        let _ = writeln!(
+            report,
+            "\n### The server's own samples (`/dashboard/data`)\n"
+        );
+        *report += &server_samples::table(&server).to_markdown();
+    }
+    let _ = writeln!(report, "\n### Errors\n");
+    *report += &stats::errors_table(&step.errors_by_class).to_markdown();
+    let _ = writeln!(report, "\n### Logs (errors by class and message)\n");
+    *report += &stats::error_messages_table(&error_messages(step)).to_markdown();
+}
+
+/// Seed 001's "Logs" of a step, as the table takes them.
+pub fn error_messages(step: &StepReport) -> BTreeMap<(String, String), u64> {
+    step.errors_by_message
+        .iter()
+        .map(|line| ((line.class.clone(), line.message.clone()), line.count))
+        .collect()
+}
+
+/// A step's outcomes, health, server figures and load, as `(what, value)` lines of both
+/// reports.
+pub fn step_facts(step: &StepReport) -> Vec<(String, String)> {
     let outcomes = &step.outcomes;
-    let _ = writeln!(
-        report,
-        "\nOutcomes: 2xx {}, rejected (429/503) {}, timeouts {}, connection resets {}, other errors {}{}",
-        outcomes.ok,
-        outcomes.rejected_429_503,
-        outcomes.timeouts,
-        outcomes.connection_resets,
-        outcomes.other_errors,
-        if step.dropped > 0 {
-            format!(", dropped by the generator (no idle user) {}", step.dropped)
-        } else {
-            String::new()
-        }
-    );
+    let mut facts = vec![(
+        "Outcomes".to_string(),
+        format!(
+            "2xx {}, rejected (429/503) {}, timeouts {}, connection resets {}, other errors {}{}",
+            outcomes.ok,
+            outcomes.rejected_429_503,
+            outcomes.timeouts,
+            outcomes.connection_resets,
+            outcomes.other_errors,
+            if step.dropped > 0 {
+                format!(", dropped by the generator (no idle user) {}", step.dropped)
+            } else {
+                String::new()
+            }
+        ),
+    )];
     let polls: Vec<String> = step
         .health_polls
         .iter()
         .map(|(status, count)| format!("{status}: {count}"))
         .collect();
-    let _ = writeln!(
-        report,
-        "\nHealthcheck polls (1/s): {}",
+    facts.push((
+        "Healthcheck polls (1/s)".to_string(),
         if polls.is_empty() {
             "none".to_string()
         } else {
             polls.join(", ")
-        }
-    );
+        },
+    ));
     if let Some(body) = &step.last_unhealthy {
-        let _ = writeln!(report, "\nLast unhealthy healthcheck answer: `{body}`");
+        facts.push((
+            "Last unhealthy healthcheck answer".to_string(),
+            body.clone(),
+        ));
     }
     if let Some(server) = &step.server {
-        let _ = writeln!(
-            report,
-            "\nServer: peak RSS (VmHWM) {}, RSS at teardown {}, CPU {:.2} cores (server) + {:.2} cores (embedded PostgreSQL)",
-            mib(server.peak_rss_mib),
-            mib(server.rss_mib),
-            server.server_cores,
-            server.postgres_cores
-        );
+        facts.push((
+            "Server".to_string(),
+            format!(
+                "peak RSS (VmHWM) {}, RSS at teardown {}, CPU {:.2} cores (server) + {:.2} cores (embedded PostgreSQL)",
+                mib(server.peak_rss_mib),
+                mib(server.rss_mib),
+                server.server_cores,
+                server.postgres_cores
+            ),
+        ));
     }
-    let _ = writeln!(
-        report,
-        "\nLoad average (1 min) before / after: {} / {}",
-        step.load_average_before
-            .map_or("?".into(), |load| format!("{load:.2}")),
-        step.load_average_after
-            .map_or("?".into(), |load| format!("{load:.2}")),
-    );
+    facts.push((
+        "Load average (1 min) before / after".to_string(),
+        format!(
+            "{} / {}",
+            step.load_average_before
+                .map_or("?".into(), |load| format!("{load:.2}")),
+            step.load_average_after
+                .map_or("?".into(), |load| format!("{load:.2}")),
+        ),
+    ));
     if let Some(limit) = &step.sql_limit {
-        let _ = writeln!(report, "\n{}", limit.describe());
+        facts.push(("SQL limit".to_string(), limit.describe()));
     }
     if step.abandoned_users > 0 {
-        let _ = writeln!(
-            report,
-            "\n**{} users were still waiting at the hard deadline and were abandoned.**",
-            step.abandoned_users
-        );
+        facts.push((
+            "Abandoned".to_string(),
+            format!(
+                "{} users were still waiting at the hard deadline and were abandoned",
+                step.abandoned_users
+            ),
+        ));
     }
-    let _ = writeln!(report, "\n### Errors\n");
-    *report += &stats::errors_table(&step.errors_by_class);
-    let _ = writeln!(report, "\n### Logs (errors by class and message)\n");
-    let messages = step
-        .errors_by_message
-        .iter()
-        .map(|line| ((line.class.clone(), line.message.clone()), line.count))
-        .collect();
-    *report += &stats::error_messages_table(&messages);
+    facts
 }
 
 fn mib(value: Option<f64>) -> String {
@@ -578,7 +698,7 @@ fn mib(value: Option<f64>) -> String {
 }
 
 /// One line per step: seed 002's sweep columns plus the health seen during the step.
-pub fn summary_table(summary: &Summary) -> String {
+pub fn summary_table(summary: &Summary) -> Table {
     let header = [
         "configuration",
         "users",
@@ -625,7 +745,7 @@ pub fn summary_table(summary: &Summary) -> String {
             ]);
         }
     }
-    stats::markdown_table(&header, &body)
+    Table::new(&header, body)
 }
 
 /// File-name-safe form of a configuration label.

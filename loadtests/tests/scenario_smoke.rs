@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use browser::Chromium;
 use ferrobill::app::App;
 use ferrobill::config::Config;
 use loadtests::machine::Machine;
@@ -35,6 +36,7 @@ fn plan(scenario: Scenario, steps: &[u32], rate: Option<f64>) -> SuitePlan {
         profiling: None,
         callback_latency: None,
         with_sql_limit: false,
+        watch_dashboard: false,
         user: "admin".into(),
         password: "password".into(),
         tenant: None,
@@ -80,6 +82,7 @@ async fn run(app: &App, plan: &SuitePlan, directory: &Path) -> Summary {
         duration_seconds: plan.duration.as_secs_f64(),
         profiling: None,
         callback_latency_ms: None,
+        dashboard_watched: false,
         machine: Machine::describe(),
         configurations: vec![report],
     };
@@ -97,6 +100,15 @@ fn check_files(directory: &Path, summary: &Summary) {
     assert!(
         chart.starts_with("<svg") || chart.contains("<svg"),
         "an SVG"
+    );
+    let html = std::fs::read_to_string(directory.join("report.html")).expect("report.html");
+    assert!(
+        html.contains("<h2>Summary</h2>") && html.contains("<svg"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("src=") && !html.contains("<script"),
+        "self-contained"
     );
     let json = std::fs::read_to_string(directory.join("summary.json")).expect("summary.json");
     let json: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
@@ -366,5 +378,68 @@ async fn a_starved_plugin_pool_is_reported_as_seed_001() {
         });
     assert_eq!(starved.class, "HTTP 400", "{starved:?}");
     app.shutdown().await.expect("ferrobill stops");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// report.html in headless Chromium: its tables, its charts with one curve per step, and the
+/// server's own figures showing what the load did to the plugin pool, the plugin slots and the
+/// main bus (which dispatches nothing here, so its ready entries grow).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_html_shows_the_servers_saturation_in_chromium() {
+    let chromium = Chromium::find().unwrap_or_else(|error| panic!("{error}"));
+    let root = smoke_directory("html");
+    let app = start(
+        &root.join("server"),
+        &[
+            ("org.killbill.payment.plugin.threads.nb", "4"),
+            ("org.killbill.billing.osgi.dao.maxActive", "1"),
+            ("ferrobill.gateway.latency", "200ms"),
+            ("org.killbill.persistent.bus.main.off", "true"),
+        ],
+    )
+    .await;
+    let directory = root.join("payments");
+    run(&app, &plan(Scenario::Payments, &[2, 4], None), &directory).await;
+    app.shutdown().await.expect("ferrobill stops");
+    let url = format!("file://{}", directory.join("report.html").display());
+    let dom = chromium
+        .dump_dom(&url, Duration::from_secs(1))
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    for heading in ["Setup", "Summary", "Over time", "2 users", "4 users"] {
+        assert!(
+            dom.contains(&format!("<h2>{heading}")),
+            "no {heading} section"
+        );
+    }
+    assert!(dom.matches("<table").count() >= 10, "tables");
+    assert!(dom.matches("<svg").count() >= 8, "charts");
+    for chart in [
+        "Throughput per sampler",
+        "osgi (plugin) pool connections",
+        "ready queue entries",
+    ] {
+        assert!(dom.contains(chart), "no chart {chart}");
+    }
+    // The last step's figures (each step's table names the same metrics).
+    let figures = browser::metric_values(&dom);
+    let figure = |name: &str| -> f64 {
+        figures
+            .get(name)
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no figure {name}: {figures:?}"))
+    };
+    assert!(figure("ferrobill.http.all.total") > 0.0);
+    assert_eq!(figure("osgi.pool.ActiveConnections.max"), 1.0);
+    assert!(figure("osgi.pool.PendingConnections.max") >= 1.0);
+    assert!(figure("ferrobill.plugin.slotsInUse.max") >= 1.0);
+    assert!(figure("ferrobill.queue.bus-bus_events.readyEntries.max") > 0.0);
+    let screenshot = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("screenshots")
+        .join("load-report.png");
+    chromium
+        .screenshot(&url, &screenshot, (1200, 3000), Duration::from_secs(1))
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -611,16 +611,12 @@ async fn run_workers(
         move |entry: Arc<BusEntry>| {
             let bus = bus.clone();
             async move {
-                let id = &bus.inner.metrics_id;
-                metrics::in_flight(id, bus.in_flight());
-                let waited = (chrono::Utc::now() - entry.created_date)
-                    .to_std()
-                    .unwrap_or_default();
-                let started = Instant::now();
-                let result = bus.call_subscribers(entry).await;
-                metrics::handled(id, started.elapsed(), waited);
-                metrics::in_flight(id, bus.in_flight().saturating_sub(1));
-                result
+                let inner = &bus.inner;
+                let round = bus.call_subscribers(entry.clone());
+                inner
+                    .handler_rounds
+                    .run(&inner.metrics_id, entry.created_date, round)
+                    .await
             }
         },
     )

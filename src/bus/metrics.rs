@@ -2,12 +2,18 @@
 //! Kill Bill has one (killbill-commons `DBBackedQueue`: `org.killbill.queue.DBBackedQueue.<id>.*`,
 //! with `<id>` = `bus-<table>` for a bus and `notif-<table>` for the notification queue) and
 //! under `ferrobill.queue.<id>.*` otherwise. Recording is cheap and does nothing until a
-//! recorder is installed; publishing them is the observability layer's job. Nothing here
-//! touches the database.
+//! recorder is installed; publishing them is the observability layer's job. Each queue also
+//! keeps its [`HandlerRounds`]: how many run now, and their dispatch latencies for the
+//! dashboard. Nothing here touches the database.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use metrics::{counter, gauge, histogram};
+
+use crate::metrics::window::{Latencies, LatencyWindow};
 
 /// Kill Bill's queue id of a live table: `bus-bus_events`, `bus-bus_ext_events`,
 /// `notif-notifications`.
@@ -58,9 +64,64 @@ pub fn reaped(id: &str, count: u64) {
 
 /// How long the subscribers of one entry ran, and how long the entry waited from its creation
 /// until they started.
-pub fn handled(id: &str, handler_time: Duration, dispatch_latency: Duration) {
+fn handled(id: &str, handler_time: Duration, dispatch_latency: Duration) {
     histogram!(own(id, "handlerTime")).record(handler_time.as_secs_f64());
     histogram!(own(id, "dispatchLatency")).record(dispatch_latency.as_secs_f64());
+}
+
+/// A queue's handler rounds: how many run now (a worker slot waiting for its next entry is
+/// not one), and their dispatch latencies since the dashboard last looked.
+#[derive(Default)]
+pub(super) struct HandlerRounds {
+    running: AtomicUsize,
+    dispatch_latency: LatencyWindow,
+}
+
+impl HandlerRounds {
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    pub fn take_dispatch_latencies(&self) -> Latencies {
+        self.dispatch_latency.take()
+    }
+
+    /// Runs one handler round of an entry that became due at `due` (a bus entry's creation, a
+    /// notification's effective date), counting it as running meanwhile, and records its
+    /// timings under the queue `id`: handler time and dispatch latency.
+    pub async fn run<R>(&self, id: &str, due: DateTime<Utc>, round: R) -> Result<(), String>
+    where
+        R: Future<Output = Result<(), String>>,
+    {
+        let waited = (Utc::now() - due).to_std().unwrap_or_default();
+        self.dispatch_latency.record(waited);
+        let _running = Running::start(self, id);
+        let started = Instant::now();
+        let result = round.await;
+        handled(id, started.elapsed(), waited);
+        result
+    }
+}
+
+/// One running round; uncounted when dropped, however the round ends.
+struct Running<'a> {
+    rounds: &'a HandlerRounds,
+    id: &'a str,
+}
+
+impl<'a> Running<'a> {
+    fn start(rounds: &'a HandlerRounds, id: &'a str) -> Running<'a> {
+        let running = rounds.running.fetch_add(1, Ordering::Relaxed) + 1;
+        in_flight(id, running);
+        Running { rounds, id }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let running = self.rounds.running.fetch_sub(1, Ordering::Relaxed) - 1;
+        in_flight(self.id, running);
+    }
 }
 
 /// Ready entries as last sampled for the queue-growth health check.

@@ -9,6 +9,7 @@
 //! | `reaper`        | re-dispatching entries of dead or stuck nodes; this node's heartbeat        |
 //! | [`internal_events`] | the account/payment internal events and Kill Bill's external event      |
 //! | [`notifications`] | the notification queue: future-dated entries per queue name, one dispatcher |
+//! | [`ready`]       | counting ready entries, of one queue or several in one statement            |
 //!
 //! A [`Bus`] is one instance (`main` → `bus_events`, `external` → `bus_ext_events`) configured
 //! by [`BusConfig`]. It never decides business rules and never opens a transaction around the
@@ -23,6 +24,7 @@ pub mod internal_events;
 pub mod metrics;
 pub mod notifications;
 pub mod post;
+pub mod ready;
 
 mod dispatcher;
 mod outcomes;
@@ -38,10 +40,12 @@ use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::config::{BusConfig, QueueMode};
 use crate::db::pool::{DbPool, PoolError};
+use crate::metrics::window::Latencies;
 
 pub use events::{BusEntry, BusEvent, SearchKeys};
 pub use notifications::{NotificationEntry, NotificationEvent, NotificationQueueService};
 pub use post::PostedEvents;
+pub use ready::ReadyCount;
 
 /// How long [`Bus::shutdown`] waits for running handlers (Kill Bill's bus shutdownTimeout).
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -148,6 +152,8 @@ struct BusInner {
     /// At most `nbThreads` handler calls at once; all permits back means nothing runs.
     workers: Arc<Semaphore>,
     tasks: Mutex<Option<dispatcher::Tasks>>,
+    /// Handler rounds running, and their dispatch latencies for the dashboard.
+    handler_rounds: metrics::HandlerRounds,
     /// Hands out record ids for the in-memory bus, which has no table.
     next_in_memory_id: std::sync::atomic::AtomicI64,
 }
@@ -180,6 +186,7 @@ impl Bus {
                 wake: Notify::new(),
                 stop,
                 tasks: Mutex::new(None),
+                handler_rounds: metrics::HandlerRounds::default(),
                 next_in_memory_id: std::sync::atomic::AtomicI64::new(1),
             }),
         }
@@ -237,8 +244,7 @@ impl Bus {
 
     /// Handler calls running now on this node.
     fn in_flight(&self) -> usize {
-        let nb_threads = self.inner.config.nb_threads.max(1) as usize;
-        nb_threads.saturating_sub(self.inner.workers.available_permits())
+        self.inner.handler_rounds.running()
     }
 
     /// What this node's dispatcher is doing, for `/1.0/threads`.
@@ -300,33 +306,35 @@ impl Bus {
         PostedEvents::new(self.clone())
     }
 
-    /// Kill Bill's `getNbReadyEntries`: AVAILABLE entries, only this node's in the sticky
-    /// modes (where no other node would take them).
-    pub async fn ready_entries(&self) -> Result<i64, BusError> {
-        if self.inner.config.in_memory {
-            return Err(BusError::InMemory {
-                bus: self.inner.config.name,
-            });
+    /// How to count this bus's ready entries (Kill Bill's `getNbReadyEntries`): AVAILABLE
+    /// entries, only this node's in the sticky modes (where no other node would take them).
+    /// `None` for the in-memory bus, which has no table.
+    pub fn ready_count(&self) -> Option<ReadyCount> {
+        let config = &self.inner.config;
+        if config.in_memory {
+            return None;
         }
-        let connection = self.inner.pool.get().await?;
-        // No lock: a snapshot count for health checks; it is stale the moment it returns.
-        let row = match self.inner.config.mode {
-            QueueMode::Polling => {
-                let sql = format!(
-                    "select count(*) from {} where processing_state = 'AVAILABLE'",
-                    self.inner.tables.live
-                );
-                connection.query_one(&sql, &[]).await?
-            }
-            QueueMode::StickyPolling | QueueMode::StickyEvents => {
-                let sql = format!(
-                    "select count(*) from {} where processing_state = 'AVAILABLE' and creating_owner = $1",
-                    self.inner.tables.live
-                );
-                connection.query_one(&sql, &[&self.inner.node]).await?
-            }
+        let owner = match config.mode {
+            QueueMode::Polling => None,
+            QueueMode::StickyPolling | QueueMode::StickyEvents => Some(self.inner.node.clone()),
         };
-        Ok(row.get(0))
+        Some(ReadyCount::new(self.inner.tables.live, false, owner))
+    }
+
+    /// The ready entries now, counted on a main-pool connection.
+    pub async fn ready_entries(&self) -> Result<i64, BusError> {
+        let count = self.ready_count().ok_or(BusError::InMemory {
+            bus: self.inner.config.name,
+        })?;
+        let connection = self.inner.pool.get().await?;
+        let counts = ready::count(&connection, &[count]).await?;
+        Ok(counts.first().copied().unwrap_or_default())
+    }
+
+    /// Dispatch latencies (creation to handlers starting) since the last call; the dashboard's
+    /// sampler is the only caller.
+    pub fn take_dispatch_latencies(&self) -> Latencies {
+        self.inner.handler_rounds.take_dispatch_latencies()
     }
 
     /// Stops fetching, waits up to `timeout` for running handlers and records their outcome.

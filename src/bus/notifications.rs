@@ -29,9 +29,10 @@ use super::dispatcher::{listen_for_wakeups, stopped};
 use super::metrics;
 use super::outcomes::{self, completion, Completion, DecidedBatch, Outcome};
 use super::reaper::{self, HEARTBEAT_PERIOD, HEARTBEAT_STALE_AFTER};
-use super::{HandlerError, SearchKeys};
+use super::{ready, HandlerError, ReadyCount, SearchKeys};
 use crate::config::{NotificationQueueConfig, QueueMode};
 use crate::db::pool::{DbPool, PoolError};
+use crate::metrics::window::Latencies;
 
 /// Kill Bill's id of the notification queue in metric names.
 pub const QUEUE_METRICS_ID: &str = "notif-notifications";
@@ -131,6 +132,8 @@ struct Inner {
     /// At most `nbThreads` handler calls at once; all permits back means nothing runs.
     workers: Arc<Semaphore>,
     tasks: Mutex<Option<Tasks>>,
+    /// Handler rounds running, and their dispatch latencies for the dashboard.
+    handler_rounds: metrics::HandlerRounds,
 }
 
 struct Tasks {
@@ -163,6 +166,7 @@ impl NotificationQueueService {
                 wake: Notify::new(),
                 stop,
                 tasks: Mutex::new(None),
+                handler_rounds: metrics::HandlerRounds::default(),
             }),
         }
     }
@@ -237,7 +241,7 @@ impl NotificationQueueService {
             } else {
                 "stopped"
             },
-            handlers_running: slots.saturating_sub(self.inner.workers.available_permits()),
+            handlers_running: self.inner.handler_rounds.running(),
             handler_slots: slots,
         }
     }
@@ -278,24 +282,28 @@ impl NotificationQueueService {
         .inspect(|_| metrics::inserted(QUEUE_METRICS_ID, 1))
     }
 
-    /// Kill Bill's `getNbReadyEntries`: AVAILABLE entries already due, across every queue
-    /// name (Kill Bill counts table-wide); only this node's in STICKY_POLLING.
-    pub async fn ready_entries(&self) -> Result<i64, NotificationError> {
-        let connection = self.inner.pool.get().await?;
+    /// How to count the ready entries (Kill Bill's `getNbReadyEntries`): AVAILABLE entries
+    /// already due, across every queue name (Kill Bill counts table-wide); only this node's in
+    /// STICKY_POLLING.
+    pub fn ready_count(&self) -> ReadyCount {
         let owner = match self.inner.config.mode {
-            QueueMode::StickyPolling => Some(self.inner.node.as_str()),
+            QueueMode::StickyPolling => Some(self.inner.node.clone()),
             QueueMode::Polling | QueueMode::StickyEvents => None,
         };
-        // No lock: a snapshot count for health checks; it is stale the moment it returns.
-        let row = connection
-            .query_one(
-                "select count(*) from notifications
-                 where processing_state = 'AVAILABLE' and effective_date <= now()
-                   and ($1::text is null or creating_owner = $1)",
-                &[&owner],
-            )
-            .await?;
-        Ok(row.get(0))
+        ReadyCount::new("notifications", true, owner)
+    }
+
+    /// The ready entries now, counted on a main-pool connection.
+    pub async fn ready_entries(&self) -> Result<i64, NotificationError> {
+        let connection = self.inner.pool.get().await?;
+        let counts = ready::count(&connection, &[self.ready_count()]).await?;
+        Ok(counts.first().copied().unwrap_or_default())
+    }
+
+    /// Dispatch latencies (effective date to handler starting) since the last call; the
+    /// dashboard's sampler is the only caller.
+    pub fn take_dispatch_latencies(&self) -> Latencies {
+        self.inner.handler_rounds.take_dispatch_latencies()
     }
 
     /// Stops fetching, waits up to `timeout` for running handlers and records their outcome.
@@ -466,7 +474,13 @@ async fn run_workers(
     let workers = service.inner.workers.clone();
     outcomes::run_workers(stop, workers, queue, outcomes, move |entry| {
         let service = service.clone();
-        async move { service.call_handler(entry).await }
+        async move {
+            let round = service.call_handler(entry.clone());
+            let rounds = &service.inner.handler_rounds;
+            rounds
+                .run(QUEUE_METRICS_ID, entry.effective_date, round)
+                .await
+        }
     })
     .await;
 }

@@ -10,11 +10,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, TimeoutType, Timeouts,
+};
 use tokio_postgres::NoTls;
 
 use crate::config::PoolConfig;
-use crate::metrics::PoolMetrics;
+use crate::metrics::{PoolMetrics, PoolWaits};
 use crate::profiling::{self, Category};
 
 /// Why a connection could not be handed out.
@@ -176,6 +178,37 @@ impl DbPool {
                 })
             }
         }
+    }
+
+    /// A connection only if one can be had without waiting behind other callers (an idle one,
+    /// or a new one while the pool is below `maxActive`); `None` otherwise. For observers that
+    /// must not join the line they are observing. Not counted in the pool's wait metrics.
+    pub async fn try_get(&self) -> Result<Option<Object>, PoolError> {
+        let name = self.inner.name;
+        let timeouts = Timeouts {
+            wait: Some(Duration::ZERO),
+            create: Some(self.inner.connection_timeout),
+            recycle: Some(self.inner.connection_timeout),
+        };
+        match self.inner.pool.timeout_get(&timeouts).await {
+            Ok(connection) => Ok(Some(connection)),
+            Err(deadpool_postgres::PoolError::Timeout(TimeoutType::Wait)) => Ok(None),
+            Err(deadpool_postgres::PoolError::Backend(source)) => {
+                Err(PoolError::Connect { pool: name, source })
+            }
+            Err(deadpool_postgres::PoolError::Closed) => Err(PoolError::Closed { pool: name }),
+            Err(_) => Err(PoolError::Timeout {
+                pool: name,
+                timeout: self.inner.connection_timeout,
+                waited: self.inner.connection_timeout,
+            }),
+        }
+    }
+
+    /// The longest wait for a connection and the timeouts since the last call; the
+    /// dashboard's sampler is the only caller.
+    pub fn take_waits(&self) -> PoolWaits {
+        self.inner.metrics.take_waits()
     }
 
     /// Sets the pool's size gauges (`<pool>.pool.TotalConnections` …) from its state now; called

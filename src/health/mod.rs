@@ -17,6 +17,8 @@ pub mod plugins;
 pub mod queue_check;
 mod queues;
 
+pub use queues::GROWTH_THRESHOLD;
+
 use crate::db::pool::DbPool;
 
 pub const KILLBILL_HEALTHCHECK: &str =

@@ -26,6 +26,15 @@ pub struct WatchedQueue {
     pub ready_entries: ReadyEntries,
 }
 
+/// What the check knows of one queue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueGrowthFigures {
+    /// The growth slope the check compares with [`super::GROWTH_THRESHOLD`].
+    pub slope: f64,
+    /// Ready entries at the last sample.
+    pub last_ready: Option<i64>,
+}
+
 /// The check and its sampler share the tracker.
 #[derive(Clone)]
 pub struct QueuesHealthcheck {
@@ -72,6 +81,19 @@ impl QueuesHealthcheck {
                 );
             }
         }
+    }
+
+    /// The figures of the queue the check knows as `name` (`bus`, `svc:queue`…); `None`
+    /// before its first sample, and always when the check is disabled.
+    pub fn growth(&self, name: &str) -> Option<QueueGrowthFigures> {
+        let tracker = self
+            .tracker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        tracker.queue(name).map(|growth| QueueGrowthFigures {
+            slope: growth.slope(),
+            last_ready: growth.last_raw_size(),
+        })
     }
 
     /// Takes the first sample now, so every queue is listed from the first health check, then

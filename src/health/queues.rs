@@ -21,7 +21,7 @@ const SLIDING_WINDOW_SIZE: usize = 60;
 const ALPHA: f64 = 0.3;
 
 /// A queue grows when its stored (rounded) slope is strictly above this.
-const GROWTH_THRESHOLD: f64 = 0.1;
+pub const GROWTH_THRESHOLD: f64 = 0.1;
 
 const MESSAGE_PREFIX: &str = "Growing queues: ";
 

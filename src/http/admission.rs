@@ -5,6 +5,8 @@
 //! does under overload: timeouts and connection resets).
 //!
 //! The ops endpoints bypass the bound so an operator can still see an overloaded server.
+//! Every refusal carries [`Shed`] in its response extensions, so observation can tell it from
+//! other 503s.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,6 +18,10 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use super::error::ApiError;
+
+/// Marks a response as admission control's refusal.
+#[derive(Clone, Copy)]
+pub struct Shed;
 
 pub struct Admission {
     slots: Arc<Semaphore>,
@@ -40,12 +46,12 @@ impl Admission {
         })
     }
 
-    fn overloaded(&self) -> ApiError {
+    fn overloaded(&self) -> Response {
         crate::metrics::admission_rejected("overloaded");
-        ApiError::Overloaded {
+        shed(ApiError::Overloaded {
             in_flight: self.max_in_flight - self.slots.available_permits(),
             waiting: self.waiting.load(Ordering::SeqCst),
-        }
+        })
     }
 }
 
@@ -73,7 +79,7 @@ pub async fn admit(
         Err(_) => {
             if admission.waiting.fetch_add(1, Ordering::SeqCst) >= admission.max_waiting {
                 admission.waiting.fetch_sub(1, Ordering::SeqCst);
-                return admission.overloaded().into_response();
+                return admission.overloaded();
             }
             let _waiting = WaitingGuard(&admission.waiting);
             let acquired = tokio::time::timeout(
@@ -83,7 +89,7 @@ pub async fn admit(
             .await;
             match acquired {
                 Ok(Ok(permit)) => permit,
-                Ok(Err(_)) => return admission.overloaded().into_response(),
+                Ok(Err(_)) => return admission.overloaded(),
                 Err(_) => return timed_out(admission.request_timeout),
             }
         }
@@ -99,12 +105,24 @@ pub async fn admit(
 
 fn timed_out(request_timeout: Duration) -> Response {
     crate::metrics::admission_rejected("timeout");
-    ApiError::Timeout(request_timeout).into_response()
+    shed(ApiError::Timeout(request_timeout))
+}
+
+fn shed(refusal: ApiError) -> Response {
+    let mut response = refusal.into_response();
+    response.extensions_mut().insert(Shed);
+    response
 }
 
 fn is_ops_path(path: &str) -> bool {
     matches!(
         path,
-        "/1.0/healthcheck" | "/1.0/metrics" | "/1.0/threads" | "/metrics" | "/swagger.json"
+        "/1.0/healthcheck"
+            | "/1.0/metrics"
+            | "/1.0/threads"
+            | "/metrics"
+            | "/swagger.json"
+            | "/dashboard"
+            | "/dashboard/data"
     )
 }

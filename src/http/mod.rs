@@ -10,6 +10,7 @@ mod admin;
 mod admission;
 mod audit;
 mod auth;
+mod dashboard;
 mod error;
 mod extract;
 #[cfg(test)]
@@ -38,7 +39,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 pub use self::admission::Admission;
 pub use self::auth::Users;
 use self::error::ApiError;
-pub use self::observe::InFlight;
+pub use self::observe::{InFlight, Observation};
 pub use self::ops::Ops;
 pub use self::throttle::AuthFailures;
 use crate::health::Health;
@@ -81,9 +82,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     // Layers run outside-in in the reverse order of these calls: every request is observed
     // (in flight, metrics, log line, profiling), a panic anywhere is caught, admission is
     // decided before the (possibly slow) tenant verification, then auth.
-    let in_flight = state.ops.in_flight.clone();
+    let observation = state.ops.observation.clone();
     Router::new()
         .merge(ops::router())
+        .merge(dashboard::router())
         .merge(swagger::router())
         .merge(admin::router())
         .merge(tenants::router())
@@ -105,7 +107,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         ))
         .layer(middleware::from_fn(json_content_type))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn_with_state(in_flight, observe::observe))
+        .layer(middleware::from_fn_with_state(
+            observation,
+            observe::observe,
+        ))
         .with_state(state)
 }
 

@@ -1,7 +1,7 @@
 //! The outermost middleware: every request is registered as in flight (for `/1.0/threads`),
-//! counted and timed (Kill Bill's InstrumentedFilter metrics and `ferrobill.http.requests` by
-//! route template), logged in one line when it ends, and profiled when it carries
-//! `X-Killbill-Profiling-Req`.
+//! counted and timed (Kill Bill's InstrumentedFilter metrics, `ferrobill.http.requests` by
+//! route template, and this server's per-second [`Traffic`] for the dashboard), logged in one
+//! line when it ends, and profiled when it carries `X-Killbill-Profiling-Req`.
 //!
 //! It observes only: it never changes a response other than adding
 //! `X-Killbill-Profiling-Resp`, and never rejects a request. With no profiling header the
@@ -18,13 +18,23 @@ use axum::middleware::Next;
 use axum::response::Response;
 use uuid::Uuid;
 
+use super::admission::Shed;
 use super::redact::mask_card_numbers;
+use crate::metrics::window::Traffic;
 use crate::metrics::HttpMetrics;
 use crate::profiling::{self, Category, Profile};
 
 const PROFILING_REQUEST: &str = "X-Killbill-Profiling-Req";
 const PROFILING_RESPONSE: &str = "X-Killbill-Profiling-Resp";
 const REQUEST_ID: &str = "X-Request-Id";
+
+/// What observation keeps per server: the requests in flight, and a tally of those that
+/// finished since the dashboard last looked. Cheap to clone.
+#[derive(Clone)]
+pub struct Observation {
+    pub in_flight: Arc<InFlight>,
+    pub traffic: Arc<Traffic>,
+}
 
 /// The requests this server is serving now.
 #[derive(Default)]
@@ -92,13 +102,14 @@ impl InFlight {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn register(
-        &self,
+    fn register<'a>(
+        &'a self,
+        traffic: &'a Traffic,
         method: Method,
         route: Route,
         started: Instant,
         request_id: Option<String>,
-    ) -> Registered<'_> {
+    ) -> Registered<'a> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let request = Arc::new(InFlightRequest {
             id,
@@ -111,9 +122,11 @@ impl InFlight {
         HttpMetrics::get().started();
         Registered {
             table: self,
+            traffic,
             request,
             request_id,
             status: None,
+            shed: false,
         }
     }
 }
@@ -123,10 +136,13 @@ impl InFlight {
 /// for too.
 struct Registered<'a> {
     table: &'a InFlight,
+    traffic: &'a Traffic,
     request: Arc<InFlightRequest>,
     /// The client's `X-Request-Id`, for the log line.
     request_id: Option<String>,
     status: Option<u16>,
+    /// Admission control refused it.
+    shed: bool,
 }
 
 impl Drop for Registered<'_> {
@@ -136,7 +152,9 @@ impl Drop for Registered<'_> {
         let status = self.status.unwrap_or(499);
         let request = &self.request;
         let latency = request.age();
-        HttpMetrics::get().finished(matched(request), request.method.as_str(), status, latency);
+        let route = matched(request);
+        HttpMetrics::get().finished(route, request.method.as_str(), status, latency);
+        self.traffic.record(route, status, self.shed, latency);
         tracing::info!(
             target: "ferrobill::request",
             method = %request.method,
@@ -160,7 +178,7 @@ fn matched(request: &InFlightRequest) -> Option<&str> {
 }
 
 pub async fn observe(
-    State(in_flight): State<Arc<InFlight>>,
+    State(observation): State<Observation>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -179,7 +197,13 @@ pub async fn observe(
         .get(PROFILING_REQUEST)
         .and_then(|value| value.to_str().ok())
         .map(|value| Arc::new(Profile::from_header(value)));
-    let mut registered = in_flight.register(request.method().clone(), route, started, request_id);
+    let mut registered = observation.in_flight.register(
+        &observation.traffic,
+        request.method().clone(),
+        route,
+        started,
+        request_id,
+    );
     request
         .extensions_mut()
         .insert(RequestTenant(registered.request.clone()));
@@ -200,5 +224,6 @@ pub async fn observe(
         }
     };
     registered.status = Some(response.status().as_u16());
+    registered.shed = response.extensions().get::<Shed>().is_some();
     response
 }

@@ -1,13 +1,12 @@
 //! The operator endpoints outside `/1.0/kb`, with no authentication, as in Kill Bill (where
 //! they are plain servlets, not JAX-RS resources): `/1.0/healthcheck`, `/1.0/metrics` (Kill
 //! Bill's JSON), `/metrics` (Prometheus text, ferrobill's own) and `/1.0/threads` (what the
-//! server is doing now, in text).
+//! server is doing now, in text). The dashboard, ferrobill's own too, is in `dashboard.rs`.
 //!
 //! These pages only read state; they change nothing but the sampled gauges (pool sizes, the
 //! runtime) that they refresh before rendering.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -17,10 +16,11 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::observe::{InFlight, Route};
+use super::observe::{Observation, Route};
 use super::redact::tenant_tag;
 use super::AppState;
 use crate::bus::{Bus, NotificationQueueService};
+use crate::dashboard::Dashboard;
 use crate::db::pool::DbPool;
 use crate::metrics::{self, Metrics};
 
@@ -35,7 +35,9 @@ pub struct Ops {
     /// The internal and external buses.
     pub buses: Vec<Bus>,
     pub notification_queue: NotificationQueueService,
-    pub in_flight: Arc<InFlight>,
+    /// Requests in flight, and the per-second tally of finished ones.
+    pub observation: Observation,
+    pub dashboard: Dashboard,
 }
 
 impl Ops {
@@ -177,7 +179,7 @@ async fn threads(State(state): State<AppState>) -> Response {
         let _ = writeln!(page, "  {}", bus.dispatch_state());
     }
     let _ = writeln!(page, "  {}", ops.notification_queue.dispatch_state());
-    let requests = ops.in_flight.snapshot();
+    let requests = ops.observation.in_flight.snapshot();
     let _ = writeln!(page, "\nrequests in flight: {}", requests.len());
     for request in requests {
         // Unauthenticated page: a digest tells the tenants apart without naming them, and an

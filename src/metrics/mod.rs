@@ -15,6 +15,7 @@
 //! never decides anything: it only counts.
 
 mod dropwizard;
+pub mod window;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -28,6 +29,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use serde_json::{json, Map, Value};
 
 use self::dropwizard::{Count, Distribution, Level, Meter};
+use self::window::{Peak, Tally};
 
 /// Kill Bill's servlet filter prefix (killbill-commons `InstrumentedFilter`, named after its
 /// class).
@@ -306,7 +308,8 @@ pub(crate) fn runtime_sampled(workers: usize, alive_tasks: usize, global_queue_d
 }
 
 /// One connection pool's metrics under Hikari's names (`<pool>.pool.*`), handles kept by the
-/// pool so acquiring a connection builds no key.
+/// pool so acquiring a connection builds no key; and, for the dashboard, its longest wait and
+/// its timeouts since the dashboard last looked.
 pub(crate) struct PoolMetrics {
     wait: Histogram,
     pending: Gauge,
@@ -315,6 +318,16 @@ pub(crate) struct PoolMetrics {
     idle: Gauge,
     active: Gauge,
     max: Gauge,
+    longest_wait: Peak,
+    recent_timeouts: Tally,
+}
+
+/// A pool's waits since the dashboard last looked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolWaits {
+    /// The longest wait that ended (with a connection or a timeout).
+    pub longest: Duration,
+    pub timeouts: u64,
 }
 
 impl PoolMetrics {
@@ -328,6 +341,8 @@ impl PoolMetrics {
             idle: ::metrics::gauge!(name("IdleConnections")),
             active: ::metrics::gauge!(name("ActiveConnections")),
             max: ::metrics::gauge!(name("MaxConnections")),
+            longest_wait: Peak::default(),
+            recent_timeouts: Tally::default(),
         }
     }
 
@@ -340,11 +355,21 @@ impl PoolMetrics {
 
     pub fn acquired(&self, waited: Duration) {
         self.wait.record(waited);
+        self.longest_wait.record(waited);
     }
 
     pub fn timed_out(&self, waited: Duration) {
-        self.wait.record(waited);
+        self.acquired(waited);
         self.timeouts.increment(1);
+        self.recent_timeouts.add(1);
+    }
+
+    /// The waits since the last call (the dashboard's sampler is the only caller).
+    pub fn take_waits(&self) -> PoolWaits {
+        PoolWaits {
+            longest: self.longest_wait.take(),
+            timeouts: self.recent_timeouts.take(),
+        }
     }
 
     /// The pool's size as sampled when a page is rendered.

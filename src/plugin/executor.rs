@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::PluginError;
+use crate::metrics::window::Tally;
 
 /// Why a call produced no answer.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,8 @@ pub enum ExecutorError {
 pub struct PluginExecutor {
     slots: Arc<Semaphore>,
     size: usize,
+    /// Timed-out calls since the dashboard last looked.
+    recent_timeouts: Arc<Tally>,
 }
 
 impl PluginExecutor {
@@ -37,12 +40,28 @@ impl PluginExecutor {
         PluginExecutor {
             slots: Arc::new(Semaphore::new(threads)),
             size: threads,
+            recent_timeouts: Arc::default(),
         }
     }
 
     /// Slots taken right now.
     pub fn busy(&self) -> usize {
         self.size - self.slots.available_permits()
+    }
+
+    /// `org.killbill.payment.plugin.threads.nb`.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Calls that timed out since the last call; the dashboard's sampler is the only caller.
+    pub fn take_timeouts(&self) -> u64 {
+        self.recent_timeouts.take()
+    }
+
+    fn timed_out(&self) {
+        crate::metrics::plugin_call_timed_out();
+        self.recent_timeouts.add(1);
     }
 
     /// Runs `call` on a slot, waiting for it at most until `deadline`. `what` names the call
@@ -62,7 +81,7 @@ impl PluginExecutor {
             Ok(Ok(slot)) => slot,
             // The semaphore is never closed; a closed one means the server is stopping.
             Ok(Err(_)) | Err(_) => {
-                crate::metrics::plugin_call_timed_out();
+                self.timed_out();
                 tracing::warn!(
                     call = what,
                     slots = self.size,
@@ -87,7 +106,7 @@ impl PluginExecutor {
             Ok(Ok(result)) => result.map_err(ExecutorError::Plugin),
             // The task panicked: no answer is an unknown outcome, as a timeout.
             Ok(Err(_)) | Err(_) => {
-                crate::metrics::plugin_call_timed_out();
+                self.timed_out();
                 tracing::warn!(
                     call = name,
                     "plugin call timed out; its transaction stays UNKNOWN for the janitor"

@@ -11,6 +11,7 @@ mod bad_input;
 mod bus;
 mod cluster;
 mod configuration;
+mod dashboard;
 mod embedded_cluster;
 mod embedded_default;
 mod faults;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp};
 
-const APPROVED: &str = "4242424242424242";
+pub(crate) const APPROVED: &str = "4242424242424242";
 const DECLINED: &str = "4000000000000002";
 const PROCESSING_ERROR: &str = "4000000000000119";
 const HANGS: &str = "4000000000000341";
@@ -23,7 +23,7 @@ async fn spawn(properties: &[(&str, &str)]) -> TestApp {
 }
 
 /// An account whose default method is a `killbill-stripe` card; returns the account id.
-async fn account_with_card(app: &TestApp, external_key: &str, card: &str) -> String {
+pub(crate) async fn account_with_card(app: &TestApp, external_key: &str, card: &str) -> String {
     let response = app
         .kb(Method::POST, "/1.0/kb/accounts")
         .json(&json!({ "externalKey": external_key, "currency": "USD" }))

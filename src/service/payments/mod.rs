@@ -257,6 +257,11 @@ impl PaymentService {
         service
     }
 
+    /// The plugin executor, for the dashboard's view of its slots.
+    pub fn plugin_executor(&self) -> PluginExecutor {
+        self.inner.executor.clone()
+    }
+
     /// Gives back the account leases an earlier run of this node held when it died: a node
     /// restarting under its name knows they are stale. Call once at startup.
     pub async fn release_stale_leases(&self) -> Result<u64, ServiceError> {
