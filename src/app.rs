@@ -323,9 +323,13 @@ impl App {
             ),
             accounts: AccountService::new(main_pool.clone(), main_bus.clone()),
             admin: AdminService::new(main_pool.clone()),
-            payment_methods: PaymentMethodService::new(main_pool.clone(), plugins),
+            payment_methods: PaymentMethodService::new(
+                main_pool.clone(),
+                plugins,
+                main_bus.clone(),
+            ),
             payments: payments.clone(),
-            tags: TagService::new(main_pool.clone()),
+            tags: TagService::new(main_pool.clone(), main_bus.clone()),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
             users: Users::new(

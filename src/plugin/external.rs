@@ -50,8 +50,9 @@ impl ExternalPaymentProviderPlugin {
         async move {
             let is_set = |key: &str| property_is_true(&call.properties, key);
             if is_set(FAIL_WITH_EXCEPTION) {
+                // Kill Bill's ExternalPaymentProviderPlugin says "cancellation" here.
                 return Err(PluginError(
-                    "killbill.external.payment.fail.exception is set".to_string(),
+                    "Triggered from killbill.external.payment.fail.cancellation".to_string(),
                 ));
             }
             if is_set(FAIL_WITH_TIMEOUT) {

@@ -19,11 +19,13 @@ use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
 use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
+use crate::bus::{Bus, PostedEvents};
 use crate::db::pool::DbPool;
 use crate::plugin::{
     PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi, PluginProperty, PluginRegistry,
     EXTERNAL_PAYMENT_PLUGIN_NAME,
 };
+use crate::service::accounts::post_account_change;
 use crate::service::tags;
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
@@ -71,11 +73,17 @@ pub struct DeleteFlags {
 pub struct PaymentMethodService {
     pool: DbPool,
     plugins: Arc<PluginRegistry>,
+    /// Where a changed default (ACCOUNT_CHANGE) and an AUTO_PAY_OFF tag are announced.
+    main_bus: Bus,
 }
 
 impl PaymentMethodService {
-    pub fn new(pool: DbPool, plugins: Arc<PluginRegistry>) -> PaymentMethodService {
-        PaymentMethodService { pool, plugins }
+    pub fn new(pool: DbPool, plugins: Arc<PluginRegistry>, main_bus: Bus) -> PaymentMethodService {
+        PaymentMethodService {
+            pool,
+            plugins,
+            main_bus,
+        }
     }
 
     /// Adds a method to the account through its plugin; with `set_default` the account points
@@ -94,7 +102,7 @@ impl PaymentMethodService {
             .filter(|name| !name.is_empty())
             .ok_or_else(|| {
                 ServiceError::InvalidArgument(
-                    "PaymentMethodJson pluginName needs to be set".to_string(),
+                    "PaymentMethodJson pluginName should be specified".to_string(),
                 )
             })?;
         let id = Uuid::new_v4();
@@ -182,10 +190,13 @@ impl PaymentMethodService {
             other => other.into(),
         })?;
         record_method_change(&transaction, &method, ChangeType::Insert, now, context).await?;
+        let mut posted = self.main_bus.posted();
         if set_default {
-            set_account_default(&transaction, &account, Some(id), now, context).await?;
+            set_account_default(&transaction, &mut posted, &account, Some(id), now, context)
+                .await?;
         }
         transaction.commit().await.map_err(StorageError::from)?;
+        posted.committed().await;
         Ok(method)
     }
 
@@ -231,6 +242,8 @@ impl PaymentMethodService {
         let connection = self.pool.get().await.map_err(StorageError::from)?;
         let method = payment_methods::find_payment_method_by_id(&connection, tenant.record_id, id)
             .await?
+            .ok_or(unknown_method(id))?;
+        let method = Some(method)
             .filter(|method| options.include_deleted || method.is_active)
             .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
         self.view_with_account(tenant, &connection, method, options)
@@ -269,7 +282,7 @@ impl PaymentMethodService {
         let connection = self.pool.get().await.map_err(StorageError::from)?;
         let method = payment_methods::find_payment_method_by_id(&connection, tenant.record_id, id)
             .await?
-            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
+            .ok_or(unknown_method(id))?;
         Ok(audit::find_audit_logs_with_history(
             &connection,
             AuditedTable::PaymentMethod,
@@ -295,6 +308,8 @@ impl PaymentMethodService {
         let transaction = connection.transaction().await.map_err(StorageError::from)?;
         let method = payment_methods::find_payment_method_by_id(&transaction, tenant.record_id, id)
             .await?
+            .ok_or(unknown_method(id))?;
+        let method = Some(method)
             .filter(|method| method.is_active)
             .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
         // Locked so that a concurrent setDefault cannot make this method the default after
@@ -331,15 +346,17 @@ impl PaymentMethodService {
         )
         .await?;
         record_method_change(&transaction, &method, ChangeType::Delete, now, context).await?;
+        let mut posted = self.main_bus.posted();
         if is_default {
             // PaymentMethodProcessor tags only when the deleted method was the default, and
             // only with this flag; an account already AUTO_PAY_OFF keeps its tag.
             if flags.delete_default_with_auto_pay_off {
-                tags::tag_auto_pay_off(&transaction, &account, now, context).await?;
+                tags::tag_auto_pay_off(&transaction, &mut posted, &account, now, context).await?;
             }
-            set_account_default(&transaction, &account, None, now, context).await?;
+            set_account_default(&transaction, &mut posted, &account, None, now, context).await?;
         }
         transaction.commit().await.map_err(StorageError::from)?;
+        posted.committed().await;
         Ok(())
     }
 
@@ -372,8 +389,10 @@ impl PaymentMethodService {
             })
             .await
             .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
-        set_account_default(&transaction, &account, Some(id), now, context).await?;
+        let mut posted = self.main_bus.posted();
+        set_account_default(&transaction, &mut posted, &account, Some(id), now, context).await?;
         transaction.commit().await.map_err(StorageError::from)?;
+        posted.committed().await;
         Ok(())
     }
 
@@ -518,14 +537,19 @@ async fn record_method_change(
 }
 
 /// Points the (locked) account at `payment_method_id`, with the account's history and audit
-/// rows, as Kill Bill's account update does.
+/// rows and its change event, as Kill Bill's DefaultAccountDao.updatePaymentMethod does; when
+/// the account already points there, nothing is written, as there.
 async fn set_account_default(
     transaction: &Transaction<'_>,
+    posted: &mut PostedEvents,
     account: &AccountRecord,
     payment_method_id: Option<Uuid>,
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
+    if account.data.payment_method_id == payment_method_id {
+        return Ok(());
+    }
     payment_methods::set_account_payment_method(
         transaction,
         account.record_id,
@@ -546,5 +570,16 @@ async fn set_account_default(
         &audit_context(context, account.tenant_record_id, account.record_id),
     )
     .await?;
-    Ok(())
+    let mut changed = account.clone();
+    changed.data.payment_method_id = payment_method_id;
+    post_account_change(transaction, posted, &account.data, &changed, now, context).await
+}
+
+/// A method id no method of the tenant has: Kill Bill's ObjectDoesNotExist (its id resolution
+/// fails before the payment API is reached). A deleted method is found, then refused with 7000.
+fn unknown_method(id: Uuid) -> ServiceError {
+    ServiceError::ObjectNotFound {
+        object_type: "PAYMENT_METHOD",
+        id,
+    }
 }

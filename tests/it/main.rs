@@ -33,3 +33,4 @@ mod security;
 mod self_contained;
 mod tags;
 mod tenants;
+mod wire_parity;

@@ -164,6 +164,9 @@ impl PaymentView {
         if voided {
             totals.authorized = Decimal::ZERO;
         }
+        // DefaultPayment: captured and purchased totals are never negative.
+        totals.captured = totals.captured.max(Decimal::ZERO);
+        totals.purchased = totals.purchased.max(Decimal::ZERO);
         totals
     }
 }
@@ -577,6 +580,7 @@ impl PaymentService {
             currency: recorded.currency.clone().unwrap_or_default(),
             status: status.as_str().to_string(),
             transaction_type: transaction_type.as_str().to_string(),
+            effective_date: Some(recorded.effective_date),
             account_record_id: prepared.account.record_id,
             tenant_record_id: tenant.record_id,
         };
@@ -891,13 +895,7 @@ async fn prepare_in(
     }
     if let Some(existing) = &payment {
         if existing.account_id != account.id {
-            return Err(ServiceError::PaymentInvalidParameter {
-                name: "paymentExternalKey".to_string(),
-                reason: format!(
-                    "payment {} belongs to another account",
-                    existing.external_key
-                ),
-            });
+            return Err(ServiceError::PaymentDifferentAccount { id: existing.id });
         }
     }
 
@@ -924,19 +922,14 @@ async fn prepare_in(
         (Some(asked), Some(own)) if asked != own => {
             return Err(ServiceError::PaymentInvalidParameter {
                 name: "currency".to_string(),
-                reason: format!("should be {own} like the payment's"),
-            })
+                // Kill Bill's wording, double space included.
+                reason: format!(" should be {own} to match other existing transactions"),
+            });
         }
         (Some(asked), _) => Some(asked.clone()),
         (None, Some(own)) => Some(own.clone()),
         (None, None) => account.data.currency.clone(),
     };
-    if currency.is_none() && kind != TransactionType::Void {
-        return Err(ServiceError::PaymentInvalidParameter {
-            name: "currency".to_string(),
-            reason: "should not be null".to_string(),
-        });
-    }
 
     let payment_method_id = match &payment {
         Some(payment) => payment.payment_method_id,
@@ -948,22 +941,40 @@ async fn prepare_in(
                 reason: "should not be null".to_string(),
             })?,
     };
+    // An id no method of the tenant has is Kill Bill's ObjectDoesNotExist; another account's
+    // or a deleted method is PAYMENT_NO_SUCH_PAYMENT_METHOD.
     let method = payment_methods::find_payment_method_by_id(
         transaction,
         tenant.record_id,
         payment_method_id,
     )
     .await?
-    .filter(|method| method.account_id == account.id)
-    .filter(|method| method.is_active || payment.is_some())
-    .ok_or_else(|| ServiceError::PaymentMethodNotFound {
-        id: payment_method_id.to_string(),
+    .ok_or(ServiceError::ObjectNotFound {
+        object_type: "PAYMENT_METHOD",
+        id: payment_method_id,
     })?;
+    let method = Some(method)
+        .filter(|method| method.account_id == account.id)
+        .filter(|method| method.is_active || payment.is_some())
+        .ok_or_else(|| ServiceError::PaymentMethodNotFound {
+            id: payment_method_id.to_string(),
+        })?;
+    // Kill Bill refuses a missing payment method before a missing currency.
+    if currency.is_none() && kind != TransactionType::Void {
+        return Err(ServiceError::PaymentInvalidParameter {
+            name: "currency".to_string(),
+            reason: "should not be null".to_string(),
+        });
+    }
 
     let now = now_in_millis();
     let audit = audit_context(context, tenant, account.record_id);
     let payment = match payment {
-        Some(payment) => payment,
+        // Kill Bill updates (and audits) the payment when a transaction is added to it, and
+        // again when the outcome is recorded.
+        Some(payment) => {
+            payments::touch_payment(transaction, payment.record_id, now, &audit).await?
+        }
         None => {
             let id = Uuid::new_v4();
             let external_key = request
