@@ -3,7 +3,8 @@
 //! (`scenario`, one file each), the statistics (`stats`), one run from plan to files (`suite`)
 //! with its charts (`chart`) and HTML report (`html_report`), what the server's own samples
 //! say (`server_samples`), the machine and process figures (`machine`), the slow
-//! push-notification receiver (`callback`) and the pgbench limit (`sql_limit`). The
+//! push-notification receiver (`callback`) and the pgbench limit (`sql_limit`); `diff` is the
+//! differential test against a real Kill Bill behind the `ferrobill-diff` binary. The
 //! `ferrobill-load` binary only wires these together. `bus_bench` is the library-level
 //! benchmark of ferrobill's persistent bus behind the `ferrobill-bus-bench` binary.
 
@@ -12,6 +13,7 @@ pub mod callback;
 pub mod chart;
 pub mod cli;
 pub mod client;
+pub mod diff;
 pub mod html_report;
 pub mod machine;
 pub mod runner;

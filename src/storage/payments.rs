@@ -216,6 +216,31 @@ pub async fn update_payment_state(
     PaymentRecord::from_row(&row)
 }
 
+/// Marks the payment as updated (a transaction is being added to it), with history and audit
+/// rows, as Kill Bill's updatePaymentWithNewTransaction does; its state is unchanged.
+pub async fn touch_payment(
+    client: &impl GenericClient,
+    record_id: i64,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<PaymentRecord, StorageError> {
+    let sql = with_history_and_audit(
+        "update payments set updated_by = $2, updated_date = $3
+         where record_id = $1
+         returning *",
+        "payment_history",
+        PAYMENT_COLUMNS,
+        "PAYMENT_HISTORY",
+        ChangeType::Update,
+        4,
+    );
+    let audit_row = AuditRow::new(now, audit);
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&record_id, &audit.created_by, &now];
+    params.extend(audit_row.params());
+    let row = query_recorded(client, &sql, &params).await?;
+    PaymentRecord::from_row(&row)
+}
+
 /// Inserts a transaction as UNKNOWN, with its history and audit rows.
 pub async fn insert_transaction(
     client: &impl GenericClient,

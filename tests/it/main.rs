@@ -34,3 +34,4 @@ mod self_contained;
 mod small_pools;
 mod tags;
 mod tenants;
+mod wire_parity;

@@ -328,7 +328,7 @@ async fn a_plugin_pool_smaller_than_the_plugin_threads_starves_as_in_seed_001() 
         let error: Value = serde_json::from_str(body).expect("error JSON");
         assert_eq!(error["code"], 7199);
         assert!(
-            error["causeMessage"].as_str().is_some_and(
+            error["message"].as_str().is_some_and(
                 |m| m.contains("could not obtain a database connection within 5.000 seconds")
             ),
             "{error}"

@@ -49,7 +49,10 @@ async fn two_connections_serve_hundreds_of_payments_and_accounts_at_once() {
         ("org.killbill.dao.maxActive", "2"),
         ("org.killbill.dao.connectionTimeout", timeout.as_str()),
         ("org.killbill.billing.osgi.dao.maxActive", "2"),
-        ("org.killbill.billing.osgi.dao.connectionTimeout", timeout.as_str()),
+        (
+            "org.killbill.billing.osgi.dao.connectionTimeout",
+            timeout.as_str(),
+        ),
         ("org.killbill.payment.plugin.threads.nb", "20"),
     ])
     .await;
@@ -66,7 +69,10 @@ async fn two_connections_serve_hundreds_of_payments_and_accounts_at_once() {
         let request = app
             .kb(
                 Method::POST,
-                &format!("/1.0/kb/accounts/{}/payments", accounts[index % accounts.len()]),
+                &format!(
+                    "/1.0/kb/accounts/{}/payments",
+                    accounts[index % accounts.len()]
+                ),
             )
             .json(&json!({
                 "transactionType": "PURCHASE",

@@ -136,6 +136,7 @@ pub(super) async fn write_settled(
         &outcome,
         request.amount,
         decision.currency.as_deref(),
+        new_transaction.effective_date,
     );
     let client = work.client();
     let mut posted = bus.posted();
@@ -163,7 +164,10 @@ pub(super) async fn write_settled(
                 )
                 .await
             }
-            PaymentPlan::Existing(payment) => {
+            // Kill Bill updates (and audits) the payment when a transaction is added to it,
+            // and again when the outcome is recorded.
+            PaymentPlan::Existing(payment) => tokio::try_join!(
+                payments::touch_payment(client, payment.record_id, now, &audit),
                 payments::update_payment_state(
                     client,
                     payment.id,
@@ -171,9 +175,9 @@ pub(super) async fn write_settled(
                     last_success,
                     now,
                     &audit,
-                )
-                .await
-            }
+                ),
+            )
+            .map(|(_, updated)| updated),
         };
         written.map_err(|error| payment_key_conflict(error, &decision.payment))
     };
@@ -242,7 +246,12 @@ pub(super) async fn write_started(
                     .await
                     .map_err(|error| payment_key_conflict(error, &decision.payment))
             }
-            PaymentPlan::Existing(payment) => Ok(payment.clone()),
+            // Kill Bill updates (and audits) the payment when a transaction is added to it.
+            PaymentPlan::Existing(payment) => {
+                payments::touch_payment(client, payment.record_id, now, &audit)
+                    .await
+                    .map_err(ServiceError::from)
+            }
         }
     };
     let ((), payment, transaction, ()) = tokio::try_join!(
@@ -304,6 +313,7 @@ pub(super) async fn write_outcome(
         &outcome,
         recorded.amount,
         recorded.currency.as_deref(),
+        recorded.effective_date,
     );
     let client = work.client();
     let mut posted = bus.posted();
@@ -412,6 +422,7 @@ fn event_data(
     outcome: &Outcome<'_>,
     amount: Option<Decimal>,
     currency: Option<&str>,
+    effective_date: DateTime<Utc>,
 ) -> PaymentEventData {
     PaymentEventData {
         account_id: account.id,
@@ -426,6 +437,7 @@ fn event_data(
         currency: currency.unwrap_or_default().to_string(),
         status: outcome.status.as_str().to_string(),
         transaction_type: kind.as_str().to_string(),
+        effective_date: Some(effective_date),
         account_record_id: account.record_id,
         tenant_record_id: tenant.record_id,
     }
