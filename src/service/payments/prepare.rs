@@ -618,8 +618,9 @@ mod tests {
             FreshIds::draw(),
         )
         .expect_err("refused");
-        assert!(
-            matches!(error, ServiceError::PaymentInvalidParameter { ref name, .. } if name == "paymentExternalKey")
-        );
+        assert!(matches!(
+            error,
+            ServiceError::PaymentDifferentAccount { .. }
+        ));
     }
 }
