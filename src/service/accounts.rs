@@ -208,19 +208,22 @@ impl AccountService {
         };
         // The event and the COMMIT go together: one round trip.
         let post_and_commit = async {
-            tokio::try_join!(
-                async {
-                    posted
-                        .post(&work, &event, context.user_token)
-                        .await
-                        .map_err(ServiceError::from)
-                },
-                async {
-                    work.commit()
-                        .await
-                        .map_err(|error| ServiceError::from(StorageError::from(error)))
-                },
-            )
+            crate::db::sql::pipelined(async {
+                tokio::try_join!(
+                    async {
+                        posted
+                            .post(&work, &event, context.user_token)
+                            .await
+                            .map_err(ServiceError::from)
+                    },
+                    async {
+                        work.commit()
+                            .await
+                            .map_err(|error| ServiceError::from(StorageError::from(error)))
+                    },
+                )
+            })
+            .await
         };
         measure(Dao, "bus:post+commit", post_and_commit).await?;
         drop(work);

@@ -31,6 +31,7 @@ mod push_notifications;
 mod queue_health;
 mod security;
 mod self_contained;
+mod settled_payments;
 mod small_pools;
 mod tags;
 mod tenants;

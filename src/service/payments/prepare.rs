@@ -60,34 +60,43 @@ pub(super) async fn load(
         (None, None) => PaymentLookup::None,
     };
     // One round trip: the lock first, then reads that see everything committed before it.
-    let (locked, account, payment, payment_transactions, method, keyed_transactions) = tokio::try_join!(
-        payments::try_lock_account(client, &lock),
-        payments::find_account_for_payment(
-            client,
-            tenant_record_id,
-            account_id,
-            &lock,
-            node,
-            node_alive
-        ),
-        payments::find_payment(client, tenant_record_id, lookup),
-        payments::find_transactions_of_payment(client, tenant_record_id, lookup),
-        payments::find_method_for_payment(
-            client,
-            tenant_record_id,
-            lookup,
-            request.payment_method_id,
-            account_id
-        ),
-        async {
-            match &request.transaction_external_key {
-                Some(key) => {
-                    payments::find_transactions_by_external_key(client, tenant_record_id, key).await
-                }
-                None => Ok(Vec::new()),
-            }
-        },
-    )?;
+    let (locked, account, payment, payment_transactions, method, keyed_transactions) =
+        crate::db::sql::pipelined(async {
+            tokio::try_join!(
+                payments::try_lock_account(client, &lock),
+                payments::find_account_for_payment(
+                    client,
+                    tenant_record_id,
+                    account_id,
+                    &lock,
+                    node,
+                    node_alive
+                ),
+                payments::find_payment(client, tenant_record_id, lookup),
+                payments::find_transactions_of_payment(client, tenant_record_id, lookup),
+                payments::find_method_for_payment(
+                    client,
+                    tenant_record_id,
+                    lookup,
+                    request.payment_method_id,
+                    account_id
+                ),
+                async {
+                    match &request.transaction_external_key {
+                        Some(key) => {
+                            payments::find_transactions_by_external_key(
+                                client,
+                                tenant_record_id,
+                                key,
+                            )
+                            .await
+                        }
+                        None => Ok(Vec::new()),
+                    }
+                },
+            )
+        })
+        .await?;
     if !locked {
         return Ok(None);
     }
@@ -107,17 +116,20 @@ pub(super) async fn load(
     if loaded.payment.is_none() {
         if let Some(last) = loaded.keyed_transactions.last() {
             lookup = PaymentLookup::Id(last.payment_id);
-            let (payment, transactions, method) = tokio::try_join!(
-                payments::find_payment(client, tenant_record_id, lookup),
-                payments::find_transactions_of_payment(client, tenant_record_id, lookup),
-                payments::find_method_for_payment(
-                    client,
-                    tenant_record_id,
-                    lookup,
-                    request.payment_method_id,
-                    account_id
-                ),
-            )?;
+            let (payment, transactions, method) = crate::db::sql::pipelined(async {
+                tokio::try_join!(
+                    payments::find_payment(client, tenant_record_id, lookup),
+                    payments::find_transactions_of_payment(client, tenant_record_id, lookup),
+                    payments::find_method_for_payment(
+                        client,
+                        tenant_record_id,
+                        lookup,
+                        request.payment_method_id,
+                        account_id
+                    ),
+                )
+            })
+            .await?;
             loaded.payment = payment;
             loaded.payment_transactions = transactions;
             loaded.method = method;

@@ -192,12 +192,15 @@ pub(super) async fn write_settled(
         .await
         .map_err(ServiceError::from)
     };
-    let (payment, transaction, (), ()) = tokio::try_join!(
-        write_payment,
-        write_transaction,
-        post_payment_event(&mut posted, work, status, event, context),
-        commit(work),
-    )?;
+    let (payment, transaction, (), ()) = crate::db::sql::pipelined(async {
+        tokio::try_join!(
+            write_payment,
+            write_transaction,
+            post_payment_event(&mut posted, work, status, event, context),
+            commit(work),
+        )
+    })
+    .await?;
     Ok((
         Written {
             payment,
@@ -254,20 +257,23 @@ pub(super) async fn write_started(
             }
         }
     };
-    let ((), payment, transaction, ()) = tokio::try_join!(
-        async {
-            payments::take_lease(client, &lock, lease_owner, node, expires_at)
-                .await
-                .map_err(ServiceError::from)
-        },
-        write_payment,
-        async {
-            payments::insert_transaction(client, &new_transaction, now, &audit)
-                .await
-                .map_err(ServiceError::from)
-        },
-        commit(work),
-    )?;
+    let ((), payment, transaction, ()) = crate::db::sql::pipelined(async {
+        tokio::try_join!(
+            async {
+                payments::take_lease(client, &lock, lease_owner, node, expires_at)
+                    .await
+                    .map_err(ServiceError::from)
+            },
+            write_payment,
+            async {
+                payments::insert_transaction(client, &new_transaction, now, &audit)
+                    .await
+                    .map_err(ServiceError::from)
+            },
+            commit(work),
+        )
+    })
+    .await?;
     Ok(Started {
         account: account.clone(),
         payment,
@@ -335,39 +341,42 @@ pub(super) async fn write_outcome(
         Ok::<(), ServiceError>(())
     };
     let lock = lock_name(started.account.id);
-    let (transaction, payment, (), (), (), ()) = tokio::try_join!(
-        async {
-            payments::update_transaction_outcome(
-                client,
-                recorded.id,
-                &outcome.columns(),
-                now,
-                &audit,
-            )
-            .await
-            .map_err(ServiceError::from)
-        },
-        async {
-            payments::update_payment_state(
-                client,
-                started.payment.id,
-                &state_name,
-                last_success,
-                now,
-                &audit,
-            )
-            .await
-            .map_err(ServiceError::from)
-        },
-        post_payment_event(&mut posted, work, status, event, context),
-        schedule_janitor,
-        async {
-            payments::release_lease(client, &lock, &started.lease_owner)
+    let (transaction, payment, (), (), (), ()) = crate::db::sql::pipelined(async {
+        tokio::try_join!(
+            async {
+                payments::update_transaction_outcome(
+                    client,
+                    recorded.id,
+                    &outcome.columns(),
+                    now,
+                    &audit,
+                )
                 .await
                 .map_err(ServiceError::from)
-        },
-        commit(work),
-    )?;
+            },
+            async {
+                payments::update_payment_state(
+                    client,
+                    started.payment.id,
+                    &state_name,
+                    last_success,
+                    now,
+                    &audit,
+                )
+                .await
+                .map_err(ServiceError::from)
+            },
+            post_payment_event(&mut posted, work, status, event, context),
+            schedule_janitor,
+            async {
+                payments::release_lease(client, &lock, &started.lease_owner)
+                    .await
+                    .map_err(ServiceError::from)
+            },
+            commit(work),
+        )
+    })
+    .await?;
     Ok((
         Written {
             payment,
