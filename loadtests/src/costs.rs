@@ -28,6 +28,19 @@ pub const POSTGRES_SETTINGS: (&str, &str) = (
     "FERROBILL_EMBEDDED_POSTGRESSETTINGS",
     "shared_preload_libraries=pg_stat_statements,track_io_timing=on",
 );
+/// `environment` (a spawned server's) with the settings of `POSTGRES_SETTINGS`: added when it
+/// does not name that variable, put before its own pairs when it does (PostgreSQL takes the
+/// last value of a setting, so those win), left out when it sets the variable empty.
+pub fn with_statement_statistics(mut environment: Vec<(String, String)>) -> Vec<(String, String)> {
+    let (name, ours) = POSTGRES_SETTINGS;
+    match environment.iter_mut().find(|(known, _)| known == name) {
+        Some((_, value)) if !value.is_empty() => *value = format!("{ours},{value}"),
+        Some(_) => {}
+        None => environment.insert(0, (name.to_string(), ours.to_string())),
+    }
+    environment
+}
+
 /// A sampler making at least this share of a step's requests gets the costs per operation.
 const DOMINANT_SHARE: f64 = 0.9;
 const TOP_STATEMENTS: usize = 10;
@@ -594,6 +607,20 @@ mod tests {
         let even = StepCosts::between(&start, &end, &counts).expect("costs");
         assert!(even.per_operation().is_none());
         assert!(StepCosts::between(&start, &end, &[]).is_none());
+    }
+
+    #[test]
+    fn the_suites_postgres_settings_come_first() {
+        let (name, ours) = POSTGRES_SETTINGS;
+        let pair = |value: &str| (name.to_string(), value.to_string());
+        let other = ("X".to_string(), "1".to_string());
+        assert_eq!(
+            with_statement_statistics(vec![other.clone()]),
+            [pair(ours), other.clone()]
+        );
+        let given = with_statement_statistics(vec![other, pair("commit_delay=100")]);
+        assert_eq!(given[1], pair(&format!("{ours},commit_delay=100")));
+        assert_eq!(with_statement_statistics(vec![pair("")]), [pair("")]);
     }
 
     #[test]

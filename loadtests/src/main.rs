@@ -131,12 +131,11 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// A spawned server's environment: the suite's own settings (statement statistics, room for
-/// pgbench), the configuration's, then `--server-env`; a later value of a name replaces an
-/// earlier one.
+/// A spawned server's environment: the suite's own settings (room for pgbench), the
+/// configuration's, then `--server-env`, a later value of a name replacing an earlier one; and
+/// the statement statistics' PostgreSQL settings before any given.
 fn server_env(cli: &Cli, configuration: &Configuration) -> Vec<(String, String)> {
-    let (name, value) = costs::POSTGRES_SETTINGS;
-    let mut env = vec![(name.to_string(), value.to_string())];
+    let mut env = Vec::new();
     if cli.with_sql_limit {
         // pgbench's clients come on top of the server's open pools (seed 000's add up to
         // 240): room for both, unless --server-env says otherwise.
@@ -146,7 +145,9 @@ fn server_env(cli: &Cli, configuration: &Configuration) -> Vec<(String, String)>
         ));
     }
     let configured = configuration.server_env.iter().chain(&cli.server_env);
-    server::merge_env(env.into_iter().chain(configured.cloned()))
+    costs::with_statement_statistics(server::merge_env(
+        env.into_iter().chain(configured.cloned()),
+    ))
 }
 
 /// One configuration on its own freshly spawned server (a new data directory).

@@ -24,7 +24,8 @@ pub struct EnvSweep {
 impl FromStr for EnvSweep {
     type Err = String;
 
-    /// `NAME=v1,v2,…`: commas separate the values, so a value cannot hold one.
+    /// `NAME=v1,v2,…`; semicolons separate the values instead when there is one, for values
+    /// that hold commas (`NAME=a=1,b=2;a=3,b=4`).
     fn from_str(text: &str) -> Result<EnvSweep, String> {
         let Some((name, values)) = text.split_once('=') else {
             return Err(format!("`{text}` is not NAME=v1,v2,…"));
@@ -32,7 +33,8 @@ impl FromStr for EnvSweep {
         if name.is_empty() || name.contains(char::is_whitespace) {
             return Err(format!("`{name}` is not an environment variable name"));
         }
-        let values: Vec<String> = values.split(',').map(str::to_string).collect();
+        let separator = if values.contains(';') { ';' } else { ',' };
+        let values: Vec<String> = values.split(separator).map(str::to_string).collect();
         if values.iter().any(String::is_empty) {
             return Err(format!("`{text}`: a value is empty"));
         }
@@ -134,6 +136,11 @@ mod tests {
         assert!("novalues".parse::<EnvSweep>().is_err());
         assert!("=1,2".parse::<EnvSweep>().is_err());
         assert!("X=1,,2".parse::<EnvSweep>().is_err());
+        let pairs: EnvSweep =
+            "S=commit_delay=0,commit_siblings=5;commit_delay=100,commit_siblings=5"
+                .parse()
+                .expect("valid");
+        assert_eq!(pairs.values[1], "commit_delay=100,commit_siblings=5");
     }
 
     #[test]

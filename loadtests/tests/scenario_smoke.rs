@@ -505,9 +505,8 @@ async fn a_server_setting_sweep_reports_each_value_with_its_costs() {
                 .map(|(name, value)| (name.to_string(), value.to_string()))
                 .collect()
         };
-        let environment = merge_env(
+        let environment = costs::with_statement_statistics(merge_env(
             owned(&[
-                costs::POSTGRES_SETTINGS,
                 ("FERROBILL_SERVER_BINDADDRESS", "127.0.0.1"),
                 ("FERROBILL_SERVER_PORT", "0"),
                 (
@@ -517,7 +516,7 @@ async fn a_server_setting_sweep_reports_each_value_with_its_costs() {
             ])
             .into_iter()
             .chain(configuration.server_env.clone()),
-        );
+        ));
         let config = Config::load_from(None, &environment).expect("valid configuration");
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
         let app = App::start(config.config).await.expect("ferrobill starts");
