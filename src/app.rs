@@ -335,9 +335,9 @@ impl App {
             ),
             accounts: AccountService::new(main_db.clone(), main_bus.clone()),
             admin: AdminService::new(main_db.clone()),
-            payment_methods: PaymentMethodService::new(main_db.clone(), plugins),
+            payment_methods: PaymentMethodService::new(main_db.clone(), plugins, main_bus.clone()),
             payments: payments.clone(),
-            tags: TagService::new(main_db.clone()),
+            tags: TagService::new(main_db.clone(), main_bus.clone()),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(
                 main_db.clone(),

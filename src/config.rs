@@ -2359,7 +2359,9 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         };
         // The cluster's own background sessions and the queues' LISTEN connections need a
         // few of its connections too.
-        let available = embedded.max_connections.saturating_sub(EMBEDDED_RESERVED_CONNECTIONS);
+        let available = embedded
+            .max_connections
+            .saturating_sub(EMBEDDED_RESERVED_CONNECTIONS);
         let needed = main_pool.max_active.saturating_add(plugin_share);
         if needed > available {
             let (property, _, source) = values.get("org.killbill.dao.maxActive");
@@ -3859,7 +3861,13 @@ mod tests {
                 ("track_io_timing".to_string(), "on".to_string())
             ]
         );
-        for bad in ["fsync=off", "synchronous_commit=off", "nonsense", "a b=1", "x="] {
+        for bad in [
+            "fsync=off",
+            "synchronous_commit=off",
+            "nonsense",
+            "a b=1",
+            "x=",
+        ] {
             let error = error_of(&[("ferrobill.embedded.postgresSettings", bad)]);
             assert!(
                 error.contains("ferrobill.embedded.postgresSettings"),

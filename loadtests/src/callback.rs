@@ -2,10 +2,11 @@
 //! subscriber like seed 002's notification service. Registered as the tenant's callback, it
 //! makes every bus event cost that delay of a bus handler thread, so a bus with few threads
 //! falls behind and the queue-growth healthcheck turns 500. It speaks just enough HTTP/1.1 for
-//! ferrobill's client (keep-alive, Content-Length bodies), and stops when dropped.
+//! ferrobill's client (keep-alive, Content-Length bodies), and stops when dropped. It keeps
+//! every body it received, for `ferrobill-diff` to compare two servers' notifications.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -19,27 +20,36 @@ const HEAD_LIMIT: usize = 16 * 1024;
 pub struct CallbackReceiver {
     url: String,
     received: Arc<AtomicU64>,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
     task: JoinHandle<()>,
 }
 
 impl CallbackReceiver {
     pub async fn start(latency: Duration) -> Result<CallbackReceiver> {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1", latency).await
+    }
+
+    /// The same on `host` (an address of this machine the servers can reach), any port.
+    pub async fn start_on(host: &str, latency: Duration) -> Result<CallbackReceiver> {
+        let listener = TcpListener::bind((host, 0))
             .await
-            .context("cannot listen on loopback for push notifications")?;
+            .with_context(|| format!("cannot listen on {host} for push notifications"))?;
         let address = listener
             .local_addr()
             .context("the callback listener has no address")?;
         let received = Arc::new(AtomicU64::new(0));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
         let counter = received.clone();
+        let kept = bodies.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, latency, counter.clone()));
+                tokio::spawn(serve(stream, latency, counter.clone(), kept.clone()));
             }
         });
         Ok(CallbackReceiver {
             url: format!("http://{address}/callback"),
             received,
+            bodies,
             task,
         })
     }
@@ -52,6 +62,14 @@ impl CallbackReceiver {
     pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
     }
+
+    /// The bodies of the notifications answered so far, in the order they arrived.
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        self.bodies
+            .lock()
+            .map(|bodies| bodies.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for CallbackReceiver {
@@ -61,7 +79,12 @@ impl Drop for CallbackReceiver {
 }
 
 /// One connection: read a request (head and Content-Length body), sleep, answer, repeat.
-async fn serve(mut stream: TcpStream, latency: Duration, received: Arc<AtomicU64>) {
+async fn serve(
+    mut stream: TcpStream,
+    latency: Duration,
+    received: Arc<AtomicU64>,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+) {
     let mut buffer = Vec::new();
     loop {
         let Some(head_end) = read_until_head_end(&mut stream, &mut buffer).await else {
@@ -75,8 +98,12 @@ async fn serve(mut stream: TcpStream, latency: Duration, received: Arc<AtomicU64
                 Ok(read) => buffer.extend_from_slice(&chunk[..read]),
             }
         }
+        let body = buffer[head_end..head_end + body_length].to_vec();
         buffer.drain(..head_end + body_length);
         tokio::time::sleep(latency).await;
+        if let Ok(mut bodies) = bodies.lock() {
+            bodies.push(body);
+        }
         received.fetch_add(1, Ordering::Relaxed);
         let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
         if stream.write_all(answer).await.is_err() {
@@ -135,6 +162,10 @@ mod tests {
             assert!(started.elapsed() >= Duration::from_millis(50));
         }
         assert_eq!(receiver.received(), 2);
+        assert_eq!(
+            receiver.bodies(),
+            vec![b"{\"eventType\":\"ACCOUNT_CREATION\"}".to_vec(); 2]
+        );
         assert_eq!(
             content_length(b"POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n"),
             12

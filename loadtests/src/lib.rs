@@ -5,7 +5,8 @@
 //! with its charts (`chart`) and HTML report (`html_report`), what the server's own samples
 //! say (`server_samples`), what a step cost PostgreSQL and the server (`costs`), the machine
 //! and process figures (`machine`), the slow push-notification receiver (`callback`) and the
-//! pgbench limit (`sql_limit`). The `ferrobill-load` binary only wires these together.
+//! pgbench limit (`sql_limit`); `diff` is the differential test against a real Kill Bill
+//! behind the `ferrobill-diff` binary. The `ferrobill-load` binary only wires these together.
 //! `bus_bench` is the library-level benchmark of ferrobill's persistent bus behind the
 //! `ferrobill-bus-bench` binary.
 
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod costs;
+pub mod diff;
 pub mod html_report;
 pub mod machine;
 pub mod runner;

@@ -1,5 +1,6 @@
 //! The typed events of the push-notification path: the internal events other modules post on
-//! the main bus (account creation, payment outcomes) and the external event Kill Bill's
+//! the main bus (account creation and change, payment outcomes, tags added and removed) and
+//! the external event Kill Bill's
 //! BeatrixListener turns them into on the external bus (`ExtBusEvent`).
 //!
 //! This file owns their shape, JSON and class names (Kill Bill's implementation classes, what
@@ -71,6 +72,9 @@ pub struct PaymentEventData {
     pub status: String,
     /// Kill Bill's TransactionType: AUTHORIZE, CAPTURE, PURCHASE, REFUND, CREDIT, VOID…
     pub transaction_type: String,
+    /// The transaction's effective date (absent in events posted before it was carried).
+    #[serde(default)]
+    pub effective_date: Option<chrono::DateTime<chrono::Utc>>,
     pub account_record_id: i64,
     pub tenant_record_id: i64,
 }
@@ -124,6 +128,68 @@ impl BusEvent for PaymentPluginErrorInternalEvent {
     }
 }
 
+/// What every tag event carries (Kill Bill's Default*Tag*Event fields that BeatrixListener
+/// reads, plus the account it belongs to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagEventData {
+    pub tag_id: Uuid,
+    pub object_id: Uuid,
+    pub object_type: String,
+    pub tag_definition_id: Uuid,
+    pub tag_definition_name: String,
+    pub account_id: Uuid,
+    pub account_record_id: i64,
+    pub tenant_record_id: i64,
+}
+
+impl TagEventData {
+    fn search_keys(&self) -> SearchKeys {
+        SearchKeys {
+            account_record_id: Some(self.account_record_id),
+            tenant_record_id: self.tenant_record_id,
+        }
+    }
+}
+
+macro_rules! tag_event {
+    ($(#[$doc:meta])* $name:ident, $class:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub TagEventData);
+
+        impl BusEvent for $name {
+            const CLASS_NAME: &'static str = $class;
+
+            fn search_keys(&self) -> SearchKeys {
+                self.0.search_keys()
+            }
+        }
+    };
+}
+
+tag_event!(
+    /// A tag of one of the tenant's own definitions was added.
+    UserTagCreationInternalEvent,
+    "org.killbill.billing.util.tag.api.user.DefaultUserTagCreationEvent"
+);
+tag_event!(
+    /// A tag of one of the tenant's own definitions was removed.
+    UserTagDeletionInternalEvent,
+    "org.killbill.billing.util.tag.api.user.DefaultUserTagDeletionEvent"
+);
+tag_event!(
+    /// A control tag (AUTO_PAY_OFF …) was added.
+    ControlTagCreationInternalEvent,
+    "org.killbill.billing.util.tag.api.user.DefaultControlTagCreationEvent"
+);
+tag_event!(
+    /// A control tag was removed.
+    ControlTagDeletionInternalEvent,
+    "org.killbill.billing.util.tag.api.user.DefaultControlTagDeletionEvent"
+);
+
 /// Kill Bill's ExtBusEvent (DefaultBusExternalEvent): what plugins and push notifications see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -166,7 +232,8 @@ pub struct ChangedField {
 }
 
 /// An account was updated (Kill Bill's AccountChangeInternalEvent); posted in the update's
-/// transaction, and only when a tracked field changed (Kill Bill's `hasChanges`).
+/// transaction on every update, and when its default payment method changes, as Kill Bill's
+/// DefaultAccountDao does (its `hasChanges` is not consulted before posting).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountChangeInternalEvent {

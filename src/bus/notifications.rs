@@ -714,35 +714,31 @@ async fn insert_notification(
 ) -> Result<i64, NotificationError> {
     // A plain insert, no lock: the row is invisible to every dispatcher until the caller's
     // transaction commits, and gone if it rolls back.
-    let row = client
-        .query_one(
-            &client
-                .prepare_cached(
-                    "with inserted as (
-                 insert into notifications
-                     (class_name, event_json, user_token, future_user_token, created_date,
-                      creating_owner, processing_state, error_count, search_key1, search_key2,
-                      queue_name, effective_date)
-                 values ($1, $2, $3, $4, now(), $5, 'AVAILABLE', 0, $6, $7, $8, $9)
-                 returning record_id
-             )
-             select inserted.record_id from inserted, (select pg_notify($10, '')) as notified",
-                )
-                .await?,
-            &[
-                &new.class_name,
-                &new.event_json,
-                &new.user_token,
-                &new.future_user_token,
-                &new.creating_owner,
-                &new.search_keys.account_record_id,
-                &new.search_keys.tenant_record_id,
-                &new.queue_name,
-                &new.effective_date,
-                &CHANNEL,
-            ],
-        )
-        .await?;
+    let row = crate::db::sql::query_one(
+        client,
+        "with inserted as (
+             insert into notifications
+                 (class_name, event_json, user_token, future_user_token, created_date,
+                  creating_owner, processing_state, error_count, search_key1, search_key2,
+                  queue_name, effective_date)
+             values ($1, $2, $3, $4, now(), $5, 'AVAILABLE', 0, $6, $7, $8, $9)
+             returning record_id
+         )
+         select inserted.record_id from inserted, (select pg_notify($10, '')) as notified",
+        &[
+            &new.class_name,
+            &new.event_json,
+            &new.user_token,
+            &new.future_user_token,
+            &new.creating_owner,
+            &new.search_keys.account_record_id,
+            &new.search_keys.tenant_record_id,
+            &new.queue_name,
+            &new.effective_date,
+            &CHANNEL,
+        ],
+    )
+    .await?;
     Ok(row.get(0))
 }
 

@@ -234,8 +234,7 @@ async fn insert_entries(
         &rows.search_key1,
         &rows.search_key2,
     ];
-    let statement = client.prepare_cached(&insert).await?;
-    let found = client.query(&statement, &params).await?;
+    let found = crate::db::sql::query(client, &insert, &params).await?;
     let mut record_ids: Vec<i64> = found.iter().map(|row| row.get(0)).collect();
     // Inserted in the given order, so the ids ascend in it too.
     record_ids.sort_unstable();
@@ -265,8 +264,7 @@ async fn insert_entry(
         &entry.search_key1,
         &entry.search_key2,
     ];
-    let statement = client.prepare_cached(&insert).await?;
-    let row = client.query_one(&statement, &params).await?;
+    let row = crate::db::sql::query_one(client, &insert, &params).await?;
     Ok(row.get(0))
 }
 

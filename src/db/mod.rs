@@ -10,4 +10,5 @@ pub mod embedded;
 pub mod gate;
 pub mod migrate;
 pub mod pool;
+pub mod sql;
 pub mod work;

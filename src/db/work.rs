@@ -161,14 +161,15 @@ impl Work {
     }
 
     /// Commits the transaction (nothing to do outside one). Takes `&self` so that the last
-    /// statement and the COMMIT can be sent together: `try_join!(write(work.client()),
-    /// work.commit())` costs one round trip, and if the write fails PostgreSQL answers the
-    /// COMMIT with a rollback.
+    /// statements and the COMMIT can be sent together: `db::sql::pipelined(try_join!(
+    /// write(work.client()), work.commit()))` costs one round trip, the COMMIT goes last
+    /// whatever the writes cost to prepare, and if a write fails PostgreSQL answers the COMMIT
+    /// with a rollback.
     pub async fn commit(&self) -> Result<(), tokio_postgres::Error> {
         if !self.in_transaction || self.finished.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.client().batch_execute("COMMIT").await?;
+        super::sql::batch_execute(self.client(), "COMMIT").await?;
         self.finished.store(true, Ordering::Release);
         Ok(())
     }

@@ -20,7 +20,10 @@ use super::audit::{
 };
 use super::error::ApiError;
 use super::error::Result;
-use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::extract::{
+    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext,
+};
+use super::lenient;
 use super::AppState;
 use crate::service::accounts::{AccountInput, AccountPage, AccountView, BalanceRequest};
 use crate::service::AuditLevel;
@@ -61,49 +64,49 @@ const ACCOUNT_OBJECT_TYPE: &str = "ACCOUNT";
 pub struct AccountInputJson {
     #[serde(default, rename = "accountId")]
     _account_id: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::int")]
     first_name_length: Option<i32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     external_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     email: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::int")]
     bill_cycle_day_local: Option<i32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::currency")]
     currency: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::uuid")]
     parent_account_id: Option<Uuid>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::boolean")]
     is_payment_delegated_to_parent: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::uuid")]
     payment_method_id: Option<Uuid>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::date_time")]
     reference_time: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     time_zone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     address1: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     address2: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     postal_code: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     company: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     city: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     state: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     country: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     locale: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     phone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     notes: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::boolean")]
     is_migrated: Option<bool>,
     #[serde(default, rename = "accountBalance")]
     _account_balance: Option<serde::de::IgnoredAny>,
@@ -115,6 +118,7 @@ pub struct AccountInputJson {
 
 impl JsonBody for AccountInputJson {
     const NAME: &'static str = "AccountJson";
+    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.AccountJson";
 }
 
 impl From<AccountInputJson> for AccountInput {
@@ -333,7 +337,7 @@ async fn search_accounts(
     let query = query.map(|Query(query)| query).unwrap_or_default();
     let path = format!(
         "/1.0/kb/accounts/search/{}",
-        encode_path_segment(&search_key)
+        encode_uri_component(&search_key)
     );
     paged(&state, &tenant, Some(&search_key), &path, query).await
 }
@@ -375,13 +379,14 @@ async fn paged(
     if let Some(next) = page.next_offset {
         put("X-Killbill-Pagination-NextOffset", next.to_string())?;
         // JaxrsUriBuilder.nextPage: offset and limit first, then the read parameters as the
-        // resource echoes them (booleans and the audit level normalised).
+        // resource echoes them (booleans and the audit level normalised), in the order of
+        // Kill Bill's map.
         put(
             "X-Killbill-Pagination-NextPageUri",
             format!(
-                "{path}?offset={next}&limit={limit}&accountWithBalance={}&accountWithBalanceAndCBA={}&audit={}",
-                balances.balance,
+                "{path}?offset={next}&limit={limit}&accountWithBalanceAndCBA={}&accountWithBalance={}&audit={}",
                 balances.credit,
+                balances.balance,
                 audit_level_name(audit)
             ),
         )?;
@@ -391,20 +396,6 @@ async fn paged(
         body.push(account_json(state, view, audit).await?);
     }
     Ok((headers, Json(body)).into_response())
-}
-
-/// Percent-encodes a path segment the way a URI builder does: everything but RFC 3986's
-/// unreserved characters.
-fn encode_path_segment(segment: &str) -> String {
-    let mut encoded = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }
 
 /// `POST /1.0/kb/accounts` → 201 with an empty body and the new account's absolute `Location`.

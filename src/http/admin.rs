@@ -9,11 +9,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::Router;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, Result};
 use super::extract::CurrentTenant;
+use super::lenient::parse_date_time;
 use super::AppState;
 use crate::bus::inspect::QueueEntry;
 use crate::service::admin::{EntryStream, QueueQuery};
@@ -47,17 +48,19 @@ async fn get_queue_entries(
 ) -> Result<Response> {
     let flag = |name: &str| params.get(name).is_none_or(|value| value == "true");
     let (default_min, default_max) = QueueQuery::default_window(Utc::now());
+    // Joda's parser refuses a date: IllegalArgumentException with its message.
     let date = |name: &str, default| match params.get(name).filter(|v| !v.is_empty()) {
         None => Ok(default),
-        Some(raw) => parse_date_time(raw).ok_or_else(|| {
-            ApiError::InvalidParameter(format!("Invalid {name} {raw}: expected an ISO date-time"))
-        }),
+        Some(raw) => parse_date_time(raw)
+            .ok_or_else(|| ApiError::InvalidParameter(format!("Invalid format: \"{raw}\""))),
     };
+    // A UUID query parameter JAX-RS cannot convert: 404.
     let account_id = match params.get("accountId").filter(|v| !v.is_empty()) {
         None => None,
-        Some(raw) => Some(uuid::Uuid::parse_str(raw).map_err(|_| {
-            ApiError::InvalidParameter(format!("Invalid accountId {raw}: expected a UUID"))
-        })?),
+        Some(raw) => Some(
+            uuid::Uuid::parse_str(raw)
+                .map_err(|_| ApiError::NotFound(format!("Invalid accountId {raw}")))?,
+        ),
     };
     let query = QueueQuery {
         account_id,
@@ -78,27 +81,6 @@ async fn get_queue_entries(
         body,
     )
         .into_response())
-}
-
-/// Joda's ISO parser accepts a date, a local date-time or an offset date-time; so does this
-/// (local times are UTC, as Kill Bill's server runs in UTC).
-fn parse_date_time(raw: &str) -> Option<DateTime<Utc>> {
-    if let Ok(parsed) = DateTime::parse_from_rfc3339(raw) {
-        return Some(parsed.with_timezone(&Utc));
-    }
-    for format in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(parsed) = NaiveDateTime::parse_from_str(raw, format) {
-            return Some(parsed.and_utc());
-        }
-    }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .and_then(|date| date.and_hms_opt(0, 0, 0))
-        .map(|time| time.and_utc())
 }
 
 /// The response body as a stream of JSON fragments: `{`, then per section its opening, its
@@ -211,22 +193,4 @@ fn entry_json(entry: &QueueEntry) -> Value {
         }
     }
     object
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iso_dates_parse_in_joda_forms() {
-        let expected = DateTime::parse_from_rfc3339("2024-05-01T12:30:00Z")
-            .map(|d| d.with_timezone(&Utc))
-            .ok();
-        assert_eq!(parse_date_time("2024-05-01T12:30:00Z"), expected);
-        assert_eq!(parse_date_time("2024-05-01T12:30:00.000Z"), expected);
-        assert_eq!(parse_date_time("2024-05-01T14:30:00+02:00"), expected);
-        assert_eq!(parse_date_time("2024-05-01T12:30:00"), expected);
-        assert!(parse_date_time("2024-05-01").is_some());
-        assert!(parse_date_time("yesterday").is_none());
-    }
 }

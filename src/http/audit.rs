@@ -100,24 +100,52 @@ pub fn audit_logs_with_history_json(
     logs.into_iter()
         .map(|(log, history)| {
             let mut json = audit_log_json(object_type, object_id, log);
-            json.history = Some(history_json(history));
+            json.history = Some(history_json(object_type, history));
             json
         })
         .collect()
 }
 
-/// A history row's columns (snake_case, as stored) as Kill Bill's history entity: camelCase
-/// names, dates in Kill Bill's format, and without the columns that only describe the history
-/// row itself (`target_record_id`, `change_type`). `record_id` is the history row's, as in
-/// Kill Bill's history model objects.
-fn history_json(history: Value) -> Value {
+/// Kill Bill's TableName and history TableName of an object type, as its history model
+/// objects carry them (`tableName`, `historyTableName`).
+fn table_names(object_type: &str) -> Option<(&'static str, &'static str)> {
+    match object_type {
+        "ACCOUNT" => Some(("ACCOUNT", "ACCOUNT_HISTORY")),
+        "PAYMENT_METHOD" => Some(("PAYMENT_METHODS", "PAYMENT_METHOD_HISTORY")),
+        "TAG_DEFINITION" => Some(("TAG_DEFINITIONS", "TAG_DEFINITION_HISTORY")),
+        _ => None,
+    }
+}
+
+/// A history row's columns (snake_case, as stored) as Kill Bill's history model object: the
+/// entity's fields in camelCase, dates in Kill Bill's format, `recordId` the entity's record
+/// id, `id` null (Kill Bill leaves it unset on history objects), `accountRecordId` (the record
+/// id itself for objects without an account column), the table names, and `active` beside
+/// `isActive` (both getters are serialized). The history row's own record id and change type
+/// and the creator and updater (not part of the model) are left out.
+fn history_json(object_type: &str, history: Value) -> Value {
     let Value::Object(columns) = history else {
         return history;
     };
-    let mut entity = Map::with_capacity(columns.len());
+    let mut entity = Map::with_capacity(columns.len() + 4);
     for (column, value) in columns {
-        if column == "target_record_id" || column == "change_type" {
+        if matches!(
+            column.as_str(),
+            "record_id" | "change_type" | "created_by" | "updated_by"
+        ) {
             continue;
+        }
+        // Kill Bill's history objects carry the entity's record id.
+        if column == "target_record_id" {
+            entity.insert("recordId".to_string(), value);
+            continue;
+        }
+        if column == "id" {
+            entity.insert("id".to_string(), Value::Null);
+            continue;
+        }
+        if column == "is_active" && object_type == "PAYMENT_METHOD" {
+            entity.insert("active".to_string(), value.clone());
         }
         let value = match &value {
             // PostgreSQL's jsonb writes timestamptz as `2024-05-01T12:00:00.123+00:00`.
@@ -129,6 +157,18 @@ fn history_json(history: Value) -> Value {
             _ => value,
         };
         entity.insert(camel_case(&column), value);
+    }
+    if !entity.contains_key("accountRecordId") {
+        if let Some(record_id) = entity.get("recordId").cloned() {
+            entity.insert("accountRecordId".to_string(), record_id);
+        }
+    }
+    if let Some((table, history_table)) = table_names(object_type) {
+        entity.insert("tableName".to_string(), Value::String(table.to_string()));
+        entity.insert(
+            "historyTableName".to_string(),
+            Value::String(history_table.to_string()),
+        );
     }
     Value::Object(entity)
 }
@@ -158,20 +198,24 @@ mod tests {
     #[test]
     fn history_rows_become_kill_bill_entities() {
         let row = json!({
-            "record_id": 7,
-            "target_record_id": 3,
+            "record_id": 9,
+            "target_record_id": 7,
             "change_type": "INSERT",
             "account_id": "a",
             "is_active": true,
             "created_date": "2024-05-01T12:00:00.1+00:00",
         });
         assert_eq!(
-            history_json(row),
+            history_json("PAYMENT_METHOD", row),
             json!({
                 "recordId": 7,
+                "accountRecordId": 7,
                 "accountId": "a",
                 "isActive": true,
+                "active": true,
                 "createdDate": "2024-05-01T12:00:00.100Z",
+                "tableName": "PAYMENT_METHODS",
+                "historyTableName": "PAYMENT_METHOD_HISTORY",
             })
         );
     }

@@ -25,7 +25,8 @@ const PAYMENT_API_EXCEPTION: &str = "org.killbill.billing.payment.api.PaymentApi
 const TAG_API_EXCEPTION: &str = "org.killbill.billing.util.api.TagApiException";
 const TAG_DEFINITION_API_EXCEPTION: &str =
     "org.killbill.billing.util.api.TagDefinitionApiException";
-const OBJECT_DOES_NOT_EXIST: &str = "org.killbill.billing.ObjectDoesNotExist";
+const OBJECT_DOES_NOT_EXIST: &str =
+    "org.killbill.billing.util.callcontext.InternalCallContextFactory$ObjectDoesNotExist";
 const CONNECTION_EXCEPTION: &str = "java.sql.SQLTransientConnectionException";
 
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +58,9 @@ pub enum ApiError {
     MissingBody(&'static str),
     #[error("{0}")]
     MalformedJson(String),
-    #[error("{0}")]
-    InvalidJson(String),
+    /// A body Jackson would refuse to read, with the exception it would throw.
+    #[error("{1}")]
+    InvalidJson(JsonException, String),
     #[error("Unsupported media type {0}: expected application/json")]
     UnsupportedMediaType(String),
     #[error("Request body is larger than the limit of {0} bytes")]
@@ -89,6 +91,36 @@ pub enum ApiError {
     Service(#[from] ServiceError),
 }
 
+/// The Jackson exception Kill Bill answers for a body it cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonException {
+    /// A body or field of another JSON type than expected (an array for an object).
+    MismatchedInput,
+    /// A field the body type does not have.
+    UnrecognizedProperty,
+    /// A value of the right JSON type that does not parse (an unknown enum constant, a UUID).
+    InvalidFormat,
+    /// Anything else Jackson refuses (a number out of range, an unreadable date).
+    Mapping,
+}
+
+impl JsonException {
+    fn class_name(self) -> &'static str {
+        match self {
+            JsonException::MismatchedInput => {
+                "com.fasterxml.jackson.databind.exc.MismatchedInputException"
+            }
+            JsonException::UnrecognizedProperty => {
+                "com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException"
+            }
+            JsonException::InvalidFormat => {
+                "com.fasterxml.jackson.databind.exc.InvalidFormatException"
+            }
+            JsonException::Mapping => "com.fasterxml.jackson.databind.JsonMappingException",
+        }
+    }
+}
+
 /// Whole seconds, rounded up so a client that waits that long is let through.
 fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
@@ -116,7 +148,7 @@ struct Mapped {
     status: StatusCode,
     class_name: &'static str,
     code: Option<i32>,
-    cause: Option<(&'static str, String)>,
+    cause: Option<(&'static str, Option<String>)>,
 }
 
 fn mapped(status: StatusCode, class_name: &'static str, code: Option<i32>) -> Mapped {
@@ -155,11 +187,34 @@ impl ApiError {
                 "com.fasterxml.jackson.core.JsonParseException",
                 None,
             ),
-            InvalidJson(_) => mapped(
-                StatusCode::BAD_REQUEST,
-                "com.fasterxml.jackson.databind.JsonMappingException",
-                None,
-            ),
+            // Joda's parse failure, wrapped by Jackson: the cause is the parser's.
+            InvalidJson(JsonException::Mapping, message)
+                if message.starts_with("Invalid format") =>
+            {
+                Mapped {
+                    status: StatusCode::BAD_REQUEST,
+                    class_name: JsonException::Mapping.class_name(),
+                    code: None,
+                    cause: Some((ILLEGAL_ARGUMENT, Some(message.clone()))),
+                }
+            }
+            // A number out of its type's range: Jackson's coercion failure is the cause.
+            InvalidJson(JsonException::Mapping, message)
+                if message.starts_with("Numeric value") =>
+            {
+                Mapped {
+                    status: StatusCode::BAD_REQUEST,
+                    class_name: JsonException::Mapping.class_name(),
+                    code: None,
+                    cause: Some((
+                        "com.fasterxml.jackson.core.exc.InputCoercionException",
+                        Some(message.clone()),
+                    )),
+                }
+            }
+            InvalidJson(exception, _) => {
+                mapped(StatusCode::BAD_REQUEST, exception.class_name(), None)
+            }
             UnsupportedMediaType(_) => mapped(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "javax.ws.rs.NotSupportedException",
@@ -217,7 +272,7 @@ fn map_service_error(error: &ServiceError) -> Mapped {
         ServiceError::AccountNotFoundForKey { .. } => {
             mapped(StatusCode::NOT_FOUND, ACCOUNT_API_EXCEPTION, Some(3003))
         }
-        ServiceError::AccountNotFound { .. } => {
+        ServiceError::AccountNotFound { .. } | ServiceError::ObjectNotFound { .. } => {
             mapped(StatusCode::NOT_FOUND, OBJECT_DOES_NOT_EXIST, None)
         }
         ServiceError::ExternalKeyTooLong => {
@@ -264,6 +319,9 @@ fn map_service_error(error: &ServiceError) -> Mapped {
         ServiceError::PaymentTransactionKeyExists { .. } => {
             mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7030))
         }
+        ServiceError::PaymentDifferentAccount { .. } => {
+            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7034))
+        }
         ServiceError::PaymentInvalidParameter { .. } => {
             mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7031))
         }
@@ -272,14 +330,15 @@ fn map_service_error(error: &ServiceError) -> Mapped {
             PAYMENT_API_EXCEPTION,
             Some(7100),
         ),
-        // Kill Bill's mapper falls back to 400 for a PaymentPluginApiException.
-        ServiceError::PaymentPluginException(message) => Mapped {
+        // Kill Bill's mapper falls back to 400 for a PaymentPluginApiException, whose own
+        // message is null (its text is in the error message).
+        ServiceError::PaymentPluginException(_) => Mapped {
             status: StatusCode::BAD_REQUEST,
             class_name: PAYMENT_API_EXCEPTION,
             code: Some(7199),
             cause: Some((
                 "org.killbill.billing.payment.plugin.api.PaymentPluginApiException",
-                message.clone(),
+                None,
             )),
         },
         // Kill Bill answers 500; a lock another node holds is a retryable overload (503).
@@ -321,10 +380,8 @@ fn map_service_error(error: &ServiceError) -> Mapped {
         ServiceError::TagCannotBeRemoved { .. } => {
             mapped(StatusCode::BAD_REQUEST, TAG_API_EXCEPTION, Some(3951))
         }
-        // TAG_IS_SYSTEM's number is not in the killbill-api sources at hand: no code rather
-        // than a guessed one (docs/compatibility.md).
         ServiceError::TagIsSystem { .. } => {
-            mapped(StatusCode::BAD_REQUEST, TAG_API_EXCEPTION, None)
+            mapped(StatusCode::BAD_REQUEST, TAG_API_EXCEPTION, Some(3953))
         }
         // Kill Bill answers 500 (an IllegalStateException); the request is at fault, so 400
         // here, with Kill Bill's class name and message (docs/compatibility.md).
@@ -350,7 +407,7 @@ fn map_storage_error(error: &StorageError) -> Mapped {
             status: StatusCode::SERVICE_UNAVAILABLE,
             class_name: CONNECTION_EXCEPTION,
             code: None,
-            cause: Some(("PoolTimeout", format!("the {pool} pool is exhausted"))),
+            cause: Some(("PoolTimeout", Some(format!("the {pool} pool is exhausted")))),
         },
         StorageError::Pool(_) | StorageError::Unavailable(_) => {
             mapped(StatusCode::SERVICE_UNAVAILABLE, CONNECTION_EXCEPTION, None)
@@ -374,13 +431,23 @@ fn map_storage_error(error: &StorageError) -> Mapped {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mapped = self.map();
+        // Kill Bill's resource answers this refusal with the bare message as its body (still
+        // labelled JSON by its response filter), not its error JSON.
+        if let ApiError::Service(ServiceError::TransactionTypeNotAllowed(_)) = &self {
+            return (
+                mapped.status,
+                [(header::CONTENT_TYPE, "application/json")],
+                self.message(),
+            )
+                .into_response();
+        }
         if mapped.status.is_server_error() && mapped.status != StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = ?self, "request failed with an internal error");
         } else if mapped.status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(error = %self, "request refused: service unavailable");
         }
         let (cause_class_name, cause_message) = match mapped.cause {
-            Some((class, message)) => (Some(class.to_string()), Some(message)),
+            Some((class, message)) => (Some(class.to_string()), message),
             None => (None, None),
         };
         let body = BillingExceptionJson {

@@ -1,7 +1,8 @@
 //! Extractors that turn Kill Bill's request conventions into typed values: the audit headers
 //! (`X-Killbill-CreatedBy`, `-Reason`, `-Comment`, `-Encoding`, `X-Request-Id`), the
-//! authenticated tenant, JSON bodies with Kill Bill's error wording, path ids, and the base URL
-//! that `Location` headers are built from. Extractors reject with [`ApiError`] only.
+//! authenticated tenant, JSON bodies read as Kill Bill's Jackson reads them (shapes, exception
+//! classes; the field coercions are `lenient.rs`'s), path ids, and the base URL that `Location`
+//! headers are built from. Extractors reject with [`ApiError`] only.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -11,7 +12,7 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, JsonException};
 use crate::plugin::PluginProperty;
 use crate::service::tenants::Tenant;
 use crate::service::CallContext;
@@ -21,6 +22,7 @@ const REASON: &str = "X-Killbill-Reason";
 const COMMENT: &str = "X-Killbill-Comment";
 const ENCODING: &str = "X-Killbill-Encoding";
 const REQUEST_ID: &str = "X-Request-Id";
+const LEGACY_REQUEST_ID: &str = "X-Killbill-Request-Id-Req";
 
 /// The audit context of a write. Rejects with 400 when `X-Killbill-CreatedBy` is missing, as
 /// Kill Bill does on every write.
@@ -33,6 +35,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WriteContext {
         let headers = &parts.headers;
         let base64 = header_text(headers, ENCODING)?
             .is_some_and(|encoding| encoding.eq_ignore_ascii_case("base64"));
+        // Kill Bill's RequestDataFilter: a value that is not base64 after all is kept as sent.
         let decoded = |name: &'static str| -> Result<Option<String>, ApiError> {
             let Some(value) = header_text(headers, name)? else {
                 return Ok(None);
@@ -40,18 +43,26 @@ impl<S: Send + Sync> FromRequestParts<S> for WriteContext {
             if !base64 {
                 return Ok(Some(value));
             }
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(value.trim())
-                .map_err(|_| ApiError::BadHeader(format!("Header {name} is not valid base64")))?;
-            String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| ApiError::BadHeader(format!("Header {name} is not valid UTF-8")))
+            Ok(Some(
+                match base64::engine::general_purpose::STANDARD.decode(&value) {
+                    Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Err(_) => value,
+                },
+            ))
         };
         let created_by = decoded(CREATED_BY)?
             .filter(|value| !value.is_empty())
             .ok_or(ApiError::MissingHeader(CREATED_BY))?;
-        let user_token =
-            header_text(headers, REQUEST_ID)?.and_then(|value| Uuid::parse_str(value.trim()).ok());
+        // Context.getOrCreateUserToken: the request id when it is a UUID, else a fresh one.
+        let request_id = match header_text(headers, REQUEST_ID)? {
+            Some(value) => Some(value),
+            None => header_text(headers, LEGACY_REQUEST_ID)?,
+        };
+        let user_token = Some(
+            request_id
+                .and_then(|value| Uuid::parse_str(value.trim()).ok())
+                .unwrap_or_else(Uuid::new_v4),
+        );
         Ok(WriteContext(CallContext {
             created_by,
             reason: decoded(REASON)?,
@@ -90,10 +101,16 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
 /// A JSON body type, with the name Kill Bill uses in "XxxJson body should be specified".
 pub trait JsonBody: DeserializeOwned {
     const NAME: &'static str;
+    /// Whether the body is a JSON array (a list of ids) rather than an object.
+    const ARRAY: bool = false;
+    /// The Java type Jackson reads the body into, for its messages.
+    const JAVA_TYPE: &'static str;
 }
 
-/// A Kill Bill JSON body: empty → 400 "… body should be specified", wrong content type → 415,
-/// syntax error → 400 JsonParseException, wrong shape → 400 JsonMappingException, too large →
+/// A Kill Bill JSON body: empty or `null` → 400 "… body should be specified", wrong content
+/// type → 415, syntax error → 400 JsonParseException, another shape than the body's (an array
+/// for an object, a string, a number) → 400 MismatchedInputException, a field that cannot be
+/// read → 400 with the Jackson exception Kill Bill answers (see [`parse_body`]), too large →
 /// 413.
 pub struct KbJson<T>(pub T);
 
@@ -106,15 +123,7 @@ impl<S: Send + Sync, T: JsonBody> FromRequest<S> for KbJson<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
             .map(str::to_string);
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge(0)
-                } else {
-                    ApiError::MalformedJson(rejection.body_text())
-                }
-            })?;
+        let bytes = read_body(request, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::MissingBody(T::NAME));
         }
@@ -123,15 +132,113 @@ impl<S: Send + Sync, T: JsonBody> FromRequest<S> for KbJson<T> {
             Some(value) => return Err(ApiError::UnsupportedMediaType(value)),
             None => return Err(ApiError::UnsupportedMediaType("(none)".to_string())),
         }
-        serde_json::from_slice(&bytes)
+        parse_body::<T>(&bytes)?
             .map(KbJson)
-            .map_err(|error| match error.classify() {
-                serde_json::error::Category::Data => {
-                    ApiError::InvalidJson(format!("Invalid {}: {error}", T::NAME))
-                }
-                _ => ApiError::MalformedJson(format!("Malformed JSON: {error}")),
-            })
+            .ok_or(ApiError::MissingBody(T::NAME))
     }
+}
+
+/// An optional Kill Bill JSON body (a void's): empty or `null` is `None`; anything else is read
+/// as [`KbJson`] reads it, whatever its Content-Type.
+pub struct OptionalKbJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: JsonBody> FromRequest<S> for OptionalKbJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalKbJson(None));
+        }
+        parse_body::<T>(&bytes).map(OptionalKbJson)
+    }
+}
+
+/// The body's bytes, or 413 when it is larger than `ferrobill.server.maxBodySize`.
+pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    let limit = request
+        .extensions()
+        .get::<BodyLimit>()
+        .map(|limit| limit.0)
+        .unwrap_or_default();
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(limit)
+            } else {
+                ApiError::MalformedJson(rejection.body_text())
+            }
+        })
+}
+
+/// `ferrobill.server.maxBodySize`, put in the request's extensions by the router so the 413
+/// can say what the limit is.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A non-empty JSON body read as Kill Bill's Jackson reads it; `None` for a JSON `null` (Kill
+/// Bill's "no body"). Syntax errors are JsonParseException; a body of another shape than `T`
+/// is MismatchedInputException, checked on the first character before anything is parsed (so
+/// an array nested deeper than any parser goes is refused the same way); an unknown field is
+/// UnrecognizedPropertyException; a field of the wrong JSON type MismatchedInputException; a
+/// value that does not parse InvalidFormatException (see `lenient.rs`).
+pub fn parse_body<T: JsonBody>(bytes: &[u8]) -> Result<Option<T>, ApiError> {
+    let first = bytes
+        .iter()
+        .copied()
+        .find(|byte| !byte.is_ascii_whitespace());
+    match (first, T::ARRAY) {
+        (Some(b'['), false) => return Err(top_level_mismatch::<T>(&serde_json::json!([]))),
+        (Some(b'{'), true) => return Err(top_level_mismatch::<T>(&serde_json::json!({}))),
+        _ => {}
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::MalformedJson(format!("Malformed JSON: {error}")))?;
+    match (&value, T::ARRAY) {
+        (serde_json::Value::Null, _) => return Ok(None),
+        (serde_json::Value::Object(_), false) | (serde_json::Value::Array(_), true) => {}
+        (other, _) => return Err(top_level_mismatch::<T>(other)),
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|error| json_error::<T>(&error.to_string()))
+}
+
+fn top_level_mismatch<T: JsonBody>(found: &serde_json::Value) -> ApiError {
+    let error: serde_json::Error = super::lenient::mismatched(T::JAVA_TYPE, found);
+    json_error::<T>(&error.to_string())
+}
+
+/// A deserialization error as the Jackson exception Kill Bill answers for it.
+fn json_error<T: JsonBody>(message: &str) -> ApiError {
+    use super::lenient::{INVALID_FORMAT, MAPPING, MISMATCHED};
+    let tagged = [
+        (INVALID_FORMAT, JsonException::InvalidFormat),
+        (MISMATCHED, JsonException::MismatchedInput),
+        (MAPPING, JsonException::Mapping),
+    ];
+    for (tag, exception) in tagged {
+        if let Some(rest) = message.strip_prefix(tag) {
+            return ApiError::InvalidJson(exception, rest.to_string());
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        return ApiError::InvalidJson(
+            JsonException::UnrecognizedProperty,
+            format!(
+                "Unrecognized field \"{field}\" (class {}), not marked as ignorable",
+                T::JAVA_TYPE
+            ),
+        );
+    }
+    let exception = if message.starts_with("invalid type") {
+        JsonException::MismatchedInput
+    } else {
+        JsonException::Mapping
+    };
+    ApiError::InvalidJson(exception, format!("{message} (reading {})", T::JAVA_TYPE))
 }
 
 fn is_json(content_type: &str) -> bool {
@@ -212,6 +319,20 @@ fn strip_port(host: &str) -> &str {
         return host.find(']').map_or(host, |end| &host[..=end]);
     }
     host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// Percent-encodes a path segment or a query value the way a URI builder does: everything
+/// but RFC 3986's unreserved characters.
+pub fn encode_uri_component(segment: &str) -> String {
+    let mut encoded = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 /// A query string as ordered pairs, for resources whose parameters repeat (`pluginProperty`,

@@ -15,6 +15,7 @@ mod error;
 mod extract;
 #[cfg(test)]
 mod fuzz;
+mod lenient;
 mod observe;
 mod ops;
 mod payment_methods;
@@ -99,6 +100,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             auth::authenticate,
         ))
         .layer(DefaultBodyLimit::max(limits.max_body_size))
+        .layer(axum::Extension(extract::BodyLimit(limits.max_body_size)))
         .layer(middleware::from_fn_with_state(
             limits.admission,
             admission::admit,

@@ -202,7 +202,8 @@ async fn threads(State(state): State<AppState>) -> Response {
     (
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            // As Kill Bill's ThreadDumpServlet: no charset (the page is ASCII).
+            (header::CONTENT_TYPE, "text/plain"),
             (header::CACHE_CONTROL, NO_CACHE),
         ],
         page,

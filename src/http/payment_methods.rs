@@ -22,6 +22,7 @@ use super::extract::{
     parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, RawQueryPairs,
     WriteContext,
 };
+use super::lenient;
 use super::AppState;
 use crate::plugin::{PaymentMethodPlugin, PluginProperty};
 use crate::service::payment_methods::{
@@ -59,11 +60,11 @@ const PAYMENT_METHOD_OBJECT_TYPE: &str = "PAYMENT_METHOD";
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PluginPropertyJson {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     key: Option<String>,
     #[serde(default, deserialize_with = "property_value")]
     value: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::boolean")]
     is_updatable: Option<bool>,
 }
 
@@ -91,9 +92,9 @@ where
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PluginInfoJson {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     external_payment_method_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::boolean")]
     is_default_payment_method: Option<bool>,
     #[serde(default)]
     properties: Option<Vec<PluginPropertyJson>>,
@@ -146,13 +147,13 @@ impl From<PaymentMethodPlugin> for PluginInfoJson {
 pub(super) struct PaymentMethodInputJson {
     #[serde(default, rename = "paymentMethodId")]
     _payment_method_id: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     external_key: Option<String>,
     #[serde(default, rename = "accountId")]
     _account_id: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "isDefault")]
     _is_default: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     plugin_name: Option<String>,
     #[serde(default)]
     plugin_info: Option<PluginInfoJson>,
@@ -162,6 +163,7 @@ pub(super) struct PaymentMethodInputJson {
 
 impl JsonBody for PaymentMethodInputJson {
     const NAME: &'static str = "PaymentMethodJson";
+    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.PaymentMethodJson";
 }
 
 /// Kill Bill's PaymentMethodJson as a response, fields in Kill Bill's order.

@@ -25,9 +25,10 @@ use super::audit::{
 };
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, RawQueryPairs,
-    WriteContext,
+    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath,
+    OptionalKbJson, QueryPairs, RawQueryPairs, WriteContext,
 };
+use super::lenient;
 use super::AppState;
 use crate::plugin::{PaymentTransactionInfo, PluginProperty, TransactionType};
 use crate::service::payments::money::rounded;
@@ -73,46 +74,53 @@ pub fn router() -> Router<AppState> {
         .route("/1.0/kb/payments/{payment_id}/refunds", post(refund))
 }
 
-/// A JSON amount: a number or a numeric string, read exactly (no float on the way).
+/// Kill Bill's refusal of a follow-up by key without a key.
+const PAYMENT_REFERENCE_NEEDED: &str = "Need to set either paymentId or payment externalKey";
+
+/// A JSON amount: a number or a numeric string, read exactly (no float on the way); an empty
+/// string is no amount, as Jackson reads a `BigDecimal`.
 #[derive(Debug, Clone, Copy)]
 struct Amount(Decimal);
 
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> std::result::Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        let text = match &value {
-            serde_json::Value::Number(number) => number.to_string(),
-            serde_json::Value::String(text) => text.trim().to_string(),
-            other => {
-                return Err(serde::de::Error::custom(format!(
-                    "amount must be a number, not {other}"
-                )))
-            }
-        };
-        Decimal::from_str(&text)
-            .or_else(|_| Decimal::from_scientific(&text))
-            .map(Amount)
-            .map_err(|_| serde::de::Error::custom(format!("invalid amount {text}")))
-    }
+fn amount<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<Amount>, D::Error> {
+    use serde::de::Error;
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    let text = match &value {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Number(number)) => number.to_string(),
+        Some(serde_json::Value::String(text)) if text.trim().is_empty() => return Ok(None),
+        Some(serde_json::Value::String(text)) => text.trim().to_string(),
+        Some(other) => return Err(lenient::mismatched("java.math.BigDecimal", other)),
+    };
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map(|decimal| Some(Amount(decimal)))
+        .map_err(|_| {
+            D::Error::custom(format!(
+                "{}Cannot deserialize value of type `java.math.BigDecimal` from String \"{text}\": not a valid representation",
+                lenient::INVALID_FORMAT
+            ))
+        })
 }
 
 /// Kill Bill's PluginPropertyJson; `value` may be any JSON and is passed on as text.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PluginPropertyJson {
-    key: String,
+    #[serde(default, deserialize_with = "lenient::string")]
+    key: Option<String>,
     #[serde(default)]
     value: Option<serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::boolean")]
     is_updatable: Option<bool>,
 }
 
 impl From<PluginPropertyJson> for PluginProperty {
     fn from(json: PluginPropertyJson) -> Self {
         PluginProperty {
-            key: json.key,
+            key: json.key.unwrap_or_default(),
             value: json.value.and_then(|value| match value {
                 serde_json::Value::Null => None,
                 serde_json::Value::String(text) => Some(text),
@@ -130,19 +138,19 @@ impl From<PluginPropertyJson> for PluginProperty {
 pub(super) struct PaymentTransactionInputJson {
     #[serde(default, rename = "transactionId")]
     _transaction_id: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     transaction_external_key: Option<String>,
     #[serde(default, rename = "paymentId")]
     _payment_id: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     payment_external_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::transaction_type")]
     transaction_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "amount")]
     amount: Option<Amount>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::currency")]
     currency: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::date_time")]
     effective_date: Option<DateTime<Utc>>,
     #[serde(default, rename = "processedAmount")]
     _processed_amount: Option<serde::de::IgnoredAny>,
@@ -166,6 +174,7 @@ pub(super) struct PaymentTransactionInputJson {
 
 impl JsonBody for PaymentTransactionInputJson {
     const NAME: &'static str = "PaymentTransactionJson";
+    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.PaymentTransactionJson";
 }
 
 /// `withPluginInfo` and `audit` (an unknown audit level is a 404, as JAX-RS answers).
@@ -191,8 +200,10 @@ fn request_from(
                     "PaymentTransactionJson transactionType needs to be set".to_string(),
                 )
             })?;
-            TransactionType::parse(&name)
-                .ok_or_else(|| ApiError::InvalidJson(format!("Invalid transactionType {name}")))?
+            // The JSON layer only lets Kill Bill's constants through.
+            TransactionType::parse(&name).ok_or_else(|| {
+                ApiError::InvalidParameter(format!("Invalid transactionType {name}"))
+            })?
         }
     };
     // Kill Bill reads body properties on follow-ups only; new payments take the query's.
@@ -309,7 +320,8 @@ async fn create_payment_by_account_key(
     let params = QueryPairs::from(query);
     let key = params
         .value("externalKey")
-        .ok_or_else(|| ApiError::InvalidParameter("externalKey needs to be set".to_string()))?
+        // Kill Bill looks the account up by the missing key, as the text "null".
+        .unwrap_or("null")
         .to_string();
     let request = account_payment_request(body, &params)?;
     let target = Target::Account(AccountRef::ExternalKey(key));
@@ -329,18 +341,35 @@ async fn follow_up(
     kind: TransactionType,
 ) -> Result<Response> {
     let params = QueryPairs::from(query);
-    let target = match payment_id {
-        Some(raw) => Target::Payment(PaymentRef::Id(parse_id(raw)?)),
+    let id = payment_id.map(parse_id).transpose()?;
+    let target = match id {
+        Some(id) => Target::Payment(PaymentRef::Id(id)),
         None => Target::Payment(PaymentRef::ExternalKey(
-            body.payment_external_key.clone().ok_or_else(|| {
-                ApiError::InvalidParameter(
-                    "PaymentTransactionJson paymentExternalKey needs to be set".to_string(),
-                )
-            })?,
+            body.payment_external_key
+                .clone()
+                .ok_or_else(|| ApiError::InvalidParameter(PAYMENT_REFERENCE_NEEDED.to_string()))?,
         )),
     };
     let request = request_from(body, Some(kind), params.plugin_properties(), None)?;
-    perform(state, tenant, base, target, request, context).await
+    perform(state, tenant, base, target, request, context)
+        .await
+        .map_err(|error| resolved(id, error))
+}
+
+/// Kill Bill resolves a payment id of the path before its payment API runs: an id no payment
+/// of the tenant has is ObjectDoesNotExist there (PAYMENT_NO_SUCH_PAYMENT is for keys).
+fn resolved(id: Option<Uuid>, error: ApiError) -> ApiError {
+    match (id, error) {
+        (Some(id), ApiError::Service(ServiceError::PaymentNotFound { id: missing }))
+            if missing == id.to_string() =>
+        {
+            ApiError::Service(ServiceError::ObjectNotFound {
+                object_type: "PAYMENT",
+                id,
+            })
+        }
+        (_, other) => other,
+    }
 }
 
 /// `POST /1.0/kb/payments/{paymentId}`: CAPTURE.
@@ -417,20 +446,6 @@ async fn refund_by_key(
     follow_up(&state, &base, &tenant, &context, None, query, body, kind).await
 }
 
-/// A void's body is optional (later 0.24.x accept an empty one).
-fn void_body(body: axum::body::Bytes) -> Result<PaymentTransactionInputJson> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(PaymentTransactionInputJson::default());
-    }
-    serde_json::from_slice(&body).map_err(|error| {
-        if error.is_data() {
-            ApiError::InvalidJson(error.to_string())
-        } else {
-            ApiError::MalformedJson(error.to_string())
-        }
-    })
-}
-
 /// A void answers 204 whenever nothing was thrown, even when the void itself failed, as Kill
 /// Bill's resource does.
 async fn void_response(
@@ -461,10 +476,12 @@ async fn void(
     WriteContext(context): WriteContext,
     KbPath(raw_payment_id): KbPath<String>,
     query: RawQueryPairs,
-    body: axum::body::Bytes,
+    OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
-    let target = Target::Payment(PaymentRef::Id(parse_id(&raw_payment_id)?));
-    let body = void_body(body)?;
+    let id = parse_id(&raw_payment_id)?;
+    let target = Target::Payment(PaymentRef::Id(id));
+    // A void's body is optional (later 0.24.x accept an empty one).
+    let body = body.unwrap_or_default();
     void_response(
         &state,
         &tenant,
@@ -474,6 +491,7 @@ async fn void(
         QueryPairs::from(query),
     )
     .await
+    .map_err(|error| resolved(Some(id), error))
 }
 
 /// `DELETE /1.0/kb/payments`: VOID by the body's `paymentExternalKey`.
@@ -482,14 +500,13 @@ async fn void_by_key(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     query: RawQueryPairs,
-    body: axum::body::Bytes,
+    OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
-    let body = void_body(body)?;
-    let key = body.payment_external_key.clone().ok_or_else(|| {
-        ApiError::InvalidParameter(
-            "PaymentTransactionJson paymentExternalKey needs to be set".to_string(),
-        )
-    })?;
+    let body = body.unwrap_or_default();
+    let key = body
+        .payment_external_key
+        .clone()
+        .ok_or_else(|| ApiError::InvalidParameter(PAYMENT_REFERENCE_NEEDED.to_string()))?;
     let target = Target::Payment(PaymentRef::ExternalKey(key));
     void_response(
         &state,
@@ -514,7 +531,8 @@ async fn get_payment(
     let view = state
         .payments
         .find(&tenant, PaymentRef::Id(id), read_options(&params)?)
-        .await?;
+        .await
+        .map_err(|error| resolved(Some(id), error.into()))?;
     Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
 }
 
@@ -525,9 +543,9 @@ async fn get_payment_by_key(
     query: RawQueryPairs,
 ) -> Result<Response> {
     let params = QueryPairs::from(query);
-    let key = params
-        .value("externalKey")
-        .ok_or_else(|| ApiError::InvalidParameter("externalKey needs to be set".to_string()))?;
+    let key = params.value("externalKey").ok_or_else(|| {
+        ApiError::InvalidParameter("Payment externalKey needs to be specified".to_string())
+    })?;
     let view = state
         .payments
         .find(
@@ -583,7 +601,10 @@ async fn search_payments(
     KbPath(search_key): KbPath<String>,
     query: RawQueryPairs,
 ) -> Result<Response> {
-    let path = format!("/1.0/kb/payments/search/{search_key}");
+    let path = format!(
+        "/1.0/kb/payments/search/{}",
+        encode_uri_component(&search_key)
+    );
     paged(
         &state,
         &tenant,
@@ -606,7 +627,6 @@ async fn paged(
     let offset = params.long("offset", 0)?.max(0);
     let limit = params.long("limit", 100)?;
     let options = read_options(&params)?;
-    let with_plugin_info = options.with_plugin_info;
     let with_attempts = params.flag("withAttempts");
     let (views, matching, total) = state
         .payments
@@ -626,10 +646,13 @@ async fn paged(
     let next = offset.saturating_add(count);
     if count > 0 && next < matching {
         put("X-Killbill-Pagination-NextOffset", next.to_string())?;
+        // PaymentResource's nextPage: the plugin filter (echoed, empty when absent) and the
+        // audit level; `withPluginInfo` and `withAttempts` are not carried over.
         put(
             "X-Killbill-Pagination-NextPageUri",
             format!(
-                "{path}?offset={next}&limit={limit}&withPluginInfo={with_plugin_info}&withAttempts={with_attempts}&audit={}",
+                "{path}?offset={next}&limit={limit}&pluginName={}&audit={}",
+                encode_uri_component(params.value("pluginName").unwrap_or_default()),
                 audit_level_name(options.audit)
             ),
         )?;
@@ -692,9 +715,12 @@ impl PaymentTransactionJson {
         with_plugin_info: bool,
         audit_logs: Vec<AuditLogJson>,
     ) -> PaymentTransactionJson {
-        let currency = transaction.currency.as_deref();
+        // Kill Bill records a VOID without amount or currency.
+        let void = transaction.transaction_type == TransactionType::Void.as_str();
+        let currency = transaction.currency.as_deref().filter(|_| !void);
+        let processed_currency = transaction.processed_currency.as_deref().filter(|_| !void);
         let processed = matches!(transaction.status.as_str(), "SUCCESS" | "PENDING");
-        let processed_amount = if processed {
+        let processed_amount = if processed && !void {
             transaction.processed_amount.unwrap_or_default()
         } else {
             Decimal::ZERO
@@ -705,14 +731,15 @@ impl PaymentTransactionJson {
             payment_id: transaction.payment_id,
             payment_external_key: payment_external_key.to_string(),
             transaction_type: transaction.transaction_type.clone(),
-            amount: amount_json(transaction.amount.unwrap_or_default(), currency),
-            currency: transaction.currency.clone(),
+            amount: if void {
+                serde_json::Value::Null
+            } else {
+                amount_json(transaction.amount.unwrap_or_default(), currency)
+            },
+            currency: currency.map(str::to_string),
             effective_date: transaction.effective_date,
-            processed_amount: amount_json(
-                processed_amount,
-                transaction.processed_currency.as_deref().or(currency),
-            ),
-            processed_currency: transaction.processed_currency.clone(),
+            processed_amount: amount_json(processed_amount, processed_currency.or(currency)),
+            processed_currency: processed_currency.map(str::to_string),
             status: transaction.status.clone(),
             gateway_error_code: transaction.gateway_error_code.clone(),
             gateway_error_msg: transaction.gateway_error_msg.clone(),
@@ -720,18 +747,16 @@ impl PaymentTransactionJson {
                 .and_then(|info| info.first_payment_reference_id.clone()),
             second_payment_reference_id: info
                 .and_then(|info| info.second_payment_reference_id.clone()),
-            properties: with_plugin_info.then(|| {
-                info.map(|info| {
-                    info.properties
-                        .iter()
-                        .map(|property| PluginPropertyOutJson {
-                            key: property.key.clone(),
-                            value: property.value.clone(),
-                            is_updatable: property.is_updatable,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
+            // Only what the plugin said about this transaction; nothing when it said nothing.
+            properties: info.filter(|_| with_plugin_info).map(|info| {
+                info.properties
+                    .iter()
+                    .map(|property| PluginPropertyOutJson {
+                        key: property.key.clone(),
+                        value: property.value.clone(),
+                        is_updatable: property.is_updatable,
+                    })
+                    .collect()
             }),
             audit_logs,
         }

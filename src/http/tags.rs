@@ -20,6 +20,7 @@ use super::audit::{
 };
 use super::error::{ApiError, Result};
 use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::lenient;
 use super::AppState;
 use crate::service::tags::{TagDefinitionInput, TagDefinitionView, TagView};
 
@@ -109,11 +110,11 @@ struct TagDefinitionInputJson {
     _id: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "isControlTag")]
     _is_control_tag: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::object_types")]
     applicable_object_types: Option<Vec<String>>,
     #[serde(default, rename = "auditLogs")]
     _audit_logs: Option<serde::de::IgnoredAny>,
@@ -121,16 +122,21 @@ struct TagDefinitionInputJson {
 
 impl JsonBody for TagDefinitionInputJson {
     const NAME: &'static str = "TagDefinitionJson";
+    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.TagDefinitionJson";
 }
 
 /// The body of `POST …/tags`: a JSON array of tag definition ids, as kbswagger.yaml says. A
 /// `null` entry is skipped, as an absent one would be.
 #[derive(Debug, Deserialize)]
 #[serde(transparent)]
-struct TagDefinitionIdsJson(Option<Vec<Option<Uuid>>>);
+struct TagDefinitionIdsJson(
+    #[serde(deserialize_with = "lenient::uuids")] Option<Vec<Option<Uuid>>>,
+);
 
 impl JsonBody for TagDefinitionIdsJson {
     const NAME: &'static str = "Tag definition id list";
+    const ARRAY: bool = true;
+    const JAVA_TYPE: &'static str = "java.util.ArrayList<java.util.UUID>";
 }
 
 /// The read parameters of Kill Bill's getTags and getTagDefinitions. `includedDeleted` follows

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, Result};
 use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::lenient;
 use super::AppState;
 use crate::service::tenants::{NewTenant, Tenant};
 use crate::service::ServiceError;
@@ -43,11 +44,11 @@ const REGISTER_NOTIFICATION_CALLBACK: &str = "/1.0/kb/tenants/registerNotificati
 pub struct TenantInputJson {
     #[serde(default, rename = "tenantId")]
     _tenant_id: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     external_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     api_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     api_secret: Option<String>,
     #[serde(default, rename = "auditLogs")]
     _audit_logs: Option<serde::de::IgnoredAny>,
@@ -55,6 +56,7 @@ pub struct TenantInputJson {
 
 impl JsonBody for TenantInputJson {
     const NAME: &'static str = "TenantJson";
+    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.TenantJson";
 }
 
 #[derive(Debug, Serialize)]
@@ -138,9 +140,11 @@ async fn get_tenant(
 
 /// Kill Bill's TenantKeyValueJson.
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 struct TenantKeyValueJson {
     key: &'static str,
     values: Vec<String>,
+    audit_logs: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +179,7 @@ async fn get_push_notification_callbacks(
     Ok(Json(TenantKeyValueJson {
         key: PUSH_NOTIFICATION_CB,
         values,
+        audit_logs: Vec::new(),
     }))
 }
 

@@ -74,8 +74,9 @@ impl ExternalPaymentProviderPlugin {
     ) -> PluginResult<'a, PaymentTransactionInfo> {
         async move {
             if property_is_true(&call.properties, FAIL_WITH_EXCEPTION) {
+                // Kill Bill's ExternalPaymentProviderPlugin says "cancellation" here.
                 return Err(PluginError(
-                    "killbill.external.payment.fail.exception is set".to_string(),
+                    "Triggered from killbill.external.payment.fail.cancellation".to_string(),
                 ));
             }
             if property_is_true(&call.properties, FAIL_WITH_TIMEOUT) {

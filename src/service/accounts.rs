@@ -50,6 +50,11 @@ const CURRENCIES: &[&str] = &[
     "XCD", "XDR", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWD", "BTC",
 ];
 
+/// Whether `code` is one of killbill-api's Currency constants.
+pub fn is_currency(code: &str) -> bool {
+    CURRENCIES.contains(&code)
+}
+
 /// Account fields as a caller supplies them; `None` is "not given" (absent or JSON null).
 #[derive(Debug, Clone, Default)]
 pub struct AccountInput {
@@ -138,6 +143,9 @@ impl AccountService {
     ) -> Result<Account, ServiceError> {
         let id = Uuid::new_v4();
         let now = now_in_millis();
+        let mut input = input;
+        // An empty time zone is no time zone: the default applies, as in Kill Bill.
+        input.time_zone = input.time_zone.filter(|zone| !zone.is_empty());
         validate(&input)?;
         let data = AccountData {
             external_key: input.external_key.unwrap_or_else(|| id.to_string()),
@@ -200,19 +208,22 @@ impl AccountService {
         };
         // The event and the COMMIT go together: one round trip.
         let post_and_commit = async {
-            tokio::try_join!(
-                async {
-                    posted
-                        .post(&work, &event, context.user_token)
-                        .await
-                        .map_err(ServiceError::from)
-                },
-                async {
-                    work.commit()
-                        .await
-                        .map_err(|error| ServiceError::from(StorageError::from(error)))
-                },
-            )
+            crate::db::sql::pipelined(async {
+                tokio::try_join!(
+                    async {
+                        posted
+                            .post(&work, &event, context.user_token)
+                            .await
+                            .map_err(ServiceError::from)
+                    },
+                    async {
+                        work.commit()
+                            .await
+                            .map_err(|error| ServiceError::from(StorageError::from(error)))
+                    },
+                )
+            })
+            .await
         };
         measure(Dao, "bus:post+commit", post_and_commit).await?;
         drop(work);
@@ -298,24 +309,9 @@ impl AccountService {
         .await?;
         record_change(transaction, &account, ChangeType::Update, now, context).await?;
         // Kill Bill's DefaultAccountDao posts the change event in the update's transaction,
-        // and only when a tracked field changed.
-        let changed_fields = changed_fields(&current.data, &account.data, now);
+        // whether or not a field changed.
         let mut posted = self.main_bus.posted();
-        if !changed_fields.is_empty() {
-            posted
-                .post(
-                    &work,
-                    &AccountChangeInternalEvent {
-                        changed_fields,
-                        account_id: account.id,
-                        account_record_id: account.record_id,
-                        tenant_record_id: tenant.record_id,
-                    },
-                    context.user_token,
-                )
-                .await
-                .map_err(ServiceError::from)?;
-        }
+        post_account_change(&work, &mut posted, &current.data, &account, now, context).await?;
         work.commit().await.map_err(StorageError::from)?;
         drop(work);
         posted.committed().await;
@@ -520,7 +516,7 @@ fn merge(
     };
     let refuse = |field: &str, new: &dyn std::fmt::Display, old: &dyn std::fmt::Display| {
         ServiceError::InvalidArgument(format!(
-            "Killbill doesn't support updating the account {field} yet: new={new}, current={old}"
+            "Killbill doesn't support updating the account {field}: new={new}, current={old}"
         ))
     };
     let shown = |value: &Option<String>| value.clone().unwrap_or_else(|| "null".to_string());
@@ -541,6 +537,13 @@ fn merge(
             &shown(&current.currency),
         ));
     }
+    // AccountModelDao.mergeWithDelegate: without reset the stored currency stays, even when
+    // none is stored yet and the request gives one; only a reset update sets it.
+    let currency = if treat_null_as_reset {
+        currency
+    } else {
+        current.currency.clone()
+    };
     let time_zone = pick(input.time_zone, &Some(current.time_zone.clone()));
     if time_zone.as_deref() != Some(current.time_zone.as_str()) {
         return Err(refuse("timeZone", &shown(&time_zone), &current.time_zone));
@@ -607,12 +610,32 @@ fn merge(
         postal_code: pick(input.postal_code, &current.postal_code),
         phone: pick(input.phone, &current.phone),
         notes: pick(input.notes, &current.notes),
-        migrated: if treat_null_as_reset {
-            input.migrated
-        } else {
-            input.migrated.or(current.migrated)
-        },
+        // Kill Bill's update statement does not write `is_migrated`.
+        migrated: current.migrated,
     })
+}
+
+/// Posts Kill Bill's AccountChangeInternalEvent (pushed as ACCOUNT_CHANGE) for `account`,
+/// which was `old` before this change, in the change's transaction.
+pub(crate) async fn post_account_change(
+    work: &crate::db::work::Work,
+    posted: &mut crate::bus::PostedEvents,
+    old: &AccountData,
+    account: &Account,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let event = AccountChangeInternalEvent {
+        changed_fields: changed_fields(old, &account.data, now),
+        account_id: account.id,
+        account_record_id: account.record_id,
+        tenant_record_id: account.tenant_record_id,
+    };
+    posted
+        .post(work, &event, context.user_token)
+        .await
+        .map_err(ServiceError::from)?;
+    Ok(())
 }
 
 /// The fields Kill Bill's DefaultAccountChangeEvent compares, in its order and under its names

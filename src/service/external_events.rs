@@ -1,14 +1,15 @@
 //! Kill Bill's BeatrixListener for the events ferrobill has so far: it subscribes on the main
-//! bus to account creation and change and payment outcomes and posts the matching external
-//! event (ACCOUNT_CREATION, ACCOUNT_CHANGE, PAYMENT_SUCCESS, PAYMENT_FAILED; TENANT_CONFIG_CHANGE for a tenant
-//! key-value) on the external bus, in one transaction.
-//!
-//! This file owns that mapping. It must never call a callback or a plugin itself (the external
-//! bus's subscribers do) and never write SQL (storage does).
+//! bus to account creation and change, payment outcomes and tags and posts the matching
+//! external event (ACCOUNT_CREATION, ACCOUNT_CHANGE, PAYMENT_SUCCESS, PAYMENT_FAILED,
+//! TAG_CREATION, TAG_DELETION; TENANT_CONFIG_CHANGE for a tenant key-value) on the external
+//! bus, with BeatrixListener's metaData (a JSON text).
 //!
 //! Handlers hand their external events to one writer task, which inserts whatever accumulated
 //! while it wrote the previous batch in one statement: the rows are those of one insert per
 //! event, and each handler returns once its own event is committed, as before.
+//!
+//! This file owns that mapping. It must never call a callback or a plugin itself (the external
+//! bus's subscribers do) and never write SQL (storage does).
 //!
 //! Idempotence: the main bus delivers at least once, so an internal event handled twice (a
 //! retry after the post's commit failed to be recorded, a reaped entry) posts its external
@@ -17,13 +18,15 @@
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::bus::internal_events::{
-    AccountChangeInternalEvent, AccountCreationInternalEvent, ExternalBusEvent,
-    PaymentErrorInternalEvent, PaymentEventData, PaymentInfoInternalEvent,
-    PaymentPluginErrorInternalEvent, TenantConfigChangeInternalEvent,
+    AccountChangeInternalEvent, AccountCreationInternalEvent, ControlTagCreationInternalEvent,
+    ControlTagDeletionInternalEvent, ExternalBusEvent, PaymentErrorInternalEvent, PaymentEventData,
+    PaymentInfoInternalEvent, PaymentPluginErrorInternalEvent, TagEventData,
+    TenantConfigChangeInternalEvent, UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
 };
 use crate::bus::{Bus, BusEntry, BusEvent, HandlerError};
 use crate::db::work::Db;
@@ -37,85 +40,82 @@ pub fn subscribe(main_bus: &Bus, external_bus: &Bus, db: &Db, tenants: &TenantDi
         batch,
         tenants: tenants.clone(),
     });
-    {
-        let translator = translator.clone();
-        main_bus.subscribe(AccountCreationInternalEvent::CLASS_NAME, move |entry| {
-            let translator = translator.clone();
-            async move {
-                let event: AccountCreationInternalEvent = entry.decode()?;
-                translator
-                    .post(
-                        &entry,
-                        "ACCOUNT_CREATION",
-                        "ACCOUNT",
-                        event.id,
-                        // An account creation's account is the account itself.
-                        Some(event.id),
-                        None,
-                    )
-                    .await
-            }
-        });
-    }
-    {
-        let translator = translator.clone();
-        main_bus.subscribe(AccountChangeInternalEvent::CLASS_NAME, move |entry| {
-            let translator = translator.clone();
-            async move {
-                let event: AccountChangeInternalEvent = entry.decode()?;
-                // BeatrixListener: ACCOUNT_CHANGE on the account, no metaData.
-                translator
-                    .post(
-                        &entry,
-                        "ACCOUNT_CHANGE",
-                        "ACCOUNT",
-                        event.account_id,
-                        Some(event.account_id),
-                        None,
-                    )
-                    .await
-            }
-        });
-    }
-    {
-        let translator = translator.clone();
-        main_bus.subscribe(TenantConfigChangeInternalEvent::CLASS_NAME, move |entry| {
-            let translator = translator.clone();
-            async move {
-                let event: TenantConfigChangeInternalEvent = entry.decode()?;
-                // Kill Bill: no account, the key as metaData.
-                translator
-                    .post(
-                        &entry,
-                        "TENANT_CONFIG_CHANGE",
-                        "TENANT_KVS",
-                        event.id,
-                        None,
-                        Some(event.key),
-                    )
-                    .await
-            }
-        });
-    }
-    subscribe_payment::<PaymentInfoInternalEvent>(main_bus, &translator, "PAYMENT_SUCCESS", |e| {
-        &e.0
+    // An account creation's account is the account itself; no metaData.
+    translate::<AccountCreationInternalEvent>(main_bus, &translator, "ACCOUNT_CREATION", |e| {
+        Ok(External::on_account("ACCOUNT", e.id, e.id, None))
     });
-    subscribe_payment::<PaymentErrorInternalEvent>(main_bus, &translator, "PAYMENT_FAILED", |e| {
-        &e.0
+    translate::<AccountChangeInternalEvent>(main_bus, &translator, "ACCOUNT_CHANGE", |e| {
+        Ok(External::on_account(
+            "ACCOUNT",
+            e.account_id,
+            e.account_id,
+            None,
+        ))
     });
-    subscribe_payment::<PaymentPluginErrorInternalEvent>(
+    // No account; TenantConfigMetadata as metaData.
+    translate::<TenantConfigChangeInternalEvent>(
         main_bus,
         &translator,
-        "PAYMENT_FAILED",
-        |e| &e.0,
+        "TENANT_CONFIG_CHANGE",
+        |e| {
+            Ok(External {
+                object_type: "TENANT_KVS",
+                object_id: e.id,
+                account_id: None,
+                meta_data: Some(meta_data(&TenantConfigMetadata { key: &e.key })?),
+            })
+        },
     );
+    translate::<PaymentInfoInternalEvent>(main_bus, &translator, "PAYMENT_SUCCESS", |e| {
+        payment(&e.0)
+    });
+    translate::<PaymentErrorInternalEvent>(main_bus, &translator, "PAYMENT_FAILED", |e| {
+        payment(&e.0)
+    });
+    translate::<PaymentPluginErrorInternalEvent>(main_bus, &translator, "PAYMENT_FAILED", |e| {
+        payment(&e.0)
+    });
+    translate::<UserTagCreationInternalEvent>(main_bus, &translator, "TAG_CREATION", |e| tag(&e.0));
+    translate::<ControlTagCreationInternalEvent>(main_bus, &translator, "TAG_CREATION", |e| {
+        tag(&e.0)
+    });
+    translate::<UserTagDeletionInternalEvent>(main_bus, &translator, "TAG_DELETION", |e| tag(&e.0));
+    translate::<ControlTagDeletionInternalEvent>(main_bus, &translator, "TAG_DELETION", |e| {
+        tag(&e.0)
+    });
 }
 
-fn subscribe_payment<E>(
+/// What an internal event says about its external event, beside the type.
+struct External {
+    object_type: &'static str,
+    object_id: Uuid,
+    account_id: Option<Uuid>,
+    meta_data: Option<String>,
+}
+
+impl External {
+    fn on_account(
+        object_type: &'static str,
+        object_id: Uuid,
+        account_id: Uuid,
+        meta_data: Option<String>,
+    ) -> External {
+        External {
+            object_type,
+            object_id,
+            account_id: Some(account_id),
+            meta_data,
+        }
+    }
+}
+
+/// Subscribes the translation of the internal events `E` into external events of
+/// `event_type`.
+fn translate<E>(
     main_bus: &Bus,
     translator: &Arc<Translator>,
     event_type: &'static str,
-    data: fn(&E) -> &PaymentEventData,
+    describe: fn(&E) -> Result<External, HandlerError>,
 ) where
     E: BusEvent + serde::de::DeserializeOwned + Send + 'static,
 {
@@ -124,19 +124,75 @@ fn subscribe_payment<E>(
         let translator = translator.clone();
         async move {
             let event: E = entry.decode()?;
-            let payment = data(&event);
-            translator
-                .post(
-                    &entry,
-                    event_type,
-                    "PAYMENT",
-                    payment.payment_id,
-                    Some(payment.account_id),
-                    None,
-                )
-                .await
+            let external = describe(&event)?;
+            translator.post(&entry, event_type, external).await
         }
     });
+}
+
+/// BeatrixListener's TenantConfigMetadata.
+#[derive(Serialize)]
+struct TenantConfigMetadata<'a> {
+    key: &'a str,
+}
+
+/// BeatrixListener's PaymentMetadata, fields in its order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PaymentMetadata<'a> {
+    payment_transaction_id: uuid::Uuid,
+    amount: Option<serde_json::Number>,
+    currency: Option<&'a str>,
+    status: &'a str,
+    transaction_type: &'a str,
+    effective_date: Option<String>,
+}
+
+/// BeatrixListener's TagMetadata.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TagMetadata<'a> {
+    tag_definition_name: &'a str,
+}
+
+/// A metaData object as the JSON text Kill Bill sends.
+fn meta_data(value: &impl Serialize) -> Result<String, HandlerError> {
+    serde_json::to_string(value).map_err(|error| format!("metaData: {error}").into())
+}
+
+/// A payment outcome on the payment, with PaymentMetadata.
+fn payment(payment: &PaymentEventData) -> Result<External, HandlerError> {
+    let meta = meta_data(&PaymentMetadata {
+        payment_transaction_id: payment.payment_transaction_id,
+        amount: payment.amount.parse().ok(),
+        // Kill Bill records a VOID without currency.
+        currency: Some(payment.currency.as_str())
+            .filter(|currency| !currency.is_empty() && payment.transaction_type != "VOID"),
+        status: &payment.status,
+        transaction_type: &payment.transaction_type,
+        effective_date: payment
+            .effective_date
+            .map(|date| date.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+    })?;
+    Ok(External::on_account(
+        "PAYMENT",
+        payment.payment_id,
+        payment.account_id,
+        Some(meta),
+    ))
+}
+
+/// A tag added or removed, on the tag, with TagMetadata.
+fn tag(tag: &TagEventData) -> Result<External, HandlerError> {
+    let meta = meta_data(&TagMetadata {
+        tag_definition_name: &tag.tag_definition_name,
+    })?;
+    Ok(External::on_account(
+        "TAG",
+        tag.tag_id,
+        tag.account_id,
+        Some(meta),
+    ))
 }
 
 /// External events waiting to be written, each with the handler call waiting on it.
@@ -160,16 +216,12 @@ struct Translator {
 }
 
 impl Translator {
-    /// Posts the external event for `entry`, committed on its own. Kill Bill sends no
-    /// metaData for account and payment events.
+    /// Posts the external event for `entry`, committed once the writer has written it.
     async fn post(
         &self,
         entry: &BusEntry,
         event_type: &str,
-        object_type: &str,
-        object_id: Uuid,
-        account_id: Option<Uuid>,
-        meta_data: Option<String>,
+        external: External,
     ) -> Result<(), HandlerError> {
         let tenant = self
             .tenants
@@ -183,11 +235,11 @@ impl Translator {
             })?;
         let external = ExternalBusEvent {
             event_type: event_type.to_string(),
-            object_type: object_type.to_string(),
-            object_id: Some(object_id),
-            account_id,
+            object_type: external.object_type.to_string(),
+            object_id: Some(external.object_id),
+            account_id: external.account_id,
             tenant_id: tenant.id,
-            meta_data,
+            meta_data: external.meta_data,
             search_key1: entry.search_keys.account_record_id,
             search_key2: entry.search_keys.tenant_record_id,
             user_token: entry.user_token,

@@ -24,7 +24,9 @@ pub struct CallContext {
     pub created_by: String,
     pub reason: Option<String>,
     pub comment: Option<String>,
-    /// `X-Request-Id` when it is a UUID, as Kill Bill's user token.
+    /// Kill Bill's user token: `X-Request-Id` (or the legacy `X-Killbill-Request-Id-Req`)
+    /// when it is a UUID, else a fresh one per request; `None` only for work no request
+    /// started.
     pub user_token: Option<uuid::Uuid>,
 }
 
@@ -77,12 +79,20 @@ pub enum ServiceError {
     /// tenant (raised before the account API is reached, hence no error code).
     #[error("Object id={id} type=ACCOUNT doesn't exist!")]
     AccountNotFound { id: uuid::Uuid },
+    /// Kill Bill's ObjectDoesNotExist for an id of another kind of object, resolved (as Kill
+    /// Bill resolves every id of a request) before any API is reached: no error code.
+    #[error("Object id={id} type={object_type} doesn't exist!")]
+    ObjectNotFound {
+        object_type: &'static str,
+        id: uuid::Uuid,
+    },
     /// EXTERNAL_KEY_LIMIT_EXCEEDED (5).
     #[error("External key exceeded 255 characters")]
     ExternalKeyTooLong,
-    /// TENANT_ALREADY_EXISTS (20000).
-    #[error("Tenant already exists for key {api_key}")]
-    TenantAlreadyExists { api_key: String },
+    /// TENANT_ALREADY_EXISTS (20000). Kill Bill names the new tenant's external key in the
+    /// message (`null` when it has none), not the API key that collided.
+    #[error("Tenant already exists for key {}", external_key.as_deref().unwrap_or("null"))]
+    TenantAlreadyExists { external_key: Option<String> },
     /// TENANT_DOES_NOT_EXIST_FOR_ID (20001).
     #[error("Tenant does not exist for id {id}")]
     TenantNotFoundForId { id: uuid::Uuid },
@@ -123,6 +133,9 @@ pub enum ServiceError {
     /// PAYMENT_INVALID_PARAMETER (7031).
     #[error("Invalid parameter {name}: {reason}")]
     PaymentInvalidParameter { name: String, reason: String },
+    /// PAYMENT_DIFFERENT_ACCOUNT_ID (7034): the payment a key names is another account's.
+    #[error("Payment {id} has a different account id")]
+    PaymentDifferentAccount { id: uuid::Uuid },
     /// PAYMENT_PLUGIN_TIMEOUT (7100): the plugin did not answer within
     /// `org.killbill.payment.plugin.timeout`; the transaction is left UNKNOWN.
     #[error("Plugin timeout for account {account_id}: {detail}")]
@@ -142,20 +155,21 @@ pub enum ServiceError {
     TransactionTypeNotAllowed(String),
     /// TAG_DEFINITION_DOES_NOT_EXIST (3902) when reading or deleting a tag definition
     /// (TagDefinitionApiException).
-    #[error("The tag definition id does not exist {id}")]
+    #[error("The tag definition {id} does not exist")]
     TagDefinitionNotFound { id: uuid::Uuid },
     /// TAG_DEFINITION_ALREADY_EXISTS (3901): a live definition of the tenant has this name.
-    #[error("The tag definition name already exists {name}")]
+    /// Kill Bill's message ends with a space.
+    #[error("The tag definition {name} already exists ")]
     TagDefinitionAlreadyExists { name: String },
     /// TAG_DEFINITION_IN_USE (3903): deleting a definition some active tag still uses.
-    #[error("The tag definition name is currently in use {id}")]
+    #[error("The tag definition {id} is currently in use")]
     TagDefinitionInUse { id: uuid::Uuid },
     /// TAG_DEFINITION_HAS_UPPERCASE (3904).
     #[error("The tag definition name must be in lowercase {name}")]
     TagDefinitionHasUppercase { name: String },
     /// TAG_DEFINITION_DOES_NOT_EXIST (3902) when adding or removing a tag: Kill Bill raises it
     /// as a TagApiException there, which it answers 400 rather than 404.
-    #[error("The tag definition id does not exist {id}")]
+    #[error("The tag definition {id} does not exist")]
     TagDefinitionUnknown { id: uuid::Uuid },
     /// TAG_DOES_NOT_EXIST (3950): removing a tag the object does not carry.
     #[error("The tag does not exist (name: {name})")]
@@ -167,8 +181,8 @@ pub enum ServiceError {
         name: &'static str,
         reason: &'static str,
     },
-    /// Kill Bill's TAG_IS_SYSTEM: a system definition (`__PARK__`) is Kill Bill's to set.
-    #[error("The tag definition {id} is a system tag and cannot be added")]
+    /// TAG_IS_SYSTEM (3953): a system definition (`__PARK__`) is Kill Bill's to set.
+    #[error("Cannot add the system tag {id} (reserved to Kill Bill internal system)")]
     TagIsSystem { id: uuid::Uuid },
     /// A control tag on an object type it does not apply to (Kill Bill's IllegalStateException
     /// from DefaultTagDao, which has no error code).

@@ -22,11 +22,13 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
+use crate::bus::{Bus, PostedEvents};
 use crate::db::work::Db;
 use crate::plugin::{
     PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi, PluginProperty, PluginRegistry,
     EXTERNAL_PAYMENT_PLUGIN_NAME,
 };
+use crate::service::accounts::post_account_change;
 use crate::service::tags;
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
@@ -83,11 +85,17 @@ pub struct DeleteFlags {
 pub struct PaymentMethodService {
     db: Db,
     plugins: Arc<PluginRegistry>,
+    /// Where a changed default (ACCOUNT_CHANGE) and an AUTO_PAY_OFF tag are announced.
+    main_bus: Bus,
 }
 
 impl PaymentMethodService {
-    pub fn new(db: Db, plugins: Arc<PluginRegistry>) -> PaymentMethodService {
-        PaymentMethodService { db, plugins }
+    pub fn new(db: Db, plugins: Arc<PluginRegistry>, main_bus: Bus) -> PaymentMethodService {
+        PaymentMethodService {
+            db,
+            plugins,
+            main_bus,
+        }
     }
 
     /// Adds a method to the account through its plugin; with `set_default` the account points
@@ -106,7 +114,7 @@ impl PaymentMethodService {
             .filter(|name| !name.is_empty())
             .ok_or_else(|| {
                 ServiceError::InvalidArgument(
-                    "PaymentMethodJson pluginName needs to be set".to_string(),
+                    "PaymentMethodJson pluginName should be specified".to_string(),
                 )
             })?;
         let plugin = self.plugin(&plugin_name)?;
@@ -243,10 +251,14 @@ impl PaymentMethodService {
             other => other.into(),
         })?;
         record_method_change(transaction, &inserted, ChangeType::Insert, now, context).await?;
+        let mut posted = self.main_bus.posted();
         if method.set_default {
-            set_account_default(transaction, &account, Some(method.id), now, context).await?;
+            set_account_default(&work, &mut posted, &account, Some(method.id), now, context)
+                .await?;
         }
         work.commit().await.map_err(StorageError::from)?;
+        drop(work);
+        posted.committed().await;
         Ok(inserted)
     }
 
@@ -294,6 +306,8 @@ impl PaymentMethodService {
         let connection = read.client();
         let method = payment_methods::find_payment_method_by_id(connection, tenant.record_id, id)
             .await?
+            .ok_or(unknown_method(id))?;
+        let method = Some(method)
             .filter(|method| options.include_deleted || method.is_active)
             .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
         let (method, account, audit_logs) =
@@ -340,7 +354,7 @@ impl PaymentMethodService {
         let connection = read.client();
         let method = payment_methods::find_payment_method_by_id(connection, tenant.record_id, id)
             .await?
-            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
+            .ok_or(unknown_method(id))?;
         Ok(audit::find_audit_logs_with_history(
             connection,
             AuditedTable::PaymentMethod,
@@ -391,15 +405,18 @@ impl PaymentMethodService {
         )
         .await?;
         record_method_change(transaction, &method, ChangeType::Delete, now, context).await?;
+        let mut posted = self.main_bus.posted();
         if is_default {
             // PaymentMethodProcessor tags only when the deleted method was the default, and
             // only with this flag; an account already AUTO_PAY_OFF keeps its tag.
             if flags.delete_default_with_auto_pay_off {
-                tags::tag_auto_pay_off(transaction, &account, now, context).await?;
+                tags::tag_auto_pay_off(&work, &mut posted, &account, now, context).await?;
             }
-            set_account_default(transaction, &account, None, now, context).await?;
+            set_account_default(&work, &mut posted, &account, None, now, context).await?;
         }
         work.commit().await.map_err(StorageError::from)?;
+        drop(work);
+        posted.committed().await;
         Ok(())
     }
 
@@ -415,6 +432,8 @@ impl PaymentMethodService {
     ) -> Result<(PaymentMethodRecord, AccountRecord), ServiceError> {
         let method = payment_methods::find_payment_method_by_id(client, tenant.record_id, id)
             .await?
+            .ok_or(unknown_method(id))?;
+        let method = Some(method)
             .filter(|method| method.is_active)
             .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
         let account = accounts::lock_account_by_id(client, tenant.record_id, method.account_id)
@@ -460,8 +479,11 @@ impl PaymentMethodService {
         let (account, _) = self
             .default_candidate(transaction, tenant, account_id, id)
             .await?;
-        set_account_default(transaction, &account, Some(id), now, context).await?;
+        let mut posted = self.main_bus.posted();
+        set_account_default(&work, &mut posted, &account, Some(id), now, context).await?;
         work.commit().await.map_err(StorageError::from)?;
+        drop(work);
+        posted.committed().await;
         Ok(())
     }
 
@@ -623,14 +645,20 @@ async fn record_method_change(
 }
 
 /// Points the (locked) account at `payment_method_id`, with the account's history and audit
-/// rows, as Kill Bill's account update does.
+/// rows and its change event, as Kill Bill's DefaultAccountDao.updatePaymentMethod does; when
+/// the account already points there, nothing is written, as there.
 async fn set_account_default(
-    transaction: &Object,
+    work: &crate::db::work::Work,
+    posted: &mut PostedEvents,
     account: &AccountRecord,
     payment_method_id: Option<Uuid>,
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
+    if account.data.payment_method_id == payment_method_id {
+        return Ok(());
+    }
+    let transaction = work.client();
     payment_methods::set_account_payment_method(
         transaction,
         account.record_id,
@@ -651,5 +679,16 @@ async fn set_account_default(
         &audit_context(context, account.tenant_record_id, account.record_id),
     )
     .await?;
-    Ok(())
+    let mut changed = account.clone();
+    changed.data.payment_method_id = payment_method_id;
+    post_account_change(work, posted, &account.data, &changed, now, context).await
+}
+
+/// A method id no method of the tenant has: Kill Bill's ObjectDoesNotExist (its id resolution
+/// fails before the payment API is reached). A deleted method is found, then refused with 7000.
+fn unknown_method(id: Uuid) -> ServiceError {
+    ServiceError::ObjectNotFound {
+        object_type: "PAYMENT_METHOD",
+        id,
+    }
 }

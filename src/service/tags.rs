@@ -22,7 +22,12 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
-use crate::db::work::Db;
+use crate::bus::internal_events::{
+    ControlTagCreationInternalEvent, ControlTagDeletionInternalEvent, TagEventData,
+    UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
+};
+use crate::bus::{Bus, PostedEvents};
+use crate::db::work::{Db, Work};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
 use crate::storage::audit::{find_audit_logs, insert_audit_log, AuditedTable, ChangeType};
@@ -105,8 +110,8 @@ pub struct TagDefinitionInput {
     pub applicable_object_types: Option<Vec<String>>,
 }
 
-/// Kill Bill's ObjectType values (killbill-api), what a definition may apply to.
-const OBJECT_TYPES: [&str; 20] = [
+/// Kill Bill's ObjectType values (killbill-api 0.54), what a definition may apply to.
+const OBJECT_TYPES: [&str; 19] = [
     "ACCOUNT",
     "ACCOUNT_EMAIL",
     "BLOCKING_STATES",
@@ -122,12 +127,16 @@ const OBJECT_TYPES: [&str; 20] = [
     "SERVICE_BROADCAST",
     "PAYMENT_ATTEMPT",
     "PAYMENT_METHOD",
-    "REFUND",
     "TAG",
     "TAG_DEFINITION",
     "TENANT",
     "TENANT_KVS",
 ];
+
+/// Whether `name` is one of Kill Bill's ObjectType constants.
+pub fn is_object_type(name: &str) -> bool {
+    OBJECT_TYPES.contains(&name)
+}
 
 /// AUTO_PAY_OFF: payments are suspended until it is removed.
 const AUTO_PAY_OFF: Uuid = Uuid::from_u128(1);
@@ -231,11 +240,13 @@ pub struct TagView {
 #[derive(Clone)]
 pub struct TagService {
     db: Db,
+    /// Where tags added and removed are announced (TAG_CREATION, TAG_DELETION).
+    main_bus: Bus,
 }
 
 impl TagService {
-    pub fn new(db: Db) -> TagService {
-        TagService { db }
+    pub fn new(db: Db, main_bus: Bus) -> TagService {
+        TagService { db, main_bus }
     }
 
     /// Every tag definition of the tenant in Kill Bill's order (its own, oldest first, then
@@ -410,7 +421,10 @@ impl TagService {
                 .await?
                 .into_iter()
                 .next()
-                .ok_or(ServiceError::TagDefinitionNotFound { id })?;
+                .ok_or(ServiceError::ObjectNotFound {
+                    object_type: "TAG_DEFINITION",
+                    id,
+                })?;
         Ok(crate::storage::audit::find_audit_logs_with_history(
             connection,
             AuditedTable::TagDefinition,
@@ -429,11 +443,10 @@ impl TagService {
         include_deleted: bool,
         audit: AuditLevel,
     ) -> Result<Vec<TagView>, ServiceError> {
+        // As Kill Bill's, the tags are looked up by object id without resolving the account
+        // first: an unknown account simply has none.
         let read = self.db.read().await.map_err(StorageError::from)?;
         let connection = read.client();
-        accounts::find_account_by_id(connection, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
         let tags = tags::find_tags_for_object(
             connection,
             tenant.record_id,
@@ -502,23 +515,32 @@ impl TagService {
         let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let mut posted = self.main_bus.posted();
         for &id in definition_ids {
-            if find_fixed(id).is_some() {
-                addable_fixed_definition(id, ACCOUNT_OBJECT_TYPE)?;
-            } else {
+            let definition = match find_fixed(id) {
+                Some(fixed) => {
+                    addable_fixed_definition(id, ACCOUNT_OBJECT_TYPE)?;
+                    TagKind::fixed(fixed)
+                }
                 // Kill Bill checks the object types of control tags only; a tenant's own
                 // definition goes on any object.
-                tag_definitions::share_lock_active_tag_definition(
-                    transaction,
-                    tenant.record_id,
+                None => TagKind::user(
                     id,
-                )
-                .await?
-                .ok_or(ServiceError::TagDefinitionUnknown { id })?;
-            }
-            add_tag(transaction, &account, id, now, context).await?;
+                    tag_definitions::share_lock_active_tag_definition(
+                        transaction,
+                        tenant.record_id,
+                        id,
+                    )
+                    .await?
+                    .ok_or(ServiceError::TagDefinitionUnknown { id })?
+                    .name,
+                ),
+            };
+            add_tag(&work, &mut posted, &account, &definition, now, context).await?;
         }
         work.commit().await.map_err(StorageError::from)?;
+        drop(work);
+        posted.committed().await;
         Ok(())
     }
 
@@ -555,33 +577,45 @@ impl TagService {
         )
         .await?;
         let mut removed: Vec<Uuid> = Vec::with_capacity(definition_ids.len());
+        let mut posted = self.main_bus.posted();
         for &id in definition_ids {
             // The same definition twice in one request is one removal.
             if removed.contains(&id) {
                 continue;
             }
-            let name = match find_fixed(id) {
-                Some(fixed) => fixed.name.to_string(),
-                None => {
+            let definition = match find_fixed(id) {
+                Some(fixed) => TagKind::fixed(fixed),
+                None => TagKind::user(
+                    id,
                     tag_definitions::find_active_tag_definition(transaction, tenant.record_id, id)
                         .await?
                         .ok_or(ServiceError::TagDefinitionUnknown { id })?
-                        .name
-                }
+                        .name,
+                ),
             };
             let mut found = false;
             // Normally one tag; all of them are removed, as Kill Bill's deleteTag does.
             for tag in carried.iter().filter(|tag| tag.tag_definition_id == id) {
                 tags::deactivate_tag(transaction, tag.record_id, &context.created_by, now).await?;
-                record_tag_change(transaction, tag, ChangeType::Delete, now, context).await?;
+                let change = TagChange {
+                    tag,
+                    account_id,
+                    definition: &definition,
+                    change_type: ChangeType::Delete,
+                };
+                record_tag_change(&work, &mut posted, change, now, context).await?;
                 found = true;
             }
             if !found {
-                return Err(ServiceError::TagNotFound { name });
+                return Err(ServiceError::TagNotFound {
+                    name: definition.name,
+                });
             }
             removed.push(id);
         }
         work.commit().await.map_err(StorageError::from)?;
+        drop(work);
+        posted.committed().await;
         Ok(())
     }
 }
@@ -590,12 +624,49 @@ impl TagService {
 /// Kill Bill does when it deletes the default payment method with
 /// `deleteDefaultPmWithAutoPayOff`.
 pub(crate) async fn tag_auto_pay_off(
-    transaction: &Object,
+    work: &Work,
+    posted: &mut PostedEvents,
     account: &AccountRecord,
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
-    add_tag(transaction, account, AUTO_PAY_OFF, now, context).await
+    let definition = find_fixed(AUTO_PAY_OFF)
+        .map(TagKind::fixed)
+        .ok_or(ServiceError::TagDefinitionUnknown { id: AUTO_PAY_OFF })?;
+    add_tag(work, posted, account, &definition, now, context).await
+}
+
+/// The definition of a tag being added or removed, as its events name it.
+struct TagKind {
+    id: Uuid,
+    name: String,
+    is_control_tag: bool,
+}
+
+impl TagKind {
+    fn fixed(definition: &FixedDefinition) -> TagKind {
+        TagKind {
+            id: definition.id,
+            name: definition.name.to_string(),
+            is_control_tag: definition.is_control_tag,
+        }
+    }
+
+    fn user(id: Uuid, name: String) -> TagKind {
+        TagKind {
+            id,
+            name,
+            is_control_tag: false,
+        }
+    }
+}
+
+/// One tag added or removed, for its history, audit row and event.
+struct TagChange<'a> {
+    tag: &'a TagRecord,
+    account_id: Uuid,
+    definition: &'a TagKind,
+    change_type: ChangeType,
 }
 
 /// Whether a caller may put the fixed definition `id` on an object of `object_type`.
@@ -616,17 +687,19 @@ fn addable_fixed_definition(id: Uuid, object_type: &'static str) -> Result<(), S
 
 /// Adds the tag unless the account carries it; a new tag gets its history and audit rows.
 async fn add_tag(
-    transaction: &Object,
+    work: &Work,
+    posted: &mut PostedEvents,
     account: &AccountRecord,
-    tag_definition_id: Uuid,
+    definition: &TagKind,
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
+    let transaction = work.client();
     let inserted = tags::insert_tag_unless_present(
         transaction,
         &NewTag {
             id: Uuid::new_v4(),
-            tag_definition_id,
+            tag_definition_id: definition.id,
             object_id: account.id,
             object_type: ACCOUNT_OBJECT_TYPE,
             account_record_id: account.record_id,
@@ -637,19 +710,34 @@ async fn add_tag(
     )
     .await?;
     if let Some(tag) = inserted {
-        record_tag_change(transaction, &tag, ChangeType::Insert, now, context).await?;
+        let change = TagChange {
+            tag: &tag,
+            account_id: account.id,
+            definition,
+            change_type: ChangeType::Insert,
+        };
+        record_tag_change(work, posted, change, now, context).await?;
     }
     Ok(())
 }
 
-/// The history row of a tag change and the audit row pointing at it.
+/// The history row of a tag change, the audit row pointing at it, and its event (Kill Bill's
+/// user or control tag creation or deletion event, which become TAG_CREATION and
+/// TAG_DELETION).
 async fn record_tag_change(
-    transaction: &Object,
-    tag: &TagRecord,
-    change_type: ChangeType,
+    work: &Work,
+    posted: &mut PostedEvents,
+    change: TagChange<'_>,
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
+    let transaction = work.client();
+    let TagChange {
+        tag,
+        account_id,
+        definition,
+        change_type,
+    } = change;
     let history_record_id =
         tags::insert_tag_history(transaction, tag.record_id, change_type).await?;
     insert_audit_log(
@@ -668,6 +756,40 @@ async fn record_tag_change(
         },
     )
     .await?;
+    let data = TagEventData {
+        tag_id: tag.id,
+        object_id: tag.object_id,
+        object_type: tag.object_type.clone(),
+        tag_definition_id: definition.id,
+        tag_definition_name: definition.name.clone(),
+        account_id,
+        account_record_id: tag.account_record_id,
+        tenant_record_id: tag.tenant_record_id,
+    };
+    let token = context.user_token;
+    match (change_type, definition.is_control_tag) {
+        (ChangeType::Insert, true) => {
+            posted
+                .post(work, &ControlTagCreationInternalEvent(data), token)
+                .await
+        }
+        (ChangeType::Insert, false) => {
+            posted
+                .post(work, &UserTagCreationInternalEvent(data), token)
+                .await
+        }
+        (_, true) => {
+            posted
+                .post(work, &ControlTagDeletionInternalEvent(data), token)
+                .await
+        }
+        (_, false) => {
+            posted
+                .post(work, &UserTagDeletionInternalEvent(data), token)
+                .await
+        }
+    }
+    .map_err(ServiceError::from)?;
     Ok(())
 }
 

@@ -154,7 +154,7 @@ impl TenantService {
                 if constraint == tenants::API_KEY_INDEX =>
             {
                 ServiceError::TenantAlreadyExists {
-                    api_key: api_key.clone(),
+                    external_key: new.external_key.clone(),
                 }
             }
             other => other.into(),

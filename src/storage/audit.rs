@@ -130,16 +130,19 @@ fn audit_log_from_row(row: &tokio_postgres::Row) -> Result<AuditLogRecord, Stora
 }
 
 /// Every audit row of the account `account_record_id` (its own, its payment methods', its
-/// tags'), in Kill Bill's order: by table name, then oldest first. Each comes with the table
+/// payments' and their transactions', its tags'), in Kill Bill's order: by table name, then
+/// oldest first. Each comes with the table
 /// and the id of the entity it describes, read from the history row it points at.
 pub async fn find_account_audit_trail(
     client: &impl GenericClient,
     tenant_record_id: i64,
     account_record_id: i64,
 ) -> Result<Vec<(AuditedTable, uuid::Uuid, AuditLogRecord)>, StorageError> {
-    const TABLES: [AuditedTable; 3] = [
+    const TABLES: [AuditedTable; 5] = [
         AuditedTable::Account,
         AuditedTable::PaymentMethod,
+        AuditedTable::Payment,
+        AuditedTable::PaymentTransaction,
         AuditedTable::Tag,
     ];
     // One left join per history table, each only for its own table name; rows of other

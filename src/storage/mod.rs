@@ -17,6 +17,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use crate::db::pool::PoolError;
+use crate::db::sql;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -65,15 +66,14 @@ impl From<tokio_postgres::Error> for StorageError {
     }
 }
 
-/// Runs `sql` as a statement prepared once per connection (deadpool's statement cache), so a
-/// statement is parsed and planned once per connection, not once per call.
+/// Rows of `sql`, prepared once per connection and sent in its turn inside a pipeline
+/// (`db::sql`).
 pub async fn query_cached(
     client: &impl GenericClient,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<Row>, StorageError> {
-    let statement = client.prepare_cached(sql).await?;
-    Ok(client.query(&statement, params).await?)
+    Ok(sql::query(client, sql, params).await?)
 }
 
 /// [`query_cached`] for at most one row.
@@ -82,8 +82,7 @@ pub async fn query_opt_cached(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Option<Row>, StorageError> {
-    let statement = client.prepare_cached(sql).await?;
-    Ok(client.query_opt(&statement, params).await?)
+    Ok(sql::query_opt(client, sql, params).await?)
 }
 
 /// [`query_cached`] for exactly one row.
@@ -92,8 +91,7 @@ pub async fn query_one_cached(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Row, StorageError> {
-    let statement = client.prepare_cached(sql).await?;
-    Ok(client.query_one(&statement, params).await?)
+    Ok(sql::query_one(client, sql, params).await?)
 }
 
 /// [`query_cached`] for a statement returning no rows; the number of rows it changed.
@@ -102,8 +100,7 @@ pub async fn execute_cached(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<u64, StorageError> {
-    let statement = client.prepare_cached(sql).await?;
-    Ok(client.execute(&statement, params).await?)
+    Ok(sql::execute(client, sql, params).await?)
 }
 
 /// Who made a change, for the audit log: Kill Bill's CallContext as far as storage needs it.

@@ -142,8 +142,7 @@ async fn query_recorded(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Row, StorageError> {
-    let statement = client.prepare_cached(sql).await?;
-    Ok(client.query_one(&statement, params).await?)
+    query_one_cached(client, sql, params).await
 }
 
 /// Inserts a payment with no state yet, with its history and audit rows.
@@ -211,6 +210,31 @@ pub async fn update_payment_state(
         &audit.created_by,
         &now,
     ];
+    params.extend(audit_row.params());
+    let row = query_recorded(client, &sql, &params).await?;
+    PaymentRecord::from_row(&row)
+}
+
+/// Marks the payment as updated (a transaction is being added to it), with history and audit
+/// rows, as Kill Bill's updatePaymentWithNewTransaction does; its state is unchanged.
+pub async fn touch_payment(
+    client: &impl GenericClient,
+    record_id: i64,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<PaymentRecord, StorageError> {
+    let sql = with_history_and_audit(
+        "update payments set updated_by = $2, updated_date = $3
+         where record_id = $1
+         returning *",
+        "payment_history",
+        PAYMENT_COLUMNS,
+        "PAYMENT_HISTORY",
+        ChangeType::Update,
+        4,
+    );
+    let audit_row = AuditRow::new(now, audit);
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&record_id, &audit.created_by, &now];
     params.extend(audit_row.params());
     let row = query_recorded(client, &sql, &params).await?;
     PaymentRecord::from_row(&row)
@@ -433,8 +457,7 @@ async fn query_payments(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<PaymentRecord>, StorageError> {
-    let statement = client.prepare_cached(sql).await?;
-    let rows = client.query(&statement, params).await?;
+    let rows = query_cached(client, sql, params).await?;
     rows.iter().map(PaymentRecord::from_row).collect()
 }
 
@@ -522,13 +545,13 @@ pub async fn find_transactions_by_payments(
     client: &impl GenericClient,
     payment_ids: &[Uuid],
 ) -> Result<Vec<TransactionRecord>, StorageError> {
-    let statement = client
-        .prepare_cached(
-            "select * from payment_transactions where payment_id = any($1)
-             order by effective_date, record_id",
-        )
-        .await?;
-    let rows = client.query(&statement, &[&payment_ids]).await?;
+    let rows = query_cached(
+        client,
+        "select * from payment_transactions where payment_id = any($1)
+         order by effective_date, record_id",
+        &[&payment_ids],
+    )
+    .await?;
     rows.iter().map(TransactionRecord::from_row).collect()
 }
 
@@ -538,16 +561,14 @@ pub async fn find_transactions_by_external_key(
     tenant_record_id: i64,
     external_key: &str,
 ) -> Result<Vec<TransactionRecord>, StorageError> {
-    let statement = client
-        .prepare_cached(
-            "select * from payment_transactions
-             where tenant_record_id = $1 and transaction_external_key = $2
-             order by record_id",
-        )
-        .await?;
-    let rows = client
-        .query(&statement, &[&tenant_record_id, &external_key])
-        .await?;
+    let rows = query_cached(
+        client,
+        "select * from payment_transactions
+         where tenant_record_id = $1 and transaction_external_key = $2
+         order by record_id",
+        &[&tenant_record_id, &external_key],
+    )
+    .await?;
     rows.iter().map(TransactionRecord::from_row).collect()
 }
 
@@ -564,14 +585,12 @@ pub async fn find_transaction_with_payment(
     tenant_record_id: i64,
     transaction_id: Uuid,
 ) -> Result<Option<OpenTransaction>, StorageError> {
-    let statement = client
-        .prepare_cached(
-            "select * from payment_transactions where id = $1 and tenant_record_id = $2",
-        )
-        .await?;
-    let Some(row) = client
-        .query_opt(&statement, &[&transaction_id, &tenant_record_id])
-        .await?
+    let Some(row) = query_opt_cached(
+        client,
+        "select * from payment_transactions where id = $1 and tenant_record_id = $2",
+        &[&transaction_id, &tenant_record_id],
+    )
+    .await?
     else {
         return Ok(None);
     };

@@ -314,6 +314,48 @@ impl TestApp {
         }
     }
 
+    /// A GET as the test tenant answered 200: its JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.kb(Method::GET, path).send().await.expect("GET");
+        expect_status(response, StatusCode::OK)
+            .await
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// Creates an account as the test tenant; returns its id.
+    pub async fn create_account(&self, body: serde_json::Value) -> String {
+        let response = self
+            .kb(Method::POST, "/1.0/kb/accounts")
+            .json(&body)
+            .send()
+            .await
+            .expect("POST /1.0/kb/accounts");
+        let response = expect_status(response, StatusCode::CREATED).await;
+        last_segment(&header(&response, "location"))
+    }
+
+    /// An account in USD under `external_key` with a default `__EXTERNAL_PAYMENT__` method:
+    /// (account id, payment method id).
+    pub async fn account_with_external_method(&self, external_key: &str) -> (String, String) {
+        let account = self
+            .create_account(serde_json::json!({ "externalKey": external_key, "currency": "USD" }))
+            .await;
+        let response = self
+            .kb(
+                Method::POST,
+                &format!("/1.0/kb/accounts/{account}/paymentMethods?isDefault=true"),
+            )
+            .json(&serde_json::json!({ "pluginName": "__EXTERNAL_PAYMENT__" }))
+            .send()
+            .await
+            .expect("POST paymentMethods");
+        let response = expect_status(response, StatusCode::CREATED).await;
+        let method = last_segment(&header(&response, "location"));
+        (account, method)
+    }
+
     /// `select count(*) …` on this test's database.
     pub async fn count(&self, sql: &str) -> i64 {
         count(&self.db.client().await, sql).await
@@ -431,6 +473,16 @@ pub fn http_client() -> reqwest::Client {
         .timeout(Duration::from_secs(60))
         .build()
         .expect("an HTTP client")
+}
+
+/// The id a `Location` ends with (a payment's ends with a slash).
+pub fn last_segment(location: &str) -> String {
+    location
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .expect("a Location ending in an id")
+        .to_string()
 }
 
 pub fn header(response: &Response, name: &str) -> String {

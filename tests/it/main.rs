@@ -31,5 +31,8 @@ mod push_notifications;
 mod queue_health;
 mod security;
 mod self_contained;
+mod settled_payments;
+mod small_pools;
 mod tags;
 mod tenants;
+mod wire_parity;

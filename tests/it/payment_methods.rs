@@ -696,7 +696,8 @@ async fn audit_levels_fill_audit_logs_on_payment_method_reads() {
         assert_eq!(entry["objectType"], json!("PAYMENT_METHOD"));
         assert_eq!(entry["objectId"], json!(pm_id));
         let history = &entry["history"];
-        assert_eq!(history["id"], json!(pm_id), "{history}");
+        assert_eq!(history["id"], Value::Null, "{history}");
+        assert_eq!(history["active"], json!(active));
         assert_eq!(history["accountId"], json!(account_id));
         assert_eq!(history["externalKey"], json!("audited"));
         assert_eq!(history["pluginName"], json!(EXTERNAL));

@@ -122,7 +122,7 @@ async fn spawn_with_tenant(properties: &[(&str, &str)]) -> TestApp {
 }
 
 /// Kill Bill announces a registration to the new callback: TENANT_CONFIG_CHANGE on TENANT_KVS,
-/// no account, the key as metaData.
+/// no account, the key in its TenantConfigMetadata as metaData.
 async fn expect_registration_notice(receiver: &mut mpsc::UnboundedReceiver<Received>) -> Value {
     let notice = next(receiver).await;
     assert_eq!(
@@ -133,7 +133,7 @@ async fn expect_registration_notice(receiver: &mut mpsc::UnboundedReceiver<Recei
     assert_eq!(notice.body["objectType"], "TENANT_KVS");
     assert!(notice.body["objectId"].is_string());
     assert_eq!(notice.body["accountId"], Value::Null);
-    assert_eq!(notice.body["metaData"], "PUSH_NOTIFICATION_CB");
+    assert_eq!(notice.body["metaData"], r#"{"key":"PUSH_NOTIFICATION_CB"}"#);
     notice.body["objectId"].clone()
 }
 
@@ -190,6 +190,7 @@ fn payment(account_id: Uuid, tenant_record_id: i64, status: &str) -> PaymentEven
         currency: "USD".into(),
         status: status.into(),
         transaction_type: "PURCHASE".into(),
+        effective_date: "2024-05-01T12:00:00.123Z".parse().ok(),
         account_record_id: 1,
         tenant_record_id,
     }
@@ -238,6 +239,24 @@ fn assert_notification(
     object_id: Uuid,
     account_id: Uuid,
 ) {
+    assert_notification_with(
+        received,
+        event_type,
+        object_type,
+        object_id,
+        account_id,
+        None,
+    );
+}
+
+fn assert_notification_with(
+    received: &Received,
+    event_type: &str,
+    object_type: &str,
+    object_id: Uuid,
+    account_id: Uuid,
+    meta_data: Option<&str>,
+) {
     assert_eq!(
         received.body,
         json!({
@@ -245,9 +264,17 @@ fn assert_notification(
             "accountId": account_id,
             "objectType": object_type,
             "objectId": object_id,
-            "metaData": null,
+            "metaData": meta_data,
         })
     );
+}
+
+/// BeatrixListener's PaymentMetadata of a payment event, as the JSON text Kill Bill sends.
+fn payment_meta_data(payment: &PaymentEventData) -> String {
+    format!(
+        r#"{{"paymentTransactionId":"{}","amount":10.0,"currency":"USD","status":"{}","transactionType":"PURCHASE","effectiveDate":"2024-05-01T12:00:00.123Z"}}"#,
+        payment.payment_transaction_id, payment.status
+    )
 }
 
 #[tokio::test]
@@ -285,20 +312,22 @@ async fn internal_events_reach_the_callback_as_kill_bills_json_in_order() {
         "application/json; charset=UTF-8"
     );
     let second = next(&mut received).await;
-    assert_notification(
+    assert_notification_with(
         &second,
         "PAYMENT_SUCCESS",
         "PAYMENT",
         paid.0.payment_id,
         account_id,
+        Some(&payment_meta_data(&paid.0)),
     );
     let third = next(&mut received).await;
-    assert_notification(
+    assert_notification_with(
         &third,
         "PAYMENT_FAILED",
         "PAYMENT",
         declined.0.payment_id,
         account_id,
+        Some(&payment_meta_data(&declined.0)),
     );
 
     // The external events are on record with Kill Bill's class name and the tenant's id.
@@ -395,19 +424,19 @@ async fn register_get_and_delete_a_callback_with_kill_bills_json() {
     };
     assert_eq!(
         get().await,
-        json!({"key": "PUSH_NOTIFICATION_CB", "values": []})
+        json!({"key": "PUSH_NOTIFICATION_CB", "values": [], "auditLogs": []})
     );
 
     register(&app, "http://127.0.0.1:9/first").await;
     assert_eq!(
         get().await,
-        json!({"key": "PUSH_NOTIFICATION_CB", "values": ["http://127.0.0.1:9/first"]})
+        json!({"key": "PUSH_NOTIFICATION_CB", "values": ["http://127.0.0.1:9/first"], "auditLogs": []})
     );
     // One callback per tenant, as in Kill Bill: a second registration replaces the first.
     register(&app, "https://example.com/second").await;
     assert_eq!(
         get().await,
-        json!({"key": "PUSH_NOTIFICATION_CB", "values": ["https://example.com/second"]})
+        json!({"key": "PUSH_NOTIFICATION_CB", "values": ["https://example.com/second"], "auditLogs": []})
     );
 
     let response = app
@@ -418,7 +447,7 @@ async fn register_get_and_delete_a_callback_with_kill_bills_json() {
     expect_status(response, StatusCode::NO_CONTENT).await;
     assert_eq!(
         get().await,
-        json!({"key": "PUSH_NOTIFICATION_CB", "values": []})
+        json!({"key": "PUSH_NOTIFICATION_CB", "values": [], "auditLogs": []})
     );
 
     for bad in ["not a url", "ftp://example.com/cb", "/relative"] {
@@ -549,12 +578,13 @@ async fn a_callback_that_never_answers_is_abandoned_after_the_timeout_and_retrie
     let paid = PaymentInfoInternalEvent(payment(account_id, tenant_record_id, "SUCCESS"));
     post_in_one_transaction(&app, &pool, &[&paid]).await;
     let pushed = next(&mut received).await;
-    assert_notification(
+    assert_notification_with(
         &pushed,
         "PAYMENT_SUCCESS",
         "PAYMENT",
         paid.0.payment_id,
         account_id,
+        Some(&payment_meta_data(&paid.0)),
     );
     app.stop().await;
 }
@@ -608,7 +638,8 @@ async fn an_account_update_is_posted_and_pushed_as_account_change() {
     let call = next(&mut received).await;
     assert_notification(&call, "ACCOUNT_CREATION", "ACCOUNT", account_id, account_id);
 
-    // An update that changes nothing posts nothing (Kill Bill's hasChanges); a real one does.
+    // Kill Bill's DefaultAccountDao posts a change event on every update, even one that
+    // changes nothing (checked against Kill Bill 0.24: both are pushed as ACCOUNT_CHANGE).
     for body in [
         json!({ "city": "Paris" }),
         json!({ "city": "Lyon", "name": "Ann" }),
@@ -621,27 +652,32 @@ async fn an_account_update_is_posted_and_pushed_as_account_change() {
             .expect("PUT");
         expect_status(response, StatusCode::NO_CONTENT).await;
     }
-    let call = next(&mut received).await;
-    assert_notification(&call, "ACCOUNT_CHANGE", "ACCOUNT", account_id, account_id);
+    for _ in 0..2 {
+        let call = next(&mut received).await;
+        assert_notification(&call, "ACCOUNT_CHANGE", "ACCOUNT", account_id, account_id);
+    }
 
     let client = app.db.client().await;
     let rows = client
         .query(
-            "select class_name, event_json from bus_events
+            "select class_name, event_json, record_id from bus_events
               where class_name like '%AccountChange%'
              union all
-             select class_name, event_json from bus_events_history
-              where class_name like '%AccountChange%'",
+             select class_name, event_json, record_id from bus_events_history
+              where class_name like '%AccountChange%'
+             order by record_id",
             &[],
         )
         .await
         .expect("the change events");
-    assert_eq!(rows.len(), 1, "one change event for one real change");
+    assert_eq!(rows.len(), 2, "one change event per update");
     assert_eq!(
-        rows[0].get::<_, String>(0),
+        rows[1].get::<_, String>(0),
         "org.killbill.billing.account.api.user.DefaultAccountChangeEvent"
     );
-    let event: Value = serde_json::from_str(&rows[0].get::<_, String>(1)).expect("JSON");
+    let unchanged: Value = serde_json::from_str(&rows[0].get::<_, String>(1)).expect("JSON");
+    assert_eq!(unchanged["changedFields"], json!([]));
+    let event: Value = serde_json::from_str(&rows[1].get::<_, String>(1)).expect("JSON");
     assert_eq!(event["accountId"], json!(account_id));
     let changed: Vec<(Value, Value, Value)> = event["changedFields"]
         .as_array()
@@ -662,6 +698,111 @@ async fn an_account_update_is_posted_and_pushed_as_account_change() {
             (json!("city"), json!("Paris"), json!("Lyon")),
         ]
     );
+    assert!(received.try_recv().is_err(), "nothing else was pushed");
+    app.stop().await;
+}
+
+/// What Kill Bill 0.24 pushes for a payment method made the default (ACCOUNT_CHANGE), a
+/// payment and its void (PaymentMetadata: the void without currency), and tags added and
+/// removed (TagMetadata), as the differential run against the real server showed.
+#[tokio::test]
+async fn defaults_payments_and_tags_are_pushed_with_kill_bills_meta_data() {
+    let app = spawn_with_tenant(&ordered_properties()).await;
+    let (url, mut received) = start_callback_server(0).await;
+    register(&app, &url).await;
+    expect_registration_notice(&mut received).await;
+
+    let (account_id, _) = app.account_with_external_method("meta").await;
+    let account_id: Uuid = account_id.parse().expect("an account id");
+    let created = next(&mut received).await;
+    assert_eq!(created.body["eventType"], "ACCOUNT_CREATION");
+    // Making the new method the default changes the account.
+    let changed = next(&mut received).await;
+    assert_notification(
+        &changed,
+        "ACCOUNT_CHANGE",
+        "ACCOUNT",
+        account_id,
+        account_id,
+    );
+
+    let response = app
+        .kb(
+            Method::POST,
+            &format!("/1.0/kb/accounts/{account_id}/payments"),
+        )
+        .json(&json!({ "transactionType": "AUTHORIZE", "amount": 10.5 }))
+        .send()
+        .await
+        .expect("POST payments");
+    let location = header(
+        &expect_status(response, StatusCode::CREATED).await,
+        "location",
+    );
+    let authorized = next(&mut received).await;
+    assert_eq!(authorized.body["eventType"], "PAYMENT_SUCCESS");
+    let meta: Value = serde_json::from_str(
+        authorized.body["metaData"]
+            .as_str()
+            .expect("metaData is a JSON text"),
+    )
+    .expect("metaData JSON");
+    let keys: Vec<&String> = meta.as_object().expect("an object").keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "amount",
+            "currency",
+            "effectiveDate",
+            "paymentTransactionId",
+            "status",
+            "transactionType"
+        ]
+    );
+    assert_eq!(meta["amount"], json!(10.5));
+    assert_eq!(meta["currency"], "USD");
+    assert_eq!(meta["status"], "SUCCESS");
+    assert_eq!(meta["transactionType"], "AUTHORIZE");
+    // `kb` takes a path: the Location is absolute.
+    let path = location
+        .split_once("/1.0/")
+        .map(|(_, rest)| format!("/1.0/{}", rest.trim_end_matches('/')))
+        .expect("a payment path");
+    let response = app.kb(Method::DELETE, &path).send().await.expect("DELETE");
+    expect_status(response, StatusCode::NO_CONTENT).await;
+    let voided = next(&mut received).await;
+    let meta: Value = serde_json::from_str(voided.body["metaData"].as_str().expect("metaData"))
+        .expect("metaData JSON");
+    assert_eq!(meta["transactionType"], "VOID");
+    assert_eq!(meta["currency"], Value::Null);
+
+    let auto_pay_off = "00000000-0000-0000-0000-000000000001";
+    for method in [Method::POST, Method::DELETE] {
+        let request = app.kb(
+            method.clone(),
+            &format!("/1.0/kb/accounts/{account_id}/tags"),
+        );
+        let request = if method == Method::POST {
+            request.json(&json!([auto_pay_off]))
+        } else {
+            request.query(&[("tagDef", auto_pay_off)])
+        };
+        let response = request.send().await.expect("tags");
+        assert!(response.status().is_success(), "{method}: {response:?}");
+        let pushed = next(&mut received).await;
+        let expected = if method == Method::POST {
+            "TAG_CREATION"
+        } else {
+            "TAG_DELETION"
+        };
+        assert_eq!(pushed.body["eventType"], expected);
+        assert_eq!(pushed.body["objectType"], "TAG");
+        assert_eq!(pushed.body["accountId"], json!(account_id));
+        assert_eq!(
+            pushed.body["metaData"],
+            r#"{"tagDefinitionName":"AUTO_PAY_OFF"}"#
+        );
+    }
     assert!(received.try_recv().is_err(), "nothing else was pushed");
     app.stop().await;
 }

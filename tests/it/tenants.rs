@@ -115,7 +115,17 @@ async fn a_duplicate_api_key_is_409_with_code_20000() {
         error["className"],
         "org.killbill.billing.tenant.api.TenantApiException"
     );
-    assert_eq!(error["message"], "Tenant already exists for key dup");
+    // Kill Bill names the new tenant's external key, not the API key that collided.
+    assert_eq!(error["message"], "Tenant already exists for key null");
+    let response = app
+        .admin(Method::POST, "/1.0/kb/tenants")
+        .header("X-Killbill-CreatedBy", "test")
+        .json(&json!({ "apiKey": "dup", "apiSecret": "three", "externalKey": "third" }))
+        .send()
+        .await
+        .expect("POST");
+    let error = expect_kb_error(response, StatusCode::CONFLICT).await;
+    assert_eq!(error["message"], "Tenant already exists for key third");
     app.stop().await;
 }
 

@@ -275,18 +275,21 @@ async fn lease_for_repair(
     let work = inner.db.begin().await.map_err(StorageError::from)?;
     let client = work.client();
     let name = lock_name(account_id);
-    let (locked, account, current) = tokio::try_join!(
-        payments::try_lock_account(client, &name),
-        payments::find_account_for_payment(
-            client,
-            tenant.record_id,
-            account_id,
-            &name,
-            &inner.node,
-            inner.node_alive
-        ),
-        payments::find_transaction_with_payment(client, tenant.record_id, transaction_id),
-    )?;
+    let (locked, account, current) = crate::db::sql::pipelined(async {
+        tokio::try_join!(
+            payments::try_lock_account(client, &name),
+            payments::find_account_for_payment(
+                client,
+                tenant.record_id,
+                account_id,
+                &name,
+                &inner.node,
+                inner.node_alive
+            ),
+            payments::find_transaction_with_payment(client, tenant.record_id, transaction_id),
+        )
+    })
+    .await?;
     let (Some((account, false)), Some(current), true) = (account, current, locked) else {
         return Ok(None);
     };

@@ -171,6 +171,9 @@ impl PaymentView {
         if voided {
             totals.authorized = Decimal::ZERO;
         }
+        // DefaultPayment: captured and purchased totals are never negative.
+        totals.captured = totals.captured.max(Decimal::ZERO);
+        totals.purchased = totals.purchased.max(Decimal::ZERO);
         totals
     }
 }

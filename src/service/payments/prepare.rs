@@ -60,34 +60,43 @@ pub(super) async fn load(
         (None, None) => PaymentLookup::None,
     };
     // One round trip: the lock first, then reads that see everything committed before it.
-    let (locked, account, payment, payment_transactions, method, keyed_transactions) = tokio::try_join!(
-        payments::try_lock_account(client, &lock),
-        payments::find_account_for_payment(
-            client,
-            tenant_record_id,
-            account_id,
-            &lock,
-            node,
-            node_alive
-        ),
-        payments::find_payment(client, tenant_record_id, lookup),
-        payments::find_transactions_of_payment(client, tenant_record_id, lookup),
-        payments::find_method_for_payment(
-            client,
-            tenant_record_id,
-            lookup,
-            request.payment_method_id,
-            account_id
-        ),
-        async {
-            match &request.transaction_external_key {
-                Some(key) => {
-                    payments::find_transactions_by_external_key(client, tenant_record_id, key).await
-                }
-                None => Ok(Vec::new()),
-            }
-        },
-    )?;
+    let (locked, account, payment, payment_transactions, method, keyed_transactions) =
+        crate::db::sql::pipelined(async {
+            tokio::try_join!(
+                payments::try_lock_account(client, &lock),
+                payments::find_account_for_payment(
+                    client,
+                    tenant_record_id,
+                    account_id,
+                    &lock,
+                    node,
+                    node_alive
+                ),
+                payments::find_payment(client, tenant_record_id, lookup),
+                payments::find_transactions_of_payment(client, tenant_record_id, lookup),
+                payments::find_method_for_payment(
+                    client,
+                    tenant_record_id,
+                    lookup,
+                    request.payment_method_id,
+                    account_id
+                ),
+                async {
+                    match &request.transaction_external_key {
+                        Some(key) => {
+                            payments::find_transactions_by_external_key(
+                                client,
+                                tenant_record_id,
+                                key,
+                            )
+                            .await
+                        }
+                        None => Ok(Vec::new()),
+                    }
+                },
+            )
+        })
+        .await?;
     if !locked {
         return Ok(None);
     }
@@ -107,17 +116,20 @@ pub(super) async fn load(
     if loaded.payment.is_none() {
         if let Some(last) = loaded.keyed_transactions.last() {
             lookup = PaymentLookup::Id(last.payment_id);
-            let (payment, transactions, method) = tokio::try_join!(
-                payments::find_payment(client, tenant_record_id, lookup),
-                payments::find_transactions_of_payment(client, tenant_record_id, lookup),
-                payments::find_method_for_payment(
-                    client,
-                    tenant_record_id,
-                    lookup,
-                    request.payment_method_id,
-                    account_id
-                ),
-            )?;
+            let (payment, transactions, method) = crate::db::sql::pipelined(async {
+                tokio::try_join!(
+                    payments::find_payment(client, tenant_record_id, lookup),
+                    payments::find_transactions_of_payment(client, tenant_record_id, lookup),
+                    payments::find_method_for_payment(
+                        client,
+                        tenant_record_id,
+                        lookup,
+                        request.payment_method_id,
+                        account_id
+                    ),
+                )
+            })
+            .await?;
             loaded.payment = payment;
             loaded.payment_transactions = transactions;
             loaded.method = method;
@@ -243,13 +255,7 @@ pub(super) fn decide(
     }
     if let Some(existing) = &payment {
         if existing.account_id != account.id {
-            return Err(invalid(
-                "paymentExternalKey",
-                format!(
-                    "payment {} belongs to another account",
-                    existing.external_key
-                ),
-            ));
+            return Err(ServiceError::PaymentDifferentAccount { id: existing.id });
         }
     }
 
@@ -272,19 +278,16 @@ pub(super) fn decide(
     };
     let currency = match (&request.currency, &payment_currency) {
         (Some(asked), Some(own)) if asked != own => {
+            // Kill Bill's wording, double space included.
             return Err(invalid(
                 "currency",
-                format!("should be {own} like the payment's"),
-            ))
+                format!(" should be {own} to match other existing transactions"),
+            ));
         }
         (Some(asked), _) => Some(asked.clone()),
         (None, Some(own)) => Some(own.clone()),
         (None, None) => account.data.currency.clone(),
     };
-    if currency.is_none() && kind != TransactionType::Void {
-        return Err(invalid("currency", "should not be null".to_string()));
-    }
-
     let payment_method_id = match &payment {
         Some(payment) => payment.payment_method_id,
         None => request
@@ -292,15 +295,25 @@ pub(super) fn decide(
             .or(account.data.payment_method_id)
             .ok_or_else(|| invalid("paymentMethodId", "should not be null".to_string()))?,
     };
+    // An id no method of the tenant has is Kill Bill's ObjectDoesNotExist; another account's
+    // or a deleted method is PAYMENT_NO_SUCH_PAYMENT_METHOD.
     let method = loaded
         .method
         .as_ref()
         .filter(|method| method.id == payment_method_id)
-        .filter(|method| method.account_id == account.id)
-        .filter(|method| method.is_active || payment.is_some())
-        .ok_or_else(|| ServiceError::PaymentMethodNotFound {
-            id: payment_method_id.to_string(),
+        .ok_or(ServiceError::ObjectNotFound {
+            object_type: "PAYMENT_METHOD",
+            id: payment_method_id,
         })?;
+    if method.account_id != account.id || !(method.is_active || payment.is_some()) {
+        return Err(ServiceError::PaymentMethodNotFound {
+            id: payment_method_id.to_string(),
+        });
+    }
+    // Kill Bill refuses a missing payment method before a missing currency.
+    if currency.is_none() && kind != TransactionType::Void {
+        return Err(invalid("currency", "should not be null".to_string()));
+    }
 
     let plan = match payment {
         Some(payment) => PaymentPlan::Existing(payment),
@@ -475,8 +488,14 @@ mod tests {
     #[test]
     fn no_currency_and_no_method_are_refused_with_7031() {
         let account = account(None, None);
+        let method_id = Uuid::new_v4();
+        let mut with_method = account.clone();
+        with_method.data.payment_method_id = Some(method_id);
         let error = decide(
-            &loaded(account.clone(), None),
+            &loaded(
+                with_method.clone(),
+                Some(method(method_id, with_method.id, true)),
+            ),
             &request(TransactionType::Purchase),
             FreshIds::draw(),
         )
@@ -491,6 +510,25 @@ mod tests {
         assert!(
             matches!(error, ServiceError::PaymentInvalidParameter { ref name, .. } if name == "paymentMethodId")
         );
+    }
+
+    #[test]
+    fn a_method_of_no_account_is_an_unknown_object_and_is_refused_before_the_currency() {
+        let method_id = Uuid::new_v4();
+        let account = account(None, Some(method_id));
+        let error = decide(
+            &loaded(account, None),
+            &request(TransactionType::Purchase),
+            FreshIds::draw(),
+        )
+        .expect_err("unknown method");
+        assert!(matches!(
+            error,
+            ServiceError::ObjectNotFound {
+                object_type: "PAYMENT_METHOD",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -592,8 +630,9 @@ mod tests {
             FreshIds::draw(),
         )
         .expect_err("refused");
-        assert!(
-            matches!(error, ServiceError::PaymentInvalidParameter { ref name, .. } if name == "paymentExternalKey")
-        );
+        assert!(matches!(
+            error,
+            ServiceError::PaymentDifferentAccount { .. }
+        ));
     }
 }

@@ -136,6 +136,7 @@ pub(super) async fn write_settled(
         &outcome,
         request.amount,
         decision.currency.as_deref(),
+        new_transaction.effective_date,
     );
     let client = work.client();
     let mut posted = bus.posted();
@@ -163,7 +164,10 @@ pub(super) async fn write_settled(
                 )
                 .await
             }
-            PaymentPlan::Existing(payment) => {
+            // Kill Bill updates (and audits) the payment when a transaction is added to it,
+            // and again when the outcome is recorded.
+            PaymentPlan::Existing(payment) => tokio::try_join!(
+                payments::touch_payment(client, payment.record_id, now, &audit),
                 payments::update_payment_state(
                     client,
                     payment.id,
@@ -171,9 +175,9 @@ pub(super) async fn write_settled(
                     last_success,
                     now,
                     &audit,
-                )
-                .await
-            }
+                ),
+            )
+            .map(|(_, updated)| updated),
         };
         written.map_err(|error| payment_key_conflict(error, &decision.payment))
     };
@@ -188,12 +192,15 @@ pub(super) async fn write_settled(
         .await
         .map_err(ServiceError::from)
     };
-    let (payment, transaction, (), ()) = tokio::try_join!(
-        write_payment,
-        write_transaction,
-        post_payment_event(&mut posted, work, status, event, context),
-        commit(work),
-    )?;
+    let (payment, transaction, (), ()) = crate::db::sql::pipelined(async {
+        tokio::try_join!(
+            write_payment,
+            write_transaction,
+            post_payment_event(&mut posted, work, status, event, context),
+            commit(work),
+        )
+    })
+    .await?;
     Ok((
         Written {
             payment,
@@ -242,23 +249,31 @@ pub(super) async fn write_started(
                     .await
                     .map_err(|error| payment_key_conflict(error, &decision.payment))
             }
-            PaymentPlan::Existing(payment) => Ok(payment.clone()),
+            // Kill Bill updates (and audits) the payment when a transaction is added to it.
+            PaymentPlan::Existing(payment) => {
+                payments::touch_payment(client, payment.record_id, now, &audit)
+                    .await
+                    .map_err(ServiceError::from)
+            }
         }
     };
-    let ((), payment, transaction, ()) = tokio::try_join!(
-        async {
-            payments::take_lease(client, &lock, lease_owner, node, expires_at)
-                .await
-                .map_err(ServiceError::from)
-        },
-        write_payment,
-        async {
-            payments::insert_transaction(client, &new_transaction, now, &audit)
-                .await
-                .map_err(ServiceError::from)
-        },
-        commit(work),
-    )?;
+    let ((), payment, transaction, ()) = crate::db::sql::pipelined(async {
+        tokio::try_join!(
+            async {
+                payments::take_lease(client, &lock, lease_owner, node, expires_at)
+                    .await
+                    .map_err(ServiceError::from)
+            },
+            write_payment,
+            async {
+                payments::insert_transaction(client, &new_transaction, now, &audit)
+                    .await
+                    .map_err(ServiceError::from)
+            },
+            commit(work),
+        )
+    })
+    .await?;
     Ok(Started {
         account: account.clone(),
         payment,
@@ -304,6 +319,7 @@ pub(super) async fn write_outcome(
         &outcome,
         recorded.amount,
         recorded.currency.as_deref(),
+        recorded.effective_date,
     );
     let client = work.client();
     let mut posted = bus.posted();
@@ -325,39 +341,42 @@ pub(super) async fn write_outcome(
         Ok::<(), ServiceError>(())
     };
     let lock = lock_name(started.account.id);
-    let (transaction, payment, (), (), (), ()) = tokio::try_join!(
-        async {
-            payments::update_transaction_outcome(
-                client,
-                recorded.id,
-                &outcome.columns(),
-                now,
-                &audit,
-            )
-            .await
-            .map_err(ServiceError::from)
-        },
-        async {
-            payments::update_payment_state(
-                client,
-                started.payment.id,
-                &state_name,
-                last_success,
-                now,
-                &audit,
-            )
-            .await
-            .map_err(ServiceError::from)
-        },
-        post_payment_event(&mut posted, work, status, event, context),
-        schedule_janitor,
-        async {
-            payments::release_lease(client, &lock, &started.lease_owner)
+    let (transaction, payment, (), (), (), ()) = crate::db::sql::pipelined(async {
+        tokio::try_join!(
+            async {
+                payments::update_transaction_outcome(
+                    client,
+                    recorded.id,
+                    &outcome.columns(),
+                    now,
+                    &audit,
+                )
                 .await
                 .map_err(ServiceError::from)
-        },
-        commit(work),
-    )?;
+            },
+            async {
+                payments::update_payment_state(
+                    client,
+                    started.payment.id,
+                    &state_name,
+                    last_success,
+                    now,
+                    &audit,
+                )
+                .await
+                .map_err(ServiceError::from)
+            },
+            post_payment_event(&mut posted, work, status, event, context),
+            schedule_janitor,
+            async {
+                payments::release_lease(client, &lock, &started.lease_owner)
+                    .await
+                    .map_err(ServiceError::from)
+            },
+            commit(work),
+        )
+    })
+    .await?;
     Ok((
         Written {
             payment,
@@ -412,6 +431,7 @@ fn event_data(
     outcome: &Outcome<'_>,
     amount: Option<Decimal>,
     currency: Option<&str>,
+    effective_date: DateTime<Utc>,
 ) -> PaymentEventData {
     PaymentEventData {
         account_id: account.id,
@@ -426,6 +446,7 @@ fn event_data(
         currency: currency.unwrap_or_default().to_string(),
         status: outcome.status.as_str().to_string(),
         transaction_type: kind.as_str().to_string(),
+        effective_date: Some(effective_date),
         account_record_id: account.record_id,
         tenant_record_id: tenant.record_id,
     }
