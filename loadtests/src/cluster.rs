@@ -6,11 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// The embedded cluster's superuser, the server's database and the maintenance database
-/// (src/db/embedded.rs, src/app.rs).
-pub const SUPERUSER: &str = "postgres";
-pub const SERVER_DATABASE: &str = "ferrobill";
-pub const MAINTENANCE_DATABASE: &str = "postgres";
+use ferrobill::db::embedded::{superuser_config, SUPERUSER};
+
+/// The server's database and the one every cluster has, for the suite's own connections.
+pub use ferrobill::app::EMBEDDED_DATABASE as SERVER_DATABASE;
+pub use ferrobill::db::embedded::MAINTENANCE_DB as MAINTENANCE_DATABASE;
+
 /// Marks the log line the server prints once its embedded PostgreSQL is up.
 const READY_MARKER: &str = "embedded PostgreSQL is ready";
 const PID_FILE: &str = "postmaster.pid";
@@ -59,13 +60,7 @@ impl Cluster {
 
     /// Connection settings for `database` as the superuser over the Unix socket.
     pub fn pg_config(&self, database: &str) -> tokio_postgres::Config {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host_path(&self.socket_dir)
-            .port(self.port)
-            .user(SUPERUSER)
-            .dbname(database);
-        config
+        superuser_config(&self.socket_dir, self.port, database)
     }
 
     /// The same for psql and pgbench: `-h … -p … -U … <database>`.
