@@ -43,7 +43,7 @@ use crate::service::tenant_values::TenantValues;
 use crate::service::tenants::{TenantDirectory, TenantService};
 
 /// The database the embedded cluster serves ferrobill from.
-const EMBEDDED_DATABASE: &str = "ferrobill";
+pub const EMBEDDED_DATABASE: &str = "ferrobill";
 /// How often pools retire expired connections and refill to `minIdle`.
 const POOL_MAINTENANCE_PERIOD: Duration = Duration::from_secs(30);
 /// Kill Bill's names for the two buses in the queue-growth health check.
