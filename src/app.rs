@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::bus::nodes::NodeMonitor;
 use crate::bus::notifications::{self, NotificationError, NotificationQueueService};
 use crate::bus::{self, Bus, BusError};
 use crate::config::Config;
@@ -19,6 +20,7 @@ use crate::dashboard::{Dashboard, Queue, QueueKind, Sources};
 use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
 use crate::db::migrate::{self, MigrateError};
 use crate::db::pool::{self, DbPool, PoolConfigError, PoolState};
+use crate::db::work::Db;
 use crate::health::plugins::PluginsHealthcheck;
 use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
@@ -31,14 +33,17 @@ use crate::plugin::{
 };
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
+use crate::service::cluster::{self, Holdings};
+use crate::service::external_events;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::payments::PaymentService;
 use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
 use crate::service::tags::TagService;
-use crate::service::{external_events, tenants::TenantService};
+use crate::service::tenant_values::TenantValues;
+use crate::service::tenants::{TenantDirectory, TenantService};
 
 /// The database the embedded cluster serves ferrobill from.
-const EMBEDDED_DATABASE: &str = "ferrobill";
+pub const EMBEDDED_DATABASE: &str = "ferrobill";
 /// How often pools retire expired connections and refill to `minIdle`.
 const POOL_MAINTENANCE_PERIOD: Duration = Duration::from_secs(30);
 /// Kill Bill's names for the two buses in the queue-growth health check.
@@ -131,6 +136,7 @@ impl Database {
                     port: 5432,
                     max_connections: config.embedded.max_connections,
                     durable: true,
+                    settings: config.embedded.postgres_settings.clone(),
                 })
                 .await?;
                 if let Err(error) = cluster.ensure_database(EMBEDDED_DATABASE).await {
@@ -201,6 +207,10 @@ impl App {
         migrate::run(&database.main_target).await?;
         let main_pool = DbPool::new("main", &config.main_pool, database.main_target.clone())?;
         let plugin_pool = DbPool::new("osgi", &config.plugin_pool, database.plugin_target.clone())?;
+        let main_db = Db::new(main_pool.clone());
+        let plugin_db = Db::new(plugin_pool.clone());
+        // The queues' own work goes before requests when connections are scarce.
+        let queue_db = main_db.for_queues();
         tokio::spawn(
             main_pool
                 .clone()
@@ -214,43 +224,54 @@ impl App {
 
         // Services subscribe to the buses here, before they start dispatching.
         let main_bus = Bus::new(
-            main_pool.clone(),
+            queue_db.clone(),
             config.main_bus.clone(),
             &config.creator_name,
         );
         let external_bus = Bus::new(
-            main_pool.clone(),
+            queue_db.clone(),
             config.external_bus.clone(),
             &config.creator_name,
         );
         let notification_queue = NotificationQueueService::new(
-            main_pool.clone(),
+            queue_db.clone(),
             config.notification_queue.clone(),
             &config.creator_name,
         );
-        external_events::subscribe(&main_bus, &external_bus, &main_pool);
+        let tenant_directory = TenantDirectory::new(queue_db.clone());
+        external_events::subscribe(&main_bus, &external_bus, &queue_db, &tenant_directory);
+        let tenant_values = TenantValues::new(queue_db.clone());
         push_notifications::subscribe(
             &external_bus,
             &notification_queue,
-            &main_pool,
+            &queue_db,
+            &tenant_values,
             config.push_notifications.clone(),
         )?;
         // One gateway under two names: ferrobill's own, and Kill Bill's Stripe plugin's, so
         // that scenarios written for Kill Bill (seeds 000 and 001) add their cards unchanged.
         let mut plugins = PluginRegistry::new(config.payment.plugin_timeout);
         let gateway: Arc<dyn PaymentPluginApi> = Arc::new(GatewaySimPlugin::new(
-            plugin_pool.clone(),
+            plugin_db.clone(),
             config.gateway.clone(),
         ));
         plugins.register(GATEWAY_PLUGIN_NAME, gateway.clone());
         plugins.register(STRIPE_PLUGIN_NAME, gateway);
         let plugins = Arc::new(plugins);
+        let nodes = NodeMonitor::new(
+            queue_db.clone(),
+            &config.creator_name,
+            config.cluster.heartbeat,
+            config.cluster.dead_after,
+        );
         // Registers the janitor's queue handler, so it exists before the queue starts.
         let payments = PaymentService::new(
-            main_pool.clone(),
+            main_db.clone(),
             main_bus.clone(),
             notification_queue.clone(),
             plugins.clone(),
+            tenant_directory.clone(),
+            nodes.clone(),
             config.payment.clone(),
         );
         // A lease left by this node's previous run would hold its accounts until it expires.
@@ -282,7 +303,7 @@ impl App {
             )
             .await;
         let health = Health::new(
-            &[main_pool.clone(), plugin_pool.clone()],
+            &[main_db.clone(), plugin_db.clone()],
             vec![
                 Arc::new(queues_check.clone()),
                 Arc::new(PluginsHealthcheck::new(plugins.clone())),
@@ -318,20 +339,20 @@ impl App {
         let dashboard_sampler = dashboard.start(dashboard_sources);
         let state = AppState {
             tenants: TenantService::new(
-                main_pool.clone(),
+                main_db.clone(),
                 config.security.tenant_cache_size as usize,
             ),
-            accounts: AccountService::new(main_pool.clone(), main_bus.clone()),
-            admin: AdminService::new(main_pool.clone()),
-            payment_methods: PaymentMethodService::new(
-                main_pool.clone(),
-                plugins,
-                main_bus.clone(),
-            ),
+            accounts: AccountService::new(main_db.clone(), main_bus.clone()),
+            admin: AdminService::new(main_db.clone()),
+            payment_methods: PaymentMethodService::new(main_db.clone(), plugins, main_bus.clone()),
             payments: payments.clone(),
-            tags: TagService::new(main_pool.clone(), main_bus.clone()),
+            tags: TagService::new(main_db.clone(), main_bus.clone()),
             health: health.clone(),
-            push_callbacks: PushNotificationCallbacks::new(main_pool.clone(), main_bus.clone()),
+            push_callbacks: PushNotificationCallbacks::new(
+                main_db.clone(),
+                main_bus.clone(),
+                tenant_values.clone(),
+            ),
             users: Users::new(
                 config.security.users.clone(),
                 config.security.admin_users.clone(),
@@ -385,6 +406,21 @@ impl App {
             }
         };
         let janitor_sweep = payments.start_janitor_sweep();
+        let (stop_listening, listening) = watch::channel(false);
+        let tenant_values_listener = tenant_values.listen(listening.clone());
+        let (node_monitor, dead_nodes) = nodes.start(listening.clone());
+        let take_over = cluster::take_over_dead_nodes(
+            Holdings {
+                main_bus: main_bus.clone(),
+                external_bus: external_bus.clone(),
+                notification_queue: notification_queue.clone(),
+                payments: payments.clone(),
+            },
+            nodes,
+            dead_nodes,
+            config.cluster.heartbeat,
+            listening,
+        );
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(async move {
             axum::serve(
@@ -410,6 +446,10 @@ impl App {
             queue_sampler,
             dashboard_sampler,
             janitor_sweep,
+            tenant_values_listener,
+            node_monitor,
+            take_over,
+            stop_listening,
             health,
             shutdown_timeout: config.server.shutdown_timeout,
         })
@@ -481,6 +521,10 @@ impl App {
         self.running.queue_sampler.abort();
         self.running.dashboard_sampler.abort();
         self.running.janitor_sweep.abort();
+        let _ = self.running.stop_listening.send(true);
+        self.running.tenant_values_listener.abort();
+        self.running.node_monitor.abort();
+        self.running.take_over.abort();
         self.running.main_pool.close();
         self.running.plugin_pool.close();
         if let Some(cluster) = self.embedded {
@@ -505,6 +549,13 @@ struct Running {
     /// The dashboard's sampler and its database probes.
     dashboard_sampler: JoinHandle<()>,
     janitor_sweep: JoinHandle<()>,
+    /// Forgets cached tenant key-values when any node changes one.
+    tenant_values_listener: JoinHandle<()>,
+    /// Writes this node's heartbeat and judges the others'.
+    node_monitor: JoinHandle<()>,
+    /// Takes over the work of nodes found dead.
+    take_over: JoinHandle<()>,
+    stop_listening: watch::Sender<bool>,
     health: Health,
     shutdown_timeout: Duration,
 }

@@ -50,6 +50,7 @@ pub struct Config {
     pub notification_queue: NotificationQueueConfig,
     pub push_notifications: PushNotificationConfig,
     pub queue_healthcheck: QueueHealthcheckConfig,
+    pub cluster: ClusterConfig,
     /// This node's name in the queue tables (`creating_owner`, `processing_owner`).
     pub creator_name: String,
     pub log_format: LogFormat,
@@ -111,6 +112,8 @@ pub struct PoolConfig {
 pub struct EmbeddedConfig {
     pub data_dir: PathBuf,
     pub max_connections: u32,
+    /// `ferrobill.embedded.postgresSettings`, as (name, value) pairs.
+    pub postgres_settings: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +124,18 @@ pub struct PaymentConfig {
     pub janitor_rate: Duration,
     pub janitor_unknown_retries: Vec<Duration>,
     pub janitor_pending_retries: Vec<Duration>,
+    /// `ferrobill.payment.settleInOneTransaction`.
+    pub settle_in_one_transaction: bool,
+}
+
+/// How the nodes sharing one database watch each other (docs/operations.md, several nodes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// `ferrobill.cluster.heartbeat`: how often this node writes its heartbeat and reads the others'.
+    pub heartbeat: Duration,
+    /// `ferrobill.cluster.deadAfter`: how long a heartbeat may stand still, as this node saw
+    /// it, before its node's leases, claims and open payments pass to the live nodes.
+    pub dead_after: Duration,
 }
 
 /// The simulated card gateway (the `ferrobill-gateway` plugin, also registered as
@@ -541,6 +556,7 @@ enum Group {
     NotificationQueue,
     PushNotifications,
     Queues,
+    Cluster,
     Logging,
     Metrics,
 }
@@ -561,6 +577,7 @@ impl Group {
             Group::NotificationQueue => "Notification queue",
             Group::PushNotifications => "Push notifications",
             Group::Queues => "All queues",
+            Group::Cluster => "Several nodes",
             Group::Logging => "Logging",
             Group::Metrics => "Metrics",
         }
@@ -599,6 +616,9 @@ impl Group {
                 "HTTP callbacks a tenant registers with POST /1.0/kb/tenants/registerNotificationCallback (Kill Bill's PushNotificationListener)."
             }
             Group::Queues => "Settings shared by the buses and the notification queue.",
+            Group::Cluster => {
+                "How nodes sharing one database find out that one of them died, so that its account leases, queue claims and unfinished payments pass to the others (ferrobill's own)."
+            }
             Group::Logging => "How log lines are written.",
             Group::Metrics => "What /1.0/metrics and /metrics publish (docs/metrics.md).",
         }
@@ -711,7 +731,9 @@ const PROPERTIES: &[Property] = &[
     property("ferrobill.embedded.dataDir", "./data/postgres", NON_EMPTY_TEXT, Embedded,
         "Data directory of the embedded PostgreSQL."),
     property("ferrobill.embedded.maxConnections", "300", POSITIVE, Embedded,
-        "max_connections of the embedded PostgreSQL; keep it above both pools' maxActive added up."),
+        "max_connections of the embedded PostgreSQL; both pools' maxActive added up must fit in it (startup stops otherwise)."),
+    property("ferrobill.embedded.postgresSettings", "", TEXT, Embedded,
+        "More PostgreSQL settings for the embedded cluster, over ferrobill's own (docs/operations.md): comma-separated name=value pairs, e.g. shared_preload_libraries=pg_stat_statements,track_io_timing=on. fsync and synchronous_commit cannot be turned off."),
 
     property("org.killbill.payment.plugin.threads.nb", "10", POSITIVE, Payment,
         "Threads that run payment plugin calls."),
@@ -725,6 +747,8 @@ const PROPERTIES: &[Property] = &[
         "When the janitor asks the plugin again about an UNKNOWN transaction: one delay per attempt."),
     property("org.killbill.payment.janitor.pending.retries", "1h,1d", TIMESPAN_LIST, Payment,
         "When the janitor asks the plugin again about a PENDING transaction: one delay per attempt."),
+    property("ferrobill.payment.settleInOneTransaction", "true", BOOL, Payment,
+        "Record an operation whose plugin answers without waiting for anything (__EXTERNAL_PAYMENT__, chargebacks) in one transaction with the same rows as Kill Bill's two; false writes two transactions as for any plugin."),
 
     property("ferrobill.gateway.latency", "0ms", LATENCY, Gateway,
         "Time each simulated gateway call takes while its payment call holds a plugin-pool connection: a duration (50ms; a bare number is milliseconds) or lognormal:median=50ms,p99=400ms."),
@@ -831,6 +855,11 @@ const PROPERTIES: &[Property] = &[
         "Report growing queues as unhealthy in /1.0/healthcheck."),
     property("ferrobill.server.queue.healthcheck.period", "1m", POSITIVE_SECONDS, Queues,
         "How often queue sizes are sampled for that check (Kill Bill samples once per health-check call)."),
+
+    property("ferrobill.cluster.heartbeat", "2s", POSITIVE_TIMESPAN, Cluster,
+        "How often each node writes its heartbeat in bus_nodes and reads the other nodes'."),
+    property("ferrobill.cluster.deadAfter", "10s", POSITIVE_TIMESPAN, Cluster,
+        "How long another node's heartbeat may stand still, counted on this node's clock while this node could reach the database, before that node is dead and its work is taken over. At least twice ferrobill.cluster.heartbeat."),
 
     property("ferrobill.log.format", "text", LOG_FORMATS, Logging,
         "text for people, json for log collectors. The level comes from RUST_LOG (default info)."),
@@ -2239,6 +2268,49 @@ impl Values {
 // Building the typed configuration
 // ---------------------------------------------------------------------------------------------
 
+/// `ferrobill.embedded.postgresSettings`: `name=value` pairs, comma-separated. Durability is not
+/// negotiable: a setting that would lose committed payments is refused.
+fn postgres_settings(values: &Values) -> Result<Vec<(String, String)>, ConfigError> {
+    const NAME: &str = "ferrobill.embedded.postgresSettings";
+    const NOT_OFF: [&str; 3] = ["fsync", "synchronous_commit", "full_page_writes"];
+    let text = values.text(NAME);
+    let invalid = |expected: &str| {
+        let (property, _, source) = values.get(NAME);
+        ConfigError::InvalidValue {
+            property,
+            value: format!("{text:?}"),
+            origin: source.to_string(),
+            expected: expected.to_owned(),
+        }
+    };
+    let mut settings = Vec::new();
+    for entry in text
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
+        let Some((name, value)) = entry.split_once('=') else {
+            return Err(invalid("comma-separated name=value PostgreSQL settings"));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if !valid_name || value.is_empty() {
+            return Err(invalid("comma-separated name=value PostgreSQL settings"));
+        }
+        let lowered = value.to_ascii_lowercase();
+        if NOT_OFF.contains(&name) && matches!(lowered.as_str(), "off" | "false" | "0" | "no") {
+            return Err(invalid(
+                "settings that keep committed data durable (fsync, synchronous_commit and full_page_writes stay on)",
+            ));
+        }
+        settings.push((name.to_string(), value.to_string()));
+    }
+    Ok(settings)
+}
+
 /// `ferrobill.security.trustedProxies`: IP addresses, comma-separated.
 fn trusted_proxies(values: &Values) -> Result<Vec<IpAddr>, ConfigError> {
     const NAME: &str = "ferrobill.security.trustedProxies";
@@ -2262,6 +2334,10 @@ fn trusted_proxies(values: &Values) -> Result<Vec<IpAddr>, ConfigError> {
     }
     Ok(proxies)
 }
+
+/// Connections of the embedded cluster that the pools may not count on: PostgreSQL's reserved
+/// superuser slots (3) and ferrobill's LISTEN connections (one per queue, and the cache's).
+const EMBEDDED_RESERVED_CONNECTIONS: u32 = 10;
 
 fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, ConfigError> {
     let server = ServerConfig {
@@ -2294,6 +2370,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
     let embedded = EmbeddedConfig {
         data_dir: PathBuf::from(values.text("ferrobill.embedded.dataDir")),
         max_connections: values.count_u32("ferrobill.embedded.maxConnections"),
+        postgres_settings: postgres_settings(values)?,
     };
     if main_pool.url.is_none() {
         let plugin_share = if plugin_pool.url.is_none() {
@@ -2301,13 +2378,25 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         } else {
             0
         };
+        // The cluster's own background sessions and the queues' LISTEN connections need a
+        // few of its connections too.
+        let available = embedded
+            .max_connections
+            .saturating_sub(EMBEDDED_RESERVED_CONNECTIONS);
         let needed = main_pool.max_active.saturating_add(plugin_share);
-        if needed > embedded.max_connections {
-            warnings.push(format!(
-                "the pools may open {needed} connections to the embedded PostgreSQL, more than \
-                 ferrobill.embedded.maxConnections ({})",
-                embedded.max_connections
-            ));
+        if needed > available {
+            let (property, _, source) = values.get("org.killbill.dao.maxActive");
+            return Err(ConfigError::InvalidValue {
+                property,
+                value: format!("{:?}", main_pool.max_active.to_string()),
+                origin: source.to_string(),
+                expected: format!(
+                    "pools that fit in the embedded PostgreSQL: {needed} connections (main \
+                     {} + plugin {plugin_share}) but ferrobill.embedded.maxConnections={} \
+                     leaves {available}",
+                    main_pool.max_active, embedded.max_connections
+                ),
+            });
         }
     }
     let payment = PaymentConfig {
@@ -2317,6 +2406,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         janitor_rate: values.duration("org.killbill.payment.janitor.rate"),
         janitor_unknown_retries: values.durations("org.killbill.payment.janitor.unknown.retries"),
         janitor_pending_retries: values.durations("org.killbill.payment.janitor.pending.retries"),
+        settle_in_one_transaction: values.flag("ferrobill.payment.settleInOneTransaction"),
     };
     let gateway = gateway(values, &payment, warnings)?;
     let main_bus = bus(values, "main", MAIN_BUS_PREFIX)?;
@@ -2330,6 +2420,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         enabled: values.flag("org.killbill.server.queue.healthcheck"),
         period: values.duration("ferrobill.server.queue.healthcheck.period"),
     };
+    let cluster = cluster(values)?;
     let log_format = match values.choice("ferrobill.log.format") {
         "json" => LogFormat::Json,
         _ => LogFormat::Text,
@@ -2347,6 +2438,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         notification_queue,
         push_notifications,
         queue_healthcheck,
+        cluster,
         creator_name: values.text(CREATOR_NAME),
         log_format,
         metrics_enabled: values.flag("ferrobill.metrics.enabled"),
@@ -2463,6 +2555,29 @@ fn bus(values: &Values, name: &'static str, prefix: &str) -> Result<BusConfig, C
         });
     }
     Ok(bus)
+}
+
+fn cluster(values: &Values) -> Result<ClusterConfig, ConfigError> {
+    let cluster = ClusterConfig {
+        heartbeat: values.duration("ferrobill.cluster.heartbeat"),
+        dead_after: values.duration("ferrobill.cluster.deadAfter"),
+    };
+    // A node must be able to miss one heartbeat (a slow write, a pause) without being taken
+    // over while it still works.
+    if cluster.dead_after < cluster.heartbeat * 2 {
+        let (property, _, source) = values.get("ferrobill.cluster.deadAfter");
+        return Err(ConfigError::InvalidValue {
+            property,
+            value: format!("\"{}ms\"", cluster.dead_after.as_millis()),
+            origin: source.to_string(),
+            expected: format!(
+                "at least twice ferrobill.cluster.heartbeat ({:?}, from {})",
+                cluster.heartbeat,
+                values.source("ferrobill.cluster.heartbeat")
+            ),
+        });
+    }
+    Ok(cluster)
 }
 
 fn notification_queue(values: &Values, prefix: &str) -> NotificationQueueConfig {
@@ -3760,8 +3875,13 @@ mod tests {
 
     #[test]
     fn embedded_connection_budget_is_checked() {
-        let l = loaded(&[("KILLBILL_DAO_MAX_ACTIVE", "250")]);
-        assert!(has_warning(&l, "may open 350 connections"));
+        let refused = env_error(&[("KILLBILL_DAO_MAX_ACTIVE", "250")]);
+        assert!(
+            refused.starts_with(
+                "invalid value \"250\" for org.killbill.dao.maxActive (from environment variable KILLBILL_DAO_MAX_ACTIVE)"
+            ) && refused.contains("350 connections"),
+            "{refused}"
+        );
         let l = loaded(&[
             ("KILLBILL_DAO_MAX_ACTIVE", "250"),
             ("DATABASE_URL", "postgres://db/kb"),
@@ -3769,6 +3889,37 @@ mod tests {
         assert!(!has_warning(&l, "may open"));
         let l = loaded(&[("KILLBILL_DAO_MIN_IDLE", "500")]);
         assert!(has_warning(&l, "org.killbill.dao.minIdle (500) is above"));
+    }
+
+    #[test]
+    fn embedded_postgres_settings_are_pairs_and_never_give_up_durability() {
+        let c = config(&[(
+            "ferrobill.embedded.postgresSettings",
+            "shared_preload_libraries=pg_stat_statements, track_io_timing=on",
+        )]);
+        assert_eq!(
+            c.embedded.postgres_settings,
+            [
+                (
+                    "shared_preload_libraries".to_string(),
+                    "pg_stat_statements".to_string()
+                ),
+                ("track_io_timing".to_string(), "on".to_string())
+            ]
+        );
+        for bad in [
+            "fsync=off",
+            "synchronous_commit=off",
+            "nonsense",
+            "a b=1",
+            "x=",
+        ] {
+            let error = error_of(&[("ferrobill.embedded.postgresSettings", bad)]);
+            assert!(
+                error.contains("ferrobill.embedded.postgresSettings"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

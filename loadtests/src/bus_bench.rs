@@ -22,6 +22,7 @@ use ferrobill::bus::{Bus, BusEntry, BusEvent, HandlerError, SearchKeys};
 use ferrobill::config::Config;
 use ferrobill::db::embedded::{EmbeddedCluster, EmbeddedOptions};
 use ferrobill::db::pool::DbPool;
+use ferrobill::db::work::Db;
 use serde::Serialize;
 
 /// The database every case runs in; the bus tables are truncated between cases.
@@ -156,8 +157,9 @@ pub struct CaseFigures {
     pub in_history: i64,
     /// Rows left in the live table at the end.
     pub left_live: i64,
-    /// Transactions that moved entries to history: the completer stamps every entry it moves
-    /// with `now()`, its transaction's start time, so this is the number of distinct stamps.
+    /// Transactions that moved entries to history: the distinct inserting transactions
+    /// (`xmin`) of the history rows. (Counting the `now()` stamps instead undercounts when two
+    /// completers' transactions start in the same microsecond.)
     pub completion_transactions: i64,
     /// From the first post to the last commit.
     pub posting_time: Duration,
@@ -228,7 +230,7 @@ pub struct BenchDatabase {
     cluster: EmbeddedCluster,
     target: tokio_postgres::Config,
     /// For truncating, counting and settings; never used by a bus.
-    admin: DbPool,
+    admin: Db,
 }
 
 /// How the private cluster is started.
@@ -249,6 +251,7 @@ impl BenchDatabase {
             port: 5432,
             max_connections: plan.max_connections,
             durable: plan.durable,
+            settings: Vec::new(),
         })
         .await
         .with_context(|| {
@@ -276,7 +279,8 @@ impl BenchDatabase {
     /// Sets `synchronous_commit` for the whole cluster (`ALTER SYSTEM`, then a reload), so
     /// every later connection, the bus's included, uses it.
     pub async fn set_synchronous_commit(&self, on: bool) -> Result<()> {
-        let client = self.admin.get().await?;
+        let work = self.admin.read().await?;
+        let client = work.client();
         let value = if on { "on" } else { "off" };
         client
             .batch_execute(&format!("alter system set synchronous_commit = {value}"))
@@ -344,7 +348,8 @@ impl BenchDatabase {
     }
 
     async fn truncate_bus_tables(&self) -> Result<()> {
-        let client = self.admin.get().await?;
+        let work = self.admin.read().await?;
+        let client = work.client();
         client
             .batch_execute("truncate bus_events, bus_events_history, bus_nodes restart identity")
             .await
@@ -358,13 +363,14 @@ impl BenchDatabase {
     }
 
     async fn count(&self, sql: &str) -> Result<i64> {
-        let client = self.admin.get().await?;
+        let work = self.admin.read().await?;
+        let client = work.client();
         let row = client.query_one(sql, &[]).await?;
         Ok(row.get(0))
     }
 }
 
-async fn prepare_database(cluster: &EmbeddedCluster) -> Result<(tokio_postgres::Config, DbPool)> {
+async fn prepare_database(cluster: &EmbeddedCluster) -> Result<(tokio_postgres::Config, Db)> {
     cluster
         .ensure_database(DATABASE_NAME)
         .await
@@ -374,7 +380,7 @@ async fn prepare_database(cluster: &EmbeddedCluster) -> Result<(tokio_postgres::
         .await
         .context("cannot migrate the benchmark database")?;
     let config = bus_config(&[("org.killbill.dao.maxActive", "2")])?;
-    let admin = DbPool::new("main", &config.main_pool, target.clone())?;
+    let admin = Db::new(DbPool::new("main", &config.main_pool, target.clone())?);
     Ok((target, admin))
 }
 
@@ -430,8 +436,16 @@ pub async fn run_case(
 ) -> Result<CaseFigures> {
     database.truncate_bus_tables().await?;
     let config = case_config(case, plan, false)?;
-    let bus_pool = DbPool::new("main", &config.main_pool, database.target.clone())?;
-    let poster_pool = DbPool::new("main", &config.main_pool, database.target.clone())?;
+    let bus_pool = Db::new(DbPool::new(
+        "main",
+        &config.main_pool,
+        database.target.clone(),
+    )?);
+    let poster_pool = Db::new(DbPool::new(
+        "main",
+        &config.main_pool,
+        database.target.clone(),
+    )?);
     let handled = Arc::new(AtomicU64::new(0));
     let bus = Bus::new(bus_pool, config.main_bus.clone(), NODE_NAME);
     let counter = handled.clone();
@@ -485,7 +499,7 @@ pub async fn run_case(
         .await?;
     let left_live = database.count("select count(*) from bus_events").await?;
     let completion_transactions = database
-        .count("select count(distinct processing_available_date) from bus_events_history")
+        .count("select count(distinct xmin::text) from bus_events_history")
         .await?;
     Ok(CaseFigures {
         case: *case,
@@ -514,7 +528,7 @@ struct Measured {
 
 /// `plan.posters` tasks post `plan.events` events between them, one per transaction, until
 /// done or `deadline`; returns how many committed.
-async fn post_events(pool: &DbPool, bus: &Bus, plan: &BenchPlan, deadline: Instant) -> Result<u64> {
+async fn post_events(pool: &Db, bus: &Bus, plan: &BenchPlan, deadline: Instant) -> Result<u64> {
     let next_event = Arc::new(AtomicU64::new(0));
     let committed = Arc::new(AtomicU64::new(0));
     let mut posters = tokio::task::JoinSet::new();
@@ -530,11 +544,11 @@ async fn post_events(pool: &DbPool, bus: &Bus, plan: &BenchPlan, deadline: Insta
                 if n >= events || Instant::now() >= deadline {
                     return Ok::<(), anyhow::Error>(());
                 }
-                let mut connection = pool.get().await?;
-                let transaction = connection.transaction().await?;
+                let work = pool.begin().await?;
                 let mut posted = bus.posted();
-                posted.post(&transaction, &BenchEvent { n }, None).await?;
-                transaction.commit().await?;
+                posted.post(&work, &BenchEvent { n }, None).await?;
+                work.commit().await?;
+                drop(work);
                 posted.committed().await;
                 committed.fetch_add(1, Ordering::Relaxed);
             }

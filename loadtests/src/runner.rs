@@ -55,6 +55,8 @@ pub struct RunPlan {
     pub duration: Duration,
     pub max_requests: Option<u64>,
     pub model: LoadModel,
+    /// How many accounts the users share (the `purchases` scenario).
+    pub accounts: usize,
 }
 
 /// One second of the run as the load generator saw it, for the charts and `summary.json`.
@@ -107,6 +109,9 @@ impl Reply {
 
 struct RunState {
     recorder: Mutex<Recorder>,
+    /// The scenario's setup samplers: recorded during the warm-up too (seed 000's table lists
+    /// every setup request).
+    setup_samplers: &'static [&'static str],
     /// What happened since the last timeline point.
     second: Mutex<SecondTally>,
     measure_from: Instant,
@@ -198,6 +203,34 @@ pub struct UserMemory {
     pub payment_id: Option<String>,
 }
 
+/// What every user of one run shares: the `purchases` scenario's accounts, each set up once
+/// by whichever user picks it first.
+#[derive(Debug)]
+pub struct SharedAccounts {
+    accounts: Vec<tokio::sync::OnceCell<String>>,
+}
+
+impl SharedAccounts {
+    pub fn new(count: usize) -> SharedAccounts {
+        SharedAccounts {
+            accounts: (0..count).map(|_| tokio::sync::OnceCell::new()).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    /// The slot of the `index`th account (modulo the count).
+    pub fn slot(&self, index: usize) -> &tokio::sync::OnceCell<String> {
+        &self.accounts[index % self.accounts.len().max(1)]
+    }
+}
+
 /// What a scenario sees: the client, the run's tenant, unique keys, memory, and `send`.
 pub struct VirtualUser {
     client: Arc<KillBill>,
@@ -206,6 +239,7 @@ pub struct VirtualUser {
     key_prefix: String,
     iteration: u64,
     pub memory: UserMemory,
+    shared: Arc<SharedAccounts>,
 }
 
 impl VirtualUser {
@@ -215,6 +249,20 @@ impl VirtualUser {
 
     pub fn tenant(&self) -> &TenantCredentials {
         &self.tenant
+    }
+
+    /// The accounts every user of the run shares.
+    pub fn shared(&self) -> Arc<SharedAccounts> {
+        self.shared.clone()
+    }
+
+    /// A number from the user's own sequence, spread over `0..bound` (no shared generator, so
+    /// users never contend for one).
+    pub fn pick(&mut self, bound: usize) -> usize {
+        self.iteration += 1;
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&(&self.key_prefix, self.iteration), &mut hasher);
+        (std::hash::Hasher::finish(&hasher) % bound.max(1) as u64) as usize
     }
 
     /// A key no other user, iteration or earlier run has used.
@@ -264,12 +312,16 @@ impl VirtualUser {
         if error.is_some() {
             state.errors.fetch_add(1, Ordering::Relaxed);
         }
+        let error = error
+            .as_ref()
+            .map(|(class, message)| (class.as_str(), message.as_str()));
         if Instant::now() >= state.measure_from {
-            let error = error
-                .as_ref()
-                .map(|(class, message)| (class.as_str(), message.as_str()));
             state.recorder().record_error(sampler, latency, error);
             lock(&state.second).record(sampler, latency, error.map(|(class, _)| class));
+        } else if state.setup_samplers.contains(&sampler) {
+            state
+                .recorder()
+                .record_before_window(sampler, latency, error);
         }
         Ok(reply)
     }
@@ -327,6 +379,7 @@ pub async fn run(
     let measure_from = started + plan.warmup;
     let state = Arc::new(RunState {
         recorder: Mutex::new(Recorder::new(scenario.samplers())),
+        setup_samplers: scenario.setup_samplers(),
         second: Mutex::new(SecondTally::new()),
         measure_from,
         end: measure_from + plan.duration,
@@ -352,6 +405,7 @@ pub async fn run(
         server_samples.clone(),
     ));
 
+    let shared = Arc::new(SharedAccounts::new(plan.accounts));
     let users = (0..plan.users).map(|index| VirtualUser {
         client: client.clone(),
         tenant: tenant.clone(),
@@ -359,6 +413,7 @@ pub async fn run(
         key_prefix: format!("{key_prefix}-u{index}"),
         iteration: 0,
         memory: UserMemory::default(),
+        shared: shared.clone(),
     });
     let mut tasks = JoinSet::new();
     match plan.model {

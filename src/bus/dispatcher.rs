@@ -20,7 +20,7 @@ use super::metrics;
 use super::outcomes::{self, completion, Completion, DecidedBatch, Outcome};
 use super::{reaper, Bus, BusEntry, BusError, BusInner, SearchKeys};
 use crate::config::QueueMode;
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 
 /// Kill Bill's completion threads move at most this many entries per transaction.
 const COMPLETION_BATCH: usize = 15;
@@ -33,6 +33,13 @@ const RELOAD_BATCH: i64 = 1000;
 /// When a poll found nothing and `sleep` is 0, the least the fetcher waits (NOTIFY still wakes
 /// it at once), so an idle bus does not spin on the database.
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(10);
+/// After a poll that found fewer entries than a batch, the least the fetcher waits before the
+/// next, NOTIFY or not: entries committed meanwhile are claimed together, so a busy bus takes
+/// a connection per batch rather than per event.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a completer waits for a batch to fill once it has one outcome: outcomes are
+/// recorded together rather than a connection per handler call.
+const COMPLETION_LINGER: Duration = Duration::from_millis(5);
 /// After a database error, how long a loop waits before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 /// How often a stopping completer tries to record a batch before leaving it to leases and the
@@ -162,10 +169,10 @@ async fn poll(bus: Bus, queue: mpsc::Sender<Arc<BusEntry>>, dispatching: Dispatc
             return;
         }
         let started = Instant::now();
-        let claimed = match inner.pool.get().await {
-            Ok(connection) => {
+        let claimed = match inner.db.read().await {
+            Ok(work) => {
                 claim_entries(
-                    &connection,
+                    work.client(),
                     inner.tables.live,
                     &inner.node,
                     inner.config.claim_time,
@@ -205,6 +212,18 @@ async fn poll(bus: Bus, queue: mpsc::Sender<Arc<BusEntry>>, dispatching: Dispatc
             wait = wait.max(ERROR_BACKOFF);
         } else if found == 0 {
             wait = wait.max(MIN_IDLE_WAIT);
+        } else if found >= inner.config.claimed.max(1) as usize {
+            // A full batch means more are ready: claim again at once rather than letting a
+            // backlog wait a whole `sleep` per batch.
+            wait = Duration::ZERO;
+        }
+        if found > 0 && found < inner.config.claimed.max(1) as usize {
+            let floor = MIN_POLL_INTERVAL.min(wait);
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                _ = tokio::time::sleep(floor) => {}
+            }
+            wait -= floor;
         }
         if !wait.is_zero() {
             tokio::select! {
@@ -253,7 +272,10 @@ async fn claim_entries(
          returning {ENTRY_COLUMNS}"
     );
     let rows = client
-        .query(&sql, &[&node, &claim_time.as_secs_f64(), &limit])
+        .query(
+            &client.prepare_cached(&sql).await?,
+            &[&node, &claim_time.as_secs_f64(), &limit],
+        )
         .await?;
     let mut entries: Vec<BusEntry> = rows.iter().map(entry_from_row).collect();
     entries.sort_by_key(|entry| entry.record_id);
@@ -281,10 +303,10 @@ async fn keep_leases(bus: Bus, dispatching: Dispatching) {
         if ids.is_empty() {
             continue;
         }
-        let renewed = match inner.pool.get().await {
-            Ok(connection) => {
+        let renewed = match inner.db.read().await {
+            Ok(work) => {
                 renew_leases(
-                    &connection,
+                    work.client(),
                     inner.tables.live,
                     &inner.node,
                     inner.config.claim_time,
@@ -316,7 +338,10 @@ async fn renew_leases(
            and processing_state = 'IN_PROCESSING'"
     );
     Ok(client
-        .execute(&sql, &[&ids, &node, &claim_time.as_secs_f64()])
+        .execute(
+            &client.prepare_cached(&sql).await?,
+            &[&ids, &node, &claim_time.as_secs_f64()],
+        )
         .await?)
 }
 
@@ -324,7 +349,7 @@ async fn renew_leases(
 async fn listen(bus: Bus) {
     let woken = bus.inner.clone();
     listen_for_wakeups(
-        bus.inner.pool.clone(),
+        bus.inner.db.clone(),
         bus.inner.tables.live,
         bus.inner.config.name,
         bus.inner.stop.subscribe(),
@@ -338,7 +363,7 @@ async fn listen(bus: Bus) {
 /// since anything committed meanwhile notified nobody. Reconnects after an error; the
 /// fetcher's timer covers the gap. Shared by the buses and the notification queue.
 pub(super) async fn listen_for_wakeups(
-    pool: DbPool,
+    db: Db,
     channel: &'static str,
     queue: &'static str,
     mut stop: watch::Receiver<bool>,
@@ -346,7 +371,7 @@ pub(super) async fn listen_for_wakeups(
 ) {
     let wake = Arc::new(wake);
     loop {
-        match listen_until_error(&pool, channel, &mut stop, wake.clone()).await {
+        match listen_until_error(&db, channel, &mut stop, wake.clone()).await {
             Ok(()) => return,
             Err(error) => tracing::warn!(
                 bus = queue,
@@ -363,12 +388,12 @@ pub(super) async fn listen_for_wakeups(
 
 /// Returns `Ok` when the queue stops, `Err` when the connection fails.
 async fn listen_until_error(
-    pool: &DbPool,
+    db: &Db,
     channel: &str,
     stop: &mut watch::Receiver<bool>,
     wake: Arc<impl Fn() + Send + Sync + 'static>,
 ) -> Result<(), String> {
-    let connect = pool.target().connect(NoTls);
+    let connect = db.pool().target().connect(NoTls);
     let (client, mut connection) = tokio::time::timeout(Duration::from_secs(10), connect)
         .await
         .map_err(|_| "connecting timed out".to_string())?
@@ -455,8 +480,8 @@ async fn fetch_sticky_events(
         if batch.is_empty() {
             continue;
         }
-        let read = match inner.pool.get().await {
-            Ok(connection) => read_entries(&connection, inner.tables.live, &batch).await,
+        let read = match inner.db.read().await {
+            Ok(work) => read_entries(work.client(), inner.tables.live, &batch).await,
             Err(error) => Err(error.into()),
         };
         match read {
@@ -511,9 +536,9 @@ async fn reload_own_entries(bus: &Bus) {
     let mut after = 0_i64;
     let mut reloaded = 0_usize;
     loop {
-        let page = match inner.pool.get().await {
-            Ok(connection) => {
-                own_available_ids(&connection, inner.tables.live, &inner.node, after).await
+        let page = match inner.db.read().await {
+            Ok(work) => {
+                own_available_ids(work.client(), inner.tables.live, &inner.node, after).await
             }
             Err(error) => Err(error.into()),
         };
@@ -555,7 +580,10 @@ async fn own_available_ids(
          limit $3"
     );
     let rows = client
-        .query(&sql, &[&node, &after_record_id, &RELOAD_BATCH])
+        .query(
+            &client.prepare_cached(&sql).await?,
+            &[&node, &after_record_id, &RELOAD_BATCH],
+        )
         .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
@@ -571,7 +599,9 @@ async fn read_entries(
          where record_id = any($1) and processing_state = 'AVAILABLE'
          order by record_id"
     );
-    let rows = client.query(&sql, &[&record_ids]).await?;
+    let rows = client
+        .query(&client.prepare_cached(&sql).await?, &[&record_ids])
+        .await?;
     Ok(rows.iter().map(entry_from_row).collect())
 }
 
@@ -642,10 +672,11 @@ async fn complete(
                 return;
             };
             let mut batch = vec![first];
+            let linger = tokio::time::Instant::now() + COMPLETION_LINGER;
             while batch.len() < COMPLETION_BATCH {
-                match receiver.try_recv() {
-                    Ok(outcome) => batch.push(outcome),
-                    Err(_) => break,
+                match tokio::time::timeout_at(linger, receiver.recv()).await {
+                    Ok(Some(outcome)) => batch.push(outcome),
+                    Ok(None) | Err(_) => break,
                 }
             }
             batch
@@ -751,11 +782,11 @@ async fn record_outcomes(
             .iter()
             .map(|(entry, completion)| (entry.record_id, entry.error_count, *completion)),
     );
-    let mut connection = inner.pool.get().await?;
-    let transaction = connection.transaction().await?;
+    let work = inner.db.begin().await?;
+    let transaction = work.client();
     if !batch.finished_ids.is_empty() {
         move_to_history(
-            &transaction,
+            transaction,
             inner.tables,
             &batch.finished_ids,
             &batch.finished_states,
@@ -767,7 +798,7 @@ async fn record_outcomes(
     }
     if !batch.retried_ids.is_empty() {
         release_for_retry(
-            &transaction,
+            transaction,
             inner.tables.live,
             &batch.retried_ids,
             &batch.retried_error_counts,
@@ -775,7 +806,7 @@ async fn record_outcomes(
         )
         .await?;
     }
-    transaction.commit().await?;
+    work.commit().await?;
     let (processed, failed, first_failures) = batch.counts();
     metrics::completed(&inner.metrics_id, processed, failed, first_failures);
     Ok(())
@@ -816,7 +847,10 @@ async fn move_to_history(
          order by record_id"
     );
     Ok(client
-        .execute(&sql, &[&record_ids, &states, &error_counts, &owner, &node])
+        .execute(
+            &client.prepare_cached(&sql).await?,
+            &[&record_ids, &states, &error_counts, &owner, &node],
+        )
         .await?)
 }
 
@@ -840,6 +874,9 @@ async fn release_for_retry(
            and live.processing_owner is not distinct from $3::text"
     );
     Ok(client
-        .execute(&sql, &[&record_ids, &error_counts, &owner])
+        .execute(
+            &client.prepare_cached(&sql).await?,
+            &[&record_ids, &error_counts, &owner],
+        )
         .await?)
 }

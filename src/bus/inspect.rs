@@ -2,17 +2,18 @@
 //! and the notification queue's entries of one tenant, history first, then live entries, as
 //! Kill Bill's AdminResource lists them.
 //!
-//! Entries are streamed row by row through a bounded channel, so a large history never sits in
-//! memory. Nothing here changes a queue.
+//! Entries are read in pages of [`PAGE_SIZE`], in record id order, and streamed through a
+//! bounded channel, so a large history never sits in memory. The connection is given back
+//! after each page: a slow HTTP client waits on the channel, never while holding it. Nothing
+//! here changes a queue.
 
 use chrono::{DateTime, Utc};
-use futures_util::{pin_mut, TryStreamExt};
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::BusError;
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 
 /// Which entries to list.
 #[derive(Debug, Clone)]
@@ -55,21 +56,20 @@ pub struct NotificationFields {
 
 /// How many entries may wait between the database and a slow HTTP client.
 const STREAM_BUFFER: usize = 64;
+/// Entries read per unit of work.
+const PAGE_SIZE: i64 = 500;
 
 /// Streams the main bus's entries (`bus_events` and its history) matching `filter`.
-pub fn bus_entries(
-    pool: DbPool,
-    filter: QueueFilter,
-) -> mpsc::Receiver<Result<QueueEntry, BusError>> {
-    stream(pool, filter, Kind::Bus)
+pub fn bus_entries(db: Db, filter: QueueFilter) -> mpsc::Receiver<Result<QueueEntry, BusError>> {
+    stream(db, filter, Kind::Bus)
 }
 
 /// Streams the notification queue's entries matching `filter`.
 pub fn notification_entries(
-    pool: DbPool,
+    db: Db,
     filter: QueueFilter,
 ) -> mpsc::Receiver<Result<QueueEntry, BusError>> {
-    stream(pool, filter, Kind::Notifications)
+    stream(db, filter, Kind::Notifications)
 }
 
 #[derive(Clone, Copy)]
@@ -78,14 +78,10 @@ enum Kind {
     Notifications,
 }
 
-fn stream(
-    pool: DbPool,
-    filter: QueueFilter,
-    kind: Kind,
-) -> mpsc::Receiver<Result<QueueEntry, BusError>> {
+fn stream(db: Db, filter: QueueFilter, kind: Kind) -> mpsc::Receiver<Result<QueueEntry, BusError>> {
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
-        if let Err(error) = send_entries(&pool, &filter, kind, &sender).await {
+        if let Err(error) = send_entries(&db, &filter, kind, &sender).await {
             let _ = sender.send(Err(error)).await;
         }
     });
@@ -93,29 +89,41 @@ fn stream(
 }
 
 async fn send_entries(
-    pool: &DbPool,
+    db: &Db,
     filter: &QueueFilter,
     kind: Kind,
     sender: &mpsc::Sender<Result<QueueEntry, BusError>>,
 ) -> Result<(), BusError> {
-    let connection = pool.get().await?;
-    let mut queries = Vec::with_capacity(2);
+    let mut tables = Vec::with_capacity(2);
     if filter.with_history {
-        queries.push(entries_query(kind, true, filter));
+        tables.push(entries_query(kind, true, filter));
     }
-    queries.push(entries_query(kind, false, filter));
-    for (sql, params) in queries {
-        let params: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        // A plain read: no lock, entries may move to history while they are listed.
-        let rows = connection.query_raw(&sql, params).await?;
-        pin_mut!(rows);
-        while let Some(row) = rows.try_next().await? {
-            if sender.send(Ok(entry_from_row(&row, kind)?)).await.is_err() {
-                // The client went away: stop reading, release the connection.
-                return Ok(());
+    tables.push(entries_query(kind, false, filter));
+    for (sql, params) in tables {
+        let mut after = 0_i64;
+        loop {
+            let page = {
+                let work = db.read().await?;
+                let mut page_params: Vec<&(dyn ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                    .collect();
+                page_params.push(&after);
+                page_params.push(&PAGE_SIZE);
+                // A plain read: no lock, entries may move to history while they are listed.
+                work.client().query(&sql, &page_params).await?
+            };
+            let Some(last) = page.last() else { break };
+            after = last.try_get("record_id")?;
+            let full = page.len() as i64 == PAGE_SIZE;
+            for row in &page {
+                if sender.send(Ok(entry_from_row(row, kind)?)).await.is_err() {
+                    // The client went away: stop reading.
+                    return Ok(());
+                }
+            }
+            if !full {
+                break;
             }
         }
     }
@@ -173,10 +181,13 @@ fn entries_query(kind: Kind, history: bool, filter: &QueueFilter) -> (String, Pa
             conditions.push(format!("queue_name like ${}", params.len()));
         }
     }
+    // The last two parameters page through the table by record id.
+    conditions.push(format!("record_id > ${}", params.len() + 1));
     let sql = format!(
         "select record_id, user_token, created_date, search_key1, search_key2, event_json, {extra_columns}
-         from {table} where {} order by record_id",
-        conditions.join(" and ")
+         from {table} where {} order by record_id limit ${}",
+        conditions.join(" and "),
+        params.len() + 2
     );
     (sql, params)
 }

@@ -22,6 +22,7 @@ pub mod events;
 pub mod inspect;
 pub mod internal_events;
 pub mod metrics;
+pub mod nodes;
 pub mod notifications;
 pub mod post;
 pub mod ready;
@@ -39,13 +40,27 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::config::{BusConfig, QueueMode};
-use crate::db::pool::{DbPool, PoolError};
+use crate::db::pool::PoolError;
+use crate::db::work::Db;
 use crate::metrics::window::Latencies;
 
 pub use events::{BusEntry, BusEvent, SearchKeys};
 pub use notifications::{NotificationEntry, NotificationEvent, NotificationQueueService};
 pub use post::PostedEvents;
 pub use ready::ReadyCount;
+
+/// LISTENs on `channel` on a dedicated connection to `db`'s server and calls `wake` on every
+/// notification, and once after each (re)connect, since whatever was announced meanwhile
+/// reached nobody; reconnects after an error. Runs until `stop` turns true.
+pub async fn listen(
+    db: Db,
+    channel: &'static str,
+    what: &'static str,
+    stop: watch::Receiver<bool>,
+    wake: impl Fn() + Send + Sync + 'static,
+) {
+    dispatcher::listen_for_wakeups(db, channel, what, stop, wake).await
+}
 
 /// How long [`Bus::shutdown`] waits for running handlers (Kill Bill's bus shutdownTimeout).
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -140,7 +155,7 @@ struct BusInner {
     tables: Tables,
     /// Kill Bill's queue id for metric names (`bus-bus_events`).
     metrics_id: String,
-    pool: DbPool,
+    db: Db,
     subscribers: RwLock<HashMap<String, Vec<Handler>>>,
     /// STICKY_EVENTS only: ids of committed entries waiting for this node's dispatcher.
     inflight: Option<mpsc::UnboundedSender<i64>>,
@@ -148,6 +163,8 @@ struct BusInner {
     inflight_receiver: Mutex<Option<mpsc::UnboundedReceiver<i64>>>,
     /// Wakes the polling fetcher early: a NOTIFY arrived or an entry went back for a retry.
     wake: Notify,
+    /// Asks the announcer to tell the other nodes that entries were committed (`post`).
+    announce: Notify,
     stop: watch::Sender<bool>,
     /// At most `nbThreads` handler calls at once; all permits back means nothing runs.
     workers: Arc<Semaphore>,
@@ -164,7 +181,7 @@ impl Bus {
     ///
     /// `inMemory=true`: no tables; events are handed to subscribers when the posting
     /// transaction commits. `off=true`: events are stored but this node dispatches nothing.
-    pub fn new(pool: DbPool, config: BusConfig, node: &str) -> Bus {
+    pub fn new(db: Db, config: BusConfig, node: &str) -> Bus {
         let (inflight, inflight_receiver) = if config.mode == QueueMode::StickyEvents {
             let (sender, receiver) = mpsc::unbounded_channel();
             (Some(sender), Some(receiver))
@@ -179,11 +196,12 @@ impl Bus {
                 workers: Arc::new(Semaphore::new(config.nb_threads.max(1) as usize)),
                 config,
                 node: node.to_string(),
-                pool,
+                db,
                 subscribers: RwLock::new(HashMap::new()),
                 inflight,
                 inflight_receiver: Mutex::new(inflight_receiver),
                 wake: Notify::new(),
+                announce: Notify::new(),
                 stop,
                 tasks: Mutex::new(None),
                 handler_rounds: metrics::HandlerRounds::default(),
@@ -203,9 +221,14 @@ impl Bus {
         if already_started {
             return Ok(());
         }
+        if !config.in_memory && config.mode != QueueMode::StickyEvents {
+            // Also with `off`: this node's posts are for the other nodes' dispatchers. Ends
+            // when the bus stops.
+            tokio::spawn(post::announce(self.clone()));
+        }
         if !config.in_memory && !config.off {
             // Known as alive before it claims anything, so no reaper takes its claims.
-            reaper::register_node(&self.inner.pool, &self.inner.node).await?;
+            reaper::register_node(&self.inner.db, &self.inner.node).await?;
             let receiver = match self.inner.inflight_receiver.lock() {
                 Ok(mut slot) => slot.take(),
                 Err(poisoned) => poisoned.into_inner().take(),
@@ -326,8 +349,8 @@ impl Bus {
         let count = self.ready_count().ok_or(BusError::InMemory {
             bus: self.inner.config.name,
         })?;
-        let connection = self.inner.pool.get().await?;
-        let counts = ready::count(&connection, &[count]).await?;
+        let work = self.inner.db.read().await?;
+        let counts = ready::count(work.client(), &[count]).await?;
         Ok(counts.first().copied().unwrap_or_default())
     }
 
@@ -335,6 +358,22 @@ impl Bus {
     /// sampler is the only caller.
     pub fn take_dispatch_latencies(&self) -> Latencies {
         self.inner.handler_rounds.take_dispatch_latencies()
+    }
+
+    /// Takes over at once what `node`, found dead, left in this bus (its claims, and in the
+    /// sticky modes the entries only it would have dispatched); returns how many entries.
+    pub async fn take_over(&self, node: &str) -> Result<usize, BusError> {
+        if self.inner.config.in_memory || self.inner.config.off {
+            return Ok(0);
+        }
+        let mut taken = 0;
+        loop {
+            let batch = reaper::take_over(self, node).await?.len();
+            taken += batch;
+            if (batch as i64) < reaper::TAKE_OVER_BATCH {
+                return Ok(taken);
+            }
+        }
     }
 
     /// Stops fetching, waits up to `timeout` for running handlers and records their outcome.

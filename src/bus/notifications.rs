@@ -31,7 +31,8 @@ use super::outcomes::{self, completion, Completion, DecidedBatch, Outcome};
 use super::reaper::{self, HEARTBEAT_PERIOD, HEARTBEAT_STALE_AFTER};
 use super::{ready, HandlerError, ReadyCount, SearchKeys};
 use crate::config::{NotificationQueueConfig, QueueMode};
-use crate::db::pool::{DbPool, PoolError};
+use crate::db::pool::PoolError;
+use crate::db::work::{Db, Work};
 use crate::metrics::window::Latencies;
 
 /// Kill Bill's id of the notification queue in metric names.
@@ -46,6 +47,13 @@ const CHANNEL: &str = "notifications";
 /// When a poll found nothing and `sleep` is 0, the least the fetcher waits (NOTIFY still wakes
 /// it at once), so an idle queue does not spin on the database.
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(10);
+/// After a poll that found fewer entries than a batch, the least the fetcher waits before the
+/// next, NOTIFY or not: entries committed meanwhile are claimed together, so a busy bus takes
+/// a connection per batch rather than per event.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// How long a completer waits for a batch to fill once it has one outcome: outcomes are
+/// recorded together rather than a connection per handler call.
+const COMPLETION_LINGER: Duration = Duration::from_millis(5);
 /// After a database error, how long a loop waits before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 /// How often a stopping completer tries to record a batch before leaving it to leases and the
@@ -124,7 +132,7 @@ pub struct NotificationQueueService {
 struct Inner {
     config: NotificationQueueConfig,
     node: String,
-    pool: DbPool,
+    db: Db,
     handlers: RwLock<HashMap<String, Handler>>,
     /// Wakes the fetcher early: a NOTIFY arrived or an entry went back for a retry.
     wake: Notify,
@@ -154,14 +162,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl NotificationQueueService {
     /// A queue for node `node`, not yet dispatching: register handlers, then
     /// [`NotificationQueueService::start`]. Notifications may be recorded before it starts.
-    pub fn new(pool: DbPool, config: NotificationQueueConfig, node: &str) -> Self {
+    pub fn new(db: Db, config: NotificationQueueConfig, node: &str) -> Self {
         let (stop, _) = watch::channel(false);
         NotificationQueueService {
             inner: Arc::new(Inner {
                 workers: Arc::new(Semaphore::new(config.nb_threads.max(1) as usize)),
                 config,
                 node: node.to_string(),
-                pool,
+                db,
                 handlers: RwLock::new(HashMap::new()),
                 wake: Notify::new(),
                 stop,
@@ -206,7 +214,7 @@ impl NotificationQueueService {
         }
         if !config.off {
             // Known as alive before it claims anything, so no reaper takes its claims.
-            reaper::register_node(&self.inner.pool, &self.inner.node).await?;
+            reaper::register_node(&self.inner.db, &self.inner.node).await?;
             let tasks = self.spawn_tasks();
             *lock(&self.inner.tasks) = Some(tasks);
         }
@@ -246,12 +254,12 @@ impl NotificationQueueService {
         }
     }
 
-    /// Records `event` for `queue_name`, due at `effective_date`, inside `transaction`: it
+    /// Records `event` for `queue_name`, due at `effective_date`, inside `work`'s transaction: it
     /// exists if and only if that transaction commits (the NOTIFY that wakes the dispatchers
     /// is delivered on commit too). Returns the record id.
     pub async fn record_future_notification<E: NotificationEvent>(
         &self,
-        transaction: &tokio_postgres::Transaction<'_>,
+        work: &Work,
         queue_name: &str,
         effective_date: DateTime<Utc>,
         event: &E,
@@ -266,7 +274,7 @@ impl NotificationQueueService {
         // Kill Bill gives every recorded notification a fresh future user token.
         let future_user_token = Uuid::new_v4();
         insert_notification(
-            transaction,
+            work.client(),
             &NewNotification {
                 queue_name,
                 effective_date,
@@ -295,8 +303,8 @@ impl NotificationQueueService {
 
     /// The ready entries now, counted on a main-pool connection.
     pub async fn ready_entries(&self) -> Result<i64, NotificationError> {
-        let connection = self.inner.pool.get().await?;
-        let counts = ready::count(&connection, &[self.ready_count()]).await?;
+        let work = self.inner.db.read().await?;
+        let counts = ready::count(work.client(), &[self.ready_count()]).await?;
         Ok(counts.first().copied().unwrap_or_default())
     }
 
@@ -347,7 +355,7 @@ impl NotificationQueueService {
         let woken = self.inner.clone();
         let background = vec![
             tokio::spawn(listen_for_wakeups(
-                self.inner.pool.clone(),
+                self.inner.db.clone(),
                 CHANNEL,
                 "notifications",
                 self.inner.stop.subscribe(),
@@ -414,10 +422,10 @@ async fn poll(service: NotificationQueueService, queue: mpsc::Sender<Arc<Notific
             return;
         }
         let started = Instant::now();
-        let claimed = match inner.pool.get().await {
-            Ok(connection) => {
+        let claimed = match inner.db.read().await {
+            Ok(work) => {
                 claim_due_entries(
-                    &connection,
+                    work.client(),
                     &inner.node,
                     inner.config.claim_time,
                     i64::from(inner.config.claimed.max(1)),
@@ -453,6 +461,18 @@ async fn poll(service: NotificationQueueService, queue: mpsc::Sender<Arc<Notific
             wait = wait.max(ERROR_BACKOFF);
         } else if found == 0 {
             wait = wait.max(MIN_IDLE_WAIT);
+        } else if found >= inner.config.claimed.max(1) as usize {
+            // A full batch means more are ready: claim again at once rather than letting a
+            // backlog wait a whole `sleep` per batch.
+            wait = Duration::ZERO;
+        }
+        if found > 0 && found < inner.config.claimed.max(1) as usize {
+            let floor = MIN_POLL_INTERVAL.min(wait);
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                _ = tokio::time::sleep(floor) => {}
+            }
+            wait -= floor;
         }
         if !wait.is_zero() {
             tokio::select! {
@@ -497,10 +517,11 @@ async fn complete(
     let inner = &service.inner;
     while let Some(first) = outcomes.recv().await {
         let mut batch = vec![first];
+        let linger = tokio::time::Instant::now() + COMPLETION_LINGER;
         while batch.len() < COMPLETION_BATCH {
-            match outcomes.try_recv() {
-                Ok(outcome) => batch.push(outcome),
-                Err(_) => break,
+            match tokio::time::timeout_at(linger, outcomes.recv()).await {
+                Ok(Some(outcome)) => batch.push(outcome),
+                Ok(None) | Err(_) => break,
             }
         }
         let decided: Vec<(Arc<NotificationEntry>, Completion)> = batch
@@ -574,11 +595,11 @@ async fn record_outcomes(
             .iter()
             .map(|(entry, decision)| (entry.record_id, entry.error_count, *decision)),
     );
-    let mut connection = service.inner.pool.get().await?;
-    let transaction = connection.transaction().await?;
+    let work = service.inner.db.begin().await?;
+    let transaction = work.client();
     if !batch.finished_ids.is_empty() {
         move_to_history(
-            &transaction,
+            transaction,
             &batch.finished_ids,
             &batch.finished_states,
             &batch.finished_error_counts,
@@ -588,14 +609,14 @@ async fn record_outcomes(
     }
     if !batch.retried_ids.is_empty() {
         release_for_retry(
-            &transaction,
+            transaction,
             &batch.retried_ids,
             &batch.retried_error_counts,
             node,
         )
         .await?;
     }
-    transaction.commit().await?;
+    work.commit().await?;
     let (processed, failed, first_failures) = batch.counts();
     metrics::completed(QUEUE_METRICS_ID, processed, failed, first_failures);
     Ok(())
@@ -613,7 +634,7 @@ async fn heartbeat(service: NotificationQueueService) {
             _ = stopped(&mut stop) => return,
             _ = tokio::time::sleep(HEARTBEAT_PERIOD) => {}
         }
-        if let Err(error) = reaper::write_heartbeat(&inner.pool, &inner.node).await {
+        if let Err(error) = reaper::write_heartbeat(&inner.db, &inner.node).await {
             tracing::warn!(%error, "writing the node heartbeat failed");
         }
     }
@@ -635,15 +656,67 @@ async fn reap_periodically(service: NotificationQueueService) {
     }
 }
 
+impl NotificationQueueService {
+    /// Takes over at once what `node`, found dead, had claimed (and in STICKY_POLLING, the
+    /// entries only it would have dispatched): each goes to history as REAPED and comes back
+    /// AVAILABLE, created by this node. Returns how many entries.
+    pub async fn take_over(&self, node: &str) -> Result<usize, NotificationError> {
+        if self.inner.config.off {
+            return Ok(0);
+        }
+        let mut taken = 0;
+        loop {
+            let batch = self.take_over_batch(node).await?;
+            taken += batch;
+            if (batch as i64) < reaper::TAKE_OVER_BATCH {
+                return Ok(taken);
+            }
+        }
+    }
+
+    /// One transaction of [`take_over`](Self::take_over): at most `TAKE_OVER_BATCH` entries.
+    async fn take_over_batch(&self, node: &str) -> Result<usize, NotificationError> {
+        let inner = &self.inner;
+        let sticky = inner.config.mode == QueueMode::StickyPolling;
+        let work = inner.db.begin().await?;
+        let transaction = work.client();
+        // `for update skip locked`: another node taking over at once skips these rows.
+        let candidates = crate::db::sql::query(
+            transaction,
+            "select record_id from notifications
+             where processing_state not in ('PROCESSED', 'REMOVED')
+               and (processing_owner = $1
+                    or ($2 and processing_owner is null and creating_owner = $1))
+             order by record_id
+             limit $3
+             for update skip locked",
+            &[&node, &sticky, &reaper::TAKE_OVER_BATCH],
+        )
+        .await?;
+        let to_reap: Vec<i64> = candidates.iter().map(|row| row.get(0)).collect();
+        if to_reap.is_empty() {
+            work.commit().await?;
+            return Ok(0);
+        }
+        let new_ids = reap_and_reinsert(transaction, &to_reap, &inner.node).await?;
+        work.commit().await?;
+        drop(work);
+        tracing::warn!(node, reaped = ?to_reap, reinserted = ?new_ids, "took over the notifications of a dead node");
+        metrics::reaped(QUEUE_METRICS_ID, to_reap.len() as u64);
+        inner.wake.notify_one();
+        Ok(to_reap.len())
+    }
+}
+
 /// One pass of the bus's reaper logic on `notifications`, aged by `effective_date` as in
 /// Kill Bill; returns the new record ids.
 async fn reap_once(service: &NotificationQueueService) -> Result<Vec<i64>, NotificationError> {
     let inner = &service.inner;
     let threshold = reaper::reap_threshold(inner.config.claim_time, inner.config.reap_threshold);
-    let mut connection = inner.pool.get().await?;
-    let transaction = connection.transaction().await?;
+    let work = inner.db.begin().await?;
+    let transaction = work.client();
     let candidates = select_reapable(
-        &transaction,
+        transaction,
         threshold,
         i64::from(inner.config.max_redispatch_count),
     )
@@ -661,11 +734,11 @@ async fn reap_once(service: &NotificationQueueService) -> Result<Vec<i64>, Notif
         tracing::warn!(late = ?late, "this node's notifications are late (due longer than the reap threshold ago and not dispatched)");
     }
     if to_reap.is_empty() {
-        transaction.commit().await?;
+        work.commit().await?;
         return Ok(Vec::new());
     }
-    let new_ids = reap_and_reinsert(&transaction, &to_reap, &inner.node).await?;
-    transaction.commit().await?;
+    let new_ids = reap_and_reinsert(transaction, &to_reap, &inner.node).await?;
+    work.commit().await?;
     tracing::warn!(reaped = ?to_reap, reinserted = ?new_ids, "reaped notifications of a dead or stuck node");
     metrics::reaped(QUEUE_METRICS_ID, to_reap.len() as u64);
     Ok(new_ids)
@@ -688,36 +761,36 @@ struct NewNotification<'a> {
 
 /// Inserts one notification and queues a NOTIFY, delivered only if the transaction commits.
 async fn insert_notification(
-    client: &impl tokio_postgres::GenericClient,
+    client: &impl deadpool_postgres::GenericClient,
     new: &NewNotification<'_>,
 ) -> Result<i64, NotificationError> {
     // A plain insert, no lock: the row is invisible to every dispatcher until the caller's
     // transaction commits, and gone if it rolls back.
-    let row = client
-        .query_one(
-            "with inserted as (
-                 insert into notifications
-                     (class_name, event_json, user_token, future_user_token, created_date,
-                      creating_owner, processing_state, error_count, search_key1, search_key2,
-                      queue_name, effective_date)
-                 values ($1, $2, $3, $4, now(), $5, 'AVAILABLE', 0, $6, $7, $8, $9)
-                 returning record_id
-             )
-             select inserted.record_id from inserted, (select pg_notify($10, '')) as notified",
-            &[
-                &new.class_name,
-                &new.event_json,
-                &new.user_token,
-                &new.future_user_token,
-                &new.creating_owner,
-                &new.search_keys.account_record_id,
-                &new.search_keys.tenant_record_id,
-                &new.queue_name,
-                &new.effective_date,
-                &CHANNEL,
-            ],
-        )
-        .await?;
+    let row = crate::db::sql::query_one(
+        client,
+        "with inserted as (
+             insert into notifications
+                 (class_name, event_json, user_token, future_user_token, created_date,
+                  creating_owner, processing_state, error_count, search_key1, search_key2,
+                  queue_name, effective_date)
+             values ($1, $2, $3, $4, now(), $5, 'AVAILABLE', 0, $6, $7, $8, $9)
+             returning record_id
+         )
+         select inserted.record_id from inserted, (select pg_notify($10, '')) as notified",
+        &[
+            &new.class_name,
+            &new.event_json,
+            &new.user_token,
+            &new.future_user_token,
+            &new.creating_owner,
+            &new.search_keys.account_record_id,
+            &new.search_keys.tenant_record_id,
+            &new.queue_name,
+            &new.effective_date,
+            &CHANNEL,
+        ],
+    )
+    .await?;
     Ok(row.get(0))
 }
 
@@ -793,7 +866,9 @@ async fn move_to_history(
     // (`processing_owner` differs) is left to that node.
     Ok(client
         .execute(
-            "with moved as (
+            &client
+                .prepare_cached(
+                    "with moved as (
                  delete from notifications as live
                  using unnest($1::bigint[], $2::text[], $3::integer[])
                      as outcome(record_id, processing_state, error_count)
@@ -814,6 +889,8 @@ async fn move_to_history(
                     search_key2, queue_name, effective_date
              from moved
              order by record_id",
+                )
+                .await?,
             &[&record_ids, &states, &error_counts, &node],
         )
         .await?)
@@ -829,7 +906,9 @@ async fn release_for_retry(
     // The update locks the rows; as above, a claim another node now holds is left alone.
     Ok(client
         .execute(
-            "update notifications as live
+            &client
+                .prepare_cached(
+                    "update notifications as live
              set processing_owner = null,
                  processing_available_date = now(),
                  processing_state = 'AVAILABLE',
@@ -837,6 +916,8 @@ async fn release_for_retry(
              from unnest($1::bigint[], $2::integer[]) as retry(record_id, error_count)
              where live.record_id = retry.record_id
                and live.processing_owner = $3",
+                )
+                .await?,
             &[&record_ids, &error_counts, &node],
         )
         .await?)
@@ -854,7 +935,9 @@ async fn select_reapable(
     // two reapers never both re-insert one entry.
     let rows = client
         .query(
-            "select record_id, creating_owner, processing_owner from notifications as live
+            &client
+                .prepare_cached(
+                    "select record_id, creating_owner, processing_owner from notifications as live
              where processing_state not in ('PROCESSED', 'REMOVED')
                and (processing_owner is null
                     or processing_available_date <= now()
@@ -866,6 +949,8 @@ async fn select_reapable(
              order by effective_date, record_id
              limit $2
              for update of live skip locked",
+                )
+                .await?,
             &[
                 &threshold.as_secs_f64(),
                 &limit,
@@ -889,7 +974,9 @@ async fn reap_and_reinsert(
     // The rows are already locked by the select in this transaction.
     let rows = client
         .query(
-            "with reaped as (
+            &client
+                .prepare_cached(
+                    "with reaped as (
                  delete from notifications where record_id = any($1)
                  returning record_id, class_name, event_json, user_token, future_user_token,
                      created_date, creating_owner, processing_owner, processing_available_date,
@@ -918,6 +1005,8 @@ async fn reap_and_reinsert(
                  returning record_id
              )
              select reinserted.record_id from reinserted, (select pg_notify($3, '')) as notified",
+                )
+                .await?,
             &[&record_ids, &node, &CHANNEL],
         )
         .await?;

@@ -6,7 +6,7 @@
 use tokio_postgres::types::ToSql;
 
 use super::BusError;
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 
 /// How to count one queue's ready entries.
 #[derive(Debug, Clone)]
@@ -63,11 +63,11 @@ pub async fn count(
 /// [`count`] on a main-pool connection taken only if one is free: `None` when every
 /// connection is busy, so an observer never queues behind the requests it observes.
 pub async fn count_if_connection_free(
-    pool: &DbPool,
+    db: &Db,
     queues: &[ReadyCount],
 ) -> Result<Option<Vec<i64>>, BusError> {
-    let Some(connection) = pool.try_get().await? else {
+    let Some(work) = db.try_read().await? else {
         return Ok(None);
     };
-    Ok(Some(count(&connection, queues).await?))
+    Ok(Some(count(work.client(), queues).await?))
 }

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use super::dispatcher::stopped;
 use super::{Bus, BusError};
 use crate::config::QueueMode;
-use crate::db::pool::DbPool;
+use crate::db::work::{Db, Work};
 
 /// How often a node writes its heartbeat.
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(3);
@@ -34,8 +34,9 @@ pub(super) fn spawn(bus: &Bus) -> Vec<JoinHandle<()>> {
 }
 
 /// Records this node as started and alive, before it claims anything.
-pub(super) async fn register_node(pool: &DbPool, node: &str) -> Result<(), BusError> {
-    let connection = pool.get().await?;
+pub(super) async fn register_node(db: &Db, node: &str) -> Result<(), BusError> {
+    let read = db.read().await?;
+    let connection = read.client();
     // Upsert on the primary key: the row lock is held for one statement.
     connection
         .execute(
@@ -49,8 +50,9 @@ pub(super) async fn register_node(pool: &DbPool, node: &str) -> Result<(), BusEr
     Ok(())
 }
 
-pub(super) async fn write_heartbeat(pool: &DbPool, node: &str) -> Result<(), BusError> {
-    let connection = pool.get().await?;
+pub(super) async fn write_heartbeat(db: &Db, node: &str) -> Result<(), BusError> {
+    let read = db.read().await?;
+    let connection = read.client();
     // Upsert on the primary key: the row lock is held for one statement.
     connection
         .execute(
@@ -71,7 +73,7 @@ async fn heartbeat(bus: Bus) {
             _ = stopped(&mut stop) => return,
             _ = tokio::time::sleep(HEARTBEAT_PERIOD) => {}
         }
-        if let Err(error) = write_heartbeat(&inner.pool, &inner.node).await {
+        if let Err(error) = write_heartbeat(&inner.db, &inner.node).await {
             tracing::warn!(bus = inner.config.name, %error, "writing the node heartbeat failed");
         }
     }
@@ -117,8 +119,8 @@ pub(super) async fn reap_once(bus: &Bus) -> Result<Vec<i64>, BusError> {
     let inner = &bus.inner;
     let tables = inner.tables;
     let threshold = reap_threshold(inner.config.claim_time, inner.config.reap_threshold);
-    let mut connection = inner.pool.get().await?;
-    let transaction = connection.transaction().await?;
+    let work = inner.db.begin().await?;
+    let transaction = work.client();
     // `for update skip locked`: rows a dispatcher is claiming or finishing, or another node's
     // reaper is reaping, are skipped rather than waited for; the locks are held to commit, so
     // two reapers never both re-insert one entry.
@@ -165,10 +167,68 @@ pub(super) async fn reap_once(bus: &Bus) -> Result<Vec<i64>, BusError> {
             "this node's bus entries are late (older than the reap threshold and not dispatched)"
         );
     }
+    reap_and_reinsert(
+        bus,
+        work,
+        &to_reap,
+        "reaped bus entries of a dead or stuck node",
+    )
+    .await
+}
+
+/// Most entries one take-over transaction moves; a dead node's backlog goes in several.
+pub(super) const TAKE_OVER_BATCH: i64 = 500;
+
+/// Takes over what `node`, found dead, left in this bus at once, whatever its entries' age:
+/// the entries it had claimed, and in the sticky modes the entries it created and alone would
+/// have dispatched; at most [`TAKE_OVER_BATCH`] of them. Each goes to history as REAPED and
+/// comes back AVAILABLE, created by this node. Returns the new record ids.
+pub(super) async fn take_over(bus: &Bus, node: &str) -> Result<Vec<i64>, BusError> {
+    let inner = &bus.inner;
+    let sticky = inner.config.mode != QueueMode::Polling;
+    let work = inner.db.begin().await?;
+    // `for update skip locked`, as in the periodic reaper: another node taking over the same
+    // entries at once skips them instead of re-inserting them twice.
+    let candidates = crate::db::sql::query(
+        work.client(),
+        &format!(
+            "select record_id from {live}
+             where processing_state not in ('PROCESSED', 'REMOVED')
+               and (processing_owner = $1
+                    or ($2 and processing_owner is null and creating_owner = $1))
+             order by record_id
+             limit $3
+             for update skip locked",
+            live = inner.tables.live
+        ),
+        &[&node, &sticky, &TAKE_OVER_BATCH],
+    )
+    .await?;
+    let to_reap: Vec<i64> = candidates.iter().map(|row| row.get(0)).collect();
+    reap_and_reinsert(
+        bus,
+        work,
+        &to_reap,
+        "took over the bus entries of a dead node",
+    )
+    .await
+}
+
+/// Moves `to_reap` (locked in `work`'s transaction) to history as REAPED and re-inserts each
+/// as AVAILABLE, created by this node; commits, then wakes the dispatchers.
+async fn reap_and_reinsert(
+    bus: &Bus,
+    work: Work,
+    to_reap: &[i64],
+    what: &str,
+) -> Result<Vec<i64>, BusError> {
+    let inner = &bus.inner;
+    let tables = inner.tables;
     if to_reap.is_empty() {
-        transaction.commit().await?;
+        work.commit().await?;
         return Ok(Vec::new());
     }
+    let transaction = work.client();
     let reinserted = transaction
         .query(
             &format!(
@@ -209,12 +269,13 @@ pub(super) async fn reap_once(bus: &Bus) -> Result<Vec<i64>, BusError> {
             .execute("select pg_notify($1, '')", &[&tables.live])
             .await?;
     }
-    transaction.commit().await?;
+    work.commit().await?;
+    drop(work);
     tracing::warn!(
         bus = inner.config.name,
         reaped = ?to_reap,
         reinserted = ?new_ids,
-        "reaped bus entries of a dead or stuck node"
+        "{what}"
     );
     super::metrics::reaped(&inner.metrics_id, to_reap.len() as u64);
     if let Some(inflight) = &inner.inflight {

@@ -117,7 +117,8 @@ impl Dashboard {
         health: Health,
         settings: Vec<(&'static str, String)>,
     ) -> Dashboard {
-        let main_pool = sources.main_pool.clone();
+        // Reaches the database only when a connection is free (`Db::try_read`).
+        let main_db = crate::db::work::Db::new(sources.main_pool.clone());
         let counts = sources.queues.iter().map(Queue::ready_count).collect();
         let layout = Layout {
             pools: vec![sources.main_pool.name(), sources.plugin_pool.name()],
@@ -133,7 +134,7 @@ impl Dashboard {
                 layout,
                 samples: Mutex::new(VecDeque::with_capacity(MAX_SAMPLES)),
                 watchers: Arc::default(),
-                probe: Arc::new(Probe::new(health, main_pool, counts)),
+                probe: Arc::new(Probe::new(health, main_db, counts)),
                 charts: Mutex::new(None),
             }),
         }

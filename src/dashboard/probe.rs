@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::sample::HealthSample;
 use super::Watchers;
 use crate::bus::ready::{self, ReadyCount};
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 use crate::health::{Health, Report};
 
 /// How often each probe runs while someone watches.
@@ -26,7 +26,7 @@ const FRESH_FOR: Duration = Duration::from_secs(15);
 /// The probes of one dashboard and their latest findings.
 pub(crate) struct Probe {
     health: Health,
-    main_pool: DbPool,
+    main_db: Db,
     /// Each followed queue's count, in the dashboard's queue order; `None` for a queue with no
     /// table.
     counts: Vec<Option<ReadyCount>>,
@@ -48,10 +48,10 @@ pub(crate) struct Probed {
 }
 
 impl Probe {
-    pub fn new(health: Health, main_pool: DbPool, counts: Vec<Option<ReadyCount>>) -> Probe {
+    pub fn new(health: Health, main_db: Db, counts: Vec<Option<ReadyCount>>) -> Probe {
         Probe {
             health,
-            main_pool,
+            main_db,
             counts,
             latest: Mutex::default(),
         }
@@ -99,7 +99,7 @@ impl Probe {
 
     async fn count_ready(&self) {
         let counted: Vec<ReadyCount> = self.counts.iter().flatten().cloned().collect();
-        let found = match ready::count_if_connection_free(&self.main_pool, &counted).await {
+        let found = match ready::count_if_connection_free(&self.main_db, &counted).await {
             Ok(Some(found)) => found,
             // Every connection is busy: this second goes without a live count.
             Ok(None) => return,

@@ -10,11 +10,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{
-    Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, TimeoutType, Timeouts,
-};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+use super::gate::{Gate, Place, Priority, Waiting};
 use crate::config::PoolConfig;
 use crate::metrics::{PoolMetrics, PoolWaits};
 use crate::profiling::{self, Category};
@@ -41,6 +40,13 @@ pub enum PoolError {
     },
     #[error("the {pool} pool is closed (the server is shutting down)")]
     Closed { pool: &'static str },
+    /// A task holding a connection asked for another one (see `db::work`): refused rather
+    /// than waited for, since enough such waits starve the pool for good.
+    #[error("refused a {pool}-pool connection to a task already holding a {held}-pool connection")]
+    Nested {
+        pool: &'static str,
+        held: &'static str,
+    },
 }
 
 impl PoolError {
@@ -49,7 +55,8 @@ impl PoolError {
         match self {
             PoolError::Timeout { pool, .. }
             | PoolError::Connect { pool, .. }
-            | PoolError::Closed { pool } => pool,
+            | PoolError::Closed { pool }
+            | PoolError::Nested { pool, .. } => pool,
         }
     }
 }
@@ -71,6 +78,8 @@ pub struct DbPool {
 struct PoolInner {
     name: &'static str,
     pool: Pool,
+    /// Who gets the next connection: queue work before requests.
+    gate: Arc<Gate>,
     connection_timeout: Duration,
     max_active: usize,
     target: tokio_postgres::Config,
@@ -85,7 +94,10 @@ pub struct PoolState {
     pub max_size: usize,
     pub size: usize,
     pub available: usize,
+    /// Callers waiting for a connection, all kinds.
     pub waiting: usize,
+    /// Who waits: queue work and requests, and the longest wait now.
+    pub waiters: Waiting,
 }
 
 impl DbPool {
@@ -117,6 +129,7 @@ impl DbPool {
             inner: Arc::new(PoolInner {
                 name,
                 pool,
+                gate: Gate::new(max_active),
                 connection_timeout: config.connection_timeout,
                 max_active,
                 target,
@@ -135,18 +148,30 @@ impl DbPool {
         &self.inner.target
     }
 
-    /// Hands out a connection, waiting at most `connectionTimeout` in all. The wait is Hikari's
-    /// `pool.Wait` metric and a profiled request's DAO_CONNECTION span.
-    pub async fn get(&self) -> Result<Object, PoolError> {
-        profiling::measure(Category::DaoConnection, self.inner.name, self.acquire()).await
+    /// Hands out a connection and its place in the pool, waiting at most `connectionTimeout`
+    /// in all, queue work first (`gate`). The wait is Hikari's `pool.Wait` metric and a
+    /// profiled request's DAO_CONNECTION span. Only units of work (`db::work`) check
+    /// connections out; the place must be dropped after the connection.
+    pub(super) async fn checkout(&self, priority: Priority) -> Result<(Object, Place), PoolError> {
+        profiling::measure(
+            Category::DaoConnection,
+            self.inner.name,
+            self.acquire(priority),
+        )
+        .await
     }
 
-    async fn acquire(&self) -> Result<Object, PoolError> {
+    async fn acquire(&self, priority: Priority) -> Result<(Object, Place), PoolError> {
         let started = Instant::now();
         let name = self.inner.name;
         let waiting = self.inner.metrics.waiting();
-        let result =
-            tokio::time::timeout(self.inner.connection_timeout, self.inner.pool.get()).await;
+        let result = tokio::time::timeout(self.inner.connection_timeout, async {
+            let place = self.inner.gate.enter(priority).await;
+            // Never waits: the gate has as many places as the pool has connections.
+            let connection = self.inner.pool.get().await?;
+            Ok::<_, deadpool_postgres::PoolError>((connection, place))
+        })
+        .await;
         drop(waiting);
         let waited = started.elapsed();
         if self.inner.wait_warning.is_some_and(|limit| waited > limit) {
@@ -154,15 +179,19 @@ impl DbPool {
             tracing::warn!(
                 pool = name,
                 waited_ms = waited.as_millis() as u64,
+                priority = priority.as_str(),
                 size = state.size,
                 max_size = state.max_size,
-                waiting = state.waiting,
+                waiting_requests = state.waiters.requests,
+                waiting_queue_work = state.waiters.queue,
                 "slow wait for a database connection"
             );
         }
         match result {
             Ok(Ok(connection)) => {
-                self.inner.metrics.acquired(waited);
+                self.inner
+                    .metrics
+                    .acquired(waited, priority == Priority::Queue);
                 Ok(connection)
             }
             Ok(Err(deadpool_postgres::PoolError::Backend(source))) => {
@@ -170,7 +199,9 @@ impl DbPool {
             }
             Ok(Err(deadpool_postgres::PoolError::Closed)) => Err(PoolError::Closed { pool: name }),
             Ok(Err(_)) | Err(_) => {
-                self.inner.metrics.timed_out(waited);
+                self.inner
+                    .metrics
+                    .timed_out(waited, priority == Priority::Queue);
                 Err(PoolError::Timeout {
                     pool: name,
                     timeout: self.inner.connection_timeout,
@@ -180,24 +211,21 @@ impl DbPool {
         }
     }
 
-    /// A connection only if one can be had without waiting behind other callers (an idle one,
-    /// or a new one while the pool is below `maxActive`); `None` otherwise. For observers that
-    /// must not join the line they are observing. Not counted in the pool's wait metrics.
-    pub async fn try_get(&self) -> Result<Option<Object>, PoolError> {
+    /// A connection and its place only if a place is free now (an idle connection, or a new
+    /// one while the pool is below `maxActive`); `None` otherwise. For observers that must not
+    /// join the line they are observing. Not counted in the pool's wait metrics.
+    pub(super) async fn try_checkout(&self) -> Result<Option<(Object, Place)>, PoolError> {
         let name = self.inner.name;
-        let timeouts = Timeouts {
-            wait: Some(Duration::ZERO),
-            create: Some(self.inner.connection_timeout),
-            recycle: Some(self.inner.connection_timeout),
+        let Some(place) = self.inner.gate.try_enter() else {
+            return Ok(None);
         };
-        match self.inner.pool.timeout_get(&timeouts).await {
-            Ok(connection) => Ok(Some(connection)),
-            Err(deadpool_postgres::PoolError::Timeout(TimeoutType::Wait)) => Ok(None),
-            Err(deadpool_postgres::PoolError::Backend(source)) => {
+        match tokio::time::timeout(self.inner.connection_timeout, self.inner.pool.get()).await {
+            Ok(Ok(connection)) => Ok(Some((connection, place))),
+            Ok(Err(deadpool_postgres::PoolError::Backend(source))) => {
                 Err(PoolError::Connect { pool: name, source })
             }
-            Err(deadpool_postgres::PoolError::Closed) => Err(PoolError::Closed { pool: name }),
-            Err(_) => Err(PoolError::Timeout {
+            Ok(Err(deadpool_postgres::PoolError::Closed)) => Err(PoolError::Closed { pool: name }),
+            Ok(Err(_)) | Err(_) => Err(PoolError::Timeout {
                 pool: name,
                 timeout: self.inner.connection_timeout,
                 waited: self.inner.connection_timeout,
@@ -218,15 +246,22 @@ impl DbPool {
         self.inner
             .metrics
             .sampled(state.max_size, state.size, state.available);
+        self.inner.metrics.sampled_waiters(
+            state.waiters.queue,
+            state.waiters.requests,
+            state.waiters.longest,
+        );
     }
 
     pub fn state(&self) -> PoolState {
         let status = self.inner.pool.status();
+        let waiters = self.inner.gate.waiting();
         PoolState {
             max_size: status.max_size,
             size: status.size,
             available: status.available,
-            waiting: status.waiting,
+            waiting: waiters.queue + waiters.requests + status.waiting,
+            waiters,
         }
     }
 
@@ -262,7 +297,7 @@ impl DbPool {
         let mut opened = Vec::with_capacity(missing);
         for _ in 0..missing {
             // Failures are left to the next request: a warm-up must never fail the server.
-            match self.get().await {
+            match self.checkout(Priority::Request).await {
                 Ok(connection) => opened.push(connection),
                 Err(error) => {
                     tracing::debug!(pool = self.inner.name, %error, "pool warm-up skipped");

@@ -19,7 +19,7 @@ mod queues;
 
 pub use queues::GROWTH_THRESHOLD;
 
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 
 pub const KILLBILL_HEALTHCHECK: &str =
     "org.killbill.billing.server.healthchecks.KillbillHealthcheck";
@@ -121,13 +121,13 @@ pub struct Health {
 impl Health {
     /// The rotation check, one connectivity check per pool, and `others` (queues, plugins).
     /// The node starts out of rotation, as Kill Bill's does until its HTTP layer is up.
-    pub fn new(pools: &[DbPool], others: Vec<Arc<dyn HealthCheck>>) -> Health {
+    pub fn new(databases: &[Db], others: Vec<Arc<dyn HealthCheck>>) -> Health {
         let rotation = Arc::new(Rotation {
             in_rotation: AtomicBool::new(false),
         });
         let mut checks: Vec<Arc<dyn HealthCheck>> = vec![rotation.clone()];
-        for pool in pools {
-            checks.push(Arc::new(ConnectivityCheck { pool: pool.clone() }));
+        for db in databases {
+            checks.push(Arc::new(ConnectivityCheck { db: db.clone() }));
         }
         checks.extend(others);
         Health {
@@ -197,12 +197,12 @@ impl HealthCheck for Rotation {
 /// pool's `connectionTimeout`) and, unlike Hikari's check, also runs a trivial query, so a
 /// server that went away is seen even while idle connections are still pooled.
 struct ConnectivityCheck {
-    pool: DbPool,
+    db: Db,
 }
 
 impl HealthCheck for ConnectivityCheck {
     fn name(&self) -> String {
-        format!("{}.pool.ConnectivityCheck", self.pool.name())
+        format!("{}.pool.ConnectivityCheck", self.db.name())
     }
 
     fn check(&self) -> BoxFuture<'_, Outcome> {
@@ -213,12 +213,12 @@ impl HealthCheck for ConnectivityCheck {
                 error: Some((kind.to_string(), message)),
                 details: Map::new(),
             };
-            match self.pool.get().await {
+            match self.db.read().await {
                 Err(error) => failure(
                     "java.sql.SQLTransientConnectionException",
                     error.to_string(),
                 ),
-                Ok(connection) => match connection.simple_query("select 1").await {
+                Ok(work) => match work.client().simple_query("select 1").await {
                     Ok(_) => Outcome::healthy(None),
                     Err(error) => failure("java.sql.SQLException", error.to_string()),
                 },

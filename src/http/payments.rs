@@ -225,7 +225,7 @@ fn request_from(
 
 /// The response to an operation (Kill Bill's createPaymentResponse).
 fn operation_response(base: &str, result: OperationResult) -> Result<Response> {
-    let location = format!("{base}/1.0/kb/payments/{}/", result.view.payment.id);
+    let location = format!("{base}/1.0/kb/payments/{}/", result.payment.id);
     let failure = match result.status {
         TransactionStatus::Success | TransactionStatus::Pending => {
             return Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
@@ -246,8 +246,9 @@ fn operation_response(base: &str, result: OperationResult) -> Result<Response> {
     let message = match result.status {
         TransactionStatus::PaymentFailure => {
             let gateway = result
-                .transaction()
-                .and_then(|transaction| transaction.gateway_error_msg.clone())
+                .transaction
+                .gateway_error_msg
+                .clone()
                 .unwrap_or_else(|| "null".to_string());
             format!("{}{gateway}", failure.1)
         }

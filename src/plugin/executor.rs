@@ -76,6 +76,8 @@ impl PluginExecutor {
         T: Send + std::fmt::Debug + 'static,
         F: Future<Output = Result<T, PluginError>> + Send + 'static,
     {
+        crate::db::work::ensure_not_holding("a plugin thread slot")
+            .map_err(|held| PluginError(held.to_string()))?;
         let slot = match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await
         {
             Ok(Ok(slot)) => slot,

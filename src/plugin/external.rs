@@ -42,34 +42,47 @@ impl ExternalPaymentProviderPlugin {
         }
     }
 
+    /// The answer to `call`, unless `fail.exception` or `fail.timeout` asks for an exception or
+    /// a hang, which only the asynchronous path can give.
+    fn settle(
+        call: &PaymentCall,
+        transaction_type: TransactionType,
+    ) -> Option<PaymentTransactionInfo> {
+        let is_set = |key: &str| property_is_true(&call.properties, key);
+        if is_set(FAIL_WITH_EXCEPTION) || is_set(FAIL_WITH_TIMEOUT) {
+            return None;
+        }
+        Some(Self::answer(call, transaction_type))
+    }
+
+    fn answer(call: &PaymentCall, transaction_type: TransactionType) -> PaymentTransactionInfo {
+        let is_set = |key: &str| property_is_true(&call.properties, key);
+        let status = if is_set(FAIL_WITH_ERROR) {
+            PaymentPluginStatus::Error
+        } else if is_set(FAIL_WITH_CANCELLATION) {
+            PaymentPluginStatus::Canceled
+        } else {
+            PaymentPluginStatus::Processed
+        };
+        PaymentTransactionInfo::for_call(call, transaction_type, status)
+    }
+
     fn pay<'a>(
         &'a self,
         call: &'a PaymentCall,
         transaction_type: TransactionType,
     ) -> PluginResult<'a, PaymentTransactionInfo> {
         async move {
-            let is_set = |key: &str| property_is_true(&call.properties, key);
-            if is_set(FAIL_WITH_EXCEPTION) {
+            if property_is_true(&call.properties, FAIL_WITH_EXCEPTION) {
                 // Kill Bill's ExternalPaymentProviderPlugin says "cancellation" here.
                 return Err(PluginError(
                     "Triggered from killbill.external.payment.fail.cancellation".to_string(),
                 ));
             }
-            if is_set(FAIL_WITH_TIMEOUT) {
+            if property_is_true(&call.properties, FAIL_WITH_TIMEOUT) {
                 tokio::time::sleep(self.timeout_sleep).await;
             }
-            let status = if is_set(FAIL_WITH_ERROR) {
-                PaymentPluginStatus::Error
-            } else if is_set(FAIL_WITH_CANCELLATION) {
-                PaymentPluginStatus::Canceled
-            } else {
-                PaymentPluginStatus::Processed
-            };
-            Ok(PaymentTransactionInfo::for_call(
-                call,
-                transaction_type,
-                status,
-            ))
+            Ok(Self::answer(call, transaction_type))
         }
         .boxed()
     }
@@ -154,6 +167,16 @@ impl PaymentPluginApi for ExternalPaymentProviderPlugin {
         call: &'a PaymentCall,
     ) -> PluginResult<'a, PaymentTransactionInfo> {
         self.pay(call, TransactionType::Credit)
+    }
+
+    /// Nothing to wait for: no gateway, no table. The test hooks that ask for an exception or a
+    /// hang take the asynchronous path.
+    fn answer_at_once(
+        &self,
+        transaction_type: TransactionType,
+        call: &PaymentCall,
+    ) -> Option<PaymentTransactionInfo> {
+        Self::settle(call, transaction_type)
     }
 
     /// Kill Bill's plugin remembers nothing: the janitor learns nothing from it.

@@ -258,6 +258,18 @@ pub trait PaymentPluginApi: Send + Sync {
         properties: &'a [PluginProperty],
     ) -> PluginResult<'a, Vec<PaymentTransactionInfo>>;
 
+    /// The answer to a payment call when the plugin can give it without waiting for anything
+    /// (no gateway, no database, no timer), so the payment service may record the operation
+    /// in one transaction. `None`, the default, means the call must go through
+    /// [`process_payment`] outside any transaction.
+    fn answer_at_once(
+        &self,
+        _transaction_type: TransactionType,
+        _call: &PaymentCall,
+    ) -> Option<PaymentTransactionInfo> {
+        None
+    }
+
     /// Reported by KillbillPluginsHealthcheck; healthy unless the plugin knows better.
     fn health(&self) -> PluginHealth {
         PluginHealth {
@@ -317,8 +329,32 @@ impl PluginRegistry {
         self.plugins.insert(name.to_string(), plugin);
     }
 
+    /// The plugin answering to `name`. Refused (as if none were registered, after an error
+    /// log; a panic in debug builds) to a task holding a database connection: a plugin may
+    /// take its time, and may need a connection of its own.
     pub fn get(&self, name: &str) -> Option<Arc<dyn PaymentPluginApi>> {
+        crate::db::work::ensure_not_holding("a payment plugin").ok()?;
         self.plugins.get(name).cloned()
+    }
+
+    /// The answer of the plugin `name` to a payment call, if it can give it at once
+    /// ([`PaymentPluginApi::answer_at_once`]); chargebacks never reach a plugin, so they always
+    /// have one. Synchronous, so a task holding a connection may ask: nothing here can wait.
+    pub fn answer_at_once(
+        &self,
+        name: &str,
+        transaction_type: TransactionType,
+        call: &PaymentCall,
+    ) -> Option<PaymentTransactionInfo> {
+        let plugin = self.plugins.get(name)?;
+        match transaction_type {
+            TransactionType::Chargeback => Some(PaymentTransactionInfo::for_call(
+                call,
+                transaction_type,
+                PaymentPluginStatus::Processed,
+            )),
+            _ => plugin.answer_at_once(transaction_type, call),
+        }
     }
 
     /// Every registered plugin by name, sorted by name.

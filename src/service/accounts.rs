@@ -17,7 +17,7 @@ use crate::bus::internal_events::{
     AccountChangeInternalEvent, AccountCreationInternalEvent, ChangedField,
 };
 use crate::bus::Bus;
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 use crate::profiling::{measure, Category::Dao};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountData};
@@ -124,13 +124,13 @@ pub struct AccountView {
 
 #[derive(Clone)]
 pub struct AccountService {
-    pool: DbPool,
+    db: Db,
     main_bus: Bus,
 }
 
 impl AccountService {
-    pub fn new(pool: DbPool, main_bus: Bus) -> AccountService {
-        AccountService { pool, main_bus }
+    pub fn new(db: Db, main_bus: Bus) -> AccountService {
+        AccountService { db, main_bus }
     }
 
     /// Creates an account with Kill Bill's defaults, in one transaction with its history row,
@@ -174,10 +174,10 @@ impl AccountService {
             migrated: input.migrated,
         };
 
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
         if let Some(parent_id) = data.parent_account_id {
-            require_parent(&transaction, tenant, parent_id).await?;
+            require_parent(transaction, tenant, parent_id).await?;
         }
         let audit = AuditContext {
             created_by: &context.created_by,
@@ -187,7 +187,7 @@ impl AccountService {
             tenant_record_id: tenant.record_id,
             account_record_id: None,
         };
-        let insert = accounts::insert_account(&transaction, id, &data, now, &audit);
+        let insert = accounts::insert_account(transaction, id, &data, now, &audit);
         let account = measure(Dao, "accounts:insert_account", insert)
             .await
             .map_err(|error| match error {
@@ -206,16 +206,27 @@ impl AccountService {
             account_record_id: account.record_id,
             tenant_record_id: tenant.record_id,
         };
-        measure(
-            Dao,
-            "bus:post",
-            posted.post(&transaction, &event, context.user_token),
-        )
-        .await
-        .map_err(ServiceError::from)?;
-        measure(Dao, "commit", transaction.commit())
+        // The event and the COMMIT go together: one round trip.
+        let post_and_commit = async {
+            crate::db::sql::pipelined(async {
+                tokio::try_join!(
+                    async {
+                        posted
+                            .post(&work, &event, context.user_token)
+                            .await
+                            .map_err(ServiceError::from)
+                    },
+                    async {
+                        work.commit()
+                            .await
+                            .map_err(|error| ServiceError::from(StorageError::from(error)))
+                    },
+                )
+            })
             .await
-            .map_err(StorageError::from)?;
+        };
+        measure(Dao, "bus:post+commit", post_and_commit).await?;
+        drop(work);
         posted.committed().await;
         Ok(account)
     }
@@ -227,11 +238,12 @@ impl AccountService {
         id: Uuid,
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let account = measure(
             Dao,
             "accounts:find_account_by_id",
-            accounts::find_account_by_id(&connection, tenant.record_id, id),
+            accounts::find_account_by_id(connection, tenant.record_id, id),
         )
         .await?
         .ok_or(ServiceError::AccountNotFound { id })?;
@@ -245,11 +257,12 @@ impl AccountService {
         external_key: &str,
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let account = measure(
             Dao,
             "accounts:find_account_by_external_key",
-            accounts::find_account_by_external_key(&connection, tenant.record_id, external_key),
+            accounts::find_account_by_external_key(connection, tenant.record_id, external_key),
         )
         .await?
         .ok_or_else(|| ServiceError::AccountNotFoundForKey {
@@ -275,39 +288,32 @@ impl AccountService {
     ) -> Result<(), ServiceError> {
         validate(&input)?;
         let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
-        let current = accounts::lock_account_by_id(&transaction, tenant.record_id, id)
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
+        let current = accounts::lock_account_by_id(transaction, tenant.record_id, id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id })?;
         let data = merge(&current.data, input, treat_null_as_reset)?;
         if let Some(parent_id) = data.parent_account_id {
             if current.data.parent_account_id != Some(parent_id) {
-                require_parent(&transaction, tenant, parent_id).await?;
+                require_parent(transaction, tenant, parent_id).await?;
             }
         }
         let account = accounts::update_account(
-            &transaction,
+            transaction,
             current.record_id,
             &data,
             &context.created_by,
             now,
         )
         .await?;
-        record_change(&transaction, &account, ChangeType::Update, now, context).await?;
+        record_change(transaction, &account, ChangeType::Update, now, context).await?;
         // Kill Bill's DefaultAccountDao posts the change event in the update's transaction,
         // whether or not a field changed.
         let mut posted = self.main_bus.posted();
-        post_account_change(
-            &transaction,
-            &mut posted,
-            &current.data,
-            &account,
-            now,
-            context,
-        )
-        .await?;
-        transaction.commit().await.map_err(StorageError::from)?;
+        post_account_change(&work, &mut posted, &current.data, &account, now, context).await?;
+        work.commit().await.map_err(StorageError::from)?;
+        drop(work);
         posted.committed().await;
         Ok(())
     }
@@ -323,12 +329,13 @@ impl AccountService {
         limit: i64,
         balances: BalanceRequest,
     ) -> Result<AccountPage, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let offset = offset.max(0);
         let descending = limit < 0;
         let limit = limit.saturating_abs();
         let page = accounts::list_accounts(
-            &connection,
+            connection,
             tenant.record_id,
             search,
             offset,
@@ -340,7 +347,7 @@ impl AccountService {
             measure(
                 Dao,
                 "accounts:count_accounts",
-                accounts::count_accounts(&connection, tenant.record_id, search),
+                accounts::count_accounts(connection, tenant.record_id, search),
             )
         };
         let total = count(search).await?;
@@ -373,9 +380,10 @@ impl AccountService {
         if level == AuditLevel::None {
             return Ok(Vec::new());
         }
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let logs = audit::find_audit_logs(
-            &connection,
+            connection,
             AuditedTable::Account,
             account.tenant_record_id,
             &[account.record_id],
@@ -392,12 +400,13 @@ impl AccountService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<ObjectAuditLog>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let account = accounts::find_account_by_id(&connection, tenant.record_id, id)
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let account = accounts::find_account_by_id(connection, tenant.record_id, id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id })?;
         let trail =
-            audit::find_account_audit_trail(&connection, tenant.record_id, account.record_id)
+            audit::find_account_audit_trail(connection, tenant.record_id, account.record_id)
                 .await?;
         Ok(trail
             .into_iter()
@@ -416,12 +425,13 @@ impl AccountService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let account = accounts::find_account_by_id(&connection, tenant.record_id, id)
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let account = accounts::find_account_by_id(connection, tenant.record_id, id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id })?;
         Ok(audit::find_audit_logs_with_history(
-            &connection,
+            connection,
             AuditedTable::Account,
             tenant.record_id,
             account.record_id,
@@ -608,7 +618,7 @@ fn merge(
 /// Posts Kill Bill's AccountChangeInternalEvent (pushed as ACCOUNT_CHANGE) for `account`,
 /// which was `old` before this change, in the change's transaction.
 pub(crate) async fn post_account_change(
-    transaction: &deadpool_postgres::Transaction<'_>,
+    work: &crate::db::work::Work,
     posted: &mut crate::bus::PostedEvents,
     old: &AccountData,
     account: &Account,
@@ -622,7 +632,7 @@ pub(crate) async fn post_account_change(
         tenant_record_id: account.tenant_record_id,
     };
     posted
-        .post(transaction, &event, context.user_token)
+        .post(work, &event, context.user_token)
         .await
         .map_err(ServiceError::from)?;
     Ok(())
@@ -685,7 +695,7 @@ fn changed_fields(old: &AccountData, new: &AccountData, now: DateTime<Utc>) -> V
 
 /// A parent account must be one of the tenant's accounts (ACCOUNT_DOES_NOT_EXIST_FOR_ID).
 async fn require_parent(
-    transaction: &deadpool_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Object,
     tenant: &Tenant,
     parent_id: Uuid,
 ) -> Result<(), ServiceError> {
@@ -697,7 +707,7 @@ async fn require_parent(
 
 /// The history row of a change and the audit row pointing at it.
 async fn record_change(
-    transaction: &deadpool_postgres::Transaction<'_>,
+    transaction: &deadpool_postgres::Object,
     account: &Account,
     change_type: ChangeType,
     now: DateTime<Utc>,

@@ -5,7 +5,7 @@ use tokio::sync::mpsc;
 
 use crate::bus::inspect::{self, QueueEntry, QueueFilter};
 use crate::bus::BusError;
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 use crate::service::tenants::Tenant;
 
 /// What `GET /1.0/kb/admin/queues` asks for, with Kill Bill's defaults already applied by
@@ -34,12 +34,12 @@ pub type EntryStream = mpsc::Receiver<Result<QueueEntry, BusError>>;
 
 #[derive(Clone)]
 pub struct AdminService {
-    pool: DbPool,
+    db: Db,
 }
 
 impl AdminService {
-    pub fn new(pool: DbPool) -> AdminService {
-        AdminService { pool }
+    pub fn new(db: Db) -> AdminService {
+        AdminService { db }
     }
 
     /// The tenant's bus events and notifications, each `None` when not asked for.
@@ -63,10 +63,10 @@ impl AdminService {
         };
         let bus = query
             .with_bus_events
-            .then(|| inspect::bus_entries(self.pool.clone(), filter.clone()));
+            .then(|| inspect::bus_entries(self.db.clone(), filter.clone()));
         let notifications = query
             .with_notifications
-            .then(|| inspect::notification_entries(self.pool.clone(), filter));
+            .then(|| inspect::notification_entries(self.db.clone(), filter));
         (bus, notifications)
     }
 }

@@ -2,7 +2,11 @@
 //! bus to account creation and change, payment outcomes and tags and posts the matching
 //! external event (ACCOUNT_CREATION, ACCOUNT_CHANGE, PAYMENT_SUCCESS, PAYMENT_FAILED,
 //! TAG_CREATION, TAG_DELETION; TENANT_CONFIG_CHANGE for a tenant key-value) on the external
-//! bus, in one transaction, with BeatrixListener's metaData (a JSON text).
+//! bus, with BeatrixListener's metaData (a JSON text).
+//!
+//! Handlers hand their external events to one writer task, which inserts whatever accumulated
+//! while it wrote the previous batch in one statement: the rows are those of one insert per
+//! event, and each handler returns once its own event is committed, as before.
 //!
 //! This file owns that mapping. It must never call a callback or a plugin itself (the external
 //! bus's subscribers do) and never write SQL (storage does).
@@ -14,9 +18,9 @@
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
 use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::bus::internal_events::{
     AccountChangeInternalEvent, AccountCreationInternalEvent, ControlTagCreationInternalEvent,
@@ -25,14 +29,16 @@ use crate::bus::internal_events::{
     TenantConfigChangeInternalEvent, UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
 };
 use crate::bus::{Bus, BusEntry, BusEvent, HandlerError};
-use crate::db::pool::DbPool;
-use crate::storage::tenants;
+use crate::db::work::Db;
+use crate::service::tenants::TenantDirectory;
 
 /// Subscribes the translation on `main_bus`; call before the bus starts.
-pub fn subscribe(main_bus: &Bus, external_bus: &Bus, pool: &DbPool) {
+pub fn subscribe(main_bus: &Bus, external_bus: &Bus, db: &Db, tenants: &TenantDirectory) {
+    let (batch, waiting) = mpsc::channel(BATCH_QUEUE);
+    tokio::spawn(write_batches(external_bus.clone(), db.clone(), waiting));
     let translator = Arc::new(Translator {
-        external_bus: external_bus.clone(),
-        pool: pool.clone(),
+        batch,
+        tenants: tenants.clone(),
     });
     // An account creation's account is the account itself; no metaData.
     translate::<AccountCreationInternalEvent>(main_bus, &translator, "ACCOUNT_CREATION", |e| {
@@ -189,30 +195,44 @@ fn tag(tag: &TagEventData) -> Result<External, HandlerError> {
     ))
 }
 
+/// External events waiting to be written, each with the handler call waiting on it.
+type Pending = (
+    ExternalBusEvent,
+    Option<Uuid>,
+    oneshot::Sender<Result<(), String>>,
+);
+
+/// At most this many external events go into one insert.
+const BATCH_SIZE: usize = 200;
+/// At most this many wait for the writer; a handler finding it full waits for room.
+const BATCH_QUEUE: usize = 1000;
+
 struct Translator {
-    external_bus: Bus,
-    pool: DbPool,
+    /// To the writer task, which inserts what accumulated while it wrote the previous batch:
+    /// many handler calls share one connection and one statement, so the bus keeps up with
+    /// the requests that post to it even when connections are scarce.
+    batch: mpsc::Sender<Pending>,
+    tenants: TenantDirectory,
 }
 
 impl Translator {
-    /// Posts the external event for `entry` in its own transaction.
+    /// Posts the external event for `entry`, committed once the writer has written it.
     async fn post(
         &self,
         entry: &BusEntry,
         event_type: &str,
         external: External,
     ) -> Result<(), HandlerError> {
-        let mut connection = self.pool.get().await?;
-        let transaction = connection.transaction().await?;
-        let tenant =
-            tenants::find_tenant_by_record_id(&transaction, entry.search_keys.tenant_record_id)
-                .await?
-                .ok_or_else(|| {
-                    format!(
-                        "no tenant with record id {} for bus entry {}",
-                        entry.search_keys.tenant_record_id, entry.record_id
-                    )
-                })?;
+        let tenant = self
+            .tenants
+            .by_record_id(entry.search_keys.tenant_record_id)
+            .await?
+            .ok_or_else(|| {
+                format!(
+                    "no tenant with record id {} for bus entry {}",
+                    entry.search_keys.tenant_record_id, entry.record_id
+                )
+            })?;
         let external = ExternalBusEvent {
             event_type: event_type.to_string(),
             object_type: external.object_type.to_string(),
@@ -224,12 +244,54 @@ impl Translator {
             search_key2: entry.search_keys.tenant_record_id,
             user_token: entry.user_token,
         };
-        let mut posted = self.external_bus.posted();
-        posted
-            .post(&transaction, &external, entry.user_token)
-            .await?;
-        transaction.commit().await?;
-        posted.committed().await;
-        Ok(())
+        let (written, done) = oneshot::channel();
+        self.batch
+            .send((external, entry.user_token, written))
+            .await
+            .map_err(|_| "the external event writer has stopped".to_string())?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(error.into()),
+            Err(_) => Err("the external event writer has stopped".into()),
+        }
     }
+}
+
+/// Writes the external events handed over, batch by batch, each batch in one statement that
+/// commits on its own, and tells every waiting handler how its event fared. Ends once every
+/// translator is gone.
+async fn write_batches(external_bus: Bus, db: Db, mut waiting: mpsc::Receiver<Pending>) {
+    while let Some(first) = waiting.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_SIZE {
+            match waiting.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (events, replies): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|(event, token, reply)| ((event, token), reply))
+            .unzip();
+        let written = write_batch(&external_bus, &db, &events).await;
+        for reply in replies {
+            let _ = reply.send(written.clone());
+        }
+    }
+}
+
+async fn write_batch(
+    external_bus: &Bus,
+    db: &Db,
+    events: &[(ExternalBusEvent, Option<Uuid>)],
+) -> Result<(), String> {
+    let mut posted = external_bus.posted();
+    let work = db.read().await.map_err(|error| error.to_string())?;
+    posted
+        .post_all(&work, events)
+        .await
+        .map_err(|error| error.to_string())?;
+    drop(work);
+    posted.committed().await;
+    Ok(())
 }

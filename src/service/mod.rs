@@ -5,11 +5,13 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod cluster;
 pub mod external_events;
 pub mod payment_methods;
 pub mod payments;
 pub mod push_notifications;
 pub mod tags;
+pub mod tenant_values;
 pub mod tenants;
 
 use crate::bus::notifications::NotificationError;
@@ -207,6 +209,24 @@ impl From<BusError> for ServiceError {
             BusError::Database(error) => ServiceError::Storage(StorageError::from(error)),
             other => ServiceError::Internal(other.to_string()),
         }
+    }
+}
+
+impl ServiceError {
+    /// The database could not be reached (a lost connection, an exhausted or closed pool):
+    /// what was being written may be written later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::Storage(StorageError::Unavailable(_) | StorageError::Pool(_))
+        )
+    }
+}
+
+/// A wait refused because the task held a connection: a bug, answered as 500.
+impl From<crate::db::work::HeldConnection> for ServiceError {
+    fn from(held: crate::db::work::HeldConnection) -> Self {
+        ServiceError::Internal(held.to_string())
     }
 }
 

@@ -3,11 +3,14 @@
 //! at most one `__EXTERNAL_PAYMENT__` method per account, the external key chosen from the
 //! request, then the plugin, then the id, and a default method deleted only on request.
 //!
-//! Every write is one transaction on the main pool holding the account's row lock: the
-//! `payment_methods` row, its `payment_method_history` copy and audit row, and when the
-//! account's default changes, the account update with its own history and audit rows (and,
-//! when the default is deleted with `deleteDefaultPmWithAutoPayOff`, the AUTO_PAY_OFF tag with
-//! its own). This file owns those rules; it writes no SQL and knows nothing of HTTP.
+//! Every write checks what it can first, calls the plugin holding no connection (as Kill Bill
+//! holds only its account lock around the plugin), then writes in one transaction on the main
+//! pool holding the account's row lock, checking again: the `payment_methods` row, its
+//! `payment_method_history` copy and audit row, and when the account's default changes, the
+//! account update with its own history and audit rows (and, when the default is deleted with
+//! `deleteDefaultPmWithAutoPayOff`, the AUTO_PAY_OFF tag with its own). A plugin refusal
+//! leaves nothing behind. This file owns those rules; it writes no SQL and knows nothing of
+//! HTTP.
 //!
 //! Another tenant's accounts and methods are indistinguishable from unknown ones.
 
@@ -15,12 +18,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
 use crate::bus::{Bus, PostedEvents};
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 use crate::plugin::{
     PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi, PluginProperty, PluginRegistry,
     EXTERNAL_PAYMENT_PLUGIN_NAME,
@@ -61,6 +64,15 @@ pub struct PaymentMethodInput {
     pub plugin_info: Option<PaymentMethodPlugin>,
 }
 
+/// A method an addition writes, once its plugin has accepted it.
+struct NewMethodWrite<'a> {
+    id: Uuid,
+    external_key: String,
+    account_id: Uuid,
+    plugin_name: &'a str,
+    set_default: bool,
+}
+
 /// What a deletion of the account's default method is allowed to do
 /// (`deleteDefaultPmWithAutoPayOff`, `forceDefaultPmDeletion`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -71,16 +83,16 @@ pub struct DeleteFlags {
 
 #[derive(Clone)]
 pub struct PaymentMethodService {
-    pool: DbPool,
+    db: Db,
     plugins: Arc<PluginRegistry>,
     /// Where a changed default (ACCOUNT_CHANGE) and an AUTO_PAY_OFF tag are announced.
     main_bus: Bus,
 }
 
 impl PaymentMethodService {
-    pub fn new(pool: DbPool, plugins: Arc<PluginRegistry>, main_bus: Bus) -> PaymentMethodService {
+    pub fn new(db: Db, plugins: Arc<PluginRegistry>, main_bus: Bus) -> PaymentMethodService {
         PaymentMethodService {
-            pool,
+            db,
             plugins,
             main_bus,
         }
@@ -105,25 +117,23 @@ impl PaymentMethodService {
                     "PaymentMethodJson pluginName should be specified".to_string(),
                 )
             })?;
-        let id = Uuid::new_v4();
-        let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
-        // The account lock serialises additions to one account, so two concurrent
-        // `__EXTERNAL_PAYMENT__` additions cannot both pass the check below.
-        let account = accounts::lock_account_by_id(&transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
         let plugin = self.plugin(&plugin_name)?;
-        if plugin_name == EXTERNAL_PAYMENT_PLUGIN_NAME {
-            let existing = payment_methods::find_payment_methods_by_account(
-                &transaction,
-                tenant.record_id,
-                account_id,
-                false,
-            )
-            .await?;
-            if existing
+        let id = Uuid::new_v4();
+        let is_external = plugin_name == EXTERNAL_PAYMENT_PLUGIN_NAME;
+        {
+            let work = self.db.read().await.map_err(StorageError::from)?;
+            let client = work.client();
+            accounts::find_account_by_id(client, tenant.record_id, account_id)
+                .await?
+                .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+            if is_external
+                && payment_methods::find_payment_methods_by_account(
+                    client,
+                    tenant.record_id,
+                    account_id,
+                    false,
+                )
+                .await?
                 .iter()
                 .any(|method| method.plugin_name == EXTERNAL_PAYMENT_PLUGIN_NAME)
             {
@@ -136,42 +146,87 @@ impl PaymentMethodService {
             tenant_id: tenant.id,
             properties,
         };
-        // The plugin is called inside the transaction so that a refusal leaves nothing behind;
-        // a remote gateway will want this moved out (Kill Bill holds only its account lock).
         plugin
             .add_payment_method(call.clone(), input.plugin_info.as_ref(), set_default)
             .await
             .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
-        let external_key = match input.external_key {
-            Some(key) => key,
+        let plugin_key = match &input.external_key {
+            Some(_) => None,
             None => {
-                let detail = plugin
+                plugin
                     .get_payment_method_detail(call)
                     .await
-                    .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
-                match detail.external_payment_method_id {
-                    Some(key)
-                        if payment_methods::find_payment_method_by_external_key(
-                            &transaction,
-                            tenant.record_id,
-                            &key,
-                        )
-                        .await?
-                        .is_none() =>
-                    {
-                        key
-                    }
-                    _ => id.to_string(),
-                }
+                    .map_err(|error| ServiceError::PaymentPlugin(error.0))?
+                    .external_payment_method_id
             }
         };
-        let method = payment_methods::insert_payment_method(
-            &transaction,
+
+        // The plugin's key is only a suggestion: when another method of the tenant took it
+        // (two first methods added at once both see it free), the method gets its id instead.
+        let new_method = |external_key: String| NewMethodWrite {
+            id,
+            external_key,
+            account_id,
+            plugin_name: &plugin_name,
+            set_default,
+        };
+        let suggested = input.external_key.is_none() && plugin_key.is_some();
+        let first_try = new_method(
+            input
+                .external_key
+                .or(plugin_key)
+                .unwrap_or_else(|| id.to_string()),
+        );
+        match self
+            .write_method(tenant, &first_try, suggested, context)
+            .await
+        {
+            Err(ServiceError::PaymentMethodKeyAlreadyExists { .. }) if suggested => {
+                self.write_method(tenant, &new_method(id.to_string()), false, context)
+                    .await
+            }
+            written => written,
+        }
+    }
+
+    /// The transaction of an addition: the method with its history and audit rows, and the
+    /// account's new default when asked. A `suggested` key already taken is refused before
+    /// the insert.
+    async fn write_method(
+        &self,
+        tenant: &Tenant,
+        method: &NewMethodWrite<'_>,
+        suggested: bool,
+        context: &CallContext,
+    ) -> Result<PaymentMethodRecord, ServiceError> {
+        let now = now_in_millis();
+        let account_id = method.account_id;
+        let external_key = &method.external_key;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
+        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        if suggested
+            && payment_methods::find_payment_method_by_external_key(
+                transaction,
+                tenant.record_id,
+                external_key,
+            )
+            .await?
+            .is_some()
+        {
+            return Err(ServiceError::PaymentMethodKeyAlreadyExists {
+                external_key: external_key.clone(),
+            });
+        }
+        let inserted = payment_methods::insert_payment_method(
+            transaction,
             &NewPaymentMethod {
-                id,
-                external_key: &external_key,
+                id: method.id,
+                external_key,
                 account_id,
-                plugin_name: &plugin_name,
+                plugin_name: method.plugin_name,
                 account_record_id: account.record_id,
                 tenant_record_id: tenant.record_id,
             },
@@ -187,17 +242,24 @@ impl PaymentMethodService {
                     external_key: external_key.clone(),
                 }
             }
+            // Another request added the account's external method meanwhile.
+            StorageError::UniqueViolation { constraint }
+                if constraint == payment_methods::ONE_EXTERNAL_PER_ACCOUNT_INDEX =>
+            {
+                ServiceError::ExternalPaymentMethodAlreadyExists { account_id }
+            }
             other => other.into(),
         })?;
-        record_method_change(&transaction, &method, ChangeType::Insert, now, context).await?;
+        record_method_change(transaction, &inserted, ChangeType::Insert, now, context).await?;
         let mut posted = self.main_bus.posted();
-        if set_default {
-            set_account_default(&transaction, &mut posted, &account, Some(id), now, context)
+        if method.set_default {
+            set_account_default(&work, &mut posted, &account, Some(method.id), now, context)
                 .await?;
         }
-        transaction.commit().await.map_err(StorageError::from)?;
+        work.commit().await.map_err(StorageError::from)?;
+        drop(work);
         posted.committed().await;
-        Ok(method)
+        Ok(inserted)
     }
 
     /// The account's methods as `options` asks.
@@ -207,20 +269,21 @@ impl PaymentMethodService {
         account_id: Uuid,
         options: ReadOptions<'_>,
     ) -> Result<Vec<PaymentMethodView>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let account = accounts::find_account_by_id(&connection, tenant.record_id, account_id)
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id: account_id })?;
         let methods = payment_methods::find_payment_methods_by_account(
-            &connection,
+            connection,
             tenant.record_id,
             account_id,
             options.include_deleted,
         )
         .await?;
-        let mut trails = audit_trails(&connection, tenant, &methods, options.audit).await?;
+        let mut trails = audit_trails(connection, tenant, &methods, options.audit).await?;
         // Released before the plugin calls, which may be slow.
-        drop(connection);
+        drop(read);
         let mut views = Vec::with_capacity(methods.len());
         for method in methods {
             let audit_logs = trails.remove(&method.record_id).unwrap_or_default();
@@ -239,14 +302,18 @@ impl PaymentMethodService {
         id: Uuid,
         options: ReadOptions<'_>,
     ) -> Result<PaymentMethodView, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let method = payment_methods::find_payment_method_by_id(&connection, tenant.record_id, id)
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let method = payment_methods::find_payment_method_by_id(connection, tenant.record_id, id)
             .await?
             .ok_or(unknown_method(id))?;
         let method = Some(method)
             .filter(|method| options.include_deleted || method.is_active)
             .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
-        self.view_with_account(tenant, &connection, method, options)
+        let (method, account, audit_logs) =
+            with_account(tenant, connection, method, options).await?;
+        drop(read);
+        self.view(tenant, method, &account, options, audit_logs)
             .await
     }
 
@@ -257,9 +324,10 @@ impl PaymentMethodService {
         external_key: &str,
         options: ReadOptions<'_>,
     ) -> Result<PaymentMethodView, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let method = payment_methods::find_payment_method_by_external_key(
-            &connection,
+            connection,
             tenant.record_id,
             external_key,
         )
@@ -268,7 +336,10 @@ impl PaymentMethodService {
         .ok_or_else(|| ServiceError::PaymentMethodNotFound {
             id: external_key.to_string(),
         })?;
-        self.view_with_account(tenant, &connection, method, options)
+        let (method, account, audit_logs) =
+            with_account(tenant, connection, method, options).await?;
+        drop(read);
+        self.view(tenant, method, &account, options, audit_logs)
             .await
     }
 
@@ -279,12 +350,13 @@ impl PaymentMethodService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let method = payment_methods::find_payment_method_by_id(&connection, tenant.record_id, id)
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let method = payment_methods::find_payment_method_by_id(connection, tenant.record_id, id)
             .await?
             .ok_or(unknown_method(id))?;
         Ok(audit::find_audit_logs_with_history(
-            &connection,
+            connection,
             AuditedTable::PaymentMethod,
             tenant.record_id,
             method.record_id,
@@ -303,29 +375,11 @@ impl PaymentMethodService {
         properties: &[PluginProperty],
         context: &CallContext,
     ) -> Result<(), ServiceError> {
-        let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
-        let method = payment_methods::find_payment_method_by_id(&transaction, tenant.record_id, id)
-            .await?
-            .ok_or(unknown_method(id))?;
-        let method = Some(method)
-            .filter(|method| method.is_active)
-            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
-        // Locked so that a concurrent setDefault cannot make this method the default after
-        // the check below.
-        let account =
-            accounts::lock_account_by_id(&transaction, tenant.record_id, method.account_id)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::Internal(format!("payment method {id} has no account"))
-                })?;
-        let is_default = account.data.payment_method_id == Some(id);
-        if is_default && !flags.delete_default_with_auto_pay_off && !flags.force_default_deletion {
-            return Err(ServiceError::CannotDeleteDefaultPaymentMethod {
-                account_id: account.id,
-            });
-        }
+        // Checked before the plugin hears of it, and again in the write's transaction.
+        let (method, account) = {
+            let work = self.db.read().await.map_err(StorageError::from)?;
+            self.deletable(work.client(), tenant, id, flags).await?
+        };
         // A method whose plugin is gone can still be deleted: there is nothing to tell.
         if let Some(plugin) = self.plugins.get(&method.plugin_name) {
             plugin
@@ -338,26 +392,60 @@ impl PaymentMethodService {
                 .await
                 .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
         }
+        let now = now_in_millis();
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
+        let (method, account) = self.deletable(transaction, tenant, id, flags).await?;
+        let is_default = account.data.payment_method_id == Some(id);
         payment_methods::deactivate_payment_method(
-            &transaction,
+            transaction,
             method.record_id,
             &context.created_by,
             now,
         )
         .await?;
-        record_method_change(&transaction, &method, ChangeType::Delete, now, context).await?;
+        record_method_change(transaction, &method, ChangeType::Delete, now, context).await?;
         let mut posted = self.main_bus.posted();
         if is_default {
             // PaymentMethodProcessor tags only when the deleted method was the default, and
             // only with this flag; an account already AUTO_PAY_OFF keeps its tag.
             if flags.delete_default_with_auto_pay_off {
-                tags::tag_auto_pay_off(&transaction, &mut posted, &account, now, context).await?;
+                tags::tag_auto_pay_off(&work, &mut posted, &account, now, context).await?;
             }
-            set_account_default(&transaction, &mut posted, &account, None, now, context).await?;
+            set_account_default(&work, &mut posted, &account, None, now, context).await?;
         }
-        transaction.commit().await.map_err(StorageError::from)?;
+        work.commit().await.map_err(StorageError::from)?;
+        drop(work);
         posted.committed().await;
         Ok(())
+    }
+
+    /// The active method `id` with its account (locked when `client` is in a transaction, so
+    /// a concurrent setDefault cannot make it the default after the check), if `flags` allow
+    /// deleting it.
+    async fn deletable(
+        &self,
+        client: &Object,
+        tenant: &Tenant,
+        id: Uuid,
+        flags: DeleteFlags,
+    ) -> Result<(PaymentMethodRecord, AccountRecord), ServiceError> {
+        let method = payment_methods::find_payment_method_by_id(client, tenant.record_id, id)
+            .await?
+            .ok_or(unknown_method(id))?;
+        let method = Some(method)
+            .filter(|method| method.is_active)
+            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
+        let account = accounts::lock_account_by_id(client, tenant.record_id, method.account_id)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("payment method {id} has no account")))?;
+        let is_default = account.data.payment_method_id == Some(id);
+        if is_default && !flags.delete_default_with_auto_pay_off && !flags.force_default_deletion {
+            return Err(ServiceError::CannotDeleteDefaultPaymentMethod {
+                account_id: account.id,
+            });
+        }
+        Ok((method, account))
     }
 
     /// Makes one of the account's active methods its default.
@@ -369,16 +457,12 @@ impl PaymentMethodService {
         properties: &[PluginProperty],
         context: &CallContext,
     ) -> Result<(), ServiceError> {
-        let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
-        let account = accounts::lock_account_by_id(&transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
-        let method = payment_methods::find_payment_method_by_id(&transaction, tenant.record_id, id)
-            .await?
-            .filter(|method| method.is_active && method.account_id == account_id)
-            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
+        let method = {
+            let work = self.db.read().await.map_err(StorageError::from)?;
+            self.default_candidate(work.client(), tenant, account_id, id)
+                .await?
+                .1
+        };
         let plugin = self.plugin(&method.plugin_name)?;
         plugin
             .set_default_payment_method(PaymentMethodCall {
@@ -389,11 +473,36 @@ impl PaymentMethodService {
             })
             .await
             .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+        let now = now_in_millis();
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
+        let (account, _) = self
+            .default_candidate(transaction, tenant, account_id, id)
+            .await?;
         let mut posted = self.main_bus.posted();
-        set_account_default(&transaction, &mut posted, &account, Some(id), now, context).await?;
-        transaction.commit().await.map_err(StorageError::from)?;
+        set_account_default(&work, &mut posted, &account, Some(id), now, context).await?;
+        work.commit().await.map_err(StorageError::from)?;
+        drop(work);
         posted.committed().await;
         Ok(())
+    }
+
+    /// The account (locked in a transaction) and its active method `id`.
+    async fn default_candidate(
+        &self,
+        client: &Object,
+        tenant: &Tenant,
+        account_id: Uuid,
+        id: Uuid,
+    ) -> Result<(AccountRecord, PaymentMethodRecord), ServiceError> {
+        let account = accounts::lock_account_by_id(client, tenant.record_id, account_id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let method = payment_methods::find_payment_method_by_id(client, tenant.record_id, id)
+            .await?
+            .filter(|method| method.is_active && method.account_id == account_id)
+            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
+        Ok((account, method))
     }
 
     fn plugin(&self, name: &str) -> Result<Arc<dyn PaymentPluginApi>, ServiceError> {
@@ -402,31 +511,6 @@ impl PaymentMethodService {
             .ok_or_else(|| ServiceError::PaymentPluginNotRegistered {
                 name: name.to_string(),
             })
-    }
-
-    async fn view_with_account(
-        &self,
-        tenant: &Tenant,
-        connection: &impl deadpool_postgres::GenericClient,
-        method: PaymentMethodRecord,
-        options: ReadOptions<'_>,
-    ) -> Result<PaymentMethodView, ServiceError> {
-        let account = accounts::find_account_by_id(connection, tenant.record_id, method.account_id)
-            .await?
-            .ok_or_else(|| {
-                ServiceError::Internal(format!("payment method {} has no account", method.id))
-            })?;
-        let audit_logs = audit_trails(
-            connection,
-            tenant,
-            std::slice::from_ref(&method),
-            options.audit,
-        )
-        .await?
-        .remove(&method.record_id)
-        .unwrap_or_default();
-        self.view(tenant, method, &account, options, audit_logs)
-            .await
     }
 
     async fn view(
@@ -461,6 +545,30 @@ impl PaymentMethodService {
             audit_logs,
         })
     }
+}
+
+/// The method's account and audit trail at the read's level.
+async fn with_account(
+    tenant: &Tenant,
+    connection: &impl deadpool_postgres::GenericClient,
+    method: PaymentMethodRecord,
+    options: ReadOptions<'_>,
+) -> Result<(PaymentMethodRecord, AccountRecord, Vec<AuditLog>), ServiceError> {
+    let account = accounts::find_account_by_id(connection, tenant.record_id, method.account_id)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::Internal(format!("payment method {} has no account", method.id))
+        })?;
+    let audit_logs = audit_trails(
+        connection,
+        tenant,
+        std::slice::from_ref(&method),
+        options.audit,
+    )
+    .await?
+    .remove(&method.record_id)
+    .unwrap_or_default();
+    Ok((method, account, audit_logs))
 }
 
 /// The audit trails of `methods` at `level`, by method record id; one query for all of them.
@@ -515,7 +623,7 @@ fn audit_context<'a>(
 
 /// The history row of a method change and the audit row pointing at it.
 async fn record_method_change(
-    transaction: &Transaction<'_>,
+    transaction: &Object,
     method: &PaymentMethodRecord,
     change_type: ChangeType,
     now: DateTime<Utc>,
@@ -540,7 +648,7 @@ async fn record_method_change(
 /// rows and its change event, as Kill Bill's DefaultAccountDao.updatePaymentMethod does; when
 /// the account already points there, nothing is written, as there.
 async fn set_account_default(
-    transaction: &Transaction<'_>,
+    work: &crate::db::work::Work,
     posted: &mut PostedEvents,
     account: &AccountRecord,
     payment_method_id: Option<Uuid>,
@@ -550,6 +658,7 @@ async fn set_account_default(
     if account.data.payment_method_id == payment_method_id {
         return Ok(());
     }
+    let transaction = work.client();
     payment_methods::set_account_payment_method(
         transaction,
         account.record_id,
@@ -572,7 +681,7 @@ async fn set_account_default(
     .await?;
     let mut changed = account.clone();
     changed.data.payment_method_id = payment_method_id;
-    post_account_change(transaction, posted, &account.data, &changed, now, context).await
+    post_account_change(work, posted, &account.data, &changed, now, context).await
 }
 
 /// A method id no method of the tenant has: Kill Bill's ObjectDoesNotExist (its id resolution

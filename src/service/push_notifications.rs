@@ -30,7 +30,8 @@ use crate::bus::{
     Bus, BusEntry, BusEvent, HandlerError, NotificationEvent, NotificationQueueService, SearchKeys,
 };
 use crate::config::PushNotificationConfig;
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
+use crate::service::tenant_values::TenantValues;
 use crate::storage::audit::{insert_audit_log, ChangeType};
 use crate::storage::{tenant_kvs, AuditContext, StorageError};
 
@@ -47,14 +48,20 @@ const TENANT_KVS_TABLE: &str = "TENANT_KVS";
 /// Registering, reading and deleting a tenant's callback.
 #[derive(Clone)]
 pub struct PushNotificationCallbacks {
-    pool: DbPool,
+    db: Db,
     /// Where a registration announces itself (TENANT_CONFIG_CHANGE), as in Kill Bill.
     main_bus: Bus,
+    /// What deliveries read; forgotten here at once after a change.
+    values: TenantValues,
 }
 
 impl PushNotificationCallbacks {
-    pub fn new(pool: DbPool, main_bus: Bus) -> Self {
-        PushNotificationCallbacks { pool, main_bus }
+    pub fn new(db: Db, main_bus: Bus, values: TenantValues) -> Self {
+        PushNotificationCallbacks {
+            db,
+            main_bus,
+            values,
+        }
     }
 
     /// Registers `url` as the tenant's callback. `PUSH_NOTIFICATION_CB` holds one value in
@@ -70,11 +77,11 @@ impl PushNotificationCallbacks {
         let url = validate_callback_url(url)?;
         let now = Utc::now();
         let audit = audit_context(tenant, context);
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
-        tenant_kvs::lock_tenant_kvs(&transaction, tenant.record_id).await?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
+        tenant_kvs::lock_tenant_kvs(transaction, tenant.record_id).await?;
         let replaced = tenant_kvs::deactivate_tenant_key(
-            &transaction,
+            transaction,
             tenant.record_id,
             PUSH_NOTIFICATION_CB,
             &context.created_by,
@@ -83,7 +90,7 @@ impl PushNotificationCallbacks {
         .await?;
         for record_id in replaced {
             insert_audit_log(
-                &transaction,
+                transaction,
                 TENANT_KVS_TABLE,
                 record_id,
                 ChangeType::Delete,
@@ -93,7 +100,7 @@ impl PushNotificationCallbacks {
             .await?;
         }
         let (record_id, kv_id) = tenant_kvs::insert_tenant_kv(
-            &transaction,
+            transaction,
             tenant.record_id,
             PUSH_NOTIFICATION_CB,
             &url,
@@ -102,7 +109,7 @@ impl PushNotificationCallbacks {
         )
         .await?;
         insert_audit_log(
-            &transaction,
+            transaction,
             TENANT_KVS_TABLE,
             record_id,
             ChangeType::Insert,
@@ -110,10 +117,11 @@ impl PushNotificationCallbacks {
             &audit,
         )
         .await?;
+        tenant_kvs::announce_change(transaction).await?;
         let mut posted = self.main_bus.posted();
         posted
             .post(
-                &transaction,
+                &work,
                 &TenantConfigChangeInternalEvent {
                     id: kv_id,
                     key: PUSH_NOTIFICATION_CB.to_string(),
@@ -123,15 +131,18 @@ impl PushNotificationCallbacks {
             )
             .await
             .map_err(ServiceError::from)?;
-        transaction.commit().await.map_err(StorageError::from)?;
+        work.commit().await.map_err(StorageError::from)?;
+        drop(work);
+        self.values.forget();
         posted.committed().await;
         Ok(())
     }
 
     /// The tenant's registered callbacks (none or one).
     pub async fn list(&self, tenant: &Tenant) -> Result<Vec<String>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
-        Ok(tenant_kvs::active_values(&connection, tenant.record_id, PUSH_NOTIFICATION_CB).await?)
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        Ok(tenant_kvs::active_values(connection, tenant.record_id, PUSH_NOTIFICATION_CB).await?)
     }
 
     /// Removes the tenant's callback; nothing registered is not an error, as in Kill Bill.
@@ -139,11 +150,11 @@ impl PushNotificationCallbacks {
     pub async fn delete(&self, tenant: &Tenant, context: &CallContext) -> Result<(), ServiceError> {
         let now = Utc::now();
         let audit = audit_context(tenant, context);
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
-        tenant_kvs::lock_tenant_kvs(&transaction, tenant.record_id).await?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
+        tenant_kvs::lock_tenant_kvs(transaction, tenant.record_id).await?;
         let deleted = tenant_kvs::deactivate_tenant_key(
-            &transaction,
+            transaction,
             tenant.record_id,
             PUSH_NOTIFICATION_CB,
             &context.created_by,
@@ -152,7 +163,7 @@ impl PushNotificationCallbacks {
         .await?;
         for record_id in deleted {
             insert_audit_log(
-                &transaction,
+                transaction,
                 TENANT_KVS_TABLE,
                 record_id,
                 ChangeType::Delete,
@@ -161,7 +172,9 @@ impl PushNotificationCallbacks {
             )
             .await?;
         }
-        transaction.commit().await.map_err(StorageError::from)?;
+        tenant_kvs::announce_change(transaction).await?;
+        work.commit().await.map_err(StorageError::from)?;
+        self.values.forget();
         Ok(())
     }
 }
@@ -249,7 +262,8 @@ pub enum PushNotificationError {
 
 /// Delivers external bus events to callbacks and runs the retries.
 struct Sender {
-    pool: DbPool,
+    db: Db,
+    values: TenantValues,
     queue: NotificationQueueService,
     http: reqwest::Client,
     config: PushNotificationConfig,
@@ -260,7 +274,8 @@ struct Sender {
 pub fn subscribe(
     external_bus: &Bus,
     queue: &NotificationQueueService,
-    pool: &DbPool,
+    db: &Db,
+    values: &TenantValues,
     config: PushNotificationConfig,
 ) -> Result<(), PushNotificationError> {
     // No proxy from the environment: Kill Bill's AsyncHttpClient posts directly too.
@@ -270,7 +285,8 @@ pub fn subscribe(
         .build()
         .map_err(PushNotificationError::Client)?;
     let sender = Arc::new(Sender {
-        pool: pool.clone(),
+        db: db.clone(),
+        values: values.clone(),
         queue: queue.clone(),
         http,
         config,
@@ -295,15 +311,10 @@ impl Sender {
     /// recorded.
     async fn deliver_event(&self, entry: &BusEntry) -> Result<(), HandlerError> {
         let event: ExternalBusEvent = entry.decode()?;
-        let callbacks = {
-            let connection = self.pool.get().await?;
-            tenant_kvs::active_values(
-                &connection,
-                entry.search_keys.tenant_record_id,
-                PUSH_NOTIFICATION_CB,
-            )
-            .await?
-        };
+        let callbacks = self
+            .values
+            .get(entry.search_keys.tenant_record_id, PUSH_NOTIFICATION_CB)
+            .await?;
         if callbacks.is_empty() {
             return Ok(());
         }
@@ -384,12 +395,11 @@ impl Sender {
             reason,
             "push notification failed; re-scheduled"
         );
-        let mut connection = self.pool.get().await?;
-        let transaction = connection.transaction().await?;
+        // One statement: it commits on its own.
+        let work = self.db.read().await?;
         self.queue
-            .record_future_notification(&transaction, RETRY_QUEUE, due, &next, search_keys, None)
+            .record_future_notification(&work, RETRY_QUEUE, due, &next, search_keys, None)
             .await?;
-        transaction.commit().await?;
         Ok(())
     }
 }

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
@@ -27,7 +27,7 @@ use crate::bus::internal_events::{
     UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
 };
 use crate::bus::{Bus, PostedEvents};
-use crate::db::pool::DbPool;
+use crate::db::work::{Db, Work};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
 use crate::storage::audit::{find_audit_logs, insert_audit_log, AuditedTable, ChangeType};
@@ -239,14 +239,14 @@ pub struct TagView {
 
 #[derive(Clone)]
 pub struct TagService {
-    pool: DbPool,
+    db: Db,
     /// Where tags added and removed are announced (TAG_CREATION, TAG_DELETION).
     main_bus: Bus,
 }
 
 impl TagService {
-    pub fn new(pool: DbPool, main_bus: Bus) -> TagService {
-        TagService { pool, main_bus }
+    pub fn new(db: Db, main_bus: Bus) -> TagService {
+        TagService { db, main_bus }
     }
 
     /// Every tag definition of the tenant in Kill Bill's order (its own, oldest first, then
@@ -256,10 +256,11 @@ impl TagService {
         tenant: &Tenant,
         audit: AuditLevel,
     ) -> Result<Vec<TagDefinitionView>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let own =
-            tag_definitions::find_active_tag_definitions(&connection, tenant.record_id).await?;
-        let mut trails = definition_trails(&connection, tenant, &own, audit).await?;
+            tag_definitions::find_active_tag_definitions(connection, tenant.record_id).await?;
+        let mut trails = definition_trails(connection, tenant, &own, audit).await?;
         Ok(own
             .iter()
             .map(|record| TagDefinitionView {
@@ -287,12 +288,13 @@ impl TagService {
                 audit_logs: Vec::new(),
             });
         }
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
-        let record = tag_definitions::find_active_tag_definition(&connection, tenant.record_id, id)
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let record = tag_definitions::find_active_tag_definition(connection, tenant.record_id, id)
             .await?
             .ok_or(ServiceError::TagDefinitionNotFound { id })?;
         let audit_logs =
-            definition_trails(&connection, tenant, std::slice::from_ref(&record), audit)
+            definition_trails(connection, tenant, std::slice::from_ref(&record), audit)
                 .await?
                 .remove(&record.record_id)
                 .unwrap_or_default();
@@ -344,12 +346,12 @@ impl TagService {
             return Err(ServiceError::TagDefinitionHasUppercase { name });
         }
         let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
         // The unique index on live names decides a duplicate, so concurrent creations of one
         // name cannot both succeed.
         let record = tag_definitions::insert_tag_definition(
-            &transaction,
+            transaction,
             &NewTagDefinition {
                 id: Uuid::new_v4(),
                 name: &name,
@@ -369,8 +371,8 @@ impl TagService {
             }
             other => other.into(),
         })?;
-        record_definition_change(&transaction, &record, ChangeType::Insert, now, context).await?;
-        transaction.commit().await.map_err(StorageError::from)?;
+        record_definition_change(transaction, &record, ChangeType::Insert, now, context).await?;
+        work.commit().await.map_err(StorageError::from)?;
         Ok((&record).into())
     }
 
@@ -383,26 +385,25 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
         // Locked, so tags being added with it (which share-lock it) commit first and are
         // counted below, and none can be added after the count.
-        let record =
-            tag_definitions::lock_active_tag_definition(&transaction, tenant.record_id, id)
-                .await?
-                .ok_or(ServiceError::TagDefinitionNotFound { id })?;
-        if tags::count_active_tags_for_definition(&transaction, tenant.record_id, id).await? > 0 {
+        let record = tag_definitions::lock_active_tag_definition(transaction, tenant.record_id, id)
+            .await?
+            .ok_or(ServiceError::TagDefinitionNotFound { id })?;
+        if tags::count_active_tags_for_definition(transaction, tenant.record_id, id).await? > 0 {
             return Err(ServiceError::TagDefinitionInUse { id });
         }
         tag_definitions::deactivate_tag_definition(
-            &transaction,
+            transaction,
             record.record_id,
             &context.created_by,
             now,
         )
         .await?;
-        record_definition_change(&transaction, &record, ChangeType::Delete, now, context).await?;
-        transaction.commit().await.map_err(StorageError::from)?;
+        record_definition_change(transaction, &record, ChangeType::Delete, now, context).await?;
+        work.commit().await.map_err(StorageError::from)?;
         Ok(())
     }
 
@@ -413,9 +414,10 @@ impl TagService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let record =
-            tag_definitions::find_tag_definitions_by_ids(&connection, tenant.record_id, &[id])
+            tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &[id])
                 .await?
                 .into_iter()
                 .next()
@@ -424,7 +426,7 @@ impl TagService {
                     id,
                 })?;
         Ok(crate::storage::audit::find_audit_logs_with_history(
-            &connection,
+            connection,
             AuditedTable::TagDefinition,
             tenant.record_id,
             record.record_id,
@@ -443,9 +445,10 @@ impl TagService {
     ) -> Result<Vec<TagView>, ServiceError> {
         // As Kill Bill's, the tags are looked up by object id without resolving the account
         // first: an unknown account simply has none.
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let tags = tags::find_tags_for_object(
-            &connection,
+            connection,
             tenant.record_id,
             account_id,
             ACCOUNT_OBJECT_TYPE,
@@ -455,13 +458,9 @@ impl TagService {
         let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
         if audit != AuditLevel::None && !tags.is_empty() {
             let record_ids: Vec<i64> = tags.iter().map(|tag| tag.record_id).collect();
-            let logs = find_audit_logs(
-                &connection,
-                AuditedTable::Tag,
-                tenant.record_id,
-                &record_ids,
-            )
-            .await?;
+            let logs =
+                find_audit_logs(connection, AuditedTable::Tag, tenant.record_id, &record_ids)
+                    .await?;
             for (record_id, log) in logs {
                 trails.entry(record_id).or_default().push(log);
             }
@@ -474,7 +473,7 @@ impl TagService {
         let own: HashMap<Uuid, TagDefinition> = if own_ids.is_empty() {
             HashMap::new()
         } else {
-            tag_definitions::find_tag_definitions_by_ids(&connection, tenant.record_id, &own_ids)
+            tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &own_ids)
                 .await?
                 .iter()
                 .map(|record| (record.id, record.into()))
@@ -511,9 +510,9 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
-        let account = accounts::lock_account_by_id(&transaction, tenant.record_id, account_id)
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
+        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id: account_id })?;
         let mut posted = self.main_bus.posted();
@@ -528,7 +527,7 @@ impl TagService {
                 None => TagKind::user(
                     id,
                     tag_definitions::share_lock_active_tag_definition(
-                        &transaction,
+                        transaction,
                         tenant.record_id,
                         id,
                     )
@@ -537,17 +536,10 @@ impl TagService {
                     .name,
                 ),
             };
-            add_tag(
-                &transaction,
-                &mut posted,
-                &account,
-                &definition,
-                now,
-                context,
-            )
-            .await?;
+            add_tag(&work, &mut posted, &account, &definition, now, context).await?;
         }
-        transaction.commit().await.map_err(StorageError::from)?;
+        work.commit().await.map_err(StorageError::from)?;
+        drop(work);
         posted.committed().await;
         Ok(())
     }
@@ -563,11 +555,11 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
         // Locked so that a concurrent payment-method deletion cannot clear the default after
         // the AUTO_PAY_OFF check below.
-        let account = accounts::lock_account_by_id(&transaction, tenant.record_id, account_id)
+        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id: account_id })?;
         if definition_ids.contains(&AUTO_PAY_OFF) && account.data.payment_method_id.is_none() {
@@ -577,7 +569,7 @@ impl TagService {
             });
         }
         let carried = tags::find_tags_for_object(
-            &transaction,
+            transaction,
             tenant.record_id,
             account_id,
             ACCOUNT_OBJECT_TYPE,
@@ -595,7 +587,7 @@ impl TagService {
                 Some(fixed) => TagKind::fixed(fixed),
                 None => TagKind::user(
                     id,
-                    tag_definitions::find_active_tag_definition(&transaction, tenant.record_id, id)
+                    tag_definitions::find_active_tag_definition(transaction, tenant.record_id, id)
                         .await?
                         .ok_or(ServiceError::TagDefinitionUnknown { id })?
                         .name,
@@ -604,14 +596,14 @@ impl TagService {
             let mut found = false;
             // Normally one tag; all of them are removed, as Kill Bill's deleteTag does.
             for tag in carried.iter().filter(|tag| tag.tag_definition_id == id) {
-                tags::deactivate_tag(&transaction, tag.record_id, &context.created_by, now).await?;
+                tags::deactivate_tag(transaction, tag.record_id, &context.created_by, now).await?;
                 let change = TagChange {
                     tag,
                     account_id,
                     definition: &definition,
                     change_type: ChangeType::Delete,
                 };
-                record_tag_change(&transaction, &mut posted, change, now, context).await?;
+                record_tag_change(&work, &mut posted, change, now, context).await?;
                 found = true;
             }
             if !found {
@@ -621,7 +613,8 @@ impl TagService {
             }
             removed.push(id);
         }
-        transaction.commit().await.map_err(StorageError::from)?;
+        work.commit().await.map_err(StorageError::from)?;
+        drop(work);
         posted.committed().await;
         Ok(())
     }
@@ -631,7 +624,7 @@ impl TagService {
 /// Kill Bill does when it deletes the default payment method with
 /// `deleteDefaultPmWithAutoPayOff`.
 pub(crate) async fn tag_auto_pay_off(
-    transaction: &Transaction<'_>,
+    work: &Work,
     posted: &mut PostedEvents,
     account: &AccountRecord,
     now: DateTime<Utc>,
@@ -640,7 +633,7 @@ pub(crate) async fn tag_auto_pay_off(
     let definition = find_fixed(AUTO_PAY_OFF)
         .map(TagKind::fixed)
         .ok_or(ServiceError::TagDefinitionUnknown { id: AUTO_PAY_OFF })?;
-    add_tag(transaction, posted, account, &definition, now, context).await
+    add_tag(work, posted, account, &definition, now, context).await
 }
 
 /// The definition of a tag being added or removed, as its events name it.
@@ -694,13 +687,14 @@ fn addable_fixed_definition(id: Uuid, object_type: &'static str) -> Result<(), S
 
 /// Adds the tag unless the account carries it; a new tag gets its history and audit rows.
 async fn add_tag(
-    transaction: &Transaction<'_>,
+    work: &Work,
     posted: &mut PostedEvents,
     account: &AccountRecord,
     definition: &TagKind,
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
+    let transaction = work.client();
     let inserted = tags::insert_tag_unless_present(
         transaction,
         &NewTag {
@@ -722,7 +716,7 @@ async fn add_tag(
             definition,
             change_type: ChangeType::Insert,
         };
-        record_tag_change(transaction, posted, change, now, context).await?;
+        record_tag_change(work, posted, change, now, context).await?;
     }
     Ok(())
 }
@@ -731,12 +725,13 @@ async fn add_tag(
 /// user or control tag creation or deletion event, which become TAG_CREATION and
 /// TAG_DELETION).
 async fn record_tag_change(
-    transaction: &Transaction<'_>,
+    work: &Work,
     posted: &mut PostedEvents,
     change: TagChange<'_>,
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
+    let transaction = work.client();
     let TagChange {
         tag,
         account_id,
@@ -775,22 +770,22 @@ async fn record_tag_change(
     match (change_type, definition.is_control_tag) {
         (ChangeType::Insert, true) => {
             posted
-                .post(transaction, &ControlTagCreationInternalEvent(data), token)
+                .post(work, &ControlTagCreationInternalEvent(data), token)
                 .await
         }
         (ChangeType::Insert, false) => {
             posted
-                .post(transaction, &UserTagCreationInternalEvent(data), token)
+                .post(work, &UserTagCreationInternalEvent(data), token)
                 .await
         }
         (_, true) => {
             posted
-                .post(transaction, &ControlTagDeletionInternalEvent(data), token)
+                .post(work, &ControlTagDeletionInternalEvent(data), token)
                 .await
         }
         (_, false) => {
             posted
-                .post(transaction, &UserTagDeletionInternalEvent(data), token)
+                .post(work, &UserTagDeletionInternalEvent(data), token)
                 .await
         }
     }
@@ -800,7 +795,7 @@ async fn record_tag_change(
 
 /// The history row of a definition change and the audit row pointing at it (no account).
 async fn record_definition_change(
-    transaction: &Transaction<'_>,
+    transaction: &Object,
     definition: &TagDefinitionRecord,
     change_type: ChangeType,
     now: DateTime<Utc>,

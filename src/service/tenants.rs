@@ -18,7 +18,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::{CallContext, ServiceError};
-use crate::db::pool::DbPool;
+use crate::db::work::Db;
 use crate::profiling::{measure, Category::Dao};
 use crate::storage::audit::{insert_audit_log, ChangeType};
 use crate::storage::tenants::{self, NewTenantRow, TenantRow};
@@ -44,6 +44,55 @@ impl From<TenantRow> for Tenant {
     }
 }
 
+/// Tenants by record id, as the buses and queues name them (`search_key2`), remembered once
+/// read: a tenant's record id, id and keys never change and tenants are never deleted, so an
+/// entry never goes stale and no node needs to hear of another's changes. Cheap to clone.
+#[derive(Clone)]
+pub struct TenantDirectory {
+    db: Db,
+    known: Arc<Mutex<HashMap<i64, Tenant>>>,
+}
+
+/// At most this many tenants are remembered; past it an arbitrary one is forgotten.
+const DIRECTORY_CAPACITY: usize = 10_000;
+
+impl TenantDirectory {
+    pub fn new(db: Db) -> TenantDirectory {
+        TenantDirectory {
+            db,
+            known: Arc::default(),
+        }
+    }
+
+    /// The tenant with this record id; `None` if there is none.
+    pub async fn by_record_id(&self, record_id: i64) -> Result<Option<Tenant>, ServiceError> {
+        if let Some(tenant) = self.lock().get(&record_id) {
+            return Ok(Some(tenant.clone()));
+        }
+        let found = {
+            let work = self.db.read().await.map_err(StorageError::from)?;
+            tenants::find_tenant_by_record_id(work.client(), record_id).await?
+        };
+        let Some(tenant) = found.map(Tenant::from) else {
+            return Ok(None);
+        };
+        let mut known = self.lock();
+        if known.len() >= DIRECTORY_CAPACITY {
+            if let Some(victim) = known.keys().next().copied() {
+                known.remove(&victim);
+            }
+        }
+        known.insert(record_id, tenant.clone());
+        Ok(Some(tenant))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Tenant>> {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 pub struct NewTenant {
     pub api_key: Option<String>,
     pub api_secret: Option<String>,
@@ -52,7 +101,7 @@ pub struct NewTenant {
 
 #[derive(Clone)]
 pub struct TenantService {
-    pool: DbPool,
+    db: Db,
     verified: Arc<VerifiedCache>,
     /// At most one slow hash per core at once. Without it, the first burst of requests of a
     /// tenant (or a flood of wrong secrets) runs one argon2 hash per request concurrently:
@@ -62,10 +111,10 @@ pub struct TenantService {
 }
 
 impl TenantService {
-    pub fn new(pool: DbPool, cache_capacity: usize) -> TenantService {
+    pub fn new(db: Db, cache_capacity: usize) -> TenantService {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         TenantService {
-            pool,
+            db,
             verified: Arc::new(VerifiedCache::new(cache_capacity)),
             hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
@@ -84,8 +133,8 @@ impl TenantService {
             hash_secret(api_secret).await?
         };
         let now = Utc::now();
-        let mut connection = self.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
         let new_row = NewTenantRow {
             id: Uuid::new_v4(),
             external_key: new.external_key.as_deref(),
@@ -97,7 +146,7 @@ impl TenantService {
         let row = measure(
             Dao,
             "tenants:insert_tenant",
-            tenants::insert_tenant(&transaction, &new_row),
+            tenants::insert_tenant(transaction, &new_row),
         )
         .await
         .map_err(|error| match error {
@@ -122,7 +171,7 @@ impl TenantService {
             Dao,
             "audit:insert_audit_log",
             insert_audit_log(
-                &transaction,
+                transaction,
                 "TENANT",
                 row.record_id,
                 ChangeType::Insert,
@@ -131,18 +180,19 @@ impl TenantService {
             ),
         )
         .await?;
-        measure(Dao, "commit", transaction.commit())
+        measure(Dao, "commit", work.commit())
             .await
             .map_err(StorageError::from)?;
         Ok(row.into())
     }
 
     pub async fn find_by_id(&self, id: Uuid) -> Result<Tenant, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         measure(
             Dao,
             "tenants:find_tenant_by_id",
-            tenants::find_tenant_by_id(&connection, id),
+            tenants::find_tenant_by_id(connection, id),
         )
         .await?
         .map(Tenant::from)
@@ -150,11 +200,12 @@ impl TenantService {
     }
 
     pub async fn find_by_api_key(&self, api_key: &str) -> Result<Tenant, ServiceError> {
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         measure(
             Dao,
             "tenants:find_tenant_by_api_key",
-            tenants::find_tenant_by_api_key(&connection, api_key),
+            tenants::find_tenant_by_api_key(connection, api_key),
         )
         .await?
         .map(Tenant::from)
@@ -178,16 +229,17 @@ impl TenantService {
         if let Some(tenant) = self.verified.lookup(api_key, &digest) {
             return Ok(Some(tenant));
         }
-        let connection = self.pool.get().await.map_err(StorageError::from)?;
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
         let credentials = measure(
             Dao,
             "tenants:find_credentials_by_api_key",
-            tenants::find_credentials_by_api_key(&connection, api_key),
+            tenants::find_credentials_by_api_key(connection, api_key),
         );
         let Some((row, hash)) = credentials.await? else {
             return Ok(None);
         };
-        drop(connection);
+        drop(read);
         if !verify_secret(api_secret.to_string(), hash).await? {
             return Ok(None);
         }

@@ -67,7 +67,7 @@ pub struct AccountRecord {
 }
 
 impl AccountRecord {
-    fn from_row(row: &Row) -> Result<AccountRecord, StorageError> {
+    pub(super) fn from_row(row: &Row) -> Result<AccountRecord, StorageError> {
         Ok(AccountRecord {
             record_id: row.try_get("record_id")?,
             id: row.try_get("id")?,
@@ -179,26 +179,25 @@ pub async fn insert_account(
          )
          select * from account"
     );
-    let statement = client.prepare_cached(&sql).await?;
     let audit_id = Uuid::new_v4();
-    let row = client
-        .query_one(
-            &statement,
-            &with_data_params(
-                &[&id],
-                data,
-                &[
-                    &created_date,
-                    &audit.created_by,
-                    &audit.tenant_record_id,
-                    &audit_id,
-                    &audit.reason,
-                    &audit.comment,
-                    &audit.user_token,
-                ],
-            ),
-        )
-        .await?;
+    let row = crate::storage::query_one_cached(
+        client,
+        &sql,
+        &with_data_params(
+            &[&id],
+            data,
+            &[
+                &created_date,
+                &audit.created_by,
+                &audit.tenant_record_id,
+                &audit_id,
+                &audit.reason,
+                &audit.comment,
+                &audit.user_token,
+            ],
+        ),
+    )
+    .await?;
     AccountRecord::from_row(&row)
 }
 
@@ -211,9 +210,9 @@ pub async fn update_account(
     updated_by: &str,
     updated_date: DateTime<Utc>,
 ) -> Result<AccountRecord, StorageError> {
-    let row = client
-        .query_one(
-            "update accounts set
+    let row = crate::storage::query_one_cached(
+        client,
+        "update accounts set
                  external_key = $2, email = $3, name = $4, first_name_length = $5,
                  currency = $6, billing_cycle_day_local = $7, parent_account_id = $8,
                  is_payment_delegated_to_parent = $9, payment_method_id = $10,
@@ -223,9 +222,9 @@ pub async fn update_account(
                  updated_date = $24, updated_by = $25
              where record_id = $1
              returning *",
-            &with_data_params(&[&record_id], data, &[&updated_date, &updated_by]),
-        )
-        .await?;
+        &with_data_params(&[&record_id], data, &[&updated_date, &updated_by]),
+    )
+    .await?;
     AccountRecord::from_row(&row)
 }
 
@@ -243,8 +242,7 @@ pub async fn insert_account_history(
          select record_id, $2, {DATA_COLUMNS} from accounts where record_id = $1
          returning record_id"
     );
-    let row = client
-        .query_one(&sql, &[&record_id, &change_type.as_str()])
+    let row = crate::storage::query_one_cached(client, &sql, &[&record_id, &change_type.as_str()])
         .await?;
     Ok(row.try_get(0)?)
 }
@@ -256,12 +254,12 @@ pub async fn find_account_by_id(
     id: Uuid,
 ) -> Result<Option<AccountRecord>, StorageError> {
     // No lock: a snapshot read.
-    let row = client
-        .query_opt(
-            "select * from accounts where id = $1 and tenant_record_id = $2",
-            &[&id, &tenant_record_id],
-        )
-        .await?;
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select * from accounts where id = $1 and tenant_record_id = $2",
+        &[&id, &tenant_record_id],
+    )
+    .await?;
     row.as_ref().map(AccountRecord::from_row).transpose()
 }
 
@@ -272,12 +270,12 @@ pub async fn lock_account_by_id(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<AccountRecord>, StorageError> {
-    let row = client
-        .query_opt(
-            "select * from accounts where id = $1 and tenant_record_id = $2 for no key update",
-            &[&id, &tenant_record_id],
-        )
-        .await?;
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select * from accounts where id = $1 and tenant_record_id = $2 for no key update",
+        &[&id, &tenant_record_id],
+    )
+    .await?;
     row.as_ref().map(AccountRecord::from_row).transpose()
 }
 
@@ -288,12 +286,12 @@ pub async fn find_account_by_external_key(
     external_key: &str,
 ) -> Result<Option<AccountRecord>, StorageError> {
     // No lock: a snapshot read.
-    let row = client
-        .query_opt(
-            "select * from accounts where external_key = $1 and tenant_record_id = $2",
-            &[&external_key, &tenant_record_id],
-        )
-        .await?;
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select * from accounts where external_key = $1 and tenant_record_id = $2",
+        &[&external_key, &tenant_record_id],
+    )
+    .await?;
     row.as_ref().map(AccountRecord::from_row).transpose()
 }
 
@@ -323,9 +321,12 @@ pub async fn list_accounts(
          order by record_id {order}
          offset $4 limit $5"
     );
-    let rows = client
-        .query(&sql, &[&tenant_record_id, &search, &like, &offset, &limit])
-        .await?;
+    let rows = crate::storage::query_cached(
+        client,
+        &sql,
+        &[&tenant_record_id, &search, &like, &offset, &limit],
+    )
+    .await?;
     rows.iter().map(AccountRecord::from_row).collect()
 }
 
@@ -337,15 +338,15 @@ pub async fn count_accounts(
     search: Option<&str>,
 ) -> Result<i64, StorageError> {
     let like = search.map(|key| format!("%{key}%"));
-    let row = client
-        .query_one(
-            "select count(*) from accounts
+    let row = crate::storage::query_one_cached(
+        client,
+        "select count(*) from accounts
              where tenant_record_id = $1
                and ($2::text is null
                     or id::text = $2 or name like $3 or email like $3
                     or external_key like $3 or company_name like $3)",
-            &[&tenant_record_id, &search, &like],
-        )
-        .await?;
+        &[&tenant_record_id, &search, &like],
+    )
+    .await?;
     Ok(row.try_get(0)?)
 }

@@ -34,27 +34,27 @@ pub async fn insert_audit_log(
     changed_at: DateTime<Utc>,
     context: &AuditContext<'_>,
 ) -> Result<(), StorageError> {
-    client
-        .execute(
-            "insert into audit_log (id, target_record_id, table_name, change_type, created_date,
+    crate::storage::execute_cached(
+        client,
+        "insert into audit_log (id, target_record_id, table_name, change_type, created_date,
                                     created_by, reason_code, comments, user_token,
                                     account_record_id, tenant_record_id)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            &[
-                &uuid::Uuid::new_v4(),
-                &target_record_id,
-                &table_name,
-                &change_type.as_str(),
-                &changed_at,
-                &context.created_by,
-                &context.reason,
-                &context.comment,
-                &context.user_token,
-                &context.account_record_id,
-                &context.tenant_record_id,
-            ],
-        )
-        .await?;
+        &[
+            &uuid::Uuid::new_v4(),
+            &target_record_id,
+            &table_name,
+            &change_type.as_str(),
+            &changed_at,
+            &context.created_by,
+            &context.reason,
+            &context.comment,
+            &context.user_token,
+            &context.account_record_id,
+            &context.tenant_record_id,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -169,8 +169,7 @@ pub async fn find_account_audit_trail(
          order by a.table_name, a.record_id",
         ids = ids.join(", ")
     );
-    let rows = client
-        .query(&sql, &[&account_record_id, &tenant_record_id])
+    let rows = crate::storage::query_cached(client, &sql, &[&account_record_id, &tenant_record_id])
         .await?;
     let mut trail = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -207,16 +206,16 @@ pub async fn find_audit_logs(
          order by a.record_id",
         history = table.history_table()
     );
-    let rows = client
-        .query(
-            &sql,
-            &[
-                &table.history_table_name(),
-                &target_record_ids,
-                &tenant_record_id,
-            ],
-        )
-        .await?;
+    let rows = crate::storage::query_cached(
+        client,
+        &sql,
+        &[
+            &table.history_table_name(),
+            &target_record_ids,
+            &tenant_record_id,
+        ],
+    )
+    .await?;
     rows.iter()
         .map(|row| Ok((row.try_get("entity_record_id")?, audit_log_from_row(row)?)))
         .collect()
@@ -242,16 +241,16 @@ pub async fn find_audit_logs_with_history(
          order by a.record_id",
         history = table.history_table()
     );
-    let rows = client
-        .query(
-            &sql,
-            &[
-                &table.history_table_name(),
-                &target_record_id,
-                &tenant_record_id,
-            ],
-        )
-        .await?;
+    let rows = crate::storage::query_cached(
+        client,
+        &sql,
+        &[
+            &table.history_table_name(),
+            &target_record_id,
+            &tenant_record_id,
+        ],
+    )
+    .await?;
     rows.iter()
         .map(|row| Ok((audit_log_from_row(row)?, row.try_get("history")?)))
         .collect()
@@ -313,6 +312,20 @@ impl<'a> AuditRow<'a> {
             changed_at,
             context,
         }
+    }
+
+    /// The values of `settled_audit_rows` in storage/payments.rs: those of [`AuditRow::params`]
+    /// but the id, which each row draws itself.
+    pub fn settled_params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 7] {
+        [
+            &self.changed_at,
+            &self.context.created_by,
+            &self.context.reason,
+            &self.context.comment,
+            &self.context.user_token,
+            &self.context.account_record_id,
+            &self.context.tenant_record_id,
+        ]
     }
 
     pub fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {

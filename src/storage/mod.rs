@@ -11,9 +11,13 @@ pub mod tags;
 pub mod tenant_kvs;
 pub mod tenants;
 
+use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
 use crate::db::pool::PoolError;
+use crate::db::sql;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -60,6 +64,43 @@ impl From<tokio_postgres::Error> for StorageError {
         }
         StorageError::Database(error)
     }
+}
+
+/// Rows of `sql`, prepared once per connection and sent in its turn inside a pipeline
+/// (`db::sql`).
+pub async fn query_cached(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, StorageError> {
+    Ok(sql::query(client, sql, params).await?)
+}
+
+/// [`query_cached`] for at most one row.
+pub async fn query_opt_cached(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Row>, StorageError> {
+    Ok(sql::query_opt(client, sql, params).await?)
+}
+
+/// [`query_cached`] for exactly one row.
+pub async fn query_one_cached(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Row, StorageError> {
+    Ok(sql::query_one(client, sql, params).await?)
+}
+
+/// [`query_cached`] for a statement returning no rows; the number of rows it changed.
+pub async fn execute_cached(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StorageError> {
+    Ok(sql::execute(client, sql, params).await?)
 }
 
 /// Who made a change, for the audit log: Kill Bill's CallContext as far as storage needs it.

@@ -15,6 +15,8 @@ use super::StorageError;
 
 /// The unique index that makes a second method with one external key in a tenant a conflict.
 pub const EXTERNAL_KEY_INDEX: &str = "payment_methods_external_key";
+/// The unique index allowing one active `__EXTERNAL_PAYMENT__` method per account.
+pub const ONE_EXTERNAL_PER_ACCOUNT_INDEX: &str = "payment_methods_one_external_per_account";
 
 /// Every column a method and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, external_key, account_id, plugin_name, is_active,
@@ -34,7 +36,7 @@ pub struct PaymentMethodRecord {
 }
 
 impl PaymentMethodRecord {
-    fn from_row(row: &Row) -> Result<PaymentMethodRecord, StorageError> {
+    pub(super) fn from_row(row: &Row) -> Result<PaymentMethodRecord, StorageError> {
         Ok(PaymentMethodRecord {
             record_id: row.try_get("record_id")?,
             id: row.try_get("id")?,
@@ -72,21 +74,21 @@ pub async fn insert_payment_method(
          values ($1, $2, $3, $4, true, $5, $6, $5, $6, $7, $8)
          returning *"
     );
-    let row = client
-        .query_one(
-            &sql,
-            &[
-                &method.id,
-                &method.external_key,
-                &method.account_id,
-                &method.plugin_name,
-                &created_by,
-                &created_date,
-                &method.account_record_id,
-                &method.tenant_record_id,
-            ],
-        )
-        .await?;
+    let row = crate::storage::query_one_cached(
+        client,
+        &sql,
+        &[
+            &method.id,
+            &method.external_key,
+            &method.account_id,
+            &method.plugin_name,
+            &created_by,
+            &created_date,
+            &method.account_record_id,
+            &method.tenant_record_id,
+        ],
+    )
+    .await?;
     PaymentMethodRecord::from_row(&row)
 }
 
@@ -97,13 +99,13 @@ pub async fn deactivate_payment_method(
     updated_by: &str,
     updated_date: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    client
-        .execute(
-            "update payment_methods set is_active = false, updated_by = $2, updated_date = $3
+    crate::storage::execute_cached(
+        client,
+        "update payment_methods set is_active = false, updated_by = $2, updated_date = $3
              where record_id = $1",
-            &[&record_id, &updated_by, &updated_date],
-        )
-        .await?;
+        &[&record_id, &updated_by, &updated_date],
+    )
+    .await?;
     Ok(())
 }
 
@@ -121,8 +123,7 @@ pub async fn insert_payment_method_history(
          select record_id, $2, {DATA_COLUMNS} from payment_methods where record_id = $1
          returning record_id"
     );
-    let row = client
-        .query_one(&sql, &[&record_id, &change_type.as_str()])
+    let row = crate::storage::query_one_cached(client, &sql, &[&record_id, &change_type.as_str()])
         .await?;
     Ok(row.try_get(0)?)
 }
@@ -133,12 +134,12 @@ pub async fn find_payment_method_by_id(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<PaymentMethodRecord>, StorageError> {
-    let row = client
-        .query_opt(
-            "select * from payment_methods where id = $1 and tenant_record_id = $2",
-            &[&id, &tenant_record_id],
-        )
-        .await?;
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select * from payment_methods where id = $1 and tenant_record_id = $2",
+        &[&id, &tenant_record_id],
+    )
+    .await?;
     row.as_ref().map(PaymentMethodRecord::from_row).transpose()
 }
 
@@ -148,12 +149,12 @@ pub async fn find_payment_method_by_external_key(
     tenant_record_id: i64,
     external_key: &str,
 ) -> Result<Option<PaymentMethodRecord>, StorageError> {
-    let row = client
-        .query_opt(
-            "select * from payment_methods where external_key = $1 and tenant_record_id = $2",
-            &[&external_key, &tenant_record_id],
-        )
-        .await?;
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select * from payment_methods where external_key = $1 and tenant_record_id = $2",
+        &[&external_key, &tenant_record_id],
+    )
+    .await?;
     row.as_ref().map(PaymentMethodRecord::from_row).transpose()
 }
 
@@ -164,14 +165,14 @@ pub async fn find_payment_methods_by_account(
     account_id: Uuid,
     include_deleted: bool,
 ) -> Result<Vec<PaymentMethodRecord>, StorageError> {
-    let rows = client
-        .query(
-            "select * from payment_methods
+    let rows = crate::storage::query_cached(
+        client,
+        "select * from payment_methods
              where account_id = $1 and tenant_record_id = $2 and (is_active or $3)
              order by record_id",
-            &[&account_id, &tenant_record_id, &include_deleted],
-        )
-        .await?;
+        &[&account_id, &tenant_record_id, &include_deleted],
+    )
+    .await?;
     rows.iter().map(PaymentMethodRecord::from_row).collect()
 }
 
@@ -184,17 +185,17 @@ pub async fn set_account_payment_method(
     updated_by: &str,
     updated_date: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    client
-        .execute(
-            "update accounts set payment_method_id = $2, updated_by = $3, updated_date = $4
+    crate::storage::execute_cached(
+        client,
+        "update accounts set payment_method_id = $2, updated_by = $3, updated_date = $4
              where record_id = $1",
-            &[
-                &account_record_id,
-                &payment_method_id,
-                &updated_by,
-                &updated_date,
-            ],
-        )
-        .await?;
+        &[
+            &account_record_id,
+            &payment_method_id,
+            &updated_by,
+            &updated_date,
+        ],
+    )
+    .await?;
     Ok(())
 }

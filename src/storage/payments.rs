@@ -12,8 +12,12 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use super::accounts::AccountRecord;
 use super::audit::{with_history_and_audit, AuditRow, ChangeType};
-use super::{AuditContext, StorageError};
+use super::payment_methods::PaymentMethodRecord;
+use super::{
+    execute_cached, query_cached, query_one_cached, query_opt_cached, AuditContext, StorageError,
+};
 
 /// The unique index that makes a second payment with one external key in a tenant a conflict.
 pub const PAYMENT_EXTERNAL_KEY_INDEX: &str = "payments_external_key";
@@ -138,8 +142,7 @@ async fn query_recorded(
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Row, StorageError> {
-    let statement = client.prepare_cached(sql).await?;
-    Ok(client.query_one(&statement, params).await?)
+    query_one_cached(client, sql, params).await
 }
 
 /// Inserts a payment with no state yet, with its history and audit rows.
@@ -181,7 +184,7 @@ pub async fn insert_payment(
 /// audit rows.
 pub async fn update_payment_state(
     client: &impl GenericClient,
-    record_id: i64,
+    id: Uuid,
     state_name: &str,
     last_success_state_name: Option<&str>,
     now: DateTime<Utc>,
@@ -191,7 +194,7 @@ pub async fn update_payment_state(
         "update payments set state_name = $2,
                 last_success_state_name = coalesce($3, last_success_state_name),
                 updated_by = $4, updated_date = $5
-         where record_id = $1
+         where id = $1
          returning *",
         "payment_history",
         PAYMENT_COLUMNS,
@@ -201,7 +204,7 @@ pub async fn update_payment_state(
     );
     let audit_row = AuditRow::new(now, audit);
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &record_id,
+        &id,
         &state_name,
         &last_success_state_name,
         &audit.created_by,
@@ -279,7 +282,7 @@ pub async fn insert_transaction(
 /// Records a transaction's outcome, with history and audit rows.
 pub async fn update_transaction_outcome(
     client: &impl GenericClient,
-    record_id: i64,
+    id: Uuid,
     outcome: &TransactionOutcome<'_>,
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
@@ -288,7 +291,7 @@ pub async fn update_transaction_outcome(
         "update payment_transactions set transaction_status = $2, processed_amount = $3,
                 processed_currency = $4, gateway_error_code = $5, gateway_error_msg = $6,
                 updated_by = $7, updated_date = $8
-         where record_id = $1
+         where id = $1
          returning *",
         "payment_transaction_history",
         TRANSACTION_COLUMNS,
@@ -298,7 +301,7 @@ pub async fn update_transaction_outcome(
     );
     let audit_row = AuditRow::new(now, audit);
     let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &record_id,
+        &id,
         &outcome.status,
         &outcome.processed_amount,
         &outcome.processed_currency,
@@ -312,44 +315,164 @@ pub async fn update_transaction_outcome(
     TransactionRecord::from_row(&row)
 }
 
+/// The two steps of an operation whose plugin answered at once, written as one: the payment
+/// row in its final state, and the history and audit rows Kill Bill's two transactions leave
+/// (an INSERT copy with no state yet, then an UPDATE copy with `state_name`), in that order.
+pub async fn insert_settled_payment(
+    client: &impl GenericClient,
+    payment: &NewPayment<'_>,
+    state_name: &str,
+    last_success_state_name: Option<&str>,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<PaymentRecord, StorageError> {
+    let sql = format!(
+        "with changed as (
+             insert into payments ({PAYMENT_COLUMNS})
+             values ($1, $2, $3, $4, $9, $10, $5, $6, $5, $6, $7, $8)
+             returning *
+         ),
+         history as (
+             insert into payment_history (target_record_id, change_type, {PAYMENT_COLUMNS})
+             select changed.record_id, step.change_type, id, account_id, payment_method_id,
+                    external_key,
+                    case step.change_type when 'INSERT' then null else state_name end,
+                    case step.change_type when 'INSERT' then null
+                         else last_success_state_name end,
+                    created_by, created_date, updated_by, updated_date, account_record_id,
+                    tenant_record_id
+             from changed, (values (1, 'INSERT'), (2, 'UPDATE')) as step(n, change_type)
+             order by step.n
+             returning record_id, change_type
+         ),
+         audit as ({audit})
+         select * from changed",
+        audit = settled_audit_rows("PAYMENT_HISTORY", 11),
+    );
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &payment.id,
+        &payment.account_id,
+        &payment.payment_method_id,
+        &payment.external_key,
+        &audit.created_by,
+        &now,
+        &payment.account_record_id,
+        &audit.tenant_record_id,
+        &state_name,
+        &last_success_state_name,
+    ];
+    let audit_row = AuditRow::new(now, audit);
+    params.extend(audit_row.settled_params());
+    let row = query_recorded(client, &sql, &params).await?;
+    PaymentRecord::from_row(&row)
+}
+
+/// As [`insert_settled_payment`], for the transaction: the row with `outcome`, its INSERT copy
+/// as UNKNOWN with nothing processed, its UPDATE copy with `outcome`, and their audit rows.
+pub async fn insert_settled_transaction(
+    client: &impl GenericClient,
+    transaction: &NewTransaction<'_>,
+    outcome: &TransactionOutcome<'_>,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<TransactionRecord, StorageError> {
+    let sql = format!(
+        "with changed as (
+             insert into payment_transactions ({TRANSACTION_COLUMNS})
+             values ($1, null, $2, $3, $4, $12, $5, $6, $13, $14, $7, $15, $16,
+                     $8, $9, $8, $9, $10, $11)
+             returning *
+         ),
+         history as (
+             insert into payment_transaction_history
+                 (target_record_id, change_type, {TRANSACTION_COLUMNS})
+             select changed.record_id, step.change_type, id, attempt_id,
+                    transaction_external_key, transaction_type, effective_date,
+                    case step.change_type when 'INSERT' then 'UNKNOWN'
+                         else transaction_status end,
+                    amount, currency,
+                    case step.change_type when 'INSERT' then null else processed_amount end,
+                    case step.change_type when 'INSERT' then null else processed_currency end,
+                    payment_id,
+                    case step.change_type when 'INSERT' then null else gateway_error_code end,
+                    case step.change_type when 'INSERT' then null else gateway_error_msg end,
+                    created_by, created_date, updated_by, updated_date, account_record_id,
+                    tenant_record_id
+             from changed, (values (1, 'INSERT'), (2, 'UPDATE')) as step(n, change_type)
+             order by step.n
+             returning record_id, change_type
+         ),
+         audit as ({audit})
+         select * from changed",
+        audit = settled_audit_rows("PAYMENT_TRANSACTION_HISTORY", 17),
+    );
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &transaction.id,
+        &transaction.external_key,
+        &transaction.transaction_type,
+        &transaction.effective_date,
+        &transaction.amount,
+        &transaction.currency,
+        &transaction.payment_id,
+        &audit.created_by,
+        &now,
+        &transaction.account_record_id,
+        &audit.tenant_record_id,
+        &outcome.status,
+        &outcome.processed_amount,
+        &outcome.processed_currency,
+        &outcome.gateway_error_code,
+        &outcome.gateway_error_msg,
+    ];
+    let audit_row = AuditRow::new(now, audit);
+    params.extend(audit_row.settled_params());
+    let row = query_recorded(client, &sql, &params).await?;
+    TransactionRecord::from_row(&row)
+}
+
+/// The audit rows of a settled write's two history rows, in their order; the audit values
+/// are bound from `$first_param` on, in [`AuditRow::settled_params`] order.
+fn settled_audit_rows(audit_table_name: &str, first_param: usize) -> String {
+    let p = |offset: usize| format!("${}", first_param + offset);
+    format!(
+        "insert into audit_log (id, target_record_id, table_name, change_type, created_date,
+                                created_by, reason_code, comments, user_token,
+                                account_record_id, tenant_record_id)
+         select gen_random_uuid(), history.record_id, '{audit_table_name}', history.change_type,
+                {date}, {by}, {reason}, {comment}, {token}, {account}, {tenant}
+         from history
+         order by history.record_id",
+        date = p(0),
+        by = p(1),
+        reason = p(2),
+        comment = p(3),
+        token = p(4),
+        account = p(5),
+        tenant = p(6),
+    )
+}
+
 async fn query_payments(
     client: &impl GenericClient,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Vec<PaymentRecord>, StorageError> {
-    let statement = client.prepare_cached(sql).await?;
-    let rows = client.query(&statement, params).await?;
+    let rows = query_cached(client, sql, params).await?;
     rows.iter().map(PaymentRecord::from_row).collect()
 }
 
-/// The tenant's payment with this id.
-pub async fn find_payment_by_id(
+/// The tenant's payments with these ids, in no particular order.
+pub async fn find_payments_by_ids(
     client: &impl GenericClient,
     tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<PaymentRecord>, StorageError> {
-    let found = query_payments(
+    ids: &[Uuid],
+) -> Result<Vec<PaymentRecord>, StorageError> {
+    query_payments(
         client,
-        "select * from payments where id = $1 and tenant_record_id = $2",
-        &[&id, &tenant_record_id],
+        "select * from payments where id = any($1) and tenant_record_id = $2",
+        &[&ids, &tenant_record_id],
     )
-    .await?;
-    Ok(found.into_iter().next())
-}
-
-/// The tenant's payment with this external key.
-pub async fn find_payment_by_external_key(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    external_key: &str,
-) -> Result<Option<PaymentRecord>, StorageError> {
-    let found = query_payments(
-        client,
-        "select * from payments where external_key = $1 and tenant_record_id = $2",
-        &[&external_key, &tenant_record_id],
-    )
-    .await?;
-    Ok(found.into_iter().next())
+    .await
 }
 
 /// The account's payments, oldest first.
@@ -404,16 +527,16 @@ pub async fn count_payments(
     search: Option<&str>,
 ) -> Result<i64, StorageError> {
     let like = search.map(|key| format!("%{key}%"));
-    let row = client
-        .query_one(
-            "select count(*) from payments
+    let row = crate::storage::query_one_cached(
+        client,
+        "select count(*) from payments
              where tenant_record_id = $1
                and ($2::text is null or id::text = $2 or account_id::text = $2
                     or payment_method_id::text = $2 or external_key like $3
                     or state_name like $3)",
-            &[&tenant_record_id, &search, &like],
-        )
-        .await?;
+        &[&tenant_record_id, &search, &like],
+    )
+    .await?;
     Ok(row.try_get(0)?)
 }
 
@@ -422,13 +545,13 @@ pub async fn find_transactions_by_payments(
     client: &impl GenericClient,
     payment_ids: &[Uuid],
 ) -> Result<Vec<TransactionRecord>, StorageError> {
-    let statement = client
-        .prepare_cached(
-            "select * from payment_transactions where payment_id = any($1)
-             order by effective_date, record_id",
-        )
-        .await?;
-    let rows = client.query(&statement, &[&payment_ids]).await?;
+    let rows = query_cached(
+        client,
+        "select * from payment_transactions where payment_id = any($1)
+         order by effective_date, record_id",
+        &[&payment_ids],
+    )
+    .await?;
     rows.iter().map(TransactionRecord::from_row).collect()
 }
 
@@ -438,16 +561,14 @@ pub async fn find_transactions_by_external_key(
     tenant_record_id: i64,
     external_key: &str,
 ) -> Result<Vec<TransactionRecord>, StorageError> {
-    let statement = client
-        .prepare_cached(
-            "select * from payment_transactions
-             where tenant_record_id = $1 and transaction_external_key = $2
-             order by record_id",
-        )
-        .await?;
-    let rows = client
-        .query(&statement, &[&tenant_record_id, &external_key])
-        .await?;
+    let rows = query_cached(
+        client,
+        "select * from payment_transactions
+         where tenant_record_id = $1 and transaction_external_key = $2
+         order by record_id",
+        &[&tenant_record_id, &external_key],
+    )
+    .await?;
     rows.iter().map(TransactionRecord::from_row).collect()
 }
 
@@ -464,71 +585,294 @@ pub async fn find_transaction_with_payment(
     tenant_record_id: i64,
     transaction_id: Uuid,
 ) -> Result<Option<OpenTransaction>, StorageError> {
-    let statement = client
-        .prepare_cached(
-            "select * from payment_transactions where id = $1 and tenant_record_id = $2",
-        )
-        .await?;
-    let Some(row) = client
-        .query_opt(&statement, &[&transaction_id, &tenant_record_id])
-        .await?
+    let Some(row) = query_opt_cached(
+        client,
+        "select * from payment_transactions where id = $1 and tenant_record_id = $2",
+        &[&transaction_id, &tenant_record_id],
+    )
+    .await?
     else {
         return Ok(None);
     };
     let transaction = TransactionRecord::from_row(&row)?;
-    let payment = find_payment_by_id(client, tenant_record_id, transaction.payment_id).await?;
+    let payment = find_payment(
+        client,
+        tenant_record_id,
+        PaymentLookup::Id(transaction.payment_id),
+    )
+    .await?;
     Ok(payment.map(|payment| OpenTransaction {
         transaction,
         payment,
     }))
 }
 
-/// Takes the lease `lock_name` for `owner` until `expires_at`, if it is free or expired.
-/// Returns whether it is now held by `owner`.
-pub async fn try_take_lock(
+/// Takes Kill Bill's lock on an account (`ACCNT_INV_PAY-<id>`) for the rest of the caller's
+/// transaction, if no other transaction holds it; never waits. Every payment transaction on an
+/// account takes it first, so two nodes never decide on one account at once, and the lease
+/// check that follows sees every lease committed before.
+pub async fn try_lock_account(
     client: &impl GenericClient,
     lock_name: &str,
-    owner: &str,
-    expires_at: DateTime<Utc>,
 ) -> Result<bool, StorageError> {
-    let statement = client
-        .prepare_cached(
-            "insert into account_locks (lock_name, owner, expires_at) values ($1, $2, $3)
+    let row = query_one_cached(
+        client,
+        "select pg_try_advisory_xact_lock(hashtextextended($1, 0))",
+        &[&lock_name],
+    )
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// The tenant's account with this id, with whether a live lease of another node holds it: not
+/// expired, and not of a node in `dead_nodes`. A lease of this node's is never live here: the
+/// caller holds the account's turn on this node, so that lease belongs to a request that ended
+/// without giving it back.
+pub async fn find_account_for_payment(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    account_id: Uuid,
+    lock_name: &str,
+    node: &str,
+    dead_nodes: &[String],
+) -> Result<Option<(AccountRecord, bool)>, StorageError> {
+    let row = query_opt_cached(
+        client,
+        "select accounts.*, exists (
+                select 1 from account_locks lease
+                where lease.lock_name = $3 and lease.expires_at > now() and lease.node <> $4
+                  and lease.node <> all($5)
+            ) as lease_held_elsewhere
+         from accounts where id = $1 and tenant_record_id = $2",
+        &[
+            &account_id,
+            &tenant_record_id,
+            &lock_name,
+            &node,
+            &dead_nodes,
+        ],
+    )
+    .await?;
+    row.map(|row| {
+        Ok((
+            AccountRecord::from_row(&row)?,
+            row.try_get("lease_held_elsewhere")?,
+        ))
+    })
+    .transpose()
+}
+
+/// How an operation names its payment: by id, by payment external key, or not at all (a new
+/// payment without a key).
+#[derive(Debug, Clone, Copy)]
+pub enum PaymentLookup<'a> {
+    Id(Uuid),
+    ExternalKey(&'a str),
+    None,
+}
+
+impl PaymentLookup<'_> {
+    /// The condition selecting the payment from `payments` (aliased `p`), with `$1` the tenant
+    /// and `$2` the id or key; `None` when nothing is looked up.
+    fn condition(&self) -> Option<&'static str> {
+        match self {
+            PaymentLookup::Id(_) => Some("p.id = $2 and p.tenant_record_id = $1"),
+            PaymentLookup::ExternalKey(_) => {
+                Some("p.external_key = $2 and p.tenant_record_id = $1")
+            }
+            PaymentLookup::None => None,
+        }
+    }
+
+    fn value(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            PaymentLookup::Id(id) => id,
+            PaymentLookup::ExternalKey(key) => key,
+            PaymentLookup::None => &None::<Uuid>,
+        }
+    }
+}
+
+/// The tenant's payment `lookup` names, if any.
+pub async fn find_payment(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    lookup: PaymentLookup<'_>,
+) -> Result<Option<PaymentRecord>, StorageError> {
+    let Some(condition) = lookup.condition() else {
+        return Ok(None);
+    };
+    let sql = format!("select * from payments p where {condition}");
+    let row = query_opt_cached(client, &sql, &[&tenant_record_id, lookup.value()]).await?;
+    row.as_ref().map(PaymentRecord::from_row).transpose()
+}
+
+/// The transactions of the payment `lookup` names, in effective date order (then creation
+/// order); none when it names none.
+pub async fn find_transactions_of_payment(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    lookup: PaymentLookup<'_>,
+) -> Result<Vec<TransactionRecord>, StorageError> {
+    let Some(condition) = lookup.condition() else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "select * from payment_transactions
+         where payment_id = (select p.id from payments p where {condition})
+         order by effective_date, record_id"
+    );
+    let rows = query_cached(client, &sql, &[&tenant_record_id, lookup.value()]).await?;
+    rows.iter().map(TransactionRecord::from_row).collect()
+}
+
+/// The method an operation would use: that of the payment `lookup` names, else
+/// `payment_method_id`, else the default method of `account_id`; deleted ones too.
+pub async fn find_method_for_payment(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    lookup: PaymentLookup<'_>,
+    payment_method_id: Option<Uuid>,
+    account_id: Uuid,
+) -> Result<Option<PaymentMethodRecord>, StorageError> {
+    let payments_method = match lookup.condition() {
+        Some(condition) => {
+            format!("(select p.payment_method_id from payments p where {condition})")
+        }
+        // Binds the (null) lookup value all the same, so every variant takes four parameters.
+        None => "$2::uuid".to_string(),
+    };
+    let sql = format!(
+        "select * from payment_methods
+         where tenant_record_id = $1
+           and id = coalesce({payments_method}, $3,
+                             (select payment_method_id from accounts
+                              where id = $4 and tenant_record_id = $1))"
+    );
+    let row = query_opt_cached(
+        client,
+        &sql,
+        &[
+            &tenant_record_id,
+            lookup.value(),
+            &payment_method_id,
+            &account_id,
+        ],
+    )
+    .await?;
+    row.as_ref().map(PaymentMethodRecord::from_row).transpose()
+}
+
+/// Who holds an account's lease, and for what.
+pub struct Lease<'a> {
+    pub lock_name: &'a str,
+    pub owner: &'a str,
+    pub node: &'a str,
+    pub expires_at: DateTime<Utc>,
+    /// The payment transaction it protects, which whoever takes the lease over repairs.
+    pub transaction: Option<(i64, Uuid)>,
+}
+
+/// Records a lease. Called under [`try_lock_account`] once no live lease of another node was
+/// found, so it may overwrite a stale one: a dead node's, or one that expired. Returns the
+/// transaction such a lease of another node protected (tenant record id, transaction id),
+/// which nobody will find through its lease any more.
+pub async fn take_lease(
+    client: &impl GenericClient,
+    lease: &Lease<'_>,
+) -> Result<Option<(i64, Uuid)>, StorageError> {
+    let (tenant_record_id, transaction_id) = lease.transaction.unzip();
+    // `displaced` reads the row as it was before the upsert (one snapshot for the statement).
+    let row = query_opt_cached(
+        client,
+        "with displaced as (
+             select tenant_record_id, transaction_id from account_locks
+             where lock_name = $1 and node <> $3
+               and transaction_id is not null and tenant_record_id is not null
+         ), taken as (
+             insert into account_locks
+                 (lock_name, owner, node, expires_at, tenant_record_id, transaction_id)
+             values ($1, $2, $3, $4, $5, $6)
              on conflict (lock_name) do update
-                 set owner = excluded.owner, expires_at = excluded.expires_at
-                 where account_locks.expires_at < now()
-             returning owner",
-        )
-        .await?;
-    let row = client
-        .query_opt(&statement, &[&lock_name, &owner, &expires_at])
-        .await?;
-    Ok(row.is_some())
+                 set owner = excluded.owner, node = excluded.node,
+                     expires_at = excluded.expires_at,
+                     tenant_record_id = excluded.tenant_record_id,
+                     transaction_id = excluded.transaction_id
+         )
+         select tenant_record_id, transaction_id from displaced",
+        &[
+            &lease.lock_name,
+            &lease.owner,
+            &lease.node,
+            &lease.expires_at,
+            &tenant_record_id,
+            &transaction_id,
+        ],
+    )
+    .await?;
+    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .transpose()
+}
+
+/// A lease a dead node held: its name, owner and the transaction it protected.
+#[derive(Debug, Clone)]
+pub struct HeldLease {
+    pub lock_name: String,
+    pub owner: String,
+    pub transaction: Option<(i64, Uuid)>,
+}
+
+/// The leases `node` holds.
+pub async fn find_leases_of_node(
+    client: &impl GenericClient,
+    node: &str,
+) -> Result<Vec<HeldLease>, StorageError> {
+    let rows = query_cached(
+        client,
+        "select lock_name, owner, tenant_record_id, transaction_id from account_locks
+         where node = $1 order by lock_name",
+        &[&node],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let tenant: Option<i64> = row.try_get("tenant_record_id")?;
+            let transaction: Option<Uuid> = row.try_get("transaction_id")?;
+            Ok(HeldLease {
+                lock_name: row.try_get("lock_name")?,
+                owner: row.try_get("owner")?,
+                transaction: tenant.zip(transaction),
+            })
+        })
+        .collect()
 }
 
 /// Gives the lease back, if `owner` still holds it.
-pub async fn release_lock(
+pub async fn release_lease(
     client: &impl GenericClient,
     lock_name: &str,
     owner: &str,
 ) -> Result<(), StorageError> {
-    let statement = client
-        .prepare_cached("delete from account_locks where lock_name = $1 and owner = $2")
-        .await?;
-    client.execute(&statement, &[&lock_name, &owner]).await?;
+    execute_cached(
+        client,
+        "delete from account_locks where lock_name = $1 and owner = $2",
+        &[&lock_name, &owner],
+    )
+    .await?;
     Ok(())
 }
 
-/// Deletes every lease whose owner starts with `owner_prefix` (a node's name and `:`); returns
-/// how many there were.
-pub async fn release_locks_of_node(
+/// Deletes every lease `node` holds; returns how many there were.
+pub async fn release_leases_of_node(
     client: &impl GenericClient,
-    owner_prefix: &str,
+    node: &str,
 ) -> Result<u64, StorageError> {
-    let pattern = format!("{}%", owner_prefix.replace('%', "\\%").replace('_', "\\_"));
-    Ok(client
-        .execute("delete from account_locks where owner like $1", &[&pattern])
-        .await?)
+    execute_cached(
+        client,
+        "delete from account_locks where node = $1",
+        &[&node],
+    )
+    .await
 }
 
 /// UNKNOWN transactions whose outcome was never recorded (never updated since their first
@@ -539,16 +883,16 @@ pub async fn find_abandoned_transactions(
     recorded_before: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<(i64, Uuid)>, StorageError> {
-    let rows = client
-        .query(
-            "select tenant_record_id, id from payment_transactions
+    let rows = crate::storage::query_cached(
+        client,
+        "select tenant_record_id, id from payment_transactions
              where transaction_status = 'UNKNOWN' and updated_date = created_date
                and created_date < $1
              order by record_id
              limit $2",
-            &[&recorded_before, &limit],
-        )
-        .await?;
+        &[&recorded_before, &limit],
+    )
+    .await?;
     rows.iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect()

@@ -70,20 +70,20 @@ pub async fn insert_tag_definition(
          values ($1, $2, $3, $4, true, $5, $6, $5, $6, $7)
          returning *"
     );
-    let row = client
-        .query_one(
-            &sql,
-            &[
-                &definition.id,
-                &definition.name,
-                &definition.applicable_object_types,
-                &definition.description,
-                &created_by,
-                &created_date,
-                &definition.tenant_record_id,
-            ],
-        )
-        .await?;
+    let row = crate::storage::query_one_cached(
+        client,
+        &sql,
+        &[
+            &definition.id,
+            &definition.name,
+            &definition.applicable_object_types,
+            &definition.description,
+            &created_by,
+            &created_date,
+            &definition.tenant_record_id,
+        ],
+    )
+    .await?;
     TagDefinitionRecord::from_row(&row)
 }
 
@@ -94,13 +94,13 @@ pub async fn deactivate_tag_definition(
     updated_by: &str,
     updated_date: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    client
-        .execute(
-            "update tag_definitions set is_active = false, updated_by = $2, updated_date = $3
+    crate::storage::execute_cached(
+        client,
+        "update tag_definitions set is_active = false, updated_by = $2, updated_date = $3
              where record_id = $1",
-            &[&record_id, &updated_by, &updated_date],
-        )
-        .await?;
+        &[&record_id, &updated_by, &updated_date],
+    )
+    .await?;
     Ok(())
 }
 
@@ -118,8 +118,7 @@ pub async fn insert_tag_definition_history(
          select record_id, $2, {DATA_COLUMNS} from tag_definitions where record_id = $1
          returning record_id"
     );
-    let row = client
-        .query_one(&sql, &[&record_id, &change_type.as_str()])
+    let row = crate::storage::query_one_cached(client, &sql, &[&record_id, &change_type.as_str()])
         .await?;
     Ok(row.try_get(0)?)
 }
@@ -129,13 +128,13 @@ pub async fn find_active_tag_definitions(
     client: &impl GenericClient,
     tenant_record_id: i64,
 ) -> Result<Vec<TagDefinitionRecord>, StorageError> {
-    let rows = client
-        .query(
-            "select * from tag_definitions where tenant_record_id = $1 and is_active
+    let rows = crate::storage::query_cached(
+        client,
+        "select * from tag_definitions where tenant_record_id = $1 and is_active
              order by record_id",
-            &[&tenant_record_id],
-        )
-        .await?;
+        &[&tenant_record_id],
+    )
+    .await?;
     rows.iter().map(TagDefinitionRecord::from_row).collect()
 }
 
@@ -146,12 +145,12 @@ pub async fn find_tag_definitions_by_ids(
     tenant_record_id: i64,
     ids: &[Uuid],
 ) -> Result<Vec<TagDefinitionRecord>, StorageError> {
-    let rows = client
-        .query(
-            "select * from tag_definitions where id = any($1) and tenant_record_id = $2",
-            &[&ids, &tenant_record_id],
-        )
-        .await?;
+    let rows = crate::storage::query_cached(
+        client,
+        "select * from tag_definitions where id = any($1) and tenant_record_id = $2",
+        &[&ids, &tenant_record_id],
+    )
+    .await?;
     rows.iter().map(TagDefinitionRecord::from_row).collect()
 }
 
@@ -161,12 +160,12 @@ pub async fn find_active_tag_definition(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    let row = client
-        .query_opt(
-            "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active",
-            &[&id, &tenant_record_id],
-        )
-        .await?;
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active",
+        &[&id, &tenant_record_id],
+    )
+    .await?;
     row.as_ref().map(TagDefinitionRecord::from_row).transpose()
 }
 
@@ -178,13 +177,13 @@ pub async fn share_lock_active_tag_definition(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    let row = client
-        .query_opt(
-            "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active
              for share",
-            &[&id, &tenant_record_id],
-        )
-        .await?;
+        &[&id, &tenant_record_id],
+    )
+    .await?;
     row.as_ref().map(TagDefinitionRecord::from_row).transpose()
 }
 
@@ -195,12 +194,12 @@ pub async fn lock_active_tag_definition(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    let row = client
-        .query_opt(
-            "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active
              for update",
-            &[&id, &tenant_record_id],
-        )
-        .await?;
+        &[&id, &tenant_record_id],
+    )
+    .await?;
     row.as_ref().map(TagDefinitionRecord::from_row).transpose()
 }

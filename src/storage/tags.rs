@@ -74,21 +74,21 @@ pub async fn insert_tag_unless_present(
          do nothing
          returning *"
     );
-    let row = client
-        .query_opt(
-            &sql,
-            &[
-                &tag.id,
-                &tag.tag_definition_id,
-                &tag.object_id,
-                &tag.object_type,
-                &created_by,
-                &created_date,
-                &tag.account_record_id,
-                &tag.tenant_record_id,
-            ],
-        )
-        .await?;
+    let row = crate::storage::query_opt_cached(
+        client,
+        &sql,
+        &[
+            &tag.id,
+            &tag.tag_definition_id,
+            &tag.object_id,
+            &tag.object_type,
+            &created_by,
+            &created_date,
+            &tag.account_record_id,
+            &tag.tenant_record_id,
+        ],
+    )
+    .await?;
     row.as_ref().map(TagRecord::from_row).transpose()
 }
 
@@ -99,13 +99,13 @@ pub async fn deactivate_tag(
     updated_by: &str,
     updated_date: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    client
-        .execute(
-            "update tags set is_active = false, updated_by = $2, updated_date = $3
+    crate::storage::execute_cached(
+        client,
+        "update tags set is_active = false, updated_by = $2, updated_date = $3
              where record_id = $1",
-            &[&record_id, &updated_by, &updated_date],
-        )
-        .await?;
+        &[&record_id, &updated_by, &updated_date],
+    )
+    .await?;
     Ok(())
 }
 
@@ -123,8 +123,7 @@ pub async fn insert_tag_history(
          select record_id, $2, {DATA_COLUMNS} from tags where record_id = $1
          returning record_id"
     );
-    let row = client
-        .query_one(&sql, &[&record_id, &change_type.as_str()])
+    let row = crate::storage::query_one_cached(client, &sql, &[&record_id, &change_type.as_str()])
         .await?;
     Ok(row.try_get(0)?)
 }
@@ -137,20 +136,20 @@ pub async fn find_tags_for_object(
     object_type: &str,
     include_deleted: bool,
 ) -> Result<Vec<TagRecord>, StorageError> {
-    let rows = client
-        .query(
-            "select * from tags
+    let rows = crate::storage::query_cached(
+        client,
+        "select * from tags
              where object_id = $1 and object_type = $2 and tenant_record_id = $3
                and (is_active or $4)
              order by record_id",
-            &[
-                &object_id,
-                &object_type,
-                &tenant_record_id,
-                &include_deleted,
-            ],
-        )
-        .await?;
+        &[
+            &object_id,
+            &object_type,
+            &tenant_record_id,
+            &include_deleted,
+        ],
+    )
+    .await?;
     rows.iter().map(TagRecord::from_row).collect()
 }
 
@@ -160,12 +159,12 @@ pub async fn count_active_tags_for_definition(
     tenant_record_id: i64,
     tag_definition_id: Uuid,
 ) -> Result<i64, StorageError> {
-    let row = client
-        .query_one(
-            "select count(*) from tags
+    let row = crate::storage::query_one_cached(
+        client,
+        "select count(*) from tags
              where tag_definition_id = $1 and tenant_record_id = $2 and is_active",
-            &[&tag_definition_id, &tenant_record_id],
-        )
-        .await?;
+        &[&tag_definition_id, &tenant_record_id],
+    )
+    .await?;
     Ok(row.try_get(0)?)
 }

@@ -20,12 +20,22 @@ pub async fn lock_tenant_kvs(
     // `for no key update` on the tenant's row: concurrent writers of this tenant's key-values
     // queue here; readers and other tenants are not blocked, and it does not conflict with
     // foreign-key checks the way `for update` would.
-    client
-        .query(
-            "select 1 from tenants where record_id = $1 for no key update",
-            &[&tenant_record_id],
-        )
-        .await?;
+    crate::storage::query_cached(
+        client,
+        "select 1 from tenants where record_id = $1 for no key update",
+        &[&tenant_record_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The channel every node listens on to forget the key-values it remembers.
+pub const CHANGED_CHANNEL: &str = "tenant_kvs_changed";
+
+/// Queues a NOTIFY on [`CHANGED_CHANNEL`], delivered to every node when the caller's
+/// transaction commits (and only then).
+pub async fn announce_change(client: &impl GenericClient) -> Result<(), StorageError> {
+    crate::storage::query_cached(client, "select pg_notify($1, '')", &[&CHANGED_CHANNEL]).await?;
     Ok(())
 }
 
@@ -39,22 +49,22 @@ pub async fn insert_tenant_kv(
     created_date: DateTime<Utc>,
 ) -> Result<(i64, Uuid), StorageError> {
     // A plain insert, no lock beyond the caller's lock_tenant_kvs.
-    let row = client
-        .query_one(
-            "insert into tenant_kvs (id, tenant_record_id, tenant_key, tenant_value, is_active,
+    let row = crate::storage::query_one_cached(
+        client,
+        "insert into tenant_kvs (id, tenant_record_id, tenant_key, tenant_value, is_active,
                                      created_date, created_by, updated_date, updated_by)
              values ($1, $2, $3, $4, true, $5, $6, $5, $6)
              returning record_id, id",
-            &[
-                &Uuid::new_v4(),
-                &tenant_record_id,
-                &key,
-                &value,
-                &created_date,
-                &created_by,
-            ],
-        )
-        .await?;
+        &[
+            &Uuid::new_v4(),
+            &tenant_record_id,
+            &key,
+            &value,
+            &created_date,
+            &created_by,
+        ],
+    )
+    .await?;
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
@@ -67,15 +77,15 @@ pub async fn deactivate_tenant_key(
     updated_date: DateTime<Utc>,
 ) -> Result<Vec<i64>, StorageError> {
     // The update takes the row locks it needs; the caller holds lock_tenant_kvs.
-    let rows = client
-        .query(
-            "update tenant_kvs
+    let rows = crate::storage::query_cached(
+        client,
+        "update tenant_kvs
              set is_active = false, updated_date = $4, updated_by = $3
              where tenant_record_id = $1 and tenant_key = $2 and is_active
              returning record_id",
-            &[&tenant_record_id, &key, &updated_by, &updated_date],
-        )
-        .await?;
+        &[&tenant_record_id, &key, &updated_by, &updated_date],
+    )
+    .await?;
     rows.iter()
         .map(|row| row.try_get(0).map_err(StorageError::from))
         .collect()
@@ -88,14 +98,14 @@ pub async fn active_values(
     key: &str,
 ) -> Result<Vec<String>, StorageError> {
     // No lock: a snapshot read; a value registered a moment later applies to later events.
-    let rows = client
-        .query(
-            "select tenant_value from tenant_kvs
+    let rows = crate::storage::query_cached(
+        client,
+        "select tenant_value from tenant_kvs
              where tenant_record_id = $1 and tenant_key = $2 and is_active
              order by record_id",
-            &[&tenant_record_id, &key],
-        )
-        .await?;
+        &[&tenant_record_id, &key],
+    )
+    .await?;
     rows.iter()
         .map(|row| row.try_get(0).map_err(StorageError::from))
         .collect()

@@ -45,22 +45,22 @@ pub async fn insert_tenant(
     client: &impl GenericClient,
     tenant: &NewTenantRow<'_>,
 ) -> Result<TenantRow, StorageError> {
-    let row = client
-        .query_one(
-            "insert into tenants (id, external_key, api_key, api_secret,
+    let row = crate::storage::query_one_cached(
+        client,
+        "insert into tenants (id, external_key, api_key, api_secret,
                                   created_date, created_by, updated_date, updated_by)
              values ($1, $2, $3, $4, $5, $6, $5, $6)
              returning record_id, id, external_key, api_key",
-            &[
-                &tenant.id,
-                &tenant.external_key,
-                &tenant.api_key,
-                &tenant.api_secret_hash,
-                &tenant.created_date,
-                &tenant.created_by,
-            ],
-        )
-        .await?;
+        &[
+            &tenant.id,
+            &tenant.external_key,
+            &tenant.api_key,
+            &tenant.api_secret_hash,
+            &tenant.created_date,
+            &tenant.created_by,
+        ],
+    )
+    .await?;
     TenantRow::from_row(&row)
 }
 
@@ -68,12 +68,12 @@ pub async fn find_tenant_by_id(
     client: &impl GenericClient,
     id: Uuid,
 ) -> Result<Option<TenantRow>, StorageError> {
-    let row = client
-        .query_opt(
-            "select record_id, id, external_key, api_key from tenants where id = $1",
-            &[&id],
-        )
-        .await?;
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select record_id, id, external_key, api_key from tenants where id = $1",
+        &[&id],
+    )
+    .await?;
     row.as_ref().map(TenantRow::from_row).transpose()
 }
 
@@ -83,12 +83,12 @@ pub async fn find_tenant_by_record_id(
     record_id: i64,
 ) -> Result<Option<TenantRow>, StorageError> {
     // No lock: a tenant row never changes once created.
-    let row = client
-        .query_opt(
-            "select record_id, id, external_key, api_key from tenants where record_id = $1",
-            &[&record_id],
-        )
-        .await?;
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select record_id, id, external_key, api_key from tenants where record_id = $1",
+        &[&record_id],
+    )
+    .await?;
     row.as_ref().map(TenantRow::from_row).transpose()
 }
 
@@ -96,12 +96,12 @@ pub async fn find_tenant_by_api_key(
     client: &impl GenericClient,
     api_key: &str,
 ) -> Result<Option<TenantRow>, StorageError> {
-    let row = client
-        .query_opt(
-            "select record_id, id, external_key, api_key from tenants where api_key = $1",
-            &[&api_key],
-        )
-        .await?;
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select record_id, id, external_key, api_key from tenants where api_key = $1",
+        &[&api_key],
+    )
+    .await?;
     row.as_ref().map(TenantRow::from_row).transpose()
 }
 
@@ -110,13 +110,13 @@ pub async fn find_credentials_by_api_key(
     client: &impl GenericClient,
     api_key: &str,
 ) -> Result<Option<(TenantRow, String)>, StorageError> {
-    let row = client
-        .query_opt(
-            "select record_id, id, external_key, api_key, api_secret
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select record_id, id, external_key, api_key, api_secret
              from tenants where api_key = $1",
-            &[&api_key],
-        )
-        .await?;
+        &[&api_key],
+    )
+    .await?;
     match row {
         None => Ok(None),
         Some(row) => {

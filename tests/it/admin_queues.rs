@@ -63,7 +63,9 @@ async fn lists_this_tenants_bus_entries_in_kill_bills_shape() {
     let (mine, other) = (record_id("mine").await, record_id("other").await);
 
     let config = Config::from_properties(&[]).expect("defaults");
-    let pool = DbPool::new("main", &config.main_pool, app.db.config.clone()).expect("pool");
+    let pool = ferrobill::db::work::Db::new(
+        DbPool::new("main", &config.main_pool, app.db.config.clone()).expect("pool"),
+    );
     let bus = app.app().main_bus().clone();
     for (tenant_record_id, n) in [(mine, 1), (other, 2), (mine, 3)] {
         post(

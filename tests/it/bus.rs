@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ferrobill::bus::{Bus, BusEntry, BusEvent, HandlerError, SearchKeys};
 use ferrobill::config::Config;
 use ferrobill::db::pool::DbPool;
+use ferrobill::db::work::Db;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -64,8 +65,8 @@ fn config(bus_properties: &[(&str, &str)], max_active: &str) -> Config {
     Config::from_properties(&pairs).expect("a valid bus configuration")
 }
 
-fn pool(db: &TestDatabase, config: &Config) -> DbPool {
-    DbPool::new("main", &config.main_pool, db.config.clone()).expect("a pool")
+fn pool(db: &TestDatabase, config: &Config) -> Db {
+    Db::new(DbPool::new("main", &config.main_pool, db.config.clone()).expect("a pool"))
 }
 
 /// A bus not yet dispatching, for subscribing first.
@@ -81,19 +82,19 @@ async fn start_bus(db: &TestDatabase, bus_properties: &[(&str, &str)], node: &st
 }
 
 /// Posts one event in its own transaction, committed or rolled back; returns its record id.
-pub(crate) async fn post<E: BusEvent>(pool: &DbPool, bus: &Bus, event: &E, commit: bool) -> i64 {
-    let mut connection = pool.get().await.expect("a connection");
-    let transaction = connection.transaction().await.expect("begin");
+pub(crate) async fn post<E: BusEvent>(pool: &Db, bus: &Bus, event: &E, commit: bool) -> i64 {
+    let work = pool.begin().await.expect("a connection");
     let mut posted = bus.posted();
     let record_id = posted
-        .post(&transaction, event, None)
+        .post(&work, event, None)
         .await
         .expect("the event is inserted");
     if commit {
-        transaction.commit().await.expect("commit");
+        work.commit().await.expect("commit");
+        drop(work);
         posted.committed().await;
     } else {
-        transaction.rollback().await.expect("rollback");
+        drop(work);
         drop(posted);
     }
     record_id

@@ -25,6 +25,7 @@ fn options(data_dir: impl Into<PathBuf>) -> EmbeddedOptions {
         port: 5432,
         max_connections: 20,
         durable: false,
+        settings: Vec::new(),
     }
 }
 

@@ -93,6 +93,7 @@ async fn postgres_restarted_under_load_fails_fast_then_recovers_without_a_restar
         port: 5432,
         max_connections: 100,
         durable: false,
+        settings: Vec::new(),
     };
     let cluster = EmbeddedCluster::start(options.clone())
         .await

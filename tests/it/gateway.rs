@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use ferrobill::config::Config;
 use ferrobill::db::pool::DbPool;
+use ferrobill::db::work::Db;
 use ferrobill::plugin::{
     GatewaySimPlugin, PaymentCall, PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi,
     PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginProperty, TransactionType,
@@ -29,7 +30,7 @@ fn gateway(db: &TestDatabase, properties: &[(&str, &str)]) -> Arc<GatewaySimPlug
     pairs.extend_from_slice(properties);
     let config = Config::from_properties(&pairs).expect("a valid configuration");
     let pool = DbPool::new("osgi", &config.plugin_pool, db.config.clone()).expect("a plugin pool");
-    Arc::new(GatewaySimPlugin::new(pool, config.gateway))
+    Arc::new(GatewaySimPlugin::new(Db::new(pool), config.gateway))
 }
 
 fn property(key: &str, value: &str) -> PluginProperty {

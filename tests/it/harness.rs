@@ -99,6 +99,7 @@ async fn start_test_cluster() -> EmbeddedCluster {
         port: 5432,
         max_connections: 500,
         durable: false,
+        settings: Vec::new(),
     })
     .await
     .expect("start the test PostgreSQL cluster")

@@ -12,6 +12,7 @@ use ferrobill::bus::{
 };
 use ferrobill::config::Config;
 use ferrobill::db::pool::DbPool;
+use ferrobill::db::work::Db;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -51,8 +52,8 @@ fn config(properties: &[(&str, &str)]) -> Config {
     Config::from_properties(&pairs).expect("a valid notification queue configuration")
 }
 
-fn pool(db: &TestDatabase, config: &Config) -> DbPool {
-    DbPool::new("main", &config.main_pool, db.config.clone()).expect("a pool")
+fn pool(db: &TestDatabase, config: &Config) -> Db {
+    Db::new(DbPool::new("main", &config.main_pool, db.config.clone()).expect("a pool"))
 }
 
 fn new_queue(
@@ -83,19 +84,18 @@ fn register_reporting(
 
 /// Records one notification due `in_ms` from now in its own transaction.
 async fn record(
-    pool: &DbPool,
+    pool: &Db,
     queue: &NotificationQueueService,
     queue_name: &str,
     in_ms: i64,
     n: u64,
     commit: bool,
 ) -> i64 {
-    let mut connection = pool.get().await.expect("a connection");
-    let transaction = connection.transaction().await.expect("begin");
+    let work = pool.begin().await.expect("a connection");
     let effective_date = Utc::now() + chrono::Duration::milliseconds(in_ms);
     let record_id = queue
         .record_future_notification(
-            &transaction,
+            &work,
             queue_name,
             effective_date,
             &TestNotification { n },
@@ -105,9 +105,9 @@ async fn record(
         .await
         .expect("the notification is recorded");
     if commit {
-        transaction.commit().await.expect("commit");
+        work.commit().await.expect("commit");
     } else {
-        transaction.rollback().await.expect("rollback");
+        drop(work);
     }
     record_id
 }
@@ -297,12 +297,11 @@ async fn two_nodes_never_handle_one_notification_twice() {
     let posting = pool(&db, &config(&[]));
     let total: u64 = 1000;
     {
-        let mut connection = posting.get().await.expect("a connection");
-        let transaction = connection.transaction().await.expect("begin");
+        let work = posting.begin().await.expect("a connection");
         for n in 0..total {
             node_a
                 .record_future_notification(
-                    &transaction,
+                    &work,
                     JANITOR,
                     Utc::now(),
                     &TestNotification { n },
@@ -312,7 +311,7 @@ async fn two_nodes_never_handle_one_notification_twice() {
                 .await
                 .expect("recorded");
         }
-        transaction.commit().await.expect("commit");
+        work.commit().await.expect("commit");
     }
     node_a.start().await.expect("node a starts");
     node_b.start().await.expect("node b starts");

@@ -19,6 +19,7 @@ use ferrobill::bus::internal_events::{
 use ferrobill::bus::BusEvent;
 use ferrobill::config::Config;
 use ferrobill::db::pool::DbPool;
+use ferrobill::db::work::Db;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -175,9 +176,9 @@ async fn tenant_record_id(app: &TestApp, tenant_id: &str) -> i64 {
         .get(0)
 }
 
-fn pool(app: &TestApp) -> DbPool {
+fn pool(app: &TestApp) -> Db {
     let config = Config::from_properties(&[]).expect("defaults");
-    DbPool::new("main", &config.main_pool, app.db.config.clone()).expect("a pool")
+    Db::new(DbPool::new("main", &config.main_pool, app.db.config.clone()).expect("a pool"))
 }
 
 fn payment(account_id: Uuid, tenant_record_id: i64, status: &str) -> PaymentEventData {
@@ -196,14 +197,14 @@ fn payment(account_id: Uuid, tenant_record_id: i64, status: &str) -> PaymentEven
 }
 
 /// Posts `events` on the main bus in one transaction, in order.
-async fn post_in_one_transaction(app: &TestApp, pool: &DbPool, events: &[&dyn PostOne]) {
-    let mut connection = pool.get().await.expect("a connection");
-    let transaction = connection.transaction().await.expect("begin");
+async fn post_in_one_transaction(app: &TestApp, pool: &Db, events: &[&dyn PostOne]) {
+    let work = pool.begin().await.expect("a connection");
     let mut posted = app.app().main_bus().posted();
     for event in events {
-        event.post(&mut posted, &transaction).await;
+        event.post(&mut posted, &work).await;
     }
-    transaction.commit().await.expect("commit");
+    work.commit().await.expect("commit");
+    drop(work);
     posted.committed().await;
 }
 
@@ -212,7 +213,7 @@ trait PostOne: Sync {
     fn post<'a>(
         &'a self,
         posted: &'a mut ferrobill::bus::PostedEvents,
-        transaction: &'a deadpool_postgres::Transaction<'_>,
+        work: &'a ferrobill::db::work::Work,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 }
 
@@ -220,11 +221,11 @@ impl<E: BusEvent + Sync> PostOne for E {
     fn post<'a>(
         &'a self,
         posted: &'a mut ferrobill::bus::PostedEvents,
-        transaction: &'a deadpool_postgres::Transaction<'_>,
+        work: &'a ferrobill::db::work::Work,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
             posted
-                .post(transaction, self, None)
+                .post(work, self, None)
                 .await
                 .expect("the event is posted");
         })

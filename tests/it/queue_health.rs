@@ -64,7 +64,9 @@ async fn a_bus_that_cannot_keep_up_turns_the_healthcheck_500_until_it_drains() {
 
     // Post 100 events/s until the check reports growth (bounded).
     let config = Config::from_properties(&[]).expect("defaults");
-    let pool = DbPool::new("main", &config.main_pool, app.db.config.clone()).expect("pool");
+    let pool = ferrobill::db::work::Db::new(
+        DbPool::new("main", &config.main_pool, app.db.config.clone()).expect("pool"),
+    );
     let bus = app.app().main_bus().clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut ticker = tokio::time::interval(Duration::from_millis(10));

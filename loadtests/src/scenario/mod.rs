@@ -9,6 +9,7 @@ mod healthcheck;
 mod overload;
 mod payments;
 mod pool_starvation;
+mod purchases;
 mod status_mix;
 mod tenants;
 
@@ -24,6 +25,9 @@ use crate::runner::{Stop, VirtualUser};
 pub enum Scenario {
     /// Seed 000: account, visit, default card, then authorize / capture / purchase.
     Payments,
+    /// PURCHASE through `__EXTERNAL_PAYMENT__` on a random one of --accounts shared accounts:
+    /// the cost of a payment itself, with no gateway.
+    Purchases,
     /// Seed 001: payments with a plugin pool (30) smaller than the plugin threads (100).
     PoolStarvation,
     /// Seed 002: one account creation per iteration; use --sweep for the concurrency sweep.
@@ -49,6 +53,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Payments => "payments",
+            Scenario::Purchases => "purchases",
             Scenario::PoolStarvation => "pool-starvation",
             Scenario::Accounts => "accounts",
             Scenario::Overload => "overload",
@@ -62,11 +67,25 @@ impl Scenario {
     pub fn samplers(self) -> &'static [&'static str] {
         match self {
             Scenario::Payments | Scenario::PoolStarvation => payments::SAMPLERS,
+            Scenario::Purchases => purchases::SAMPLERS,
             Scenario::Accounts => accounts::SAMPLERS,
             Scenario::Overload => overload::SAMPLERS,
             Scenario::StatusMix => status_mix::SAMPLERS,
             Scenario::Tenants => tenants::SAMPLERS,
             Scenario::Healthcheck => healthcheck::SAMPLERS,
+        }
+    }
+
+    /// The samplers of a user's (or a shared account's) setup, in the report even when they
+    /// run during the warm-up, as seed 000's table lists them.
+    pub fn setup_samplers(self) -> &'static [&'static str] {
+        match self {
+            Scenario::Payments | Scenario::PoolStarvation => payments::SETUP_SAMPLERS,
+            Scenario::Purchases => purchases::SETUP_SAMPLERS,
+            Scenario::StatusMix => status_mix::SETUP_SAMPLERS,
+            Scenario::Accounts | Scenario::Overload | Scenario::Tenants | Scenario::Healthcheck => {
+                &[]
+            }
         }
     }
 
@@ -97,7 +116,11 @@ impl Scenario {
                     server_env: pool_starvation::server_env(pool),
                 })
                 .collect(),
-            Scenario::Accounts | Scenario::Overload | Scenario::Tenants | Scenario::Healthcheck => {
+            Scenario::Purchases
+            | Scenario::Accounts
+            | Scenario::Overload
+            | Scenario::Tenants
+            | Scenario::Healthcheck => {
                 vec![Configuration {
                     label: "defaults".into(),
                     server_env: Vec::new(),
@@ -110,6 +133,7 @@ impl Scenario {
     pub async fn iteration(self, user: &mut VirtualUser) -> Result<(), Stop> {
         match self {
             Scenario::Payments => payments::iteration(user).await,
+            Scenario::Purchases => purchases::iteration(user).await,
             Scenario::PoolStarvation => pool_starvation::iteration(user).await,
             Scenario::Accounts => accounts::iteration(user).await,
             Scenario::Overload => overload::iteration(user).await,

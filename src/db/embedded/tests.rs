@@ -254,6 +254,7 @@ async fn a_postgres_started_by_someone_else_on_our_data_dir_is_shut_down() {
         port: 5432,
         max_connections: 20,
         durable: false,
+        settings: Vec::new(),
     };
     EmbeddedCluster::start(options.clone())
         .await

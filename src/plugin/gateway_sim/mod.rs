@@ -19,7 +19,6 @@ mod card;
 mod simulation;
 mod storage;
 
-use deadpool_postgres::Object;
 use futures_util::future::FutureExt;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -33,7 +32,7 @@ use super::{
     TransactionType,
 };
 use crate::config::GatewayConfig;
-use crate::db::pool::DbPool;
+use crate::db::work::{Db, Work};
 
 /// ferrobill's own name for the plugin.
 pub const GATEWAY_PLUGIN_NAME: &str = "ferrobill-gateway";
@@ -48,21 +47,21 @@ struct Refusal {
 
 pub struct GatewaySimPlugin {
     /// The plugin pool (`org.killbill.billing.osgi.dao.*`).
-    pool: DbPool,
+    db: Db,
     config: GatewayConfig,
 }
 
 impl GatewaySimPlugin {
     /// A gateway keeping its rows through `pool` (the plugin pool; migration 0008's tables
     /// must exist there) and behaving as `config` says.
-    pub fn new(pool: DbPool, config: GatewayConfig) -> GatewaySimPlugin {
-        GatewaySimPlugin { pool, config }
+    pub fn new(db: Db, config: GatewayConfig) -> GatewaySimPlugin {
+        GatewaySimPlugin { db, config }
     }
 
     /// A plugin-pool connection, or the pool's own error as the plugin's failure.
-    async fn connection(&self) -> Result<Object, PluginError> {
-        self.pool
-            .get()
+    async fn connection(&self) -> Result<Work, PluginError> {
+        self.db
+            .read()
             .await
             .map_err(|error| PluginError(error.to_string()))
     }
@@ -71,7 +70,7 @@ impl GatewaySimPlugin {
     /// card stored with the payment method, as in Kill Bill's card plugins.
     async fn card_for(
         &self,
-        connection: &Object,
+        connection: &deadpool_postgres::Object,
         call: &PaymentCall,
     ) -> Result<(CardClass, String), PluginError> {
         if let Some(number) = card::property(&call.properties, CC_NUMBER) {
@@ -113,8 +112,8 @@ impl GatewaySimPlugin {
     ) -> Result<PaymentTransactionInfo, PluginError> {
         // Taken first and held to the end, around the simulated round trip, as a JDBC plugin
         // holds its connection around the HTTP call to the gateway.
-        let mut connection = self.connection().await?;
-        let (class, last4) = self.card_for(&connection, call).await?;
+        let mut work = self.connection().await?;
+        let (class, last4) = self.card_for(work.client(), call).await?;
         // ThreadRng is not Send: drawn and dropped before the first await below.
         let (fate, latency) = {
             let mut rng = rand::thread_rng();
@@ -128,11 +127,11 @@ impl GatewaySimPlugin {
         if fate == Fate::Hang {
             // Recorded before hanging, so the janitor's get_payment_info sees the transaction
             // (UNDEFINED) while the caller has already timed out.
-            storage::ensure_payment(&connection, call, &charge_id)
+            storage::ensure_payment(work.client(), call, &charge_id)
                 .await
                 .map_err(storage_error)?;
             storage::insert_undefined_transaction(
-                &connection,
+                work.client(),
                 call,
                 transaction_type,
                 &reference_id,
@@ -148,14 +147,14 @@ impl GatewaySimPlugin {
             tokio::time::sleep(latency).await;
         }
 
-        let transaction = connection.transaction().await.map_err(storage_error)?;
-        storage::ensure_payment(&transaction, call, &charge_id)
+        work.start_transaction();
+        let transaction = work.client();
+        storage::ensure_payment(transaction, call, &charge_id)
             .await
             .map_err(storage_error)?;
-        let Some(mut payment) =
-            storage::lock_payment(&transaction, call.tenant_id, call.payment_id)
-                .await
-                .map_err(storage_error)?
+        let Some(mut payment) = storage::lock_payment(transaction, call.tenant_id, call.payment_id)
+            .await
+            .map_err(storage_error)?
         else {
             return Err(PluginError(format!(
                 "payment {} belongs to another tenant at the gateway",
@@ -163,12 +162,12 @@ impl GatewaySimPlugin {
             )));
         };
         // A repeated call gets the recorded answer, not a second charge (an idempotency key).
-        if let Some(recorded) = storage::find_transaction(&transaction, call.transaction_id)
+        if let Some(recorded) = storage::find_transaction(transaction, call.transaction_id)
             .await
             .map_err(storage_error)?
             .filter(|recorded| recorded.status != PaymentPluginStatus::Undefined)
         {
-            transaction.commit().await.map_err(storage_error)?;
+            work.commit().await.map_err(storage_error)?;
             return Ok(transaction_info(recorded));
         }
         let refusal = match fate {
@@ -202,12 +201,12 @@ impl GatewaySimPlugin {
             },
         };
         if answer.status == PaymentPluginStatus::Processed {
-            storage::update_payment_totals(&transaction, call.payment_id, &payment)
+            storage::update_payment_totals(transaction, call.payment_id, &payment)
                 .await
                 .map_err(storage_error)?;
         }
         let (created_date, effective_date) = storage::save_transaction(
-            &transaction,
+            transaction,
             call,
             transaction_type,
             &reference_id,
@@ -216,7 +215,7 @@ impl GatewaySimPlugin {
         )
         .await
         .map_err(storage_error)?;
-        transaction.commit().await.map_err(storage_error)?;
+        work.commit().await.map_err(storage_error)?;
         tracing::debug!(payment_id = %call.payment_id, transaction_id = %call.transaction_id,
             transaction_type = transaction_type.as_str(), card_last4 = %last4,
             status = ?answer.status, code = answer.gateway_error_code, "simulated gateway call");
@@ -262,10 +261,11 @@ impl GatewaySimPlugin {
         let external_id = detail
             .and_then(|detail| detail.external_payment_method_id.clone())
             .unwrap_or_else(|| gateway_id("pm", call.payment_method_id));
-        let mut connection = self.connection().await?;
-        let transaction = connection.transaction().await.map_err(storage_error)?;
+        let mut work = self.connection().await?;
+        work.start_transaction();
+        let transaction = work.client();
         storage::insert_payment_method(
-            &transaction,
+            transaction,
             &storage::NewMethod {
                 tenant_id: call.tenant_id,
                 account_id: call.account_id,
@@ -282,7 +282,7 @@ impl GatewaySimPlugin {
         .map_err(storage_error)?;
         if set_default {
             storage::set_default_payment_method(
-                &transaction,
+                transaction,
                 call.tenant_id,
                 call.account_id,
                 call.payment_method_id,
@@ -290,16 +290,17 @@ impl GatewaySimPlugin {
             .await
             .map_err(storage_error)?;
         }
-        transaction.commit().await.map_err(storage_error)
+        work.commit().await.map_err(storage_error)
     }
 
     async fn method_detail(
         &self,
         call: PaymentMethodCall<'_>,
     ) -> Result<PaymentMethodPlugin, PluginError> {
-        let connection = self.connection().await?;
+        let work = self.connection().await?;
+        let connection = work.client();
         let method =
-            storage::find_payment_method(&connection, call.tenant_id, call.payment_method_id)
+            storage::find_payment_method(connection, call.tenant_id, call.payment_method_id)
                 .await
                 .map_err(storage_error)?
                 .ok_or_else(|| {
@@ -444,8 +445,9 @@ impl PaymentPluginApi for GatewaySimPlugin {
 
     fn delete_payment_method<'a>(&'a self, call: PaymentMethodCall<'a>) -> PluginResult<'a, ()> {
         async move {
-            let connection = self.connection().await?;
-            storage::delete_payment_method(&connection, call.tenant_id, call.payment_method_id)
+            let work = self.connection().await?;
+            let connection = work.client();
+            storage::delete_payment_method(connection, call.tenant_id, call.payment_method_id)
                 .await
                 .map_err(storage_error)
         }
@@ -464,9 +466,10 @@ impl PaymentPluginApi for GatewaySimPlugin {
         call: PaymentMethodCall<'a>,
     ) -> PluginResult<'a, ()> {
         async move {
-            let connection = self.connection().await?;
+            let work = self.connection().await?;
+            let connection = work.client();
             storage::set_default_payment_method(
-                &connection,
+                connection,
                 call.tenant_id,
                 call.account_id,
                 call.payment_method_id,
@@ -530,8 +533,9 @@ impl PaymentPluginApi for GatewaySimPlugin {
         _properties: &'a [PluginProperty],
     ) -> PluginResult<'a, Vec<PaymentTransactionInfo>> {
         async move {
-            let connection = self.connection().await?;
-            let records = storage::find_transactions_by_payment(&connection, tenant_id, payment_id)
+            let work = self.connection().await?;
+            let connection = work.client();
+            let records = storage::find_transactions_by_payment(connection, tenant_id, payment_id)
                 .await
                 .map_err(storage_error)?;
             Ok(records.into_iter().map(transaction_info).collect())
@@ -565,9 +569,13 @@ mod tests {
     fn plugin(pairs: &[(&str, &str)]) -> GatewaySimPlugin {
         let config = Config::from_properties(pairs).expect("a valid configuration");
         // Building a pool opens no connection; health never takes one.
-        let pool = DbPool::new("osgi", &config.plugin_pool, tokio_postgres::Config::new())
-            .expect("a pool");
-        GatewaySimPlugin::new(pool, config.gateway)
+        let pool = crate::db::pool::DbPool::new(
+            "osgi",
+            &config.plugin_pool,
+            tokio_postgres::Config::new(),
+        )
+        .expect("a pool");
+        GatewaySimPlugin::new(Db::new(pool), config.gateway)
     }
 
     fn payment() -> PaymentRecord {

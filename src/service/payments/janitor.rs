@@ -15,15 +15,18 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::lock::lock_name;
+use super::record::{lease_length, Started};
 use super::state::TransactionStatus;
-use super::{PaymentService, Prepared};
+use super::PaymentService;
 use crate::bus::notifications::NotificationQueueService;
 use crate::bus::{HandlerError, NotificationEntry, NotificationEvent, SearchKeys};
 use crate::config::PaymentConfig;
+use crate::db::work::Work;
+use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
 use crate::service::{CallContext, ServiceError};
 use crate::storage::payments::{self, PaymentRecord};
-use crate::storage::{accounts, payment_methods, tenants, StorageError};
+use crate::storage::{payment_methods, StorageError};
 
 /// Kill Bill's janitor queue (`PaymentService` name + `Janitor.QUEUE_NAME`).
 const JANITOR_QUEUE: &str = "payment-service:janitor";
@@ -51,7 +54,7 @@ impl NotificationEvent for JanitorNotificationKey {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn schedule(
     notifications: &NotificationQueueService,
-    transaction: &deadpool_postgres::Transaction<'_>,
+    work: &Work,
     config: &PaymentConfig,
     transaction_id: Uuid,
     status: TransactionStatus,
@@ -70,7 +73,7 @@ pub(super) async fn schedule(
     let due = Utc::now() + TimeDelta::from_std(*delay).unwrap_or(TimeDelta::MAX);
     notifications
         .record_future_notification(
-            transaction,
+            work,
             JANITOR_QUEUE,
             due,
             &JanitorNotificationKey {
@@ -101,15 +104,9 @@ pub(super) fn register(service: &PaymentService, notifications: &NotificationQue
 
 async fn handle(service: &PaymentService, entry: &NotificationEntry) -> Result<(), ServiceError> {
     let key: JanitorNotificationKey = entry.decode().map_err(ServiceError::from)?;
-    let tenant: Tenant = {
-        let connection = service.inner.pool.get().await.map_err(StorageError::from)?;
-        match tenants::find_tenant_by_record_id(&connection, entry.search_keys.tenant_record_id)
-            .await?
-        {
-            Some(row) => row.into(),
-            // The tenant is gone: nothing left to repair.
-            None => return Ok(()),
-        }
+    let Some(tenant) = find_tenant(service, entry.search_keys.tenant_record_id).await? else {
+        // The tenant is gone: nothing left to repair.
+        return Ok(());
     };
     let outcome = repair_transaction(service, &tenant, key.uuid_key).await?;
     if let Repair::StillOpen {
@@ -117,11 +114,10 @@ async fn handle(service: &PaymentService, entry: &NotificationEntry) -> Result<(
         account_record_id,
     } = outcome
     {
-        let mut connection = service.inner.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
+        let work = service.inner.db.begin().await.map_err(StorageError::from)?;
         schedule(
             &service.inner.notifications,
-            &transaction,
+            &work,
             &service.inner.config,
             key.uuid_key,
             status,
@@ -131,7 +127,7 @@ async fn handle(service: &PaymentService, entry: &NotificationEntry) -> Result<(
             entry.user_token,
         )
         .await?;
-        transaction.commit().await.map_err(StorageError::from)?;
+        work.commit().await.map_err(StorageError::from)?;
     }
     Ok(())
 }
@@ -157,8 +153,8 @@ pub(super) async fn repair_payment(
     payment: &PaymentRecord,
 ) -> Result<(), ServiceError> {
     let open: Vec<Uuid> = {
-        let connection = service.inner.pool.get().await.map_err(StorageError::from)?;
-        payments::find_transactions_by_payments(&connection, &[payment.id])
+        let work = service.inner.db.read().await.map_err(StorageError::from)?;
+        payments::find_transactions_by_payments(work.client(), &[payment.id])
             .await?
             .into_iter()
             .filter(|transaction| {
@@ -183,66 +179,39 @@ pub(super) async fn repair_transaction(
 ) -> Result<Repair, ServiceError> {
     let inner = &service.inner;
     let found = {
-        let connection = inner.pool.get().await.map_err(StorageError::from)?;
-        payments::find_transaction_with_payment(&connection, tenant.record_id, transaction_id)
+        let work = inner.db.read().await.map_err(StorageError::from)?;
+        payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
             .await?
     };
     let Some(found) = found else {
         return Ok(Repair::Closed);
     };
     let account_id = found.payment.account_id;
-    let _turn = inner.local_locks.turn(account_id).await;
-    let owner = format!("{}:janitor:{}", inner.node, Uuid::new_v4());
-    let name = lock_name(account_id);
-
-    // Take the lease and re-read under it: an operation may have finished meanwhile.
-    let prepared = {
-        let mut connection = inner.pool.get().await.map_err(StorageError::from)?;
-        let transaction = connection.transaction().await.map_err(StorageError::from)?;
-        let expires_at = Utc::now()
-            + TimeDelta::from_std(super::lease_length(&inner.config)).unwrap_or(TimeDelta::MAX);
-        if !payments::try_take_lock(&transaction, &name, &owner, expires_at).await? {
-            // Another node is working on the account; look again on the next schedule.
-            return Ok(Repair::StillOpen {
-                status: TransactionStatus::parse(&found.transaction.status)
-                    .unwrap_or(TransactionStatus::Unknown),
-                account_record_id: found.payment.account_record_id,
-            });
-        }
-        let current =
-            payments::find_transaction_with_payment(&transaction, tenant.record_id, transaction_id)
-                .await?;
-        let account =
-            accounts::find_account_by_id(&transaction, tenant.record_id, account_id).await?;
-        let method = payment_methods::find_payment_method_by_id(
-            &transaction,
-            tenant.record_id,
-            found.payment.payment_method_id,
-        )
-        .await?;
-        transaction.commit().await.map_err(StorageError::from)?;
-        match (current, account, method) {
-            (Some(current), Some(account), Some(method)) => Prepared {
-                account,
-                payment: current.payment,
-                transaction: current.transaction,
-                plugin_name: method.plugin_name,
-            },
-            _ => {
-                release(service, &name, &owner).await?;
-                return Ok(Repair::Closed);
-            }
-        }
+    let still_open = || Repair::StillOpen {
+        status: TransactionStatus::parse(&found.transaction.status)
+            .unwrap_or(TransactionStatus::Unknown),
+        account_record_id: found.payment.account_record_id,
     };
-    let current_status = TransactionStatus::parse(&prepared.transaction.status)
-        .unwrap_or(TransactionStatus::Unknown);
+    let _turn = inner.local_locks.turn(account_id).await?;
+    let owner = format!("{}:janitor:{}", inner.node, Uuid::new_v4());
+    // Take the lease and re-read under it: an operation may have finished meanwhile.
+    let Some(started) =
+        lease_for_repair(service, tenant, account_id, transaction_id, &owner).await?
+    else {
+        // Another node is working on the account, or the transaction is gone; look again on
+        // the next schedule.
+        return Ok(still_open());
+    };
+    let name = lock_name(account_id);
+    let current_status =
+        TransactionStatus::parse(&started.transaction.status).unwrap_or(TransactionStatus::Unknown);
     if !current_status.is_open() {
         release(service, &name, &owner).await?;
         return Ok(Repair::Closed);
     }
-    let answer = match inner.plugins.get(&prepared.plugin_name) {
+    let answer = match inner.plugins.get(&started.plugin_name) {
         Some(plugin) => plugin
-            .get_payment_info(tenant.id, account_id, prepared.payment.id, &[])
+            .get_payment_info(tenant.id, account_id, started.payment.id, &[])
             .await
             .unwrap_or_else(|error| {
                 tracing::warn!(transaction = %transaction_id, %error, "janitor: the plugin could not say");
@@ -257,7 +226,7 @@ pub(super) async fn repair_transaction(
         Some(info) => Some(TransactionStatus::from_plugin(info.status)),
         None if current_status == TransactionStatus::Unknown
             && !service.is_call_in_flight(transaction_id)
-            && never_reached_the_plugin(&prepared, inner.config.plugin_timeout) =>
+            && never_reached_the_plugin(&started, inner.config.plugin_timeout) =>
         {
             Some(TransactionStatus::PluginFailure)
         }
@@ -272,14 +241,7 @@ pub(super) async fn repair_transaction(
                 user_token: None,
             };
             service
-                .record_outcome(
-                    tenant,
-                    &prepared,
-                    status,
-                    info.as_ref(),
-                    Some(&owner),
-                    &context,
-                )
+                .record_outcome(tenant, &started, status, info.as_ref(), &context)
                 .await?;
             crate::metrics::janitor_repaired();
             tracing::info!(
@@ -294,10 +256,269 @@ pub(super) async fn repair_transaction(
             release(service, &name, &owner).await?;
             Ok(Repair::StillOpen {
                 status: current_status,
-                account_record_id: prepared.account.record_id,
+                account_record_id: started.account.record_id,
             })
         }
     }
+}
+
+/// Under the account's lock, re-reads the transaction with its payment, account and method and
+/// leases the account to `owner`; `None` when the account is locked or leased elsewhere, or
+/// the transaction, its account or its method is gone.
+async fn lease_for_repair(
+    service: &PaymentService,
+    tenant: &Tenant,
+    account_id: Uuid,
+    transaction_id: Uuid,
+    owner: &str,
+) -> Result<Option<Started>, ServiceError> {
+    let inner = &service.inner;
+    let dead_nodes = inner.nodes.dead_nodes();
+    let work = inner.db.begin().await.map_err(StorageError::from)?;
+    let client = work.client();
+    let name = lock_name(account_id);
+    let (locked, account, current) = crate::db::sql::pipelined(async {
+        tokio::try_join!(
+            payments::try_lock_account(client, &name),
+            payments::find_account_for_payment(
+                client,
+                tenant.record_id,
+                account_id,
+                &name,
+                &inner.node,
+                &dead_nodes
+            ),
+            payments::find_transaction_with_payment(client, tenant.record_id, transaction_id),
+        )
+    })
+    .await?;
+    let (Some((account, false)), Some(current), true) = (account, current, locked) else {
+        return Ok(None);
+    };
+    let Some(method) = payment_methods::find_payment_method_by_id(
+        client,
+        tenant.record_id,
+        current.payment.payment_method_id,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let expires_at =
+        Utc::now() + TimeDelta::from_std(lease_length(&inner.config)).unwrap_or(TimeDelta::MAX);
+    let lease = payments::Lease {
+        lock_name: &name,
+        owner,
+        node: &inner.node,
+        expires_at,
+        transaction: Some((tenant.record_id, transaction_id)),
+    };
+    let displaced = payments::take_lease(client, &lease).await?;
+    work.commit().await.map_err(StorageError::from)?;
+    let started = Started {
+        account,
+        payment: current.payment,
+        transaction: current.transaction,
+        plugin_name: method.plugin_name,
+        lease_owner: owner.to_string(),
+        displaced: displaced.map(|(_, displaced)| displaced),
+    };
+    look_at_displaced(service, tenant, &started);
+    Ok(Some(started))
+}
+
+/// How long [`settle_known`] keeps trying while the database cannot be reached.
+const SETTLE_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Records an outcome this node already knows (`status`, what the plugin said in `info`) for
+/// a transaction whose second transaction could not be written (the database went away), as
+/// soon as the database answers again: under the account's turn and a fresh lease, only if
+/// the transaction is still open, so nothing is recorded twice; the request's stale lease goes
+/// with it. Gives up, leaving the transaction to the janitor, after the lease's length.
+pub(super) async fn settle_known(
+    service: PaymentService,
+    tenant: Tenant,
+    transaction_id: Uuid,
+    status: TransactionStatus,
+    info: Option<PaymentTransactionInfo>,
+    context: CallContext,
+) {
+    let give_up = tokio::time::Instant::now() + lease_length(&service.inner.config);
+    loop {
+        let settled = settle_once(
+            &service,
+            &tenant,
+            transaction_id,
+            status,
+            info.as_ref(),
+            &context,
+        )
+        .await;
+        match settled {
+            Ok(()) => return,
+            Err(error) if error.is_unavailable() && tokio::time::Instant::now() < give_up => {
+                tokio::time::sleep(SETTLE_RETRY_PAUSE).await;
+            }
+            Err(error) => {
+                tracing::warn!(transaction = %transaction_id, %error, "an outcome could not be recorded; the janitor will ask the plugin");
+                return;
+            }
+        }
+    }
+}
+
+async fn settle_once(
+    service: &PaymentService,
+    tenant: &Tenant,
+    transaction_id: Uuid,
+    status: TransactionStatus,
+    info: Option<&PaymentTransactionInfo>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let inner = &service.inner;
+    let found = {
+        let work = inner.db.read().await.map_err(StorageError::from)?;
+        payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
+            .await?
+    };
+    // Its first transaction never committed: nothing to record.
+    let Some(found) = found else {
+        return Ok(());
+    };
+    let account_id = found.payment.account_id;
+    let _turn = inner.local_locks.turn(account_id).await?;
+    let owner = format!("{}:settle:{}", inner.node, Uuid::new_v4());
+    let Some(started) =
+        lease_for_repair(service, tenant, account_id, transaction_id, &owner).await?
+    else {
+        return Err(ServiceError::PaymentLockFailed { account_id });
+    };
+    let current =
+        TransactionStatus::parse(&started.transaction.status).unwrap_or(TransactionStatus::Unknown);
+    if !current.is_open() || started.transaction.updated_date != started.transaction.created_date {
+        // Recorded after all (the commit had gone through), or repaired meanwhile.
+        return release(service, &lock_name(account_id), &owner).await;
+    }
+    service
+        .record_outcome(tenant, &started, status, info, context)
+        .await?;
+    tracing::info!(transaction = %transaction_id, status = status.as_str(), "recorded an outcome once the database answered again");
+    Ok(())
+}
+
+/// Takes over what `node`, found dead, held in payments: each account lease, and the
+/// transaction it protected, repaired as the janitor repairs (asking the plugin); one the
+/// plugin does not know yet is looked at again once it can be concluded.
+pub(super) async fn take_over_node(
+    service: &PaymentService,
+    node: &str,
+) -> Result<usize, ServiceError> {
+    let inner = &service.inner;
+    let leases = {
+        let work = inner.db.read().await.map_err(StorageError::from)?;
+        payments::find_leases_of_node(work.client(), node).await?
+    };
+    let count = leases.len();
+    for lease in leases {
+        if let Some((tenant_record_id, transaction_id)) = lease.transaction {
+            if let Some(tenant) = find_tenant(service, tenant_record_id).await? {
+                let repair = repair_transaction(service, &tenant, transaction_id).await?;
+                if let Repair::StillOpen {
+                    status,
+                    account_record_id,
+                } = repair
+                {
+                    look_again_when_conclusive(
+                        service,
+                        &tenant,
+                        transaction_id,
+                        status,
+                        account_record_id,
+                    )
+                    .await?;
+                }
+            }
+        }
+        // Gone already if the repair took the lease over.
+        release(service, &lease.lock_name, &lease.owner).await?;
+    }
+    Ok(count)
+}
+
+/// Has the janitor look at `displaced` (an open transaction whose lease of another node
+/// `started` replaced) once the plugin's silence about it means something. In the background:
+/// if this node dies first, the janitor's sweep still finds it.
+pub(super) fn look_at_displaced(service: &PaymentService, tenant: &Tenant, started: &Started) {
+    let Some(displaced) = started.displaced else {
+        return;
+    };
+    if displaced == started.transaction.id {
+        return;
+    }
+    let (service, tenant) = (service.clone(), tenant.clone());
+    let account_record_id = started.account.record_id;
+    tokio::spawn(async move {
+        let scheduled = look_again_when_conclusive(
+            &service,
+            &tenant,
+            displaced,
+            TransactionStatus::Unknown,
+            account_record_id,
+        )
+        .await;
+        if let Err(error) = scheduled {
+            tracing::warn!(transaction = %displaced, %error, "could not schedule the janitor for a displaced lease's transaction; its sweep will find it");
+        }
+    });
+}
+
+/// Schedules the janitor's next look at an open transaction of a dead node for when the
+/// plugin's silence about it means something (twice the plugin timeout after it was
+/// recorded), rather than the first step of the usual schedule.
+async fn look_again_when_conclusive(
+    service: &PaymentService,
+    tenant: &Tenant,
+    transaction_id: Uuid,
+    status: TransactionStatus,
+    account_record_id: i64,
+) -> Result<(), ServiceError> {
+    let inner = &service.inner;
+    let created = {
+        let work = inner.db.read().await.map_err(StorageError::from)?;
+        payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
+            .await?
+            .map(|found| found.transaction.created_date)
+    };
+    let Some(created) = created else {
+        return Ok(());
+    };
+    let conclusive = created
+        + TimeDelta::from_std(inner.config.plugin_timeout * 2).unwrap_or(TimeDelta::MAX)
+        + TimeDelta::seconds(1);
+    let due = conclusive.max(Utc::now());
+    let work = inner.db.read().await.map_err(StorageError::from)?;
+    inner
+        .notifications
+        .record_future_notification(
+            &work,
+            JANITOR_QUEUE,
+            due,
+            &JanitorNotificationKey {
+                uuid_key: transaction_id,
+                task_name: "IncompletePaymentTransactionTask".to_string(),
+                is_api_payment: true,
+                attempt_number: 1,
+            },
+            SearchKeys {
+                account_record_id: Some(account_record_id),
+                tenant_record_id: tenant.record_id,
+            },
+            None,
+        )
+        .await
+        .map_err(ServiceError::from)?;
+    tracing::info!(transaction = %transaction_id, status = status.as_str(), %due, "a dead node's open transaction is looked at again when conclusive");
+    Ok(())
 }
 
 /// Whether an UNKNOWN transaction the plugin has no record of, and for which this node runs no
@@ -305,8 +526,8 @@ pub(super) async fn repair_transaction(
 /// since it was recorded (its request timed out, or its node died). Kill Bill leaves such a
 /// transaction UNKNOWN for good; ferrobill records it as PLUGIN_FAILURE, which is what happened
 /// (nothing was charged), so the payment's history tells the truth (docs/compatibility.md).
-fn never_reached_the_plugin(prepared: &Prepared, plugin_timeout: std::time::Duration) -> bool {
-    let age = Utc::now() - prepared.transaction.created_date;
+fn never_reached_the_plugin(started: &Started, plugin_timeout: std::time::Duration) -> bool {
+    let age = Utc::now() - started.transaction.created_date;
     age > TimeDelta::from_std(plugin_timeout * 2).unwrap_or(TimeDelta::MAX)
 }
 
@@ -330,27 +551,30 @@ pub(super) async fn sweep_forever(service: PaymentService) {
 async fn sweep(service: &PaymentService) -> Result<(), ServiceError> {
     let inner = &service.inner;
     // Younger ones may still be between their two transactions on a live node.
-    let recorded_before = Utc::now()
-        - TimeDelta::from_std(super::lease_length(&inner.config)).unwrap_or(TimeDelta::MAX);
+    let recorded_before =
+        Utc::now() - TimeDelta::from_std(lease_length(&inner.config)).unwrap_or(TimeDelta::MAX);
     let abandoned = {
-        let connection = inner.pool.get().await.map_err(StorageError::from)?;
-        payments::find_abandoned_transactions(&connection, recorded_before, SWEEP_LIMIT).await?
+        let work = inner.db.read().await.map_err(StorageError::from)?;
+        payments::find_abandoned_transactions(work.client(), recorded_before, SWEEP_LIMIT).await?
     };
     for (tenant_record_id, transaction_id) in abandoned {
-        let tenant: Tenant = {
-            let connection = inner.pool.get().await.map_err(StorageError::from)?;
-            match tenants::find_tenant_by_record_id(&connection, tenant_record_id).await? {
-                Some(row) => row.into(),
-                None => continue,
-            }
+        let Some(tenant) = find_tenant(service, tenant_record_id).await? else {
+            continue;
         };
         repair_transaction(service, &tenant, transaction_id).await?;
     }
     Ok(())
 }
 
+async fn find_tenant(
+    service: &PaymentService,
+    tenant_record_id: i64,
+) -> Result<Option<Tenant>, ServiceError> {
+    service.inner.tenants.by_record_id(tenant_record_id).await
+}
+
 async fn release(service: &PaymentService, name: &str, owner: &str) -> Result<(), ServiceError> {
-    let connection = service.inner.pool.get().await.map_err(StorageError::from)?;
-    payments::release_lock(&connection, name, owner).await?;
+    let work = service.inner.db.read().await.map_err(StorageError::from)?;
+    payments::release_lease(work.client(), name, owner).await?;
     Ok(())
 }

@@ -1,18 +1,24 @@
 //! Kill Bill's per-account payment lock (`ACCNT_INV_PAY-<accountId>`), in two levels.
 //!
 //! On one node, operations on an account queue on an in-memory FIFO mutex: no polling and no
-//! connection held while waiting. Across nodes, the holder also owns a lease row in
-//! `account_locks`, taken inside the operation's first transaction and given back inside its
-//! last, so the lease costs no extra commit. A node that finds another node's unexpired lease
-//! retries every 100 ms up to `org.killbill.payment.globalLock.retries` times, as Kill Bill
-//! does; a crashed node's lease runs out by itself.
+//! connection held while waiting. Across nodes, every transaction of an operation first takes
+//! PostgreSQL's transaction-scoped advisory lock on the account (never waiting for it), and an
+//! operation that calls out also holds a lease row in `account_locks` from its first
+//! transaction to its last, so no pooled connection sits idle while the plugin runs. A node
+//! that finds the account locked, or leased by another live node, retries every 100 ms up to
+//! `org.killbill.payment.globalLock.retries` times, as Kill Bill does. A lease of a node that
+//! stopped heartbeating passes to the others at once; one of this node's own is stale by
+//! construction (whoever holds the local turn is the only one working on the account here), so
+//! it is taken over too.
 //!
-//! This file owns the in-memory queue only; the lease SQL lives in storage.
+//! This file owns the in-memory queue only; the lock and lease SQL lives in storage.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
+
+use crate::db::work::{ensure_not_holding, HeldConnection};
 
 /// The in-memory queues, one per account with an operation in progress on this node.
 #[derive(Clone, Default)]
@@ -28,18 +34,20 @@ pub struct LocalTurn {
 }
 
 impl LocalAccountLocks {
-    /// Waits for this node's turn on `account_id` (FIFO).
-    pub async fn turn(&self, account_id: Uuid) -> LocalTurn {
+    /// Waits for this node's turn on `account_id` (FIFO). Refused to a task holding a
+    /// connection: the turn's holder may need one to finish.
+    pub async fn turn(&self, account_id: Uuid) -> Result<LocalTurn, HeldConnection> {
+        ensure_not_holding("an account's turn")?;
         let queue = {
             let mut accounts = self.lock_map();
             accounts.entry(account_id).or_default().clone()
         };
         let guard = queue.lock_owned().await;
-        LocalTurn {
+        Ok(LocalTurn {
             locks: self.clone(),
             account_id,
             guard: Some(guard),
-        }
+        })
     }
 
     fn lock_map(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>> {
@@ -83,17 +91,20 @@ mod tests {
     async fn turns_on_one_account_are_one_at_a_time_and_forgotten_after() {
         let locks = LocalAccountLocks::default();
         let account = Uuid::new_v4();
-        let first = locks.turn(account).await;
+        let first = locks.turn(account).await.expect("free");
         let waiting = {
             let locks = locks.clone();
             tokio::spawn(async move { locks.turn(account).await })
         };
         // Another account is not held up.
-        let other = locks.turn(Uuid::new_v4()).await;
+        let other = locks.turn(Uuid::new_v4()).await.expect("free");
         drop(other);
         assert!(!waiting.is_finished());
         drop(first);
-        let second = waiting.await.expect("the waiter gets its turn");
+        let second = waiting
+            .await
+            .expect("the waiter gets its turn")
+            .expect("free");
         drop(second);
         assert_eq!(locks.len(), 0);
     }

@@ -1,0 +1,227 @@
+//! Payment reads: one payment (by id or external key), an account's payments, pages and
+//! searches, with their transactions, audit trails at the asked level and, with
+//! `withPluginInfo=true`, the plugin's own view (which also repairs open outcomes, as Kill
+//! Bill's read does). The plugin is always asked before a connection is taken.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use super::janitor;
+use super::{PaymentRef, PaymentService, PaymentView, ReadOptions};
+use crate::plugin::PaymentTransactionInfo;
+use crate::service::tenants::Tenant;
+use crate::service::{AuditLevel, ServiceError};
+use crate::storage::audit::{self, AuditLogRecord as AuditLog, AuditedTable};
+use crate::storage::payments::{self, PaymentLookup, PaymentRecord};
+use crate::storage::{accounts, payment_methods, StorageError};
+
+impl PaymentService {
+    /// The tenant's payment by id; with `with_plugin_info`, the plugin is asked about it and
+    /// any still-open transaction is repaired on the fly, as Kill Bill's read does.
+    pub async fn find(
+        &self,
+        tenant: &Tenant,
+        reference: PaymentRef,
+        options: ReadOptions,
+    ) -> Result<PaymentView, ServiceError> {
+        let lookup = match &reference {
+            PaymentRef::Id(id) => PaymentLookup::Id(*id),
+            PaymentRef::ExternalKey(key) => PaymentLookup::ExternalKey(key),
+        };
+        let payment = {
+            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            payments::find_payment(work.client(), tenant.record_id, lookup).await?
+        }
+        .ok_or_else(|| ServiceError::PaymentNotFound {
+            id: reference.to_string(),
+        })?;
+        let mut views = self.views(tenant, vec![payment], options).await?;
+        views
+            .pop()
+            .ok_or_else(|| ServiceError::Internal("payment vanished".to_string()))
+    }
+
+    /// The account's payments, oldest first.
+    pub async fn list_for_account(
+        &self,
+        tenant: &Tenant,
+        account_id: Uuid,
+        options: ReadOptions,
+    ) -> Result<Vec<PaymentView>, ServiceError> {
+        let found = {
+            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let client = work.client();
+            accounts::find_account_by_id(client, tenant.record_id, account_id)
+                .await?
+                .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+            payments::find_payments_by_account(client, tenant.record_id, account_id).await?
+        };
+        self.views(tenant, found, options).await
+    }
+
+    /// One page of the tenant's payments (or of those matching `search`): the views and the
+    /// count of matching payments, and of all payments.
+    pub async fn page(
+        &self,
+        tenant: &Tenant,
+        search: Option<&str>,
+        offset: i64,
+        limit: i64,
+        options: ReadOptions,
+    ) -> Result<(Vec<PaymentView>, i64, i64), ServiceError> {
+        let (found, matching, total) = {
+            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let connection = work.client();
+            let descending = limit < 0;
+            // `limit=-9223372036854775808` is a valid Long: saturate rather than overflow.
+            let found = payments::list_payments(
+                connection,
+                tenant.record_id,
+                search,
+                offset,
+                limit.saturating_abs(),
+                descending,
+            )
+            .await?;
+            let matching = payments::count_payments(connection, tenant.record_id, search).await?;
+            let total = match search {
+                Some(_) => payments::count_payments(connection, tenant.record_id, None).await?,
+                None => matching,
+            };
+            (found, matching, total)
+        };
+        let views = self.views(tenant, found, options).await?;
+        Ok((views, matching, total))
+    }
+
+    async fn views(
+        &self,
+        tenant: &Tenant,
+        found: Vec<PaymentRecord>,
+        options: ReadOptions,
+    ) -> Result<Vec<PaymentView>, ServiceError> {
+        // The plugin is asked (and open outcomes repaired) before a connection is taken: a
+        // unit of work never waits for a plugin.
+        let mut plugin_infos: HashMap<Uuid, Vec<PaymentTransactionInfo>> = HashMap::new();
+        if options.with_plugin_info {
+            for payment in &found {
+                janitor::repair_payment(self, tenant, payment).await?;
+                let info = self.plugin_info(tenant, payment).await.unwrap_or_default();
+                plugin_infos.insert(payment.id, info);
+            }
+        }
+        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let connection = work.client();
+        let ids: Vec<Uuid> = found.iter().map(|payment| payment.id).collect();
+        // Re-read after a repair so the view shows the repaired state.
+        let found = if options.with_plugin_info {
+            let mut repaired = payments::find_payments_by_ids(connection, tenant.record_id, &ids)
+                .await?
+                .into_iter()
+                .map(|payment| (payment.id, payment))
+                .collect::<HashMap<_, _>>();
+            found
+                .into_iter()
+                .map(|payment| repaired.remove(&payment.id).unwrap_or(payment))
+                .collect()
+        } else {
+            found
+        };
+        let mut transactions = payments::find_transactions_by_payments(connection, &ids).await?;
+        let mut payment_trails = audit_trails(
+            connection,
+            tenant,
+            AuditedTable::Payment,
+            found.iter().map(|payment| payment.record_id).collect(),
+            options.audit,
+        )
+        .await?;
+        let mut transaction_trails = audit_trails(
+            connection,
+            tenant,
+            AuditedTable::PaymentTransaction,
+            transactions
+                .iter()
+                .map(|transaction| transaction.record_id)
+                .collect(),
+            options.audit,
+        )
+        .await?;
+        drop(work);
+        let mut views = Vec::with_capacity(found.len());
+        for payment in found {
+            let (own, rest): (Vec<_>, Vec<_>) = transactions
+                .into_iter()
+                .partition(|transaction| transaction.payment_id == payment.id);
+            transactions = rest;
+            let transaction_audit_logs = own
+                .iter()
+                .filter_map(|transaction| {
+                    transaction_trails
+                        .remove(&transaction.record_id)
+                        .map(|logs| (transaction.record_id, logs))
+                })
+                .collect();
+            views.push(PaymentView {
+                audit_logs: payment_trails
+                    .remove(&payment.record_id)
+                    .unwrap_or_default(),
+                plugin_info: plugin_infos.remove(&payment.id),
+                payment,
+                transactions: own,
+                transaction_audit_logs,
+            });
+        }
+        Ok(views)
+    }
+
+    /// The plugin's answers about `payment`, asked directly (not through the executor), as
+    /// Kill Bill's janitor does.
+    async fn plugin_info(
+        &self,
+        tenant: &Tenant,
+        payment: &PaymentRecord,
+    ) -> Result<Vec<PaymentTransactionInfo>, ServiceError> {
+        let plugin_name = {
+            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            payment_methods::find_payment_method_by_id(
+                work.client(),
+                tenant.record_id,
+                payment.payment_method_id,
+            )
+            .await?
+            .map(|method| method.plugin_name)
+        };
+        let Some(plugin) = plugin_name.and_then(|name| self.inner.plugins.get(&name)) else {
+            return Ok(Vec::new());
+        };
+        plugin
+            .get_payment_info(tenant.id, payment.account_id, payment.id, &[])
+            .await
+            .map_err(|error| ServiceError::PaymentPluginException(error.0))
+    }
+}
+
+/// The audit trails of the `record_ids` of `table` at `level`, by record id.
+async fn audit_trails(
+    connection: &deadpool_postgres::Object,
+    tenant: &Tenant,
+    table: AuditedTable,
+    record_ids: Vec<i64>,
+    level: AuditLevel,
+) -> Result<HashMap<i64, Vec<AuditLog>>, ServiceError> {
+    let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
+    if level == AuditLevel::None || record_ids.is_empty() {
+        return Ok(trails);
+    }
+    for (record_id, log) in
+        audit::find_audit_logs(connection, table, tenant.record_id, &record_ids).await?
+    {
+        trails.entry(record_id).or_default().push(log);
+    }
+    Ok(trails
+        .into_iter()
+        .map(|(record_id, logs)| (record_id, level.select(logs)))
+        .collect())
+}
