@@ -344,8 +344,10 @@ async fn every_scenario_writes_consistent_reports() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_is_shed_with_fast_rejections() {
     let root = smoke_directory("admission");
-    // One request served, one waiting (the ops endpoints the suite polls are exempt): an open
-    // loop at 200/s overloads it at once.
+    // One request served, one waiting (the ops endpoints the suite polls are exempt). The open
+    // loop starts the arrivals due every 2 ms together, so at 2,000/s four requests arrive at
+    // once and at least two find no room, however fast each is served (at 200/s they arrived
+    // one at a time, 5 ms apart, and a fast server never needed to shed one).
     let app = start(
         &root.join("server"),
         &[
@@ -356,7 +358,7 @@ async fn overload_is_shed_with_fast_rejections() {
     .await;
     let summary = run(
         &app,
-        &plan(Scenario::Overload, &[20], Some(200.0)),
+        &plan(Scenario::Overload, &[20], Some(2000.0)),
         &root.join("overload"),
     )
     .await;
