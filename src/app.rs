@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::bus::nodes::NodeMonitor;
 use crate::bus::notifications::{self, NotificationError, NotificationQueueService};
 use crate::bus::{self, Bus, BusError};
 use crate::config::Config;
@@ -33,6 +34,7 @@ use crate::plugin::{
 use crate::service::account_emails::AccountEmailService;
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
+use crate::service::cluster::{self, Holdings};
 use crate::service::custom_fields::CustomFieldService;
 use crate::service::export::ExportService;
 use crate::service::external_events;
@@ -44,7 +46,7 @@ use crate::service::tenant_values::TenantValues;
 use crate::service::tenants::{TenantDirectory, TenantService};
 
 /// The database the embedded cluster serves ferrobill from.
-const EMBEDDED_DATABASE: &str = "ferrobill";
+pub const EMBEDDED_DATABASE: &str = "ferrobill";
 /// How often pools retire expired connections and refill to `minIdle`.
 const POOL_MAINTENANCE_PERIOD: Duration = Duration::from_secs(30);
 /// Kill Bill's names for the two buses in the queue-growth health check.
@@ -259,6 +261,12 @@ impl App {
         plugins.register(GATEWAY_PLUGIN_NAME, gateway.clone());
         plugins.register(STRIPE_PLUGIN_NAME, gateway);
         let plugins = Arc::new(plugins);
+        let nodes = NodeMonitor::new(
+            queue_db.clone(),
+            &config.creator_name,
+            config.cluster.heartbeat,
+            config.cluster.dead_after,
+        );
         // Registers the janitor's queue handler, so it exists before the queue starts.
         let payments = PaymentService::new(
             main_db.clone(),
@@ -266,6 +274,7 @@ impl App {
             notification_queue.clone(),
             plugins.clone(),
             tenant_directory.clone(),
+            nodes.clone(),
             config.payment.clone(),
         );
         // A lease left by this node's previous run would hold its accounts until it expires.
@@ -404,7 +413,20 @@ impl App {
         };
         let janitor_sweep = payments.start_janitor_sweep();
         let (stop_listening, listening) = watch::channel(false);
-        let tenant_values_listener = tenant_values.listen(listening);
+        let tenant_values_listener = tenant_values.listen(listening.clone());
+        let (node_monitor, dead_nodes) = nodes.start(listening.clone());
+        let take_over = cluster::take_over_dead_nodes(
+            Holdings {
+                main_bus: main_bus.clone(),
+                external_bus: external_bus.clone(),
+                notification_queue: notification_queue.clone(),
+                payments: payments.clone(),
+            },
+            nodes,
+            dead_nodes,
+            config.cluster.heartbeat,
+            listening,
+        );
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(async move {
             axum::serve(
@@ -431,6 +453,8 @@ impl App {
             dashboard_sampler,
             janitor_sweep,
             tenant_values_listener,
+            node_monitor,
+            take_over,
             stop_listening,
             health,
             shutdown_timeout: config.server.shutdown_timeout,
@@ -505,6 +529,8 @@ impl App {
         self.running.janitor_sweep.abort();
         let _ = self.running.stop_listening.send(true);
         self.running.tenant_values_listener.abort();
+        self.running.node_monitor.abort();
+        self.running.take_over.abort();
         self.running.main_pool.close();
         self.running.plugin_pool.close();
         if let Some(cluster) = self.embedded {
@@ -531,6 +557,10 @@ struct Running {
     janitor_sweep: JoinHandle<()>,
     /// Forgets cached tenant key-values when any node changes one.
     tenant_values_listener: JoinHandle<()>,
+    /// Writes this node's heartbeat and judges the others'.
+    node_monitor: JoinHandle<()>,
+    /// Takes over the work of nodes found dead.
+    take_over: JoinHandle<()>,
     stop_listening: watch::Sender<bool>,
     health: Health,
     shutdown_timeout: Duration,

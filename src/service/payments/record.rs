@@ -32,7 +32,7 @@ use crate::plugin::{PaymentTransactionInfo, TransactionType};
 use crate::service::tenants::Tenant;
 use crate::service::{CallContext, ServiceError};
 use crate::storage::accounts::AccountRecord;
-use crate::storage::payments::{self, NewPayment, NewTransaction, TransactionOutcome};
+use crate::storage::payments::{self, Lease, NewPayment, NewTransaction, TransactionOutcome};
 use crate::storage::{AuditContext, StorageError};
 
 /// An operation between its two transactions: what the second one needs.
@@ -260,7 +260,14 @@ pub(super) async fn write_started(
     let ((), payment, transaction, ()) = crate::db::sql::pipelined(async {
         tokio::try_join!(
             async {
-                payments::take_lease(client, &lock, lease_owner, node, expires_at)
+                let lease = Lease {
+                    lock_name: &lock,
+                    owner: lease_owner,
+                    node,
+                    expires_at,
+                    transaction: Some((tenant.record_id, decision.transaction_id)),
+                };
+                payments::take_lease(client, &lease)
                     .await
                     .map_err(ServiceError::from)
             },
