@@ -58,7 +58,7 @@ pub async fn export_account(
         "select table_name::text, column_name::text, data_type::text
              from information_schema.columns
              where table_schema = current_schema()
-             order by table_name, ordinal_position",
+             order by table_name collate \"C\", ordinal_position",
         &[],
     )
     .await?;

@@ -1214,12 +1214,18 @@ fn payment_method_listings(steps: &mut Vec<Step>) {
             "payment-methods/page-unknown-plugin-with-info",
             &format!("{pages}?pluginName=no-such-plugin&withPluginInfo=true"),
         ),
-        get("payment-methods/page-bad-offset", &format!("{pages}?offset=x")),
+        get(
+            "payment-methods/page-bad-offset",
+            &format!("{pages}?offset=x"),
+        ),
         get(
             "payment-methods/search",
             &format!("{search}/${{run}}-opm?limit=1"),
         ),
-        get("payment-methods/search-by-account", &format!("{search}/${{o2}}")),
+        get(
+            "payment-methods/search-by-account",
+            &format!("{search}/${{o2}}"),
+        ),
         get(
             "payment-methods/search-with-plugin-info",
             &format!("{search}/${{run}}-opm?withPluginInfo=true"),
@@ -1232,7 +1238,10 @@ fn payment_method_listings(steps: &mut Vec<Step>) {
             "payment-methods/search-unknown-plugin",
             &format!("{search}/${{run}}-opm?pluginName=no-such-plugin"),
         ),
-        get("payment-methods/search-nothing", &format!("{search}/${{run}}-nothing")),
+        get(
+            "payment-methods/search-nothing",
+            &format!("{search}/${{run}}-nothing"),
+        ),
         put(
             "payment-methods/refresh-unknown-plugin",
             "/1.0/kb/accounts/${o1}/paymentMethods/refresh?pluginName=no-such-plugin",
@@ -1260,7 +1269,10 @@ fn payment_method_listings(steps: &mut Vec<Step>) {
             "payment-methods/list-after-refresh",
             "/1.0/kb/accounts/${o1}/paymentMethods?includedDeleted=true",
         ),
-        get("payment-methods/account-after-refresh", "/1.0/kb/accounts/${o1}"),
+        get(
+            "payment-methods/account-after-refresh",
+            "/1.0/kb/accounts/${o1}",
+        ),
         get("payment-methods/page-after-refresh", pages),
     ]);
     for step in &mut steps[first..] {
