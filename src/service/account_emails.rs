@@ -10,12 +10,12 @@
 
 use uuid::Uuid;
 
-use super::{now_in_millis, AuditLogWithHistory, CallContext, ServiceError};
+use super::{now_in_millis, trail_with_history, AuditLogWithHistory, CallContext, ServiceError};
 use crate::db::work::Db;
 use crate::service::tenants::Tenant;
 use crate::storage::account_emails::{self, AccountEmailRecord};
 use crate::storage::accounts;
-use crate::storage::audit::{find_audit_logs_with_history, AuditedTable};
+use crate::storage::audit::AuditedTable;
 use crate::storage::StorageError;
 
 #[derive(Clone)]
@@ -121,18 +121,15 @@ impl AccountEmailService {
         accounts::find_account_by_id(connection, tenant.record_id, account_id)
             .await?
             .ok_or(ServiceError::AccountNotFound { id: account_id })?;
-        let email = account_emails::find_email(connection, tenant.record_id, email_id)
-            .await?
-            .ok_or(ServiceError::ObjectNotFound {
-                object_type: AuditedTable::AccountEmail.object_type(),
-                id: email_id,
-            })?;
-        Ok(find_audit_logs_with_history(
+        let email = account_emails::find_email(connection, tenant.record_id, email_id).await?;
+        let found = email.map(|email| email.record_id);
+        trail_with_history(
             connection,
             AuditedTable::AccountEmail,
             tenant.record_id,
-            email.record_id,
+            found,
+            email_id,
         )
-        .await?)
+        .await
     }
 }

@@ -16,8 +16,8 @@
 use uuid::Uuid;
 
 use super::{
-    audit_trails, now_in_millis, AuditLevel, AuditLog, AuditLogWithHistory, CallContext, Page,
-    PageRequest, ServiceError,
+    audit_trails, find_object, now_in_millis, trail_with_history, AuditLevel, AuditLog,
+    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     CustomFieldCreationInternalEvent, CustomFieldDeletionInternalEvent, CustomFieldEventData,
@@ -26,9 +26,9 @@ use crate::bus::Bus;
 use crate::db::work::{Db, Work};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts;
-use crate::storage::audit::{find_audit_logs_with_history, AuditedTable};
+use crate::storage::audit::AuditedTable;
 use crate::storage::custom_fields::{self, CustomFieldRecord, NewCustomField};
-use crate::storage::objects::{self, ObjectOwner, ObjectRef};
+use crate::storage::objects::{ObjectOwner, ObjectRef};
 use crate::storage::StorageError;
 
 pub use crate::storage::custom_fields::FieldFilter;
@@ -141,7 +141,7 @@ impl CustomFieldService {
         }
         let now = now_in_millis();
         let work = self.db.begin().await.map_err(StorageError::from)?;
-        let owner = find_owner(&work, tenant, object).await?;
+        let owner = find_object(work.client(), tenant.record_id, object).await?;
         let audit = context.audit(tenant.record_id, Some(owner.account_record_id));
         let mut posted = self.main_bus.posted();
         for (name, value) in &fields {
@@ -205,7 +205,7 @@ impl CustomFieldService {
         let now = now_in_millis();
         let work = self.db.begin().await.map_err(StorageError::from)?;
         let transaction = work.client();
-        let owner = find_owner(&work, tenant, object).await?;
+        let owner = find_object(work.client(), tenant.record_id, object).await?;
         let audit = context.audit(tenant.record_id, Some(owner.account_record_id));
         for (id, name, value) in changes {
             let field = custom_fields::find_custom_field(transaction, tenant.record_id, id)
@@ -253,7 +253,7 @@ impl CustomFieldService {
         if removed.is_empty() {
             return Ok(());
         }
-        let owner = find_owner(&work, tenant, object).await?;
+        let owner = find_object(work.client(), tenant.record_id, object).await?;
         let audit = context.audit(tenant.record_id, Some(owner.account_record_id));
         let mut posted = self.main_bus.posted();
         for field in removed {
@@ -321,34 +321,17 @@ impl CustomFieldService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await.map_err(StorageError::from)?;
         let connection = read.client();
-        let field = custom_fields::find_custom_field(connection, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::ObjectNotFound {
-                object_type: AuditedTable::CustomField.object_type(),
-                id,
-            })?;
-        Ok(find_audit_logs_with_history(
+        let field = custom_fields::find_custom_field(connection, tenant.record_id, id).await?;
+        let found = field.map(|field| field.record_id);
+        trail_with_history(
             connection,
             AuditedTable::CustomField,
             tenant.record_id,
-            field.record_id,
+            found,
+            id,
         )
-        .await?)
+        .await
     }
-}
-
-/// The tenant's object and its account, or Kill Bill's ObjectDoesNotExist.
-async fn find_owner(
-    work: &Work,
-    tenant: &Tenant,
-    object: ObjectRef,
-) -> Result<ObjectOwner, ServiceError> {
-    objects::find_owner(work.client(), tenant.record_id, object)
-        .await?
-        .ok_or(ServiceError::ObjectNotFound {
-            object_type: object.kind.object_type(),
-            id: object.id,
-        })
 }
 
 /// Kill Bill's validateCustomFieldWhenUpdate, in its order: the object id, the object type,

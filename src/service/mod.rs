@@ -61,6 +61,44 @@ pub(crate) fn now_in_millis() -> DateTime<Utc> {
         .unwrap_or(now)
 }
 
+/// The tenant's `object` and its account, or Kill Bill's ObjectDoesNotExist (its id resolution
+/// fails before any API is reached).
+pub(crate) async fn find_object(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant_record_id: i64,
+    object: ObjectRef,
+) -> Result<crate::storage::objects::ObjectOwner, ServiceError> {
+    crate::storage::objects::find_owner(connection, tenant_record_id, object)
+        .await?
+        .ok_or(ServiceError::ObjectNotFound {
+            object_type: object.kind.object_type(),
+            id: object.id,
+        })
+}
+
+/// The whole audit trail of an entity of `table` (`found`: its record id, `None` when the tenant
+/// has no entity with the requested `id`), each entry with the entity's state after that
+/// change; unknown: Kill Bill's ObjectDoesNotExist.
+pub(crate) async fn trail_with_history(
+    connection: &impl deadpool_postgres::GenericClient,
+    table: AuditedTable,
+    tenant_record_id: i64,
+    found: Option<i64>,
+    id: uuid::Uuid,
+) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
+    let record_id = found.ok_or(ServiceError::ObjectNotFound {
+        object_type: table.object_type(),
+        id,
+    })?;
+    Ok(crate::storage::audit::find_audit_logs_with_history(
+        connection,
+        table,
+        tenant_record_id,
+        record_id,
+    )
+    .await?)
+}
+
 /// The audit trails at `level` of the entities `record_ids` of `table`, by record id; one query
 /// for all of them, none at level NONE.
 pub(crate) async fn audit_trails(

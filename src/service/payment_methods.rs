@@ -22,8 +22,8 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{
-    audit_trails, now_in_millis, AuditLevel, AuditLog, AuditLogWithHistory, CallContext, Page,
-    PageRequest, ServiceError,
+    audit_trails, now_in_millis, trail_with_history, AuditLevel, AuditLog, AuditLogWithHistory,
+    CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::{Bus, PostedEvents};
 use crate::db::work::Db;
@@ -35,7 +35,7 @@ use crate::service::accounts::post_account_change;
 use crate::service::tags;
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
-use crate::storage::audit::{self, insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
 use crate::storage::payment_methods::{self, MethodFilter, NewPaymentMethod, PaymentMethodRecord};
 use crate::storage::StorageError;
 
@@ -369,16 +369,17 @@ impl PaymentMethodService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await.map_err(StorageError::from)?;
         let connection = read.client();
-        let method = payment_methods::find_payment_method_by_id(connection, tenant.record_id, id)
-            .await?
-            .ok_or(unknown_method(id))?;
-        Ok(audit::find_audit_logs_with_history(
+        let method =
+            payment_methods::find_payment_method_by_id(connection, tenant.record_id, id).await?;
+        let found = method.map(|method| method.record_id);
+        trail_with_history(
             connection,
             AuditedTable::PaymentMethod,
             tenant.record_id,
-            method.record_id,
+            found,
+            id,
         )
-        .await?)
+        .await
     }
 
     /// Soft-deletes a method. The account's default is refused unless a flag allows it; with

@@ -24,8 +24,8 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{
-    audit_trails, now_in_millis, AuditLevel, AuditLog, AuditLogWithHistory, CallContext, Page,
-    PageRequest, ServiceError,
+    audit_trails, find_object, now_in_millis, trail_with_history, AuditLevel, AuditLog,
+    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     ControlTagCreationInternalEvent, ControlTagDeletionInternalEvent, TagEventData,
@@ -36,7 +36,7 @@ use crate::db::work::{Db, Work};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
 use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
-use crate::storage::objects::{self, ObjectKind, ObjectOwner, ObjectRef};
+use crate::storage::objects::{ObjectKind, ObjectOwner, ObjectRef};
 use crate::storage::tag_definitions::{self, NewTagDefinition, TagDefinitionRecord};
 use crate::storage::tags::{self, NewTag, SearchedDefinition, TagFilter, TagRecord};
 use crate::storage::StorageError;
@@ -419,22 +419,19 @@ impl TagService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await.map_err(StorageError::from)?;
         let connection = read.client();
-        let record =
+        let found =
             tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &[id])
                 .await?
-                .into_iter()
-                .next()
-                .ok_or(ServiceError::ObjectNotFound {
-                    object_type: "TAG_DEFINITION",
-                    id,
-                })?;
-        Ok(crate::storage::audit::find_audit_logs_with_history(
+                .first()
+                .map(|record| record.record_id);
+        trail_with_history(
             connection,
             AuditedTable::TagDefinition,
             tenant.record_id,
-            record.record_id,
+            found,
+            id,
         )
-        .await?)
+        .await
     }
 
     /// The object's tags in the order they were added (removed ones with `include_deleted`),
@@ -451,7 +448,7 @@ impl TagService {
         let read = self.db.read().await.map_err(StorageError::from)?;
         let connection = read.client();
         if object.kind != ObjectKind::Account {
-            find_owner(connection, tenant, object).await?;
+            find_object(connection, tenant.record_id, object).await?;
         }
         let tags = tags::find_tags_for_object(
             connection,
@@ -541,19 +538,9 @@ impl TagService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await.map_err(StorageError::from)?;
         let connection = read.client();
-        let tag = tags::find_tag(connection, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::ObjectNotFound {
-                object_type: AuditedTable::Tag.object_type(),
-                id,
-            })?;
-        Ok(crate::storage::audit::find_audit_logs_with_history(
-            connection,
-            AuditedTable::Tag,
-            tenant.record_id,
-            tag.record_id,
-        )
-        .await?)
+        let tag = tags::find_tag(connection, tenant.record_id, id).await?;
+        let found = tag.map(|tag| tag.record_id);
+        trail_with_history(connection, AuditedTable::Tag, tenant.record_id, found, id).await
     }
 
     /// Tags the object with each definition it does not carry yet. A definition it already
@@ -690,7 +677,7 @@ async fn lock_owner(
 ) -> Result<LockedOwner, ServiceError> {
     if object.kind != ObjectKind::Account {
         return Ok(LockedOwner {
-            owner: find_owner(transaction, tenant, object).await?,
+            owner: find_object(transaction, tenant.record_id, object).await?,
             account: None,
         });
     }
@@ -701,20 +688,6 @@ async fn lock_owner(
         owner: ObjectOwner::of_account(&account),
         account: Some(account),
     })
-}
-
-/// The tenant's object and its account, or Kill Bill's ObjectDoesNotExist.
-async fn find_owner(
-    connection: &impl deadpool_postgres::GenericClient,
-    tenant: &Tenant,
-    object: ObjectRef,
-) -> Result<ObjectOwner, ServiceError> {
-    objects::find_owner(connection, tenant.record_id, object)
-        .await?
-        .ok_or(ServiceError::ObjectNotFound {
-            object_type: object.kind.object_type(),
-            id: object.id,
-        })
 }
 
 /// The tags as served: each with its definition (fixed or the tenant's own, deleted ones

@@ -10,7 +10,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::{change_with_history, ChangeType, HistoryTarget};
+use super::audit::{change_with_history, deactivate_with_history, ChangeType, HistoryTarget};
 use super::{AuditContext, StorageError};
 
 /// Every column an address and its history rows share, in one order for inserts and copies.
@@ -40,6 +40,7 @@ impl AccountEmailRecord {
 }
 
 const HISTORY: HistoryTarget = HistoryTarget {
+    table: "account_emails",
     history_table: "account_email_history",
     columns: DATA_COLUMNS,
     audit_table_name: "ACCOUNT_EMAIL_HISTORY",
@@ -93,18 +94,7 @@ pub async fn deactivate_email(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<Option<AccountEmailRecord>, StorageError> {
-    let row = change_with_history(
-        client,
-        HISTORY,
-        "update account_emails set is_active = false, updated_by = $2, updated_date = $3
-         where record_id = $1 and is_active
-         returning *",
-        ChangeType::Delete,
-        &[&record_id, &audit.created_by, &now],
-        now,
-        audit,
-    )
-    .await?;
+    let row = deactivate_with_history(client, HISTORY, record_id, now, audit).await?;
     row.as_ref().map(AccountEmailRecord::from_row).transpose()
 }
 

@@ -308,10 +308,11 @@ pub fn with_history_and_audit(
     )
 }
 
-/// An entity's history table, the columns it shares with the entity, and Kill Bill's TableName
-/// of its history rows: what [`change_with_history`] needs to record a change.
+/// An entity's table, its history table, the columns they share, and Kill Bill's TableName of
+/// its history rows: what [`change_with_history`] needs to record a change.
 #[derive(Debug, Clone, Copy)]
 pub struct HistoryTarget {
+    pub table: &'static str,
     pub history_table: &'static str,
     pub columns: &'static str,
     pub audit_table_name: &'static str,
@@ -334,6 +335,33 @@ pub async fn change_with_history(
     let mut all = params.to_vec();
     all.extend(audit_row.params());
     crate::storage::query_opt_cached(client, &sql, &all).await
+}
+
+/// Marks the active row `record_id` of `target`'s table removed (`is_active` false), with its
+/// history copy and audit row; `None` when it was removed already (a concurrent removal).
+pub async fn deactivate_with_history(
+    client: &impl GenericClient,
+    target: HistoryTarget,
+    record_id: i64,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<Option<tokio_postgres::Row>, StorageError> {
+    let change = format!(
+        "update {} set is_active = false, updated_by = $2, updated_date = $3
+         where record_id = $1 and is_active
+         returning *",
+        target.table
+    );
+    change_with_history(
+        client,
+        target,
+        &change,
+        ChangeType::Delete,
+        &[&record_id, &audit.created_by, &now],
+        now,
+        audit,
+    )
+    .await
 }
 
 /// [`change_with_history`] for an insert, which always writes its row.

@@ -11,7 +11,9 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::{change_with_history, insert_with_history, ChangeType, HistoryTarget};
+use super::audit::{
+    change_with_history, deactivate_with_history, insert_with_history, ChangeType, HistoryTarget,
+};
 use super::{AuditContext, StorageError};
 
 /// The unique index refusing a second active field with one name and value on one object.
@@ -111,6 +113,7 @@ const FILTER_CLAUSE: &str = "tenant_record_id = $1 and is_active
          or (object_type = $4 and field_name = $5 and ($6::text is null or field_value = $6)))";
 
 const HISTORY: HistoryTarget = HistoryTarget {
+    table: "custom_fields",
     history_table: "custom_field_history",
     columns: DATA_COLUMNS,
     audit_table_name: "CUSTOM_FIELD_HISTORY",
@@ -183,18 +186,7 @@ pub async fn deactivate_custom_field(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<Option<CustomFieldRecord>, StorageError> {
-    let row = change_with_history(
-        client,
-        HISTORY,
-        "update custom_fields set is_active = false, updated_by = $2, updated_date = $3
-         where record_id = $1 and is_active
-         returning *",
-        ChangeType::Delete,
-        &[&record_id, &audit.created_by, &now],
-        now,
-        audit,
-    )
-    .await?;
+    let row = deactivate_with_history(client, HISTORY, record_id, now, audit).await?;
     row.as_ref().map(CustomFieldRecord::from_row).transpose()
 }
 

@@ -4,21 +4,12 @@
 //! and another tenant's answer as Kill Bill does for an unknown one, and bad input stores
 //! nothing.
 
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::harness::{expect_kb_error, expect_status, header, TestApp};
 
 const UNKNOWN: &str = "11111111-2222-3333-4444-555555555555";
-
-async fn send(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Response {
-    let request = app.kb(method, path);
-    let request = match body {
-        Some(body) => request.json(&body),
-        None => request,
-    };
-    request.send().await.expect("a response")
-}
 
 fn addresses(emails: &Value) -> Vec<&str> {
     emails
@@ -42,7 +33,7 @@ async fn emails_are_added_once_listed_and_removed_with_history_and_audit_rows() 
         json!({ "email": "ada@example.com" }),
         json!({ "accountId": UNKNOWN, "email": "lovelace@example.com" }),
     ] {
-        let response = send(&app, Method::POST, &emails, Some(body)).await;
+        let response = app.send(Method::POST, &emails, Some(body)).await;
         let response = expect_status(response, StatusCode::CREATED).await;
         assert_eq!(
             header(&response, "location"),
@@ -77,7 +68,7 @@ async fn emails_are_added_once_listed_and_removed_with_history_and_audit_rows() 
         ),
     ] {
         let error =
-            expect_kb_error(send(&app, Method::POST, &emails, Some(body)).await, status).await;
+            expect_kb_error(app.send(Method::POST, &emails, Some(body)).await, status).await;
         assert!(
             error["message"]
                 .as_str()
@@ -86,8 +77,7 @@ async fn emails_are_added_once_listed_and_removed_with_history_and_audit_rows() 
         );
     }
     let error = expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::POST,
             &format!("/1.0/kb/accounts/{UNKNOWN}/emails"),
             Some(json!({ "email": "x@example.com" })),
@@ -114,7 +104,7 @@ async fn emails_are_added_once_listed_and_removed_with_history_and_audit_rows() 
         format!("/1.0/kb/accounts/{UNKNOWN}/emails/ada@example.com"),
     ] {
         expect_status(
-            send(&app, Method::DELETE, &path, None).await,
+            app.send(Method::DELETE, &path, None).await,
             StatusCode::NO_CONTENT,
         )
         .await;
@@ -153,8 +143,7 @@ async fn emails_are_added_once_listed_and_removed_with_history_and_audit_rows() 
     assert_eq!(history[1]["history"]["isActive"], false);
     assert_eq!(history[1]["history"]["tableName"], "ACCOUNT_EMAIL");
     let error = expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::GET,
             &format!("/1.0/kb/accounts/{account}/emails/{UNKNOWN}/auditLogsWithHistory"),
             None,
@@ -183,16 +172,11 @@ async fn emails_are_added_once_listed_and_removed_with_history_and_audit_rows() 
             None,
         ),
     ] {
-        expect_kb_error(send(&app, method, &path, body).await, StatusCode::NOT_FOUND).await;
+        expect_kb_error(app.send(method, &path, body).await, StatusCode::NOT_FOUND).await;
     }
     expect_status(
-        send(
-            &app,
-            Method::DELETE,
-            &format!("{emails}/ada@example.com"),
-            None,
-        )
-        .await,
+        app.send(Method::DELETE, &format!("{emails}/ada@example.com"), None)
+            .await,
         StatusCode::NO_CONTENT,
     )
     .await;
@@ -260,8 +244,7 @@ async fn children_are_the_accounts_naming_the_parent() {
     assert_eq!(listed[0]["auditLogs"][0]["changeType"], "INSERT");
     // A child names an existing parent (3002), and has no children of its own.
     let error = expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::POST,
             "/1.0/kb/accounts",
             Some(json!({ "externalKey": "orphan", "parentAccountId": UNKNOWN })),
@@ -282,8 +265,7 @@ async fn children_are_the_accounts_naming_the_parent() {
         json!([])
     );
     expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::GET,
             &format!("/1.0/kb/accounts/{parent}/children?audit=bogus"),
             None,
@@ -308,21 +290,17 @@ async fn the_export_is_kill_bills_csv_of_the_accounts_rows() {
     let other = app
         .create_account(json!({ "externalKey": "not-exported" }))
         .await;
-    let response = send(
-        &app,
-        Method::POST,
-        &format!("/1.0/kb/accounts/{account}/customFields"),
-        Some(json!([{ "name": "note", "value": "a|b\nc" }])),
-    )
-    .await;
+    let response = app
+        .send(
+            Method::POST,
+            &format!("/1.0/kb/accounts/{account}/customFields"),
+            Some(json!([{ "name": "note", "value": "a|b\nc" }])),
+        )
+        .await;
     expect_status(response, StatusCode::CREATED).await;
-    let response = send(
-        &app,
-        Method::GET,
-        &format!("/1.0/kb/export/{account}"),
-        None,
-    )
-    .await;
+    let response = app
+        .send(Method::GET, &format!("/1.0/kb/export/{account}"), None)
+        .await;
     let response = expect_status(response, StatusCode::OK).await;
     assert_eq!(
         header(&response, "content-type"),
@@ -379,25 +357,15 @@ async fn the_export_is_kill_bills_csv_of_the_accounts_rows() {
         "Header X-Killbill-CreatedBy needs to be set"
     );
     expect_kb_error(
-        send(
-            &app,
-            Method::GET,
-            &format!("/1.0/kb/export/{UNKNOWN}"),
-            None,
-        )
-        .await,
+        app.send(Method::GET, &format!("/1.0/kb/export/{UNKNOWN}"), None)
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;
     app.tenant = Some(app.create_tenant("other", "other-secret").await);
     expect_kb_error(
-        send(
-            &app,
-            Method::GET,
-            &format!("/1.0/kb/export/{account}"),
-            None,
-        )
-        .await,
+        app.send(Method::GET, &format!("/1.0/kb/export/{account}"), None)
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::harness::{expect_kb_error, expect_status, header, Callback, TestApp};
@@ -22,15 +22,6 @@ async fn spawn() -> TestApp {
     let mut app = TestApp::spawn_with(&ORDERED).await;
     app.tenant = Some(app.create_tenant("fields", "fields-secret").await);
     app
-}
-
-async fn send(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Response {
-    let request = app.kb(method, path);
-    let request = match body {
-        Some(body) => request.json(&body),
-        None => request,
-    };
-    request.send().await.expect("a response")
 }
 
 fn fields(path: &str) -> String {
@@ -60,9 +51,7 @@ async fn fields_on_every_object_are_added_changed_and_removed_with_history_audit
     let object_types = ["ACCOUNT", "PAYMENT_METHOD", "PAYMENT", "TRANSACTION"];
 
     for (path, object_type) in objects.iter().zip(object_types) {
-        let response = send(
-            &app,
-            Method::POST,
+        let response = app.send(Method::POST,
             &fields(path),
             Some(json!([{"name": "color", "value": object_type}, {"name": "size", "value": "L"}])),
         )
@@ -145,13 +134,13 @@ async fn fields_on_every_object_are_added_changed_and_removed_with_history_audit
     let transaction_fields = fields(&objects[3]);
     let field = app.get_json(&transaction_fields).await[0].clone();
     let field_id = field["customFieldId"].as_str().expect("an id").to_string();
-    let response = send(
-        &app,
-        Method::PUT,
-        &transaction_fields,
-        Some(json!([{"customFieldId": field_id, "name": "color", "value": "teal"}])),
-    )
-    .await;
+    let response = app
+        .send(
+            Method::PUT,
+            &transaction_fields,
+            Some(json!([{"customFieldId": field_id, "name": "color", "value": "teal"}])),
+        )
+        .await;
     expect_status(response, StatusCode::NO_CONTENT).await;
     let changed = app
         .get_json(&format!("{transaction_fields}?audit=FULL"))
@@ -168,17 +157,17 @@ async fn fields_on_every_object_are_added_changed_and_removed_with_history_audit
 
     // One field of the account, then every field of the payment.
     let account_field = app.get_json(&fields(&objects[0])).await[1]["customFieldId"].clone();
-    let response = send(
-        &app,
-        Method::DELETE,
-        &format!(
-            "{}?customField={}",
-            fields(&objects[0]),
-            account_field.as_str().expect("an id")
-        ),
-        None,
-    )
-    .await;
+    let response = app
+        .send(
+            Method::DELETE,
+            &format!(
+                "{}?customField={}",
+                fields(&objects[0]),
+                account_field.as_str().expect("an id")
+            ),
+            None,
+        )
+        .await;
     expect_status(response, StatusCode::NO_CONTENT).await;
     assert_eq!(
         app.get_json(&fields(&objects[0]))
@@ -187,7 +176,7 @@ async fn fields_on_every_object_are_added_changed_and_removed_with_history_audit
             .map(Vec::len),
         Some(1)
     );
-    let response = send(&app, Method::DELETE, &fields(&objects[2]), None).await;
+    let response = app.send(Method::DELETE, &fields(&objects[2]), None).await;
     expect_status(response, StatusCode::NO_CONTENT).await;
     assert_eq!(app.get_json(&fields(&objects[2])).await, json!([]));
     // The value change in between was not announced: the next notifications are the removals.
@@ -270,13 +259,13 @@ async fn refusals_carry_kill_bills_codes_and_store_nothing() {
     let app = spawn().await;
     let objects = objects(&app, "refused").await;
     let account_fields = fields(&objects[0]);
-    let response = send(
-        &app,
-        Method::POST,
-        &account_fields,
-        Some(json!([{"name": "color", "value": "red"}])),
-    )
-    .await;
+    let response = app
+        .send(
+            Method::POST,
+            &account_fields,
+            Some(json!([{"name": "color", "value": "red"}])),
+        )
+        .await;
     expect_status(response, StatusCode::CREATED).await;
     let field_id = app.get_json(&account_fields).await[0]["customFieldId"].clone();
     let unknown = "11111111-2222-3333-4444-555555555555";
@@ -411,7 +400,7 @@ async fn refusals_carry_kill_bills_codes_and_store_nothing() {
     } in cases
     {
         let error =
-            expect_kb_error(send(&app, method.clone(), &path, Some(body)).await, status).await;
+            expect_kb_error(app.send(method.clone(), &path, Some(body)).await, status).await;
         assert_eq!(error["className"], class_name, "{method} {path}: {error}");
         assert_eq!(error["code"], json!(code), "{method} {path}: {error}");
         assert!(
@@ -443,14 +432,13 @@ async fn refusals_carry_kill_bills_codes_and_store_nothing() {
         format!("/1.0/kb/accounts/{unknown}/customFields"),
     ] {
         expect_status(
-            send(&app, Method::DELETE, &path, None).await,
+            app.send(Method::DELETE, &path, None).await,
             StatusCode::NO_CONTENT,
         )
         .await;
     }
     expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::DELETE,
             &format!("{account_fields}?customField=nope"),
             None,
@@ -476,22 +464,22 @@ async fn paging_and_searches_answer_with_kill_bills_headers() {
         (&objects[0], "blue"),
         (&objects[2], "red"),
     ] {
-        let response = send(
-            &app,
-            Method::POST,
-            &fields(path),
-            Some(json!([{"name": "color", "value": value}])),
-        )
-        .await;
+        let response = app
+            .send(
+                Method::POST,
+                &fields(path),
+                Some(json!([{"name": "color", "value": value}])),
+            )
+            .await;
         expect_status(response, StatusCode::CREATED).await;
     }
-    let response = send(
-        &app,
-        Method::GET,
-        "/1.0/kb/customFields/pagination?offset=0&limit=2",
-        None,
-    )
-    .await;
+    let response = app
+        .send(
+            Method::GET,
+            "/1.0/kb/customFields/pagination?offset=0&limit=2",
+            None,
+        )
+        .await;
     let response = expect_status(response, StatusCode::OK).await;
     assert_eq!(
         header(&response, "x-killbill-pagination-currentoffset"),
@@ -510,13 +498,13 @@ async fn paging_and_searches_answer_with_kill_bills_headers() {
     let page: Value = response.json().await.expect("JSON");
     assert_eq!(page.as_array().map(Vec::len), Some(2));
 
-    let response = send(
-        &app,
-        Method::GET,
-        "/1.0/kb/customFields/search/blu?audit=FULL",
-        None,
-    )
-    .await;
+    let response = app
+        .send(
+            Method::GET,
+            "/1.0/kb/customFields/search/blu?audit=FULL",
+            None,
+        )
+        .await;
     let response = expect_status(response, StatusCode::OK).await;
     assert_eq!(
         header(&response, "x-killbill-pagination-totalnbrecords"),
@@ -541,8 +529,7 @@ async fn paging_and_searches_answer_with_kill_bills_headers() {
     assert_eq!(by_value.as_array().map(Vec::len), Some(1));
     assert_eq!(by_value[0]["objectType"], "PAYMENT");
     let error = expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::GET,
             "/1.0/kb/customFields/search?fieldName=color",
             None,
@@ -557,8 +544,7 @@ async fn paging_and_searches_answer_with_kill_bills_headers() {
         "objectType in searchCustomFieldsByTypeName() is null"
     );
     let error = expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::GET,
             "/1.0/kb/customFields/search?objectType=SPACESHIP&fieldName=color",
             None,
@@ -572,13 +558,8 @@ async fn paging_and_searches_answer_with_kill_bills_headers() {
         "No enum constant org.killbill.billing.ObjectType.SPACESHIP"
     );
     expect_kb_error(
-        send(
-            &app,
-            Method::GET,
-            "/1.0/kb/customFields/pagination?limit=x",
-            None,
-        )
-        .await,
+        app.send(Method::GET, "/1.0/kb/customFields/pagination?limit=x", None)
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -590,13 +571,13 @@ async fn another_tenants_objects_and_fields_are_unknown() {
     let mut app = spawn().await;
     let objects = objects(&app, "isolated").await;
     let account_fields = fields(&objects[0]);
-    let response = send(
-        &app,
-        Method::POST,
-        &account_fields,
-        Some(json!([{"name": "secret", "value": "1"}])),
-    )
-    .await;
+    let response = app
+        .send(
+            Method::POST,
+            &account_fields,
+            Some(json!([{"name": "secret", "value": "1"}])),
+        )
+        .await;
     expect_status(response, StatusCode::CREATED).await;
     let field_id = app.get_json(&account_fields).await[0]["customFieldId"]
         .as_str()
@@ -608,8 +589,7 @@ async fn another_tenants_objects_and_fields_are_unknown() {
     assert_eq!(app.get_json(&account_fields).await, json!([]));
     for path in &objects {
         let error = expect_kb_error(
-            send(
-                &app,
+            app.send(
                 Method::POST,
                 &fields(path),
                 Some(json!([{"name": "n", "value": "v"}])),
@@ -623,8 +603,7 @@ async fn another_tenants_objects_and_fields_are_unknown() {
             .is_some_and(|message| message.ends_with("doesn't exist!")));
     }
     expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::PUT,
             &account_fields,
             Some(json!([{"customFieldId": field_id, "value": "2"}])),
@@ -634,7 +613,7 @@ async fn another_tenants_objects_and_fields_are_unknown() {
     )
     .await;
     expect_status(
-        send(&app, Method::DELETE, &account_fields, None).await,
+        app.send(Method::DELETE, &account_fields, None).await,
         StatusCode::NO_CONTENT,
     )
     .await;
@@ -643,7 +622,7 @@ async fn another_tenants_objects_and_fields_are_unknown() {
         format!("/1.0/kb/accounts/{account_id}/allCustomFields"),
     ] {
         expect_kb_error(
-            send(&app, Method::GET, &path, None).await,
+            app.send(Method::GET, &path, None).await,
             StatusCode::NOT_FOUND,
         )
         .await;

@@ -314,6 +314,16 @@ impl TestApp {
         }
     }
 
+    /// A request as the test tenant, with `body` as JSON when given.
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let request = self.kb(method, path);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        request.send().await.expect("a response")
+    }
+
     /// A GET as the test tenant answered 200: its JSON.
     pub async fn get_json(&self, path: &str) -> Value {
         let response = self.kb(Method::GET, path).send().await.expect("GET");
@@ -466,13 +476,7 @@ impl Callback {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a callback port");
-        let address = listener.local_addr().expect("a local address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let address = serve_on_loopback(router).await;
         Callback {
             url: format!("http://{address}/callback"),
             received,
@@ -505,6 +509,18 @@ impl Callback {
             .await
             .is_err()
     }
+}
+
+/// Serves `router` on 127.0.0.1 on a free port, in the background; its address.
+pub async fn serve_on_loopback(router: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let address = listener.local_addr().expect("a local address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    address
 }
 
 /// How many nodes a [`TestCluster`] runs.

@@ -4,7 +4,7 @@
 //! search and audit logs with history, Kill Bill's refusals (no control tag applies to a
 //! payment, unknown objects are ObjectDoesNotExist), and tenant isolation.
 
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::harness::{expect_kb_error, expect_status, header, last_segment, Callback, TestApp};
@@ -32,15 +32,6 @@ async fn definition(app: &TestApp, name: &str) -> String {
     ))
 }
 
-async fn send(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Response {
-    let request = app.kb(method, path);
-    let request = match body {
-        Some(body) => request.json(&body),
-        None => request,
-    };
-    request.send().await.expect("a response")
-}
-
 #[tokio::test]
 async fn payment_and_transaction_tags_are_added_listed_and_removed_with_events() {
     let app = spawn().await;
@@ -53,14 +44,14 @@ async fn payment_and_transaction_tags_are_added_listed_and_removed_with_events()
     let transaction_tags = format!("/1.0/kb/paymentTransactions/{transaction}/tags");
 
     for path in [&payment_tags, &transaction_tags] {
-        let response = send(&app, Method::POST, path, Some(json!([vip]))).await;
+        let response = app.send(Method::POST, path, Some(json!([vip]))).await;
         let response = expect_status(response, StatusCode::CREATED).await;
         assert_eq!(
             header(&response, "location"),
             format!("{}{path}", app.address)
         );
         // Adding it again is a no-op, still 201.
-        let again = send(&app, Method::POST, path, Some(json!([vip]))).await;
+        let again = app.send(Method::POST, path, Some(json!([vip]))).await;
         expect_status(again, StatusCode::CREATED).await;
     }
     let tags = app.get_json(&format!("{payment_tags}?audit=FULL")).await;
@@ -81,13 +72,8 @@ async fn payment_and_transaction_tags_are_added_listed_and_removed_with_events()
 
     // No control tag applies to a payment.
     let error = expect_kb_error(
-        send(
-            &app,
-            Method::POST,
-            &payment_tags,
-            Some(json!([AUTO_PAY_OFF])),
-        )
-        .await,
+        app.send(Method::POST, &payment_tags, Some(json!([AUTO_PAY_OFF])))
+            .await,
         StatusCode::BAD_REQUEST,
     )
     .await;
@@ -96,18 +82,17 @@ async fn payment_and_transaction_tags_are_added_listed_and_removed_with_events()
         "Invalid control tag 'AUTO_PAY_OFF' for object type 'PAYMENT'"
     );
 
-    let response = send(
-        &app,
-        Method::DELETE,
-        &format!("{transaction_tags}?tagDef={vip}"),
-        None,
-    )
-    .await;
+    let response = app
+        .send(
+            Method::DELETE,
+            &format!("{transaction_tags}?tagDef={vip}"),
+            None,
+        )
+        .await;
     expect_status(response, StatusCode::NO_CONTENT).await;
     assert_eq!(app.get_json(&transaction_tags).await, json!([]));
     let error = expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::DELETE,
             &format!("{transaction_tags}?tagDef={vip}"),
             None,
@@ -122,13 +107,9 @@ async fn payment_and_transaction_tags_are_added_listed_and_removed_with_events()
 
     // The account's own tags and its objects': the removed one only with includedDeleted.
     let tagged_account = format!("/1.0/kb/accounts/{account}/tags");
-    let response = send(
-        &app,
-        Method::POST,
-        &tagged_account,
-        Some(json!([AUTO_PAY_OFF])),
-    )
-    .await;
+    let response = app
+        .send(Method::POST, &tagged_account, Some(json!([AUTO_PAY_OFF])))
+        .await;
     expect_status(response, StatusCode::CREATED).await;
     let all = app
         .get_json(&format!("/1.0/kb/accounts/{account}/allTags"))
@@ -183,7 +164,8 @@ async fn unknown_objects_and_another_tenants_are_not_found_and_nothing_is_stored
     let (payment, transaction) = app.purchase(&account, "5").await;
     let payment_tags = format!("/1.0/kb/payments/{payment}/tags");
     expect_status(
-        send(&app, Method::POST, &payment_tags, Some(json!([vip]))).await,
+        app.send(Method::POST, &payment_tags, Some(json!([vip])))
+            .await,
         StatusCode::CREATED,
     )
     .await;
@@ -209,7 +191,7 @@ async fn unknown_objects_and_another_tenants_are_not_found_and_nothing_is_stored
                 path.clone()
             };
             let error = expect_kb_error(
-                send(&app, method.clone(), &path, body).await,
+                app.send(method.clone(), &path, body).await,
                 StatusCode::NOT_FOUND,
             )
             .await;
@@ -221,8 +203,7 @@ async fn unknown_objects_and_another_tenants_are_not_found_and_nothing_is_stored
         }
     }
     let error = expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::GET,
             &format!("/1.0/kb/tags/{UNKNOWN}/auditLogsWithHistory"),
             None,
@@ -241,13 +222,14 @@ async fn unknown_objects_and_another_tenants_are_not_found_and_nothing_is_stored
         format!("/1.0/kb/accounts/{account}/allTags"),
     ] {
         expect_kb_error(
-            send(&app, Method::GET, &path, None).await,
+            app.send(Method::GET, &path, None).await,
             StatusCode::NOT_FOUND,
         )
         .await;
     }
     expect_kb_error(
-        send(&app, Method::POST, &payment_tags, Some(json!([vip]))).await,
+        app.send(Method::POST, &payment_tags, Some(json!([vip])))
+            .await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -281,12 +263,14 @@ async fn tags_are_paged_and_searched_with_kill_bills_headers() {
         ),
     ] {
         expect_status(
-            send(&app, Method::POST, &path, Some(ids)).await,
+            app.send(Method::POST, &path, Some(ids)).await,
             StatusCode::CREATED,
         )
         .await;
     }
-    let response = send(&app, Method::GET, "/1.0/kb/tags/pagination?limit=3", None).await;
+    let response = app
+        .send(Method::GET, "/1.0/kb/tags/pagination?limit=3", None)
+        .await;
     let response = expect_status(response, StatusCode::OK).await;
     assert_eq!(
         header(&response, "x-killbill-pagination-totalnbrecords"),
@@ -303,13 +287,9 @@ async fn tags_are_paged_and_searched_with_kill_bills_headers() {
 
     // By definition name, by the object's type, by a control tag's description.
     for (key, expected) in [("vi", 2), ("TRANSACTION", 1), ("Suspends%20payments", 1)] {
-        let response = send(
-            &app,
-            Method::GET,
-            &format!("/1.0/kb/tags/search/{key}"),
-            None,
-        )
-        .await;
+        let response = app
+            .send(Method::GET, &format!("/1.0/kb/tags/search/{key}"), None)
+            .await;
         let response = expect_status(response, StatusCode::OK).await;
         assert_eq!(
             header(&response, "x-killbill-pagination-totalnbrecords"),

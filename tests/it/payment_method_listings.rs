@@ -14,10 +14,6 @@ use crate::payments_gateway::{account_with_card, APPROVED};
 
 const UNKNOWN: &str = "11111111-2222-3333-4444-555555555555";
 
-async fn send(app: &TestApp, method: Method, path: &str) -> Response {
-    app.kb(method, path).send().await.expect("a response")
-}
-
 /// An account with an `__EXTERNAL_PAYMENT__` method under `method_key`: (account, method).
 async fn account_with_keyed_method(app: &TestApp, method_key: &str) -> (String, String) {
     let account = app
@@ -48,7 +44,7 @@ fn pagination(response: &Response) -> [String; 2] {
 
 /// The page's JSON and its TotalNbRecords and MaxNbRecords.
 async fn page(app: &TestApp, path: &str) -> (Value, [String; 2]) {
-    let response = expect_status(send(app, Method::GET, path).await, StatusCode::OK).await;
+    let response = expect_status(app.send(Method::GET, path, None).await, StatusCode::OK).await;
     let counts = pagination(&response);
     (response.json().await.expect("JSON"), counts)
 }
@@ -67,10 +63,10 @@ async fn methods_are_paged_and_searched_in_the_database_and_through_the_plugins(
     let card_account = account_with_card(&app, "carded", APPROVED).await;
 
     let response = expect_status(
-        send(
-            &app,
+        app.send(
             Method::GET,
             "/1.0/kb/paymentMethods/pagination?limit=2",
+            None,
         )
         .await,
         StatusCode::OK,
@@ -106,10 +102,10 @@ async fn methods_are_paged_and_searched_in_the_database_and_through_the_plugins(
     let (nothing, totals) = page(&app, "/1.0/kb/paymentMethods/pagination?pluginName=nope").await;
     assert_eq!((nothing, totals), (json!([]), counts(0, 4)));
     let error = expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::GET,
             "/1.0/kb/paymentMethods/pagination?pluginName=nope&withPluginInfo=true",
+            None,
         )
         .await,
         StatusCode::BAD_REQUEST,
@@ -147,10 +143,10 @@ async fn methods_are_paged_and_searched_in_the_database_and_through_the_plugins(
     .await;
     assert_eq!((none, totals), (json!([]), counts(0, 0)));
     let error = expect_kb_error(
-        send(
-            &app,
+        app.send(
             Method::GET,
             "/1.0/kb/paymentMethods/search/pm-?pluginName=nope",
+            None,
         )
         .await,
         StatusCode::BAD_REQUEST,
@@ -187,7 +183,7 @@ async fn a_refresh_of_the_external_plugin_deletes_its_method_and_clears_the_defa
             None,
         ),
     ] {
-        let error = expect_kb_error(send(&app, Method::PUT, &path).await, status).await;
+        let error = expect_kb_error(app.send(Method::PUT, &path, None).await, status).await;
         assert_eq!(error["code"], json!(code), "{path}");
     }
     assert_eq!(
@@ -197,7 +193,7 @@ async fn a_refresh_of_the_external_plugin_deletes_its_method_and_clears_the_defa
     );
 
     expect_status(
-        send(&app, Method::PUT, &refresh).await,
+        app.send(Method::PUT, &refresh, None).await,
         StatusCode::NO_CONTENT,
     )
     .await;
@@ -230,7 +226,7 @@ async fn a_refresh_of_the_external_plugin_deletes_its_method_and_clears_the_defa
     // Refreshing again changes nothing.
     let audit_rows = app.count("select count(*) from audit_log").await;
     expect_status(
-        send(&app, Method::PUT, &refresh).await,
+        app.send(Method::PUT, &refresh, None).await,
         StatusCode::NO_CONTENT,
     )
     .await;
@@ -241,7 +237,7 @@ async fn a_refresh_of_the_external_plugin_deletes_its_method_and_clears_the_defa
 
     app.tenant = Some(app.create_tenant("other", "other-secret").await);
     expect_kb_error(
-        send(&app, Method::PUT, &refresh).await,
+        app.send(Method::PUT, &refresh, None).await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -280,10 +276,10 @@ async fn a_refresh_reconciles_the_gateways_methods_and_default() {
         .expect("a method added outside Kill Bill");
     let refresh = format!("/1.0/kb/accounts/{account}/paymentMethods/refresh");
     expect_status(
-        send(
-            &app,
+        app.send(
             Method::PUT,
             &format!("{refresh}?pluginName=killbill-stripe"),
+            None,
         )
         .await,
         StatusCode::NO_CONTENT,
@@ -314,7 +310,7 @@ async fn a_refresh_reconciles_the_gateways_methods_and_default() {
     // Every plugin: the gateway answers under both its names, and only the name a method is
     // registered under reconciles it.
     expect_status(
-        send(&app, Method::PUT, &refresh).await,
+        app.send(Method::PUT, &refresh, None).await,
         StatusCode::NO_CONTENT,
     )
     .await;
