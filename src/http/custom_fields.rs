@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
+use axum::Extension;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -64,40 +65,11 @@ pub fn router() -> Router<AppState> {
 
 /// List, add, modify and remove the fields of objects of `kind`, the path's id naming one.
 fn object_routes(kind: ObjectKind) -> MethodRouter<AppState> {
-    get(
-        move |state: State<AppState>,
-              tenant: CurrentTenant,
-              path: KbPath<String>,
-              query: RawQueryPairs| get_object_fields(kind, state, tenant, path, query),
-    )
-    .post(
-        move |state: State<AppState>,
-              base: BaseUrl,
-              tenant: CurrentTenant,
-              context: WriteContext,
-              path: KbPath<String>,
-              body: KbJson<CustomFieldsJson>| {
-            create_object_fields(kind, state, base, tenant, context, path, body)
-        },
-    )
-    .put(
-        move |state: State<AppState>,
-              tenant: CurrentTenant,
-              context: WriteContext,
-              path: KbPath<String>,
-              body: KbJson<CustomFieldsJson>| {
-            modify_object_fields(kind, state, tenant, context, path, body)
-        },
-    )
-    .delete(
-        move |state: State<AppState>,
-              tenant: CurrentTenant,
-              context: WriteContext,
-              path: KbPath<String>,
-              query: RawQueryPairs| {
-            delete_object_fields(kind, state, tenant, context, path, query)
-        },
-    )
+    get(get_object_fields)
+        .post(create_object_fields)
+        .put(modify_object_fields)
+        .delete(delete_object_fields)
+        .layer(Extension(kind))
 }
 
 /// Kill Bill's ObjectType of a custom field, in its audit logs.
@@ -181,7 +153,7 @@ fn object(kind: ObjectKind, raw_id: &str) -> Result<ObjectRef> {
 
 /// `GET …/{id}/customFields?audit=NONE`.
 async fn get_object_fields(
-    kind: ObjectKind,
+    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -199,7 +171,7 @@ async fn get_object_fields(
 /// `POST …/{id}/customFields` with `[{"name":…,"value":…}, …]` → 201 with an empty body and
 /// the absolute `Location` of the object's fields.
 async fn create_object_fields(
-    kind: ObjectKind,
+    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
@@ -225,7 +197,7 @@ async fn create_object_fields(
 
 /// `PUT …/{id}/customFields` with `[{"customFieldId":…,"value":…}, …]` → 204.
 async fn modify_object_fields(
-    kind: ObjectKind,
+    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
@@ -251,7 +223,7 @@ async fn modify_object_fields(
 /// `DELETE …/{id}/customFields?customField=<id>&customField=<id>` → 204; without any
 /// `customField`, every field of the object goes.
 async fn delete_object_fields(
-    kind: ObjectKind,
+    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,

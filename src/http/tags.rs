@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
+use axum::Extension;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -68,31 +69,10 @@ pub fn router() -> Router<AppState> {
 
 /// List, add and remove the tags of objects of `kind`, the path's id naming one.
 fn object_routes(kind: ObjectKind) -> MethodRouter<AppState> {
-    get(
-        move |state: State<AppState>,
-              tenant: CurrentTenant,
-              path: KbPath<String>,
-              query: RawQueryPairs| get_object_tags(kind, state, tenant, path, query),
-    )
-    .post(
-        move |state: State<AppState>,
-              base: BaseUrl,
-              tenant: CurrentTenant,
-              context: WriteContext,
-              path: KbPath<String>,
-              body: KbJson<TagDefinitionIdsJson>| {
-            create_object_tags(kind, state, base, tenant, context, path, body)
-        },
-    )
-    .delete(
-        move |state: State<AppState>,
-              tenant: CurrentTenant,
-              context: WriteContext,
-              path: KbPath<String>,
-              query: RawQueryPairs| {
-            delete_object_tags(kind, state, tenant, context, path, query)
-        },
-    )
+    get(get_object_tags)
+        .post(create_object_tags)
+        .delete(delete_object_tags)
+        .layer(Extension(kind))
 }
 
 /// Kill Bill's ObjectTypes of a tag and a tag definition, in their audit logs.
@@ -197,7 +177,7 @@ fn object(kind: ObjectKind, raw_id: &str) -> Result<ObjectRef> {
 
 /// `GET …/{id}/tags?includedDeleted=false&audit=NONE`.
 async fn get_object_tags(
-    kind: ObjectKind,
+    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -217,7 +197,7 @@ async fn get_object_tags(
 /// absolute `Location` of the object's tags, even when every tag was already there (Kill
 /// Bill's addTag is idempotent).
 async fn create_object_tags(
-    kind: ObjectKind,
+    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
@@ -239,7 +219,7 @@ async fn create_object_tags(
 
 /// `DELETE …/{id}/tags?tagDef=<id>&tagDef=<id>` → 204.
 async fn delete_object_tags(
-    kind: ObjectKind,
+    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,

@@ -16,8 +16,8 @@
 use uuid::Uuid;
 
 use super::{
-    audit_trails, find_object, now_in_millis, trail_with_history, AuditLevel, AuditLog,
-    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    audit_trails, find_object, now_in_millis, page_totals, trail_with_history, AuditLevel,
+    AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     CustomFieldCreationInternalEvent, CustomFieldDeletionInternalEvent, CustomFieldEventData,
@@ -299,15 +299,9 @@ impl CustomFieldService {
             request.descending(),
         )
         .await?;
-        let total =
-            custom_fields::count_custom_fields(connection, tenant.record_id, filter).await?;
-        let max = match filter {
-            FieldFilter::All => total,
-            _ => {
-                custom_fields::count_custom_fields(connection, tenant.record_id, FieldFilter::All)
-                    .await?
-            }
-        };
+        let count =
+            |filter| custom_fields::count_custom_fields(connection, tenant.record_id, filter);
+        let (total, max) = page_totals(count, filter, FieldFilter::All).await?;
         let views = with_trails(&read, tenant, fields, audit).await?;
         Ok(Page::new(views, request, total, max))
     }

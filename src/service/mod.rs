@@ -189,6 +189,28 @@ impl<T> Page<T> {
     }
 }
 
+/// A page's TotalNbRecords and MaxNbRecords: how many items `filter` keeps, and how many the
+/// tenant has in all (`everything`, the filter keeping all of them; one count when `filter` is
+/// that already).
+pub(crate) async fn page_totals<F, Fut>(
+    count: impl Fn(F) -> Fut,
+    filter: F,
+    everything: F,
+) -> Result<(i64, i64), ServiceError>
+where
+    F: PartialEq,
+    Fut: std::future::Future<Output = Result<i64, StorageError>>,
+{
+    let keeps_all = filter == everything;
+    let total = count(filter).await?;
+    let max = if keeps_all {
+        total
+    } else {
+        count(everything).await?
+    };
+    Ok((total, max))
+}
+
 /// The `offset` and `limit` of a listing as Kill Bill reads them: a negative limit reads
 /// backwards from the newest; a negative offset reads from the start (PostgreSQL refuses one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,8 +22,8 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{
-    audit_trails, now_in_millis, trail_with_history, AuditLevel, AuditLog, AuditLogWithHistory,
-    CallContext, Page, PageRequest, ServiceError,
+    audit_trails, now_in_millis, page_totals, trail_with_history, AuditLevel, AuditLog,
+    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::{Bus, PostedEvents};
 use crate::db::work::Db;
@@ -567,19 +567,9 @@ impl PaymentMethodService {
             request.descending(),
         )
         .await?;
-        let total =
-            payment_methods::count_payment_methods(connection, tenant.record_id, filter).await?;
-        let max = match filter {
-            MethodFilter::Plugin(None) => total,
-            _ => {
-                payment_methods::count_payment_methods(
-                    connection,
-                    tenant.record_id,
-                    MethodFilter::Plugin(None),
-                )
-                .await?
-            }
-        };
+        let count =
+            |filter| payment_methods::count_payment_methods(connection, tenant.record_id, filter);
+        let (total, max) = page_totals(count, filter, MethodFilter::Plugin(None)).await?;
         let listed = listed_methods(connection, tenant, methods, options.audit).await?;
         drop(read);
         let mut views = Vec::with_capacity(listed.len());

@@ -24,8 +24,8 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{
-    audit_trails, find_object, now_in_millis, trail_with_history, AuditLevel, AuditLog,
-    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    audit_trails, find_object, now_in_millis, page_totals, trail_with_history, AuditLevel,
+    AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     ControlTagCreationInternalEvent, ControlTagDeletionInternalEvent, TagEventData,
@@ -520,11 +520,8 @@ impl TagService {
             request.descending(),
         )
         .await?;
-        let total = tags::count_tags(connection, tenant.record_id, filter).await?;
-        let max = match search {
-            Some(_) => tags::count_tags(connection, tenant.record_id, TagFilter::All).await?,
-            None => total,
-        };
+        let count = |filter| tags::count_tags(connection, tenant.record_id, filter);
+        let (total, max) = page_totals(count, filter, TagFilter::All).await?;
         let views = tag_views(connection, tenant, found, audit).await?;
         Ok(Page::new(views, request, total, max))
     }

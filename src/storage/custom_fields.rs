@@ -64,7 +64,7 @@ pub struct NewCustomField<'a> {
 }
 
 /// Which of the tenant's active fields a page holds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldFilter<'a> {
     All,
     /// Kill Bill's search by key: the id equal to it, or the object type, object id, name or

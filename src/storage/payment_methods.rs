@@ -219,7 +219,7 @@ pub async fn reactivate_payment_method(
 }
 
 /// Which of the tenant's active methods a page holds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MethodFilter<'a> {
     /// Every active method, or those of one plugin.
     Plugin(Option<&'a str>),

@@ -212,7 +212,7 @@ pub async fn find_tag(
 
 /// A definition a tag search matches names and descriptions against, besides the tenant's own
 /// live definitions (which are read from `tag_definitions`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SearchedDefinition<'a> {
     pub id: Uuid,
     pub name: &'a str,
@@ -220,7 +220,7 @@ pub struct SearchedDefinition<'a> {
 }
 
 /// Which of the tenant's active tags a page holds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TagFilter<'a> {
     All,
     /// Kill Bill's tag search: the tag id equal to the key, or its object type, its
