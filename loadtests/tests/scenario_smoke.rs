@@ -278,7 +278,13 @@ async fn every_scenario_writes_consistent_reports() {
         (1..=10).contains(&created),
         "{created} accounts for 10 slots"
     );
-    assert_eq!(row(step, "External Payment Method").count, created);
+    // A user stopped by the end of the run between its account and its method leaves one
+    // account without a method.
+    let methods = row(step, "External Payment Method").count;
+    assert!(
+        (1..=created).contains(&methods),
+        "{methods} methods for {created} accounts"
+    );
     assert!(row(step, "Purchase Payment").count > created);
 
     // accounts as a two-step sweep on the same server.
@@ -487,8 +493,11 @@ async fn report_html_shows_the_servers_saturation_in_chromium() {
 async fn a_server_setting_sweep_reports_each_value_with_its_costs() {
     let root = smoke_directory("sweep");
     let sweep: EnvSweep = "KILLBILL_DAO_MAXACTIVE=4,8".parse().expect("a valid sweep");
+    // Two accounts: their setup fits in the warm-up even on a loaded machine, so purchases
+    // are the window's requests.
     let plan = SuitePlan {
         warmup: Duration::from_secs(1),
+        accounts: 2,
         ..plan(Scenario::Purchases, &[4], None)
     };
     let mut reports = Vec::new();
@@ -554,13 +563,14 @@ async fn a_server_setting_sweep_reports_each_value_with_its_costs() {
         ["KILLBILL_DAO_MAXACTIVE=4", "KILLBILL_DAO_MAXACTIVE=8"]
     );
     for (label, step) in summary.labelled_steps() {
-        // The warm-up's setup requests are rows of the table, outside every rate.
+        // The setup requests are rows of the table, outside every rate (made during the
+        // warm-up, unless a loaded machine made them slower than that).
         let created = row(step, "Create Account");
-        assert!(created.before_window > 0, "{label}: {created:?}");
-        assert_eq!(
-            created.count,
-            row(step, "External Payment Method").count,
-            "{label}"
+        let methods = row(step, "External Payment Method").count;
+        assert!(created.count > 0, "{label}: {created:?}");
+        assert!(
+            methods <= created.count,
+            "{label}: {methods} methods, {created:?}"
         );
         let total = step.total().expect("a TOTAL row");
         let purchases = row(step, "Purchase Payment");
@@ -593,7 +603,9 @@ async fn a_server_setting_sweep_reports_each_value_with_its_costs() {
             each.statements.is_some_and(|n| n > 1.0 && n < 200.0),
             "{label}: {each:?}"
         );
-        let (operation, _) = costs.per_operation().expect("purchases dominate");
+        let (operation, _) = costs
+            .per_operation()
+            .unwrap_or_else(|| panic!("{label}: purchases dominate: {:?} {costs:?}", step.rows));
         assert_eq!(operation.sampler, "Purchase Payment");
         assert!(!costs.top_statements.is_empty(), "{label}");
         assert!(step.server.is_some(), "{label}: CPU in cores");

@@ -774,21 +774,32 @@ pub struct Lease<'a> {
 }
 
 /// Records a lease. Called under [`try_lock_account`] once no live lease of another node was
-/// found, so it may overwrite a stale one.
+/// found, so it may overwrite a stale one: a dead node's, or one that expired. Returns the
+/// transaction such a lease of another node protected (tenant record id, transaction id),
+/// which nobody will find through its lease any more.
 pub async fn take_lease(
     client: &impl GenericClient,
     lease: &Lease<'_>,
-) -> Result<(), StorageError> {
+) -> Result<Option<(i64, Uuid)>, StorageError> {
     let (tenant_record_id, transaction_id) = lease.transaction.unzip();
-    execute_cached(
+    // `displaced` reads the row as it was before the upsert (one snapshot for the statement).
+    let row = query_opt_cached(
         client,
-        "insert into account_locks
-             (lock_name, owner, node, expires_at, tenant_record_id, transaction_id)
-         values ($1, $2, $3, $4, $5, $6)
-         on conflict (lock_name) do update
-             set owner = excluded.owner, node = excluded.node, expires_at = excluded.expires_at,
-                 tenant_record_id = excluded.tenant_record_id,
-                 transaction_id = excluded.transaction_id",
+        "with displaced as (
+             select tenant_record_id, transaction_id from account_locks
+             where lock_name = $1 and node <> $3
+               and transaction_id is not null and tenant_record_id is not null
+         ), taken as (
+             insert into account_locks
+                 (lock_name, owner, node, expires_at, tenant_record_id, transaction_id)
+             values ($1, $2, $3, $4, $5, $6)
+             on conflict (lock_name) do update
+                 set owner = excluded.owner, node = excluded.node,
+                     expires_at = excluded.expires_at,
+                     tenant_record_id = excluded.tenant_record_id,
+                     transaction_id = excluded.transaction_id
+         )
+         select tenant_record_id, transaction_id from displaced",
         &[
             &lease.lock_name,
             &lease.owner,
@@ -799,7 +810,8 @@ pub async fn take_lease(
         ],
     )
     .await?;
-    Ok(())
+    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .transpose()
 }
 
 /// A lease a dead node held: its name, owner and the transaction it protected.

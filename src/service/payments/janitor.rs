@@ -313,15 +313,18 @@ async fn lease_for_repair(
         expires_at,
         transaction: Some((tenant.record_id, transaction_id)),
     };
-    payments::take_lease(client, &lease).await?;
+    let displaced = payments::take_lease(client, &lease).await?;
     work.commit().await.map_err(StorageError::from)?;
-    Ok(Some(Started {
+    let started = Started {
         account,
         payment: current.payment,
         transaction: current.transaction,
         plugin_name: method.plugin_name,
         lease_owner: owner.to_string(),
-    }))
+        displaced: displaced.map(|(_, displaced)| displaced),
+    };
+    look_at_displaced(service, tenant, &started);
+    Ok(Some(started))
 }
 
 /// How long [`settle_known`] keeps trying while the database cannot be reached.
@@ -440,6 +443,33 @@ pub(super) async fn take_over_node(
         release(service, &lease.lock_name, &lease.owner).await?;
     }
     Ok(count)
+}
+
+/// Has the janitor look at `displaced` (an open transaction whose lease of another node
+/// `started` replaced) once the plugin's silence about it means something. In the background:
+/// if this node dies first, the janitor's sweep still finds it.
+pub(super) fn look_at_displaced(service: &PaymentService, tenant: &Tenant, started: &Started) {
+    let Some(displaced) = started.displaced else {
+        return;
+    };
+    if displaced == started.transaction.id {
+        return;
+    }
+    let (service, tenant) = (service.clone(), tenant.clone());
+    let account_record_id = started.account.record_id;
+    tokio::spawn(async move {
+        let scheduled = look_again_when_conclusive(
+            &service,
+            &tenant,
+            displaced,
+            TransactionStatus::Unknown,
+            account_record_id,
+        )
+        .await;
+        if let Err(error) = scheduled {
+            tracing::warn!(transaction = %displaced, %error, "could not schedule the janitor for a displaced lease's transaction; its sweep will find it");
+        }
+    });
 }
 
 /// Schedules the janitor's next look at an open transaction of a dead node for when the

@@ -364,7 +364,10 @@ impl PaymentService {
         .await;
         drop(work);
         let started = match started {
-            Ok(started) => started,
+            Ok(started) => {
+                janitor::look_at_displaced(self, tenant, &started);
+                started
+            }
             Err(error) => {
                 if error.is_unavailable() {
                     // The first transaction may have committed just before the database went

@@ -44,6 +44,9 @@ pub(super) struct Started {
     pub plugin_name: String,
     /// Who holds the account's lease until the outcome is recorded.
     pub lease_owner: String,
+    /// The open transaction of another node (dead, or its lease expired) whose lease on the
+    /// account this one replaced: nobody finds it through its lease any more.
+    pub displaced: Option<uuid::Uuid>,
 }
 
 /// What an operation wrote: the payment and its new transaction, as stored.
@@ -257,7 +260,7 @@ pub(super) async fn write_started(
             }
         }
     };
-    let ((), payment, transaction, ()) = crate::db::sql::pipelined(async {
+    let (displaced, payment, transaction, ()) = crate::db::sql::pipelined(async {
         tokio::try_join!(
             async {
                 let lease = Lease {
@@ -287,6 +290,7 @@ pub(super) async fn write_started(
         transaction,
         plugin_name: decision.plugin_name.clone(),
         lease_owner: lease_owner.to_string(),
+        displaced: displaced.map(|(_, transaction_id)| transaction_id),
     })
 }
 
