@@ -239,16 +239,6 @@ async fn delete_object_fields(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// An `objectType` query parameter: JAX-RS converts it to an ObjectType before the resource
-/// runs, so a name that is none is a 404.
-pub(super) fn object_type_parameter(params: &QueryPairs) -> Result<Option<&str>> {
-    match params.value("objectType") {
-        None => Ok(None),
-        Some(name) if is_object_type(name) => Ok(Some(name)),
-        Some(name) => Err(ApiError::NotFound(format!("Invalid objectType {name}"))),
-    }
-}
-
 /// `GET /1.0/kb/accounts/{accountId}/allCustomFields?objectType=&audit=NONE`.
 async fn get_all_account_fields(
     State(state): State<AppState>,
@@ -258,7 +248,7 @@ async fn get_all_account_fields(
 ) -> Result<Json<Vec<CustomFieldJson>>> {
     let account_id = parse_id(&raw_id)?;
     let params = QueryPairs::from(query);
-    let object_type = object_type_parameter(&params)?;
+    let object_type = params.object_type()?;
     let views = state
         .custom_fields
         .account_fields(&tenant, account_id, object_type, params.audit()?)

@@ -387,6 +387,16 @@ impl QueryPairs {
             .collect()
     }
 
+    /// `objectType`: JAX-RS converts it to an ObjectType before the resource runs, so a name
+    /// that is none is a 404.
+    pub fn object_type(&self) -> Result<Option<&str>, ApiError> {
+        match self.value("objectType") {
+            None => Ok(None),
+            Some(name) if crate::service::tags::is_object_type(name) => Ok(Some(name)),
+            Some(name) => Err(ApiError::NotFound(format!("Invalid objectType {name}"))),
+        }
+    }
+
     /// `audit` as Kill Bill's AuditMode reads it (404 when it names no AuditLevel).
     pub fn audit(&self) -> Result<crate::service::AuditLevel, ApiError> {
         super::audit::parse_audit_level(self.value("audit"))

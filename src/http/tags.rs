@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::audit::{audit_level_name, audit_logs_json, audit_logs_with_history_json, AuditLogJson};
-use super::custom_fields::object_type_parameter;
 use super::error::{ApiError, Result};
 use super::extract::{
     encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs,
@@ -244,7 +243,7 @@ async fn get_all_account_tags(
 ) -> Result<Json<Vec<TagJson>>> {
     let account_id = parse_id(&raw_id)?;
     let params = QueryPairs::from(query);
-    let object_type = object_type_parameter(&params)?;
+    let object_type = params.object_type()?;
     let views = state
         .tags
         .account_all_tags(
