@@ -31,9 +31,12 @@ use crate::metrics::window::Traffic;
 use crate::plugin::{
     GatewaySimPlugin, PaymentPluginApi, PluginRegistry, GATEWAY_PLUGIN_NAME, STRIPE_PLUGIN_NAME,
 };
+use crate::service::account_emails::AccountEmailService;
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::cluster::{self, Holdings};
+use crate::service::custom_fields::CustomFieldService;
+use crate::service::export::ExportService;
 use crate::service::external_events;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::payments::PaymentService;
@@ -363,6 +366,9 @@ impl App {
                 config.security.tenant_cache_size as usize,
             ),
             accounts: AccountService::new(main_db.clone(), main_bus.clone()),
+            account_emails: AccountEmailService::new(main_db.clone()),
+            custom_fields: CustomFieldService::new(main_db.clone(), main_bus.clone()),
+            export: ExportService::new(main_db.clone()),
             admin: AdminService::new(main_db.clone()),
             payment_methods: PaymentMethodService::new(main_db.clone(), plugins, main_bus.clone()),
             payments: payments.clone(),

@@ -13,7 +13,7 @@
 //! | [`procfs`] | a process's CPU time and memory from /proc                                        |
 //! | [`html`]   | escaping text for HTML (the dashboard page, the load suite's report)              |
 //! | [`profiling`] | `X-Killbill-Profiling-Req`: per-request spans (DAO, DAO_CONNECTION, PLUGIN, …) |
-//! | `service`  | the rules: tenants, accounts, payment methods, tags, payments, audit levels      |
+//! | `service`  | the rules: tenants, accounts and their emails, payment methods, tags, custom fields, payments, export, audit levels |
 //! | `plugin`   | payment plugins (PaymentPluginApi), registry, executor, `__EXTERNAL_PAYMENT__`, the simulated gateway |
 //! | `storage`  | SQL, one file per aggregate; takes a client or a transaction from the caller      |
 //! | [`bus`]    | the persistent event bus: posting in the caller's transaction, dispatch, reaper   |

@@ -1,7 +1,7 @@
 //! The typed events of the push-notification path: the internal events other modules post on
-//! the main bus (account creation and change, payment outcomes, tags added and removed) and
-//! the external event Kill Bill's
-//! BeatrixListener turns them into on the external bus (`ExtBusEvent`).
+//! the main bus (account creation and change, payment outcomes, tags and custom fields added
+//! and removed) and the external event Kill Bill's BeatrixListener turns them into on the
+//! external bus (`ExtBusEvent`).
 //!
 //! This file owns their shape, JSON and class names (Kill Bill's implementation classes, what
 //! Kill Bill writes in `class_name`). It must never post, read the database or decide which
@@ -152,12 +152,14 @@ impl TagEventData {
     }
 }
 
-macro_rules! tag_event {
-    ($(#[$doc:meta])* $name:ident, $class:literal) => {
+/// An event whose JSON is its data's (`TagEventData`, `CustomFieldEventData`), under Kill Bill's
+/// class name.
+macro_rules! data_event {
+    ($(#[$doc:meta])* $name:ident($data:ty), $class:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub TagEventData);
+        pub struct $name(pub $data);
 
         impl BusEvent for $name {
             const CLASS_NAME: &'static str = $class;
@@ -169,25 +171,58 @@ macro_rules! tag_event {
     };
 }
 
-tag_event!(
+data_event!(
     /// A tag of one of the tenant's own definitions was added.
-    UserTagCreationInternalEvent,
+    UserTagCreationInternalEvent(TagEventData),
     "org.killbill.billing.util.tag.api.user.DefaultUserTagCreationEvent"
 );
-tag_event!(
+data_event!(
     /// A tag of one of the tenant's own definitions was removed.
-    UserTagDeletionInternalEvent,
+    UserTagDeletionInternalEvent(TagEventData),
     "org.killbill.billing.util.tag.api.user.DefaultUserTagDeletionEvent"
 );
-tag_event!(
+data_event!(
     /// A control tag (AUTO_PAY_OFF …) was added.
-    ControlTagCreationInternalEvent,
+    ControlTagCreationInternalEvent(TagEventData),
     "org.killbill.billing.util.tag.api.user.DefaultControlTagCreationEvent"
 );
-tag_event!(
+data_event!(
     /// A control tag was removed.
-    ControlTagDeletionInternalEvent,
+    ControlTagDeletionInternalEvent(TagEventData),
     "org.killbill.billing.util.tag.api.user.DefaultControlTagDeletionEvent"
+);
+
+/// What both custom field events carry (Kill Bill's DefaultCustomFieldCreationEvent fields,
+/// plus the account the field's object belongs to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomFieldEventData {
+    pub custom_field_id: Uuid,
+    pub object_id: Uuid,
+    pub object_type: String,
+    pub account_id: Uuid,
+    pub account_record_id: i64,
+    pub tenant_record_id: i64,
+}
+
+impl CustomFieldEventData {
+    fn search_keys(&self) -> SearchKeys {
+        SearchKeys {
+            account_record_id: Some(self.account_record_id),
+            tenant_record_id: self.tenant_record_id,
+        }
+    }
+}
+
+data_event!(
+    /// A custom field was added (Kill Bill posts nothing when a value changes).
+    CustomFieldCreationInternalEvent(CustomFieldEventData),
+    "org.killbill.billing.util.customfield.api.DefaultCustomFieldCreationEvent"
+);
+data_event!(
+    /// A custom field was removed.
+    CustomFieldDeletionInternalEvent(CustomFieldEventData),
+    "org.killbill.billing.util.customfield.api.DefaultCustomFieldDeletionEvent"
 );
 
 /// Kill Bill's ExtBusEvent (DefaultBusExternalEvent): what plugins and push notifications see.

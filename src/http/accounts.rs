@@ -1,6 +1,8 @@
-//! `/1.0/kb/accounts`: Kill Bill's AccountResource, the create, read, update and audit trail
-//! endpoints (api.md §2), with AccountJson exactly as Kill Bill writes it: every field present,
-//! `null` where unset, dates as `2024-05-01T12:00:00.000Z`. The account's tags are `tags.rs`'s.
+//! `/1.0/kb/accounts`: Kill Bill's AccountResource, the create, read, update, children, emails
+//! and audit trail endpoints (api.md §2), with AccountJson and AccountEmailJson exactly as Kill
+//! Bill writes them: every field present, `null` where unset, dates as
+//! `2024-05-01T12:00:00.000Z`. The account's tags and custom fields are `tags.rs`'s and
+//! `custom_fields.rs`'s.
 //!
 //! This file owns the wire shape and the query parameters. It must never hold SQL or a business
 //! rule (defaults, validation, what may change): those are `service::accounts`'s.
@@ -8,7 +10,7 @@
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,9 +26,10 @@ use super::extract::{
     encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext,
 };
 use super::lenient;
+use super::paging::{page_response, NextPage};
 use super::AppState;
-use crate::service::accounts::{AccountInput, AccountPage, AccountView, BalanceRequest};
-use crate::service::AuditLevel;
+use crate::service::accounts::{AccountInput, AccountView, BalanceRequest};
+use crate::service::{AuditLevel, PageRequest};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -51,10 +54,27 @@ pub fn router() -> Router<AppState> {
             "/1.0/kb/accounts/{account_id}/auditLogsWithHistory",
             get(get_account_audit_logs_with_history),
         )
+        .route(
+            "/1.0/kb/accounts/{account_id}/children",
+            get(get_children_accounts),
+        )
+        .route(
+            "/1.0/kb/accounts/{account_id}/emails",
+            get(get_account_emails).post(add_account_email),
+        )
+        .route(
+            "/1.0/kb/accounts/{account_id}/emails/{email}",
+            delete(remove_account_email),
+        )
+        .route(
+            "/1.0/kb/accounts/{account_id}/emails/{account_email_id}/auditLogsWithHistory",
+            get(get_account_email_audit_logs_with_history),
+        )
 }
 
-/// Kill Bill's ObjectType of an account, in its audit logs.
+/// Kill Bill's ObjectTypes of an account and of an account email, in their audit logs.
 const ACCOUNT_OBJECT_TYPE: &str = "ACCOUNT";
+const ACCOUNT_EMAIL_OBJECT_TYPE: &str = "ACCOUNT_EMAIL";
 
 /// Kill Bill's AccountJson as a request body. Every field is optional and an explicit `null`
 /// is the same as an absent field; `accountId`, `accountBalance`, `accountCBA` and `auditLogs`
@@ -297,6 +317,130 @@ async fn get_account_audit_logs_with_history(
     )))
 }
 
+/// `GET /1.0/kb/accounts/{accountId}/children?accountWithBalance=false&audit=NONE`: the
+/// accounts whose parent it is.
+async fn get_children_accounts(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+    query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<AccountJson>>> {
+    let parent_id = parse_id(&raw_id)?;
+    let query = read_query(query);
+    let audit = parse_audit_level(query.audit.as_deref())?;
+    let children = state
+        .accounts
+        .children(&tenant, parent_id, query.balances())
+        .await?;
+    let mut body = Vec::with_capacity(children.len());
+    for view in children {
+        body.push(account_json(&state, view, audit).await?);
+    }
+    Ok(Json(body))
+}
+
+/// Kill Bill's AccountEmailJson as a response. Kill Bill lists an account's emails without
+/// their audit logs.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountEmailJson {
+    account_id: Uuid,
+    email: String,
+    audit_logs: Vec<AuditLogJson>,
+}
+
+/// Kill Bill's AccountEmailJson as a request body. The account is the path's: `accountId`
+/// and `auditLogs` are accepted and ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AccountEmailInputJson {
+    #[serde(default, rename = "accountId", deserialize_with = "lenient::uuid")]
+    _account_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    email: Option<String>,
+    #[serde(default, rename = "auditLogs")]
+    _audit_logs: Option<serde::de::IgnoredAny>,
+}
+
+impl JsonBody for AccountEmailInputJson {
+    const NAME: &'static str = "AccountEmailJson";
+    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.AccountEmailJson";
+}
+
+/// `GET /1.0/kb/accounts/{accountId}/emails`.
+async fn get_account_emails(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+) -> Result<Json<Vec<AccountEmailJson>>> {
+    let account_id = parse_id(&raw_id)?;
+    let emails = state.account_emails.emails(&tenant, account_id).await?;
+    Ok(Json(
+        emails
+            .into_iter()
+            .map(|email| AccountEmailJson {
+                account_id: email.account_id,
+                email: email.email,
+                audit_logs: Vec::new(),
+            })
+            .collect(),
+    ))
+}
+
+/// `POST /1.0/kb/accounts/{accountId}/emails` → 201 with the absolute `Location` of the
+/// account's emails, even when the account had the address already.
+async fn add_account_email(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_id): KbPath<String>,
+    KbJson(body): KbJson<AccountEmailInputJson>,
+) -> Result<Response> {
+    let account_id = parse_id(&raw_id)?;
+    state
+        .account_emails
+        .add(&tenant, account_id, body.email, &context)
+        .await?;
+    let location = format!("{base}/1.0/kb/accounts/{account_id}/emails");
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// `DELETE /1.0/kb/accounts/{accountId}/emails/{email}` → 204, whether or not the account had
+/// the address.
+async fn remove_account_email(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath((raw_id, email)): KbPath<(String, String)>,
+) -> Result<StatusCode> {
+    let account_id = parse_id(&raw_id)?;
+    state
+        .account_emails
+        .remove(&tenant, account_id, &email, &context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /1.0/kb/accounts/{accountId}/emails/{accountEmailId}/auditLogsWithHistory`.
+async fn get_account_email_audit_logs_with_history(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath((raw_account_id, raw_email_id)): KbPath<(String, String)>,
+) -> Result<Json<Vec<AuditLogJson>>> {
+    let account_id = parse_id(&raw_account_id)?;
+    let email_id = parse_id(&raw_email_id)?;
+    let logs = state
+        .account_emails
+        .audit_logs_with_history(&tenant, account_id, email_id)
+        .await?;
+    Ok(Json(audit_logs_with_history_json(
+        ACCOUNT_EMAIL_OBJECT_TYPE,
+        email_id,
+        logs,
+    )))
+}
+
 /// The parameters of Kill Bill's getAccounts and searchAccounts: paging plus the read ones.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -342,9 +486,7 @@ async fn search_accounts(
     paged(&state, &tenant, Some(&search_key), &path, query).await
 }
 
-/// One page as Kill Bill's buildStreamingPaginationResponse answers it: the JSON array and
-/// the `X-Killbill-Pagination-*` headers, `NextOffset` and `NextPageUri` only when a next page
-/// exists.
+/// One page as Kill Bill's getAccounts and searchAccounts answer it.
 async fn paged(
     state: &AppState,
     tenant: &crate::service::tenants::Tenant,
@@ -356,46 +498,26 @@ async fn paged(
     let limit = long_parameter("limit", query.limit.as_deref(), 100)?;
     let audit = parse_audit_level(query.read.audit.as_deref())?;
     let balances = query.read.balances();
-    let page: AccountPage = state
+    let mut page = state
         .accounts
-        .list(tenant, search, offset, limit, balances)
+        .list(tenant, search, PageRequest::new(offset, limit), balances)
         .await?;
-    let mut headers = axum::http::HeaderMap::new();
-    let mut put = |name: &'static str, value: String| -> Result<()> {
-        let value = header::HeaderValue::from_str(&value)
-            .map_err(|error| ApiError::InvalidParameter(error.to_string()))?;
-        headers.insert(name, value);
-        Ok(())
-    };
-    put(
-        "X-Killbill-Pagination-CurrentOffset",
-        page.offset.to_string(),
-    )?;
-    put(
-        "X-Killbill-Pagination-TotalNbRecords",
-        page.total.to_string(),
-    )?;
-    put("X-Killbill-Pagination-MaxNbRecords", page.max.to_string())?;
-    if let Some(next) = page.next_offset {
-        put("X-Killbill-Pagination-NextOffset", next.to_string())?;
-        // JaxrsUriBuilder.nextPage: offset and limit first, then the read parameters as the
-        // resource echoes them (booleans and the audit level normalised), in the order of
-        // Kill Bill's map.
-        put(
-            "X-Killbill-Pagination-NextPageUri",
-            format!(
-                "{path}?offset={next}&limit={limit}&accountWithBalanceAndCBA={}&accountWithBalance={}&audit={}",
-                balances.credit,
-                balances.balance,
-                audit_level_name(audit)
-            ),
-        )?;
-    }
-    let mut body = Vec::with_capacity(page.accounts.len());
-    for view in page.accounts {
+    let mut body = Vec::with_capacity(page.items.len());
+    for view in std::mem::take(&mut page.items) {
         body.push(account_json(state, view, audit).await?);
     }
-    Ok((headers, Json(body)).into_response())
+    // The read parameters as the resource echoes them: booleans and the audit level
+    // normalised.
+    let next = NextPage {
+        path,
+        limit,
+        query: vec![
+            ("accountWithBalanceAndCBA", balances.credit.to_string()),
+            ("accountWithBalance", balances.balance.to_string()),
+            ("audit", audit_level_name(audit).to_string()),
+        ],
+    };
+    page_response(page.with_items(body), next)
 }
 
 /// `POST /1.0/kb/accounts` → 201 with an empty body and the new account's absolute `Location`.

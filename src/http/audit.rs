@@ -111,6 +111,9 @@ pub fn audit_logs_with_history_json(
 fn table_names(object_type: &str) -> Option<(&'static str, &'static str)> {
     match object_type {
         "ACCOUNT" => Some(("ACCOUNT", "ACCOUNT_HISTORY")),
+        "ACCOUNT_EMAIL" => Some(("ACCOUNT_EMAIL", "ACCOUNT_EMAIL_HISTORY")),
+        "CUSTOM_FIELD" => Some(("CUSTOM_FIELD", "CUSTOM_FIELD_HISTORY")),
+        "TAG" => Some(("TAG", "TAG_HISTORY")),
         "PAYMENT_METHOD" => Some(("PAYMENT_METHODS", "PAYMENT_METHOD_HISTORY")),
         "TAG_DEFINITION" => Some(("TAG_DEFINITIONS", "TAG_DEFINITION_HISTORY")),
         _ => None,

@@ -23,6 +23,7 @@ const TENANT_API_EXCEPTION: &str = "org.killbill.billing.tenant.api.TenantApiExc
 const ACCOUNT_API_EXCEPTION: &str = "org.killbill.billing.account.api.AccountApiException";
 const PAYMENT_API_EXCEPTION: &str = "org.killbill.billing.payment.api.PaymentApiException";
 const TAG_API_EXCEPTION: &str = "org.killbill.billing.util.api.TagApiException";
+const CUSTOM_FIELD_API_EXCEPTION: &str = "org.killbill.billing.util.api.CustomFieldApiException";
 const TAG_DEFINITION_API_EXCEPTION: &str =
     "org.killbill.billing.util.api.TagDefinitionApiException";
 const OBJECT_DOES_NOT_EXIST: &str =
@@ -53,6 +54,10 @@ pub enum ApiError {
     /// A query parameter that cannot be read (Kill Bill's IllegalArgumentException).
     #[error("{0}")]
     InvalidParameter(String),
+    /// A required query parameter left out, refused by Kill Bill's `Preconditions.checkNotNull`
+    /// (a NullPointerException with this message).
+    #[error("{0}")]
+    NullParameter(String),
     /// Kill Bill's "XxxJson body should be specified".
     #[error("{0} body should be specified")]
     MissingBody(&'static str),
@@ -182,6 +187,11 @@ impl ApiError {
             MissingHeader(_) | BadHeader(_) | InvalidParameter(_) | MissingBody(_) => {
                 mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None)
             }
+            NullParameter(_) => mapped(
+                StatusCode::BAD_REQUEST,
+                "java.lang.NullPointerException",
+                None,
+            ),
             MalformedJson(_) => mapped(
                 StatusCode::BAD_REQUEST,
                 "com.fasterxml.jackson.core.JsonParseException",
@@ -389,6 +399,22 @@ fn map_service_error(error: &ServiceError) -> Mapped {
             StatusCode::BAD_REQUEST,
             "java.lang.IllegalStateException",
             None,
+        ),
+        // Kill Bill's CustomFieldApiExceptionMapper answers 400 for every code.
+        ServiceError::CustomFieldAlreadyExists { .. } => mapped(
+            StatusCode::BAD_REQUEST,
+            CUSTOM_FIELD_API_EXCEPTION,
+            Some(9000),
+        ),
+        ServiceError::CustomFieldNotFound { .. } => mapped(
+            StatusCode::BAD_REQUEST,
+            CUSTOM_FIELD_API_EXCEPTION,
+            Some(9001),
+        ),
+        ServiceError::CustomFieldInvalidUpdate { .. } => mapped(
+            StatusCode::BAD_REQUEST,
+            CUSTOM_FIELD_API_EXCEPTION,
+            Some(9002),
         ),
         ServiceError::Storage(storage) => map_storage_error(storage),
         ServiceError::Internal(_) => mapped(

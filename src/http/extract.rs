@@ -374,6 +374,34 @@ impl QueryPairs {
         }
     }
 
+    /// Every value of the repeatable UUID parameter `name`; one that is not a UUID fails
+    /// JAX-RS's `List<UUID>` conversion: 404.
+    pub fn uuids(&self, name: &str) -> Result<Vec<Uuid>, ApiError> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| {
+                Uuid::parse_str(value)
+                    .map_err(|_| ApiError::NotFound(format!("Invalid {name} {value}")))
+            })
+            .collect()
+    }
+
+    /// `objectType`: JAX-RS converts it to an ObjectType before the resource runs, so a name
+    /// that is none is a 404.
+    pub fn object_type(&self) -> Result<Option<&str>, ApiError> {
+        match self.value("objectType") {
+            None => Ok(None),
+            Some(name) if crate::service::tags::is_object_type(name) => Ok(Some(name)),
+            Some(name) => Err(ApiError::NotFound(format!("Invalid objectType {name}"))),
+        }
+    }
+
+    /// `audit` as Kill Bill's AuditMode reads it (404 when it names no AuditLevel).
+    pub fn audit(&self) -> Result<crate::service::AuditLevel, ApiError> {
+        super::audit::parse_audit_level(self.value("audit"))
+    }
+
     /// `pluginProperty=k=v`, split at the first `=` (Kill Bill's extractPluginProperties).
     pub fn plugin_properties(&self) -> Vec<PluginProperty> {
         self.0

@@ -267,6 +267,15 @@ pub fn transaction_type<'de, D: Deserializer<'de>>(
     )
 }
 
+/// An `ObjectType` field.
+pub fn object_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    enum_value(
+        deserializer,
+        "org.killbill.billing.ObjectType",
+        crate::service::tags::is_object_type,
+    )
+}
+
 /// A `List<ObjectType>` field.
 pub fn object_types<'de, D: Deserializer<'de>>(
     deserializer: D,

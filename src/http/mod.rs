@@ -10,14 +10,17 @@ mod admin;
 mod admission;
 mod audit;
 mod auth;
+mod custom_fields;
 mod dashboard;
 mod error;
+mod export;
 mod extract;
 #[cfg(test)]
 mod fuzz;
 mod lenient;
 mod observe;
 mod ops;
+mod paging;
 mod payment_methods;
 mod payments;
 mod redact;
@@ -43,13 +46,17 @@ pub use self::observe::{InFlight, Observation};
 pub use self::ops::Ops;
 pub use self::throttle::AuthFailures;
 use crate::health::Health;
+use crate::service::account_emails::AccountEmailService;
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
+use crate::service::custom_fields::CustomFieldService;
+use crate::service::export::ExportService;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::payments::PaymentService;
 use crate::service::push_notifications::PushNotificationCallbacks;
 use crate::service::tags::TagService;
 use crate::service::tenants::TenantService;
+use crate::service::ObjectKind;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -57,12 +64,18 @@ pub struct AppState {
     pub tenants: TenantService,
     /// Posts AccountCreationInternalEvent on the main bus.
     pub accounts: AccountService,
+    /// Accounts' additional email addresses.
+    pub account_emails: AccountEmailService,
     pub admin: AdminService,
+    /// Custom fields on accounts, payment methods, payments and transactions.
+    pub custom_fields: CustomFieldService,
+    /// Kill Bill's export of an account's rows.
+    pub export: ExportService,
     /// Payment methods through the registered payment plugins.
     pub payment_methods: PaymentMethodService,
     /// Payments through the plugins, the state machine and the janitor.
     pub payments: PaymentService,
-    /// Tag definitions and the accounts' tags.
+    /// Tag definitions and the tags of accounts, payments and transactions.
     pub tags: TagService,
     pub health: Health,
     pub users: Arc<Users>,
@@ -93,6 +106,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(payment_methods::router())
         .merge(payments::router())
         .merge(tags::router())
+        .merge(custom_fields::router())
+        .merge(export::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -112,6 +127,16 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             observe::observe,
         ))
         .with_state(state)
+}
+
+/// Where Kill Bill serves objects of `kind` (the resource a `Location` under them names).
+fn resource_path(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Account => "/1.0/kb/accounts",
+        ObjectKind::PaymentMethod => "/1.0/kb/paymentMethods",
+        ObjectKind::Payment => "/1.0/kb/payments",
+        ObjectKind::Transaction => "/1.0/kb/paymentTransactions",
+    }
 }
 
 async fn unknown_route(request: Request<axum::body::Body>) -> ApiError {

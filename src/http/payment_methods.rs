@@ -1,6 +1,7 @@
-//! Kill Bill's payment method endpoints (api.md §3): adding and listing an account's methods
-//! and choosing its default (AccountResource), reading and deleting one method
-//! (PaymentMethodResource), with PaymentMethodJson exactly as Kill Bill writes it.
+//! Kill Bill's payment method endpoints (api.md §3): adding, listing and refreshing an account's
+//! methods and choosing its default (AccountResource), reading and deleting one method, paging
+//! and searching the tenant's (PaymentMethodResource), with PaymentMethodJson exactly as Kill
+//! Bill writes it.
 //!
 //! This file owns the wire shape and the query parameters (`isDefault`, `withPluginInfo`,
 //! `includedDeleted`, `audit`, the repeatable `pluginProperty=k=v`). It must never hold SQL or a
@@ -14,19 +15,18 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::audit::{
-    audit_logs_json, audit_logs_with_history_json, parse_audit_level, AuditLogJson,
-};
+use super::audit::{audit_level_name, audit_logs_json, audit_logs_with_history_json, AuditLogJson};
 use super::error::Result;
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, RawQueryPairs,
-    WriteContext,
+    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs,
+    RawQueryPairs, WriteContext,
 };
 use super::lenient;
+use super::paging::{page_request, page_response, NextPage};
 use super::AppState;
 use crate::plugin::{PaymentMethodPlugin, PluginProperty};
 use crate::service::payment_methods::{
-    DeleteFlags, PaymentMethodInput, PaymentMethodView, ReadOptions,
+    DeleteFlags, MethodListing, PaymentMethodInput, PaymentMethodView, ReadOptions,
 };
 
 pub fn router() -> Router<AppState> {
@@ -40,8 +40,20 @@ pub fn router() -> Router<AppState> {
             put(set_default_payment_method),
         )
         .route(
+            "/1.0/kb/accounts/{account_id}/paymentMethods/refresh",
+            put(refresh_payment_methods),
+        )
+        .route(
             "/1.0/kb/paymentMethods",
             get(get_payment_method_by_external_key),
+        )
+        .route(
+            "/1.0/kb/paymentMethods/pagination",
+            get(list_payment_methods_page),
+        )
+        .route(
+            "/1.0/kb/paymentMethods/search/{*search_key}",
+            get(search_payment_methods),
         )
         .route(
             "/1.0/kb/paymentMethods/{payment_method_id}",
@@ -207,7 +219,7 @@ fn read_options<'a>(
         include_deleted: params.flag("includedDeleted"),
         with_plugin_info: params.flag("withPluginInfo"),
         properties,
-        audit: parse_audit_level(params.value("audit"))?,
+        audit: params.audit()?,
     })
 }
 
@@ -330,6 +342,94 @@ async fn delete_payment_method(
     state
         .payment_methods
         .delete(&tenant, id, flags, &params.plugin_properties(), &context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One page of methods with Kill Bill's pagination headers; the next page's URI echoes
+/// `pluginName` (empty when absent) and `audit`.
+async fn paged(
+    state: &AppState,
+    tenant: &crate::service::tenants::Tenant,
+    search_key: Option<&str>,
+    path: &str,
+    params: QueryPairs,
+) -> Result<Response> {
+    let request = page_request(&params)?;
+    let properties = params.plugin_properties();
+    let options = read_options(&params, &properties)?;
+    // JAX-RS reads an empty `pluginName` as none, as Kill Bill's isNullOrEmpty does.
+    let plugin_name = params.value("pluginName").filter(|name| !name.is_empty());
+    let listing = match search_key {
+        Some(key) => MethodListing::Search { key, plugin_name },
+        None => MethodListing::All { plugin_name },
+    };
+    let page = state
+        .payment_methods
+        .page(tenant, listing, request, options)
+        .await?;
+    let next = NextPage {
+        path,
+        limit: request.limit,
+        query: vec![
+            ("pluginName", plugin_name.unwrap_or_default().to_string()),
+            ("audit", audit_level_name(options.audit).to_string()),
+        ],
+    };
+    page_response(page.map(PaymentMethodJson::from), next)
+}
+
+/// `GET /1.0/kb/paymentMethods/pagination?offset=0&limit=100&pluginName=&withPluginInfo=false`.
+async fn list_payment_methods_page(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    query: RawQueryPairs,
+) -> Result<Response> {
+    let path = "/1.0/kb/paymentMethods/pagination";
+    paged(&state, &tenant, None, path, QueryPairs::from(query)).await
+}
+
+/// `GET /1.0/kb/paymentMethods/search/{searchKey}?offset=0&limit=100&pluginName=`.
+async fn search_payment_methods(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(search_key): KbPath<String>,
+    query: RawQueryPairs,
+) -> Result<Response> {
+    let path = format!(
+        "/1.0/kb/paymentMethods/search/{}",
+        encode_uri_component(&search_key)
+    );
+    paged(
+        &state,
+        &tenant,
+        Some(&search_key),
+        &path,
+        QueryPairs::from(query),
+    )
+    .await
+}
+
+/// `PUT /1.0/kb/accounts/{accountId}/paymentMethods/refresh?pluginName=` → 204.
+async fn refresh_payment_methods(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_account_id): KbPath<String>,
+    query: RawQueryPairs,
+) -> Result<StatusCode> {
+    let account_id = parse_id(&raw_account_id)?;
+    let params = QueryPairs::from(query);
+    let plugin_name = params.value("pluginName").filter(|name| !name.is_empty());
+    state
+        .payment_methods
+        .refresh(
+            &tenant,
+            account_id,
+            plugin_name,
+            &params.plugin_properties(),
+            &context,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

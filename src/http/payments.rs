@@ -29,6 +29,7 @@ use super::extract::{
     OptionalKbJson, QueryPairs, RawQueryPairs, WriteContext,
 };
 use super::lenient;
+use super::paging::{page_request, page_response, NextPage};
 use super::AppState;
 use crate::plugin::{PaymentTransactionInfo, PluginProperty, TransactionType};
 use crate::service::payments::money::rounded;
@@ -38,7 +39,7 @@ use crate::service::payments::{
     Transaction,
 };
 use crate::service::tenants::Tenant;
-use crate::service::ServiceError;
+use crate::service::{Page, ServiceError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -623,45 +624,31 @@ async fn paged(
     path: &str,
     params: QueryPairs,
 ) -> Result<Response> {
-    // A negative offset reads from the start, as the account pages do (PostgreSQL refuses one).
-    let offset = params.long("offset", 0)?.max(0);
-    let limit = params.long("limit", 100)?;
+    let request = page_request(&params)?;
     let options = read_options(&params)?;
     let with_attempts = params.flag("withAttempts");
     let (views, matching, total) = state
         .payments
-        .page(tenant, search, offset, limit, options)
+        .page(tenant, search, request.offset, request.limit, options)
         .await?;
-    let count = views.len() as i64;
-    let mut headers = axum::http::HeaderMap::new();
-    let mut put = |name: &'static str, value: String| -> Result<()> {
-        let value = header::HeaderValue::from_str(&value)
-            .map_err(|error| ApiError::InvalidParameter(error.to_string()))?;
-        headers.insert(name, value);
-        Ok(())
-    };
-    put("X-Killbill-Pagination-CurrentOffset", offset.to_string())?;
-    put("X-Killbill-Pagination-TotalNbRecords", matching.to_string())?;
-    put("X-Killbill-Pagination-MaxNbRecords", total.to_string())?;
-    let next = offset.saturating_add(count);
-    if count > 0 && next < matching {
-        put("X-Killbill-Pagination-NextOffset", next.to_string())?;
-        // PaymentResource's nextPage: the plugin filter (echoed, empty when absent) and the
-        // audit level; `withPluginInfo` and `withAttempts` are not carried over.
-        put(
-            "X-Killbill-Pagination-NextPageUri",
-            format!(
-                "{path}?offset={next}&limit={limit}&pluginName={}&audit={}",
-                encode_uri_component(params.value("pluginName").unwrap_or_default()),
-                audit_level_name(options.audit)
-            ),
-        )?;
-    }
     let body: Vec<PaymentJson> = views
         .into_iter()
         .map(|view| PaymentJson::from_view(view, with_attempts))
         .collect();
-    Ok((headers, Json(body)).into_response())
+    // PaymentResource's nextPage: the plugin filter (echoed, empty when absent) and the
+    // audit level; `withPluginInfo` and `withAttempts` are not carried over.
+    let next = NextPage {
+        path,
+        limit: request.limit,
+        query: vec![
+            (
+                "pluginName",
+                params.value("pluginName").unwrap_or_default().to_string(),
+            ),
+            ("audit", audit_level_name(options.audit).to_string()),
+        ],
+    };
+    page_response(Page::new(body, request, matching, total), next)
 }
 
 /// An amount on the wire: a JSON number rounded to the currency's minor units.

@@ -57,8 +57,24 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/1.0/kb/accounts/{accountId}/tags"),
     ("post", "/1.0/kb/accounts/{accountId}/tags"),
     ("delete", "/1.0/kb/accounts/{accountId}/tags"),
+    ("get", "/1.0/kb/accounts/{accountId}/allTags"),
+    ("get", "/1.0/kb/accounts/{accountId}/customFields"),
+    ("post", "/1.0/kb/accounts/{accountId}/customFields"),
+    ("put", "/1.0/kb/accounts/{accountId}/customFields"),
+    ("delete", "/1.0/kb/accounts/{accountId}/customFields"),
+    ("get", "/1.0/kb/accounts/{accountId}/allCustomFields"),
+    ("get", "/1.0/kb/accounts/{accountId}/children"),
+    ("get", "/1.0/kb/accounts/{accountId}/emails"),
+    ("post", "/1.0/kb/accounts/{accountId}/emails"),
+    ("delete", "/1.0/kb/accounts/{accountId}/emails/{email}"),
+    (
+        "get",
+        "/1.0/kb/accounts/{accountId}/emails/{accountEmailId}/auditLogsWithHistory",
+    ),
+    ("get", "/1.0/kb/export/{accountId}"),
     ("post", "/1.0/kb/accounts/{accountId}/paymentMethods"),
     ("get", "/1.0/kb/accounts/{accountId}/paymentMethods"),
+    ("put", "/1.0/kb/accounts/{accountId}/paymentMethods/refresh"),
     (
         "put",
         "/1.0/kb/accounts/{accountId}/paymentMethods/{paymentMethodId}/setDefault",
@@ -67,11 +83,29 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/1.0/kb/accounts/{accountId}/payments"),
     ("post", "/1.0/kb/accounts/payments"),
     ("get", "/1.0/kb/paymentMethods"),
+    ("get", "/1.0/kb/paymentMethods/pagination"),
+    ("get", "/1.0/kb/paymentMethods/search/{searchKey}"),
     ("get", "/1.0/kb/paymentMethods/{paymentMethodId}"),
     ("delete", "/1.0/kb/paymentMethods/{paymentMethodId}"),
     (
         "get",
         "/1.0/kb/paymentMethods/{paymentMethodId}/auditLogsWithHistory",
+    ),
+    (
+        "get",
+        "/1.0/kb/paymentMethods/{paymentMethodId}/customFields",
+    ),
+    (
+        "post",
+        "/1.0/kb/paymentMethods/{paymentMethodId}/customFields",
+    ),
+    (
+        "put",
+        "/1.0/kb/paymentMethods/{paymentMethodId}/customFields",
+    ),
+    (
+        "delete",
+        "/1.0/kb/paymentMethods/{paymentMethodId}/customFields",
     ),
     ("get", "/1.0/kb/payments"),
     ("post", "/1.0/kb/payments"),
@@ -83,6 +117,42 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/1.0/kb/payments/{paymentId}"),
     ("delete", "/1.0/kb/payments/{paymentId}"),
     ("post", "/1.0/kb/payments/{paymentId}/refunds"),
+    ("get", "/1.0/kb/payments/{paymentId}/customFields"),
+    ("post", "/1.0/kb/payments/{paymentId}/customFields"),
+    ("put", "/1.0/kb/payments/{paymentId}/customFields"),
+    ("delete", "/1.0/kb/payments/{paymentId}/customFields"),
+    ("get", "/1.0/kb/payments/{paymentId}/tags"),
+    ("post", "/1.0/kb/payments/{paymentId}/tags"),
+    ("delete", "/1.0/kb/payments/{paymentId}/tags"),
+    (
+        "get",
+        "/1.0/kb/paymentTransactions/{transactionId}/customFields",
+    ),
+    (
+        "post",
+        "/1.0/kb/paymentTransactions/{transactionId}/customFields",
+    ),
+    (
+        "put",
+        "/1.0/kb/paymentTransactions/{transactionId}/customFields",
+    ),
+    (
+        "delete",
+        "/1.0/kb/paymentTransactions/{transactionId}/customFields",
+    ),
+    ("get", "/1.0/kb/paymentTransactions/{transactionId}/tags"),
+    ("post", "/1.0/kb/paymentTransactions/{transactionId}/tags"),
+    ("delete", "/1.0/kb/paymentTransactions/{transactionId}/tags"),
+    ("get", "/1.0/kb/customFields/pagination"),
+    ("get", "/1.0/kb/customFields/search"),
+    ("get", "/1.0/kb/customFields/search/{searchKey}"),
+    (
+        "get",
+        "/1.0/kb/customFields/{customFieldId}/auditLogsWithHistory",
+    ),
+    ("get", "/1.0/kb/tags/pagination"),
+    ("get", "/1.0/kb/tags/search/{searchKey}"),
+    ("get", "/1.0/kb/tags/{tagId}/auditLogsWithHistory"),
     ("get", "/1.0/kb/tagDefinitions"),
     ("post", "/1.0/kb/tagDefinitions"),
     ("get", "/1.0/kb/tagDefinitions/{tagDefinitionId}"),
@@ -150,7 +220,12 @@ mod tests {
         if creates {
             statuses.push(("409", "An object with this key already exists"));
         }
-        let transacts = path.contains("payments") && method != "get";
+        // Custom fields and tags on a payment or a transaction are not payment operations.
+        let on_object = path.ends_with("/customFields") || path.ends_with("/tags");
+        if path.contains("paymentMethods") && !on_object {
+            statuses.push(("502", "The payment plugin failed"));
+        }
+        let transacts = path.contains("payments") && method != "get" && !on_object;
         if transacts {
             statuses.push(("402", "The payment was recorded as failed by the gateway"));
             statuses.push(("409", "The payment or transaction key already exists"));
@@ -342,6 +417,8 @@ mod tests {
             include_str!("tenants.rs"),
             include_str!("accounts.rs"),
             include_str!("tags.rs"),
+            include_str!("custom_fields.rs"),
+            include_str!("export.rs"),
             include_str!("payment_methods.rs"),
             include_str!("payments.rs"),
             include_str!("admin.rs"),
@@ -354,6 +431,10 @@ mod tests {
                 .replace("{paymentMethodId}", "{payment_method_id}")
                 .replace("{paymentId}", "{payment_id}")
                 .replace("{tagDefinitionId}", "{tag_definition_id}")
+                .replace("{transactionId}", "{transaction_id}")
+                .replace("{customFieldId}", "{custom_field_id}")
+                .replace("{tagId}", "{tag_id}")
+                .replace("{accountEmailId}", "{account_email_id}")
                 .replace("{searchKey}", "{*search_key}");
             let routed = sources.contains(&format!("\"{ours}\""))
                 || *path == "/1.0/kb/tenants/registerNotificationCallback";

@@ -1,36 +1,56 @@
-//! Kill Bill's tag endpoints: an account's tags (AccountResource's `/{accountId}/tags`: add,
-//! list, remove) and the tag definitions (TagDefinitionResource: list, read, create, delete,
-//! audit logs with history), with TagJson and TagDefinitionJson exactly as Kill Bill writes
-//! them.
+//! Kill Bill's tag endpoints: the tags of one object (`…/tags` under accounts, payments and
+//! payment transactions: add, list, remove, from JaxRsResourceBase), an account's tags and its
+//! objects' (`allTags`), TagResource (paging, search, audit logs with history) and the tag
+//! definitions (TagDefinitionResource: list, read, create, delete, audit logs with history),
+//! with TagJson and TagDefinitionJson exactly as Kill Bill writes them.
 //!
 //! This file owns the wire shape and the query parameters (`includedDeleted`, `audit`, the
-//! repeatable `tagDef`). It must never hold SQL or a business rule: those are
-//! `service::tags`'s.
+//! repeatable `tagDef`, `objectType`, paging). It must never hold SQL or a business rule: those
+//! are `service::tags`'s.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
+use axum::Extension;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::audit::{
-    audit_logs_json, audit_logs_with_history_json, parse_audit_level, AuditLogJson,
-};
+use super::audit::{audit_level_name, audit_logs_json, audit_logs_with_history_json, AuditLogJson};
 use super::error::{ApiError, Result};
-use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
-use super::lenient;
-use super::AppState;
+use super::extract::{
+    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs,
+    RawQueryPairs, WriteContext,
+};
+use super::paging::{page_request, page_response, NextPage};
+use super::{lenient, resource_path, AppState};
 use crate::service::tags::{TagDefinitionInput, TagDefinitionView, TagView};
+use crate::service::{ObjectKind, ObjectRef};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/1.0/kb/accounts/{account_id}/tags",
-            get(get_account_tags)
-                .post(create_account_tags)
-                .delete(delete_account_tags),
+            object_routes(ObjectKind::Account),
+        )
+        .route(
+            "/1.0/kb/payments/{payment_id}/tags",
+            object_routes(ObjectKind::Payment),
+        )
+        .route(
+            "/1.0/kb/paymentTransactions/{transaction_id}/tags",
+            object_routes(ObjectKind::Transaction),
+        )
+        .route(
+            "/1.0/kb/accounts/{account_id}/allTags",
+            get(get_all_account_tags),
+        )
+        .route("/1.0/kb/tags/pagination", get(list_tags))
+        .route("/1.0/kb/tags/search/{*search_key}", get(search_tags))
+        .route(
+            "/1.0/kb/tags/{tag_id}/auditLogsWithHistory",
+            get(get_tag_audit_logs_with_history),
         )
         .route(
             "/1.0/kb/tagDefinitions",
@@ -44,6 +64,14 @@ pub fn router() -> Router<AppState> {
             "/1.0/kb/tagDefinitions/{tag_definition_id}/auditLogsWithHistory",
             get(get_tag_definition_audit_logs_with_history),
         )
+}
+
+/// List, add and remove the tags of objects of `kind`, the path's id naming one.
+fn object_routes(kind: ObjectKind) -> MethodRouter<AppState> {
+    get(get_object_tags)
+        .post(create_object_tags)
+        .delete(delete_object_tags)
+        .layer(Extension(kind))
 }
 
 /// Kill Bill's ObjectTypes of a tag and a tag definition, in their audit logs.
@@ -139,46 +167,36 @@ impl JsonBody for TagDefinitionIdsJson {
     const JAVA_TYPE: &'static str = "java.util.ArrayList<java.util.UUID>";
 }
 
-/// The read parameters of Kill Bill's getTags and getTagDefinitions. `includedDeleted` follows
-/// JAX-RS (anything other than `true` is false); `audit` must name an AuditLevel (else 404).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReadQuery {
-    included_deleted: Option<String>,
-    audit: Option<String>,
+fn object(kind: ObjectKind, raw_id: &str) -> Result<ObjectRef> {
+    Ok(ObjectRef {
+        kind,
+        id: parse_id(raw_id)?,
+    })
 }
 
-type RawQuery = std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>;
-
-fn read_query(query: RawQuery) -> ReadQuery {
-    query.map(|Query(query)| query).unwrap_or_default()
-}
-
-/// `GET /1.0/kb/accounts/{accountId}/tags?includedDeleted=false&audit=NONE`.
-async fn get_account_tags(
+/// `GET …/{id}/tags?includedDeleted=false&audit=NONE`.
+async fn get_object_tags(
+    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQuery,
+    query: RawQueryPairs,
 ) -> Result<Json<Vec<TagJson>>> {
-    let account_id = parse_id(&raw_id)?;
-    let query = read_query(query);
-    let audit = parse_audit_level(query.audit.as_deref())?;
-    let include_deleted = query
-        .included_deleted
-        .as_deref()
-        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    let object = object(kind, &raw_id)?;
+    let params = QueryPairs::from(query);
+    let audit = params.audit()?;
     let views = state
         .tags
-        .account_tags(&tenant, account_id, include_deleted, audit)
+        .object_tags(&tenant, object, params.flag("includedDeleted"), audit)
         .await?;
     Ok(Json(views.into_iter().map(Into::into).collect()))
 }
 
-/// `POST /1.0/kb/accounts/{accountId}/tags` with `["<tag definition id>", …]` → 201 with an
-/// empty body and the absolute `Location` of the account's tags, even when every tag was
-/// already there (Kill Bill's addTag is idempotent).
-async fn create_account_tags(
+/// `POST …/{id}/tags` with `["<tag definition id>", …]` → 201 with an empty body and the
+/// absolute `Location` of the object's tags, even when every tag was already there (Kill
+/// Bill's addTag is idempotent).
+async fn create_object_tags(
+    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
@@ -186,48 +204,112 @@ async fn create_account_tags(
     KbPath(raw_id): KbPath<String>,
     KbJson(body): KbJson<TagDefinitionIdsJson>,
 ) -> Result<Response> {
-    let account_id = parse_id(&raw_id)?;
+    let object = object(kind, &raw_id)?;
     let ids: Vec<Uuid> = body
         .0
         .ok_or(ApiError::MissingBody(TagDefinitionIdsJson::NAME))?
         .into_iter()
         .flatten()
         .collect();
-    state
-        .tags
-        .add_account_tags(&tenant, account_id, &ids, &context)
-        .await?;
-    let location = format!("{base}/1.0/kb/accounts/{account_id}/tags");
+    state.tags.add_tags(&tenant, object, &ids, &context).await?;
+    let location = format!("{base}{}/{}/tags", resource_path(kind), object.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
 }
 
-/// `DELETE /1.0/kb/accounts/{accountId}/tags?tagDef=<id>&tagDef=<id>` → 204.
-async fn delete_account_tags(
+/// `DELETE …/{id}/tags?tagDef=<id>&tagDef=<id>` → 204.
+async fn delete_object_tags(
+    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_id): KbPath<String>,
-    query: std::result::Result<
-        Query<Vec<(String, String)>>,
-        axum::extract::rejection::QueryRejection,
-    >,
+    query: RawQueryPairs,
 ) -> Result<StatusCode> {
-    let account_id = parse_id(&raw_id)?;
-    let pairs = query.map(|Query(pairs)| pairs).unwrap_or_default();
-    // A `tagDef` that is not a UUID fails JAX-RS's List<UUID> conversion: 404.
-    let ids = pairs
-        .iter()
-        .filter(|(name, _)| name == "tagDef")
-        .map(|(_, value)| {
-            Uuid::parse_str(value)
-                .map_err(|_| ApiError::NotFound(format!("Invalid tagDef {value}")))
-        })
-        .collect::<Result<Vec<Uuid>>>()?;
+    let object = object(kind, &raw_id)?;
+    let ids = QueryPairs::from(query).uuids("tagDef")?;
     state
         .tags
-        .remove_account_tags(&tenant, account_id, &ids, &context)
+        .remove_tags(&tenant, object, &ids, &context)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /1.0/kb/accounts/{accountId}/allTags?objectType=&includedDeleted=false&audit=NONE`.
+async fn get_all_account_tags(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+    query: RawQueryPairs,
+) -> Result<Json<Vec<TagJson>>> {
+    let account_id = parse_id(&raw_id)?;
+    let params = QueryPairs::from(query);
+    let object_type = params.object_type()?;
+    let views = state
+        .tags
+        .account_all_tags(
+            &tenant,
+            account_id,
+            object_type,
+            params.flag("includedDeleted"),
+            params.audit()?,
+        )
+        .await?;
+    Ok(Json(views.into_iter().map(Into::into).collect()))
+}
+
+/// One page of tags with Kill Bill's pagination headers (TagResource echoes only `audit`).
+async fn paged(
+    state: &AppState,
+    tenant: &crate::service::tenants::Tenant,
+    search: Option<&str>,
+    path: &str,
+    query: RawQueryPairs,
+) -> Result<Response> {
+    let params = QueryPairs::from(query);
+    let request = page_request(&params)?;
+    let audit = params.audit()?;
+    let page = state.tags.page(tenant, search, request, audit).await?;
+    let next = NextPage {
+        path,
+        limit: request.limit,
+        query: vec![("audit", audit_level_name(audit).to_string())],
+    };
+    page_response(page.map(TagJson::from), next)
+}
+
+/// `GET /1.0/kb/tags/pagination?offset=0&limit=100&audit=NONE`.
+async fn list_tags(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    query: RawQueryPairs,
+) -> Result<Response> {
+    paged(&state, &tenant, None, "/1.0/kb/tags/pagination", query).await
+}
+
+/// `GET /1.0/kb/tags/search/{searchKey}?offset=0&limit=100&audit=NONE`.
+async fn search_tags(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(search_key): KbPath<String>,
+    query: RawQueryPairs,
+) -> Result<Response> {
+    let path = format!("/1.0/kb/tags/search/{}", encode_uri_component(&search_key));
+    paged(&state, &tenant, Some(&search_key), &path, query).await
+}
+
+/// `GET /1.0/kb/tags/{tagId}/auditLogsWithHistory`.
+async fn get_tag_audit_logs_with_history(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+) -> Result<Json<Vec<AuditLogJson>>> {
+    let id = parse_id(&raw_id)?;
+    let logs = state.tags.tag_audit_logs_with_history(&tenant, id).await?;
+    Ok(Json(audit_logs_with_history_json(
+        TAG_OBJECT_TYPE,
+        id,
+        logs,
+    )))
 }
 
 /// `GET /1.0/kb/tagDefinitions?audit=NONE`: the tenant's own definitions, then the system
@@ -235,9 +317,9 @@ async fn delete_account_tags(
 async fn get_tag_definitions(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    query: RawQuery,
+    query: RawQueryPairs,
 ) -> Result<Json<Vec<TagDefinitionJson>>> {
-    let audit = parse_audit_level(read_query(query).audit.as_deref())?;
+    let audit = QueryPairs::from(query).audit()?;
     let views = state.tags.definitions(&tenant, audit).await?;
     Ok(Json(views.into_iter().map(Into::into).collect()))
 }
@@ -299,10 +381,10 @@ async fn get_tag_definition(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQuery,
+    query: RawQueryPairs,
 ) -> Result<Json<TagDefinitionJson>> {
     let id = parse_id(&raw_id)?;
-    let audit = parse_audit_level(read_query(query).audit.as_deref())?;
+    let audit = QueryPairs::from(query).audit()?;
     Ok(Json(
         state.tags.definition(&tenant, id, audit).await?.into(),
     ))

@@ -47,6 +47,24 @@ pub struct PaymentMethodPlugin {
     pub properties: Vec<PluginProperty>,
 }
 
+/// A payment method as the gateway holds it for one account (Kill Bill's
+/// PaymentMethodInfoPlugin), what a refresh reconciles Kill Bill's methods with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentMethodInfo {
+    /// Kill Bill's id of the method, when the gateway knows it (a method added outside Kill
+    /// Bill has none yet).
+    pub payment_method_id: Option<Uuid>,
+    pub external_payment_method_id: Option<String>,
+    pub is_default: bool,
+}
+
+/// A payment method a plugin's search found: Kill Bill's id of it and the plugin's detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentMethodMatch {
+    pub payment_method_id: Uuid,
+    pub detail: PaymentMethodPlugin,
+}
+
 /// The arguments every payment-method call carries: which account, which method, which tenant,
 /// and the caller's `pluginProperty=k=v` query parameters.
 // The only plugin so far, `__EXTERNAL_PAYMENT__`, ignores its arguments; gateway plugins read
@@ -219,6 +237,29 @@ pub trait PaymentPluginApi: Send + Sync {
         call: PaymentMethodCall<'a>,
     ) -> PluginResult<'a, ()>;
 
+    /// The account's payment methods as the gateway holds them now (Kill Bill's
+    /// getPaymentMethods with `refreshFromGateway`). A plugin keeping no methods of its own
+    /// has none, as Kill Bill's `__EXTERNAL_PAYMENT__` answers.
+    fn get_payment_methods<'a>(
+        &'a self,
+        _tenant_id: Uuid,
+        _account_id: Uuid,
+        _properties: &'a [PluginProperty],
+    ) -> PluginResult<'a, Vec<PaymentMethodInfo>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// The tenant's payment methods the plugin finds for `search_key` (Kill Bill's
+    /// searchPaymentMethods), oldest first. A plugin keeping no methods of its own finds none.
+    fn search_payment_methods<'a>(
+        &'a self,
+        _tenant_id: Uuid,
+        _search_key: &'a str,
+        _properties: &'a [PluginProperty],
+    ) -> PluginResult<'a, Vec<PaymentMethodMatch>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
     fn authorize_payment<'a>(
         &'a self,
         call: &'a PaymentCall,
@@ -327,6 +368,14 @@ impl PluginRegistry {
     /// Registers (or replaces) the plugin answering to `name`.
     pub fn register(&mut self, name: &str, plugin: Arc<dyn PaymentPluginApi>) {
         self.plugins.insert(name.to_string(), plugin);
+    }
+
+    /// The names plugins are registered under, sorted (Kill Bill's getAvailablePlugins; one
+    /// plugin may answer to several names).
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.plugins.keys().cloned().collect();
+        names.sort();
+        names
     }
 
     /// The plugin answering to `name`. Refused (as if none were registered, after an error

@@ -9,10 +9,13 @@
 //! Every read and write is scoped to the caller's tenant: another tenant's account is
 //! indistinguishable from one that does not exist.
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
+use super::{
+    now_in_millis, AuditLevel, AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest,
+    ServiceError,
+};
 use crate::bus::internal_events::{
     AccountChangeInternalEvent, AccountCreationInternalEvent, ChangedField,
 };
@@ -96,20 +99,6 @@ pub struct ObjectAuditLog {
     pub object_type: &'static str,
     pub object_id: Uuid,
     pub log: AuditLog,
-}
-
-/// One page of accounts and Kill Bill's pagination counts.
-#[derive(Debug, Clone)]
-pub struct AccountPage {
-    pub accounts: Vec<AccountView>,
-    /// The offset this page starts at.
-    pub offset: i64,
-    /// Where the next page starts; `None` on the last page.
-    pub next_offset: Option<i64>,
-    /// How many accounts match (TotalNbRecords).
-    pub total: i64,
-    /// How many accounts the tenant has (MaxNbRecords).
-    pub max: i64,
 }
 
 /// An account with the balances a read asked for.
@@ -271,6 +260,22 @@ impl AccountService {
         Ok(with_balances(account, balances))
     }
 
+    /// The tenant's accounts whose parent is `parent_id`, oldest first. As in Kill Bill the
+    /// parent is not looked up: an unknown one has no children.
+    pub async fn children(
+        &self,
+        tenant: &Tenant,
+        parent_id: Uuid,
+        balances: BalanceRequest,
+    ) -> Result<Vec<AccountView>, ServiceError> {
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let children = accounts::find_children(read.client(), tenant.record_id, parent_id).await?;
+        Ok(children
+            .into_iter()
+            .map(|account| with_balances(account, balances))
+            .collect())
+    }
+
     /// Updates an account. With `treat_null_as_reset` false a field not given keeps its value;
     /// with it true a field not given is cleared. The external key, a set currency, the time
     /// zone, a set bill cycle day and the reference time's day cannot change (400, as Kill
@@ -319,28 +324,23 @@ impl AccountService {
     }
 
     /// One page of the tenant's accounts (all of them, or those `search` matches), with the
-    /// counts Kill Bill's pagination headers carry. A negative `limit` reads backwards from
-    /// the newest, as Kill Bill's does.
+    /// counts Kill Bill's pagination headers carry.
     pub async fn list(
         &self,
         tenant: &Tenant,
         search: Option<&str>,
-        offset: i64,
-        limit: i64,
+        request: PageRequest,
         balances: BalanceRequest,
-    ) -> Result<AccountPage, ServiceError> {
+    ) -> Result<Page<AccountView>, ServiceError> {
         let read = self.db.read().await.map_err(StorageError::from)?;
         let connection = read.client();
-        let offset = offset.max(0);
-        let descending = limit < 0;
-        let limit = limit.saturating_abs();
         let page = accounts::list_accounts(
             connection,
             tenant.record_id,
             search,
-            offset,
-            limit,
-            descending,
+            request.offset,
+            request.size(),
+            request.descending(),
         );
         let accounts = measure(Dao, "accounts:list_accounts", page).await?;
         let count = |search| {
@@ -356,18 +356,11 @@ impl AccountService {
             Some(_) => count(None).await?,
             None => total,
         };
-        let returned = i64::try_from(accounts.len()).unwrap_or(i64::MAX);
-        let next = offset.saturating_add(returned);
-        Ok(AccountPage {
-            accounts: accounts
-                .into_iter()
-                .map(|account| with_balances(account, balances))
-                .collect(),
-            offset,
-            next_offset: (returned > 0 && next < total).then_some(next),
-            total,
-            max,
-        })
+        let views = accounts
+            .into_iter()
+            .map(|account| with_balances(account, balances))
+            .collect();
+        Ok(Page::new(views, request, total, max))
     }
 
     /// The account's audit trail at `level`, oldest first: nothing for NONE, the creation
@@ -447,14 +440,6 @@ fn with_balances(account: Account, balances: BalanceRequest) -> AccountView {
         balance: (balances.balance || balances.credit).then_some(0),
         credit: balances.credit.then_some(0),
     }
-}
-
-/// Dates are served with millisecond precision; storing them so keeps `referenceTime` equal
-/// to what a client read back and may send again.
-fn now_in_millis() -> DateTime<Utc> {
-    let now = Utc::now();
-    now.duration_trunc(TimeDelta::milliseconds(1))
-        .unwrap_or(now)
 }
 
 /// The rules every given field must satisfy, on creation and update alike.

@@ -1,8 +1,9 @@
 //! Kill Bill's BeatrixListener for the events ferrobill has so far: it subscribes on the main
-//! bus to account creation and change, payment outcomes and tags and posts the matching
-//! external event (ACCOUNT_CREATION, ACCOUNT_CHANGE, PAYMENT_SUCCESS, PAYMENT_FAILED,
-//! TAG_CREATION, TAG_DELETION; TENANT_CONFIG_CHANGE for a tenant key-value) on the external
-//! bus, with BeatrixListener's metaData (a JSON text).
+//! bus to account creation and change, payment outcomes, tags and custom fields and posts the
+//! matching external event (ACCOUNT_CREATION, ACCOUNT_CHANGE, PAYMENT_SUCCESS, PAYMENT_FAILED,
+//! TAG_CREATION, TAG_DELETION, CUSTOM_FIELD_CREATION, CUSTOM_FIELD_DELETION;
+//! TENANT_CONFIG_CHANGE for a tenant key-value) on the external bus, with BeatrixListener's
+//! metaData (a JSON text).
 //!
 //! Handlers hand their external events to one writer task, which inserts whatever accumulated
 //! while it wrote the previous batch in one statement: the rows are those of one insert per
@@ -24,9 +25,11 @@ use uuid::Uuid;
 
 use crate::bus::internal_events::{
     AccountChangeInternalEvent, AccountCreationInternalEvent, ControlTagCreationInternalEvent,
-    ControlTagDeletionInternalEvent, ExternalBusEvent, PaymentErrorInternalEvent, PaymentEventData,
-    PaymentInfoInternalEvent, PaymentPluginErrorInternalEvent, TagEventData,
-    TenantConfigChangeInternalEvent, UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
+    ControlTagDeletionInternalEvent, CustomFieldCreationInternalEvent,
+    CustomFieldDeletionInternalEvent, CustomFieldEventData, ExternalBusEvent,
+    PaymentErrorInternalEvent, PaymentEventData, PaymentInfoInternalEvent,
+    PaymentPluginErrorInternalEvent, TagEventData, TenantConfigChangeInternalEvent,
+    UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
 };
 use crate::bus::{Bus, BusEntry, BusEvent, HandlerError};
 use crate::db::work::Db;
@@ -83,6 +86,18 @@ pub fn subscribe(main_bus: &Bus, external_bus: &Bus, db: &Db, tenants: &TenantDi
     translate::<ControlTagDeletionInternalEvent>(main_bus, &translator, "TAG_DELETION", |e| {
         tag(&e.0)
     });
+    translate::<CustomFieldCreationInternalEvent>(
+        main_bus,
+        &translator,
+        "CUSTOM_FIELD_CREATION",
+        |e| Ok(custom_field(&e.0)),
+    );
+    translate::<CustomFieldDeletionInternalEvent>(
+        main_bus,
+        &translator,
+        "CUSTOM_FIELD_DELETION",
+        |e| Ok(custom_field(&e.0)),
+    );
 }
 
 /// What an internal event says about its external event, beside the type.
@@ -193,6 +208,16 @@ fn tag(tag: &TagEventData) -> Result<External, HandlerError> {
         tag.account_id,
         Some(meta),
     ))
+}
+
+/// A custom field added or removed, on the field, without metaData.
+fn custom_field(field: &CustomFieldEventData) -> External {
+    External::on_account(
+        "CUSTOM_FIELD",
+        field.custom_field_id,
+        field.account_id,
+        None,
+    )
 }
 
 /// External events waiting to be written, each with the handler call waiting on it.

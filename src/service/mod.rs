@@ -3,9 +3,12 @@
 //! error code. Nothing here knows about HTTP (status codes and JSON are the `http` layer's job)
 //! and nothing here writes SQL (that is `storage`).
 
+pub mod account_emails;
 pub mod accounts;
 pub mod admin;
 pub mod cluster;
+pub mod custom_fields;
+pub mod export;
 pub mod external_events;
 pub mod payment_methods;
 pub mod payments;
@@ -14,9 +17,14 @@ pub mod tags;
 pub mod tenant_values;
 pub mod tenants;
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+
 use crate::bus::notifications::NotificationError;
 use crate::bus::BusError;
-use crate::storage::StorageError;
+use crate::storage::audit::{find_audit_logs, AuditedTable};
+use crate::storage::{AuditContext, StorageError};
 
 /// Who is making a call and why: Kill Bill's CallContext, taken from the `X-Killbill-*`
 /// headers by the HTTP layer and written to the audit log by every write.
@@ -29,6 +37,89 @@ pub struct CallContext {
     /// when it is a UUID, else a fresh one per request; `None` only for work no request
     /// started.
     pub user_token: Option<uuid::Uuid>,
+}
+
+impl CallContext {
+    /// The audit columns of a change this call makes in the tenant `tenant_record_id`, to an
+    /// object of the account `account_record_id` (none for tenant-level objects).
+    pub fn audit(&self, tenant_record_id: i64, account_record_id: Option<i64>) -> AuditContext<'_> {
+        AuditContext {
+            created_by: &self.created_by,
+            reason: self.reason.as_deref(),
+            comment: self.comment.as_deref(),
+            user_token: self.user_token,
+            tenant_record_id,
+            account_record_id,
+        }
+    }
+}
+
+/// Dates are served with millisecond precision; storing them so keeps reads stable.
+pub(crate) fn now_in_millis() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.duration_trunc(TimeDelta::milliseconds(1))
+        .unwrap_or(now)
+}
+
+/// The tenant's `object` and its account, or Kill Bill's ObjectDoesNotExist (its id resolution
+/// fails before any API is reached).
+pub(crate) async fn find_object(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant_record_id: i64,
+    object: ObjectRef,
+) -> Result<crate::storage::objects::ObjectOwner, ServiceError> {
+    crate::storage::objects::find_owner(connection, tenant_record_id, object)
+        .await?
+        .ok_or(ServiceError::ObjectNotFound {
+            object_type: object.kind.object_type(),
+            id: object.id,
+        })
+}
+
+/// The whole audit trail of an entity of `table` (`found`: its record id, `None` when the tenant
+/// has no entity with the requested `id`), each entry with the entity's state after that
+/// change; unknown: Kill Bill's ObjectDoesNotExist.
+pub(crate) async fn trail_with_history(
+    connection: &impl deadpool_postgres::GenericClient,
+    table: AuditedTable,
+    tenant_record_id: i64,
+    found: Option<i64>,
+    id: uuid::Uuid,
+) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
+    let record_id = found.ok_or(ServiceError::ObjectNotFound {
+        object_type: table.object_type(),
+        id,
+    })?;
+    Ok(crate::storage::audit::find_audit_logs_with_history(
+        connection,
+        table,
+        tenant_record_id,
+        record_id,
+    )
+    .await?)
+}
+
+/// The audit trails at `level` of the entities `record_ids` of `table`, by record id; one query
+/// for all of them, none at level NONE.
+pub(crate) async fn audit_trails(
+    connection: &impl deadpool_postgres::GenericClient,
+    table: AuditedTable,
+    tenant_record_id: i64,
+    record_ids: &[i64],
+    level: AuditLevel,
+) -> Result<HashMap<i64, Vec<AuditLog>>, ServiceError> {
+    let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
+    if level == AuditLevel::None || record_ids.is_empty() {
+        return Ok(trails);
+    }
+    for (record_id, log) in find_audit_logs(connection, table, tenant_record_id, record_ids).await?
+    {
+        trails.entry(record_id).or_default().push(log);
+    }
+    Ok(trails
+        .into_iter()
+        .map(|(record_id, logs)| (record_id, level.select(logs)))
+        .collect())
 }
 
 /// Kill Bill's AuditLevel: how much of an object's audit trail a read includes.
@@ -53,8 +144,103 @@ impl AuditLevel {
     }
 }
 
+/// One page of a listing with Kill Bill's pagination counts (its DefaultPagination).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The offset this page starts at.
+    pub offset: i64,
+    /// Where the next page starts; `None` on the last page.
+    pub next_offset: Option<i64>,
+    /// How many items match (TotalNbRecords).
+    pub total: i64,
+    /// How many items the tenant has in all (MaxNbRecords).
+    pub max: i64,
+}
+
+impl<T> Page<T> {
+    /// A page read with `request`: Kill Bill's next offset is the offset plus the limit, while
+    /// that is below `total`.
+    pub fn new(items: Vec<T>, request: PageRequest, total: i64, max: i64) -> Page<T> {
+        let next = request.offset.saturating_add(request.size());
+        Page {
+            items,
+            offset: request.offset,
+            next_offset: (next < total).then_some(next),
+            total,
+            max,
+        }
+    }
+
+    pub fn map<U>(mut self, f: impl FnMut(T) -> U) -> Page<U> {
+        let items = std::mem::take(&mut self.items).into_iter().map(f).collect();
+        self.with_items(items)
+    }
+
+    /// The same page holding `items` instead (what the items became, in their order).
+    pub fn with_items<U>(self, items: Vec<U>) -> Page<U> {
+        Page {
+            items,
+            offset: self.offset,
+            next_offset: self.next_offset,
+            total: self.total,
+            max: self.max,
+        }
+    }
+}
+
+/// A page's TotalNbRecords and MaxNbRecords: how many items `filter` keeps, and how many the
+/// tenant has in all (`everything`, the filter keeping all of them; one count when `filter` is
+/// that already).
+pub(crate) async fn page_totals<F, Fut>(
+    count: impl Fn(F) -> Fut,
+    filter: F,
+    everything: F,
+) -> Result<(i64, i64), ServiceError>
+where
+    F: PartialEq,
+    Fut: std::future::Future<Output = Result<i64, StorageError>>,
+{
+    let keeps_all = filter == everything;
+    let total = count(filter).await?;
+    let max = if keeps_all {
+        total
+    } else {
+        count(everything).await?
+    };
+    Ok((total, max))
+}
+
+/// The `offset` and `limit` of a listing as Kill Bill reads them: a negative limit reads
+/// backwards from the newest; a negative offset reads from the start (PostgreSQL refuses one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl PageRequest {
+    pub fn new(offset: i64, limit: i64) -> PageRequest {
+        PageRequest {
+            offset: offset.max(0),
+            limit,
+        }
+    }
+
+    /// How many items at most (`limit=-9223372036854775808` is a valid Long: saturated).
+    pub fn size(self) -> i64 {
+        self.limit.saturating_abs()
+    }
+
+    pub fn descending(self) -> bool {
+        self.limit < 0
+    }
+}
+
 /// One entry of an object's audit trail.
 pub use crate::storage::audit::AuditLogRecord as AuditLog;
+/// The objects custom fields and tags hang on.
+pub use crate::storage::objects::{ObjectKind, ObjectRef};
 
 /// One entry of an object's audit trail with the object's state right after that change: the
 /// history row's columns as a JSON object.
@@ -191,6 +377,21 @@ pub enum ServiceError {
     ControlTagNotApplicable {
         name: &'static str,
         object_type: &'static str,
+    },
+    /// CUSTOM_FIELD_ALREADY_EXISTS (9000): the object carries a field with this name and
+    /// value. Kill Bill names the id the refused field would have had.
+    #[error("The custom field {id} already exists")]
+    CustomFieldAlreadyExists { id: uuid::Uuid },
+    /// CUSTOM_FIELD_DOES_NOT_EXISTS_FOR_ID (9001): no active field of the tenant has this id.
+    #[error("The custom field does not exists for id {id}")]
+    CustomFieldNotFound { id: uuid::Uuid },
+    /// CUSTOM_FIELD_INVALID_UPDATE (9002): a modification names another object, object type or
+    /// name than the field's (`field` is ObjectId, ObjectType or FieldName).
+    #[error("Failed to update custom field {id}: Invalid value {value} for field {field}")]
+    CustomFieldInvalidUpdate {
+        id: uuid::Uuid,
+        value: String,
+        field: &'static str,
     },
     #[error(transparent)]
     Storage(#[from] StorageError),

@@ -17,24 +17,27 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 use uuid::Uuid;
 
-use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
+use super::{
+    audit_trails, now_in_millis, page_totals, trail_with_history, AuditLevel, AuditLog,
+    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+};
 use crate::bus::{Bus, PostedEvents};
 use crate::db::work::Db;
 use crate::plugin::{
-    PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi, PluginProperty, PluginRegistry,
-    EXTERNAL_PAYMENT_PLUGIN_NAME,
+    PaymentMethodCall, PaymentMethodInfo, PaymentMethodPlugin, PaymentPluginApi, PluginProperty,
+    PluginRegistry, EXTERNAL_PAYMENT_PLUGIN_NAME,
 };
 use crate::service::accounts::post_account_change;
 use crate::service::tags;
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
-use crate::storage::audit::{self, insert_audit_log, AuditedTable, ChangeType};
-use crate::storage::payment_methods::{self, NewPaymentMethod, PaymentMethodRecord};
-use crate::storage::{AuditContext, StorageError};
+use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::payment_methods::{self, MethodFilter, NewPaymentMethod, PaymentMethodRecord};
+use crate::storage::StorageError;
 
 /// A payment method as served: the stored row, whether it is its account's default, the
 /// plugin's detail when it was asked for, and its audit trail at the requested level.
@@ -54,6 +57,20 @@ pub struct ReadOptions<'a> {
     pub with_plugin_info: bool,
     pub properties: &'a [PluginProperty],
     pub audit: AuditLevel,
+}
+
+/// Which methods a page lists: Kill Bill's getPaymentMethods (every active method, or one
+/// plugin's) or searchPaymentMethods (the database's search by key, or with a plugin named or
+/// plugin detail asked for, the plugins' own search).
+#[derive(Debug, Clone, Copy)]
+pub enum MethodListing<'a> {
+    All {
+        plugin_name: Option<&'a str>,
+    },
+    Search {
+        key: &'a str,
+        plugin_name: Option<&'a str>,
+    },
 }
 
 /// A method to add, as the caller describes it.
@@ -281,7 +298,7 @@ impl PaymentMethodService {
             options.include_deleted,
         )
         .await?;
-        let mut trails = audit_trails(connection, tenant, &methods, options.audit).await?;
+        let mut trails = method_trails(connection, tenant, &methods, options.audit).await?;
         // Released before the plugin calls, which may be slow.
         drop(read);
         let mut views = Vec::with_capacity(methods.len());
@@ -352,16 +369,17 @@ impl PaymentMethodService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await.map_err(StorageError::from)?;
         let connection = read.client();
-        let method = payment_methods::find_payment_method_by_id(connection, tenant.record_id, id)
-            .await?
-            .ok_or(unknown_method(id))?;
-        Ok(audit::find_audit_logs_with_history(
+        let method =
+            payment_methods::find_payment_method_by_id(connection, tenant.record_id, id).await?;
+        let found = method.map(|method| method.record_id);
+        trail_with_history(
             connection,
             AuditedTable::PaymentMethod,
             tenant.record_id,
-            method.record_id,
+            found,
+            id,
         )
-        .await?)
+        .await
     }
 
     /// Soft-deletes a method. The account's default is refused unless a flag allows it; with
@@ -505,6 +523,312 @@ impl PaymentMethodService {
         Ok((account, method))
     }
 
+    /// One page of the tenant's active methods as Kill Bill's getPaymentMethods and
+    /// searchPaymentMethods list them (see [`MethodListing`]), each with its account's default,
+    /// its audit trail at `options.audit` and, with `options.with_plugin_info`, its plugin's
+    /// detail (left out when the plugin fails, as Kill Bill does in a listing).
+    pub async fn page(
+        &self,
+        tenant: &Tenant,
+        listing: MethodListing<'_>,
+        request: PageRequest,
+        options: ReadOptions<'_>,
+    ) -> Result<Page<PaymentMethodView>, ServiceError> {
+        let plugin_search = match listing {
+            MethodListing::All { plugin_name } => {
+                if let (Some(name), true) = (plugin_name, options.with_plugin_info) {
+                    self.plugin(name)?;
+                }
+                None
+            }
+            MethodListing::Search { key, plugin_name } => match plugin_name {
+                Some(name) => Some((key, vec![name.to_string()])),
+                None if options.with_plugin_info => Some((key, self.plugins.names())),
+                None => None,
+            },
+        };
+        if let Some((key, names)) = plugin_search {
+            return self
+                .plugin_search_page(tenant, key, &names, request, options)
+                .await;
+        }
+        let filter = match listing {
+            MethodListing::All { plugin_name } => MethodFilter::Plugin(plugin_name),
+            MethodListing::Search { key, .. } => MethodFilter::Key(key),
+        };
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let methods = payment_methods::list_payment_methods(
+            connection,
+            tenant.record_id,
+            filter,
+            request.offset,
+            request.size(),
+            request.descending(),
+        )
+        .await?;
+        let count =
+            |filter| payment_methods::count_payment_methods(connection, tenant.record_id, filter);
+        let (total, max) = page_totals(count, filter, MethodFilter::Plugin(None)).await?;
+        let listed = listed_methods(connection, tenant, methods, options.audit).await?;
+        drop(read);
+        let mut views = Vec::with_capacity(listed.len());
+        for (method, account, audit_logs) in listed {
+            let plugin_info = if options.with_plugin_info {
+                self.listed_detail(tenant, &method, options.properties)
+                    .await
+            } else {
+                None
+            };
+            views.push(PaymentMethodView {
+                is_default: account.data.payment_method_id == Some(method.id),
+                method,
+                plugin_info,
+                audit_logs,
+            });
+        }
+        Ok(Page::new(views, request, total, max))
+    }
+
+    /// A page of what the plugins `names` find for `key`, each plugin's matches kept only for
+    /// methods registered under its name (one plugin may answer to several names), mapped to
+    /// the tenant's methods (deleted ones included, as Kill Bill maps them). Totals are the
+    /// matches: ferrobill's plugins keep no other count.
+    async fn plugin_search_page(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        names: &[String],
+        request: PageRequest,
+        options: ReadOptions<'_>,
+    ) -> Result<Page<PaymentMethodView>, ServiceError> {
+        let mut found = Vec::new();
+        for name in names {
+            let plugin = self.plugin(name)?;
+            let matches = plugin
+                .search_payment_methods(tenant.id, key, options.properties)
+                .await
+                .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+            found.push((name, matches));
+        }
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let mut matched = Vec::new();
+        for (name, matches) in found {
+            for found in matches {
+                let method = payment_methods::find_payment_method_by_id(
+                    connection,
+                    tenant.record_id,
+                    found.payment_method_id,
+                )
+                .await?
+                .filter(|method| method.plugin_name == *name);
+                if let Some(method) = method {
+                    matched.push((method, found.detail));
+                }
+            }
+        }
+        let total = i64::try_from(matched.len()).unwrap_or(i64::MAX);
+        if request.descending() {
+            matched.reverse();
+        }
+        let offset = usize::try_from(request.offset).unwrap_or(usize::MAX);
+        let size = usize::try_from(request.size()).unwrap_or(usize::MAX);
+        let (methods, details): (Vec<_>, Vec<_>) =
+            matched.into_iter().skip(offset).take(size).unzip();
+        let listed = listed_methods(connection, tenant, methods, options.audit).await?;
+        let views = listed
+            .into_iter()
+            .zip(details)
+            .map(
+                |((method, account, audit_logs), detail)| PaymentMethodView {
+                    is_default: account.data.payment_method_id == Some(method.id),
+                    method,
+                    plugin_info: options.with_plugin_info.then_some(detail),
+                    audit_logs,
+                },
+            )
+            .collect();
+        Ok(Page::new(views, request, total, total))
+    }
+
+    /// The plugin's detail of a listed method, or nothing when the plugin is gone or fails
+    /// (logged), as Kill Bill lists the method without it.
+    async fn listed_detail(
+        &self,
+        tenant: &Tenant,
+        method: &PaymentMethodRecord,
+        properties: &[PluginProperty],
+    ) -> Option<PaymentMethodPlugin> {
+        let plugin = self.plugins.get(&method.plugin_name)?;
+        let call = PaymentMethodCall {
+            account_id: method.account_id,
+            payment_method_id: method.id,
+            tenant_id: tenant.id,
+            properties,
+        };
+        match plugin.get_payment_method_detail(call).await {
+            Ok(detail) => Some(detail),
+            Err(error) => {
+                tracing::warn!(payment_method_id = %method.id, plugin = %method.plugin_name,
+                    %error, "plugin detail of a listed payment method failed");
+                None
+            }
+        }
+    }
+
+    /// Reconciles the account's methods with what its plugins hold now (Kill Bill's
+    /// refreshPaymentMethods): for each plugin (the one named, or every registered one), a
+    /// method the plugin holds and Kill Bill lacks is added (or undeleted), one Kill Bill holds
+    /// for that plugin and the plugin no longer does is deleted, and when the account's default
+    /// is none or that plugin's, the plugin's default becomes the account's (none when it has
+    /// none). Each plugin's reconciliation is one transaction, after its answer.
+    pub async fn refresh(
+        &self,
+        tenant: &Tenant,
+        account_id: Uuid,
+        plugin_name: Option<&str>,
+        properties: &[PluginProperty],
+        context: &CallContext,
+    ) -> Result<(), ServiceError> {
+        {
+            let read = self.db.read().await.map_err(StorageError::from)?;
+            accounts::find_account_by_id(read.client(), tenant.record_id, account_id)
+                .await?
+                .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        }
+        let names = match plugin_name {
+            Some(name) => vec![name.to_string()],
+            None => self.plugins.names(),
+        };
+        for name in &names {
+            let plugin = self.plugin(name)?;
+            let held = plugin
+                .get_payment_methods(tenant.id, account_id, properties)
+                .await
+                .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+            self.reconcile(tenant, account_id, name, held, context)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One plugin's part of [`Self::refresh`], in one transaction holding the account's lock.
+    async fn reconcile(
+        &self,
+        tenant: &Tenant,
+        account_id: Uuid,
+        plugin_name: &str,
+        held: Vec<PaymentMethodInfo>,
+        context: &CallContext,
+    ) -> Result<(), ServiceError> {
+        let now = now_in_millis();
+        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let transaction = work.client();
+        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let mut existing: Vec<PaymentMethodRecord> =
+            payment_methods::find_payment_methods_by_account(
+                transaction,
+                tenant.record_id,
+                account_id,
+                true,
+            )
+            .await?
+            .into_iter()
+            .filter(|method| method.plugin_name == plugin_name)
+            .collect();
+        let mut plugin_default = None;
+        for info in held {
+            let id = info.payment_method_id.unwrap_or_else(Uuid::new_v4);
+            if let Some(at) = existing.iter().position(|method| method.id == id) {
+                let method = existing.remove(at);
+                if !method.is_active {
+                    payment_methods::reactivate_payment_method(
+                        transaction,
+                        method.record_id,
+                        &context.created_by,
+                        now,
+                    )
+                    .await?;
+                    record_method_change(transaction, &method, ChangeType::Update, now, context)
+                        .await?;
+                }
+            } else if payment_methods::find_payment_method_by_id(transaction, tenant.record_id, id)
+                .await?
+                .is_some()
+            {
+                // Registered under another name (a plugin answering to several) or another
+                // account: not this plugin's to reconcile.
+                continue;
+            } else {
+                // The plugin's id for the method is only a suggestion for its key, as on an
+                // addition: when another method took it, the method gets its own id.
+                let suggested = info
+                    .external_payment_method_id
+                    .unwrap_or_else(|| id.to_string());
+                let taken = payment_methods::find_payment_method_by_external_key(
+                    transaction,
+                    tenant.record_id,
+                    &suggested,
+                )
+                .await?
+                .is_some();
+                let external_key = if taken { id.to_string() } else { suggested };
+                let inserted = payment_methods::insert_payment_method(
+                    transaction,
+                    &NewPaymentMethod {
+                        id,
+                        external_key: &external_key,
+                        account_id,
+                        plugin_name,
+                        account_record_id: account.record_id,
+                        tenant_record_id: tenant.record_id,
+                    },
+                    &context.created_by,
+                    now,
+                )
+                .await?;
+                record_method_change(transaction, &inserted, ChangeType::Insert, now, context)
+                    .await?;
+            }
+            if info.is_default {
+                plugin_default = Some(id);
+            }
+        }
+        // What the plugin no longer holds is deleted.
+        for method in existing.iter().filter(|method| method.is_active) {
+            payment_methods::deactivate_payment_method(
+                transaction,
+                method.record_id,
+                &context.created_by,
+                now,
+            )
+            .await?;
+            record_method_change(transaction, method, ChangeType::Delete, now, context).await?;
+        }
+        // Kill Bill is authoritative on the default, unless the default is this plugin's.
+        let default_is_this_plugins = match account.data.payment_method_id {
+            None => true,
+            Some(default_id) => payment_methods::find_payment_method_by_id(
+                transaction,
+                tenant.record_id,
+                default_id,
+            )
+            .await?
+            .is_some_and(|method| method.plugin_name == plugin_name),
+        };
+        let mut posted = self.main_bus.posted();
+        if default_is_this_plugins {
+            set_account_default(&work, &mut posted, &account, plugin_default, now, context).await?;
+        }
+        work.commit().await.map_err(StorageError::from)?;
+        drop(work);
+        posted.committed().await;
+        Ok(())
+    }
+
     fn plugin(&self, name: &str) -> Result<Arc<dyn PaymentPluginApi>, ServiceError> {
         self.plugins
             .get(name)
@@ -547,6 +871,39 @@ impl PaymentMethodService {
     }
 }
 
+/// Each listed method with its account and its audit trail at `level`.
+async fn listed_methods(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant: &Tenant,
+    methods: Vec<PaymentMethodRecord>,
+    level: AuditLevel,
+) -> Result<Vec<(PaymentMethodRecord, AccountRecord, Vec<AuditLog>)>, ServiceError> {
+    let mut trails = method_trails(connection, tenant, &methods, level).await?;
+    let mut accounts_by_id: HashMap<Uuid, AccountRecord> = HashMap::new();
+    let mut listed = Vec::with_capacity(methods.len());
+    for method in methods {
+        let account = match accounts_by_id.get(&method.account_id) {
+            Some(account) => account.clone(),
+            None => {
+                let account =
+                    accounts::find_account_by_id(connection, tenant.record_id, method.account_id)
+                        .await?
+                        .ok_or_else(|| {
+                            ServiceError::Internal(format!(
+                                "payment method {} has no account",
+                                method.id
+                            ))
+                        })?;
+                accounts_by_id.insert(account.id, account.clone());
+                account
+            }
+        };
+        let audit_logs = trails.remove(&method.record_id).unwrap_or_default();
+        listed.push((method, account, audit_logs));
+    }
+    Ok(listed)
+}
+
 /// The method's account and audit trail at the read's level.
 async fn with_account(
     tenant: &Tenant,
@@ -559,7 +916,7 @@ async fn with_account(
         .ok_or_else(|| {
             ServiceError::Internal(format!("payment method {} has no account", method.id))
         })?;
-    let audit_logs = audit_trails(
+    let audit_logs = method_trails(
         connection,
         tenant,
         std::slice::from_ref(&method),
@@ -572,53 +929,21 @@ async fn with_account(
 }
 
 /// The audit trails of `methods` at `level`, by method record id; one query for all of them.
-async fn audit_trails(
+async fn method_trails(
     connection: &impl deadpool_postgres::GenericClient,
     tenant: &Tenant,
     methods: &[PaymentMethodRecord],
     level: AuditLevel,
 ) -> Result<HashMap<i64, Vec<AuditLog>>, ServiceError> {
-    let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
-    if level == AuditLevel::None || methods.is_empty() {
-        return Ok(trails);
-    }
     let record_ids: Vec<i64> = methods.iter().map(|method| method.record_id).collect();
-    let logs = audit::find_audit_logs(
+    audit_trails(
         connection,
         AuditedTable::PaymentMethod,
         tenant.record_id,
         &record_ids,
+        level,
     )
-    .await?;
-    for (record_id, log) in logs {
-        trails.entry(record_id).or_default().push(log);
-    }
-    Ok(trails
-        .into_iter()
-        .map(|(record_id, logs)| (record_id, level.select(logs)))
-        .collect())
-}
-
-/// Dates are served with millisecond precision; storing them so keeps reads stable.
-fn now_in_millis() -> DateTime<Utc> {
-    let now = Utc::now();
-    now.duration_trunc(TimeDelta::milliseconds(1))
-        .unwrap_or(now)
-}
-
-fn audit_context<'a>(
-    context: &'a CallContext,
-    tenant_record_id: i64,
-    account_record_id: i64,
-) -> AuditContext<'a> {
-    AuditContext {
-        created_by: &context.created_by,
-        reason: context.reason.as_deref(),
-        comment: context.comment.as_deref(),
-        user_token: context.user_token,
-        tenant_record_id,
-        account_record_id: Some(account_record_id),
-    }
+    .await
 }
 
 /// The history row of a method change and the audit row pointing at it.
@@ -638,7 +963,7 @@ async fn record_method_change(
         history_record_id,
         change_type,
         now,
-        &audit_context(context, method.tenant_record_id, method.account_record_id),
+        &context.audit(method.tenant_record_id, Some(method.account_record_id)),
     )
     .await?;
     Ok(())
@@ -676,7 +1001,7 @@ async fn set_account_default(
         history_record_id,
         ChangeType::Update,
         now,
-        &audit_context(context, account.tenant_record_id, account.record_id),
+        &context.audit(account.tenant_record_id, Some(account.record_id)),
     )
     .await?;
     let mut changed = account.clone();

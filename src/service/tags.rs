@@ -1,27 +1,32 @@
 //! Tags: the tag definitions (Kill Bill's fixed ones, the control tags of killbill-api's
 //! ControlTagType and the system tag `__PARK__` of SystemTags, then each tenant's own), and
-//! adding, listing and removing an account's tags with Kill Bill's rules (DefaultTagUserApi,
-//! DefaultTagDao, DefaultTagDefinitionDao, AccountResource, TagDefinitionResource): adding a tag
-//! the account already carries does nothing, a system definition cannot be added, a control
-//! tag only goes on the object types it applies to, AUTO_PAY_OFF stays while the account has no
-//! default payment method, a definition name is lowercase and unique among the tenant's live
-//! ones, and a definition in use cannot be deleted.
+//! adding, listing, searching and removing the tags of accounts, payments and transactions with
+//! Kill Bill's rules (DefaultTagUserApi, DefaultTagDao, DefaultTagDefinitionDao,
+//! JaxRsResourceBase, AccountResource, TagResource, TagDefinitionResource): adding a tag the
+//! object already carries does nothing, a system definition cannot be added, a control tag only
+//! goes on the object types it applies to, AUTO_PAY_OFF stays while the account has no default
+//! payment method, a definition name is lowercase and unique among the tenant's live ones, and a
+//! definition in use cannot be deleted.
 //!
-//! Every write is one transaction on the main pool. A tag write holds the account's row lock
-//! (so it is ordered with the payment-method writes that read or change the default method)
-//! and writes the `tags` rows, a `tag_history` copy of each and the audit row pointing at it; a
-//! definition write does the same with `tag_definitions` and `tag_definition_history`. This file
-//! owns those rules; it writes no SQL and knows nothing of HTTP.
+//! Every write is one transaction on the main pool. A tag write on an account holds the
+//! account's row lock (so it is ordered with the payment-method writes that read or change the
+//! default method); on any object it writes the `tags` rows, a `tag_history` copy of each, the
+//! audit row pointing at it and Kill Bill's tag event; a definition write does the same with
+//! `tag_definitions` and `tag_definition_history`. This file owns those rules; it writes no SQL
+//! and knows nothing of HTTP.
 //!
-//! Another tenant's accounts and definitions are indistinguishable from unknown ones.
+//! Another tenant's objects, tags and definitions are indistinguishable from unknown ones.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 use uuid::Uuid;
 
-use super::{AuditLevel, AuditLog, AuditLogWithHistory, CallContext, ServiceError};
+use super::{
+    audit_trails, find_object, now_in_millis, page_totals, trail_with_history, AuditLevel,
+    AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+};
 use crate::bus::internal_events::{
     ControlTagCreationInternalEvent, ControlTagDeletionInternalEvent, TagEventData,
     UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
@@ -30,13 +35,11 @@ use crate::bus::{Bus, PostedEvents};
 use crate::db::work::{Db, Work};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
-use crate::storage::audit::{find_audit_logs, insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::objects::{ObjectKind, ObjectOwner, ObjectRef};
 use crate::storage::tag_definitions::{self, NewTagDefinition, TagDefinitionRecord};
-use crate::storage::tags::{self, NewTag, TagRecord};
-use crate::storage::{AuditContext, StorageError};
-
-/// Kill Bill's ObjectType of an account, as tags store and serve it.
-const ACCOUNT_OBJECT_TYPE: &str = "ACCOUNT";
+use crate::storage::tags::{self, NewTag, SearchedDefinition, TagFilter, TagRecord};
+use crate::storage::StorageError;
 
 /// One of Kill Bill's fixed definitions, the same in every tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -416,110 +419,145 @@ impl TagService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await.map_err(StorageError::from)?;
         let connection = read.client();
-        let record =
+        let found =
             tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &[id])
                 .await?
-                .into_iter()
-                .next()
-                .ok_or(ServiceError::ObjectNotFound {
-                    object_type: "TAG_DEFINITION",
-                    id,
-                })?;
-        Ok(crate::storage::audit::find_audit_logs_with_history(
+                .first()
+                .map(|record| record.record_id);
+        trail_with_history(
             connection,
             AuditedTable::TagDefinition,
             tenant.record_id,
-            record.record_id,
+            found,
+            id,
         )
-        .await?)
+        .await
     }
 
-    /// The account's tags in the order they were added (removed ones with `include_deleted`),
-    /// each with its audit trail at `audit`.
-    pub async fn account_tags(
+    /// The object's tags in the order they were added (removed ones with `include_deleted`),
+    /// each with its audit trail at `audit`. As in Kill Bill, an account's tags are looked up
+    /// by its id alone (an unknown account simply has none), while a payment or a transaction
+    /// is resolved first (unknown: ObjectDoesNotExist).
+    pub async fn object_tags(
         &self,
         tenant: &Tenant,
-        account_id: Uuid,
+        object: ObjectRef,
         include_deleted: bool,
         audit: AuditLevel,
     ) -> Result<Vec<TagView>, ServiceError> {
-        // As Kill Bill's, the tags are looked up by object id without resolving the account
-        // first: an unknown account simply has none.
         let read = self.db.read().await.map_err(StorageError::from)?;
         let connection = read.client();
+        if object.kind != ObjectKind::Account {
+            find_object(connection, tenant.record_id, object).await?;
+        }
         let tags = tags::find_tags_for_object(
             connection,
             tenant.record_id,
-            account_id,
-            ACCOUNT_OBJECT_TYPE,
+            object.id,
+            object.kind.object_type(),
             include_deleted,
         )
         .await?;
-        let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
-        if audit != AuditLevel::None && !tags.is_empty() {
-            let record_ids: Vec<i64> = tags.iter().map(|tag| tag.record_id).collect();
-            let logs =
-                find_audit_logs(connection, AuditedTable::Tag, tenant.record_id, &record_ids)
-                    .await?;
-            for (record_id, log) in logs {
-                trails.entry(record_id).or_default().push(log);
-            }
-        }
-        let own_ids: Vec<Uuid> = tags
-            .iter()
-            .map(|tag| tag.tag_definition_id)
-            .filter(|id| find_fixed(*id).is_none())
-            .collect();
-        let own: HashMap<Uuid, TagDefinition> = if own_ids.is_empty() {
-            HashMap::new()
-        } else {
-            tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &own_ids)
-                .await?
-                .iter()
-                .map(|record| (record.id, record.into()))
-                .collect()
-        };
-        tags.into_iter()
-            .map(|tag| {
-                let definition = match find_fixed(tag.tag_definition_id) {
-                    Some(fixed) => fixed.into(),
-                    None => own.get(&tag.tag_definition_id).cloned().ok_or_else(|| {
-                        ServiceError::Internal(format!(
-                            "tag {} has the unknown definition {}",
-                            tag.id, tag.tag_definition_id
-                        ))
-                    })?,
-                };
-                let audit_logs = audit.select(trails.remove(&tag.record_id).unwrap_or_default());
-                Ok(TagView {
-                    tag,
-                    definition,
-                    audit_logs,
-                })
-            })
-            .collect()
+        tag_views(connection, tenant, tags, audit).await
     }
 
-    /// Tags the account with each definition it does not carry yet. A definition it already
-    /// carries is skipped, as Kill Bill's addTag is idempotent. Any refusal leaves nothing.
-    pub async fn add_account_tags(
+    /// The tags of the tenant's account and of everything it holds (of one object type when
+    /// given), oldest first (removed ones with `include_deleted`), each with its audit trail at
+    /// `audit`.
+    pub async fn account_all_tags(
         &self,
         tenant: &Tenant,
         account_id: Uuid,
+        object_type: Option<&str>,
+        include_deleted: bool,
+        audit: AuditLevel,
+    ) -> Result<Vec<TagView>, ServiceError> {
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
+            .await?
+            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let tags = tags::find_tags_for_account(
+            connection,
+            tenant.record_id,
+            account.record_id,
+            object_type,
+            include_deleted,
+        )
+        .await?;
+        tag_views(connection, tenant, tags, audit).await
+    }
+
+    /// One page of the tenant's active tags (all of them, or those `search` matches), each
+    /// with its audit trail at `audit`; MaxNbRecords counts all of the tenant's active tags.
+    pub async fn page(
+        &self,
+        tenant: &Tenant,
+        search: Option<&str>,
+        request: PageRequest,
+        audit: AuditLevel,
+    ) -> Result<Page<TagView>, ServiceError> {
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let fixed: Vec<SearchedDefinition> = FIXED
+            .iter()
+            .map(|definition| SearchedDefinition {
+                id: definition.id,
+                name: definition.name,
+                description: definition.description,
+            })
+            .collect();
+        let filter = match search {
+            Some(key) => TagFilter::Key { key, fixed: &fixed },
+            None => TagFilter::All,
+        };
+        let found = tags::list_tags(
+            connection,
+            tenant.record_id,
+            filter,
+            request.offset,
+            request.size(),
+            request.descending(),
+        )
+        .await?;
+        let count = |filter| tags::count_tags(connection, tenant.record_id, filter);
+        let (total, max) = page_totals(count, filter, TagFilter::All).await?;
+        let views = tag_views(connection, tenant, found, audit).await?;
+        Ok(Page::new(views, request, total, max))
+    }
+
+    /// The whole audit trail of the tenant's tag with this id (removed or not), each entry with
+    /// the tag's state after that change.
+    pub async fn tag_audit_logs_with_history(
+        &self,
+        tenant: &Tenant,
+        id: Uuid,
+    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
+        let read = self.db.read().await.map_err(StorageError::from)?;
+        let connection = read.client();
+        let tag = tags::find_tag(connection, tenant.record_id, id).await?;
+        let found = tag.map(|tag| tag.record_id);
+        trail_with_history(connection, AuditedTable::Tag, tenant.record_id, found, id).await
+    }
+
+    /// Tags the object with each definition it does not carry yet. A definition it already
+    /// carries is skipped, as Kill Bill's addTag is idempotent. Any refusal leaves nothing.
+    pub async fn add_tags(
+        &self,
+        tenant: &Tenant,
+        object: ObjectRef,
         definition_ids: &[Uuid],
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
         let work = self.db.begin().await.map_err(StorageError::from)?;
         let transaction = work.client();
-        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let owner = lock_owner(transaction, tenant, object).await?.owner;
         let mut posted = self.main_bus.posted();
         for &id in definition_ids {
             let definition = match find_fixed(id) {
                 Some(fixed) => {
-                    addable_fixed_definition(id, ACCOUNT_OBJECT_TYPE)?;
+                    addable_fixed_definition(id, object.kind.object_type())?;
                     TagKind::fixed(fixed)
                 }
                 // Kill Bill checks the object types of control tags only; a tenant's own
@@ -536,7 +574,7 @@ impl TagService {
                     .name,
                 ),
             };
-            add_tag(&work, &mut posted, &account, &definition, now, context).await?;
+            add_tag(&work, &mut posted, &owner, &definition, now, context).await?;
         }
         work.commit().await.map_err(StorageError::from)?;
         drop(work);
@@ -544,35 +582,35 @@ impl TagService {
         Ok(())
     }
 
-    /// Removes the account's tags of these definitions. AUTO_PAY_OFF cannot be removed while
-    /// the account has no default payment method; a definition the account does not carry is
+    /// Removes the object's tags of these definitions. AUTO_PAY_OFF cannot be removed from an
+    /// account without a default payment method; a definition the object does not carry is
     /// TAG_DOES_NOT_EXIST. Any refusal leaves nothing.
-    pub async fn remove_account_tags(
+    pub async fn remove_tags(
         &self,
         tenant: &Tenant,
-        account_id: Uuid,
+        object: ObjectRef,
         definition_ids: &[Uuid],
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
         let work = self.db.begin().await.map_err(StorageError::from)?;
         let transaction = work.client();
-        // Locked so that a concurrent payment-method deletion cannot clear the default after
-        // the AUTO_PAY_OFF check below.
-        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
-        if definition_ids.contains(&AUTO_PAY_OFF) && account.data.payment_method_id.is_none() {
-            return Err(ServiceError::TagCannotBeRemoved {
-                name: "AUTO_PAY_OFF",
-                reason: " the account does not have a default payment method",
-            });
+        let locked = lock_owner(transaction, tenant, object).await?;
+        // AccountResource checks this before removing; the account is locked so that a
+        // concurrent payment-method deletion cannot clear the default after the check.
+        if let Some(account) = &locked.account {
+            if definition_ids.contains(&AUTO_PAY_OFF) && account.data.payment_method_id.is_none() {
+                return Err(ServiceError::TagCannotBeRemoved {
+                    name: "AUTO_PAY_OFF",
+                    reason: " the account does not have a default payment method",
+                });
+            }
         }
         let carried = tags::find_tags_for_object(
             transaction,
             tenant.record_id,
-            account_id,
-            ACCOUNT_OBJECT_TYPE,
+            object.id,
+            object.kind.object_type(),
             false,
         )
         .await?;
@@ -599,7 +637,7 @@ impl TagService {
                 tags::deactivate_tag(transaction, tag.record_id, &context.created_by, now).await?;
                 let change = TagChange {
                     tag,
-                    account_id,
+                    account_id: locked.owner.account_id,
                     definition: &definition,
                     change_type: ChangeType::Delete,
                 };
@@ -620,6 +658,86 @@ impl TagService {
     }
 }
 
+/// The object a tag write changes, with its account's row when the object is an account.
+struct LockedOwner {
+    owner: ObjectOwner,
+    account: Option<AccountRecord>,
+}
+
+/// The tenant's object and its account for a tag write: an account is locked (tag writes are
+/// ordered with the payment-method writes that read or change its default method); another
+/// object is only resolved. Unknown: Kill Bill's ObjectDoesNotExist.
+async fn lock_owner(
+    transaction: &Object,
+    tenant: &Tenant,
+    object: ObjectRef,
+) -> Result<LockedOwner, ServiceError> {
+    if object.kind != ObjectKind::Account {
+        return Ok(LockedOwner {
+            owner: find_object(transaction, tenant.record_id, object).await?,
+            account: None,
+        });
+    }
+    let account = accounts::lock_account_by_id(transaction, tenant.record_id, object.id)
+        .await?
+        .ok_or(ServiceError::AccountNotFound { id: object.id })?;
+    Ok(LockedOwner {
+        owner: ObjectOwner::of_account(&account),
+        account: Some(account),
+    })
+}
+
+/// The tags as served: each with its definition (fixed or the tenant's own, deleted ones
+/// included) and its audit trail at `audit`.
+async fn tag_views(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant: &Tenant,
+    tags: Vec<TagRecord>,
+    audit: AuditLevel,
+) -> Result<Vec<TagView>, ServiceError> {
+    let record_ids: Vec<i64> = tags.iter().map(|tag| tag.record_id).collect();
+    let mut trails = audit_trails(
+        connection,
+        AuditedTable::Tag,
+        tenant.record_id,
+        &record_ids,
+        audit,
+    )
+    .await?;
+    let own_ids: Vec<Uuid> = tags
+        .iter()
+        .map(|tag| tag.tag_definition_id)
+        .filter(|id| find_fixed(*id).is_none())
+        .collect();
+    let own: HashMap<Uuid, TagDefinition> = if own_ids.is_empty() {
+        HashMap::new()
+    } else {
+        tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &own_ids)
+            .await?
+            .iter()
+            .map(|record| (record.id, record.into()))
+            .collect()
+    };
+    tags.into_iter()
+        .map(|tag| {
+            let definition = match find_fixed(tag.tag_definition_id) {
+                Some(fixed) => fixed.into(),
+                None => own.get(&tag.tag_definition_id).cloned().ok_or_else(|| {
+                    ServiceError::Internal(format!(
+                        "tag {} has the unknown definition {}",
+                        tag.id, tag.tag_definition_id
+                    ))
+                })?,
+            };
+            Ok(TagView {
+                audit_logs: trails.remove(&tag.record_id).unwrap_or_default(),
+                tag,
+                definition,
+            })
+        })
+        .collect()
+}
+
 /// Tags the (locked) account AUTO_PAY_OFF in the caller's transaction unless it already is, as
 /// Kill Bill does when it deletes the default payment method with
 /// `deleteDefaultPmWithAutoPayOff`.
@@ -633,7 +751,8 @@ pub(crate) async fn tag_auto_pay_off(
     let definition = find_fixed(AUTO_PAY_OFF)
         .map(TagKind::fixed)
         .ok_or(ServiceError::TagDefinitionUnknown { id: AUTO_PAY_OFF })?;
-    add_tag(work, posted, account, &definition, now, context).await
+    let owner = ObjectOwner::of_account(account);
+    add_tag(work, posted, &owner, &definition, now, context).await
 }
 
 /// The definition of a tag being added or removed, as its events name it.
@@ -685,11 +804,11 @@ fn addable_fixed_definition(id: Uuid, object_type: &'static str) -> Result<(), S
     Ok(())
 }
 
-/// Adds the tag unless the account carries it; a new tag gets its history and audit rows.
+/// Adds the tag unless the object carries it; a new tag gets its history and audit rows.
 async fn add_tag(
     work: &Work,
     posted: &mut PostedEvents,
-    account: &AccountRecord,
+    owner: &ObjectOwner,
     definition: &TagKind,
     now: DateTime<Utc>,
     context: &CallContext,
@@ -700,10 +819,10 @@ async fn add_tag(
         &NewTag {
             id: Uuid::new_v4(),
             tag_definition_id: definition.id,
-            object_id: account.id,
-            object_type: ACCOUNT_OBJECT_TYPE,
-            account_record_id: account.record_id,
-            tenant_record_id: account.tenant_record_id,
+            object_id: owner.object_id,
+            object_type: owner.kind.object_type(),
+            account_record_id: owner.account_record_id,
+            tenant_record_id: owner.tenant_record_id,
         },
         &context.created_by,
         now,
@@ -712,7 +831,7 @@ async fn add_tag(
     if let Some(tag) = inserted {
         let change = TagChange {
             tag: &tag,
-            account_id: account.id,
+            account_id: owner.account_id,
             definition,
             change_type: ChangeType::Insert,
         };
@@ -746,14 +865,7 @@ async fn record_tag_change(
         history_record_id,
         change_type,
         now,
-        &AuditContext {
-            created_by: &context.created_by,
-            reason: context.reason.as_deref(),
-            comment: context.comment.as_deref(),
-            user_token: context.user_token,
-            tenant_record_id: tag.tenant_record_id,
-            account_record_id: Some(tag.account_record_id),
-        },
+        &context.audit(tag.tenant_record_id, Some(tag.account_record_id)),
     )
     .await?;
     let data = TagEventData {
@@ -813,14 +925,7 @@ async fn record_definition_change(
         history_record_id,
         change_type,
         now,
-        &AuditContext {
-            created_by: &context.created_by,
-            reason: context.reason.as_deref(),
-            comment: context.comment.as_deref(),
-            user_token: context.user_token,
-            tenant_record_id: definition.tenant_record_id,
-            account_record_id: None,
-        },
+        &context.audit(definition.tenant_record_id, None),
     )
     .await?;
     Ok(())
@@ -833,32 +938,15 @@ async fn definition_trails(
     definitions: &[TagDefinitionRecord],
     level: AuditLevel,
 ) -> Result<HashMap<i64, Vec<AuditLog>>, ServiceError> {
-    let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
-    if level == AuditLevel::None || definitions.is_empty() {
-        return Ok(trails);
-    }
     let record_ids: Vec<i64> = definitions.iter().map(|record| record.record_id).collect();
-    let logs = find_audit_logs(
+    audit_trails(
         connection,
         AuditedTable::TagDefinition,
         tenant.record_id,
         &record_ids,
+        level,
     )
-    .await?;
-    for (record_id, log) in logs {
-        trails.entry(record_id).or_default().push(log);
-    }
-    Ok(trails
-        .into_iter()
-        .map(|(record_id, logs)| (record_id, level.select(logs)))
-        .collect())
-}
-
-/// Dates are served with millisecond precision; storing them so keeps reads stable.
-fn now_in_millis() -> DateTime<Utc> {
-    let now = Utc::now();
-    now.duration_trunc(TimeDelta::milliseconds(1))
-        .unwrap_or(now)
+    .await
 }
 
 #[cfg(test)]

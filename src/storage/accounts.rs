@@ -295,6 +295,22 @@ pub async fn find_account_by_external_key(
     row.as_ref().map(AccountRecord::from_row).transpose()
 }
 
+/// The tenant's accounts whose parent is `parent_id`, oldest first.
+pub async fn find_children(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    parent_id: Uuid,
+) -> Result<Vec<AccountRecord>, StorageError> {
+    let rows = crate::storage::query_cached(
+        client,
+        "select * from accounts where parent_account_id = $1 and tenant_record_id = $2
+             order by record_id",
+        &[&parent_id, &tenant_record_id],
+    )
+    .await?;
+    rows.iter().map(AccountRecord::from_row).collect()
+}
+
 /// One page of the tenant's accounts, or of those matching `search`, in `record_id` order
 /// (descending when `descending`, Kill Bill's negative limit).
 ///

@@ -74,6 +74,8 @@ pub struct AuditLogRecord {
 #[derive(Debug, Clone, Copy)]
 pub enum AuditedTable {
     Account,
+    AccountEmail,
+    CustomField,
     PaymentMethod,
     Tag,
     TagDefinition,
@@ -85,6 +87,8 @@ impl AuditedTable {
     fn history_table(self) -> &'static str {
         match self {
             AuditedTable::Account => "account_history",
+            AuditedTable::AccountEmail => "account_email_history",
+            AuditedTable::CustomField => "custom_field_history",
             AuditedTable::PaymentMethod => "payment_method_history",
             AuditedTable::Tag => "tag_history",
             AuditedTable::TagDefinition => "tag_definition_history",
@@ -97,6 +101,8 @@ impl AuditedTable {
     pub fn object_type(self) -> &'static str {
         match self {
             AuditedTable::Account => "ACCOUNT",
+            AuditedTable::AccountEmail => "ACCOUNT_EMAIL",
+            AuditedTable::CustomField => "CUSTOM_FIELD",
             AuditedTable::PaymentMethod => "PAYMENT_METHOD",
             AuditedTable::Tag => "TAG",
             AuditedTable::TagDefinition => "TAG_DEFINITION",
@@ -109,6 +115,8 @@ impl AuditedTable {
     pub fn history_table_name(self) -> &'static str {
         match self {
             AuditedTable::Account => "ACCOUNT_HISTORY",
+            AuditedTable::AccountEmail => "ACCOUNT_EMAIL_HISTORY",
+            AuditedTable::CustomField => "CUSTOM_FIELD_HISTORY",
             AuditedTable::PaymentMethod => "PAYMENT_METHOD_HISTORY",
             AuditedTable::Tag => "TAG_HISTORY",
             AuditedTable::TagDefinition => "TAG_DEFINITION_HISTORY",
@@ -129,17 +137,19 @@ fn audit_log_from_row(row: &tokio_postgres::Row) -> Result<AuditLogRecord, Stora
     })
 }
 
-/// Every audit row of the account `account_record_id` (its own, its payment methods', its
-/// payments' and their transactions', its tags'), in Kill Bill's order: by table name, then
-/// oldest first. Each comes with the table
+/// Every audit row of the account `account_record_id` (its own, its emails', its custom
+/// fields', its payment methods', its payments' and their transactions', its tags'), in Kill
+/// Bill's order: by table name, then oldest first. Each comes with the table
 /// and the id of the entity it describes, read from the history row it points at.
 pub async fn find_account_audit_trail(
     client: &impl GenericClient,
     tenant_record_id: i64,
     account_record_id: i64,
 ) -> Result<Vec<(AuditedTable, uuid::Uuid, AuditLogRecord)>, StorageError> {
-    const TABLES: [AuditedTable; 5] = [
+    const TABLES: [AuditedTable; 7] = [
         AuditedTable::Account,
+        AuditedTable::AccountEmail,
+        AuditedTable::CustomField,
         AuditedTable::PaymentMethod,
         AuditedTable::Payment,
         AuditedTable::PaymentTransaction,
@@ -295,6 +305,94 @@ pub fn with_history_and_audit(
         token = p(5),
         account = p(6),
         tenant = p(7),
+    )
+}
+
+/// An entity's table, its history table, the columns they share, and Kill Bill's TableName of
+/// its history rows: what [`change_with_history`] needs to record a change.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryTarget {
+    pub table: &'static str,
+    pub history_table: &'static str,
+    pub columns: &'static str,
+    pub audit_table_name: &'static str,
+}
+
+/// Runs `change` (an insert or update of at most one entity row, `returning *`, whose own
+/// values are `params`) with its history copy and audit row in one statement (see
+/// [`with_history_and_audit`]); the changed row, or `None` when `change` touched none.
+pub async fn change_with_history(
+    client: &impl GenericClient,
+    target: HistoryTarget,
+    change: &str,
+    change_type: ChangeType,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<Option<tokio_postgres::Row>, StorageError> {
+    let sql = history_statement(target, change, change_type, params.len());
+    let audit_row = AuditRow::new(now, audit);
+    let mut all = params.to_vec();
+    all.extend(audit_row.params());
+    crate::storage::query_opt_cached(client, &sql, &all).await
+}
+
+/// Marks the active row `record_id` of `target`'s table removed (`is_active` false), with its
+/// history copy and audit row; `None` when it was removed already (a concurrent removal).
+pub async fn deactivate_with_history(
+    client: &impl GenericClient,
+    target: HistoryTarget,
+    record_id: i64,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<Option<tokio_postgres::Row>, StorageError> {
+    let change = format!(
+        "update {} set is_active = false, updated_by = $2, updated_date = $3
+         where record_id = $1 and is_active
+         returning *",
+        target.table
+    );
+    change_with_history(
+        client,
+        target,
+        &change,
+        ChangeType::Delete,
+        &[&record_id, &audit.created_by, &now],
+        now,
+        audit,
+    )
+    .await
+}
+
+/// [`change_with_history`] for an insert, which always writes its row.
+pub async fn insert_with_history(
+    client: &impl GenericClient,
+    target: HistoryTarget,
+    insert: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<tokio_postgres::Row, StorageError> {
+    let sql = history_statement(target, insert, ChangeType::Insert, params.len());
+    let audit_row = AuditRow::new(now, audit);
+    let mut all = params.to_vec();
+    all.extend(audit_row.params());
+    crate::storage::query_one_cached(client, &sql, &all).await
+}
+
+fn history_statement(
+    target: HistoryTarget,
+    change: &str,
+    change_type: ChangeType,
+    own_params: usize,
+) -> String {
+    with_history_and_audit(
+        change,
+        target.history_table,
+        target.columns,
+        target.audit_table_name,
+        change_type,
+        own_params + 1,
     )
 }
 

@@ -2,8 +2,12 @@
 //! connection or an open transaction) so the service layer decides the transaction boundaries;
 //! nothing here opens a transaction, knows about HTTP, or decides a business rule.
 
+pub mod account_emails;
 pub mod accounts;
 pub mod audit;
+pub mod custom_fields;
+pub mod export;
+pub mod objects;
 pub mod payment_methods;
 pub mod payments;
 pub mod tag_definitions;

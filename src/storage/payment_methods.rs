@@ -199,3 +199,93 @@ pub async fn set_account_payment_method(
     .await?;
     Ok(())
 }
+
+/// Marks the deleted method `record_id` active again (a plugin still has it), as Kill Bill's
+/// refresh does; the row's history is the caller's.
+pub async fn reactivate_payment_method(
+    client: &impl GenericClient,
+    record_id: i64,
+    updated_by: &str,
+    updated_date: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    crate::storage::execute_cached(
+        client,
+        "update payment_methods set is_active = true, updated_by = $2, updated_date = $3
+             where record_id = $1",
+        &[&record_id, &updated_by, &updated_date],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Which of the tenant's active methods a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodFilter<'a> {
+    /// Every active method, or those of one plugin.
+    Plugin(Option<&'a str>),
+    /// Kill Bill's PaymentMethodSqlDao search: the id or the account id equal to the key, or
+    /// the external key or the plugin name containing it (`like`, `%` and `_` are wildcards).
+    Key(&'a str),
+}
+
+/// The active methods of tenant `$1` a [`MethodFilter`] keeps, with its values in `$2` to `$4`.
+const METHOD_FILTER_CLAUSE: &str = "tenant_record_id = $1 and is_active
+    and ($2::text is null or plugin_name = $2)
+    and ($3::text is null or id::text = $3 or account_id::text = $3
+         or external_key like $4 or plugin_name like $4)";
+
+fn method_filter_params(filter: MethodFilter<'_>) -> (Option<&str>, Option<&str>, Option<String>) {
+    match filter {
+        MethodFilter::Plugin(plugin_name) => (plugin_name, None, None),
+        MethodFilter::Key(key) => (None, Some(key), Some(format!("%{key}%"))),
+    }
+}
+
+/// One page of the tenant's active methods that `filter` keeps, in `record_id` order
+/// (descending when `descending`, Kill Bill's negative limit).
+pub async fn list_payment_methods(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    filter: MethodFilter<'_>,
+    offset: i64,
+    limit: i64,
+    descending: bool,
+) -> Result<Vec<PaymentMethodRecord>, StorageError> {
+    let order = if descending { "desc" } else { "asc" };
+    let sql = format!(
+        "select * from payment_methods where {METHOD_FILTER_CLAUSE}
+         order by record_id {order} offset $5 limit $6"
+    );
+    let (plugin_name, key, like) = method_filter_params(filter);
+    let rows = crate::storage::query_cached(
+        client,
+        &sql,
+        &[
+            &tenant_record_id,
+            &plugin_name,
+            &key,
+            &like,
+            &offset,
+            &limit,
+        ],
+    )
+    .await?;
+    rows.iter().map(PaymentMethodRecord::from_row).collect()
+}
+
+/// How many of the tenant's active methods `filter` keeps.
+pub async fn count_payment_methods(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    filter: MethodFilter<'_>,
+) -> Result<i64, StorageError> {
+    let sql = format!("select count(*) from payment_methods where {METHOD_FILTER_CLAUSE}");
+    let (plugin_name, key, like) = method_filter_params(filter);
+    let row = crate::storage::query_one_cached(
+        client,
+        &sql,
+        &[&tenant_record_id, &plugin_name, &key, &like],
+    )
+    .await?;
+    Ok(row.try_get(0)?)
+}

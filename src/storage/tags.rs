@@ -168,3 +168,155 @@ pub async fn count_active_tags_for_definition(
     .await?;
     Ok(row.try_get(0)?)
 }
+
+/// The tags of every object of the account (of one object type when given) in the order they
+/// were added; removed ones only when `include_deleted`.
+pub async fn find_tags_for_account(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    account_record_id: i64,
+    object_type: Option<&str>,
+    include_deleted: bool,
+) -> Result<Vec<TagRecord>, StorageError> {
+    let rows = crate::storage::query_cached(
+        client,
+        "select * from tags
+             where account_record_id = $1 and tenant_record_id = $2
+               and ($3::text is null or object_type = $3) and (is_active or $4)
+             order by record_id",
+        &[
+            &account_record_id,
+            &tenant_record_id,
+            &object_type,
+            &include_deleted,
+        ],
+    )
+    .await?;
+    rows.iter().map(TagRecord::from_row).collect()
+}
+
+/// The tenant's tag with this id, removed or not.
+pub async fn find_tag(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    id: Uuid,
+) -> Result<Option<TagRecord>, StorageError> {
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select * from tags where id = $1 and tenant_record_id = $2",
+        &[&id, &tenant_record_id],
+    )
+    .await?;
+    row.as_ref().map(TagRecord::from_row).transpose()
+}
+
+/// A definition a tag search matches names and descriptions against, besides the tenant's own
+/// live definitions (which are read from `tag_definitions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchedDefinition<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub description: &'a str,
+}
+
+/// Which of the tenant's active tags a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagFilter<'a> {
+    All,
+    /// Kill Bill's tag search: the tag id equal to the key, or its object type, its
+    /// definition's name or description containing it (`like`, so `%` and `_` are wildcards).
+    /// `fixed` are the definitions that live in the code rather than in `tag_definitions`.
+    Key {
+        key: &'a str,
+        fixed: &'a [SearchedDefinition<'a>],
+    },
+}
+
+/// The active tags of tenant `$1` a [`TagFilter`] keeps, with its values in `$2` to `$6`.
+const TAG_FILTER_CLAUSE: &str = "t.tenant_record_id = $1 and t.is_active
+    and ($2::text is null or t.id::text = $2 or t.object_type like $3
+         or exists (
+             select 1 from (
+                 select d.id, d.name::text, d.description::text from tag_definitions d
+                 where d.is_active and d.tenant_record_id = $1
+                 union all
+                 select * from unnest($4::uuid[], $5::text[], $6::text[])
+             ) definition (id, name, description)
+             where definition.id = t.tag_definition_id
+               and (definition.name like $3 or definition.description like $3)))";
+
+/// The parameters `$2` to `$6` of [`TAG_FILTER_CLAUSE`].
+type TagFilterParams<'a> = (
+    Option<&'a str>,
+    Option<String>,
+    Vec<Uuid>,
+    Vec<&'a str>,
+    Vec<&'a str>,
+);
+
+fn tag_filter_params<'a>(filter: TagFilter<'a>) -> TagFilterParams<'a> {
+    match filter {
+        TagFilter::All => (None, None, Vec::new(), Vec::new(), Vec::new()),
+        TagFilter::Key { key, fixed } => (
+            Some(key),
+            Some(format!("%{key}%")),
+            fixed.iter().map(|definition| definition.id).collect(),
+            fixed.iter().map(|definition| definition.name).collect(),
+            fixed
+                .iter()
+                .map(|definition| definition.description)
+                .collect(),
+        ),
+    }
+}
+
+/// One page of the tenant's active tags that `filter` keeps, in `record_id` order (descending
+/// when `descending`, Kill Bill's negative limit).
+pub async fn list_tags(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    filter: TagFilter<'_>,
+    offset: i64,
+    limit: i64,
+    descending: bool,
+) -> Result<Vec<TagRecord>, StorageError> {
+    let order = if descending { "desc" } else { "asc" };
+    let sql = format!(
+        "select t.* from tags t where {TAG_FILTER_CLAUSE}
+         order by t.record_id {order} offset $7 limit $8"
+    );
+    let (key, like, ids, names, descriptions) = tag_filter_params(filter);
+    let rows = crate::storage::query_cached(
+        client,
+        &sql,
+        &[
+            &tenant_record_id,
+            &key,
+            &like,
+            &ids,
+            &names,
+            &descriptions,
+            &offset,
+            &limit,
+        ],
+    )
+    .await?;
+    rows.iter().map(TagRecord::from_row).collect()
+}
+
+/// How many of the tenant's active tags `filter` keeps.
+pub async fn count_tags(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    filter: TagFilter<'_>,
+) -> Result<i64, StorageError> {
+    let sql = format!("select count(*) from tags t where {TAG_FILTER_CLAUSE}");
+    let (key, like, ids, names, descriptions) = tag_filter_params(filter);
+    let row = crate::storage::query_one_cached(
+        client,
+        &sql,
+        &[&tenant_record_id, &key, &like, &ids, &names, &descriptions],
+    )
+    .await?;
+    Ok(row.try_get(0)?)
+}

@@ -570,13 +570,7 @@ async fn start_callback(behaviour: Behaviour) -> (String, Arc<CallbackState>) {
     let router = Router::new()
         .route("/callback", post(callback))
         .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a callback port");
-    let address = listener.local_addr().expect("a local address");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let address = crate::harness::serve_on_loopback(router).await;
     (format!("http://{address}/callback"), state)
 }
 

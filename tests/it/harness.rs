@@ -314,6 +314,16 @@ impl TestApp {
         }
     }
 
+    /// A request as the test tenant, with `body` as JSON when given.
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let request = self.kb(method, path);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        request.send().await.expect("a response")
+    }
+
     /// A GET as the test tenant answered 200: its JSON.
     pub async fn get_json(&self, path: &str) -> Value {
         let response = self.kb(Method::GET, path).send().await.expect("GET");
@@ -354,6 +364,43 @@ impl TestApp {
         let response = expect_status(response, StatusCode::CREATED).await;
         let method = last_segment(&header(&response, "location"));
         (account, method)
+    }
+
+    /// A PURCHASE of `amount` USD on the account's default method: (payment id, transaction
+    /// id).
+    pub async fn purchase(&self, account_id: &str, amount: &str) -> (String, String) {
+        let response = self
+            .kb(
+                Method::POST,
+                &format!("/1.0/kb/accounts/{account_id}/payments"),
+            )
+            .json(&serde_json::json!({
+                "transactionType": "PURCHASE", "amount": amount, "currency": "USD"
+            }))
+            .send()
+            .await
+            .expect("POST payments");
+        let response = expect_status(response, StatusCode::CREATED).await;
+        let payment_id = last_segment(&header(&response, "location"));
+        let payment = self
+            .get_json(&format!("/1.0/kb/payments/{payment_id}"))
+            .await;
+        let transaction_id = payment["transactions"][0]["transactionId"]
+            .as_str()
+            .expect("a transaction id")
+            .to_string();
+        (payment_id, transaction_id)
+    }
+
+    /// Registers `url` as the test tenant's push-notification callback.
+    pub async fn register_callback(&self, url: &str) {
+        let response = self
+            .kb(Method::POST, "/1.0/kb/tenants/registerNotificationCallback")
+            .query(&[("cb", url)])
+            .send()
+            .await
+            .expect("POST registerNotificationCallback");
+        expect_status(response, StatusCode::CREATED).await;
     }
 
     /// `select count(*) …` on this test's database.
@@ -407,6 +454,73 @@ impl TestApp {
         }
         TestDatabase::drop_database(self.db.name.clone()).await;
     }
+}
+
+/// A push-notification callback on 127.0.0.1: what it receives, one NotificationJson at a time.
+pub struct Callback {
+    pub url: String,
+    received: tokio::sync::mpsc::UnboundedReceiver<Value>,
+}
+
+impl Callback {
+    /// A callback answering 200 to every notification.
+    pub async fn start() -> Callback {
+        let (sender, received) = tokio::sync::mpsc::unbounded_channel();
+        let router = axum::Router::new().route(
+            "/callback",
+            axum::routing::post(move |body: String| {
+                let sender = sender.clone();
+                async move {
+                    let _ = sender.send(serde_json::from_str(&body).unwrap_or(Value::String(body)));
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let address = serve_on_loopback(router).await;
+        Callback {
+            url: format!("http://{address}/callback"),
+            received,
+        }
+    }
+
+    /// The next notification, within a minute.
+    pub async fn next(&mut self) -> Value {
+        tokio::time::timeout(Duration::from_secs(60), self.received.recv())
+            .await
+            .expect("a push notification in time")
+            .expect("the callback server is running")
+    }
+
+    /// The next `count` notifications of `event_type`, skipping the others.
+    pub async fn next_of(&mut self, event_type: &str, count: usize) -> Vec<Value> {
+        let mut found = Vec::with_capacity(count);
+        while found.len() < count {
+            let notification = self.next().await;
+            if notification["eventType"] == event_type {
+                found.push(notification);
+            }
+        }
+        found
+    }
+
+    /// Whether a notification arrives within `wait`.
+    pub async fn is_quiet_for(&mut self, wait: Duration) -> bool {
+        tokio::time::timeout(wait, self.received.recv())
+            .await
+            .is_err()
+    }
+}
+
+/// Serves `router` on 127.0.0.1 on a free port, in the background; its address.
+pub async fn serve_on_loopback(router: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let address = listener.local_addr().expect("a local address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    address
 }
 
 /// How many nodes a [`TestCluster`] runs.

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod account_extras;
 mod accounts;
 mod admin_queues;
 mod admission;
@@ -11,6 +12,7 @@ mod bad_input;
 mod bus;
 mod cluster;
 mod configuration;
+mod custom_fields;
 mod dashboard;
 mod embedded_cluster;
 mod embedded_default;
@@ -21,8 +23,10 @@ mod health;
 mod lifecycle;
 mod node_death;
 mod notifications;
+mod object_tags;
 mod observability;
 mod payment_crash;
+mod payment_method_listings;
 mod payment_methods;
 mod payments;
 mod payments_gateway;

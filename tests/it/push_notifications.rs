@@ -66,13 +66,7 @@ async fn start_callback_server_failing(
     let router = Router::new()
         .route("/callmeback", post(callback))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a callback port");
-    let address = listener.local_addr().expect("a local address");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
+    let address = crate::harness::serve_on_loopback(router).await;
     (format!("http://{address}/callmeback"), receiver)
 }
 

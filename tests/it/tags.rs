@@ -524,7 +524,7 @@ async fn another_tenants_account_tags_are_unknown() {
     app.stop().await;
 }
 
-async fn create_definition(app: &TestApp, body: Value) -> reqwest::Response {
+pub(crate) async fn create_definition(app: &TestApp, body: Value) -> reqwest::Response {
     app.kb(Method::POST, "/1.0/kb/tagDefinitions")
         .json(&body)
         .send()

@@ -29,18 +29,6 @@ async fn paid(response: reqwest::Response) -> String {
     ))
 }
 
-/// A request as the test tenant with an optional JSON body.
-async fn send(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
-    let request = app.kb(method, path);
-    match body {
-        Some(body) => request.json(&body),
-        None => request,
-    }
-    .send()
-    .await
-    .expect("request")
-}
-
 /// The error JSON of a request answered `status`.
 async fn refused(
     app: &TestApp,
@@ -49,7 +37,7 @@ async fn refused(
     body: Option<Value>,
     status: StatusCode,
 ) -> Value {
-    expect_kb_error(send(app, method, path, body).await, status).await
+    expect_kb_error(app.send(method, path, body).await, status).await
 }
 
 const MISMATCHED: &str = "com.fasterxml.jackson.databind.exc.MismatchedInputException";
@@ -290,7 +278,7 @@ async fn payment_json_and_refusals_read_as_kill_bills() {
     .await;
     let void_path = format!("/1.0/kb/payments/{authorized}");
     expect_status(
-        send(&app, Method::DELETE, &void_path, None).await,
+        app.send(Method::DELETE, &void_path, None).await,
         StatusCode::NO_CONTENT,
     )
     .await;
@@ -367,8 +355,11 @@ async fn payment_json_and_refusals_read_as_kill_bills() {
     let theirs_body =
         json!({ "transactionType": "PURCHASE", "amount": 1, "paymentExternalKey": "theirs" });
     let theirs_path = format!("/1.0/kb/accounts/{other}/payments");
-    let theirs =
-        paid(send(&app, Method::POST, &theirs_path, Some(theirs_body.clone())).await).await;
+    let theirs = paid(
+        app.send(Method::POST, &theirs_path, Some(theirs_body.clone()))
+            .await,
+    )
+    .await;
     let error = expect_kb_error(
         pay(theirs_body).await.expect("POST"),
         StatusCode::BAD_REQUEST,

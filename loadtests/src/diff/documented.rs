@@ -77,6 +77,13 @@ pub const DOCUMENTED: &[Documented] = &[
             "tags/definition-malformed-id",
             "tags/remove-malformed-id",
             "admin/queues-bad-account",
+            "custom-fields/all-bad-object-type",
+            "custom-fields/page-bad-limit",
+            "custom-fields/delete-malformed-id",
+            "tags/all-bad-object-type",
+            "tags/page-bad-offset",
+            "children/list-bad-audit",
+            "payment-methods/page-bad-offset",
         ],
         BODY_KIND,
     ),
@@ -105,7 +112,14 @@ pub const DOCUMENTED: &[Documented] = &[
         WHOLE,
     ),
     doc("body-too-large", &["bodies/too-large"], WHOLE),
-    doc("value-too-long", &["accounts/create-name-too-long"], WHOLE),
+    doc(
+        "value-too-long",
+        &[
+            "accounts/create-name-too-long",
+            "custom-fields/add-name-too-long",
+        ],
+        WHOLE,
+    ),
     doc(
         "concurrent-duplicate-key",
         &["accounts/create-concurrent-same-key"],
@@ -123,7 +137,17 @@ pub const DOCUMENTED: &[Documented] = &[
     ),
     doc(
         "other-tenant-object",
-        &["accounts/get-other-tenant", "payments/get-other-tenant"],
+        &[
+            "accounts/get-other-tenant",
+            "payments/get-other-tenant",
+            "custom-fields/add-other-tenant-account",
+            "custom-fields/audit-logs-with-history-other-tenant",
+            "tags/add-payment-other-tenant",
+            "tags/audit-logs-with-history-other-tenant",
+            "emails/add-other-tenant",
+            "export/other-tenant",
+            "payment-methods/refresh-other-tenant",
+        ],
         WHOLE,
     ),
     doc(
@@ -167,13 +191,39 @@ pub const DOCUMENTED: &[Documented] = &[
     doc("tag-definitions-audit", &["tags/definitions-after"], WHOLE),
     doc(
         "control-tag-not-applicable",
-        &["tags/add-inapplicable-control"],
+        &["tags/add-inapplicable-control", "tags/add-payment-control"],
         WHOLE,
     ),
     doc(
         "tag-list-body-null",
         &["tags/add-null-body"],
         &["body:/className", "body:/message"],
+    ),
+    doc(
+        "custom-field-list-body-null",
+        &[
+            "custom-fields/add-null-body",
+            "custom-fields/modify-null-body",
+        ],
+        &["body:/className", "body:/message"],
+    ),
+    doc(
+        "custom-field-search-next-page",
+        &["custom-fields/search-by-name-next-page"],
+        WHOLE,
+    ),
+    doc(
+        "email-account-from-path",
+        &[
+            "emails/add-without-account-id",
+            "emails/add-other-account-id",
+        ],
+        WHOLE,
+    ),
+    doc(
+        "email-audit-unknown-id",
+        &["emails/audit-logs-with-history-unknown-email"],
+        WHOLE,
     ),
     doc(
         "healthcheck-checks",
@@ -200,6 +250,10 @@ pub const DOCUMENTED: &[Documented] = &[
             "payments/unknown-field",
             "tags/create-definition-bad-type",
             "tags/add-malformed-id",
+            "custom-fields/add-object-body",
+            "custom-fields/add-unknown-field",
+            "custom-fields/add-bad-object-type",
+            "emails/add-unknown-field",
         ],
         &["body:/message", "body:/causeMessage"],
     ),

@@ -2,8 +2,9 @@
 //! listed in `OPERATIONS` of `src/http/swagger.rs`), each with its success and the refusals
 //! ferrobill's code can give, plus the operator pages, in an order where each step finds what
 //! it needs: a callback first (so the notifications of everything after are compared), then
-//! tenants and authentication, accounts, payment methods, payments, tags, admin, and the
-//! callback's removal last.
+//! tenants and authentication, accounts, payment methods, payments, tags, custom fields, tags on
+//! payments and transactions, account emails, children and export, payment-method listings and
+//! refresh, admin, and the callback's removal last.
 //!
 //! Every key the script creates carries `${run}`, so a run never meets an earlier run's data.
 //! `${unknown}` is an id neither server has.
@@ -47,6 +48,10 @@ pub fn script() -> Vec<Step> {
     payment_refusals(&mut steps);
     payment_reads(&mut steps);
     tags(&mut steps);
+    custom_fields(&mut steps);
+    object_tags(&mut steps);
+    account_extras(&mut steps);
+    payment_method_listings(&mut steps);
     payment_method_deletion(&mut steps);
     admin(&mut steps);
     operator_pages(&mut steps);
@@ -516,7 +521,8 @@ fn payments(steps: &mut Vec<Step>) {
             r#"{"transactionType":"PURCHASE","amount":"12.345","currency":"USD","paymentExternalKey":"${run}-buy","transactionExternalKey":"${run}-buy-t1","properties":[{"key":"ignored","value":"on a new payment"}]}"#,
         )
         .location_as("purchase"),
-        get("payments/get-purchase", &payment("purchase")),
+        get("payments/get-purchase", &payment("purchase"))
+            .capture("/transactions/0/transactionId", "purchaseTx"),
         post("payments/refund", &format!("{}/refunds", payment("purchase")))
             .json(r#"{"amount":2.5,"transactionExternalKey":"${run}-ref1","properties":[{"key":"k","value":"v"}]}"#),
         post("payments/refund-by-key", "/1.0/kb/payments/refunds")
@@ -784,6 +790,501 @@ fn tags(steps: &mut Vec<Step>) {
         delete("tags/delete-unknown-definition", "/1.0/kb/tagDefinitions/${unknown}"),
         get("tags/definitions-after-delete", TAG_DEFINITIONS),
     ]);
+}
+
+fn custom_fields(steps: &mut Vec<Step>) {
+    let account_fields = "/1.0/kb/accounts/${acct}/customFields";
+    let search = "/1.0/kb/customFields/search";
+    steps.extend([
+        post("custom-fields/add-account", account_fields)
+            .json(r#"[{"name":"color-${run}","value":"red"},{"name":"size","value":"L"}]"#),
+        post("custom-fields/add-account-duplicate", account_fields)
+            .json(r#"[{"name":"color-${run}","value":"red"}]"#),
+        post("custom-fields/add-same-name-other-value", account_fields)
+            .json(r#"[{"name":"color-${run}","value":"blue","objectType":"PAYMENT","objectId":"${unknown}","customFieldId":"${unknown}"}]"#),
+        post("custom-fields/add-duplicate-in-one-request", account_fields)
+            .json(r#"[{"name":"twice","value":"1"},{"name":"twice","value":"1"}]"#),
+        post("custom-fields/add-without-name", account_fields).json(r#"[{"value":"v"}]"#),
+        post("custom-fields/add-without-value", account_fields).json(r#"[{"name":"n"}]"#),
+        post("custom-fields/add-empty-value", account_fields)
+            .json(r#"[{"name":"n","value":""}]"#),
+        post("custom-fields/add-empty-list", account_fields).json("[]"),
+        post("custom-fields/add-null-body", account_fields).json("null"),
+        post("custom-fields/add-object-body", account_fields).json("{}"),
+        post("custom-fields/add-unknown-field", account_fields)
+            .json(r#"[{"name":"n","value":"v","colour":"blue"}]"#),
+        post("custom-fields/add-bad-object-type", account_fields)
+            .json(r#"[{"name":"n","value":"v","objectType":"SPACESHIP"}]"#),
+        post("custom-fields/add-name-too-long", account_fields)
+            .json(&format!(r#"[{{"name":"{}","value":"v"}}]"#, "n".repeat(65))),
+        post(
+            "custom-fields/add-unknown-account",
+            "/1.0/kb/accounts/${unknown}/customFields",
+        )
+        .json(r#"[{"name":"n","value":"v"}]"#),
+        post("custom-fields/add-other-tenant-account", account_fields)
+            .auth(other())
+            .json(r#"[{"name":"n","value":"v"}]"#),
+        post("custom-fields/add-without-created-by", account_fields)
+            .no_created_by()
+            .json(r#"[{"name":"n","value":"v"}]"#),
+        get("custom-fields/list-account", account_fields),
+        get(
+            "custom-fields/list-account-audit-full",
+            &format!("{account_fields}?audit=FULL"),
+        )
+        .capture("/0/customFieldId", "field"),
+        get(
+            "custom-fields/list-unknown-account",
+            "/1.0/kb/accounts/${unknown}/customFields",
+        ),
+        get("custom-fields/list-other-tenant", account_fields).auth(other()),
+        put("custom-fields/modify", account_fields)
+            .json(r#"[{"customFieldId":"${field}","name":"color-${run}","value":"green"}]"#),
+        put("custom-fields/modify-rename", account_fields)
+            .json(r#"[{"customFieldId":"${field}","name":"renamed","value":"green"}]"#),
+        put("custom-fields/modify-without-id", account_fields).json(r#"[{"value":"green"}]"#),
+        put("custom-fields/modify-without-value", account_fields)
+            .json(r#"[{"customFieldId":"${field}"}]"#),
+        put("custom-fields/modify-unknown-field", account_fields)
+            .json(r#"[{"customFieldId":"${unknown}","value":"green"}]"#),
+        put(
+            "custom-fields/modify-unknown-account",
+            "/1.0/kb/accounts/${unknown}/customFields",
+        )
+        .json(r#"[{"customFieldId":"${field}","value":"green"}]"#),
+        put(
+            "custom-fields/modify-through-payment",
+            "/1.0/kb/payments/${purchase}/customFields",
+        )
+        .json(r#"[{"customFieldId":"${field}","value":"green"}]"#),
+        put("custom-fields/modify-empty-list", account_fields).json("[]"),
+        put("custom-fields/modify-null-body", account_fields).json("null"),
+        post(
+            "custom-fields/add-payment-method",
+            "/1.0/kb/paymentMethods/${pm}/customFields",
+        )
+        .json(r#"[{"name":"pm-${run}","value":"1"}]"#),
+        post(
+            "custom-fields/add-unknown-payment-method",
+            "/1.0/kb/paymentMethods/${unknown}/customFields",
+        )
+        .json(r#"[{"name":"n","value":"v"}]"#),
+        get(
+            "custom-fields/list-payment-method",
+            "/1.0/kb/paymentMethods/${pm}/customFields?audit=MINIMAL",
+        ),
+        post(
+            "custom-fields/add-payment",
+            "/1.0/kb/payments/${purchase}/customFields",
+        )
+        .json(r#"[{"name":"pay-${run}","value":"1"},{"name":"order","value":"42"}]"#),
+        post(
+            "custom-fields/add-unknown-payment",
+            "/1.0/kb/payments/${unknown}/customFields",
+        )
+        .json(r#"[{"name":"n","value":"v"}]"#),
+        get(
+            "custom-fields/list-payment",
+            "/1.0/kb/payments/${purchase}/customFields",
+        ),
+        post(
+            "custom-fields/add-transaction",
+            "/1.0/kb/paymentTransactions/${purchaseTx}/customFields",
+        )
+        .json(r#"[{"name":"tx-${run}","value":"1"}]"#),
+        post(
+            "custom-fields/add-unknown-transaction",
+            "/1.0/kb/paymentTransactions/${unknown}/customFields",
+        )
+        .json(r#"[{"name":"n","value":"v"}]"#),
+        get(
+            "custom-fields/list-transaction",
+            "/1.0/kb/paymentTransactions/${purchaseTx}/customFields?audit=FULL",
+        ),
+        put(
+            "custom-fields/modify-unknown-field-of-payment-method",
+            "/1.0/kb/paymentMethods/${pm}/customFields",
+        )
+        .json(r#"[{"customFieldId":"${unknown}","value":"2"}]"#),
+        put(
+            "custom-fields/modify-account-field-through-transaction",
+            "/1.0/kb/paymentTransactions/${purchaseTx}/customFields",
+        )
+        .json(r#"[{"customFieldId":"${field}","value":"2"}]"#),
+        delete(
+            "custom-fields/delete-all-of-payment-method",
+            "/1.0/kb/paymentMethods/${pm}/customFields",
+        ),
+        delete(
+            "custom-fields/delete-unknown-id-of-transaction",
+            "/1.0/kb/paymentTransactions/${purchaseTx}/customFields?customField=${unknown}",
+        ),
+        get(
+            "custom-fields/all-for-account",
+            "/1.0/kb/accounts/${acct}/allCustomFields",
+        ),
+        get(
+            "custom-fields/all-for-account-by-type",
+            "/1.0/kb/accounts/${acct}/allCustomFields?objectType=PAYMENT&audit=MINIMAL",
+        ),
+        get(
+            "custom-fields/all-for-unknown-account",
+            "/1.0/kb/accounts/${unknown}/allCustomFields",
+        ),
+        get(
+            "custom-fields/all-bad-object-type",
+            "/1.0/kb/accounts/${acct}/allCustomFields?objectType=SPACESHIP",
+        ),
+        get(
+            "custom-fields/page",
+            "/1.0/kb/customFields/pagination?offset=0&limit=2",
+        ),
+        get(
+            "custom-fields/page-second",
+            "/1.0/kb/customFields/pagination?offset=2&limit=2&audit=FULL",
+        ),
+        get(
+            "custom-fields/page-bad-limit",
+            "/1.0/kb/customFields/pagination?limit=x",
+        ),
+        get("custom-fields/search", &format!("{search}/color-${{run}}")),
+        get(
+            "custom-fields/search-limited",
+            &format!("{search}/${{run}}?offset=0&limit=1&audit=MINIMAL"),
+        ),
+        get("custom-fields/search-nothing", &format!("{search}/${{run}}-nothing")),
+        get(
+            "custom-fields/search-by-name",
+            &format!("{search}?objectType=ACCOUNT&fieldName=color-${{run}}&fieldValue=blue"),
+        ),
+        get(
+            "custom-fields/search-by-name-next-page",
+            &format!("{search}?objectType=ACCOUNT&fieldName=color-${{run}}&limit=1"),
+        ),
+        get(
+            "custom-fields/search-by-name-without-type",
+            &format!("{search}?fieldName=color-${{run}}"),
+        ),
+        get(
+            "custom-fields/search-by-name-without-name",
+            &format!("{search}?objectType=ACCOUNT"),
+        ),
+        get(
+            "custom-fields/search-by-name-bad-type",
+            &format!("{search}?objectType=SPACESHIP&fieldName=n"),
+        ),
+        get(
+            "custom-fields/audit-logs-with-history",
+            "/1.0/kb/customFields/${field}/auditLogsWithHistory",
+        ),
+        get(
+            "custom-fields/audit-logs-with-history-unknown",
+            "/1.0/kb/customFields/${unknown}/auditLogsWithHistory",
+        ),
+        get(
+            "custom-fields/audit-logs-with-history-other-tenant",
+            "/1.0/kb/customFields/${field}/auditLogsWithHistory",
+        )
+        .auth(other()),
+        delete(
+            "custom-fields/delete-unknown-id",
+            &format!("{account_fields}?customField=${{unknown}}"),
+        ),
+        delete(
+            "custom-fields/delete-malformed-id",
+            &format!("{account_fields}?customField=nope"),
+        ),
+        delete(
+            "custom-fields/delete",
+            &format!("{account_fields}?customField=${{field}}"),
+        ),
+        delete(
+            "custom-fields/delete-all-of-payment",
+            "/1.0/kb/payments/${purchase}/customFields",
+        ),
+        delete(
+            "custom-fields/delete-unknown-account",
+            "/1.0/kb/accounts/${unknown}/customFields",
+        ),
+        get("custom-fields/list-account-after-delete", account_fields),
+        get(
+            "custom-fields/audit-logs-with-history-after-delete",
+            "/1.0/kb/customFields/${field}/auditLogsWithHistory",
+        ),
+        put("custom-fields/modify-deleted", account_fields)
+            .json(r#"[{"customFieldId":"${field}","value":"again"}]"#),
+    ]);
+}
+
+fn object_tags(steps: &mut Vec<Step>) {
+    let payment_tags = "/1.0/kb/payments/${purchase}/tags";
+    let transaction_tags = "/1.0/kb/paymentTransactions/${purchaseTx}/tags";
+    steps.extend([
+        post("tags/add-payment", payment_tags).json(r#"["${vip}"]"#),
+        post("tags/add-payment-again", payment_tags).json(r#"["${vip}"]"#),
+        post("tags/add-payment-control", payment_tags).json(&format!(r#"["{AUTO_PAY_OFF}"]"#)),
+        post("tags/add-payment-unknown-definition", payment_tags).json(r#"["${unknown}"]"#),
+        post("tags/add-unknown-payment", "/1.0/kb/payments/${unknown}/tags")
+            .json(r#"["${vip}"]"#),
+        post("tags/add-payment-other-tenant", payment_tags)
+            .auth(other())
+            .json(r#"["${vip}"]"#),
+        get("tags/list-payment", &format!("{payment_tags}?audit=FULL")),
+        get("tags/list-unknown-payment", "/1.0/kb/payments/${unknown}/tags"),
+        post("tags/add-transaction", transaction_tags).json(r#"["${vip}"]"#),
+        post(
+            "tags/add-unknown-transaction",
+            "/1.0/kb/paymentTransactions/${unknown}/tags",
+        )
+        .json(r#"["${vip}"]"#),
+        get("tags/list-transaction", transaction_tags),
+        get(
+            "tags/list-unknown-transaction",
+            "/1.0/kb/paymentTransactions/${unknown}/tags",
+        ),
+        delete(
+            "tags/remove-transaction",
+            &format!("{transaction_tags}?tagDef=${{vip}}"),
+        ),
+        delete(
+            "tags/remove-transaction-again",
+            &format!("{transaction_tags}?tagDef=${{vip}}"),
+        ),
+        delete(
+            "tags/remove-unknown-payment",
+            "/1.0/kb/payments/${unknown}/tags?tagDef=${vip}",
+        ),
+        get(
+            "tags/list-transaction-included-deleted",
+            &format!("{transaction_tags}?includedDeleted=true&audit=FULL"),
+        )
+        .capture("/0/tagId", "txTag"),
+        get("tags/all-for-account", "/1.0/kb/accounts/${acct}/allTags"),
+        get(
+            "tags/all-for-account-by-type",
+            "/1.0/kb/accounts/${acct}/allTags?objectType=TRANSACTION&includedDeleted=true&audit=MINIMAL",
+        ),
+        get("tags/all-for-unknown-account", "/1.0/kb/accounts/${unknown}/allTags"),
+        get(
+            "tags/all-bad-object-type",
+            "/1.0/kb/accounts/${acct}/allTags?objectType=SPACESHIP",
+        ),
+        get("tags/page", "/1.0/kb/tags/pagination?offset=0&limit=1"),
+        get(
+            "tags/page-second",
+            "/1.0/kb/tags/pagination?offset=1&limit=1&audit=FULL",
+        ),
+        get("tags/page-bad-offset", "/1.0/kb/tags/pagination?offset=x"),
+        get("tags/search", "/1.0/kb/tags/search/vip-${run}"),
+        get("tags/search-by-object-type", "/1.0/kb/tags/search/TRANSACTION"),
+        get(
+            "tags/search-control-description",
+            "/1.0/kb/tags/search/Suspends payments",
+        ),
+        get("tags/search-nothing", "/1.0/kb/tags/search/${run}-nothing"),
+        get(
+            "tags/audit-logs-with-history",
+            "/1.0/kb/tags/${txTag}/auditLogsWithHistory",
+        ),
+        get(
+            "tags/audit-logs-with-history-unknown",
+            "/1.0/kb/tags/${unknown}/auditLogsWithHistory",
+        ),
+        get(
+            "tags/audit-logs-with-history-other-tenant",
+            "/1.0/kb/tags/${txTag}/auditLogsWithHistory",
+        )
+        .auth(other()),
+    ]);
+}
+
+/// An account's emails, children and export.
+fn account_extras(steps: &mut Vec<Step>) {
+    let emails = "/1.0/kb/accounts/${acct}/emails";
+    steps.extend([
+        get("emails/list-none", emails),
+        post("emails/add", emails).json(r#"{"accountId":"${acct}","email":"ada-${run}@example.com"}"#),
+        post("emails/add-again", emails)
+            .json(r#"{"accountId":"${acct}","email":"ada-${run}@example.com"}"#),
+        post("emails/add-second", emails)
+            .json(r#"{"accountId":"${acct}","email":"lovelace-${run}@example.com"}"#),
+        post("emails/add-empty", emails).json(r#"{"accountId":"${acct}","email":""}"#),
+        post("emails/add-null-body", emails).json("null"),
+        post("emails/add-unknown-field", emails).json(r#"{"email":"x@example.com","colour":"blue"}"#),
+        post("emails/add-unknown-account", "/1.0/kb/accounts/${unknown}/emails")
+            .json(r#"{"accountId":"${unknown}","email":"x@example.com"}"#),
+        post("emails/add-other-tenant", emails)
+            .auth(other())
+            .json(r#"{"accountId":"${acct}","email":"x@example.com"}"#),
+        // The account's id left out of the body, and another account's: Kill Bill files the
+        // address under the body's id (on an account whose emails are never listed after).
+        post("emails/add-without-account-id", "/1.0/kb/accounts/${bare}/emails")
+            .json(r#"{"email":"bare-${run}@example.com"}"#),
+        post("emails/add-other-account-id", "/1.0/kb/accounts/${bare}/emails")
+            .json(r#"{"accountId":"${coerced}","email":"coerced-${run}@example.com"}"#),
+        get("emails/list", emails),
+        get("emails/list-unknown-account", "/1.0/kb/accounts/${unknown}/emails"),
+        delete("emails/delete", "/1.0/kb/accounts/${acct}/emails/lovelace-${run}@example.com"),
+        delete(
+            "emails/delete-again",
+            "/1.0/kb/accounts/${acct}/emails/lovelace-${run}@example.com",
+        ),
+        delete(
+            "emails/delete-unknown-account",
+            "/1.0/kb/accounts/${unknown}/emails/x@example.com",
+        ),
+        get("emails/list-after-delete", emails),
+        get("emails/account-audit-logs", "/1.0/kb/accounts/${acct}/auditLogs")
+            .capture("/0/objectId", "email"),
+        get(
+            "emails/audit-logs-with-history",
+            "/1.0/kb/accounts/${acct}/emails/${email}/auditLogsWithHistory",
+        ),
+        get(
+            "emails/audit-logs-with-history-unknown-email",
+            "/1.0/kb/accounts/${acct}/emails/${unknown}/auditLogsWithHistory",
+        ),
+        get(
+            "emails/audit-logs-with-history-unknown-account",
+            "/1.0/kb/accounts/${unknown}/emails/${email}/auditLogsWithHistory",
+        ),
+        get("children/list", "/1.0/kb/accounts/${acct}/children"),
+        get(
+            "children/list-with-options",
+            "/1.0/kb/accounts/${acct}/children?audit=MINIMAL&accountWithBalance=true&accountWithBalanceAndCBA=true",
+        ),
+        get("children/list-none", "/1.0/kb/accounts/${child}/children"),
+        get("children/list-unknown", "/1.0/kb/accounts/${unknown}/children"),
+        get(
+            "children/list-bad-audit",
+            "/1.0/kb/accounts/${acct}/children?audit=bogus",
+        ),
+        // The export's content is each server's own tables: its kind is compared.
+        get("export/account", "/1.0/kb/export/${acct}")
+            .header("X-Killbill-CreatedBy", "diff")
+            .compare(Compare::Kind),
+        get("export/unknown-account", "/1.0/kb/export/${unknown}")
+            .header("X-Killbill-CreatedBy", "diff"),
+        get("export/without-created-by", "/1.0/kb/export/${acct}"),
+        get("export/other-tenant", "/1.0/kb/export/${acct}")
+            .header("X-Killbill-CreatedBy", "diff")
+            .auth(other()),
+    ]);
+}
+
+/// Paging, searching and refreshing payment methods, in the second tenant: the main one holds
+/// a method of the simulated gateway that only ferrobill has (`diff:gateway-plugin`), which
+/// every count would show.
+fn payment_method_listings(steps: &mut Vec<Step>) {
+    let first = steps.len();
+    let pages = "/1.0/kb/paymentMethods/pagination";
+    let search = "/1.0/kb/paymentMethods/search";
+    steps.extend([
+        post("payment-methods/other-create-first-account", ACCOUNTS)
+            .json(r#"{"externalKey":"${run}-o1","currency":"USD"}"#)
+            .location_as("o1"),
+        post("payment-methods/other-create-second-account", ACCOUNTS)
+            .json(r#"{"externalKey":"${run}-o2","currency":"EUR"}"#)
+            .location_as("o2"),
+        post(
+            "payment-methods/other-create-first-method",
+            "/1.0/kb/accounts/${o1}/paymentMethods?isDefault=true",
+        )
+        .json(r#"{"pluginName":"__EXTERNAL_PAYMENT__","externalKey":"${run}-opm1"}"#),
+        post(
+            "payment-methods/other-create-second-method",
+            "/1.0/kb/accounts/${o2}/paymentMethods",
+        )
+        .json(r#"{"pluginName":"__EXTERNAL_PAYMENT__","externalKey":"${run}-opm2"}"#),
+        get("payment-methods/page", &format!("{pages}?offset=0&limit=1")),
+        get(
+            "payment-methods/page-second",
+            &format!("{pages}?offset=1&limit=1&withPluginInfo=true&audit=FULL"),
+        ),
+        get(
+            "payment-methods/page-by-plugin",
+            &format!("{pages}?pluginName=__EXTERNAL_PAYMENT__&limit=1&audit=MINIMAL"),
+        ),
+        get(
+            "payment-methods/page-unknown-plugin",
+            &format!("{pages}?pluginName=no-such-plugin"),
+        ),
+        get(
+            "payment-methods/page-unknown-plugin-with-info",
+            &format!("{pages}?pluginName=no-such-plugin&withPluginInfo=true"),
+        ),
+        get(
+            "payment-methods/page-bad-offset",
+            &format!("{pages}?offset=x"),
+        ),
+        get(
+            "payment-methods/search",
+            &format!("{search}/${{run}}-opm?limit=1"),
+        ),
+        get(
+            "payment-methods/search-by-account",
+            &format!("{search}/${{o2}}"),
+        ),
+        get(
+            "payment-methods/search-with-plugin-info",
+            &format!("{search}/${{run}}-opm?withPluginInfo=true"),
+        ),
+        get(
+            "payment-methods/search-by-plugin",
+            &format!("{search}/${{run}}-opm?pluginName=__EXTERNAL_PAYMENT__"),
+        ),
+        get(
+            "payment-methods/search-unknown-plugin",
+            &format!("{search}/${{run}}-opm?pluginName=no-such-plugin"),
+        ),
+        get(
+            "payment-methods/search-nothing",
+            &format!("{search}/${{run}}-nothing"),
+        ),
+        put(
+            "payment-methods/refresh-unknown-plugin",
+            "/1.0/kb/accounts/${o1}/paymentMethods/refresh?pluginName=no-such-plugin",
+        ),
+        put(
+            "payment-methods/refresh-unknown-account",
+            "/1.0/kb/accounts/${unknown}/paymentMethods/refresh",
+        ),
+        put(
+            "payment-methods/refresh-without-created-by",
+            "/1.0/kb/accounts/${o1}/paymentMethods/refresh",
+        )
+        .no_created_by(),
+        // Kill Bill's __EXTERNAL_PAYMENT__ holds no methods: a refresh deletes the account's
+        // and clears its default.
+        put(
+            "payment-methods/refresh",
+            "/1.0/kb/accounts/${o1}/paymentMethods/refresh",
+        ),
+        put(
+            "payment-methods/refresh-by-plugin",
+            "/1.0/kb/accounts/${o2}/paymentMethods/refresh?pluginName=__EXTERNAL_PAYMENT__",
+        ),
+        get(
+            "payment-methods/list-after-refresh",
+            "/1.0/kb/accounts/${o1}/paymentMethods?includedDeleted=true",
+        ),
+        get(
+            "payment-methods/account-after-refresh",
+            "/1.0/kb/accounts/${o1}",
+        ),
+        get("payment-methods/page-after-refresh", pages),
+    ]);
+    for step in &mut steps[first..] {
+        step.auth = other();
+    }
+    steps.push(
+        put(
+            "payment-methods/refresh-other-tenant",
+            "/1.0/kb/accounts/${acct}/paymentMethods/refresh?pluginName=__EXTERNAL_PAYMENT__",
+        )
+        .auth(other()),
+    );
 }
 
 fn payment_method_deletion(steps: &mut Vec<Step>) {

@@ -27,9 +27,9 @@ use self::card::{Card, CardClass, CC_LAST4, CC_NUMBER, KEPT_PROPERTIES};
 use self::simulation::Fate;
 use self::storage::{Answer, PaymentRecord, TransactionRecord};
 use super::{
-    PaymentCall, PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi, PaymentPluginStatus,
-    PaymentTransactionInfo, PluginError, PluginHealth, PluginProperty, PluginResult,
-    TransactionType,
+    PaymentCall, PaymentMethodCall, PaymentMethodInfo, PaymentMethodMatch, PaymentMethodPlugin,
+    PaymentPluginApi, PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginHealth,
+    PluginProperty, PluginResult, TransactionType,
 };
 use crate::config::GatewayConfig;
 use crate::db::work::{Db, Work};
@@ -309,26 +309,32 @@ impl GatewaySimPlugin {
                         call.payment_method_id
                     ))
                 })?;
-        let property = |key: &str, value: String| PluginProperty {
-            key: key.to_string(),
-            value: Some(value),
-            is_updatable: false,
-        };
-        let mut properties = Vec::new();
-        if let Some(last4) = method.card_last4 {
-            properties.push(property(CC_NUMBER, card::masked(&last4)));
-            properties.push(property(CC_LAST4, last4));
+        Ok(method_detail(method))
+    }
+}
+
+/// What the gateway tells Kill Bill about one of its methods: its id, whether it is the
+/// account's default with the gateway, and the card's masked number and kept properties.
+fn method_detail(method: storage::MethodRecord) -> PaymentMethodPlugin {
+    let property = |key: &str, value: String| PluginProperty {
+        key: key.to_string(),
+        value: Some(value),
+        is_updatable: false,
+    };
+    let mut properties = Vec::new();
+    if let Some(last4) = method.card_last4 {
+        properties.push(property(CC_NUMBER, card::masked(&last4)));
+        properties.push(property(CC_LAST4, last4));
+    }
+    for key in KEPT_PROPERTIES {
+        if let Some(value) = method.details.get(*key).and_then(|value| value.as_str()) {
+            properties.push(property(key, value.to_string()));
         }
-        for key in KEPT_PROPERTIES {
-            if let Some(value) = method.details.get(*key).and_then(|value| value.as_str()) {
-                properties.push(property(key, value.to_string()));
-            }
-        }
-        Ok(PaymentMethodPlugin {
-            external_payment_method_id: Some(method.external_id),
-            is_default_payment_method: method.is_default,
-            properties,
-        })
+    }
+    PaymentMethodPlugin {
+        external_payment_method_id: Some(method.external_id),
+        is_default_payment_method: method.is_default,
+        properties,
     }
 }
 
@@ -459,6 +465,51 @@ impl PaymentPluginApi for GatewaySimPlugin {
         call: PaymentMethodCall<'a>,
     ) -> PluginResult<'a, PaymentMethodPlugin> {
         self.method_detail(call).boxed()
+    }
+
+    fn get_payment_methods<'a>(
+        &'a self,
+        tenant_id: Uuid,
+        account_id: Uuid,
+        _properties: &'a [PluginProperty],
+    ) -> PluginResult<'a, Vec<PaymentMethodInfo>> {
+        async move {
+            let work = self.connection().await?;
+            let methods = storage::find_account_methods(work.client(), tenant_id, account_id)
+                .await
+                .map_err(storage_error)?;
+            Ok(methods
+                .into_iter()
+                .map(|method| PaymentMethodInfo {
+                    payment_method_id: Some(method.kb_payment_method_id),
+                    external_payment_method_id: Some(method.external_id),
+                    is_default: method.is_default,
+                })
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn search_payment_methods<'a>(
+        &'a self,
+        tenant_id: Uuid,
+        search_key: &'a str,
+        _properties: &'a [PluginProperty],
+    ) -> PluginResult<'a, Vec<PaymentMethodMatch>> {
+        async move {
+            let work = self.connection().await?;
+            let methods = storage::search_methods(work.client(), tenant_id, search_key)
+                .await
+                .map_err(storage_error)?;
+            Ok(methods
+                .into_iter()
+                .map(|method| PaymentMethodMatch {
+                    payment_method_id: method.kb_payment_method_id,
+                    detail: method_detail(method),
+                })
+                .collect())
+        }
+        .boxed()
     }
 
     fn set_default_payment_method<'a>(

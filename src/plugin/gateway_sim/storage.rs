@@ -29,6 +29,7 @@ pub struct NewMethod<'a> {
 
 /// A `gateway_payment_methods` row as reads need it.
 pub struct MethodRecord {
+    pub kb_payment_method_id: Uuid,
     pub external_id: String,
     pub card_class: Option<String>,
     pub card_last4: Option<String>,
@@ -160,22 +161,70 @@ pub async fn find_payment_method(
 ) -> Result<Option<MethodRecord>, tokio_postgres::Error> {
     let row = client
         .query_opt(
-            "select external_id, card_class, card_last4, details, is_default
-             from gateway_payment_methods
-             where kb_tenant_id = $1 and kb_payment_method_id = $2",
+            &format!(
+                "select {METHOD_COLUMNS} from gateway_payment_methods
+                 where kb_tenant_id = $1 and kb_payment_method_id = $2"
+            ),
             &[&tenant_id, &payment_method_id],
         )
         .await?;
-    row.map(|row| {
-        Ok(MethodRecord {
-            external_id: row.try_get("external_id")?,
-            card_class: row.try_get("card_class")?,
-            card_last4: row.try_get("card_last4")?,
-            details: row.try_get("details")?,
-            is_default: row.try_get("is_default")?,
-        })
+    row.as_ref().map(method_record).transpose()
+}
+
+/// The account's methods the gateway still holds (not deleted), oldest first.
+pub async fn find_account_methods(
+    client: &impl GenericClient,
+    tenant_id: Uuid,
+    account_id: Uuid,
+) -> Result<Vec<MethodRecord>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!(
+                "select {METHOD_COLUMNS} from gateway_payment_methods
+                 where kb_tenant_id = $1 and kb_account_id = $2 and not is_deleted
+                 order by record_id"
+            ),
+            &[&tenant_id, &account_id],
+        )
+        .await?;
+    rows.iter().map(method_record).collect()
+}
+
+/// The tenant's methods the gateway still holds whose Kill Bill id, account id or card's last
+/// four digits equal `key`, or whose gateway id contains it; oldest first.
+pub async fn search_methods(
+    client: &impl GenericClient,
+    tenant_id: Uuid,
+    key: &str,
+) -> Result<Vec<MethodRecord>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!(
+                "select {METHOD_COLUMNS} from gateway_payment_methods
+                 where kb_tenant_id = $1 and not is_deleted
+                   and (kb_payment_method_id::text = $2 or kb_account_id::text = $2
+                        or card_last4 = $2 or strpos(external_id, $2) > 0)
+                 order by record_id"
+            ),
+            &[&tenant_id, &key],
+        )
+        .await?;
+    rows.iter().map(method_record).collect()
+}
+
+/// The columns a [`MethodRecord`] is read from.
+const METHOD_COLUMNS: &str =
+    "kb_payment_method_id, external_id, card_class, card_last4, details, is_default";
+
+fn method_record(row: &Row) -> Result<MethodRecord, tokio_postgres::Error> {
+    Ok(MethodRecord {
+        kb_payment_method_id: row.try_get("kb_payment_method_id")?,
+        external_id: row.try_get("external_id")?,
+        card_class: row.try_get("card_class")?,
+        card_last4: row.try_get("card_last4")?,
+        details: row.try_get("details")?,
+        is_default: row.try_get("is_default")?,
     })
-    .transpose()
 }
 
 /// Creates the payment's row on its first call; later calls find it.

@@ -1,0 +1,364 @@
+//! Kill Bill's custom field endpoints: the fields of one object (`…/customFields` under
+//! accounts, payment methods, payments and payment transactions: list, add, modify, remove,
+//! from JaxRsResourceBase), an account's fields and its objects' (`allCustomFields`), and
+//! CustomFieldResource (paging, search by key, search by object type and name, audit logs with
+//! history), with CustomFieldJson exactly as Kill Bill writes it.
+//!
+//! This file owns the wire shape and the query parameters (`audit`, the repeatable
+//! `customField`, `objectType`, `fieldName`, `fieldValue`, paging). It must never hold SQL or a
+//! business rule: those are `service::custom_fields`'s.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, MethodRouter};
+use axum::Extension;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::audit::{audit_level_name, audit_logs_json, audit_logs_with_history_json, AuditLogJson};
+use super::error::{ApiError, Result};
+use super::extract::{
+    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs,
+    RawQueryPairs, WriteContext,
+};
+use super::paging::{page_request, page_response, NextPage};
+use super::{lenient, resource_path, AppState};
+use crate::service::custom_fields::{CustomFieldView, FieldChange, FieldFilter, NewField};
+use crate::service::tags::is_object_type;
+use crate::service::{ObjectKind, ObjectRef};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/1.0/kb/accounts/{account_id}/customFields",
+            object_routes(ObjectKind::Account),
+        )
+        .route(
+            "/1.0/kb/paymentMethods/{payment_method_id}/customFields",
+            object_routes(ObjectKind::PaymentMethod),
+        )
+        .route(
+            "/1.0/kb/payments/{payment_id}/customFields",
+            object_routes(ObjectKind::Payment),
+        )
+        .route(
+            "/1.0/kb/paymentTransactions/{transaction_id}/customFields",
+            object_routes(ObjectKind::Transaction),
+        )
+        .route(
+            "/1.0/kb/accounts/{account_id}/allCustomFields",
+            get(get_all_account_fields),
+        )
+        .route("/1.0/kb/customFields/pagination", get(list_fields))
+        .route("/1.0/kb/customFields/search", get(search_fields_by_name))
+        .route(
+            "/1.0/kb/customFields/search/{*search_key}",
+            get(search_fields),
+        )
+        .route(
+            "/1.0/kb/customFields/{custom_field_id}/auditLogsWithHistory",
+            get(get_field_audit_logs_with_history),
+        )
+}
+
+/// List, add, modify and remove the fields of objects of `kind`, the path's id naming one.
+fn object_routes(kind: ObjectKind) -> MethodRouter<AppState> {
+    get(get_object_fields)
+        .post(create_object_fields)
+        .put(modify_object_fields)
+        .delete(delete_object_fields)
+        .layer(Extension(kind))
+}
+
+/// Kill Bill's ObjectType of a custom field, in its audit logs.
+const CUSTOM_FIELD_OBJECT_TYPE: &str = "CUSTOM_FIELD";
+
+/// Kill Bill's CustomFieldJson as a response, fields in its order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CustomFieldJson {
+    custom_field_id: Uuid,
+    object_id: Uuid,
+    object_type: String,
+    name: String,
+    value: Option<String>,
+    audit_logs: Vec<AuditLogJson>,
+}
+
+impl From<CustomFieldView> for CustomFieldJson {
+    fn from(view: CustomFieldView) -> Self {
+        let field = view.field;
+        CustomFieldJson {
+            custom_field_id: field.id,
+            audit_logs: audit_logs_json(CUSTOM_FIELD_OBJECT_TYPE, field.id, view.audit_logs),
+            object_id: field.object_id,
+            object_type: field.object_type,
+            name: field.name,
+            value: field.value,
+        }
+    }
+}
+
+/// Kill Bill's CustomFieldJson as an element of a request body. `objectId` and `auditLogs` are
+/// accepted and ignored, and so is `objectType` once Jackson has read it as an ObjectType: the
+/// path names the object. `customFieldId` only matters to a modification.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CustomFieldInputJson {
+    #[serde(default, deserialize_with = "lenient::uuid")]
+    custom_field_id: Option<Uuid>,
+    #[serde(default, rename = "objectId", deserialize_with = "lenient::uuid")]
+    _object_id: Option<Uuid>,
+    #[serde(
+        default,
+        rename = "objectType",
+        deserialize_with = "lenient::object_type"
+    )]
+    _object_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    value: Option<String>,
+    #[serde(default, rename = "auditLogs")]
+    _audit_logs: Option<serde::de::IgnoredAny>,
+}
+
+/// The body of `POST` and `PUT …/customFields`: a JSON array of CustomFieldJson. A `null`
+/// entry is skipped, as an absent one would be.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+struct CustomFieldsJson(Vec<Option<CustomFieldInputJson>>);
+
+impl JsonBody for CustomFieldsJson {
+    const NAME: &'static str = "CustomFieldJson list";
+    const ARRAY: bool = true;
+    const JAVA_TYPE: &'static str =
+        "java.util.ArrayList<org.killbill.billing.jaxrs.json.CustomFieldJson>";
+}
+
+impl CustomFieldsJson {
+    fn fields(self) -> impl Iterator<Item = CustomFieldInputJson> {
+        self.0.into_iter().flatten()
+    }
+}
+
+fn object(kind: ObjectKind, raw_id: &str) -> Result<ObjectRef> {
+    Ok(ObjectRef {
+        kind,
+        id: parse_id(raw_id)?,
+    })
+}
+
+/// `GET …/{id}/customFields?audit=NONE`.
+async fn get_object_fields(
+    Extension(kind): Extension<ObjectKind>,
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+    query: RawQueryPairs,
+) -> Result<Json<Vec<CustomFieldJson>>> {
+    let object = object(kind, &raw_id)?;
+    let audit = QueryPairs::from(query).audit()?;
+    let views = state
+        .custom_fields
+        .object_fields(&tenant, object, audit)
+        .await?;
+    Ok(Json(views.into_iter().map(Into::into).collect()))
+}
+
+/// `POST …/{id}/customFields` with `[{"name":…,"value":…}, …]` → 201 with an empty body and
+/// the absolute `Location` of the object's fields.
+async fn create_object_fields(
+    Extension(kind): Extension<ObjectKind>,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_id): KbPath<String>,
+    KbJson(body): KbJson<CustomFieldsJson>,
+) -> Result<Response> {
+    let object = object(kind, &raw_id)?;
+    let fields = body
+        .fields()
+        .map(|field| NewField {
+            name: field.name,
+            value: field.value,
+        })
+        .collect();
+    state
+        .custom_fields
+        .add(&tenant, object, fields, &context)
+        .await?;
+    let location = format!("{base}{}/{}/customFields", resource_path(kind), object.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// `PUT …/{id}/customFields` with `[{"customFieldId":…,"value":…}, …]` → 204.
+async fn modify_object_fields(
+    Extension(kind): Extension<ObjectKind>,
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_id): KbPath<String>,
+    KbJson(body): KbJson<CustomFieldsJson>,
+) -> Result<StatusCode> {
+    let object = object(kind, &raw_id)?;
+    let changes = body
+        .fields()
+        .map(|field| FieldChange {
+            id: field.custom_field_id,
+            name: field.name,
+            value: field.value,
+        })
+        .collect();
+    state
+        .custom_fields
+        .modify(&tenant, object, changes, &context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE …/{id}/customFields?customField=<id>&customField=<id>` → 204; without any
+/// `customField`, every field of the object goes.
+async fn delete_object_fields(
+    Extension(kind): Extension<ObjectKind>,
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_id): KbPath<String>,
+    query: RawQueryPairs,
+) -> Result<StatusCode> {
+    let object = object(kind, &raw_id)?;
+    let ids = QueryPairs::from(query).uuids("customField")?;
+    state
+        .custom_fields
+        .remove(&tenant, object, &ids, &context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /1.0/kb/accounts/{accountId}/allCustomFields?objectType=&audit=NONE`.
+async fn get_all_account_fields(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+    query: RawQueryPairs,
+) -> Result<Json<Vec<CustomFieldJson>>> {
+    let account_id = parse_id(&raw_id)?;
+    let params = QueryPairs::from(query);
+    let object_type = params.object_type()?;
+    let views = state
+        .custom_fields
+        .account_fields(&tenant, account_id, object_type, params.audit()?)
+        .await?;
+    Ok(Json(views.into_iter().map(Into::into).collect()))
+}
+
+/// One page of fields with Kill Bill's pagination headers; `echoed` are the parameters the
+/// next page's URI carries before `audit`.
+async fn paged(
+    state: &AppState,
+    tenant: &crate::service::tenants::Tenant,
+    filter: FieldFilter<'_>,
+    path: &str,
+    params: &QueryPairs,
+    echoed: Vec<(&'static str, String)>,
+) -> Result<Response> {
+    let request = page_request(params)?;
+    let audit = params.audit()?;
+    let page = state
+        .custom_fields
+        .page(tenant, filter, request, audit)
+        .await?;
+    let mut query = echoed;
+    query.push(("audit", audit_level_name(audit).to_string()));
+    let next = NextPage {
+        path,
+        limit: request.limit,
+        query,
+    };
+    page_response(page.map(CustomFieldJson::from), next)
+}
+
+/// `GET /1.0/kb/customFields/pagination?offset=0&limit=100&audit=NONE`.
+async fn list_fields(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    query: RawQueryPairs,
+) -> Result<Response> {
+    let params = QueryPairs::from(query);
+    let path = "/1.0/kb/customFields/pagination";
+    paged(&state, &tenant, FieldFilter::All, path, &params, Vec::new()).await
+}
+
+/// `GET /1.0/kb/customFields/search/{searchKey}?offset=0&limit=100&audit=NONE`.
+async fn search_fields(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(search_key): KbPath<String>,
+    query: RawQueryPairs,
+) -> Result<Response> {
+    let params = QueryPairs::from(query);
+    let path = format!(
+        "/1.0/kb/customFields/search/{}",
+        encode_uri_component(&search_key)
+    );
+    let filter = FieldFilter::Key(&search_key);
+    paged(&state, &tenant, filter, &path, &params, Vec::new()).await
+}
+
+/// `GET /1.0/kb/customFields/search?objectType=&fieldName=&fieldValue=`: both the object type
+/// and the name are required (Kill Bill's checkNotNull), the value is optional.
+async fn search_fields_by_name(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    query: RawQueryPairs,
+) -> Result<Response> {
+    let params = QueryPairs::from(query);
+    let required = |name: &str| {
+        params.value(name).ok_or_else(|| {
+            ApiError::NullParameter(format!("{name} in searchCustomFieldsByTypeName() is null"))
+        })
+    };
+    let object_type = required("objectType")?;
+    let name = required("fieldName")?;
+    // ObjectType.valueOf in the resource: an IllegalArgumentException, not JAX-RS's 404.
+    if !is_object_type(object_type) {
+        return Err(ApiError::InvalidParameter(format!(
+            "No enum constant org.killbill.billing.ObjectType.{object_type}"
+        )));
+    }
+    let value = params.value("fieldValue");
+    let echoed = vec![
+        ("objectType", object_type.to_string()),
+        ("fieldName", name.to_string()),
+        ("fieldValue", value.unwrap_or_default().to_string()),
+    ];
+    let filter = FieldFilter::Named {
+        object_type,
+        name,
+        value,
+    };
+    let path = "/1.0/kb/customFields/search";
+    paged(&state, &tenant, filter, path, &params, echoed).await
+}
+
+/// `GET /1.0/kb/customFields/{customFieldId}/auditLogsWithHistory`.
+async fn get_field_audit_logs_with_history(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+) -> Result<Json<Vec<AuditLogJson>>> {
+    let id = parse_id(&raw_id)?;
+    let logs = state
+        .custom_fields
+        .audit_logs_with_history(&tenant, id)
+        .await?;
+    Ok(Json(audit_logs_with_history_json(
+        CUSTOM_FIELD_OBJECT_TYPE,
+        id,
+        logs,
+    )))
+}

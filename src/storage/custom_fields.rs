@@ -1,0 +1,295 @@
+//! The `custom_fields` and `custom_field_history` tables (Kill Bill's CustomFieldSqlDao).
+//!
+//! This file owns that SQL: adding a field, changing its value, marking it removed (each with
+//! its history copy and audit row in the same statement), and the reads of an object's, an
+//! account's and a tenant's fields, paged and searched, always scoped to one tenant. It must
+//! never decide a business rule (what may be added or changed), open a transaction, or know
+//! about HTTP.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::audit::{
+    change_with_history, deactivate_with_history, insert_with_history, ChangeType, HistoryTarget,
+};
+use super::{AuditContext, StorageError};
+
+/// The unique index refusing a second active field with one name and value on one object.
+pub const ACTIVE_NAME_VALUE_INDEX: &str = "custom_fields_active_object_name_value";
+
+/// Every column a field and its history rows share, in one order for inserts and copies.
+const DATA_COLUMNS: &str = "id, object_id, object_type, is_active, field_name, field_value,
+    created_by, created_date, updated_by, updated_date, account_record_id, tenant_record_id";
+
+/// One `custom_fields` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomFieldRecord {
+    pub record_id: i64,
+    pub id: Uuid,
+    pub object_id: Uuid,
+    pub object_type: String,
+    pub is_active: bool,
+    pub name: String,
+    pub value: Option<String>,
+    pub account_record_id: i64,
+    pub tenant_record_id: i64,
+}
+
+impl CustomFieldRecord {
+    fn from_row(row: &Row) -> Result<CustomFieldRecord, StorageError> {
+        Ok(CustomFieldRecord {
+            record_id: row.try_get("record_id")?,
+            id: row.try_get("id")?,
+            object_id: row.try_get("object_id")?,
+            object_type: row.try_get("object_type")?,
+            is_active: row.try_get("is_active")?,
+            name: row.try_get("field_name")?,
+            value: row.try_get("field_value")?,
+            account_record_id: row.try_get("account_record_id")?,
+            tenant_record_id: row.try_get("tenant_record_id")?,
+        })
+    }
+}
+
+/// What a new field holds; its account and tenant come from the audit context.
+#[derive(Debug, Clone)]
+pub struct NewCustomField<'a> {
+    pub id: Uuid,
+    pub object_id: Uuid,
+    pub object_type: &'a str,
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+/// Which of the tenant's active fields a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldFilter<'a> {
+    All,
+    /// Kill Bill's search by key: the id equal to it, or the object type, object id, name or
+    /// value containing it (`like`, so `%` and `_` in the key are wildcards, as there).
+    Key(&'a str),
+    /// Kill Bill's search by object type and name, and value when given: all equal.
+    Named {
+        object_type: &'a str,
+        name: &'a str,
+        value: Option<&'a str>,
+    },
+}
+
+impl<'a> FieldFilter<'a> {
+    /// The values of [`FILTER_CLAUSE`]'s `$2` to `$6`.
+    fn params(&self) -> [Option<String>; 5] {
+        match *self {
+            FieldFilter::All => [None, None, None, None, None],
+            FieldFilter::Key(key) => [
+                Some(key.to_string()),
+                Some(format!("%{key}%")),
+                None,
+                None,
+                None,
+            ],
+            FieldFilter::Named {
+                object_type,
+                name,
+                value,
+            } => [
+                None,
+                None,
+                Some(object_type.to_string()),
+                Some(name.to_string()),
+                value.map(str::to_string),
+            ],
+        }
+    }
+}
+
+/// The active fields of tenant `$1` a [`FieldFilter`] keeps, with its values in `$2` to `$6`.
+const FILTER_CLAUSE: &str = "tenant_record_id = $1 and is_active
+    and ($2::text is null or id::text = $2 or object_type like $3 or object_id::text like $3
+         or field_name like $3 or field_value like $3)
+    and ($4::text is null
+         or (object_type = $4 and field_name = $5 and ($6::text is null or field_value = $6)))";
+
+const HISTORY: HistoryTarget = HistoryTarget {
+    table: "custom_fields",
+    history_table: "custom_field_history",
+    columns: DATA_COLUMNS,
+    audit_table_name: "CUSTOM_FIELD_HISTORY",
+};
+
+/// Adds an active field with its history and audit rows. A field the object already carries
+/// with this name and value comes back as a unique violation on [`ACTIVE_NAME_VALUE_INDEX`].
+pub async fn insert_custom_field(
+    client: &impl GenericClient,
+    field: &NewCustomField<'_>,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<CustomFieldRecord, StorageError> {
+    let account_record_id = audit.account_record_id.unwrap_or_default();
+    let row = insert_with_history(
+        client,
+        HISTORY,
+        &format!(
+            "insert into custom_fields ({DATA_COLUMNS})
+             values ($1, $2, $3, true, $4, $5, $6, $7, $6, $7, $8, $9)
+             returning *"
+        ),
+        &[
+            &field.id,
+            &field.object_id,
+            &field.object_type,
+            &field.name,
+            &field.value,
+            &audit.created_by,
+            &now,
+            &account_record_id,
+            &audit.tenant_record_id,
+        ],
+        now,
+        audit,
+    )
+    .await?;
+    CustomFieldRecord::from_row(&row)
+}
+
+/// Sets the value of the active field `record_id`, with its history and audit rows; `None`
+/// when the field is no longer active.
+pub async fn update_custom_field_value(
+    client: &impl GenericClient,
+    record_id: i64,
+    value: &str,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<Option<CustomFieldRecord>, StorageError> {
+    let row = change_with_history(
+        client,
+        HISTORY,
+        "update custom_fields set field_value = $2, updated_by = $3, updated_date = $4
+         where record_id = $1 and is_active
+         returning *",
+        ChangeType::Update,
+        &[&record_id, &value, &audit.created_by, &now],
+        now,
+        audit,
+    )
+    .await?;
+    row.as_ref().map(CustomFieldRecord::from_row).transpose()
+}
+
+/// Marks the active field `record_id` removed, with its history and audit rows; `None` when it
+/// was removed already (a concurrent removal).
+pub async fn deactivate_custom_field(
+    client: &impl GenericClient,
+    record_id: i64,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<Option<CustomFieldRecord>, StorageError> {
+    let row = deactivate_with_history(client, HISTORY, record_id, now, audit).await?;
+    row.as_ref().map(CustomFieldRecord::from_row).transpose()
+}
+
+/// The object's active fields in the order they were added.
+pub async fn find_custom_fields_for_object(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    object_id: Uuid,
+    object_type: &str,
+) -> Result<Vec<CustomFieldRecord>, StorageError> {
+    let rows = crate::storage::query_cached(
+        client,
+        "select * from custom_fields
+             where object_id = $1 and object_type = $2 and tenant_record_id = $3 and is_active
+             order by record_id",
+        &[&object_id, &object_type, &tenant_record_id],
+    )
+    .await?;
+    rows.iter().map(CustomFieldRecord::from_row).collect()
+}
+
+/// The active fields of every object of the account (of one object type when given), in the
+/// order they were added.
+pub async fn find_custom_fields_for_account(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    account_record_id: i64,
+    object_type: Option<&str>,
+) -> Result<Vec<CustomFieldRecord>, StorageError> {
+    let rows = crate::storage::query_cached(
+        client,
+        "select * from custom_fields
+             where account_record_id = $1 and tenant_record_id = $2 and is_active
+               and ($3::text is null or object_type = $3)
+             order by record_id",
+        &[&account_record_id, &tenant_record_id, &object_type],
+    )
+    .await?;
+    rows.iter().map(CustomFieldRecord::from_row).collect()
+}
+
+/// The tenant's field with this id, removed or not.
+pub async fn find_custom_field(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    id: Uuid,
+) -> Result<Option<CustomFieldRecord>, StorageError> {
+    let row = crate::storage::query_opt_cached(
+        client,
+        "select * from custom_fields where id = $1 and tenant_record_id = $2",
+        &[&id, &tenant_record_id],
+    )
+    .await?;
+    row.as_ref().map(CustomFieldRecord::from_row).transpose()
+}
+
+/// One page of the tenant's active fields that `filter` keeps, in `record_id` order
+/// (descending when `descending`, Kill Bill's negative limit).
+pub async fn list_custom_fields(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    filter: FieldFilter<'_>,
+    offset: i64,
+    limit: i64,
+    descending: bool,
+) -> Result<Vec<CustomFieldRecord>, StorageError> {
+    let order = if descending { "desc" } else { "asc" };
+    let sql = format!(
+        "select * from custom_fields where {FILTER_CLAUSE}
+         order by record_id {order} offset $7 limit $8"
+    );
+    let [key, like, object_type, name, value] = filter.params();
+    let rows = crate::storage::query_cached(
+        client,
+        &sql,
+        &[
+            &tenant_record_id,
+            &key,
+            &like,
+            &object_type,
+            &name,
+            &value,
+            &offset,
+            &limit,
+        ],
+    )
+    .await?;
+    rows.iter().map(CustomFieldRecord::from_row).collect()
+}
+
+/// How many of the tenant's active fields `filter` keeps.
+pub async fn count_custom_fields(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    filter: FieldFilter<'_>,
+) -> Result<i64, StorageError> {
+    let sql = format!("select count(*) from custom_fields where {FILTER_CLAUSE}");
+    let [key, like, object_type, name, value] = filter.params();
+    let row = crate::storage::query_one_cached(
+        client,
+        &sql,
+        &[&tenant_record_id, &key, &like, &object_type, &name, &value],
+    )
+    .await?;
+    Ok(row.try_get(0)?)
+}
