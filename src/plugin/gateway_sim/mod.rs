@@ -16,6 +16,7 @@
 //! touch ferrobill's own tables or the main pool.
 
 mod card;
+mod hosted;
 mod simulation;
 mod storage;
 
@@ -27,9 +28,10 @@ use self::card::{Card, CardClass, CC_LAST4, CC_NUMBER, KEPT_PROPERTIES};
 use self::simulation::Fate;
 use self::storage::{Answer, PaymentRecord, TransactionRecord};
 use super::{
-    PaymentCall, PaymentMethodCall, PaymentMethodInfo, PaymentMethodMatch, PaymentMethodPlugin,
-    PaymentPluginApi, PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginHealth,
-    PluginProperty, PluginResult, TransactionType,
+    FormDescriptor, GatewayNotification, HostedPageCall, PaymentCall, PaymentMethodCall,
+    PaymentMethodInfo, PaymentMethodMatch, PaymentMethodPlugin, PaymentPluginApi,
+    PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginHealth, PluginProperty,
+    PluginResult, TransactionType,
 };
 use crate::config::GatewayConfig;
 use crate::db::work::{Db, Work};
@@ -171,7 +173,7 @@ impl GatewaySimPlugin {
             return Ok(transaction_info(recorded));
         }
         let refusal = match fate {
-            Fate::Approve | Fate::Hang | Fate::LostAnswer => {
+            Fate::Approve | Fate::Hang | Fate::LostAnswer | Fate::Pending => {
                 apply(&mut payment, transaction_type, call.amount).err()
             }
             Fate::Decline => Some(Refusal {
@@ -192,6 +194,13 @@ impl GatewaySimPlugin {
                 status: PaymentPluginStatus::Error,
                 gateway_error_code: Some(refusal.code),
                 gateway_error: Some(&refusal.message),
+            },
+            // Nothing moves until the notification: the totals are applied then.
+            (Fate::Pending, None) => Answer {
+                processed_amount: call.amount,
+                status: PaymentPluginStatus::Pending,
+                gateway_error_code: None,
+                gateway_error: None,
             },
             (_, None) => Answer {
                 processed_amount: call.amount,
@@ -592,6 +601,25 @@ impl PaymentPluginApi for GatewaySimPlugin {
             Ok(records.into_iter().map(transaction_info).collect())
         }
         .boxed()
+    }
+
+    /// A form sending the customer to the simulated checkout page (docs/gateway.md).
+    fn build_form_descriptor<'a>(
+        &'a self,
+        call: HostedPageCall<'a>,
+    ) -> PluginResult<'a, FormDescriptor> {
+        let descriptor = hosted::form_descriptor(&call);
+        async move { Ok(descriptor) }.boxed()
+    }
+
+    /// The checkout page's word on a PENDING transaction (docs/gateway.md).
+    fn process_notification<'a>(
+        &'a self,
+        tenant_id: Uuid,
+        notification: &'a str,
+        _properties: &'a [PluginProperty],
+    ) -> PluginResult<'a, GatewayNotification> {
+        self.notification(tenant_id, notification).boxed()
     }
 
     fn health(&self) -> PluginHealth {
