@@ -12,6 +12,7 @@
 //! | [`chart`]  | time-series charts as SVG (plotters), for the dashboard and the load suite's reports |
 //! | [`procfs`] | a process's CPU time and memory from /proc                                        |
 //! | [`html`]   | escaping text for HTML (the dashboard page, the load suite's report)              |
+//! | [`java_hash`] | the iteration order of Java's HashMap and HashSet, for answers Kill Bill builds by walking one |
 //! | [`profiling`] | `X-Killbill-Profiling-Req`: per-request spans (DAO, DAO_CONNECTION, PLUGIN, …) |
 //! | `service`  | the rules: tenants, accounts, payment methods, tags, payments, audit levels      |
 //! | `plugin`   | payment plugins (PaymentPluginApi), registry, executor, `__EXTERNAL_PAYMENT__`, the simulated gateway |
@@ -32,6 +33,7 @@ pub mod db;
 mod health;
 pub mod html;
 mod http;
+pub mod java_hash;
 pub mod metrics;
 pub mod plugin;
 pub mod procfs;

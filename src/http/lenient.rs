@@ -63,6 +63,27 @@ pub fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Strin
     }
 }
 
+/// A `List<String>` field; `null` entries stay `None`, numbers and booleans become their text.
+pub fn strings<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<Option<String>>>, D::Error> {
+    match value(deserializer)? {
+        None => Ok(None),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::Null => Ok(None),
+                Value::String(text) => Ok(Some(text)),
+                Value::Number(number) => Ok(Some(number.to_string())),
+                Value::Bool(flag) => Ok(Some(flag.to_string())),
+                other => Err(mismatched("java.lang.String", &other)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(mismatched("java.util.ArrayList<java.lang.String>", &other)),
+    }
+}
+
 /// An `Integer` field.
 pub fn int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i32>, D::Error> {
     const JAVA: &str = "java.lang.Integer";

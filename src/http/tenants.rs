@@ -1,9 +1,11 @@
-//! `/1.0/kb/tenants`: Kill Bill's TenantResource (api.md §1.6).
+//! `/1.0/kb/tenants`: Kill Bill's TenantResource (api.md §1.6): tenants, the push-notification
+//! callback, and the tenant's key-values: plugin configurations, payment state machines, the
+//! per-tenant system configuration and user keys (text bodies, answered as TenantKeyValueJson).
 //!
-//! Creating a tenant needs Basic auth and `X-Killbill-CreatedBy` but no tenant headers; reading
-//! one by id needs the tenant's own headers. `apiSecret` is never returned.
+//! Creating a tenant needs Basic auth and `X-Killbill-CreatedBy` but no tenant headers; every
+//! other route needs the tenant's own headers and sees only that tenant's values. `apiSecret`
+//! is never returned.
 
-use crate::service::push_notifications::PUSH_NOTIFICATION_CB;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,9 +15,16 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::{ApiError, Result};
-use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::extract::{
+    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, KbText,
+    WriteContext,
+};
 use super::lenient;
 use super::AppState;
+use crate::service::push_notifications::PUSH_NOTIFICATION_CB;
+use crate::service::tenant_key_values::{
+    payment_state_machine_key, plugin_config_key, PER_TENANT_CONFIG,
+};
 use crate::service::tenants::{NewTenant, Tenant};
 use crate::service::ServiceError;
 
@@ -32,7 +41,37 @@ pub fn router() -> Router<AppState> {
                 .get(get_push_notification_callbacks)
                 .delete(delete_push_notification_callbacks),
         )
+        .route(
+            "/1.0/kb/tenants/uploadPluginConfig/{plugin_name}",
+            post(upload_plugin_config)
+                .get(get_plugin_config)
+                .delete(delete_plugin_config),
+        )
+        .route(
+            "/1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{plugin_name}",
+            post(upload_payment_state_machine)
+                .get(get_payment_state_machine)
+                .delete(delete_payment_state_machine),
+        )
+        .route(
+            PER_TENANT_CONFIG_PATH,
+            post(upload_per_tenant_config)
+                .get(get_per_tenant_config)
+                .delete(delete_per_tenant_config),
+        )
+        .route(
+            "/1.0/kb/tenants/uploadPerTenantConfig/{key_prefix}/search",
+            get(search_key_values),
+        )
+        .route(
+            "/1.0/kb/tenants/userKeyValue/{key_name}",
+            post(add_user_key_value)
+                .get(get_user_key_value)
+                .delete(delete_user_key_value),
+        )
 }
+
+const PER_TENANT_CONFIG_PATH: &str = "/1.0/kb/tenants/uploadPerTenantConfig";
 
 /// Kill Bill's TenantResource path for push notification callbacks; tenant-scoped (only the
 /// exact path `/1.0/kb/tenants` is exempt from the tenant headers).
@@ -142,9 +181,19 @@ async fn get_tenant(
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct TenantKeyValueJson {
-    key: &'static str,
+    key: String,
     values: Vec<String>,
     audit_logs: Vec<serde_json::Value>,
+}
+
+impl TenantKeyValueJson {
+    fn new(key: String, values: Vec<String>) -> TenantKeyValueJson {
+        TenantKeyValueJson {
+            key,
+            values,
+            audit_logs: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,11 +225,10 @@ async fn get_push_notification_callbacks(
     CurrentTenant(tenant): CurrentTenant,
 ) -> Result<Json<TenantKeyValueJson>> {
     let values = state.push_callbacks.list(&tenant).await?;
-    Ok(Json(TenantKeyValueJson {
-        key: PUSH_NOTIFICATION_CB,
+    Ok(Json(TenantKeyValueJson::new(
+        PUSH_NOTIFICATION_CB.to_string(),
         values,
-        audit_logs: Vec::new(),
-    }))
+    )))
 }
 
 /// `DELETE /1.0/kb/tenants/registerNotificationCallback` → 204.
@@ -191,4 +239,209 @@ async fn delete_push_notification_callbacks(
 ) -> Result<StatusCode> {
     state.push_callbacks.delete(&tenant, &context).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stores `value` under `key` → 201, empty body, `Location` the path to read it back.
+async fn upload_key_value(
+    state: &AppState,
+    tenant: &Tenant,
+    context: &crate::service::CallContext,
+    key: &str,
+    value: &str,
+    location: String,
+) -> Result<Response> {
+    state.tenant_kvs.add(tenant, key, value, context).await?;
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// `{"key":…,"values":[…]}`; an unknown key has no values.
+async fn show_key_value(
+    state: &AppState,
+    tenant: &Tenant,
+    key: String,
+) -> Result<Json<TenantKeyValueJson>> {
+    let values = state.tenant_kvs.values(tenant, &key).await?;
+    Ok(Json(TenantKeyValueJson::new(key, values)))
+}
+
+/// Removes every value of `key` → 204; nothing there is not an error.
+async fn delete_key_value(
+    state: &AppState,
+    tenant: &Tenant,
+    context: &crate::service::CallContext,
+    key: &str,
+) -> Result<StatusCode> {
+    state.tenant_kvs.delete(tenant, key, context).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /1.0/kb/tenants/uploadPluginConfig/{pluginName}` (text): the plugin's configuration
+/// for this tenant, replacing the previous one; TENANT_CONFIG_CHANGE.
+async fn upload_plugin_config(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(plugin): KbPath<String>,
+    WriteContext(context): WriteContext,
+    KbText(config): KbText,
+) -> Result<Response> {
+    let location = format!(
+        "{base}/1.0/kb/tenants/uploadPluginConfig/{}",
+        encode_uri_component(&plugin)
+    );
+    let key = plugin_config_key(&plugin);
+    upload_key_value(&state, &tenant, &context, &key, &config, location).await
+}
+
+/// `GET /1.0/kb/tenants/uploadPluginConfig/{pluginName}`.
+async fn get_plugin_config(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(plugin): KbPath<String>,
+) -> Result<Json<TenantKeyValueJson>> {
+    show_key_value(&state, &tenant, plugin_config_key(&plugin)).await
+}
+
+/// `DELETE /1.0/kb/tenants/uploadPluginConfig/{pluginName}`: TENANT_CONFIG_DELETION.
+async fn delete_plugin_config(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(plugin): KbPath<String>,
+    WriteContext(context): WriteContext,
+) -> Result<StatusCode> {
+    delete_key_value(&state, &tenant, &context, &plugin_config_key(&plugin)).await
+}
+
+/// `POST /1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{pluginName}` (text): stored and
+/// served as Kill Bill does without plugins; ferrobill's payments keep Kill Bill's default
+/// state machine.
+async fn upload_payment_state_machine(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(plugin): KbPath<String>,
+    WriteContext(context): WriteContext,
+    KbText(config): KbText,
+) -> Result<Response> {
+    let location = format!(
+        "{base}/1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{}",
+        encode_uri_component(&plugin)
+    );
+    let key = payment_state_machine_key(&plugin);
+    upload_key_value(&state, &tenant, &context, &key, &config, location).await
+}
+
+/// `GET /1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{pluginName}`.
+async fn get_payment_state_machine(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(plugin): KbPath<String>,
+) -> Result<Json<TenantKeyValueJson>> {
+    show_key_value(&state, &tenant, payment_state_machine_key(&plugin)).await
+}
+
+/// `DELETE /1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{pluginName}`.
+async fn delete_payment_state_machine(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(plugin): KbPath<String>,
+    WriteContext(context): WriteContext,
+) -> Result<StatusCode> {
+    delete_key_value(
+        &state,
+        &tenant,
+        &context,
+        &payment_state_machine_key(&plugin),
+    )
+    .await
+}
+
+/// `POST /1.0/kb/tenants/uploadPerTenantConfig` (text): the tenant's system properties, a JSON
+/// object, stored as given (Kill Bill checks nothing either); what ferrobill applies is in
+/// `service/per_tenant_config.rs`.
+async fn upload_per_tenant_config(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbText(config): KbText,
+) -> Result<Response> {
+    let location = format!("{base}{PER_TENANT_CONFIG_PATH}");
+    upload_key_value(
+        &state,
+        &tenant,
+        &context,
+        PER_TENANT_CONFIG,
+        &config,
+        location,
+    )
+    .await
+}
+
+/// `GET /1.0/kb/tenants/uploadPerTenantConfig`.
+async fn get_per_tenant_config(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+) -> Result<Json<TenantKeyValueJson>> {
+    show_key_value(&state, &tenant, PER_TENANT_CONFIG.to_string()).await
+}
+
+/// `DELETE /1.0/kb/tenants/uploadPerTenantConfig`.
+async fn delete_per_tenant_config(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+) -> Result<StatusCode> {
+    delete_key_value(&state, &tenant, &context, PER_TENANT_CONFIG).await
+}
+
+/// `GET /1.0/kb/tenants/uploadPerTenantConfig/{keyPrefix}/search`: every key of the tenant
+/// starting with the prefix (any key, not only the configuration), in Kill Bill's order.
+async fn search_key_values(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(prefix): KbPath<String>,
+) -> Result<Json<Vec<TenantKeyValueJson>>> {
+    let found = state.tenant_kvs.search(&tenant, &prefix).await?;
+    Ok(Json(
+        found
+            .into_iter()
+            .map(|(key, values)| TenantKeyValueJson::new(key, values))
+            .collect(),
+    ))
+}
+
+/// `POST /1.0/kb/tenants/userKeyValue/{keyName}` (text): one more value of the key.
+async fn add_user_key_value(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(key): KbPath<String>,
+    WriteContext(context): WriteContext,
+    KbText(value): KbText,
+) -> Result<Response> {
+    let location = format!(
+        "{base}/1.0/kb/tenants/userKeyValue/{}",
+        encode_uri_component(&key)
+    );
+    upload_key_value(&state, &tenant, &context, &key, &value, location).await
+}
+
+/// `GET /1.0/kb/tenants/userKeyValue/{keyName}`.
+async fn get_user_key_value(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(key): KbPath<String>,
+) -> Result<Json<TenantKeyValueJson>> {
+    show_key_value(&state, &tenant, key).await
+}
+
+/// `DELETE /1.0/kb/tenants/userKeyValue/{keyName}`: every value of the key.
+async fn delete_user_key_value(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(key): KbPath<String>,
+    WriteContext(context): WriteContext,
+) -> Result<StatusCode> {
+    delete_key_value(&state, &tenant, &context, &key).await
 }

@@ -4,8 +4,11 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod caches;
+pub mod node_infos;
 pub mod payment_methods;
 pub mod payments;
+pub mod security;
 pub mod tag_definitions;
 pub mod tags;
 pub mod tenant_kvs;
