@@ -360,7 +360,7 @@ async fn bad_security_input_gets_kill_bills_errors_and_stores_nothing() {
                 json!({ "permissions": ["account:*"] }),
             ),
             None,
-            "RoleDefinitionJson role needs to be set",
+            "The template variable 'role' has no value",
         ),
         (
             app.admin(Method::PUT, "/1.0/kb/security/users/nobody/password")

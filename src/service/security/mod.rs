@@ -233,7 +233,7 @@ impl SecurityService {
         permissions: Option<Vec<Option<String>>>,
         context: &CallContext,
     ) -> Result<String, ServiceError> {
-        let role = required_field(role, "RoleDefinitionJson", "role")?;
+        let role = name(role, "role")?;
         let permissions = sanitized(permissions)?;
         let now = Utc::now();
         let work = self.db.begin().await.map_err(StorageError::from)?;
@@ -267,7 +267,7 @@ impl SecurityService {
         permissions: Option<Vec<Option<String>>>,
         context: &CallContext,
     ) -> Result<(), ServiceError> {
-        let role = required_field(role, "RoleDefinitionJson", "role")?;
+        let role = name(role, "role")?;
         let wanted = sanitized(permissions)?;
         let now = Utc::now();
         let work = self.db.begin().await.map_err(StorageError::from)?;
@@ -314,7 +314,7 @@ impl SecurityService {
         roles: Option<Vec<String>>,
         context: &CallContext,
     ) -> Result<String, ServiceError> {
-        let username = required_field(username, "UserRolesJson", "username")?;
+        let username = name(username, "username")?;
         let password = required_field(password, "UserRolesJson", "password")?;
         let roles = roles.ok_or_else(|| missing_field("UserRolesJson", "roles"))?;
         if self.is_configured(&username) {
@@ -479,6 +479,14 @@ fn sanitized(permissions: Option<Vec<Option<String>>>) -> Result<Vec<String>, Se
 
 fn missing_field(body: &str, field: &str) -> ServiceError {
     ServiceError::InvalidArgument(format!("{body} {field} needs to be set"))
+}
+
+/// The name of the role or user being created: Kill Bill fails to build its `Location` without
+/// one, with this message (after storing rows without a name, which ferrobill does not).
+fn name(value: Option<String>, field: &str) -> Result<String, ServiceError> {
+    value.filter(|value| !value.is_empty()).ok_or_else(|| {
+        ServiceError::InvalidArgument(format!("The template variable '{field}' has no value"))
+    })
 }
 
 fn required_field(value: Option<String>, body: &str, field: &str) -> Result<String, ServiceError> {
