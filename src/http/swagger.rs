@@ -398,8 +398,8 @@ mod tests {
                 .replace("{paymentId}", "{payment_id}")
                 .replace("{tagDefinitionId}", "{tag_definition_id}")
                 .replace("{searchKey}", "{*search_key}")
-                .replace("{pluginName}", "{plugin_name}")
-                .replace("{keyName}", "{key_name}")
+                .replace("{pluginName}", "{name}")
+                .replace("{keyName}", "{name}")
                 .replace("{keyPrefix}", "{key_prefix}");
             let routed = sources.contains(&format!("\"{ours}\""))
                 || *path == "/1.0/kb/tenants/registerNotificationCallback";

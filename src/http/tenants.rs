@@ -9,7 +9,7 @@
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -42,16 +42,12 @@ pub fn router() -> Router<AppState> {
                 .delete(delete_push_notification_callbacks),
         )
         .route(
-            "/1.0/kb/tenants/uploadPluginConfig/{plugin_name}",
-            post(upload_plugin_config)
-                .get(get_plugin_config)
-                .delete(delete_plugin_config),
+            PLUGIN_CONFIG_PATH,
+            named_key_routes(PLUGIN_CONFIG_PATH, plugin_config_key),
         )
         .route(
-            "/1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{plugin_name}",
-            post(upload_payment_state_machine)
-                .get(get_payment_state_machine)
-                .delete(delete_payment_state_machine),
+            STATE_MACHINE_PATH,
+            named_key_routes(STATE_MACHINE_PATH, payment_state_machine_key),
         )
         .route(
             PER_TENANT_CONFIG_PATH,
@@ -64,12 +60,19 @@ pub fn router() -> Router<AppState> {
             get(search_key_values),
         )
         .route(
-            "/1.0/kb/tenants/userKeyValue/{key_name}",
-            post(add_user_key_value)
-                .get(get_user_key_value)
-                .delete(delete_user_key_value),
+            USER_KEY_PATH,
+            named_key_routes(USER_KEY_PATH, str::to_string),
         )
 }
+
+/// A plugin's configuration (`PLUGIN_CONFIG_<plugin>`), text; a new one replaces the old and
+/// announces itself as TENANT_CONFIG_CHANGE.
+const PLUGIN_CONFIG_PATH: &str = "/1.0/kb/tenants/uploadPluginConfig/{name}";
+/// A plugin's payment state machine (`PLUGIN_PAYMENT_STATE_MACHINE_<plugin>`), stored and
+/// served as Kill Bill does without plugins; payments keep Kill Bill's default state machine.
+const STATE_MACHINE_PATH: &str = "/1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{name}";
+/// A user key: each value posted is added to the others.
+const USER_KEY_PATH: &str = "/1.0/kb/tenants/userKeyValue/{name}";
 
 const PER_TENANT_CONFIG_PATH: &str = "/1.0/kb/tenants/uploadPerTenantConfig";
 
@@ -241,6 +244,40 @@ async fn delete_push_notification_callbacks(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST` (a text body) → 201 with `Location`, `GET` → TenantKeyValueJson and `DELETE` → 204
+/// on the tenant key `key_of` makes of the path's `{name}` segment.
+fn named_key_routes(path: &'static str, key_of: fn(&str) -> String) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>,
+              BaseUrl(base): BaseUrl,
+              CurrentTenant(tenant): CurrentTenant,
+              KbPath(name): KbPath<String>,
+              WriteContext(context): WriteContext,
+              KbText(value): KbText| async move {
+            let location = format!(
+                "{base}{}",
+                path.replace("{name}", &encode_uri_component(&name))
+            );
+            upload_key_value(&state, &tenant, &context, &key_of(&name), &value, location).await
+        },
+    )
+    .get(
+        move |State(state): State<AppState>,
+              CurrentTenant(tenant): CurrentTenant,
+              KbPath(name): KbPath<String>| async move {
+            show_key_value(&state, &tenant, key_of(&name)).await
+        },
+    )
+    .delete(
+        move |State(state): State<AppState>,
+              CurrentTenant(tenant): CurrentTenant,
+              KbPath(name): KbPath<String>,
+              WriteContext(context): WriteContext| async move {
+            delete_key_value(&state, &tenant, &context, &key_of(&name)).await
+        },
+    )
+}
+
 /// Stores `value` under `key` → 201, empty body, `Location` the path to read it back.
 async fn upload_key_value(
     state: &AppState,
@@ -273,87 +310,6 @@ async fn delete_key_value(
 ) -> Result<StatusCode> {
     state.tenant_kvs.delete(tenant, key, context).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `POST /1.0/kb/tenants/uploadPluginConfig/{pluginName}` (text): the plugin's configuration
-/// for this tenant, replacing the previous one; TENANT_CONFIG_CHANGE.
-async fn upload_plugin_config(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(plugin): KbPath<String>,
-    WriteContext(context): WriteContext,
-    KbText(config): KbText,
-) -> Result<Response> {
-    let location = format!(
-        "{base}/1.0/kb/tenants/uploadPluginConfig/{}",
-        encode_uri_component(&plugin)
-    );
-    let key = plugin_config_key(&plugin);
-    upload_key_value(&state, &tenant, &context, &key, &config, location).await
-}
-
-/// `GET /1.0/kb/tenants/uploadPluginConfig/{pluginName}`.
-async fn get_plugin_config(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(plugin): KbPath<String>,
-) -> Result<Json<TenantKeyValueJson>> {
-    show_key_value(&state, &tenant, plugin_config_key(&plugin)).await
-}
-
-/// `DELETE /1.0/kb/tenants/uploadPluginConfig/{pluginName}`: TENANT_CONFIG_DELETION.
-async fn delete_plugin_config(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(plugin): KbPath<String>,
-    WriteContext(context): WriteContext,
-) -> Result<StatusCode> {
-    delete_key_value(&state, &tenant, &context, &plugin_config_key(&plugin)).await
-}
-
-/// `POST /1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{pluginName}` (text): stored and
-/// served as Kill Bill does without plugins; ferrobill's payments keep Kill Bill's default
-/// state machine.
-async fn upload_payment_state_machine(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(plugin): KbPath<String>,
-    WriteContext(context): WriteContext,
-    KbText(config): KbText,
-) -> Result<Response> {
-    let location = format!(
-        "{base}/1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{}",
-        encode_uri_component(&plugin)
-    );
-    let key = payment_state_machine_key(&plugin);
-    upload_key_value(&state, &tenant, &context, &key, &config, location).await
-}
-
-/// `GET /1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{pluginName}`.
-async fn get_payment_state_machine(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(plugin): KbPath<String>,
-) -> Result<Json<TenantKeyValueJson>> {
-    show_key_value(&state, &tenant, payment_state_machine_key(&plugin)).await
-}
-
-/// `DELETE /1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{pluginName}`.
-async fn delete_payment_state_machine(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(plugin): KbPath<String>,
-    WriteContext(context): WriteContext,
-) -> Result<StatusCode> {
-    delete_key_value(
-        &state,
-        &tenant,
-        &context,
-        &payment_state_machine_key(&plugin),
-    )
-    .await
 }
 
 /// `POST /1.0/kb/tenants/uploadPerTenantConfig` (text): the tenant's system properties, a JSON
@@ -409,39 +365,4 @@ async fn search_key_values(
             .map(|(key, values)| TenantKeyValueJson::new(key, values))
             .collect(),
     ))
-}
-
-/// `POST /1.0/kb/tenants/userKeyValue/{keyName}` (text): one more value of the key.
-async fn add_user_key_value(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(key): KbPath<String>,
-    WriteContext(context): WriteContext,
-    KbText(value): KbText,
-) -> Result<Response> {
-    let location = format!(
-        "{base}/1.0/kb/tenants/userKeyValue/{}",
-        encode_uri_component(&key)
-    );
-    upload_key_value(&state, &tenant, &context, &key, &value, location).await
-}
-
-/// `GET /1.0/kb/tenants/userKeyValue/{keyName}`.
-async fn get_user_key_value(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(key): KbPath<String>,
-) -> Result<Json<TenantKeyValueJson>> {
-    show_key_value(&state, &tenant, key).await
-}
-
-/// `DELETE /1.0/kb/tenants/userKeyValue/{keyName}`: every value of the key.
-async fn delete_user_key_value(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(key): KbPath<String>,
-    WriteContext(context): WriteContext,
-) -> Result<StatusCode> {
-    delete_key_value(&state, &tenant, &context, &key).await
 }

@@ -21,7 +21,7 @@ pub mod tenants;
 
 use crate::bus::notifications::NotificationError;
 use crate::bus::BusError;
-use crate::storage::StorageError;
+use crate::storage::{AuditContext, StorageError};
 
 /// Who is making a call and why: Kill Bill's CallContext, taken from the `X-Killbill-*`
 /// headers by the HTTP layer and written to the audit log by every write.
@@ -34,6 +34,21 @@ pub struct CallContext {
     /// when it is a UUID, else a fresh one per request; `None` only for work no request
     /// started.
     pub user_token: Option<uuid::Uuid>,
+}
+
+impl CallContext {
+    /// The audit columns of a change made with this context in the tenant of record id
+    /// `tenant_record_id` (and the account, if any).
+    pub fn audit(&self, tenant_record_id: i64, account_record_id: Option<i64>) -> AuditContext<'_> {
+        AuditContext {
+            created_by: &self.created_by,
+            reason: self.reason.as_deref(),
+            comment: self.comment.as_deref(),
+            user_token: self.user_token,
+            tenant_record_id,
+            account_record_id,
+        }
+    }
 }
 
 /// Kill Bill's AuditLevel: how much of an object's audit trail a read includes.

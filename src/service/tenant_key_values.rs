@@ -21,7 +21,7 @@ use super::{CallContext, ServiceError};
 use crate::bus::internal_events::{
     TenantConfigChangeInternalEvent, TenantConfigDeletionInternalEvent,
 };
-use crate::bus::Bus;
+use crate::bus::{Bus, BusEvent};
 use crate::db::work::{Db, Work};
 use crate::java_hash::hash_map_order;
 use crate::storage::audit::{insert_audit_log, ChangeType};
@@ -100,7 +100,7 @@ impl TenantKeyValues {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = Utc::now();
-        let audit = audit_context(tenant, context);
+        let audit = context.audit(tenant.record_id, None);
         let work = self.db.begin().await.map_err(StorageError::from)?;
         let transaction = work.client();
         tenant_kvs::lock_tenant_kvs(transaction, tenant.record_id).await?;
@@ -125,18 +125,12 @@ impl TenantKeyValues {
             &audit,
         )
         .await?;
-        let mut posted = self.main_bus.posted();
-        if is_system_key(key) {
-            let event = TenantConfigChangeInternalEvent {
-                id: kv_id,
-                key: key.to_string(),
-                tenant_record_id: tenant.record_id,
-            };
-            posted.post(&work, &event, context.user_token).await?;
-        }
-        self.commit(work).await?;
-        posted.committed().await;
-        Ok(())
+        let event = TenantConfigChangeInternalEvent {
+            id: kv_id,
+            key: key.to_string(),
+            tenant_record_id: tenant.record_id,
+        };
+        self.finish(work, key, &event, context).await
     }
 
     /// The active values of `key`, oldest first; none is not an error.
@@ -153,21 +147,15 @@ impl TenantKeyValues {
         key: &str,
         context: &CallContext,
     ) -> Result<(), ServiceError> {
-        let audit = audit_context(tenant, context);
+        let audit = context.audit(tenant.record_id, None);
         let work = self.db.begin().await.map_err(StorageError::from)?;
         tenant_kvs::lock_tenant_kvs(work.client(), tenant.record_id).await?;
         deactivate(&work, tenant, key, context, &audit).await?;
-        let mut posted = self.main_bus.posted();
-        if is_system_key(key) {
-            let event = TenantConfigDeletionInternalEvent {
-                key: key.to_string(),
-                tenant_record_id: tenant.record_id,
-            };
-            posted.post(&work, &event, context.user_token).await?;
-        }
-        self.commit(work).await?;
-        posted.committed().await;
-        Ok(())
+        let event = TenantConfigDeletionInternalEvent {
+            key: key.to_string(),
+            tenant_record_id: tenant.record_id,
+        };
+        self.finish(work, key, &event, context).await
     }
 
     /// Every key starting with `prefix` with its values (Kill Bill's searchTenantKeyValues), in
@@ -194,12 +182,24 @@ impl TenantKeyValues {
             .collect())
     }
 
-    /// Announces the change to every node, commits, and forgets here at once.
-    async fn commit(&self, work: Work) -> Result<(), ServiceError> {
+    /// Ends a change of `key`: posts `event` if the key is a system key, announces the change
+    /// to every node, commits, forgets here at once, and hands the event to the bus.
+    async fn finish(
+        &self,
+        work: Work,
+        key: &str,
+        event: &impl BusEvent,
+        context: &CallContext,
+    ) -> Result<(), ServiceError> {
+        let mut posted = self.main_bus.posted();
+        if is_system_key(key) {
+            posted.post(&work, event, context.user_token).await?;
+        }
         tenant_kvs::announce_change(work.client()).await?;
         work.commit().await.map_err(StorageError::from)?;
         drop(work);
         self.values.forget();
+        posted.committed().await;
         Ok(())
     }
 }
@@ -234,17 +234,6 @@ async fn deactivate(
         .await?;
     }
     Ok(())
-}
-
-fn audit_context<'a>(tenant: &Tenant, context: &'a CallContext) -> AuditContext<'a> {
-    AuditContext {
-        created_by: &context.created_by,
-        reason: context.reason.as_deref(),
-        comment: context.comment.as_deref(),
-        user_token: context.user_token,
-        tenant_record_id: tenant.record_id,
-        account_record_id: None,
-    }
 }
 
 #[cfg(test)]

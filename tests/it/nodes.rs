@@ -7,19 +7,16 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, node_name, wait_until, TestApp, TestCluster};
+use crate::harness::{
+    expect_kb_error, expect_status, json_of, node_name, wait_until, TestApp, TestCluster,
+};
 
 async fn send(request: reqwest::RequestBuilder) -> reqwest::Response {
     request.send().await.expect("request")
 }
 
 async fn nodes_info(node: &TestApp) -> Vec<Value> {
-    let response = send(node.admin(Method::GET, "/1.0/kb/nodesInfo")).await;
-    let nodes: Value = expect_status(response, StatusCode::OK)
-        .await
-        .json()
-        .await
-        .expect("NodeInfoJson list");
+    let nodes = json_of(send(node.admin(Method::GET, "/1.0/kb/nodesInfo")).await).await;
     nodes.as_array().expect("a list").clone()
 }
 
@@ -75,12 +72,7 @@ async fn every_node_of_a_cluster_is_listed_with_its_versions_and_plugins_until_i
 #[tokio::test]
 async fn plugins_info_and_node_commands_answer_as_kill_bill() {
     let app = TestApp::spawn_with_tenant().await;
-    let response = send(app.kb(Method::GET, "/1.0/kb/pluginsInfo")).await;
-    let plugins: Value = expect_status(response, StatusCode::OK)
-        .await
-        .json()
-        .await
-        .expect("PluginInfoJson list");
+    let plugins = json_of(send(app.kb(Method::GET, "/1.0/kb/pluginsInfo")).await).await;
     assert_eq!(
         plugins[1],
         json!({

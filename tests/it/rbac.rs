@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, wait_until, TestApp, TestCluster};
+use crate::harness::{expect_kb_error, expect_status, json_of, wait_until, TestApp, TestCluster};
 
 const UNAUTHORIZED: &str = "org.apache.shiro.authz.UnauthorizedException";
 const SECURITY_API_EXCEPTION: &str = "org.killbill.billing.security.SecurityApiException";
@@ -73,14 +73,6 @@ async fn refused_for(response: reqwest::Response, permission: &str) {
         body["message"],
         format!("Subject does not have permission [{permission}]")
     );
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    expect_status(response, StatusCode::OK)
-        .await
-        .json()
-        .await
-        .expect("JSON")
 }
 
 #[tokio::test]

@@ -119,7 +119,12 @@ async fn the_simulated_gateway_follows_its_tenants_configuration() {
     let mut app = TestApp::spawn().await;
     let declining = app.create_tenant("declining", "declining-secret").await;
     let approving = app.create_tenant("approving", "approving-secret").await;
-    let purchase = json!({ "transactionType": "PURCHASE", "amount": 5, "currency": "USD" });
+    let purchase = |app: &TestApp, account: &str| {
+        let path = format!("/1.0/kb/accounts/{account}/payments");
+        app.kb(Method::POST, &path)
+            .json(&json!({ "transactionType": "PURCHASE", "amount": 5, "currency": "USD" }))
+            .send()
+    };
 
     app.tenant = Some(declining.clone());
     upload(
@@ -129,49 +134,24 @@ async fn the_simulated_gateway_follows_its_tenants_configuration() {
     )
     .await;
     let account = account_with_card(&app, "declined-buyer", "4242424242424242").await;
-    let response = send(
-        app.kb(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account}/payments"),
-        )
-        .json(&purchase),
-    )
-    .await;
+    let response = purchase(&app, &account).await.expect("POST payments");
     expect_kb_error(response, StatusCode::PAYMENT_REQUIRED).await;
 
     // Another tenant keeps the node's settings.
     app.tenant = Some(approving);
     let other = account_with_card(&app, "approved-buyer", "4242424242424242").await;
-    let response = send(
-        app.kb(Method::POST, &format!("/1.0/kb/accounts/{other}/payments"))
-            .json(&purchase),
-    )
-    .await;
+    let response = purchase(&app, &other).await.expect("POST payments");
     expect_status(response, StatusCode::CREATED).await;
 
     // Deleted: the node's settings again, at once.
     app.tenant = Some(declining);
     delete(&app, STRIPE_CONFIG).await;
-    let response = send(
-        app.kb(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account}/payments"),
-        )
-        .json(&purchase),
-    )
-    .await;
+    let response = purchase(&app, &account).await.expect("POST payments");
     expect_status(response, StatusCode::CREATED).await;
 
     // An unreadable setting fails the tenant's calls as the plugin's exception (7199).
     upload(&app, STRIPE_CONFIG, "ferrobill.gateway.errorRate=lots").await;
-    let response = send(
-        app.kb(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account}/payments"),
-        )
-        .json(&purchase),
-    )
-    .await;
+    let response = purchase(&app, &account).await.expect("POST payments");
     let error = expect_kb_error(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(error["code"], 7199);
     assert!(

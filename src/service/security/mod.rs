@@ -235,7 +235,6 @@ impl SecurityService {
     ) -> Result<String, ServiceError> {
         let role = name(role, "role")?;
         let permissions = sanitized(permissions)?;
-        let now = Utc::now();
         let work = self.db.begin().await.map_err(StorageError::from)?;
         let transaction = work.client();
         security::lock_security(transaction).await?;
@@ -245,16 +244,7 @@ impl SecurityService {
         {
             return Err(ServiceError::SecurityRoleAlreadyExists { role });
         }
-        for permission in &permissions {
-            security::insert_role_permission(
-                transaction,
-                &role,
-                permission,
-                &context.created_by,
-                now,
-            )
-            .await?;
-        }
+        insert_permissions(transaction, &role, permissions.iter(), context).await?;
         self.commit_change(work).await?;
         Ok(role)
     }
@@ -287,16 +277,8 @@ impl SecurityService {
             now,
         )
         .await?;
-        for permission in wanted.iter().filter(|wanted| !existing.contains(wanted)) {
-            security::insert_role_permission(
-                transaction,
-                &role,
-                permission,
-                &context.created_by,
-                now,
-            )
-            .await?;
-        }
+        let added = wanted.iter().filter(|wanted| !existing.contains(wanted));
+        insert_permissions(transaction, &role, added, context).await?;
         self.commit_change(work).await
     }
 
@@ -451,6 +433,21 @@ impl SecurityService {
         self.verified.forget();
         Ok(())
     }
+}
+
+/// Gives `role` each of `permissions`.
+async fn insert_permissions(
+    transaction: &impl deadpool_postgres::GenericClient,
+    role: &str,
+    permissions: impl Iterator<Item = &String>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let now = Utc::now();
+    for permission in permissions {
+        security::insert_role_permission(transaction, role, permission, &context.created_by, now)
+            .await?;
+    }
+    Ok(())
 }
 
 /// What a configured user holds: `*:*` for an administrator, otherwise every group but the
