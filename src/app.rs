@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::bus::nodes::NodeMonitor;
 use crate::bus::notifications::{self, NotificationError, NotificationQueueService};
 use crate::bus::{self, Bus, BusError};
 use crate::config::Config;
@@ -31,6 +32,7 @@ use crate::plugin::{
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::caches::Caches;
+use crate::service::cluster::{self, Holdings};
 use crate::service::external_events;
 use crate::service::nodes::NodesService;
 use crate::service::payment_methods::PaymentMethodService;
@@ -44,7 +46,7 @@ use crate::service::tenant_values::TenantValues;
 use crate::service::tenants::{TenantDirectory, TenantService};
 
 /// The database the embedded cluster serves ferrobill from.
-const EMBEDDED_DATABASE: &str = "ferrobill";
+pub const EMBEDDED_DATABASE: &str = "ferrobill";
 /// How often pools retire expired connections and refill to `minIdle`.
 const POOL_MAINTENANCE_PERIOD: Duration = Duration::from_secs(30);
 /// Kill Bill's names for the two buses in the queue-growth health check.
@@ -263,6 +265,12 @@ impl App {
             plugins.register(name, gateway);
         }
         let plugins = Arc::new(plugins);
+        let nodes = NodeMonitor::new(
+            queue_db.clone(),
+            &config.creator_name,
+            config.cluster.heartbeat,
+            config.cluster.dead_after,
+        );
         // Registers the janitor's queue handler, so it exists before the queue starts.
         let payments = PaymentService::new(
             main_db.clone(),
@@ -270,6 +278,7 @@ impl App {
             notification_queue.clone(),
             plugins.clone(),
             tenant_directory.clone(),
+            nodes.clone(),
             config.payment.clone(),
         );
         // A lease left by this node's previous run would hold its accounts until it expires.
@@ -335,8 +344,13 @@ impl App {
             saturation_settings(&config),
         );
         let dashboard_sampler = dashboard.start(dashboard_sources);
-        let nodes = NodesService::new(main_db.clone(), &config.creator_name, &plugins);
-        if let Err(source) = nodes.register().await {
+        let nodes_info = NodesService::new(
+            main_db.clone(),
+            nodes.clone(),
+            &config.creator_name,
+            &plugins,
+        );
+        if let Err(source) = nodes_info.register().await {
             tracing::warn!(error = %source, "could not record this node in node_infos");
         }
         let hasher = Hasher::default();
@@ -377,7 +391,7 @@ impl App {
                 config.security.auth_failures_max_addresses as usize,
                 config.security.trusted_proxies.clone(),
             )),
-            nodes: nodes.clone(),
+            nodes: nodes_info.clone(),
             caches: caches.clone(),
             ops: Ops {
                 metrics,
@@ -427,8 +441,21 @@ impl App {
         let listeners = vec![
             tenant_values.listen(listening.clone()),
             security.listen(listening.clone()),
-            caches.listen(listening),
+            caches.listen(listening.clone()),
         ];
+        let (node_monitor, dead_nodes) = nodes.start(listening.clone());
+        let take_over = cluster::take_over_dead_nodes(
+            Holdings {
+                main_bus: main_bus.clone(),
+                external_bus: external_bus.clone(),
+                notification_queue: notification_queue.clone(),
+                payments: payments.clone(),
+            },
+            nodes,
+            dead_nodes,
+            config.cluster.heartbeat,
+            listening,
+        );
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(async move {
             axum::serve(
@@ -455,8 +482,10 @@ impl App {
             dashboard_sampler,
             janitor_sweep,
             listeners,
+            node_monitor,
+            take_over,
             stop_listening,
-            nodes,
+            nodes_info,
             health,
             shutdown_timeout: config.server.shutdown_timeout,
         })
@@ -532,7 +561,9 @@ impl App {
         for listener in &self.running.listeners {
             listener.abort();
         }
-        if let Err(error) = self.running.nodes.unregister().await {
+        self.running.node_monitor.abort();
+        self.running.take_over.abort();
+        if let Err(error) = self.running.nodes_info.unregister().await {
             tracing::warn!(%error, "could not remove this node from node_infos");
         }
         self.running.main_pool.close();
@@ -562,9 +593,13 @@ struct Running {
     /// Forget cached tenant key-values, users and permissions, and every cache, when any node
     /// announces a change or a clearing.
     listeners: Vec<JoinHandle<()>>,
+    /// Writes this node's heartbeat and judges the others'.
+    node_monitor: JoinHandle<()>,
+    /// Takes over the work of nodes found dead.
+    take_over: JoinHandle<()>,
     stop_listening: watch::Sender<bool>,
     /// Removes this node from `node_infos` at shutdown.
-    nodes: NodesService,
+    nodes_info: NodesService,
     health: Health,
     shutdown_timeout: Duration,
 }

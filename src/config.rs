@@ -50,6 +50,7 @@ pub struct Config {
     pub notification_queue: NotificationQueueConfig,
     pub push_notifications: PushNotificationConfig,
     pub queue_healthcheck: QueueHealthcheckConfig,
+    pub cluster: ClusterConfig,
     /// This node's name in the queue tables (`creating_owner`, `processing_owner`).
     pub creator_name: String,
     pub log_format: LogFormat,
@@ -125,6 +126,16 @@ pub struct PaymentConfig {
     pub janitor_pending_retries: Vec<Duration>,
     /// `ferrobill.payment.settleInOneTransaction`.
     pub settle_in_one_transaction: bool,
+}
+
+/// How the nodes sharing one database watch each other (docs/operations.md, several nodes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// `ferrobill.cluster.heartbeat`: how often this node writes its heartbeat and reads the others'.
+    pub heartbeat: Duration,
+    /// `ferrobill.cluster.deadAfter`: how long a heartbeat may stand still, as this node saw
+    /// it, before its node's leases, claims and open payments pass to the live nodes.
+    pub dead_after: Duration,
 }
 
 /// The simulated card gateway (the `ferrobill-gateway` plugin, also registered as
@@ -545,6 +556,7 @@ enum Group {
     NotificationQueue,
     PushNotifications,
     Queues,
+    Cluster,
     Logging,
     Metrics,
 }
@@ -565,6 +577,7 @@ impl Group {
             Group::NotificationQueue => "Notification queue",
             Group::PushNotifications => "Push notifications",
             Group::Queues => "All queues",
+            Group::Cluster => "Several nodes",
             Group::Logging => "Logging",
             Group::Metrics => "Metrics",
         }
@@ -603,6 +616,9 @@ impl Group {
                 "HTTP callbacks a tenant registers with POST /1.0/kb/tenants/registerNotificationCallback (Kill Bill's PushNotificationListener)."
             }
             Group::Queues => "Settings shared by the buses and the notification queue.",
+            Group::Cluster => {
+                "How nodes sharing one database find out that one of them died, so that its account leases, queue claims and unfinished payments pass to the others (ferrobill's own)."
+            }
             Group::Logging => "How log lines are written.",
             Group::Metrics => "What /1.0/metrics and /metrics publish (docs/metrics.md).",
         }
@@ -839,6 +855,11 @@ const PROPERTIES: &[Property] = &[
         "Report growing queues as unhealthy in /1.0/healthcheck."),
     property("ferrobill.server.queue.healthcheck.period", "1m", POSITIVE_SECONDS, Queues,
         "How often queue sizes are sampled for that check (Kill Bill samples once per health-check call)."),
+
+    property("ferrobill.cluster.heartbeat", "2s", POSITIVE_TIMESPAN, Cluster,
+        "How often each node writes its heartbeat in bus_nodes and reads the other nodes'."),
+    property("ferrobill.cluster.deadAfter", "10s", POSITIVE_TIMESPAN, Cluster,
+        "How long another node's heartbeat may stand still, counted on this node's clock while this node could reach the database, before that node is dead and its work is taken over. At least twice ferrobill.cluster.heartbeat."),
 
     property("ferrobill.log.format", "text", LOG_FORMATS, Logging,
         "text for people, json for log collectors. The level comes from RUST_LOG (default info)."),
@@ -2408,6 +2429,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         enabled: values.flag("org.killbill.server.queue.healthcheck"),
         period: values.duration("ferrobill.server.queue.healthcheck.period"),
     };
+    let cluster = cluster(values)?;
     let log_format = match values.choice("ferrobill.log.format") {
         "json" => LogFormat::Json,
         _ => LogFormat::Text,
@@ -2425,6 +2447,7 @@ fn build_config(values: &Values, warnings: &mut Vec<String>) -> Result<Config, C
         notification_queue,
         push_notifications,
         queue_healthcheck,
+        cluster,
         creator_name: values.text(CREATOR_NAME),
         log_format,
         metrics_enabled: values.flag("ferrobill.metrics.enabled"),
@@ -2594,6 +2617,29 @@ fn bus(values: &Values, name: &'static str, prefix: &str) -> Result<BusConfig, C
         });
     }
     Ok(bus)
+}
+
+fn cluster(values: &Values) -> Result<ClusterConfig, ConfigError> {
+    let cluster = ClusterConfig {
+        heartbeat: values.duration("ferrobill.cluster.heartbeat"),
+        dead_after: values.duration("ferrobill.cluster.deadAfter"),
+    };
+    // A node must be able to miss one heartbeat (a slow write, a pause) without being taken
+    // over while it still works.
+    if cluster.dead_after < cluster.heartbeat * 2 {
+        let (property, _, source) = values.get("ferrobill.cluster.deadAfter");
+        return Err(ConfigError::InvalidValue {
+            property,
+            value: format!("\"{}ms\"", cluster.dead_after.as_millis()),
+            origin: source.to_string(),
+            expected: format!(
+                "at least twice ferrobill.cluster.heartbeat ({:?}, from {})",
+                cluster.heartbeat,
+                values.source("ferrobill.cluster.heartbeat")
+            ),
+        });
+    }
+    Ok(cluster)
 }
 
 fn notification_queue(values: &Values, prefix: &str) -> NotificationQueueConfig {

@@ -10,13 +10,27 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU seconds (user + system) of process `pid` since it started, from /proc/<pid>/stat.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    // utime and stime are fields 14 and 15 (1-based, `man 5 proc`).
+    stat_seconds(pid, 14)
+}
+
+/// CPU seconds (user + system) of the children of `pid` that exited and were waited for: a
+/// parent that reaps its children (PostgreSQL's postmaster) keeps their CPU time here.
+pub fn reaped_children_cpu_seconds(pid: u32) -> Option<f64> {
+    // cutime and cstime are fields 16 and 17.
+    stat_seconds(pid, 16)
+}
+
+/// The sum of the two tick counts at 1-based `field` and the next of /proc/<pid>/stat, in
+/// seconds.
+fn stat_seconds(pid: u32, field: usize) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold blanks; the fields after its closing parenthesis do not.
+    // The command name (field 2) may hold blanks; the fields after its closing parenthesis
+    // do not, and start with field 3.
     let (_, after) = text.rsplit_once(')')?;
     let fields: Vec<&str> = after.split_whitespace().collect();
-    // After the name: state is field 3, utime 14 and stime 15 (1-based, `man 5 proc`).
-    let user: f64 = fields.get(11)?.parse().ok()?;
-    let system: f64 = fields.get(12)?.parse().ok()?;
+    let user: f64 = fields.get(field - 3)?.parse().ok()?;
+    let system: f64 = fields.get(field - 2)?.parse().ok()?;
     Some((user + system) / TICKS_PER_SECOND)
 }
 
@@ -41,6 +55,7 @@ mod tests {
     fn this_process_has_figures() {
         let pid = std::process::id();
         assert!(cpu_seconds(pid).is_some_and(|seconds| seconds >= 0.0));
+        assert!(reaped_children_cpu_seconds(pid).is_some_and(|seconds| seconds >= 0.0));
         assert!(rss_mib(pid).is_some_and(|mib| mib > 0.0));
         assert!(kib_field("/proc/meminfo", "MemTotal:").is_some_and(|kib| kib > 0));
         assert_eq!(kib_field("/proc/meminfo", "NoSuchField:"), None);

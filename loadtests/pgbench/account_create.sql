@@ -1,6 +1,7 @@
 -- One account creation as ferrobill issues it, in one transaction: the statement of
 -- src/storage/accounts.rs insert_account (account, history and audit rows in one CTE), then
--- the bus post of src/bus/post.rs insert_entry (live-table insert plus pg_notify). Rows go to
+-- the bus post of src/bus/post.rs insert_entry (the live-table insert; the NOTIFY that wakes
+-- other nodes is sent outside the transaction, coalesced, so it is not replayed). Rows go to
 -- tenant_record_id -1, which no tenant has; the bus entry goes to pgbench_bus_events
 -- (setup.sql). Not replayed: the tenant lookup (cached by the server) and the bus's own
 -- dispatch of the event afterwards.
@@ -36,5 +37,5 @@ with inserted as (
             gen_random_uuid(), now(), 'pgbench', 'AVAILABLE', 0, :a_record_id, -1)
     returning record_id
 )
-select inserted.record_id from inserted, (select pg_notify('pgbench_bus_events', '')) as notified;
+select inserted.record_id from inserted;
 commit;

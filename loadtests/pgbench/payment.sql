@@ -100,6 +100,6 @@ with inserted as (
             gen_random_uuid(), now(), 'pgbench', 'AVAILABLE', 0, :client_id, -1)
     returning record_id
 )
-select inserted.record_id from inserted, (select pg_notify('pgbench_bus_events', '')) as notified;
+select inserted.record_id from inserted;
 delete from account_locks where lock_name = 'pgbench-' || :client_id::text and owner = 'pgbench:' || :client_id::text;
 commit;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::scenario::Scenario;
+use crate::sweep::EnvSweep;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,6 +42,12 @@ pub struct Cli {
     /// (seed 002's sweep). Replaces --users.
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub sweep: Vec<u32>,
+    /// One step per value of a server setting, each on a freshly spawned server (a new data
+    /// directory), reported side by side: NAME is any property's environment form, e.g.
+    /// KILLBILL_DAO_MAXACTIVE=4,8,16,32,64,100. With --sweep, each value runs every
+    /// concurrency.
+    #[arg(long, value_name = "NAME=V1,V2,…", conflicts_with = "url")]
+    pub sweep_env: Option<EnvSweep>,
     /// Accounts the users share in the `purchases` scenario (each set up once, by the first
     /// user that picks it).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
@@ -165,5 +172,16 @@ mod tests {
         assert!(cli.is_ok_and(|cli| cli.users == 10 && cli.url.is_none()));
         let both = Cli::try_parse_from(["x", "--scenario", "tenants", "--url", "u", "--spawn"]);
         assert!(both.is_err());
+        let swept = [
+            "x",
+            "--scenario",
+            "accounts",
+            "--sweep-env",
+            "KILLBILL_DAO_MAXACTIVE=4,8",
+        ];
+        let cli = Cli::try_parse_from(swept);
+        assert!(cli.is_ok_and(|cli| cli.sweep_env.is_some_and(|s| s.values.len() == 2)));
+        let remote = [&swept[..], &["--url", "http://127.0.0.1:1"]].concat();
+        assert!(Cli::try_parse_from(remote).is_err());
     }
 }

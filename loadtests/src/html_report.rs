@@ -1,7 +1,8 @@
 //! `report.html`: the run in one self-contained file (style inline, charts inline as SVG, no
 //! script, nothing loaded from elsewhere): the setup and machine, each configuration's server
-//! environment, report.md's tables in the seed reports' layout, the server's own figures per
-//! step with the metric each shows (`data-metric`), and every chart of `chart.rs`.
+//! environment, report.md's tables in the seed reports' layout, the SQL and CPU costs with each
+//! step's top statements, the server's own figures per step with the metric each shows
+//! (`data-metric`), and every chart of `chart.rs`.
 //!
 //! It shares its content with report.md through `suite` and `stats` and only lays it out as
 //! HTML; every text it did not write itself is escaped.
@@ -12,6 +13,7 @@ use anyhow::Result;
 use ferrobill::html::escape;
 
 use crate::chart::{report_panels, HTML_PANEL_SIZE};
+use crate::costs;
 use crate::server_samples;
 use crate::stats::{self, Table};
 use crate::suite::{self, Summary};
@@ -52,6 +54,12 @@ pub fn render(summary: &Summary) -> Result<String> {
     }
     html.push_str("<h2>Summary</h2>\n");
     html.push_str(&table(&suite::summary_table(summary)));
+    let step_costs = summary.step_costs();
+    if !step_costs.is_empty() {
+        html.push_str("<h3>SQL and CPU per request and per operation</h3>\n");
+        html.push_str(&table(&costs::summary_table(&step_costs)));
+        let _ = writeln!(html, "<p>{}</p>", escape(costs::EXPLANATION));
+    }
     let steps = summary.labelled_steps();
     html.push_str(
         "<h2>Over time</h2>\n<p>Seconds into each step's measured window; with several \
@@ -69,6 +77,10 @@ pub fn render(summary: &Summary) -> Result<String> {
         );
         html.push_str(&table(&stats::results_table(&step.rows)));
         html.push_str(&facts(&suite::step_facts(step)));
+        if let Some(costs) = step.costs.as_ref().filter(|c| !c.top_statements.is_empty()) {
+            html.push_str("<h3>Top statements (by execution time)</h3>\n");
+            html.push_str(&table(&costs::statements_table(costs)));
+        }
         let server = server_samples::figures(&step.server_samples);
         if !server.is_empty() {
             html.push_str("<h3>The server's own samples (/dashboard/data)</h3>\n");

@@ -1,11 +1,11 @@
 //! What the report says about where it ran: the machine (cores, memory, load average,
 //! PostgreSQL version) and the spawned server's process figures (peak RSS, CPU time of the
-//! server and of its embedded PostgreSQL), all read from /proc. Reads that fail give `None`:
-//! a report without a figure beats no report.
+//! server and of its embedded PostgreSQL, the postmaster and every backend), all read from
+//! /proc. Reads that fail give `None`: a report without a figure beats no report.
 
 use std::collections::HashMap;
 
-use ferrobill::procfs::{cpu_seconds, kib_field};
+use ferrobill::procfs::{cpu_seconds, kib_field, reaped_children_cpu_seconds};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,25 +89,43 @@ fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
-/// CPU time of the server and of its child processes at one instant.
+/// CPU seconds of the server and of its PostgreSQL at one instant.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMark {
-    server: f64,
-    children: f64,
-    at: std::time::Instant,
+    pub server: f64,
+    pub postgres: f64,
+    pub at: std::time::Instant,
 }
 
 impl CpuMark {
-    pub fn take(pid: u32) -> Option<CpuMark> {
+    /// With the embedded cluster's `postmaster`, PostgreSQL's CPU is the postmaster's own, its
+    /// live children's and its exited children's (which the postmaster reaped, so the kernel
+    /// keeps their time in its cutime and cstime): every backend, whether or not it outlived
+    /// the step. Without it, the server's live descendants stand for it.
+    pub fn take(server_pid: u32, postmaster: Option<u32>) -> Option<CpuMark> {
+        let postgres = match postmaster {
+            Some(postmaster) => {
+                cpu_seconds(postmaster)?
+                    + reaped_children_cpu_seconds(postmaster)?
+                    + descendants(postmaster)
+                        .into_iter()
+                        .filter_map(cpu_seconds)
+                        .sum::<f64>()
+            }
+            None => descendants(server_pid)
+                .into_iter()
+                .filter_map(cpu_seconds)
+                .sum(),
+        };
         Some(CpuMark {
-            server: cpu_seconds(pid)?,
-            children: descendants(pid).into_iter().filter_map(cpu_seconds).sum(),
+            server: cpu_seconds(server_pid)?,
+            postgres,
             at: std::time::Instant::now(),
         })
     }
 }
 
-/// The spawned server over one run.
+/// The spawned server over one step's measured window.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerFigures {
     /// VmHWM: the server's peak resident set, embedded PostgreSQL not included.
@@ -115,23 +133,21 @@ pub struct ServerFigures {
     pub rss_mib: Option<f64>,
     /// CPU used per wall second (1.0 = one core busy) by the server process.
     pub server_cores: f64,
-    /// The same for its embedded PostgreSQL (postmaster and backends alive at the end; a
-    /// backend that exited during the run is not counted).
+    /// The same for its embedded PostgreSQL (see `CpuMark::take`).
     pub postgres_cores: f64,
 }
 
 impl ServerFigures {
-    pub fn measure(pid: u32, since: CpuMark) -> Option<ServerFigures> {
-        let now = CpuMark::take(pid)?;
-        let wall = (now.at - since.at).as_secs_f64().max(f64::EPSILON);
+    pub fn between(pid: u32, start: &CpuMark, end: &CpuMark) -> ServerFigures {
+        let wall = (end.at - start.at).as_secs_f64().max(f64::EPSILON);
         let status = format!("/proc/{pid}/status");
-        Some(ServerFigures {
+        ServerFigures {
             peak_rss_mib: kib_field(&status, "VmHWM:").map(|kib| kib as f64 / 1024.0),
             rss_mib: ferrobill::procfs::rss_mib(pid),
-            server_cores: (now.server - since.server) / wall,
-            // Backends come and go; a negative difference only means some exited.
-            postgres_cores: ((now.children - since.children) / wall).max(0.0),
-        })
+            server_cores: (end.server - start.server) / wall,
+            // Without the postmaster, backends that exited are lost: never below zero.
+            postgres_cores: ((end.postgres - start.postgres) / wall).max(0.0),
+        }
     }
 }
 
@@ -145,8 +161,11 @@ mod tests {
         assert!(machine.cores >= 1);
         assert!(machine.memory_mib.is_some_and(|mib| mib > 0));
         let pid = std::process::id();
-        let mark = CpuMark::take(pid).expect("own /proc/self/stat is readable");
-        let figures = ServerFigures::measure(pid, mark).expect("own status is readable");
+        let start = CpuMark::take(pid, None).expect("own /proc/self/stat is readable");
+        let end = CpuMark::take(pid, None).expect("own /proc/self/stat is readable");
+        let figures = ServerFigures::between(pid, &start, &end);
+        // This process as a postmaster: its own, its reaped and its live children's time.
+        assert!(CpuMark::take(pid, Some(pid)).is_some_and(|mark| mark.postgres >= end.server));
         assert!(figures.peak_rss_mib.is_some_and(|mib| mib > 0.0));
         assert!(figures.server_cores >= 0.0);
         assert!(load_average().is_some());

@@ -1,5 +1,5 @@
 //! `ferrobill-load`: targets a running server (`--url`) or spawns one per server configuration
-//! of the scenario, runs the suite against each, then prints the report and saves it with
+//! of the scenario (and per `--sweep-env` value), runs the suite against each, then prints the report and saves it with
 //! `report.html`, `summary.json`, `chart.svg`, the snapshots and the servers' logs under
 //! `loadtests/results/<scenario>-<unix time>/`.
 
@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use loadtests::cli::Cli;
 use loadtests::client::TenantCredentials;
+use loadtests::costs;
 use loadtests::machine::Machine;
 use loadtests::scenario::{Configuration, Scenario};
 use loadtests::server::{self, SpawnedServer};
@@ -90,8 +91,23 @@ async fn run(cli: Cli) -> Result<()> {
             } else {
                 cli.scenario.configurations()
             };
-            for (index, preset) in presets.into_iter().enumerate() {
-                let report = spawned(&cli, &plan, &run_directory, index, preset).await?;
+            let servers = match &cli.sweep_env {
+                Some(sweep) => {
+                    let servers = sweep.configurations(&presets);
+                    // What each server will see: this process's environment, then ours.
+                    let environments: Vec<_> = servers
+                        .iter()
+                        .map(|server| {
+                            server::merge_env(std::env::vars().chain(server_env(&cli, server)))
+                        })
+                        .collect();
+                    sweep.check_takes_effect(&environments)?;
+                    servers
+                }
+                None => presets,
+            };
+            for (index, configuration) in servers.into_iter().enumerate() {
+                let report = spawned(&cli, &plan, &run_directory, index, configuration).await?;
                 configurations.push(report);
             }
         }
@@ -115,19 +131,10 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// One configuration on its own freshly spawned server: the preset's environment, then
-/// `--server-env` on top.
-async fn spawned(
-    cli: &Cli,
-    plan: &SuitePlan,
-    run_directory: &Path,
-    index: usize,
-    preset: Configuration,
-) -> Result<ConfigurationReport> {
-    let binary = cli
-        .server_binary
-        .clone()
-        .unwrap_or_else(server::default_binary);
+/// A spawned server's environment: the suite's own settings (room for pgbench), the
+/// configuration's, then `--server-env`, a later value of a name replacing an earlier one; and
+/// the statement statistics' PostgreSQL settings before any given.
+fn server_env(cli: &Cli, configuration: &Configuration) -> Vec<(String, String)> {
     let mut env = Vec::new();
     if cli.with_sql_limit {
         // pgbench's clients come on top of the server's open pools (seed 000's add up to
@@ -137,16 +144,33 @@ async fn spawned(
             SQL_LIMIT_MAX_CONNECTIONS.to_string(),
         ));
     }
-    env.extend(preset.server_env);
-    env.extend(cli.server_env.iter().cloned());
+    let configured = configuration.server_env.iter().chain(&cli.server_env);
+    costs::with_statement_statistics(server::merge_env(
+        env.into_iter().chain(configured.cloned()),
+    ))
+}
+
+/// One configuration on its own freshly spawned server (a new data directory).
+async fn spawned(
+    cli: &Cli,
+    plan: &SuitePlan,
+    run_directory: &Path,
+    index: usize,
+    configuration: Configuration,
+) -> Result<ConfigurationReport> {
+    let binary = cli
+        .server_binary
+        .clone()
+        .unwrap_or_else(server::default_binary);
+    let env = server_env(cli, &configuration);
     let directory = run_directory.join(format!("server-{index}"));
     let server = SpawnedServer::start(&binary, &directory, &env).await?;
     let target = Target {
-        label: preset.label,
+        label: configuration.label,
         base_url: server.base_url().to_string(),
         server_env: env,
         pid: server.pid(),
-        database: server.sql_target(),
+        database: server.cluster(),
     };
     let outcome = suite::run_configuration(plan, &target, run_directory).await;
     let stopped = server.stop().await;

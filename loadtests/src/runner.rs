@@ -109,6 +109,9 @@ impl Reply {
 
 struct RunState {
     recorder: Mutex<Recorder>,
+    /// The scenario's setup samplers: recorded during the warm-up too (seed 000's table lists
+    /// every setup request).
+    setup_samplers: &'static [&'static str],
     /// What happened since the last timeline point.
     second: Mutex<SecondTally>,
     measure_from: Instant,
@@ -309,12 +312,16 @@ impl VirtualUser {
         if error.is_some() {
             state.errors.fetch_add(1, Ordering::Relaxed);
         }
+        let error = error
+            .as_ref()
+            .map(|(class, message)| (class.as_str(), message.as_str()));
         if Instant::now() >= state.measure_from {
-            let error = error
-                .as_ref()
-                .map(|(class, message)| (class.as_str(), message.as_str()));
             state.recorder().record_error(sampler, latency, error);
             lock(&state.second).record(sampler, latency, error.map(|(class, _)| class));
+        } else if state.setup_samplers.contains(&sampler) {
+            state
+                .recorder()
+                .record_before_window(sampler, latency, error);
         }
         Ok(reply)
     }
@@ -372,6 +379,7 @@ pub async fn run(
     let measure_from = started + plan.warmup;
     let state = Arc::new(RunState {
         recorder: Mutex::new(Recorder::new(scenario.samplers())),
+        setup_samplers: scenario.setup_samplers(),
         second: Mutex::new(SecondTally::new()),
         measure_from,
         end: measure_from + plan.duration,

@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::sql_limit::SqlTarget;
+use crate::cluster::Cluster;
 
 /// The first start runs initdb for the embedded PostgreSQL, which takes a while on a busy box.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -119,9 +119,9 @@ impl SpawnedServer {
     }
 
     /// Its embedded PostgreSQL, as its log announced it (none with a database URL).
-    pub fn sql_target(&self) -> Option<SqlTarget> {
+    pub fn cluster(&self) -> Option<Cluster> {
         let log = std::fs::read_to_string(&self.log_path).ok()?;
-        SqlTarget::from_server_log(&log)
+        Cluster::from_server_log(&log)
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within `SHUTDOWN_TIMEOUT`. A server that
@@ -150,6 +150,19 @@ impl SpawnedServer {
     }
 }
 
+/// Environment pairs in order, a later value of a name replacing an earlier one in its place:
+/// what a process started with all of them sees.
+pub fn merge_env(pairs: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for (name, value) in pairs {
+        match merged.iter_mut().find(|(known, _)| *known == name) {
+            Some(entry) => entry.1 = value,
+            None => merged.push((name, value)),
+        }
+    }
+    merged
+}
+
 /// The address in `... ferrobill is serving local_addr=127.0.0.1:41234`, or in the same event
 /// logged as JSON (`"local_addr":"127.0.0.1:41234"`) when the server logs JSON.
 pub fn serving_address(line: &str) -> Option<String> {
@@ -168,6 +181,13 @@ pub fn serving_address(line: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn later_values_replace_earlier_ones_in_place() {
+        let pair = |name: &str, value: &str| (name.to_string(), value.to_string());
+        let merged = merge_env([pair("A", "1"), pair("B", "2"), pair("A", "3")]);
+        assert_eq!(merged, [pair("A", "3"), pair("B", "2")]);
+    }
 
     #[test]
     fn address_is_read_from_text_and_json_logs() {

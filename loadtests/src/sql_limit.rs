@@ -2,58 +2,75 @@
 //! (`loadtests/pgbench/*.sql`) at the run's concurrency, on the spawned server's own embedded
 //! PostgreSQL, right after the HTTP run. The database's transactions per second are then the
 //! ceiling ferrobill's rate is compared against: what is left between them is ferrobill's
-//! own cost (HTTP, JSON, pools, bus dispatch, the gateway's rows).
+//! own cost (HTTP, JSON, pools, bus dispatch, the gateway's rows). Payments are also compared
+//! with Kill Bill's own write pattern for one AUTHORIZE (`killbill_authorize.sql`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::cluster::{Cluster, SERVER_DATABASE};
 use crate::machine;
 use crate::scenario::Scenario;
 use crate::stats::Row;
 
 const SETUP: &str = include_str!("../pgbench/setup.sql");
 const CLEANUP: &str = include_str!("../pgbench/cleanup.sql");
-const ACCOUNT_CREATE: &str = include_str!("../pgbench/account_create.sql");
-const PAYMENT: &str = include_str!("../pgbench/payment.sql");
-/// The embedded cluster's superuser and database (src/db/embedded.rs, src/app.rs).
-const SUPERUSER: &str = "postgres";
-const DATABASE: &str = "ferrobill";
-/// Marks the log line the server prints once its embedded PostgreSQL is up.
-const READY_MARKER: &str = "embedded PostgreSQL is ready";
 
-/// Where a spawned server's embedded PostgreSQL listens.
-#[derive(Debug, Clone)]
-pub struct SqlTarget {
-    pub socket_dir: PathBuf,
-    pub port: u16,
+/// One pgbench script and what one run of it stands for.
+struct Script {
+    file: &'static str,
+    text: &'static str,
+    replays: &'static str,
+    /// The least fraction of its rate ferrobill should reach, when an issue set one.
+    target: Option<f64>,
 }
 
-impl SqlTarget {
-    /// Reads `socket_dir=… port=…` from the server's "embedded PostgreSQL is ready" line.
-    pub fn from_server_log(log: &str) -> Option<SqlTarget> {
-        let line = log.lines().find(|line| line.contains(READY_MARKER))?;
-        let field = |name: &str| {
-            let (_, rest) = line.split_once(&format!("{name}="))?;
-            rest.split_whitespace().next().map(str::to_string)
-        };
-        Some(SqlTarget {
-            socket_dir: PathBuf::from(field("socket_dir")?),
-            port: field("port")?.parse().ok()?,
-        })
+const ACCOUNT_CREATE: Script = Script {
+    file: "account_create.sql",
+    text: include_str!("../pgbench/account_create.sql"),
+    replays: "one account creation as ferrobill issues it",
+    target: None,
+};
+const PAYMENT: Script = Script {
+    file: "payment.sql",
+    text: include_str!("../pgbench/payment.sql"),
+    replays: "one payment operation as ferrobill issues it",
+    target: None,
+};
+const KILL_BILL_AUTHORIZE: Script = Script {
+    file: "killbill_authorize.sql",
+    text: include_str!("../pgbench/killbill_authorize.sql"),
+    replays: "Kill Bill's writes for one AUTHORIZE: 13 prepared statements, 2 commits",
+    // Issue 12: purchases at no less than 0.8 × PostgreSQL's rate for Kill Bill's pattern.
+    target: Some(0.8),
+};
+
+/// The scripts replayed after each step of `scenario`, in order.
+fn scripts(scenario: Scenario) -> &'static [Script] {
+    match scenario {
+        Scenario::Accounts | Scenario::Overload => &[ACCOUNT_CREATE],
+        Scenario::Payments | Scenario::Purchases => &[PAYMENT, KILL_BILL_AUTHORIZE],
+        Scenario::PoolStarvation => &[PAYMENT],
+        Scenario::StatusMix | Scenario::Tenants | Scenario::Healthcheck => &[],
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SqlLimit {
     pub script: &'static str,
+    /// What one run of the script stands for.
+    pub replays: &'static str,
+    pub target: Option<f64>,
     pub clients: u32,
     /// pgbench's transactions per second (one script run = one request's SQL).
     pub script_per_second: f64,
     /// ferrobill's rate of the requests the script stands for, over the same concurrency.
     pub ferrobill_per_second: f64,
+    /// The samplers of those requests that the step had.
+    pub compared: Vec<String>,
     pub fraction: f64,
 }
 
@@ -64,9 +81,11 @@ impl SqlLimit {
             Scenario::Accounts | Scenario::Overload => &["Create Account"],
             _ => &["Authorize Payment", "Capture Payment", "Purchase Payment"],
         };
-        self.ferrobill_per_second = rows
+        let compared = rows
             .iter()
-            .filter(|row| replayed.contains(&row.name.as_str()))
+            .filter(|row| row.count > 0 && replayed.contains(&row.name.as_str()));
+        self.compared = compared.clone().map(|row| row.name.clone()).collect();
+        self.ferrobill_per_second = compared
             .map(|row| row.throughput_per_second * (1.0 - row.error_percent / 100.0))
             .sum();
         self.fraction = if self.script_per_second > 0.0 {
@@ -78,73 +97,111 @@ impl SqlLimit {
 
     pub fn short(&self) -> String {
         format!(
-            "{:.0}% of {:.0}/s",
-            self.fraction * 100.0,
+            "{} {:.2}× {:.0}/s",
+            self.script.trim_end_matches(".sql"),
+            self.fraction,
             self.script_per_second
         )
     }
 
     pub fn describe(&self) -> String {
         format!(
-            "pgbench `{}` with {} clients ran {:.1} transactions/s on the same \
-             PostgreSQL; ferrobill's successful requests of that kind ran {:.1}/s, {:.1} % of it.",
+            "pgbench `{}` ({}) with {} clients ran {:.1} transactions/s on the same \
+             PostgreSQL; ferrobill's successful {} ran {:.1}/s: {}/s ÷ pgbench's tps = {:.2}{}.",
             self.script,
+            self.replays,
             self.clients,
             self.script_per_second,
+            self.compared.join(" + "),
             self.ferrobill_per_second,
-            self.fraction * 100.0
+            self.compared.join(" + "),
+            self.fraction,
+            self.target
+                .map(|target| format!(" (target ≥ {target:.2})"))
+                .unwrap_or_default()
         )
     }
 }
 
-/// Runs the scenario's script for `duration` with `clients` clients; `None` for scenarios
-/// without one.
+/// Runs each of the scenario's scripts for `duration` with `clients` clients, one after the
+/// other; none for scenarios without one.
 pub async fn measure(
     scenario: Scenario,
     clients: u32,
     duration: Duration,
-    target: &SqlTarget,
+    target: &Cluster,
     run_directory: &Path,
-) -> Result<Option<SqlLimit>> {
-    let (script, text) = match scenario {
-        Scenario::Accounts | Scenario::Overload => ("account_create.sql", ACCOUNT_CREATE),
-        Scenario::Payments | Scenario::PoolStarvation => ("payment.sql", PAYMENT),
-        _ => return Ok(None),
-    };
+) -> Result<Vec<SqlLimit>> {
+    let scripts = scripts(scenario);
+    if scripts.is_empty() {
+        return Ok(Vec::new());
+    }
     let pgbench = machine::pg_binary("pgbench").context("no pgbench under /usr/lib/postgresql")?;
     let psql = machine::pg_binary("psql").context("no psql under /usr/lib/postgresql")?;
     let directory = run_directory.join("pgbench");
     std::fs::create_dir_all(&directory)
         .with_context(|| format!("cannot create {}", directory.display()))?;
-    let script_path = directory.join(script);
-    std::fs::write(&script_path, text)
-        .with_context(|| format!("cannot write {}", script_path.display()))?;
     run_psql(&psql, target, SETUP).await?;
+    let mut limits = Vec::new();
+    let mut measured = Ok(());
+    for script in scripts {
+        match run_pgbench(&pgbench, script, clients, duration, target, &directory).await {
+            Ok(tps) => limits.push(SqlLimit {
+                script: script.file,
+                replays: script.replays,
+                target: script.target,
+                clients,
+                script_per_second: tps,
+                ferrobill_per_second: 0.0,
+                compared: Vec::new(),
+                fraction: 0.0,
+            }),
+            Err(error) => {
+                measured = Err(error);
+                break;
+            }
+        }
+    }
+    // Clean up even after a failed run: the rows would otherwise stay in the server's tables.
+    let cleaned = run_psql(&psql, target, CLEANUP).await;
+    measured?;
+    cleaned?;
+    Ok(limits)
+}
+
+/// One pgbench run of `script`; its transactions per second.
+async fn run_pgbench(
+    pgbench: &Path,
+    script: &Script,
+    clients: u32,
+    duration: Duration,
+    target: &Cluster,
+    directory: &Path,
+) -> Result<f64> {
+    let script_path = directory.join(script.file);
+    std::fs::write(&script_path, script.text)
+        .with_context(|| format!("cannot write {}", script_path.display()))?;
     eprintln!(
-        "ferrobill-load: pgbench {script} with {clients} clients for {}s",
+        "ferrobill-load: pgbench {} with {clients} clients for {}s",
+        script.file,
         duration.as_secs()
     );
-    let output = tokio::process::Command::new(&pgbench)
-        .args(connection_args(target))
+    // pgbench refuses more threads than clients.
+    let threads = clients.min(2);
+    let output = tokio::process::Command::new(pgbench)
+        .args(target.command_line_args(SERVER_DATABASE))
         .args(["-n", "-M", "prepared", "-c", &clients.to_string()])
-        .args([
-            "-j",
-            "2",
-            "-T",
-            &duration.as_secs().max(1).to_string(),
-            "-f",
-        ])
+        .args(["-j", &threads.to_string()])
+        .args(["-T", &duration.as_secs().max(1).to_string(), "-f"])
         .arg(&script_path)
         .output()
         .await
         .with_context(|| format!("cannot run {}", pgbench.display()))?;
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    let log_path = directory.join(format!("{script}.log"));
+    let log_path = directory.join(format!("{}.log", script.file));
     std::fs::write(&log_path, format!("{stdout}\n{stderr}"))
         .with_context(|| format!("cannot write {}", log_path.display()))?;
-    // Clean up even after a failed run: the rows would otherwise stay in the server's tables.
-    let cleaned = run_psql(&psql, target, CLEANUP).await;
     if !output.status.success() {
         bail!(
             "pgbench failed ({}); see {}",
@@ -152,32 +209,12 @@ pub async fn measure(
             log_path.display()
         );
     }
-    cleaned?;
-    let tps = tps(&stdout).with_context(|| format!("no tps in {}", log_path.display()))?;
-    Ok(Some(SqlLimit {
-        script,
-        clients,
-        script_per_second: tps,
-        ferrobill_per_second: 0.0,
-        fraction: 0.0,
-    }))
+    tps(&stdout).with_context(|| format!("no tps in {}", log_path.display()))
 }
 
-fn connection_args(target: &SqlTarget) -> Vec<String> {
-    vec![
-        "-h".into(),
-        target.socket_dir.display().to_string(),
-        "-p".into(),
-        target.port.to_string(),
-        "-U".into(),
-        SUPERUSER.into(),
-        DATABASE.into(),
-    ]
-}
-
-async fn run_psql(psql: &Path, target: &SqlTarget, sql: &str) -> Result<()> {
+async fn run_psql(psql: &Path, target: &Cluster, sql: &str) -> Result<()> {
     let output = tokio::process::Command::new(psql)
-        .args(connection_args(target))
+        .args(target.command_line_args(SERVER_DATABASE))
         .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
         .output()
         .await
@@ -208,14 +245,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_socket_is_read_from_the_server_log() {
-        let log =
-            "2026-11-23T15:00:00Z  INFO ferrobill::db::embedded: embedded PostgreSQL is ready \
-                   data_dir=./data/postgres socket_dir=/tmp/ferrobill-ab12 port=5432 pid=Some(7)";
-        let target = SqlTarget::from_server_log(log).expect("found");
-        assert_eq!(target.socket_dir, PathBuf::from("/tmp/ferrobill-ab12"));
-        assert_eq!(target.port, 5432);
-        assert!(SqlTarget::from_server_log("nothing").is_none());
+    fn purchases_are_compared_with_kill_bills_authorize() {
+        let mut recorder = crate::stats::Recorder::new(&["Create Account", "Purchase Payment"]);
+        recorder.record_before_window("Create Account", Duration::from_millis(3), None);
+        for _ in 0..1000 {
+            recorder.record("Purchase Payment", Duration::from_millis(3), None);
+        }
+        let mut limit = SqlLimit {
+            script: KILL_BILL_AUTHORIZE.file,
+            replays: KILL_BILL_AUTHORIZE.replays,
+            target: KILL_BILL_AUTHORIZE.target,
+            clients: 10,
+            script_per_second: 1000.0,
+            ferrobill_per_second: 0.0,
+            compared: Vec::new(),
+            fraction: 0.0,
+        };
+        limit.compare(Scenario::Purchases, &recorder.rows(Duration::from_secs(2)));
+        assert_eq!(limit.fraction, 0.5);
+        let text = limit.describe();
+        assert!(
+            text.contains("Purchase Payment/s ÷ pgbench's tps = 0.50 (target ≥ 0.80)"),
+            "{text}"
+        );
+        assert_eq!(limit.short(), "killbill_authorize 0.50× 1000/s");
+        let scripts: Vec<&str> = scripts(Scenario::Purchases)
+            .iter()
+            .map(|s| s.file)
+            .collect();
+        assert_eq!(scripts, ["payment.sql", "killbill_authorize.sql"]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Everything the run measures and how it is reported: latency histograms (microseconds) and
 //! error counts per sampler, error counts per class, and the tables in the layout of the seed
 //! reports (seed 000's JMeter summary table), latencies in milliseconds, which report.md
-//! writes as Markdown and report.html as HTML.
+//! writes as Markdown and report.html as HTML. Setup samples made during the warm-up are kept
+//! apart in the count so that rates only ever count the measured window.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,6 +23,19 @@ struct SamplerStats {
     name: String,
     latencies: Histogram<u64>,
     errors: u64,
+    /// Samples taken before the measured window (setup requests during the warm-up).
+    before_window: u64,
+}
+
+impl SamplerStats {
+    fn new(name: &str) -> SamplerStats {
+        SamplerStats {
+            name: name.to_string(),
+            latencies: empty_histogram(),
+            errors: 0,
+            before_window: 0,
+        }
+    }
 }
 
 /// Samples of one run. Failed samples count too (as in JMeter): their latency is the time to
@@ -47,6 +61,9 @@ pub struct Row {
     pub max_ms: f64,
     pub errors: u64,
     pub error_percent: f64,
+    /// Of `count`, the setup samples taken during the warm-up: counted, but in no rate.
+    pub before_window: u64,
+    /// Samples of the measured window per second of it (warm-up setup samples left out).
     pub throughput_per_second: f64,
 }
 
@@ -56,11 +73,7 @@ impl Recorder {
         Recorder {
             samplers: samplers
                 .iter()
-                .map(|name| SamplerStats {
-                    name: name.to_string(),
-                    latencies: empty_histogram(),
-                    errors: 0,
-                })
+                .map(|name| SamplerStats::new(name))
                 .collect(),
             errors_by_class: BTreeMap::new(),
             errors_by_message: BTreeMap::new(),
@@ -73,18 +86,38 @@ impl Recorder {
 
     /// Records one sample; `error` is its class and the server's (normalized) message.
     pub fn record_error(&mut self, sampler: &str, latency: Duration, error: Option<(&str, &str)>) {
+        self.record_sample(sampler, latency, error, false);
+    }
+
+    /// Records a setup sample taken during the warm-up: seed 000's table lists every setup
+    /// request, but the rates must stay those of the measured window.
+    pub fn record_before_window(
+        &mut self,
+        sampler: &str,
+        latency: Duration,
+        error: Option<(&str, &str)>,
+    ) {
+        self.record_sample(sampler, latency, error, true);
+    }
+
+    fn record_sample(
+        &mut self,
+        sampler: &str,
+        latency: Duration,
+        error: Option<(&str, &str)>,
+        before_window: bool,
+    ) {
         let index = match self.samplers.iter().position(|s| s.name == sampler) {
             Some(index) => index,
             None => {
-                self.samplers.push(SamplerStats {
-                    name: sampler.to_string(),
-                    latencies: empty_histogram(),
-                    errors: 0,
-                });
+                self.samplers.push(SamplerStats::new(sampler));
                 self.samplers.len() - 1
             }
         };
         let stats = &mut self.samplers[index];
+        if before_window {
+            stats.before_window += 1;
+        }
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         stats.latencies.saturating_record(micros);
         if let Some((class, message)) = error {
@@ -105,24 +138,47 @@ impl Recorder {
         &self.errors_by_message
     }
 
+    /// Samples of the measured window per sampler (warm-up setup samples left out).
+    pub fn window_counts(&self) -> Vec<(String, u64)> {
+        self.samplers
+            .iter()
+            .map(|stats| {
+                (
+                    stats.name.clone(),
+                    stats.latencies.len() - stats.before_window,
+                )
+            })
+            .collect()
+    }
+
     /// One row per sampler then TOTAL; throughput is samples over the measured `window`.
     pub fn rows(&self, window: Duration) -> Vec<Row> {
         let mut total = empty_histogram();
         let mut total_errors = 0;
+        let mut total_before_window = 0;
         let mut rows = Vec::with_capacity(self.samplers.len() + 1);
         for stats in &self.samplers {
             total
                 .add(&stats.latencies)
                 .expect("histograms share the same bounds");
             total_errors += stats.errors;
-            rows.push(row(&stats.name, &stats.latencies, stats.errors, window));
+            total_before_window += stats.before_window;
+            let counts = (stats.errors, stats.before_window);
+            rows.push(row(&stats.name, &stats.latencies, counts, window));
         }
-        rows.push(row("TOTAL", &total, total_errors, window));
+        let counts = (total_errors, total_before_window);
+        rows.push(row("TOTAL", &total, counts, window));
         rows
     }
 }
 
-fn row(name: &str, latencies: &Histogram<u64>, errors: u64, window: Duration) -> Row {
+/// `counts` are the errors and the samples taken before the window.
+fn row(
+    name: &str,
+    latencies: &Histogram<u64>,
+    (errors, before_window): (u64, u64),
+    window: Duration,
+) -> Row {
     let count = latencies.len();
     let ms = |micros: u64| micros as f64 / 1000.0;
     let (mean_ms, min_ms) = if count == 0 {
@@ -148,8 +204,9 @@ fn row(name: &str, latencies: &Histogram<u64>, errors: u64, window: Duration) ->
         } else {
             errors as f64 * 100.0 / count as f64
         },
+        before_window,
         throughput_per_second: if seconds > 0.0 {
-            count as f64 / seconds
+            (count - before_window) as f64 / seconds
         } else {
             0.0
         },
@@ -441,6 +498,30 @@ mod tests {
             assert_eq!(row.throughput_per_second, 0.0);
             assert_eq!(row.error_percent, 0.0);
         }
+    }
+
+    #[test]
+    fn warm_up_setup_samples_count_but_not_in_rates() {
+        let mut recorder = Recorder::new(&["Create Account", "Purchase Payment"]);
+        for _ in 0..3 {
+            recorder.record_before_window("Create Account", millis(5), None);
+        }
+        recorder.record("Create Account", millis(5), None);
+        for _ in 0..10 {
+            recorder.record("Purchase Payment", millis(2), None);
+        }
+        let rows = recorder.rows(Duration::from_secs(2));
+        assert_eq!((rows[0].count, rows[0].before_window), (4, 3));
+        assert_eq!(rows[0].throughput_per_second, 0.5);
+        assert_eq!((rows[2].count, rows[2].before_window), (14, 3));
+        assert_eq!(rows[2].throughput_per_second, 5.5);
+        assert_eq!(
+            recorder.window_counts(),
+            [
+                ("Create Account".to_string(), 1),
+                ("Purchase Payment".to_string(), 10)
+            ]
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! One load-suite run from its plan to its files: for each server configuration, snapshots of
-//! `/1.0/threads` and `/1.0/metrics` at setup, one run per concurrency step, the optional SQL
-//! limit, snapshots at teardown; then `report.md`, `report.html`, `summary.json` and
-//! `chart.svg` in the run directory. Starting and stopping a spawned server is the caller's job (`main`, or the smoke
+//! `/1.0/threads` and `/1.0/metrics` at setup, one run per concurrency step with its SQL and
+//! CPU costs (marks at both ends of the measured window), the optional SQL limit, snapshots at
+//! teardown; then `report.md`, `report.html`, `summary.json` and `chart.svg` in the run
+//! directory. Starting and stopping a spawned server is the caller's job (`main`, or the smoke
 //! tests with an in-process server), so this module never owns a process.
 
 use std::collections::BTreeMap;
@@ -16,11 +17,13 @@ use serde::Serialize;
 
 use crate::callback::CallbackReceiver;
 use crate::client::{KillBill, TenantCredentials};
-use crate::machine::{self, CpuMark, Machine, ServerFigures};
+use crate::cluster::Cluster;
+use crate::costs::{self, StepCosts, WindowMarker};
+use crate::machine::{self, Machine, ServerFigures};
 use crate::runner::{self, LoadModel, RunPlan, TimelinePoint};
 use crate::scenario::{Scenario, METRICS, THREADS};
 use crate::server_samples;
-use crate::sql_limit::{self, SqlLimit, SqlTarget};
+use crate::sql_limit::{self, SqlLimit};
 use crate::stats::{self, Recorder, Row, Table};
 use ferrobill::dashboard::sample::Sample;
 
@@ -69,8 +72,8 @@ pub struct Target {
     pub server_env: Vec<(String, String)>,
     /// A spawned server's process, for its RSS and CPU.
     pub pid: Option<u32>,
-    /// A spawned server's embedded PostgreSQL, for `--with-sql-limit`.
-    pub database: Option<SqlTarget>,
+    /// A spawned server's embedded PostgreSQL, for the SQL costs and `--with-sql-limit`.
+    pub database: Option<Cluster>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -97,7 +100,10 @@ pub struct StepReport {
     pub abandoned_users: usize,
     pub outcomes: Outcomes,
     pub server: Option<ServerFigures>,
-    pub sql_limit: Option<SqlLimit>,
+    /// Statements, transactions and CPU of the measured window (spawned servers).
+    pub costs: Option<StepCosts>,
+    /// One per pgbench script replayed after the step (`--with-sql-limit`).
+    pub sql_limits: Vec<SqlLimit>,
     pub load_average_before: Option<f64>,
     pub load_average_after: Option<f64>,
     pub timeline: Vec<TimelinePoint>,
@@ -166,22 +172,36 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Every step of the run, labelled for charts and tables: its concurrency, and its
-    /// configuration when there are several.
+    /// Every step of the run, labelled for charts and tables: its configuration when there
+    /// are several (a `--sweep-env` value: `KILLBILL_DAO_MAXACTIVE=8`), and its concurrency
+    /// when a configuration has several.
     pub fn labelled_steps(&self) -> Vec<(String, &StepReport)> {
-        let several = self.configurations.len() > 1;
+        let several_configurations = self.configurations.len() > 1;
+        let several_concurrencies = self
+            .configurations
+            .iter()
+            .any(|configuration| configuration.steps.len() > 1);
         self.configurations
             .iter()
             .flat_map(|configuration| {
                 configuration.steps.iter().map(move |step| {
-                    let label = if several {
-                        format!("{}, {} users", configuration.label, step.users)
-                    } else {
-                        format!("{} users", step.users)
+                    let users = format!("{} users", step.users);
+                    let label = match (several_configurations, several_concurrencies) {
+                        (true, true) => format!("{}, {users}", configuration.label),
+                        (true, false) => configuration.label.clone(),
+                        (false, _) => users,
                     };
                     (label, step)
                 })
             })
+            .collect()
+    }
+
+    /// The labelled steps that have SQL and CPU costs.
+    pub fn step_costs(&self) -> Vec<(String, &StepCosts)> {
+        self.labelled_steps()
+            .into_iter()
+            .filter_map(|(label, step)| Some((label, step.costs.as_ref()?)))
             .collect()
     }
 }
@@ -241,6 +261,7 @@ pub async fn run_configuration(
     } else {
         None
     };
+    let marker = WindowMarker::new(target.pid, target.database.as_ref()).await;
     let mut recorders = Vec::new();
     let mut steps = Vec::new();
     for (index, &users) in plan.steps.iter().enumerate() {
@@ -265,21 +286,31 @@ pub async fn run_configuration(
             accounts: plan.accounts as usize,
         };
         let load_before = machine::load_average();
-        let cpu_mark = target.pid.and_then(CpuMark::take);
-        let outcome = runner::run(
-            plan.scenario,
-            client.clone(),
-            tenant.clone(),
-            &format!("load-{run_id}-s{index}"),
-            &run_plan,
-        )
-        .await;
+        let key_prefix = format!("load-{run_id}-s{index}");
+        // The window opens when the warm-up ends (the runner's own clock starts with this
+        // one); it closes when the last user stopped.
+        let window_start = async {
+            tokio::time::sleep(plan.warmup).await;
+            marker.start().await
+        };
+        let (start, outcome) = tokio::join!(
+            window_start,
+            runner::run(
+                plan.scenario,
+                client.clone(),
+                tenant.clone(),
+                &key_prefix,
+                &run_plan,
+            )
+        );
+        let end = marker.end().await;
         let server = target
             .pid
-            .zip(cpu_mark)
-            .and_then(|(pid, mark)| ServerFigures::measure(pid, mark));
+            .zip(start.cpu.zip(end.cpu))
+            .map(|(pid, (start, end))| ServerFigures::between(pid, &start, &end));
+        let costs = StepCosts::between(&start, &end, &outcome.recorder.window_counts());
         let load_after = machine::load_average();
-        let sql_limit = match (&target.database, plan.with_sql_limit) {
+        let sql_limits = match (&target.database, plan.with_sql_limit) {
             (Some(database), true) => {
                 match sql_limit::measure(
                     plan.scenario,
@@ -290,14 +321,14 @@ pub async fn run_configuration(
                 )
                 .await
                 {
-                    Ok(limit) => limit,
+                    Ok(limits) => limits,
                     Err(error) => {
                         eprintln!("ferrobill-load: the SQL limit could not be measured: {error:#}");
-                        None
+                        Vec::new()
                     }
                 }
             }
-            _ => None,
+            _ => Vec::new(),
         };
         recorders.push(outcome.recorder);
         steps.push(StepReport {
@@ -313,7 +344,8 @@ pub async fn run_configuration(
             abandoned_users: outcome.abandoned_users,
             outcomes: Outcomes::default(),
             server,
-            sql_limit,
+            costs,
+            sql_limits,
             load_average_before: load_before,
             load_average_after: load_after,
             timeline: outcome.timeline,
@@ -348,7 +380,7 @@ pub async fn run_configuration(
         if let Some(total) = step.rows.last() {
             step.outcomes = Outcomes::of(total, &step.errors_by_class);
         }
-        if let Some(limit) = &mut step.sql_limit {
+        for limit in &mut step.sql_limits {
             limit.compare(plan.scenario, &step.rows);
         }
     }
@@ -480,14 +512,21 @@ pub fn render_report(summary: &Summary) -> String {
     }
     let _ = writeln!(report, "\n## Summary\n");
     report += &summary_table(summary).to_markdown();
+    let step_costs = summary.step_costs();
+    if !step_costs.is_empty() {
+        let _ = writeln!(report, "\n### SQL and CPU per request and per operation\n");
+        report += &costs::summary_table(&step_costs).to_markdown();
+        let _ = writeln!(report, "\n{}", costs::EXPLANATION);
+    }
     let _ = writeln!(
         report,
         "\n![throughput, p90, errors and ready bus entries over time, a curve per step](chart.svg)\n\n\
          `report.html` has the same tables and every chart, including the server's own samples."
     );
+    let mut labels = summary.labelled_steps().into_iter();
     for configuration in &summary.configurations {
-        for step in &configuration.steps {
-            render_step(&mut report, configuration, step);
+        for (label, step) in labels.by_ref().take(configuration.steps.len()) {
+            render_step(&mut report, &label, step);
         }
         let _ = writeln!(report, "\n### Bus (`{}`, teardown)\n", configuration.label);
         for (name, value) in teardown_facts(configuration) {
@@ -587,16 +626,20 @@ pub fn teardown_facts(configuration: &ConfigurationReport) -> Vec<(String, Strin
     facts
 }
 
-fn render_step(report: &mut String, configuration: &ConfigurationReport, step: &StepReport) {
+fn render_step(report: &mut String, label: &str, step: &StepReport) {
     let _ = writeln!(
         report,
-        "\n## `{}`, {} users ({:.1}s measured)\n",
-        configuration.label, step.users, step.measured_seconds
+        "\n## {label} ({:.1}s measured)\n",
+        step.measured_seconds
     );
     let _ = writeln!(report, "### Results (latencies in ms)\n");
     *report += &stats::results_table(&step.rows).to_markdown();
     for (name, value) in step_facts(step) {
         let _ = writeln!(report, "\n{name}: {value}");
+    }
+    if let Some(costs) = step.costs.as_ref().filter(|c| !c.top_statements.is_empty()) {
+        let _ = writeln!(report, "\n### Top statements (by execution time)\n");
+        *report += &costs::statements_table(costs).to_markdown();
     }
     let server = server_samples::figures(&step.server_samples);
     if !server.is_empty() {
@@ -624,7 +667,8 @@ pub fn error_messages(step: &StepReport) -> BTreeMap<(String, String), u64> {
 /// reports.
 pub fn step_facts(step: &StepReport) -> Vec<(String, String)> {
     let outcomes = &step.outcomes;
-    let mut facts = vec![(
+    let mut facts = setup_rows_fact(step).into_iter().collect::<Vec<_>>();
+    facts.push((
         "Outcomes".to_string(),
         format!(
             "2xx {}, rejected (429/503) {}, timeouts {}, connection resets {}, other errors {}{}",
@@ -639,7 +683,7 @@ pub fn step_facts(step: &StepReport) -> Vec<(String, String)> {
                 String::new()
             }
         ),
-    )];
+    ));
     let polls: Vec<String> = step
         .health_polls
         .iter()
@@ -681,7 +725,10 @@ pub fn step_facts(step: &StepReport) -> Vec<(String, String)> {
                 .map_or("?".into(), |load| format!("{load:.2}")),
         ),
     ));
-    if let Some(limit) = &step.sql_limit {
+    if let Some(costs) = &step.costs {
+        facts.extend(costs::facts(costs));
+    }
+    for limit in &step.sql_limits {
         facts.push(("SQL limit".to_string(), limit.describe()));
     }
     if step.abandoned_users > 0 {
@@ -694,6 +741,28 @@ pub fn step_facts(step: &StepReport) -> Vec<(String, String)> {
         ));
     }
     facts
+}
+
+/// How a step's table counts the setup requests its warm-up made, when it made any.
+fn setup_rows_fact(step: &StepReport) -> Option<(String, String)> {
+    let (samplers, total) = step.rows.split_last().map(|(t, s)| (s, t))?;
+    if total.before_window == 0 {
+        return None;
+    }
+    let rows: Vec<String> = samplers
+        .iter()
+        .filter(|row| row.before_window > 0)
+        .map(|row| format!("{} {} of {}", row.name, row.before_window, row.count))
+        .collect();
+    Some((
+        "Setup requests made during the warm-up".to_string(),
+        format!(
+            "{}: in #count, TOTAL and the latencies, as seed 000's table lists every setup \
+             request; not in any rate (bandwidth, rate, per minute), which counts the measured \
+             window only",
+            rows.join(", ")
+        ),
+    ))
 }
 
 fn mib(value: Option<f64>) -> String {
@@ -710,8 +779,10 @@ pub fn summary_table(summary: &Summary) -> Table {
         "rate",
         "per minute",
         "mean ms",
+        "P50 ms",
         "P95 ms",
         "P99 ms",
+        "errors",
         "health",
         "peak RSS",
         "SQL limit",
@@ -738,13 +809,20 @@ pub fn summary_table(summary: &Summary) -> Table {
                 format!("{:.1}/s", total.throughput_per_second),
                 format!("{:.0}/min", total.throughput_per_second * 60.0),
                 format!("{:.1}", total.mean_ms),
+                format!("{:.1}", total.median_ms),
                 format!("{:.1}", total.p95_ms),
                 format!("{:.1}", total.p99_ms),
+                total.errors.to_string(),
                 health.join(" "),
                 step.server
                     .as_ref()
                     .map_or("-".into(), |server| mib(server.peak_rss_mib)),
-                step.sql_limit.as_ref().map_or("-".into(), SqlLimit::short),
+                if step.sql_limits.is_empty() {
+                    "-".into()
+                } else {
+                    let limits: Vec<String> = step.sql_limits.iter().map(SqlLimit::short).collect();
+                    limits.join("; ")
+                },
             ]);
         }
     }

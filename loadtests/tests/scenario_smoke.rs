@@ -11,9 +11,13 @@ use std::time::Duration;
 use browser::Chromium;
 use ferrobill::app::App;
 use ferrobill::config::Config;
+use loadtests::cluster::Cluster;
+use loadtests::costs;
 use loadtests::machine::Machine;
 use loadtests::scenario::Scenario;
+use loadtests::server::merge_env;
 use loadtests::suite::{self, ConfigurationReport, StepReport, SuitePlan, Summary, Target};
+use loadtests::sweep::EnvSweep;
 
 /// Each scenario's run, snapshots included, must end within this.
 const SCENARIO_TIME_LIMIT: Duration = Duration::from_secs(20);
@@ -58,6 +62,23 @@ async fn start(directory: &Path, properties: &[(&str, &str)]) -> App {
     App::start(config).await.expect("ferrobill starts")
 }
 
+/// A run's summary of `configurations`, as the binary writes it.
+fn summary(plan: &SuitePlan, configurations: Vec<ConfigurationReport>) -> Summary {
+    Summary {
+        scenario: plan.scenario,
+        started_at_utc: suite::utc_now(),
+        command: "smoke".into(),
+        model: plan.model(),
+        warmup_seconds: plan.warmup.as_secs_f64(),
+        duration_seconds: plan.duration.as_secs_f64(),
+        profiling: None,
+        callback_latency_ms: None,
+        dashboard_watched: false,
+        machine: Machine::describe(),
+        configurations,
+    }
+}
+
 /// Runs `plan` against `app` and writes its files under `directory`; returns what it wrote.
 async fn run(app: &App, plan: &SuitePlan, directory: &Path) -> Summary {
     let target = Target {
@@ -74,19 +95,7 @@ async fn run(app: &App, plan: &SuitePlan, directory: &Path) -> Summary {
     .await
     .unwrap_or_else(|_| panic!("{} finishes in time", plan.scenario.name()))
     .expect("the run succeeds");
-    let summary = Summary {
-        scenario: plan.scenario,
-        started_at_utc: suite::utc_now(),
-        command: "smoke".into(),
-        model: plan.model(),
-        warmup_seconds: 0.0,
-        duration_seconds: plan.duration.as_secs_f64(),
-        profiling: None,
-        callback_latency_ms: None,
-        dashboard_watched: false,
-        machine: Machine::describe(),
-        configurations: vec![report],
-    };
+    let summary = summary(plan, vec![report]);
     suite::write_files(directory, &summary).expect("the files are written");
     check_files(directory, &summary);
     summary
@@ -269,7 +278,13 @@ async fn every_scenario_writes_consistent_reports() {
         (1..=10).contains(&created),
         "{created} accounts for 10 slots"
     );
-    assert_eq!(row(step, "External Payment Method").count, created);
+    // A user stopped by the end of the run between its account and its method leaves one
+    // account without a method.
+    let methods = row(step, "External Payment Method").count;
+    assert!(
+        (1..=created).contains(&methods),
+        "{methods} methods for {created} accounts"
+    );
     assert!(row(step, "Purchase Payment").count > created);
 
     // accounts as a two-step sweep on the same server.
@@ -465,5 +480,154 @@ async fn report_html_shows_the_servers_saturation_in_chromium() {
         .screenshot(&url, &screenshot, (1200, 3000), Duration::from_secs(1))
         .await
         .unwrap_or_else(|error| panic!("{error}"));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `--sweep-env` as the binary runs it, with ferrobill in this process instead of spawned: one
+/// fresh server (a new embedded cluster, started with pg_stat_statements as the suite starts
+/// spawned servers) per value of the main pool's size, each run for a warm-up and a short
+/// window of purchases. Both steps come back labelled by their value, with SQL and CPU costs
+/// (ferrobill's CPU here is this whole process's, load generator included) and the warm-up's
+/// setup requests in the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_setting_sweep_reports_each_value_with_its_costs() {
+    let root = smoke_directory("sweep");
+    let sweep: EnvSweep = "KILLBILL_DAO_MAXACTIVE=4,8".parse().expect("a valid sweep");
+    // Two accounts: their setup fits in the warm-up even on a loaded machine, so purchases
+    // are the window's requests.
+    let plan = SuitePlan {
+        warmup: Duration::from_secs(1),
+        accounts: 2,
+        ..plan(Scenario::Purchases, &[4], None)
+    };
+    let mut reports = Vec::new();
+    for (index, configuration) in sweep
+        .configurations(&Scenario::Purchases.configurations())
+        .into_iter()
+        .enumerate()
+    {
+        let data_dir = root.join(format!("server-{index}")).join("postgres");
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect()
+        };
+        let environment = costs::with_statement_statistics(merge_env(
+            owned(&[
+                ("FERROBILL_SERVER_BINDADDRESS", "127.0.0.1"),
+                ("FERROBILL_SERVER_PORT", "0"),
+                (
+                    "FERROBILL_EMBEDDED_DATADIR",
+                    &data_dir.display().to_string(),
+                ),
+            ])
+            .into_iter()
+            .chain(configuration.server_env.clone()),
+        ));
+        let config = Config::load_from(None, &environment).expect("valid configuration");
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        let app = App::start(config.config).await.expect("ferrobill starts");
+        let target = Target {
+            label: configuration.label,
+            base_url: format!("http://{}", app.local_addr()),
+            server_env: configuration.server_env,
+            pid: Some(std::process::id()),
+            database: Cluster::from_data_dir(&data_dir),
+        };
+        assert!(
+            target.database.is_some(),
+            "postmaster.pid names the cluster"
+        );
+        let report = tokio::time::timeout(
+            SCENARIO_TIME_LIMIT,
+            suite::run_configuration(&plan, &target, &root),
+        )
+        .await
+        .expect("each value's run finishes in time")
+        .expect("the run succeeds");
+        reports.push(report);
+        app.shutdown().await.expect("ferrobill stops");
+    }
+    let summary = summary(&plan, reports);
+    suite::write_files(&root, &summary).expect("the files are written");
+
+    let labels: Vec<String> = summary
+        .labelled_steps()
+        .into_iter()
+        .map(|(label, _)| label)
+        .collect();
+    assert_eq!(
+        labels,
+        ["KILLBILL_DAO_MAXACTIVE=4", "KILLBILL_DAO_MAXACTIVE=8"]
+    );
+    for (label, step) in summary.labelled_steps() {
+        // The setup requests are rows of the table, outside every rate (made during the
+        // warm-up, unless a loaded machine made them slower than that).
+        let created = row(step, "Create Account");
+        let methods = row(step, "External Payment Method").count;
+        assert!(created.count > 0, "{label}: {created:?}");
+        assert!(
+            methods <= created.count,
+            "{label}: {methods} methods, {created:?}"
+        );
+        let total = step.total().expect("a TOTAL row");
+        let purchases = row(step, "Purchase Payment");
+        assert!(purchases.count > 0, "{label}");
+        let window_requests = total.count - total.before_window;
+        let rated = total.throughput_per_second * step.measured_seconds;
+        assert!((rated - window_requests as f64).abs() < 1e-6, "{label}");
+        let costs = step
+            .costs
+            .as_ref()
+            .unwrap_or_else(|| panic!("{label}: costs"));
+        assert_eq!(costs.requests, window_requests, "{label}");
+        let each = costs.per_request();
+        let positive = |figure: Option<f64>, what: &str| {
+            assert!(
+                figure.is_some_and(|value| value > 0.0),
+                "{label}: {what} {figure:?}"
+            );
+        };
+        positive(each.statements, "statements per request");
+        positive(each.transactions, "transactions per request");
+        positive(
+            each.explicit_transactions,
+            "explicit transactions per request",
+        );
+        positive(each.postgres_cpu_ms, "PostgreSQL CPU per request");
+        positive(each.ferrobill_cpu_ms, "ferrobill CPU per request");
+        // A purchase writes a payment and a transaction: more than one statement.
+        assert!(
+            each.statements.is_some_and(|n| n > 1.0 && n < 200.0),
+            "{label}: {each:?}"
+        );
+        let (operation, _) = costs
+            .per_operation()
+            .unwrap_or_else(|| panic!("{label}: purchases dominate: {:?} {costs:?}", step.rows));
+        assert_eq!(operation.sampler, "Purchase Payment");
+        assert!(!costs.top_statements.is_empty(), "{label}");
+        assert!(step.server.is_some(), "{label}: CPU in cores");
+    }
+    let report = std::fs::read_to_string(root.join("report.md")).expect("report.md");
+    for text in [
+        "## KILLBILL_DAO_MAXACTIVE=4 (",
+        "## KILLBILL_DAO_MAXACTIVE=8 (",
+        "SQL and CPU per request and per operation",
+        "| KILLBILL_DAO_MAXACTIVE=8 | Purchase Payment (",
+        "Top statements",
+        "Setup requests made during the warm-up",
+    ] {
+        assert!(report.contains(text), "no {text} in {report}");
+    }
+    let html = std::fs::read_to_string(root.join("report.html")).expect("report.html");
+    assert!(html.contains("<h2>KILLBILL_DAO_MAXACTIVE=8 ("), "{html}");
+    let json = std::fs::read_to_string(root.join("summary.json")).expect("summary.json");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    assert!(
+        json["configurations"][1]["steps"][0]["costs"]["totals"]["statements"].as_f64() > Some(0.0),
+        "{json}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -22,6 +22,7 @@ pub mod events;
 pub mod inspect;
 pub mod internal_events;
 pub mod metrics;
+pub mod nodes;
 pub mod notifications;
 pub mod post;
 pub mod ready;
@@ -47,10 +48,6 @@ pub use events::{BusEntry, BusEvent, SearchKeys};
 pub use notifications::{NotificationEntry, NotificationEvent, NotificationQueueService};
 pub use post::PostedEvents;
 pub use ready::ReadyCount;
-
-/// How long a node may go without a heartbeat in `bus_nodes` before the others take it for dead
-/// and take over what it held.
-pub const NODE_ALIVE: Duration = reaper::HEARTBEAT_STALE_AFTER;
 
 /// LISTENs on `channel` on a dedicated connection to `db`'s server and calls `wake` on every
 /// notification, and once after each (re)connect, since whatever was announced meanwhile
@@ -361,6 +358,22 @@ impl Bus {
     /// sampler is the only caller.
     pub fn take_dispatch_latencies(&self) -> Latencies {
         self.inner.handler_rounds.take_dispatch_latencies()
+    }
+
+    /// Takes over at once what `node`, found dead, left in this bus (its claims, and in the
+    /// sticky modes the entries only it would have dispatched); returns how many entries.
+    pub async fn take_over(&self, node: &str) -> Result<usize, BusError> {
+        if self.inner.config.in_memory || self.inner.config.off {
+            return Ok(0);
+        }
+        let mut taken = 0;
+        loop {
+            let batch = reaper::take_over(self, node).await?.len();
+            taken += batch;
+            if (batch as i64) < reaper::TAKE_OVER_BATCH {
+                return Ok(taken);
+            }
+        }
     }
 
     /// Stops fetching, waits up to `timeout` for running handlers and records their outcome.

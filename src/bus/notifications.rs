@@ -656,6 +656,58 @@ async fn reap_periodically(service: NotificationQueueService) {
     }
 }
 
+impl NotificationQueueService {
+    /// Takes over at once what `node`, found dead, had claimed (and in STICKY_POLLING, the
+    /// entries only it would have dispatched): each goes to history as REAPED and comes back
+    /// AVAILABLE, created by this node. Returns how many entries.
+    pub async fn take_over(&self, node: &str) -> Result<usize, NotificationError> {
+        if self.inner.config.off {
+            return Ok(0);
+        }
+        let mut taken = 0;
+        loop {
+            let batch = self.take_over_batch(node).await?;
+            taken += batch;
+            if (batch as i64) < reaper::TAKE_OVER_BATCH {
+                return Ok(taken);
+            }
+        }
+    }
+
+    /// One transaction of [`take_over`](Self::take_over): at most `TAKE_OVER_BATCH` entries.
+    async fn take_over_batch(&self, node: &str) -> Result<usize, NotificationError> {
+        let inner = &self.inner;
+        let sticky = inner.config.mode == QueueMode::StickyPolling;
+        let work = inner.db.begin().await?;
+        let transaction = work.client();
+        // `for update skip locked`: another node taking over at once skips these rows.
+        let candidates = crate::db::sql::query(
+            transaction,
+            "select record_id from notifications
+             where processing_state not in ('PROCESSED', 'REMOVED')
+               and (processing_owner = $1
+                    or ($2 and processing_owner is null and creating_owner = $1))
+             order by record_id
+             limit $3
+             for update skip locked",
+            &[&node, &sticky, &reaper::TAKE_OVER_BATCH],
+        )
+        .await?;
+        let to_reap: Vec<i64> = candidates.iter().map(|row| row.get(0)).collect();
+        if to_reap.is_empty() {
+            work.commit().await?;
+            return Ok(0);
+        }
+        let new_ids = reap_and_reinsert(transaction, &to_reap, &inner.node).await?;
+        work.commit().await?;
+        drop(work);
+        tracing::warn!(node, reaped = ?to_reap, reinserted = ?new_ids, "took over the notifications of a dead node");
+        metrics::reaped(QUEUE_METRICS_ID, to_reap.len() as u64);
+        inner.wake.notify_one();
+        Ok(to_reap.len())
+    }
+}
+
 /// One pass of the bus's reaper logic on `notifications`, aged by `effective_date` as in
 /// Kill Bill; returns the new record ids.
 async fn reap_once(service: &NotificationQueueService) -> Result<Vec<i64>, NotificationError> {

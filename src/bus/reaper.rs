@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use super::dispatcher::stopped;
 use super::{Bus, BusError};
 use crate::config::QueueMode;
-use crate::db::work::Db;
+use crate::db::work::{Db, Work};
 
 /// How often a node writes its heartbeat.
 pub const HEARTBEAT_PERIOD: Duration = Duration::from_secs(3);
@@ -167,10 +167,68 @@ pub(super) async fn reap_once(bus: &Bus) -> Result<Vec<i64>, BusError> {
             "this node's bus entries are late (older than the reap threshold and not dispatched)"
         );
     }
+    reap_and_reinsert(
+        bus,
+        work,
+        &to_reap,
+        "reaped bus entries of a dead or stuck node",
+    )
+    .await
+}
+
+/// Most entries one take-over transaction moves; a dead node's backlog goes in several.
+pub(super) const TAKE_OVER_BATCH: i64 = 500;
+
+/// Takes over what `node`, found dead, left in this bus at once, whatever its entries' age:
+/// the entries it had claimed, and in the sticky modes the entries it created and alone would
+/// have dispatched; at most [`TAKE_OVER_BATCH`] of them. Each goes to history as REAPED and
+/// comes back AVAILABLE, created by this node. Returns the new record ids.
+pub(super) async fn take_over(bus: &Bus, node: &str) -> Result<Vec<i64>, BusError> {
+    let inner = &bus.inner;
+    let sticky = inner.config.mode != QueueMode::Polling;
+    let work = inner.db.begin().await?;
+    // `for update skip locked`, as in the periodic reaper: another node taking over the same
+    // entries at once skips them instead of re-inserting them twice.
+    let candidates = crate::db::sql::query(
+        work.client(),
+        &format!(
+            "select record_id from {live}
+             where processing_state not in ('PROCESSED', 'REMOVED')
+               and (processing_owner = $1
+                    or ($2 and processing_owner is null and creating_owner = $1))
+             order by record_id
+             limit $3
+             for update skip locked",
+            live = inner.tables.live
+        ),
+        &[&node, &sticky, &TAKE_OVER_BATCH],
+    )
+    .await?;
+    let to_reap: Vec<i64> = candidates.iter().map(|row| row.get(0)).collect();
+    reap_and_reinsert(
+        bus,
+        work,
+        &to_reap,
+        "took over the bus entries of a dead node",
+    )
+    .await
+}
+
+/// Moves `to_reap` (locked in `work`'s transaction) to history as REAPED and re-inserts each
+/// as AVAILABLE, created by this node; commits, then wakes the dispatchers.
+async fn reap_and_reinsert(
+    bus: &Bus,
+    work: Work,
+    to_reap: &[i64],
+    what: &str,
+) -> Result<Vec<i64>, BusError> {
+    let inner = &bus.inner;
+    let tables = inner.tables;
     if to_reap.is_empty() {
         work.commit().await?;
         return Ok(Vec::new());
     }
+    let transaction = work.client();
     let reinserted = transaction
         .query(
             &format!(
@@ -212,11 +270,12 @@ pub(super) async fn reap_once(bus: &Bus) -> Result<Vec<i64>, BusError> {
             .await?;
     }
     work.commit().await?;
+    drop(work);
     tracing::warn!(
         bus = inner.config.name,
         reaped = ?to_reap,
         reinserted = ?new_ids,
-        "reaped bus entries of a dead or stuck node"
+        "{what}"
     );
     super::metrics::reaped(&inner.metrics_id, to_reap.len() as u64);
     if let Some(inflight) = &inner.inflight {

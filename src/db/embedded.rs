@@ -31,9 +31,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 /// initdb creates this role; it is the only one the private cluster has.
-const SUPERUSER: &str = "postgres";
+pub const SUPERUSER: &str = "postgres";
 /// Always present after initdb, so readiness probes and CREATE DATABASE use it.
-const MAINTENANCE_DB: &str = "postgres";
+pub const MAINTENANCE_DB: &str = "postgres";
 const LOG_FILE_NAME: &str = "postgres.log";
 const PID_FILE_NAME: &str = "postmaster.pid";
 const VERSION_FILE_NAME: &str = "PG_VERSION";
@@ -182,6 +182,18 @@ pub enum EmbeddedError {
     Postgres(#[from] tokio_postgres::Error),
     #[error("a background task of the embedded cluster failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+/// Connection settings for `dbname` as the superuser over the Unix socket in `socket_dir`:
+/// how this process, and the load suite for a server it spawned, reach a private cluster.
+pub fn superuser_config(socket_dir: &Path, port: u16, dbname: &str) -> tokio_postgres::Config {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host_path(socket_dir)
+        .port(port)
+        .user(SUPERUSER)
+        .dbname(dbname);
+    config
 }
 
 fn describe_exit(status: &Option<ExitStatus>) -> String {
@@ -338,13 +350,7 @@ impl EmbeddedCluster {
 
     /// Connection settings for `dbname` as the superuser over the Unix socket.
     pub fn pg_config(&self, dbname: &str) -> tokio_postgres::Config {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host_path(&self.socket_dir)
-            .port(self.port)
-            .user(SUPERUSER)
-            .dbname(dbname);
-        config
+        superuser_config(&self.socket_dir, self.port, dbname)
     }
 
     /// Creates database `name` unless it already exists. Safe to call

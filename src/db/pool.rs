@@ -189,7 +189,9 @@ impl DbPool {
         }
         match result {
             Ok(Ok(connection)) => {
-                self.inner.metrics.acquired(waited);
+                self.inner
+                    .metrics
+                    .acquired(waited, priority == Priority::Queue);
                 Ok(connection)
             }
             Ok(Err(deadpool_postgres::PoolError::Backend(source))) => {
@@ -197,7 +199,9 @@ impl DbPool {
             }
             Ok(Err(deadpool_postgres::PoolError::Closed)) => Err(PoolError::Closed { pool: name }),
             Ok(Err(_)) | Err(_) => {
-                self.inner.metrics.timed_out(waited);
+                self.inner
+                    .metrics
+                    .timed_out(waited, priority == Priority::Queue);
                 Err(PoolError::Timeout {
                     pool: name,
                     timeout: self.inner.connection_timeout,
@@ -242,6 +246,11 @@ impl DbPool {
         self.inner
             .metrics
             .sampled(state.max_size, state.size, state.available);
+        self.inner.metrics.sampled_waiters(
+            state.waiters.queue,
+            state.waiters.requests,
+            state.waiters.longest,
+        );
     }
 
     pub fn state(&self) -> PoolState {

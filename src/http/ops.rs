@@ -165,13 +165,16 @@ async fn threads(State(state): State<AppState>) -> Response {
         let s = pool.state();
         let _ = writeln!(
             page,
-            "  {}: max={} size={} in_use={} available={} waiting={}",
+            "  {}: max={} size={} in_use={} available={} waiting={} (queue work {}, requests {}, longest waiting {} ms)",
             pool.name(),
             s.max_size,
             s.size,
             s.size.saturating_sub(s.available),
             s.available,
-            s.waiting
+            s.waiting,
+            s.waiters.queue,
+            s.waiters.requests,
+            s.waiters.longest.as_millis()
         );
     }
     let _ = writeln!(page, "\nqueues");

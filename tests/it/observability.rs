@@ -272,8 +272,9 @@ async fn a_starved_pool_shows_its_waiters_in_the_metrics_and_the_thread_dump() {
                 let waiting = dump
                     .lines()
                     .find(|line| line.trim_start().starts_with("main:"))
-                    .and_then(|line| line.rsplit_once("waiting="))
-                    .and_then(|(_, waiting)| waiting.trim().parse::<usize>().ok())
+                    .and_then(|line| line.split_once("waiting="))
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .and_then(|waiting| waiting.parse::<usize>().ok())
                     .is_some_and(|waiting| waiting >= 18);
                 *last_dump.lock().expect("the dump") = dump;
                 waiting
@@ -306,6 +307,35 @@ async fn a_starved_pool_shows_its_waiters_in_the_metrics_and_the_thread_dump() {
         json["gauges"]["main.pool.MaxConnections"]["value"],
         json!(2)
     );
+    // Who waits (the requests, and the queues' own work behind the same lock), and for how
+    // long.
+    let main_pool_line = dump
+        .lines()
+        .find(|line| line.trim_start().starts_with("main:"))
+        .expect("the main pool's line");
+    let number_after = |label: &str| {
+        main_pool_line
+            .split_once(label)
+            .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|number| number.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no {label} in {main_pool_line}"))
+    };
+    assert_eq!(
+        number_after("queue work ") + number_after("requests "),
+        number_after("waiting="),
+        "{main_pool_line}"
+    );
+    let waiting_requests = json["gauges"]["ferrobill.pool.main.waitingRequests"]["value"]
+        .as_f64()
+        .expect("a waiting-requests gauge");
+    assert!(
+        waiting_requests >= 1.0,
+        "waiting requests: {waiting_requests}"
+    );
+    let longest = json["gauges"]["ferrobill.pool.main.longestCurrentWait"]["value"]
+        .as_f64()
+        .expect("a longest-wait gauge");
+    assert!(longest > 0.0, "longest current wait: {longest}");
 
     lock.release().await;
     let waited_at_least = waiting_since.elapsed().as_secs_f64();

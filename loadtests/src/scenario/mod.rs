@@ -76,6 +76,19 @@ impl Scenario {
         }
     }
 
+    /// The samplers of a user's (or a shared account's) setup, in the report even when they
+    /// run during the warm-up, as seed 000's table lists them.
+    pub fn setup_samplers(self) -> &'static [&'static str] {
+        match self {
+            Scenario::Payments | Scenario::PoolStarvation => payments::SETUP_SAMPLERS,
+            Scenario::Purchases => purchases::SETUP_SAMPLERS,
+            Scenario::StatusMix => status_mix::SETUP_SAMPLERS,
+            Scenario::Accounts | Scenario::Overload | Scenario::Tenants | Scenario::Healthcheck => {
+                &[]
+            }
+        }
+    }
+
     /// Whether the suite takes the seed's `Threads` and `Metrics` samples at setup and
     /// teardown into the table (the snapshots are saved for every scenario).
     pub fn samples_observability(self) -> bool {

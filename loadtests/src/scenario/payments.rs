@@ -16,6 +16,7 @@ pub const PAYMENT_METHOD: &str = "Stripe (Default) Payment Method";
 const AUTHORIZE: &str = "Authorize Payment";
 const CAPTURE: &str = "Capture Payment";
 pub const PURCHASE: &str = "Purchase Payment";
+pub const SETUP_SAMPLERS: &[&str] = &[CREATE_ACCOUNT, VISIT_ACCOUNT, PAYMENT_METHOD];
 pub const SAMPLERS: &[&str] = &[
     THREADS,
     METRICS,

@@ -9,6 +9,7 @@ use crate::client::id_from_location;
 use crate::runner::{Stop, VirtualUser};
 
 const EXTERNAL_PAYMENT_METHOD: &str = "External Payment Method";
+pub const SETUP_SAMPLERS: &[&str] = &[CREATE_ACCOUNT, EXTERNAL_PAYMENT_METHOD];
 pub const SAMPLERS: &[&str] = &[CREATE_ACCOUNT, EXTERNAL_PAYMENT_METHOD, PURCHASE];
 
 pub async fn iteration(user: &mut VirtualUser) -> Result<(), Stop> {

@@ -9,6 +9,8 @@ use crate::runner::{Stop, VirtualUser};
 
 const GET_ACCOUNT: &str = "Get Account";
 const GET_PAYMENT: &str = "Get Payment";
+/// A purchase is part of each user's setup here: the payment the reads then read.
+pub const SETUP_SAMPLERS: &[&str] = &[CREATE_ACCOUNT, VISIT_ACCOUNT, PAYMENT_METHOD, PURCHASE];
 pub const SAMPLERS: &[&str] = &[
     CREATE_ACCOUNT,
     VISIT_ACCOUNT,

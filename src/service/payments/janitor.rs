@@ -22,6 +22,7 @@ use crate::bus::notifications::NotificationQueueService;
 use crate::bus::{HandlerError, NotificationEntry, NotificationEvent, SearchKeys};
 use crate::config::PaymentConfig;
 use crate::db::work::Work;
+use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
 use crate::service::{CallContext, ServiceError};
 use crate::storage::payments::{self, PaymentRecord};
@@ -272,6 +273,7 @@ async fn lease_for_repair(
     owner: &str,
 ) -> Result<Option<Started>, ServiceError> {
     let inner = &service.inner;
+    let dead_nodes = inner.nodes.dead_nodes();
     let work = inner.db.begin().await.map_err(StorageError::from)?;
     let client = work.client();
     let name = lock_name(account_id);
@@ -284,7 +286,7 @@ async fn lease_for_repair(
                 account_id,
                 &name,
                 &inner.node,
-                inner.node_alive
+                &dead_nodes
             ),
             payments::find_transaction_with_payment(client, tenant.record_id, transaction_id),
         )
@@ -304,15 +306,219 @@ async fn lease_for_repair(
     };
     let expires_at =
         Utc::now() + TimeDelta::from_std(lease_length(&inner.config)).unwrap_or(TimeDelta::MAX);
-    payments::take_lease(client, &name, owner, &inner.node, expires_at).await?;
+    let lease = payments::Lease {
+        lock_name: &name,
+        owner,
+        node: &inner.node,
+        expires_at,
+        transaction: Some((tenant.record_id, transaction_id)),
+    };
+    let displaced = payments::take_lease(client, &lease).await?;
     work.commit().await.map_err(StorageError::from)?;
-    Ok(Some(Started {
+    let started = Started {
         account,
         payment: current.payment,
         transaction: current.transaction,
         plugin_name: method.plugin_name,
         lease_owner: owner.to_string(),
-    }))
+        displaced: displaced.map(|(_, displaced)| displaced),
+    };
+    look_at_displaced(service, tenant, &started);
+    Ok(Some(started))
+}
+
+/// How long [`settle_known`] keeps trying while the database cannot be reached.
+const SETTLE_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Records an outcome this node already knows (`status`, what the plugin said in `info`) for
+/// a transaction whose second transaction could not be written (the database went away), as
+/// soon as the database answers again: under the account's turn and a fresh lease, only if
+/// the transaction is still open, so nothing is recorded twice; the request's stale lease goes
+/// with it. Gives up, leaving the transaction to the janitor, after the lease's length.
+pub(super) async fn settle_known(
+    service: PaymentService,
+    tenant: Tenant,
+    transaction_id: Uuid,
+    status: TransactionStatus,
+    info: Option<PaymentTransactionInfo>,
+    context: CallContext,
+) {
+    let give_up = tokio::time::Instant::now() + lease_length(&service.inner.config);
+    loop {
+        let settled = settle_once(
+            &service,
+            &tenant,
+            transaction_id,
+            status,
+            info.as_ref(),
+            &context,
+        )
+        .await;
+        match settled {
+            Ok(()) => return,
+            Err(error) if error.is_unavailable() && tokio::time::Instant::now() < give_up => {
+                tokio::time::sleep(SETTLE_RETRY_PAUSE).await;
+            }
+            Err(error) => {
+                tracing::warn!(transaction = %transaction_id, %error, "an outcome could not be recorded; the janitor will ask the plugin");
+                return;
+            }
+        }
+    }
+}
+
+async fn settle_once(
+    service: &PaymentService,
+    tenant: &Tenant,
+    transaction_id: Uuid,
+    status: TransactionStatus,
+    info: Option<&PaymentTransactionInfo>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let inner = &service.inner;
+    let found = {
+        let work = inner.db.read().await.map_err(StorageError::from)?;
+        payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
+            .await?
+    };
+    // Its first transaction never committed: nothing to record.
+    let Some(found) = found else {
+        return Ok(());
+    };
+    let account_id = found.payment.account_id;
+    let _turn = inner.local_locks.turn(account_id).await?;
+    let owner = format!("{}:settle:{}", inner.node, Uuid::new_v4());
+    let Some(started) =
+        lease_for_repair(service, tenant, account_id, transaction_id, &owner).await?
+    else {
+        return Err(ServiceError::PaymentLockFailed { account_id });
+    };
+    let current =
+        TransactionStatus::parse(&started.transaction.status).unwrap_or(TransactionStatus::Unknown);
+    if !current.is_open() || started.transaction.updated_date != started.transaction.created_date {
+        // Recorded after all (the commit had gone through), or repaired meanwhile.
+        return release(service, &lock_name(account_id), &owner).await;
+    }
+    service
+        .record_outcome(tenant, &started, status, info, context)
+        .await?;
+    tracing::info!(transaction = %transaction_id, status = status.as_str(), "recorded an outcome once the database answered again");
+    Ok(())
+}
+
+/// Takes over what `node`, found dead, held in payments: each account lease, and the
+/// transaction it protected, repaired as the janitor repairs (asking the plugin); one the
+/// plugin does not know yet is looked at again once it can be concluded.
+pub(super) async fn take_over_node(
+    service: &PaymentService,
+    node: &str,
+) -> Result<usize, ServiceError> {
+    let inner = &service.inner;
+    let leases = {
+        let work = inner.db.read().await.map_err(StorageError::from)?;
+        payments::find_leases_of_node(work.client(), node).await?
+    };
+    let count = leases.len();
+    for lease in leases {
+        if let Some((tenant_record_id, transaction_id)) = lease.transaction {
+            if let Some(tenant) = find_tenant(service, tenant_record_id).await? {
+                let repair = repair_transaction(service, &tenant, transaction_id).await?;
+                if let Repair::StillOpen {
+                    status,
+                    account_record_id,
+                } = repair
+                {
+                    look_again_when_conclusive(
+                        service,
+                        &tenant,
+                        transaction_id,
+                        status,
+                        account_record_id,
+                    )
+                    .await?;
+                }
+            }
+        }
+        // Gone already if the repair took the lease over.
+        release(service, &lease.lock_name, &lease.owner).await?;
+    }
+    Ok(count)
+}
+
+/// Has the janitor look at `displaced` (an open transaction whose lease of another node
+/// `started` replaced) once the plugin's silence about it means something. In the background:
+/// if this node dies first, the janitor's sweep still finds it.
+pub(super) fn look_at_displaced(service: &PaymentService, tenant: &Tenant, started: &Started) {
+    let Some(displaced) = started.displaced else {
+        return;
+    };
+    if displaced == started.transaction.id {
+        return;
+    }
+    let (service, tenant) = (service.clone(), tenant.clone());
+    let account_record_id = started.account.record_id;
+    tokio::spawn(async move {
+        let scheduled = look_again_when_conclusive(
+            &service,
+            &tenant,
+            displaced,
+            TransactionStatus::Unknown,
+            account_record_id,
+        )
+        .await;
+        if let Err(error) = scheduled {
+            tracing::warn!(transaction = %displaced, %error, "could not schedule the janitor for a displaced lease's transaction; its sweep will find it");
+        }
+    });
+}
+
+/// Schedules the janitor's next look at an open transaction of a dead node for when the
+/// plugin's silence about it means something (twice the plugin timeout after it was
+/// recorded), rather than the first step of the usual schedule.
+async fn look_again_when_conclusive(
+    service: &PaymentService,
+    tenant: &Tenant,
+    transaction_id: Uuid,
+    status: TransactionStatus,
+    account_record_id: i64,
+) -> Result<(), ServiceError> {
+    let inner = &service.inner;
+    let created = {
+        let work = inner.db.read().await.map_err(StorageError::from)?;
+        payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
+            .await?
+            .map(|found| found.transaction.created_date)
+    };
+    let Some(created) = created else {
+        return Ok(());
+    };
+    let conclusive = created
+        + TimeDelta::from_std(inner.config.plugin_timeout * 2).unwrap_or(TimeDelta::MAX)
+        + TimeDelta::seconds(1);
+    let due = conclusive.max(Utc::now());
+    let work = inner.db.read().await.map_err(StorageError::from)?;
+    inner
+        .notifications
+        .record_future_notification(
+            &work,
+            JANITOR_QUEUE,
+            due,
+            &JanitorNotificationKey {
+                uuid_key: transaction_id,
+                task_name: "IncompletePaymentTransactionTask".to_string(),
+                is_api_payment: true,
+                attempt_number: 1,
+            },
+            SearchKeys {
+                account_record_id: Some(account_record_id),
+                tenant_record_id: tenant.record_id,
+            },
+            None,
+        )
+        .await
+        .map_err(ServiceError::from)?;
+    tracing::info!(transaction = %transaction_id, status = status.as_str(), %due, "a dead node's open transaction is looked at again when conclusive");
+    Ok(())
 }
 
 /// Whether an UNKNOWN transaction the plugin has no record of, and for which this node runs no

@@ -43,6 +43,7 @@ use self::prepare::{FreshIds, Loaded};
 use self::record::{Started, Written};
 use self::state::TransactionStatus;
 use super::{AuditLevel, CallContext, ServiceError};
+use crate::bus::nodes::NodeMonitor;
 use crate::bus::notifications::NotificationQueueService;
 use crate::bus::Bus;
 use crate::config::PaymentConfig;
@@ -200,8 +201,8 @@ struct Inner {
     config: PaymentConfig,
     local_locks: LocalAccountLocks,
     node: String,
-    /// How long a node may stay silent in `bus_nodes` before its leases pass to others.
-    node_alive: Duration,
+    /// Which other nodes are dead: their leases pass to this one.
+    nodes: NodeMonitor,
     tenants: TenantDirectory,
     /// Transactions whose plugin call is still running on this node.
     calls_in_flight: CallsInFlight,
@@ -229,6 +230,7 @@ impl PaymentService {
         notifications: NotificationQueueService,
         plugins: Arc<PluginRegistry>,
         tenants: TenantDirectory,
+        nodes: NodeMonitor,
         config: PaymentConfig,
     ) -> PaymentService {
         let node = notifications.node().to_string();
@@ -242,7 +244,7 @@ impl PaymentService {
                 config,
                 local_locks: LocalAccountLocks::default(),
                 node,
-                node_alive: crate::bus::NODE_ALIVE,
+                nodes,
                 tenants,
                 calls_in_flight: CallsInFlight::default(),
             }),
@@ -359,8 +361,28 @@ impl PaymentService {
             &lease_owner,
             context,
         )
-        .await?;
+        .await;
         drop(work);
+        let started = match started {
+            Ok(started) => {
+                janitor::look_at_displaced(self, tenant, &started);
+                started
+            }
+            Err(error) => {
+                if error.is_unavailable() {
+                    // The first transaction may have committed just before the database went
+                    // away; the plugin was never called, so that is what gets recorded.
+                    self.settle_later(
+                        tenant,
+                        decision.transaction_id,
+                        TransactionStatus::PluginFailure,
+                        None,
+                        context,
+                    );
+                }
+                return Err(error);
+            }
+        };
 
         let call = self.call_plugin(
             &started.plugin_name,
@@ -380,8 +402,19 @@ impl PaymentService {
             .unwrap_or(TransactionStatus::Unknown);
         let written = self
             .record_outcome(tenant, &started, status, info.as_ref(), context)
-            .await?;
+            .await;
         drop(turn);
+        let written = match written {
+            Ok(written) => written,
+            Err(error) => {
+                if error.is_unavailable() {
+                    // The plugin answered: recorded as soon as the database answers again,
+                    // with the request's stale lease given back.
+                    self.settle_later(tenant, started.transaction.id, status, info, context);
+                }
+                return Err(error);
+            }
+        };
         match failure {
             Some(CallFailure::Timeout) => Err(ServiceError::PaymentPluginTimeout {
                 account_id: account.id,
@@ -424,7 +457,7 @@ impl PaymentService {
                 payment_id,
                 request,
                 &self.inner.node,
-                self.inner.node_alive,
+                &self.inner.nodes.dead_nodes(),
             )
             .await?;
             match loaded {
@@ -434,6 +467,32 @@ impl PaymentService {
             }
         }
         Err(ServiceError::PaymentLockFailed { account_id })
+    }
+
+    /// Records a known outcome of `transaction_id` in the background, once the database
+    /// answers again ([`janitor::settle_known`]).
+    fn settle_later(
+        &self,
+        tenant: &Tenant,
+        transaction_id: Uuid,
+        status: TransactionStatus,
+        info: Option<PaymentTransactionInfo>,
+        context: &CallContext,
+    ) {
+        tokio::spawn(janitor::settle_known(
+            self.clone(),
+            tenant.clone(),
+            transaction_id,
+            status,
+            info,
+            context.clone(),
+        ));
+    }
+
+    /// Takes over what `node`, found dead, held: its account leases and the transactions they
+    /// protected (repaired as the janitor does). Returns how many leases it held.
+    pub async fn take_over_node(&self, node: &str) -> Result<usize, ServiceError> {
+        janitor::take_over_node(self, node).await
     }
 
     /// The plugin timeout's error, with the account's external key as Kill Bill words it.

@@ -7,8 +7,6 @@
 //! [`decide`] is a pure function of what was read, so the rules are unit tested without a
 //! database. Nothing here writes.
 
-use std::time::Duration;
-
 use uuid::Uuid;
 
 use super::lock::lock_name;
@@ -50,7 +48,7 @@ pub(super) async fn load(
     payment_id: Option<Uuid>,
     request: &PaymentRequest,
     node: &str,
-    node_alive: Duration,
+    dead_nodes: &[String],
 ) -> Result<Option<Loaded>, ServiceError> {
     let client = work.client();
     let lock = lock_name(account_id);
@@ -70,7 +68,7 @@ pub(super) async fn load(
                     account_id,
                     &lock,
                     node,
-                    node_alive
+                    dead_nodes
                 ),
                 payments::find_payment(client, tenant_record_id, lookup),
                 payments::find_transactions_of_payment(client, tenant_record_id, lookup),

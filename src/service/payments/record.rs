@@ -32,7 +32,7 @@ use crate::plugin::{PaymentTransactionInfo, TransactionType};
 use crate::service::tenants::Tenant;
 use crate::service::{CallContext, ServiceError};
 use crate::storage::accounts::AccountRecord;
-use crate::storage::payments::{self, NewPayment, NewTransaction, TransactionOutcome};
+use crate::storage::payments::{self, Lease, NewPayment, NewTransaction, TransactionOutcome};
 use crate::storage::{AuditContext, StorageError};
 
 /// An operation between its two transactions: what the second one needs.
@@ -44,6 +44,9 @@ pub(super) struct Started {
     pub plugin_name: String,
     /// Who holds the account's lease until the outcome is recorded.
     pub lease_owner: String,
+    /// The open transaction of another node (dead, or its lease expired) whose lease on the
+    /// account this one replaced: nobody finds it through its lease any more.
+    pub displaced: Option<uuid::Uuid>,
 }
 
 /// What an operation wrote: the payment and its new transaction, as stored.
@@ -257,10 +260,17 @@ pub(super) async fn write_started(
             }
         }
     };
-    let ((), payment, transaction, ()) = crate::db::sql::pipelined(async {
+    let (displaced, payment, transaction, ()) = crate::db::sql::pipelined(async {
         tokio::try_join!(
             async {
-                payments::take_lease(client, &lock, lease_owner, node, expires_at)
+                let lease = Lease {
+                    lock_name: &lock,
+                    owner: lease_owner,
+                    node,
+                    expires_at,
+                    transaction: Some((tenant.record_id, decision.transaction_id)),
+                };
+                payments::take_lease(client, &lease)
                     .await
                     .map_err(ServiceError::from)
             },
@@ -280,6 +290,7 @@ pub(super) async fn write_started(
         transaction,
         plugin_name: decision.plugin_name.clone(),
         lease_owner: lease_owner.to_string(),
+        displaced: displaced.map(|(_, transaction_id)| transaction_id),
     })
 }
 

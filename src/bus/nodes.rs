@@ -1,0 +1,247 @@
+//! Which nodes sharing the database are alive. This node writes its heartbeat in `bus_nodes`
+//! every `ferrobill.cluster.heartbeat`, and reads everyone's. Another node is dead once its
+//! heartbeat has not moved for `ferrobill.cluster.deadAfter` **as this node saw it**: time is
+//! counted on this node's clock, and only while this node itself could reach the database.
+//! After an outage every node's heartbeat is old, and none of them is dead for it: a node is
+//! judged by what it failed to do while the database answered.
+//!
+//! A node found dead is announced once, on the channel [`NodeMonitor::start`] returns, so that
+//! what it held (leases, claims, open payments) passes to the live nodes; it is alive again
+//! when its heartbeat moves (a restart under its name).
+//!
+//! This file owns the heartbeat and that judgement. It never takes anything over itself.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::dispatcher::stopped;
+use super::BusError;
+use crate::db::work::Db;
+
+/// Cheap to clone; every clone is the same monitor.
+#[derive(Clone)]
+pub struct NodeMonitor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    node: String,
+    heartbeat: Duration,
+    dead_after: Duration,
+    liveness: Mutex<Liveness>,
+}
+
+/// What this node saw of the others.
+#[derive(Default)]
+struct Liveness {
+    seen: HashMap<String, Seen>,
+    dead: HashSet<String>,
+    /// Since when this node could not read the heartbeats.
+    blind_since: Option<Instant>,
+}
+
+struct Seen {
+    heartbeat: DateTime<Utc>,
+    /// When this node last saw that heartbeat move (or first saw it).
+    moved_at: Instant,
+}
+
+impl NodeMonitor {
+    pub fn new(db: Db, node: &str, heartbeat: Duration, dead_after: Duration) -> NodeMonitor {
+        NodeMonitor {
+            inner: Arc::new(Inner {
+                db,
+                node: node.to_string(),
+                heartbeat,
+                dead_after,
+                liveness: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The nodes found dead and not alive again since.
+    pub fn dead_nodes(&self) -> Vec<String> {
+        let mut dead: Vec<String> = self.lock().dead.iter().cloned().collect();
+        dead.sort();
+        dead
+    }
+
+    /// Writes the heartbeat and judges the others every period until `stop` turns true;
+    /// each node found dead is sent once on the returned channel.
+    pub fn start(
+        &self,
+        stop: watch::Receiver<bool>,
+    ) -> (JoinHandle<()>, mpsc::UnboundedReceiver<String>) {
+        let (found_dead, dead) = mpsc::unbounded_channel();
+        let monitor = self.clone();
+        let task = tokio::spawn(async move { monitor.watch(stop, found_dead).await });
+        (task, dead)
+    }
+
+    async fn watch(
+        self,
+        mut stop: watch::Receiver<bool>,
+        found_dead: mpsc::UnboundedSender<String>,
+    ) {
+        let mut ticks = tokio::time::interval(self.inner.heartbeat);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                _ = ticks.tick() => {}
+            }
+            match self.beat_and_read().await {
+                Ok(heartbeats) => {
+                    for node in self.judge(&heartbeats, Instant::now()) {
+                        tracing::warn!(
+                            node,
+                            dead_after_ms = self.inner.dead_after.as_millis() as u64,
+                            "a node stopped heartbeating; its work passes to the live nodes"
+                        );
+                        let _ = found_dead.send(node);
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "node heartbeat failed");
+                    self.lock().blind_since.get_or_insert_with(Instant::now);
+                }
+            }
+        }
+    }
+
+    /// This node's heartbeat, then every node's, in one round trip.
+    async fn beat_and_read(&self) -> Result<Vec<(String, DateTime<Utc>)>, BusError> {
+        let work = self.inner.db.read().await?;
+        let client = work.client();
+        let node: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&self.inner.node];
+        let (_, rows) = crate::db::sql::pipelined(async {
+            tokio::try_join!(
+                crate::db::sql::execute(
+                    client,
+                    "insert into bus_nodes (node_name, started_at, heartbeat_at)
+                     values ($1, now(), now())
+                     on conflict (node_name) do update set heartbeat_at = excluded.heartbeat_at",
+                    &node,
+                ),
+                crate::db::sql::query(client, "select node_name, heartbeat_at from bus_nodes", &[]),
+            )
+        })
+        .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// Updates what this node saw with `heartbeats` read at `now`; returns the nodes newly
+    /// found dead.
+    fn judge(&self, heartbeats: &[(String, DateTime<Utc>)], now: Instant) -> Vec<String> {
+        let mut liveness = self.lock();
+        if liveness.blind_since.take().is_some() {
+            // Nobody could be judged while this node could not see: start counting again.
+            for seen in liveness.seen.values_mut() {
+                seen.moved_at = now;
+            }
+        }
+        let present: HashSet<&str> = heartbeats.iter().map(|(node, _)| node.as_str()).collect();
+        liveness
+            .seen
+            .retain(|node, _| present.contains(node.as_str()));
+        liveness.dead.retain(|node| present.contains(node.as_str()));
+        let mut newly_dead = Vec::new();
+        for (node, heartbeat) in heartbeats {
+            if *node == self.inner.node {
+                continue;
+            }
+            let liveness = &mut *liveness;
+            let seen = liveness.seen.entry(node.clone()).or_insert(Seen {
+                heartbeat: *heartbeat,
+                moved_at: now,
+            });
+            if seen.heartbeat != *heartbeat {
+                seen.heartbeat = *heartbeat;
+                seen.moved_at = now;
+                liveness.dead.remove(node);
+            } else if now.saturating_duration_since(seen.moved_at) >= self.inner.dead_after
+                && liveness.dead.insert(node.clone())
+            {
+                newly_dead.push(node.clone());
+            }
+        }
+        newly_dead
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Liveness> {
+        self.inner
+            .liveness
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::db::pool::DbPool;
+
+    fn monitor(dead_after: Duration) -> NodeMonitor {
+        let config = Config::from_properties(&[]).expect("defaults");
+        // Building a pool opens no connection; judging needs none.
+        let pool =
+            DbPool::new("main", &config.main_pool, tokio_postgres::Config::new()).expect("a pool");
+        NodeMonitor::new(Db::new(pool), "me", Duration::from_secs(1), dead_after)
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("a date")
+    }
+
+    #[test]
+    fn a_node_whose_heartbeat_stands_still_long_enough_is_dead_once() {
+        let monitor = monitor(Duration::from_secs(10));
+        let start = Instant::now();
+        let beats = |other: i64| vec![("me".to_string(), at(0)), ("other".to_string(), at(other))];
+        assert!(monitor.judge(&beats(0), start).is_empty());
+        assert!(monitor
+            .judge(&beats(0), start + Duration::from_secs(9))
+            .is_empty());
+        assert_eq!(
+            monitor.judge(&beats(0), start + Duration::from_secs(10)),
+            ["other"]
+        );
+        assert!(monitor
+            .judge(&beats(0), start + Duration::from_secs(11))
+            .is_empty());
+        assert_eq!(monitor.dead_nodes(), ["other"]);
+        // It restarted under its name: alive again.
+        assert!(monitor
+            .judge(&beats(20), start + Duration::from_secs(12))
+            .is_empty());
+        assert!(monitor.dead_nodes().is_empty());
+    }
+
+    #[test]
+    fn time_this_node_could_not_see_does_not_count() {
+        let monitor = monitor(Duration::from_secs(10));
+        let start = Instant::now();
+        let beats = vec![("other".to_string(), at(0))];
+        monitor.judge(&beats, start);
+        // An outage: no reading for a while, then the same old heartbeat.
+        monitor.lock().blind_since = Some(start + Duration::from_secs(2));
+        assert!(monitor
+            .judge(&beats, start + Duration::from_secs(30))
+            .is_empty());
+        assert!(monitor
+            .judge(&beats, start + Duration::from_secs(35))
+            .is_empty());
+        assert_eq!(
+            monitor.judge(&beats, start + Duration::from_secs(40)),
+            ["other"]
+        );
+    }
+}
