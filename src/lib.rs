@@ -5,7 +5,7 @@
 //! | module     | owns                                                                              |
 //! |------------|-----------------------------------------------------------------------------------|
 //! | [`app`]    | wiring: config → embedded database → pools → migrations → HTTP, and shutdown      |
-//! | `http`     | axum routers per Kill Bill resource, extractors, Kill Bill's error JSON, admission |
+//! | `http`     | axum routers per Kill Bill resource, authentication and the permission of every operation, extractors, Kill Bill's error JSON, admission |
 //! | `health`   | the checks behind `/1.0/healthcheck`                                              |
 //! | [`dashboard`] | `/dashboard`: a sample a second of what saturates the server, 15 minutes kept, its figures and charts |
 //! | [`metrics`] | the one recorder behind `/1.0/metrics` and `/metrics`, metric names, recording API; per-second windows for the dashboard |
@@ -14,7 +14,7 @@
 //! | [`html`]   | escaping text for HTML (the dashboard page, the load suite's report)              |
 //! | [`java_hash`] | the iteration order of Java's HashMap and HashSet, for answers Kill Bill builds by walking one |
 //! | [`profiling`] | `X-Killbill-Profiling-Req`: per-request spans (DAO, DAO_CONNECTION, PLUGIN, …) |
-//! | `service`  | the rules: tenants, accounts, payment methods, tags, payments, audit levels      |
+//! | `service`  | the rules: tenants and their key-values, users and permissions, accounts, payment methods, tags, payments, nodes, caches, audit levels |
 //! | `plugin`   | payment plugins (PaymentPluginApi), registry, executor, `__EXTERNAL_PAYMENT__`, the simulated gateway |
 //! | `storage`  | SQL, one file per aggregate; takes a client or a transaction from the caller      |
 //! | [`bus`]    | the persistent event bus: posting in the caller's transaction, dispatch, reaper   |

@@ -1,6 +1,7 @@
 //! `/1.0/kb/nodesInfo` and `/1.0/kb/pluginsInfo`: Kill Bill's NodesInfoResource (the nodes
 //! sharing the database, and node commands; no tenant headers, nodes are cross-tenant) and
-//! PluginInfoResource (the plugins this node runs; tenant headers, as in Kill Bill).
+//! PluginInfoResource (the plugins this node runs; tenant headers, as in Kill Bill). This file
+//! only shapes Kill Bill's JSON; it never decides which nodes are alive (the service does).
 
 use axum::extract::State;
 use axum::http::StatusCode;

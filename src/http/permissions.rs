@@ -14,6 +14,8 @@
 //!
 //! This file only looks operations up; `auth.rs` refuses a subject without what they need.
 
+use std::sync::LazyLock;
+
 use axum::http::Method;
 
 use super::error::ApiError;
@@ -68,40 +70,57 @@ impl Access {
 /// the path, the one with the most literal segments wins, as in JAX-RS
 /// (`/payments/refunds` before `/payments/{paymentId}`). A trailing slash is ignored.
 pub fn operation(method: &Method, path: &str) -> Option<(&'static str, &'static str, Access)> {
-    let method = method.as_str().to_ascii_lowercase();
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    ACCESS
+    TEMPLATES
         .iter()
-        .filter(|(verb, _, _)| *verb == method)
-        .filter_map(|&(verb, template, access)| {
-            let literals = literal_segments_matched(template, &segments)?;
-            Some((literals, (verb, template, access)))
+        .filter(|template| {
+            template.method.eq_ignore_ascii_case(method.as_str())
+                && template.segments.len() == segments.len()
         })
+        .filter_map(|template| Some((template.literals_matched(&segments)?, template)))
         .max_by_key(|(literals, _)| *literals)
-        .map(|(_, found)| found)
+        .map(|(_, template)| (template.method, template.path, template.access))
 }
 
-/// How many literal segments of `template` match `segments`, if all of it matches (`{name}`
-/// matches any one non-empty segment).
-fn literal_segments_matched(template: &str, segments: &[&str]) -> Option<usize> {
-    let wanted: Vec<&str> = template.split('/').collect();
-    if wanted.len() != segments.len() {
-        return None;
-    }
-    let mut literals = 0;
-    for (wanted, given) in wanted.iter().zip(segments) {
-        if wanted.starts_with('{') {
-            if given.is_empty() {
-                return None;
-            }
-        } else if wanted == given {
-            literals += 1;
-        } else {
-            return None;
-        }
-    }
-    Some(literals)
+/// A table entry with its path split once, for matching on every request.
+struct Template {
+    method: &'static str,
+    path: &'static str,
+    /// `None` for a `{name}` segment, which matches any one non-empty segment.
+    segments: Vec<Option<&'static str>>,
+    access: Access,
 }
+
+impl Template {
+    /// How many literal segments match, if the whole path does.
+    fn literals_matched(&self, given: &[&str]) -> Option<usize> {
+        let mut literals = 0;
+        for (wanted, given) in self.segments.iter().zip(given) {
+            match wanted {
+                None if given.is_empty() => return None,
+                None => {}
+                Some(literal) if literal == given => literals += 1,
+                Some(_) => return None,
+            }
+        }
+        Some(literals)
+    }
+}
+
+static TEMPLATES: LazyLock<Vec<Template>> = LazyLock::new(|| {
+    ACCESS
+        .iter()
+        .map(|&(method, path, access)| Template {
+            method,
+            path,
+            segments: path
+                .split('/')
+                .map(|segment| (!segment.starts_with('{')).then_some(segment))
+                .collect(),
+            access,
+        })
+        .collect()
+});
 
 /// Every operation of Kill Bill 0.24's `kbswagger.yaml` (method, path, access), by path.
 #[rustfmt::skip]

@@ -1,7 +1,8 @@
 //! `/1.0/kb/security`: Kill Bill's SecurityResource: the caller's permissions and subject, role
 //! definitions, and the users of the database with their passwords and roles. No tenant
 //! headers (permissions are cross-tenant, as in Kill Bill); writes need `user:create`, which
-//! `auth.rs` checks, and `X-Killbill-CreatedBy`. Passwords are never returned.
+//! `auth.rs` checks, and `X-Killbill-CreatedBy`. This file reads and shapes Kill Bill's JSON;
+//! it never checks a permission or a password itself, and never returns a password.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
