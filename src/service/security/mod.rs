@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
-use tokio::sync::{watch, OnceCell};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use self::permissions::{sanitize_role_permissions, Permission, WildcardPermission};
@@ -97,9 +97,6 @@ pub struct SecurityService {
     hasher: Hasher,
     configured: Arc<Vec<ConfiguredUser>>,
     verified: Arc<Verified>,
-    /// A hash no password matches, verified for unknown users so that the answer's timing does
-    /// not tell which users exist.
-    decoy_hash: Arc<OnceCell<String>>,
 }
 
 impl SecurityService {
@@ -126,7 +123,6 @@ impl SecurityService {
             hasher,
             configured: Arc::new(configured),
             verified: Arc::default(),
-            decoy_hash: Arc::default(),
         }
     }
 
@@ -179,13 +175,10 @@ impl SecurityService {
             };
             (hash, held)
         };
+        // An unknown name costs no hash: hashing a decoy would hide which names exist, but let
+        // anyone burn a hashing slot per made-up name, which the per-user counting of failures
+        // does not limit (Kill Bill's realm answers an unknown name at once too).
         let Some(hash) = hash else {
-            let decoy = self
-                .decoy_hash
-                .get_or_try_init(|| secrets::hash_secret(uuid::Uuid::new_v4().to_string()))
-                .await?
-                .clone();
-            secrets::verify_secret(password.to_string(), decoy).await?;
             return Ok(None);
         };
         if !secrets::verify_secret(password.to_string(), hash).await? {
