@@ -208,6 +208,26 @@ impl App {
         // First, so every metric recorded from here on (pools, buses) is published.
         let metrics = crate::metrics::install(config.metrics_enabled);
         migrate::run(&database.main_target).await?;
+        // The embedded cluster's size is checked with the configuration; a server of the
+        // operator's is asked.
+        if database.embedded.is_none() {
+            if let Some(allowed) = pool::connections_allowed(&database.plugin_target).await {
+                pool::check_fits(&config.plugin_pool, allowed)?;
+            }
+            if let Some(allowed) = pool::connections_allowed(&database.main_target).await {
+                pool::check_fits(&config.main_pool, allowed)?;
+                let both = config.main_pool.max_active + config.plugin_pool.max_active;
+                if both > allowed {
+                    tracing::warn!(
+                        main = config.main_pool.max_active,
+                        plugin = config.plugin_pool.max_active,
+                        allowed,
+                        "both pools together may open more connections than the database allows; \
+                         under load the last ones will be refused"
+                    );
+                }
+            }
+        }
         let main_pool = DbPool::new("main", &config.main_pool, database.main_target.clone())?;
         let plugin_pool = DbPool::new("osgi", &config.plugin_pool, database.plugin_target.clone())?;
         let main_db = Db::new(main_pool.clone());

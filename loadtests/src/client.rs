@@ -226,10 +226,30 @@ impl KillBill {
             let body = response.text().await.unwrap_or_default();
             bail!("creating the load tenant answered {status}: {body}");
         }
-        location
+        let id = location
             .as_deref()
             .and_then(id_from_location)
-            .context("tenant created but the answer has no usable Location")
+            .context("tenant created but the answer has no usable Location")?;
+        // The first request with the tenant's secret pays for checking it (Kill Bill hashes it
+        // many times, and so does ferrobill): paid here, so no measured request carries it.
+        let response = self
+            .http
+            .get(format!(
+                "{}/1.0/kb/accounts/pagination?offset=0&limit=1",
+                self.base_url
+            ))
+            .basic_auth(&self.user, Some(&self.password))
+            .header("X-Killbill-ApiKey", &tenant.api_key)
+            .header("X-Killbill-ApiSecret", &tenant.api_secret)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base_url))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            bail!("the load tenant's first request answered {status}: {body}");
+        }
+        Ok(id)
     }
 }
 

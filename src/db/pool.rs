@@ -308,6 +308,41 @@ impl DbPool {
     }
 }
 
+/// How many sessions the PostgreSQL server at `target` lets an ordinary user open:
+/// `max_connections` less the slots reserved for superusers. `None` if it could not be asked
+/// (the pools then find out on their own, as Kill Bill's do).
+pub async fn connections_allowed(target: &tokio_postgres::Config) -> Option<u32> {
+    let (client, connection) = target.connect(NoTls).await.ok()?;
+    let session = tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "select current_setting('max_connections')::int
+                    - current_setting('superuser_reserved_connections')::int",
+            &[],
+        )
+        .await
+        .ok();
+    drop(client);
+    let _ = session.await;
+    row.and_then(|row| u32::try_from(row.get::<_, i32>(0)).ok())
+}
+
+/// Refuses a pool that could never fill on a server allowing `allowed` sessions: one line
+/// naming the property and its value.
+pub fn check_fits(config: &PoolConfig, allowed: u32) -> Result<(), PoolConfigError> {
+    if config.max_active <= allowed {
+        return Ok(());
+    }
+    Err(PoolConfigError {
+        property: format!("{}.maxActive", property_prefix(config.name)),
+        reason: format!(
+            "{} connections, but the database allows {allowed} (max_connections less \
+             superuser_reserved_connections); lower it or raise max_connections",
+            config.max_active
+        ),
+    })
+}
+
 /// The Kill Bill property prefix of a pool, for error messages.
 fn property_prefix(pool: &str) -> &'static str {
     if pool == "main" {

@@ -112,6 +112,32 @@ fn a_malformed_value_stops_startup_with_one_line_naming_it() {
 }
 
 #[tokio::test]
+async fn a_pool_larger_than_the_database_allows_stops_startup_with_one_line() {
+    let db = TestDatabase::create().await;
+    let workdir = fresh_workdir("pool-too-large");
+    for (name, property) in [
+        ("KILLBILL_DAO_MAXACTIVE", "org.killbill.dao.maxActive"),
+        (
+            "KILLBILL_OSGI_DAO_MAXACTIVE",
+            "org.killbill.billing.osgi.dao.maxActive",
+        ),
+    ] {
+        let mut command = ferrobill(&workdir);
+        command.env("DATABASE_URL", db.url()).env(name, "100000");
+        let output = output_within(command, Duration::from_secs(60));
+        assert_eq!(output.status.code(), Some(1), "{name}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line for {name}: {stderr}");
+        assert!(
+            lines[0].contains(property) && lines[0].contains("100000"),
+            "{}",
+            lines[0]
+        );
+    }
+}
+
+#[tokio::test]
 async fn ferrobill_migrate_applies_the_schema_and_exits() {
     let db = TestDatabase::create_empty().await;
     let workdir = fresh_workdir("migrate");
