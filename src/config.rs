@@ -700,8 +700,9 @@ const PROPERTIES: &[Property] = &[
         "Database user."),
     property(MAIN_PASSWORD, "killbill", SECRET, MainPool,
         "Database password (masked when printed)."),
-    property("org.killbill.dao.maxActive", "100", POSITIVE, MainPool,
-        "Most connections the pool opens (Hikari maximumPoolSize)."),
+    property("org.killbill.dao.maxActive", "32", POSITIVE, MainPool,
+        "Most connections the pool opens (Hikari maximumPoolSize). Kill Bill's default is 100; \
+         on 2 cores 32 served the most with the queues keeping up (docs/benchmarks.md)."),
     property("org.killbill.dao.minIdle", "1", NON_NEGATIVE, MainPool,
         "Idle connections the pool keeps open."),
     property("org.killbill.dao.connectionTimeout", "10s", POSITIVE_TIMESPAN, MainPool,
@@ -3066,11 +3067,12 @@ mod tests {
             vec![("admin".to_owned(), "password".to_owned())]
         );
         assert_eq!(c.security.tenant_cache_size, 1024);
+        assert_eq!(c.main_pool.max_active, 32);
+        assert_eq!(c.plugin_pool.max_active, 100);
         for pool in [&c.main_pool, &c.plugin_pool] {
             assert_eq!(pool.url, None);
             assert_eq!(pool.user, "killbill");
             assert_eq!(pool.password, "killbill");
-            assert_eq!(pool.max_active, 100);
             assert_eq!(pool.min_idle, 1);
             assert_eq!(pool.connection_timeout, Duration::from_secs(10));
             assert_eq!(pool.idle_max_age, Duration::from_secs(3600));
@@ -3221,7 +3223,7 @@ mod tests {
             .iter()
             .find(|p| p.name() == "org.killbill.dao.maxActive")
             .expect("maxActive in table");
-        assert_eq!(max_active.default(), "100");
+        assert_eq!(max_active.default(), "32");
         assert!(!max_active.doc().is_empty());
         assert!(!max_active.is_secret());
         let password = find_property(MAIN_PASSWORD).expect("password in table");
@@ -3257,7 +3259,7 @@ mod tests {
     #[test]
     fn kb_form_is_case_sensitive_like_kill_bill() {
         let l = loaded(&[("KB_org_killbill_dao_maxactive", "42")]);
-        assert_eq!(l.config.main_pool.max_active, 100);
+        assert_eq!(l.config.main_pool.max_active, 32);
         assert!(has_warning(
             &l,
             "did you mean KB_org_killbill_dao_maxActive?"
@@ -3918,7 +3920,7 @@ mod tests {
             effective(&c, "org.killbill.persistent.bus.main.sleep"),
             "5s"
         );
-        assert_eq!(effective(&c, "org.killbill.dao.maxActive"), "100");
+        assert_eq!(effective(&c, "org.killbill.dao.maxActive"), "32");
         assert_eq!(effective(&c, CREATOR_NAME), c.creator_name);
     }
 
