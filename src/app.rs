@@ -24,9 +24,7 @@ use crate::db::work::Db;
 use crate::health::plugins::PluginsHealthcheck;
 use crate::health::queue_check::{QueuesHealthcheck, WatchedQueue};
 use crate::health::Health;
-use crate::http::{
-    self, Admission, AppState, AuthFailures, InFlight, Limits, Observation, Ops, Users,
-};
+use crate::http::{self, Admission, AppState, AuthFailures, InFlight, Limits, Observation, Ops};
 use crate::metrics::window::Traffic;
 use crate::plugin::{
     GatewaySimPlugin, PaymentPluginApi, PluginRegistry, GATEWAY_PLUGIN_NAME, STRIPE_PLUGIN_NAME,
@@ -34,16 +32,21 @@ use crate::plugin::{
 use crate::service::account_emails::AccountEmailService;
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
+use crate::service::caches::Caches;
 use crate::service::cluster::{self, Holdings};
 use crate::service::combo::ComboService;
 use crate::service::custom_fields::CustomFieldService;
 use crate::service::export::ExportService;
 use crate::service::external_events;
+use crate::service::nodes::NodesService;
 use crate::service::payment_gateways::PaymentGatewayService;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::payments::PaymentService;
 use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
+use crate::service::secrets::Hasher;
+use crate::service::security::SecurityService;
 use crate::service::tags::TagService;
+use crate::service::tenant_key_values::TenantKeyValues;
 use crate::service::tenant_values::TenantValues;
 use crate::service::tenants::{TenantDirectory, TenantService};
 
@@ -275,13 +278,17 @@ impl App {
         )?;
         // One gateway under two names: ferrobill's own, and Kill Bill's Stripe plugin's, so
         // that scenarios written for Kill Bill (seeds 000 and 001) add their cards unchanged.
+        // Both share the gateway's tables; each reads the tenant configuration of its name.
         let mut plugins = PluginRegistry::new(config.payment.plugin_timeout);
-        let gateway: Arc<dyn PaymentPluginApi> = Arc::new(GatewaySimPlugin::new(
-            plugin_db.clone(),
-            config.gateway.clone(),
-        ));
-        plugins.register(GATEWAY_PLUGIN_NAME, gateway.clone());
-        plugins.register(STRIPE_PLUGIN_NAME, gateway);
+        for name in [GATEWAY_PLUGIN_NAME, STRIPE_PLUGIN_NAME] {
+            let gateway: Arc<dyn PaymentPluginApi> = Arc::new(GatewaySimPlugin::new(
+                plugin_db.clone(),
+                config.gateway.clone(),
+                name,
+                Arc::new(tenant_values.clone()),
+            ));
+            plugins.register(name, gateway);
+        }
         let plugins = Arc::new(plugins);
         let nodes = NodeMonitor::new(
             queue_db.clone(),
@@ -362,14 +369,41 @@ impl App {
             saturation_settings(&config),
         );
         let dashboard_sampler = dashboard.start(dashboard_sources);
+        let nodes_info = NodesService::new(
+            main_db.clone(),
+            nodes.clone(),
+            &config.creator_name,
+            &plugins,
+        );
+        if let Err(source) = nodes_info.register().await {
+            tracing::warn!(error = %source, "could not record this node in node_infos");
+        }
+        let hasher = Hasher::default();
+        let tenants = TenantService::new(
+            main_db.clone(),
+            config.security.tenant_cache_size as usize,
+            hasher.clone(),
+        );
+        let security = SecurityService::new(
+            main_db.clone(),
+            hasher,
+            &config.security.users,
+            &config.security.admin_users,
+        );
+        let tenant_kvs =
+            TenantKeyValues::new(main_db.clone(), main_bus.clone(), tenant_values.clone());
+        let caches = Caches::new(
+            main_db.clone(),
+            tenants.clone(),
+            tenant_directory.clone(),
+            tenant_values.clone(),
+            security.clone(),
+        );
         let accounts = AccountService::new(main_db.clone(), main_bus.clone());
         let payment_methods =
             PaymentMethodService::new(main_db.clone(), plugins.clone(), main_bus.clone());
         let state = AppState {
-            tenants: TenantService::new(
-                main_db.clone(),
-                config.security.tenant_cache_size as usize,
-            ),
+            tenants,
             accounts: accounts.clone(),
             account_emails: AccountEmailService::new(main_db.clone()),
             custom_fields: CustomFieldService::new(main_db.clone(), main_bus.clone()),
@@ -386,21 +420,17 @@ impl App {
             ),
             tags: TagService::new(main_db.clone(), main_bus.clone()),
             health: health.clone(),
-            push_callbacks: PushNotificationCallbacks::new(
-                main_db.clone(),
-                main_bus.clone(),
-                tenant_values.clone(),
-            ),
-            users: Users::new(
-                config.security.users.clone(),
-                config.security.admin_users.clone(),
-                AuthFailures::new(
-                    config.security.auth_failures_max,
-                    config.security.auth_failures_window,
-                    config.security.auth_failures_max_addresses as usize,
-                    config.security.trusted_proxies.clone(),
-                ),
-            ),
+            push_callbacks: PushNotificationCallbacks::new(tenant_kvs.clone()),
+            tenant_kvs,
+            security: security.clone(),
+            auth_failures: Arc::new(AuthFailures::new(
+                config.security.auth_failures_max,
+                config.security.auth_failures_window,
+                config.security.auth_failures_max_addresses as usize,
+                config.security.trusted_proxies.clone(),
+            )),
+            nodes: nodes_info.clone(),
+            caches: caches.clone(),
             ops: Ops {
                 metrics,
                 pools: vec![main_pool.clone(), plugin_pool.clone()],
@@ -445,7 +475,12 @@ impl App {
         };
         let janitor_sweep = payments.start_janitor_sweep();
         let (stop_listening, listening) = watch::channel(false);
-        let tenant_values_listener = tenant_values.listen(listening.clone());
+        // Each forgets what this node remembers when another node announces a change.
+        let listeners = vec![
+            tenant_values.listen(listening.clone()),
+            security.listen(listening.clone()),
+            caches.listen(listening.clone()),
+        ];
         let (node_monitor, dead_nodes) = nodes.start(listening.clone());
         let take_over = cluster::take_over_dead_nodes(
             Holdings {
@@ -484,10 +519,11 @@ impl App {
             queue_sampler,
             dashboard_sampler,
             janitor_sweep,
-            tenant_values_listener,
+            listeners,
             node_monitor,
             take_over,
             stop_listening,
+            nodes_info,
             health,
             shutdown_timeout: config.server.shutdown_timeout,
         })
@@ -560,9 +596,14 @@ impl App {
         self.running.dashboard_sampler.abort();
         self.running.janitor_sweep.abort();
         let _ = self.running.stop_listening.send(true);
-        self.running.tenant_values_listener.abort();
+        for listener in &self.running.listeners {
+            listener.abort();
+        }
         self.running.node_monitor.abort();
         self.running.take_over.abort();
+        if let Err(error) = self.running.nodes_info.unregister().await {
+            tracing::warn!(%error, "could not remove this node from node_infos");
+        }
         self.running.main_pool.close();
         self.running.plugin_pool.close();
         if let Some(cluster) = self.embedded {
@@ -587,13 +628,16 @@ struct Running {
     /// The dashboard's sampler and its database probes.
     dashboard_sampler: JoinHandle<()>,
     janitor_sweep: JoinHandle<()>,
-    /// Forgets cached tenant key-values when any node changes one.
-    tenant_values_listener: JoinHandle<()>,
+    /// Forget cached tenant key-values, users and permissions, and every cache, when any node
+    /// announces a change or a clearing.
+    listeners: Vec<JoinHandle<()>>,
     /// Writes this node's heartbeat and judges the others'.
     node_monitor: JoinHandle<()>,
     /// Takes over the work of nodes found dead.
     take_over: JoinHandle<()>,
     stop_listening: watch::Sender<bool>,
+    /// Removes this node from `node_infos` at shutdown.
+    nodes_info: NodesService,
     health: Health,
     shutdown_timeout: Duration,
 }

@@ -680,19 +680,19 @@ const PROPERTIES: &[Property] = &[
         "How long shutdown waits for requests and queue handlers in progress."),
 
     property("ferrobill.security.users", "admin:password", Kind::Users, Security,
-        "API users as comma-separated user:password pairs (Kill Bill's default shiro.ini user is admin/password). Passwords are masked when printed."),
+        "API users as comma-separated user:password pairs (Kill Bill's default shiro.ini user is admin/password), like Kill Bill's shiro.ini users; those of /1.0/kb/security/users live in the database. Each holds every permission outside the admin and user groups, unless listed in ferrobill.security.adminUsers. Passwords are masked when printed."),
     property("ferrobill.security.tenantCacheSize", "1024", POSITIVE, Security,
         "Tenants (API key and checked secret) kept in memory."),
     property("ferrobill.security.adminUsers", "admin", TEXT, Security,
-        "Comma-separated users (from ferrobill.security.users) allowed on /1.0/kb/admin/*; the others get 403 (Kill Bill's SECURITY_NOT_ENOUGH_PERMISSIONS). Empty: nobody."),
+        "Comma-separated users (from ferrobill.security.users) holding the built-in role admin: every permission (*:*, as Kill Bill's default root role), so the /1.0/kb/admin/* operations and user management too. The other configured users get 401 (UnauthorizedException) there. Empty: nobody."),
     property("ferrobill.security.authFailures.max", "20", POSITIVE, Security,
-        "Failed Basic-auth or tenant-secret checks one client address may make within the window; past it the address gets 429 with Retry-After until the window passes."),
+        "Failed Basic-auth or tenant-secret checks one principal (user name or API key) may make from one client address within the window; past it, credentials of that principal this node has not verified before get 429 with Retry-After, unchecked, until the window passes. Right credentials already verified are always served."),
     property("ferrobill.security.authFailures.window", "1m", POSITIVE_SECONDS, Security,
-        "The window over which failed authentications are counted per client address."),
+        "The window over which failed authentications are counted per client address and principal."),
     property("ferrobill.security.trustedProxies", "", TEXT, Security,
         "Comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed when counting failed authentications per client address. Empty: the TCP peer is the client, X-Forwarded-For is ignored."),
     property("ferrobill.security.authFailures.maxAddresses", "10000", POSITIVE, Security,
-        "Client addresses whose failures are tracked at once (bounds memory); when full, the stalest entry is dropped."),
+        "Pairs of client address and principal whose failures are tracked at once (bounds memory); when full, the stalest entry is dropped."),
 
     property(MAIN_URL, "", MAIN_DATABASE_URL, MainPool,
         "PostgreSQL URL: jdbc:postgresql://..., postgres://... or postgresql://... Empty: ferrobill starts its own embedded PostgreSQL (Kill Bill's default is an H2 file)."),
@@ -700,8 +700,9 @@ const PROPERTIES: &[Property] = &[
         "Database user."),
     property(MAIN_PASSWORD, "killbill", SECRET, MainPool,
         "Database password (masked when printed)."),
-    property("org.killbill.dao.maxActive", "100", POSITIVE, MainPool,
-        "Most connections the pool opens (Hikari maximumPoolSize)."),
+    property("org.killbill.dao.maxActive", "32", POSITIVE, MainPool,
+        "Most connections the pool opens (Hikari maximumPoolSize). Kill Bill's default is 100; \
+         on 2 cores 32 served the most with the queues keeping up (docs/benchmarks.md)."),
     property("org.killbill.dao.minIdle", "1", NON_NEGATIVE, MainPool,
         "Idle connections the pool keeps open."),
     property("org.killbill.dao.connectionTimeout", "10s", POSITIVE_TIMESPAN, MainPool,
@@ -1807,6 +1808,15 @@ enum Value {
     Rate(Rate),
 }
 
+/// A Kill Bill `List<TimeSpan>` value (`15m,30m,2h,12h,1d`) read outside the configuration
+/// (the per-tenant configuration a tenant uploads); the error says what was expected.
+pub fn parse_time_span_list(raw: &str) -> Result<Vec<Duration>, String> {
+    match parse_value(TIMESPAN_LIST, raw)? {
+        Value::Durations(durations) => Ok(durations),
+        other => Err(format!("a list of durations, not {other:?}")),
+    }
+}
+
 /// Checks `raw` against `kind`; the error is what was expected, to finish the message.
 fn parse_value(kind: Kind, raw: &str) -> Result<Value, String> {
     match kind {
@@ -2519,6 +2529,59 @@ fn gateway(
     Ok(gateway)
 }
 
+/// `base` with the `ferrobill.gateway.*` settings of a tenant's plugin configuration applied
+/// (latency, the three rates, hangTime; other names are ignored), each read as in a properties
+/// file. The error says which setting is wrong and what was expected.
+pub fn gateway_with_overrides(
+    base: &GatewayConfig,
+    settings: &[(&str, &str)],
+) -> Result<GatewayConfig, String> {
+    let mut gateway = base.clone();
+    for (name, raw) in settings {
+        let invalid = |expected: String| format!("{name}={raw}: expected {expected}");
+        match *name {
+            "ferrobill.gateway.latency" => match parse_value(LATENCY, raw).map_err(invalid)? {
+                Value::Latency(latency) => gateway.latency = latency,
+                other => return Err(invalid(format!("a latency, not {other:?}"))),
+            },
+            "ferrobill.gateway.declineRate"
+            | "ferrobill.gateway.errorRate"
+            | "ferrobill.gateway.timeoutRate" => {
+                let Value::Rate(rate) = parse_value(RATE, raw).map_err(invalid)? else {
+                    return Err(invalid("a rate".to_owned()));
+                };
+                match *name {
+                    "ferrobill.gateway.declineRate" => gateway.decline_rate = rate,
+                    "ferrobill.gateway.errorRate" => gateway.error_rate = rate,
+                    _ => gateway.timeout_rate = rate,
+                }
+            }
+            "ferrobill.gateway.hangTime" => {
+                match parse_value(POSITIVE_SECONDS, raw).map_err(invalid)? {
+                    Value::Duration(duration) => gateway.hang_time = duration,
+                    other => return Err(invalid(format!("a duration, not {other:?}"))),
+                }
+            }
+            _ => {}
+        }
+    }
+    let total: u64 = [
+        gateway.decline_rate,
+        gateway.error_rate,
+        gateway.timeout_rate,
+    ]
+    .iter()
+    .map(|rate| u64::from(rate.0))
+    .sum();
+    if total > u64::from(Rate::ONE) {
+        return Err(
+            "ferrobill.gateway.declineRate, errorRate and timeoutRate add up to more than 1"
+                .to_owned(),
+        );
+    }
+    Ok(gateway)
+}
+
 fn bus(values: &Values, name: &'static str, prefix: &str) -> Result<BusConfig, ConfigError> {
     let key = |suffix: &str| format!("{prefix}{suffix}");
     let bus = BusConfig {
@@ -2758,6 +2821,7 @@ pub fn markdown_reference() -> String {
     for (legacy, current) in LEGACY_RENAMED_KEYS {
         out.push_str(&format!("| `{legacy}` | `{current}` |\n"));
     }
+    out.push_str(PER_TENANT_DOC);
     out.push_str(VALUES_DOC);
     out
 }
@@ -2822,6 +2886,48 @@ const LEGACY_DOC: &str = "
 Queue keys from Kill Bill releases before `queue.mode` (2015) are still accepted, in the file
 and in the environment, and each one is reported with what it became. They are ignored, with
 a warning, when the current key is also set.
+";
+
+const PER_TENANT_DOC: &str = "
+## Per-tenant configuration
+
+A tenant may upload a JSON object of property names and values
+(`POST /1.0/kb/tenants/uploadPerTenantConfig`, text body) that overrides these properties for
+its own work, as in Kill Bill. Any upload is stored and served as given; ferrobill applies
+`org.killbill.billing.server.notifications.retries` (the tenant's push-notification retry
+schedule). The other properties Kill Bill reads per tenant are stored only:
+`org.killbill.billing.server.event.post.type.skip`,
+`org.killbill.billing.server.event.dispatch.type.skip`,
+`org.killbill.billing.server.event.bulk.subscription.aggregate`,
+`org.killbill.payment.retry.days`, `org.killbill.payment.failure.retry.start.sec`,
+`org.killbill.payment.failure.retry.multiplier`,
+`org.killbill.payment.failure.retry.max.attempts`,
+`org.killbill.payment.janitor.unknown.retries`,
+`org.killbill.payment.janitor.pending.retries`, `org.killbill.payment.invoice.plugin`,
+`org.killbill.rescheduleIntervalOnLock`,
+`org.killbill.subscription.align.effectiveDateForExistingSubscriptions` and the
+`org.killbill.invoice.*` properties. An upload that is not a JSON object, or a value that does
+not parse, is logged and the node's value applies.
+
+The simulated gateway reads its own per-tenant settings from the plugin configuration a tenant
+uploads (`POST /1.0/kb/tenants/uploadPluginConfig/killbill-stripe` or `…/ferrobill-gateway`):
+`ferrobill.gateway.latency`, `declineRate`, `errorRate`, `timeoutRate` and `hangTime` lines
+override the properties above for that tenant ([gateway.md](gateway.md)).
+
+## Users and roles
+
+Kill Bill's users come from `shiro.ini` (default `admin`/`password`, role `root = *:*`) and
+from its database. ferrobill's come from `ferrobill.security.users` and from its database
+(`/1.0/kb/security/users` and `/1.0/kb/security/roles`):
+
+| user | holds |
+|---|---|
+| in `ferrobill.security.users` and `ferrobill.security.adminUsers` | the built-in role `admin`: `*:*`, every permission |
+| in `ferrobill.security.users` only | every permission outside the `admin` and `user` groups (`account:*`, `payment:*`, `tenant_kvs:*`, …) |
+| created through `/1.0/kb/security/users` | the permissions of its roles |
+
+Built-in roles are not stored: `/1.0/kb/security/roles/admin` shows only a role of that name
+defined through the API. [security.md](security.md) describes the permission checks.
 ";
 
 const VALUES_DOC: &str = "
@@ -2961,11 +3067,12 @@ mod tests {
             vec![("admin".to_owned(), "password".to_owned())]
         );
         assert_eq!(c.security.tenant_cache_size, 1024);
+        assert_eq!(c.main_pool.max_active, 32);
+        assert_eq!(c.plugin_pool.max_active, 100);
         for pool in [&c.main_pool, &c.plugin_pool] {
             assert_eq!(pool.url, None);
             assert_eq!(pool.user, "killbill");
             assert_eq!(pool.password, "killbill");
-            assert_eq!(pool.max_active, 100);
             assert_eq!(pool.min_idle, 1);
             assert_eq!(pool.connection_timeout, Duration::from_secs(10));
             assert_eq!(pool.idle_max_age, Duration::from_secs(3600));
@@ -3116,7 +3223,7 @@ mod tests {
             .iter()
             .find(|p| p.name() == "org.killbill.dao.maxActive")
             .expect("maxActive in table");
-        assert_eq!(max_active.default(), "100");
+        assert_eq!(max_active.default(), "32");
         assert!(!max_active.doc().is_empty());
         assert!(!max_active.is_secret());
         let password = find_property(MAIN_PASSWORD).expect("password in table");
@@ -3152,7 +3259,7 @@ mod tests {
     #[test]
     fn kb_form_is_case_sensitive_like_kill_bill() {
         let l = loaded(&[("KB_org_killbill_dao_maxactive", "42")]);
-        assert_eq!(l.config.main_pool.max_active, 100);
+        assert_eq!(l.config.main_pool.max_active, 32);
         assert!(has_warning(
             &l,
             "did you mean KB_org_killbill_dao_maxActive?"
@@ -3813,7 +3920,7 @@ mod tests {
             effective(&c, "org.killbill.persistent.bus.main.sleep"),
             "5s"
         );
-        assert_eq!(effective(&c, "org.killbill.dao.maxActive"), "100");
+        assert_eq!(effective(&c, "org.killbill.dao.maxActive"), "32");
         assert_eq!(effective(&c, CREATOR_NAME), c.creator_name);
     }
 

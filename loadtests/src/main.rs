@@ -174,6 +174,16 @@ async fn spawned(
     };
     let outcome = suite::run_configuration(plan, &target, run_directory).await;
     let stopped = server.stop().await;
+    // The log stays with the report; the database goes. Its WAL alone grows to gigabytes under
+    // load (the embedded max_wal_size is 4 GB), and one sweep filled this box's disk.
+    if stopped.is_ok() {
+        match std::fs::remove_dir_all(directory.join("data")) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                eprintln!("ferrobill-load: cannot remove the server's database: {error}");
+            }
+            _ => {}
+        }
+    }
     if let (Err(error), Err(_)) = (&stopped, &outcome) {
         // Only one error can be returned; the load's comes first, this one must not vanish.
         eprintln!("ferrobill-load: {error:#}");

@@ -34,8 +34,9 @@ impl BusEvent for AccountCreationInternalEvent {
     }
 }
 
-/// A tenant key-value was added (Kill Bill's TenantConfigChangeInternalEvent), e.g. a push
-/// notification callback registered; posted in the insert's transaction.
+/// A tenant key-value of a system key was added (Kill Bill's TenantConfigChangeInternalEvent),
+/// e.g. a push notification callback registered or a plugin's configuration uploaded; posted
+/// in the insert's transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantConfigChangeInternalEvent {
@@ -49,6 +50,28 @@ pub struct TenantConfigChangeInternalEvent {
 impl BusEvent for TenantConfigChangeInternalEvent {
     const CLASS_NAME: &'static str =
         "org.killbill.billing.tenant.api.user.DefaultTenantConfigChangeInternalEvent";
+
+    fn search_keys(&self) -> SearchKeys {
+        SearchKeys {
+            account_record_id: None,
+            tenant_record_id: self.tenant_record_id,
+        }
+    }
+}
+
+/// A tenant key-value was deleted (Kill Bill's TenantConfigDeletionInternalEvent); posted in
+/// the deletion's transaction, whether or not the key had a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantConfigDeletionInternalEvent {
+    /// The tenant key, e.g. `PLUGIN_CONFIG_killbill-stripe`.
+    pub key: String,
+    pub tenant_record_id: i64,
+}
+
+impl BusEvent for TenantConfigDeletionInternalEvent {
+    const CLASS_NAME: &'static str =
+        "org.killbill.billing.tenant.api.user.DefaultTenantConfigDeletionInternalEvent";
 
     fn search_keys(&self) -> SearchKeys {
         SearchKeys {

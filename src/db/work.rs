@@ -59,6 +59,16 @@ impl Db {
         }
     }
 
+    /// The same database for a request's later unit of work, after it queued once already
+    /// (for its account's turn, or for its first transaction): served before fresh requests
+    /// (`db::gate`).
+    pub fn resumed(&self) -> Db {
+        Db {
+            pool: self.pool.clone(),
+            priority: Priority::Resumed,
+        }
+    }
+
     /// `main` or `osgi`, as Kill Bill names its pools.
     pub fn name(&self) -> &'static str {
         self.pool.name()

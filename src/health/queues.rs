@@ -144,7 +144,7 @@ impl QueueGrowth {
 
 /// All queues, keyed by Kill Bill's names ("bus", "externalBus", "payment-service:janitor"…).
 /// Queues are kept in the order they were first recorded, which is what Kill Bill's `HashMap`
-/// order is derived from (see `java_hash_map_order`).
+/// order is derived from (see `crate::java_hash`).
 #[derive(Debug, Clone)]
 pub struct QueueGrowthTracker {
     window: usize,
@@ -199,7 +199,7 @@ impl QueueGrowthTracker {
     pub fn outcome(&self) -> Outcome {
         let mut growing = Vec::new();
         let mut details = Map::new();
-        for (name, growth) in java_hash_map_order(&self.queues) {
+        for (name, growth) in crate::java_hash::hash_map_order(&self.queues, |(name, _)| name) {
             if growth.is_growing() {
                 growing.push(format!("{name} ({})", java_double_to_string(growth.slope)));
             }
@@ -393,36 +393,6 @@ fn java_double_to_string(x: f64) -> String {
             format!("{digits}.0E{exponent}")
         }
     }
-}
-
-/// The iteration order of a `java.util.HashMap<String, _>` filled with `put` in the given order
-/// and never shrunk, as Kill Bill's `statsPerQueue` is. Kill Bill builds the message (and the
-/// details) by walking that map, so the order of the growing queues in the message is this one.
-///
-/// A HashMap walks its buckets in index order and each bucket's chain in insertion order
-/// (resizing splits chains without reordering them). The bucket is the low bits of
-/// `h ^ (h >>> 16)`, `h` being `String.hashCode()`, and the table starts at 16 buckets and
-/// doubles whenever the size exceeds three quarters of it. Not reproduced: a bucket reaching 9
-/// entries (which resizes early below 64 buckets, or becomes a tree above), which a handful of
-/// queue names does not come near.
-fn java_hash_map_order<T>(entries: &[(String, T)]) -> Vec<&(String, T)> {
-    let mut buckets = 16usize;
-    while entries.len() > buckets / 4 * 3 {
-        buckets *= 2;
-    }
-    let mut ordered: Vec<&(String, T)> = entries.iter().collect();
-    // A stable sort keeps insertion order within a bucket.
-    ordered.sort_by_key(|(name, _)| java_spread_hash(name) as usize & (buckets - 1));
-    ordered
-}
-
-/// `String.hashCode()` over UTF-16 code units, then `HashMap.hash`'s `h ^ (h >>> 16)`.
-fn java_spread_hash(name: &str) -> u32 {
-    let hash = name.encode_utf16().fold(0i32, |hash, unit| {
-        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
-    });
-    let hash = hash as u32;
-    hash ^ (hash >> 16)
 }
 
 #[cfg(test)]
@@ -781,52 +751,6 @@ mod tests {
                 "externalBus": {"growing": false},
                 "payment-service:janitor": {"growing": true},
             })
-        );
-    }
-
-    #[test]
-    fn hash_map_order_matches_the_jvm() {
-        let order = |names: &[&str]| -> Vec<String> {
-            let entries: Vec<(String, ())> = names.iter().map(|n| (n.to_string(), ())).collect();
-            java_hash_map_order(&entries)
-                .into_iter()
-                .map(|(name, _)| name.clone())
-                .collect()
-        };
-        // "Aa" and "BB" share a hash code: same bucket, insertion order.
-        assert_eq!(order(&["BB", "Aa", "bus"]), ["BB", "Aa", "bus"]);
-        assert_eq!(order(&["Aa", "BB", "bus"]), ["Aa", "BB", "bus"]);
-        // 13 entries: one resize to 32 buckets.
-        let svc: Vec<String> = (1..=13).map(|i| format!("svc-{i}:queue")).collect();
-        let svc: Vec<&str> = svc.iter().map(String::as_str).collect();
-        assert_eq!(
-            order(&svc),
-            [
-                "svc-1:queue",
-                "svc-7:queue",
-                "svc-13:queue",
-                "svc-8:queue",
-                "svc-5:queue",
-                "svc-9:queue",
-                "svc-4:queue",
-                "svc-10:queue",
-                "svc-3:queue",
-                "svc-6:queue",
-                "svc-12:queue",
-                "svc-11:queue",
-                "svc-2:queue",
-            ]
-        );
-        // 30 entries: 64 buckets.
-        let q: Vec<String> = (1..=30).map(|i| format!("q{i}")).collect();
-        let q: Vec<&str> = q.iter().map(String::as_str).collect();
-        assert_eq!(
-            order(&q),
-            [
-                "q30", "q11", "q10", "q13", "q12", "q15", "q14", "q17", "q16", "q19", "q18", "q1",
-                "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q20", "q22", "q21", "q24", "q23",
-                "q26", "q25", "q28", "q27", "q29",
-            ]
         );
     }
 

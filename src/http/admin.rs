@@ -1,5 +1,6 @@
-//! `/1.0/kb/admin`: Kill Bill's AdminResource: putting the node in and out of rotation, and
-//! listing a tenant's queue entries. Both need Basic auth and the tenant headers.
+//! `/1.0/kb/admin`: Kill Bill's AdminResource: putting the node in and out of rotation,
+//! listing a tenant's queue entries, and clearing the in-memory caches. Each needs Basic auth,
+//! the tenant headers and the admin permissions (`permissions.rs`).
 
 use std::collections::HashMap;
 
@@ -7,16 +8,17 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{delete, get, put};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, Result};
-use super::extract::CurrentTenant;
+use super::extract::{parse_id, CurrentTenant, KbPath, QueryPairs, RawQueryPairs};
 use super::lenient::parse_date_time;
 use super::AppState;
 use crate::bus::inspect::QueueEntry;
+use crate::service::accounts::BalanceRequest;
 use crate::service::admin::{EntryStream, QueueQuery};
 
 pub fn router() -> Router<AppState> {
@@ -26,6 +28,44 @@ pub fn router() -> Router<AppState> {
             put(put_in_rotation).delete(put_out_of_rotation),
         )
         .route("/1.0/kb/admin/queues", get(get_queue_entries))
+        .route("/1.0/kb/admin/cache", delete(clear_caches))
+        .route(
+            "/1.0/kb/admin/cache/accounts/{account_id}",
+            delete(clear_account_caches),
+        )
+        .route("/1.0/kb/admin/cache/tenants", delete(clear_tenant_caches))
+}
+
+/// `DELETE /1.0/kb/admin/cache?cacheName=` → 204: the named cache (Kill Bill's names), or
+/// every cache, cleared on every node.
+async fn clear_caches(State(state): State<AppState>, query: RawQueryPairs) -> Result<StatusCode> {
+    let query = QueryPairs::from(query);
+    state.caches.clear(query.value("cacheName")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /1.0/kb/admin/cache/accounts/{accountId}` → 204. ferrobill caches nothing per
+/// account, so this only checks that the account is the tenant's.
+async fn clear_account_caches(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_id): KbPath<String>,
+) -> Result<StatusCode> {
+    let id = parse_id(&raw_id)?;
+    state
+        .accounts
+        .find_by_id(&tenant, id, BalanceRequest::default())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /1.0/kb/admin/cache/tenants` → 204: what is cached of the tenant, on every node.
+async fn clear_tenant_caches(
+    State(state): State<AppState>,
+    CurrentTenant(_): CurrentTenant,
+) -> Result<StatusCode> {
+    state.caches.clear(None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn put_in_rotation(State(state): State<AppState>) -> StatusCode {

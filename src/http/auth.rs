@@ -1,86 +1,53 @@
-//! Authentication of `/1.0/kb/**`, in Kill Bill's order: HTTP Basic first (Shiro), then the
-//! tenant headers (TenantFilter), except on the paths Kill Bill exempts. The ops endpoints
-//! (`/1.0/healthcheck`, metrics, threads) are not under `/1.0/kb` and need neither.
+//! Authentication and authorization of `/1.0/kb/**`, in Kill Bill's order: HTTP Basic first
+//! (Shiro), then the tenant headers (TenantFilter) except on the paths Kill Bill exempts, then
+//! the permission the operation needs (`permissions.rs`), refused with Kill Bill's 401
+//! UnauthorizedException. The ops endpoints (`/1.0/healthcheck`, metrics, threads) are not
+//! under `/1.0/kb` and need none of it.
 //!
-//! It also enforces the one role ferrobill has: `/1.0/kb/admin/*` is for the users in
-//! `ferrobill.security.adminUsers` (403 for the others), and it refuses clients that failed
-//! authentication too often (429, `throttle.rs`). Secrets are compared in constant time and
-//! never logged. What a tenant may see is decided by each handler through [`CurrentTenant`].
+//! Failed authentications are counted per client address and principal (`throttle.rs`); while
+//! a pair is blocked, only credentials already verified are served and any others get 429
+//! without being checked. Secrets are compared in constant time and never logged. What a
+//! tenant may see is decided by each handler through [`CurrentTenant`]; who the caller is, by
+//! [`CurrentSubject`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, Method};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use sha2::{Digest, Sha256};
-use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use super::error::ApiError;
 use super::extract::CurrentTenant;
 use super::observe::RequestTenant;
-use super::throttle::AuthFailures;
+use super::permissions;
+use super::throttle::{AuthFailures, Principal};
 use super::AppState;
+use crate::service::security::Subject;
 
 const API_KEY: &str = "X-Killbill-ApiKey";
 const API_SECRET: &str = "X-Killbill-ApiSecret";
 const FORWARDED_FOR: &str = "X-Forwarded-For";
 
-/// The Basic-auth users, from `ferrobill.security.users`, their admin role
-/// (`ferrobill.security.adminUsers`) and the failed-authentication limiter.
-pub struct Users {
-    /// Each user's name, with the SHA-256 of the name and of the password: digests have one
-    /// length, so comparing them takes the same time whatever the lengths of the inputs.
-    users: Vec<(String, [u8; 32], [u8; 32])>,
-    admins: Vec<String>,
-    failures: AuthFailures,
-}
+/// The authenticated caller of this request, with what it may do.
+#[derive(Clone)]
+pub struct CurrentSubject(pub Arc<Subject>);
 
-fn digest(text: &str) -> [u8; 32] {
-    Sha256::digest(text.as_bytes()).into()
-}
+impl<S: Send + Sync> FromRequestParts<S> for CurrentSubject {
+    type Rejection = ApiError;
 
-impl Users {
-    pub fn new(
-        users: Vec<(String, String)>,
-        admins: Vec<String>,
-        failures: AuthFailures,
-    ) -> Arc<Users> {
-        let users = users
-            .into_iter()
-            .map(|(user, password)| {
-                let digests = (digest(&user), digest(&password));
-                (user, digests.0, digests.1)
-            })
-            .collect();
-        Arc::new(Users {
-            users,
-            admins,
-            failures,
-        })
-    }
-
-    /// The index of the matching user. Compares every configured user in constant time, with
-    /// no branch on the outcome, so the answer's timing says nothing about which user exists
-    /// or which part was wrong.
-    fn verify(&self, user: &str, password: &str) -> Option<usize> {
-        let (user, password) = (digest(user), digest(password));
-        // The index plus one of the match; 0 for none.
-        let mut found = 0u64;
-        for (index, (_, known_user, known_password)) in self.users.iter().enumerate() {
-            let matched = known_user.ct_eq(&user) & known_password.ct_eq(&password);
-            found.conditional_assign(&(index as u64 + 1), matched);
-        }
-        usize::try_from(found).ok()?.checked_sub(1)
-    }
-
-    fn is_admin(&self, user: usize) -> bool {
-        self.users
-            .get(user)
-            .is_some_and(|(name, _, _)| self.admins.iter().any(|admin| admin == name))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<CurrentSubject>()
+            .cloned()
+            .ok_or(ApiError::Unauthenticated(
+                "Authentication failed: missing or wrong credentials",
+            ))
     }
 }
 
@@ -89,68 +56,127 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path();
+    let path = request.uri().path().to_string();
     let under_kb = path == "/1.0/kb" || path.starts_with("/1.0/kb/");
     if !under_kb || request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
-    let failures = &state.users.failures;
+    let failures = &state.auth_failures;
     // The TCP peer (absent only when the router is served without connect info), or the
     // client a trusted proxy names.
     let forwarded_for = request
         .headers()
         .get(FORWARDED_FOR)
         .and_then(|value| value.to_str().ok());
-    let peer = request
+    let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| failures.client(address.ip(), forwarded_for));
-    if let Some(wait) = peer.and_then(|peer| failures.blocked(peer, Instant::now())) {
-        return ApiError::TooManyAuthFailures(wait).into_response();
-    }
-    let Some(user) = basic_auth_user(&state, &request) else {
-        record_failure(failures, peer);
-        return ApiError::Unauthenticated("Authentication failed: missing or wrong credentials")
-            .into_response();
+    let credentials = basic_credentials(request.headers());
+    let subject = match authenticate_user(&state, credentials, client).await {
+        Ok(subject) => subject,
+        Err(refusal) => return refusal.into_response(),
     };
-    if is_admin_path(path) && !state.users.is_admin(user) {
-        return ApiError::NotEnoughPermissions.into_response();
-    }
-    if tenant_exempt(path) {
-        return next.run(request).await;
-    }
-    let headers = request.headers();
-    let (Some(api_key), Some(api_secret)) = (
-        headers.get(API_KEY).and_then(|v| v.to_str().ok()),
-        headers.get(API_SECRET).and_then(|v| v.to_str().ok()),
-    ) else {
-        return ApiError::TenantNotAuthenticated.into_response();
-    };
-    match state.tenants.authenticate(api_key, api_secret).await {
-        Ok(Some(tenant)) => {
-            if let Some(slot) = request.extensions().get::<RequestTenant>() {
-                slot.set(tenant.id);
+    if !tenant_exempt(&path) {
+        let headers = request.headers();
+        let tenant_credentials = (
+            headers
+                .get(API_KEY)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            headers
+                .get(API_SECRET)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        );
+        match authenticate_tenant(&state, tenant_credentials, client).await {
+            Ok(tenant) => {
+                if let Some(slot) = request.extensions().get::<RequestTenant>() {
+                    slot.set(tenant.0.id);
+                }
+                request.extensions_mut().insert(tenant);
             }
-            request.extensions_mut().insert(CurrentTenant(tenant));
-            next.run(request).await
+            Err(refusal) => return refusal.into_response(),
         }
+    }
+    if let Some((method, template, access)) = permissions::operation(request.method(), &path) {
+        let operation = format!("{} {template}", method.to_ascii_uppercase());
+        if let Err(refusal) = access.check(&subject, &operation) {
+            return refusal.into_response();
+        }
+    }
+    request.extensions_mut().insert(CurrentSubject(subject));
+    next.run(request).await
+}
+
+/// The Basic-auth user: 401 without credentials or with wrong ones (counted), 429 while its
+/// pair is blocked and the credentials are not ones already verified.
+async fn authenticate_user(
+    state: &AppState,
+    credentials: Option<(String, String)>,
+    client: Option<IpAddr>,
+) -> Result<Arc<Subject>, ApiError> {
+    let refused =
+        || ApiError::Unauthenticated("Authentication failed: missing or wrong credentials");
+    // No credentials is no guess: nothing to count.
+    let (user, password) = credentials.ok_or_else(refused)?;
+    let principal = Principal::User(user.clone());
+    if let Some(wait) = blocked(&state.auth_failures, client, &principal) {
+        return state
+            .security
+            .authenticate_known(&user, &password)
+            .ok_or(ApiError::TooManyAuthFailures(wait));
+    }
+    match state.security.authenticate(&user, &password).await {
+        Ok(Some(subject)) => Ok(subject),
         Ok(None) => {
-            record_failure(failures, peer);
-            ApiError::TenantNotAuthenticated.into_response()
+            record_failure(&state.auth_failures, client, principal);
+            Err(refused())
         }
-        Err(error) => ApiError::Service(error).into_response(),
+        Err(error) => Err(ApiError::Service(error)),
     }
 }
 
-fn record_failure(failures: &AuthFailures, peer: Option<IpAddr>) {
-    if let Some(peer) = peer {
-        failures.record(peer, Instant::now());
+/// The tenant the headers name: 401 when missing (not counted) or wrong (counted), 429 while
+/// the pair of address and API key is blocked and the secret is not one already verified.
+async fn authenticate_tenant(
+    state: &AppState,
+    (api_key, api_secret): (Option<String>, Option<String>),
+    client: Option<IpAddr>,
+) -> Result<CurrentTenant, ApiError> {
+    let (Some(api_key), Some(api_secret)) = (api_key, api_secret) else {
+        return Err(ApiError::TenantNotAuthenticated);
+    };
+    let principal = Principal::ApiKey(api_key.clone());
+    if let Some(wait) = blocked(&state.auth_failures, client, &principal) {
+        return state
+            .tenants
+            .authenticate_known(&api_key, &api_secret)
+            .map(CurrentTenant)
+            .ok_or(ApiError::TooManyAuthFailures(wait));
+    }
+    match state.tenants.authenticate(&api_key, &api_secret).await {
+        Ok(Some(tenant)) => Ok(CurrentTenant(tenant)),
+        Ok(None) => {
+            record_failure(&state.auth_failures, client, principal);
+            Err(ApiError::TenantNotAuthenticated)
+        }
+        Err(error) => Err(ApiError::Service(error)),
     }
 }
 
-/// Kill Bill's AdminResource paths, which need the admin role.
-fn is_admin_path(path: &str) -> bool {
-    path == "/1.0/kb/admin" || path.starts_with("/1.0/kb/admin/")
+fn blocked(
+    failures: &AuthFailures,
+    client: Option<IpAddr>,
+    principal: &Principal,
+) -> Option<std::time::Duration> {
+    client.and_then(|client| failures.blocked(client, principal, Instant::now()))
+}
+
+fn record_failure(failures: &AuthFailures, client: Option<IpAddr>, principal: Principal) {
+    if let Some(client) = client {
+        failures.record(client, principal, Instant::now());
+    }
 }
 
 /// Paths under `/1.0/kb` that Kill Bill's TenantFilter lets through without tenant headers.
@@ -160,10 +186,9 @@ fn tenant_exempt(path: &str) -> bool {
         || path == "/1.0/kb/nodesInfo"
 }
 
-/// The index of the Basic-auth user, when the credentials are right.
-fn basic_auth_user(state: &AppState, request: &Request) -> Option<usize> {
-    let value = request
-        .headers()
+/// The Basic-auth user name and password, if the header carries them.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())?;
     let (scheme, encoded) = value.split_once(' ')?;
@@ -175,7 +200,7 @@ fn basic_auth_user(state: &AppState, request: &Request) -> Option<usize> {
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
-    state.users.verify(user, password)
+    Some((user.to_string(), password.to_string()))
 }
 
 #[cfg(test)]
@@ -183,39 +208,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_configured_pairs_verify() {
-        let users = Users::new(
-            vec![
-                ("admin".into(), "password".into()),
-                ("ops".into(), "s3cret".into()),
-            ],
-            vec!["admin".into()],
-            AuthFailures::new(1, std::time::Duration::from_secs(1), 1, Vec::new()),
-        );
-        assert_eq!(users.verify("admin", "password"), Some(0));
-        assert_eq!(users.verify("ops", "s3cret"), Some(1));
-        assert_eq!(users.verify("admin", "s3cret"), None);
-        assert_eq!(users.verify("nobody", "password"), None);
-        assert_eq!(users.verify("", ""), None);
-        assert!(users.is_admin(0));
-        assert!(!users.is_admin(1));
-    }
-
-    #[test]
-    fn admin_paths_are_kill_bills_admin_resource() {
-        assert!(is_admin_path("/1.0/kb/admin/queues"));
-        assert!(is_admin_path("/1.0/kb/admin"));
-        assert!(!is_admin_path("/1.0/kb/administrators"));
-        assert!(!is_admin_path("/1.0/kb/accounts"));
-    }
-
-    #[test]
     fn tenant_exemptions_match_kill_bill() {
         assert!(tenant_exempt("/1.0/kb/tenants"));
         assert!(tenant_exempt("/1.0/kb/security/permissions"));
+        assert!(tenant_exempt("/1.0/kb/nodesInfo"));
         assert!(!tenant_exempt(
             "/1.0/kb/tenants/2b8a0b27-5d5c-4b1e-8a4b-2f5c1e0e7a10"
         ));
         assert!(!tenant_exempt("/1.0/kb/accounts"));
+        assert!(!tenant_exempt("/1.0/kb/pluginsInfo"));
     }
 }

@@ -26,6 +26,7 @@ const TAG_API_EXCEPTION: &str = "org.killbill.billing.util.api.TagApiException";
 const CUSTOM_FIELD_API_EXCEPTION: &str = "org.killbill.billing.util.api.CustomFieldApiException";
 const TAG_DEFINITION_API_EXCEPTION: &str =
     "org.killbill.billing.util.api.TagDefinitionApiException";
+const SECURITY_API_EXCEPTION: &str = "org.killbill.billing.security.SecurityApiException";
 const OBJECT_DOES_NOT_EXIST: &str =
     "org.killbill.billing.util.callcontext.InternalCallContextFactory$ObjectDoesNotExist";
 const CONNECTION_EXCEPTION: &str = "java.sql.SQLTransientConnectionException";
@@ -39,10 +40,13 @@ pub enum ApiError {
     /// the duration.
     #[error("Too many failed authentications from this address; retry in {} s", retry_after_secs(*.0))]
     TooManyAuthFailures(Duration),
-    /// An authenticated user without the role the route needs (Kill Bill's
-    /// SECURITY_NOT_ENOUGH_PERMISSIONS).
-    #[error("User doesn't have enough permissions")]
-    NotEnoughPermissions,
+    /// An authenticated user without the permission the operation needs: Shiro's
+    /// UnauthorizedException, with the operation the check was made for as its cause.
+    #[error("Subject does not have permission [{permission}]")]
+    NotPermitted {
+        permission: String,
+        operation: String,
+    },
     /// Tenant headers missing or not matching a tenant (Kill Bill's TenantFilter).
     #[error("Make sure to set the X-Killbill-ApiKey and X-Killbill-ApiSecret headers")]
     TenantNotAuthenticated,
@@ -66,8 +70,9 @@ pub enum ApiError {
     /// A body Jackson would refuse to read, with the exception it would throw.
     #[error("{1}")]
     InvalidJson(JsonException, String),
-    #[error("Unsupported media type {0}: expected application/json")]
-    UnsupportedMediaType(String),
+    /// A body of another media type than the operation reads (the given one, the expected).
+    #[error("Unsupported media type {0}: expected {1}")]
+    UnsupportedMediaType(String, &'static str),
     #[error("Request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
     /// An unknown route, or a path or query id that is not a UUID (JAX-RS answers 404 there).
@@ -179,11 +184,15 @@ impl ApiError {
                 "org.apache.shiro.authc.ExcessiveAttemptsException",
                 None,
             ),
-            NotEnoughPermissions => mapped(
-                StatusCode::FORBIDDEN,
-                "org.killbill.billing.security.SecurityApiException",
-                Some(40000),
-            ),
+            NotPermitted { operation, .. } => Mapped {
+                status: StatusCode::UNAUTHORIZED,
+                class_name: "org.apache.shiro.authz.UnauthorizedException",
+                code: None,
+                cause: Some((
+                    "org.apache.shiro.authz.AuthorizationException",
+                    Some(format!("Not authorized to invoke {operation}")),
+                )),
+            },
             MissingHeader(_) | BadHeader(_) | InvalidParameter(_) | MissingBody(_) => {
                 mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None)
             }
@@ -225,7 +234,7 @@ impl ApiError {
             InvalidJson(exception, _) => {
                 mapped(StatusCode::BAD_REQUEST, exception.class_name(), None)
             }
-            UnsupportedMediaType(_) => mapped(
+            UnsupportedMediaType(..) => mapped(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "javax.ws.rs.NotSupportedException",
                 None,
@@ -423,6 +432,21 @@ fn map_service_error(error: &ServiceError) -> Mapped {
             CUSTOM_FIELD_API_EXCEPTION,
             Some(9002),
         ),
+        ServiceError::SecurityUserNotFound { .. } => {
+            mapped(StatusCode::BAD_REQUEST, SECURITY_API_EXCEPTION, Some(40001))
+        }
+        ServiceError::SecurityUserAlreadyExists { .. } => {
+            mapped(StatusCode::BAD_REQUEST, SECURITY_API_EXCEPTION, Some(40002))
+        }
+        ServiceError::SecurityRoleAlreadyExists { .. } => {
+            mapped(StatusCode::BAD_REQUEST, SECURITY_API_EXCEPTION, Some(40004))
+        }
+        ServiceError::SecurityInvalidPermission { .. } => {
+            mapped(StatusCode::BAD_REQUEST, SECURITY_API_EXCEPTION, Some(40005))
+        }
+        ServiceError::CacheNotFound { .. } => {
+            mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None)
+        }
         ServiceError::Storage(storage) => map_storage_error(storage),
         ServiceError::Internal(_) => mapped(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -18,6 +18,7 @@ use crate::service::tenants::Tenant;
 use crate::service::CallContext;
 
 const CREATED_BY: &str = "X-Killbill-CreatedBy";
+const JSON: &str = "application/json";
 const REASON: &str = "X-Killbill-Reason";
 const COMMENT: &str = "X-Killbill-Comment";
 const ENCODING: &str = "X-Killbill-Encoding";
@@ -129,12 +130,35 @@ impl<S: Send + Sync, T: JsonBody> FromRequest<S> for KbJson<T> {
         }
         match content_type {
             Some(value) if is_json(&value) => {}
-            Some(value) => return Err(ApiError::UnsupportedMediaType(value)),
-            None => return Err(ApiError::UnsupportedMediaType("(none)".to_string())),
+            Some(value) => return Err(ApiError::UnsupportedMediaType(value, JSON)),
+            None => return Err(ApiError::UnsupportedMediaType("(none)".to_string(), JSON)),
         }
         parse_body::<T>(&bytes)?
             .map(KbJson)
             .ok_or(ApiError::MissingBody(T::NAME))
+    }
+}
+
+/// A `text/plain` body, as Kill Bill's resources that consume text read it (plugin and
+/// per-tenant configurations, user key-values): any text, empty included; no Content-Type is
+/// taken as text, another one is 415; too large → 413. Bytes that are not UTF-8 are replaced.
+pub struct KbText(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for KbText {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|value| value.to_str().unwrap_or_default().to_string());
+        if let Some(value) = content_type.filter(|value| !value.trim().is_empty()) {
+            if media_type(&value) != "text/plain" {
+                return Err(ApiError::UnsupportedMediaType(value, "text/plain"));
+            }
+        }
+        let bytes = read_body(request, state).await?;
+        Ok(KbText(String::from_utf8_lossy(&bytes).into_owned()))
     }
 }
 
@@ -241,13 +265,18 @@ fn json_error<T: JsonBody>(message: &str) -> ApiError {
     ApiError::InvalidJson(exception, format!("{message} (reading {})", T::JAVA_TYPE))
 }
 
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type
+/// The media type of a Content-Type value, lower case, without its parameters.
+fn media_type(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = media_type(content_type);
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }

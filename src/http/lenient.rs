@@ -63,6 +63,42 @@ pub fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Strin
     }
 }
 
+/// A `List<String>` field; `null` entries stay `None`, numbers and booleans become their text.
+pub fn strings<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<Option<String>>>, D::Error> {
+    list(deserializer, "java.lang.String", |item| match item {
+        Value::String(text) => Ok(Some(text)),
+        Value::Number(number) => Ok(Some(number.to_string())),
+        Value::Bool(flag) => Ok(Some(flag.to_string())),
+        other => Err(mismatched("java.lang.String", &other)),
+    })
+}
+
+/// A `List<T>` body or field of Java element type `java_type`: each non-null entry read by
+/// `item`, `null` entries `None`.
+fn list<'de, D: Deserializer<'de>, T>(
+    deserializer: D,
+    java_type: &str,
+    item: impl Fn(Value) -> Result<Option<T>, D::Error>,
+) -> Result<Option<Vec<Option<T>>>, D::Error> {
+    match value(deserializer)? {
+        None => Ok(None),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|entry| match entry {
+                Value::Null => Ok(None),
+                other => item(other),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(mismatched(
+            &format!("java.util.ArrayList<{java_type}>"),
+            &other,
+        )),
+    }
+}
+
 /// An `Integer` field.
 pub fn int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i32>, D::Error> {
     const JAVA: &str = "java.lang.Integer";
@@ -151,20 +187,11 @@ fn parse_uuid<E: Error>(text: &str) -> Result<Uuid, E> {
 pub fn uuids<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Vec<Option<Uuid>>>, D::Error> {
-    match value(deserializer)? {
-        None => Ok(None),
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .map(|item| match item {
-                Value::Null => Ok(None),
-                Value::String(text) if text.is_empty() => Ok(None),
-                Value::String(text) => parse_uuid(&text).map(Some),
-                other => Err(mismatched("java.util.UUID", &other)),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(other) => Err(mismatched("java.util.ArrayList<java.util.UUID>", &other)),
-    }
+    list(deserializer, "java.util.UUID", |item| match item {
+        Value::String(text) if text.is_empty() => Ok(None),
+        Value::String(text) => parse_uuid(&text).map(Some),
+        other => Err(mismatched("java.util.UUID", &other)),
+    })
 }
 
 /// A Joda `DateTime` field: an ISO date-time (UTC when it names no offset), an ISO date, or

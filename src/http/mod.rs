@@ -1,6 +1,6 @@
 //! The HTTP layer: one router per Kill Bill resource, merged here with the middleware every
-//! request goes through (observation, panic safety, admission control, authentication, body
-//! limit).
+//! request goes through (observation, panic safety, admission control, authentication and
+//! permissions, body limit).
 //!
 //! Handlers parse and validate the request, call one service, and shape Kill Bill's JSON. They
 //! hold no SQL and no business rule; every error becomes Kill Bill's error JSON in `error.rs`.
@@ -19,6 +19,7 @@ mod extract;
 #[cfg(test)]
 mod fuzz;
 mod lenient;
+mod nodes;
 mod observe;
 mod ops;
 mod paging;
@@ -27,7 +28,9 @@ mod payment_methods;
 mod payment_operations;
 mod payment_transactions;
 mod payments;
+mod permissions;
 mod redact;
+mod security;
 mod swagger;
 mod tags;
 mod tenants;
@@ -44,7 +47,6 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use self::admission::Admission;
-pub use self::auth::Users;
 use self::error::ApiError;
 pub use self::observe::{InFlight, Observation};
 pub use self::ops::Ops;
@@ -53,14 +55,18 @@ use crate::health::Health;
 use crate::service::account_emails::AccountEmailService;
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
+use crate::service::caches::Caches;
 use crate::service::combo::ComboService;
 use crate::service::custom_fields::CustomFieldService;
 use crate::service::export::ExportService;
+use crate::service::nodes::NodesService;
 use crate::service::payment_gateways::PaymentGatewayService;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::payments::PaymentService;
 use crate::service::push_notifications::PushNotificationCallbacks;
+use crate::service::security::SecurityService;
 use crate::service::tags::TagService;
+use crate::service::tenant_key_values::TenantKeyValues;
 use crate::service::tenants::TenantService;
 use crate::service::ObjectKind;
 
@@ -88,9 +94,18 @@ pub struct AppState {
     /// Tag definitions and the tags of accounts, payments and transactions.
     pub tags: TagService,
     pub health: Health,
-    pub users: Arc<Users>,
+    /// Users, roles and permissions (configured and `/1.0/kb/security`).
+    pub security: SecurityService,
+    /// Failed authentications per client address and principal.
+    pub auth_failures: Arc<AuthFailures>,
     /// The tenants' push notification callbacks (`/1.0/kb/tenants/registerNotificationCallback`).
     pub push_callbacks: PushNotificationCallbacks,
+    /// The tenants' key-values: plugin and per-tenant configurations, user keys.
+    pub tenant_kvs: TenantKeyValues,
+    /// This node and the others sharing the database, and the plugins it runs.
+    pub nodes: NodesService,
+    /// The in-memory caches, for `/1.0/kb/admin/cache`.
+    pub caches: Caches,
     /// What the metrics and thread-dump pages read.
     pub ops: Ops,
 }
@@ -122,6 +137,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(tags::router())
         .merge(custom_fields::router())
         .merge(export::router())
+        .merge(security::router())
+        .merge(nodes::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

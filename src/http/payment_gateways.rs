@@ -42,7 +42,7 @@ pub fn router() -> Router<AppState> {
             post(build_form_descriptor),
         )
         .route(
-            "/1.0/kb/paymentGateways/notification/{plugin_name}",
+            "/1.0/kb/paymentGateways/notification/{name}",
             post(process_notification),
         )
         .route(

@@ -1,21 +1,30 @@
-//! `/1.0/kb/tenants`: Kill Bill's TenantResource (api.md §1.6).
+//! `/1.0/kb/tenants`: Kill Bill's TenantResource (api.md §1.6): tenants, the push-notification
+//! callback, and the tenant's key-values: plugin configurations, payment state machines, the
+//! per-tenant system configuration and user keys (text bodies, answered as TenantKeyValueJson).
 //!
-//! Creating a tenant needs Basic auth and `X-Killbill-CreatedBy` but no tenant headers; reading
-//! one by id needs the tenant's own headers. `apiSecret` is never returned.
+//! Creating a tenant needs Basic auth and `X-Killbill-CreatedBy` but no tenant headers; every
+//! other route needs the tenant's own headers and sees only that tenant's values. `apiSecret`
+//! is never returned.
 
-use crate::service::push_notifications::PUSH_NOTIFICATION_CB;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::{ApiError, Result};
-use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::extract::{
+    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, KbText,
+    WriteContext,
+};
 use super::lenient;
 use super::AppState;
+use crate::service::push_notifications::PUSH_NOTIFICATION_CB;
+use crate::service::tenant_key_values::{
+    payment_state_machine_key, plugin_config_key, PER_TENANT_CONFIG,
+};
 use crate::service::tenants::{NewTenant, Tenant};
 use crate::service::ServiceError;
 
@@ -32,7 +41,40 @@ pub fn router() -> Router<AppState> {
                 .get(get_push_notification_callbacks)
                 .delete(delete_push_notification_callbacks),
         )
+        .route(
+            PLUGIN_CONFIG_PATH,
+            named_key_routes(PLUGIN_CONFIG_PATH, plugin_config_key),
+        )
+        .route(
+            STATE_MACHINE_PATH,
+            named_key_routes(STATE_MACHINE_PATH, payment_state_machine_key),
+        )
+        .route(
+            PER_TENANT_CONFIG_PATH,
+            post(upload_per_tenant_config)
+                .get(get_per_tenant_config)
+                .delete(delete_per_tenant_config),
+        )
+        .route(
+            "/1.0/kb/tenants/uploadPerTenantConfig/{key_prefix}/search",
+            get(search_key_values),
+        )
+        .route(
+            USER_KEY_PATH,
+            named_key_routes(USER_KEY_PATH, str::to_string),
+        )
 }
+
+/// A plugin's configuration (`PLUGIN_CONFIG_<plugin>`), text; a new one replaces the old and
+/// announces itself as TENANT_CONFIG_CHANGE.
+const PLUGIN_CONFIG_PATH: &str = "/1.0/kb/tenants/uploadPluginConfig/{name}";
+/// A plugin's payment state machine (`PLUGIN_PAYMENT_STATE_MACHINE_<plugin>`), stored and
+/// served as Kill Bill does without plugins; payments keep Kill Bill's default state machine.
+const STATE_MACHINE_PATH: &str = "/1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{name}";
+/// A user key: each value posted is added to the others.
+const USER_KEY_PATH: &str = "/1.0/kb/tenants/userKeyValue/{name}";
+
+const PER_TENANT_CONFIG_PATH: &str = "/1.0/kb/tenants/uploadPerTenantConfig";
 
 /// Kill Bill's TenantResource path for push notification callbacks; tenant-scoped (only the
 /// exact path `/1.0/kb/tenants` is exempt from the tenant headers).
@@ -142,9 +184,19 @@ async fn get_tenant(
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct TenantKeyValueJson {
-    key: &'static str,
+    key: String,
     values: Vec<String>,
     audit_logs: Vec<serde_json::Value>,
+}
+
+impl TenantKeyValueJson {
+    fn new(key: String, values: Vec<String>) -> TenantKeyValueJson {
+        TenantKeyValueJson {
+            key,
+            values,
+            audit_logs: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,11 +228,10 @@ async fn get_push_notification_callbacks(
     CurrentTenant(tenant): CurrentTenant,
 ) -> Result<Json<TenantKeyValueJson>> {
     let values = state.push_callbacks.list(&tenant).await?;
-    Ok(Json(TenantKeyValueJson {
-        key: PUSH_NOTIFICATION_CB,
+    Ok(Json(TenantKeyValueJson::new(
+        PUSH_NOTIFICATION_CB.to_string(),
         values,
-        audit_logs: Vec::new(),
-    }))
+    )))
 }
 
 /// `DELETE /1.0/kb/tenants/registerNotificationCallback` → 204.
@@ -191,4 +242,127 @@ async fn delete_push_notification_callbacks(
 ) -> Result<StatusCode> {
     state.push_callbacks.delete(&tenant, &context).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST` (a text body) → 201 with `Location`, `GET` → TenantKeyValueJson and `DELETE` → 204
+/// on the tenant key `key_of` makes of the path's `{name}` segment.
+fn named_key_routes(path: &'static str, key_of: fn(&str) -> String) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>,
+              BaseUrl(base): BaseUrl,
+              CurrentTenant(tenant): CurrentTenant,
+              KbPath(name): KbPath<String>,
+              WriteContext(context): WriteContext,
+              KbText(value): KbText| async move {
+            let location = format!(
+                "{base}{}",
+                path.replace("{name}", &encode_uri_component(&name))
+            );
+            upload_key_value(&state, &tenant, &context, &key_of(&name), &value, location).await
+        },
+    )
+    .get(
+        move |State(state): State<AppState>,
+              CurrentTenant(tenant): CurrentTenant,
+              KbPath(name): KbPath<String>| async move {
+            show_key_value(&state, &tenant, key_of(&name)).await
+        },
+    )
+    .delete(
+        move |State(state): State<AppState>,
+              CurrentTenant(tenant): CurrentTenant,
+              KbPath(name): KbPath<String>,
+              WriteContext(context): WriteContext| async move {
+            delete_key_value(&state, &tenant, &context, &key_of(&name)).await
+        },
+    )
+}
+
+/// Stores `value` under `key` → 201, empty body, `Location` the path to read it back.
+async fn upload_key_value(
+    state: &AppState,
+    tenant: &Tenant,
+    context: &crate::service::CallContext,
+    key: &str,
+    value: &str,
+    location: String,
+) -> Result<Response> {
+    state.tenant_kvs.add(tenant, key, value, context).await?;
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// `{"key":…,"values":[…]}`; an unknown key has no values.
+async fn show_key_value(
+    state: &AppState,
+    tenant: &Tenant,
+    key: String,
+) -> Result<Json<TenantKeyValueJson>> {
+    let values = state.tenant_kvs.values(tenant, &key).await?;
+    Ok(Json(TenantKeyValueJson::new(key, values)))
+}
+
+/// Removes every value of `key` → 204; nothing there is not an error.
+async fn delete_key_value(
+    state: &AppState,
+    tenant: &Tenant,
+    context: &crate::service::CallContext,
+    key: &str,
+) -> Result<StatusCode> {
+    state.tenant_kvs.delete(tenant, key, context).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /1.0/kb/tenants/uploadPerTenantConfig` (text): the tenant's system properties, a JSON
+/// object, stored as given (Kill Bill checks nothing either); what ferrobill applies is in
+/// `service/per_tenant_config.rs`.
+async fn upload_per_tenant_config(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbText(config): KbText,
+) -> Result<Response> {
+    let location = format!("{base}{PER_TENANT_CONFIG_PATH}");
+    upload_key_value(
+        &state,
+        &tenant,
+        &context,
+        PER_TENANT_CONFIG,
+        &config,
+        location,
+    )
+    .await
+}
+
+/// `GET /1.0/kb/tenants/uploadPerTenantConfig`.
+async fn get_per_tenant_config(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+) -> Result<Json<TenantKeyValueJson>> {
+    show_key_value(&state, &tenant, PER_TENANT_CONFIG.to_string()).await
+}
+
+/// `DELETE /1.0/kb/tenants/uploadPerTenantConfig`.
+async fn delete_per_tenant_config(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+) -> Result<StatusCode> {
+    delete_key_value(&state, &tenant, &context, PER_TENANT_CONFIG).await
+}
+
+/// `GET /1.0/kb/tenants/uploadPerTenantConfig/{keyPrefix}/search`: every key of the tenant
+/// starting with the prefix (any key, not only the configuration), in Kill Bill's order.
+async fn search_key_values(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(prefix): KbPath<String>,
+) -> Result<Json<Vec<TenantKeyValueJson>>> {
+    let found = state.tenant_kvs.search(&tenant, &prefix).await?;
+    Ok(Json(
+        found
+            .into_iter()
+            .map(|(key, values)| TenantKeyValueJson::new(key, values))
+            .collect(),
+    ))
 }

@@ -1,12 +1,15 @@
-//! Rate limiting of failed authentications per client address: after
-//! `ferrobill.security.authFailures.max` failed Basic-auth or tenant-secret checks within
-//! `ferrobill.security.authFailures.window`, the address is refused with 429 until the window
-//! that counted them passes, so passwords and tenant secrets cannot be guessed at line rate.
+//! Rate limiting of failed authentications per client address and principal (the Basic-auth
+//! user name, or the tenant's API key): after `ferrobill.security.authFailures.max` failures
+//! within `ferrobill.security.authFailures.window`, that pair is blocked until the window that
+//! counted them passes, so passwords and tenant secrets cannot be guessed at line rate.
 //!
-//! It only counts failures and never slows a client that authenticates: a success neither
-//! counts nor is refused unless its address is already blocked. The address is the TCP peer;
-//! `X-Forwarded-For`, which any client can forge, is believed only from the proxies listed in
-//! `ferrobill.security.trustedProxies`. Memory is bounded: at most `maxAddresses` entries, the
+//! A block concerns one principal from one address: a client guessing one user's password
+//! blocks neither the other users behind the same proxy or NAT, nor that user elsewhere. While
+//! a pair is blocked, the caller (`auth.rs`) still serves credentials it verified before and
+//! refuses any others with 429 without checking them, so a right password is never refused
+//! once known and a guess is never answered. The address is the TCP peer; `X-Forwarded-For`,
+//! which any client can forge, is believed only from the proxies listed in
+//! `ferrobill.security.trustedProxies`. Memory is bounded: at most `maxAddresses` pairs, the
 //! stalest dropped first.
 
 use std::collections::HashMap;
@@ -14,16 +17,25 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Failed authentications per client address.
+/// Who a failed authentication claimed to be.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Principal {
+    /// A Basic-auth user name.
+    User(String),
+    /// A tenant's `X-Killbill-ApiKey`.
+    ApiKey(String),
+}
+
+/// Failed authentications per client address and principal.
 pub struct AuthFailures {
     max: u32,
     window: Duration,
-    max_addresses: usize,
+    max_pairs: usize,
     trusted_proxies: Vec<IpAddr>,
-    addresses: Mutex<HashMap<IpAddr, Window>>,
+    pairs: Mutex<HashMap<(IpAddr, Principal), Window>>,
 }
 
-/// The failures of one address since `started`.
+/// The failures of one pair since `started`.
 struct Window {
     started: Instant,
     failures: u32,
@@ -33,15 +45,15 @@ impl AuthFailures {
     pub fn new(
         max: u32,
         window: Duration,
-        max_addresses: usize,
+        max_pairs: usize,
         trusted_proxies: Vec<IpAddr>,
     ) -> AuthFailures {
         AuthFailures {
             max,
             window,
-            max_addresses: max_addresses.max(1),
+            max_pairs: max_pairs.max(1),
             trusted_proxies,
-            addresses: Mutex::new(HashMap::new()),
+            pairs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -66,33 +78,40 @@ impl AuthFailures {
         peer
     }
 
-    /// `Some(wait)` when `address` has used up its failures in the current window.
-    pub fn blocked(&self, address: IpAddr, now: Instant) -> Option<Duration> {
-        let addresses = self.lock();
-        let window = addresses.get(&address)?;
+    /// `Some(wait)` when `principal` has used up its failures from `address` in the current
+    /// window.
+    pub fn blocked(
+        &self,
+        address: IpAddr,
+        principal: &Principal,
+        now: Instant,
+    ) -> Option<Duration> {
+        let pairs = self.lock();
+        let window = pairs.get(&(address, principal.clone()))?;
         let elapsed = now.saturating_duration_since(window.started);
         (window.failures >= self.max && elapsed < self.window).then(|| self.window - elapsed)
     }
 
-    /// Counts one failed authentication from `address`.
-    pub fn record(&self, address: IpAddr, now: Instant) {
-        let mut addresses = self.lock();
-        if !addresses.contains_key(&address) && addresses.len() >= self.max_addresses {
+    /// Counts one failed authentication of `principal` from `address`.
+    pub fn record(&self, address: IpAddr, principal: Principal, now: Instant) {
+        let mut pairs = self.lock();
+        let pair = (address, principal);
+        if !pairs.contains_key(&pair) && pairs.len() >= self.max_pairs {
             // Expired windows go first; if none has, the stalest one makes room. Linear, but
-            // only when the table is full, which needs that many distinct failing addresses.
+            // only when the table is full, which needs that many distinct failing pairs.
             let window = self.window;
-            addresses.retain(|_, entry| now.saturating_duration_since(entry.started) < window);
-            if addresses.len() >= self.max_addresses {
-                let stalest = addresses
+            pairs.retain(|_, entry| now.saturating_duration_since(entry.started) < window);
+            if pairs.len() >= self.max_pairs {
+                let stalest = pairs
                     .iter()
                     .min_by_key(|(_, entry)| entry.started)
-                    .map(|(address, _)| *address);
+                    .map(|(pair, _)| pair.clone());
                 if let Some(stalest) = stalest {
-                    addresses.remove(&stalest);
+                    pairs.remove(&stalest);
                 }
             }
         }
-        let entry = addresses.entry(address).or_insert(Window {
+        let entry = pairs.entry(pair).or_insert(Window {
             started: now,
             failures: 0,
         });
@@ -105,8 +124,8 @@ impl AuthFailures {
         entry.failures = entry.failures.saturating_add(1);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Window>> {
-        self.addresses
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(IpAddr, Principal), Window>> {
+        self.pairs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -120,30 +139,47 @@ mod tests {
         IpAddr::from([10, 0, 0, last])
     }
 
+    fn user(name: &str) -> Principal {
+        Principal::User(name.to_string())
+    }
+
     #[test]
-    fn blocks_after_max_failures_until_the_window_passes() {
+    fn blocks_a_principal_from_an_address_after_max_failures_until_the_window_passes() {
         let limiter = AuthFailures::new(3, Duration::from_secs(60), 100, Vec::new());
         let start = Instant::now();
         for _ in 0..2 {
-            limiter.record(ip(1), start);
+            limiter.record(ip(1), user("alice"), start);
         }
-        assert_eq!(limiter.blocked(ip(1), start), None);
-        limiter.record(ip(1), start);
+        assert_eq!(limiter.blocked(ip(1), &user("alice"), start), None);
+        limiter.record(ip(1), user("alice"), start);
         let later = start + Duration::from_secs(20);
-        assert_eq!(limiter.blocked(ip(1), later), Some(Duration::from_secs(40)));
         assert_eq!(
-            limiter.blocked(ip(2), later),
+            limiter.blocked(ip(1), &user("alice"), later),
+            Some(Duration::from_secs(40))
+        );
+        assert_eq!(
+            limiter.blocked(ip(2), &user("alice"), later),
             None,
             "other addresses are free"
         );
         assert_eq!(
-            limiter.blocked(ip(1), start + Duration::from_secs(60)),
+            limiter.blocked(ip(1), &user("bob"), later),
+            None,
+            "other users behind the same address are free"
+        );
+        assert_eq!(
+            limiter.blocked(ip(1), &Principal::ApiKey("alice".into()), later),
+            None,
+            "an API key is not a user name"
+        );
+        assert_eq!(
+            limiter.blocked(ip(1), &user("alice"), start + Duration::from_secs(60)),
             None
         );
         // A failure after the window starts a new one.
-        limiter.record(ip(1), start + Duration::from_secs(61));
+        limiter.record(ip(1), user("alice"), start + Duration::from_secs(61));
         assert_eq!(
-            limiter.blocked(ip(1), start + Duration::from_secs(61)),
+            limiter.blocked(ip(1), &user("alice"), start + Duration::from_secs(61)),
             None
         );
     }
@@ -172,17 +208,17 @@ mod tests {
     fn the_table_is_bounded() {
         let limiter = AuthFailures::new(1, Duration::from_secs(60), 2, Vec::new());
         let start = Instant::now();
-        limiter.record(ip(1), start);
-        limiter.record(ip(2), start + Duration::from_secs(1));
-        limiter.record(ip(3), start + Duration::from_secs(2));
+        limiter.record(ip(1), user("a"), start);
+        limiter.record(ip(2), user("a"), start + Duration::from_secs(1));
+        limiter.record(ip(2), user("b"), start + Duration::from_secs(2));
         assert_eq!(limiter.lock().len(), 2);
         assert_eq!(
-            limiter.blocked(ip(1), start + Duration::from_secs(3)),
+            limiter.blocked(ip(1), &user("a"), start + Duration::from_secs(3)),
             None,
-            "the stalest address made room"
+            "the stalest pair made room"
         );
         assert!(limiter
-            .blocked(ip(3), start + Duration::from_secs(3))
+            .blocked(ip(2), &user("b"), start + Duration::from_secs(3))
             .is_some());
     }
 }

@@ -259,6 +259,19 @@ impl GatewayNotification {
     }
 }
 
+/// Kill Bill's per-tenant plugin configuration (the tenant key-value `PLUGIN_CONFIG_<plugin>`
+/// uploaded through `/1.0/kb/tenants/uploadPluginConfig/<plugin>`), as a plugin reads it
+/// through Kill Bill's TenantUserApi. Implementations may take a main-pool connection, so a
+/// plugin asks before taking its own.
+pub trait TenantConfigSource: Send + Sync {
+    /// The configuration text the tenant of `tenant_id` uploaded for `plugin_name`, if any.
+    fn plugin_config<'a>(
+        &'a self,
+        tenant_id: Uuid,
+        plugin_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, PluginError>>;
+}
+
 /// A plugin's own view of its health, for KillbillPluginsHealthcheck.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginHealth {

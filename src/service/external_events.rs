@@ -2,8 +2,8 @@
 //! bus to account creation and change, payment outcomes, tags and custom fields and posts the
 //! matching external event (ACCOUNT_CREATION, ACCOUNT_CHANGE, PAYMENT_SUCCESS, PAYMENT_FAILED,
 //! TAG_CREATION, TAG_DELETION, CUSTOM_FIELD_CREATION, CUSTOM_FIELD_DELETION;
-//! TENANT_CONFIG_CHANGE for a tenant key-value) on the external bus, with BeatrixListener's
-//! metaData (a JSON text).
+//! TENANT_CONFIG_CHANGE and TENANT_CONFIG_DELETION for a tenant key-value) on the external bus,
+//! with BeatrixListener's metaData (a JSON text).
 //!
 //! Handlers hand their external events to one writer task, which inserts whatever accumulated
 //! while it wrote the previous batch in one statement: the rows are those of one insert per
@@ -29,7 +29,7 @@ use crate::bus::internal_events::{
     CustomFieldDeletionInternalEvent, CustomFieldEventData, ExternalBusEvent,
     PaymentErrorInternalEvent, PaymentEventData, PaymentInfoInternalEvent,
     PaymentPluginErrorInternalEvent, TagEventData, TenantConfigChangeInternalEvent,
-    UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
+    TenantConfigDeletionInternalEvent, UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
 };
 use crate::bus::{Bus, BusEntry, BusEvent, HandlerError};
 use crate::db::work::Db;
@@ -63,7 +63,21 @@ pub fn subscribe(main_bus: &Bus, external_bus: &Bus, db: &Db, tenants: &TenantDi
         |e| {
             Ok(External {
                 object_type: "TENANT_KVS",
-                object_id: e.id,
+                object_id: Some(e.id),
+                account_id: None,
+                meta_data: Some(meta_data(&TenantConfigMetadata { key: &e.key })?),
+            })
+        },
+    );
+    // The deleted value is gone: no object id.
+    translate::<TenantConfigDeletionInternalEvent>(
+        main_bus,
+        &translator,
+        "TENANT_CONFIG_DELETION",
+        |e| {
+            Ok(External {
+                object_type: "TENANT_KVS",
+                object_id: None,
                 account_id: None,
                 meta_data: Some(meta_data(&TenantConfigMetadata { key: &e.key })?),
             })
@@ -103,7 +117,7 @@ pub fn subscribe(main_bus: &Bus, external_bus: &Bus, db: &Db, tenants: &TenantDi
 /// What an internal event says about its external event, beside the type.
 struct External {
     object_type: &'static str,
-    object_id: Uuid,
+    object_id: Option<Uuid>,
     account_id: Option<Uuid>,
     meta_data: Option<String>,
 }
@@ -117,7 +131,7 @@ impl External {
     ) -> External {
         External {
             object_type,
-            object_id,
+            object_id: Some(object_id),
             account_id: Some(account_id),
             meta_data,
         }
@@ -261,7 +275,7 @@ impl Translator {
         let external = ExternalBusEvent {
             event_type: event_type.to_string(),
             object_type: external.object_type.to_string(),
-            object_id: Some(external.object_id),
+            object_id: external.object_id,
             account_id: external.account_id,
             tenant_id: tenant.id,
             meta_data: external.meta_data,

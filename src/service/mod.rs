@@ -6,16 +6,22 @@
 pub mod account_emails;
 pub mod accounts;
 pub mod admin;
+pub mod caches;
 pub mod cluster;
 pub mod combo;
 pub mod custom_fields;
 pub mod export;
 pub mod external_events;
+pub mod nodes;
 pub mod payment_gateways;
 pub mod payment_methods;
 pub mod payments;
+pub mod per_tenant_config;
 pub mod push_notifications;
+pub mod secrets;
+pub mod security;
 pub mod tags;
+pub mod tenant_key_values;
 pub mod tenant_values;
 pub mod tenants;
 
@@ -403,6 +409,21 @@ pub enum ServiceError {
         value: String,
         field: &'static str,
     },
+    /// SECURITY_INVALID_USER (40001): no active user of that name in the database.
+    #[error("The user {username} does not exist or has been inactivated")]
+    SecurityUserNotFound { username: String },
+    /// SECURITY_USER_ALREADY_EXISTS (40002).
+    #[error("The user {username} already exists")]
+    SecurityUserAlreadyExists { username: String },
+    /// SECURITY_ROLE_ALREADY_EXISTS (40004): the role already holds permissions.
+    #[error("The role {role} already exists")]
+    SecurityRoleAlreadyExists { role: String },
+    /// SECURITY_INVALID_PERMISSIONS (40005): more than two `:`-separated parts.
+    #[error("The permission {permission} is invalid")]
+    SecurityInvalidPermission { permission: String },
+    /// `DELETE /1.0/kb/admin/cache?cacheName=` with a name Kill Bill has no cache of.
+    #[error("Cache for specified cacheName='{name}' does not exist or is not alive")]
+    CacheNotFound { name: String },
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// A bug or an impossible state; logged with its cause, answered as 500.

@@ -6,7 +6,8 @@
 //! Anything else (another status, a transport error, the timeout) records a retry on the
 //! notification queue `server-service:push-notification-queue`, due after the next delay of
 //! `org.killbill.billing.server.notifications.retries`, so retries survive a restart; after
-//! the last delay the notification is dropped with a warning, as in Kill Bill.
+//! the last delay the notification is dropped with a warning, as in Kill Bill. A tenant's
+//! per-tenant configuration may set its own schedule, as in Kill Bill.
 //!
 //! This file owns those rules. It must never write SQL (storage does) and never hold a bus
 //! worker longer than one bounded delivery: a tenant's callbacks are called concurrently.
@@ -22,9 +23,11 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use super::per_tenant_config::{self, NOTIFICATION_RETRIES};
+use super::tenant_key_values::TenantKeyValues;
 use super::tenants::Tenant;
 use super::{CallContext, ServiceError};
-use crate::bus::internal_events::{ExternalBusEvent, TenantConfigChangeInternalEvent};
+use crate::bus::internal_events::ExternalBusEvent;
 use crate::bus::notifications::NotificationEntry;
 use crate::bus::{
     Bus, BusEntry, BusEvent, HandlerError, NotificationEvent, NotificationQueueService, SearchKeys,
@@ -32,8 +35,6 @@ use crate::bus::{
 use crate::config::PushNotificationConfig;
 use crate::db::work::Db;
 use crate::service::tenant_values::TenantValues;
-use crate::storage::audit::{insert_audit_log, ChangeType};
-use crate::storage::{tenant_kvs, AuditContext, StorageError};
 
 /// Kill Bill's TenantKey for push notification callbacks.
 pub const PUSH_NOTIFICATION_CB: &str = "PUSH_NOTIFICATION_CB";
@@ -42,32 +43,22 @@ pub const RETRY_QUEUE: &str = "server-service:push-notification-queue";
 /// The headers Kill Bill sends with every notification.
 const USER_AGENT: &str = "KillBill/1.0";
 const CONTENT_TYPE_JSON: &str = "application/json; charset=UTF-8";
-/// Kill Bill's audit table name for tenant key-values.
-const TENANT_KVS_TABLE: &str = "TENANT_KVS";
 
-/// Registering, reading and deleting a tenant's callback.
+/// Registering, reading and deleting a tenant's callback: the tenant key-value
+/// `PUSH_NOTIFICATION_CB`, with Kill Bill's rules (`tenant_key_values.rs`).
 #[derive(Clone)]
 pub struct PushNotificationCallbacks {
-    db: Db,
-    /// Where a registration announces itself (TENANT_CONFIG_CHANGE), as in Kill Bill.
-    main_bus: Bus,
-    /// What deliveries read; forgotten here at once after a change.
-    values: TenantValues,
+    key_values: TenantKeyValues,
 }
 
 impl PushNotificationCallbacks {
-    pub fn new(db: Db, main_bus: Bus, values: TenantValues) -> Self {
-        PushNotificationCallbacks {
-            db,
-            main_bus,
-            values,
-        }
+    pub fn new(key_values: TenantKeyValues) -> Self {
+        PushNotificationCallbacks { key_values }
     }
 
     /// Registers `url` as the tenant's callback. `PUSH_NOTIFICATION_CB` holds one value in
     /// Kill Bill (`TenantKey.PUSH_NOTIFICATION_CB(true)`): a new registration replaces the
-    /// old one, in one transaction with its audit rows and a TenantConfigChangeInternalEvent
-    /// (which reaches the new callback as TENANT_CONFIG_CHANGE, as in Kill Bill).
+    /// old one, and announces itself as TENANT_CONFIG_CHANGE, which reaches the new callback.
     pub async fn register(
         &self,
         tenant: &Tenant,
@@ -75,118 +66,22 @@ impl PushNotificationCallbacks {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let url = validate_callback_url(url)?;
-        let now = Utc::now();
-        let audit = audit_context(tenant, context);
-        let work = self.db.begin().await.map_err(StorageError::from)?;
-        let transaction = work.client();
-        tenant_kvs::lock_tenant_kvs(transaction, tenant.record_id).await?;
-        let replaced = tenant_kvs::deactivate_tenant_key(
-            transaction,
-            tenant.record_id,
-            PUSH_NOTIFICATION_CB,
-            &context.created_by,
-            now,
-        )
-        .await?;
-        for record_id in replaced {
-            insert_audit_log(
-                transaction,
-                TENANT_KVS_TABLE,
-                record_id,
-                ChangeType::Delete,
-                now,
-                &audit,
-            )
-            .await?;
-        }
-        let (record_id, kv_id) = tenant_kvs::insert_tenant_kv(
-            transaction,
-            tenant.record_id,
-            PUSH_NOTIFICATION_CB,
-            &url,
-            &context.created_by,
-            now,
-        )
-        .await?;
-        insert_audit_log(
-            transaction,
-            TENANT_KVS_TABLE,
-            record_id,
-            ChangeType::Insert,
-            now,
-            &audit,
-        )
-        .await?;
-        tenant_kvs::announce_change(transaction).await?;
-        let mut posted = self.main_bus.posted();
-        posted
-            .post(
-                &work,
-                &TenantConfigChangeInternalEvent {
-                    id: kv_id,
-                    key: PUSH_NOTIFICATION_CB.to_string(),
-                    tenant_record_id: tenant.record_id,
-                },
-                context.user_token,
-            )
+        self.key_values
+            .add(tenant, PUSH_NOTIFICATION_CB, &url, context)
             .await
-            .map_err(ServiceError::from)?;
-        work.commit().await.map_err(StorageError::from)?;
-        drop(work);
-        self.values.forget();
-        posted.committed().await;
-        Ok(())
     }
 
     /// The tenant's registered callbacks (none or one).
     pub async fn list(&self, tenant: &Tenant) -> Result<Vec<String>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
-        let connection = read.client();
-        Ok(tenant_kvs::active_values(connection, tenant.record_id, PUSH_NOTIFICATION_CB).await?)
+        self.key_values.values(tenant, PUSH_NOTIFICATION_CB).await
     }
 
     /// Removes the tenant's callback; nothing registered is not an error, as in Kill Bill.
     /// Retries already scheduled still go to the URL they were scheduled for.
     pub async fn delete(&self, tenant: &Tenant, context: &CallContext) -> Result<(), ServiceError> {
-        let now = Utc::now();
-        let audit = audit_context(tenant, context);
-        let work = self.db.begin().await.map_err(StorageError::from)?;
-        let transaction = work.client();
-        tenant_kvs::lock_tenant_kvs(transaction, tenant.record_id).await?;
-        let deleted = tenant_kvs::deactivate_tenant_key(
-            transaction,
-            tenant.record_id,
-            PUSH_NOTIFICATION_CB,
-            &context.created_by,
-            now,
-        )
-        .await?;
-        for record_id in deleted {
-            insert_audit_log(
-                transaction,
-                TENANT_KVS_TABLE,
-                record_id,
-                ChangeType::Delete,
-                now,
-                &audit,
-            )
-            .await?;
-        }
-        tenant_kvs::announce_change(transaction).await?;
-        work.commit().await.map_err(StorageError::from)?;
-        self.values.forget();
-        Ok(())
-    }
-}
-
-fn audit_context<'a>(tenant: &Tenant, context: &'a CallContext) -> AuditContext<'a> {
-    AuditContext {
-        created_by: &context.created_by,
-        reason: context.reason.as_deref(),
-        comment: context.comment.as_deref(),
-        user_token: context.user_token,
-        tenant_record_id: tenant.record_id,
-        account_record_id: None,
+        self.key_values
+            .delete(tenant, PUSH_NOTIFICATION_CB, context)
+            .await
     }
 }
 
@@ -377,7 +272,8 @@ impl Sender {
             attempt_number: failed.attempt_number.saturating_add(1),
             ..failed
         };
-        let Some(delay) = next_delay(&self.config.retries, next.attempt_number) else {
+        let retries = self.retry_schedule(search_keys.tenant_record_id).await;
+        let Some(delay) = next_delay(&retries, next.attempt_number) else {
             tracing::warn!(
                 url = next.url,
                 tenant_id = %next.tenant_id,
@@ -401,6 +297,32 @@ impl Sender {
             .record_future_notification(&work, RETRY_QUEUE, due, &next, search_keys, None)
             .await?;
         Ok(())
+    }
+}
+
+impl Sender {
+    /// The tenant's `org.killbill.billing.server.notifications.retries` when its per-tenant
+    /// configuration sets a readable one, else the node's.
+    async fn retry_schedule(&self, tenant_record_id: i64) -> Vec<Duration> {
+        let property = NOTIFICATION_RETRIES;
+        match per_tenant_config::tenant_property(&self.values, tenant_record_id, property).await {
+            Ok(Some(raw)) => match crate::config::parse_time_span_list(&raw) {
+                Ok(retries) => return retries,
+                Err(expected) => tracing::warn!(
+                    tenant_record_id,
+                    property,
+                    expected,
+                    "the tenant's value is unreadable; the node's applies"
+                ),
+            },
+            Ok(None) => {}
+            Err(error) => tracing::warn!(
+                tenant_record_id,
+                %error,
+                "the per-tenant configuration could not be read; the node's retries apply"
+            ),
+        }
+        self.config.retries.clone()
     }
 }
 

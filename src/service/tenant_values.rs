@@ -1,6 +1,7 @@
 //! Tenant key-values as the hot paths read them (the push-notification callbacks of every
-//! external event), remembered in memory and forgotten on every node as soon as any tenant
-//! key-value changes.
+//! external event, the per-tenant configuration, a plugin's configuration on every payment
+//! call), remembered in memory and forgotten on every node as soon as any tenant key-value
+//! changes.
 //!
 //! Writers announce a change in their own transaction (`tenant_kvs::announce_change`, a NOTIFY
 //! delivered on commit); each node listens on a dedicated connection and forgets everything on
@@ -12,14 +13,19 @@
 //! This file owns the cache; it never writes a key-value.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use futures_util::future::{BoxFuture, FutureExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
+use super::tenant_key_values::plugin_config_key;
 use super::ServiceError;
 use crate::db::work::Db;
+use crate::plugin::{PluginError, TenantConfigSource};
 use crate::storage::{tenant_kvs, StorageError};
 
 /// Cheap to clone; every clone is the same cache.
@@ -29,10 +35,17 @@ pub struct TenantValues {
     inner: Arc<Inner>,
 }
 
+/// How a reader names the tenant: by record id (the buses) or by id (plugins).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TenantRef {
+    RecordId(i64),
+    Id(Uuid),
+}
+
 #[derive(Default)]
 struct Inner {
-    /// (tenant record id, key) → active values.
-    values: Mutex<HashMap<(i64, String), Vec<String>>>,
+    /// (tenant, key) → active values.
+    values: Mutex<HashMap<(TenantRef, String), Vec<String>>>,
     generation: AtomicU64,
 }
 
@@ -61,15 +74,42 @@ impl TenantValues {
 
     /// The tenant's active values of `key`, oldest first.
     pub async fn get(&self, tenant_record_id: i64, key: &str) -> Result<Vec<String>, ServiceError> {
-        let entry = (tenant_record_id, key.to_string());
+        let db = &self.db;
+        self.remembered(TenantRef::RecordId(tenant_record_id), key, async move {
+            let work = db.read().await.map_err(StorageError::from)?;
+            Ok(tenant_kvs::active_values(work.client(), tenant_record_id, key).await?)
+        })
+        .await
+    }
+
+    /// [`TenantValues::get`] for the tenant of id `tenant_id`.
+    pub async fn get_for_tenant_id(
+        &self,
+        tenant_id: Uuid,
+        key: &str,
+    ) -> Result<Vec<String>, ServiceError> {
+        let db = &self.db;
+        self.remembered(TenantRef::Id(tenant_id), key, async move {
+            let work = db.read().await.map_err(StorageError::from)?;
+            Ok(tenant_kvs::active_values_for_tenant_id(work.client(), tenant_id, key).await?)
+        })
+        .await
+    }
+
+    /// The remembered values of (`tenant`, `key`), or what `read` finds, remembered unless a
+    /// change was announced while it read.
+    async fn remembered(
+        &self,
+        tenant: TenantRef,
+        key: &str,
+        read: impl Future<Output = Result<Vec<String>, ServiceError>>,
+    ) -> Result<Vec<String>, ServiceError> {
+        let entry = (tenant, key.to_string());
         if let Some(values) = self.inner.lock().get(&entry) {
             return Ok(values.clone());
         }
         let generation = self.inner.generation.load(Ordering::Acquire);
-        let values = {
-            let work = self.db.read().await.map_err(StorageError::from)?;
-            tenant_kvs::active_values(work.client(), tenant_record_id, key).await?
-        };
+        let values = read.await?;
         let mut remembered = self.inner.lock();
         if self.inner.generation.load(Ordering::Acquire) == generation {
             if remembered.len() >= CAPACITY {
@@ -94,9 +134,30 @@ impl Inner {
         values.clear();
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<(i64, String), Vec<String>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<(TenantRef, String), Vec<String>>> {
         self.values
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Plugins read their per-tenant configuration (`PLUGIN_CONFIG_<plugin>`) through the cache,
+/// as Kill Bill's plugins read it through its TenantUserApi.
+impl TenantConfigSource for TenantValues {
+    fn plugin_config<'a>(
+        &'a self,
+        tenant_id: Uuid,
+        plugin_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, PluginError>> {
+        async move {
+            let values = self
+                .get_for_tenant_id(tenant_id, &plugin_config_key(plugin_name))
+                .await
+                .map_err(|error| {
+                    PluginError(format!("reading the plugin configuration: {error}"))
+                })?;
+            Ok(values.into_iter().last())
+        }
+        .boxed()
     }
 }

@@ -6,17 +6,16 @@
 //! therefore remembered in a bounded in-memory cache keyed by API key, holding a SHA-256 digest
 //! of the secret (never the secret itself), compared in constant time. A tenant's secret
 //! cannot change through this API, so entries never go stale; a wrong secret is never cached.
+//! The hashing itself is `secrets.rs`'s.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use chrono::Utc;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use super::secrets::{self, digest as secret_digest, Hasher};
 use super::{CallContext, ServiceError};
 use crate::db::work::Db;
 use crate::profiling::{measure, Category::Dao};
@@ -86,6 +85,11 @@ impl TenantDirectory {
         Ok(Some(tenant))
     }
 
+    /// Forgets every tenant (`DELETE /1.0/kb/admin/cache`); they are read again on demand.
+    pub fn forget(&self) {
+        self.lock().clear();
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Tenant>> {
         self.known
             .lock()
@@ -103,20 +107,17 @@ pub struct NewTenant {
 pub struct TenantService {
     db: Db,
     verified: Arc<VerifiedCache>,
-    /// At most one slow hash per core at once. Without it, the first burst of requests of a
-    /// tenant (or a flood of wrong secrets) runs one argon2 hash per request concurrently:
-    /// every core busy and about 19 MiB each. With it, requests for the same tenant queue
-    /// behind the first verification and then find its result in the cache.
-    hashing: Arc<tokio::sync::Semaphore>,
+    /// At most one slow hash per core at once; requests for the same tenant queue behind the
+    /// first verification and then find its result in the cache.
+    hasher: Hasher,
 }
 
 impl TenantService {
-    pub fn new(db: Db, cache_capacity: usize) -> TenantService {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    pub fn new(db: Db, cache_capacity: usize, hasher: Hasher) -> TenantService {
         TenantService {
             db,
             verified: Arc::new(VerifiedCache::new(cache_capacity)),
-            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
+            hasher,
         }
     }
 
@@ -128,10 +129,7 @@ impl TenantService {
     ) -> Result<Tenant, ServiceError> {
         let api_key = required(new.api_key, "apiKey")?;
         let api_secret = required(new.api_secret, "apiSecret")?;
-        let hash = {
-            let _slot = self.hashing_slot().await?;
-            hash_secret(api_secret).await?
-        };
+        let hash = self.hasher.hash(api_secret).await?;
         let now = Utc::now();
         let work = self.db.begin().await.map_err(StorageError::from)?;
         let transaction = work.client();
@@ -224,7 +222,7 @@ impl TenantService {
         if let Some(tenant) = self.verified.lookup(api_key, &digest) {
             return Ok(Some(tenant));
         }
-        let _slot = self.hashing_slot().await?;
+        let _slot = self.hasher.slot().await?;
         // Another request may have verified the same pair while this one waited.
         if let Some(tenant) = self.verified.lookup(api_key, &digest) {
             return Ok(Some(tenant));
@@ -240,21 +238,24 @@ impl TenantService {
             return Ok(None);
         };
         drop(read);
-        if !verify_secret(api_secret.to_string(), hash).await? {
+        if !secrets::verify_secret(api_secret.to_string(), hash).await? {
             return Ok(None);
         }
         let tenant = Tenant::from(row);
         self.verified.remember(tenant.clone(), digest);
         Ok(Some(tenant))
     }
-}
 
-impl TenantService {
-    async fn hashing_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ServiceError> {
-        self.hashing
-            .acquire()
-            .await
-            .map_err(|_| ServiceError::Internal("the hashing slots are closed".to_string()))
+    /// The tenant the pair authenticates if this node has verified that very pair before:
+    /// never hashes, so it answers at once and tells nothing about a pair not yet verified.
+    pub fn authenticate_known(&self, api_key: &str, api_secret: &str) -> Option<Tenant> {
+        self.verified.lookup(api_key, &secret_digest(api_secret))
+    }
+
+    /// Forgets every verified pair (`DELETE /1.0/kb/admin/cache`): each is verified again,
+    /// with one hash, on its next use.
+    pub fn forget(&self) {
+        self.verified.clear();
     }
 }
 
@@ -265,36 +266,6 @@ fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> 
             "TenantJson {field} needs to be set"
         ))),
     }
-}
-
-async fn hash_secret(secret: String) -> Result<String, ServiceError> {
-    // Hashing costs tens of milliseconds of CPU: keep it off the async workers.
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(secret.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| ServiceError::Internal(format!("hashing the tenant secret failed: {e}")))
-    })
-    .await
-    .map_err(|e| ServiceError::Internal(format!("hashing task failed: {e}")))?
-}
-
-async fn verify_secret(secret: String, stored_hash: String) -> Result<bool, ServiceError> {
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&stored_hash).map_err(|e| {
-            ServiceError::Internal(format!("stored tenant secret hash is unreadable: {e}"))
-        })?;
-        Ok(Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(|e| ServiceError::Internal(format!("verification task failed: {e}")))?
-}
-
-fn secret_digest(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
 }
 
 /// API key → (tenant, SHA-256 of the verified secret), at most `capacity` entries.
@@ -318,6 +289,13 @@ impl VerifiedCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let (tenant, known) = entries.get(api_key)?;
         bool::from(known.ct_eq(digest)).then(|| tenant.clone())
+    }
+
+    fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
     }
 
     fn remember(&self, tenant: Tenant, digest: [u8; 32]) {
@@ -368,17 +346,5 @@ mod tests {
         }
         let size = cache.entries.lock().map(|e| e.len()).unwrap_or(usize::MAX);
         assert_eq!(size, 2);
-    }
-
-    #[tokio::test]
-    async fn hashes_verify_only_the_original_secret() {
-        let hash = hash_secret("s3cret".to_string()).await.expect("hashes");
-        assert!(!hash.contains("s3cret"));
-        assert!(verify_secret("s3cret".to_string(), hash.clone())
-            .await
-            .expect("verifies"));
-        assert!(!verify_secret("other".to_string(), hash)
-            .await
-            .expect("verifies"));
     }
 }

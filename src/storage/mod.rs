@@ -5,11 +5,14 @@
 pub mod account_emails;
 pub mod accounts;
 pub mod audit;
+pub mod caches;
 pub mod custom_fields;
 pub mod export;
+pub mod node_infos;
 pub mod objects;
 pub mod payment_methods;
 pub mod payments;
+pub mod security;
 pub mod tag_definitions;
 pub mod tags;
 pub mod tenant_kvs;

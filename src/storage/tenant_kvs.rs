@@ -110,3 +110,44 @@ pub async fn active_values(
         .map(|row| row.try_get(0).map_err(StorageError::from))
         .collect()
 }
+
+/// The active values of every key starting with `prefix` (a SQL `like` pattern prefix: `%`
+/// and `_` in it match any text, as in Kill Bill), as (key, value), oldest first.
+pub async fn search_active_values(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, StorageError> {
+    // No lock: a snapshot read, as for active_values.
+    let rows = crate::storage::query_cached(
+        client,
+        "select tenant_key, tenant_value from tenant_kvs
+             where tenant_record_id = $1 and tenant_key like $2 || '%' and is_active
+             order by record_id",
+        &[&tenant_record_id, &prefix],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// [`active_values`] for the tenant of id `tenant_id` (what plugins know a tenant by).
+pub async fn active_values_for_tenant_id(
+    client: &impl GenericClient,
+    tenant_id: Uuid,
+    key: &str,
+) -> Result<Vec<String>, StorageError> {
+    let rows = crate::storage::query_cached(
+        client,
+        "select kv.tenant_value from tenant_kvs kv
+             join tenants t on t.record_id = kv.tenant_record_id
+             where t.id = $1 and kv.tenant_key = $2 and kv.is_active
+             order by kv.record_id",
+        &[&tenant_id, &key],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| row.try_get(0).map_err(StorageError::from))
+        .collect()
+}

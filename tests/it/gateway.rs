@@ -14,8 +14,10 @@ use ferrobill::db::pool::DbPool;
 use ferrobill::db::work::Db;
 use ferrobill::plugin::{
     GatewaySimPlugin, PaymentCall, PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi,
-    PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginProperty, TransactionType,
+    PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginProperty, TenantConfigSource,
+    TransactionType, GATEWAY_PLUGIN_NAME,
 };
+use futures_util::future::BoxFuture;
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -30,7 +32,25 @@ fn gateway(db: &TestDatabase, properties: &[(&str, &str)]) -> Arc<GatewaySimPlug
     pairs.extend_from_slice(properties);
     let config = Config::from_properties(&pairs).expect("a valid configuration");
     let pool = DbPool::new("osgi", &config.plugin_pool, db.config.clone()).expect("a plugin pool");
-    Arc::new(GatewaySimPlugin::new(Db::new(pool), config.gateway))
+    Arc::new(GatewaySimPlugin::new(
+        Db::new(pool),
+        config.gateway,
+        GATEWAY_PLUGIN_NAME,
+        Arc::new(NoTenantUploads),
+    ))
+}
+
+/// No tenant uploaded a configuration: the node's settings apply to every call.
+struct NoTenantUploads;
+
+impl TenantConfigSource for NoTenantUploads {
+    fn plugin_config<'a>(
+        &'a self,
+        _tenant_id: Uuid,
+        _plugin_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, PluginError>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
 }
 
 fn property(key: &str, value: &str) -> PluginProperty {

@@ -619,6 +619,15 @@ pub async fn expect_status(response: Response, expected: StatusCode) -> Response
     response
 }
 
+/// Asserts a 200 and returns its JSON.
+pub async fn json_of(response: Response) -> Value {
+    expect_status(response, StatusCode::OK)
+        .await
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
 /// Asserts a Kill Bill error: the status and a JSON body of Kill Bill's shape; returns it.
 pub async fn expect_kb_error(response: Response, expected: StatusCode) -> Value {
     let response = expect_status(response, expected).await;

@@ -32,9 +32,9 @@ const CALLBACK_PATH: &str = "/1.0/kb/tenants/registerNotificationCallback";
 
 /// One notification as the callback server received it.
 #[derive(Debug)]
-struct Received {
-    headers: HeaderMap,
-    body: Value,
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Value,
 }
 
 struct CallbackState {
@@ -48,7 +48,7 @@ struct CallbackState {
 }
 
 /// A callback server on 127.0.0.1:0; returns its URL and what it receives.
-async fn start_callback_server(failures: usize) -> (String, mpsc::UnboundedReceiver<Received>) {
+pub async fn start_callback_server(failures: usize) -> (String, mpsc::UnboundedReceiver<Received>) {
     start_callback_server_failing(failures, false).await
 }
 
@@ -89,7 +89,7 @@ async fn callback(
     }
 }
 
-async fn next(receiver: &mut mpsc::UnboundedReceiver<Received>) -> Received {
+pub async fn next(receiver: &mut mpsc::UnboundedReceiver<Received>) -> Received {
     tokio::time::timeout(WAIT, receiver.recv())
         .await
         .expect("a push notification in time")
@@ -117,7 +117,7 @@ async fn spawn_with_tenant(properties: &[(&str, &str)]) -> TestApp {
 
 /// Kill Bill announces a registration to the new callback: TENANT_CONFIG_CHANGE on TENANT_KVS,
 /// no account, the key in its TenantConfigMetadata as metaData.
-async fn expect_registration_notice(receiver: &mut mpsc::UnboundedReceiver<Received>) -> Value {
+pub async fn expect_registration_notice(receiver: &mut mpsc::UnboundedReceiver<Received>) -> Value {
     let notice = next(receiver).await;
     assert_eq!(
         notice.body["eventType"], "TENANT_CONFIG_CHANGE",
@@ -148,7 +148,7 @@ async fn callback_kv_id(app: &TestApp, tenant_record_id: i64) -> Value {
     json!(id)
 }
 
-async fn register(app: &TestApp, url: &str) {
+pub async fn register(app: &TestApp, url: &str) {
     let response = app
         .kb(Method::POST, CALLBACK_PATH)
         .query(&[("cb", url)])

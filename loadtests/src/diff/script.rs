@@ -2,11 +2,14 @@
 //! listed in `OPERATIONS` of `src/http/swagger.rs`), each with its success and the refusals
 //! ferrobill's code can give, plus the operator pages, in an order where each step finds what
 //! it needs: a callback first (so the notifications of everything after are compared), then
-//! tenants and authentication, accounts, payment methods, payments, tags, custom fields, tags on
-//! payments and transactions, account emails, children and export, payment-method listings and
-//! refresh, chargebacks, transactions, PENDING transactions (made by the admin's repair, as
-//! no plugin of Kill Bill's leaves one) completed and notified, combo payments, hosted payment
-//! pages, admin, and the callback's removal last.
+//! tenants and their key-values, authentication, accounts, payment methods, payments, tags,
+//! custom fields, tags on payments and transactions, account emails, children and export,
+//! payment-method listings and refresh, chargebacks, transactions, PENDING transactions (made
+//! by the admin's repair, as no plugin of Kill Bill's leaves one) completed and notified, combo
+//! payments, hosted payment pages, users and permissions, nodes and plugins, admin, and
+//! the removal of the callback and of the key-values last. Kill Bill announces a key-value
+//! change from a poller every 5 s, and not at all if the value is gone by then, so no value the
+//! script uploads is replaced or deleted before the notifications are compared.
 //!
 //! Every key the script creates carries `${run}`, so a run never meets an earlier run's data.
 //! `${unknown}` is an id neither server has.
@@ -17,6 +20,13 @@ const ACCOUNTS: &str = "/1.0/kb/accounts";
 const PAYMENTS: &str = "/1.0/kb/payments";
 const TAG_DEFINITIONS: &str = "/1.0/kb/tagDefinitions";
 const CALLBACK: &str = "/1.0/kb/tenants/registerNotificationCallback";
+const STRIPE_CONFIG: &str = "/1.0/kb/tenants/uploadPluginConfig/killbill-stripe";
+const STATE_MACHINE: &str = "/1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/killbill-stripe";
+const PER_TENANT_CONFIG: &str = "/1.0/kb/tenants/uploadPerTenantConfig";
+const USER_KEY: &str = "/1.0/kb/tenants/userKeyValue/${run}-colour";
+const ROLES: &str = "/1.0/kb/security/roles";
+const USERS: &str = "/1.0/kb/security/users";
+const TEXT: Option<&str> = Some("text/plain");
 /// Kill Bill's fixed control tag ids (killbill-api ControlTagType) and the system tag.
 const AUTO_PAY_OFF: &str = "00000000-0000-0000-0000-000000000001";
 const WRITTEN_OFF: &str = "00000000-0000-0000-0000-000000000004";
@@ -40,6 +50,7 @@ fn other() -> Auth {
 pub fn script() -> Vec<Step> {
     let mut steps = Vec::new();
     tenants(&mut steps);
+    tenant_key_values(&mut steps);
     authentication(&mut steps);
     bodies(&mut steps);
     accounts(&mut steps);
@@ -60,7 +71,10 @@ pub fn script() -> Vec<Step> {
     pending_transactions(&mut steps);
     combo_payments(&mut steps);
     payment_gateways(&mut steps);
+    security(&mut steps);
+    nodes_and_plugins(&mut steps);
     admin(&mut steps);
+    admin_caches(&mut steps);
     operator_pages(&mut steps);
     steps
 }
@@ -145,6 +159,64 @@ fn tenants(steps: &mut Vec<Step>) {
         ),
         post("callback/register", &format!("{CALLBACK}?cb=${{callback}}")),
         get("callback/get", CALLBACK),
+    ]);
+}
+
+/// The main tenant's key-values: uploaded once each and kept until `closing`, so their
+/// TENANT_CONFIG_CHANGE is compared; a deletion of a key never set is announced at once.
+fn tenant_key_values(steps: &mut Vec<Step>) {
+    steps.extend([
+        post("tenant-config/upload-plugin-config", STRIPE_CONFIG).raw(
+            "org.killbill.billing.plugin.stripe.apiKey=sk_test_${run}",
+            TEXT,
+        ),
+        get("tenant-config/get-plugin-config", STRIPE_CONFIG),
+        get(
+            "tenant-config/get-plugin-config-none",
+            "/1.0/kb/tenants/uploadPluginConfig/${run}-none",
+        ),
+        get(
+            "tenant-config/get-plugin-config-other-tenant",
+            STRIPE_CONFIG,
+        )
+        .auth(other()),
+        get("tenant-config/get-plugin-config-no-tenant", STRIPE_CONFIG).auth(Auth::Basic),
+        post(
+            "tenant-config/upload-plugin-config-json",
+            "/1.0/kb/tenants/uploadPluginConfig/${run}-json",
+        )
+        .json("{}"),
+        post(
+            "tenant-config/upload-plugin-config-without-created-by",
+            "/1.0/kb/tenants/uploadPluginConfig/${run}-anon",
+        )
+        .no_created_by()
+        .raw("a=b", TEXT),
+        delete(
+            "tenant-config/delete-plugin-config-never-uploaded",
+            "/1.0/kb/tenants/uploadPluginConfig/${run}-never",
+        ),
+        post("tenant-config/upload-state-machine", STATE_MACHINE)
+            .raw("<stateMachineConfig/>", TEXT),
+        get("tenant-config/get-state-machine", STATE_MACHINE),
+        post("tenant-config/upload-per-tenant-config", PER_TENANT_CONFIG)
+            .raw(r#"{"org.killbill.payment.retry.days":"1,2,3"}"#, TEXT),
+        get("tenant-config/get-per-tenant-config", PER_TENANT_CONFIG),
+        get(
+            "tenant-config/search-plugin-keys",
+            "/1.0/kb/tenants/uploadPerTenantConfig/PLUGIN_/search",
+        ),
+        get(
+            "tenant-config/search-nothing",
+            "/1.0/kb/tenants/uploadPerTenantConfig/${run}-nothing/search",
+        ),
+        post("tenant-config/add-user-key", USER_KEY).raw("red", TEXT),
+        post("tenant-config/add-user-key-again", USER_KEY).raw("blue", TEXT),
+        post("tenant-config/add-user-key-untyped", USER_KEY).raw("green", None),
+        get("tenant-config/get-user-key", USER_KEY),
+        get("tenant-config/get-user-key-other-tenant", USER_KEY).auth(other()),
+        delete("tenant-config/delete-user-key", USER_KEY),
+        get("tenant-config/get-user-key-after-delete", USER_KEY),
     ]);
 }
 
@@ -1351,6 +1423,109 @@ fn payment_method_deletion(steps: &mut Vec<Step>) {
     ]);
 }
 
+/// A role and a user made by the script (Kill Bill's users are global: named after the run),
+/// what they may do, and every change to them.
+fn security(steps: &mut Vec<Step>) {
+    let alice = |password: &str| Auth::BasicAs("${run}-alice".into(), password.into());
+    let alice_in_tenant = Auth::UserInTenant("${run}-alice".into(), "alice-${run}".into());
+    let user = "/1.0/kb/security/users/${run}-alice";
+    steps.extend([
+        get("security/permissions", "/1.0/kb/security/permissions"),
+        get("security/permissions-without-auth", "/1.0/kb/security/permissions")
+            .auth(Auth::None),
+        get("security/subject", "/1.0/kb/security/subject"),
+        post("security/add-role", ROLES)
+            .json(r#"{"role":"${run}-accountant","permissions":["account:*"]}"#),
+        post("security/add-role-again", ROLES)
+            .json(r#"{"role":"${run}-accountant","permissions":["tag:add"]}"#),
+        post("security/add-role-invalid-permission", ROLES)
+            .json(r#"{"role":"${run}-invalid","permissions":["a:b:c"]}"#),
+        post("security/add-role-sanitized", ROLES).json(
+            r#"{"role":"${run}-mixed","permissions":["foo:bar","ACCOUNT:CREATE","payment","tag:","",null]}"#,
+        ),
+        get("security/role", "/1.0/kb/security/roles/${run}-mixed"),
+        get("security/role-unknown", "/1.0/kb/security/roles/${run}-nobody"),
+        post("security/add-role-without-name", ROLES).json(r#"{"permissions":["account:*"]}"#),
+        post("security/add-role-empty-body", ROLES).raw("", Some("application/json")),
+        post("security/add-role-unknown-field", ROLES)
+            .json(r#"{"role":"${run}-x","permissions":[],"colour":"blue"}"#),
+        put("security/update-role", ROLES)
+            .json(r#"{"role":"${run}-mixed","permissions":["account:update","tag:*"]}"#),
+        get("security/role-after-update", "/1.0/kb/security/roles/${run}-mixed"),
+        post("security/add-user", USERS).json(
+            r#"{"username":"${run}-alice","password":"alice-${run}","roles":["${run}-accountant"]}"#,
+        ),
+        post("security/add-user-again", USERS)
+            .json(r#"{"username":"${run}-alice","password":"x","roles":[]}"#),
+        post("security/add-user-without-password", USERS)
+            .json(r#"{"username":"${run}-bob","roles":[]}"#),
+        post("security/add-user-without-roles", USERS)
+            .json(r#"{"username":"${run}-bob","password":"x"}"#),
+        get("security/user-roles", &format!("{user}/roles")),
+        get("security/user-roles-unknown", "/1.0/kb/security/users/${run}-nobody/roles"),
+        get("security/permissions-as-user", "/1.0/kb/security/permissions")
+            .auth(alice("alice-${run}")),
+        get("security/subject-as-user", "/1.0/kb/security/subject").auth(alice("alice-${run}")),
+        post("security/create-account-as-user", ACCOUNTS)
+            .auth(alice_in_tenant.clone())
+            .json(r#"{"externalKey":"${run}-alices","currency":"USD"}"#),
+        get("security/read-account-as-user", "/1.0/kb/accounts/${acct}")
+            .auth(alice_in_tenant.clone()),
+        post("security/purchase-as-user", "/1.0/kb/accounts/${acct}/payments")
+            .auth(alice_in_tenant.clone())
+            .json(r#"{"transactionType":"PURCHASE","amount":1,"currency":"USD"}"#),
+        post("security/tag-definition-as-user", TAG_DEFINITIONS)
+            .auth(alice_in_tenant.clone())
+            .json(r#"{"name":"alice-${run}","description":"d","applicableObjectTypes":["ACCOUNT"]}"#),
+        post("security/user-key-as-user", USER_KEY)
+            .auth(alice_in_tenant.clone())
+            .raw("x", TEXT),
+        get("security/admin-queues-as-user", "/1.0/kb/admin/queues")
+            .auth(alice_in_tenant)
+            .compare(Compare::TopLevelKeys),
+        put("security/update-password", &format!("{user}/password"))
+            .json(r#"{"password":"alice2-${run}"}"#),
+        get("security/old-password-refused", "/1.0/kb/security/permissions")
+            .auth(alice("alice-${run}")),
+        get("security/new-password", "/1.0/kb/security/permissions")
+            .auth(alice("alice2-${run}")),
+        put(
+            "security/update-password-unknown",
+            "/1.0/kb/security/users/${run}-nobody/password",
+        )
+        .json(r#"{"password":"x"}"#),
+        put("security/update-user-roles", &format!("{user}/roles"))
+            .json(r#"{"roles":["${run}-mixed"]}"#),
+        get("security/user-roles-after-update", &format!("{user}/roles")),
+        get("security/permissions-after-roles", "/1.0/kb/security/permissions")
+            .auth(alice("alice2-${run}")),
+        delete("security/delete-user", user),
+        get("security/deleted-user-refused", "/1.0/kb/security/permissions")
+            .auth(alice("alice2-${run}")),
+        delete("security/delete-user-again", user),
+        post("security/add-user-after-delete", USERS).json(
+            r#"{"username":"${run}-alice","password":"alice3-${run}","roles":[]}"#,
+        ),
+    ]);
+}
+
+/// This node and its plugins, and a node command (no plugin acts on it).
+fn nodes_and_plugins(steps: &mut Vec<Step>) {
+    let nodes = "/1.0/kb/nodesInfo";
+    steps.extend([
+        get("nodes/info", nodes).auth(Auth::Basic),
+        post("nodes/command", nodes)
+            .auth(Auth::Basic)
+            .no_created_by()
+            .json(r#"{"isSystemCommandType":false,"nodeCommandType":"${run}-noop","nodeCommandProperties":[]}"#),
+        post("nodes/command-without-properties", nodes)
+            .auth(Auth::Basic)
+            .json(r#"{"isSystemCommandType":false,"nodeCommandType":"${run}-noop"}"#),
+        get("plugins/info", "/1.0/kb/pluginsInfo"),
+        get("plugins/info-no-tenant", "/1.0/kb/pluginsInfo").auth(Auth::Basic),
+    ]);
+}
+
 /// A payment on grace's account (whose default method is external); the main account's
 /// default method is deleted by then.
 fn pay_grace(name: &str, body: &str) -> Step {
@@ -1613,6 +1788,30 @@ fn admin(steps: &mut Vec<Step>) {
     ]);
 }
 
+fn admin_caches(steps: &mut Vec<Step>) {
+    steps.extend([
+        delete("admin/cache-all", "/1.0/kb/admin/cache"),
+        delete(
+            "admin/cache-named",
+            "/1.0/kb/admin/cache?cacheName=tenant-kv",
+        ),
+        delete(
+            "admin/cache-unknown-name",
+            "/1.0/kb/admin/cache?cacheName=${run}",
+        ),
+        delete("admin/cache-no-tenant", "/1.0/kb/admin/cache").auth(Auth::Basic),
+        delete(
+            "admin/cache-account",
+            "/1.0/kb/admin/cache/accounts/${acct}",
+        ),
+        delete(
+            "admin/cache-account-unknown",
+            "/1.0/kb/admin/cache/accounts/${unknown}",
+        ),
+        delete("admin/cache-tenant", "/1.0/kb/admin/cache/tenants"),
+    ]);
+}
+
 fn operator_pages(steps: &mut Vec<Step>) {
     steps.extend([
         get("ops/healthcheck", "/1.0/healthcheck")
@@ -1638,11 +1837,22 @@ fn operator_pages(steps: &mut Vec<Step>) {
     ]);
 }
 
-/// What runs after the notifications are compared: removing the callback.
+/// What runs after the notifications are compared: removing the callback and the key-values.
 pub fn closing() -> Vec<Step> {
     vec![
         delete("callback/delete", CALLBACK),
         get("callback/get-after-delete", CALLBACK),
+        delete("tenant-config/delete-plugin-config", STRIPE_CONFIG),
+        get(
+            "tenant-config/get-plugin-config-after-delete",
+            STRIPE_CONFIG,
+        ),
+        delete("tenant-config/delete-state-machine", STATE_MACHINE),
+        delete("tenant-config/delete-per-tenant-config", PER_TENANT_CONFIG),
+        get(
+            "tenant-config/get-per-tenant-config-after-delete",
+            PER_TENANT_CONFIG,
+        ),
     ]
 }
 

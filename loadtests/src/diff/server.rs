@@ -64,8 +64,14 @@ impl Server {
                     self.fill(password, &mut missing),
                 ))
             }
-            Auth::Tenant | Auth::Keys(..) => {
-                basic = Some((self.user.clone(), self.password.clone()));
+            Auth::Tenant | Auth::Keys(..) | Auth::UserInTenant(..) => {
+                basic = Some(match &step.auth {
+                    Auth::UserInTenant(user, password) => (
+                        self.fill(user, &mut missing),
+                        self.fill(password, &mut missing),
+                    ),
+                    _ => (self.user.clone(), self.password.clone()),
+                });
                 let (key, secret) = match &step.auth {
                     Auth::Keys(key, secret) => (key.as_str(), secret.as_str()),
                     _ => ("${tenantKey}", "${tenantSecret}"),

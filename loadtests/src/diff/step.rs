@@ -18,6 +18,9 @@ pub enum Auth {
     Tenant,
     /// Basic auth and these tenant headers (templates).
     Keys(String, String),
+    /// Basic auth with these credentials (templates) and the main tenant's headers: a user
+    /// created by the script, working in the main tenant.
+    UserInTenant(String, String),
 }
 
 #[derive(Debug, Clone)]

@@ -12,13 +12,20 @@
 //! on the payment. Test card numbers and configured rates decide declines, processing errors
 //! and hangs (docs/gateway.md).
 //!
+//! A tenant may upload its own settings for the plugin (`/1.0/kb/tenants/uploadPluginConfig/
+//! <plugin name>`, `ferrobill.gateway.*` lines), as a Stripe plugin reads its keys there: they
+//! override the node's `ferrobill.gateway.*` for that tenant's payment calls.
+//!
 //! It must never store, log or return a full card number or a verification value, and never
-//! touch ferrobill's own tables or the main pool.
+//! touch ferrobill's own tables; the main pool it reaches only through the tenant
+//! configuration source, before taking its own connection.
 
 mod card;
 mod hosted;
 mod simulation;
 mod storage;
+
+use std::sync::Arc;
 
 use futures_util::future::FutureExt;
 use rust_decimal::Decimal;
@@ -31,9 +38,9 @@ use super::{
     FormDescriptor, GatewayNotification, HostedPageCall, PaymentCall, PaymentMethodCall,
     PaymentMethodInfo, PaymentMethodMatch, PaymentMethodPlugin, PaymentPluginApi,
     PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginHealth, PluginProperty,
-    PluginResult, TransactionType,
+    PluginResult, TenantConfigSource, TransactionType,
 };
-use crate::config::GatewayConfig;
+use crate::config::{gateway_with_overrides, GatewayConfig};
 use crate::db::work::{Db, Work};
 
 /// ferrobill's own name for the plugin.
@@ -51,13 +58,46 @@ pub struct GatewaySimPlugin {
     /// The plugin pool (`org.killbill.billing.osgi.dao.*`).
     db: Db,
     config: GatewayConfig,
+    /// The name this instance is registered under: whose per-tenant configuration it reads.
+    name: &'static str,
+    tenant_configs: Arc<dyn TenantConfigSource>,
 }
 
 impl GatewaySimPlugin {
-    /// A gateway keeping its rows through `pool` (the plugin pool; migration 0008's tables
-    /// must exist there) and behaving as `config` says.
-    pub fn new(db: Db, config: GatewayConfig) -> GatewaySimPlugin {
-        GatewaySimPlugin { db, config }
+    /// A gateway registered as `name`, keeping its rows through `db` (the plugin pool;
+    /// migration 0008's tables must exist there) and behaving as `config` says, or as a
+    /// tenant's configuration in `tenant_configs` says for that tenant.
+    pub fn new(
+        db: Db,
+        config: GatewayConfig,
+        name: &'static str,
+        tenant_configs: Arc<dyn TenantConfigSource>,
+    ) -> GatewaySimPlugin {
+        GatewaySimPlugin {
+            db,
+            config,
+            name,
+            tenant_configs,
+        }
+    }
+
+    /// The settings for a call of `tenant_id`: the node's, with the tenant's uploaded
+    /// `ferrobill.gateway.*` lines over them. An unreadable upload fails the call, as a real
+    /// plugin fails with a broken configuration.
+    async fn settings_for(&self, tenant_id: uuid::Uuid) -> Result<GatewayConfig, PluginError> {
+        let Some(text) = self
+            .tenant_configs
+            .plugin_config(tenant_id, self.name)
+            .await?
+        else {
+            return Ok(self.config.clone());
+        };
+        gateway_with_overrides(&self.config, &properties(&text)).map_err(|problem| {
+            PluginError(format!(
+                "the tenant's configuration of {} is invalid: {problem}",
+                self.name
+            ))
+        })
     }
 
     /// A plugin-pool connection, or the pool's own error as the plugin's failure.
@@ -112,6 +152,8 @@ impl GatewaySimPlugin {
         call: &PaymentCall,
         transaction_type: TransactionType,
     ) -> Result<PaymentTransactionInfo, PluginError> {
+        // Read before the connection is taken: the source may need a connection of its own.
+        let settings = self.settings_for(call.tenant_id).await?;
         // Taken first and held to the end, around the simulated round trip, as a JDBC plugin
         // holds its connection around the HTTP call to the gateway.
         let mut work = self.connection().await?;
@@ -120,8 +162,8 @@ impl GatewaySimPlugin {
         let (fate, latency) = {
             let mut rng = rand::thread_rng();
             (
-                simulation::draw_fate(class, &self.config, &mut rng),
-                simulation::sample_latency(&self.config.latency, &mut rng),
+                simulation::draw_fate(class, &settings, &mut rng),
+                simulation::sample_latency(&settings.latency, &mut rng),
             )
         };
         let charge_id = gateway_id("ch", call.payment_id);
@@ -142,9 +184,9 @@ impl GatewaySimPlugin {
             .await
             .map_err(storage_error)?;
             tracing::info!(payment_id = %call.payment_id, transaction_id = %call.transaction_id,
-                card_last4 = %last4, hang_ms = self.config.hang_time.as_millis() as u64,
+                card_last4 = %last4, hang_ms = settings.hang_time.as_millis() as u64,
                 "simulated gateway call hangs");
-            tokio::time::sleep(self.config.hang_time).await;
+            tokio::time::sleep(settings.hang_time).await;
         } else {
             tokio::time::sleep(latency).await;
         }
@@ -345,6 +387,19 @@ fn method_detail(method: storage::MethodRecord) -> PaymentMethodPlugin {
         is_default_payment_method: method.is_default,
         properties,
     }
+}
+
+/// The `name=value` (or `name: value`) lines of a properties text, comments (`#`, `!`) and
+/// blank lines skipped, as Kill Bill's plugins read their configuration.
+fn properties(text: &str) -> Vec<(&str, &str)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#') && !line.starts_with('!'))
+        .filter_map(|line| {
+            let at = line.find(['=', ':'])?;
+            Some((line[..at].trim(), line[at + 1..].trim()))
+        })
+        .collect()
 }
 
 /// Applies a processed call to the payment's totals, or says why the gateway refuses it.
@@ -645,7 +700,20 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    fn plugin(pairs: &[(&str, &str)]) -> GatewaySimPlugin {
+    /// A source where every tenant uploaded `text`.
+    struct Uploaded(Option<&'static str>);
+
+    impl TenantConfigSource for Uploaded {
+        fn plugin_config<'a>(
+            &'a self,
+            _tenant_id: Uuid,
+            _plugin_name: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, Result<Option<String>, PluginError>> {
+            Box::pin(std::future::ready(Ok(self.0.map(str::to_string))))
+        }
+    }
+
+    fn plugin_with(pairs: &[(&str, &str)], uploaded: Option<&'static str>) -> GatewaySimPlugin {
         let config = Config::from_properties(pairs).expect("a valid configuration");
         // Building a pool opens no connection; health never takes one.
         let pool = crate::db::pool::DbPool::new(
@@ -654,7 +722,41 @@ mod tests {
             tokio_postgres::Config::new(),
         )
         .expect("a pool");
-        GatewaySimPlugin::new(Db::new(pool), config.gateway)
+        GatewaySimPlugin::new(
+            Db::new(pool),
+            config.gateway,
+            GATEWAY_PLUGIN_NAME,
+            Arc::new(Uploaded(uploaded)),
+        )
+    }
+
+    fn plugin(pairs: &[(&str, &str)]) -> GatewaySimPlugin {
+        plugin_with(pairs, None)
+    }
+
+    #[tokio::test]
+    async fn a_tenants_upload_overrides_the_nodes_settings() {
+        let node = plugin(&[("ferrobill.gateway.declineRate", "0.1")]);
+        let settings = node.settings_for(Uuid::new_v4()).await.expect("settings");
+        assert_eq!(settings, node.config);
+        let upload = "# a tenant's keys\norg.killbill.billing.plugin.stripe.apiKey=sk_test_1\n\
+                      ferrobill.gateway.declineRate = 1\nferrobill.gateway.latency: 5ms\n";
+        let tenant = plugin_with(&[("ferrobill.gateway.declineRate", "0.1")], Some(upload));
+        let settings = tenant.settings_for(Uuid::new_v4()).await.expect("settings");
+        assert_eq!(settings.decline_rate.probability(), 1.0);
+        assert_eq!(
+            settings.latency,
+            crate::config::Latency::Fixed(std::time::Duration::from_millis(5))
+        );
+        let broken = plugin_with(&[], Some("ferrobill.gateway.errorRate=lots"));
+        let refused = broken
+            .settings_for(Uuid::new_v4())
+            .await
+            .expect_err("refused");
+        assert!(
+            refused.0.contains("ferrobill.gateway.errorRate=lots"),
+            "{refused}"
+        );
     }
 
     fn payment() -> PaymentRecord {

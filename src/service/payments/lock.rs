@@ -31,6 +31,7 @@ pub struct LocalTurn {
     locks: LocalAccountLocks,
     account_id: Uuid,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    waited: bool,
 }
 
 impl LocalAccountLocks {
@@ -42,11 +43,15 @@ impl LocalAccountLocks {
             let mut accounts = self.lock_map();
             accounts.entry(account_id).or_default().clone()
         };
-        let guard = queue.lock_owned().await;
+        let (guard, waited) = match queue.clone().try_lock_owned() {
+            Ok(guard) => (guard, false),
+            Err(_) => (queue.lock_owned().await, true),
+        };
         Ok(LocalTurn {
             locks: self.clone(),
             account_id,
             guard: Some(guard),
+            waited,
         })
     }
 
@@ -60,6 +65,13 @@ impl LocalAccountLocks {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.lock_map().len()
+    }
+}
+
+impl LocalTurn {
+    /// Whether this turn came after another operation's on the same account.
+    pub fn waited(&self) -> bool {
+        self.waited
     }
 }
 
@@ -92,10 +104,13 @@ mod tests {
         let locks = LocalAccountLocks::default();
         let account = Uuid::new_v4();
         let first = locks.turn(account).await.expect("free");
+        assert!(!first.waited());
         let waiting = {
             let locks = locks.clone();
             tokio::spawn(async move { locks.turn(account).await })
         };
+        // Let the waiter find the account taken before the first turn ends.
+        tokio::task::yield_now().await;
         // Another account is not held up.
         let other = locks.turn(Uuid::new_v4()).await.expect("free");
         drop(other);
@@ -105,6 +120,7 @@ mod tests {
             .await
             .expect("the waiter gets its turn")
             .expect("free");
+        assert!(second.waited());
         drop(second);
         assert_eq!(locks.len(), 0);
     }

@@ -292,7 +292,13 @@ impl PaymentService {
             Err(_) => return Err(self.timeout_error(tenant, account_id, "").await),
         };
         let (work, loaded) = self
-            .lock_account(tenant.record_id, account_id, payment_id, &request)
+            .lock_account(
+                tenant.record_id,
+                account_id,
+                payment_id,
+                &request,
+                turn.waited(),
+            )
             .await?;
         let decision = prepare::decide(&loaded, &request, FreshIds::draw())?;
         let account = &loaded.account;
@@ -450,12 +456,20 @@ impl PaymentService {
         account_id: Uuid,
         payment_id: Option<Uuid>,
         request: &PaymentRequest,
+        waited_for_turn: bool,
     ) -> Result<(crate::db::work::Work, Loaded), ServiceError> {
+        // Having queued once behind the account's previous operation, it does not queue again
+        // behind fresh requests for a connection.
+        let db = if waited_for_turn {
+            self.inner.db.resumed()
+        } else {
+            self.inner.db.clone()
+        };
         for attempt in 0..=self.inner.config.global_lock_retries {
             if attempt > 0 {
                 tokio::time::sleep(LOCK_RETRY_PAUSE).await;
             }
-            let work = self.inner.db.begin().await.map_err(StorageError::from)?;
+            let work = db.begin().await.map_err(StorageError::from)?;
             let loaded = prepare::load(
                 &work,
                 tenant_record_id,
@@ -600,7 +614,9 @@ impl PaymentService {
     }
 
     /// The second transaction of an operation (or of the janitor's repair), then the events
-    /// handed over once the connection is back in the pool.
+    /// handed over once the connection is back in the pool. It goes before fresh requests for
+    /// its connection: the operation queued once already, and the account's next operations
+    /// wait for it.
     async fn record_outcome(
         &self,
         tenant: &Tenant,
@@ -609,7 +625,13 @@ impl PaymentService {
         info: Option<&PaymentTransactionInfo>,
         context: &CallContext,
     ) -> Result<Written, ServiceError> {
-        let work = self.inner.db.begin().await.map_err(StorageError::from)?;
+        let work = self
+            .inner
+            .db
+            .resumed()
+            .begin()
+            .await
+            .map_err(StorageError::from)?;
         let (written, posted) = record::write_outcome(
             &work,
             &self.inner.main_bus,
