@@ -259,7 +259,8 @@ async fn complete_response(
             properties,
             context,
         )
-        .await?;
+        .await
+        .map_err(|error| resolved(id, error.into()))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

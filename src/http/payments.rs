@@ -719,10 +719,10 @@ impl PaymentTransactionJson {
             payment_id: transaction.payment_id,
             payment_external_key: payment_external_key.to_string(),
             transaction_type: transaction.transaction_type.clone(),
-            amount: if void {
-                serde_json::Value::Null
-            } else {
-                amount_json(transaction.amount.unwrap_or_default(), currency)
+            // A VOID, and a chargeback reversal, carry no amount: Kill Bill writes null.
+            amount: match transaction.amount.filter(|_| !void) {
+                Some(amount) => amount_json(amount, currency),
+                None => serde_json::Value::Null,
             },
             currency: currency.map(str::to_string),
             effective_date: transaction.effective_date,

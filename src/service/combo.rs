@@ -79,10 +79,17 @@ impl ComboService {
         let (account, payment_method_id) = self
             .account_and_method(tenant, account, method, method_properties, context)
             .await?;
+        // Without a method in the body Kill Bill passes no method on (a control plugin could
+        // choose one); with none, the account's default is not used: 7031.
+        let payment_method_id =
+            payment_method_id.ok_or_else(|| ServiceError::PaymentInvalidParameter {
+                name: "paymentMethodId".to_string(),
+                reason: "should not be null".to_string(),
+            })?;
         if request.currency.is_none() {
             request.currency = account.data.currency.clone();
         }
-        request.payment_method_id = payment_method_id;
+        request.payment_method_id = Some(payment_method_id);
         self.payments
             .perform(
                 tenant,

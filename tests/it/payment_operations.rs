@@ -123,7 +123,8 @@ async fn a_chargeback_takes_from_the_purchase_and_its_reversal_gives_it_back() {
     assert_eq!(charged["transactions"][1]["transactionType"], "CHARGEBACK");
     assert_eq!(charged["transactions"][1]["status"], "SUCCESS");
 
-    // No capture, refund or second purchase past a chargeback; a reversal by its key.
+    // A reversal by the chargeback's key: recorded as a failed CHARGEBACK, which Kill Bill's
+    // createPaymentResponse answers 402 (it reports the latest CHARGEBACK with that key).
     let response = app
         .send(
             Method::POST,
@@ -131,7 +132,8 @@ async fn a_chargeback_takes_from_the_purchase_and_its_reversal_gives_it_back() {
             Some(json!({"transactionExternalKey": "cb-1"})),
         )
         .await;
-    expect_status(response, StatusCode::CREATED).await;
+    let response = expect_status(response, StatusCode::PAYMENT_REQUIRED).await;
+    assert!(header(&response, "location").ends_with(&format!("/1.0/kb/payments/{id}/")));
     let reversed = payment(&app, &id).await;
     assert_eq!(reversed["purchasedAmount"], 10.0, "{reversed}");
     assert_eq!(reversed["transactions"][2]["transactionType"], "CHARGEBACK");

@@ -232,6 +232,21 @@ pub(super) fn decide(
     let kind = request.transaction_type;
     let account = &loaded.account;
     let payment = loaded.payment.clone();
+    // A gateway's notification completes a PENDING transaction or nothing (Kill Bill's
+    // notifyPendingPaymentOfStateChanged, checked here under the account's lock, before
+    // anything else: a transaction no longer PENDING is 7024, not a key already used).
+    if let (Some(_), Some(id), Some(existing)) =
+        (request.override_status, request.transaction_id, &payment)
+    {
+        let named = loaded
+            .payment_transactions
+            .iter()
+            .find(|transaction| transaction.id == id);
+        if named.is_none_or(|named| named.status != TransactionStatus::Pending.as_str()) {
+            return Err(ServiceError::PaymentNotSucceeded { id: existing.id });
+        }
+    }
+
     if let Some(key) = &request.transaction_external_key {
         let earlier = &loaded.keyed_transactions;
         // A chargeback's key is the one key that may come back after a success: its reversal.
@@ -265,20 +280,6 @@ pub(super) fn decide(
     if let Some(existing) = &payment {
         if existing.account_id != account.id {
             return Err(ServiceError::PaymentDifferentAccount { id: existing.id });
-        }
-    }
-
-    // A gateway's notification completes a PENDING transaction or nothing (Kill Bill's
-    // notifyPendingPaymentOfStateChanged, checked here under the account's lock).
-    if let (Some(_), Some(id), Some(existing)) =
-        (request.override_status, request.transaction_id, &payment)
-    {
-        let named = loaded
-            .payment_transactions
-            .iter()
-            .find(|transaction| transaction.id == id);
-        if named.is_none_or(|named| named.status != TransactionStatus::Pending.as_str()) {
-            return Err(ServiceError::PaymentNotSucceeded { id: existing.id });
         }
     }
 
