@@ -139,8 +139,23 @@ async fn a_chargeback_takes_from_the_purchase_and_its_reversal_gives_it_back() {
     assert_eq!(reversed["transactions"][2]["transactionType"], "CHARGEBACK");
     assert_eq!(reversed["transactions"][2]["status"], "PAYMENT_FAILURE");
 
-    // By the payment's key too.
-    let key = reversed["paymentExternalKey"]
+    // After a reversal the state machine allows refunds only (CHARGEBACK_FAILED), as Kill
+    // Bill's.
+    let response = app
+        .send(
+            Method::POST,
+            &format!("/1.0/kb/payments/{id}/chargebacks"),
+            Some(json!({"amount": 1, "currency": "USD"})),
+        )
+        .await;
+    assert_eq!(
+        expect_kb_error(response, StatusCode::BAD_REQUEST).await["code"],
+        7032
+    );
+
+    // By the payment's key, on another purchase: all of it.
+    let (other, _) = app.purchase(&account, "8").await;
+    let key = payment(&app, &other).await["paymentExternalKey"]
         .as_str()
         .expect("a key")
         .to_string();
@@ -148,11 +163,11 @@ async fn a_chargeback_takes_from_the_purchase_and_its_reversal_gives_it_back() {
         .send(
             Method::POST,
             "/1.0/kb/payments/chargebacks",
-            Some(json!({"paymentExternalKey": key, "amount": 10, "currency": "USD"})),
+            Some(json!({"paymentExternalKey": key, "amount": 8, "currency": "USD"})),
         )
         .await;
     expect_status(response, StatusCode::CREATED).await;
-    assert_eq!(payment(&app, &id).await["purchasedAmount"], 0.0);
+    assert_eq!(payment(&app, &other).await["purchasedAmount"], 0.0);
     app.stop().await;
 }
 
