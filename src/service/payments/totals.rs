@@ -63,8 +63,8 @@ pub fn payment_currency(transactions: &[Transaction]) -> Option<&str> {
         .or_else(|| {
             transactions
                 .iter()
-                .filter(|transaction| is_initial(transaction))
-                .last()
+                .rev()
+                .find(|transaction| is_initial(transaction))
         });
     chosen.and_then(|transaction| transaction.currency.as_deref())
 }
