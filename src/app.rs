@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::bus::nodes::NodeMonitor;
 use crate::bus::notifications::{self, NotificationError, NotificationQueueService};
 use crate::bus::{self, Bus, BusError};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::dashboard::{Dashboard, Queue, QueueKind, Sources};
 use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
@@ -325,7 +326,8 @@ impl App {
             return Err(StartupError::NotificationQueue(source));
         }
 
-        let queues_check = QueuesHealthcheck::new(config.queue_healthcheck.enabled);
+        let queues_check =
+            QueuesHealthcheck::new(config.queue_healthcheck.enabled, Clock::system());
         let queue_sampler = queues_check
             .start_sampler(
                 watched_queues(&main_bus, &external_bus, &notification_queue),
