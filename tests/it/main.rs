@@ -20,6 +20,7 @@ mod faults;
 mod fuzz_bodies;
 mod gateway;
 mod health;
+mod js_client_requests;
 mod lifecycle;
 mod node_death;
 mod nodes;
