@@ -29,8 +29,7 @@ use crate::bus::internal_events::{
     CustomFieldDeletionInternalEvent, CustomFieldEventData, ExternalBusEvent,
     PaymentErrorInternalEvent, PaymentEventData, PaymentInfoInternalEvent,
     PaymentPluginErrorInternalEvent, TagEventData, TenantConfigChangeInternalEvent,
-    TenantConfigDeletionInternalEvent,
-    UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
+    TenantConfigDeletionInternalEvent, UserTagCreationInternalEvent, UserTagDeletionInternalEvent,
 };
 use crate::bus::{Bus, BusEntry, BusEvent, HandlerError};
 use crate::db::work::Db;

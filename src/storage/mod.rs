@@ -5,11 +5,11 @@
 pub mod account_emails;
 pub mod accounts;
 pub mod audit;
+pub mod caches;
 pub mod custom_fields;
 pub mod export;
-pub mod objects;
-pub mod caches;
 pub mod node_infos;
+pub mod objects;
 pub mod payment_methods;
 pub mod payments;
 pub mod security;
