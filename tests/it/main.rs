@@ -36,6 +36,7 @@ mod pools;
 mod process;
 mod push_notifications;
 mod queue_health;
+mod queues;
 mod rbac;
 mod restart_in_flight;
 mod security;
