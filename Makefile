@@ -2,11 +2,12 @@
 # server binaries are installed (apt-get as root on Debian; elsewhere one line says what to
 # install), then hands over to cargo, which works directly wherever PostgreSQL is installed.
 # The tests also need a headless Chromium (the dashboard's and the load report's browser
-# tests), installed the same way.
+# tests), installed the same way. `make js-client` runs Kill Bill's JavaScript client against a
+# fresh server; it needs Node.js and npm, installed the same way.
 
 CARGO ?= cargo
 
-.PHONY: run test bench postgres chromium check
+.PHONY: run test bench js-client postgres chromium node check
 
 ## The server on the embedded default (its own PostgreSQL under ./data), port 8080.
 run: postgres
@@ -22,6 +23,10 @@ bench: postgres
 	$(CARGO) build --release --bin ferrobill
 	$(CARGO) run --release -p loadtests -- --scenario tenants --users 10 --duration 10s
 
+## Kill Bill's official JavaScript client (npm killbill 0.24.0) against a fresh server.
+js-client: postgres node
+	CARGO=$(CARGO) scripts/js-client.sh
+
 ## What CI runs besides the tests.
 check:
 	$(CARGO) fmt --check
@@ -32,3 +37,6 @@ postgres:
 
 chromium:
 	@scripts/ensure-chromium.sh
+
+node:
+	@scripts/ensure-node.sh

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::bus::nodes::NodeMonitor;
 use crate::bus::notifications::{self, NotificationError, NotificationQueueService};
 use crate::bus::{self, Bus, BusError};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::dashboard::{Dashboard, Queue, QueueKind, Sources};
 use crate::db::embedded::{EmbeddedCluster, EmbeddedError, EmbeddedOptions};
@@ -250,21 +251,20 @@ impl App {
                 .maintain(config.plugin_pool.clone(), POOL_MAINTENANCE_PERIOD),
         );
 
+        // This node's heartbeat and its view of the others; the queues run as this node.
+        let nodes = NodeMonitor::new(
+            queue_db.clone(),
+            &config.creator_name,
+            config.cluster.heartbeat,
+            config.cluster.dead_after,
+        );
         // Services subscribe to the buses here, before they start dispatching.
-        let main_bus = Bus::new(
-            queue_db.clone(),
-            config.main_bus.clone(),
-            &config.creator_name,
-        );
-        let external_bus = Bus::new(
-            queue_db.clone(),
-            config.external_bus.clone(),
-            &config.creator_name,
-        );
+        let main_bus = Bus::new(queue_db.clone(), config.main_bus.clone(), &nodes);
+        let external_bus = Bus::new(queue_db.clone(), config.external_bus.clone(), &nodes);
         let notification_queue = NotificationQueueService::new(
             queue_db.clone(),
             config.notification_queue.clone(),
-            &config.creator_name,
+            &nodes,
         );
         let tenant_directory = TenantDirectory::new(queue_db.clone());
         external_events::subscribe(&main_bus, &external_bus, &queue_db, &tenant_directory);
@@ -290,12 +290,6 @@ impl App {
             plugins.register(name, gateway);
         }
         let plugins = Arc::new(plugins);
-        let nodes = NodeMonitor::new(
-            queue_db.clone(),
-            &config.creator_name,
-            config.cluster.heartbeat,
-            config.cluster.dead_after,
-        );
         // Registers the janitor's queue handler, so it exists before the queue starts.
         let payments = PaymentService::new(
             main_db.clone(),
@@ -327,7 +321,8 @@ impl App {
             return Err(StartupError::NotificationQueue(source));
         }
 
-        let queues_check = QueuesHealthcheck::new(config.queue_healthcheck.enabled);
+        let queues_check =
+            QueuesHealthcheck::new(config.queue_healthcheck.enabled, Clock::system());
         let queue_sampler = queues_check
             .start_sampler(
                 watched_queues(&main_bus, &external_bus, &notification_queue),

@@ -20,6 +20,7 @@
 //! | [`bus`]    | the persistent event bus: posting in the caller's transaction, dispatch, reaper   |
 //! | [`db`]     | the embedded PostgreSQL cluster, the two connection pools, migrations            |
 //! | [`config`] | Kill Bill's property names, the properties file and the environment               |
+//! | [`clock`]  | "now" for code that decides by time: the wall clock, or tokio's paused clock in tests |
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls [`app`]; the
 //! integration tests start the same [`app::App`] on a fresh database.
@@ -27,6 +28,7 @@
 pub mod app;
 pub mod bus;
 pub mod chart;
+pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod db;

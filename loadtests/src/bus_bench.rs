@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use ferrobill::bus::nodes::NodeMonitor;
 use ferrobill::bus::{Bus, BusEntry, BusEvent, HandlerError, SearchKeys};
 use ferrobill::config::Config;
 use ferrobill::db::embedded::{EmbeddedCluster, EmbeddedOptions};
@@ -447,7 +448,14 @@ pub async fn run_case(
         database.target.clone(),
     )?);
     let handled = Arc::new(AtomicU64::new(0));
-    let bus = Bus::new(bus_pool, config.main_bus.clone(), NODE_NAME);
+    // One node: nothing reaps during a case, so its monitor need not beat.
+    let node = NodeMonitor::new(
+        bus_pool.clone(),
+        NODE_NAME,
+        config.cluster.heartbeat,
+        config.cluster.dead_after,
+    );
+    let bus = Bus::new(bus_pool, config.main_bus.clone(), &node);
     let counter = handled.clone();
     bus.subscribe(BenchEvent::CLASS_NAME, move |_entry: Arc<BusEntry>| {
         counter.fetch_add(1, Ordering::Relaxed);
@@ -475,7 +483,7 @@ pub async fn run_case(
         }
         Posting::Preloaded => {
             let off_config = case_config(case, plan, true)?;
-            let preloading_bus = Bus::new(poster_pool.clone(), off_config.main_bus, NODE_NAME);
+            let preloading_bus = Bus::new(poster_pool.clone(), off_config.main_bus, &node);
             let first_post = Instant::now();
             let posted = post_events(&poster_pool, &preloading_bus, plan, deadline).await?;
             let last_post = Instant::now();

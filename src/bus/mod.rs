@@ -5,15 +5,17 @@
 //! |-----------------|-----------------------------------------------------------------------------|
 //! | [`events`]      | the typed-event trait and the envelope handlers receive                     |
 //! | [`post`]        | inserting events inside the caller's transaction ([`PostedEvents`])         |
-//! | `dispatcher`    | fetching (POLLING, STICKY_POLLING, STICKY_EVENTS), workers, completion      |
-//! | `reaper`        | re-dispatching entries of dead or stuck nodes; this node's heartbeat        |
+//! | `queue`         | the engine every queue table runs on: fetch, claim SQL, workers, leases,    |
+//! |                 | completion, history, reaper and take-over, written once                     |
+//! | [`nodes`]       | this node's heartbeat (its only writer) and which other nodes are dead       |
 //! | [`internal_events`] | the account/payment internal events and Kill Bill's external event      |
-//! | [`notifications`] | the notification queue: future-dated entries per queue name, one dispatcher |
+//! | [`notifications`] | the notification queue: future-dated entries per queue name (engine's) |
 //! | [`ready`]       | counting ready entries, of one queue or several in one statement            |
 //!
 //! A [`Bus`] is one instance (`main` → `bus_events`, `external` → `bus_ext_events`) configured
-//! by [`BusConfig`]. It never decides business rules and never opens a transaction around the
-//! caller's writes: posting joins the caller's transaction.
+//! by [`BusConfig`]: the queue engine on its table, plus subscribers by event class, posting
+//! and the in-memory mode. It never decides business rules and never opens a transaction
+//! around the caller's writes: posting joins the caller's transaction.
 //!
 //! Delivery is at least once. A handler may see an event again (a retry after an error, a
 //! lease that expired while it ran, a reaped entry), so **handlers must be idempotent**.
@@ -27,22 +29,24 @@ pub mod notifications;
 pub mod post;
 pub mod ready;
 
-mod dispatcher;
-mod outcomes;
-mod reaper;
+mod queue;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use chrono::{DateTime, Utc};
+use tokio::sync::{watch, Notify};
+use tokio_postgres::Row;
 
 use crate::config::{BusConfig, QueueMode};
 use crate::db::pool::PoolError;
 use crate::db::work::Db;
 use crate::metrics::window::Latencies;
+use nodes::NodeMonitor;
+use queue::{Dispatch, Entry, Queue, Settings, Table};
 
 pub use events::{BusEntry, BusEvent, SearchKeys};
 pub use notifications::{NotificationEntry, NotificationEvent, NotificationQueueService};
@@ -59,7 +63,7 @@ pub async fn listen(
     stop: watch::Receiver<bool>,
     wake: impl Fn() + Send + Sync + 'static,
 ) {
-    dispatcher::listen_for_wakeups(db, channel, what, stop, wake).await
+    queue::listen_for_wakeups(db, channel, what, stop, wake).await
 }
 
 /// How long [`Bus::shutdown`] waits for running handlers (Kill Bill's bus shutdownTimeout).
@@ -95,25 +99,60 @@ pub enum BusError {
     InMemory { bus: &'static str },
 }
 
-/// The live and history tables of one bus instance.
-#[derive(Debug, Clone, Copy)]
-struct Tables {
-    live: &'static str,
-    history: &'static str,
-}
+/// The columns a bus entry carries besides the processing ones.
+const BUS_PAYLOAD: &str = "class_name, event_json, user_token, search_key1, search_key2";
 
-impl Tables {
-    fn for_instance(name: &str) -> Tables {
-        match name {
-            "external" => Tables {
-                live: "bus_ext_events",
-                history: "bus_ext_events_history",
+/// The main bus's table.
+static BUS_EVENTS: Table = Table {
+    live: "bus_events",
+    history: "bus_events_history",
+    payload: BUS_PAYLOAD,
+    due: None,
+    order: "record_id",
+    age: "created_date",
+};
+
+/// The external bus's table.
+static BUS_EXT_EVENTS: Table = Table {
+    live: "bus_ext_events",
+    history: "bus_ext_events_history",
+    payload: BUS_PAYLOAD,
+    due: None,
+    order: "record_id",
+    age: "created_date",
+};
+
+impl Entry for BusEntry {
+    fn from_row(row: &Row) -> BusEntry {
+        BusEntry {
+            record_id: row.get("record_id"),
+            class_name: row.get("class_name"),
+            event_json: row.get("event_json"),
+            user_token: row.get("user_token"),
+            created_date: row.get("created_date"),
+            creating_owner: row.get("creating_owner"),
+            search_keys: SearchKeys {
+                account_record_id: row.get("search_key1"),
+                tenant_record_id: row.get("search_key2"),
             },
-            _ => Tables {
-                live: "bus_events",
-                history: "bus_events_history",
-            },
+            error_count: row.get("error_count"),
         }
+    }
+
+    fn record_id(&self) -> i64 {
+        self.record_id
+    }
+
+    fn error_count(&self) -> i32 {
+        self.error_count
+    }
+
+    fn due(&self) -> DateTime<Utc> {
+        self.created_date
+    }
+
+    fn label(&self) -> &str {
+        &self.class_name
     }
 }
 
@@ -151,60 +190,32 @@ pub struct Bus {
 
 struct BusInner {
     config: BusConfig,
-    node: String,
-    tables: Tables,
-    /// Kill Bill's queue id for metric names (`bus-bus_events`).
-    metrics_id: String,
-    db: Db,
+    /// The engine on this instance's table: fetching, workers, completion, reaper.
+    queue: Queue<BusEntry>,
     subscribers: RwLock<HashMap<String, Vec<Handler>>>,
-    /// STICKY_EVENTS only: ids of committed entries waiting for this node's dispatcher.
-    inflight: Option<mpsc::UnboundedSender<i64>>,
-    /// Its receiving end, until [`Bus::start`] hands it to the fetcher.
-    inflight_receiver: Mutex<Option<mpsc::UnboundedReceiver<i64>>>,
-    /// Wakes the polling fetcher early: a NOTIFY arrived or an entry went back for a retry.
-    wake: Notify,
     /// Asks the announcer to tell the other nodes that entries were committed (`post`).
     announce: Notify,
-    stop: watch::Sender<bool>,
-    /// At most `nbThreads` handler calls at once; all permits back means nothing runs.
-    workers: Arc<Semaphore>,
-    tasks: Mutex<Option<dispatcher::Tasks>>,
-    /// Handler rounds running, and their dispatch latencies for the dashboard.
-    handler_rounds: metrics::HandlerRounds,
     /// Hands out record ids for the in-memory bus, which has no table.
     next_in_memory_id: std::sync::atomic::AtomicI64,
 }
 
 impl Bus {
-    /// A bus for `config`'s instance as node `node` (Kill Bill's creator name), not yet
-    /// dispatching: subscribe, then [`Bus::start`]. Events may be posted before it starts.
+    /// A bus for `config`'s instance on `node` (whose name is Kill Bill's creator name), not
+    /// yet dispatching: subscribe, then [`Bus::start`]. Events may be posted before it starts.
     ///
     /// `inMemory=true`: no tables; events are handed to subscribers when the posting
     /// transaction commits. `off=true`: events are stored but this node dispatches nothing.
-    pub fn new(db: Db, config: BusConfig, node: &str) -> Bus {
-        let (inflight, inflight_receiver) = if config.mode == QueueMode::StickyEvents {
-            let (sender, receiver) = mpsc::unbounded_channel();
-            (Some(sender), Some(receiver))
-        } else {
-            (None, None)
+    pub fn new(db: Db, config: BusConfig, node: &NodeMonitor) -> Bus {
+        let table = match config.name {
+            "external" => &BUS_EXT_EVENTS,
+            _ => &BUS_EVENTS,
         };
-        let (stop, _) = watch::channel(false);
         Bus {
             inner: Arc::new(BusInner {
-                tables: Tables::for_instance(config.name),
-                metrics_id: self::metrics::queue_id(Tables::for_instance(config.name).live),
-                workers: Arc::new(Semaphore::new(config.nb_threads.max(1) as usize)),
+                queue: Queue::new(db, table, Settings::from(&config), node),
                 config,
-                node: node.to_string(),
-                db,
                 subscribers: RwLock::new(HashMap::new()),
-                inflight,
-                inflight_receiver: Mutex::new(inflight_receiver),
-                wake: Notify::new(),
                 announce: Notify::new(),
-                stop,
-                tasks: Mutex::new(None),
-                handler_rounds: metrics::HandlerRounds::default(),
                 next_in_memory_id: std::sync::atomic::AtomicI64::new(1),
             }),
         }
@@ -214,11 +225,8 @@ impl Bus {
     /// dispatched while its class has no subscriber is complete.
     pub async fn start(&self) -> Result<(), BusError> {
         let config = &self.inner.config;
-        let already_started = match self.inner.tasks.lock() {
-            Ok(slot) => slot.is_some(),
-            Err(poisoned) => poisoned.into_inner().is_some(),
-        };
-        if already_started {
+        let queue = &self.inner.queue;
+        if queue.is_running() {
             return Ok(());
         }
         if !config.in_memory && config.mode != QueueMode::StickyEvents {
@@ -226,22 +234,17 @@ impl Bus {
             // when the bus stops.
             tokio::spawn(post::announce(self.clone()));
         }
-        if !config.in_memory && !config.off {
-            // Known as alive before it claims anything, so no reaper takes its claims.
-            reaper::register_node(&self.inner.db, &self.inner.node).await?;
-            let receiver = match self.inner.inflight_receiver.lock() {
-                Ok(mut slot) => slot.take(),
-                Err(poisoned) => poisoned.into_inner().take(),
-            };
-            let tasks = dispatcher::spawn(self, receiver);
-            match self.inner.tasks.lock() {
-                Ok(mut slot) => *slot = Some(tasks),
-                Err(poisoned) => *poisoned.into_inner() = Some(tasks),
-            }
+        if !config.in_memory {
+            let bus = self.clone();
+            let dispatch: Dispatch<BusEntry> = Arc::new(move |entry| {
+                let bus = bus.clone();
+                Box::pin(async move { bus.run_subscribers(entry).await })
+            });
+            queue.start(dispatch).await?;
         }
         tracing::info!(
             bus = config.name,
-            node = self.inner.node,
+            node = queue.node(),
             mode = %config.mode,
             in_memory = config.in_memory,
             off = config.off,
@@ -257,57 +260,46 @@ impl Bus {
 
     /// This node's name in `creating_owner` and `processing_owner`.
     pub fn node(&self) -> &str {
-        &self.inner.node
+        self.inner.queue.node()
     }
 
     /// The live table, for diagnostics and tests.
     pub fn table(&self) -> &'static str {
-        self.inner.tables.live
-    }
-
-    /// Handler calls running now on this node.
-    fn in_flight(&self) -> usize {
-        self.inner.handler_rounds.running()
+        self.inner.queue.table().live
     }
 
     /// What this node's dispatcher is doing, for `/1.0/threads`.
     pub fn dispatch_state(&self) -> DispatchState {
         let config = &self.inner.config;
-        let running = match self.inner.tasks.lock() {
-            Ok(slot) => slot.is_some(),
-            Err(poisoned) => poisoned.into_inner().is_some(),
-        };
+        let queue = &self.inner.queue;
         DispatchState {
             name: config.name.to_string(),
-            table: self.inner.tables.live,
+            table: queue.table().live,
             mode: config.mode,
             activity: if config.in_memory {
                 "in memory (dispatched on commit)"
-            } else if config.off {
-                "off (nothing dispatched on this node)"
-            } else if running {
-                "dispatching"
             } else {
-                "stopped"
+                queue_activity(config.off, queue.is_running())
             },
-            handlers_running: self.in_flight(),
-            handler_slots: config.nb_threads.max(1) as usize,
+            handlers_running: queue.handlers_running(),
+            handler_slots: queue.handler_slots(),
         }
     }
 
     /// Kill Bill's id of this queue in metric names, e.g. `bus-bus_events`.
     pub fn metrics_id(&self) -> &str {
-        &self.inner.metrics_id
+        self.inner.queue.metrics_id()
     }
 
     /// The history table, for diagnostics and tests.
     pub fn history_table(&self) -> &'static str {
-        self.inner.tables.history
+        self.inner.queue.table().history
     }
 
     /// Registers `handler` for every event whose class name is `class_name`, normally before
-    /// [`Bus::start`]. Every subscriber of a class gets every event of it, one after the other; if any fails, the event is
-    /// retried for all of them, so handlers must be idempotent.
+    /// [`Bus::start`]. Every subscriber of a class gets every event of it, one after the
+    /// other; if any fails, the event is retried for all of them, so handlers must be
+    /// idempotent.
     pub fn subscribe<F, Fut>(&self, class_name: &str, handler: F)
     where
         F: Fn(Arc<BusEntry>) -> Fut + Send + Sync + 'static,
@@ -333,15 +325,7 @@ impl Bus {
     /// entries, only this node's in the sticky modes (where no other node would take them).
     /// `None` for the in-memory bus, which has no table.
     pub fn ready_count(&self) -> Option<ReadyCount> {
-        let config = &self.inner.config;
-        if config.in_memory {
-            return None;
-        }
-        let owner = match config.mode {
-            QueueMode::Polling => None,
-            QueueMode::StickyPolling | QueueMode::StickyEvents => Some(self.inner.node.clone()),
-        };
-        Some(ReadyCount::new(self.inner.tables.live, false, owner))
+        (!self.inner.config.in_memory).then(|| self.inner.queue.ready_count())
     }
 
     /// The ready entries now, counted on a main-pool connection.
@@ -349,7 +333,7 @@ impl Bus {
         let count = self.ready_count().ok_or(BusError::InMemory {
             bus: self.inner.config.name,
         })?;
-        let work = self.inner.db.read().await?;
+        let work = self.inner.queue.db().read().await?;
         let counts = ready::count(work.client(), &[count]).await?;
         Ok(counts.first().copied().unwrap_or_default())
     }
@@ -357,37 +341,23 @@ impl Bus {
     /// Dispatch latencies (creation to handlers starting) since the last call; the dashboard's
     /// sampler is the only caller.
     pub fn take_dispatch_latencies(&self) -> Latencies {
-        self.inner.handler_rounds.take_dispatch_latencies()
+        self.inner.queue.take_dispatch_latencies()
     }
 
     /// Takes over at once what `node`, found dead, left in this bus (its claims, and in the
     /// sticky modes the entries only it would have dispatched); returns how many entries.
     pub async fn take_over(&self, node: &str) -> Result<usize, BusError> {
-        if self.inner.config.in_memory || self.inner.config.off {
+        if self.inner.config.in_memory {
             return Ok(0);
         }
-        let mut taken = 0;
-        loop {
-            let batch = reaper::take_over(self, node).await?.len();
-            taken += batch;
-            if (batch as i64) < reaper::TAKE_OVER_BATCH {
-                return Ok(taken);
-            }
-        }
+        self.inner.queue.take_over(node).await
     }
 
     /// Stops fetching, waits up to `timeout` for running handlers and records their outcome.
-    /// Entries claimed but not finished stay leased until `claim.time` runs out (or the
-    /// reaper of another node takes them); STICKY_EVENTS entries are reloaded on restart.
+    /// Entries claimed but not finished stay leased until `claim.time` runs out (or another
+    /// node takes them over); STICKY_EVENTS entries are reloaded on restart.
     pub async fn shutdown(&self, timeout: Duration) {
-        let _ = self.inner.stop.send(true);
-        let tasks = match self.inner.tasks.lock() {
-            Ok(mut slot) => slot.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        if let Some(tasks) = tasks {
-            tasks.stop(&self.inner, timeout).await;
-        }
+        self.inner.queue.shutdown(timeout).await;
         tracing::info!(bus = self.inner.config.name, "bus stopped");
     }
 
@@ -401,22 +371,31 @@ impl Bus {
     }
 
     /// Calls every subscriber of the entry's class in turn; the first error stops the round.
-    /// Runs in its own task so a panicking handler counts as a failure instead of losing
-    /// the entry's outcome.
-    async fn call_subscribers(&self, entry: Arc<BusEntry>) -> Result<(), String> {
-        let handlers = self.subscribers_of(&entry.class_name);
-        if handlers.is_empty() {
-            return Ok(());
+    async fn run_subscribers(&self, entry: Arc<BusEntry>) -> Result<(), String> {
+        for handler in self.subscribers_of(&entry.class_name) {
+            handler(entry.clone()).await.map_err(|e| e.to_string())?;
         }
-        let call = tokio::spawn(async move {
-            for handler in handlers {
-                handler(entry.clone()).await.map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        });
-        match call.await {
+        Ok(())
+    }
+
+    /// [`Bus::run_subscribers`] in its own task, so a panicking handler of the in-memory bus
+    /// counts as a failure (the engine does the same for the others).
+    async fn call_subscribers(&self, entry: Arc<BusEntry>) -> Result<(), String> {
+        let bus = self.clone();
+        match tokio::spawn(async move { bus.run_subscribers(entry).await }).await {
             Ok(result) => result,
             Err(join_error) => Err(format!("handler panicked: {join_error}")),
         }
+    }
+}
+
+/// What a queue's dispatcher does on this node, as [`DispatchState::activity`] says it.
+fn queue_activity(off: bool, running: bool) -> &'static str {
+    if off {
+        "off (nothing dispatched on this node)"
+    } else if running {
+        "dispatching"
+    } else {
+        "stopped"
     }
 }

@@ -9,6 +9,10 @@
 //! what it held (leases, claims, open payments) passes to the live nodes; it is alive again
 //! when its heartbeat moves (a restart under its name).
 //!
+//! This node's heartbeat is written here and nowhere else: the queues only
+//! [register](NodeMonitor::register) the node before they claim anything, and their reapers
+//! take [`NodeMonitor::stale_after`] as the heartbeat age past which a claim's owner is gone.
+//!
 //! This file owns the heartbeat and that judgement. It never takes anything over itself.
 
 use std::collections::{HashMap, HashSet};
@@ -20,9 +24,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::dispatcher::stopped;
+use super::queue::stopped;
 use super::BusError;
 use crate::db::work::Db;
+
+/// The least [`NodeMonitor::stale_after`]: the 12 s (four 3 s beats) reapers always allowed.
+const MIN_STALE_AFTER: Duration = Duration::from_secs(12);
 
 /// Cheap to clone; every clone is the same monitor.
 #[derive(Clone)]
@@ -64,6 +71,36 @@ impl NodeMonitor {
                 liveness: Mutex::default(),
             }),
         }
+    }
+
+    /// This node's name (Kill Bill's creator name), in `creating_owner` and `processing_owner`.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// How old a heartbeat in `bus_nodes` must be for a reaper to take its node's claims: a
+    /// node that misses one beat or two is never taken for gone, and the reapers stay
+    /// `deadAfter` behind the monitor (they are a second line, counted on the database's
+    /// clock, where an outage makes every node look silent).
+    pub fn stale_after(&self) -> Duration {
+        self.inner.dead_after.max(MIN_STALE_AFTER)
+    }
+
+    /// Records this node as started and alive now, before a queue claims anything, so no
+    /// reaper takes its first claims for a dead node's while the monitor is not beating yet.
+    pub async fn register(&self) -> Result<(), BusError> {
+        let work = self.inner.db.read().await?;
+        // Upsert on the primary key: the row lock is held for one statement.
+        crate::db::sql::execute(
+            work.client(),
+            "insert into bus_nodes (node_name, started_at, heartbeat_at)
+             values ($1, now(), now())
+             on conflict (node_name) do update
+             set started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
+            &[&self.inner.node],
+        )
+        .await?;
+        Ok(())
     }
 
     /// The nodes found dead and not alive again since.

@@ -80,7 +80,7 @@ impl PostedEvents {
                 event_json,
                 user_token,
                 created_date: Utc::now(),
-                creating_owner: inner.node.clone(),
+                creating_owner: inner.queue.node().to_string(),
                 search_keys: keys,
                 error_count: 0,
             });
@@ -88,12 +88,12 @@ impl PostedEvents {
         }
         let record_id = insert_entry(
             work.client(),
-            inner.tables.live,
+            inner.queue.table().live,
             &NewEntry {
                 class_name: E::CLASS_NAME,
                 event_json: &event_json,
                 user_token,
-                creating_owner: &inner.node,
+                creating_owner: inner.queue.node(),
                 search_key1: keys.account_record_id,
                 search_key2: keys.tenant_record_id,
             },
@@ -103,7 +103,7 @@ impl PostedEvents {
             self.sticky_ids.push(record_id);
         }
         self.inserted = true;
-        metrics::inserted(&inner.metrics_id, 1);
+        metrics::inserted(inner.queue.metrics_id(), 1);
         Ok(record_id)
     }
 
@@ -138,9 +138,9 @@ impl PostedEvents {
         }
         let record_ids = insert_entries(
             work.client(),
-            inner.tables.live,
+            inner.queue.table().live,
             E::CLASS_NAME,
-            &inner.node,
+            inner.queue.node(),
             &rows,
         )
         .await?;
@@ -148,7 +148,7 @@ impl PostedEvents {
             self.sticky_ids.extend(record_ids.iter().copied());
         }
         self.inserted = true;
-        metrics::inserted(&inner.metrics_id, record_ids.len() as u64);
+        metrics::inserted(inner.queue.metrics_id(), record_ids.len() as u64);
         Ok(record_ids)
     }
 
@@ -163,18 +163,14 @@ impl PostedEvents {
                 return;
             }
         }
-        if let Some(inflight) = &inner.inflight {
+        if inner.config.mode == QueueMode::StickyEvents {
             if !inner.config.off {
-                for record_id in self.sticky_ids.drain(..) {
-                    // A closed queue means the bus is shutting down; the row stays
-                    // AVAILABLE and is reloaded when this node restarts.
-                    let _ = inflight.send(record_id);
-                }
+                inner.queue.hand_over(self.sticky_ids.drain(..));
             }
         } else if self.inserted {
             // The polling modes: this node's fetcher at once, the others through one
             // NOTIFY for everything posted meanwhile.
-            inner.wake.notify_one();
+            inner.queue.wake();
             inner.announce.notify_one();
         }
         for entry in std::mem::take(&mut self.in_memory) {
@@ -276,17 +272,19 @@ const ANNOUNCE_PERIOD: Duration = Duration::from_millis(5);
 /// NOTIFY that fails is left to the fetchers' own `sleep`. Runs until the bus stops.
 pub(super) async fn announce(bus: Bus) {
     let inner = &bus.inner;
-    let mut stop = inner.stop.subscribe();
+    let mut stop = inner.queue.stop_signal();
     loop {
         tokio::select! {
-            _ = super::dispatcher::stopped(&mut stop) => return,
+            _ = super::queue::stopped(&mut stop) => return,
             _ = inner.announce.notified() => {}
         }
         let sent = async {
-            let work = inner.db.read().await?;
+            let work = inner.queue.db().read().await?;
             let client = work.client();
             let statement = client.prepare_cached("select pg_notify($1, '')").await?;
-            client.execute(&statement, &[&inner.tables.live]).await?;
+            client
+                .execute(&statement, &[&inner.queue.table().channel()])
+                .await?;
             Ok::<(), BusError>(())
         };
         if let Err(error) = sent.await {

@@ -5,26 +5,23 @@
 
 use tokio_postgres::types::ToSql;
 
+use super::queue::Table;
 use super::BusError;
 use crate::db::work::Db;
 
 /// How to count one queue's ready entries.
 #[derive(Debug, Clone)]
 pub struct ReadyCount {
-    table: &'static str,
-    /// The notification queue's entries count once their effective date has come.
-    due_only: bool,
+    /// Its table; entries count once the table's due condition holds (a notification's
+    /// effective date has come).
+    table: &'static Table,
     /// Only this creator's entries (the sticky modes).
     owner: Option<String>,
 }
 
 impl ReadyCount {
-    pub(super) fn new(table: &'static str, due_only: bool, owner: Option<String>) -> ReadyCount {
-        ReadyCount {
-            table,
-            due_only,
-            owner,
-        }
+    pub(super) fn new(table: &'static Table, owner: Option<String>) -> ReadyCount {
+        ReadyCount { table, owner }
     }
 }
 
@@ -42,10 +39,11 @@ pub async fn count(
     for queue in queues {
         let mut count = format!(
             "(select count(*) from {} where processing_state = 'AVAILABLE'",
-            queue.table
+            queue.table.live
         );
-        if queue.due_only {
-            count.push_str(" and effective_date <= now()");
+        if let Some(due) = queue.table.due {
+            count.push_str(" and ");
+            count.push_str(due);
         }
         if let Some(owner) = &queue.owner {
             parameters.push(owner);

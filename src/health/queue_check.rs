@@ -4,13 +4,16 @@
 //! Unlike Kill Bill, which samples once per `/1.0/healthcheck` call, samples are taken on a
 //! timer (`ferrobill.server.queue.healthcheck.period`, the first at startup): a load balancer
 //! polling every second then costs no `count(*)` per poll and cannot skew the window. The check
-//! itself only reads the tracker. This module never changes a queue.
+//! itself only reads the tracker. Samples are stamped by the [`Clock`] passed in, so a test
+//! on tokio's paused time can take an hour of samples at once. This module never changes a
+//! queue.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::queues::{disabled_outcome, QueueGrowthTracker};
 use super::{BoxFuture, HealthCheck, Outcome};
+use crate::clock::Clock;
 
 pub const KILLBILL_QUEUES_HEALTHCHECK: &str =
     "org.killbill.billing.server.healthchecks.KillbillQueuesHealthcheck";
@@ -40,13 +43,16 @@ pub struct QueueGrowthFigures {
 pub struct QueuesHealthcheck {
     enabled: bool,
     tracker: Arc<Mutex<QueueGrowthTracker>>,
+    /// Stamps each sample: the growth is a slope over time, so time decides the verdict.
+    clock: Clock,
 }
 
 impl QueuesHealthcheck {
-    pub fn new(enabled: bool) -> QueuesHealthcheck {
+    pub fn new(enabled: bool, clock: Clock) -> QueuesHealthcheck {
         QueuesHealthcheck {
             enabled,
             tracker: Arc::new(Mutex::new(QueueGrowthTracker::new())),
+            clock,
         }
     }
 
@@ -56,7 +62,7 @@ impl QueuesHealthcheck {
             let Some(count) = (queue.ready_entries)().await else {
                 continue;
             };
-            let now_ms = chrono::Utc::now().timestamp_millis();
+            let now_ms = self.clock.now().timestamp_millis();
             let mut tracker = self
                 .tracker
                 .lock()
@@ -137,5 +143,75 @@ impl HealthCheck for QueuesHealthcheck {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .outcome()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+
+    /// A queue whose ready entries grow by `step` at every count.
+    fn growing_queue(name: &str, step: i64) -> (WatchedQueue, Arc<AtomicI64>) {
+        let ready = Arc::new(AtomicI64::new(0));
+        let counted = ready.clone();
+        let queue = WatchedQueue {
+            name: name.to_owned(),
+            ready_entries: Box::new(move || {
+                let count = counted.fetch_add(step, Ordering::SeqCst) + step;
+                Box::pin(async move { Some(count) })
+            }),
+        };
+        (queue, ready)
+    }
+
+    // An hour of one-minute samples, on tokio's paused clock: the test takes no real time,
+    // and the samples are stamped a minute apart, as in production.
+    #[tokio::test(start_paused = true)]
+    async fn a_queue_growing_for_an_hour_of_samples_turns_the_check_unhealthy() {
+        let period = Duration::from_secs(60);
+        let check = QueuesHealthcheck::new(true, Clock::following_tokio());
+        // 2,000 entries a minute: a slope of 3.33 per 100 ms, above the threshold of 0.1.
+        let (bus, _) = growing_queue("bus", 2_000);
+        // 10 entries a minute stays below it.
+        let (slow, _) = growing_queue("svc:queue", 10);
+        let sampler = check.start_sampler(vec![bus, slow], period).await;
+        assert!(
+            check.check().await.healthy,
+            "no slope before the window is full"
+        );
+
+        // The first sample was taken at start; 59 more fill Kill Bill's 60-sample window.
+        tokio::time::sleep(period * 59 + period / 2).await;
+        let bus = check.growth("bus").expect("bus sampled");
+        assert_eq!(bus.last_ready, Some(60 * 2_000));
+        assert!(bus.slope > crate::health::GROWTH_THRESHOLD, "{bus:?}");
+        let slow = check.growth("svc:queue").expect("svc:queue sampled");
+        assert!(slow.slope <= crate::health::GROWTH_THRESHOLD, "{slow:?}");
+        let outcome = check.check().await;
+        assert!(!outcome.healthy);
+        assert!(
+            outcome
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("bus")),
+            "{outcome:?}"
+        );
+        sampler.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_disabled_check_samples_nothing() {
+        let check = QueuesHealthcheck::new(false, Clock::following_tokio());
+        let (bus, ready) = growing_queue("bus", 1);
+        let sampler = check
+            .start_sampler(vec![bus], Duration::from_secs(60))
+            .await;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(ready.load(Ordering::SeqCst), 0);
+        assert_eq!(check.growth("bus"), None);
+        assert!(check.check().await.healthy);
+        sampler.abort();
     }
 }

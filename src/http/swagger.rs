@@ -4,7 +4,8 @@
 //!
 //! The document is `docs/swagger.json`, embedded at build time. It is generated from Kill
 //! Bill's `kbswagger.yaml` by the ignored test `regenerate_swagger` below (which reads that file
-//! from `KILL_BILL_SWAGGER`, given by whoever regenerates it). The normal tests check the served
+//! from `KILL_BILL_SWAGGER`, given by whoever regenerates it; Kill Bill's JavaScript client ships
+//! it, `clients/js/node_modules/killbill/codegen/kbswagger.yaml` after `npm ci` there). The normal tests check the served
 //! document against [`OPERATIONS`] and [`OPERATIONS`] against the routers, using nothing outside
 //! this repository; nothing here builds the document at run time.
 //! Like the ops endpoints it needs no authentication: it describes the API, no data.

@@ -135,6 +135,28 @@ async fn clearing_the_caches_forgets_what_every_node_remembered() {
     for node in &cluster.nodes {
         expect_status(subject(node, "old-pw").await.expect("GET"), StatusCode::OK).await;
     }
+    // Each node's cache listener forgets everything when it connects; wait until every one
+    // has, or a late one would forget the remembered password during the checks below.
+    let nodes = cluster.nodes.len() as i64;
+    wait_until(
+        "every node to listen for cache clearings",
+        Duration::from_secs(10),
+        || async {
+            let listening: i64 = cluster
+                .db
+                .client()
+                .await
+                .query_one(
+                    "select count(*) from pg_stat_activity where query = 'listen caches_cleared'",
+                    &[],
+                )
+                .await
+                .expect("pg_stat_activity")
+                .get(0);
+            listening >= nodes
+        },
+    )
+    .await;
     // A change behind the API's back (an operator's SQL giving gina hank's password) is not
     // seen while the old one is remembered…
     cluster

@@ -1,12 +1,14 @@
-//! The notification queue on a real database: a due entry is handled, a future one only once
-//! its effective date has passed, a rolled-back one never; a failing handler is retried
-//! `max.failure.retry` times then FAILED; two nodes never handle one entry twice.
+//! What only the notification queue does, on a real database: a due entry is handled with
+//! its queue name and future user token, a future one only once its effective date has
+//! passed, a rolled-back one never; ready entries count due ones of every queue name. The
+//! queue engine's concurrency and fault tests (retries, two nodes, reaping, take-over, leases,
+//! outages) run on `notifications` too, in `queues.rs`.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use ferrobill::bus::nodes::NodeMonitor;
 use ferrobill::bus::{
     HandlerError, NotificationEntry, NotificationEvent, NotificationQueueService, SearchKeys,
 };
@@ -62,7 +64,15 @@ fn new_queue(
     node: &str,
 ) -> NotificationQueueService {
     let config = config(properties);
-    NotificationQueueService::new(pool(db, &config), config.notification_queue.clone(), node)
+    let db = pool(db, &config);
+    // No heartbeat: nothing here runs long enough for a reaper to look.
+    let node = NodeMonitor::new(
+        db.clone(),
+        node,
+        config.cluster.heartbeat,
+        config.cluster.dead_after,
+    );
+    NotificationQueueService::new(db, config.notification_queue.clone(), &node)
 }
 
 /// A handler that reports every handled record id (and its payload's `n`) on a channel.
@@ -222,192 +232,10 @@ async fn ready_entries_counts_due_available_entries_of_every_queue() {
 }
 
 #[tokio::test]
-async fn a_failing_handler_is_retried_then_the_notification_fails() {
-    let db = TestDatabase::create().await;
-    let client = db.client().await;
-    let queue = new_queue(
-        &db,
-        &[("sleep", "50"), ("max.failure.retry", "2")],
-        "node-a",
-    );
-    let (attempts, mut attempt_counts) = mpsc::unbounded_channel::<i32>();
-    queue.register(JANITOR, move |entry: Arc<NotificationEntry>| {
-        let attempts = attempts.clone();
-        async move {
-            let _ = attempts.send(entry.error_count);
-            Err::<(), HandlerError>("the janitor cannot reach the plugin".into())
-        }
-    });
-    let mut other = register_reporting(&queue, "other-service:queue");
-    queue.start().await.expect("the queue starts");
-    let posting = pool(&db, &config(&[]));
-    record(&posting, &queue, JANITOR, 0, 1, true).await;
-
-    for expected in 0..=2 {
-        let error_count = tokio::time::timeout(WAIT, attempt_counts.recv())
-            .await
-            .expect("another attempt")
-            .expect("an error count");
-        assert_eq!(error_count, expected);
-    }
-    wait_until("the notification failed", WAIT, || async {
-        count(
-            &client,
-            "select count(*) from notifications_history where processing_state = 'FAILED'",
-        )
-        .await
-            == 1
-    })
-    .await;
-    assert_eq!(
-        count(&client, "select count(*) from notifications").await,
-        0
-    );
-    assert!(attempt_counts.try_recv().is_err(), "no fourth attempt");
-
-    // The queue goes on with other work.
-    let next = record(&posting, &queue, "other-service:queue", 0, 2, true).await;
-    let (handled, _) = tokio::time::timeout(WAIT, other.recv())
-        .await
-        .expect("the next notification is handled")
-        .expect("a record id");
-    assert_eq!(handled, next);
-    queue.shutdown(Duration::from_secs(5)).await;
-}
-
-#[tokio::test]
-async fn two_nodes_never_handle_one_notification_twice() {
-    let db = TestDatabase::create().await;
-    let client = db.client().await;
-    let properties = [("sleep", "20"), ("claimed", "7")];
-    let node_a = new_queue(&db, &properties, "node-a");
-    let node_b = new_queue(&db, &properties, "node-b");
-    let (handled, mut handled_ids) = mpsc::unbounded_channel::<(String, i64)>();
-    for (node, name) in [(&node_a, "node-a"), (&node_b, "node-b")] {
-        let handled = handled.clone();
-        node.register(JANITOR, move |entry: Arc<NotificationEntry>| {
-            let handled = handled.clone();
-            async move {
-                let _ = handled.send((name.to_string(), entry.record_id));
-                Ok::<(), HandlerError>(())
-            }
-        });
-    }
-    drop(handled);
-    let posting = pool(&db, &config(&[]));
-    let total: u64 = 1000;
-    {
-        let work = posting.begin().await.expect("a connection");
-        for n in 0..total {
-            node_a
-                .record_future_notification(
-                    &work,
-                    JANITOR,
-                    Utc::now(),
-                    &TestNotification { n },
-                    keys(),
-                    None,
-                )
-                .await
-                .expect("recorded");
-        }
-        work.commit().await.expect("commit");
-    }
-    node_a.start().await.expect("node a starts");
-    node_b.start().await.expect("node b starts");
-
-    let mut seen = HashSet::new();
-    let mut by_node = std::collections::HashMap::<String, u64>::new();
-    while seen.len() < total as usize {
-        let (node, record_id) = tokio::time::timeout(WAIT, handled_ids.recv())
-            .await
-            .expect("every notification is handled")
-            .expect("a record id");
-        assert!(seen.insert(record_id), "{record_id} was handled twice");
-        *by_node.entry(node).or_default() += 1;
-    }
-    wait_until("every notification in history", WAIT, || async {
-        count(&client, "select count(*) from notifications_history").await == total as i64
-    })
-    .await;
-    node_a.shutdown(Duration::from_secs(5)).await;
-    node_b.shutdown(Duration::from_secs(5)).await;
-    assert!(handled_ids.try_recv().is_err(), "nothing was handled twice");
-    assert_eq!(
-        count(&client, "select count(*) from notifications").await,
-        0
-    );
-    tracing::info!(?by_node, "notifications per node");
-}
-
-#[tokio::test]
 async fn the_app_runs_the_notification_queue_as_its_node() {
     let app = TestApp::spawn().await;
     let queue = app.app().notification_queue();
     assert!(!queue.node().is_empty());
     assert_eq!(queue.ready_entries().await.expect("a count"), 0);
     app.stop().await;
-}
-
-#[tokio::test]
-async fn a_dead_nodes_claimed_notification_is_reaped_and_handled_by_another_node() {
-    let db = TestDatabase::create().await;
-    let client = db.client().await;
-    // node-a claims the entry and hangs in its handler; its lease (claim.time, 5m) stays valid.
-    let node_a = new_queue(&db, &[("sleep", "50")], "node-a");
-    let (started, mut started_ids) = mpsc::unbounded_channel::<i64>();
-    node_a.register(JANITOR, move |entry: Arc<NotificationEntry>| {
-        let started = started.clone();
-        async move {
-            let _ = started.send(entry.record_id);
-            std::future::pending::<()>().await;
-            Ok::<(), HandlerError>(())
-        }
-    });
-    node_a.start().await.expect("node a starts");
-    let posting = pool(&db, &config(&[]));
-    // Due an hour ago: older than reapThreshold (10m) as soon as it is recorded.
-    let record_id = record(&posting, &node_a, JANITOR, -3_600_000, 1, true).await;
-    let claimed = tokio::time::timeout(WAIT, started_ids.recv())
-        .await
-        .expect("node a claims the entry")
-        .expect("a record id");
-    assert_eq!(claimed, record_id);
-    node_a.shutdown(Duration::from_millis(100)).await;
-    // node-a stopped heartbeating long ago, as far as the other nodes can tell.
-    client
-        .execute(
-            "update bus_nodes set heartbeat_at = now() - interval '1 hour' where node_name = 'node-a'",
-            &[],
-        )
-        .await
-        .expect("an old heartbeat");
-
-    let node_b = new_queue(
-        &db,
-        &[("sleep", "30000"), ("reapSchedule", "100ms")],
-        "node-b",
-    );
-    let mut handled = register_reporting(&node_b, JANITOR);
-    node_b.start().await.expect("node b starts");
-    let (handled_id, n) = tokio::time::timeout(WAIT, handled.recv())
-        .await
-        .expect("node b handles the reaped entry")
-        .expect("a record id");
-    assert_ne!(
-        handled_id, record_id,
-        "a reaped entry is re-inserted with a new id"
-    );
-    assert_eq!(n, 1);
-    let reaped: i64 = client
-        .query_one(
-            "select count(*) from notifications_history
-             where processing_state = 'REAPED' and processing_owner = 'node-a'",
-            &[],
-        )
-        .await
-        .expect("a count")
-        .get(0);
-    assert_eq!(reaped, 1);
-    node_b.shutdown(Duration::from_secs(5)).await;
 }

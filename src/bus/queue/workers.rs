@@ -1,14 +1,15 @@
-//! What the bus and the notification queue share between fetching an entry and recording it:
-//! the worker loop that runs handlers within `nbThreads`, the retry decision after a handler
-//! round (Kill Bill's `max.failure.retry`), and the split of a batch of outcomes into entries
-//! moving to history and entries going back for a retry. No SQL and no queue-specific rule here.
+//! Between fetching an entry and recording it: the worker loop that runs a queue's handlers
+//! within `nbThreads` (each round in its own task, timed for the queue's metrics), the retry
+//! decision after a round (Kill Bill's `max.failure.retry`), and the split of a batch of
+//! outcomes into entries moving to history and entries going back for a retry.
+//!
+//! No SQL here, and nothing that knows which table an entry came from.
 
-use std::future::Future;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::mpsc;
 
-use super::dispatcher::stopped;
+use super::{stopped, Dispatch, Entry, Queue};
 
 /// A handler round's result, on its way to a completer.
 pub(super) struct Outcome<E> {
@@ -94,24 +95,21 @@ impl DecidedBatch {
 }
 
 /// Takes entries from the hand-over queue while fewer than `nbThreads` handler rounds run
-/// (one permit of `workers` each), runs `handle` on each in its own task, and sends the
-/// outcome to the completers; returns when `stop` is raised or the queue closes.
-pub(super) async fn run_workers<E, H, F>(
-    mut stop: watch::Receiver<bool>,
-    workers: Arc<Semaphore>,
-    mut queue: mpsc::Receiver<Arc<E>>,
+/// (one permit of the queue's semaphore each), runs `dispatch` on each in its own task (so a
+/// panicking handler counts as a failure instead of losing the entry's outcome), and sends the
+/// outcome to the completers; returns when the queue stops or the hand-over queue closes.
+pub(super) async fn run<E: Entry>(
+    queue: Queue<E>,
+    mut entries: mpsc::Receiver<Arc<E>>,
     outcomes: mpsc::UnboundedSender<Outcome<E>>,
-    handle: H,
-) where
-    E: Send + Sync + 'static,
-    H: Fn(Arc<E>) -> F + Send + Sync + 'static,
-    F: Future<Output = Result<(), String>> + Send + 'static,
-{
+    dispatch: Dispatch<E>,
+) {
+    let mut stop = queue.inner.stop.subscribe();
     loop {
         let permit = tokio::select! {
             biased;
             _ = stopped(&mut stop) => return,
-            permit = workers.clone().acquire_owned() => match permit {
+            permit = queue.inner.workers.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
             },
@@ -119,12 +117,23 @@ pub(super) async fn run_workers<E, H, F>(
         let entry = tokio::select! {
             biased;
             _ = stopped(&mut stop) => return,
-            entry = queue.recv() => match entry { Some(entry) => entry, None => return },
+            entry = entries.recv() => match entry { Some(entry) => entry, None => return },
         };
-        let round = handle(entry.clone());
+        let round = dispatch(entry.clone());
         let outcomes = outcomes.clone();
+        let queue = queue.clone();
         tokio::spawn(async move {
-            let result = round.await;
+            let call = tokio::spawn(round);
+            let inner = &queue.inner;
+            let timed = inner
+                .rounds
+                .run(&inner.metrics_id, entry.due(), async move {
+                    match call.await {
+                        Ok(result) => result,
+                        Err(join_error) => Err(format!("handler panicked: {join_error}")),
+                    }
+                });
+            let result = timed.await;
             let _ = outcomes.send(Outcome { entry, result });
             drop(permit);
         });
