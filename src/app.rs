@@ -35,10 +35,12 @@ use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::caches::Caches;
 use crate::service::cluster::{self, Holdings};
+use crate::service::combo::ComboService;
 use crate::service::custom_fields::CustomFieldService;
 use crate::service::export::ExportService;
 use crate::service::external_events;
 use crate::service::nodes::NodesService;
+use crate::service::payment_gateways::PaymentGatewayService;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::payments::PaymentService;
 use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
@@ -392,15 +394,25 @@ impl App {
             tenant_values.clone(),
             security.clone(),
         );
+        let accounts = AccountService::new(main_db.clone(), main_bus.clone());
+        let payment_methods =
+            PaymentMethodService::new(main_db.clone(), plugins.clone(), main_bus.clone());
         let state = AppState {
             tenants,
-            accounts: AccountService::new(main_db.clone(), main_bus.clone()),
+            accounts: accounts.clone(),
             account_emails: AccountEmailService::new(main_db.clone()),
             custom_fields: CustomFieldService::new(main_db.clone(), main_bus.clone()),
             export: ExportService::new(main_db.clone()),
             admin: AdminService::new(main_db.clone()),
-            payment_methods: PaymentMethodService::new(main_db.clone(), plugins, main_bus.clone()),
+            payment_methods: payment_methods.clone(),
             payments: payments.clone(),
+            combo: ComboService::new(accounts.clone(), payment_methods.clone(), payments.clone()),
+            payment_gateways: PaymentGatewayService::new(
+                accounts.clone(),
+                payment_methods,
+                payments.clone(),
+                plugins,
+            ),
             tags: TagService::new(main_db.clone(), main_bus.clone()),
             health: health.clone(),
             push_callbacks: PushNotificationCallbacks::new(tenant_kvs.clone()),

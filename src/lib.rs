@@ -14,7 +14,7 @@
 //! | [`html`]   | escaping text for HTML (the dashboard page, the load suite's report)              |
 //! | [`java_hash`] | the iteration order of Java's HashMap and HashSet, for answers Kill Bill builds by walking one |
 //! | [`profiling`] | `X-Killbill-Profiling-Req`: per-request spans (DAO, DAO_CONNECTION, PLUGIN, …) |
-//! | `service`  | the rules: tenants and their key-values, users and permissions, accounts and their emails, payment methods, tags, custom fields, payments, export, nodes, caches, audit levels |
+//! | `service`  | the rules: tenants and their key-values, users and permissions, accounts and their emails, payment methods, tags, custom fields, payments (and combo payments, hosted payment pages), export, nodes, caches, audit levels |
 //! | `plugin`   | payment plugins (PaymentPluginApi), registry, executor, `__EXTERNAL_PAYMENT__`, the simulated gateway |
 //! | `storage`  | SQL, one file per aggregate; takes a client or a transaction from the caller      |
 //! | [`bus`]    | the persistent event bus: posting in the caller's transaction, dispatch, reaper   |

@@ -82,8 +82,9 @@ const ACCOUNT_EMAIL_OBJECT_TYPE: &str = "ACCOUNT_EMAIL";
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccountInputJson {
+    /// Ignored by account creation; the combo calls find the account by it.
     #[serde(default, rename = "accountId")]
-    _account_id: Option<serde::de::IgnoredAny>,
+    pub(super) account_id: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "lenient::string")]
     name: Option<String>,
     #[serde(default, deserialize_with = "lenient::int")]

@@ -116,6 +116,8 @@ fn table_names(object_type: &str) -> Option<(&'static str, &'static str)> {
         "TAG" => Some(("TAG", "TAG_HISTORY")),
         "PAYMENT_METHOD" => Some(("PAYMENT_METHODS", "PAYMENT_METHOD_HISTORY")),
         "TAG_DEFINITION" => Some(("TAG_DEFINITIONS", "TAG_DEFINITION_HISTORY")),
+        "PAYMENT" => Some(("PAYMENTS", "PAYMENT_HISTORY")),
+        "TRANSACTION" => Some(("PAYMENT_TRANSACTIONS", "PAYMENT_TRANSACTION_HISTORY")),
         _ => None,
     }
 }
@@ -165,6 +167,10 @@ fn history_json(object_type: &str, history: Value) -> Value {
         if let Some(record_id) = entity.get("recordId").cloned() {
             entity.insert("accountRecordId".to_string(), record_id);
         }
+    }
+    // Kill Bill's PaymentModelDao carries a payment number its history rows never fill.
+    if object_type == "PAYMENT" {
+        entity.insert("paymentNumber".to_string(), Value::Null);
     }
     if let Some((table, history_table)) = table_names(object_type) {
         entity.insert("tableName".to_string(), Value::String(table.to_string()));

@@ -332,6 +332,13 @@ fn map_service_error(error: &ServiceError) -> Mapped {
         ServiceError::PaymentNotFound { .. } => {
             mapped(StatusCode::NOT_FOUND, PAYMENT_API_EXCEPTION, Some(7020))
         }
+        ServiceError::PaymentNotSucceeded { .. } => {
+            mapped(StatusCode::NOT_FOUND, PAYMENT_API_EXCEPTION, Some(7024))
+        }
+        // Kill Bill answers 500; the request names no single transaction, so 400 here.
+        ServiceError::PaymentCompletionAmbiguous { .. } => {
+            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7019))
+        }
         ServiceError::PaymentTransitionInvalid { .. } => {
             mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7032))
         }

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admin;
+mod admin_payments;
 mod admission;
 mod audit;
 mod auth;
@@ -22,7 +23,10 @@ mod nodes;
 mod observe;
 mod ops;
 mod paging;
+mod payment_gateways;
 mod payment_methods;
+mod payment_operations;
+mod payment_transactions;
 mod payments;
 mod permissions;
 mod redact;
@@ -52,9 +56,11 @@ use crate::service::account_emails::AccountEmailService;
 use crate::service::accounts::AccountService;
 use crate::service::admin::AdminService;
 use crate::service::caches::Caches;
+use crate::service::combo::ComboService;
 use crate::service::custom_fields::CustomFieldService;
 use crate::service::export::ExportService;
 use crate::service::nodes::NodesService;
+use crate::service::payment_gateways::PaymentGatewayService;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::payments::PaymentService;
 use crate::service::push_notifications::PushNotificationCallbacks;
@@ -81,6 +87,10 @@ pub struct AppState {
     pub payment_methods: PaymentMethodService,
     /// Payments through the plugins, the state machine and the janitor.
     pub payments: PaymentService,
+    /// Combo payments: the account and method found or created, then the payment.
+    pub combo: ComboService,
+    /// Hosted payment pages and gateway notifications through the plugins.
+    pub payment_gateways: PaymentGatewayService,
     /// Tag definitions and the tags of accounts, payments and transactions.
     pub tags: TagService,
     pub health: Health,
@@ -116,10 +126,14 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .merge(dashboard::router())
         .merge(swagger::router())
         .merge(admin::router())
+        .merge(admin_payments::router())
         .merge(tenants::router())
         .merge(accounts::router())
         .merge(payment_methods::router())
         .merge(payments::router())
+        .merge(payment_operations::router())
+        .merge(payment_transactions::router())
+        .merge(payment_gateways::router())
         .merge(tags::router())
         .merge(custom_fields::router())
         .merge(export::router())

@@ -157,8 +157,9 @@ impl From<PaymentMethodPlugin> for PluginInfoJson {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct PaymentMethodInputJson {
+    /// Ignored by an addition; the combo calls find the method by it.
     #[serde(default, rename = "paymentMethodId")]
-    _payment_method_id: Option<serde::de::IgnoredAny>,
+    pub(super) payment_method_id: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "lenient::string")]
     external_key: Option<String>,
     #[serde(default, rename = "accountId")]
@@ -171,6 +172,16 @@ pub(super) struct PaymentMethodInputJson {
     plugin_info: Option<PluginInfoJson>,
     #[serde(default, rename = "auditLogs")]
     _audit_logs: Option<serde::de::IgnoredAny>,
+}
+
+impl From<PaymentMethodInputJson> for PaymentMethodInput {
+    fn from(json: PaymentMethodInputJson) -> Self {
+        PaymentMethodInput {
+            external_key: json.external_key,
+            plugin_name: json.plugin_name,
+            plugin_info: json.plugin_info.map(Into::into),
+        }
+    }
 }
 
 impl JsonBody for PaymentMethodInputJson {

@@ -76,12 +76,13 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Kill Bill's refusal of a follow-up by key without a key.
-const PAYMENT_REFERENCE_NEEDED: &str = "Need to set either paymentId or payment externalKey";
+pub(super) const PAYMENT_REFERENCE_NEEDED: &str =
+    "Need to set either paymentId or payment externalKey";
 
 /// A JSON amount: a number or a numeric string, read exactly (no float on the way); an empty
 /// string is no amount, as Jackson reads a `BigDecimal`.
 #[derive(Debug, Clone, Copy)]
-struct Amount(Decimal);
+pub(super) struct Amount(pub(super) Decimal);
 
 fn amount<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
@@ -109,7 +110,7 @@ fn amount<'de, D: serde::Deserializer<'de>>(
 /// Kill Bill's PluginPropertyJson; `value` may be any JSON and is passed on as text.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PluginPropertyJson {
+pub(super) struct PluginPropertyJson {
     #[serde(default, deserialize_with = "lenient::string")]
     key: Option<String>,
     #[serde(default)]
@@ -137,28 +138,28 @@ impl From<PluginPropertyJson> for PluginProperty {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct PaymentTransactionInputJson {
-    #[serde(default, rename = "transactionId")]
-    _transaction_id: Option<serde::de::IgnoredAny>,
+    #[serde(default, deserialize_with = "lenient::uuid")]
+    pub(super) transaction_id: Option<Uuid>,
     #[serde(default, deserialize_with = "lenient::string")]
-    transaction_external_key: Option<String>,
-    #[serde(default, rename = "paymentId")]
-    _payment_id: Option<serde::de::IgnoredAny>,
+    pub(super) transaction_external_key: Option<String>,
+    #[serde(default, deserialize_with = "lenient::uuid")]
+    pub(super) payment_id: Option<Uuid>,
     #[serde(default, deserialize_with = "lenient::string")]
-    payment_external_key: Option<String>,
+    pub(super) payment_external_key: Option<String>,
     #[serde(default, deserialize_with = "lenient::transaction_type")]
-    transaction_type: Option<String>,
+    pub(super) transaction_type: Option<String>,
     #[serde(default, deserialize_with = "amount")]
-    amount: Option<Amount>,
+    pub(super) amount: Option<Amount>,
     #[serde(default, deserialize_with = "lenient::currency")]
-    currency: Option<String>,
+    pub(super) currency: Option<String>,
     #[serde(default, deserialize_with = "lenient::date_time")]
-    effective_date: Option<DateTime<Utc>>,
+    pub(super) effective_date: Option<DateTime<Utc>>,
     #[serde(default, rename = "processedAmount")]
     _processed_amount: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "processedCurrency")]
     _processed_currency: Option<serde::de::IgnoredAny>,
-    #[serde(default, rename = "status")]
-    _status: Option<serde::de::IgnoredAny>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    pub(super) status: Option<String>,
     #[serde(default, rename = "gatewayErrorCode")]
     _gateway_error_code: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "gatewayErrorMsg")]
@@ -168,7 +169,7 @@ pub(super) struct PaymentTransactionInputJson {
     #[serde(default, rename = "secondPaymentReferenceId")]
     _second_payment_reference_id: Option<serde::de::IgnoredAny>,
     #[serde(default)]
-    properties: Option<Vec<PluginPropertyJson>>,
+    pub(super) properties: Option<Vec<PluginPropertyJson>>,
     #[serde(default, rename = "auditLogs")]
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
@@ -179,7 +180,7 @@ impl JsonBody for PaymentTransactionInputJson {
 }
 
 /// `withPluginInfo` and `audit` (an unknown audit level is a 404, as JAX-RS answers).
-fn read_options(params: &QueryPairs) -> Result<ReadOptions> {
+pub(super) fn read_options(params: &QueryPairs) -> Result<ReadOptions> {
     Ok(ReadOptions {
         with_plugin_info: params.flag("withPluginInfo"),
         audit: parse_audit_level(params.value("audit"))?,
@@ -187,7 +188,7 @@ fn read_options(params: &QueryPairs) -> Result<ReadOptions> {
 }
 
 /// The operation a body asks for, with `fixed` as its type when the endpoint decides it.
-fn request_from(
+pub(super) fn request_from(
     body: PaymentTransactionInputJson,
     fixed: Option<TransactionType>,
     query_properties: Vec<PluginProperty>,
@@ -213,7 +214,6 @@ fn request_from(
         properties.extend(body.properties.into_iter().flatten().map(Into::into));
     }
     Ok(PaymentRequest {
-        transaction_type,
         amount: body.amount.map(|amount| amount.0),
         currency: body.currency,
         effective_date: body.effective_date,
@@ -221,11 +221,12 @@ fn request_from(
         transaction_external_key: body.transaction_external_key,
         payment_method_id,
         properties,
+        ..PaymentRequest::of(transaction_type)
     })
 }
 
 /// The response to an operation (Kill Bill's createPaymentResponse).
-fn operation_response(base: &str, result: OperationResult) -> Result<Response> {
+pub(super) fn operation_response(base: &str, result: OperationResult) -> Result<Response> {
     let location = format!("{base}/1.0/kb/payments/{}/", result.payment.id);
     let failure = match result.status {
         TransactionStatus::Success | TransactionStatus::Pending => {
@@ -359,7 +360,7 @@ async fn follow_up(
 
 /// Kill Bill resolves a payment id of the path before its payment API runs: an id no payment
 /// of the tenant has is ObjectDoesNotExist there (PAYMENT_NO_SUCH_PAYMENT is for keys).
-fn resolved(id: Option<Uuid>, error: ApiError) -> ApiError {
+pub(super) fn resolved(id: Option<Uuid>, error: ApiError) -> ApiError {
     match (id, error) {
         (Some(id), ApiError::Service(ServiceError::PaymentNotFound { id: missing }))
             if missing == id.to_string() =>
@@ -718,10 +719,10 @@ impl PaymentTransactionJson {
             payment_id: transaction.payment_id,
             payment_external_key: payment_external_key.to_string(),
             transaction_type: transaction.transaction_type.clone(),
-            amount: if void {
-                serde_json::Value::Null
-            } else {
-                amount_json(transaction.amount.unwrap_or_default(), currency)
+            // A VOID, and a chargeback reversal, carry no amount: Kill Bill writes null.
+            amount: match transaction.amount.filter(|_| !void) {
+                Some(amount) => amount_json(amount, currency),
+                None => serde_json::Value::Null,
             },
             currency: currency.map(str::to_string),
             effective_date: transaction.effective_date,
@@ -753,7 +754,7 @@ impl PaymentTransactionJson {
 /// Kill Bill's PaymentJson.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PaymentJson {
+pub(super) struct PaymentJson {
     account_id: Uuid,
     payment_id: Uuid,
     payment_number: String,
@@ -771,7 +772,7 @@ struct PaymentJson {
 }
 
 impl PaymentJson {
-    fn from_view(view: PaymentView, with_attempts: bool) -> PaymentJson {
+    pub(super) fn from_view(view: PaymentView, with_attempts: bool) -> PaymentJson {
         let totals = view.totals();
         let currency = view.currency().map(str::to_string);
         let currency_ref = currency.as_deref();

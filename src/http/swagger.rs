@@ -163,6 +163,36 @@ pub(super) const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/1.0/kb/payments/{paymentId}/tags"),
     ("post", "/1.0/kb/payments/{paymentId}/tags"),
     ("delete", "/1.0/kb/payments/{paymentId}/tags"),
+    ("post", "/1.0/kb/payments/combo"),
+    ("post", "/1.0/kb/payments/chargebacks"),
+    ("post", "/1.0/kb/payments/chargebackReversals"),
+    ("post", "/1.0/kb/payments/{paymentId}/chargebacks"),
+    ("post", "/1.0/kb/payments/{paymentId}/chargebackReversals"),
+    ("put", "/1.0/kb/payments/{paymentId}"),
+    ("put", "/1.0/kb/payments"),
+    (
+        "delete",
+        "/1.0/kb/payments/cancelScheduledPaymentTransaction",
+    ),
+    (
+        "delete",
+        "/1.0/kb/payments/{paymentTransactionId}/cancelScheduledPaymentTransaction",
+    ),
+    ("get", "/1.0/kb/payments/{paymentId}/auditLogsWithHistory"),
+    (
+        "get",
+        "/1.0/kb/payments/attempts/{paymentAttemptId}/auditLogsWithHistory",
+    ),
+    ("get", "/1.0/kb/paymentTransactions"),
+    ("get", "/1.0/kb/paymentTransactions/{transactionId}"),
+    ("post", "/1.0/kb/paymentTransactions/{transactionId}"),
+    (
+        "get",
+        "/1.0/kb/paymentTransactions/{transactionId}/auditLogsWithHistory",
+    ),
+    ("post", "/1.0/kb/paymentGateways/hosted/form"),
+    ("post", "/1.0/kb/paymentGateways/hosted/form/{accountId}"),
+    ("post", "/1.0/kb/paymentGateways/notification/{pluginName}"),
     (
         "get",
         "/1.0/kb/paymentTransactions/{transactionId}/customFields",
@@ -203,6 +233,10 @@ pub(super) const OPERATIONS: &[(&str, &str)] = &[
     ("put", "/1.0/kb/admin/healthcheck"),
     ("delete", "/1.0/kb/admin/healthcheck"),
     ("get", "/1.0/kb/admin/queues"),
+    (
+        "put",
+        "/1.0/kb/admin/payments/{paymentId}/transactions/{paymentTransactionId}",
+    ),
     ("delete", "/1.0/kb/admin/cache"),
     ("delete", "/1.0/kb/admin/cache/accounts/{accountId}"),
     ("delete", "/1.0/kb/admin/cache/tenants"),
@@ -463,7 +497,11 @@ mod tests {
             include_str!("export.rs"),
             include_str!("payment_methods.rs"),
             include_str!("payments.rs"),
+            include_str!("payment_operations.rs"),
+            include_str!("payment_transactions.rs"),
+            include_str!("payment_gateways.rs"),
             include_str!("admin.rs"),
+            include_str!("admin_payments.rs"),
             include_str!("security.rs"),
             include_str!("nodes.rs"),
         ]
@@ -480,6 +518,11 @@ mod tests {
                 .replace("{tagId}", "{tag_id}")
                 .replace("{accountEmailId}", "{account_email_id}")
                 .replace("{searchKey}", "{*search_key}")
+                .replace("{paymentAttemptId}", "{payment_attempt_id}")
+                // The admin's repair names it so; under /payments the router needs the one
+                // name of that position, payment_id.
+                .replace("/{paymentTransactionId}/cancel", "/{payment_id}/cancel")
+                .replace("{paymentTransactionId}", "{payment_transaction_id}")
                 .replace("{pluginName}", "{name}")
                 .replace("{keyName}", "{name}")
                 .replace("{keyPrefix}", "{key_prefix}");

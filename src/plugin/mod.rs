@@ -202,6 +202,63 @@ impl PaymentTransactionInfo {
     }
 }
 
+/// A hosted payment page request (Kill Bill's buildFormDescriptor): whose page, paying with
+/// which method, with the caller's form fields (`customFields`) and plugin properties.
+#[derive(Debug, Clone)]
+pub struct HostedPageCall<'a> {
+    pub tenant_id: Uuid,
+    pub account_id: Uuid,
+    pub payment_method_id: Uuid,
+    pub form_fields: &'a [PluginProperty],
+    pub properties: &'a [PluginProperty],
+    /// Where ferrobill is reached (scheme and host), for a page the plugin serves through it.
+    pub base_url: &'a str,
+}
+
+/// Kill Bill's HostedPaymentPageFormDescriptor: where and how to send the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormDescriptor {
+    pub kb_account_id: Uuid,
+    pub form_method: Option<String>,
+    pub form_url: Option<String>,
+    pub form_fields: Vec<PluginProperty>,
+    pub properties: Vec<PluginProperty>,
+}
+
+/// What a gateway's notification said of a PENDING transaction: Kill Bill's plugins call
+/// notifyPendingTransactionOfStateChanged themselves; here the payment service does it for
+/// the plugin, which never touches ferrobill's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotifiedOutcome {
+    pub payment_id: Uuid,
+    pub transaction_id: Uuid,
+    pub success: bool,
+}
+
+/// Kill Bill's GatewayNotification: the answer to give the gateway (status, headers, body),
+/// and the outcome the notification carried, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayNotification {
+    pub kb_payment_id: Option<Uuid>,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub entity: Option<String>,
+    pub outcome: Option<NotifiedOutcome>,
+}
+
+impl GatewayNotification {
+    /// Kill Bill's DefaultNoOpGatewayNotification: 200, nothing else.
+    pub fn no_op() -> GatewayNotification {
+        GatewayNotification {
+            kb_payment_id: None,
+            status: 200,
+            headers: Vec::new(),
+            entity: None,
+            outcome: None,
+        }
+    }
+}
+
 /// Kill Bill's per-tenant plugin configuration (the tenant key-value `PLUGIN_CONFIG_<plugin>`
 /// uploaded through `/1.0/kb/tenants/uploadPluginConfig/<plugin>`), as a plugin reads it
 /// through Kill Bill's TenantUserApi. Implementations may take a main-pool connection, so a
@@ -322,6 +379,33 @@ pub trait PaymentPluginApi: Send + Sync {
         _call: &PaymentCall,
     ) -> Option<PaymentTransactionInfo> {
         None
+    }
+
+    /// A hosted payment page for the account (Kill Bill's buildFormDescriptor). The default
+    /// is Kill Bill's DefaultNoOpHostedPaymentPageFormDescriptor: the account, nothing else.
+    fn build_form_descriptor<'a>(
+        &'a self,
+        call: HostedPageCall<'a>,
+    ) -> PluginResult<'a, FormDescriptor> {
+        let descriptor = FormDescriptor {
+            kb_account_id: call.account_id,
+            form_method: None,
+            form_url: None,
+            form_fields: Vec::new(),
+            properties: Vec::new(),
+        };
+        Box::pin(async move { Ok(descriptor) })
+    }
+
+    /// A notification the gateway sent (its body, opaque to Kill Bill). The default is Kill
+    /// Bill's DefaultNoOpGatewayNotification.
+    fn process_notification<'a>(
+        &'a self,
+        _tenant_id: Uuid,
+        _notification: &'a str,
+        _properties: &'a [PluginProperty],
+    ) -> PluginResult<'a, GatewayNotification> {
+        Box::pin(async move { Ok(GatewayNotification::no_op()) })
     }
 
     /// Reported by KillbillPluginsHealthcheck; healthy unless the plugin knows better.

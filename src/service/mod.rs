@@ -8,10 +8,12 @@ pub mod accounts;
 pub mod admin;
 pub mod caches;
 pub mod cluster;
+pub mod combo;
 pub mod custom_fields;
 pub mod export;
 pub mod external_events;
 pub mod nodes;
+pub mod payment_gateways;
 pub mod payment_methods;
 pub mod payments;
 pub mod per_tenant_config;
@@ -314,6 +316,14 @@ pub enum ServiceError {
     /// PAYMENT_NO_SUCH_PAYMENT (7020): an unknown id or external key, or another tenant's.
     #[error("Payment {id} does not exist")]
     PaymentNotFound { id: String },
+    /// PAYMENT_NO_SUCH_SUCCESS_PAYMENT (7024): a transaction to complete that is not PENDING,
+    /// or a chargeback reversal with no chargeback to reverse.
+    #[error("Payment {id} did not succeed")]
+    PaymentNotSucceeded { id: uuid::Uuid },
+    /// PAYMENT_INTERNAL_ERROR (7019) of a completion naming no transaction of a payment with
+    /// several PENDING or SUCCESS ones.
+    #[error("Internal payment error : Illegal payment state: Found multiple PENDING payment transactions for paymentId='{payment_id}'")]
+    PaymentCompletionAmbiguous { payment_id: uuid::Uuid },
     /// PAYMENT_INVALID_OPERATION (7032): the state machine refuses the operation.
     #[error("Invalid payment transition {transaction_type} from state {state}")]
     PaymentTransitionInvalid {

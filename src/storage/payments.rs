@@ -215,6 +215,41 @@ pub async fn update_payment_state(
     PaymentRecord::from_row(&row)
 }
 
+/// Sets the payment's state and its last successful state, even to none (Kill Bill's
+/// `updateLastSuccessPaymentStateName`, which the admin's repair forces), with history and
+/// audit rows.
+pub async fn overwrite_payment_state(
+    client: &impl GenericClient,
+    id: Uuid,
+    state_name: &str,
+    last_success_state_name: Option<&str>,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<PaymentRecord, StorageError> {
+    let sql = with_history_and_audit(
+        "update payments set state_name = $2, last_success_state_name = $3,
+                updated_by = $4, updated_date = $5
+         where id = $1
+         returning *",
+        "payment_history",
+        PAYMENT_COLUMNS,
+        "PAYMENT_HISTORY",
+        ChangeType::Update,
+        6,
+    );
+    let audit_row = AuditRow::new(now, audit);
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &id,
+        &state_name,
+        &last_success_state_name,
+        &audit.created_by,
+        &now,
+    ];
+    params.extend(audit_row.params());
+    let row = query_recorded(client, &sql, &params).await?;
+    PaymentRecord::from_row(&row)
+}
+
 /// Marks the payment as updated (a transaction is being added to it), with history and audit
 /// rows, as Kill Bill's updatePaymentWithNewTransaction does; its state is unchanged.
 pub async fn touch_payment(

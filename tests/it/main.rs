@@ -30,6 +30,7 @@ mod observability;
 mod payment_crash;
 mod payment_method_listings;
 mod payment_methods;
+mod payment_operations;
 mod payments;
 mod payments_gateway;
 mod pools;

@@ -43,6 +43,19 @@ const BODY_KIND: &[&str] = &["header:content-type", "body"];
 
 pub const DOCUMENTED: &[Documented] = &[
     doc(
+        "unknown-transaction-id",
+        &[
+            "pending/notify-unknown-transaction",
+            "pending/cancel-scheduled-by-unknown-id",
+        ],
+        WHOLE,
+    ),
+    doc(
+        "role-permissions-order",
+        &["security/role-after-update"],
+        &["body:/permissions/*"],
+    ),
+    doc(
         "basic-auth-401-body",
         &[
             "tenants/create-without-basic-auth",
@@ -154,6 +167,8 @@ pub const DOCUMENTED: &[Documented] = &[
             "emails/add-other-tenant",
             "export/other-tenant",
             "payment-methods/refresh-other-tenant",
+            "chargebacks/create-other-tenant",
+            "payment-transactions/get-other-tenant",
         ],
         WHOLE,
     ),
@@ -280,6 +295,7 @@ pub const DOCUMENTED: &[Documented] = &[
     doc(
         "json-error-messages",
         &[
+            "combo/unknown-field",
             "tenants/create-array-body",
             "tenants/create-unknown-field",
             "bodies/*",

@@ -4,7 +4,9 @@
 //! it needs: a callback first (so the notifications of everything after are compared), then
 //! tenants and their key-values, authentication, accounts, payment methods, payments, tags,
 //! custom fields, tags on payments and transactions, account emails, children and export,
-//! payment-method listings and refresh, users and permissions, nodes and plugins, admin, and
+//! payment-method listings and refresh, chargebacks, transactions, PENDING transactions (made
+//! by the admin's repair, as no plugin of Kill Bill's leaves one) completed and notified, combo
+//! payments, hosted payment pages, users and permissions, nodes and plugins, admin, and
 //! the removal of the callback and of the key-values last. Kill Bill announces a key-value
 //! change from a poller every 5 s, and not at all if the value is gone by then, so no value the
 //! script uploads is replaced or deleted before the notifications are compared.
@@ -64,6 +66,11 @@ pub fn script() -> Vec<Step> {
     account_extras(&mut steps);
     payment_method_listings(&mut steps);
     payment_method_deletion(&mut steps);
+    chargebacks(&mut steps);
+    payment_transactions(&mut steps);
+    pending_transactions(&mut steps);
+    combo_payments(&mut steps);
+    payment_gateways(&mut steps);
     security(&mut steps);
     nodes_and_plugins(&mut steps);
     admin(&mut steps);
@@ -1516,6 +1523,243 @@ fn nodes_and_plugins(steps: &mut Vec<Step>) {
             .json(r#"{"isSystemCommandType":false,"nodeCommandType":"${run}-noop"}"#),
         get("plugins/info", "/1.0/kb/pluginsInfo"),
         get("plugins/info-no-tenant", "/1.0/kb/pluginsInfo").auth(Auth::Basic),
+    ]);
+}
+
+/// A payment on grace's account (whose default method is external); the main account's
+/// default method is deleted by then.
+fn pay_grace(name: &str, body: &str) -> Step {
+    post(name, "/1.0/kb/accounts/${grace}/payments").json(body)
+}
+
+fn chargebacks(steps: &mut Vec<Step>) {
+    steps.extend([
+        pay_grace(
+            "chargebacks/purchase",
+            r#"{"transactionType":"PURCHASE","amount":20,"currency":"USD","paymentExternalKey":"${run}-cb","transactionExternalKey":"${run}-cb-t1"}"#,
+        )
+        .location_as("cbPay"),
+        get("chargebacks/get-purchase", "/1.0/kb/payments/${cbPay}")
+            .capture("/transactions/0/transactionId", "cbPurchaseTx"),
+        post("chargebacks/create", "/1.0/kb/payments/${cbPay}/chargebacks")
+            .json(r#"{"amount":5,"currency":"USD","transactionExternalKey":"${run}-cb1"}"#),
+        post("chargebacks/create-without-amount", "/1.0/kb/payments/${cbPay}/chargebacks")
+            .json(r#"{"currency":"USD"}"#),
+        post("chargebacks/create-by-key", "/1.0/kb/payments/chargebacks")
+            .json(r#"{"paymentExternalKey":"${run}-cb","amount":3,"transactionExternalKey":"${run}-cb2"}"#),
+        post("chargebacks/create-by-key-without-key", "/1.0/kb/payments/chargebacks")
+            .json(r#"{"amount":1}"#),
+        post("chargebacks/create-unknown-payment", "/1.0/kb/payments/${unknown}/chargebacks")
+            .json(r#"{"amount":1,"currency":"USD"}"#),
+        get("chargebacks/get-charged-back", "/1.0/kb/payments/${cbPay}"),
+        post("chargebacks/reverse", "/1.0/kb/payments/${cbPay}/chargebackReversals")
+            .json(r#"{"transactionExternalKey":"${run}-cb1"}"#),
+        post("chargebacks/reverse-unknown-key", "/1.0/kb/payments/${cbPay}/chargebackReversals")
+            .json(r#"{"transactionExternalKey":"${run}-nothing"}"#),
+        post("chargebacks/reverse-without-key", "/1.0/kb/payments/${cbPay}/chargebackReversals")
+            .json("{}"),
+        post("chargebacks/reverse-by-key", "/1.0/kb/payments/chargebackReversals")
+            .json(r#"{"paymentExternalKey":"${run}-cb","transactionExternalKey":"${run}-cb2"}"#),
+        get("chargebacks/get-reversed", "/1.0/kb/payments/${cbPay}"),
+        post("chargebacks/refund-after-reversal", "/1.0/kb/payments/${cbPay}/refunds")
+            .json(r#"{"amount":1,"currency":"USD"}"#),
+        post("chargebacks/create-other-tenant", "/1.0/kb/payments/${cbPay}/chargebacks")
+            .auth(other())
+            .json(r#"{"amount":1,"currency":"USD"}"#),
+    ]);
+}
+
+fn payment_transactions(steps: &mut Vec<Step>) {
+    let transactions = "/1.0/kb/paymentTransactions";
+    steps.extend([
+        get(
+            "payment-transactions/get",
+            &format!("{transactions}/${{cbPurchaseTx}}"),
+        ),
+        get(
+            "payment-transactions/get-with-options",
+            &format!(
+                "{transactions}/${{cbPurchaseTx}}?withPluginInfo=true&withAttempts=true&audit=FULL"
+            ),
+        ),
+        get(
+            "payment-transactions/get-unknown",
+            &format!("{transactions}/${{unknown}}"),
+        ),
+        get(
+            "payment-transactions/get-malformed-id",
+            &format!("{transactions}/not-an-id"),
+        ),
+        get(
+            "payment-transactions/get-other-tenant",
+            &format!("{transactions}/${{cbPurchaseTx}}"),
+        )
+        .auth(other()),
+        get(
+            "payment-transactions/get-by-key",
+            &format!("{transactions}?transactionExternalKey=${{run}}-cb-t1"),
+        ),
+        get(
+            "payment-transactions/get-by-unknown-key",
+            &format!("{transactions}?transactionExternalKey=${{run}}-nothing"),
+        ),
+        get(
+            "payment-transactions/get-by-key-other-tenant",
+            &format!("{transactions}?transactionExternalKey=${{run}}-cb-t1"),
+        )
+        .auth(other()),
+        get(
+            "payment-transactions/audit-logs-with-history",
+            &format!("{transactions}/${{cbPurchaseTx}}/auditLogsWithHistory"),
+        ),
+        get(
+            "payment-transactions/audit-logs-with-history-unknown",
+            &format!("{transactions}/${{unknown}}/auditLogsWithHistory"),
+        ),
+        get(
+            "payments/audit-logs-with-history",
+            "/1.0/kb/payments/${cbPay}/auditLogsWithHistory",
+        ),
+        get(
+            "payments/audit-logs-with-history-unknown",
+            "/1.0/kb/payments/${unknown}/auditLogsWithHistory",
+        ),
+        get(
+            "payments/attempt-audit-logs-with-history-unknown",
+            "/1.0/kb/payments/attempts/${unknown}/auditLogsWithHistory",
+        ),
+    ]);
+}
+
+/// No plugin of Kill Bill's leaves a transaction PENDING; the admin's repair does.
+fn pending_transactions(steps: &mut Vec<Step>) {
+    let fix = "/1.0/kb/admin/payments/${pendPay}/transactions/${pendTx}";
+    let to_pending = r#"{"transactionStatus":"PENDING","currentPaymentStateName":"AUTH_PENDING"}"#;
+    steps.extend([
+        pay_grace(
+            "pending/authorize",
+            r#"{"transactionType":"AUTHORIZE","amount":8,"currency":"USD","paymentExternalKey":"${run}-pend","transactionExternalKey":"${run}-pend-t1"}"#,
+        )
+        .location_as("pendPay"),
+        get("pending/get-authorized", "/1.0/kb/payments/${pendPay}")
+            .capture("/transactions/0/transactionId", "pendTx"),
+        put("pending/fix-to-pending", fix).json(to_pending),
+        get("pending/get-pending", "/1.0/kb/payments/${pendPay}"),
+        put("pending/complete", "/1.0/kb/payments/${pendPay}")
+            .json(r#"{"transactionExternalKey":"${run}-pend-t1"}"#),
+        get("pending/get-completed", "/1.0/kb/payments/${pendPay}"),
+        put("pending/complete-again", "/1.0/kb/payments/${pendPay}").json("{}"),
+        put("pending/fix-to-pending-again", fix).json(to_pending),
+        put("pending/complete-by-key", "/1.0/kb/payments")
+            .json(r#"{"paymentExternalKey":"${run}-pend"}"#),
+        put("pending/complete-by-key-without-key", "/1.0/kb/payments").json("{}"),
+        put("pending/complete-unknown-payment", "/1.0/kb/payments/${unknown}").json("{}"),
+        put("pending/fix-to-pending-third", fix).json(to_pending),
+        post(
+            "pending/notify-state-changed",
+            "/1.0/kb/paymentTransactions/${pendTx}",
+        )
+        .json(r#"{"paymentId":"${pendPay}","status":"SUCCESS"}"#),
+        get("pending/get-notified", "/1.0/kb/payments/${pendPay}"),
+        post(
+            "pending/notify-not-pending",
+            "/1.0/kb/paymentTransactions/${pendTx}",
+        )
+        .json(r#"{"paymentId":"${pendPay}","status":"PAYMENT_FAILURE"}"#),
+        post(
+            "pending/notify-unknown-transaction",
+            "/1.0/kb/paymentTransactions/${unknown}",
+        )
+        .json(r#"{"paymentId":"${pendPay}","status":"SUCCESS"}"#),
+        post(
+            "pending/notify-without-payment-id",
+            "/1.0/kb/paymentTransactions/${pendTx}",
+        )
+        .json(r#"{"status":"SUCCESS"}"#),
+        put("pending/fix-to-failure", fix).json(r#"{"transactionStatus":"PAYMENT_FAILURE"}"#),
+        get("pending/get-fixed-to-failure", "/1.0/kb/payments/${pendPay}"),
+        put("pending/fix-bad-status", fix).json(r#"{"transactionStatus":"BROKEN"}"#),
+        put(
+            "pending/fix-unknown-payment",
+            "/1.0/kb/admin/payments/${unknown}/transactions/${pendTx}",
+        )
+        .json(r#"{"transactionStatus":"SUCCESS"}"#),
+        delete(
+            "pending/cancel-scheduled-by-id",
+            "/1.0/kb/payments/${pendTx}/cancelScheduledPaymentTransaction",
+        ),
+        delete(
+            "pending/cancel-scheduled-by-unknown-id",
+            "/1.0/kb/payments/${unknown}/cancelScheduledPaymentTransaction",
+        ),
+        delete(
+            "pending/cancel-scheduled-by-key",
+            "/1.0/kb/payments/cancelScheduledPaymentTransaction?transactionExternalKey=${run}-pend-t1",
+        ),
+        delete(
+            "pending/cancel-scheduled-without-key",
+            "/1.0/kb/payments/cancelScheduledPaymentTransaction",
+        ),
+    ]);
+}
+
+fn combo_payments(steps: &mut Vec<Step>) {
+    let combo = "/1.0/kb/payments/combo";
+    let new_account = r#"{"account":{"externalKey":"${run}-combo","name":"Combo","currency":"USD"},"paymentMethod":{"pluginName":"__EXTERNAL_PAYMENT__","externalKey":"${run}-combo-pm"},"transaction":{"transactionType":"PURCHASE","amount":9,"transactionExternalKey":"${run}-combo-t1"}}"#;
+    steps.extend([
+        post("combo/purchase-new-account", combo)
+            .json(new_account)
+            .location_as("comboPay"),
+        get("combo/get-payment", "/1.0/kb/payments/${comboPay}"),
+        get("combo/account", "/1.0/kb/accounts?externalKey=${run}-combo"),
+        get(
+            "combo/payment-method",
+            "/1.0/kb/paymentMethods?externalKey=${run}-combo-pm",
+        ),
+        post("combo/purchase-same-account", combo)
+            .json(r#"{"account":{"externalKey":"${run}-combo"},"paymentMethod":{"pluginName":"__EXTERNAL_PAYMENT__","externalKey":"${run}-combo-pm"},"transaction":{"transactionType":"AUTHORIZE","amount":4,"currency":"USD"}}"#),
+        post("combo/by-account-id", combo)
+            .json(r#"{"account":{"accountId":"${grace}"},"transaction":{"transactionType":"CREDIT","amount":2,"currency":"USD"}}"#),
+        post("combo/capture-refused", combo)
+            .json(r#"{"account":{"externalKey":"${run}-combo"},"transaction":{"transactionType":"CAPTURE","amount":1}}"#),
+        post("combo/unknown-payment-method-id", combo)
+            .json(r#"{"account":{"externalKey":"${run}-combo"},"paymentMethod":{"pluginName":"__EXTERNAL_PAYMENT__","paymentMethodId":"${unknown}"},"transaction":{"transactionType":"PURCHASE","amount":1}}"#),
+        post("combo/empty-body", combo).raw("", Some("application/json")),
+        post("combo/unknown-field", combo).json(r#"{"colour":"blue"}"#),
+    ]);
+}
+
+fn payment_gateways(steps: &mut Vec<Step>) {
+    steps.extend([
+        post("gateways/form", "/1.0/kb/paymentGateways/hosted/form/${grace}")
+            .json(r#"{"formFields":[{"key":"amount","value":"10"}]}"#),
+        post(
+            "gateways/form-unknown-account",
+            "/1.0/kb/paymentGateways/hosted/form/${unknown}",
+        )
+        .json(r#"{"formFields":[]}"#),
+        post(
+            "gateways/form-without-method",
+            "/1.0/kb/paymentGateways/hosted/form/${bare}",
+        )
+        .json(r#"{"formFields":[]}"#),
+        post(
+            "gateways/form-other-accounts-method",
+            "/1.0/kb/paymentGateways/hosted/form/${bare}?paymentMethodId=${gracePm}",
+        )
+        .json(r#"{"formFields":[]}"#),
+        post("gateways/combo-form", "/1.0/kb/paymentGateways/hosted/form")
+            .json(r#"{"account":{"externalKey":"${run}-combo"},"paymentMethod":{"pluginName":"__EXTERNAL_PAYMENT__","externalKey":"${run}-combo-pm"},"hostedPaymentPageFields":{"formFields":[]}}"#),
+        post(
+            "gateways/notification",
+            "/1.0/kb/paymentGateways/notification/__EXTERNAL_PAYMENT__",
+        )
+        .raw("{}", Some("application/json")),
+        post(
+            "gateways/notification-unknown-plugin",
+            "/1.0/kb/paymentGateways/notification/no-such-plugin",
+        )
+        .raw("event=1", Some("text/plain")),
     ]);
 }
 

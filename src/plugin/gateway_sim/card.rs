@@ -40,6 +40,9 @@ pub const HANG_CARD: &str = "4000000000000341";
 /// Always charged, but the answer is lost on the way back: the caller gets UNDEFINED (Kill
 /// Bill's UNKNOWN, HTTP 503) while the gateway records PROCESSED for the janitor to find.
 pub const LOST_ANSWER_CARD: &str = "4000000000000259";
+/// Always left PENDING (as a card needing the customer's authentication on the gateway's
+/// page), until a notification settles it.
+pub const PENDING_CARD: &str = "4000000000003220";
 
 /// What a card number makes the gateway do, before the configured rates are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +54,8 @@ pub enum CardClass {
     Hang,
     /// Charged, answer lost ([`LOST_ANSWER_CARD`]).
     LostAnswer,
+    /// Left PENDING ([`PENDING_CARD`]).
+    Pending,
 }
 
 impl CardClass {
@@ -62,6 +67,7 @@ impl CardClass {
             CardClass::Error => "error",
             CardClass::Hang => "hang",
             CardClass::LostAnswer => "lost_answer",
+            CardClass::Pending => "pending",
         }
     }
 
@@ -72,6 +78,7 @@ impl CardClass {
             CardClass::Error,
             CardClass::Hang,
             CardClass::LostAnswer,
+            CardClass::Pending,
         ]
         .into_iter()
         .find(|class| class.as_str() == text)
@@ -113,6 +120,7 @@ impl Card {
             ERROR_CARD => CardClass::Error,
             HANG_CARD => CardClass::Hang,
             LOST_ANSWER_CARD => CardClass::LostAnswer,
+            PENDING_CARD => CardClass::Pending,
             _ => CardClass::Approve,
         };
         let fingerprint = Sha256::digest(digits.as_bytes())

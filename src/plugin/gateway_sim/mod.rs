@@ -21,6 +21,7 @@
 //! configuration source, before taking its own connection.
 
 mod card;
+mod hosted;
 mod simulation;
 mod storage;
 
@@ -34,9 +35,10 @@ use self::card::{Card, CardClass, CC_LAST4, CC_NUMBER, KEPT_PROPERTIES};
 use self::simulation::Fate;
 use self::storage::{Answer, PaymentRecord, TransactionRecord};
 use super::{
-    PaymentCall, PaymentMethodCall, PaymentMethodInfo, PaymentMethodMatch, PaymentMethodPlugin,
-    PaymentPluginApi, PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginHealth,
-    PluginProperty, PluginResult, TenantConfigSource, TransactionType,
+    FormDescriptor, GatewayNotification, HostedPageCall, PaymentCall, PaymentMethodCall,
+    PaymentMethodInfo, PaymentMethodMatch, PaymentMethodPlugin, PaymentPluginApi,
+    PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginHealth, PluginProperty,
+    PluginResult, TenantConfigSource, TransactionType,
 };
 use crate::config::{gateway_with_overrides, GatewayConfig};
 use crate::db::work::{Db, Work};
@@ -213,7 +215,7 @@ impl GatewaySimPlugin {
             return Ok(transaction_info(recorded));
         }
         let refusal = match fate {
-            Fate::Approve | Fate::Hang | Fate::LostAnswer => {
+            Fate::Approve | Fate::Hang | Fate::LostAnswer | Fate::Pending => {
                 apply(&mut payment, transaction_type, call.amount).err()
             }
             Fate::Decline => Some(Refusal {
@@ -234,6 +236,13 @@ impl GatewaySimPlugin {
                 status: PaymentPluginStatus::Error,
                 gateway_error_code: Some(refusal.code),
                 gateway_error: Some(&refusal.message),
+            },
+            // Nothing moves until the notification: the totals are applied then.
+            (Fate::Pending, None) => Answer {
+                processed_amount: call.amount,
+                status: PaymentPluginStatus::Pending,
+                gateway_error_code: None,
+                gateway_error: None,
             },
             (_, None) => Answer {
                 processed_amount: call.amount,
@@ -647,6 +656,25 @@ impl PaymentPluginApi for GatewaySimPlugin {
             Ok(records.into_iter().map(transaction_info).collect())
         }
         .boxed()
+    }
+
+    /// A form sending the customer to the simulated checkout page (docs/gateway.md).
+    fn build_form_descriptor<'a>(
+        &'a self,
+        call: HostedPageCall<'a>,
+    ) -> PluginResult<'a, FormDescriptor> {
+        let descriptor = hosted::form_descriptor(&call);
+        async move { Ok(descriptor) }.boxed()
+    }
+
+    /// The checkout page's word on a PENDING transaction (docs/gateway.md).
+    fn process_notification<'a>(
+        &'a self,
+        tenant_id: Uuid,
+        notification: &'a str,
+        _properties: &'a [PluginProperty],
+    ) -> PluginResult<'a, GatewayNotification> {
+        self.notification(tenant_id, notification).boxed()
     }
 
     fn health(&self) -> PluginHealth {

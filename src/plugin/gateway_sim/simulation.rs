@@ -25,6 +25,8 @@ pub enum Fate {
     Hang,
     /// Charged as approved, but the caller is answered UNDEFINED.
     LostAnswer,
+    /// Accepted but not charged yet: PENDING until a notification settles it.
+    Pending,
 }
 
 /// The card's class wins; an approving card is then subject to the configured rates, drawn
@@ -36,6 +38,7 @@ pub fn draw_fate(class: CardClass, config: &GatewayConfig, rng: &mut impl Rng) -
         CardClass::Error => return Fate::Error,
         CardClass::Hang => return Fate::Hang,
         CardClass::LostAnswer => return Fate::LostAnswer,
+        CardClass::Pending => return Fate::Pending,
         CardClass::Approve => {}
     }
     let shares = [
@@ -154,7 +157,7 @@ mod tests {
                 Fate::Decline => 1,
                 Fate::Error => 2,
                 Fate::Hang => 3,
-                Fate::LostAnswer => panic!("rates never lose an answer"),
+                Fate::LostAnswer | Fate::Pending => panic!("rates never lose or defer an answer"),
             };
             counts[slot] += 1;
         }

@@ -372,6 +372,33 @@ pub async fn save_transaction(
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
+/// Settles a PENDING transaction as a notification says; a transaction no longer PENDING is
+/// left as it is (only under [`lock_payment`]'s lock, so two notifications settle it once).
+pub async fn settle_pending_transaction(
+    client: &impl GenericClient,
+    transaction_id: Uuid,
+    status: PaymentPluginStatus,
+    processed_amount: Decimal,
+    gateway_error_code: Option<&str>,
+    gateway_error: Option<&str>,
+) -> Result<u64, tokio_postgres::Error> {
+    client
+        .execute(
+            "update gateway_transactions
+             set status = $2, processed_amount = $3, gateway_error_code = $4,
+                 gateway_error = $5, updated_date = now()
+             where kb_transaction_id = $1 and status = 'PENDING'",
+            &[
+                &transaction_id,
+                &status_name(status),
+                &processed_amount,
+                &gateway_error_code,
+                &gateway_error,
+            ],
+        )
+        .await
+}
+
 const TRANSACTION_COLUMNS: &str = "t.kb_transaction_id, t.kb_payment_id, t.transaction_type,
     t.processed_amount, t.currency, t.status, t.gateway_error_code, t.gateway_error,
     p.charge_id, t.reference_id, t.created_date, t.updated_date";

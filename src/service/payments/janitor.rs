@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -341,6 +341,7 @@ pub(super) async fn settle_known(
     transaction_id: Uuid,
     status: TransactionStatus,
     info: Option<PaymentTransactionInfo>,
+    recorded_at: Option<DateTime<Utc>>,
     context: CallContext,
 ) {
     let give_up = tokio::time::Instant::now() + lease_length(&service.inner.config);
@@ -351,6 +352,7 @@ pub(super) async fn settle_known(
             transaction_id,
             status,
             info.as_ref(),
+            recorded_at,
             &context,
         )
         .await;
@@ -373,6 +375,7 @@ async fn settle_once(
     transaction_id: Uuid,
     status: TransactionStatus,
     info: Option<&PaymentTransactionInfo>,
+    recorded_at: Option<DateTime<Utc>>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
     let inner = &service.inner;
@@ -395,7 +398,8 @@ async fn settle_once(
     };
     let current =
         TransactionStatus::parse(&started.transaction.status).unwrap_or(TransactionStatus::Unknown);
-    if !current.is_open() || started.transaction.updated_date != started.transaction.created_date {
+    let unchanged_since = recorded_at.unwrap_or(started.transaction.created_date);
+    if !current.is_open() || started.transaction.updated_date != unchanged_since {
         // Recorded after all (the commit had gone through), or repaired meanwhile.
         return release(service, &lock_name(account_id), &owner).await;
     }

@@ -24,10 +24,12 @@
 mod janitor;
 mod lock;
 pub mod money;
+mod operations;
 mod prepare;
 mod read;
 mod record;
 pub mod state;
+mod totals;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,9 +41,11 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use self::lock::LocalAccountLocks;
+pub use self::operations::{CompletionFilter, StateFix, TransactionRefForCancel};
 use self::prepare::{FreshIds, Loaded};
 use self::record::{Started, Written};
 use self::state::TransactionStatus;
+pub use self::totals::PaymentTotals;
 use super::{AuditLevel, CallContext, ServiceError};
 use crate::bus::nodes::NodeMonitor;
 use crate::bus::notifications::NotificationQueueService;
@@ -98,6 +102,36 @@ pub struct PaymentRequest {
     pub transaction_external_key: Option<String>,
     pub payment_method_id: Option<Uuid>,
     pub properties: Vec<PluginProperty>,
+    /// The transaction to complete, when the caller names it (a completion or a gateway's
+    /// notification); a PENDING transaction with the request's key is completed too.
+    pub transaction_id: Option<Uuid>,
+    /// Kill Bill's `overridePluginOperationResult`: the outcome is this status and the plugin
+    /// is not called (notifyStateChanged, chargeback reversals).
+    pub override_status: Option<TransactionStatus>,
+}
+
+impl PaymentRequest {
+    /// An operation of `transaction_type` with nothing else set.
+    pub fn of(transaction_type: TransactionType) -> PaymentRequest {
+        PaymentRequest {
+            transaction_type,
+            amount: None,
+            currency: None,
+            effective_date: None,
+            payment_external_key: None,
+            transaction_external_key: None,
+            payment_method_id: None,
+            properties: Vec::new(),
+            transaction_id: None,
+            override_status: None,
+        }
+    }
+
+    /// A chargeback reversal: a CHARGEBACK recorded as failed with the reversed one's key.
+    pub fn is_chargeback_reversal(&self) -> bool {
+        self.transaction_type == TransactionType::Chargeback
+            && self.override_status == Some(TransactionStatus::PaymentFailure)
+    }
 }
 
 /// What a payment read asks for besides the payment itself.
@@ -122,60 +156,14 @@ pub struct PaymentView {
     pub transaction_audit_logs: HashMap<i64, Vec<AuditLog>>,
 }
 
-/// Kill Bill's totals: sums of SUCCESS transactions, by kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PaymentTotals {
-    pub authorized: Decimal,
-    pub captured: Decimal,
-    pub purchased: Decimal,
-    pub refunded: Decimal,
-    pub credited: Decimal,
-}
-
 impl PaymentView {
-    /// The payment's currency: that of its first transaction.
+    /// The payment's currency, as Kill Bill's DefaultPayment chooses it.
     pub fn currency(&self) -> Option<&str> {
-        self.transactions
-            .iter()
-            .find_map(|transaction| transaction.currency.as_deref())
+        totals::payment_currency(&self.transactions)
     }
 
     pub fn totals(&self) -> PaymentTotals {
-        let mut totals = PaymentTotals::default();
-        let mut voided = false;
-        for transaction in &self.transactions {
-            if transaction.status != TransactionStatus::Success.as_str() {
-                continue;
-            }
-            let amount = transaction
-                .processed_amount
-                .or(transaction.amount)
-                .unwrap_or_default();
-            match TransactionType::parse(&transaction.transaction_type) {
-                Some(TransactionType::Authorize) => totals.authorized += amount,
-                Some(TransactionType::Capture) => totals.captured += amount,
-                Some(TransactionType::Purchase) => totals.purchased += amount,
-                Some(TransactionType::Refund) => totals.refunded += amount,
-                Some(TransactionType::Credit) => totals.credited += amount,
-                Some(TransactionType::Chargeback) => {
-                    // A chargeback takes back what was captured or purchased.
-                    if totals.captured > Decimal::ZERO {
-                        totals.captured -= amount;
-                    } else {
-                        totals.purchased -= amount;
-                    }
-                }
-                Some(TransactionType::Void) => voided = true,
-                None => {}
-            }
-        }
-        if voided {
-            totals.authorized = Decimal::ZERO;
-        }
-        // DefaultPayment: captured and purchased totals are never negative.
-        totals.captured = totals.captured.max(Decimal::ZERO);
-        totals.purchased = totals.purchased.max(Decimal::ZERO);
-        totals
+        totals::totals(&self.transactions)
     }
 }
 
@@ -320,11 +308,20 @@ impl PaymentService {
             payment_id: decision.payment.id(),
             transaction_id: decision.transaction_id,
             payment_method_id: decision.payment.payment_method_id(),
-            amount: request.amount,
+            amount: decision.amount,
             currency: decision.currency.clone(),
             properties: request.properties.clone(),
         };
-        let settled = if self.inner.config.settle_in_one_transaction {
+        let settled = if let Some(status) = request.override_status {
+            // The caller says what happened: the plugin is bypassed, so nothing can be lost
+            // between two transactions.
+            Some(overridden_outcome(
+                &call,
+                request.transaction_type,
+                status,
+                &decision,
+            ))
+        } else if self.inner.config.settle_in_one_transaction {
             self.inner.plugins.answer_at_once(
                 &decision.plugin_name,
                 request.transaction_type,
@@ -375,13 +372,15 @@ impl PaymentService {
                 started
             }
             Err(error) => {
-                if error.is_unavailable() {
+                if error.is_unavailable() && decision.completing.is_none() {
                     // The first transaction may have committed just before the database went
-                    // away; the plugin was never called, so that is what gets recorded.
+                    // away; the plugin was never called, so that is what gets recorded. (A
+                    // completion wrote nothing: its transaction stays PENDING.)
                     self.settle_later(
                         tenant,
                         decision.transaction_id,
                         TransactionStatus::PluginFailure,
+                        None,
                         None,
                         context,
                     );
@@ -416,7 +415,14 @@ impl PaymentService {
                 if error.is_unavailable() {
                     // The plugin answered: recorded as soon as the database answers again,
                     // with the request's stale lease given back.
-                    self.settle_later(tenant, started.transaction.id, status, info, context);
+                    self.settle_later(
+                        tenant,
+                        started.transaction.id,
+                        status,
+                        info,
+                        Some(started.transaction.updated_date),
+                        context,
+                    );
                 }
                 return Err(error);
             }
@@ -484,13 +490,15 @@ impl PaymentService {
     }
 
     /// Records a known outcome of `transaction_id` in the background, once the database
-    /// answers again ([`janitor::settle_known`]).
+    /// answers again ([`janitor::settle_known`]), if it was not updated since `recorded_at`
+    /// (`None`: since it was created).
     fn settle_later(
         &self,
         tenant: &Tenant,
         transaction_id: Uuid,
         status: TransactionStatus,
         info: Option<PaymentTransactionInfo>,
+        recorded_at: Option<DateTime<Utc>>,
         context: &CallContext,
     ) {
         tokio::spawn(janitor::settle_known(
@@ -499,6 +507,7 @@ impl PaymentService {
             transaction_id,
             status,
             info,
+            recorded_at,
             context.clone(),
         ));
     }
@@ -638,6 +647,29 @@ impl PaymentService {
         drop(work);
         posted.committed().await;
         Ok(written)
+    }
+}
+
+/// The outcome a caller imposed (Kill Bill's DefaultNoOpPaymentInfoPlugin for an overridden
+/// result): processed or declined, for what the completed transaction had processed.
+fn overridden_outcome(
+    call: &PaymentCall,
+    transaction_type: TransactionType,
+    status: TransactionStatus,
+    decision: &prepare::Decision,
+) -> PaymentTransactionInfo {
+    let plugin_status = match status {
+        TransactionStatus::Success => crate::plugin::PaymentPluginStatus::Processed,
+        TransactionStatus::Pending => crate::plugin::PaymentPluginStatus::Pending,
+        TransactionStatus::PaymentFailure => crate::plugin::PaymentPluginStatus::Error,
+        TransactionStatus::PluginFailure => crate::plugin::PaymentPluginStatus::Canceled,
+        TransactionStatus::Unknown => crate::plugin::PaymentPluginStatus::Undefined,
+    };
+    let completed = decision.completing.as_ref();
+    PaymentTransactionInfo {
+        amount: completed.and_then(|pending| pending.processed_amount),
+        currency: completed.and_then(|pending| pending.processed_currency.clone()),
+        ..PaymentTransactionInfo::for_call(call, transaction_type, plugin_status)
     }
 }
 

@@ -7,6 +7,7 @@
 //! [`decide`] is a pure function of what was read, so the rules are unit tested without a
 //! database. Nothing here writes.
 
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::lock::lock_name;
@@ -189,6 +190,10 @@ pub(super) struct Decision {
     pub transaction_external_key: String,
     pub currency: Option<String>,
     pub plugin_name: String,
+    /// The PENDING transaction the operation completes instead of recording a new one.
+    pub completing: Option<TransactionRecord>,
+    /// The amount the plugin is asked for: the request's, else the completed transaction's.
+    pub amount: Option<Decimal>,
 }
 
 /// Checks that don't need the database, made before anything is read.
@@ -204,7 +209,12 @@ pub(super) fn validate(request: &PaymentRequest) -> Result<(), ServiceError> {
             return Err(ServiceError::ExternalKeyTooLong);
         }
     }
-    if request.transaction_type != TransactionType::Void && request.amount.is_none() {
+    // A completion (of a named transaction) and an outcome given by the caller take the
+    // amount already recorded.
+    let amount_optional = request.transaction_type == TransactionType::Void
+        || request.transaction_id.is_some()
+        || request.override_status.is_some();
+    if !amount_optional && request.amount.is_none() {
         return Err(ServiceError::InvalidArgument(
             "PaymentTransactionJson amount needs to be set".to_string(),
         ));
@@ -222,12 +232,28 @@ pub(super) fn decide(
     let kind = request.transaction_type;
     let account = &loaded.account;
     let payment = loaded.payment.clone();
+    // A gateway's notification completes a PENDING transaction or nothing (Kill Bill's
+    // notifyPendingPaymentOfStateChanged, checked here under the account's lock, before
+    // anything else: a transaction no longer PENDING is 7024, not a key already used).
+    if let (Some(_), Some(id), Some(existing)) =
+        (request.override_status, request.transaction_id, &payment)
+    {
+        let named = loaded
+            .payment_transactions
+            .iter()
+            .find(|transaction| transaction.id == id);
+        if named.is_none_or(|named| named.status != TransactionStatus::Pending.as_str()) {
+            return Err(ServiceError::PaymentNotSucceeded { id: existing.id });
+        }
+    }
+
     if let Some(key) = &request.transaction_external_key {
         let earlier = &loaded.keyed_transactions;
-        if earlier
-            .iter()
-            .any(|earlier| earlier.status == TransactionStatus::Success.as_str())
-        {
+        // A chargeback's key is the one key that may come back after a success: its reversal.
+        if earlier.iter().any(|earlier| {
+            earlier.status == TransactionStatus::Success.as_str()
+                && earlier.transaction_type != TransactionType::Chargeback.as_str()
+        }) {
             return Err(ServiceError::PaymentTransactionKeyExists { key: key.clone() });
         }
         if let Some(last) = earlier.last() {
@@ -257,6 +283,11 @@ pub(super) fn decide(
         }
     }
 
+    let completing = match &payment {
+        Some(existing) => transaction_to_complete(existing, &loaded.payment_transactions, request)?,
+        None => None,
+    };
+
     let last_success = payment
         .as_ref()
         .and_then(|payment| payment.last_success_state_name.as_deref());
@@ -267,6 +298,18 @@ pub(super) fn decide(
         });
     }
 
+    // A reversal needs a transaction of the payment with its key (ChargebackInitiated).
+    let reversal = request.is_chargeback_reversal();
+    if let (true, Some(existing)) = (reversal, &payment) {
+        let reverses_something = loaded
+            .payment_transactions
+            .iter()
+            .any(|transaction| names(request, transaction));
+        if !reverses_something {
+            return Err(ServiceError::PaymentNotSucceeded { id: existing.id });
+        }
+    }
+
     let payment_currency = match &payment {
         Some(_) => loaded
             .payment_transactions
@@ -275,7 +318,18 @@ pub(super) fn decide(
         None => None,
     };
     let currency = match (&request.currency, &payment_currency) {
-        (Some(asked), Some(own)) if asked != own => {
+        // A reversal records no amount and no currency.
+        _ if reversal => None,
+        (asked, _) if completing.is_some() => asked.clone().or_else(|| {
+            completing
+                .as_ref()
+                .and_then(|pending| pending.currency.clone())
+        }),
+        // A chargeback is in the account's currency unless it says otherwise
+        // (PaymentResource), and may be in another currency than the payment's.
+        (None, _) if kind == TransactionType::Chargeback => account.data.currency.clone(),
+        // Kill Bill lets a chargeback come in another currency than the payment's.
+        (Some(asked), Some(own)) if asked != own && kind != TransactionType::Chargeback => {
             // Kill Bill's wording, double space included.
             return Err(invalid(
                 "currency",
@@ -309,7 +363,7 @@ pub(super) fn decide(
         });
     }
     // Kill Bill refuses a missing payment method before a missing currency.
-    if currency.is_none() && kind != TransactionType::Void {
+    if currency.is_none() && kind != TransactionType::Void && !reversal && completing.is_none() {
         return Err(invalid("currency", "should not be null".to_string()));
     }
 
@@ -324,16 +378,94 @@ pub(super) fn decide(
             payment_method_id,
         },
     };
+    let (transaction_id, transaction_external_key) = match &completing {
+        Some(pending) => (pending.id, pending.external_key.clone()),
+        None => (
+            fresh.transaction_id,
+            request
+                .transaction_external_key
+                .clone()
+                .unwrap_or_else(|| fresh.transaction_id.to_string()),
+        ),
+    };
     Ok(Decision {
         payment: plan,
-        transaction_id: fresh.transaction_id,
-        transaction_external_key: request
-            .transaction_external_key
-            .clone()
-            .unwrap_or_else(|| fresh.transaction_id.to_string()),
+        transaction_id,
+        transaction_external_key,
         currency,
         plugin_name: method.plugin_name.clone(),
+        amount: request
+            .amount
+            .or_else(|| completing.as_ref().and_then(|pending| pending.amount)),
+        completing,
     })
+}
+
+/// Whether the request names `transaction` (by id or external key).
+fn names(request: &PaymentRequest, transaction: &TransactionRecord) -> bool {
+    request.transaction_id == Some(transaction.id)
+        || request.transaction_external_key.as_deref() == Some(transaction.external_key.as_str())
+}
+
+/// Kill Bill's findTransactionToCompleteAndRunSanityChecks: when the request names a
+/// transaction of the payment (by id or key), a PENDING one of its type is completed rather
+/// than a new one recorded; an UNKNOWN one cannot be (7032), another type is 7031, and another
+/// pending AUTHORIZE, PURCHASE or CREDIT blocks the operation (7032).
+fn transaction_to_complete(
+    payment: &PaymentRecord,
+    transactions: &[TransactionRecord],
+    request: &PaymentRequest,
+) -> Result<Option<TransactionRecord>, ServiceError> {
+    if request.transaction_id.is_none() && request.transaction_external_key.is_none() {
+        return Ok(None);
+    }
+    let kind = request.transaction_type;
+    let mut candidate: Option<&TransactionRecord> = None;
+    for transaction in transactions {
+        let status = TransactionStatus::parse(&transaction.status);
+        if !names(request, transaction) {
+            let initial = matches!(
+                TransactionType::parse(&transaction.transaction_type),
+                Some(
+                    TransactionType::Authorize
+                        | TransactionType::Purchase
+                        | TransactionType::Credit
+                )
+            );
+            if initial && status == Some(TransactionStatus::Pending) {
+                return Err(ServiceError::PaymentTransitionInvalid {
+                    transaction_type: transaction.transaction_type.clone(),
+                    state: payment
+                        .state_name
+                        .clone()
+                        .unwrap_or_else(|| INITIAL_STATE.to_string()),
+                });
+            }
+            continue;
+        }
+        if transaction.transaction_type != kind.as_str() {
+            return Err(invalid(
+                "transactionType",
+                format!(
+                    "{} doesn't match existing transaction type {}",
+                    kind.as_str(),
+                    transaction.transaction_type
+                ),
+            ));
+        }
+        if status.is_some_and(TransactionStatus::is_open) {
+            candidate = Some(transaction);
+        }
+    }
+    match candidate {
+        Some(unknown) if unknown.status == TransactionStatus::Unknown.as_str() => {
+            Err(ServiceError::PaymentTransitionInvalid {
+                transaction_type: kind.as_str().to_string(),
+                state: TransactionStatus::Unknown.as_str().to_string(),
+            })
+        }
+        other => Ok(other.cloned()),
+    }
 }
 
 fn invalid(name: &str, reason: String) -> ServiceError {
@@ -447,6 +579,8 @@ mod tests {
             transaction_external_key: None,
             payment_method_id: None,
             properties: Vec::new(),
+            transaction_id: None,
+            override_status: None,
         }
     }
 

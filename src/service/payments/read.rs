@@ -11,7 +11,7 @@ use super::janitor;
 use super::{PaymentRef, PaymentService, PaymentView, ReadOptions};
 use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
-use crate::service::{AuditLevel, ServiceError};
+use crate::service::{AuditLevel, AuditLogWithHistory, ServiceError};
 use crate::storage::audit::{self, AuditLogRecord as AuditLog, AuditedTable};
 use crate::storage::payments::{self, PaymentLookup, PaymentRecord};
 use crate::storage::{accounts, payment_methods, StorageError};
@@ -40,6 +40,110 @@ impl PaymentService {
         views
             .pop()
             .ok_or_else(|| ServiceError::Internal("payment vanished".to_string()))
+    }
+
+    /// The payment holding the tenant's transaction `transaction_id` (TransactionResource);
+    /// an id no transaction of the tenant has is Kill Bill's ObjectDoesNotExist.
+    pub async fn find_by_transaction_id(
+        &self,
+        tenant: &Tenant,
+        transaction_id: Uuid,
+        options: ReadOptions,
+    ) -> Result<PaymentView, ServiceError> {
+        let found = {
+            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
+                .await?
+        }
+        .ok_or(ServiceError::ObjectNotFound {
+            object_type: "TRANSACTION",
+            id: transaction_id,
+        })?;
+        self.find(tenant, PaymentRef::Id(found.payment.id), options)
+            .await
+    }
+
+    /// The payment of the tenant's transactions with this external key (all on one payment, as
+    /// the rules keep them); none is PAYMENT_NO_SUCH_PAYMENT naming the key.
+    pub async fn find_by_transaction_external_key(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        options: ReadOptions,
+    ) -> Result<PaymentView, ServiceError> {
+        let first = {
+            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            payments::find_transactions_by_external_key(work.client(), tenant.record_id, key)
+                .await?
+                .into_iter()
+                .next()
+        }
+        .ok_or_else(|| ServiceError::PaymentNotFound {
+            id: key.to_string(),
+        })?;
+        self.find(tenant, PaymentRef::Id(first.payment_id), options)
+            .await
+    }
+
+    /// The payment's audit trail, each entry with the payment as it was after that change.
+    pub async fn payment_audit_logs_with_history(
+        &self,
+        tenant: &Tenant,
+        payment_id: Uuid,
+    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
+        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let client = work.client();
+        let payment =
+            payments::find_payment(client, tenant.record_id, PaymentLookup::Id(payment_id))
+                .await?
+                .ok_or(ServiceError::ObjectNotFound {
+                    object_type: "PAYMENT",
+                    id: payment_id,
+                })?;
+        Ok(audit::find_audit_logs_with_history(
+            client,
+            AuditedTable::Payment,
+            tenant.record_id,
+            payment.record_id,
+        )
+        .await?)
+    }
+
+    /// The transaction's audit trail, each entry with the transaction as it was after it.
+    pub async fn transaction_audit_logs_with_history(
+        &self,
+        tenant: &Tenant,
+        transaction_id: Uuid,
+    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
+        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let client = work.client();
+        let found =
+            payments::find_transaction_with_payment(client, tenant.record_id, transaction_id)
+                .await?
+                .ok_or(ServiceError::ObjectNotFound {
+                    object_type: "TRANSACTION",
+                    id: transaction_id,
+                })?;
+        Ok(audit::find_audit_logs_with_history(
+            client,
+            AuditedTable::PaymentTransaction,
+            tenant.record_id,
+            found.transaction.record_id,
+        )
+        .await?)
+    }
+
+    /// A payment attempt's audit trail: ferrobill has no payment control plugins, so no
+    /// attempts, and every id is unknown (Kill Bill's ObjectDoesNotExist).
+    pub async fn attempt_audit_logs_with_history(
+        &self,
+        _tenant: &Tenant,
+        attempt_id: Uuid,
+    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
+        Err(ServiceError::ObjectNotFound {
+            object_type: "PAYMENT_ATTEMPT",
+            id: attempt_id,
+        })
     }
 
     /// The account's payments, oldest first.

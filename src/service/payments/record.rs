@@ -124,12 +124,16 @@ pub(super) async fn write_settled(
     let outcome = Outcome::new(
         status,
         Some(info),
-        request.amount,
+        decision.amount,
         decision.currency.as_deref(),
     );
     let state_name = state::state_after(kind, status);
-    let last_success = (status == TransactionStatus::Success).then_some(state_name.as_str());
+    let last_success = state::is_success_state(&state_name).then_some(state_name.as_str());
     let new_transaction = new_transaction(decision, request, account, now);
+    let effective_date = match &decision.completing {
+        Some(pending) => pending.effective_date,
+        None => new_transaction.effective_date,
+    };
     let event = event_data(
         tenant,
         account,
@@ -137,12 +141,55 @@ pub(super) async fn write_settled(
         decision.transaction_id,
         kind,
         &outcome,
-        request.amount,
+        decision.amount,
         decision.currency.as_deref(),
-        new_transaction.effective_date,
+        effective_date,
     );
     let client = work.client();
     let mut posted = bus.posted();
+    if let (Some(pending), PaymentPlan::Existing(payment)) =
+        (&decision.completing, &decision.payment)
+    {
+        // A completion updates the PENDING transaction and the payment's state, as Kill Bill's
+        // processPaymentInfoPlugin does; nothing is inserted.
+        let (transaction, payment, (), ()) = crate::db::sql::pipelined(async {
+            tokio::try_join!(
+                async {
+                    payments::update_transaction_outcome(
+                        client,
+                        pending.id,
+                        &outcome.columns(),
+                        now,
+                        &audit,
+                    )
+                    .await
+                    .map_err(ServiceError::from)
+                },
+                async {
+                    payments::update_payment_state(
+                        client,
+                        payment.id,
+                        &state_name,
+                        last_success,
+                        now,
+                        &audit,
+                    )
+                    .await
+                    .map_err(ServiceError::from)
+                },
+                post_payment_event(&mut posted, work, status, event, context),
+                commit(work),
+            )
+        })
+        .await?;
+        return Ok((
+            Written {
+                payment,
+                transaction,
+            },
+            posted,
+        ));
+    }
     let write_payment = async {
         let written = match &decision.payment {
             PaymentPlan::New {
@@ -260,6 +307,37 @@ pub(super) async fn write_started(
             }
         }
     };
+    if let (Some(pending), PaymentPlan::Existing(payment)) =
+        (&decision.completing, &decision.payment)
+    {
+        // Completing a PENDING transaction writes nothing before the plugin answers.
+        let lease = Lease {
+            lock_name: &lock,
+            owner: lease_owner,
+            node,
+            expires_at,
+            transaction: Some((tenant.record_id, pending.id)),
+        };
+        let (displaced, ()) = crate::db::sql::pipelined(async {
+            tokio::try_join!(
+                async {
+                    payments::take_lease(client, &lease)
+                        .await
+                        .map_err(ServiceError::from)
+                },
+                commit(work),
+            )
+        })
+        .await?;
+        return Ok(Started {
+            account: account.clone(),
+            payment: payment.clone(),
+            transaction: pending.clone(),
+            plugin_name: decision.plugin_name.clone(),
+            lease_owner: lease_owner.to_string(),
+            displaced: displaced.map(|(_, transaction_id)| transaction_id),
+        });
+    }
     let (displaced, payment, transaction, ()) = crate::db::sql::pipelined(async {
         tokio::try_join!(
             async {
@@ -320,7 +398,7 @@ pub(super) async fn write_outcome(
     let outcome = Outcome::new(status, info, recorded.amount, recorded.currency.as_deref());
     let audit = audit_context(context, tenant, started.account.record_id);
     let state_name = state::state_after(kind, status);
-    let last_success = (status == TransactionStatus::Success).then_some(state_name.as_str());
+    let last_success = state::is_success_state(&state_name).then_some(state_name.as_str());
     let event = event_data(
         tenant,
         &started.account,

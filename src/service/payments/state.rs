@@ -86,6 +86,13 @@ pub fn state_after(transaction_type: TransactionType, status: TransactionStatus)
     format!("{}_{suffix}", state_prefix(transaction_type))
 }
 
+/// Whether a payment state counts as its last successful one (Kill Bill's
+/// PaymentStateMachineHelper.isSuccessState): every `X_SUCCESS`, and every chargeback state, so
+/// a reversed chargeback (CHARGEBACK_FAILED) leaves only a refund possible.
+pub fn is_success_state(state_name: &str) -> bool {
+    state_name.ends_with("SUCCESS") || state_name.starts_with("CHARGEBACK")
+}
+
 /// Whether `transaction_type` may follow the payment's last successful state (`None`: it never
 /// succeeded). Failures never count, so a failed operation can always be retried.
 pub fn is_allowed(last_success_state: Option<&str>, transaction_type: TransactionType) -> bool {
@@ -121,6 +128,10 @@ mod tests {
         assert!(!is_allowed(Some("PURCHASE_SUCCESS"), Void));
         assert!(!is_allowed(Some("VOID_SUCCESS"), Capture));
         assert!(!is_allowed(Some("CREDIT_SUCCESS"), Refund));
+        assert!(is_allowed(Some("CHARGEBACK_FAILED"), Refund));
+        assert!(!is_allowed(Some("CHARGEBACK_FAILED"), Chargeback));
+        assert!(is_success_state("CHARGEBACK_FAILED"));
+        assert!(!is_success_state("PURCHASE_FAILED"));
     }
 
     #[test]

@@ -1,0 +1,95 @@
+//! `PUT /1.0/kb/admin/payments/{paymentId}/transactions/{paymentTransactionId}`: Kill Bill's
+//! AdminResource `updatePaymentTransactionState`, an operator's repair of a stuck transaction
+//! (its status, and the payment's current and last successful states), answered 204.
+//!
+//! This file reads AdminPaymentJson and calls the payment service; it holds no rule and no SQL.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::put;
+use axum::Router;
+use serde::Deserialize;
+
+use super::error::{ApiError, Result};
+use super::extract::{parse_id, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::lenient;
+use super::AppState;
+use crate::service::payments::state::TransactionStatus;
+use crate::service::payments::StateFix;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/1.0/kb/admin/payments/{payment_id}/transactions/{payment_transaction_id}",
+        put(update_payment_transaction_state),
+    )
+}
+
+/// Kill Bill's AdminPaymentJson.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AdminPaymentJson {
+    #[serde(default, deserialize_with = "lenient::string")]
+    last_success_payment_state: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    current_payment_state_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    transaction_status: Option<String>,
+}
+
+impl JsonBody for AdminPaymentJson {
+    const NAME: &'static str = "AdminPaymentJson";
+    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.AdminPaymentJson";
+}
+
+/// Kill Bill's `TransactionStatus.valueOf`, with its message for an unknown name.
+fn transaction_status(name: Option<String>) -> Result<TransactionStatus> {
+    let name = name.ok_or_else(|| {
+        ApiError::InvalidParameter("AdminPaymentJson transactionStatus needs to be set".to_string())
+    })?;
+    TransactionStatus::parse(&name).ok_or_else(|| {
+        ApiError::InvalidParameter(format!(
+            "No enum constant org.killbill.billing.payment.api.TransactionStatus.{name}"
+        ))
+    })
+}
+
+async fn update_payment_transaction_state(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath((raw_payment_id, raw_transaction_id)): KbPath<(String, String)>,
+    KbJson(body): KbJson<AdminPaymentJson>,
+) -> Result<Response> {
+    let payment_id = parse_id(&raw_payment_id)?;
+    let transaction_id = parse_id(&raw_transaction_id)?;
+    let fix = StateFix {
+        transaction_status: transaction_status(body.transaction_status)?,
+        last_success_payment_state: body.last_success_payment_state,
+        current_payment_state_name: body.current_payment_state_name,
+    };
+    state
+        .payments
+        .fix_transaction_state(&tenant, payment_id, transaction_id, fix, &context)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_kill_bills_constants() {
+        assert!(matches!(
+            transaction_status(Some("SUCCESS".to_string())),
+            Ok(TransactionStatus::Success)
+        ));
+        let Err(ApiError::InvalidParameter(message)) = transaction_status(Some("NOPE".to_string()))
+        else {
+            panic!("an unknown status is refused");
+        };
+        assert!(message.ends_with("TransactionStatus.NOPE"));
+        assert!(transaction_status(None).is_err());
+    }
+}

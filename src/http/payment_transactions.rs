@@ -1,0 +1,127 @@
+//! `/1.0/kb/paymentTransactions`: Kill Bill's TransactionResource: the payment of a transaction
+//! (by id or external key, with `withPluginInfo`, `withAttempts`, `audit`), a gateway's word on
+//! a PENDING transaction (notifyStateChanged: 201 with the payment's Location), and the
+//! transaction's audit logs with history.
+//!
+//! This file owns the paths, parameters and wire shapes only; the rules are
+//! `service::payments`'s. It never holds SQL.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::audit::audit_logs_with_history_json;
+use super::error::{ApiError, Result};
+use super::extract::{
+    parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, QueryPairs, RawQueryPairs, WriteContext,
+};
+use super::payments::{read_options, PaymentJson, PaymentTransactionInputJson};
+use super::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/1.0/kb/paymentTransactions",
+            get(get_payment_by_transaction_key),
+        )
+        .route(
+            "/1.0/kb/paymentTransactions/{transaction_id}",
+            get(get_payment_by_transaction_id).post(notify_state_changed),
+        )
+        .route(
+            "/1.0/kb/paymentTransactions/{transaction_id}/",
+            get(get_payment_by_transaction_id).post(notify_state_changed),
+        )
+        .route(
+            "/1.0/kb/paymentTransactions/{transaction_id}/auditLogsWithHistory",
+            get(get_transaction_audit_logs_with_history),
+        )
+}
+
+/// Kill Bill's status name of a transaction that succeeded; any other is a failure.
+const SUCCESS: &str = "SUCCESS";
+
+/// `GET /1.0/kb/paymentTransactions/{transactionId}`.
+async fn get_payment_by_transaction_id(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_transaction_id): KbPath<String>,
+    query: RawQueryPairs,
+) -> Result<Response> {
+    let transaction_id = parse_id(&raw_transaction_id)?;
+    let params = QueryPairs::from(query);
+    let view = state
+        .payments
+        .find_by_transaction_id(&tenant, transaction_id, read_options(&params)?)
+        .await?;
+    Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
+}
+
+/// `GET /1.0/kb/paymentTransactions?transactionExternalKey=`; a missing key is looked up as
+/// the text `null`, as Kill Bill does.
+async fn get_payment_by_transaction_key(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    query: RawQueryPairs,
+) -> Result<Response> {
+    let params = QueryPairs::from(query);
+    let key = params.value("transactionExternalKey").unwrap_or("null");
+    let view = state
+        .payments
+        .find_by_transaction_external_key(&tenant, key, read_options(&params)?)
+        .await?;
+    Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
+}
+
+/// `POST /1.0/kb/paymentTransactions/{transactionId}`: the body's `paymentId` and `status`
+/// (SUCCESS, or anything else for a failure) are required; 201 with the payment's Location.
+async fn notify_state_changed(
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    KbPath(raw_transaction_id): KbPath<String>,
+    KbJson(body): KbJson<PaymentTransactionInputJson>,
+) -> Result<Response> {
+    let transaction_id = parse_id(&raw_transaction_id)?;
+    let payment_id = body.payment_id.ok_or_else(|| {
+        ApiError::InvalidParameter("PaymentTransactionJson paymentId needs to be set".to_string())
+    })?;
+    let status = body.status.ok_or_else(|| {
+        ApiError::InvalidParameter("PaymentTransactionJson status needs to be set".to_string())
+    })?;
+    let result = state
+        .payments
+        .notify_state_changed(
+            &tenant,
+            payment_id,
+            transaction_id,
+            status == SUCCESS,
+            &context,
+        )
+        .await?;
+    let location = format!("{base}/1.0/kb/payments/{}/", result.payment.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// `GET /1.0/kb/paymentTransactions/{transactionId}/auditLogsWithHistory`.
+async fn get_transaction_audit_logs_with_history(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    KbPath(raw_transaction_id): KbPath<String>,
+) -> Result<Response> {
+    let transaction_id = parse_id(&raw_transaction_id)?;
+    let logs = state
+        .payments
+        .transaction_audit_logs_with_history(&tenant, transaction_id)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Json(audit_logs_with_history_json(
+        "TRANSACTION",
+        transaction_id,
+        logs,
+    ))
+    .into_response())
+}
