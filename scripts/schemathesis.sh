@@ -95,6 +95,8 @@ with open(config, "w") as out:
 """)
 EOF
 
+# One worker: with two, hypothesis parsed its sources on two threads at once and CPython 3.11's
+# parser failed with "AST constructor recursion depth mismatch" (a runtime error, not a finding).
 status=0
 timeout --signal=INT "$TIME_LIMIT" "$VENV/bin/schemathesis" \
     --config-file "$WORK/schemathesis.toml" run "$BASE/swagger.json" \
@@ -108,7 +110,7 @@ timeout --signal=INT "$TIME_LIMIT" "$VENV/bin/schemathesis" \
     --generation-database none \
     --max-examples "$MAX_EXAMPLES" \
     --seed "${SCHEMATHESIS_SEED:-1}" \
-    --workers 2 \
+    --workers 1 \
     --request-timeout 30 \
     --no-color \
     --report junit --report-dir "$WORK/report" || status=$?
