@@ -67,35 +67,44 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         match command {
             Command::Migrate => app::migrate_only(&config).await.context("migration failed"),
             _ => {
+                let stop = shutdown_signal();
                 let app = App::start(config).await.context("startup failed")?;
-                app.run_until(shutdown_signal())
-                    .await
-                    .context("shutdown failed")
+                app.run_until(stop).await.context("shutdown failed")
             }
         }
     })
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The handlers are registered when this is called, not when
+/// the future is first polled: the server answers requests before `run_until` polls it, and a
+/// SIGTERM in between (an orchestrator stopping a pod right after its first health check) used
+/// to kill the process with the signal's default action, leaving the embedded cluster behind.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
+        use tokio::signal::unix::{signal, SignalKind};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
-                let _ = interrupt.await;
+                (_, Err(error)) | (Err(error), _) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM or SIGINT; waiting for Ctrl-C");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
