@@ -271,7 +271,7 @@ mod tests {
 
     use super::*;
     use crate::config::test_support::{
-        config, effective, env_error, error_of, has_warning, loaded,
+        assert_warns, config, effective, env_error, error_of, has_warning, loaded,
     };
     use crate::config::typed::{Latency, LogFormat, QueueMode};
 
@@ -376,7 +376,7 @@ mod tests {
         ]);
         assert!(!has_warning(&l, "may open"));
         let l = loaded(&[("KILLBILL_DAO_MIN_IDLE", "500")]);
-        assert!(has_warning(&l, "org.killbill.dao.minIdle (500) is above"));
+        assert_warns(&l, &["org.killbill.dao.minIdle (500) is above"]);
     }
 
     #[test]
@@ -404,7 +404,7 @@ mod tests {
         assert!(!gateway.healthy);
         // A bare hang time is seconds, and 10 s is below the default 30 s plugin timeout.
         assert_eq!(gateway.hang_time, Duration::from_secs(10));
-        assert!(has_warning(&loaded, "ferrobill.gateway.hangTime"));
+        assert_warns(&loaded, &["ferrobill.gateway.hangTime"]);
         assert_eq!(
             effective(&loaded.config, "ferrobill.gateway.declineRate"),
             "10%"

@@ -277,7 +277,7 @@ mod tests {
 
     use super::*;
     use crate::config::legacy::{LEGACY_MODE_KEYS, LEGACY_RENAMED_KEYS};
-    use crate::config::test_support::{find_property, has_warning, loaded};
+    use crate::config::test_support::{assert_warns, find_property, loaded};
     use crate::config::typed::{LogFormat, QueueMode};
 
     #[test]
@@ -339,10 +339,7 @@ mod tests {
     fn kb_form_is_case_sensitive_like_kill_bill() {
         let l = loaded(&[("KB_org_killbill_dao_maxactive", "42")]);
         assert_eq!(l.config.main_pool.max_active, 32);
-        assert!(has_warning(
-            &l,
-            "did you mean KB_org_killbill_dao_maxActive?"
-        ));
+        assert_warns(&l, &["did you mean KB_org_killbill_dao_maxActive?"]);
     }
 
     #[test]
@@ -438,10 +435,10 @@ mod tests {
         let l = loaded(&[("KILLBILL_MAIN_QUEUE_MODE", "sticky_events")]);
         assert_eq!(l.config.main_bus.mode, QueueMode::StickyEvents);
         assert_eq!(l.config.notification_queue.mode, QueueMode::StickyPolling);
-        assert!(has_warning(
+        assert_warns(
             &l,
-            "KILLBILL_MAIN_QUEUE_MODE=STICKY_EVENTS applies to the main bus only"
-        ));
+            &["KILLBILL_MAIN_QUEUE_MODE=STICKY_EVENTS applies to the main bus only"],
+        );
     }
 
     #[test]
@@ -465,15 +462,14 @@ mod tests {
             ("KILLBILLING", "x"),
         ]);
         assert_eq!(l.warnings.len(), 3, "{:?}", l.warnings);
-        assert!(has_warning(
+        assert_warns(
             &l,
-            "KB_org_killbill_catalog_uri names org.killbill.catalog.uri"
-        ));
-        assert!(has_warning(&l, "KILLBILL_CATALOG_URI matches no property"));
-        assert!(has_warning(
-            &l,
-            "FERROBILL_NO_SUCH_THING matches no property"
-        ));
+            &[
+                "KB_org_killbill_catalog_uri names org.killbill.catalog.uri",
+                "KILLBILL_CATALOG_URI matches no property",
+                "FERROBILL_NO_SUCH_THING matches no property",
+            ],
+        );
     }
 
     #[test]
@@ -487,10 +483,10 @@ mod tests {
             l.config.main_pool.url.as_deref(),
             Some("postgres://c/three")
         );
-        assert!(has_warning(
+        assert_warns(
             &l,
-            "using KB_org_killbill_dao_url over KILLBILL_DAO_URL, DATABASE_URL"
-        ));
+            &["using KB_org_killbill_dao_url over KILLBILL_DAO_URL, DATABASE_URL"],
+        );
 
         let l = loaded(&[
             ("DATABASE_URL", "postgres://a/one"),
@@ -522,9 +518,9 @@ mod tests {
         ]);
         assert_eq!(l.config.external_bus.max_failure_retry, 1);
         assert_eq!(l.config.main_bus.max_failure_retry, 9);
-        assert!(has_warning(
+        assert_warns(
             &l,
-            "using KILLBILL_BUS_EXTERNAL_MAX_FAILURE_RETRY over KILLBILL_MAX_FAILURE_RETRY"
-        ));
+            &["using KILLBILL_BUS_EXTERNAL_MAX_FAILURE_RETRY over KILLBILL_MAX_FAILURE_RETRY"],
+        );
     }
 }

@@ -333,16 +333,14 @@ fn unescape(text: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use crate::config::layers::load_layers;
-    use crate::config::test_support::{effective, env, env_error, has_warning, loaded, TempFile};
-    use crate::config::Config;
+    use crate::config::test_support::{
+        assert_warns, effective, env, env_error, load_error, loaded, TempFile,
+    };
 
     #[test]
     fn explicit_file_must_exist() {
         let missing = std::env::temp_dir().join("ferrobill-config-test-missing.properties");
-        let message = match Config::load_from(Some(&missing), &[]) {
-            Ok(_) => panic!("expected an error"),
-            Err(error) => error.to_string(),
-        };
+        let message = load_error(&missing);
         assert_eq!(
             message,
             format!(
@@ -402,7 +400,7 @@ mod tests {
         )
         .expect("loads");
         assert_eq!(l.config.main_pool.max_active, 11);
-        assert!(has_warning(&l, "ignored: --config names the file"));
+        assert_warns(&l, &["ignored: --config names the file"]);
     }
 
     #[test]
@@ -420,10 +418,7 @@ mod tests {
     #[test]
     fn unreadable_file_is_an_error() {
         let dir = std::env::temp_dir();
-        let message = match Config::load_from(Some(&dir), &[]) {
-            Ok(_) => panic!("expected an error"),
-            Err(error) => error.to_string(),
-        };
+        let message = load_error(&dir);
         assert!(
             message.starts_with("cannot read configuration file"),
             "{message}"
@@ -439,27 +434,16 @@ mod tests {
         );
         let l = load_layers(Some(&file.0), &[], None).expect("loads");
         assert_eq!(l.config.main_pool.min_idle, 3);
-        assert!(has_warning(&l, "unknown property org.killbill.catalog.uri"));
-        assert!(has_warning(&l, "did you mean org.killbill.dao.maxActive?"));
-        assert!(has_warning(&l, "org.killbill.dao.minIdle is set twice"));
-        assert!(has_warning(&l, "has no effect inside a properties file"));
-        assert_eq!(l.warnings.len(), 4, "{:?}", l.warnings);
-    }
-
-    #[test]
-    fn file_syntax_error_names_the_line() {
-        let file = TempFile::new(b"a=1\n\nb=\\u12\n");
-        let message = match Config::load_from(Some(&file.0), &[]) {
-            Ok(_) => panic!("expected an error"),
-            Err(error) => error.to_string(),
-        };
-        assert_eq!(
-            message,
-            format!(
-                "syntax error in configuration file {} line 3: malformed \\uXXXX escape \"\\u12\"",
-                file.0.display()
-            )
+        assert_warns(
+            &l,
+            &[
+                "unknown property org.killbill.catalog.uri",
+                "did you mean org.killbill.dao.maxActive?",
+                "org.killbill.dao.minIdle is set twice",
+                "has no effect inside a properties file",
+            ],
         );
+        assert_eq!(l.warnings.len(), 4, "{:?}", l.warnings);
     }
 
     #[test]
@@ -473,19 +457,21 @@ mod tests {
     }
 
     #[test]
-    fn malformed_value_from_file_names_file_and_line() {
-        let file = TempFile::new(b"# comment\n\norg.killbill.dao.minIdle = many\n");
-        let message = match Config::load_from(Some(&file.0), &[]) {
-            Ok(_) => panic!("expected an error"),
-            Err(error) => error.to_string(),
-        };
-        assert_eq!(
-            message,
-            format!(
-                "invalid value \"many\" for org.killbill.dao.minIdle (from file {} line 3): expected a non-negative integer",
-                file.0.display()
-            )
-        );
+    fn file_errors_name_the_file_and_line() {
+        for (contents, expected) in [
+            (
+                &b"a=1\n\nb=\\u12\n"[..],
+                "syntax error in configuration file {file} line 3: malformed \\uXXXX escape \"\\u12\"",
+            ),
+            (
+                &b"# comment\n\norg.killbill.dao.minIdle = many\n"[..],
+                "invalid value \"many\" for org.killbill.dao.minIdle (from file {file} line 3): expected a non-negative integer",
+            ),
+        ] {
+            let file = TempFile::new(contents);
+            let file_name = file.0.display().to_string();
+            assert_eq!(load_error(&file.0), expected.replace("{file}", &file_name));
+        }
     }
 
     #[test]
@@ -586,30 +572,20 @@ mod tests {
 
     #[test]
     fn file_location_forms() {
-        assert_eq!(
-            path_from_location("/etc/kb.properties"),
-            Some(PathBuf::from("/etc/kb.properties"))
-        );
-        assert_eq!(
-            path_from_location("file:///etc/kb.properties"),
-            Some(PathBuf::from("/etc/kb.properties"))
-        );
-        assert_eq!(
-            path_from_location("file://localhost/etc/kb.properties"),
-            Some(PathBuf::from("/etc/kb.properties"))
-        );
-        assert_eq!(
-            path_from_location("file:/etc/kb.properties"),
-            Some(PathBuf::from("/etc/kb.properties"))
-        );
-        assert_eq!(
-            path_from_location("file:///my%20dir/kb.properties"),
-            Some(PathBuf::from("/my dir/kb.properties"))
-        );
-        assert_eq!(
-            path_from_location("relative/kb.properties"),
-            Some(PathBuf::from("relative/kb.properties"))
-        );
+        for (location, path) in [
+            ("/etc/kb.properties", "/etc/kb.properties"),
+            ("file:///etc/kb.properties", "/etc/kb.properties"),
+            ("file://localhost/etc/kb.properties", "/etc/kb.properties"),
+            ("file:/etc/kb.properties", "/etc/kb.properties"),
+            ("file:///my%20dir/kb.properties", "/my dir/kb.properties"),
+            ("relative/kb.properties", "relative/kb.properties"),
+        ] {
+            assert_eq!(
+                path_from_location(location),
+                Some(PathBuf::from(path)),
+                "{location}"
+            );
+        }
         assert_eq!(path_from_location("file://otherhost/kb.properties"), None);
         assert_eq!(path_from_location("classpath://kb.properties"), None);
     }

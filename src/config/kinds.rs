@@ -9,6 +9,7 @@
 //! grammars themselves live in `values.rs`.
 
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use super::typed::{Latency, LogFormat, QueueMode, Rate};
@@ -84,52 +85,6 @@ impl Kind for Count {
     }
 }
 
-/// A size in bytes, at least 1.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Bytes;
-
-pub(super) const BYTES: Bytes = Bytes;
-
-impl Kind for Bytes {
-    type Value = u64;
-
-    fn parse(&self, raw: &str) -> Result<u64, String> {
-        parse_count(raw, 1, u64::MAX)
-    }
-
-    fn show(&self, _raw: &str, value: &u64) -> String {
-        value.to_string()
-    }
-
-    #[cfg(test)]
-    fn samples(&self) -> Vec<&'static str> {
-        vec!["7"]
-    }
-}
-
-/// `true`/`false`, any case.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Flag;
-
-pub(super) const BOOL: Flag = Flag;
-
-impl Kind for Flag {
-    type Value = bool;
-
-    fn parse(&self, raw: &str) -> Result<bool, String> {
-        parse_bool(raw)
-    }
-
-    fn show(&self, _raw: &str, value: &bool) -> String {
-        value.to_string()
-    }
-
-    #[cfg(test)]
-    fn samples(&self) -> Vec<&'static str> {
-        vec!["true", "false"]
-    }
-}
-
 /// A duration, a bare number read in `bare`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Span {
@@ -137,26 +92,17 @@ pub(super) struct Span {
     allow_zero: bool,
 }
 
-pub(super) const TIMESPAN: Span = Span {
-    bare: BareNumber::Milliseconds,
-    allow_zero: true,
-};
-pub(super) const POSITIVE_TIMESPAN: Span = Span {
-    bare: BareNumber::Milliseconds,
-    allow_zero: false,
-};
-pub(super) const POSITIVE_SECONDS: Span = Span {
-    bare: BareNumber::Seconds,
-    allow_zero: false,
-};
-pub(super) const SECONDS: Span = Span {
-    bare: BareNumber::Seconds,
-    allow_zero: true,
-};
-pub(super) const MILLISECONDS: Span = Span {
-    bare: BareNumber::Milliseconds,
-    allow_zero: true,
-};
+impl Span {
+    const fn new(bare: BareNumber, allow_zero: bool) -> Span {
+        Span { bare, allow_zero }
+    }
+}
+
+pub(super) const TIMESPAN: Span = Span::new(BareNumber::Milliseconds, true);
+pub(super) const POSITIVE_TIMESPAN: Span = Span::new(BareNumber::Milliseconds, false);
+pub(super) const POSITIVE_SECONDS: Span = Span::new(BareNumber::Seconds, false);
+pub(super) const SECONDS: Span = Span::new(BareNumber::Seconds, true);
+pub(super) const MILLISECONDS: Span = Span::new(BareNumber::Milliseconds, true);
 
 impl Kind for Span {
     type Value = Duration;
@@ -220,37 +166,6 @@ impl Kind for Text {
 
     fn show(&self, _raw: &str, value: &String) -> String {
         value.clone()
-    }
-
-    #[cfg(test)]
-    fn samples(&self) -> Vec<&'static str> {
-        vec!["x"]
-    }
-}
-
-/// Kept verbatim (no trimming: a password may end in a space) and masked when printed.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Secret;
-
-pub(super) const SECRET: Secret = Secret;
-
-impl Kind for Secret {
-    type Value = String;
-
-    fn parse(&self, raw: &str) -> Result<String, String> {
-        Ok(raw.to_owned())
-    }
-
-    fn show(&self, raw: &str, _value: &String) -> String {
-        mask_secret(raw)
-    }
-
-    fn is_secret(&self) -> bool {
-        true
-    }
-
-    fn quote(&self, _raw: &str) -> String {
-        "<hidden>".to_owned()
     }
 
     #[cfg(test)]
@@ -351,199 +266,159 @@ impl Kind for DatabaseUrl {
     }
 }
 
-/// `user:password,user:password`; passwords masked when printed.
+/// A value read by one function: the kinds that need no state of their own.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Users;
+pub(super) struct Parsed<T: 'static> {
+    parse: fn(&str) -> Result<T, String>,
+    /// How the effective dump shows the value: [`canonical`] or [`as_written`].
+    show: fn(&str, &T) -> String,
+    quoting: Quoting,
+    #[cfg(test)]
+    samples: &'static [&'static str],
+}
 
-pub(super) const USERS: Users = Users;
+/// How a bad value is quoted in an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    AsGiven,
+    /// Lists checked item by item: quoted trimmed, and reported after every other property.
+    Trimmed,
+    /// Secrets: never shown, and masked in the effective dump.
+    Hidden,
+}
 
-impl Kind for Users {
-    type Value = Vec<(String, String)>;
+/// `raw` without blanks around it, read by the type's `FromStr`.
+fn parse_trimmed<T: FromStr>(raw: &str, expected: &str) -> Result<T, String> {
+    raw.trim().parse().map_err(|_| expected.to_owned())
+}
 
-    fn parse(&self, raw: &str) -> Result<Vec<(String, String)>, String> {
-        parse_users(raw)
+fn canonical<T: ToString>(_raw: &str, value: &T) -> String {
+    value.to_string()
+}
+
+fn as_written<T>(raw: &str, _value: &T) -> String {
+    raw.trim().to_owned()
+}
+
+/// A size in bytes, at least 1.
+pub(super) const BYTES: Parsed<u64> = Parsed {
+    parse: |raw| parse_count(raw, 1, u64::MAX),
+    show: canonical,
+    quoting: Quoting::AsGiven,
+    #[cfg(test)]
+    samples: &["7"],
+};
+/// `true`/`false`, any case.
+pub(super) const BOOL: Parsed<bool> = Parsed {
+    parse: parse_bool,
+    show: canonical,
+    quoting: Quoting::AsGiven,
+    #[cfg(test)]
+    samples: &["true", "false"],
+};
+/// A TCP port, 0 included (a free one, for tests).
+pub(super) const PORT: Parsed<u16> = Parsed {
+    parse: |raw| parse_trimmed(raw, "a TCP port from 0 to 65535"),
+    show: canonical,
+    quoting: Quoting::AsGiven,
+    #[cfg(test)]
+    samples: &["7"],
+};
+pub(super) const IP_ADDRESS: Parsed<IpAddr> = Parsed {
+    parse: |raw| parse_trimmed(raw, "an IP address such as 0.0.0.0, 127.0.0.1 or ::"),
+    show: canonical,
+    quoting: Quoting::AsGiven,
+    #[cfg(test)]
+    samples: &["127.0.0.1"],
+};
+/// A gateway latency: a duration, or `lognormal:median=…,p99=…`.
+pub(super) const LATENCY: Parsed<Latency> = Parsed {
+    parse: parse_latency,
+    show: as_written,
+    quoting: Quoting::AsGiven,
+    #[cfg(test)]
+    samples: &["7ms"],
+};
+/// A probability: `0` to `1`, or a percentage.
+pub(super) const RATE: Parsed<Rate> = Parsed {
+    parse: parse_rate,
+    show: as_written,
+    quoting: Quoting::AsGiven,
+    #[cfg(test)]
+    samples: &["0.25"],
+};
+/// Comma-separated words (user names); empty means none.
+pub(super) const NAMES: Parsed<Vec<String>> = Parsed {
+    parse: |raw| Ok(parse_names(raw)),
+    show: as_written,
+    quoting: Quoting::AsGiven,
+    #[cfg(test)]
+    samples: &["x"],
+};
+/// Comma-separated IP addresses; empty means none.
+pub(super) const IP_LIST: Parsed<Vec<IpAddr>> = Parsed {
+    parse: parse_ip_list,
+    show: as_written,
+    quoting: Quoting::Trimmed,
+    #[cfg(test)]
+    samples: &["127.0.0.1"],
+};
+/// Comma-separated `name=value` PostgreSQL settings that keep durability on.
+pub(super) const POSTGRES_SETTINGS: Parsed<Vec<(String, String)>> = Parsed {
+    parse: parse_postgres_settings,
+    show: as_written,
+    quoting: Quoting::Trimmed,
+    #[cfg(test)]
+    samples: &["a=b"],
+};
+
+/// Kept verbatim (no trimming: a password may end in a space) and masked when printed.
+pub(super) const SECRET: Parsed<String> = Parsed {
+    parse: |raw| Ok(raw.to_owned()),
+    show: |raw, _| mask_secret(raw),
+    quoting: Quoting::Hidden,
+    #[cfg(test)]
+    samples: &["x"],
+};
+/// `user:password,user:password`; passwords masked when printed.
+pub(super) const USERS: Parsed<Vec<(String, String)>> = Parsed {
+    parse: parse_users,
+    show: |_, users| mask_users(users),
+    quoting: Quoting::Hidden,
+    #[cfg(test)]
+    samples: &["u:p"],
+};
+
+impl<T: 'static> Kind for Parsed<T> {
+    type Value = T;
+
+    fn parse(&self, raw: &str) -> Result<T, String> {
+        (self.parse)(raw)
     }
 
-    fn show(&self, _raw: &str, value: &Vec<(String, String)>) -> String {
-        mask_users(value)
+    fn show(&self, raw: &str, value: &T) -> String {
+        (self.show)(raw, value)
     }
 
     fn is_secret(&self) -> bool {
-        true
-    }
-
-    fn quote(&self, _raw: &str) -> String {
-        "<hidden>".to_owned()
-    }
-
-    #[cfg(test)]
-    fn samples(&self) -> Vec<&'static str> {
-        vec!["u:p"]
-    }
-}
-
-/// A TCP port, 0 included (a free one, for tests).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Port;
-
-pub(super) const PORT: Port = Port;
-
-impl Kind for Port {
-    type Value = u16;
-
-    fn parse(&self, raw: &str) -> Result<u16, String> {
-        raw.trim()
-            .parse::<u16>()
-            .map_err(|_| "a TCP port from 0 to 65535".to_owned())
-    }
-
-    fn show(&self, _raw: &str, value: &u16) -> String {
-        value.to_string()
-    }
-
-    #[cfg(test)]
-    fn samples(&self) -> Vec<&'static str> {
-        vec!["7"]
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(super) struct IpAddress;
-
-pub(super) const IP_ADDRESS: IpAddress = IpAddress;
-
-impl Kind for IpAddress {
-    type Value = IpAddr;
-
-    fn parse(&self, raw: &str) -> Result<IpAddr, String> {
-        raw.trim()
-            .parse::<IpAddr>()
-            .map_err(|_| "an IP address such as 0.0.0.0, 127.0.0.1 or ::".to_owned())
-    }
-
-    fn show(&self, _raw: &str, value: &IpAddr) -> String {
-        value.to_string()
-    }
-
-    #[cfg(test)]
-    fn samples(&self) -> Vec<&'static str> {
-        vec!["127.0.0.1"]
-    }
-}
-
-/// A gateway latency: a duration, or `lognormal:median=…,p99=…`.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct GatewayLatency;
-
-pub(super) const LATENCY: GatewayLatency = GatewayLatency;
-
-impl Kind for GatewayLatency {
-    type Value = Latency;
-
-    fn parse(&self, raw: &str) -> Result<Latency, String> {
-        parse_latency(raw)
-    }
-
-    #[cfg(test)]
-    fn samples(&self) -> Vec<&'static str> {
-        vec!["7ms"]
-    }
-}
-
-/// A probability: `0` to `1`, or a percentage.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Probability;
-
-pub(super) const RATE: Probability = Probability;
-
-impl Kind for Probability {
-    type Value = Rate;
-
-    fn parse(&self, raw: &str) -> Result<Rate, String> {
-        parse_rate(raw)
-    }
-
-    #[cfg(test)]
-    fn samples(&self) -> Vec<&'static str> {
-        vec!["0.25"]
-    }
-}
-
-/// Comma-separated words (user names); empty means none.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Names;
-
-pub(super) const NAMES: Names = Names;
-
-impl Kind for Names {
-    type Value = Vec<String>;
-
-    fn parse(&self, raw: &str) -> Result<Vec<String>, String> {
-        Ok(parse_names(raw))
-    }
-
-    #[cfg(test)]
-    fn samples(&self) -> Vec<&'static str> {
-        vec!["x"]
-    }
-}
-
-/// Comma-separated IP addresses; empty means none. An error quotes the value trimmed.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct IpList;
-
-pub(super) const IP_LIST: IpList = IpList;
-
-impl Kind for IpList {
-    type Value = Vec<IpAddr>;
-
-    fn parse(&self, raw: &str) -> Result<Vec<IpAddr>, String> {
-        parse_ip_list(raw)
+        self.quoting == Quoting::Hidden
     }
 
     fn quote(&self, raw: &str) -> String {
-        format!("{:?}", raw.trim())
+        match self.quoting {
+            Quoting::AsGiven => format!("{raw:?}"),
+            Quoting::Trimmed => format!("{:?}", raw.trim()),
+            Quoting::Hidden => "<hidden>".to_owned(),
+        }
     }
 
     fn reported_last(&self) -> bool {
-        true
+        self.quoting == Quoting::Trimmed
     }
 
     #[cfg(test)]
     fn samples(&self) -> Vec<&'static str> {
-        vec!["127.0.0.1"]
-    }
-}
-
-/// Comma-separated `name=value` PostgreSQL settings that keep durability on. An error quotes
-/// the value trimmed.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct PostgresSettings;
-
-pub(super) const POSTGRES_SETTINGS: PostgresSettings = PostgresSettings;
-
-impl Kind for PostgresSettings {
-    type Value = Vec<(String, String)>;
-
-    fn parse(&self, raw: &str) -> Result<Vec<(String, String)>, String> {
-        parse_postgres_settings(raw)
-    }
-
-    fn show(&self, raw: &str, _value: &Vec<(String, String)>) -> String {
-        raw.trim().to_owned()
-    }
-
-    fn quote(&self, raw: &str) -> String {
-        format!("{:?}", raw.trim())
-    }
-
-    fn reported_last(&self) -> bool {
-        true
-    }
-
-    #[cfg(test)]
-    fn samples(&self) -> Vec<&'static str> {
-        vec!["a=b"]
+        self.samples.to_vec()
     }
 }
 

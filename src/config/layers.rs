@@ -227,7 +227,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::test_support::{config, env, has_warning, loaded, TempFile};
+    use crate::config::test_support::{assert_warns, config, env, loaded, TempFile};
 
     #[test]
     fn environment_beats_file_beats_default() {
@@ -241,10 +241,7 @@ mod tests {
             Duration::from_secs(3600)
         );
         assert_eq!(loaded.file.as_deref(), Some(file.0.as_path()));
-        assert!(has_warning(
-            &loaded,
-            "org.killbill.dao.maxActive: environment variable KILLBILL_DAO_MAX_ACTIVE overrides the value from file"
-        ));
+        assert_warns(&loaded, &["org.killbill.dao.maxActive: environment variable KILLBILL_DAO_MAX_ACTIVE overrides the value from file"]);
     }
 
     #[test]
@@ -293,6 +290,6 @@ mod tests {
         let long = "n".repeat(60);
         let l = loaded(&[("KILLBILL_QUEUE_CREATOR_NAME", long.as_str())]);
         assert_eq!(l.config.creator_name, "n".repeat(45));
-        assert!(has_warning(&l, "longer than 45 characters"));
+        assert_warns(&l, &["longer than 45 characters"]);
     }
 }

@@ -165,18 +165,15 @@ pub(super) fn apply_legacy_keys(
 #[cfg(test)]
 mod tests {
     use crate::config::layers::load_layers;
-    use crate::config::test_support::{config, env_error, has_warning, loaded, TempFile};
+    use crate::config::test_support::{assert_warns, config, env_error, loaded, TempFile};
     use crate::config::typed::QueueMode;
 
     #[test]
     fn legacy_sticky_becomes_sticky_polling() {
         let l = loaded(&[("KB_org_killbill_persistent_bus_main_sticky", "true")]);
         assert_eq!(l.config.main_bus.mode, QueueMode::StickyPolling);
-        assert!(has_warning(
-            &l,
-            "obsolete org.killbill.persistent.bus.main.sticky=true (environment variable KB_org_killbill_persistent_bus_main_sticky) \
-             taken as org.killbill.persistent.bus.main.queue.mode=STICKY_POLLING"
-        ));
+        assert_warns(&l, &["obsolete org.killbill.persistent.bus.main.sticky=true (environment variable KB_org_killbill_persistent_bus_main_sticky) \
+             taken as org.killbill.persistent.bus.main.queue.mode=STICKY_POLLING"]);
     }
 
     #[test]
@@ -186,35 +183,28 @@ mod tests {
         );
         let l = load_layers(Some(&file.0), &[], None).expect("loads");
         assert_eq!(l.config.external_bus.mode, QueueMode::StickyEvents);
-        assert!(has_warning(
+        assert_warns(
             &l,
-            "org.killbill.persistent.bus.external.sticky=true"
-        ));
-        assert!(has_warning(
-            &l,
-            "org.killbill.persistent.bus.external.useInflightQ=true"
-        ));
-        assert!(has_warning(
-            &l,
-            "taken as org.killbill.persistent.bus.external.queue.mode=STICKY_EVENTS"
-        ));
+            &[
+                "org.killbill.persistent.bus.external.sticky=true",
+                "org.killbill.persistent.bus.external.useInflightQ=true",
+                "taken as org.killbill.persistent.bus.external.queue.mode=STICKY_EVENTS",
+            ],
+        );
     }
 
     #[test]
     fn legacy_inflight_queue_alone_becomes_sticky_events_with_a_note() {
         let l = loaded(&[("KILLBILL_BUS_EXTERNAL_USE_INFLIGHT_Q", "true")]);
         assert_eq!(l.config.external_bus.mode, QueueMode::StickyEvents);
-        assert!(has_warning(
-            &l,
-            "Kill Bill documented sticky=true as required"
-        ));
+        assert_warns(&l, &["Kill Bill documented sticky=true as required"]);
     }
 
     #[test]
     fn legacy_false_keys_keep_polling() {
         let l = loaded(&[("KB_org_killbill_persistent_bus_main_sticky", "false")]);
         assert_eq!(l.config.main_bus.mode, QueueMode::Polling);
-        assert!(has_warning(&l, "queue.mode=POLLING"));
+        assert_warns(&l, &["queue.mode=POLLING"]);
     }
 
     #[test]
@@ -224,10 +214,7 @@ mod tests {
             ("KB_org_killbill_persistent_bus_main_queue_mode", "POLLING"),
         ]);
         assert_eq!(l.config.main_bus.mode, QueueMode::Polling);
-        assert!(has_warning(
-            &l,
-            "ignored: org.killbill.persistent.bus.main.queue.mode is set explicitly (environment variable KB_org_killbill_persistent_bus_main_queue_mode)"
-        ));
+        assert_warns(&l, &["ignored: org.killbill.persistent.bus.main.queue.mode is set explicitly (environment variable KB_org_killbill_persistent_bus_main_queue_mode)"]);
     }
 
     #[test]
@@ -240,18 +227,15 @@ mod tests {
     fn legacy_inflight_claimed_becomes_inflight_max() {
         let l = loaded(&[("KILLBILL_EXTERNAL_INFLIGHT_CLAIMED", "30")]);
         assert_eq!(l.config.external_bus.inflight_max, 30);
-        assert!(has_warning(
-            &l,
-            "obsolete org.killbill.persistent.bus.external.inflight.claimed=30 (environment variable KILLBILL_EXTERNAL_INFLIGHT_CLAIMED) \
-             taken as org.killbill.persistent.bus.external.inflight.max"
-        ));
+        assert_warns(&l, &["obsolete org.killbill.persistent.bus.external.inflight.claimed=30 (environment variable KILLBILL_EXTERNAL_INFLIGHT_CLAIMED) \
+             taken as org.killbill.persistent.bus.external.inflight.max"]);
 
         let l = loaded(&[
             ("KB_org_killbill_persistent_bus_main_inflight_claimed", "30"),
             ("KB_org_killbill_persistent_bus_main_inflight_max", "70"),
         ]);
         assert_eq!(l.config.main_bus.inflight_max, 70);
-        assert!(has_warning(&l, "inflight.claimed (environment variable KB_org_killbill_persistent_bus_main_inflight_claimed) ignored"));
+        assert_warns(&l, &["inflight.claimed (environment variable KB_org_killbill_persistent_bus_main_inflight_claimed) ignored"]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! default file, building from pairs, reading warnings and effective values, temporary
 //! properties files. Test-only; nothing here is compiled into the server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::layers::load_layers;
@@ -67,6 +67,25 @@ pub(super) fn has_warning(loaded: &LoadedConfig, needle: &str) -> bool {
         .warnings
         .iter()
         .any(|warning| warning.contains(needle))
+}
+
+/// Fails, listing every warning, unless each needle is part of some warning.
+pub(super) fn assert_warns(loaded: &LoadedConfig, needles: &[&str]) {
+    for needle in needles {
+        assert!(
+            has_warning(loaded, needle),
+            "no warning contains {needle:?}; warnings: {:#?}",
+            loaded.warnings
+        );
+    }
+}
+
+/// The error loading the properties file at `path` (and an empty environment) gives.
+pub(super) fn load_error(path: &Path) -> String {
+    match Config::load_from(Some(path), &[]) {
+        Ok(_) => panic!("expected an error"),
+        Err(error) => error.to_string(),
+    }
 }
 
 /// A properties file in the temporary directory, removed when dropped.
