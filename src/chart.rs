@@ -279,13 +279,17 @@ mod tests {
 
     #[test]
     fn tick_labels_are_short() {
-        assert_eq!(compact(0.0), "0");
-        assert_eq!(compact(0.25), "0.25");
-        assert_eq!(compact(2.5), "2.5");
-        assert_eq!(compact(140.0), "140");
-        assert_eq!(compact(1500.0), "1.5k");
-        assert_eq!(compact(25_000.0), "25k");
-        assert_eq!(compact(2_400_000.0), "2.4M");
+        for (value, text) in [
+            (0.0, "0"),
+            (0.25, "0.25"),
+            (2.5, "2.5"),
+            (140.0, "140"),
+            (1500.0, "1.5k"),
+            (25_000.0, "25k"),
+            (2_400_000.0, "2.4M"),
+        ] {
+            assert_eq!(compact(value), text, "{value}");
+        }
         assert_eq!(XAxis::Elapsed { end: 10.0 }.label(30.0), "30 s");
         let clock = XAxis::Clock {
             from: 0.0,

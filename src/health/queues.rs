@@ -58,17 +58,7 @@ struct Sample {
     smoothed: f64,
 }
 
-impl Default for QueueGrowth {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl QueueGrowth {
-    pub fn new() -> Self {
-        Self::with_window(SLIDING_WINDOW_SIZE, ALPHA)
-    }
-
     /// Kill Bill's tests shrink the window (3 or 12 samples); production always uses 60 and 0.3.
     fn with_window(window: usize, alpha: f64) -> Self {
         QueueGrowth {
@@ -593,7 +583,7 @@ mod tests {
 
     #[test]
     fn fewer_than_a_full_window_never_grows() {
-        let mut growth = QueueGrowth::new();
+        let mut growth = QueueGrowth::with_window(SLIDING_WINDOW_SIZE, ALPHA);
         for i in 0..59 {
             growth.record(T0 + i * ONE_MINUTE_MS, i * 10_000);
             assert_eq!(growth.slope(), 0.0);
@@ -605,7 +595,7 @@ mod tests {
 
     #[test]
     fn a_flat_queue_never_grows() {
-        let mut growth = QueueGrowth::new();
+        let mut growth = QueueGrowth::with_window(SLIDING_WINDOW_SIZE, ALPHA);
         for i in 0..500 {
             growth.record(T0 + i * ONE_MINUTE_MS, 1234);
             assert_eq!(growth.slope(), 0.0);
@@ -617,7 +607,7 @@ mod tests {
     // 1/1000 per ms, stored as 0.1, which is not above 0.1. (The JVM agrees on every sample.)
     #[test]
     fn one_entry_per_second_is_not_growing() {
-        let mut growth = QueueGrowth::new();
+        let mut growth = QueueGrowth::with_window(SLIDING_WINDOW_SIZE, ALPHA);
         for i in 1..=300 {
             growth.record(T0 + i * ONE_MINUTE_MS, i * 60);
             let expected = if i < 60 { 0.0 } else { 0.1 };
@@ -632,7 +622,7 @@ mod tests {
     // JVM run of Kill Bill's code crosses at the same sample.
     #[test]
     fn a_queue_growing_at_1_2_per_second_crosses_at_the_expected_sample() {
-        let mut growth = QueueGrowth::new();
+        let mut growth = QueueGrowth::with_window(SLIDING_WINDOW_SIZE, ALPHA);
         let mut first_growing = None;
         for i in 1..=200i64 {
             growth.record(T0 + i * ONE_MINUTE_MS, (i - 60).max(0) * 72);
@@ -756,15 +746,19 @@ mod tests {
 
     #[test]
     fn slopes_print_as_java_doubles() {
-        assert_eq!(java_double_to_string(0.11), "0.11");
-        assert_eq!(java_double_to_string(0.5), "0.5");
-        assert_eq!(java_double_to_string(330.0), "330.0");
-        assert_eq!(java_double_to_string(100.0), "100.0");
-        assert_eq!(java_double_to_string(9_999_999.99), "9999999.99");
-        assert_eq!(java_double_to_string(1e7), "1.0E7");
-        assert_eq!(java_double_to_string(12_345_678.9), "1.23456789E7");
-        assert_eq!(java_double_to_string(123_456_789.13), "1.2345678913E8");
-        assert_eq!(java_double_to_string(1e21), "1.0E21");
+        for (value, text) in [
+            (0.11, "0.11"),
+            (0.5, "0.5"),
+            (330.0, "330.0"),
+            (100.0, "100.0"),
+            (9_999_999.99, "9999999.99"),
+            (1e7, "1.0E7"),
+            (12_345_678.9, "1.23456789E7"),
+            (123_456_789.13, "1.2345678913E8"),
+            (1e21, "1.0E21"),
+        ] {
+            assert_eq!(java_double_to_string(value), text, "{value}");
+        }
     }
 
     #[test]

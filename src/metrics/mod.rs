@@ -120,44 +120,49 @@ pub(crate) fn install(enabled: bool) -> &'static Metrics {
 /// The unit carries the kind: [`Unit::CountPerSecond`] for meters, [`Unit::Count`] for a
 /// gauge shown as a counter, [`Unit::Seconds`] for timers.
 fn describe() {
-    for (_, name) in RESPONSE_CODES {
-        ::metrics::describe_counter!(
-            format!("{FILTER}.{name}"),
-            Unit::CountPerSecond,
-            "responses with this status (Kill Bill's InstrumentedFilter)"
-        );
-    }
-    ::metrics::describe_counter!(
-        format!("{FILTER}.responseCodes.other"),
-        Unit::CountPerSecond,
-        "responses with any other status"
-    );
-    ::metrics::describe_gauge!(
-        format!("{FILTER}.activeRequests"),
-        Unit::Count,
-        "requests being served"
-    );
-    ::metrics::describe_histogram!(
-        format!("{FILTER}.requests"),
-        Unit::Seconds,
-        "time to serve a request"
-    );
-    ::metrics::describe_histogram!(
-        HTTP_REQUESTS,
-        Unit::Seconds,
-        "time to serve a request, by route template, method and status"
-    );
+    use Kind::{DownCounter, Meter, Timer};
+    let mut described: Vec<(String, Kind, &str)> = RESPONSE_CODES
+        .iter()
+        .map(|(_, name)| {
+            let doc = "responses with this status (Kill Bill's InstrumentedFilter)";
+            (format!("{FILTER}.{name}"), Meter, doc)
+        })
+        .collect();
+    described.extend([
+        (
+            format!("{FILTER}.responseCodes.other"),
+            Meter,
+            "responses with any other status",
+        ),
+        (
+            format!("{FILTER}.activeRequests"),
+            DownCounter,
+            "requests being served",
+        ),
+        (
+            format!("{FILTER}.requests"),
+            Timer,
+            "time to serve a request",
+        ),
+        (
+            HTTP_REQUESTS.to_owned(),
+            Timer,
+            "time to serve a request, by route template, method and status",
+        ),
+    ]);
     for pool in ["main", "osgi"] {
-        ::metrics::describe_histogram!(
-            format!("{pool}.pool.Wait"),
-            Unit::Seconds,
-            "time to obtain a connection (Hikari's pool.Wait)"
-        );
-        ::metrics::describe_counter!(
-            format!("{pool}.pool.ConnectionTimeoutRate"),
-            Unit::CountPerSecond,
-            "connection requests that timed out"
-        );
+        described.extend([
+            (
+                format!("{pool}.pool.Wait"),
+                Timer,
+                "time to obtain a connection (Hikari's pool.Wait)",
+            ),
+            (
+                format!("{pool}.pool.ConnectionTimeoutRate"),
+                Meter,
+                "connection requests that timed out",
+            ),
+        ]);
     }
     for id in [
         "bus-bus_events",
@@ -165,11 +170,18 @@ fn describe() {
         "notif-notifications",
     ] {
         for name in ["handlerTime", "dispatchLatency"] {
-            ::metrics::describe_histogram!(
+            described.push((
                 format!("ferrobill.queue.{id}.{name}"),
-                Unit::Seconds,
-                "queue timing"
-            );
+                Timer,
+                "queue timing",
+            ));
+        }
+    }
+    for (name, kind, doc) in described {
+        match kind {
+            Meter => ::metrics::describe_counter!(name, Unit::CountPerSecond, doc),
+            DownCounter => ::metrics::describe_gauge!(name, Unit::Count, doc),
+            Timer => ::metrics::describe_histogram!(name, Unit::Seconds, doc),
         }
     }
 }
