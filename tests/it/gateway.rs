@@ -457,15 +457,7 @@ async fn only_the_last_four_digits_are_kept_and_returned() {
 #[tokio::test]
 async fn a_stripe_card_added_over_http_shows_only_its_last_four_digits() {
     let app = TestApp::spawn_with_tenant().await;
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&json!({ "externalKey": "gateway-account", "currency": "USD" }))
-        .send()
-        .await
-        .expect("POST /1.0/kb/accounts");
-    let response = expect_status(response, StatusCode::CREATED).await;
-    let location = header(&response, "location");
-    let account_id = location.rsplit('/').next().expect("an id").to_string();
+    let account_id = app.usd_account("gateway-account").await;
 
     let response = app
         .kb(

@@ -346,12 +346,16 @@ impl TestApp {
         last_segment(&header(&response, "location"))
     }
 
+    /// An account in USD under `external_key`; returns its id.
+    pub async fn usd_account(&self, external_key: &str) -> String {
+        self.create_account(serde_json::json!({ "externalKey": external_key, "currency": "USD" }))
+            .await
+    }
+
     /// An account in USD under `external_key` with a default `__EXTERNAL_PAYMENT__` method:
     /// (account id, payment method id).
     pub async fn account_with_external_method(&self, external_key: &str) -> (String, String) {
-        let account = self
-            .create_account(serde_json::json!({ "externalKey": external_key, "currency": "USD" }))
-            .await;
+        let account = self.usd_account(external_key).await;
         let response = self
             .kb(
                 Method::POST,

@@ -13,19 +13,6 @@ use crate::harness::{expect_kb_error, expect_status, header, TestApp};
 
 const EXTERNAL: &str = "__EXTERNAL_PAYMENT__";
 
-/// Creates an account and returns its id.
-async fn create_account(app: &TestApp, external_key: &str) -> String {
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&json!({ "externalKey": external_key, "currency": "USD" }))
-        .send()
-        .await
-        .expect("POST /1.0/kb/accounts");
-    let response = expect_status(response, StatusCode::CREATED).await;
-    let location = header(&response, "location");
-    location.rsplit('/').next().expect("an id").to_string()
-}
-
 /// Adds a payment method with the query `query`; returns the response.
 async fn add(app: &TestApp, account_id: &str, query: &str, body: Value) -> reqwest::Response {
     app.kb(
@@ -61,7 +48,7 @@ async fn get(app: &TestApp, path: &str) -> Value {
 #[tokio::test]
 async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "pm-account").await;
+    let account_id = app.usd_account("pm-account").await;
     let pm_id = add_ok(
         &app,
         &account_id,
@@ -207,7 +194,7 @@ async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
 #[tokio::test]
 async fn refusals_carry_kill_bills_codes() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "refusals").await;
+    let account_id = app.usd_account("refusals").await;
     let first = add_ok(
         &app,
         &account_id,
@@ -269,7 +256,7 @@ async fn refusals_carry_kill_bills_codes() {
     assert_eq!(error["code"], json!(7000));
 
     // setDefault with another account's method: 404 7000 (Kill Bill: 500).
-    let other_account = create_account(&app, "other").await;
+    let other_account = app.usd_account("other").await;
     let response = app
         .kb(
             Method::PUT,
@@ -299,7 +286,7 @@ async fn refusals_carry_kill_bills_codes() {
 #[tokio::test]
 async fn another_tenants_methods_are_unknown() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "mine").await;
+    let account_id = app.usd_account("mine").await;
     let pm_id = add_ok(&app, &account_id, "", json!({ "pluginName": EXTERNAL })).await;
     let other = app.create_tenant("other-key", "other-secret").await;
     let as_other = |method: Method, path: &str| {
@@ -342,7 +329,7 @@ async fn another_tenants_methods_are_unknown() {
 #[tokio::test]
 async fn auto_pay_off_deletion_clears_the_default_and_a_second_delete_is_unknown() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "auto-pay-off").await;
+    let account_id = app.usd_account("auto-pay-off").await;
     let pm_id = add_ok(
         &app,
         &account_id,
@@ -424,7 +411,7 @@ async fn tag_names(app: &TestApp, account_id: &str) -> Vec<String> {
 #[tokio::test]
 async fn deleting_the_default_with_auto_pay_off_tags_the_account_once() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "auto-pay-off-tag").await;
+    let account_id = app.usd_account("auto-pay-off-tag").await;
     let first = add_ok(
         &app,
         &account_id,
@@ -549,7 +536,7 @@ async fn deleting_the_default_with_auto_pay_off_tags_the_account_once() {
 #[tokio::test]
 async fn only_the_auto_pay_off_flag_on_the_default_tags_the_account() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "no-tag").await;
+    let account_id = app.usd_account("no-tag").await;
     let default = add_ok(
         &app,
         &account_id,
@@ -557,7 +544,7 @@ async fn only_the_auto_pay_off_flag_on_the_default_tags_the_account() {
         json!({ "pluginName": EXTERNAL, "externalKey": "default" }),
     )
     .await;
-    let other_account = create_account(&app, "other-no-tag").await;
+    let other_account = app.usd_account("other-no-tag").await;
     let not_default = add_ok(
         &app,
         &other_account,
@@ -588,7 +575,7 @@ async fn only_the_auto_pay_off_flag_on_the_default_tags_the_account() {
 #[tokio::test]
 async fn audit_levels_fill_audit_logs_on_payment_method_reads() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "pm-audit").await;
+    let account_id = app.usd_account("pm-audit").await;
     let response = app
         .kb(
             Method::POST,
@@ -723,7 +710,7 @@ async fn audit_levels_fill_audit_logs_on_payment_method_reads() {
 #[tokio::test]
 async fn plugin_info_is_asked_of_the_plugin_on_every_read_with_plugin_info() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "plugin-info").await;
+    let account_id = app.usd_account("plugin-info").await;
     let pm_id = add_ok(
         &app,
         &account_id,

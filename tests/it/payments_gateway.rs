@@ -24,17 +24,7 @@ async fn spawn(properties: &[(&str, &str)]) -> TestApp {
 
 /// An account whose default method is a `killbill-stripe` card; returns the account id.
 pub(crate) async fn account_with_card(app: &TestApp, external_key: &str, card: &str) -> String {
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&json!({ "externalKey": external_key, "currency": "USD" }))
-        .send()
-        .await
-        .expect("POST account");
-    let location = header(
-        &expect_status(response, StatusCode::CREATED).await,
-        "location",
-    );
-    let account_id = location.rsplit('/').next().expect("an id").to_string();
+    let account_id = app.usd_account(external_key).await;
     let response = app
         .kb(
             Method::POST,

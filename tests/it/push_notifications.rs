@@ -590,18 +590,7 @@ async fn an_account_created_over_the_api_is_pushed_as_account_creation() {
     register(&app, &url).await;
     expect_registration_notice(&mut received).await;
 
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&json!({ "externalKey": "pushed" }))
-        .send()
-        .await
-        .expect("POST /1.0/kb/accounts");
-    let response = expect_status(response, StatusCode::CREATED).await;
-    let location = header(&response, "location");
-    let account_id = location
-        .rsplit('/')
-        .next()
-        .and_then(|id| Uuid::parse_str(id).ok())
+    let account_id = Uuid::parse_str(&app.create_account(json!({ "externalKey": "pushed" })).await)
         .expect("a Location ending in the account id");
 
     let call = next(&mut received).await;
@@ -617,18 +606,11 @@ async fn an_account_update_is_posted_and_pushed_as_account_change() {
     register(&app, &url).await;
     expect_registration_notice(&mut received).await;
 
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&json!({ "externalKey": "changed", "city": "Paris" }))
-        .send()
-        .await
-        .expect("POST /1.0/kb/accounts");
-    let response = expect_status(response, StatusCode::CREATED).await;
-    let account_id = header(&response, "location")
-        .rsplit('/')
-        .next()
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .expect("a Location ending in the account id");
+    let account_id = Uuid::parse_str(
+        &app.create_account(json!({ "externalKey": "changed", "city": "Paris" }))
+            .await,
+    )
+    .expect("a Location ending in the account id");
     let call = next(&mut received).await;
     assert_notification(&call, "ACCOUNT_CREATION", "ACCOUNT", account_id, account_id);
 

@@ -11,36 +11,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::harness::{expect_status, header, TestApp};
+use crate::harness::TestApp;
 use crate::payments_gateway::{account_with_card, APPROVED};
 
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// An account whose default method is `__EXTERNAL_PAYMENT__`; returns its id.
-async fn account_paying_externally(app: &TestApp, external_key: &str) -> String {
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&json!({ "externalKey": external_key, "currency": "USD" }))
-        .send()
-        .await
-        .expect("POST account");
-    let location = header(
-        &expect_status(response, StatusCode::CREATED).await,
-        "location",
-    );
-    let account_id = location.rsplit('/').next().expect("an id").to_string();
-    let response = app
-        .kb(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
-        )
-        .json(&json!({ "pluginName": "__EXTERNAL_PAYMENT__" }))
-        .send()
-        .await
-        .expect("POST paymentMethods");
-    expect_status(response, StatusCode::CREATED).await;
-    account_id
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_connections_serve_hundreds_of_payments_and_accounts_at_once() {
@@ -60,7 +34,10 @@ async fn two_connections_serve_hundreds_of_payments_and_accounts_at_once() {
 
     let mut accounts = Vec::new();
     for index in 0..25 {
-        accounts.push(account_paying_externally(&app, &format!("external-{index}")).await);
+        let (account, _) = app
+            .account_with_external_method(&format!("external-{index}"))
+            .await;
+        accounts.push(account);
         accounts.push(account_with_card(&app, &format!("card-{index}"), APPROVED).await);
     }
 

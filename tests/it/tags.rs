@@ -26,21 +26,6 @@ const TAG_FIELDS: [&str; 6] = [
     "auditLogs",
 ];
 
-async fn create_account(app: &TestApp, external_key: &str) -> String {
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&json!({ "externalKey": external_key }))
-        .send()
-        .await
-        .expect("POST /1.0/kb/accounts");
-    let response = expect_status(response, StatusCode::CREATED).await;
-    header(&response, "location")
-        .rsplit('/')
-        .next()
-        .expect("an id")
-        .to_string()
-}
-
 async fn add_tags(app: &TestApp, account_id: &str, body: Value) -> reqwest::Response {
     app.kb(Method::POST, &format!("/1.0/kb/accounts/{account_id}/tags"))
         .json(&body)
@@ -79,7 +64,7 @@ fn names(tags: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn account_tags_are_added_listed_and_removed_with_history_and_audit_rows() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "tagged").await;
+    let account_id = app.create_account(json!({ "externalKey": "tagged" })).await;
 
     // A JSON array of definition ids; a null entry counts as absent.
     let response = expect_status(
@@ -250,7 +235,9 @@ async fn account_tags_are_added_listed_and_removed_with_history_and_audit_rows()
 #[tokio::test]
 async fn refusals_carry_kill_bills_codes_and_write_nothing() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "refused").await;
+    let account_id = app
+        .create_account(json!({ "externalKey": "refused" }))
+        .await;
     let unknown = uuid::Uuid::new_v4().to_string();
 
     let error = expect_kb_error(
@@ -479,7 +466,7 @@ async fn tag_definitions_are_kill_bills_system_and_control_tags() {
 #[tokio::test]
 async fn another_tenants_account_tags_are_unknown() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "mine").await;
+    let account_id = app.create_account(json!({ "externalKey": "mine" })).await;
     expect_status(
         add_tags(&app, &account_id, json!([TEST])).await,
         StatusCode::CREATED,
@@ -643,7 +630,9 @@ async fn a_tenants_own_definitions_are_created_used_and_deleted() {
     );
 
     // It tags an account like a control tag.
-    let account_id = create_account(&app, "vip-account").await;
+    let account_id = app
+        .create_account(json!({ "externalKey": "vip-account" }))
+        .await;
     expect_status(
         add_tags(&app, &account_id, json!([id, TEST])).await,
         StatusCode::CREATED,
@@ -763,7 +752,7 @@ async fn a_tenants_own_definitions_are_created_used_and_deleted() {
 #[tokio::test]
 async fn concurrent_additions_make_one_tag_and_one_definition() {
     let app = TestApp::spawn_with_tenant().await;
-    let account_id = create_account(&app, "raced").await;
+    let account_id = app.create_account(json!({ "externalKey": "raced" })).await;
     let additions = (0..8).map(|_| add_tags(&app, &account_id, json!([TEST, AUTO_INVOICING_OFF])));
     for response in futures_util::future::join_all(additions).await {
         expect_status(response, StatusCode::CREATED).await;
