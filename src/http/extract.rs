@@ -5,6 +5,7 @@
 //! headers are built from. Extractors reject with [`ApiError`] only.
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -293,6 +294,27 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for KbPath<
             .await
             .map(|Path(value)| KbPath(value))
             .map_err(|_| ApiError::NotFound(format!("No resource at {}", parts.uri.path())))
+    }
+}
+
+/// The one path parameter of a resource Kill Bill serves twice, by the path's id and by a key
+/// in the query or body (`/payments/{paymentId}/refunds` and `/payments/refunds`): `None` on
+/// the route without it. Like [`KbPath`], a path that cannot be decoded is a 404. The id is
+/// left as text so that handlers parse it where Kill Bill does, after the body.
+pub struct OptionalKbPath(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OptionalKbPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<Vec<String>>::from_request_parts(parts, state).await {
+            Ok(Path(values)) => Ok(OptionalKbPath(values.into_iter().next())),
+            Err(PathRejection::MissingPathParams(_)) => Ok(OptionalKbPath(None)),
+            Err(_) => Err(ApiError::NotFound(format!(
+                "No resource at {}",
+                parts.uri.path()
+            ))),
+        }
     }
 }
 

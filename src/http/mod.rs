@@ -30,6 +30,7 @@ mod payment_transactions;
 mod payments;
 mod permissions;
 mod redact;
+mod respond;
 mod security;
 mod swagger;
 mod tags;

@@ -7,7 +7,6 @@
 //! `service::payments`'s. It never holds SQL.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,24 +14,26 @@ use axum::{Json, Router};
 use super::audit::audit_logs_with_history_json;
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, QueryPairs, RawQueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath, QueryPairs, RawQueryPairs,
+    WriteContext,
 };
 use super::payments::{read_options, PaymentJson, PaymentTransactionInputJson};
+use super::respond::created;
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/1.0/kb/paymentTransactions",
-            get(get_payment_by_transaction_key),
+            get(get_payment_by_transaction),
         )
         .route(
             "/1.0/kb/paymentTransactions/{transaction_id}",
-            get(get_payment_by_transaction_id).post(notify_state_changed),
+            get(get_payment_by_transaction).post(notify_state_changed),
         )
         .route(
             "/1.0/kb/paymentTransactions/{transaction_id}/",
-            get(get_payment_by_transaction_id).post(notify_state_changed),
+            get(get_payment_by_transaction).post(notify_state_changed),
         )
         .route(
             "/1.0/kb/paymentTransactions/{transaction_id}/auditLogsWithHistory",
@@ -43,36 +44,36 @@ pub fn router() -> Router<AppState> {
 /// Kill Bill's status name of a transaction that succeeded; any other is a failure.
 const SUCCESS: &str = "SUCCESS";
 
-/// `GET /1.0/kb/paymentTransactions/{transactionId}`.
-async fn get_payment_by_transaction_id(
+/// `GET /1.0/kb/paymentTransactions/{transactionId}`, and
+/// `GET /1.0/kb/paymentTransactions?transactionExternalKey=`: a missing key is looked up as the
+/// text `null`, as Kill Bill does.
+async fn get_payment_by_transaction(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_transaction_id): KbPath<String>,
+    OptionalKbPath(raw_transaction_id): OptionalKbPath,
     query: RawQueryPairs,
-) -> Result<Response> {
-    let transaction_id = parse_id(&raw_transaction_id)?;
+) -> Result<Json<PaymentJson>> {
+    let transaction_id = raw_transaction_id.as_deref().map(parse_id).transpose()?;
     let params = QueryPairs::from(query);
-    let view = state
-        .payments
-        .find_by_transaction_id(&tenant, transaction_id, read_options(&params)?)
-        .await?;
-    Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
-}
-
-/// `GET /1.0/kb/paymentTransactions?transactionExternalKey=`; a missing key is looked up as
-/// the text `null`, as Kill Bill does.
-async fn get_payment_by_transaction_key(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let params = QueryPairs::from(query);
-    let key = params.value("transactionExternalKey").unwrap_or("null");
-    let view = state
-        .payments
-        .find_by_transaction_external_key(&tenant, key, read_options(&params)?)
-        .await?;
-    Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
+    let options = read_options(&params)?;
+    let payments = &state.payments;
+    let view = match transaction_id {
+        Some(id) => {
+            payments
+                .find_by_transaction_id(&tenant, id, options)
+                .await?
+        }
+        None => {
+            let key = params.value("transactionExternalKey").unwrap_or("null");
+            payments
+                .find_by_transaction_external_key(&tenant, key, options)
+                .await?
+        }
+    };
+    Ok(Json(PaymentJson::from_view(
+        view,
+        params.flag("withAttempts"),
+    )))
 }
 
 /// `POST /1.0/kb/paymentTransactions/{transactionId}`: the body's `paymentId` and `status`
@@ -102,8 +103,10 @@ async fn notify_state_changed(
             &context,
         )
         .await?;
-    let location = format!("{base}/1.0/kb/payments/{}/", result.payment.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(format!(
+        "{base}/1.0/kb/payments/{}/",
+        result.payment.id
+    )))
 }
 
 /// `GET /1.0/kb/paymentTransactions/{transactionId}/auditLogsWithHistory`.
