@@ -8,21 +8,23 @@
 //! business rule: those are `service::payment_methods`'s.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::audit::{audit_level_name, audit_logs_json, audit_logs_with_history_json, AuditLogJson};
+use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::Result;
 use super::extract::{
-    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs,
-    RawQueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, RawQueryPairs,
+    WriteContext,
 };
+use super::history::{history_route, WithHistory};
 use super::lenient;
-use super::paging::{page_request, page_response, NextPage};
+use super::paging::{page_request, Listing};
+use super::respond::created;
 use super::AppState;
 use crate::plugin::{PaymentMethodPlugin, PluginProperty};
 use crate::service::payment_methods::{
@@ -53,7 +55,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/1.0/kb/paymentMethods/search/{*search_key}",
-            get(search_payment_methods),
+            get(list_payment_methods_page),
         )
         .route(
             "/1.0/kb/paymentMethods/{payment_method_id}",
@@ -61,7 +63,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/1.0/kb/paymentMethods/{payment_method_id}/auditLogsWithHistory",
-            get(get_payment_method_audit_logs_with_history),
+            history_route(WithHistory::PaymentMethod),
         )
 }
 
@@ -264,7 +266,7 @@ async fn create_payment_method(
         )
         .await?;
     let location = format!("{base}/1.0/kb/paymentMethods/{}", method.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/paymentMethods`.
@@ -299,25 +301,6 @@ async fn get_payment_method(
         .find_by_id(&tenant, id, read_options(&params, &properties)?)
         .await?;
     Ok(Json(view.into()))
-}
-
-/// `GET /1.0/kb/paymentMethods/{paymentMethodId}/auditLogsWithHistory`: the method's whole
-/// audit trail (deleted or not), each entry with the method's state after that change.
-async fn get_payment_method_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
-) -> Result<Json<Vec<AuditLogJson>>> {
-    let id = parse_id(&raw_id)?;
-    let logs = state
-        .payment_methods
-        .audit_logs_with_history(&tenant, id)
-        .await?;
-    Ok(Json(audit_logs_with_history_json(
-        PAYMENT_METHOD_OBJECT_TYPE,
-        id,
-        logs,
-    )))
 }
 
 /// `GET /1.0/kb/paymentMethods?externalKey=`. A missing key is looked up as Kill Bill's `null`.
@@ -357,68 +340,36 @@ async fn delete_payment_method(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// One page of methods with Kill Bill's pagination headers; the next page's URI echoes
-/// `pluginName` (empty when absent) and `audit`.
-async fn paged(
-    state: &AppState,
-    tenant: &crate::service::tenants::Tenant,
-    search_key: Option<&str>,
-    path: &str,
-    params: QueryPairs,
+/// `GET /1.0/kb/paymentMethods/pagination?offset=0&limit=100&pluginName=&withPluginInfo=false`
+/// and `GET /1.0/kb/paymentMethods/search/{searchKey}?offset=0&limit=100&pluginName=`; the next
+/// page's URI echoes `pluginName` (empty when absent) and `audit`.
+async fn list_payment_methods_page(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    listing: Listing,
+    query: RawQueryPairs,
 ) -> Result<Response> {
+    let params = QueryPairs::from(query);
     let request = page_request(&params)?;
     let properties = params.plugin_properties();
     let options = read_options(&params, &properties)?;
     // JAX-RS reads an empty `pluginName` as none, as Kill Bill's isNullOrEmpty does.
     let plugin_name = params.value("pluginName").filter(|name| !name.is_empty());
-    let listing = match search_key {
+    let methods = match listing.search.as_deref() {
         Some(key) => MethodListing::Search { key, plugin_name },
         None => MethodListing::All { plugin_name },
     };
     let page = state
         .payment_methods
-        .page(tenant, listing, request, options)
+        .page(&tenant, methods, request, options)
         .await?;
-    let next = NextPage {
-        path,
-        limit: request.limit,
-        query: vec![
-            ("pluginName", plugin_name.unwrap_or_default().to_string()),
-            ("audit", audit_level_name(options.audit).to_string()),
-        ],
-    };
-    page_response(page.map(PaymentMethodJson::from), next)
-}
-
-/// `GET /1.0/kb/paymentMethods/pagination?offset=0&limit=100&pluginName=&withPluginInfo=false`.
-async fn list_payment_methods_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let path = "/1.0/kb/paymentMethods/pagination";
-    paged(&state, &tenant, None, path, QueryPairs::from(query)).await
-}
-
-/// `GET /1.0/kb/paymentMethods/search/{searchKey}?offset=0&limit=100&pluginName=`.
-async fn search_payment_methods(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(search_key): KbPath<String>,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let path = format!(
-        "/1.0/kb/paymentMethods/search/{}",
-        encode_uri_component(&search_key)
-    );
-    paged(
-        &state,
-        &tenant,
-        Some(&search_key),
-        &path,
-        QueryPairs::from(query),
+    let echoed = vec![("pluginName", plugin_name.unwrap_or_default().to_string())];
+    listing.respond(
+        page.map(PaymentMethodJson::from),
+        request.limit,
+        echoed,
+        options.audit,
     )
-    .await
 }
 
 /// `PUT /1.0/kb/accounts/{accountId}/paymentMethods/refresh?pluginName=` → 204.

@@ -12,19 +12,19 @@
 use axum::extract::State;
 use axum::handler::Handler;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, MethodRouter};
-use axum::{Extension, Json, Router};
+use axum::response::Response;
+use axum::routing::{delete, post, MethodRouter};
+use axum::{Extension, Router};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::accounts::AccountInputJson;
-use super::audit::audit_logs_with_history_json;
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, OptionalKbJson, OptionalKbPath,
-    QueryPairs, RawQueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, OptionalKbJson, OptionalKbPath, QueryPairs,
+    RawQueryPairs, WriteContext,
 };
+use super::history::{history_route, WithHistory};
 use super::payment_methods::PaymentMethodInputJson;
 use super::payments::{
     operation_response, request_from, resolved, PaymentTransactionInputJson, PluginPropertyJson,
@@ -81,11 +81,11 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/1.0/kb/payments/{payment_id}/auditLogsWithHistory",
-            get(get_payment_audit_logs_with_history),
+            history_route(WithHistory::Payment),
         )
         .route(
             "/1.0/kb/payments/attempts/{payment_attempt_id}/auditLogsWithHistory",
-            get(get_attempt_audit_logs_with_history),
+            history_route(WithHistory::PaymentAttempt),
         )
 }
 
@@ -272,34 +272,6 @@ async fn cancel_scheduled(
         .cancel_scheduled(&tenant, transaction)
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /1.0/kb/payments/{paymentId}/auditLogsWithHistory`.
-async fn get_payment_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_payment_id): KbPath<String>,
-) -> Result<Response> {
-    let id = parse_id(&raw_payment_id)?;
-    let logs = state
-        .payments
-        .payment_audit_logs_with_history(&tenant, id)
-        .await?;
-    Ok(Json(audit_logs_with_history_json("PAYMENT", id, logs)).into_response())
-}
-
-/// `GET /1.0/kb/payments/attempts/{paymentAttemptId}/auditLogsWithHistory`.
-async fn get_attempt_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_attempt_id): KbPath<String>,
-) -> Result<Response> {
-    let id = parse_id(&raw_attempt_id)?;
-    let logs = state
-        .payments
-        .attempt_audit_logs_with_history(&tenant, id)
-        .await?;
-    Ok(Json(audit_logs_with_history_json("PAYMENT_ATTEMPT", id, logs)).into_response())
 }
 
 /// Kill Bill's ComboPaymentTransactionJson.

@@ -7,16 +7,16 @@
 //! `service::payments`'s. It never holds SQL.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::audit::audit_logs_with_history_json;
 use super::error::{ApiError, Result};
 use super::extract::{
     parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath, QueryPairs, RawQueryPairs,
     WriteContext,
 };
+use super::history::{history_route, WithHistory};
 use super::payments::{read_options, PaymentJson, PaymentTransactionInputJson};
 use super::respond::created;
 use super::AppState;
@@ -37,7 +37,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/1.0/kb/paymentTransactions/{transaction_id}/auditLogsWithHistory",
-            get(get_transaction_audit_logs_with_history),
+            history_route(WithHistory::Transaction),
         )
 }
 
@@ -107,24 +107,4 @@ async fn notify_state_changed(
         "{base}/1.0/kb/payments/{}/",
         result.payment.id
     )))
-}
-
-/// `GET /1.0/kb/paymentTransactions/{transactionId}/auditLogsWithHistory`.
-async fn get_transaction_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_transaction_id): KbPath<String>,
-) -> Result<Response> {
-    let transaction_id = parse_id(&raw_transaction_id)?;
-    let logs = state
-        .payments
-        .transaction_audit_logs_with_history(&tenant, transaction_id)
-        .await
-        .map_err(ApiError::from)?;
-    Ok(Json(audit_logs_with_history_json(
-        "TRANSACTION",
-        transaction_id,
-        logs,
-    ))
-    .into_response())
 }

@@ -20,16 +20,14 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::audit::{
-    audit_level_name, audit_logs_json, kill_bill_date_time, parse_audit_level, AuditLogJson,
-};
+use super::audit::{audit_logs_json, kill_bill_date_time, parse_audit_level, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath,
-    OptionalKbPath, QueryPairs, RawQueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, OptionalKbPath, QueryPairs,
+    RawQueryPairs, WriteContext,
 };
 use super::lenient;
-use super::paging::{page_request, page_response, NextPage};
+use super::paging::{page_request, Listing};
 use super::respond::created;
 use super::AppState;
 use crate::plugin::{PaymentTransactionInfo, PluginProperty, TransactionType};
@@ -39,7 +37,6 @@ use crate::service::payments::{
     AccountRef, OperationResult, PaymentRef, PaymentRequest, PaymentView, ReadOptions, Target,
     Transaction,
 };
-use crate::service::tenants::Tenant;
 use crate::service::{Page, ServiceError};
 
 pub fn router() -> Router<AppState> {
@@ -53,10 +50,7 @@ pub fn router() -> Router<AppState> {
         // `payment_operations.rs`'s.
         .route("/1.0/kb/payments", get(get_payment))
         .route("/1.0/kb/payments/pagination", get(list_payments))
-        .route(
-            "/1.0/kb/payments/search/{*search_key}",
-            get(search_payments),
-        )
+        .route("/1.0/kb/payments/search/{*search_key}", get(list_payments))
         .route("/1.0/kb/payments/{payment_id}", get(get_payment))
         // The Location Kill Bill gives a payment ends with a slash; clients follow it.
         .route("/1.0/kb/payments/{payment_id}/", get(get_payment))
@@ -358,57 +352,26 @@ async fn list_account_payments(
     Ok(Json(body).into_response())
 }
 
-/// `GET /1.0/kb/payments/pagination`.
+/// `GET /1.0/kb/payments/pagination` and `GET /1.0/kb/payments/search/{searchKey}`.
 async fn list_payments(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
+    listing: Listing,
     query: RawQueryPairs,
 ) -> Result<Response> {
-    paged(
-        &state,
-        &tenant,
-        None,
-        "/1.0/kb/payments/pagination",
-        QueryPairs::from(query),
-    )
-    .await
-}
-
-/// `GET /1.0/kb/payments/search/{searchKey}`.
-async fn search_payments(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(search_key): KbPath<String>,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let path = format!(
-        "/1.0/kb/payments/search/{}",
-        encode_uri_component(&search_key)
-    );
-    paged(
-        &state,
-        &tenant,
-        Some(&search_key),
-        &path,
-        QueryPairs::from(query),
-    )
-    .await
-}
-
-/// One page with Kill Bill's `X-Killbill-Pagination-*` headers.
-async fn paged(
-    state: &AppState,
-    tenant: &Tenant,
-    search: Option<&str>,
-    path: &str,
-    params: QueryPairs,
-) -> Result<Response> {
+    let params = QueryPairs::from(query);
     let request = page_request(&params)?;
     let options = read_options(&params)?;
     let with_attempts = params.flag("withAttempts");
     let (views, matching, total) = state
         .payments
-        .page(tenant, search, request.offset, request.limit, options)
+        .page(
+            &tenant,
+            listing.search.as_deref(),
+            request.offset,
+            request.limit,
+            options,
+        )
         .await?;
     let body: Vec<PaymentJson> = views
         .into_iter()
@@ -416,18 +379,14 @@ async fn paged(
         .collect();
     // PaymentResource's nextPage: the plugin filter (echoed, empty when absent) and the
     // audit level; `withPluginInfo` and `withAttempts` are not carried over.
-    let next = NextPage {
-        path,
-        limit: request.limit,
-        query: vec![
-            (
-                "pluginName",
-                params.value("pluginName").unwrap_or_default().to_string(),
-            ),
-            ("audit", audit_level_name(options.audit).to_string()),
-        ],
-    };
-    page_response(Page::new(body, request, matching, total), next)
+    let plugin_name = params.value("pluginName").unwrap_or_default().to_string();
+    let page = Page::new(body, request, matching, total);
+    listing.respond(
+        page,
+        request.limit,
+        vec![("pluginName", plugin_name)],
+        options.audit,
+    )
 }
 
 /// An amount on the wire: a JSON number rounded to the currency's minor units.

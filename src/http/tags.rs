@@ -9,24 +9,26 @@
 //! are `service::tags`'s.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::Extension;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::audit::{audit_level_name, audit_logs_json, audit_logs_with_history_json, AuditLogJson};
+use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs,
-    RawQueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, RawQueryPairs,
+    WriteContext,
 };
-use super::paging::{page_request, page_response, NextPage};
-use super::{lenient, resource_path, AppState};
+use super::history::{history_route, WithHistory};
+use super::paging::{page_request, Listing};
+use super::respond::created;
+use super::{lenient, object_ref, resource_path, AppState};
 use crate::service::tags::{TagDefinitionInput, TagDefinitionView, TagView};
-use crate::service::{ObjectKind, ObjectRef};
+use crate::service::ObjectKind;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,10 +49,10 @@ pub fn router() -> Router<AppState> {
             get(get_all_account_tags),
         )
         .route("/1.0/kb/tags/pagination", get(list_tags))
-        .route("/1.0/kb/tags/search/{*search_key}", get(search_tags))
+        .route("/1.0/kb/tags/search/{*search_key}", get(list_tags))
         .route(
             "/1.0/kb/tags/{tag_id}/auditLogsWithHistory",
-            get(get_tag_audit_logs_with_history),
+            history_route(WithHistory::Tag),
         )
         .route(
             "/1.0/kb/tagDefinitions",
@@ -62,7 +64,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/1.0/kb/tagDefinitions/{tag_definition_id}/auditLogsWithHistory",
-            get(get_tag_definition_audit_logs_with_history),
+            history_route(WithHistory::TagDefinition),
         )
 }
 
@@ -167,13 +169,6 @@ impl JsonBody for TagDefinitionIdsJson {
     const JAVA_TYPE: &'static str = "java.util.ArrayList<java.util.UUID>";
 }
 
-fn object(kind: ObjectKind, raw_id: &str) -> Result<ObjectRef> {
-    Ok(ObjectRef {
-        kind,
-        id: parse_id(raw_id)?,
-    })
-}
-
 /// `GET …/{id}/tags?includedDeleted=false&audit=NONE`.
 async fn get_object_tags(
     Extension(kind): Extension<ObjectKind>,
@@ -182,7 +177,7 @@ async fn get_object_tags(
     KbPath(raw_id): KbPath<String>,
     query: RawQueryPairs,
 ) -> Result<Json<Vec<TagJson>>> {
-    let object = object(kind, &raw_id)?;
+    let object = object_ref(kind, &raw_id)?;
     let params = QueryPairs::from(query);
     let audit = params.audit()?;
     let views = state
@@ -204,7 +199,7 @@ async fn create_object_tags(
     KbPath(raw_id): KbPath<String>,
     KbJson(body): KbJson<TagDefinitionIdsJson>,
 ) -> Result<Response> {
-    let object = object(kind, &raw_id)?;
+    let object = object_ref(kind, &raw_id)?;
     let ids: Vec<Uuid> = body
         .0
         .ok_or(ApiError::MissingBody(TagDefinitionIdsJson::NAME))?
@@ -213,7 +208,7 @@ async fn create_object_tags(
         .collect();
     state.tags.add_tags(&tenant, object, &ids, &context).await?;
     let location = format!("{base}{}/{}/tags", resource_path(kind), object.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `DELETE …/{id}/tags?tagDef=<id>&tagDef=<id>` → 204.
@@ -225,7 +220,7 @@ async fn delete_object_tags(
     KbPath(raw_id): KbPath<String>,
     query: RawQueryPairs,
 ) -> Result<StatusCode> {
-    let object = object(kind, &raw_id)?;
+    let object = object_ref(kind, &raw_id)?;
     let ids = QueryPairs::from(query).uuids("tagDef")?;
     state
         .tags
@@ -257,59 +252,21 @@ async fn get_all_account_tags(
     Ok(Json(views.into_iter().map(Into::into).collect()))
 }
 
-/// One page of tags with Kill Bill's pagination headers (TagResource echoes only `audit`).
-async fn paged(
-    state: &AppState,
-    tenant: &crate::service::tenants::Tenant,
-    search: Option<&str>,
-    path: &str,
+/// `GET /1.0/kb/tags/pagination?offset=0&limit=100&audit=NONE` and
+/// `GET /1.0/kb/tags/search/{searchKey}?offset=0&limit=100&audit=NONE` (TagResource echoes only
+/// `audit`).
+async fn list_tags(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    listing: Listing,
     query: RawQueryPairs,
 ) -> Result<Response> {
     let params = QueryPairs::from(query);
     let request = page_request(&params)?;
     let audit = params.audit()?;
-    let page = state.tags.page(tenant, search, request, audit).await?;
-    let next = NextPage {
-        path,
-        limit: request.limit,
-        query: vec![("audit", audit_level_name(audit).to_string())],
-    };
-    page_response(page.map(TagJson::from), next)
-}
-
-/// `GET /1.0/kb/tags/pagination?offset=0&limit=100&audit=NONE`.
-async fn list_tags(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    paged(&state, &tenant, None, "/1.0/kb/tags/pagination", query).await
-}
-
-/// `GET /1.0/kb/tags/search/{searchKey}?offset=0&limit=100&audit=NONE`.
-async fn search_tags(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(search_key): KbPath<String>,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let path = format!("/1.0/kb/tags/search/{}", encode_uri_component(&search_key));
-    paged(&state, &tenant, Some(&search_key), &path, query).await
-}
-
-/// `GET /1.0/kb/tags/{tagId}/auditLogsWithHistory`.
-async fn get_tag_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
-) -> Result<Json<Vec<AuditLogJson>>> {
-    let id = parse_id(&raw_id)?;
-    let logs = state.tags.tag_audit_logs_with_history(&tenant, id).await?;
-    Ok(Json(audit_logs_with_history_json(
-        TAG_OBJECT_TYPE,
-        id,
-        logs,
-    )))
+    let search = listing.search.as_deref();
+    let page = state.tags.page(&tenant, search, request, audit).await?;
+    listing.respond(page.map(TagJson::from), request.limit, Vec::new(), audit)
 }
 
 /// `GET /1.0/kb/tagDefinitions?audit=NONE`: the tenant's own definitions, then the system
@@ -343,7 +300,7 @@ async fn create_tag_definition(
         .create_definition(&tenant, input, &context)
         .await?;
     let location = format!("{base}/1.0/kb/tagDefinitions/{}", definition.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `DELETE /1.0/kb/tagDefinitions/{tagDefinitionId}` → 204 (a soft delete).
@@ -356,24 +313,6 @@ async fn delete_tag_definition(
     let id = parse_id(&raw_id)?;
     state.tags.delete_definition(&tenant, id, &context).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /1.0/kb/tagDefinitions/{tagDefinitionId}/auditLogsWithHistory`.
-async fn get_tag_definition_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
-) -> Result<Json<Vec<AuditLogJson>>> {
-    let id = parse_id(&raw_id)?;
-    let logs = state
-        .tags
-        .definition_audit_logs_with_history(&tenant, id)
-        .await?;
-    Ok(Json(audit_logs_with_history_json(
-        TAG_DEFINITION_OBJECT_TYPE,
-        id,
-        logs,
-    )))
 }
 
 /// `GET /1.0/kb/tagDefinitions/{tagDefinitionId}?audit=NONE`.
