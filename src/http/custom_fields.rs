@@ -20,8 +20,7 @@ use uuid::Uuid;
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, RawQueryPairs,
-    WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
 };
 use super::history::{history_route, WithHistory};
 use super::paging::{page_request, Listing};
@@ -152,10 +151,10 @@ async fn get_object_fields(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<CustomFieldJson>>> {
     let object = object_ref(kind, &raw_id)?;
-    let audit = QueryPairs::from(query).audit()?;
+    let audit = params.audit()?;
     let views = state
         .custom_fields
         .object_fields(&tenant, object, audit)
@@ -223,10 +222,10 @@ async fn delete_object_fields(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<StatusCode> {
     let object = object_ref(kind, &raw_id)?;
-    let ids = QueryPairs::from(query).uuids("customField")?;
+    let ids = params.uuids("customField")?;
     state
         .custom_fields
         .remove(&tenant, object, &ids, &context)
@@ -239,10 +238,9 @@ async fn get_all_account_fields(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<CustomFieldJson>>> {
     let account_id = parse_id(&raw_id)?;
-    let params = QueryPairs::from(query);
     let object_type = params.object_type()?;
     let views = state
         .custom_fields
@@ -257,13 +255,12 @@ async fn list_fields(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Response> {
     let filter = match listing.search.as_deref() {
         Some(key) => FieldFilter::Key(key),
         None => FieldFilter::All,
     };
-    let params = QueryPairs::from(query);
     paged(&state, &tenant, filter, &listing, &params, Vec::new()).await
 }
 
@@ -297,9 +294,8 @@ async fn search_fields_by_name(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Response> {
-    let params = QueryPairs::from(query);
     let required = |name: &str| {
         params.value(name).ok_or_else(|| {
             ApiError::NullParameter(format!("{name} in searchCustomFieldsByTypeName() is null"))

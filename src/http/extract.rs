@@ -318,6 +318,13 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalKbPath {
     }
 }
 
+impl OptionalKbPath {
+    /// The path's id, parsed as [`parse_id`] does; `None` on the route without one.
+    pub fn id(&self) -> Result<Option<Uuid>, ApiError> {
+        self.0.as_deref().map(parse_id).transpose()
+    }
+}
+
 /// A path id. Anything that is not a UUID is answered 404, as JAX-RS does when the
 /// `\w+-\w+-\w+-\w+-\w+` path pattern or the UUID conversion fails.
 pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -387,13 +394,25 @@ pub fn encode_uri_component(segment: &str) -> String {
 }
 
 /// A query string as ordered pairs, for resources whose parameters repeat (`pluginProperty`,
-/// `controlPluginName`, `tagDef`), which a struct cannot hold. An unreadable query is read as
-/// empty, as the account endpoints do.
+/// `controlPluginName`, `tagDef`), which a struct cannot hold: the query parser of every
+/// resource but the accounts' (serde structs) and the dashboard's (strict). An unreadable
+/// query is read as empty, as the account endpoints do.
 pub struct QueryPairs(pub(super) Vec<(String, String)>);
 
 /// What a handler takes to build [`QueryPairs`]: the query, or why axum could not read it.
 pub type RawQueryPairs =
     Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
+
+/// Never rejects: an unreadable query is read as empty.
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(QueryPairs::from(
+            Query::from_request_parts(parts, state).await,
+        ))
+    }
+}
 
 impl QueryPairs {
     pub fn from(query: RawQueryPairs) -> QueryPairs {

@@ -56,29 +56,14 @@ async fn audit_logs_with_history(
 ) -> Result<Json<Vec<AuditLogJson>>> {
     let id = parse_id(&raw_id)?;
     let tenant = &tenant;
+    let (methods, payments, tags) = (&state.payment_methods, &state.payments, &state.tags);
     let logs = match object {
         WithHistory::Account => state.accounts.audit_logs_with_history(tenant, id).await,
-        WithHistory::PaymentMethod => {
-            state
-                .payment_methods
-                .audit_logs_with_history(tenant, id)
-                .await
-        }
-        WithHistory::Payment => {
-            state
-                .payments
-                .payment_audit_logs_with_history(tenant, id)
-                .await
-        }
-        WithHistory::PaymentAttempt => {
-            state
-                .payments
-                .attempt_audit_logs_with_history(tenant, id)
-                .await
-        }
+        WithHistory::PaymentMethod => methods.audit_logs_with_history(tenant, id).await,
+        WithHistory::Payment => payments.payment_audit_logs_with_history(tenant, id).await,
+        WithHistory::PaymentAttempt => payments.attempt_audit_logs_with_history(tenant, id).await,
         WithHistory::Transaction => {
-            state
-                .payments
+            payments
                 .transaction_audit_logs_with_history(tenant, id)
                 .await
         }
@@ -88,13 +73,8 @@ async fn audit_logs_with_history(
                 .audit_logs_with_history(tenant, id)
                 .await
         }
-        WithHistory::Tag => state.tags.tag_audit_logs_with_history(tenant, id).await,
-        WithHistory::TagDefinition => {
-            state
-                .tags
-                .definition_audit_logs_with_history(tenant, id)
-                .await
-        }
+        WithHistory::Tag => tags.tag_audit_logs_with_history(tenant, id).await,
+        WithHistory::TagDefinition => tags.definition_audit_logs_with_history(tenant, id).await,
     }?;
     Ok(Json(audit_logs_with_history_json(
         object.object_type(),

@@ -18,8 +18,7 @@ use uuid::Uuid;
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::Result;
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, RawQueryPairs,
-    WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
 };
 use super::history::{history_route, WithHistory};
 use super::lenient;
@@ -244,11 +243,10 @@ async fn create_payment_method(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
     KbJson(body): KbJson<PaymentMethodInputJson>,
 ) -> Result<Response> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = QueryPairs::from(query);
     let input = PaymentMethodInput {
         external_key: body.external_key,
         plugin_name: body.plugin_name,
@@ -274,10 +272,9 @@ async fn list_payment_methods(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<PaymentMethodJson>>> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = QueryPairs::from(query);
     let properties = params.plugin_properties();
     let views = state
         .payment_methods
@@ -291,10 +288,9 @@ async fn get_payment_method(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<PaymentMethodJson>> {
     let id = parse_id(&raw_id)?;
-    let params = QueryPairs::from(query);
     let properties = params.plugin_properties();
     let view = state
         .payment_methods
@@ -307,9 +303,8 @@ async fn get_payment_method(
 async fn get_payment_method_by_external_key(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<PaymentMethodJson>> {
-    let params = QueryPairs::from(query);
     let external_key = params.value("externalKey").unwrap_or("null");
     let properties = params.plugin_properties();
     let view = state
@@ -325,10 +320,9 @@ async fn delete_payment_method(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<StatusCode> {
     let id = parse_id(&raw_id)?;
-    let params = QueryPairs::from(query);
     let flags = DeleteFlags {
         delete_default_with_auto_pay_off: params.flag("deleteDefaultPmWithAutoPayOff"),
         force_default_deletion: params.flag("forceDefaultPmDeletion"),
@@ -347,9 +341,8 @@ async fn list_payment_methods_page(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Response> {
-    let params = QueryPairs::from(query);
     let request = page_request(&params)?;
     let properties = params.plugin_properties();
     let options = read_options(&params, &properties)?;
@@ -378,10 +371,9 @@ async fn refresh_payment_methods(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<StatusCode> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = QueryPairs::from(query);
     let plugin_name = params.value("pluginName").filter(|name| !name.is_empty());
     state
         .payment_methods
@@ -402,11 +394,10 @@ async fn set_default_payment_method(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath((raw_account_id, raw_id)): KbPath<(String, String)>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<StatusCode> {
     let account_id = parse_id(&raw_account_id)?;
     let id = parse_id(&raw_id)?;
-    let params = QueryPairs::from(query);
     state
         .payment_methods
         .set_default(

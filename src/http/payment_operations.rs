@@ -21,8 +21,8 @@ use uuid::Uuid;
 use super::accounts::AccountInputJson;
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, OptionalKbJson, OptionalKbPath, QueryPairs,
-    RawQueryPairs, WriteContext,
+    BaseUrl, CurrentTenant, JsonBody, KbJson, OptionalKbJson, OptionalKbPath, QueryPairs,
+    WriteContext,
 };
 use super::history::{history_route, WithHistory};
 use super::payment_methods::PaymentMethodInputJson;
@@ -167,13 +167,13 @@ async fn follow_up(
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    OptionalKbPath(raw_id): OptionalKbPath,
-    query: RawQueryPairs,
+    path: OptionalKbPath,
+    params: QueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
-    let id = raw_id.as_deref().map(parse_id).transpose()?;
+    let id = path.id()?;
     let key = body.payment_external_key.clone();
-    let request = operation.request(body, &QueryPairs::from(query))?;
+    let request = operation.request(body, &params)?;
     let target = Target::Payment(payment_ref(id, key)?);
     let result = state
         .payments
@@ -189,15 +189,15 @@ async fn void(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    OptionalKbPath(raw_id): OptionalKbPath,
-    query: RawQueryPairs,
+    path: OptionalKbPath,
+    params: QueryPairs,
     OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
 ) -> Result<StatusCode> {
-    let id = raw_id.as_deref().map(parse_id).transpose()?;
+    let id = path.id()?;
     // A void's body is optional (later 0.24.x accept an empty one).
     let body = body.unwrap_or_default();
     let target = Target::Payment(payment_ref(id, body.payment_external_key.clone())?);
-    let properties = QueryPairs::from(query).plugin_properties();
+    let properties = params.plugin_properties();
     let request = request_from(body, Some(TransactionType::Void), properties, None)?;
     state
         .payments
@@ -214,14 +214,14 @@ async fn complete(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    OptionalKbPath(raw_id): OptionalKbPath,
-    query: RawQueryPairs,
+    path: OptionalKbPath,
+    params: QueryPairs,
     OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
 ) -> Result<StatusCode> {
-    let id = raw_id.as_deref().map(parse_id).transpose()?;
+    let id = path.id()?;
     let body = body.unwrap_or_default();
     let payment = payment_ref(id, body.payment_external_key.clone())?;
-    let mut properties = QueryPairs::from(query).plugin_properties();
+    let mut properties = params.plugin_properties();
     properties.extend(
         body.properties
             .into_iter()
@@ -259,12 +259,11 @@ async fn cancel_scheduled(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(_context): WriteContext,
-    OptionalKbPath(raw_id): OptionalKbPath,
-    query: RawQueryPairs,
+    path: OptionalKbPath,
+    params: QueryPairs,
 ) -> Result<StatusCode> {
-    let params = QueryPairs::from(query);
-    let transaction = match raw_id {
-        Some(raw_id) => TransactionRefForCancel::Id(parse_id(&raw_id)?),
+    let transaction = match path.id()? {
+        Some(id) => TransactionRefForCancel::Id(id),
         None => TransactionRefForCancel::ExternalKey(params.value("transactionExternalKey")),
     };
     state

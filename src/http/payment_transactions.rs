@@ -13,8 +13,7 @@ use axum::{Json, Router};
 
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath, QueryPairs, RawQueryPairs,
-    WriteContext,
+    parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath, QueryPairs, WriteContext,
 };
 use super::history::{history_route, WithHistory};
 use super::payments::{read_options, PaymentJson, PaymentTransactionInputJson};
@@ -50,11 +49,10 @@ const SUCCESS: &str = "SUCCESS";
 async fn get_payment_by_transaction(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    OptionalKbPath(raw_transaction_id): OptionalKbPath,
-    query: RawQueryPairs,
+    path: OptionalKbPath,
+    params: QueryPairs,
 ) -> Result<Json<PaymentJson>> {
-    let transaction_id = raw_transaction_id.as_deref().map(parse_id).transpose()?;
-    let params = QueryPairs::from(query);
+    let transaction_id = path.id()?;
     let options = read_options(&params)?;
     let payments = &state.payments;
     let view = match transaction_id {

@@ -24,7 +24,7 @@ use super::audit::{audit_logs_json, kill_bill_date_time, parse_audit_level, Audi
 use super::error::{ApiError, Result};
 use super::extract::{
     parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, OptionalKbPath, QueryPairs,
-    RawQueryPairs, WriteContext,
+    WriteContext,
 };
 use super::lenient;
 use super::paging::{page_request, Listing};
@@ -264,13 +264,12 @@ async fn create_account_payment(
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    OptionalKbPath(raw_account_id): OptionalKbPath,
-    query: RawQueryPairs,
+    path: OptionalKbPath,
+    params: QueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
-    let params = QueryPairs::from(query);
-    let account = match raw_account_id {
-        Some(raw_account_id) => AccountRef::Id(parse_id(&raw_account_id)?),
+    let account = match path.id()? {
+        Some(id) => AccountRef::Id(id),
         // Kill Bill looks the account up by the missing key, as the text "null".
         None => AccountRef::ExternalKey(params.value("externalKey").unwrap_or("null").to_string()),
     };
@@ -302,11 +301,10 @@ pub(super) fn resolved(id: Option<Uuid>, error: ApiError) -> ApiError {
 async fn get_payment(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    OptionalKbPath(raw_payment_id): OptionalKbPath,
-    query: RawQueryPairs,
+    path: OptionalKbPath,
+    params: QueryPairs,
 ) -> Result<Json<PaymentJson>> {
-    let id = raw_payment_id.as_deref().map(parse_id).transpose()?;
-    let params = QueryPairs::from(query);
+    let id = path.id()?;
     let payment = match id {
         Some(id) => PaymentRef::Id(id),
         None => PaymentRef::ExternalKey(
@@ -336,10 +334,9 @@ async fn list_account_payments(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Response> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = QueryPairs::from(query);
     let views = state
         .payments
         .list_for_account(&tenant, account_id, read_options(&params)?)
@@ -357,9 +354,8 @@ async fn list_payments(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Response> {
-    let params = QueryPairs::from(query);
     let request = page_request(&params)?;
     let options = read_options(&params)?;
     let with_attempts = params.flag("withAttempts");

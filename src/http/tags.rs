@@ -20,8 +20,7 @@ use uuid::Uuid;
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, RawQueryPairs,
-    WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
 };
 use super::history::{history_route, WithHistory};
 use super::paging::{page_request, Listing};
@@ -175,10 +174,9 @@ async fn get_object_tags(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<TagJson>>> {
     let object = object_ref(kind, &raw_id)?;
-    let params = QueryPairs::from(query);
     let audit = params.audit()?;
     let views = state
         .tags
@@ -218,10 +216,10 @@ async fn delete_object_tags(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<StatusCode> {
     let object = object_ref(kind, &raw_id)?;
-    let ids = QueryPairs::from(query).uuids("tagDef")?;
+    let ids = params.uuids("tagDef")?;
     state
         .tags
         .remove_tags(&tenant, object, &ids, &context)
@@ -234,10 +232,9 @@ async fn get_all_account_tags(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<TagJson>>> {
     let account_id = parse_id(&raw_id)?;
-    let params = QueryPairs::from(query);
     let object_type = params.object_type()?;
     let views = state
         .tags
@@ -259,9 +256,8 @@ async fn list_tags(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Response> {
-    let params = QueryPairs::from(query);
     let request = page_request(&params)?;
     let audit = params.audit()?;
     let search = listing.search.as_deref();
@@ -274,9 +270,9 @@ async fn list_tags(
 async fn get_tag_definitions(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<TagDefinitionJson>>> {
-    let audit = QueryPairs::from(query).audit()?;
+    let audit = params.audit()?;
     let views = state.tags.definitions(&tenant, audit).await?;
     Ok(Json(views.into_iter().map(Into::into).collect()))
 }
@@ -320,10 +316,10 @@ async fn get_tag_definition(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<TagDefinitionJson>> {
     let id = parse_id(&raw_id)?;
-    let audit = QueryPairs::from(query).audit()?;
+    let audit = params.audit()?;
     Ok(Json(
         state.tags.definition(&tenant, id, audit).await?.into(),
     ))
