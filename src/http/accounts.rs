@@ -20,9 +20,10 @@ use super::audit::{
     audit_log_json, audit_logs_json, audit_logs_with_history_json, kill_bill_date_time,
     parse_audit_level, AuditLogJson,
 };
-use super::error::ApiError;
 use super::error::Result;
-use super::extract::{parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::extract::{
+    flag, long, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext,
+};
 use super::history::{history_route, WithHistory};
 use super::lenient;
 use super::paging::Listing;
@@ -251,14 +252,9 @@ struct ReadQuery {
 
 impl ReadQuery {
     fn balances(&self) -> BalanceRequest {
-        let is_true = |value: &Option<String>| {
-            value
-                .as_deref()
-                .is_some_and(|value| value.eq_ignore_ascii_case("true"))
-        };
         BalanceRequest {
-            balance: is_true(&self.account_with_balance),
-            credit: is_true(&self.account_with_balance_and_cba),
+            balance: flag(self.account_with_balance.as_deref()),
+            credit: flag(self.account_with_balance_and_cba.as_deref()),
         }
     }
 }
@@ -433,16 +429,6 @@ struct ListQuery {
     read: ReadQuery,
 }
 
-/// A `Long` query parameter as JAX-RS reads it: absent → the default, unparsable → 404.
-fn long_parameter(name: &str, raw: Option<&str>, default: i64) -> Result<i64> {
-    match raw {
-        None => Ok(default),
-        Some(text) => text
-            .parse()
-            .map_err(|_| ApiError::NotFound(format!("Invalid {name} {text}"))),
-    }
-}
-
 /// `GET /1.0/kb/accounts/pagination?offset=0&limit=100` and
 /// `GET /1.0/kb/accounts/search/{searchKey}?offset=0&limit=100`, as Kill Bill's getAccounts and
 /// searchAccounts answer them.
@@ -453,8 +439,8 @@ async fn list_accounts(
     query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
     let query = query.map(|Query(query)| query).unwrap_or_default();
-    let offset = long_parameter("offset", query.offset.as_deref(), 0)?;
-    let limit = long_parameter("limit", query.limit.as_deref(), 100)?;
+    let offset = long("offset", query.offset.as_deref(), 0)?;
+    let limit = long("limit", query.limit.as_deref(), 100)?;
     let audit = parse_audit_level(query.read.audit.as_deref())?;
     let balances = query.read.balances();
     let search = listing.search.as_deref();
@@ -539,10 +525,10 @@ async fn update_account(
     KbJson(body): KbJson<AccountInputJson>,
 ) -> Result<StatusCode> {
     let id = parse_id(&raw_id)?;
-    let treat_null_as_reset = query
+    let raw = query
         .ok()
-        .and_then(|Query(query)| query.treat_null_as_reset)
-        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+        .and_then(|Query(query)| query.treat_null_as_reset);
+    let treat_null_as_reset = flag(raw.as_deref());
     state
         .accounts
         .update(&tenant, id, body.into(), treat_null_as_reset, &context)
@@ -578,8 +564,8 @@ mod tests {
             let query = parsed.map(|Query(query)| query).unwrap_or_default();
             let _ = query.read.balances();
             for result in [
-                long_parameter("offset", query.offset.as_deref(), 0),
-                long_parameter("limit", query.limit.as_deref(), 100),
+                long("offset", query.offset.as_deref(), 0),
+                long("limit", query.limit.as_deref(), 100),
             ] {
                 if let Err(error) = result {
                     client_error(error)?;

@@ -403,6 +403,22 @@ pub struct QueryPairs(pub(super) Vec<(String, String)>);
 pub type RawQueryPairs =
     Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
 
+/// A JAX-RS boolean query parameter: anything other than `true` (any case) is false.
+pub fn flag(raw: Option<&str>) -> bool {
+    raw.is_some_and(|value| value.eq_ignore_ascii_case("true"))
+}
+
+/// A JAX-RS `Long` query parameter: `default` when absent, 404 when unparsable (the
+/// conversion fails before the resource method runs).
+pub fn long(name: &str, raw: Option<&str>, default: i64) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| ApiError::NotFound(format!("Invalid {name} {text}"))),
+    }
+}
+
 /// Never rejects: an unreadable query is read as empty.
 impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     type Rejection = ApiError;
@@ -429,19 +445,12 @@ impl QueryPairs {
 
     /// A JAX-RS boolean: anything other than `true` is false.
     pub fn flag(&self, name: &str) -> bool {
-        self.value(name)
-            .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+        flag(self.value(name))
     }
 
-    /// A JAX-RS `Long`: `default` when absent, 404 when unparsable (the conversion fails
-    /// before the resource method runs).
+    /// A JAX-RS `Long`: `default` when absent, 404 when unparsable.
     pub fn long(&self, name: &str, default: i64) -> Result<i64, ApiError> {
-        match self.value(name) {
-            None => Ok(default),
-            Some(text) => text
-                .parse()
-                .map_err(|_| ApiError::NotFound(format!("Invalid {name} {text}"))),
-        }
+        long(name, self.value(name), default)
     }
 
     /// Every value of the repeatable UUID parameter `name`; one that is not a UUID fails
