@@ -8,8 +8,8 @@
 //! rule (defaults, validation, what may change): those are `service::accounts`'s.
 
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -17,16 +17,17 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::audit::{
-    audit_level_name, audit_log_json, audit_logs_json, audit_logs_with_history_json,
-    kill_bill_date_time, parse_audit_level, AuditLogJson,
+    audit_log_json, audit_logs_json, audit_logs_with_history_json, kill_bill_date_time,
+    parse_audit_level, AuditLogJson,
 };
-use super::error::ApiError;
 use super::error::Result;
 use super::extract::{
-    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext,
+    flag, long, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext,
 };
+use super::history::{history_route, WithHistory};
 use super::lenient;
-use super::paging::{page_response, NextPage};
+use super::paging::Listing;
+use super::respond::created;
 use super::AppState;
 use crate::service::accounts::{AccountInput, AccountView, BalanceRequest};
 use crate::service::{AuditLevel, PageRequest};
@@ -38,10 +39,7 @@ pub fn router() -> Router<AppState> {
             post(create_account).get(get_account_by_external_key),
         )
         .route("/1.0/kb/accounts/pagination", get(list_accounts))
-        .route(
-            "/1.0/kb/accounts/search/{*search_key}",
-            get(search_accounts),
-        )
+        .route("/1.0/kb/accounts/search/{*search_key}", get(list_accounts))
         .route(
             "/1.0/kb/accounts/{account_id}",
             get(get_account).put(update_account),
@@ -52,7 +50,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/1.0/kb/accounts/{account_id}/auditLogsWithHistory",
-            get(get_account_audit_logs_with_history),
+            history_route(WithHistory::Account),
         )
         .route(
             "/1.0/kb/accounts/{account_id}/children",
@@ -254,14 +252,9 @@ struct ReadQuery {
 
 impl ReadQuery {
     fn balances(&self) -> BalanceRequest {
-        let is_true = |value: &Option<String>| {
-            value
-                .as_deref()
-                .is_some_and(|value| value.eq_ignore_ascii_case("true"))
-        };
         BalanceRequest {
-            balance: is_true(&self.account_with_balance),
-            credit: is_true(&self.account_with_balance_and_cba),
+            balance: flag(self.account_with_balance.as_deref()),
+            credit: flag(self.account_with_balance_and_cba.as_deref()),
         }
     }
 }
@@ -300,22 +293,6 @@ async fn get_account_audit_logs(
             .map(|entry| audit_log_json(entry.object_type, entry.object_id, entry.log))
             .collect(),
     ))
-}
-
-/// `GET /1.0/kb/accounts/{accountId}/auditLogsWithHistory`: the account's whole audit trail,
-/// each entry with the account's state after that change.
-async fn get_account_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
-) -> Result<Json<Vec<AuditLogJson>>> {
-    let id = parse_id(&raw_id)?;
-    let logs = state.accounts.audit_logs_with_history(&tenant, id).await?;
-    Ok(Json(audit_logs_with_history_json(
-        ACCOUNT_OBJECT_TYPE,
-        id,
-        logs,
-    )))
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/children?accountWithBalance=false&audit=NONE`: the
@@ -404,7 +381,7 @@ async fn add_account_email(
         .add(&tenant, account_id, body.email, &context)
         .await?;
     let location = format!("{base}/1.0/kb/accounts/{account_id}/emails");
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `DELETE /1.0/kb/accounts/{accountId}/emails/{email}` → 204, whether or not the account had
@@ -452,73 +429,35 @@ struct ListQuery {
     read: ReadQuery,
 }
 
-/// A `Long` query parameter as JAX-RS reads it: absent → the default, unparsable → 404.
-fn long_parameter(name: &str, raw: Option<&str>, default: i64) -> Result<i64> {
-    match raw {
-        None => Ok(default),
-        Some(text) => text
-            .parse()
-            .map_err(|_| ApiError::NotFound(format!("Invalid {name} {text}"))),
-    }
-}
-
-/// `GET /1.0/kb/accounts/pagination?offset=0&limit=100`.
+/// `GET /1.0/kb/accounts/pagination?offset=0&limit=100` and
+/// `GET /1.0/kb/accounts/search/{searchKey}?offset=0&limit=100`, as Kill Bill's getAccounts and
+/// searchAccounts answer them.
 async fn list_accounts(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
+    listing: Listing,
     query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
     let query = query.map(|Query(query)| query).unwrap_or_default();
-    paged(&state, &tenant, None, "/1.0/kb/accounts/pagination", query).await
-}
-
-/// `GET /1.0/kb/accounts/search/{searchKey}?offset=0&limit=100`.
-async fn search_accounts(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(search_key): KbPath<String>,
-    query: std::result::Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response> {
-    let query = query.map(|Query(query)| query).unwrap_or_default();
-    let path = format!(
-        "/1.0/kb/accounts/search/{}",
-        encode_uri_component(&search_key)
-    );
-    paged(&state, &tenant, Some(&search_key), &path, query).await
-}
-
-/// One page as Kill Bill's getAccounts and searchAccounts answer it.
-async fn paged(
-    state: &AppState,
-    tenant: &crate::service::tenants::Tenant,
-    search: Option<&str>,
-    path: &str,
-    query: ListQuery,
-) -> Result<Response> {
-    let offset = long_parameter("offset", query.offset.as_deref(), 0)?;
-    let limit = long_parameter("limit", query.limit.as_deref(), 100)?;
+    let offset = long("offset", query.offset.as_deref(), 0)?;
+    let limit = long("limit", query.limit.as_deref(), 100)?;
     let audit = parse_audit_level(query.read.audit.as_deref())?;
     let balances = query.read.balances();
+    let search = listing.search.as_deref();
     let mut page = state
         .accounts
-        .list(tenant, search, PageRequest::new(offset, limit), balances)
+        .list(&tenant, search, PageRequest::new(offset, limit), balances)
         .await?;
     let mut body = Vec::with_capacity(page.items.len());
     for view in std::mem::take(&mut page.items) {
-        body.push(account_json(state, view, audit).await?);
+        body.push(account_json(&state, view, audit).await?);
     }
-    // The read parameters as the resource echoes them: booleans and the audit level
-    // normalised.
-    let next = NextPage {
-        path,
-        limit,
-        query: vec![
-            ("accountWithBalanceAndCBA", balances.credit.to_string()),
-            ("accountWithBalance", balances.balance.to_string()),
-            ("audit", audit_level_name(audit).to_string()),
-        ],
-    };
-    page_response(page.with_items(body), next)
+    // The read parameters as the resource echoes them: booleans normalised.
+    let echoed = vec![
+        ("accountWithBalanceAndCBA", balances.credit.to_string()),
+        ("accountWithBalance", balances.balance.to_string()),
+    ];
+    listing.respond(page.with_items(body), limit, echoed, audit)
 }
 
 /// `POST /1.0/kb/accounts` → 201 with an empty body and the new account's absolute `Location`.
@@ -534,7 +473,7 @@ async fn create_account(
         .create(&tenant, body.into(), &context)
         .await?;
     let location = format!("{base}/1.0/kb/accounts/{}", account.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `GET /1.0/kb/accounts/{accountId}`.
@@ -586,10 +525,10 @@ async fn update_account(
     KbJson(body): KbJson<AccountInputJson>,
 ) -> Result<StatusCode> {
     let id = parse_id(&raw_id)?;
-    let treat_null_as_reset = query
+    let raw = query
         .ok()
-        .and_then(|Query(query)| query.treat_null_as_reset)
-        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+        .and_then(|Query(query)| query.treat_null_as_reset);
+    let treat_null_as_reset = flag(raw.as_deref());
     state
         .accounts
         .update(&tenant, id, body.into(), treat_null_as_reset, &context)
@@ -625,8 +564,8 @@ mod tests {
             let query = parsed.map(|Query(query)| query).unwrap_or_default();
             let _ = query.read.balances();
             for result in [
-                long_parameter("offset", query.offset.as_deref(), 0),
-                long_parameter("limit", query.limit.as_deref(), 100),
+                long("offset", query.offset.as_deref(), 0),
+                long("limit", query.limit.as_deref(), 100),
             ] {
                 if let Err(error) = result {
                     client_error(error)?;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::error::{ApiError, Result};
-use super::extract::{parse_id, CurrentTenant, KbPath, QueryPairs, RawQueryPairs};
+use super::extract::{parse_id, CurrentTenant, KbPath, QueryPairs};
 use super::lenient::parse_date_time;
 use super::AppState;
 use crate::bus::inspect::QueueEntry;
@@ -38,9 +38,8 @@ pub fn router() -> Router<AppState> {
 
 /// `DELETE /1.0/kb/admin/cache?cacheName=` → 204: the named cache (Kill Bill's names), or
 /// every cache, cleared on every node.
-async fn clear_caches(State(state): State<AppState>, query: RawQueryPairs) -> Result<StatusCode> {
-    let query = QueryPairs::from(query);
-    state.caches.clear(query.value("cacheName")).await?;
+async fn clear_caches(State(state): State<AppState>, params: QueryPairs) -> Result<StatusCode> {
+    state.caches.clear(params.value("cacheName")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

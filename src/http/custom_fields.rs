@@ -9,25 +9,26 @@
 //! business rule: those are `service::custom_fields`'s.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::Extension;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::audit::{audit_level_name, audit_logs_json, audit_logs_with_history_json, AuditLogJson};
+use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs,
-    RawQueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
 };
-use super::paging::{page_request, page_response, NextPage};
-use super::{lenient, resource_path, AppState};
+use super::history::{history_route, WithHistory};
+use super::paging::{page_request, Listing};
+use super::respond::created;
+use super::{lenient, object_ref, resource_path, AppState};
 use crate::service::custom_fields::{CustomFieldView, FieldChange, FieldFilter, NewField};
 use crate::service::tags::is_object_type;
-use crate::service::{ObjectKind, ObjectRef};
+use crate::service::ObjectKind;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -55,11 +56,11 @@ pub fn router() -> Router<AppState> {
         .route("/1.0/kb/customFields/search", get(search_fields_by_name))
         .route(
             "/1.0/kb/customFields/search/{*search_key}",
-            get(search_fields),
+            get(list_fields),
         )
         .route(
             "/1.0/kb/customFields/{custom_field_id}/auditLogsWithHistory",
-            get(get_field_audit_logs_with_history),
+            history_route(WithHistory::CustomField),
         )
 }
 
@@ -144,23 +145,16 @@ impl CustomFieldsJson {
     }
 }
 
-fn object(kind: ObjectKind, raw_id: &str) -> Result<ObjectRef> {
-    Ok(ObjectRef {
-        kind,
-        id: parse_id(raw_id)?,
-    })
-}
-
 /// `GET …/{id}/customFields?audit=NONE`.
 async fn get_object_fields(
     Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<CustomFieldJson>>> {
-    let object = object(kind, &raw_id)?;
-    let audit = QueryPairs::from(query).audit()?;
+    let object = object_ref(kind, &raw_id)?;
+    let audit = params.audit()?;
     let views = state
         .custom_fields
         .object_fields(&tenant, object, audit)
@@ -179,7 +173,7 @@ async fn create_object_fields(
     KbPath(raw_id): KbPath<String>,
     KbJson(body): KbJson<CustomFieldsJson>,
 ) -> Result<Response> {
-    let object = object(kind, &raw_id)?;
+    let object = object_ref(kind, &raw_id)?;
     let fields = body
         .fields()
         .map(|field| NewField {
@@ -192,7 +186,7 @@ async fn create_object_fields(
         .add(&tenant, object, fields, &context)
         .await?;
     let location = format!("{base}{}/{}/customFields", resource_path(kind), object.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `PUT …/{id}/customFields` with `[{"customFieldId":…,"value":…}, …]` → 204.
@@ -204,7 +198,7 @@ async fn modify_object_fields(
     KbPath(raw_id): KbPath<String>,
     KbJson(body): KbJson<CustomFieldsJson>,
 ) -> Result<StatusCode> {
-    let object = object(kind, &raw_id)?;
+    let object = object_ref(kind, &raw_id)?;
     let changes = body
         .fields()
         .map(|field| FieldChange {
@@ -228,10 +222,10 @@ async fn delete_object_fields(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<StatusCode> {
-    let object = object(kind, &raw_id)?;
-    let ids = QueryPairs::from(query).uuids("customField")?;
+    let object = object_ref(kind, &raw_id)?;
+    let ids = params.uuids("customField")?;
     state
         .custom_fields
         .remove(&tenant, object, &ids, &context)
@@ -244,10 +238,9 @@ async fn get_all_account_fields(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<CustomFieldJson>>> {
     let account_id = parse_id(&raw_id)?;
-    let params = QueryPairs::from(query);
     let object_type = params.object_type()?;
     let views = state
         .custom_fields
@@ -256,13 +249,28 @@ async fn get_all_account_fields(
     Ok(Json(views.into_iter().map(Into::into).collect()))
 }
 
+/// `GET /1.0/kb/customFields/pagination?offset=0&limit=100&audit=NONE` and
+/// `GET /1.0/kb/customFields/search/{searchKey}?offset=0&limit=100&audit=NONE`.
+async fn list_fields(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    listing: Listing,
+    params: QueryPairs,
+) -> Result<Response> {
+    let filter = match listing.search.as_deref() {
+        Some(key) => FieldFilter::Key(key),
+        None => FieldFilter::All,
+    };
+    paged(&state, &tenant, filter, &listing, &params, Vec::new()).await
+}
+
 /// One page of fields with Kill Bill's pagination headers; `echoed` are the parameters the
 /// next page's URI carries before `audit`.
 async fn paged(
     state: &AppState,
     tenant: &crate::service::tenants::Tenant,
     filter: FieldFilter<'_>,
-    path: &str,
+    listing: &Listing,
     params: &QueryPairs,
     echoed: Vec<(&'static str, String)>,
 ) -> Result<Response> {
@@ -272,41 +280,12 @@ async fn paged(
         .custom_fields
         .page(tenant, filter, request, audit)
         .await?;
-    let mut query = echoed;
-    query.push(("audit", audit_level_name(audit).to_string()));
-    let next = NextPage {
-        path,
-        limit: request.limit,
-        query,
-    };
-    page_response(page.map(CustomFieldJson::from), next)
-}
-
-/// `GET /1.0/kb/customFields/pagination?offset=0&limit=100&audit=NONE`.
-async fn list_fields(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let params = QueryPairs::from(query);
-    let path = "/1.0/kb/customFields/pagination";
-    paged(&state, &tenant, FieldFilter::All, path, &params, Vec::new()).await
-}
-
-/// `GET /1.0/kb/customFields/search/{searchKey}?offset=0&limit=100&audit=NONE`.
-async fn search_fields(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(search_key): KbPath<String>,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let params = QueryPairs::from(query);
-    let path = format!(
-        "/1.0/kb/customFields/search/{}",
-        encode_uri_component(&search_key)
-    );
-    let filter = FieldFilter::Key(&search_key);
-    paged(&state, &tenant, filter, &path, &params, Vec::new()).await
+    listing.respond(
+        page.map(CustomFieldJson::from),
+        request.limit,
+        echoed,
+        audit,
+    )
 }
 
 /// `GET /1.0/kb/customFields/search?objectType=&fieldName=&fieldValue=`: both the object type
@@ -314,9 +293,9 @@ async fn search_fields(
 async fn search_fields_by_name(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
+    listing: Listing,
+    params: QueryPairs,
 ) -> Result<Response> {
-    let params = QueryPairs::from(query);
     let required = |name: &str| {
         params.value(name).ok_or_else(|| {
             ApiError::NullParameter(format!("{name} in searchCustomFieldsByTypeName() is null"))
@@ -341,24 +320,5 @@ async fn search_fields_by_name(
         name,
         value,
     };
-    let path = "/1.0/kb/customFields/search";
-    paged(&state, &tenant, filter, path, &params, echoed).await
-}
-
-/// `GET /1.0/kb/customFields/{customFieldId}/auditLogsWithHistory`.
-async fn get_field_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
-) -> Result<Json<Vec<AuditLogJson>>> {
-    let id = parse_id(&raw_id)?;
-    let logs = state
-        .custom_fields
-        .audit_logs_with_history(&tenant, id)
-        .await?;
-    Ok(Json(audit_logs_with_history_json(
-        CUSTOM_FIELD_OBJECT_TYPE,
-        id,
-        logs,
-    )))
+    paged(&state, &tenant, filter, &listing, &params, echoed).await
 }

@@ -280,82 +280,60 @@ impl ApiError {
 }
 
 fn map_service_error(error: &ServiceError) -> Mapped {
+    // Kill Bill's API exceptions: the class, the status its mapper answers, the error code.
+    let account = |status, code| mapped(status, ACCOUNT_API_EXCEPTION, Some(code));
+    let tenant = |status, code| mapped(status, TENANT_API_EXCEPTION, Some(code));
+    let payment = |status, code| mapped(status, PAYMENT_API_EXCEPTION, Some(code));
+    let tag_definition = |status, code| mapped(status, TAG_DEFINITION_API_EXCEPTION, Some(code));
+    // TagApiExceptionMapper answers 400 for every tag code but 3950.
+    let tag = |status, code| mapped(status, TAG_API_EXCEPTION, Some(code));
+    // CustomFieldApiExceptionMapper and SecurityApiExceptionMapper answer 400 for every code.
+    let custom_field = |code| {
+        mapped(
+            StatusCode::BAD_REQUEST,
+            CUSTOM_FIELD_API_EXCEPTION,
+            Some(code),
+        )
+    };
+    let security = |code| mapped(StatusCode::BAD_REQUEST, SECURITY_API_EXCEPTION, Some(code));
     match error {
         ServiceError::InvalidArgument(_) => mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None),
-        ServiceError::AccountAlreadyExists { .. } => {
-            mapped(StatusCode::CONFLICT, ACCOUNT_API_EXCEPTION, Some(3000))
-        }
-        ServiceError::AccountNotFoundForId { .. } => {
-            mapped(StatusCode::NOT_FOUND, ACCOUNT_API_EXCEPTION, Some(3002))
-        }
-        ServiceError::AccountNotFoundForKey { .. } => {
-            mapped(StatusCode::NOT_FOUND, ACCOUNT_API_EXCEPTION, Some(3003))
-        }
+        ServiceError::AccountAlreadyExists { .. } => account(StatusCode::CONFLICT, 3000),
+        ServiceError::AccountNotFoundForId { .. } => account(StatusCode::NOT_FOUND, 3002),
+        ServiceError::AccountNotFoundForKey { .. } => account(StatusCode::NOT_FOUND, 3003),
         ServiceError::AccountNotFound { .. } | ServiceError::ObjectNotFound { .. } => {
             mapped(StatusCode::NOT_FOUND, OBJECT_DOES_NOT_EXIST, None)
         }
-        ServiceError::ExternalKeyTooLong => {
-            mapped(StatusCode::BAD_REQUEST, ACCOUNT_API_EXCEPTION, Some(5))
-        }
-        ServiceError::TenantAlreadyExists { .. } => {
-            mapped(StatusCode::CONFLICT, TENANT_API_EXCEPTION, Some(20000))
-        }
-        ServiceError::TenantNotFoundForId { .. } => {
-            mapped(StatusCode::NOT_FOUND, TENANT_API_EXCEPTION, Some(20001))
-        }
-        ServiceError::TenantNotFoundForApiKey { .. } => {
-            mapped(StatusCode::NOT_FOUND, TENANT_API_EXCEPTION, Some(20003))
-        }
-        ServiceError::PaymentMethodNotFound { .. } => {
-            mapped(StatusCode::NOT_FOUND, PAYMENT_API_EXCEPTION, Some(7000))
-        }
+        ServiceError::ExternalKeyTooLong => account(StatusCode::BAD_REQUEST, 5),
+        ServiceError::TenantAlreadyExists { .. } => tenant(StatusCode::CONFLICT, 20000),
+        ServiceError::TenantNotFoundForId { .. } => tenant(StatusCode::NOT_FOUND, 20001),
+        ServiceError::TenantNotFoundForApiKey { .. } => tenant(StatusCode::NOT_FOUND, 20003),
+        ServiceError::PaymentMethodNotFound { .. } => payment(StatusCode::NOT_FOUND, 7000),
         // Kill Bill answers 500 (7019 wrapping 7022); a refused request is the caller's 400
         // here (docs/compatibility.md).
         ServiceError::CannotDeleteDefaultPaymentMethod { .. } => {
-            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7022))
+            payment(StatusCode::BAD_REQUEST, 7022)
         }
         ServiceError::ExternalPaymentMethodAlreadyExists { .. } => {
-            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7023))
+            payment(StatusCode::BAD_REQUEST, 7023)
         }
-        ServiceError::PaymentPluginNotRegistered { .. } => {
-            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7028))
-        }
+        ServiceError::PaymentPluginNotRegistered { .. } => payment(StatusCode::BAD_REQUEST, 7028),
         ServiceError::PaymentMethodKeyAlreadyExists { .. } => mapped(
             StatusCode::CONFLICT,
             "java.sql.SQLIntegrityConstraintViolationException",
             None,
         ),
         // The gateway, not the caller, failed: 502 as Kill Bill's PLUGIN_FAILURE payments.
-        ServiceError::PaymentPlugin(_) => {
-            mapped(StatusCode::BAD_GATEWAY, PAYMENT_API_EXCEPTION, Some(7199))
-        }
-        ServiceError::PaymentNotFound { .. } => {
-            mapped(StatusCode::NOT_FOUND, PAYMENT_API_EXCEPTION, Some(7020))
-        }
-        ServiceError::PaymentNotSucceeded { .. } => {
-            mapped(StatusCode::NOT_FOUND, PAYMENT_API_EXCEPTION, Some(7024))
-        }
+        ServiceError::PaymentPlugin(_) => payment(StatusCode::BAD_GATEWAY, 7199),
+        ServiceError::PaymentNotFound { .. } => payment(StatusCode::NOT_FOUND, 7020),
+        ServiceError::PaymentNotSucceeded { .. } => payment(StatusCode::NOT_FOUND, 7024),
         // Kill Bill answers 500; the request names no single transaction, so 400 here.
-        ServiceError::PaymentCompletionAmbiguous { .. } => {
-            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7019))
-        }
-        ServiceError::PaymentTransitionInvalid { .. } => {
-            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7032))
-        }
-        ServiceError::PaymentTransactionKeyExists { .. } => {
-            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7030))
-        }
-        ServiceError::PaymentDifferentAccount { .. } => {
-            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7034))
-        }
-        ServiceError::PaymentInvalidParameter { .. } => {
-            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7031))
-        }
-        ServiceError::PaymentPluginTimeout { .. } => mapped(
-            StatusCode::GATEWAY_TIMEOUT,
-            PAYMENT_API_EXCEPTION,
-            Some(7100),
-        ),
+        ServiceError::PaymentCompletionAmbiguous { .. } => payment(StatusCode::BAD_REQUEST, 7019),
+        ServiceError::PaymentTransitionInvalid { .. } => payment(StatusCode::BAD_REQUEST, 7032),
+        ServiceError::PaymentTransactionKeyExists { .. } => payment(StatusCode::BAD_REQUEST, 7030),
+        ServiceError::PaymentDifferentAccount { .. } => payment(StatusCode::BAD_REQUEST, 7034),
+        ServiceError::PaymentInvalidParameter { .. } => payment(StatusCode::BAD_REQUEST, 7031),
+        ServiceError::PaymentPluginTimeout { .. } => payment(StatusCode::GATEWAY_TIMEOUT, 7100),
         // Kill Bill's mapper falls back to 400 for a PaymentPluginApiException, whose own
         // message is null (its text is in the error message).
         ServiceError::PaymentPluginException(_) => Mapped {
@@ -368,47 +346,22 @@ fn map_service_error(error: &ServiceError) -> Mapped {
             )),
         },
         // Kill Bill answers 500; a lock another node holds is a retryable overload (503).
-        ServiceError::PaymentLockFailed { .. } => mapped(
-            StatusCode::SERVICE_UNAVAILABLE,
-            PAYMENT_API_EXCEPTION,
-            Some(7019),
-        ),
+        ServiceError::PaymentLockFailed { .. } => payment(StatusCode::SERVICE_UNAVAILABLE, 7019),
         ServiceError::TransactionTypeNotAllowed(_) => {
             mapped(StatusCode::PRECONDITION_FAILED, ILLEGAL_ARGUMENT, None)
         }
-        ServiceError::TagDefinitionNotFound { .. } => mapped(
-            StatusCode::NOT_FOUND,
-            TAG_DEFINITION_API_EXCEPTION,
-            Some(3902),
-        ),
-        ServiceError::TagDefinitionAlreadyExists { .. } => mapped(
-            StatusCode::CONFLICT,
-            TAG_DEFINITION_API_EXCEPTION,
-            Some(3901),
-        ),
-        ServiceError::TagDefinitionInUse { .. } => mapped(
-            StatusCode::BAD_REQUEST,
-            TAG_DEFINITION_API_EXCEPTION,
-            Some(3903),
-        ),
-        ServiceError::TagDefinitionHasUppercase { .. } => mapped(
-            StatusCode::BAD_REQUEST,
-            TAG_DEFINITION_API_EXCEPTION,
-            Some(3904),
-        ),
-        // Kill Bill's TagApiExceptionMapper answers 400 for every tag code but 3950.
-        ServiceError::TagDefinitionUnknown { .. } => {
-            mapped(StatusCode::BAD_REQUEST, TAG_API_EXCEPTION, Some(3902))
+        ServiceError::TagDefinitionNotFound { .. } => tag_definition(StatusCode::NOT_FOUND, 3902),
+        ServiceError::TagDefinitionAlreadyExists { .. } => {
+            tag_definition(StatusCode::CONFLICT, 3901)
         }
-        ServiceError::TagNotFound { .. } => {
-            mapped(StatusCode::NOT_FOUND, TAG_API_EXCEPTION, Some(3950))
+        ServiceError::TagDefinitionInUse { .. } => tag_definition(StatusCode::BAD_REQUEST, 3903),
+        ServiceError::TagDefinitionHasUppercase { .. } => {
+            tag_definition(StatusCode::BAD_REQUEST, 3904)
         }
-        ServiceError::TagCannotBeRemoved { .. } => {
-            mapped(StatusCode::BAD_REQUEST, TAG_API_EXCEPTION, Some(3951))
-        }
-        ServiceError::TagIsSystem { .. } => {
-            mapped(StatusCode::BAD_REQUEST, TAG_API_EXCEPTION, Some(3953))
-        }
+        ServiceError::TagDefinitionUnknown { .. } => tag(StatusCode::BAD_REQUEST, 3902),
+        ServiceError::TagNotFound { .. } => tag(StatusCode::NOT_FOUND, 3950),
+        ServiceError::TagCannotBeRemoved { .. } => tag(StatusCode::BAD_REQUEST, 3951),
+        ServiceError::TagIsSystem { .. } => tag(StatusCode::BAD_REQUEST, 3953),
         // Kill Bill answers 500 (an IllegalStateException); the request is at fault, so 400
         // here, with Kill Bill's class name and message (docs/compatibility.md).
         ServiceError::ControlTagNotApplicable { .. } => mapped(
@@ -416,34 +369,13 @@ fn map_service_error(error: &ServiceError) -> Mapped {
             "java.lang.IllegalStateException",
             None,
         ),
-        // Kill Bill's CustomFieldApiExceptionMapper answers 400 for every code.
-        ServiceError::CustomFieldAlreadyExists { .. } => mapped(
-            StatusCode::BAD_REQUEST,
-            CUSTOM_FIELD_API_EXCEPTION,
-            Some(9000),
-        ),
-        ServiceError::CustomFieldNotFound { .. } => mapped(
-            StatusCode::BAD_REQUEST,
-            CUSTOM_FIELD_API_EXCEPTION,
-            Some(9001),
-        ),
-        ServiceError::CustomFieldInvalidUpdate { .. } => mapped(
-            StatusCode::BAD_REQUEST,
-            CUSTOM_FIELD_API_EXCEPTION,
-            Some(9002),
-        ),
-        ServiceError::SecurityUserNotFound { .. } => {
-            mapped(StatusCode::BAD_REQUEST, SECURITY_API_EXCEPTION, Some(40001))
-        }
-        ServiceError::SecurityUserAlreadyExists { .. } => {
-            mapped(StatusCode::BAD_REQUEST, SECURITY_API_EXCEPTION, Some(40002))
-        }
-        ServiceError::SecurityRoleAlreadyExists { .. } => {
-            mapped(StatusCode::BAD_REQUEST, SECURITY_API_EXCEPTION, Some(40004))
-        }
-        ServiceError::SecurityInvalidPermission { .. } => {
-            mapped(StatusCode::BAD_REQUEST, SECURITY_API_EXCEPTION, Some(40005))
-        }
+        ServiceError::CustomFieldAlreadyExists { .. } => custom_field(9000),
+        ServiceError::CustomFieldNotFound { .. } => custom_field(9001),
+        ServiceError::CustomFieldInvalidUpdate { .. } => custom_field(9002),
+        ServiceError::SecurityUserNotFound { .. } => security(40001),
+        ServiceError::SecurityUserAlreadyExists { .. } => security(40002),
+        ServiceError::SecurityRoleAlreadyExists { .. } => security(40004),
+        ServiceError::SecurityInvalidPermission { .. } => security(40005),
         ServiceError::CacheNotFound { .. } => {
             mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None)
         }

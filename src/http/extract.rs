@@ -5,6 +5,7 @@
 //! headers are built from. Extractors reject with [`ApiError`] only.
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -296,6 +297,34 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for KbPath<
     }
 }
 
+/// The one path parameter of a resource Kill Bill serves twice, by the path's id and by a key
+/// in the query or body (`/payments/{paymentId}/refunds` and `/payments/refunds`): `None` on
+/// the route without it. Like [`KbPath`], a path that cannot be decoded is a 404. The id is
+/// left as text so that handlers parse it where Kill Bill does, after the body.
+pub struct OptionalKbPath(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OptionalKbPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<Vec<String>>::from_request_parts(parts, state).await {
+            Ok(Path(values)) => Ok(OptionalKbPath(values.into_iter().next())),
+            Err(PathRejection::MissingPathParams(_)) => Ok(OptionalKbPath(None)),
+            Err(_) => Err(ApiError::NotFound(format!(
+                "No resource at {}",
+                parts.uri.path()
+            ))),
+        }
+    }
+}
+
+impl OptionalKbPath {
+    /// The path's id, parsed as [`parse_id`] does; `None` on the route without one.
+    pub fn id(&self) -> Result<Option<Uuid>, ApiError> {
+        self.0.as_deref().map(parse_id).transpose()
+    }
+}
+
 /// A path id. Anything that is not a UUID is answered 404, as JAX-RS does when the
 /// `\w+-\w+-\w+-\w+-\w+` path pattern or the UUID conversion fails.
 pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -365,13 +394,41 @@ pub fn encode_uri_component(segment: &str) -> String {
 }
 
 /// A query string as ordered pairs, for resources whose parameters repeat (`pluginProperty`,
-/// `controlPluginName`, `tagDef`), which a struct cannot hold. An unreadable query is read as
-/// empty, as the account endpoints do.
+/// `controlPluginName`, `tagDef`), which a struct cannot hold: the query parser of every
+/// resource but the accounts' (serde structs) and the dashboard's (strict). An unreadable
+/// query is read as empty, as the account endpoints do.
 pub struct QueryPairs(pub(super) Vec<(String, String)>);
 
 /// What a handler takes to build [`QueryPairs`]: the query, or why axum could not read it.
 pub type RawQueryPairs =
     Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
+
+/// A JAX-RS boolean query parameter: anything other than `true` (any case) is false.
+pub fn flag(raw: Option<&str>) -> bool {
+    raw.is_some_and(|value| value.eq_ignore_ascii_case("true"))
+}
+
+/// A JAX-RS `Long` query parameter: `default` when absent, 404 when unparsable (the
+/// conversion fails before the resource method runs).
+pub fn long(name: &str, raw: Option<&str>, default: i64) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| ApiError::NotFound(format!("Invalid {name} {text}"))),
+    }
+}
+
+/// Never rejects: an unreadable query is read as empty.
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(QueryPairs::from(
+            Query::from_request_parts(parts, state).await,
+        ))
+    }
+}
 
 impl QueryPairs {
     pub fn from(query: RawQueryPairs) -> QueryPairs {
@@ -388,19 +445,12 @@ impl QueryPairs {
 
     /// A JAX-RS boolean: anything other than `true` is false.
     pub fn flag(&self, name: &str) -> bool {
-        self.value(name)
-            .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+        flag(self.value(name))
     }
 
-    /// A JAX-RS `Long`: `default` when absent, 404 when unparsable (the conversion fails
-    /// before the resource method runs).
+    /// A JAX-RS `Long`: `default` when absent, 404 when unparsable.
     pub fn long(&self, name: &str, default: i64) -> Result<i64, ApiError> {
-        match self.value(name) {
-            None => Ok(default),
-            Some(text) => text
-                .parse()
-                .map_err(|_| ApiError::NotFound(format!("Invalid {name} {text}"))),
-        }
+        long(name, self.value(name), default)
     }
 
     /// Every value of the repeatable UUID parameter `name`; one that is not a UUID fails

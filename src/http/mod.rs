@@ -18,6 +18,7 @@ mod export;
 mod extract;
 #[cfg(test)]
 mod fuzz;
+mod history;
 mod lenient;
 mod nodes;
 mod observe;
@@ -30,6 +31,7 @@ mod payment_transactions;
 mod payments;
 mod permissions;
 mod redact;
+mod respond;
 mod security;
 mod swagger;
 mod tags;
@@ -68,7 +70,7 @@ use crate::service::security::SecurityService;
 use crate::service::tags::TagService;
 use crate::service::tenant_key_values::TenantKeyValues;
 use crate::service::tenants::TenantService;
-use crate::service::ObjectKind;
+use crate::service::{ObjectKind, ObjectRef};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -168,6 +170,14 @@ fn resource_path(kind: ObjectKind) -> &'static str {
         ObjectKind::Payment => "/1.0/kb/payments",
         ObjectKind::Transaction => "/1.0/kb/paymentTransactions",
     }
+}
+
+/// The object of `kind` a path's id names (404 when the id is no UUID).
+fn object_ref(kind: ObjectKind, raw_id: &str) -> std::result::Result<ObjectRef, ApiError> {
+    Ok(ObjectRef {
+        kind,
+        id: extract::parse_id(raw_id)?,
+    })
 }
 
 async fn unknown_route(request: Request<axum::body::Body>) -> ApiError {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, Result};
-use super::extract::{CurrentTenant, JsonBody, KbJson, QueryPairs, RawQueryPairs};
+use super::extract::{CurrentTenant, JsonBody, KbJson, QueryPairs};
 use super::lenient;
 use super::AppState;
 use crate::service::nodes::{NodeCommand, NodeInfo, PluginInfo};
@@ -147,7 +147,7 @@ async fn get_nodes_info(State(state): State<AppState>) -> Result<Json<Vec<NodeIn
 /// (a list, possibly empty); it needs no `X-Killbill-CreatedBy`.
 async fn trigger_node_command(
     State(state): State<AppState>,
-    query: RawQueryPairs,
+    params: QueryPairs,
     KbJson(body): KbJson<NodeCommandJson>,
 ) -> Result<StatusCode> {
     let properties = body.node_command_properties.ok_or_else(|| {
@@ -161,9 +161,7 @@ async fn trigger_node_command(
             .map(|property| (property.key.unwrap_or_default(), property.value))
             .collect(),
     };
-    state
-        .nodes
-        .trigger(&command, QueryPairs::from(query).flag("localNodeOnly"));
+    state.nodes.trigger(&command, params.flag("localNodeOnly"));
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -3,16 +3,21 @@
 //! JSON array with the `X-Killbill-Pagination-*` headers, `NextOffset` and `NextPageUri` only
 //! when a next page exists.
 //!
+//! [`Listing`] lets one handler serve a resource's `…/pagination` and `…/search/{searchKey}`.
+//!
 //! This file only shapes requests and responses; which items a page holds is `service`'s.
 
+use axum::extract::{FromRequestParts, MatchedPath};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use super::audit::audit_level_name;
 use super::error::{ApiError, Result};
-use super::extract::{encode_uri_component, QueryPairs};
-use crate::service::{Page, PageRequest};
+use super::extract::{encode_uri_component, OptionalKbPath, QueryPairs};
+use crate::service::{AuditLevel, Page, PageRequest};
 
 /// `offset` (default 0) and `limit` (default 100) as JAX-RS reads them: unparsable → 404.
 pub fn page_request(params: &QueryPairs) -> Result<PageRequest> {
@@ -24,10 +29,10 @@ pub fn page_request(params: &QueryPairs) -> Result<PageRequest> {
 
 /// What the `NextPageUri` of a listing says beside the next offset: the listing's path, the
 /// limit as given, and the parameters the resource echoes, in its order.
-pub struct NextPage<'a> {
-    pub path: &'a str,
-    pub limit: i64,
-    pub query: Vec<(&'static str, String)>,
+struct NextPage<'a> {
+    path: &'a str,
+    limit: i64,
+    query: Vec<(&'static str, String)>,
 }
 
 impl NextPage<'_> {
@@ -41,7 +46,7 @@ impl NextPage<'_> {
 }
 
 /// The page's items as a JSON array with Kill Bill's pagination headers.
-pub fn page_response<T: Serialize>(page: Page<T>, next: NextPage<'_>) -> Result<Response> {
+fn page_response<T: Serialize>(page: Page<T>, next: NextPage<'_>) -> Result<Response> {
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: String| -> Result<()> {
         let value = header::HeaderValue::from_str(&value)
@@ -63,6 +68,55 @@ pub fn page_response<T: Serialize>(page: Page<T>, next: NextPage<'_>) -> Result<
         put("X-Killbill-Pagination-NextPageUri", next.uri(offset))?;
     }
     Ok((headers, Json(page.items)).into_response())
+}
+
+/// Which listing a `…/pagination` or `…/search/{searchKey}` route serves: the search key (none
+/// on `/pagination`), and the listing's path as the next page's URI names it (the route with
+/// the key put back, encoded). One handler per resource serves both routes.
+pub struct Listing {
+    pub search: Option<String>,
+    path: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Listing {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let OptionalKbPath(search) = OptionalKbPath::from_request_parts(parts, state).await?;
+        let route = match parts.extensions.get::<MatchedPath>() {
+            Some(matched) => matched.as_str().to_string(),
+            None => parts.uri.path().to_string(),
+        };
+        let path = match &search {
+            Some(key) => format!(
+                "{}{}",
+                route.trim_end_matches("{*search_key}"),
+                encode_uri_component(key)
+            ),
+            None => route,
+        };
+        Ok(Listing { search, path })
+    }
+}
+
+impl Listing {
+    /// `page` with Kill Bill's pagination headers; the next page's URI carries `limit` as
+    /// given, then `echoed` and `audit`, as every paged resource of Kill Bill echoes them.
+    pub fn respond<T: Serialize>(
+        &self,
+        page: Page<T>,
+        limit: i64,
+        mut echoed: Vec<(&'static str, String)>,
+        audit: AuditLevel,
+    ) -> Result<Response> {
+        echoed.push(("audit", audit_level_name(audit).to_string()));
+        let next = NextPage {
+            path: &self.path,
+            limit,
+            query: echoed,
+        };
+        page_response(page, next)
+    }
 }
 
 #[cfg(test)]

@@ -21,8 +21,7 @@ use uuid::Uuid;
 use super::accounts::AccountInputJson;
 use super::error::Result;
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, RawQueryPairs,
-    WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
 };
 use super::payment_methods::PaymentMethodInputJson;
 use super::payment_operations::{combo_account, combo_method, properties};
@@ -124,11 +123,10 @@ async fn build_form_descriptor(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(_context): WriteContext,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
     KbJson(body): KbJson<HostedPaymentPageFieldsJson>,
 ) -> Result<Response> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = QueryPairs::from(query);
     let payment_method_id = params.value("paymentMethodId").map(parse_id).transpose()?;
     let form_fields = properties(body.form_fields);
     let plugin_properties = params.plugin_properties();
@@ -155,10 +153,9 @@ async fn build_combo_form_descriptor(
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    query: RawQueryPairs,
+    params: QueryPairs,
     KbJson(body): KbJson<ComboHostedPaymentPageJson>,
 ) -> Result<Response> {
-    let params = QueryPairs::from(query);
     let account = combo_account(body.account)?;
     let method = combo_method(body.payment_method)?;
     let form_fields = properties(body.hosted_payment_page_fields.and_then(|f| f.form_fields));
@@ -188,7 +185,7 @@ async fn process_notification(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(plugin_name): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
     RawQuery(raw_query): RawQuery,
     body: Bytes,
 ) -> Result<Response> {
@@ -198,7 +195,6 @@ async fn process_notification(
     } else {
         text
     };
-    let params = QueryPairs::from(query);
     let answer = state
         .payment_gateways
         .process_notification(

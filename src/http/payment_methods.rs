@@ -8,21 +8,22 @@
 //! business rule: those are `service::payment_methods`'s.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::audit::{audit_level_name, audit_logs_json, audit_logs_with_history_json, AuditLogJson};
+use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::Result;
 use super::extract::{
-    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs,
-    RawQueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
 };
+use super::history::{history_route, WithHistory};
 use super::lenient;
-use super::paging::{page_request, page_response, NextPage};
+use super::paging::{page_request, Listing};
+use super::respond::created;
 use super::AppState;
 use crate::plugin::{PaymentMethodPlugin, PluginProperty};
 use crate::service::payment_methods::{
@@ -53,7 +54,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/1.0/kb/paymentMethods/search/{*search_key}",
-            get(search_payment_methods),
+            get(list_payment_methods_page),
         )
         .route(
             "/1.0/kb/paymentMethods/{payment_method_id}",
@@ -61,7 +62,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/1.0/kb/paymentMethods/{payment_method_id}/auditLogsWithHistory",
-            get(get_payment_method_audit_logs_with_history),
+            history_route(WithHistory::PaymentMethod),
         )
 }
 
@@ -242,11 +243,10 @@ async fn create_payment_method(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
     KbJson(body): KbJson<PaymentMethodInputJson>,
 ) -> Result<Response> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = QueryPairs::from(query);
     let input = PaymentMethodInput {
         external_key: body.external_key,
         plugin_name: body.plugin_name,
@@ -264,7 +264,7 @@ async fn create_payment_method(
         )
         .await?;
     let location = format!("{base}/1.0/kb/paymentMethods/{}", method.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/paymentMethods`.
@@ -272,10 +272,9 @@ async fn list_payment_methods(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<PaymentMethodJson>>> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = QueryPairs::from(query);
     let properties = params.plugin_properties();
     let views = state
         .payment_methods
@@ -289,10 +288,9 @@ async fn get_payment_method(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<PaymentMethodJson>> {
     let id = parse_id(&raw_id)?;
-    let params = QueryPairs::from(query);
     let properties = params.plugin_properties();
     let view = state
         .payment_methods
@@ -301,32 +299,12 @@ async fn get_payment_method(
     Ok(Json(view.into()))
 }
 
-/// `GET /1.0/kb/paymentMethods/{paymentMethodId}/auditLogsWithHistory`: the method's whole
-/// audit trail (deleted or not), each entry with the method's state after that change.
-async fn get_payment_method_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
-) -> Result<Json<Vec<AuditLogJson>>> {
-    let id = parse_id(&raw_id)?;
-    let logs = state
-        .payment_methods
-        .audit_logs_with_history(&tenant, id)
-        .await?;
-    Ok(Json(audit_logs_with_history_json(
-        PAYMENT_METHOD_OBJECT_TYPE,
-        id,
-        logs,
-    )))
-}
-
 /// `GET /1.0/kb/paymentMethods?externalKey=`. A missing key is looked up as Kill Bill's `null`.
 async fn get_payment_method_by_external_key(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<PaymentMethodJson>> {
-    let params = QueryPairs::from(query);
     let external_key = params.value("externalKey").unwrap_or("null");
     let properties = params.plugin_properties();
     let view = state
@@ -342,10 +320,9 @@ async fn delete_payment_method(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<StatusCode> {
     let id = parse_id(&raw_id)?;
-    let params = QueryPairs::from(query);
     let flags = DeleteFlags {
         delete_default_with_auto_pay_off: params.flag("deleteDefaultPmWithAutoPayOff"),
         force_default_deletion: params.flag("forceDefaultPmDeletion"),
@@ -357,13 +334,13 @@ async fn delete_payment_method(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// One page of methods with Kill Bill's pagination headers; the next page's URI echoes
-/// `pluginName` (empty when absent) and `audit`.
-async fn paged(
-    state: &AppState,
-    tenant: &crate::service::tenants::Tenant,
-    search_key: Option<&str>,
-    path: &str,
+/// `GET /1.0/kb/paymentMethods/pagination?offset=0&limit=100&pluginName=&withPluginInfo=false`
+/// and `GET /1.0/kb/paymentMethods/search/{searchKey}?offset=0&limit=100&pluginName=`; the next
+/// page's URI echoes `pluginName` (empty when absent) and `audit`.
+async fn list_payment_methods_page(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    listing: Listing,
     params: QueryPairs,
 ) -> Result<Response> {
     let request = page_request(&params)?;
@@ -371,54 +348,21 @@ async fn paged(
     let options = read_options(&params, &properties)?;
     // JAX-RS reads an empty `pluginName` as none, as Kill Bill's isNullOrEmpty does.
     let plugin_name = params.value("pluginName").filter(|name| !name.is_empty());
-    let listing = match search_key {
+    let methods = match listing.search.as_deref() {
         Some(key) => MethodListing::Search { key, plugin_name },
         None => MethodListing::All { plugin_name },
     };
     let page = state
         .payment_methods
-        .page(tenant, listing, request, options)
+        .page(&tenant, methods, request, options)
         .await?;
-    let next = NextPage {
-        path,
-        limit: request.limit,
-        query: vec![
-            ("pluginName", plugin_name.unwrap_or_default().to_string()),
-            ("audit", audit_level_name(options.audit).to_string()),
-        ],
-    };
-    page_response(page.map(PaymentMethodJson::from), next)
-}
-
-/// `GET /1.0/kb/paymentMethods/pagination?offset=0&limit=100&pluginName=&withPluginInfo=false`.
-async fn list_payment_methods_page(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let path = "/1.0/kb/paymentMethods/pagination";
-    paged(&state, &tenant, None, path, QueryPairs::from(query)).await
-}
-
-/// `GET /1.0/kb/paymentMethods/search/{searchKey}?offset=0&limit=100&pluginName=`.
-async fn search_payment_methods(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(search_key): KbPath<String>,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let path = format!(
-        "/1.0/kb/paymentMethods/search/{}",
-        encode_uri_component(&search_key)
-    );
-    paged(
-        &state,
-        &tenant,
-        Some(&search_key),
-        &path,
-        QueryPairs::from(query),
+    let echoed = vec![("pluginName", plugin_name.unwrap_or_default().to_string())];
+    listing.respond(
+        page.map(PaymentMethodJson::from),
+        request.limit,
+        echoed,
+        options.audit,
     )
-    .await
 }
 
 /// `PUT /1.0/kb/accounts/{accountId}/paymentMethods/refresh?pluginName=` → 204.
@@ -427,10 +371,9 @@ async fn refresh_payment_methods(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<StatusCode> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = QueryPairs::from(query);
     let plugin_name = params.value("pluginName").filter(|name| !name.is_empty());
     state
         .payment_methods
@@ -451,11 +394,10 @@ async fn set_default_payment_method(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath((raw_account_id, raw_id)): KbPath<(String, String)>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<StatusCode> {
     let account_id = parse_id(&raw_account_id)?;
     let id = parse_id(&raw_id)?;
-    let params = QueryPairs::from(query);
     state
         .payment_methods
         .set_default(

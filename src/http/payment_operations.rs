@@ -1,27 +1,30 @@
-//! The rest of Kill Bill's PaymentResource beside `payments.rs`: combo payments (account,
-//! method and transaction in one call), chargebacks and chargeback
-//! reversals (by payment id and by the body's `paymentExternalKey`), completing a PENDING
-//! transaction (`PUT`, 204 whatever its outcome), cancelling a scheduled payment retry, and the
-//! audit logs with history of payments and payment attempts.
+//! Kill Bill's PaymentResource operations on a recorded payment: capture, refund, void,
+//! chargeback and chargeback reversal, completing a PENDING transaction (`PUT`, 204 whatever
+//! its outcome), cancelling a scheduled payment retry; and combo payments (account, method and
+//! transaction in one call), and the audit logs with history of payments and payment attempts.
 //!
-//! Each handler reads the request as Kill Bill's resource does (the same checks, in the same
-//! order) and calls one `service::payments` operation. No SQL, no payment rule here.
+//! Kill Bill serves each operation twice, on the payment the path's id names and on the one
+//! the body's `paymentExternalKey` names; here one handler serves both routes
+//! ([`OptionalKbPath`]). Each handler reads the request as Kill Bill's resource does (the same
+//! checks, in the same order) and calls one `service::payments` operation. No SQL, no payment
+//! rule here.
 
 use axum::extract::State;
+use axum::handler::Handler;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::response::Response;
+use axum::routing::{delete, post, MethodRouter};
+use axum::{Extension, Router};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::accounts::AccountInputJson;
-use super::audit::audit_logs_with_history_json;
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, OptionalKbJson, QueryPairs,
-    RawQueryPairs, WriteContext,
+    BaseUrl, CurrentTenant, JsonBody, KbJson, OptionalKbJson, OptionalKbPath, QueryPairs,
+    WriteContext,
 };
+use super::history::{history_route, WithHistory};
 use super::payment_methods::PaymentMethodInputJson;
 use super::payments::{
     operation_response, request_from, resolved, PaymentTransactionInputJson, PluginPropertyJson,
@@ -34,204 +37,190 @@ use crate::service::payments::state::TransactionStatus;
 use crate::service::payments::{
     CompletionFilter, PaymentRef, PaymentRequest, Target, TransactionRefForCancel,
 };
-use crate::service::tenants::Tenant;
-use crate::service::CallContext;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/1.0/kb/payments/combo", post(create_combo_payment))
+        .route("/1.0/kb/payments", payment_routes())
+        .route("/1.0/kb/payments/{payment_id}", payment_routes())
+        // The Location Kill Bill gives a payment ends with a slash; clients follow it.
+        .route("/1.0/kb/payments/{payment_id}/", payment_routes())
+        .route(
+            "/1.0/kb/payments/refunds",
+            follow_up_route(FollowUp::Refund),
+        )
+        .route(
+            "/1.0/kb/payments/{payment_id}/refunds",
+            follow_up_route(FollowUp::Refund),
+        )
+        .route(
+            "/1.0/kb/payments/chargebacks",
+            follow_up_route(FollowUp::Chargeback),
+        )
         .route(
             "/1.0/kb/payments/{payment_id}/chargebacks",
-            post(chargeback),
-        )
-        .route("/1.0/kb/payments/chargebacks", post(chargeback_by_key))
-        .route(
-            "/1.0/kb/payments/{payment_id}/chargebackReversals",
-            post(chargeback_reversal),
+            follow_up_route(FollowUp::Chargeback),
         )
         .route(
             "/1.0/kb/payments/chargebackReversals",
-            post(chargeback_reversal_by_key),
+            follow_up_route(FollowUp::ChargebackReversal),
         )
-        .route("/1.0/kb/payments/{payment_id}", put(complete))
-        .route("/1.0/kb/payments/{payment_id}/", put(complete))
-        .route("/1.0/kb/payments", put(complete_by_key))
+        .route(
+            "/1.0/kb/payments/{payment_id}/chargebackReversals",
+            follow_up_route(FollowUp::ChargebackReversal),
+        )
         // Kill Bill names this segment paymentTransactionId; the router needs one name per
         // position under /payments, so it is payment_id here.
         .route(
-            "/1.0/kb/payments/{payment_id}/cancelScheduledPaymentTransaction",
-            delete(cancel_scheduled_by_id),
+            "/1.0/kb/payments/cancelScheduledPaymentTransaction",
+            delete(cancel_scheduled),
         )
         .route(
-            "/1.0/kb/payments/cancelScheduledPaymentTransaction",
-            delete(cancel_scheduled_by_key),
+            "/1.0/kb/payments/{payment_id}/cancelScheduledPaymentTransaction",
+            delete(cancel_scheduled),
         )
         .route(
             "/1.0/kb/payments/{payment_id}/auditLogsWithHistory",
-            get(get_payment_audit_logs_with_history),
+            history_route(WithHistory::Payment),
         )
         .route(
             "/1.0/kb/payments/attempts/{payment_attempt_id}/auditLogsWithHistory",
-            get(get_attempt_audit_logs_with_history),
+            history_route(WithHistory::PaymentAttempt),
         )
 }
 
-/// The payment a request names: the path's id, else the body's `paymentExternalKey`.
-fn target_of(id: Option<Uuid>, body: &PaymentTransactionInputJson) -> Result<Target> {
-    let reference = match id {
-        Some(id) => PaymentRef::Id(id),
-        None => PaymentRef::ExternalKey(
-            body.payment_external_key
-                .clone()
-                .ok_or_else(|| ApiError::InvalidParameter(PAYMENT_REFERENCE_NEEDED.to_string()))?,
-        ),
-    };
-    Ok(Target::Payment(reference))
+/// What a payment itself answers beside `GET` (`payments.rs`'s): capture, complete, void.
+fn payment_routes() -> MethodRouter<AppState> {
+    follow_up_route(FollowUp::Capture)
+        .put(complete)
+        .delete(void)
 }
 
-/// A chargeback (`reversal` false) or its reversal on the payment `id` names (else the body's
-/// key), answered as Kill Bill's createPaymentResponse.
+/// The `POST` of an operation answered as Kill Bill's createPaymentResponse.
+fn follow_up_route(operation: FollowUp) -> MethodRouter<AppState> {
+    post(follow_up.layer(Extension(operation)))
+}
+
+/// The payment a request names: the path's id, else the body's `paymentExternalKey`.
+fn payment_ref(id: Option<Uuid>, key: Option<String>) -> Result<PaymentRef> {
+    match (id, key) {
+        (Some(id), _) => Ok(PaymentRef::Id(id)),
+        (None, Some(key)) => Ok(PaymentRef::ExternalKey(key)),
+        (None, None) => Err(ApiError::InvalidParameter(
+            PAYMENT_REFERENCE_NEEDED.to_string(),
+        )),
+    }
+}
+
+/// The operations that answer as Kill Bill's createPaymentResponse (201 with the payment's
+/// Location, or its error JSON).
+#[derive(Debug, Clone, Copy)]
+enum FollowUp {
+    Capture,
+    Refund,
+    Chargeback,
+    /// The body's `transactionExternalKey` names the chargeback to reverse.
+    ChargebackReversal,
+}
+
+impl FollowUp {
+    /// The request for this operation, after the checks Kill Bill's resource makes before it
+    /// looks at the payment's reference.
+    fn request(
+        self,
+        body: PaymentTransactionInputJson,
+        params: &QueryPairs,
+    ) -> Result<PaymentRequest> {
+        let kind = match self {
+            FollowUp::Capture => TransactionType::Capture,
+            FollowUp::Refund => TransactionType::Refund,
+            FollowUp::Chargeback if body.amount.is_none() => {
+                return Err(ApiError::InvalidParameter(
+                    "PaymentTransactionJson amount needs to be set".to_string(),
+                ))
+            }
+            FollowUp::Chargeback => TransactionType::Chargeback,
+            FollowUp::ChargebackReversal => {
+                let key = body.transaction_external_key.ok_or_else(|| {
+                    ApiError::InvalidParameter(
+                        "PaymentTransactionJson transactionExternalKey needs to be set".to_string(),
+                    )
+                })?;
+                let mut request = PaymentRequest::of(TransactionType::Chargeback);
+                request.transaction_external_key = Some(key);
+                request.effective_date = body.effective_date;
+                request.properties = params.plugin_properties();
+                request.override_status = Some(TransactionStatus::PaymentFailure);
+                return Ok(request);
+            }
+        };
+        request_from(body, Some(kind), params.plugin_properties(), None)
+    }
+}
+
+/// `POST /1.0/kb/payments[/{paymentId}]` (CAPTURE), `…/refunds`, `…/chargebacks` and
+/// `…/chargebackReversals`, on the payment the path's id names, else the body's key.
 #[allow(clippy::too_many_arguments)]
-async fn chargeback_response(
-    state: &AppState,
-    base: &str,
-    tenant: &Tenant,
-    context: &CallContext,
-    id: Option<Uuid>,
-    query: RawQueryPairs,
-    body: PaymentTransactionInputJson,
-    reversal: bool,
+async fn follow_up(
+    Extension(operation): Extension<FollowUp>,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    path: OptionalKbPath,
+    params: QueryPairs,
+    KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
-    let params = QueryPairs::from(query);
-    let (target, request) = if reversal {
-        let key = body.transaction_external_key.clone().ok_or_else(|| {
-            ApiError::InvalidParameter(
-                "PaymentTransactionJson transactionExternalKey needs to be set".to_string(),
-            )
-        })?;
-        let target = target_of(id, &body)?;
-        let mut request = PaymentRequest::of(TransactionType::Chargeback);
-        request.transaction_external_key = Some(key);
-        request.effective_date = body.effective_date;
-        request.properties = params.plugin_properties();
-        request.override_status = Some(TransactionStatus::PaymentFailure);
-        (target, request)
-    } else {
-        if body.amount.is_none() {
-            return Err(ApiError::InvalidParameter(
-                "PaymentTransactionJson amount needs to be set".to_string(),
-            ));
-        }
-        let target = target_of(id, &body)?;
-        let request = request_from(
-            body,
-            Some(TransactionType::Chargeback),
-            params.plugin_properties(),
-            None,
-        )?;
-        (target, request)
-    };
+    let id = path.id()?;
+    let key = body.payment_external_key.clone();
+    let request = operation.request(body, &params)?;
+    let target = Target::Payment(payment_ref(id, key)?);
     let result = state
         .payments
-        .perform(tenant, target, request, context)
+        .perform(&tenant, target, request, &context)
         .await
         .map_err(|error| resolved(id, error.into()))?;
-    operation_response(base, result)
+    operation_response(&base, result)
 }
 
-/// `POST /1.0/kb/payments/{paymentId}/chargebacks`.
-async fn chargeback(
+/// `DELETE /1.0/kb/payments[/{paymentId}]`: VOID. A void answers 204 whenever nothing was
+/// thrown, even when the void itself failed, as Kill Bill's resource does.
+async fn void(
     State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    KbPath(raw_payment_id): KbPath<String>,
-    query: RawQueryPairs,
-    KbJson(body): KbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    let id = parse_id(&raw_payment_id)?;
-    chargeback_response(
-        &state,
-        &base,
-        &tenant,
-        &context,
-        Some(id),
-        query,
-        body,
-        false,
-    )
-    .await
-}
-
-/// `POST /1.0/kb/payments/chargebacks`: by the body's `paymentExternalKey`.
-async fn chargeback_by_key(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    query: RawQueryPairs,
-    KbJson(body): KbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    chargeback_response(&state, &base, &tenant, &context, None, query, body, false).await
-}
-
-/// `POST /1.0/kb/payments/{paymentId}/chargebackReversals`: the body's
-/// `transactionExternalKey` names the chargeback to reverse.
-async fn chargeback_reversal(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    KbPath(raw_payment_id): KbPath<String>,
-    query: RawQueryPairs,
-    KbJson(body): KbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    let id = parse_id(&raw_payment_id)?;
-    chargeback_response(
-        &state,
-        &base,
-        &tenant,
-        &context,
-        Some(id),
-        query,
-        body,
-        true,
-    )
-    .await
-}
-
-/// `POST /1.0/kb/payments/chargebackReversals`: by the body's `paymentExternalKey`.
-async fn chargeback_reversal_by_key(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    query: RawQueryPairs,
-    KbJson(body): KbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    chargeback_response(&state, &base, &tenant, &context, None, query, body, true).await
-}
-
-/// A completion of the payment `id` names (else the body's key): the body (optional) names
-/// the transaction; query and body plugin properties go to the plugin. 204 unless refused.
-async fn complete_response(
-    state: &AppState,
-    tenant: &Tenant,
-    context: &CallContext,
-    id: Option<Uuid>,
-    query: RawQueryPairs,
-    body: Option<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    let params = QueryPairs::from(query);
+    path: OptionalKbPath,
+    params: QueryPairs,
+    OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
+) -> Result<StatusCode> {
+    let id = path.id()?;
+    // A void's body is optional (later 0.24.x accept an empty one).
     let body = body.unwrap_or_default();
-    let payment = match id {
-        Some(id) => PaymentRef::Id(id),
-        None => PaymentRef::ExternalKey(
-            body.payment_external_key
-                .clone()
-                .ok_or_else(|| ApiError::InvalidParameter(PAYMENT_REFERENCE_NEEDED.to_string()))?,
-        ),
-    };
+    let target = Target::Payment(payment_ref(id, body.payment_external_key.clone())?);
+    let properties = params.plugin_properties();
+    let request = request_from(body, Some(TransactionType::Void), properties, None)?;
+    state
+        .payments
+        .perform(&tenant, target, request, &context)
+        .await
+        .map_err(|error| resolved(id, error.into()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /1.0/kb/payments[/{paymentId}]`: completes a transaction of the payment the path's id
+/// names (else the body's key); the body (optional) names the transaction; query and body
+/// plugin properties go to the plugin. 204 unless refused.
+async fn complete(
+    State(state): State<AppState>,
+    CurrentTenant(tenant): CurrentTenant,
+    WriteContext(context): WriteContext,
+    path: OptionalKbPath,
+    params: QueryPairs,
+    OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
+) -> Result<StatusCode> {
+    let id = path.id()?;
+    let body = body.unwrap_or_default();
+    let payment = payment_ref(id, body.payment_external_key.clone())?;
     let mut properties = params.plugin_properties();
     properties.extend(
         body.properties
@@ -251,100 +240,37 @@ async fn complete_response(
     state
         .payments
         .complete(
-            tenant,
+            &tenant,
             payment,
             filter,
             body.amount.map(|amount| amount.0),
             body.currency,
             properties,
-            context,
+            &context,
         )
         .await
         .map_err(|error| resolved(id, error.into()))?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// `PUT /1.0/kb/payments/{paymentId}`.
-async fn complete(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    KbPath(raw_payment_id): KbPath<String>,
-    query: RawQueryPairs,
-    OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    let id = parse_id(&raw_payment_id)?;
-    complete_response(&state, &tenant, &context, Some(id), query, body).await
-}
-
-/// `PUT /1.0/kb/payments`: by the body's `paymentExternalKey`.
-async fn complete_by_key(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    query: RawQueryPairs,
-    OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    complete_response(&state, &tenant, &context, None, query, body).await
-}
-
-/// `DELETE /1.0/kb/payments/{paymentTransactionId}/cancelScheduledPaymentTransaction`.
-async fn cancel_scheduled_by_id(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(_context): WriteContext,
-    KbPath(raw_transaction_id): KbPath<String>,
-) -> Result<Response> {
-    let id = parse_id(&raw_transaction_id)?;
-    state
-        .payments
-        .cancel_scheduled(&tenant, TransactionRefForCancel::Id(id))
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
+/// `DELETE /1.0/kb/payments/{paymentTransactionId}/cancelScheduledPaymentTransaction`, and
 /// `DELETE /1.0/kb/payments/cancelScheduledPaymentTransaction?transactionExternalKey=`.
-async fn cancel_scheduled_by_key(
+async fn cancel_scheduled(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(_context): WriteContext,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let params = QueryPairs::from(query);
-    let key = params.value("transactionExternalKey");
+    path: OptionalKbPath,
+    params: QueryPairs,
+) -> Result<StatusCode> {
+    let transaction = match path.id()? {
+        Some(id) => TransactionRefForCancel::Id(id),
+        None => TransactionRefForCancel::ExternalKey(params.value("transactionExternalKey")),
+    };
     state
         .payments
-        .cancel_scheduled(&tenant, TransactionRefForCancel::ExternalKey(key))
+        .cancel_scheduled(&tenant, transaction)
         .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `GET /1.0/kb/payments/{paymentId}/auditLogsWithHistory`.
-async fn get_payment_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_payment_id): KbPath<String>,
-) -> Result<Response> {
-    let id = parse_id(&raw_payment_id)?;
-    let logs = state
-        .payments
-        .payment_audit_logs_with_history(&tenant, id)
-        .await?;
-    Ok(Json(audit_logs_with_history_json("PAYMENT", id, logs)).into_response())
-}
-
-/// `GET /1.0/kb/payments/attempts/{paymentAttemptId}/auditLogsWithHistory`.
-async fn get_attempt_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_attempt_id): KbPath<String>,
-) -> Result<Response> {
-    let id = parse_id(&raw_attempt_id)?;
-    let logs = state
-        .payments
-        .attempt_audit_logs_with_history(&tenant, id)
-        .await?;
-    Ok(Json(audit_logs_with_history_json("PAYMENT_ATTEMPT", id, logs)).into_response())
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Kill Bill's ComboPaymentTransactionJson.

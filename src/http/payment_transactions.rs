@@ -7,72 +7,71 @@
 //! `service::payments`'s. It never holds SQL.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::audit::audit_logs_with_history_json;
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, QueryPairs, RawQueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath, QueryPairs, WriteContext,
 };
+use super::history::{history_route, WithHistory};
 use super::payments::{read_options, PaymentJson, PaymentTransactionInputJson};
+use super::respond::created;
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/1.0/kb/paymentTransactions",
-            get(get_payment_by_transaction_key),
+            get(get_payment_by_transaction),
         )
         .route(
             "/1.0/kb/paymentTransactions/{transaction_id}",
-            get(get_payment_by_transaction_id).post(notify_state_changed),
+            get(get_payment_by_transaction).post(notify_state_changed),
         )
         .route(
             "/1.0/kb/paymentTransactions/{transaction_id}/",
-            get(get_payment_by_transaction_id).post(notify_state_changed),
+            get(get_payment_by_transaction).post(notify_state_changed),
         )
         .route(
             "/1.0/kb/paymentTransactions/{transaction_id}/auditLogsWithHistory",
-            get(get_transaction_audit_logs_with_history),
+            history_route(WithHistory::Transaction),
         )
 }
 
 /// Kill Bill's status name of a transaction that succeeded; any other is a failure.
 const SUCCESS: &str = "SUCCESS";
 
-/// `GET /1.0/kb/paymentTransactions/{transactionId}`.
-async fn get_payment_by_transaction_id(
+/// `GET /1.0/kb/paymentTransactions/{transactionId}`, and
+/// `GET /1.0/kb/paymentTransactions?transactionExternalKey=`: a missing key is looked up as the
+/// text `null`, as Kill Bill does.
+async fn get_payment_by_transaction(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_transaction_id): KbPath<String>,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let transaction_id = parse_id(&raw_transaction_id)?;
-    let params = QueryPairs::from(query);
-    let view = state
-        .payments
-        .find_by_transaction_id(&tenant, transaction_id, read_options(&params)?)
-        .await?;
-    Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
-}
-
-/// `GET /1.0/kb/paymentTransactions?transactionExternalKey=`; a missing key is looked up as
-/// the text `null`, as Kill Bill does.
-async fn get_payment_by_transaction_key(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let params = QueryPairs::from(query);
-    let key = params.value("transactionExternalKey").unwrap_or("null");
-    let view = state
-        .payments
-        .find_by_transaction_external_key(&tenant, key, read_options(&params)?)
-        .await?;
-    Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
+    path: OptionalKbPath,
+    params: QueryPairs,
+) -> Result<Json<PaymentJson>> {
+    let transaction_id = path.id()?;
+    let options = read_options(&params)?;
+    let payments = &state.payments;
+    let view = match transaction_id {
+        Some(id) => {
+            payments
+                .find_by_transaction_id(&tenant, id, options)
+                .await?
+        }
+        None => {
+            let key = params.value("transactionExternalKey").unwrap_or("null");
+            payments
+                .find_by_transaction_external_key(&tenant, key, options)
+                .await?
+        }
+    };
+    Ok(Json(PaymentJson::from_view(
+        view,
+        params.flag("withAttempts"),
+    )))
 }
 
 /// `POST /1.0/kb/paymentTransactions/{transactionId}`: the body's `paymentId` and `status`
@@ -102,26 +101,8 @@ async fn notify_state_changed(
             &context,
         )
         .await?;
-    let location = format!("{base}/1.0/kb/payments/{}/", result.payment.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
-}
-
-/// `GET /1.0/kb/paymentTransactions/{transactionId}/auditLogsWithHistory`.
-async fn get_transaction_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_transaction_id): KbPath<String>,
-) -> Result<Response> {
-    let transaction_id = parse_id(&raw_transaction_id)?;
-    let logs = state
-        .payments
-        .transaction_audit_logs_with_history(&tenant, transaction_id)
-        .await
-        .map_err(ApiError::from)?;
-    Ok(Json(audit_logs_with_history_json(
-        "TRANSACTION",
-        transaction_id,
-        logs,
-    ))
-    .into_response())
+    Ok(created(format!(
+        "{base}/1.0/kb/payments/{}/",
+        result.payment.id
+    )))
 }

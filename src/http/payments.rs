@@ -10,7 +10,7 @@
 use std::str::FromStr;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,16 +20,15 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::audit::{
-    audit_level_name, audit_logs_json, kill_bill_date_time, parse_audit_level, AuditLogJson,
-};
+use super::audit::{audit_logs_json, kill_bill_date_time, parse_audit_level, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath,
-    OptionalKbJson, QueryPairs, RawQueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, OptionalKbPath, QueryPairs,
+    WriteContext,
 };
 use super::lenient;
-use super::paging::{page_request, page_response, NextPage};
+use super::paging::{page_request, Listing};
+use super::respond::created;
 use super::AppState;
 use crate::plugin::{PaymentTransactionInfo, PluginProperty, TransactionType};
 use crate::service::payments::money::rounded;
@@ -38,7 +37,6 @@ use crate::service::payments::{
     AccountRef, OperationResult, PaymentRef, PaymentRequest, PaymentView, ReadOptions, Target,
     Transaction,
 };
-use crate::service::tenants::Tenant;
 use crate::service::{Page, ServiceError};
 
 pub fn router() -> Router<AppState> {
@@ -47,35 +45,18 @@ pub fn router() -> Router<AppState> {
             "/1.0/kb/accounts/{account_id}/payments",
             post(create_account_payment).get(list_account_payments),
         )
-        .route(
-            "/1.0/kb/accounts/payments",
-            post(create_payment_by_account_key),
-        )
-        .route(
-            "/1.0/kb/payments",
-            get(get_payment_by_key)
-                .post(capture_by_key)
-                .delete(void_by_key),
-        )
-        .route("/1.0/kb/payments/refunds", post(refund_by_key))
+        .route("/1.0/kb/accounts/payments", post(create_account_payment))
+        // The operations on a recorded payment (POST, PUT, DELETE) are
+        // `payment_operations.rs`'s.
+        .route("/1.0/kb/payments", get(get_payment))
         .route("/1.0/kb/payments/pagination", get(list_payments))
-        .route(
-            "/1.0/kb/payments/search/{*search_key}",
-            get(search_payments),
-        )
-        .route(
-            "/1.0/kb/payments/{payment_id}",
-            get(get_payment).post(capture).delete(void),
-        )
+        .route("/1.0/kb/payments/search/{*search_key}", get(list_payments))
+        .route("/1.0/kb/payments/{payment_id}", get(get_payment))
         // The Location Kill Bill gives a payment ends with a slash; clients follow it.
-        .route(
-            "/1.0/kb/payments/{payment_id}/",
-            get(get_payment).post(capture).delete(void),
-        )
-        .route("/1.0/kb/payments/{payment_id}/refunds", post(refund))
+        .route("/1.0/kb/payments/{payment_id}/", get(get_payment))
 }
 
-/// Kill Bill's refusal of a follow-up by key without a key.
+/// Kill Bill's refusal of an operation by key without a key.
 pub(super) const PAYMENT_REFERENCE_NEEDED: &str =
     "Need to set either paymentId or payment externalKey";
 
@@ -229,9 +210,7 @@ pub(super) fn request_from(
 pub(super) fn operation_response(base: &str, result: OperationResult) -> Result<Response> {
     let location = format!("{base}/1.0/kb/payments/{}/", result.payment.id);
     let failure = match result.status {
-        TransactionStatus::Success | TransactionStatus::Pending => {
-            return Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
-        }
+        TransactionStatus::Success | TransactionStatus::Pending => return Ok(created(location)),
         TransactionStatus::PaymentFailure => (
             StatusCode::PAYMENT_REQUIRED,
             "Payment decline by gateway. Error message: ",
@@ -263,21 +242,6 @@ pub(super) fn operation_response(base: &str, result: OperationResult) -> Result<
     })
 }
 
-async fn perform(
-    state: &AppState,
-    tenant: &Tenant,
-    base: &str,
-    target: Target,
-    request: PaymentRequest,
-    context: &crate::service::CallContext,
-) -> Result<Response> {
-    let result = state
-        .payments
-        .perform(tenant, target, request, context)
-        .await?;
-    operation_response(base, result)
-}
-
 /// New payments on an account take AUTHORIZE, PURCHASE and CREDIT only (else Kill Bill's 412).
 fn account_payment_request(
     body: PaymentTransactionInputJson,
@@ -293,69 +257,28 @@ fn account_payment_request(
     }
 }
 
-/// `POST /1.0/kb/accounts/{accountId}/payments`.
+/// `POST /1.0/kb/accounts/{accountId}/payments`, and `POST /1.0/kb/accounts/payments?externalKey=`
+/// for the account with that key.
 async fn create_account_payment(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    KbPath(raw_account_id): KbPath<String>,
-    query: RawQueryPairs,
+    path: OptionalKbPath,
+    params: QueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {
-    let account_id = parse_id(&raw_account_id)?;
-    let params = QueryPairs::from(query);
-    let request = account_payment_request(body, &params)?;
-    let target = Target::Account(AccountRef::Id(account_id));
-    perform(&state, &tenant, &base, target, request, &context).await
-}
-
-/// `POST /1.0/kb/accounts/payments?externalKey=`: the same, the account by external key.
-async fn create_payment_by_account_key(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    query: RawQueryPairs,
-    KbJson(body): KbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    let params = QueryPairs::from(query);
-    let key = params
-        .value("externalKey")
+    let account = match path.id()? {
+        Some(id) => AccountRef::Id(id),
         // Kill Bill looks the account up by the missing key, as the text "null".
-        .unwrap_or("null")
-        .to_string();
-    let request = account_payment_request(body, &params)?;
-    let target = Target::Account(AccountRef::ExternalKey(key));
-    perform(&state, &tenant, &base, target, request, &context).await
-}
-
-/// A follow-up on a payment named by id (path) or by the body's `paymentExternalKey`.
-#[allow(clippy::too_many_arguments)]
-async fn follow_up(
-    state: &AppState,
-    base: &str,
-    tenant: &Tenant,
-    context: &crate::service::CallContext,
-    payment_id: Option<&str>,
-    query: RawQueryPairs,
-    body: PaymentTransactionInputJson,
-    kind: TransactionType,
-) -> Result<Response> {
-    let params = QueryPairs::from(query);
-    let id = payment_id.map(parse_id).transpose()?;
-    let target = match id {
-        Some(id) => Target::Payment(PaymentRef::Id(id)),
-        None => Target::Payment(PaymentRef::ExternalKey(
-            body.payment_external_key
-                .clone()
-                .ok_or_else(|| ApiError::InvalidParameter(PAYMENT_REFERENCE_NEEDED.to_string()))?,
-        )),
+        None => AccountRef::ExternalKey(params.value("externalKey").unwrap_or("null").to_string()),
     };
-    let request = request_from(body, Some(kind), params.plugin_properties(), None)?;
-    perform(state, tenant, base, target, request, context)
-        .await
-        .map_err(|error| resolved(id, error))
+    let request = account_payment_request(body, &params)?;
+    let result = state
+        .payments
+        .perform(&tenant, Target::Account(account), request, &context)
+        .await?;
+    operation_response(&base, result)
 }
 
 /// Kill Bill resolves a payment id of the path before its payment API runs: an id no payment
@@ -374,189 +297,36 @@ pub(super) fn resolved(id: Option<Uuid>, error: ApiError) -> ApiError {
     }
 }
 
-/// `POST /1.0/kb/payments/{paymentId}`: CAPTURE.
-async fn capture(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    KbPath(raw_payment_id): KbPath<String>,
-    query: RawQueryPairs,
-    KbJson(body): KbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    let kind = TransactionType::Capture;
-    follow_up(
-        &state,
-        &base,
-        &tenant,
-        &context,
-        Some(&raw_payment_id),
-        query,
-        body,
-        kind,
-    )
-    .await
-}
-
-/// `POST /1.0/kb/payments`: CAPTURE by the body's `paymentExternalKey`.
-async fn capture_by_key(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    query: RawQueryPairs,
-    KbJson(body): KbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    let kind = TransactionType::Capture;
-    follow_up(&state, &base, &tenant, &context, None, query, body, kind).await
-}
-
-/// `POST /1.0/kb/payments/{paymentId}/refunds`.
-async fn refund(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    KbPath(raw_payment_id): KbPath<String>,
-    query: RawQueryPairs,
-    KbJson(body): KbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    let kind = TransactionType::Refund;
-    follow_up(
-        &state,
-        &base,
-        &tenant,
-        &context,
-        Some(&raw_payment_id),
-        query,
-        body,
-        kind,
-    )
-    .await
-}
-
-/// `POST /1.0/kb/payments/refunds`: REFUND by the body's `paymentExternalKey`.
-async fn refund_by_key(
-    State(state): State<AppState>,
-    BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    query: RawQueryPairs,
-    KbJson(body): KbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    let kind = TransactionType::Refund;
-    follow_up(&state, &base, &tenant, &context, None, query, body, kind).await
-}
-
-/// A void answers 204 whenever nothing was thrown, even when the void itself failed, as Kill
-/// Bill's resource does.
-async fn void_response(
-    state: &AppState,
-    tenant: &Tenant,
-    context: &crate::service::CallContext,
-    target: Target,
-    body: PaymentTransactionInputJson,
-    params: QueryPairs,
-) -> Result<Response> {
-    let request = request_from(
-        body,
-        Some(TransactionType::Void),
-        params.plugin_properties(),
-        None,
-    )?;
-    state
-        .payments
-        .perform(tenant, target, request, context)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `DELETE /1.0/kb/payments/{paymentId}`: VOID.
-async fn void(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    KbPath(raw_payment_id): KbPath<String>,
-    query: RawQueryPairs,
-    OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    let id = parse_id(&raw_payment_id)?;
-    let target = Target::Payment(PaymentRef::Id(id));
-    // A void's body is optional (later 0.24.x accept an empty one).
-    let body = body.unwrap_or_default();
-    void_response(
-        &state,
-        &tenant,
-        &context,
-        target,
-        body,
-        QueryPairs::from(query),
-    )
-    .await
-    .map_err(|error| resolved(Some(id), error))
-}
-
-/// `DELETE /1.0/kb/payments`: VOID by the body's `paymentExternalKey`.
-async fn void_by_key(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    query: RawQueryPairs,
-    OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
-) -> Result<Response> {
-    let body = body.unwrap_or_default();
-    let key = body
-        .payment_external_key
-        .clone()
-        .ok_or_else(|| ApiError::InvalidParameter(PAYMENT_REFERENCE_NEEDED.to_string()))?;
-    let target = Target::Payment(PaymentRef::ExternalKey(key));
-    void_response(
-        &state,
-        &tenant,
-        &context,
-        target,
-        body,
-        QueryPairs::from(query),
-    )
-    .await
-}
-
-/// `GET /1.0/kb/payments/{paymentId}`.
+/// `GET /1.0/kb/payments/{paymentId}`, and `GET /1.0/kb/payments?externalKey=`.
 async fn get_payment(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_payment_id): KbPath<String>,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let id = parse_id(&raw_payment_id)?;
-    let params = QueryPairs::from(query);
+    path: OptionalKbPath,
+    params: QueryPairs,
+) -> Result<Json<PaymentJson>> {
+    let id = path.id()?;
+    let payment = match id {
+        Some(id) => PaymentRef::Id(id),
+        None => PaymentRef::ExternalKey(
+            params
+                .value("externalKey")
+                .ok_or_else(|| {
+                    ApiError::InvalidParameter(
+                        "Payment externalKey needs to be specified".to_string(),
+                    )
+                })?
+                .to_string(),
+        ),
+    };
     let view = state
         .payments
-        .find(&tenant, PaymentRef::Id(id), read_options(&params)?)
+        .find(&tenant, payment, read_options(&params)?)
         .await
-        .map_err(|error| resolved(Some(id), error.into()))?;
-    Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
-}
-
-/// `GET /1.0/kb/payments?externalKey=`.
-async fn get_payment_by_key(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let params = QueryPairs::from(query);
-    let key = params.value("externalKey").ok_or_else(|| {
-        ApiError::InvalidParameter("Payment externalKey needs to be specified".to_string())
-    })?;
-    let view = state
-        .payments
-        .find(
-            &tenant,
-            PaymentRef::ExternalKey(key.to_string()),
-            read_options(&params)?,
-        )
-        .await?;
-    Ok(Json(PaymentJson::from_view(view, params.flag("withAttempts"))).into_response())
+        .map_err(|error| resolved(id, error.into()))?;
+    Ok(Json(PaymentJson::from_view(
+        view,
+        params.flag("withAttempts"),
+    )))
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/payments`.
@@ -564,10 +334,9 @@ async fn list_account_payments(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_account_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Response> {
     let account_id = parse_id(&raw_account_id)?;
-    let params = QueryPairs::from(query);
     let views = state
         .payments
         .list_for_account(&tenant, account_id, read_options(&params)?)
@@ -580,49 +349,11 @@ async fn list_account_payments(
     Ok(Json(body).into_response())
 }
 
-/// `GET /1.0/kb/payments/pagination`.
+/// `GET /1.0/kb/payments/pagination` and `GET /1.0/kb/payments/search/{searchKey}`.
 async fn list_payments(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    paged(
-        &state,
-        &tenant,
-        None,
-        "/1.0/kb/payments/pagination",
-        QueryPairs::from(query),
-    )
-    .await
-}
-
-/// `GET /1.0/kb/payments/search/{searchKey}`.
-async fn search_payments(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(search_key): KbPath<String>,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let path = format!(
-        "/1.0/kb/payments/search/{}",
-        encode_uri_component(&search_key)
-    );
-    paged(
-        &state,
-        &tenant,
-        Some(&search_key),
-        &path,
-        QueryPairs::from(query),
-    )
-    .await
-}
-
-/// One page with Kill Bill's `X-Killbill-Pagination-*` headers.
-async fn paged(
-    state: &AppState,
-    tenant: &Tenant,
-    search: Option<&str>,
-    path: &str,
+    listing: Listing,
     params: QueryPairs,
 ) -> Result<Response> {
     let request = page_request(&params)?;
@@ -630,7 +361,13 @@ async fn paged(
     let with_attempts = params.flag("withAttempts");
     let (views, matching, total) = state
         .payments
-        .page(tenant, search, request.offset, request.limit, options)
+        .page(
+            &tenant,
+            listing.search.as_deref(),
+            request.offset,
+            request.limit,
+            options,
+        )
         .await?;
     let body: Vec<PaymentJson> = views
         .into_iter()
@@ -638,18 +375,14 @@ async fn paged(
         .collect();
     // PaymentResource's nextPage: the plugin filter (echoed, empty when absent) and the
     // audit level; `withPluginInfo` and `withAttempts` are not carried over.
-    let next = NextPage {
-        path,
-        limit: request.limit,
-        query: vec![
-            (
-                "pluginName",
-                params.value("pluginName").unwrap_or_default().to_string(),
-            ),
-            ("audit", audit_level_name(options.audit).to_string()),
-        ],
-    };
-    page_response(Page::new(body, request, matching, total), next)
+    let plugin_name = params.value("pluginName").unwrap_or_default().to_string();
+    let page = Page::new(body, request, matching, total);
+    listing.respond(
+        page,
+        request.limit,
+        vec![("pluginName", plugin_name)],
+        options.audit,
+    )
 }
 
 /// An amount on the wire: a JSON number rounded to the currency's minor units.

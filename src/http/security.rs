@@ -5,8 +5,8 @@
 //! it never checks a permission or a password itself, and never returns a password.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use super::auth::CurrentSubject;
 use super::error::Result;
 use super::extract::{encode_uri_component, BaseUrl, JsonBody, KbJson, KbPath, WriteContext};
 use super::lenient;
+use super::respond::created;
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -129,7 +130,7 @@ async fn add_user(
         "{base}/1.0/kb/security/users/{}/roles",
         encode_uri_component(&username)
     );
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `PUT /1.0/kb/security/users/{username}/password` → 204.
@@ -199,7 +200,7 @@ async fn add_role_definition(
         "{base}/1.0/kb/security/roles/{}",
         encode_uri_component(&role)
     );
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `PUT /1.0/kb/security/roles` → 204.

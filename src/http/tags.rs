@@ -9,24 +9,25 @@
 //! are `service::tags`'s.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::Extension;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::audit::{audit_level_name, audit_logs_json, audit_logs_with_history_json, AuditLogJson};
+use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs,
-    RawQueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
 };
-use super::paging::{page_request, page_response, NextPage};
-use super::{lenient, resource_path, AppState};
+use super::history::{history_route, WithHistory};
+use super::paging::{page_request, Listing};
+use super::respond::created;
+use super::{lenient, object_ref, resource_path, AppState};
 use crate::service::tags::{TagDefinitionInput, TagDefinitionView, TagView};
-use crate::service::{ObjectKind, ObjectRef};
+use crate::service::ObjectKind;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,10 +48,10 @@ pub fn router() -> Router<AppState> {
             get(get_all_account_tags),
         )
         .route("/1.0/kb/tags/pagination", get(list_tags))
-        .route("/1.0/kb/tags/search/{*search_key}", get(search_tags))
+        .route("/1.0/kb/tags/search/{*search_key}", get(list_tags))
         .route(
             "/1.0/kb/tags/{tag_id}/auditLogsWithHistory",
-            get(get_tag_audit_logs_with_history),
+            history_route(WithHistory::Tag),
         )
         .route(
             "/1.0/kb/tagDefinitions",
@@ -62,7 +63,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/1.0/kb/tagDefinitions/{tag_definition_id}/auditLogsWithHistory",
-            get(get_tag_definition_audit_logs_with_history),
+            history_route(WithHistory::TagDefinition),
         )
 }
 
@@ -167,23 +168,15 @@ impl JsonBody for TagDefinitionIdsJson {
     const JAVA_TYPE: &'static str = "java.util.ArrayList<java.util.UUID>";
 }
 
-fn object(kind: ObjectKind, raw_id: &str) -> Result<ObjectRef> {
-    Ok(ObjectRef {
-        kind,
-        id: parse_id(raw_id)?,
-    })
-}
-
 /// `GET …/{id}/tags?includedDeleted=false&audit=NONE`.
 async fn get_object_tags(
     Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<TagJson>>> {
-    let object = object(kind, &raw_id)?;
-    let params = QueryPairs::from(query);
+    let object = object_ref(kind, &raw_id)?;
     let audit = params.audit()?;
     let views = state
         .tags
@@ -204,7 +197,7 @@ async fn create_object_tags(
     KbPath(raw_id): KbPath<String>,
     KbJson(body): KbJson<TagDefinitionIdsJson>,
 ) -> Result<Response> {
-    let object = object(kind, &raw_id)?;
+    let object = object_ref(kind, &raw_id)?;
     let ids: Vec<Uuid> = body
         .0
         .ok_or(ApiError::MissingBody(TagDefinitionIdsJson::NAME))?
@@ -213,7 +206,7 @@ async fn create_object_tags(
         .collect();
     state.tags.add_tags(&tenant, object, &ids, &context).await?;
     let location = format!("{base}{}/{}/tags", resource_path(kind), object.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `DELETE …/{id}/tags?tagDef=<id>&tagDef=<id>` → 204.
@@ -223,10 +216,10 @@ async fn delete_object_tags(
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<StatusCode> {
-    let object = object(kind, &raw_id)?;
-    let ids = QueryPairs::from(query).uuids("tagDef")?;
+    let object = object_ref(kind, &raw_id)?;
+    let ids = params.uuids("tagDef")?;
     state
         .tags
         .remove_tags(&tenant, object, &ids, &context)
@@ -239,10 +232,9 @@ async fn get_all_account_tags(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<TagJson>>> {
     let account_id = parse_id(&raw_id)?;
-    let params = QueryPairs::from(query);
     let object_type = params.object_type()?;
     let views = state
         .tags
@@ -257,59 +249,20 @@ async fn get_all_account_tags(
     Ok(Json(views.into_iter().map(Into::into).collect()))
 }
 
-/// One page of tags with Kill Bill's pagination headers (TagResource echoes only `audit`).
-async fn paged(
-    state: &AppState,
-    tenant: &crate::service::tenants::Tenant,
-    search: Option<&str>,
-    path: &str,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let params = QueryPairs::from(query);
-    let request = page_request(&params)?;
-    let audit = params.audit()?;
-    let page = state.tags.page(tenant, search, request, audit).await?;
-    let next = NextPage {
-        path,
-        limit: request.limit,
-        query: vec![("audit", audit_level_name(audit).to_string())],
-    };
-    page_response(page.map(TagJson::from), next)
-}
-
-/// `GET /1.0/kb/tags/pagination?offset=0&limit=100&audit=NONE`.
+/// `GET /1.0/kb/tags/pagination?offset=0&limit=100&audit=NONE` and
+/// `GET /1.0/kb/tags/search/{searchKey}?offset=0&limit=100&audit=NONE` (TagResource echoes only
+/// `audit`).
 async fn list_tags(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
+    listing: Listing,
+    params: QueryPairs,
 ) -> Result<Response> {
-    paged(&state, &tenant, None, "/1.0/kb/tags/pagination", query).await
-}
-
-/// `GET /1.0/kb/tags/search/{searchKey}?offset=0&limit=100&audit=NONE`.
-async fn search_tags(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(search_key): KbPath<String>,
-    query: RawQueryPairs,
-) -> Result<Response> {
-    let path = format!("/1.0/kb/tags/search/{}", encode_uri_component(&search_key));
-    paged(&state, &tenant, Some(&search_key), &path, query).await
-}
-
-/// `GET /1.0/kb/tags/{tagId}/auditLogsWithHistory`.
-async fn get_tag_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
-) -> Result<Json<Vec<AuditLogJson>>> {
-    let id = parse_id(&raw_id)?;
-    let logs = state.tags.tag_audit_logs_with_history(&tenant, id).await?;
-    Ok(Json(audit_logs_with_history_json(
-        TAG_OBJECT_TYPE,
-        id,
-        logs,
-    )))
+    let request = page_request(&params)?;
+    let audit = params.audit()?;
+    let search = listing.search.as_deref();
+    let page = state.tags.page(&tenant, search, request, audit).await?;
+    listing.respond(page.map(TagJson::from), request.limit, Vec::new(), audit)
 }
 
 /// `GET /1.0/kb/tagDefinitions?audit=NONE`: the tenant's own definitions, then the system
@@ -317,9 +270,9 @@ async fn get_tag_audit_logs_with_history(
 async fn get_tag_definitions(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<Vec<TagDefinitionJson>>> {
-    let audit = QueryPairs::from(query).audit()?;
+    let audit = params.audit()?;
     let views = state.tags.definitions(&tenant, audit).await?;
     Ok(Json(views.into_iter().map(Into::into).collect()))
 }
@@ -343,7 +296,7 @@ async fn create_tag_definition(
         .create_definition(&tenant, input, &context)
         .await?;
     let location = format!("{base}/1.0/kb/tagDefinitions/{}", definition.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `DELETE /1.0/kb/tagDefinitions/{tagDefinitionId}` → 204 (a soft delete).
@@ -358,33 +311,15 @@ async fn delete_tag_definition(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /1.0/kb/tagDefinitions/{tagDefinitionId}/auditLogsWithHistory`.
-async fn get_tag_definition_audit_logs_with_history(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
-) -> Result<Json<Vec<AuditLogJson>>> {
-    let id = parse_id(&raw_id)?;
-    let logs = state
-        .tags
-        .definition_audit_logs_with_history(&tenant, id)
-        .await?;
-    Ok(Json(audit_logs_with_history_json(
-        TAG_DEFINITION_OBJECT_TYPE,
-        id,
-        logs,
-    )))
-}
-
 /// `GET /1.0/kb/tagDefinitions/{tagDefinitionId}?audit=NONE`.
 async fn get_tag_definition(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
-    query: RawQueryPairs,
+    params: QueryPairs,
 ) -> Result<Json<TagDefinitionJson>> {
     let id = parse_id(&raw_id)?;
-    let audit = QueryPairs::from(query).audit()?;
+    let audit = params.audit()?;
     Ok(Json(
         state.tags.definition(&tenant, id, audit).await?.into(),
     ))

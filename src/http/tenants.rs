@@ -7,8 +7,8 @@
 //! is never returned.
 
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use super::extract::{
     WriteContext,
 };
 use super::lenient;
+use super::respond::created;
 use super::AppState;
 use crate::service::push_notifications::PUSH_NOTIFICATION_CB;
 use crate::service::tenant_key_values::{
@@ -143,7 +144,7 @@ async fn create_tenant(
         )
         .await?;
     let location = format!("{base}/1.0/kb/tenants/{}", tenant.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,7 +220,7 @@ async fn register_push_notification_callback(
         .register(&tenant, url.as_deref(), &context)
         .await?;
     let location = format!("{base}{REGISTER_NOTIFICATION_CALLBACK}");
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `GET /1.0/kb/tenants/registerNotificationCallback` → `{"key":"PUSH_NOTIFICATION_CB","values":[…]}`.
@@ -288,7 +289,7 @@ async fn upload_key_value(
     location: String,
 ) -> Result<Response> {
     state.tenant_kvs.add(tenant, key, value, context).await?;
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+    Ok(created(location))
 }
 
 /// `{"key":…,"values":[…]}`; an unknown key has no values.
