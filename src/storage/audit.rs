@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
-use super::{AuditContext, StorageError};
+use super::{AuditContext, FromRow, StorageError};
 
 /// Kill Bill's `ChangeType`.
 #[derive(Debug, Clone, Copy)]
@@ -318,10 +318,53 @@ pub struct HistoryTarget {
     pub audit_table_name: &'static str,
 }
 
+impl HistoryTarget {
+    /// Copies the current state of the row `record_id` into the history table as one change;
+    /// returns the history row's record id (what the audit log points at).
+    pub async fn copy_to_history(
+        self,
+        client: &impl GenericClient,
+        record_id: i64,
+        change_type: ChangeType,
+    ) -> Result<i64, StorageError> {
+        // Copied inside the caller's transaction, right after its write: the history row is
+        // exactly the state that write left.
+        let sql = format!(
+            "insert into {history} (target_record_id, change_type, {columns})
+             select record_id, $2, {columns} from {table} where record_id = $1
+             returning record_id",
+            history = self.history_table,
+            columns = self.columns,
+            table = self.table,
+        );
+        crate::storage::query_value(client, &sql, &[&record_id, &change_type.as_str()]).await
+    }
+
+    /// Marks the row `record_id` active or not (Kill Bill's soft delete); the row stays, and
+    /// its history is the caller's.
+    pub async fn set_active(
+        self,
+        client: &impl GenericClient,
+        record_id: i64,
+        active: bool,
+        updated_by: &str,
+        updated_date: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let sql = format!(
+            "update {} set is_active = {active}, updated_by = $2, updated_date = $3
+             where record_id = $1",
+            self.table
+        );
+        crate::storage::execute_cached(client, &sql, &[&record_id, &updated_by, &updated_date])
+            .await?;
+        Ok(())
+    }
+}
+
 /// Runs `change` (an insert or update of at most one entity row, `returning *`, whose own
 /// values are `params`) with its history copy and audit row in one statement (see
 /// [`with_history_and_audit`]); the changed row, or `None` when `change` touched none.
-pub async fn change_with_history(
+pub async fn change_with_history<T: FromRow>(
     client: &impl GenericClient,
     target: HistoryTarget,
     change: &str,
@@ -329,23 +372,37 @@ pub async fn change_with_history(
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
-) -> Result<Option<tokio_postgres::Row>, StorageError> {
+) -> Result<Option<T>, StorageError> {
     let sql = history_statement(target, change, change_type, params.len());
     let audit_row = AuditRow::new(now, audit);
-    let mut all = params.to_vec();
-    all.extend(audit_row.params());
-    crate::storage::query_opt_cached(client, &sql, &all).await
+    crate::storage::query_opt_as(client, &sql, &audit_row.after(params)).await
+}
+
+/// [`change_with_history`] for a change that always writes its row (an insert, an update of a
+/// row the caller holds).
+pub async fn record_with_history<T: FromRow>(
+    client: &impl GenericClient,
+    target: HistoryTarget,
+    change: &str,
+    change_type: ChangeType,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<T, StorageError> {
+    let sql = history_statement(target, change, change_type, params.len());
+    let audit_row = AuditRow::new(now, audit);
+    crate::storage::query_one_as(client, &sql, &audit_row.after(params)).await
 }
 
 /// Marks the active row `record_id` of `target`'s table removed (`is_active` false), with its
 /// history copy and audit row; `None` when it was removed already (a concurrent removal).
-pub async fn deactivate_with_history(
+pub async fn deactivate_with_history<T: FromRow>(
     client: &impl GenericClient,
     target: HistoryTarget,
     record_id: i64,
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
-) -> Result<Option<tokio_postgres::Row>, StorageError> {
+) -> Result<Option<T>, StorageError> {
     let change = format!(
         "update {} set is_active = false, updated_by = $2, updated_date = $3
          where record_id = $1 and is_active
@@ -362,22 +419,6 @@ pub async fn deactivate_with_history(
         audit,
     )
     .await
-}
-
-/// [`change_with_history`] for an insert, which always writes its row.
-pub async fn insert_with_history(
-    client: &impl GenericClient,
-    target: HistoryTarget,
-    insert: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    now: DateTime<Utc>,
-    audit: &AuditContext<'_>,
-) -> Result<tokio_postgres::Row, StorageError> {
-    let sql = history_statement(target, insert, ChangeType::Insert, params.len());
-    let audit_row = AuditRow::new(now, audit);
-    let mut all = params.to_vec();
-    all.extend(audit_row.params());
-    crate::storage::query_one_cached(client, &sql, &all).await
 }
 
 fn history_statement(
@@ -424,6 +465,16 @@ impl<'a> AuditRow<'a> {
             &self.context.account_record_id,
             &self.context.tenant_record_id,
         ]
+    }
+
+    /// `own` (a change's values), then [`AuditRow::params`]: all a history statement binds.
+    fn after<'p>(
+        &'p self,
+        own: &[&'p (dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Vec<&'p (dyn tokio_postgres::types::ToSql + Sync)> {
+        let mut all = own.to_vec();
+        all.extend(self.params());
+        all
     }
 
     pub fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {

@@ -13,10 +13,11 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::accounts::AccountRecord;
-use super::audit::{with_history_and_audit, AuditRow, ChangeType};
+use super::audit::{record_with_history, AuditRow, ChangeType, HistoryTarget};
 use super::payment_methods::PaymentMethodRecord;
 use super::{
-    execute_cached, query_cached, query_one_cached, query_opt_cached, AuditContext, StorageError,
+    execute_cached, like_pattern, query_as, query_one_as, query_opt_as, query_value, AuditContext,
+    FromRow, Search, StorageError,
 };
 
 /// The unique index that makes a second payment with one external key in a tenant a conflict.
@@ -47,7 +48,7 @@ pub struct PaymentRecord {
     pub tenant_record_id: i64,
 }
 
-impl PaymentRecord {
+impl FromRow for PaymentRecord {
     fn from_row(row: &Row) -> Result<PaymentRecord, StorageError> {
         Ok(PaymentRecord {
             record_id: row.try_get("record_id")?,
@@ -85,7 +86,7 @@ pub struct TransactionRecord {
     pub updated_date: DateTime<Utc>,
 }
 
-impl TransactionRecord {
+impl FromRow for TransactionRecord {
     fn from_row(row: &Row) -> Result<TransactionRecord, StorageError> {
         Ok(TransactionRecord {
             record_id: row.try_get("record_id")?,
@@ -137,13 +138,19 @@ pub struct TransactionOutcome<'a> {
     pub gateway_error_msg: Option<&'a str>,
 }
 
-async fn query_recorded(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Row, StorageError> {
-    query_one_cached(client, sql, params).await
-}
+const PAYMENT_HISTORY: HistoryTarget = HistoryTarget {
+    table: "payments",
+    history_table: "payment_history",
+    columns: PAYMENT_COLUMNS,
+    audit_table_name: "PAYMENT_HISTORY",
+};
+
+const TRANSACTION_HISTORY: HistoryTarget = HistoryTarget {
+    table: "payment_transactions",
+    history_table: "payment_transaction_history",
+    columns: TRANSACTION_COLUMNS,
+    audit_table_name: "PAYMENT_TRANSACTION_HISTORY",
+};
 
 /// Inserts a payment with no state yet, with its history and audit rows.
 pub async fn insert_payment(
@@ -152,32 +159,29 @@ pub async fn insert_payment(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<PaymentRecord, StorageError> {
-    let sql = with_history_and_audit(
+    record_with_history(
+        client,
+        PAYMENT_HISTORY,
         &format!(
             "insert into payments ({PAYMENT_COLUMNS})
              values ($1, $2, $3, $4, null, null, $5, $6, $5, $6, $7, $8)
              returning *"
         ),
-        "payment_history",
-        PAYMENT_COLUMNS,
-        "PAYMENT_HISTORY",
         ChangeType::Insert,
-        9,
-    );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &payment.id,
-        &payment.account_id,
-        &payment.payment_method_id,
-        &payment.external_key,
-        &audit.created_by,
-        &now,
-        &payment.account_record_id,
-        &audit.tenant_record_id,
-    ];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    PaymentRecord::from_row(&row)
+        &[
+            &payment.id,
+            &payment.account_id,
+            &payment.payment_method_id,
+            &payment.external_key,
+            &audit.created_by,
+            &now,
+            &payment.account_record_id,
+            &audit.tenant_record_id,
+        ],
+        now,
+        audit,
+    )
+    .await
 }
 
 /// Sets the payment's state (and its last successful state, when given), with history and
@@ -190,29 +194,12 @@ pub async fn update_payment_state(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<PaymentRecord, StorageError> {
-    let sql = with_history_and_audit(
-        "update payments set state_name = $2,
-                last_success_state_name = coalesce($3, last_success_state_name),
-                updated_by = $4, updated_date = $5
-         where id = $1
-         returning *",
-        "payment_history",
-        PAYMENT_COLUMNS,
-        "PAYMENT_HISTORY",
-        ChangeType::Update,
-        6,
-    );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &id,
-        &state_name,
-        &last_success_state_name,
-        &audit.created_by,
-        &now,
-    ];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    PaymentRecord::from_row(&row)
+    let states = PaymentStates {
+        state_name,
+        last_success_state_name,
+        last_success_expression: "coalesce($3, last_success_state_name)",
+    };
+    set_payment_state(client, id, states, now, audit).await
 }
 
 /// Sets the payment's state and its last successful state, even to none (Kill Bill's
@@ -226,28 +213,53 @@ pub async fn overwrite_payment_state(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<PaymentRecord, StorageError> {
-    let sql = with_history_and_audit(
-        "update payments set state_name = $2, last_success_state_name = $3,
+    let states = PaymentStates {
+        state_name,
+        last_success_state_name,
+        last_success_expression: "$3",
+    };
+    set_payment_state(client, id, states, now, audit).await
+}
+
+/// The states a payment update writes: `last_success_expression` computes the new last
+/// successful state from `$3` (the given one) and the column's current value.
+struct PaymentStates<'a> {
+    state_name: &'a str,
+    last_success_state_name: Option<&'a str>,
+    last_success_expression: &'static str,
+}
+
+async fn set_payment_state(
+    client: &impl GenericClient,
+    id: Uuid,
+    states: PaymentStates<'_>,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<PaymentRecord, StorageError> {
+    let change = format!(
+        "update payments set state_name = $2,
+                last_success_state_name = {},
                 updated_by = $4, updated_date = $5
          where id = $1
          returning *",
-        "payment_history",
-        PAYMENT_COLUMNS,
-        "PAYMENT_HISTORY",
-        ChangeType::Update,
-        6,
+        states.last_success_expression
     );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &id,
-        &state_name,
-        &last_success_state_name,
-        &audit.created_by,
-        &now,
-    ];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    PaymentRecord::from_row(&row)
+    record_with_history(
+        client,
+        PAYMENT_HISTORY,
+        &change,
+        ChangeType::Update,
+        &[
+            &id,
+            &states.state_name,
+            &states.last_success_state_name,
+            &audit.created_by,
+            &now,
+        ],
+        now,
+        audit,
+    )
+    .await
 }
 
 /// Marks the payment as updated (a transaction is being added to it), with history and audit
@@ -258,21 +270,18 @@ pub async fn touch_payment(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<PaymentRecord, StorageError> {
-    let sql = with_history_and_audit(
+    record_with_history(
+        client,
+        PAYMENT_HISTORY,
         "update payments set updated_by = $2, updated_date = $3
          where record_id = $1
          returning *",
-        "payment_history",
-        PAYMENT_COLUMNS,
-        "PAYMENT_HISTORY",
         ChangeType::Update,
-        4,
-    );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&record_id, &audit.created_by, &now];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    PaymentRecord::from_row(&row)
+        &[&record_id, &audit.created_by, &now],
+        now,
+        audit,
+    )
+    .await
 }
 
 /// Inserts a transaction as UNKNOWN, with its history and audit rows.
@@ -282,36 +291,33 @@ pub async fn insert_transaction(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<TransactionRecord, StorageError> {
-    let sql = with_history_and_audit(
+    record_with_history(
+        client,
+        TRANSACTION_HISTORY,
         &format!(
             "insert into payment_transactions ({TRANSACTION_COLUMNS})
              values ($1, null, $2, $3, $4, 'UNKNOWN', $5, $6, null, null, $7, null, null,
                      $8, $9, $8, $9, $10, $11)
              returning *"
         ),
-        "payment_transaction_history",
-        TRANSACTION_COLUMNS,
-        "PAYMENT_TRANSACTION_HISTORY",
         ChangeType::Insert,
-        12,
-    );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &transaction.id,
-        &transaction.external_key,
-        &transaction.transaction_type,
-        &transaction.effective_date,
-        &transaction.amount,
-        &transaction.currency,
-        &transaction.payment_id,
-        &audit.created_by,
-        &now,
-        &transaction.account_record_id,
-        &audit.tenant_record_id,
-    ];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    TransactionRecord::from_row(&row)
+        &[
+            &transaction.id,
+            &transaction.external_key,
+            &transaction.transaction_type,
+            &transaction.effective_date,
+            &transaction.amount,
+            &transaction.currency,
+            &transaction.payment_id,
+            &audit.created_by,
+            &now,
+            &transaction.account_record_id,
+            &audit.tenant_record_id,
+        ],
+        now,
+        audit,
+    )
+    .await
 }
 
 /// Records a transaction's outcome, with history and audit rows.
@@ -322,32 +328,29 @@ pub async fn update_transaction_outcome(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<TransactionRecord, StorageError> {
-    let sql = with_history_and_audit(
+    record_with_history(
+        client,
+        TRANSACTION_HISTORY,
         "update payment_transactions set transaction_status = $2, processed_amount = $3,
                 processed_currency = $4, gateway_error_code = $5, gateway_error_msg = $6,
                 updated_by = $7, updated_date = $8
          where id = $1
          returning *",
-        "payment_transaction_history",
-        TRANSACTION_COLUMNS,
-        "PAYMENT_TRANSACTION_HISTORY",
         ChangeType::Update,
-        9,
-    );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &id,
-        &outcome.status,
-        &outcome.processed_amount,
-        &outcome.processed_currency,
-        &outcome.gateway_error_code,
-        &outcome.gateway_error_msg,
-        &audit.created_by,
-        &now,
-    ];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    TransactionRecord::from_row(&row)
+        &[
+            &id,
+            &outcome.status,
+            &outcome.processed_amount,
+            &outcome.processed_currency,
+            &outcome.gateway_error_code,
+            &outcome.gateway_error_msg,
+            &audit.created_by,
+            &now,
+        ],
+        now,
+        audit,
+    )
+    .await
 }
 
 /// The two steps of an operation whose plugin answered at once, written as one: the payment
@@ -398,8 +401,7 @@ pub async fn insert_settled_payment(
     ];
     let audit_row = AuditRow::new(now, audit);
     params.extend(audit_row.settled_params());
-    let row = query_recorded(client, &sql, &params).await?;
-    PaymentRecord::from_row(&row)
+    query_one_as(client, &sql, &params).await
 }
 
 /// As [`insert_settled_payment`], for the transaction: the row with `outcome`, its INSERT copy
@@ -461,8 +463,7 @@ pub async fn insert_settled_transaction(
     ];
     let audit_row = AuditRow::new(now, audit);
     params.extend(audit_row.settled_params());
-    let row = query_recorded(client, &sql, &params).await?;
-    TransactionRecord::from_row(&row)
+    query_one_as(client, &sql, &params).await
 }
 
 /// The audit rows of a settled write's two history rows, in their order; the audit values
@@ -487,22 +488,13 @@ fn settled_audit_rows(audit_table_name: &str, first_param: usize) -> String {
     )
 }
 
-async fn query_payments(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Vec<PaymentRecord>, StorageError> {
-    let rows = query_cached(client, sql, params).await?;
-    rows.iter().map(PaymentRecord::from_row).collect()
-}
-
 /// The tenant's payments with these ids, in no particular order.
 pub async fn find_payments_by_ids(
     client: &impl GenericClient,
     tenant_record_id: i64,
     ids: &[Uuid],
 ) -> Result<Vec<PaymentRecord>, StorageError> {
-    query_payments(
+    query_as(
         client,
         "select * from payments where id = any($1) and tenant_record_id = $2",
         &[&ids, &tenant_record_id],
@@ -516,7 +508,7 @@ pub async fn find_payments_by_account(
     tenant_record_id: i64,
     account_id: Uuid,
 ) -> Result<Vec<PaymentRecord>, StorageError> {
-    query_payments(
+    query_as(
         client,
         "select * from payments where account_id = $1 and tenant_record_id = $2
          order by record_id",
@@ -524,6 +516,14 @@ pub async fn find_payments_by_account(
     )
     .await
 }
+
+/// Kill Bill's PaymentSqlDao `searchQuery` on the payments of tenant `$1`: every one when
+/// `$2` is null, else those whose id, account id or payment method id equals `$2`, or whose
+/// external key or state name is like `$3`.
+const PAYMENT_SEARCH_CLAUSE: &str = "tenant_record_id = $1
+    and ($2::text is null or id::text = $2 or account_id::text = $2
+         or payment_method_id::text = $2 or external_key like $3
+         or state_name like $3)";
 
 /// One page of the tenant's payments, or of those matching `search` (Kill Bill's PaymentSqlDao
 /// `searchQuery`: the id, the account id or the payment method id equal to the key, or the
@@ -536,23 +536,10 @@ pub async fn list_payments(
     limit: i64,
     descending: bool,
 ) -> Result<Vec<PaymentRecord>, StorageError> {
-    let order = if descending { "desc" } else { "asc" };
-    let like = search.map(|key| format!("%{key}%"));
-    let sql = format!(
-        "select * from payments
-         where tenant_record_id = $1
-           and ($2::text is null or id::text = $2 or account_id::text = $2
-                or payment_method_id::text = $2 or external_key like $3
-                or state_name like $3)
-         order by record_id {order}
-         offset $4 limit $5"
-    );
-    query_payments(
-        client,
-        &sql,
-        &[&tenant_record_id, &search, &like, &offset, &limit],
-    )
-    .await
+    let like = search.map(like_pattern);
+    payment_search(&[&tenant_record_id, &search, &like])
+        .page(client, offset, limit, descending)
+        .await
 }
 
 /// How many of the tenant's payments match `search`, with [`list_payments`]' clause.
@@ -561,18 +548,19 @@ pub async fn count_payments(
     tenant_record_id: i64,
     search: Option<&str>,
 ) -> Result<i64, StorageError> {
-    let like = search.map(|key| format!("%{key}%"));
-    let row = crate::storage::query_one_cached(
-        client,
-        "select count(*) from payments
-             where tenant_record_id = $1
-               and ($2::text is null or id::text = $2 or account_id::text = $2
-                    or payment_method_id::text = $2 or external_key like $3
-                    or state_name like $3)",
-        &[&tenant_record_id, &search, &like],
-    )
-    .await?;
-    Ok(row.try_get(0)?)
+    let like = search.map(like_pattern);
+    payment_search(&[&tenant_record_id, &search, &like])
+        .count(client)
+        .await
+}
+
+fn payment_search<'a>(params: &'a [&'a (dyn ToSql + Sync)]) -> Search<'a> {
+    Search {
+        from: "payments",
+        rows: "*",
+        clause: PAYMENT_SEARCH_CLAUSE,
+        params,
+    }
 }
 
 /// The transactions of these payments, in effective date order (then creation order).
@@ -580,14 +568,13 @@ pub async fn find_transactions_by_payments(
     client: &impl GenericClient,
     payment_ids: &[Uuid],
 ) -> Result<Vec<TransactionRecord>, StorageError> {
-    let rows = query_cached(
+    query_as(
         client,
         "select * from payment_transactions where payment_id = any($1)
          order by effective_date, record_id",
         &[&payment_ids],
     )
-    .await?;
-    rows.iter().map(TransactionRecord::from_row).collect()
+    .await
 }
 
 /// The tenant's transactions with this external key, oldest first.
@@ -596,15 +583,14 @@ pub async fn find_transactions_by_external_key(
     tenant_record_id: i64,
     external_key: &str,
 ) -> Result<Vec<TransactionRecord>, StorageError> {
-    let rows = query_cached(
+    query_as(
         client,
         "select * from payment_transactions
          where tenant_record_id = $1 and transaction_external_key = $2
          order by record_id",
         &[&tenant_record_id, &external_key],
     )
-    .await?;
-    rows.iter().map(TransactionRecord::from_row).collect()
+    .await
 }
 
 /// A transaction still UNKNOWN or PENDING, with what the janitor needs to repair it.
@@ -620,7 +606,7 @@ pub async fn find_transaction_with_payment(
     tenant_record_id: i64,
     transaction_id: Uuid,
 ) -> Result<Option<OpenTransaction>, StorageError> {
-    let Some(row) = query_opt_cached(
+    let Some(transaction) = query_opt_as::<TransactionRecord>(
         client,
         "select * from payment_transactions where id = $1 and tenant_record_id = $2",
         &[&transaction_id, &tenant_record_id],
@@ -629,7 +615,6 @@ pub async fn find_transaction_with_payment(
     else {
         return Ok(None);
     };
-    let transaction = TransactionRecord::from_row(&row)?;
     let payment = find_payment(
         client,
         tenant_record_id,
@@ -650,13 +635,12 @@ pub async fn try_lock_account(
     client: &impl GenericClient,
     lock_name: &str,
 ) -> Result<bool, StorageError> {
-    let row = query_one_cached(
+    query_value(
         client,
         "select pg_try_advisory_xact_lock(hashtextextended($1, 0))",
         &[&lock_name],
     )
-    .await?;
-    Ok(row.try_get(0)?)
+    .await
 }
 
 /// The tenant's account with this id, with whether a live lease of another node holds it: not
@@ -671,7 +655,7 @@ pub async fn find_account_for_payment(
     node: &str,
     dead_nodes: &[String],
 ) -> Result<Option<(AccountRecord, bool)>, StorageError> {
-    let row = query_opt_cached(
+    let row = super::query_opt_cached(
         client,
         "select accounts.*, exists (
                 select 1 from account_locks lease
@@ -738,8 +722,7 @@ pub async fn find_payment(
         return Ok(None);
     };
     let sql = format!("select * from payments p where {condition}");
-    let row = query_opt_cached(client, &sql, &[&tenant_record_id, lookup.value()]).await?;
-    row.as_ref().map(PaymentRecord::from_row).transpose()
+    query_opt_as(client, &sql, &[&tenant_record_id, lookup.value()]).await
 }
 
 /// The transactions of the payment `lookup` names, in effective date order (then creation
@@ -757,8 +740,7 @@ pub async fn find_transactions_of_payment(
          where payment_id = (select p.id from payments p where {condition})
          order by effective_date, record_id"
     );
-    let rows = query_cached(client, &sql, &[&tenant_record_id, lookup.value()]).await?;
-    rows.iter().map(TransactionRecord::from_row).collect()
+    query_as(client, &sql, &[&tenant_record_id, lookup.value()]).await
 }
 
 /// The method an operation would use: that of the payment `lookup` names, else
@@ -784,7 +766,7 @@ pub async fn find_method_for_payment(
                              (select payment_method_id from accounts
                               where id = $4 and tenant_record_id = $1))"
     );
-    let row = query_opt_cached(
+    query_opt_as(
         client,
         &sql,
         &[
@@ -794,8 +776,7 @@ pub async fn find_method_for_payment(
             &account_id,
         ],
     )
-    .await?;
-    row.as_ref().map(PaymentMethodRecord::from_row).transpose()
+    .await
 }
 
 /// Who holds an account's lease, and for what.
@@ -818,7 +799,7 @@ pub async fn take_lease(
 ) -> Result<Option<(i64, Uuid)>, StorageError> {
     let (tenant_record_id, transaction_id) = lease.transaction.unzip();
     // `displaced` reads the row as it was before the upsert (one snapshot for the statement).
-    let row = query_opt_cached(
+    query_opt_as(
         client,
         "with displaced as (
              select tenant_record_id, transaction_id from account_locks
@@ -844,9 +825,7 @@ pub async fn take_lease(
             &transaction_id,
         ],
     )
-    .await?;
-    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .transpose()
+    .await
 }
 
 /// A lease a dead node held: its name, owner and the transaction it protected.
@@ -862,7 +841,7 @@ pub async fn find_leases_of_node(
     client: &impl GenericClient,
     node: &str,
 ) -> Result<Vec<HeldLease>, StorageError> {
-    let rows = query_cached(
+    let rows = super::query_cached(
         client,
         "select lock_name, owner, tenant_record_id, transaction_id from account_locks
          where node = $1 order by lock_name",
@@ -918,7 +897,7 @@ pub async fn find_abandoned_transactions(
     recorded_before: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<(i64, Uuid)>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select tenant_record_id, id from payment_transactions
              where transaction_status = 'UNKNOWN' and updated_date = created_date
@@ -927,8 +906,5 @@ pub async fn find_abandoned_transactions(
              limit $2",
         &[&recorded_before, &limit],
     )
-    .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect()
+    .await
 }
