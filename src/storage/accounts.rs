@@ -11,7 +11,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::{ChangeType, HistoryTarget};
+use super::audit::{ChangeType, HistoryTarget, AUDIT_LOG_COLUMNS};
 use super::{
     like_pattern, query_as, query_one_as, query_opt_as, AuditContext, FromRow, Search, StorageError,
 };
@@ -179,9 +179,7 @@ pub async fn insert_account(
              select record_id, 'INSERT', {DATA_COLUMNS} from account
              returning record_id, target_record_id
          ), audit as (
-             insert into audit_log (id, target_record_id, table_name, change_type,
-                                    created_date, created_by, reason_code, comments,
-                                    user_token, account_record_id, tenant_record_id)
+             insert into audit_log ({AUDIT_LOG_COLUMNS})
              select $27, history.record_id, '{ACCOUNT_HISTORY_TABLE}', 'INSERT', $24, $25,
                     $28, $29, $30, history.target_record_id, $26
              from history

@@ -13,7 +13,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::accounts::AccountRecord;
-use super::audit::{record_with_history, AuditRow, ChangeType, HistoryTarget};
+use super::audit::{
+    audit_rows_of_history, record_with_history, AuditRow, ChangeType, HistoryTarget,
+};
 use super::payment_methods::PaymentMethodRecord;
 use super::{
     execute_cached, like_pattern, query_as, query_one_as, query_opt_as, query_value, AuditContext,
@@ -469,22 +471,11 @@ pub async fn insert_settled_transaction(
 /// The audit rows of a settled write's two history rows, in their order; the audit values
 /// are bound from `$first_param` on, in [`AuditRow::settled_params`] order.
 fn settled_audit_rows(audit_table_name: &str, first_param: usize) -> String {
-    let p = |offset: usize| format!("${}", first_param + offset);
-    format!(
-        "insert into audit_log (id, target_record_id, table_name, change_type, created_date,
-                                created_by, reason_code, comments, user_token,
-                                account_record_id, tenant_record_id)
-         select gen_random_uuid(), history.record_id, '{audit_table_name}', history.change_type,
-                {date}, {by}, {reason}, {comment}, {token}, {account}, {tenant}
-         from history
-         order by history.record_id",
-        date = p(0),
-        by = p(1),
-        reason = p(2),
-        comment = p(3),
-        token = p(4),
-        account = p(5),
-        tenant = p(6),
+    audit_rows_of_history(
+        audit_table_name,
+        "gen_random_uuid()",
+        "history.change_type",
+        first_param,
     )
 }
 
