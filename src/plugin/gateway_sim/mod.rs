@@ -139,15 +139,7 @@ impl GatewaySimPlugin {
         }
     }
 
-    fn pay<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-        transaction_type: TransactionType,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay_inner(call, transaction_type).boxed()
-    }
-
-    async fn pay_inner(
+    async fn pay(
         &self,
         call: &PaymentCall,
         transaction_type: TransactionType,
@@ -595,46 +587,12 @@ impl PaymentPluginApi for GatewaySimPlugin {
         .boxed()
     }
 
-    fn authorize_payment<'a>(
+    fn process_payment<'a>(
         &'a self,
+        transaction_type: TransactionType,
         call: &'a PaymentCall,
     ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Authorize)
-    }
-
-    fn capture_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Capture)
-    }
-
-    fn purchase_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Purchase)
-    }
-
-    fn void_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Void)
-    }
-
-    fn refund_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Refund)
-    }
-
-    fn credit_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Credit)
+        self.pay(call, transaction_type).boxed()
     }
 
     /// Every transaction the gateway recorded for the payment, a hang still in progress as
