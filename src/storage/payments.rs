@@ -366,44 +366,35 @@ pub async fn insert_settled_payment(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<PaymentRecord, StorageError> {
-    let sql = format!(
-        "with changed as (
-             insert into payments ({PAYMENT_COLUMNS})
+    insert_settled(
+        client,
+        PAYMENT_HISTORY,
+        &format!(
+            "insert into payments ({PAYMENT_COLUMNS})
              values ($1, $2, $3, $4, $9, $10, $5, $6, $5, $6, $7, $8)
-             returning *
-         ),
-         history as (
-             insert into payment_history (target_record_id, change_type, {PAYMENT_COLUMNS})
-             select changed.record_id, step.change_type, id, account_id, payment_method_id,
-                    external_key,
-                    case step.change_type when 'INSERT' then null else state_name end,
-                    case step.change_type when 'INSERT' then null
-                         else last_success_state_name end,
-                    created_by, created_date, updated_by, updated_date, account_record_id,
-                    tenant_record_id
-             from changed, (values (1, 'INSERT'), (2, 'UPDATE')) as step(n, change_type)
-             order by step.n
-             returning record_id, change_type
-         ),
-         audit as ({audit})
-         select * from changed",
-        audit = settled_audit_rows("PAYMENT_HISTORY", 11),
-    );
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &payment.id,
-        &payment.account_id,
-        &payment.payment_method_id,
-        &payment.external_key,
-        &audit.created_by,
-        &now,
-        &payment.account_record_id,
-        &audit.tenant_record_id,
-        &state_name,
-        &last_success_state_name,
-    ];
-    let audit_row = AuditRow::new(now, audit);
-    params.extend(audit_row.settled_params());
-    query_one_as(client, &sql, &params).await
+             returning *"
+        ),
+        "id, account_id, payment_method_id, external_key,
+         case step.change_type when 'INSERT' then null else state_name end,
+         case step.change_type when 'INSERT' then null else last_success_state_name end,
+         created_by, created_date, updated_by, updated_date, account_record_id,
+         tenant_record_id",
+        &[
+            &payment.id,
+            &payment.account_id,
+            &payment.payment_method_id,
+            &payment.external_key,
+            &audit.created_by,
+            &now,
+            &payment.account_record_id,
+            &audit.tenant_record_id,
+            &state_name,
+            &last_success_state_name,
+        ],
+        now,
+        audit,
+    )
+    .await
 }
 
 /// As [`insert_settled_payment`], for the transaction: the row with `outcome`, its INSERT copy
@@ -415,68 +406,86 @@ pub async fn insert_settled_transaction(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<TransactionRecord, StorageError> {
-    let sql = format!(
-        "with changed as (
-             insert into payment_transactions ({TRANSACTION_COLUMNS})
+    insert_settled(
+        client,
+        TRANSACTION_HISTORY,
+        &format!(
+            "insert into payment_transactions ({TRANSACTION_COLUMNS})
              values ($1, null, $2, $3, $4, $12, $5, $6, $13, $14, $7, $15, $16,
                      $8, $9, $8, $9, $10, $11)
-             returning *
-         ),
+             returning *"
+        ),
+        "id, attempt_id, transaction_external_key, transaction_type, effective_date,
+         case step.change_type when 'INSERT' then 'UNKNOWN' else transaction_status end,
+         amount, currency,
+         case step.change_type when 'INSERT' then null else processed_amount end,
+         case step.change_type when 'INSERT' then null else processed_currency end,
+         payment_id,
+         case step.change_type when 'INSERT' then null else gateway_error_code end,
+         case step.change_type when 'INSERT' then null else gateway_error_msg end,
+         created_by, created_date, updated_by, updated_date, account_record_id,
+         tenant_record_id",
+        &[
+            &transaction.id,
+            &transaction.external_key,
+            &transaction.transaction_type,
+            &transaction.effective_date,
+            &transaction.amount,
+            &transaction.currency,
+            &transaction.payment_id,
+            &audit.created_by,
+            &now,
+            &transaction.account_record_id,
+            &audit.tenant_record_id,
+            &outcome.status,
+            &outcome.processed_amount,
+            &outcome.processed_currency,
+            &outcome.gateway_error_code,
+            &outcome.gateway_error_msg,
+        ],
+        now,
+        audit,
+    )
+    .await
+}
+
+/// Runs `insert` (one row in its final state, `returning *`, its own values `params`) with
+/// the two history copies Kill Bill's two transactions leave, an INSERT then an UPDATE (their
+/// columns picked from the `changed` row by `history_columns`, which sees the copy's
+/// `step.change_type`), and their audit rows, in that order; the inserted row.
+async fn insert_settled<T: FromRow>(
+    client: &impl GenericClient,
+    target: HistoryTarget,
+    insert: &str,
+    history_columns: &str,
+    params: &[&(dyn ToSql + Sync)],
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<T, StorageError> {
+    let sql = format!(
+        "with changed as ({insert}),
          history as (
-             insert into payment_transaction_history
-                 (target_record_id, change_type, {TRANSACTION_COLUMNS})
-             select changed.record_id, step.change_type, id, attempt_id,
-                    transaction_external_key, transaction_type, effective_date,
-                    case step.change_type when 'INSERT' then 'UNKNOWN'
-                         else transaction_status end,
-                    amount, currency,
-                    case step.change_type when 'INSERT' then null else processed_amount end,
-                    case step.change_type when 'INSERT' then null else processed_currency end,
-                    payment_id,
-                    case step.change_type when 'INSERT' then null else gateway_error_code end,
-                    case step.change_type when 'INSERT' then null else gateway_error_msg end,
-                    created_by, created_date, updated_by, updated_date, account_record_id,
-                    tenant_record_id
+             insert into {history} (target_record_id, change_type, {columns})
+             select changed.record_id, step.change_type, {history_columns}
              from changed, (values (1, 'INSERT'), (2, 'UPDATE')) as step(n, change_type)
              order by step.n
              returning record_id, change_type
          ),
          audit as ({audit})
          select * from changed",
-        audit = settled_audit_rows("PAYMENT_TRANSACTION_HISTORY", 17),
+        history = target.history_table,
+        columns = target.columns,
+        audit = audit_rows_of_history(
+            target.audit_table_name,
+            "gen_random_uuid()",
+            "history.change_type",
+            params.len() + 1,
+        ),
     );
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &transaction.id,
-        &transaction.external_key,
-        &transaction.transaction_type,
-        &transaction.effective_date,
-        &transaction.amount,
-        &transaction.currency,
-        &transaction.payment_id,
-        &audit.created_by,
-        &now,
-        &transaction.account_record_id,
-        &audit.tenant_record_id,
-        &outcome.status,
-        &outcome.processed_amount,
-        &outcome.processed_currency,
-        &outcome.gateway_error_code,
-        &outcome.gateway_error_msg,
-    ];
     let audit_row = AuditRow::new(now, audit);
-    params.extend(audit_row.settled_params());
-    query_one_as(client, &sql, &params).await
-}
-
-/// The audit rows of a settled write's two history rows, in their order; the audit values
-/// are bound from `$first_param` on, in [`AuditRow::settled_params`] order.
-fn settled_audit_rows(audit_table_name: &str, first_param: usize) -> String {
-    audit_rows_of_history(
-        audit_table_name,
-        "gen_random_uuid()",
-        "history.change_type",
-        first_param,
-    )
+    let mut all = params.to_vec();
+    all.extend(audit_row.settled_params());
+    query_one_as(client, &sql, &all).await
 }
 
 /// The tenant's payments with these ids, in no particular order.
