@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::{change_with_history, deactivate_with_history, ChangeType, HistoryTarget};
-use super::{query_as, query_opt_as, AuditContext, FromRow, StorageError};
+use super::{find_by, query_as, AuditContext, FromRow, StorageError};
 
 /// Every column an address and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, account_id, email, is_active, created_by, created_date,
@@ -118,10 +118,5 @@ pub async fn find_email(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<AccountEmailRecord>, StorageError> {
-    query_opt_as(
-        client,
-        "select * from account_emails where id = $1 and tenant_record_id = $2",
-        &[&id, &tenant_record_id],
-    )
-    .await
+    find_by(client, "account_emails", "id", &id, tenant_record_id, "").await
 }

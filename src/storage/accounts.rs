@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::audit::{ChangeType, HistoryTarget, AUDIT_LOG_COLUMNS};
 use super::{
-    like_pattern, query_as, query_one_as, query_opt_as, AuditContext, FromRow, Search, StorageError,
+    find_by, like_pattern, query_as, query_one_as, AuditContext, FromRow, Search, StorageError,
 };
 
 /// Kill Bill's TableName of the account history rows, which the audit log points at.
@@ -252,12 +252,7 @@ pub async fn find_account_by_id(
     id: Uuid,
 ) -> Result<Option<AccountRecord>, StorageError> {
     // No lock: a snapshot read.
-    query_opt_as(
-        client,
-        "select * from accounts where id = $1 and tenant_record_id = $2",
-        &[&id, &tenant_record_id],
-    )
-    .await
+    find_by(client, "accounts", "id", &id, tenant_record_id, "").await
 }
 
 /// The tenant's account with this id, locked until the caller's transaction ends so that two
@@ -267,10 +262,13 @@ pub async fn lock_account_by_id(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<AccountRecord>, StorageError> {
-    query_opt_as(
+    find_by(
         client,
-        "select * from accounts where id = $1 and tenant_record_id = $2 for no key update",
-        &[&id, &tenant_record_id],
+        "accounts",
+        "id",
+        &id,
+        tenant_record_id,
+        "for no key update",
     )
     .await
 }
@@ -282,10 +280,13 @@ pub async fn find_account_by_external_key(
     external_key: &str,
 ) -> Result<Option<AccountRecord>, StorageError> {
     // No lock: a snapshot read.
-    query_opt_as(
+    find_by(
         client,
-        "select * from accounts where external_key = $1 and tenant_record_id = $2",
-        &[&external_key, &tenant_record_id],
+        "accounts",
+        "external_key",
+        &external_key,
+        tenant_record_id,
+        "",
     )
     .await
 }

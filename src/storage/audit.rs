@@ -285,8 +285,9 @@ pub async fn find_audit_logs_with_history(
 /// Wraps `change` (an `insert … returning *` or `update … returning *` of one entity row) so
 /// the same statement also copies the changed row into `history_table` and writes the audit
 /// row pointing at that copy: one round trip for Kill Bill's three writes. `columns` are the
-/// columns the entity and its history share; the audit values are bound from `$first_param`
-/// on, in [`AuditRow::params`] order. The statement returns the changed entity row.
+/// columns the entity and its history share; the audit row's id is `$first_param`, its
+/// context follows in [`AuditRow::settled_params`] order. The statement returns the changed
+/// entity row.
 fn with_history_and_audit(
     change: &str,
     history_table: &str,
@@ -486,8 +487,8 @@ impl<'a> AuditRow<'a> {
         }
     }
 
-    /// The values of `settled_audit_rows` in storage/payments.rs: those of [`AuditRow::params`]
-    /// but the id, which each row draws itself.
+    /// The change's context as [`audit_rows_of_history`] binds it: when it happened, who
+    /// made it, why, and the account and tenant (each audit row draws its own id).
     pub fn settled_params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 7] {
         [
             &self.changed_at,
@@ -500,26 +501,15 @@ impl<'a> AuditRow<'a> {
         ]
     }
 
-    /// `own` (a change's values), then [`AuditRow::params`]: all a history statement binds.
+    /// `own` (a change's values), then the audit row's id and [`AuditRow::settled_params`]:
+    /// all [`with_history_and_audit`]'s statement binds.
     fn after<'p>(
         &'p self,
         own: &[&'p (dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Vec<&'p (dyn tokio_postgres::types::ToSql + Sync)> {
         let mut all = own.to_vec();
-        all.extend(self.params());
+        all.push(&self.id);
+        all.extend(self.settled_params());
         all
-    }
-
-    pub fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
-        [
-            &self.id,
-            &self.changed_at,
-            &self.context.created_by,
-            &self.context.reason,
-            &self.context.comment,
-            &self.context.user_token,
-            &self.context.account_record_id,
-            &self.context.tenant_record_id,
-        ]
     }
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::audit::{
     change_with_history, deactivate_with_history, record_with_history, ChangeType, HistoryTarget,
 };
-use super::{like_pattern, query_as, query_opt_as, AuditContext, FromRow, Search, StorageError};
+use super::{find_by, like_pattern, query_as, AuditContext, FromRow, Search, StorageError};
 
 /// The unique index refusing a second active field with one name and value on one object.
 pub const ACTIVE_NAME_VALUE_INDEX: &str = "custom_fields_active_object_name_value";
@@ -230,12 +230,7 @@ pub async fn find_custom_field(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<CustomFieldRecord>, StorageError> {
-    query_opt_as(
-        client,
-        "select * from custom_fields where id = $1 and tenant_record_id = $2",
-        &[&id, &tenant_record_id],
-    )
-    .await
+    find_by(client, "custom_fields", "id", &id, tenant_record_id, "").await
 }
 
 /// One page of the tenant's active fields that `filter` keeps, in `record_id` order

@@ -163,6 +163,21 @@ pub async fn query_one_as<T: FromRow>(
     T::from_row(&query_one_cached(client, sql, params).await?)
 }
 
+/// The tenant's row of `table` whose `column` equals `value`, read as a `T`; `lock` is a
+/// locking clause (`for update`, …) or empty for a snapshot read. `table`, `column` and `lock`
+/// are constants of the calling file, never input.
+pub async fn find_by<T: FromRow>(
+    client: &impl GenericClient,
+    table: &'static str,
+    column: &'static str,
+    value: &(dyn ToSql + Sync),
+    tenant_record_id: i64,
+    lock: &'static str,
+) -> Result<Option<T>, StorageError> {
+    let sql = format!("select * from {table} where {column} = $1 and tenant_record_id = $2 {lock}");
+    query_opt_as(client, &sql, &[value, &tenant_record_id]).await
+}
+
 /// The first column of every row of `sql`.
 pub async fn query_column<T: for<'a> FromSql<'a>>(
     client: &impl GenericClient,

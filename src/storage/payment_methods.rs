@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::{ChangeType, HistoryTarget};
-use super::{like_pattern, query_as, query_one_as, query_opt_as, FromRow, Search, StorageError};
+use super::{find_by, like_pattern, query_as, query_one_as, FromRow, Search, StorageError};
 
 /// The unique index that makes a second method with one external key in a tenant a conflict.
 pub const EXTERNAL_KEY_INDEX: &str = "payment_methods_external_key";
@@ -128,12 +128,7 @@ pub async fn find_payment_method_by_id(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<PaymentMethodRecord>, StorageError> {
-    query_opt_as(
-        client,
-        "select * from payment_methods where id = $1 and tenant_record_id = $2",
-        &[&id, &tenant_record_id],
-    )
-    .await
+    find_by(client, "payment_methods", "id", &id, tenant_record_id, "").await
 }
 
 /// The tenant's method with this external key, deleted or not.
@@ -142,10 +137,13 @@ pub async fn find_payment_method_by_external_key(
     tenant_record_id: i64,
     external_key: &str,
 ) -> Result<Option<PaymentMethodRecord>, StorageError> {
-    query_opt_as(
+    find_by(
         client,
-        "select * from payment_methods where external_key = $1 and tenant_record_id = $2",
-        &[&external_key, &tenant_record_id],
+        "payment_methods",
+        "external_key",
+        &external_key,
+        tenant_record_id,
+        "",
     )
     .await
 }

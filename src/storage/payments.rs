@@ -18,8 +18,8 @@ use super::audit::{
 };
 use super::payment_methods::PaymentMethodRecord;
 use super::{
-    execute_cached, like_pattern, query_as, query_one_as, query_opt_as, query_value, AuditContext,
-    FromRow, Search, StorageError,
+    execute_cached, find_by, like_pattern, query_as, query_one_as, query_opt_as, query_value,
+    AuditContext, FromRow, Search, StorageError,
 };
 
 /// The unique index that makes a second payment with one external key in a tenant a conflict.
@@ -606,10 +606,13 @@ pub async fn find_transaction_with_payment(
     tenant_record_id: i64,
     transaction_id: Uuid,
 ) -> Result<Option<OpenTransaction>, StorageError> {
-    let Some(transaction) = query_opt_as::<TransactionRecord>(
+    let Some(transaction) = find_by::<TransactionRecord>(
         client,
-        "select * from payment_transactions where id = $1 and tenant_record_id = $2",
-        &[&transaction_id, &tenant_record_id],
+        "payment_transactions",
+        "id",
+        &transaction_id,
+        tenant_record_id,
+        "",
     )
     .await?
     else {

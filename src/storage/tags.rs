@@ -11,7 +11,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::{ChangeType, HistoryTarget};
-use super::{like_pattern, query_as, query_opt_as, query_value, FromRow, Search, StorageError};
+use super::{
+    find_by, like_pattern, query_as, query_opt_as, query_value, FromRow, Search, StorageError,
+};
 
 /// Every column a tag and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, tag_definition_id, object_id, object_type, is_active,
@@ -192,12 +194,7 @@ pub async fn find_tag(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<TagRecord>, StorageError> {
-    query_opt_as(
-        client,
-        "select * from tags where id = $1 and tenant_record_id = $2",
-        &[&id, &tenant_record_id],
-    )
-    .await
+    find_by(client, "tags", "id", &id, tenant_record_id, "").await
 }
 
 /// A definition a tag search matches names and descriptions against, besides the tenant's own
