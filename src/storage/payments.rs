@@ -131,6 +131,51 @@ pub struct NewTransaction<'a> {
     pub account_record_id: i64,
 }
 
+impl NewPayment<'_> {
+    /// `$1` to `$8` of both payment inserts: the payment, who inserts it and when, its account
+    /// and tenant.
+    fn params<'p>(
+        &'p self,
+        now: &'p DateTime<Utc>,
+        audit: &'p AuditContext<'_>,
+    ) -> [&'p (dyn ToSql + Sync); 8] {
+        [
+            &self.id,
+            &self.account_id,
+            &self.payment_method_id,
+            &self.external_key,
+            &audit.created_by,
+            now,
+            &self.account_record_id,
+            &audit.tenant_record_id,
+        ]
+    }
+}
+
+impl NewTransaction<'_> {
+    /// `$1` to `$11` of both transaction inserts: the transaction, who inserts it and when, its
+    /// account and tenant.
+    fn params<'p>(
+        &'p self,
+        now: &'p DateTime<Utc>,
+        audit: &'p AuditContext<'_>,
+    ) -> [&'p (dyn ToSql + Sync); 11] {
+        [
+            &self.id,
+            &self.external_key,
+            &self.transaction_type,
+            &self.effective_date,
+            &self.amount,
+            &self.currency,
+            &self.payment_id,
+            &audit.created_by,
+            now,
+            &self.account_record_id,
+            &audit.tenant_record_id,
+        ]
+    }
+}
+
 /// What a plugin call decided for a transaction.
 pub struct TransactionOutcome<'a> {
     pub status: &'a str,
@@ -170,16 +215,7 @@ pub async fn insert_payment(
              returning *"
         ),
         ChangeType::Insert,
-        &[
-            &payment.id,
-            &payment.account_id,
-            &payment.payment_method_id,
-            &payment.external_key,
-            &audit.created_by,
-            &now,
-            &payment.account_record_id,
-            &audit.tenant_record_id,
-        ],
+        &payment.params(&now, audit),
         now,
         audit,
     )
@@ -303,19 +339,7 @@ pub async fn insert_transaction(
              returning *"
         ),
         ChangeType::Insert,
-        &[
-            &transaction.id,
-            &transaction.external_key,
-            &transaction.transaction_type,
-            &transaction.effective_date,
-            &transaction.amount,
-            &transaction.currency,
-            &transaction.payment_id,
-            &audit.created_by,
-            &now,
-            &transaction.account_record_id,
-            &audit.tenant_record_id,
-        ],
+        &transaction.params(&now, audit),
         now,
         audit,
     )
@@ -380,17 +404,10 @@ pub async fn insert_settled_payment(
          created_by, created_date, updated_by, updated_date, account_record_id,
          tenant_record_id",
         &[
-            &payment.id,
-            &payment.account_id,
-            &payment.payment_method_id,
-            &payment.external_key,
-            &audit.created_by,
-            &now,
-            &payment.account_record_id,
-            &audit.tenant_record_id,
-            &state_name,
-            &last_success_state_name,
-        ],
+            &payment.params(&now, audit)[..],
+            &[&state_name, &last_success_state_name],
+        ]
+        .concat(),
         now,
         audit,
     )
@@ -426,23 +443,16 @@ pub async fn insert_settled_transaction(
          created_by, created_date, updated_by, updated_date, account_record_id,
          tenant_record_id",
         &[
-            &transaction.id,
-            &transaction.external_key,
-            &transaction.transaction_type,
-            &transaction.effective_date,
-            &transaction.amount,
-            &transaction.currency,
-            &transaction.payment_id,
-            &audit.created_by,
-            &now,
-            &transaction.account_record_id,
-            &audit.tenant_record_id,
-            &outcome.status,
-            &outcome.processed_amount,
-            &outcome.processed_currency,
-            &outcome.gateway_error_code,
-            &outcome.gateway_error_msg,
-        ],
+            &transaction.params(&now, audit)[..],
+            &[
+                &outcome.status,
+                &outcome.processed_amount,
+                &outcome.processed_currency,
+                &outcome.gateway_error_code,
+                &outcome.gateway_error_msg,
+            ],
+        ]
+        .concat(),
         now,
         audit,
     )
