@@ -19,6 +19,32 @@ pub struct SearchKeys {
     pub tenant_record_id: i64,
 }
 
+impl SearchKeys {
+    /// The keys of an event about one account of the tenant.
+    pub fn account(account_record_id: i64, tenant_record_id: i64) -> SearchKeys {
+        SearchKeys {
+            account_record_id: Some(account_record_id),
+            tenant_record_id,
+        }
+    }
+
+    /// The keys of an event about the tenant itself, no account.
+    pub fn tenant(tenant_record_id: i64) -> SearchKeys {
+        SearchKeys {
+            account_record_id: None,
+            tenant_record_id,
+        }
+    }
+
+    /// The keys of a row of a bus or notification table (`search_key1`, `search_key2`).
+    pub(super) fn from_row(row: &tokio_postgres::Row) -> SearchKeys {
+        SearchKeys {
+            account_record_id: row.get("search_key1"),
+            tenant_record_id: row.get("search_key2"),
+        }
+    }
+}
+
 /// A typed event that can be posted. `CLASS_NAME` is the `class_name` column, what subscribers
 /// register for; keep Kill Bill's Java class names for events Kill Bill also has.
 pub trait BusEvent: Serialize {

@@ -27,10 +27,7 @@ impl BusEvent for AccountCreationInternalEvent {
         "org.killbill.billing.account.api.user.DefaultAccountCreationEvent";
 
     fn search_keys(&self) -> SearchKeys {
-        SearchKeys {
-            account_record_id: Some(self.account_record_id),
-            tenant_record_id: self.tenant_record_id,
-        }
+        SearchKeys::account(self.account_record_id, self.tenant_record_id)
     }
 }
 
@@ -52,10 +49,7 @@ impl BusEvent for TenantConfigChangeInternalEvent {
         "org.killbill.billing.tenant.api.user.DefaultTenantConfigChangeInternalEvent";
 
     fn search_keys(&self) -> SearchKeys {
-        SearchKeys {
-            account_record_id: None,
-            tenant_record_id: self.tenant_record_id,
-        }
+        SearchKeys::tenant(self.tenant_record_id)
     }
 }
 
@@ -74,11 +68,27 @@ impl BusEvent for TenantConfigDeletionInternalEvent {
         "org.killbill.billing.tenant.api.user.DefaultTenantConfigDeletionInternalEvent";
 
     fn search_keys(&self) -> SearchKeys {
-        SearchKeys {
-            account_record_id: None,
-            tenant_record_id: self.tenant_record_id,
-        }
+        SearchKeys::tenant(self.tenant_record_id)
     }
+}
+
+/// An event whose JSON is its data's (`PaymentEventData`, `TagEventData`, `CustomFieldEventData`), under Kill Bill's
+/// class name.
+macro_rules! data_event {
+    ($(#[$doc:meta])* $name:ident($data:ty), $class:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub $data);
+
+        impl BusEvent for $name {
+            const CLASS_NAME: &'static str = $class;
+
+            fn search_keys(&self) -> SearchKeys {
+                self.0.search_keys()
+            }
+        }
+    };
 }
 
 /// What every payment outcome event carries (Kill Bill's DefaultPaymentInfoEvent fields).
@@ -104,52 +114,25 @@ pub struct PaymentEventData {
 
 impl PaymentEventData {
     fn search_keys(&self) -> SearchKeys {
-        SearchKeys {
-            account_record_id: Some(self.account_record_id),
-            tenant_record_id: self.tenant_record_id,
-        }
+        SearchKeys::account(self.account_record_id, self.tenant_record_id)
     }
 }
 
-/// A payment transaction ended SUCCESS or PENDING.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PaymentInfoInternalEvent(pub PaymentEventData);
-
-impl BusEvent for PaymentInfoInternalEvent {
-    const CLASS_NAME: &'static str = "org.killbill.billing.payment.api.DefaultPaymentInfoEvent";
-
-    fn search_keys(&self) -> SearchKeys {
-        self.0.search_keys()
-    }
-}
-
-/// A payment transaction ended PAYMENT_FAILURE (the gateway declined it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PaymentErrorInternalEvent(pub PaymentEventData);
-
-impl BusEvent for PaymentErrorInternalEvent {
-    const CLASS_NAME: &'static str = "org.killbill.billing.payment.api.DefaultPaymentErrorEvent";
-
-    fn search_keys(&self) -> SearchKeys {
-        self.0.search_keys()
-    }
-}
-
-/// A payment transaction ended PLUGIN_FAILURE, UNKNOWN or another non-success state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PaymentPluginErrorInternalEvent(pub PaymentEventData);
-
-impl BusEvent for PaymentPluginErrorInternalEvent {
-    const CLASS_NAME: &'static str =
-        "org.killbill.billing.payment.api.DefaultPaymentPluginErrorEvent";
-
-    fn search_keys(&self) -> SearchKeys {
-        self.0.search_keys()
-    }
-}
+data_event!(
+    /// A payment transaction ended SUCCESS or PENDING.
+    PaymentInfoInternalEvent(PaymentEventData),
+    "org.killbill.billing.payment.api.DefaultPaymentInfoEvent"
+);
+data_event!(
+    /// A payment transaction ended PAYMENT_FAILURE (the gateway declined it).
+    PaymentErrorInternalEvent(PaymentEventData),
+    "org.killbill.billing.payment.api.DefaultPaymentErrorEvent"
+);
+data_event!(
+    /// A payment transaction ended PLUGIN_FAILURE, UNKNOWN or another non-success state.
+    PaymentPluginErrorInternalEvent(PaymentEventData),
+    "org.killbill.billing.payment.api.DefaultPaymentPluginErrorEvent"
+);
 
 /// What every tag event carries (Kill Bill's Default*Tag*Event fields that BeatrixListener
 /// reads, plus the account it belongs to).
@@ -168,30 +151,8 @@ pub struct TagEventData {
 
 impl TagEventData {
     fn search_keys(&self) -> SearchKeys {
-        SearchKeys {
-            account_record_id: Some(self.account_record_id),
-            tenant_record_id: self.tenant_record_id,
-        }
+        SearchKeys::account(self.account_record_id, self.tenant_record_id)
     }
-}
-
-/// An event whose JSON is its data's (`TagEventData`, `CustomFieldEventData`), under Kill Bill's
-/// class name.
-macro_rules! data_event {
-    ($(#[$doc:meta])* $name:ident($data:ty), $class:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub $data);
-
-        impl BusEvent for $name {
-            const CLASS_NAME: &'static str = $class;
-
-            fn search_keys(&self) -> SearchKeys {
-                self.0.search_keys()
-            }
-        }
-    };
 }
 
 data_event!(
@@ -230,10 +191,7 @@ pub struct CustomFieldEventData {
 
 impl CustomFieldEventData {
     fn search_keys(&self) -> SearchKeys {
-        SearchKeys {
-            account_record_id: Some(self.account_record_id),
-            tenant_record_id: self.tenant_record_id,
-        }
+        SearchKeys::account(self.account_record_id, self.tenant_record_id)
     }
 }
 
@@ -307,9 +265,6 @@ impl BusEvent for AccountChangeInternalEvent {
         "org.killbill.billing.account.api.user.DefaultAccountChangeEvent";
 
     fn search_keys(&self) -> SearchKeys {
-        SearchKeys {
-            account_record_id: Some(self.account_record_id),
-            tenant_record_id: self.tenant_record_id,
-        }
+        SearchKeys::account(self.account_record_id, self.tenant_record_id)
     }
 }

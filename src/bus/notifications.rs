@@ -121,10 +121,7 @@ impl Entry for NotificationEntry {
             future_user_token: row.get("future_user_token"),
             created_date: row.get("created_date"),
             creating_owner: row.get("creating_owner"),
-            search_keys: SearchKeys {
-                account_record_id: row.get("search_key1"),
-                tenant_record_id: row.get("search_key2"),
-            },
+            search_keys: SearchKeys::from_row(row),
             error_count: row.get("error_count"),
         }
     }

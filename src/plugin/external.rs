@@ -66,26 +66,6 @@ impl ExternalPaymentProviderPlugin {
         };
         PaymentTransactionInfo::for_call(call, transaction_type, status)
     }
-
-    fn pay<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-        transaction_type: TransactionType,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        async move {
-            if property_is_true(&call.properties, FAIL_WITH_EXCEPTION) {
-                // Kill Bill's ExternalPaymentProviderPlugin says "cancellation" here.
-                return Err(PluginError(
-                    "Triggered from killbill.external.payment.fail.cancellation".to_string(),
-                ));
-            }
-            if property_is_true(&call.properties, FAIL_WITH_TIMEOUT) {
-                tokio::time::sleep(self.timeout_sleep).await;
-            }
-            Ok(Self::answer(call, transaction_type))
-        }
-        .boxed()
-    }
 }
 
 fn property_is_true(properties: &[PluginProperty], key: &str) -> bool {
@@ -127,46 +107,24 @@ impl PaymentPluginApi for ExternalPaymentProviderPlugin {
         std::future::ready(Ok(())).boxed()
     }
 
-    fn authorize_payment<'a>(
+    fn process_payment<'a>(
         &'a self,
+        transaction_type: TransactionType,
         call: &'a PaymentCall,
     ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Authorize)
-    }
-
-    fn capture_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Capture)
-    }
-
-    fn purchase_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Purchase)
-    }
-
-    fn void_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Void)
-    }
-
-    fn refund_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Refund)
-    }
-
-    fn credit_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Credit)
+        async move {
+            if property_is_true(&call.properties, FAIL_WITH_EXCEPTION) {
+                // Kill Bill's ExternalPaymentProviderPlugin says "cancellation" here.
+                return Err(PluginError(
+                    "Triggered from killbill.external.payment.fail.cancellation".to_string(),
+                ));
+            }
+            if property_is_true(&call.properties, FAIL_WITH_TIMEOUT) {
+                tokio::time::sleep(self.timeout_sleep).await;
+            }
+            Ok(Self::answer(call, transaction_type))
+        }
+        .boxed()
     }
 
     /// Nothing to wait for: no gateway, no table. The test hooks that ask for an exception or a

@@ -4,9 +4,9 @@
 //! `ferrobill-gateway` and `killbill-stripe`).
 //!
 //! The trait has Kill Bill's two sides: payment methods (add, delete, detail, set default) and
-//! payments (authorize, capture, purchase, void, refund, credit, get payment info). Methods
-//! return boxed futures rather than `async fn` so the trait stays usable as
-//! `dyn PaymentPluginApi` behind an `Arc` in the registry. Payment calls take an owned
+//! payments (one entry point, `process_payment`, for authorize, capture, purchase, void, refund
+//! and credit; get payment info). Methods return boxed futures rather than `async fn` so the
+//! trait stays usable as `dyn PaymentPluginApi` behind an `Arc` in the registry. Payment calls take an owned
 //! [`PaymentCall`] by reference so the caller can run them on a task of their own that
 //! outlives a timeout, as Kill Bill's plugin executor lets a timed-out call finish.
 //!
@@ -330,35 +330,58 @@ pub trait PaymentPluginApi: Send + Sync {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
 
+    /// Runs one payment operation: Kill Bill's authorizePayment, capturePayment,
+    /// purchasePayment, voidPayment, refundPayment or creditPayment, as `transaction_type`
+    /// says. Never asked for a chargeback ([`process_payment`] answers those).
+    fn process_payment<'a>(
+        &'a self,
+        transaction_type: TransactionType,
+        call: &'a PaymentCall,
+    ) -> PluginResult<'a, PaymentTransactionInfo>;
+
+    // Kill Bill's six payment methods, by name, for callers that know the operation.
+
     fn authorize_payment<'a>(
         &'a self,
         call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.process_payment(TransactionType::Authorize, call)
+    }
 
     fn capture_payment<'a>(
         &'a self,
         call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.process_payment(TransactionType::Capture, call)
+    }
 
     fn purchase_payment<'a>(
         &'a self,
         call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.process_payment(TransactionType::Purchase, call)
+    }
 
     fn void_payment<'a>(
         &'a self,
         call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.process_payment(TransactionType::Void, call)
+    }
 
     fn refund_payment<'a>(
         &'a self,
         call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.process_payment(TransactionType::Refund, call)
+    }
 
     fn credit_payment<'a>(
         &'a self,
         call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo>;
+    ) -> PluginResult<'a, PaymentTransactionInfo> {
+        self.process_payment(TransactionType::Credit, call)
+    }
 
     /// Everything the gateway knows about the payment's transactions (the janitor's question).
     fn get_payment_info<'a>(
@@ -425,12 +448,6 @@ pub fn process_payment<'a>(
     call: &'a PaymentCall,
 ) -> PluginResult<'a, PaymentTransactionInfo> {
     match transaction_type {
-        TransactionType::Authorize => plugin.authorize_payment(call),
-        TransactionType::Capture => plugin.capture_payment(call),
-        TransactionType::Purchase => plugin.purchase_payment(call),
-        TransactionType::Void => plugin.void_payment(call),
-        TransactionType::Refund => plugin.refund_payment(call),
-        TransactionType::Credit => plugin.credit_payment(call),
         TransactionType::Chargeback => {
             Box::pin(std::future::ready(Ok(PaymentTransactionInfo::for_call(
                 call,
@@ -438,6 +455,7 @@ pub fn process_payment<'a>(
                 PaymentPluginStatus::Processed,
             ))))
         }
+        _ => plugin.process_payment(transaction_type, call),
     }
 }
 

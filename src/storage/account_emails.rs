@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::{change_with_history, deactivate_with_history, ChangeType, HistoryTarget};
-use super::{AuditContext, StorageError};
+use super::{find_by, query_as, AuditContext, FromRow, StorageError};
 
 /// Every column an address and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, account_id, email, is_active, created_by, created_date,
@@ -27,7 +27,7 @@ pub struct AccountEmailRecord {
     pub is_active: bool,
 }
 
-impl AccountEmailRecord {
+impl FromRow for AccountEmailRecord {
     fn from_row(row: &Row) -> Result<AccountEmailRecord, StorageError> {
         Ok(AccountEmailRecord {
             record_id: row.try_get("record_id")?,
@@ -60,7 +60,7 @@ pub async fn insert_email_unless_present(
     let account_record_id = audit.account_record_id.unwrap_or_default();
     // `on conflict do nothing` against the partial unique index: a concurrent addition of the
     // same address waits for the other transaction, then finds it and writes nothing.
-    let row = change_with_history(
+    change_with_history(
         client,
         HISTORY,
         &format!(
@@ -82,8 +82,7 @@ pub async fn insert_email_unless_present(
         now,
         audit,
     )
-    .await?;
-    row.as_ref().map(AccountEmailRecord::from_row).transpose()
+    .await
 }
 
 /// Marks the active address `record_id` removed, with its history and audit rows; `None` when
@@ -94,8 +93,7 @@ pub async fn deactivate_email(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<Option<AccountEmailRecord>, StorageError> {
-    let row = deactivate_with_history(client, HISTORY, record_id, now, audit).await?;
-    row.as_ref().map(AccountEmailRecord::from_row).transpose()
+    deactivate_with_history(client, HISTORY, record_id, now, audit).await
 }
 
 /// The account's active addresses in the order they were added.
@@ -104,15 +102,14 @@ pub async fn find_emails_for_account(
     tenant_record_id: i64,
     account_id: Uuid,
 ) -> Result<Vec<AccountEmailRecord>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select * from account_emails
              where account_id = $1 and tenant_record_id = $2 and is_active
              order by record_id",
         &[&account_id, &tenant_record_id],
     )
-    .await?;
-    rows.iter().map(AccountEmailRecord::from_row).collect()
+    .await
 }
 
 /// The tenant's address with this id, removed or not.
@@ -121,11 +118,5 @@ pub async fn find_email(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<AccountEmailRecord>, StorageError> {
-    let row = crate::storage::query_opt_cached(
-        client,
-        "select * from account_emails where id = $1 and tenant_record_id = $2",
-        &[&id, &tenant_record_id],
-    )
-    .await?;
-    row.as_ref().map(AccountEmailRecord::from_row).transpose()
+    find_by(client, "account_emails", "id", &id, tenant_record_id, "").await
 }

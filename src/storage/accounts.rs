@@ -11,8 +11,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::ChangeType;
-use super::{AuditContext, StorageError};
+use super::audit::{ChangeType, HistoryTarget, AUDIT_LOG_COLUMNS};
+use super::{
+    find_by, like_pattern, query_as, query_one_as, AuditContext, FromRow, Search, StorageError,
+};
 
 /// Kill Bill's TableName of the account history rows, which the audit log points at.
 pub const ACCOUNT_HISTORY_TABLE: &str = "ACCOUNT_HISTORY";
@@ -66,8 +68,8 @@ pub struct AccountRecord {
     pub updated_date: DateTime<Utc>,
 }
 
-impl AccountRecord {
-    pub(super) fn from_row(row: &Row) -> Result<AccountRecord, StorageError> {
+impl FromRow for AccountRecord {
+    fn from_row(row: &Row) -> Result<AccountRecord, StorageError> {
         Ok(AccountRecord {
             record_id: row.try_get("record_id")?,
             id: row.try_get("id")?,
@@ -105,6 +107,13 @@ impl AccountRecord {
         })
     }
 }
+
+const HISTORY: HistoryTarget = HistoryTarget {
+    table: "accounts",
+    history_table: "account_history",
+    columns: DATA_COLUMNS,
+    audit_table_name: ACCOUNT_HISTORY_TABLE,
+};
 
 /// `before`, then the [`AccountData`] fields in [`DATA_COLUMNS`] order, then `after`: the
 /// parameters of the insert and the update, which bind the same 22 fields.
@@ -170,9 +179,7 @@ pub async fn insert_account(
              select record_id, 'INSERT', {DATA_COLUMNS} from account
              returning record_id, target_record_id
          ), audit as (
-             insert into audit_log (id, target_record_id, table_name, change_type,
-                                    created_date, created_by, reason_code, comments,
-                                    user_token, account_record_id, tenant_record_id)
+             insert into audit_log ({AUDIT_LOG_COLUMNS})
              select $27, history.record_id, '{ACCOUNT_HISTORY_TABLE}', 'INSERT', $24, $25,
                     $28, $29, $30, history.target_record_id, $26
              from history
@@ -180,7 +187,7 @@ pub async fn insert_account(
          select * from account"
     );
     let audit_id = Uuid::new_v4();
-    let row = crate::storage::query_one_cached(
+    query_one_as(
         client,
         &sql,
         &with_data_params(
@@ -197,8 +204,7 @@ pub async fn insert_account(
             ],
         ),
     )
-    .await?;
-    AccountRecord::from_row(&row)
+    .await
 }
 
 /// Replaces the data of the account `record_id`; the caller holds its lock
@@ -210,7 +216,7 @@ pub async fn update_account(
     updated_by: &str,
     updated_date: DateTime<Utc>,
 ) -> Result<AccountRecord, StorageError> {
-    let row = crate::storage::query_one_cached(
+    query_one_as(
         client,
         "update accounts set
                  external_key = $2, email = $3, name = $4, first_name_length = $5,
@@ -224,8 +230,7 @@ pub async fn update_account(
              returning *",
         &with_data_params(&[&record_id], data, &[&updated_date, &updated_by]),
     )
-    .await?;
-    AccountRecord::from_row(&row)
+    .await
 }
 
 /// Copies the current state of the account `record_id` into `account_history` as one change;
@@ -235,16 +240,9 @@ pub async fn insert_account_history(
     record_id: i64,
     change_type: ChangeType,
 ) -> Result<i64, StorageError> {
-    // Copied inside the caller's transaction, right after its write: the history row is
-    // exactly the state that write left.
-    let sql = format!(
-        "insert into account_history (target_record_id, change_type, {DATA_COLUMNS})
-         select record_id, $2, {DATA_COLUMNS} from accounts where record_id = $1
-         returning record_id"
-    );
-    let row = crate::storage::query_one_cached(client, &sql, &[&record_id, &change_type.as_str()])
-        .await?;
-    Ok(row.try_get(0)?)
+    HISTORY
+        .copy_to_history(client, record_id, change_type)
+        .await
 }
 
 /// The tenant's account with this id.
@@ -254,13 +252,7 @@ pub async fn find_account_by_id(
     id: Uuid,
 ) -> Result<Option<AccountRecord>, StorageError> {
     // No lock: a snapshot read.
-    let row = crate::storage::query_opt_cached(
-        client,
-        "select * from accounts where id = $1 and tenant_record_id = $2",
-        &[&id, &tenant_record_id],
-    )
-    .await?;
-    row.as_ref().map(AccountRecord::from_row).transpose()
+    find_by(client, "accounts", "id", &id, tenant_record_id, "").await
 }
 
 /// The tenant's account with this id, locked until the caller's transaction ends so that two
@@ -270,13 +262,15 @@ pub async fn lock_account_by_id(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<AccountRecord>, StorageError> {
-    let row = crate::storage::query_opt_cached(
+    find_by(
         client,
-        "select * from accounts where id = $1 and tenant_record_id = $2 for no key update",
-        &[&id, &tenant_record_id],
+        "accounts",
+        "id",
+        &id,
+        tenant_record_id,
+        "for no key update",
     )
-    .await?;
-    row.as_ref().map(AccountRecord::from_row).transpose()
+    .await
 }
 
 /// The tenant's account with this external key.
@@ -286,13 +280,15 @@ pub async fn find_account_by_external_key(
     external_key: &str,
 ) -> Result<Option<AccountRecord>, StorageError> {
     // No lock: a snapshot read.
-    let row = crate::storage::query_opt_cached(
+    find_by(
         client,
-        "select * from accounts where external_key = $1 and tenant_record_id = $2",
-        &[&external_key, &tenant_record_id],
+        "accounts",
+        "external_key",
+        &external_key,
+        tenant_record_id,
+        "",
     )
-    .await?;
-    row.as_ref().map(AccountRecord::from_row).transpose()
+    .await
 }
 
 /// The tenant's accounts whose parent is `parent_id`, oldest first.
@@ -301,23 +297,26 @@ pub async fn find_children(
     tenant_record_id: i64,
     parent_id: Uuid,
 ) -> Result<Vec<AccountRecord>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select * from accounts where parent_account_id = $1 and tenant_record_id = $2
              order by record_id",
         &[&parent_id, &tenant_record_id],
     )
-    .await?;
-    rows.iter().map(AccountRecord::from_row).collect()
+    .await
 }
 
-/// One page of the tenant's accounts, or of those matching `search`, in `record_id` order
-/// (descending when `descending`, Kill Bill's negative limit).
-///
-/// The search clause is Kill Bill's AccountSqlDao `searchQuery`: the id equal to the key, or
-/// name, email, external key or company name containing it. `like` keeps PostgreSQL's
-/// case-sensitive matching, as Kill Bill's own SQL does on PostgreSQL; the key is not escaped,
-/// so `%` and `_` in it are wildcards there too.
+/// Kill Bill's AccountSqlDao `searchQuery` on the accounts of tenant `$1`: every one when `$2`
+/// is null, else those whose id equals `$2` or whose name, email, external key or company name
+/// is like `$3`. `like` keeps PostgreSQL's case-sensitive matching, as Kill Bill's own SQL does
+/// on PostgreSQL; the key is not escaped, so `%` and `_` in it are wildcards there too.
+const SEARCH_CLAUSE: &str = "tenant_record_id = $1
+    and ($2::text is null
+         or id::text = $2 or name like $3 or email like $3
+         or external_key like $3 or company_name like $3)";
+
+/// One page of the tenant's accounts, or of those matching `search` ([`SEARCH_CLAUSE`]), in
+/// `record_id` order (descending when `descending`, Kill Bill's negative limit).
 pub async fn list_accounts(
     client: &impl GenericClient,
     tenant_record_id: i64,
@@ -326,24 +325,10 @@ pub async fn list_accounts(
     limit: i64,
     descending: bool,
 ) -> Result<Vec<AccountRecord>, StorageError> {
-    let order = if descending { "desc" } else { "asc" };
-    let like = search.map(|key| format!("%{key}%"));
-    let sql = format!(
-        "select * from accounts
-         where tenant_record_id = $1
-           and ($2::text is null
-                or id::text = $2 or name like $3 or email like $3
-                or external_key like $3 or company_name like $3)
-         order by record_id {order}
-         offset $4 limit $5"
-    );
-    let rows = crate::storage::query_cached(
-        client,
-        &sql,
-        &[&tenant_record_id, &search, &like, &offset, &limit],
-    )
-    .await?;
-    rows.iter().map(AccountRecord::from_row).collect()
+    let like = search.map(like_pattern);
+    account_search(&[&tenant_record_id, &search, &like])
+        .page(client, offset, limit, descending)
+        .await
 }
 
 /// How many of the tenant's accounts match `search` (all of them when `None`), with the same
@@ -353,16 +338,17 @@ pub async fn count_accounts(
     tenant_record_id: i64,
     search: Option<&str>,
 ) -> Result<i64, StorageError> {
-    let like = search.map(|key| format!("%{key}%"));
-    let row = crate::storage::query_one_cached(
-        client,
-        "select count(*) from accounts
-             where tenant_record_id = $1
-               and ($2::text is null
-                    or id::text = $2 or name like $3 or email like $3
-                    or external_key like $3 or company_name like $3)",
-        &[&tenant_record_id, &search, &like],
-    )
-    .await?;
-    Ok(row.try_get(0)?)
+    let like = search.map(like_pattern);
+    account_search(&[&tenant_record_id, &search, &like])
+        .count(client)
+        .await
+}
+
+fn account_search<'a>(params: &'a [&'a (dyn ToSql + Sync)]) -> Search<'a> {
+    Search {
+        from: "accounts",
+        rows: "*",
+        clause: SEARCH_CLAUSE,
+        params,
+    }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
-use super::{AuditContext, StorageError};
+use super::{AuditContext, FromRow, StorageError};
 
 /// Kill Bill's `ChangeType`.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +24,11 @@ impl ChangeType {
     }
 }
 
+/// The columns of an `audit_log` row, in the order every insert here binds them.
+pub(super) const AUDIT_LOG_COLUMNS: &str = "id, target_record_id, table_name, change_type,
+    created_date, created_by, reason_code, comments, user_token, account_record_id,
+    tenant_record_id";
+
 /// Records one change of the row `target_record_id` of `table_name` (Kill Bill's TableName,
 /// e.g. `TENANT`, `ACCOUNT_HISTORY`).
 pub async fn insert_audit_log(
@@ -36,10 +41,10 @@ pub async fn insert_audit_log(
 ) -> Result<(), StorageError> {
     crate::storage::execute_cached(
         client,
-        "insert into audit_log (id, target_record_id, table_name, change_type, created_date,
-                                    created_by, reason_code, comments, user_token,
-                                    account_record_id, tenant_record_id)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &format!(
+            "insert into audit_log ({AUDIT_LOG_COLUMNS})
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ),
         &[
             &uuid::Uuid::new_v4(),
             &target_record_id,
@@ -126,15 +131,17 @@ impl AuditedTable {
     }
 }
 
-fn audit_log_from_row(row: &tokio_postgres::Row) -> Result<AuditLogRecord, StorageError> {
-    Ok(AuditLogRecord {
-        change_type: row.try_get("change_type")?,
-        created_date: row.try_get("created_date")?,
-        created_by: row.try_get("created_by")?,
-        reason_code: row.try_get("reason_code")?,
-        comments: row.try_get("comments")?,
-        user_token: row.try_get("user_token")?,
-    })
+impl FromRow for AuditLogRecord {
+    fn from_row(row: &tokio_postgres::Row) -> Result<AuditLogRecord, StorageError> {
+        Ok(AuditLogRecord {
+            change_type: row.try_get("change_type")?,
+            created_date: row.try_get("created_date")?,
+            created_by: row.try_get("created_by")?,
+            reason_code: row.try_get("reason_code")?,
+            comments: row.try_get("comments")?,
+            user_token: row.try_get("user_token")?,
+        })
+    }
 }
 
 /// Every audit row of the account `account_record_id` (its own, its emails', its custom
@@ -191,9 +198,29 @@ pub async fn find_account_audit_trail(
         else {
             continue;
         };
-        trail.push((table, row.try_get("object_id")?, audit_log_from_row(row)?));
+        trail.push((
+            table,
+            row.try_get("object_id")?,
+            AuditLogRecord::from_row(row)?,
+        ));
     }
     Ok(trail)
+}
+
+/// The audit rows of `table`'s entities that `target` keeps (a condition on the history row
+/// `h`, its entities in `$2`), of Kill Bill's TableName `$1` and tenant `$3`, oldest first:
+/// their columns and `extra`. They point at the entities' history rows (Kill Bill audits
+/// history rows, not the entity row), so the join goes through the history table.
+fn audit_logs_statement(table: AuditedTable, extra: &str, target: &str) -> String {
+    format!(
+        "select {extra}, a.change_type, a.created_date, a.created_by, a.reason_code,
+                a.comments, a.user_token
+         from audit_log a
+         join {history} h on h.record_id = a.target_record_id
+         where a.table_name = $1 and {target} and a.tenant_record_id = $3
+         order by a.record_id",
+        history = table.history_table()
+    )
 }
 
 /// The audit rows of the entities `target_record_ids` of `table`, oldest first, each with the
@@ -205,16 +232,10 @@ pub async fn find_audit_logs(
     tenant_record_id: i64,
     target_record_ids: &[i64],
 ) -> Result<Vec<(i64, AuditLogRecord)>, StorageError> {
-    let sql = format!(
-        "select h.target_record_id as entity_record_id, a.change_type, a.created_date,
-                a.created_by, a.reason_code, a.comments, a.user_token
-         from audit_log a
-         join {history} h on h.record_id = a.target_record_id
-         where a.table_name = $1
-           and h.target_record_id = any($2)
-           and a.tenant_record_id = $3
-         order by a.record_id",
-        history = table.history_table()
+    let sql = audit_logs_statement(
+        table,
+        "h.target_record_id as entity_record_id",
+        "h.target_record_id = any($2)",
     );
     let rows = crate::storage::query_cached(
         client,
@@ -227,7 +248,12 @@ pub async fn find_audit_logs(
     )
     .await?;
     rows.iter()
-        .map(|row| Ok((row.try_get("entity_record_id")?, audit_log_from_row(row)?)))
+        .map(|row| {
+            Ok((
+                row.try_get("entity_record_id")?,
+                AuditLogRecord::from_row(row)?,
+            ))
+        })
         .collect()
 }
 
@@ -240,17 +266,7 @@ pub async fn find_audit_logs_with_history(
     tenant_record_id: i64,
     target_record_id: i64,
 ) -> Result<Vec<(AuditLogRecord, serde_json::Value)>, StorageError> {
-    let sql = format!(
-        "select a.change_type, a.created_date, a.created_by, a.reason_code, a.comments,
-                a.user_token, to_jsonb(h) as history
-         from audit_log a
-         join {history} h on h.record_id = a.target_record_id
-         where a.table_name = $1
-           and h.target_record_id = $2
-           and a.tenant_record_id = $3
-         order by a.record_id",
-        history = table.history_table()
-    );
+    let sql = audit_logs_statement(table, "to_jsonb(h) as history", "h.target_record_id = $2");
     let rows = crate::storage::query_cached(
         client,
         &sql,
@@ -262,16 +278,17 @@ pub async fn find_audit_logs_with_history(
     )
     .await?;
     rows.iter()
-        .map(|row| Ok((audit_log_from_row(row)?, row.try_get("history")?)))
+        .map(|row| Ok((AuditLogRecord::from_row(row)?, row.try_get("history")?)))
         .collect()
 }
 
 /// Wraps `change` (an `insert … returning *` or `update … returning *` of one entity row) so
 /// the same statement also copies the changed row into `history_table` and writes the audit
 /// row pointing at that copy: one round trip for Kill Bill's three writes. `columns` are the
-/// columns the entity and its history share; the audit values are bound from `$first_param`
-/// on, in [`AuditRow::params`] order. The statement returns the changed entity row.
-pub fn with_history_and_audit(
+/// columns the entity and its history share; the audit row's id is `$first_param`, its
+/// context follows in [`AuditRow::settled_params`] order. The statement returns the changed
+/// entity row.
+fn with_history_and_audit(
     change: &str,
     history_table: &str,
     columns: &str,
@@ -280,7 +297,12 @@ pub fn with_history_and_audit(
     first_param: usize,
 ) -> String {
     let change_type = change_type.as_str();
-    let p = |offset: usize| format!("${}", first_param + offset);
+    let audit = audit_rows_of_history(
+        audit_table_name,
+        &format!("${first_param}"),
+        &format!("'{change_type}'"),
+        first_param + 1,
+    );
     format!(
         "with changed as ({change}),
          history as (
@@ -288,23 +310,35 @@ pub fn with_history_and_audit(
              select record_id, '{change_type}', {columns} from changed
              returning record_id
          ),
-         audit as (
-             insert into audit_log (id, target_record_id, table_name, change_type,
-                                    created_date, created_by, reason_code, comments,
-                                    user_token, account_record_id, tenant_record_id)
-             select {id}, history.record_id, '{audit_table_name}', '{change_type}', {date},
-                    {by}, {reason}, {comment}, {token}, {account}, {tenant}
-             from history
-         )
-         select * from changed",
-        id = p(0),
-        date = p(1),
-        by = p(2),
-        reason = p(3),
-        comment = p(4),
-        token = p(5),
-        account = p(6),
-        tenant = p(7),
+         audit as ({audit})
+         select * from changed"
+    )
+}
+
+/// Writes one audit row per row of the statement's `history` CTE (its `record_id`s, the
+/// history rows just written), in their order. `id` and `change_type` are SQL expressions (a
+/// parameter, `gen_random_uuid()`, a literal, `history.change_type`); the change's context is
+/// bound from `$first_param` on, in [`AuditRow::settled_params`] order.
+pub(super) fn audit_rows_of_history(
+    audit_table_name: &str,
+    id: &str,
+    change_type: &str,
+    first_param: usize,
+) -> String {
+    let p = |offset: usize| format!("${}", first_param + offset);
+    format!(
+        "insert into audit_log ({AUDIT_LOG_COLUMNS})
+         select {id}, history.record_id, '{audit_table_name}', {change_type},
+                {date}, {by}, {reason}, {comment}, {token}, {account}, {tenant}
+         from history
+         order by history.record_id",
+        date = p(0),
+        by = p(1),
+        reason = p(2),
+        comment = p(3),
+        token = p(4),
+        account = p(5),
+        tenant = p(6),
     )
 }
 
@@ -318,10 +352,53 @@ pub struct HistoryTarget {
     pub audit_table_name: &'static str,
 }
 
+impl HistoryTarget {
+    /// Copies the current state of the row `record_id` into the history table as one change;
+    /// returns the history row's record id (what the audit log points at).
+    pub async fn copy_to_history(
+        self,
+        client: &impl GenericClient,
+        record_id: i64,
+        change_type: ChangeType,
+    ) -> Result<i64, StorageError> {
+        // Copied inside the caller's transaction, right after its write: the history row is
+        // exactly the state that write left.
+        let sql = format!(
+            "insert into {history} (target_record_id, change_type, {columns})
+             select record_id, $2, {columns} from {table} where record_id = $1
+             returning record_id",
+            history = self.history_table,
+            columns = self.columns,
+            table = self.table,
+        );
+        crate::storage::query_value(client, &sql, &[&record_id, &change_type.as_str()]).await
+    }
+
+    /// Marks the row `record_id` active or not (Kill Bill's soft delete); the row stays, and
+    /// its history is the caller's.
+    pub async fn set_active(
+        self,
+        client: &impl GenericClient,
+        record_id: i64,
+        active: bool,
+        updated_by: &str,
+        updated_date: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        let sql = format!(
+            "update {} set is_active = {active}, updated_by = $2, updated_date = $3
+             where record_id = $1",
+            self.table
+        );
+        crate::storage::execute_cached(client, &sql, &[&record_id, &updated_by, &updated_date])
+            .await?;
+        Ok(())
+    }
+}
+
 /// Runs `change` (an insert or update of at most one entity row, `returning *`, whose own
 /// values are `params`) with its history copy and audit row in one statement (see
 /// [`with_history_and_audit`]); the changed row, or `None` when `change` touched none.
-pub async fn change_with_history(
+pub async fn change_with_history<T: FromRow>(
     client: &impl GenericClient,
     target: HistoryTarget,
     change: &str,
@@ -329,23 +406,37 @@ pub async fn change_with_history(
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
-) -> Result<Option<tokio_postgres::Row>, StorageError> {
+) -> Result<Option<T>, StorageError> {
     let sql = history_statement(target, change, change_type, params.len());
     let audit_row = AuditRow::new(now, audit);
-    let mut all = params.to_vec();
-    all.extend(audit_row.params());
-    crate::storage::query_opt_cached(client, &sql, &all).await
+    crate::storage::query_opt_as(client, &sql, &audit_row.after(params)).await
+}
+
+/// [`change_with_history`] for a change that always writes its row (an insert, an update of a
+/// row the caller holds).
+pub async fn record_with_history<T: FromRow>(
+    client: &impl GenericClient,
+    target: HistoryTarget,
+    change: &str,
+    change_type: ChangeType,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<T, StorageError> {
+    let sql = history_statement(target, change, change_type, params.len());
+    let audit_row = AuditRow::new(now, audit);
+    crate::storage::query_one_as(client, &sql, &audit_row.after(params)).await
 }
 
 /// Marks the active row `record_id` of `target`'s table removed (`is_active` false), with its
 /// history copy and audit row; `None` when it was removed already (a concurrent removal).
-pub async fn deactivate_with_history(
+pub async fn deactivate_with_history<T: FromRow>(
     client: &impl GenericClient,
     target: HistoryTarget,
     record_id: i64,
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
-) -> Result<Option<tokio_postgres::Row>, StorageError> {
+) -> Result<Option<T>, StorageError> {
     let change = format!(
         "update {} set is_active = false, updated_by = $2, updated_date = $3
          where record_id = $1 and is_active
@@ -362,22 +453,6 @@ pub async fn deactivate_with_history(
         audit,
     )
     .await
-}
-
-/// [`change_with_history`] for an insert, which always writes its row.
-pub async fn insert_with_history(
-    client: &impl GenericClient,
-    target: HistoryTarget,
-    insert: &str,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    now: DateTime<Utc>,
-    audit: &AuditContext<'_>,
-) -> Result<tokio_postgres::Row, StorageError> {
-    let sql = history_statement(target, insert, ChangeType::Insert, params.len());
-    let audit_row = AuditRow::new(now, audit);
-    let mut all = params.to_vec();
-    all.extend(audit_row.params());
-    crate::storage::query_one_cached(client, &sql, &all).await
 }
 
 fn history_statement(
@@ -412,8 +487,8 @@ impl<'a> AuditRow<'a> {
         }
     }
 
-    /// The values of `settled_audit_rows` in storage/payments.rs: those of [`AuditRow::params`]
-    /// but the id, which each row draws itself.
+    /// The change's context as [`audit_rows_of_history`] binds it: when it happened, who
+    /// made it, why, and the account and tenant (each audit row draws its own id).
     pub fn settled_params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 7] {
         [
             &self.changed_at,
@@ -426,16 +501,15 @@ impl<'a> AuditRow<'a> {
         ]
     }
 
-    pub fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
-        [
-            &self.id,
-            &self.changed_at,
-            &self.context.created_by,
-            &self.context.reason,
-            &self.context.comment,
-            &self.context.user_token,
-            &self.context.account_record_id,
-            &self.context.tenant_record_id,
-        ]
+    /// `own` (a change's values), then the audit row's id and [`AuditRow::settled_params`]:
+    /// all [`with_history_and_audit`]'s statement binds.
+    fn after<'p>(
+        &'p self,
+        own: &[&'p (dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Vec<&'p (dyn tokio_postgres::types::ToSql + Sync)> {
+        let mut all = own.to_vec();
+        all.push(&self.id);
+        all.extend(self.settled_params());
+        all
     }
 }

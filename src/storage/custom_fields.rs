@@ -12,9 +12,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::{
-    change_with_history, deactivate_with_history, insert_with_history, ChangeType, HistoryTarget,
+    change_with_history, deactivate_with_history, record_with_history, ChangeType, HistoryTarget,
 };
-use super::{AuditContext, StorageError};
+use super::{find_by, like_pattern, query_as, AuditContext, FromRow, Search, StorageError};
 
 /// The unique index refusing a second active field with one name and value on one object.
 pub const ACTIVE_NAME_VALUE_INDEX: &str = "custom_fields_active_object_name_value";
@@ -37,7 +37,7 @@ pub struct CustomFieldRecord {
     pub tenant_record_id: i64,
 }
 
-impl CustomFieldRecord {
+impl FromRow for CustomFieldRecord {
     fn from_row(row: &Row) -> Result<CustomFieldRecord, StorageError> {
         Ok(CustomFieldRecord {
             record_id: row.try_get("record_id")?,
@@ -85,7 +85,7 @@ impl<'a> FieldFilter<'a> {
             FieldFilter::All => [None, None, None, None, None],
             FieldFilter::Key(key) => [
                 Some(key.to_string()),
-                Some(format!("%{key}%")),
+                Some(like_pattern(key)),
                 None,
                 None,
                 None,
@@ -128,7 +128,7 @@ pub async fn insert_custom_field(
     audit: &AuditContext<'_>,
 ) -> Result<CustomFieldRecord, StorageError> {
     let account_record_id = audit.account_record_id.unwrap_or_default();
-    let row = insert_with_history(
+    record_with_history(
         client,
         HISTORY,
         &format!(
@@ -136,6 +136,7 @@ pub async fn insert_custom_field(
              values ($1, $2, $3, true, $4, $5, $6, $7, $6, $7, $8, $9)
              returning *"
         ),
+        ChangeType::Insert,
         &[
             &field.id,
             &field.object_id,
@@ -150,8 +151,7 @@ pub async fn insert_custom_field(
         now,
         audit,
     )
-    .await?;
-    CustomFieldRecord::from_row(&row)
+    .await
 }
 
 /// Sets the value of the active field `record_id`, with its history and audit rows; `None`
@@ -163,7 +163,7 @@ pub async fn update_custom_field_value(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<Option<CustomFieldRecord>, StorageError> {
-    let row = change_with_history(
+    change_with_history(
         client,
         HISTORY,
         "update custom_fields set field_value = $2, updated_by = $3, updated_date = $4
@@ -174,8 +174,7 @@ pub async fn update_custom_field_value(
         now,
         audit,
     )
-    .await?;
-    row.as_ref().map(CustomFieldRecord::from_row).transpose()
+    .await
 }
 
 /// Marks the active field `record_id` removed, with its history and audit rows; `None` when it
@@ -186,8 +185,7 @@ pub async fn deactivate_custom_field(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<Option<CustomFieldRecord>, StorageError> {
-    let row = deactivate_with_history(client, HISTORY, record_id, now, audit).await?;
-    row.as_ref().map(CustomFieldRecord::from_row).transpose()
+    deactivate_with_history(client, HISTORY, record_id, now, audit).await
 }
 
 /// The object's active fields in the order they were added.
@@ -197,15 +195,14 @@ pub async fn find_custom_fields_for_object(
     object_id: Uuid,
     object_type: &str,
 ) -> Result<Vec<CustomFieldRecord>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select * from custom_fields
              where object_id = $1 and object_type = $2 and tenant_record_id = $3 and is_active
              order by record_id",
         &[&object_id, &object_type, &tenant_record_id],
     )
-    .await?;
-    rows.iter().map(CustomFieldRecord::from_row).collect()
+    .await
 }
 
 /// The active fields of every object of the account (of one object type when given), in the
@@ -216,7 +213,7 @@ pub async fn find_custom_fields_for_account(
     account_record_id: i64,
     object_type: Option<&str>,
 ) -> Result<Vec<CustomFieldRecord>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select * from custom_fields
              where account_record_id = $1 and tenant_record_id = $2 and is_active
@@ -224,8 +221,7 @@ pub async fn find_custom_fields_for_account(
              order by record_id",
         &[&account_record_id, &tenant_record_id, &object_type],
     )
-    .await?;
-    rows.iter().map(CustomFieldRecord::from_row).collect()
+    .await
 }
 
 /// The tenant's field with this id, removed or not.
@@ -234,13 +230,7 @@ pub async fn find_custom_field(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<CustomFieldRecord>, StorageError> {
-    let row = crate::storage::query_opt_cached(
-        client,
-        "select * from custom_fields where id = $1 and tenant_record_id = $2",
-        &[&id, &tenant_record_id],
-    )
-    .await?;
-    row.as_ref().map(CustomFieldRecord::from_row).transpose()
+    find_by(client, "custom_fields", "id", &id, tenant_record_id, "").await
 }
 
 /// One page of the tenant's active fields that `filter` keeps, in `record_id` order
@@ -253,28 +243,10 @@ pub async fn list_custom_fields(
     limit: i64,
     descending: bool,
 ) -> Result<Vec<CustomFieldRecord>, StorageError> {
-    let order = if descending { "desc" } else { "asc" };
-    let sql = format!(
-        "select * from custom_fields where {FILTER_CLAUSE}
-         order by record_id {order} offset $7 limit $8"
-    );
     let [key, like, object_type, name, value] = filter.params();
-    let rows = crate::storage::query_cached(
-        client,
-        &sql,
-        &[
-            &tenant_record_id,
-            &key,
-            &like,
-            &object_type,
-            &name,
-            &value,
-            &offset,
-            &limit,
-        ],
-    )
-    .await?;
-    rows.iter().map(CustomFieldRecord::from_row).collect()
+    search(&[&tenant_record_id, &key, &like, &object_type, &name, &value])
+        .page(client, offset, limit, descending)
+        .await
 }
 
 /// How many of the tenant's active fields `filter` keeps.
@@ -283,13 +255,18 @@ pub async fn count_custom_fields(
     tenant_record_id: i64,
     filter: FieldFilter<'_>,
 ) -> Result<i64, StorageError> {
-    let sql = format!("select count(*) from custom_fields where {FILTER_CLAUSE}");
     let [key, like, object_type, name, value] = filter.params();
-    let row = crate::storage::query_one_cached(
-        client,
-        &sql,
-        &[&tenant_record_id, &key, &like, &object_type, &name, &value],
-    )
-    .await?;
-    Ok(row.try_get(0)?)
+    search(&[&tenant_record_id, &key, &like, &object_type, &name, &value])
+        .count(client)
+        .await
+}
+
+/// The tenant's active fields [`FILTER_CLAUSE`] keeps, its values in `params`.
+fn search<'a>(params: &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]) -> Search<'a> {
+    Search {
+        from: "custom_fields",
+        rows: "*",
+        clause: FILTER_CLAUSE,
+        params,
+    }
 }

@@ -10,6 +10,7 @@ pub mod custom_fields;
 pub mod export;
 pub mod node_infos;
 pub mod objects;
+mod page;
 pub mod payment_methods;
 pub mod payments;
 pub mod security;
@@ -20,11 +21,13 @@ pub mod tenants;
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::Row;
 
 use crate::db::pool::PoolError;
 use crate::db::sql;
+
+use page::Search;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -108,6 +111,97 @@ pub async fn execute_cached(
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<u64, StorageError> {
     Ok(sql::execute(client, sql, params).await?)
+}
+
+/// A value read from one row of a query: a table's record, or a tuple of the first columns.
+pub trait FromRow: Sized {
+    fn from_row(row: &Row) -> Result<Self, StorageError>;
+}
+
+/// The first columns of a row, in order: for queries that select one or two bare values.
+impl<A: for<'a> FromSql<'a>> FromRow for (A,) {
+    fn from_row(row: &Row) -> Result<Self, StorageError> {
+        Ok((row.try_get(0)?,))
+    }
+}
+
+impl<A: for<'a> FromSql<'a>, B: for<'a> FromSql<'a>> FromRow for (A, B) {
+    fn from_row(row: &Row) -> Result<Self, StorageError> {
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+}
+
+/// [`query_cached`], each row read as a `T`.
+pub async fn query_as<T: FromRow>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<T>, StorageError> {
+    query_cached(client, sql, params)
+        .await?
+        .iter()
+        .map(T::from_row)
+        .collect()
+}
+
+/// [`query_opt_cached`], the row read as a `T`.
+pub async fn query_opt_as<T: FromRow>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<T>, StorageError> {
+    let row = query_opt_cached(client, sql, params).await?;
+    row.as_ref().map(T::from_row).transpose()
+}
+
+/// [`query_one_cached`], the row read as a `T`.
+pub async fn query_one_as<T: FromRow>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<T, StorageError> {
+    T::from_row(&query_one_cached(client, sql, params).await?)
+}
+
+/// The tenant's row of `table` whose `column` equals `value`, read as a `T`; `lock` is a
+/// locking clause (`for update`, …) or empty for a snapshot read. `table`, `column` and `lock`
+/// are constants of the calling file, never input.
+pub async fn find_by<T: FromRow>(
+    client: &impl GenericClient,
+    table: &'static str,
+    column: &'static str,
+    value: &(dyn ToSql + Sync),
+    tenant_record_id: i64,
+    lock: &'static str,
+) -> Result<Option<T>, StorageError> {
+    let sql = format!("select * from {table} where {column} = $1 and tenant_record_id = $2 {lock}");
+    query_opt_as(client, &sql, &[value, &tenant_record_id]).await
+}
+
+/// The first column of every row of `sql`.
+pub async fn query_column<T: for<'a> FromSql<'a>>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<T>, StorageError> {
+    let rows: Vec<(T,)> = query_as(client, sql, params).await?;
+    Ok(rows.into_iter().map(|(value,)| value).collect())
+}
+
+/// The first column of the one row of `sql` (a count, a flag, a returned record id).
+pub async fn query_value<T: for<'a> FromSql<'a>>(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<T, StorageError> {
+    let (value,) = query_one_as(client, sql, params).await?;
+    Ok(value)
+}
+
+/// Kill Bill's search pattern for `key`: anything containing it (`%` and `_` in it stay
+/// wildcards, as there).
+pub fn like_pattern(key: &str) -> String {
+    format!("%{key}%")
 }
 
 /// Who made a change, for the audit log: Kill Bill's CallContext as far as storage needs it.

@@ -10,8 +10,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::ChangeType;
-use super::StorageError;
+use super::audit::{ChangeType, HistoryTarget};
+use super::{find_by, like_pattern, query_as, query_one_as, FromRow, Search, StorageError};
 
 /// The unique index that makes a second method with one external key in a tenant a conflict.
 pub const EXTERNAL_KEY_INDEX: &str = "payment_methods_external_key";
@@ -35,8 +35,8 @@ pub struct PaymentMethodRecord {
     pub tenant_record_id: i64,
 }
 
-impl PaymentMethodRecord {
-    pub(super) fn from_row(row: &Row) -> Result<PaymentMethodRecord, StorageError> {
+impl FromRow for PaymentMethodRecord {
+    fn from_row(row: &Row) -> Result<PaymentMethodRecord, StorageError> {
         Ok(PaymentMethodRecord {
             record_id: row.try_get("record_id")?,
             id: row.try_get("id")?,
@@ -49,6 +49,13 @@ impl PaymentMethodRecord {
         })
     }
 }
+
+const HISTORY: HistoryTarget = HistoryTarget {
+    table: "payment_methods",
+    history_table: "payment_method_history",
+    columns: DATA_COLUMNS,
+    audit_table_name: "PAYMENT_METHOD_HISTORY",
+};
 
 /// What a new method holds.
 #[derive(Debug, Clone)]
@@ -74,7 +81,7 @@ pub async fn insert_payment_method(
          values ($1, $2, $3, $4, true, $5, $6, $5, $6, $7, $8)
          returning *"
     );
-    let row = crate::storage::query_one_cached(
+    query_one_as(
         client,
         &sql,
         &[
@@ -88,8 +95,7 @@ pub async fn insert_payment_method(
             &method.tenant_record_id,
         ],
     )
-    .await?;
-    PaymentMethodRecord::from_row(&row)
+    .await
 }
 
 /// Marks the method `record_id` deleted (is_active false); the row stays.
@@ -99,14 +105,9 @@ pub async fn deactivate_payment_method(
     updated_by: &str,
     updated_date: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    crate::storage::execute_cached(
-        client,
-        "update payment_methods set is_active = false, updated_by = $2, updated_date = $3
-             where record_id = $1",
-        &[&record_id, &updated_by, &updated_date],
-    )
-    .await?;
-    Ok(())
+    HISTORY
+        .set_active(client, record_id, false, updated_by, updated_date)
+        .await
 }
 
 /// Copies the current state of the method `record_id` into `payment_method_history` as one
@@ -116,16 +117,9 @@ pub async fn insert_payment_method_history(
     record_id: i64,
     change_type: ChangeType,
 ) -> Result<i64, StorageError> {
-    // Copied inside the caller's transaction, right after its write: the history row is
-    // exactly the state that write left.
-    let sql = format!(
-        "insert into payment_method_history (target_record_id, change_type, {DATA_COLUMNS})
-         select record_id, $2, {DATA_COLUMNS} from payment_methods where record_id = $1
-         returning record_id"
-    );
-    let row = crate::storage::query_one_cached(client, &sql, &[&record_id, &change_type.as_str()])
-        .await?;
-    Ok(row.try_get(0)?)
+    HISTORY
+        .copy_to_history(client, record_id, change_type)
+        .await
 }
 
 /// The tenant's method with this id, deleted or not.
@@ -134,13 +128,7 @@ pub async fn find_payment_method_by_id(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<PaymentMethodRecord>, StorageError> {
-    let row = crate::storage::query_opt_cached(
-        client,
-        "select * from payment_methods where id = $1 and tenant_record_id = $2",
-        &[&id, &tenant_record_id],
-    )
-    .await?;
-    row.as_ref().map(PaymentMethodRecord::from_row).transpose()
+    find_by(client, "payment_methods", "id", &id, tenant_record_id, "").await
 }
 
 /// The tenant's method with this external key, deleted or not.
@@ -149,13 +137,15 @@ pub async fn find_payment_method_by_external_key(
     tenant_record_id: i64,
     external_key: &str,
 ) -> Result<Option<PaymentMethodRecord>, StorageError> {
-    let row = crate::storage::query_opt_cached(
+    find_by(
         client,
-        "select * from payment_methods where external_key = $1 and tenant_record_id = $2",
-        &[&external_key, &tenant_record_id],
+        "payment_methods",
+        "external_key",
+        &external_key,
+        tenant_record_id,
+        "",
     )
-    .await?;
-    row.as_ref().map(PaymentMethodRecord::from_row).transpose()
+    .await
 }
 
 /// The account's methods in creation order; deleted ones only when `include_deleted`.
@@ -165,15 +155,14 @@ pub async fn find_payment_methods_by_account(
     account_id: Uuid,
     include_deleted: bool,
 ) -> Result<Vec<PaymentMethodRecord>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select * from payment_methods
              where account_id = $1 and tenant_record_id = $2 and (is_active or $3)
              order by record_id",
         &[&account_id, &tenant_record_id, &include_deleted],
     )
-    .await?;
-    rows.iter().map(PaymentMethodRecord::from_row).collect()
+    .await
 }
 
 /// Points the account `record_id` at `payment_method_id` (or at none); the caller holds the
@@ -208,14 +197,9 @@ pub async fn reactivate_payment_method(
     updated_by: &str,
     updated_date: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    crate::storage::execute_cached(
-        client,
-        "update payment_methods set is_active = true, updated_by = $2, updated_date = $3
-             where record_id = $1",
-        &[&record_id, &updated_by, &updated_date],
-    )
-    .await?;
-    Ok(())
+    HISTORY
+        .set_active(client, record_id, true, updated_by, updated_date)
+        .await
 }
 
 /// Which of the tenant's active methods a page holds.
@@ -237,7 +221,7 @@ const METHOD_FILTER_CLAUSE: &str = "tenant_record_id = $1 and is_active
 fn method_filter_params(filter: MethodFilter<'_>) -> (Option<&str>, Option<&str>, Option<String>) {
     match filter {
         MethodFilter::Plugin(plugin_name) => (plugin_name, None, None),
-        MethodFilter::Key(key) => (None, Some(key), Some(format!("%{key}%"))),
+        MethodFilter::Key(key) => (None, Some(key), Some(like_pattern(key))),
     }
 }
 
@@ -251,26 +235,10 @@ pub async fn list_payment_methods(
     limit: i64,
     descending: bool,
 ) -> Result<Vec<PaymentMethodRecord>, StorageError> {
-    let order = if descending { "desc" } else { "asc" };
-    let sql = format!(
-        "select * from payment_methods where {METHOD_FILTER_CLAUSE}
-         order by record_id {order} offset $5 limit $6"
-    );
     let (plugin_name, key, like) = method_filter_params(filter);
-    let rows = crate::storage::query_cached(
-        client,
-        &sql,
-        &[
-            &tenant_record_id,
-            &plugin_name,
-            &key,
-            &like,
-            &offset,
-            &limit,
-        ],
-    )
-    .await?;
-    rows.iter().map(PaymentMethodRecord::from_row).collect()
+    search(&[&tenant_record_id, &plugin_name, &key, &like])
+        .page(client, offset, limit, descending)
+        .await
 }
 
 /// How many of the tenant's active methods `filter` keeps.
@@ -279,13 +247,18 @@ pub async fn count_payment_methods(
     tenant_record_id: i64,
     filter: MethodFilter<'_>,
 ) -> Result<i64, StorageError> {
-    let sql = format!("select count(*) from payment_methods where {METHOD_FILTER_CLAUSE}");
     let (plugin_name, key, like) = method_filter_params(filter);
-    let row = crate::storage::query_one_cached(
-        client,
-        &sql,
-        &[&tenant_record_id, &plugin_name, &key, &like],
-    )
-    .await?;
-    Ok(row.try_get(0)?)
+    search(&[&tenant_record_id, &plugin_name, &key, &like])
+        .count(client)
+        .await
+}
+
+/// The tenant's active methods [`METHOD_FILTER_CLAUSE`] keeps, its values in `params`.
+fn search<'a>(params: &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]) -> Search<'a> {
+    Search {
+        from: "payment_methods",
+        rows: "*",
+        clause: METHOD_FILTER_CLAUSE,
+        params,
+    }
 }

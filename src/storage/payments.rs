@@ -13,10 +13,13 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::accounts::AccountRecord;
-use super::audit::{with_history_and_audit, AuditRow, ChangeType};
+use super::audit::{
+    audit_rows_of_history, record_with_history, AuditRow, ChangeType, HistoryTarget,
+};
 use super::payment_methods::PaymentMethodRecord;
 use super::{
-    execute_cached, query_cached, query_one_cached, query_opt_cached, AuditContext, StorageError,
+    execute_cached, find_by, like_pattern, query_as, query_one_as, query_opt_as, query_value,
+    AuditContext, FromRow, Search, StorageError,
 };
 
 /// The unique index that makes a second payment with one external key in a tenant a conflict.
@@ -47,7 +50,7 @@ pub struct PaymentRecord {
     pub tenant_record_id: i64,
 }
 
-impl PaymentRecord {
+impl FromRow for PaymentRecord {
     fn from_row(row: &Row) -> Result<PaymentRecord, StorageError> {
         Ok(PaymentRecord {
             record_id: row.try_get("record_id")?,
@@ -85,7 +88,7 @@ pub struct TransactionRecord {
     pub updated_date: DateTime<Utc>,
 }
 
-impl TransactionRecord {
+impl FromRow for TransactionRecord {
     fn from_row(row: &Row) -> Result<TransactionRecord, StorageError> {
         Ok(TransactionRecord {
             record_id: row.try_get("record_id")?,
@@ -128,6 +131,51 @@ pub struct NewTransaction<'a> {
     pub account_record_id: i64,
 }
 
+impl NewPayment<'_> {
+    /// `$1` to `$8` of both payment inserts: the payment, who inserts it and when, its account
+    /// and tenant.
+    fn params<'p>(
+        &'p self,
+        now: &'p DateTime<Utc>,
+        audit: &'p AuditContext<'_>,
+    ) -> [&'p (dyn ToSql + Sync); 8] {
+        [
+            &self.id,
+            &self.account_id,
+            &self.payment_method_id,
+            &self.external_key,
+            &audit.created_by,
+            now,
+            &self.account_record_id,
+            &audit.tenant_record_id,
+        ]
+    }
+}
+
+impl NewTransaction<'_> {
+    /// `$1` to `$11` of both transaction inserts: the transaction, who inserts it and when, its
+    /// account and tenant.
+    fn params<'p>(
+        &'p self,
+        now: &'p DateTime<Utc>,
+        audit: &'p AuditContext<'_>,
+    ) -> [&'p (dyn ToSql + Sync); 11] {
+        [
+            &self.id,
+            &self.external_key,
+            &self.transaction_type,
+            &self.effective_date,
+            &self.amount,
+            &self.currency,
+            &self.payment_id,
+            &audit.created_by,
+            now,
+            &self.account_record_id,
+            &audit.tenant_record_id,
+        ]
+    }
+}
+
 /// What a plugin call decided for a transaction.
 pub struct TransactionOutcome<'a> {
     pub status: &'a str,
@@ -137,13 +185,19 @@ pub struct TransactionOutcome<'a> {
     pub gateway_error_msg: Option<&'a str>,
 }
 
-async fn query_recorded(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Row, StorageError> {
-    query_one_cached(client, sql, params).await
-}
+const PAYMENT_HISTORY: HistoryTarget = HistoryTarget {
+    table: "payments",
+    history_table: "payment_history",
+    columns: PAYMENT_COLUMNS,
+    audit_table_name: "PAYMENT_HISTORY",
+};
+
+const TRANSACTION_HISTORY: HistoryTarget = HistoryTarget {
+    table: "payment_transactions",
+    history_table: "payment_transaction_history",
+    columns: TRANSACTION_COLUMNS,
+    audit_table_name: "PAYMENT_TRANSACTION_HISTORY",
+};
 
 /// Inserts a payment with no state yet, with its history and audit rows.
 pub async fn insert_payment(
@@ -152,32 +206,20 @@ pub async fn insert_payment(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<PaymentRecord, StorageError> {
-    let sql = with_history_and_audit(
+    record_with_history(
+        client,
+        PAYMENT_HISTORY,
         &format!(
             "insert into payments ({PAYMENT_COLUMNS})
              values ($1, $2, $3, $4, null, null, $5, $6, $5, $6, $7, $8)
              returning *"
         ),
-        "payment_history",
-        PAYMENT_COLUMNS,
-        "PAYMENT_HISTORY",
         ChangeType::Insert,
-        9,
-    );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &payment.id,
-        &payment.account_id,
-        &payment.payment_method_id,
-        &payment.external_key,
-        &audit.created_by,
-        &now,
-        &payment.account_record_id,
-        &audit.tenant_record_id,
-    ];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    PaymentRecord::from_row(&row)
+        &payment.params(&now, audit),
+        now,
+        audit,
+    )
+    .await
 }
 
 /// Sets the payment's state (and its last successful state, when given), with history and
@@ -190,29 +232,12 @@ pub async fn update_payment_state(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<PaymentRecord, StorageError> {
-    let sql = with_history_and_audit(
-        "update payments set state_name = $2,
-                last_success_state_name = coalesce($3, last_success_state_name),
-                updated_by = $4, updated_date = $5
-         where id = $1
-         returning *",
-        "payment_history",
-        PAYMENT_COLUMNS,
-        "PAYMENT_HISTORY",
-        ChangeType::Update,
-        6,
-    );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &id,
-        &state_name,
-        &last_success_state_name,
-        &audit.created_by,
-        &now,
-    ];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    PaymentRecord::from_row(&row)
+    let states = PaymentStates {
+        state_name,
+        last_success_state_name,
+        last_success_expression: "coalesce($3, last_success_state_name)",
+    };
+    set_payment_state(client, id, states, now, audit).await
 }
 
 /// Sets the payment's state and its last successful state, even to none (Kill Bill's
@@ -226,28 +251,53 @@ pub async fn overwrite_payment_state(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<PaymentRecord, StorageError> {
-    let sql = with_history_and_audit(
-        "update payments set state_name = $2, last_success_state_name = $3,
+    let states = PaymentStates {
+        state_name,
+        last_success_state_name,
+        last_success_expression: "$3",
+    };
+    set_payment_state(client, id, states, now, audit).await
+}
+
+/// The states a payment update writes: `last_success_expression` computes the new last
+/// successful state from `$3` (the given one) and the column's current value.
+struct PaymentStates<'a> {
+    state_name: &'a str,
+    last_success_state_name: Option<&'a str>,
+    last_success_expression: &'static str,
+}
+
+async fn set_payment_state(
+    client: &impl GenericClient,
+    id: Uuid,
+    states: PaymentStates<'_>,
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<PaymentRecord, StorageError> {
+    let change = format!(
+        "update payments set state_name = $2,
+                last_success_state_name = {},
                 updated_by = $4, updated_date = $5
          where id = $1
          returning *",
-        "payment_history",
-        PAYMENT_COLUMNS,
-        "PAYMENT_HISTORY",
-        ChangeType::Update,
-        6,
+        states.last_success_expression
     );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &id,
-        &state_name,
-        &last_success_state_name,
-        &audit.created_by,
-        &now,
-    ];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    PaymentRecord::from_row(&row)
+    record_with_history(
+        client,
+        PAYMENT_HISTORY,
+        &change,
+        ChangeType::Update,
+        &[
+            &id,
+            &states.state_name,
+            &states.last_success_state_name,
+            &audit.created_by,
+            &now,
+        ],
+        now,
+        audit,
+    )
+    .await
 }
 
 /// Marks the payment as updated (a transaction is being added to it), with history and audit
@@ -258,21 +308,18 @@ pub async fn touch_payment(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<PaymentRecord, StorageError> {
-    let sql = with_history_and_audit(
+    record_with_history(
+        client,
+        PAYMENT_HISTORY,
         "update payments set updated_by = $2, updated_date = $3
          where record_id = $1
          returning *",
-        "payment_history",
-        PAYMENT_COLUMNS,
-        "PAYMENT_HISTORY",
         ChangeType::Update,
-        4,
-    );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&record_id, &audit.created_by, &now];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    PaymentRecord::from_row(&row)
+        &[&record_id, &audit.created_by, &now],
+        now,
+        audit,
+    )
+    .await
 }
 
 /// Inserts a transaction as UNKNOWN, with its history and audit rows.
@@ -282,36 +329,21 @@ pub async fn insert_transaction(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<TransactionRecord, StorageError> {
-    let sql = with_history_and_audit(
+    record_with_history(
+        client,
+        TRANSACTION_HISTORY,
         &format!(
             "insert into payment_transactions ({TRANSACTION_COLUMNS})
              values ($1, null, $2, $3, $4, 'UNKNOWN', $5, $6, null, null, $7, null, null,
                      $8, $9, $8, $9, $10, $11)
              returning *"
         ),
-        "payment_transaction_history",
-        TRANSACTION_COLUMNS,
-        "PAYMENT_TRANSACTION_HISTORY",
         ChangeType::Insert,
-        12,
-    );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &transaction.id,
-        &transaction.external_key,
-        &transaction.transaction_type,
-        &transaction.effective_date,
-        &transaction.amount,
-        &transaction.currency,
-        &transaction.payment_id,
-        &audit.created_by,
-        &now,
-        &transaction.account_record_id,
-        &audit.tenant_record_id,
-    ];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    TransactionRecord::from_row(&row)
+        &transaction.params(&now, audit),
+        now,
+        audit,
+    )
+    .await
 }
 
 /// Records a transaction's outcome, with history and audit rows.
@@ -322,32 +354,29 @@ pub async fn update_transaction_outcome(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<TransactionRecord, StorageError> {
-    let sql = with_history_and_audit(
+    record_with_history(
+        client,
+        TRANSACTION_HISTORY,
         "update payment_transactions set transaction_status = $2, processed_amount = $3,
                 processed_currency = $4, gateway_error_code = $5, gateway_error_msg = $6,
                 updated_by = $7, updated_date = $8
          where id = $1
          returning *",
-        "payment_transaction_history",
-        TRANSACTION_COLUMNS,
-        "PAYMENT_TRANSACTION_HISTORY",
         ChangeType::Update,
-        9,
-    );
-    let audit_row = AuditRow::new(now, audit);
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &id,
-        &outcome.status,
-        &outcome.processed_amount,
-        &outcome.processed_currency,
-        &outcome.gateway_error_code,
-        &outcome.gateway_error_msg,
-        &audit.created_by,
-        &now,
-    ];
-    params.extend(audit_row.params());
-    let row = query_recorded(client, &sql, &params).await?;
-    TransactionRecord::from_row(&row)
+        &[
+            &id,
+            &outcome.status,
+            &outcome.processed_amount,
+            &outcome.processed_currency,
+            &outcome.gateway_error_code,
+            &outcome.gateway_error_msg,
+            &audit.created_by,
+            &now,
+        ],
+        now,
+        audit,
+    )
+    .await
 }
 
 /// The two steps of an operation whose plugin answered at once, written as one: the payment
@@ -361,45 +390,28 @@ pub async fn insert_settled_payment(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<PaymentRecord, StorageError> {
-    let sql = format!(
-        "with changed as (
-             insert into payments ({PAYMENT_COLUMNS})
+    insert_settled(
+        client,
+        PAYMENT_HISTORY,
+        &format!(
+            "insert into payments ({PAYMENT_COLUMNS})
              values ($1, $2, $3, $4, $9, $10, $5, $6, $5, $6, $7, $8)
-             returning *
-         ),
-         history as (
-             insert into payment_history (target_record_id, change_type, {PAYMENT_COLUMNS})
-             select changed.record_id, step.change_type, id, account_id, payment_method_id,
-                    external_key,
-                    case step.change_type when 'INSERT' then null else state_name end,
-                    case step.change_type when 'INSERT' then null
-                         else last_success_state_name end,
-                    created_by, created_date, updated_by, updated_date, account_record_id,
-                    tenant_record_id
-             from changed, (values (1, 'INSERT'), (2, 'UPDATE')) as step(n, change_type)
-             order by step.n
-             returning record_id, change_type
-         ),
-         audit as ({audit})
-         select * from changed",
-        audit = settled_audit_rows("PAYMENT_HISTORY", 11),
-    );
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &payment.id,
-        &payment.account_id,
-        &payment.payment_method_id,
-        &payment.external_key,
-        &audit.created_by,
-        &now,
-        &payment.account_record_id,
-        &audit.tenant_record_id,
-        &state_name,
-        &last_success_state_name,
-    ];
-    let audit_row = AuditRow::new(now, audit);
-    params.extend(audit_row.settled_params());
-    let row = query_recorded(client, &sql, &params).await?;
-    PaymentRecord::from_row(&row)
+             returning *"
+        ),
+        "id, account_id, payment_method_id, external_key,
+         case step.change_type when 'INSERT' then null else state_name end,
+         case step.change_type when 'INSERT' then null else last_success_state_name end,
+         created_by, created_date, updated_by, updated_date, account_record_id,
+         tenant_record_id",
+        &[
+            &payment.params(&now, audit)[..],
+            &[&state_name, &last_success_state_name],
+        ]
+        .concat(),
+        now,
+        audit,
+    )
+    .await
 }
 
 /// As [`insert_settled_payment`], for the transaction: the row with `outcome`, its INSERT copy
@@ -411,89 +423,79 @@ pub async fn insert_settled_transaction(
     now: DateTime<Utc>,
     audit: &AuditContext<'_>,
 ) -> Result<TransactionRecord, StorageError> {
-    let sql = format!(
-        "with changed as (
-             insert into payment_transactions ({TRANSACTION_COLUMNS})
+    insert_settled(
+        client,
+        TRANSACTION_HISTORY,
+        &format!(
+            "insert into payment_transactions ({TRANSACTION_COLUMNS})
              values ($1, null, $2, $3, $4, $12, $5, $6, $13, $14, $7, $15, $16,
                      $8, $9, $8, $9, $10, $11)
-             returning *
-         ),
+             returning *"
+        ),
+        "id, attempt_id, transaction_external_key, transaction_type, effective_date,
+         case step.change_type when 'INSERT' then 'UNKNOWN' else transaction_status end,
+         amount, currency,
+         case step.change_type when 'INSERT' then null else processed_amount end,
+         case step.change_type when 'INSERT' then null else processed_currency end,
+         payment_id,
+         case step.change_type when 'INSERT' then null else gateway_error_code end,
+         case step.change_type when 'INSERT' then null else gateway_error_msg end,
+         created_by, created_date, updated_by, updated_date, account_record_id,
+         tenant_record_id",
+        &[
+            &transaction.params(&now, audit)[..],
+            &[
+                &outcome.status,
+                &outcome.processed_amount,
+                &outcome.processed_currency,
+                &outcome.gateway_error_code,
+                &outcome.gateway_error_msg,
+            ],
+        ]
+        .concat(),
+        now,
+        audit,
+    )
+    .await
+}
+
+/// Runs `insert` (one row in its final state, `returning *`, its own values `params`) with
+/// the two history copies Kill Bill's two transactions leave, an INSERT then an UPDATE (their
+/// columns picked from the `changed` row by `history_columns`, which sees the copy's
+/// `step.change_type`), and their audit rows, in that order; the inserted row.
+async fn insert_settled<T: FromRow>(
+    client: &impl GenericClient,
+    target: HistoryTarget,
+    insert: &str,
+    history_columns: &str,
+    params: &[&(dyn ToSql + Sync)],
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<T, StorageError> {
+    let sql = format!(
+        "with changed as ({insert}),
          history as (
-             insert into payment_transaction_history
-                 (target_record_id, change_type, {TRANSACTION_COLUMNS})
-             select changed.record_id, step.change_type, id, attempt_id,
-                    transaction_external_key, transaction_type, effective_date,
-                    case step.change_type when 'INSERT' then 'UNKNOWN'
-                         else transaction_status end,
-                    amount, currency,
-                    case step.change_type when 'INSERT' then null else processed_amount end,
-                    case step.change_type when 'INSERT' then null else processed_currency end,
-                    payment_id,
-                    case step.change_type when 'INSERT' then null else gateway_error_code end,
-                    case step.change_type when 'INSERT' then null else gateway_error_msg end,
-                    created_by, created_date, updated_by, updated_date, account_record_id,
-                    tenant_record_id
+             insert into {history} (target_record_id, change_type, {columns})
+             select changed.record_id, step.change_type, {history_columns}
              from changed, (values (1, 'INSERT'), (2, 'UPDATE')) as step(n, change_type)
              order by step.n
              returning record_id, change_type
          ),
          audit as ({audit})
          select * from changed",
-        audit = settled_audit_rows("PAYMENT_TRANSACTION_HISTORY", 17),
+        history = target.history_table,
+        columns = target.columns,
+        audit = audit_rows_of_history(
+            target.audit_table_name,
+            "gen_random_uuid()",
+            "history.change_type",
+            params.len() + 1,
+        ),
     );
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &transaction.id,
-        &transaction.external_key,
-        &transaction.transaction_type,
-        &transaction.effective_date,
-        &transaction.amount,
-        &transaction.currency,
-        &transaction.payment_id,
-        &audit.created_by,
-        &now,
-        &transaction.account_record_id,
-        &audit.tenant_record_id,
-        &outcome.status,
-        &outcome.processed_amount,
-        &outcome.processed_currency,
-        &outcome.gateway_error_code,
-        &outcome.gateway_error_msg,
-    ];
     let audit_row = AuditRow::new(now, audit);
-    params.extend(audit_row.settled_params());
-    let row = query_recorded(client, &sql, &params).await?;
-    TransactionRecord::from_row(&row)
-}
-
-/// The audit rows of a settled write's two history rows, in their order; the audit values
-/// are bound from `$first_param` on, in [`AuditRow::settled_params`] order.
-fn settled_audit_rows(audit_table_name: &str, first_param: usize) -> String {
-    let p = |offset: usize| format!("${}", first_param + offset);
-    format!(
-        "insert into audit_log (id, target_record_id, table_name, change_type, created_date,
-                                created_by, reason_code, comments, user_token,
-                                account_record_id, tenant_record_id)
-         select gen_random_uuid(), history.record_id, '{audit_table_name}', history.change_type,
-                {date}, {by}, {reason}, {comment}, {token}, {account}, {tenant}
-         from history
-         order by history.record_id",
-        date = p(0),
-        by = p(1),
-        reason = p(2),
-        comment = p(3),
-        token = p(4),
-        account = p(5),
-        tenant = p(6),
-    )
-}
-
-async fn query_payments(
-    client: &impl GenericClient,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Vec<PaymentRecord>, StorageError> {
-    let rows = query_cached(client, sql, params).await?;
-    rows.iter().map(PaymentRecord::from_row).collect()
+    let mut all = params.to_vec();
+    all.extend(audit_row.settled_params());
+    query_one_as(client, &sql, &all).await
 }
 
 /// The tenant's payments with these ids, in no particular order.
@@ -502,7 +504,7 @@ pub async fn find_payments_by_ids(
     tenant_record_id: i64,
     ids: &[Uuid],
 ) -> Result<Vec<PaymentRecord>, StorageError> {
-    query_payments(
+    query_as(
         client,
         "select * from payments where id = any($1) and tenant_record_id = $2",
         &[&ids, &tenant_record_id],
@@ -516,7 +518,7 @@ pub async fn find_payments_by_account(
     tenant_record_id: i64,
     account_id: Uuid,
 ) -> Result<Vec<PaymentRecord>, StorageError> {
-    query_payments(
+    query_as(
         client,
         "select * from payments where account_id = $1 and tenant_record_id = $2
          order by record_id",
@@ -524,6 +526,14 @@ pub async fn find_payments_by_account(
     )
     .await
 }
+
+/// Kill Bill's PaymentSqlDao `searchQuery` on the payments of tenant `$1`: every one when
+/// `$2` is null, else those whose id, account id or payment method id equals `$2`, or whose
+/// external key or state name is like `$3`.
+const PAYMENT_SEARCH_CLAUSE: &str = "tenant_record_id = $1
+    and ($2::text is null or id::text = $2 or account_id::text = $2
+         or payment_method_id::text = $2 or external_key like $3
+         or state_name like $3)";
 
 /// One page of the tenant's payments, or of those matching `search` (Kill Bill's PaymentSqlDao
 /// `searchQuery`: the id, the account id or the payment method id equal to the key, or the
@@ -536,23 +546,10 @@ pub async fn list_payments(
     limit: i64,
     descending: bool,
 ) -> Result<Vec<PaymentRecord>, StorageError> {
-    let order = if descending { "desc" } else { "asc" };
-    let like = search.map(|key| format!("%{key}%"));
-    let sql = format!(
-        "select * from payments
-         where tenant_record_id = $1
-           and ($2::text is null or id::text = $2 or account_id::text = $2
-                or payment_method_id::text = $2 or external_key like $3
-                or state_name like $3)
-         order by record_id {order}
-         offset $4 limit $5"
-    );
-    query_payments(
-        client,
-        &sql,
-        &[&tenant_record_id, &search, &like, &offset, &limit],
-    )
-    .await
+    let like = search.map(like_pattern);
+    payment_search(&[&tenant_record_id, &search, &like])
+        .page(client, offset, limit, descending)
+        .await
 }
 
 /// How many of the tenant's payments match `search`, with [`list_payments`]' clause.
@@ -561,18 +558,19 @@ pub async fn count_payments(
     tenant_record_id: i64,
     search: Option<&str>,
 ) -> Result<i64, StorageError> {
-    let like = search.map(|key| format!("%{key}%"));
-    let row = crate::storage::query_one_cached(
-        client,
-        "select count(*) from payments
-             where tenant_record_id = $1
-               and ($2::text is null or id::text = $2 or account_id::text = $2
-                    or payment_method_id::text = $2 or external_key like $3
-                    or state_name like $3)",
-        &[&tenant_record_id, &search, &like],
-    )
-    .await?;
-    Ok(row.try_get(0)?)
+    let like = search.map(like_pattern);
+    payment_search(&[&tenant_record_id, &search, &like])
+        .count(client)
+        .await
+}
+
+fn payment_search<'a>(params: &'a [&'a (dyn ToSql + Sync)]) -> Search<'a> {
+    Search {
+        from: "payments",
+        rows: "*",
+        clause: PAYMENT_SEARCH_CLAUSE,
+        params,
+    }
 }
 
 /// The transactions of these payments, in effective date order (then creation order).
@@ -580,14 +578,13 @@ pub async fn find_transactions_by_payments(
     client: &impl GenericClient,
     payment_ids: &[Uuid],
 ) -> Result<Vec<TransactionRecord>, StorageError> {
-    let rows = query_cached(
+    query_as(
         client,
         "select * from payment_transactions where payment_id = any($1)
          order by effective_date, record_id",
         &[&payment_ids],
     )
-    .await?;
-    rows.iter().map(TransactionRecord::from_row).collect()
+    .await
 }
 
 /// The tenant's transactions with this external key, oldest first.
@@ -596,15 +593,14 @@ pub async fn find_transactions_by_external_key(
     tenant_record_id: i64,
     external_key: &str,
 ) -> Result<Vec<TransactionRecord>, StorageError> {
-    let rows = query_cached(
+    query_as(
         client,
         "select * from payment_transactions
          where tenant_record_id = $1 and transaction_external_key = $2
          order by record_id",
         &[&tenant_record_id, &external_key],
     )
-    .await?;
-    rows.iter().map(TransactionRecord::from_row).collect()
+    .await
 }
 
 /// A transaction still UNKNOWN or PENDING, with what the janitor needs to repair it.
@@ -620,16 +616,18 @@ pub async fn find_transaction_with_payment(
     tenant_record_id: i64,
     transaction_id: Uuid,
 ) -> Result<Option<OpenTransaction>, StorageError> {
-    let Some(row) = query_opt_cached(
+    let Some(transaction) = find_by::<TransactionRecord>(
         client,
-        "select * from payment_transactions where id = $1 and tenant_record_id = $2",
-        &[&transaction_id, &tenant_record_id],
+        "payment_transactions",
+        "id",
+        &transaction_id,
+        tenant_record_id,
+        "",
     )
     .await?
     else {
         return Ok(None);
     };
-    let transaction = TransactionRecord::from_row(&row)?;
     let payment = find_payment(
         client,
         tenant_record_id,
@@ -650,13 +648,12 @@ pub async fn try_lock_account(
     client: &impl GenericClient,
     lock_name: &str,
 ) -> Result<bool, StorageError> {
-    let row = query_one_cached(
+    query_value(
         client,
         "select pg_try_advisory_xact_lock(hashtextextended($1, 0))",
         &[&lock_name],
     )
-    .await?;
-    Ok(row.try_get(0)?)
+    .await
 }
 
 /// The tenant's account with this id, with whether a live lease of another node holds it: not
@@ -671,7 +668,7 @@ pub async fn find_account_for_payment(
     node: &str,
     dead_nodes: &[String],
 ) -> Result<Option<(AccountRecord, bool)>, StorageError> {
-    let row = query_opt_cached(
+    let row = super::query_opt_cached(
         client,
         "select accounts.*, exists (
                 select 1 from account_locks lease
@@ -738,8 +735,7 @@ pub async fn find_payment(
         return Ok(None);
     };
     let sql = format!("select * from payments p where {condition}");
-    let row = query_opt_cached(client, &sql, &[&tenant_record_id, lookup.value()]).await?;
-    row.as_ref().map(PaymentRecord::from_row).transpose()
+    query_opt_as(client, &sql, &[&tenant_record_id, lookup.value()]).await
 }
 
 /// The transactions of the payment `lookup` names, in effective date order (then creation
@@ -757,8 +753,7 @@ pub async fn find_transactions_of_payment(
          where payment_id = (select p.id from payments p where {condition})
          order by effective_date, record_id"
     );
-    let rows = query_cached(client, &sql, &[&tenant_record_id, lookup.value()]).await?;
-    rows.iter().map(TransactionRecord::from_row).collect()
+    query_as(client, &sql, &[&tenant_record_id, lookup.value()]).await
 }
 
 /// The method an operation would use: that of the payment `lookup` names, else
@@ -784,7 +779,7 @@ pub async fn find_method_for_payment(
                              (select payment_method_id from accounts
                               where id = $4 and tenant_record_id = $1))"
     );
-    let row = query_opt_cached(
+    query_opt_as(
         client,
         &sql,
         &[
@@ -794,8 +789,7 @@ pub async fn find_method_for_payment(
             &account_id,
         ],
     )
-    .await?;
-    row.as_ref().map(PaymentMethodRecord::from_row).transpose()
+    .await
 }
 
 /// Who holds an account's lease, and for what.
@@ -818,7 +812,7 @@ pub async fn take_lease(
 ) -> Result<Option<(i64, Uuid)>, StorageError> {
     let (tenant_record_id, transaction_id) = lease.transaction.unzip();
     // `displaced` reads the row as it was before the upsert (one snapshot for the statement).
-    let row = query_opt_cached(
+    query_opt_as(
         client,
         "with displaced as (
              select tenant_record_id, transaction_id from account_locks
@@ -844,9 +838,7 @@ pub async fn take_lease(
             &transaction_id,
         ],
     )
-    .await?;
-    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .transpose()
+    .await
 }
 
 /// A lease a dead node held: its name, owner and the transaction it protected.
@@ -862,7 +854,7 @@ pub async fn find_leases_of_node(
     client: &impl GenericClient,
     node: &str,
 ) -> Result<Vec<HeldLease>, StorageError> {
-    let rows = query_cached(
+    let rows = super::query_cached(
         client,
         "select lock_name, owner, tenant_record_id, transaction_id from account_locks
          where node = $1 order by lock_name",
@@ -918,7 +910,7 @@ pub async fn find_abandoned_transactions(
     recorded_before: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<(i64, Uuid)>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select tenant_record_id, id from payment_transactions
              where transaction_status = 'UNKNOWN' and updated_date = created_date
@@ -927,8 +919,5 @@ pub async fn find_abandoned_transactions(
              limit $2",
         &[&recorded_before, &limit],
     )
-    .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect()
+    .await
 }

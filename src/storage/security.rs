@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
-use super::StorageError;
+use super::{query_column, StorageError};
 
 /// The channel every node listens on to forget the users and permissions it remembers.
 pub const CHANGED_CHANNEL: &str = "security_changed";
@@ -43,17 +43,14 @@ pub async fn role_permissions(
     client: &impl GenericClient,
     role: &str,
 ) -> Result<Vec<String>, StorageError> {
-    let rows = super::query_cached(
+    query_column(
         client,
         "select permission from roles_permissions
              where role_name = $1 and is_active
              order by permission collate \"C\", record_id",
         &[&role],
     )
-    .await?;
-    rows.iter()
-        .map(|row| row.try_get(0).map_err(StorageError::from))
-        .collect()
+    .await
 }
 
 pub async fn insert_role_permission(
@@ -170,17 +167,14 @@ pub async fn user_roles(
     client: &impl GenericClient,
     username: &str,
 ) -> Result<Vec<String>, StorageError> {
-    let rows = super::query_cached(
+    query_column(
         client,
         "select role_name from user_roles
              where username = $1 and is_active
              order by role_name collate \"C\", record_id",
         &[&username],
     )
-    .await?;
-    rows.iter()
-        .map(|row| row.try_get(0).map_err(StorageError::from))
-        .collect()
+    .await
 }
 
 pub async fn insert_user_role(
@@ -224,7 +218,7 @@ pub async fn user_permissions(
     client: &impl GenericClient,
     username: &str,
 ) -> Result<Vec<String>, StorageError> {
-    let rows = super::query_cached(
+    query_column(
         client,
         "select p.permission
              from user_roles r
@@ -233,8 +227,5 @@ pub async fn user_permissions(
              order by r.role_name collate \"C\", p.permission collate \"C\", p.record_id",
         &[&username],
     )
-    .await?;
-    rows.iter()
-        .map(|row| row.try_get(0).map_err(StorageError::from))
-        .collect()
+    .await
 }

@@ -11,8 +11,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::ChangeType;
-use super::StorageError;
+use super::audit::{ChangeType, HistoryTarget};
+use super::{query_as, query_one_as, query_opt_as, FromRow, StorageError};
 
 /// The unique index that makes a second live definition with one name in a tenant a conflict.
 pub const ACTIVE_NAME_INDEX: &str = "tag_definitions_active_name";
@@ -33,7 +33,7 @@ pub struct TagDefinitionRecord {
     pub tenant_record_id: i64,
 }
 
-impl TagDefinitionRecord {
+impl FromRow for TagDefinitionRecord {
     fn from_row(row: &Row) -> Result<TagDefinitionRecord, StorageError> {
         Ok(TagDefinitionRecord {
             record_id: row.try_get("record_id")?,
@@ -46,6 +46,13 @@ impl TagDefinitionRecord {
         })
     }
 }
+
+const HISTORY: HistoryTarget = HistoryTarget {
+    table: "tag_definitions",
+    history_table: "tag_definition_history",
+    columns: DATA_COLUMNS,
+    audit_table_name: "TAG_DEFINITION_HISTORY",
+};
 
 /// What a new definition holds.
 #[derive(Debug, Clone)]
@@ -70,7 +77,7 @@ pub async fn insert_tag_definition(
          values ($1, $2, $3, $4, true, $5, $6, $5, $6, $7)
          returning *"
     );
-    let row = crate::storage::query_one_cached(
+    query_one_as(
         client,
         &sql,
         &[
@@ -83,8 +90,7 @@ pub async fn insert_tag_definition(
             &definition.tenant_record_id,
         ],
     )
-    .await?;
-    TagDefinitionRecord::from_row(&row)
+    .await
 }
 
 /// Marks the definition `record_id` deleted (is_active false); the row stays.
@@ -94,14 +100,9 @@ pub async fn deactivate_tag_definition(
     updated_by: &str,
     updated_date: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    crate::storage::execute_cached(
-        client,
-        "update tag_definitions set is_active = false, updated_by = $2, updated_date = $3
-             where record_id = $1",
-        &[&record_id, &updated_by, &updated_date],
-    )
-    .await?;
-    Ok(())
+    HISTORY
+        .set_active(client, record_id, false, updated_by, updated_date)
+        .await
 }
 
 /// Copies the current state of the definition `record_id` into `tag_definition_history` as one
@@ -111,16 +112,9 @@ pub async fn insert_tag_definition_history(
     record_id: i64,
     change_type: ChangeType,
 ) -> Result<i64, StorageError> {
-    // Copied inside the caller's transaction, right after its write: the history row is
-    // exactly the state that write left.
-    let sql = format!(
-        "insert into tag_definition_history (target_record_id, change_type, {DATA_COLUMNS})
-         select record_id, $2, {DATA_COLUMNS} from tag_definitions where record_id = $1
-         returning record_id"
-    );
-    let row = crate::storage::query_one_cached(client, &sql, &[&record_id, &change_type.as_str()])
-        .await?;
-    Ok(row.try_get(0)?)
+    HISTORY
+        .copy_to_history(client, record_id, change_type)
+        .await
 }
 
 /// The tenant's live definitions in creation order.
@@ -128,14 +122,13 @@ pub async fn find_active_tag_definitions(
     client: &impl GenericClient,
     tenant_record_id: i64,
 ) -> Result<Vec<TagDefinitionRecord>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select * from tag_definitions where tenant_record_id = $1 and is_active
              order by record_id",
         &[&tenant_record_id],
     )
-    .await?;
-    rows.iter().map(TagDefinitionRecord::from_row).collect()
+    .await
 }
 
 /// The tenant's definitions with these ids, deleted ones included (removed tags may still
@@ -145,13 +138,12 @@ pub async fn find_tag_definitions_by_ids(
     tenant_record_id: i64,
     ids: &[Uuid],
 ) -> Result<Vec<TagDefinitionRecord>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select * from tag_definitions where id = any($1) and tenant_record_id = $2",
         &[&ids, &tenant_record_id],
     )
-    .await?;
-    rows.iter().map(TagDefinitionRecord::from_row).collect()
+    .await
 }
 
 /// The tenant's live definition with this id, no lock.
@@ -160,13 +152,7 @@ pub async fn find_active_tag_definition(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    let row = crate::storage::query_opt_cached(
-        client,
-        "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active",
-        &[&id, &tenant_record_id],
-    )
-    .await?;
-    row.as_ref().map(TagDefinitionRecord::from_row).transpose()
+    find_active(client, tenant_record_id, id, "").await
 }
 
 /// The tenant's live definition with this id, share-locked until the caller's transaction
@@ -177,14 +163,7 @@ pub async fn share_lock_active_tag_definition(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    let row = crate::storage::query_opt_cached(
-        client,
-        "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active
-             for share",
-        &[&id, &tenant_record_id],
-    )
-    .await?;
-    row.as_ref().map(TagDefinitionRecord::from_row).transpose()
+    find_active(client, tenant_record_id, id, "for share").await
 }
 
 /// The tenant's live definition with this id, locked for a deletion until the caller's
@@ -194,12 +173,19 @@ pub async fn lock_active_tag_definition(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    let row = crate::storage::query_opt_cached(
-        client,
+    find_active(client, tenant_record_id, id, "for update").await
+}
+
+/// The tenant's live definition with this id, read with `lock` (a locking clause, or none).
+async fn find_active(
+    client: &impl GenericClient,
+    tenant_record_id: i64,
+    id: Uuid,
+    lock: &'static str,
+) -> Result<Option<TagDefinitionRecord>, StorageError> {
+    let sql = format!(
         "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active
-             for update",
-        &[&id, &tenant_record_id],
-    )
-    .await?;
-    row.as_ref().map(TagDefinitionRecord::from_row).transpose()
+         {lock}"
+    );
+    query_opt_as(client, &sql, &[&id, &tenant_record_id]).await
 }

@@ -10,8 +10,10 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::ChangeType;
-use super::StorageError;
+use super::audit::{ChangeType, HistoryTarget};
+use super::{
+    find_by, like_pattern, query_as, query_opt_as, query_value, FromRow, Search, StorageError,
+};
 
 /// Every column a tag and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, tag_definition_id, object_id, object_type, is_active,
@@ -30,7 +32,7 @@ pub struct TagRecord {
     pub tenant_record_id: i64,
 }
 
-impl TagRecord {
+impl FromRow for TagRecord {
     fn from_row(row: &Row) -> Result<TagRecord, StorageError> {
         Ok(TagRecord {
             record_id: row.try_get("record_id")?,
@@ -44,6 +46,13 @@ impl TagRecord {
         })
     }
 }
+
+const HISTORY: HistoryTarget = HistoryTarget {
+    table: "tags",
+    history_table: "tag_history",
+    columns: DATA_COLUMNS,
+    audit_table_name: "TAG_HISTORY",
+};
 
 /// What a new tag holds.
 #[derive(Debug, Clone)]
@@ -74,7 +83,7 @@ pub async fn insert_tag_unless_present(
          do nothing
          returning *"
     );
-    let row = crate::storage::query_opt_cached(
+    query_opt_as(
         client,
         &sql,
         &[
@@ -88,8 +97,7 @@ pub async fn insert_tag_unless_present(
             &tag.tenant_record_id,
         ],
     )
-    .await?;
-    row.as_ref().map(TagRecord::from_row).transpose()
+    .await
 }
 
 /// Marks the tag `record_id` removed (is_active false); the row stays.
@@ -99,14 +107,9 @@ pub async fn deactivate_tag(
     updated_by: &str,
     updated_date: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    crate::storage::execute_cached(
-        client,
-        "update tags set is_active = false, updated_by = $2, updated_date = $3
-             where record_id = $1",
-        &[&record_id, &updated_by, &updated_date],
-    )
-    .await?;
-    Ok(())
+    HISTORY
+        .set_active(client, record_id, false, updated_by, updated_date)
+        .await
 }
 
 /// Copies the current state of the tag `record_id` into `tag_history` as one change; returns
@@ -116,16 +119,9 @@ pub async fn insert_tag_history(
     record_id: i64,
     change_type: ChangeType,
 ) -> Result<i64, StorageError> {
-    // Copied inside the caller's transaction, right after its write: the history row is
-    // exactly the state that write left.
-    let sql = format!(
-        "insert into tag_history (target_record_id, change_type, {DATA_COLUMNS})
-         select record_id, $2, {DATA_COLUMNS} from tags where record_id = $1
-         returning record_id"
-    );
-    let row = crate::storage::query_one_cached(client, &sql, &[&record_id, &change_type.as_str()])
-        .await?;
-    Ok(row.try_get(0)?)
+    HISTORY
+        .copy_to_history(client, record_id, change_type)
+        .await
 }
 
 /// The object's tags in the order they were added; removed ones only when `include_deleted`.
@@ -136,7 +132,7 @@ pub async fn find_tags_for_object(
     object_type: &str,
     include_deleted: bool,
 ) -> Result<Vec<TagRecord>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select * from tags
              where object_id = $1 and object_type = $2 and tenant_record_id = $3
@@ -149,8 +145,7 @@ pub async fn find_tags_for_object(
             &include_deleted,
         ],
     )
-    .await?;
-    rows.iter().map(TagRecord::from_row).collect()
+    .await
 }
 
 /// How many active tags of the tenant use the definition `tag_definition_id`.
@@ -159,14 +154,13 @@ pub async fn count_active_tags_for_definition(
     tenant_record_id: i64,
     tag_definition_id: Uuid,
 ) -> Result<i64, StorageError> {
-    let row = crate::storage::query_one_cached(
+    query_value(
         client,
         "select count(*) from tags
              where tag_definition_id = $1 and tenant_record_id = $2 and is_active",
         &[&tag_definition_id, &tenant_record_id],
     )
-    .await?;
-    Ok(row.try_get(0)?)
+    .await
 }
 
 /// The tags of every object of the account (of one object type when given) in the order they
@@ -178,7 +172,7 @@ pub async fn find_tags_for_account(
     object_type: Option<&str>,
     include_deleted: bool,
 ) -> Result<Vec<TagRecord>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select * from tags
              where account_record_id = $1 and tenant_record_id = $2
@@ -191,8 +185,7 @@ pub async fn find_tags_for_account(
             &include_deleted,
         ],
     )
-    .await?;
-    rows.iter().map(TagRecord::from_row).collect()
+    .await
 }
 
 /// The tenant's tag with this id, removed or not.
@@ -201,13 +194,7 @@ pub async fn find_tag(
     tenant_record_id: i64,
     id: Uuid,
 ) -> Result<Option<TagRecord>, StorageError> {
-    let row = crate::storage::query_opt_cached(
-        client,
-        "select * from tags where id = $1 and tenant_record_id = $2",
-        &[&id, &tenant_record_id],
-    )
-    .await?;
-    row.as_ref().map(TagRecord::from_row).transpose()
+    find_by(client, "tags", "id", &id, tenant_record_id, "").await
 }
 
 /// A definition a tag search matches names and descriptions against, besides the tenant's own
@@ -259,7 +246,7 @@ fn tag_filter_params<'a>(filter: TagFilter<'a>) -> TagFilterParams<'a> {
         TagFilter::All => (None, None, Vec::new(), Vec::new(), Vec::new()),
         TagFilter::Key { key, fixed } => (
             Some(key),
-            Some(format!("%{key}%")),
+            Some(like_pattern(key)),
             fixed.iter().map(|definition| definition.id).collect(),
             fixed.iter().map(|definition| definition.name).collect(),
             fixed
@@ -280,28 +267,10 @@ pub async fn list_tags(
     limit: i64,
     descending: bool,
 ) -> Result<Vec<TagRecord>, StorageError> {
-    let order = if descending { "desc" } else { "asc" };
-    let sql = format!(
-        "select t.* from tags t where {TAG_FILTER_CLAUSE}
-         order by t.record_id {order} offset $7 limit $8"
-    );
     let (key, like, ids, names, descriptions) = tag_filter_params(filter);
-    let rows = crate::storage::query_cached(
-        client,
-        &sql,
-        &[
-            &tenant_record_id,
-            &key,
-            &like,
-            &ids,
-            &names,
-            &descriptions,
-            &offset,
-            &limit,
-        ],
-    )
-    .await?;
-    rows.iter().map(TagRecord::from_row).collect()
+    search(&[&tenant_record_id, &key, &like, &ids, &names, &descriptions])
+        .page(client, offset, limit, descending)
+        .await
 }
 
 /// How many of the tenant's active tags `filter` keeps.
@@ -310,13 +279,18 @@ pub async fn count_tags(
     tenant_record_id: i64,
     filter: TagFilter<'_>,
 ) -> Result<i64, StorageError> {
-    let sql = format!("select count(*) from tags t where {TAG_FILTER_CLAUSE}");
     let (key, like, ids, names, descriptions) = tag_filter_params(filter);
-    let row = crate::storage::query_one_cached(
-        client,
-        &sql,
-        &[&tenant_record_id, &key, &like, &ids, &names, &descriptions],
-    )
-    .await?;
-    Ok(row.try_get(0)?)
+    search(&[&tenant_record_id, &key, &like, &ids, &names, &descriptions])
+        .count(client)
+        .await
+}
+
+/// The tenant's active tags [`TAG_FILTER_CLAUSE`] keeps, its values in `params`.
+fn search<'a>(params: &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]) -> Search<'a> {
+    Search {
+        from: "tags t",
+        rows: "t.*",
+        clause: TAG_FILTER_CLAUSE,
+        params,
+    }
 }

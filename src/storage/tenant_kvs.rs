@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::StorageError;
+use super::{query_as, query_column, query_one_as, StorageError};
 
 /// Serializes writers of one tenant's key-values until the caller's transaction ends, so that
 /// replacing a single-valued key (deactivate, then insert) never leaves two active values.
@@ -49,7 +49,7 @@ pub async fn insert_tenant_kv(
     created_date: DateTime<Utc>,
 ) -> Result<(i64, Uuid), StorageError> {
     // A plain insert, no lock beyond the caller's lock_tenant_kvs.
-    let row = crate::storage::query_one_cached(
+    query_one_as(
         client,
         "insert into tenant_kvs (id, tenant_record_id, tenant_key, tenant_value, is_active,
                                      created_date, created_by, updated_date, updated_by)
@@ -64,8 +64,7 @@ pub async fn insert_tenant_kv(
             &created_by,
         ],
     )
-    .await?;
-    Ok((row.try_get(0)?, row.try_get(1)?))
+    .await
 }
 
 /// Marks every active value of `key` inactive; returns the record ids it deactivated.
@@ -77,7 +76,7 @@ pub async fn deactivate_tenant_key(
     updated_date: DateTime<Utc>,
 ) -> Result<Vec<i64>, StorageError> {
     // The update takes the row locks it needs; the caller holds lock_tenant_kvs.
-    let rows = crate::storage::query_cached(
+    query_column(
         client,
         "update tenant_kvs
              set is_active = false, updated_date = $4, updated_by = $3
@@ -85,10 +84,7 @@ pub async fn deactivate_tenant_key(
              returning record_id",
         &[&tenant_record_id, &key, &updated_by, &updated_date],
     )
-    .await?;
-    rows.iter()
-        .map(|row| row.try_get(0).map_err(StorageError::from))
-        .collect()
+    .await
 }
 
 /// The active values of `key`, oldest first.
@@ -98,17 +94,14 @@ pub async fn active_values(
     key: &str,
 ) -> Result<Vec<String>, StorageError> {
     // No lock: a snapshot read; a value registered a moment later applies to later events.
-    let rows = crate::storage::query_cached(
+    query_column(
         client,
         "select tenant_value from tenant_kvs
              where tenant_record_id = $1 and tenant_key = $2 and is_active
              order by record_id",
         &[&tenant_record_id, &key],
     )
-    .await?;
-    rows.iter()
-        .map(|row| row.try_get(0).map_err(StorageError::from))
-        .collect()
+    .await
 }
 
 /// The active values of every key starting with `prefix` (a SQL `like` pattern prefix: `%`
@@ -119,17 +112,14 @@ pub async fn search_active_values(
     prefix: &str,
 ) -> Result<Vec<(String, String)>, StorageError> {
     // No lock: a snapshot read, as for active_values.
-    let rows = crate::storage::query_cached(
+    query_as(
         client,
         "select tenant_key, tenant_value from tenant_kvs
              where tenant_record_id = $1 and tenant_key like $2 || '%' and is_active
              order by record_id",
         &[&tenant_record_id, &prefix],
     )
-    .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect()
+    .await
 }
 
 /// [`active_values`] for the tenant of id `tenant_id` (what plugins know a tenant by).
@@ -138,7 +128,7 @@ pub async fn active_values_for_tenant_id(
     tenant_id: Uuid,
     key: &str,
 ) -> Result<Vec<String>, StorageError> {
-    let rows = crate::storage::query_cached(
+    query_column(
         client,
         "select kv.tenant_value from tenant_kvs kv
              join tenants t on t.record_id = kv.tenant_record_id
@@ -146,8 +136,5 @@ pub async fn active_values_for_tenant_id(
              order by kv.record_id",
         &[&tenant_id, &key],
     )
-    .await?;
-    rows.iter()
-        .map(|row| row.try_get(0).map_err(StorageError::from))
-        .collect()
+    .await
 }

@@ -4,10 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::StorageError;
+use super::{query_one_as, query_opt_as, FromRow, StorageError};
 
 /// The unique index that makes a second tenant with the same API key a conflict.
 pub const API_KEY_INDEX: &str = "tenants_api_key";
@@ -20,7 +21,7 @@ pub struct TenantRow {
     pub api_key: String,
 }
 
-impl TenantRow {
+impl FromRow for TenantRow {
     fn from_row(row: &Row) -> Result<TenantRow, StorageError> {
         Ok(TenantRow {
             record_id: row.try_get("record_id")?,
@@ -45,7 +46,7 @@ pub async fn insert_tenant(
     client: &impl GenericClient,
     tenant: &NewTenantRow<'_>,
 ) -> Result<TenantRow, StorageError> {
-    let row = crate::storage::query_one_cached(
+    query_one_as(
         client,
         "insert into tenants (id, external_key, api_key, api_secret,
                                   created_date, created_by, updated_date, updated_by)
@@ -60,21 +61,14 @@ pub async fn insert_tenant(
             &tenant.created_by,
         ],
     )
-    .await?;
-    TenantRow::from_row(&row)
+    .await
 }
 
 pub async fn find_tenant_by_id(
     client: &impl GenericClient,
     id: Uuid,
 ) -> Result<Option<TenantRow>, StorageError> {
-    let row = crate::storage::query_opt_cached(
-        client,
-        "select record_id, id, external_key, api_key from tenants where id = $1",
-        &[&id],
-    )
-    .await?;
-    row.as_ref().map(TenantRow::from_row).transpose()
+    find_tenant_by(client, "id", &id).await
 }
 
 /// The tenant with this record id, as internal events and queue entries name tenants.
@@ -82,27 +76,26 @@ pub async fn find_tenant_by_record_id(
     client: &impl GenericClient,
     record_id: i64,
 ) -> Result<Option<TenantRow>, StorageError> {
-    // No lock: a tenant row never changes once created.
-    let row = crate::storage::query_opt_cached(
-        client,
-        "select record_id, id, external_key, api_key from tenants where record_id = $1",
-        &[&record_id],
-    )
-    .await?;
-    row.as_ref().map(TenantRow::from_row).transpose()
+    find_tenant_by(client, "record_id", &record_id).await
 }
 
 pub async fn find_tenant_by_api_key(
     client: &impl GenericClient,
     api_key: &str,
 ) -> Result<Option<TenantRow>, StorageError> {
-    let row = crate::storage::query_opt_cached(
-        client,
-        "select record_id, id, external_key, api_key from tenants where api_key = $1",
-        &[&api_key],
-    )
-    .await?;
-    row.as_ref().map(TenantRow::from_row).transpose()
+    find_tenant_by(client, "api_key", &api_key).await
+}
+
+/// The tenant whose `column` (one of its unique columns, never input) equals `value`.
+async fn find_tenant_by(
+    client: &impl GenericClient,
+    column: &'static str,
+    value: &(dyn ToSql + Sync),
+) -> Result<Option<TenantRow>, StorageError> {
+    // No lock: a tenant row never changes once created.
+    let sql =
+        format!("select record_id, id, external_key, api_key from tenants where {column} = $1");
+    query_opt_as(client, &sql, &[value]).await
 }
 
 /// The tenant and its secret hash, for verifying a caller's `X-Killbill-ApiSecret`.

@@ -38,6 +38,16 @@ fn due_clause(table: &Table) -> String {
         .unwrap_or_default()
 }
 
+/// The record ids `sql` returns (its first column).
+async fn query_record_ids(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<i64>, BusError> {
+    let rows = sql::query(client, sql, params).await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 fn entries<E: Entry>(rows: &[tokio_postgres::Row]) -> Vec<E> {
     rows.iter().map(E::from_row).collect()
 }
@@ -140,8 +150,7 @@ pub(super) async fn own_available_ids(
          limit $3",
         table.live
     );
-    let rows = sql::query(client, &ids, &[&node, &after_record_id, &limit]).await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    query_record_ids(client, &ids, &[&node, &after_record_id, &limit]).await
 }
 
 /// Deletes finished entries from the live table and inserts them into history with their
@@ -269,8 +278,7 @@ pub(super) async fn lock_held_by(
          for update skip locked",
         table.live
     );
-    let rows = sql::query(client, &select, &[&node, &created_too, &limit]).await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    query_record_ids(client, &select, &[&node, &created_too, &limit]).await
 }
 
 /// Moves `record_ids` (locked in this transaction) to history as REAPED and re-inserts each
@@ -313,6 +321,5 @@ pub(super) async fn reap_and_reinsert(
         history = table.history,
         payload = table.payload,
     );
-    let rows = sql::query(client, &reap, &[&record_ids, &node]).await?;
-    Ok(rows.iter().map(|row| row.get(0)).collect())
+    query_record_ids(client, &reap, &[&record_ids, &node]).await
 }

@@ -139,15 +139,7 @@ impl GatewaySimPlugin {
         }
     }
 
-    fn pay<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-        transaction_type: TransactionType,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay_inner(call, transaction_type).boxed()
-    }
-
-    async fn pay_inner(
+    async fn pay(
         &self,
         call: &PaymentCall,
         transaction_type: TransactionType,
@@ -595,46 +587,12 @@ impl PaymentPluginApi for GatewaySimPlugin {
         .boxed()
     }
 
-    fn authorize_payment<'a>(
+    fn process_payment<'a>(
         &'a self,
+        transaction_type: TransactionType,
         call: &'a PaymentCall,
     ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Authorize)
-    }
-
-    fn capture_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Capture)
-    }
-
-    fn purchase_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Purchase)
-    }
-
-    fn void_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Void)
-    }
-
-    fn refund_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Refund)
-    }
-
-    fn credit_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.pay(call, TransactionType::Credit)
+        self.pay(call, transaction_type).boxed()
     }
 
     /// Every transaction the gateway recorded for the payment, a hang still in progress as
@@ -787,44 +745,49 @@ mod tests {
             .is_some_and(|message| message.contains("ferrobill.gateway.health")));
     }
 
+    /// Applies `steps` to `charge` in order, each with the refusal code it must get (or none).
+    fn apply_steps(
+        charge: &mut PaymentRecord,
+        steps: &[(TransactionType, Option<&str>, Option<&str>)],
+    ) {
+        for &(kind, value, expected) in steps {
+            let value = value.and_then(amount);
+            assert_eq!(
+                code(apply(charge, kind, value)),
+                expected,
+                "{kind:?} {value:?}"
+            );
+        }
+    }
+
     #[test]
     fn captures_and_refunds_stay_within_what_came_before() {
         let mut charge = payment();
-        assert_eq!(
-            code(apply(&mut charge, TransactionType::Capture, amount("1"))),
-            Some("amount_too_large")
-        );
-        assert_eq!(
-            code(apply(&mut charge, TransactionType::Authorize, amount("10"))),
-            None
-        );
-        assert_eq!(
-            code(apply(&mut charge, TransactionType::Capture, amount("6"))),
-            None
-        );
-        assert_eq!(
-            code(apply(&mut charge, TransactionType::Capture, amount("4.01"))),
-            Some("amount_too_large")
-        );
-        assert_eq!(
-            code(apply(&mut charge, TransactionType::Capture, amount("-1"))),
-            Some("invalid_amount")
-        );
-        assert_eq!(
-            code(apply(&mut charge, TransactionType::Capture, amount("4"))),
-            None
-        );
-        assert_eq!(
-            code(apply(&mut charge, TransactionType::Void, None)),
-            Some("charge_already_captured")
-        );
-        assert_eq!(
-            code(apply(&mut charge, TransactionType::Refund, amount("10.01"))),
-            Some("amount_too_large")
-        );
-        assert_eq!(
-            code(apply(&mut charge, TransactionType::Refund, amount("10"))),
-            None
+        apply_steps(
+            &mut charge,
+            &[
+                (
+                    TransactionType::Capture,
+                    Some("1"),
+                    Some("amount_too_large"),
+                ),
+                (TransactionType::Authorize, Some("10"), None),
+                (TransactionType::Capture, Some("6"), None),
+                (
+                    TransactionType::Capture,
+                    Some("4.01"),
+                    Some("amount_too_large"),
+                ),
+                (TransactionType::Capture, Some("-1"), Some("invalid_amount")),
+                (TransactionType::Capture, Some("4"), None),
+                (TransactionType::Void, None, Some("charge_already_captured")),
+                (
+                    TransactionType::Refund,
+                    Some("10.01"),
+                    Some("amount_too_large"),
+                ),
+                (TransactionType::Refund, Some("10"), None),
+            ],
         );
         assert_eq!(
             (charge.authorized, charge.captured, charge.refunded),
@@ -834,27 +797,18 @@ mod tests {
 
     #[test]
     fn a_void_ends_the_charge() {
-        let mut charge = payment();
-        assert_eq!(
-            code(apply(&mut charge, TransactionType::Authorize, amount("5"))),
-            None
-        );
-        assert_eq!(code(apply(&mut charge, TransactionType::Void, None)), None);
-        for (kind, value) in [
-            (TransactionType::Capture, amount("1")),
-            (TransactionType::Purchase, amount("1")),
-            (TransactionType::Authorize, amount("1")),
-            (TransactionType::Void, None),
-        ] {
-            assert_eq!(
-                code(apply(&mut charge, kind, value)),
-                Some("charge_voided"),
-                "{kind:?}"
-            );
-        }
-        assert_eq!(
-            code(apply(&mut charge, TransactionType::Credit, amount("3"))),
-            None
+        let voided = Some("charge_voided");
+        apply_steps(
+            &mut payment(),
+            &[
+                (TransactionType::Authorize, Some("5"), None),
+                (TransactionType::Void, None, None),
+                (TransactionType::Capture, Some("1"), voided),
+                (TransactionType::Purchase, Some("1"), voided),
+                (TransactionType::Authorize, Some("1"), voided),
+                (TransactionType::Void, None, voided),
+                (TransactionType::Credit, Some("3"), None),
+            ],
         );
     }
 
