@@ -16,7 +16,6 @@ use crate::service::tenants::Tenant;
 use crate::storage::account_emails::{self, AccountEmailRecord};
 use crate::storage::accounts;
 use crate::storage::audit::AuditedTable;
-use crate::storage::StorageError;
 
 #[derive(Clone)]
 pub struct AccountEmailService {
@@ -35,7 +34,7 @@ impl AccountEmailService {
         tenant: &Tenant,
         account_id: Uuid,
     ) -> Result<Vec<AccountEmailRecord>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         Ok(
             account_emails::find_emails_for_account(read.client(), tenant.record_id, account_id)
                 .await?,
@@ -54,7 +53,7 @@ impl AccountEmailService {
             ServiceError::InvalidArgument("AccountEmailJson email needs to be set".to_string())
         })?;
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let account = accounts::find_account_by_id(transaction, tenant.record_id, account_id)
             .await?
@@ -70,7 +69,7 @@ impl AccountEmailService {
             &context.audit(tenant.record_id, Some(account.record_id)),
         )
         .await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         Ok(())
     }
 
@@ -84,7 +83,7 @@ impl AccountEmailService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let carried =
             account_emails::find_emails_for_account(transaction, tenant.record_id, account_id)
@@ -103,7 +102,7 @@ impl AccountEmailService {
         for address in removed {
             account_emails::deactivate_email(transaction, address.record_id, now, &audit).await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         Ok(())
     }
 
@@ -116,7 +115,7 @@ impl AccountEmailService {
         account_id: Uuid,
         email_id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         accounts::find_account_by_id(connection, tenant.record_id, account_id)
             .await?

@@ -163,7 +163,7 @@ impl AccountService {
             migrated: input.migrated,
         };
 
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         if let Some(parent_id) = data.parent_account_id {
             require_parent(transaction, tenant, parent_id).await?;
@@ -227,7 +227,7 @@ impl AccountService {
         id: Uuid,
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let account = measure(
             Dao,
@@ -246,7 +246,7 @@ impl AccountService {
         external_key: &str,
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let account = measure(
             Dao,
@@ -268,7 +268,7 @@ impl AccountService {
         parent_id: Uuid,
         balances: BalanceRequest,
     ) -> Result<Vec<AccountView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let children = accounts::find_children(read.client(), tenant.record_id, parent_id).await?;
         Ok(children
             .into_iter()
@@ -293,7 +293,7 @@ impl AccountService {
     ) -> Result<(), ServiceError> {
         validate(&input)?;
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let current = accounts::lock_account_by_id(transaction, tenant.record_id, id)
             .await?
@@ -317,7 +317,7 @@ impl AccountService {
         // whether or not a field changed.
         let mut posted = self.main_bus.posted();
         post_account_change(&work, &mut posted, &current.data, &account, now, context).await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         drop(work);
         posted.committed().await;
         Ok(())
@@ -332,7 +332,7 @@ impl AccountService {
         request: PageRequest,
         balances: BalanceRequest,
     ) -> Result<Page<AccountView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let page = accounts::list_accounts(
             connection,
@@ -373,7 +373,7 @@ impl AccountService {
         if level == AuditLevel::None {
             return Ok(Vec::new());
         }
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let logs = audit::find_audit_logs(
             connection,
@@ -393,7 +393,7 @@ impl AccountService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<ObjectAuditLog>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let account = accounts::find_account_by_id(connection, tenant.record_id, id)
             .await?
@@ -418,7 +418,7 @@ impl AccountService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let account = accounts::find_account_by_id(connection, tenant.record_id, id)
             .await?

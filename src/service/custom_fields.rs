@@ -82,7 +82,7 @@ impl CustomFieldService {
         object: ObjectRef,
         audit: AuditLevel,
     ) -> Result<Vec<CustomFieldView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let fields = custom_fields::find_custom_fields_for_object(
             read.client(),
             tenant.record_id,
@@ -102,7 +102,7 @@ impl CustomFieldService {
         object_type: Option<&str>,
         audit: AuditLevel,
     ) -> Result<Vec<CustomFieldView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
             .await?
@@ -140,7 +140,7 @@ impl CustomFieldService {
             return Ok(());
         }
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let owner = find_object(work.client(), tenant.record_id, object).await?;
         let audit = context.audit(tenant.record_id, Some(owner.account_record_id));
         let mut posted = self.main_bus.posted();
@@ -173,7 +173,7 @@ impl CustomFieldService {
                 )
                 .await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         drop(work);
         posted.committed().await;
         Ok(())
@@ -203,7 +203,7 @@ impl CustomFieldService {
             return Ok(());
         }
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let owner = find_object(work.client(), tenant.record_id, object).await?;
         let audit = context.audit(tenant.record_id, Some(owner.account_record_id));
@@ -223,7 +223,7 @@ impl CustomFieldService {
             .await?
             .ok_or(ServiceError::CustomFieldNotFound { id })?;
         }
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         Ok(())
     }
 
@@ -237,7 +237,7 @@ impl CustomFieldService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let carried = custom_fields::find_custom_fields_for_object(
             transaction,
@@ -273,7 +273,7 @@ impl CustomFieldService {
                 )
                 .await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         drop(work);
         posted.committed().await;
         Ok(())
@@ -288,7 +288,7 @@ impl CustomFieldService {
         request: PageRequest,
         audit: AuditLevel,
     ) -> Result<Page<CustomFieldView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let fields = custom_fields::list_custom_fields(
             connection,
@@ -313,7 +313,7 @@ impl CustomFieldService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let field = custom_fields::find_custom_field(connection, tenant.record_id, id).await?;
         let found = field.map(|field| field.record_id);

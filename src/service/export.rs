@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::ServiceError;
 use crate::db::work::Db;
 use crate::service::tenants::Tenant;
+use crate::storage::accounts;
 use crate::storage::export::{self, ExportedColumn, ExportedTable};
-use crate::storage::{accounts, StorageError};
 
 #[derive(Clone)]
 pub struct ExportService {
@@ -33,7 +33,7 @@ impl ExportService {
         tenant: &Tenant,
         account_id: Uuid,
     ) -> Result<String, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
             .await?

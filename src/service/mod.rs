@@ -455,6 +455,21 @@ impl ServiceError {
     }
 }
 
+/// A unit of work that could not be had (no connection in time, a closed pool) or a
+/// statement the service runs itself (a commit) fails as storage does, so `?` treats them
+/// alike.
+impl From<crate::db::pool::PoolError> for ServiceError {
+    fn from(error: crate::db::pool::PoolError) -> Self {
+        ServiceError::Storage(StorageError::from(error))
+    }
+}
+
+impl From<tokio_postgres::Error> for ServiceError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        ServiceError::Storage(StorageError::from(error))
+    }
+}
+
 /// A wait refused because the task held a connection: a bug, answered as 500.
 impl From<crate::db::work::HeldConnection> for ServiceError {
     fn from(held: crate::db::work::HeldConnection) -> Self {

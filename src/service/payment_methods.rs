@@ -138,7 +138,7 @@ impl PaymentMethodService {
         let id = Uuid::new_v4();
         let is_external = plugin_name == EXTERNAL_PAYMENT_PLUGIN_NAME;
         {
-            let work = self.db.read().await.map_err(StorageError::from)?;
+            let work = self.db.read().await?;
             let client = work.client();
             accounts::find_account_by_id(client, tenant.record_id, account_id)
                 .await?
@@ -219,7 +219,7 @@ impl PaymentMethodService {
         let now = now_in_millis();
         let account_id = method.account_id;
         let external_key = &method.external_key;
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
             .await?
@@ -273,7 +273,7 @@ impl PaymentMethodService {
             set_account_default(&work, &mut posted, &account, Some(method.id), now, context)
                 .await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         drop(work);
         posted.committed().await;
         Ok(inserted)
@@ -286,7 +286,7 @@ impl PaymentMethodService {
         account_id: Uuid,
         options: ReadOptions<'_>,
     ) -> Result<Vec<PaymentMethodView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
             .await?
@@ -319,7 +319,7 @@ impl PaymentMethodService {
         id: Uuid,
         options: ReadOptions<'_>,
     ) -> Result<PaymentMethodView, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let method = payment_methods::find_payment_method_by_id(connection, tenant.record_id, id)
             .await?
@@ -341,7 +341,7 @@ impl PaymentMethodService {
         external_key: &str,
         options: ReadOptions<'_>,
     ) -> Result<PaymentMethodView, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let method = payment_methods::find_payment_method_by_external_key(
             connection,
@@ -367,7 +367,7 @@ impl PaymentMethodService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let method =
             payment_methods::find_payment_method_by_id(connection, tenant.record_id, id).await?;
@@ -395,7 +395,7 @@ impl PaymentMethodService {
     ) -> Result<(), ServiceError> {
         // Checked before the plugin hears of it, and again in the write's transaction.
         let (method, account) = {
-            let work = self.db.read().await.map_err(StorageError::from)?;
+            let work = self.db.read().await?;
             self.deletable(work.client(), tenant, id, flags).await?
         };
         // A method whose plugin is gone can still be deleted: there is nothing to tell.
@@ -411,7 +411,7 @@ impl PaymentMethodService {
                 .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
         }
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let (method, account) = self.deletable(transaction, tenant, id, flags).await?;
         let is_default = account.data.payment_method_id == Some(id);
@@ -432,7 +432,7 @@ impl PaymentMethodService {
             }
             set_account_default(&work, &mut posted, &account, None, now, context).await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         drop(work);
         posted.committed().await;
         Ok(())
@@ -476,7 +476,7 @@ impl PaymentMethodService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let method = {
-            let work = self.db.read().await.map_err(StorageError::from)?;
+            let work = self.db.read().await?;
             self.default_candidate(work.client(), tenant, account_id, id)
                 .await?
                 .1
@@ -492,14 +492,14 @@ impl PaymentMethodService {
             .await
             .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let (account, _) = self
             .default_candidate(transaction, tenant, account_id, id)
             .await?;
         let mut posted = self.main_bus.posted();
         set_account_default(&work, &mut posted, &account, Some(id), now, context).await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         drop(work);
         posted.committed().await;
         Ok(())
@@ -556,7 +556,7 @@ impl PaymentMethodService {
             MethodListing::All { plugin_name } => MethodFilter::Plugin(plugin_name),
             MethodListing::Search { key, .. } => MethodFilter::Key(key),
         };
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let methods = payment_methods::list_payment_methods(
             connection,
@@ -611,7 +611,7 @@ impl PaymentMethodService {
                 .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
             found.push((name, matches));
         }
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let mut matched = Vec::new();
         for (name, matches) in found {
@@ -692,7 +692,7 @@ impl PaymentMethodService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         {
-            let read = self.db.read().await.map_err(StorageError::from)?;
+            let read = self.db.read().await?;
             accounts::find_account_by_id(read.client(), tenant.record_id, account_id)
                 .await?
                 .ok_or(ServiceError::AccountNotFound { id: account_id })?;
@@ -723,7 +723,7 @@ impl PaymentMethodService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
             .await?
@@ -823,7 +823,7 @@ impl PaymentMethodService {
         if default_is_this_plugins {
             set_account_default(&work, &mut posted, &account, plugin_default, now, context).await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         drop(work);
         posted.committed().await;
         Ok(())

@@ -259,7 +259,7 @@ impl TagService {
         tenant: &Tenant,
         audit: AuditLevel,
     ) -> Result<Vec<TagDefinitionView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let own =
             tag_definitions::find_active_tag_definitions(connection, tenant.record_id).await?;
@@ -291,7 +291,7 @@ impl TagService {
                 audit_logs: Vec::new(),
             });
         }
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let record = tag_definitions::find_active_tag_definition(connection, tenant.record_id, id)
             .await?
@@ -349,7 +349,7 @@ impl TagService {
             return Err(ServiceError::TagDefinitionHasUppercase { name });
         }
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         // The unique index on live names decides a duplicate, so concurrent creations of one
         // name cannot both succeed.
@@ -375,7 +375,7 @@ impl TagService {
             other => other.into(),
         })?;
         record_definition_change(transaction, &record, ChangeType::Insert, now, context).await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         Ok((&record).into())
     }
 
@@ -388,7 +388,7 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         // Locked, so tags being added with it (which share-lock it) commit first and are
         // counted below, and none can be added after the count.
@@ -406,7 +406,7 @@ impl TagService {
         )
         .await?;
         record_definition_change(transaction, &record, ChangeType::Delete, now, context).await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         Ok(())
     }
 
@@ -417,7 +417,7 @@ impl TagService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let found =
             tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &[id])
@@ -445,7 +445,7 @@ impl TagService {
         include_deleted: bool,
         audit: AuditLevel,
     ) -> Result<Vec<TagView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         if object.kind != ObjectKind::Account {
             find_object(connection, tenant.record_id, object).await?;
@@ -472,7 +472,7 @@ impl TagService {
         include_deleted: bool,
         audit: AuditLevel,
     ) -> Result<Vec<TagView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
             .await?
@@ -497,7 +497,7 @@ impl TagService {
         request: PageRequest,
         audit: AuditLevel,
     ) -> Result<Page<TagView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let fixed: Vec<SearchedDefinition> = FIXED
             .iter()
@@ -533,7 +533,7 @@ impl TagService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let tag = tags::find_tag(connection, tenant.record_id, id).await?;
         let found = tag.map(|tag| tag.record_id);
@@ -550,7 +550,7 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let owner = lock_owner(transaction, tenant, object).await?.owner;
         let mut posted = self.main_bus.posted();
@@ -576,7 +576,7 @@ impl TagService {
             };
             add_tag(&work, &mut posted, &owner, &definition, now, context).await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         drop(work);
         posted.committed().await;
         Ok(())
@@ -593,7 +593,7 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let locked = lock_owner(transaction, tenant, object).await?;
         // AccountResource checks this before removing; the account is locked so that a
@@ -651,7 +651,7 @@ impl TagService {
             }
             removed.push(id);
         }
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         drop(work);
         posted.committed().await;
         Ok(())

@@ -69,7 +69,7 @@ impl TenantDirectory {
             return Ok(Some(tenant.clone()));
         }
         let found = {
-            let work = self.db.read().await.map_err(StorageError::from)?;
+            let work = self.db.read().await?;
             tenants::find_tenant_by_record_id(work.client(), record_id).await?
         };
         let Some(tenant) = found.map(Tenant::from) else {
@@ -131,7 +131,7 @@ impl TenantService {
         let api_secret = required(new.api_secret, "apiSecret")?;
         let hash = self.hasher.hash(api_secret).await?;
         let now = Utc::now();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let new_row = NewTenantRow {
             id: Uuid::new_v4(),
@@ -178,14 +178,12 @@ impl TenantService {
             ),
         )
         .await?;
-        measure(Dao, "commit", work.commit())
-            .await
-            .map_err(StorageError::from)?;
+        measure(Dao, "commit", work.commit()).await?;
         Ok(row.into())
     }
 
     pub async fn find_by_id(&self, id: Uuid) -> Result<Tenant, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         measure(
             Dao,
@@ -198,7 +196,7 @@ impl TenantService {
     }
 
     pub async fn find_by_api_key(&self, api_key: &str) -> Result<Tenant, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         measure(
             Dao,
@@ -227,7 +225,7 @@ impl TenantService {
         if let Some(tenant) = self.verified.lookup(api_key, &digest) {
             return Ok(Some(tenant));
         }
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let credentials = measure(
             Dao,

@@ -25,8 +25,8 @@ use crate::db::work::Work;
 use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
 use crate::service::{CallContext, ServiceError};
+use crate::storage::payment_methods;
 use crate::storage::payments::{self, PaymentRecord};
-use crate::storage::{payment_methods, StorageError};
 
 /// Kill Bill's janitor queue (`PaymentService` name + `Janitor.QUEUE_NAME`).
 const JANITOR_QUEUE: &str = "payment-service:janitor";
@@ -114,7 +114,7 @@ async fn handle(service: &PaymentService, entry: &NotificationEntry) -> Result<(
         account_record_id,
     } = outcome
     {
-        let work = service.inner.db.begin().await.map_err(StorageError::from)?;
+        let work = service.inner.db.begin().await?;
         schedule(
             &service.inner.notifications,
             &work,
@@ -127,7 +127,7 @@ async fn handle(service: &PaymentService, entry: &NotificationEntry) -> Result<(
             entry.user_token,
         )
         .await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
     }
     Ok(())
 }
@@ -153,7 +153,7 @@ pub(super) async fn repair_payment(
     payment: &PaymentRecord,
 ) -> Result<(), ServiceError> {
     let open: Vec<Uuid> = {
-        let work = service.inner.db.read().await.map_err(StorageError::from)?;
+        let work = service.inner.db.read().await?;
         payments::find_transactions_by_payments(work.client(), &[payment.id])
             .await?
             .into_iter()
@@ -179,7 +179,7 @@ pub(super) async fn repair_transaction(
 ) -> Result<Repair, ServiceError> {
     let inner = &service.inner;
     let found = {
-        let work = inner.db.read().await.map_err(StorageError::from)?;
+        let work = inner.db.read().await?;
         payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
             .await?
     };
@@ -274,7 +274,7 @@ async fn lease_for_repair(
 ) -> Result<Option<Started>, ServiceError> {
     let inner = &service.inner;
     let dead_nodes = inner.nodes.dead_nodes();
-    let work = inner.db.begin().await.map_err(StorageError::from)?;
+    let work = inner.db.begin().await?;
     let client = work.client();
     let name = lock_name(account_id);
     let (locked, account, current) = crate::db::sql::pipelined(async {
@@ -314,7 +314,7 @@ async fn lease_for_repair(
         transaction: Some((tenant.record_id, transaction_id)),
     };
     let displaced = payments::take_lease(client, &lease).await?;
-    work.commit().await.map_err(StorageError::from)?;
+    work.commit().await?;
     let started = Started {
         account,
         payment: current.payment,
@@ -380,7 +380,7 @@ async fn settle_once(
 ) -> Result<(), ServiceError> {
     let inner = &service.inner;
     let found = {
-        let work = inner.db.read().await.map_err(StorageError::from)?;
+        let work = inner.db.read().await?;
         payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
             .await?
     };
@@ -419,7 +419,7 @@ pub(super) async fn take_over_node(
 ) -> Result<usize, ServiceError> {
     let inner = &service.inner;
     let leases = {
-        let work = inner.db.read().await.map_err(StorageError::from)?;
+        let work = inner.db.read().await?;
         payments::find_leases_of_node(work.client(), node).await?
     };
     let count = leases.len();
@@ -488,7 +488,7 @@ async fn look_again_when_conclusive(
 ) -> Result<(), ServiceError> {
     let inner = &service.inner;
     let created = {
-        let work = inner.db.read().await.map_err(StorageError::from)?;
+        let work = inner.db.read().await?;
         payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
             .await?
             .map(|found| found.transaction.created_date)
@@ -500,7 +500,7 @@ async fn look_again_when_conclusive(
         + TimeDelta::from_std(inner.config.plugin_timeout * 2).unwrap_or(TimeDelta::MAX)
         + TimeDelta::seconds(1);
     let due = conclusive.max(Utc::now());
-    let work = inner.db.read().await.map_err(StorageError::from)?;
+    let work = inner.db.read().await?;
     inner
         .notifications
         .record_future_notification(
@@ -558,7 +558,7 @@ async fn sweep(service: &PaymentService) -> Result<(), ServiceError> {
     let recorded_before =
         Utc::now() - TimeDelta::from_std(lease_length(&inner.config)).unwrap_or(TimeDelta::MAX);
     let abandoned = {
-        let work = inner.db.read().await.map_err(StorageError::from)?;
+        let work = inner.db.read().await?;
         payments::find_abandoned_transactions(work.client(), recorded_before, SWEEP_LIMIT).await?
     };
     for (tenant_record_id, transaction_id) in abandoned {
@@ -578,7 +578,7 @@ async fn find_tenant(
 }
 
 async fn release(service: &PaymentService, name: &str, owner: &str) -> Result<(), ServiceError> {
-    let work = service.inner.db.read().await.map_err(StorageError::from)?;
+    let work = service.inner.db.read().await?;
     payments::release_lease(work.client(), name, owner).await?;
     Ok(())
 }

@@ -61,7 +61,6 @@ use crate::service::tenants::{Tenant, TenantDirectory};
 use crate::storage::accounts;
 use crate::storage::audit::AuditLogRecord as AuditLog;
 use crate::storage::payments::{self, PaymentLookup};
-use crate::storage::StorageError;
 
 pub use crate::storage::payments::PaymentRecord as Payment;
 pub use crate::storage::payments::TransactionRecord as Transaction;
@@ -249,7 +248,7 @@ impl PaymentService {
     /// Gives back the account leases an earlier run of this node held when it died: a node
     /// restarting under its name knows they are stale. Call once at startup.
     pub async fn release_stale_leases(&self) -> Result<u64, ServiceError> {
-        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let work = self.inner.db.read().await?;
         let released = payments::release_leases_of_node(work.client(), &self.inner.node).await?;
         if released > 0 {
             tracing::info!(
@@ -469,7 +468,7 @@ impl PaymentService {
             if attempt > 0 {
                 tokio::time::sleep(LOCK_RETRY_PAUSE).await;
             }
-            let work = db.begin().await.map_err(StorageError::from)?;
+            let work = db.begin().await?;
             let loaded = prepare::load(
                 &work,
                 tenant_record_id,
@@ -545,7 +544,7 @@ impl PaymentService {
         if let Target::Account(AccountRef::Id(id)) = target {
             return Ok((*id, None));
         }
-        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let work = self.inner.db.read().await?;
         let client = work.client();
         match target {
             Target::Account(AccountRef::Id(id)) => Ok((*id, None)),
@@ -625,13 +624,7 @@ impl PaymentService {
         info: Option<&PaymentTransactionInfo>,
         context: &CallContext,
     ) -> Result<Written, ServiceError> {
-        let work = self
-            .inner
-            .db
-            .resumed()
-            .begin()
-            .await
-            .map_err(StorageError::from)?;
+        let work = self.inner.db.resumed().begin().await?;
         let (written, posted) = record::write_outcome(
             &work,
             &self.inner.main_bus,

@@ -60,7 +60,7 @@ impl PaymentService {
         context: &CallContext,
     ) -> Result<OperationResult, ServiceError> {
         let (named, found) = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             let client = work.client();
             let named =
                 payments::find_payment(client, tenant.record_id, PaymentLookup::Id(payment_id))
@@ -117,7 +117,7 @@ impl PaymentService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let (found, transactions) = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             let client = work.client();
             let lookup = match &payment {
                 PaymentRef::Id(id) => PaymentLookup::Id(*id),
@@ -161,7 +161,7 @@ impl PaymentService {
     ) -> Result<(), ServiceError> {
         match transaction {
             TransactionRefForCancel::Id(id) => {
-                let work = self.inner.db.read().await.map_err(StorageError::from)?;
+                let work = self.inner.db.read().await?;
                 payments::find_transaction_with_payment(work.client(), tenant.record_id, id)
                     .await?
                     .ok_or(ServiceError::ObjectNotFound {
@@ -193,7 +193,7 @@ impl PaymentService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let account_id = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             payments::find_payment(
                 work.client(),
                 tenant.record_id,
@@ -208,7 +208,7 @@ impl PaymentService {
         };
         // Not to race an operation of this node on the account.
         let _turn = self.inner.local_locks.turn(account_id).await?;
-        let work = self.inner.db.begin().await.map_err(StorageError::from)?;
+        let work = self.inner.db.begin().await?;
         let client = work.client();
         let lookup = PaymentLookup::Id(payment_id);
         let payment = payments::find_payment(client, tenant.record_id, lookup)

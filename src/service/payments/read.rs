@@ -14,7 +14,7 @@ use crate::service::tenants::Tenant;
 use crate::service::{AuditLevel, AuditLogWithHistory, ServiceError};
 use crate::storage::audit::{self, AuditLogRecord as AuditLog, AuditedTable};
 use crate::storage::payments::{self, PaymentLookup, PaymentRecord};
-use crate::storage::{accounts, payment_methods, StorageError};
+use crate::storage::{accounts, payment_methods};
 
 impl PaymentService {
     /// The tenant's payment by id; with `with_plugin_info`, the plugin is asked about it and
@@ -30,7 +30,7 @@ impl PaymentService {
             PaymentRef::ExternalKey(key) => PaymentLookup::ExternalKey(key),
         };
         let payment = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             payments::find_payment(work.client(), tenant.record_id, lookup).await?
         }
         .ok_or_else(|| ServiceError::PaymentNotFound {
@@ -51,7 +51,7 @@ impl PaymentService {
         options: ReadOptions,
     ) -> Result<PaymentView, ServiceError> {
         let found = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
                 .await?
         }
@@ -72,7 +72,7 @@ impl PaymentService {
         options: ReadOptions,
     ) -> Result<PaymentView, ServiceError> {
         let first = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             payments::find_transactions_by_external_key(work.client(), tenant.record_id, key)
                 .await?
                 .into_iter()
@@ -91,7 +91,7 @@ impl PaymentService {
         tenant: &Tenant,
         payment_id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let work = self.inner.db.read().await?;
         let client = work.client();
         let payment =
             payments::find_payment(client, tenant.record_id, PaymentLookup::Id(payment_id))
@@ -115,7 +115,7 @@ impl PaymentService {
         tenant: &Tenant,
         transaction_id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let work = self.inner.db.read().await?;
         let client = work.client();
         let found =
             payments::find_transaction_with_payment(client, tenant.record_id, transaction_id)
@@ -154,7 +154,7 @@ impl PaymentService {
         options: ReadOptions,
     ) -> Result<Vec<PaymentView>, ServiceError> {
         let found = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             let client = work.client();
             accounts::find_account_by_id(client, tenant.record_id, account_id)
                 .await?
@@ -175,7 +175,7 @@ impl PaymentService {
         options: ReadOptions,
     ) -> Result<(Vec<PaymentView>, i64, i64), ServiceError> {
         let (found, matching, total) = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             let connection = work.client();
             let descending = limit < 0;
             // `limit=-9223372036854775808` is a valid Long: saturate rather than overflow.
@@ -215,7 +215,7 @@ impl PaymentService {
                 plugin_infos.insert(payment.id, info);
             }
         }
-        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let work = self.inner.db.read().await?;
         let connection = work.client();
         let ids: Vec<Uuid> = found.iter().map(|payment| payment.id).collect();
         // Re-read after a repair so the view shows the repaired state.
@@ -288,7 +288,7 @@ impl PaymentService {
         payment: &PaymentRecord,
     ) -> Result<Vec<PaymentTransactionInfo>, ServiceError> {
         let plugin_name = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             payment_methods::find_payment_method_by_id(
                 work.client(),
                 tenant.record_id,
