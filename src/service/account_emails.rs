@@ -10,11 +10,12 @@
 
 use uuid::Uuid;
 
-use super::{now_in_millis, trail_with_history, AuditLogWithHistory, CallContext, ServiceError};
+use super::{
+    find_account, now_in_millis, trail_with_history, AuditLogWithHistory, CallContext, ServiceError,
+};
 use crate::db::work::Db;
 use crate::service::tenants::Tenant;
 use crate::storage::account_emails::{self, AccountEmailRecord};
-use crate::storage::accounts;
 use crate::storage::audit::AuditedTable;
 
 #[derive(Clone)]
@@ -55,9 +56,7 @@ impl AccountEmailService {
         let now = now_in_millis();
         let work = self.db.begin().await?;
         let transaction = work.client();
-        let account = accounts::find_account_by_id(transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = find_account(transaction, tenant.record_id, account_id).await?;
         // The unique index on the account's active addresses makes a concurrent addition of
         // the same address a no-op too.
         account_emails::insert_email_unless_present(
@@ -95,9 +94,7 @@ impl AccountEmailService {
         if removed.is_empty() {
             return Ok(());
         }
-        let account = accounts::find_account_by_id(transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = find_account(transaction, tenant.record_id, account_id).await?;
         let audit = context.audit(tenant.record_id, Some(account.record_id));
         for address in removed {
             account_emails::deactivate_email(transaction, address.record_id, now, &audit).await?;
@@ -117,9 +114,7 @@ impl AccountEmailService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        accounts::find_account_by_id(connection, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        find_account(connection, tenant.record_id, account_id).await?;
         let email = account_emails::find_email(connection, tenant.record_id, email_id).await?;
         let found = email.map(|email| email.record_id);
         trail_with_history(

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    now_in_millis, AuditLevel, AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest,
-    ServiceError,
+    commit_and_announce, find_account, lock_account, now_in_millis, AuditLevel, AuditLog,
+    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     AccountChangeInternalEvent, AccountCreationInternalEvent, ChangedField,
@@ -295,9 +295,7 @@ impl AccountService {
         let now = now_in_millis();
         let work = self.db.begin().await?;
         let transaction = work.client();
-        let current = accounts::lock_account_by_id(transaction, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id })?;
+        let current = lock_account(transaction, tenant.record_id, id).await?;
         let data = merge(&current.data, input, treat_null_as_reset)?;
         if let Some(parent_id) = data.parent_account_id {
             if current.data.parent_account_id != Some(parent_id) {
@@ -317,10 +315,7 @@ impl AccountService {
         // whether or not a field changed.
         let mut posted = self.main_bus.posted();
         post_account_change(&work, &mut posted, &current.data, &account, now, context).await?;
-        work.commit().await?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     /// One page of the tenant's accounts (all of them, or those `search` matches), with the
@@ -395,9 +390,7 @@ impl AccountService {
     ) -> Result<Vec<ObjectAuditLog>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let account = accounts::find_account_by_id(connection, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id })?;
+        let account = find_account(connection, tenant.record_id, id).await?;
         let trail =
             audit::find_account_audit_trail(connection, tenant.record_id, account.record_id)
                 .await?;
@@ -420,9 +413,7 @@ impl AccountService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let account = accounts::find_account_by_id(connection, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id })?;
+        let account = find_account(connection, tenant.record_id, id).await?;
         Ok(audit::find_audit_logs_with_history(
             connection,
             AuditedTable::Account,

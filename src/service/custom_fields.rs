@@ -16,8 +16,9 @@
 use uuid::Uuid;
 
 use super::{
-    audit_trails, find_object, now_in_millis, page_totals, trail_with_history, AuditLevel,
-    AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    commit_and_announce, find_account, find_object, now_in_millis, page_totals, required,
+    trail_with_history, with_audit_trails, AuditLevel, AuditLog, AuditLogWithHistory, CallContext,
+    Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     CustomFieldCreationInternalEvent, CustomFieldDeletionInternalEvent, CustomFieldEventData,
@@ -25,7 +26,6 @@ use crate::bus::internal_events::{
 use crate::bus::Bus;
 use crate::db::work::{Db, Work};
 use crate::service::tenants::Tenant;
-use crate::storage::accounts;
 use crate::storage::audit::AuditedTable;
 use crate::storage::custom_fields::{self, CustomFieldRecord, NewCustomField};
 use crate::storage::objects::{ObjectOwner, ObjectRef};
@@ -60,13 +60,6 @@ pub struct CustomFieldService {
     db: Db,
     /// Where fields added and removed are announced.
     main_bus: Bus,
-}
-
-/// A string Kill Bill's verifyNonNullOrEmpty accepts, or its IllegalArgumentException.
-fn required(value: Option<String>, message: &str) -> Result<String, ServiceError> {
-    value
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| ServiceError::InvalidArgument(message.to_string()))
 }
 
 impl CustomFieldService {
@@ -104,9 +97,7 @@ impl CustomFieldService {
     ) -> Result<Vec<CustomFieldView>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = find_account(connection, tenant.record_id, account_id).await?;
         let fields = custom_fields::find_custom_fields_for_account(
             connection,
             tenant.record_id,
@@ -173,10 +164,7 @@ impl CustomFieldService {
                 )
                 .await?;
         }
-        work.commit().await?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     /// Changes the values of the object's fields, all or none. Each change names a field id
@@ -273,10 +261,7 @@ impl CustomFieldService {
                 )
                 .await?;
         }
-        work.commit().await?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     /// One page of the tenant's active fields that `filter` keeps, each with its audit trail
@@ -370,21 +355,20 @@ async fn with_trails(
     fields: Vec<CustomFieldRecord>,
     audit: AuditLevel,
 ) -> Result<Vec<CustomFieldView>, ServiceError> {
-    let record_ids: Vec<i64> = fields.iter().map(|field| field.record_id).collect();
-    let mut trails = audit_trails(
+    let record_id = |field: &CustomFieldRecord| field.record_id;
+    let table = AuditedTable::CustomField;
+    let fields = with_audit_trails(
         read.client(),
-        AuditedTable::CustomField,
+        table,
         tenant.record_id,
-        &record_ids,
+        fields,
+        record_id,
         audit,
     )
     .await?;
     Ok(fields
         .into_iter()
-        .map(|field| CustomFieldView {
-            audit_logs: trails.remove(&field.record_id).unwrap_or_default(),
-            field,
-        })
+        .map(|(field, audit_logs)| CustomFieldView { field, audit_logs })
         .collect())
 }
 

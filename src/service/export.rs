@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::ServiceError;
 use crate::db::work::Db;
+use crate::service::find_account;
 use crate::service::tenants::Tenant;
-use crate::storage::accounts;
 use crate::storage::export::{self, ExportedColumn, ExportedTable};
 
 #[derive(Clone)]
@@ -35,9 +35,7 @@ impl ExportService {
     ) -> Result<String, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = find_account(connection, tenant.record_id, account_id).await?;
         let tables =
             export::export_account(connection, tenant.record_id, account.record_id).await?;
         drop(read);

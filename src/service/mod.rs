@@ -30,7 +30,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use crate::bus::notifications::NotificationError;
-use crate::bus::BusError;
+use crate::bus::{BusError, PostedEvents};
+use crate::db::work::Work;
+use crate::storage::accounts::AccountRecord;
 use crate::storage::audit::{find_audit_logs, AuditedTable};
 use crate::storage::{AuditContext, StorageError};
 
@@ -84,6 +86,49 @@ pub(crate) async fn find_object(
         })
 }
 
+/// The tenant's account `id` read as it stands, or Kill Bill's ObjectDoesNotExist.
+pub(crate) async fn find_account(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant_record_id: i64,
+    id: uuid::Uuid,
+) -> Result<AccountRecord, ServiceError> {
+    crate::storage::accounts::find_account_by_id(connection, tenant_record_id, id)
+        .await?
+        .ok_or(ServiceError::AccountNotFound { id })
+}
+
+/// The tenant's account `id` with its row locked for the caller's transaction (writes that
+/// read or change the account are ordered by it), or Kill Bill's ObjectDoesNotExist.
+pub(crate) async fn lock_account(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant_record_id: i64,
+    id: uuid::Uuid,
+) -> Result<AccountRecord, ServiceError> {
+    crate::storage::accounts::lock_account_by_id(connection, tenant_record_id, id)
+        .await?
+        .ok_or(ServiceError::AccountNotFound { id })
+}
+
+/// Commits `work`, gives its connection back, and only then lets the bus dispatch the events
+/// it posted: the dispatchers may need a connection themselves.
+pub(crate) async fn commit_and_announce(
+    work: Work,
+    posted: PostedEvents,
+) -> Result<(), ServiceError> {
+    work.commit().await?;
+    drop(work);
+    posted.committed().await;
+    Ok(())
+}
+
+/// A string Kill Bill's verifyNonNullOrEmpty accepts, or its IllegalArgumentException with
+/// `message`.
+pub(crate) fn required(value: Option<String>, message: &str) -> Result<String, ServiceError> {
+    value
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| ServiceError::InvalidArgument(message.to_string()))
+}
+
 /// The whole audit trail of an entity of `table` (`found`: its record id, `None` when the tenant
 /// has no entity with the requested `id`), each entry with the entity's state after that
 /// change; unknown: Kill Bill's ObjectDoesNotExist.
@@ -127,6 +172,27 @@ pub(crate) async fn audit_trails(
     Ok(trails
         .into_iter()
         .map(|(record_id, logs)| (record_id, level.select(logs)))
+        .collect())
+}
+
+/// The entities `items` of `table` each with its audit trail at `level` (`record_id` names an
+/// entity's record id); one query for all of them.
+pub(crate) async fn with_audit_trails<T>(
+    connection: &impl deadpool_postgres::GenericClient,
+    table: AuditedTable,
+    tenant_record_id: i64,
+    items: Vec<T>,
+    record_id: impl Fn(&T) -> i64,
+    level: AuditLevel,
+) -> Result<Vec<(T, Vec<AuditLog>)>, ServiceError> {
+    let record_ids: Vec<i64> = items.iter().map(&record_id).collect();
+    let mut trails = audit_trails(connection, table, tenant_record_id, &record_ids, level).await?;
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let logs = trails.remove(&record_id(&item)).unwrap_or_default();
+            (item, logs)
+        })
         .collect())
 }
 

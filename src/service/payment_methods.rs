@@ -22,11 +22,12 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{
-    audit_trails, now_in_millis, page_totals, trail_with_history, AuditLevel, AuditLog,
-    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    commit_and_announce, find_account, lock_account, now_in_millis, page_totals, required,
+    trail_with_history, with_audit_trails, AuditLevel, AuditLog, AuditLogWithHistory, CallContext,
+    Page, PageRequest, ServiceError,
 };
 use crate::bus::{Bus, PostedEvents};
-use crate::db::work::Db;
+use crate::db::work::{Db, Work};
 use crate::plugin::{
     PaymentMethodCall, PaymentMethodInfo, PaymentMethodPlugin, PaymentPluginApi, PluginProperty,
     PluginRegistry, EXTERNAL_PAYMENT_PLUGIN_NAME,
@@ -126,23 +127,17 @@ impl PaymentMethodService {
         properties: &[PluginProperty],
         context: &CallContext,
     ) -> Result<PaymentMethodRecord, ServiceError> {
-        let plugin_name = input
-            .plugin_name
-            .filter(|name| !name.is_empty())
-            .ok_or_else(|| {
-                ServiceError::InvalidArgument(
-                    "PaymentMethodJson pluginName should be specified".to_string(),
-                )
-            })?;
+        let plugin_name = required(
+            input.plugin_name,
+            "PaymentMethodJson pluginName should be specified",
+        )?;
         let plugin = self.plugin(&plugin_name)?;
         let id = Uuid::new_v4();
         let is_external = plugin_name == EXTERNAL_PAYMENT_PLUGIN_NAME;
         {
             let work = self.db.read().await?;
             let client = work.client();
-            accounts::find_account_by_id(client, tenant.record_id, account_id)
-                .await?
-                .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+            find_account(client, tenant.record_id, account_id).await?;
             if is_external
                 && payment_methods::find_payment_methods_by_account(
                     client,
@@ -221,9 +216,7 @@ impl PaymentMethodService {
         let external_key = &method.external_key;
         let work = self.db.begin().await?;
         let transaction = work.client();
-        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = lock_account(transaction, tenant.record_id, account_id).await?;
         if suggested
             && payment_methods::find_payment_method_by_external_key(
                 transaction,
@@ -273,9 +266,7 @@ impl PaymentMethodService {
             set_account_default(&work, &mut posted, &account, Some(method.id), now, context)
                 .await?;
         }
-        work.commit().await?;
-        drop(work);
-        posted.committed().await;
+        commit_and_announce(work, posted).await?;
         Ok(inserted)
     }
 
@@ -288,9 +279,7 @@ impl PaymentMethodService {
     ) -> Result<Vec<PaymentMethodView>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = find_account(connection, tenant.record_id, account_id).await?;
         let methods = payment_methods::find_payment_methods_by_account(
             connection,
             tenant.record_id,
@@ -298,12 +287,11 @@ impl PaymentMethodService {
             options.include_deleted,
         )
         .await?;
-        let mut trails = method_trails(connection, tenant, &methods, options.audit).await?;
+        let methods = method_trails(connection, tenant, methods, options.audit).await?;
         // Released before the plugin calls, which may be slow.
         drop(read);
         let mut views = Vec::with_capacity(methods.len());
-        for method in methods {
-            let audit_logs = trails.remove(&method.record_id).unwrap_or_default();
+        for (method, audit_logs) in methods {
             views.push(
                 self.view(tenant, method, &account, options, audit_logs)
                     .await?,
@@ -324,13 +312,7 @@ impl PaymentMethodService {
         let method = payment_methods::find_payment_method_by_id(connection, tenant.record_id, id)
             .await?
             .ok_or(unknown_method(id))?;
-        let method = Some(method)
-            .filter(|method| options.include_deleted || method.is_active)
-            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
-        let (method, account, audit_logs) =
-            with_account(tenant, connection, method, options).await?;
-        drop(read);
-        self.view(tenant, method, &account, options, audit_logs)
+        self.served(tenant, read, Some(method), &id.to_string(), options)
             .await
     }
 
@@ -348,14 +330,33 @@ impl PaymentMethodService {
             tenant.record_id,
             external_key,
         )
-        .await?
-        .filter(|method| options.include_deleted || method.is_active)
-        .ok_or_else(|| ServiceError::PaymentMethodNotFound {
-            id: external_key.to_string(),
-        })?;
-        let (method, account, audit_logs) =
-            with_account(tenant, connection, method, options).await?;
+        .await?;
+        self.served(tenant, read, method, external_key, options)
+            .await
+    }
+
+    /// The method a single read found (`named` is how the request named it), a deleted one
+    /// only with `include_deleted`, as [`Self::view`] serves it; the read is released before
+    /// the plugin is asked.
+    async fn served(
+        &self,
+        tenant: &Tenant,
+        read: Work,
+        method: Option<PaymentMethodRecord>,
+        named: &str,
+        options: ReadOptions<'_>,
+    ) -> Result<PaymentMethodView, ServiceError> {
+        let method = method
+            .filter(|method| options.include_deleted || method.is_active)
+            .ok_or_else(|| ServiceError::PaymentMethodNotFound {
+                id: named.to_string(),
+            })?;
+        let listed = listed_methods(read.client(), tenant, vec![method], options.audit).await?;
         drop(read);
+        let (method, account, audit_logs) = listed
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServiceError::Internal("a listed method went missing".to_string()))?;
         self.view(tenant, method, &account, options, audit_logs)
             .await
     }
@@ -432,10 +433,7 @@ impl PaymentMethodService {
             }
             set_account_default(&work, &mut posted, &account, None, now, context).await?;
         }
-        work.commit().await?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     /// The active method `id` with its account (locked when `client` is in a transaction, so
@@ -499,10 +497,7 @@ impl PaymentMethodService {
             .await?;
         let mut posted = self.main_bus.posted();
         set_account_default(&work, &mut posted, &account, Some(id), now, context).await?;
-        work.commit().await?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     /// The account (locked in a transaction) and its active method `id`.
@@ -513,9 +508,7 @@ impl PaymentMethodService {
         account_id: Uuid,
         id: Uuid,
     ) -> Result<(AccountRecord, PaymentMethodRecord), ServiceError> {
-        let account = accounts::lock_account_by_id(client, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = lock_account(client, tenant.record_id, account_id).await?;
         let method = payment_methods::find_payment_method_by_id(client, tenant.record_id, id)
             .await?
             .filter(|method| method.is_active && method.account_id == account_id)
@@ -693,9 +686,7 @@ impl PaymentMethodService {
     ) -> Result<(), ServiceError> {
         {
             let read = self.db.read().await?;
-            accounts::find_account_by_id(read.client(), tenant.record_id, account_id)
-                .await?
-                .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+            find_account(read.client(), tenant.record_id, account_id).await?;
         }
         let names = match plugin_name {
             Some(name) => vec![name.to_string()],
@@ -725,9 +716,7 @@ impl PaymentMethodService {
         let now = now_in_millis();
         let work = self.db.begin().await?;
         let transaction = work.client();
-        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = lock_account(transaction, tenant.record_id, account_id).await?;
         let mut existing: Vec<PaymentMethodRecord> =
             payment_methods::find_payment_methods_by_account(
                 transaction,
@@ -823,10 +812,7 @@ impl PaymentMethodService {
         if default_is_this_plugins {
             set_account_default(&work, &mut posted, &account, plugin_default, now, context).await?;
         }
-        work.commit().await?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     fn plugin(&self, name: &str) -> Result<Arc<dyn PaymentPluginApi>, ServiceError> {
@@ -878,10 +864,10 @@ async fn listed_methods(
     methods: Vec<PaymentMethodRecord>,
     level: AuditLevel,
 ) -> Result<Vec<(PaymentMethodRecord, AccountRecord, Vec<AuditLog>)>, ServiceError> {
-    let mut trails = method_trails(connection, tenant, &methods, level).await?;
+    let methods = method_trails(connection, tenant, methods, level).await?;
     let mut accounts_by_id: HashMap<Uuid, AccountRecord> = HashMap::new();
     let mut listed = Vec::with_capacity(methods.len());
-    for method in methods {
+    for (method, audit_logs) in methods {
         let account = match accounts_by_id.get(&method.account_id) {
             Some(account) => account.clone(),
             None => {
@@ -898,49 +884,26 @@ async fn listed_methods(
                 account
             }
         };
-        let audit_logs = trails.remove(&method.record_id).unwrap_or_default();
         listed.push((method, account, audit_logs));
     }
     Ok(listed)
 }
 
-/// The method's account and audit trail at the read's level.
-async fn with_account(
-    tenant: &Tenant,
-    connection: &impl deadpool_postgres::GenericClient,
-    method: PaymentMethodRecord,
-    options: ReadOptions<'_>,
-) -> Result<(PaymentMethodRecord, AccountRecord, Vec<AuditLog>), ServiceError> {
-    let account = accounts::find_account_by_id(connection, tenant.record_id, method.account_id)
-        .await?
-        .ok_or_else(|| {
-            ServiceError::Internal(format!("payment method {} has no account", method.id))
-        })?;
-    let audit_logs = method_trails(
-        connection,
-        tenant,
-        std::slice::from_ref(&method),
-        options.audit,
-    )
-    .await?
-    .remove(&method.record_id)
-    .unwrap_or_default();
-    Ok((method, account, audit_logs))
-}
-
-/// The audit trails of `methods` at `level`, by method record id; one query for all of them.
+/// The methods each with its audit trail at `level`; one query for all of them.
 async fn method_trails(
     connection: &impl deadpool_postgres::GenericClient,
     tenant: &Tenant,
-    methods: &[PaymentMethodRecord],
+    methods: Vec<PaymentMethodRecord>,
     level: AuditLevel,
-) -> Result<HashMap<i64, Vec<AuditLog>>, ServiceError> {
-    let record_ids: Vec<i64> = methods.iter().map(|method| method.record_id).collect();
-    audit_trails(
+) -> Result<Vec<(PaymentMethodRecord, Vec<AuditLog>)>, ServiceError> {
+    let record_id = |method: &PaymentMethodRecord| method.record_id;
+    let table = AuditedTable::PaymentMethod;
+    with_audit_trails(
         connection,
-        AuditedTable::PaymentMethod,
+        table,
         tenant.record_id,
-        &record_ids,
+        methods,
+        record_id,
         level,
     )
     .await

@@ -10,11 +10,12 @@ use uuid::Uuid;
 use super::janitor;
 use super::{PaymentRef, PaymentService, PaymentView, ReadOptions};
 use crate::plugin::PaymentTransactionInfo;
+use crate::service::find_account;
 use crate::service::tenants::Tenant;
 use crate::service::{AuditLevel, AuditLogWithHistory, ServiceError};
 use crate::storage::audit::{self, AuditLogRecord as AuditLog, AuditedTable};
+use crate::storage::payment_methods;
 use crate::storage::payments::{self, PaymentLookup, PaymentRecord};
-use crate::storage::{accounts, payment_methods};
 
 impl PaymentService {
     /// The tenant's payment by id; with `with_plugin_info`, the plugin is asked about it and
@@ -156,9 +157,7 @@ impl PaymentService {
         let found = {
             let work = self.inner.db.read().await?;
             let client = work.client();
-            accounts::find_account_by_id(client, tenant.record_id, account_id)
-                .await?
-                .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+            find_account(client, tenant.record_id, account_id).await?;
             payments::find_payments_by_account(client, tenant.record_id, account_id).await?
         };
         self.views(tenant, found, options).await
