@@ -11,7 +11,8 @@
 use uuid::Uuid;
 
 use super::{
-    find_account, now_in_millis, trail_with_history, AuditLogWithHistory, CallContext, ServiceError,
+    find_account, now_in_millis, required, trail_with_history, AuditLogWithHistory, CallContext,
+    ServiceError,
 };
 use crate::db::work::Db;
 use crate::service::tenants::Tenant;
@@ -50,9 +51,7 @@ impl AccountEmailService {
         email: Option<String>,
         context: &CallContext,
     ) -> Result<(), ServiceError> {
-        let email = email.filter(|email| !email.is_empty()).ok_or_else(|| {
-            ServiceError::InvalidArgument("AccountEmailJson email needs to be set".to_string())
-        })?;
+        let email = required(email, "AccountEmailJson email needs to be set")?;
         let now = now_in_millis();
         let work = self.db.begin().await?;
         let transaction = work.client();

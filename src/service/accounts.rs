@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    commit_and_announce, find_account, lock_account, now_in_millis, AuditLevel, AuditLog,
-    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    commit_and_announce, duplicate_on, find_account, lock_account, now_in_millis, AuditLevel,
+    AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     AccountChangeInternalEvent, AccountCreationInternalEvent, ChangedField,
@@ -179,16 +179,11 @@ impl AccountService {
         let insert = accounts::insert_account(transaction, id, &data, now, &audit);
         let account = measure(Dao, "accounts:insert_account", insert)
             .await
-            .map_err(|error| match error {
-                StorageError::UniqueViolation { constraint }
-                    if constraint == accounts::EXTERNAL_KEY_INDEX =>
-                {
-                    ServiceError::AccountAlreadyExists {
-                        external_key: data.external_key.clone(),
-                    }
+            .map_err(duplicate_on(accounts::EXTERNAL_KEY_INDEX, || {
+                ServiceError::AccountAlreadyExists {
+                    external_key: data.external_key.clone(),
                 }
-                other => other.into(),
-            })?;
+            }))?;
         let mut posted = self.main_bus.posted();
         let event = AccountCreationInternalEvent {
             id: account.id,
@@ -711,36 +706,39 @@ async fn record_change(
     Ok(())
 }
 
+/// An account as tests of the rules start from: a USD account with a key, a name and an email,
+/// nothing else set.
+#[cfg(test)]
+pub(crate) fn sample_account_data() -> AccountData {
+    AccountData {
+        external_key: "key".to_string(),
+        email: Some("a@example.com".to_string()),
+        name: Some("Ann".to_string()),
+        first_name_length: None,
+        currency: Some("USD".to_string()),
+        bill_cycle_day_local: 0,
+        parent_account_id: None,
+        is_payment_delegated_to_parent: false,
+        payment_method_id: None,
+        reference_time: Utc::now(),
+        time_zone: "UTC".to_string(),
+        locale: None,
+        address1: None,
+        address2: None,
+        company_name: None,
+        city: None,
+        state_or_province: None,
+        country: None,
+        postal_code: None,
+        phone: None,
+        notes: None,
+        migrated: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn stored() -> AccountData {
-        AccountData {
-            external_key: "key".to_string(),
-            email: Some("a@example.com".to_string()),
-            name: Some("Ann".to_string()),
-            first_name_length: None,
-            currency: Some("USD".to_string()),
-            bill_cycle_day_local: 0,
-            parent_account_id: None,
-            is_payment_delegated_to_parent: false,
-            payment_method_id: None,
-            reference_time: Utc::now(),
-            time_zone: "UTC".to_string(),
-            locale: None,
-            address1: None,
-            address2: None,
-            company_name: None,
-            city: None,
-            state_or_province: None,
-            country: None,
-            postal_code: None,
-            phone: None,
-            notes: None,
-            migrated: None,
-        }
-    }
 
     #[test]
     fn time_zones_are_joda_ids() {
@@ -753,7 +751,7 @@ mod tests {
 
     #[test]
     fn absent_fields_keep_their_values_unless_reset() {
-        let current = stored();
+        let current = sample_account_data();
         let input = AccountInput {
             name: Some("Bob".to_string()),
             ..AccountInput::default()
@@ -767,7 +765,7 @@ mod tests {
 
     #[test]
     fn immutable_fields_are_refused() {
-        let current = stored();
+        let current = sample_account_data();
         for input in [
             AccountInput {
                 external_key: Some("other".to_string()),

@@ -16,9 +16,9 @@
 use uuid::Uuid;
 
 use super::{
-    commit_and_announce, find_account, find_object, now_in_millis, page_totals, required,
-    trail_with_history, with_audit_trails, AuditLevel, AuditLog, AuditLogWithHistory, CallContext,
-    Page, PageRequest, ServiceError,
+    commit_and_announce, duplicate_on, find_account, find_object, now_in_millis, page_totals,
+    required, trail_with_history, with_audit_trails, AuditLevel, AuditLog, AuditLogWithHistory,
+    CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     CustomFieldCreationInternalEvent, CustomFieldDeletionInternalEvent, CustomFieldEventData,
@@ -29,7 +29,6 @@ use crate::service::tenants::Tenant;
 use crate::storage::audit::AuditedTable;
 use crate::storage::custom_fields::{self, CustomFieldRecord, NewCustomField};
 use crate::storage::objects::{ObjectOwner, ObjectRef};
-use crate::storage::StorageError;
 
 pub use crate::storage::custom_fields::FieldFilter;
 
@@ -148,14 +147,9 @@ impl CustomFieldService {
             // additions of one field cannot both succeed.
             let field = custom_fields::insert_custom_field(work.client(), &new_field, now, &audit)
                 .await
-                .map_err(|error| match error {
-                    StorageError::UniqueViolation { constraint }
-                        if constraint == custom_fields::ACTIVE_NAME_VALUE_INDEX =>
-                    {
-                        ServiceError::CustomFieldAlreadyExists { id }
-                    }
-                    other => other.into(),
-                })?;
+                .map_err(duplicate_on(custom_fields::ACTIVE_NAME_VALUE_INDEX, || {
+                    ServiceError::CustomFieldAlreadyExists { id }
+                }))?;
             posted
                 .post(
                     &work,

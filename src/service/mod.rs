@@ -121,6 +121,19 @@ pub(crate) async fn commit_and_announce(
     Ok(())
 }
 
+/// How a write's storage error is answered when the unique index `index` refuses it: with
+/// `refusal()`. The index, not a prior read, decides a duplicate, so two concurrent writes of
+/// one value cannot both succeed. Any other error stays a storage error.
+pub(crate) fn duplicate_on(
+    index: &'static str,
+    refusal: impl FnOnce() -> ServiceError,
+) -> impl FnOnce(StorageError) -> ServiceError {
+    move |error| match error {
+        StorageError::UniqueViolation { constraint } if constraint == index => refusal(),
+        other => other.into(),
+    }
+}
+
 /// A string Kill Bill's verifyNonNullOrEmpty accepts, or its IllegalArgumentException with
 /// `message`.
 pub(crate) fn required(value: Option<String>, message: &str) -> Result<String, ServiceError> {

@@ -24,9 +24,9 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{
-    commit_and_announce, find_account, find_object, lock_account, now_in_millis, page_totals,
-    required, trail_with_history, with_audit_trails, AuditLevel, AuditLog, AuditLogWithHistory,
-    CallContext, Page, PageRequest, ServiceError,
+    commit_and_announce, duplicate_on, find_account, find_object, lock_account, now_in_millis,
+    page_totals, required, trail_with_history, with_audit_trails, AuditLevel, AuditLog,
+    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     ControlTagCreationInternalEvent, ControlTagDeletionInternalEvent, TagEventData,
@@ -40,7 +40,6 @@ use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
 use crate::storage::objects::{ObjectKind, ObjectOwner, ObjectRef};
 use crate::storage::tag_definitions::{self, NewTagDefinition, TagDefinitionRecord};
 use crate::storage::tags::{self, NewTag, SearchedDefinition, TagFilter, TagRecord};
-use crate::storage::StorageError;
 
 /// One of Kill Bill's fixed definitions, the same in every tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -351,14 +350,9 @@ impl TagService {
             now,
         )
         .await
-        .map_err(|error| match error {
-            StorageError::UniqueViolation { constraint }
-                if constraint == tag_definitions::ACTIVE_NAME_INDEX =>
-            {
-                ServiceError::TagDefinitionAlreadyExists { name: name.clone() }
-            }
-            other => other.into(),
-        })?;
+        .map_err(duplicate_on(tag_definitions::ACTIVE_NAME_INDEX, || {
+            ServiceError::TagDefinitionAlreadyExists { name: name.clone() }
+        }))?;
         record_definition_change(transaction, &record, ChangeType::Insert, now, context).await?;
         work.commit().await?;
         Ok((&record).into())

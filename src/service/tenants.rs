@@ -16,12 +16,12 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::secrets::{self, digest as secret_digest, Hasher};
-use super::{CallContext, ServiceError};
+use super::{duplicate_on, CallContext, ServiceError};
 use crate::db::work::Db;
 use crate::profiling::{measure, Category::Dao};
 use crate::storage::audit::{insert_audit_log, ChangeType};
 use crate::storage::tenants::{self, NewTenantRow, TenantRow};
-use crate::storage::{AuditContext, StorageError};
+use crate::storage::AuditContext;
 
 /// A tenant as the rest of the server sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,16 +147,11 @@ impl TenantService {
             tenants::insert_tenant(transaction, &new_row),
         )
         .await
-        .map_err(|error| match error {
-            StorageError::UniqueViolation { constraint }
-                if constraint == tenants::API_KEY_INDEX =>
-            {
-                ServiceError::TenantAlreadyExists {
-                    external_key: new.external_key.clone(),
-                }
+        .map_err(duplicate_on(tenants::API_KEY_INDEX, || {
+            ServiceError::TenantAlreadyExists {
+                external_key: new.external_key.clone(),
             }
-            other => other.into(),
-        })?;
+        }))?;
         let audit = AuditContext {
             created_by: &context.created_by,
             reason: context.reason.as_deref(),

@@ -481,6 +481,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     use super::*;
+    use crate::service::accounts::sample_account_data;
     use crate::storage::accounts::AccountData;
 
     fn account(currency: Option<&str>, default_method: Option<Uuid>) -> AccountRecord {
@@ -493,25 +494,10 @@ mod tests {
                 external_key: "acme".into(),
                 email: None,
                 name: None,
-                first_name_length: None,
                 currency: currency.map(str::to_string),
-                bill_cycle_day_local: 0,
-                parent_account_id: None,
-                is_payment_delegated_to_parent: false,
                 payment_method_id: default_method,
                 reference_time: now,
-                time_zone: "UTC".into(),
-                locale: None,
-                address1: None,
-                address2: None,
-                company_name: None,
-                city: None,
-                state_or_province: None,
-                country: None,
-                postal_code: None,
-                phone: None,
-                notes: None,
-                migrated: None,
+                ..sample_account_data()
             },
             created_date: now,
             updated_date: now,
@@ -571,16 +557,8 @@ mod tests {
 
     fn request(kind: TransactionType) -> PaymentRequest {
         PaymentRequest {
-            transaction_type: kind,
             amount: Some(Decimal::TEN),
-            currency: None,
-            effective_date: None,
-            payment_external_key: None,
-            transaction_external_key: None,
-            payment_method_id: None,
-            properties: Vec::new(),
-            transaction_id: None,
-            override_status: None,
+            ..PaymentRequest::of(kind)
         }
     }
 

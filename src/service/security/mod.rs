@@ -35,7 +35,8 @@ use super::secrets::{self, digest, Hasher};
 use super::{CallContext, ServiceError};
 use crate::db::work::Db;
 use crate::java_hash::hash_set_order;
-use crate::storage::{security, StorageError};
+use crate::service::duplicate_on;
+use crate::storage::security;
 
 /// The built-in role of the users in `ferrobill.security.adminUsers`: every permission.
 pub const ADMIN_ROLE_PERMISSION: &str = "*:*";
@@ -312,14 +313,7 @@ impl SecurityService {
         }
         security::insert_user(transaction, &username, &hash, &context.created_by, now)
             .await
-            .map_err(|error| match error {
-                StorageError::UniqueViolation { constraint }
-                    if constraint == security::USERNAME_INDEX =>
-                {
-                    already_exists()
-                }
-                other => other.into(),
-            })?;
+            .map_err(duplicate_on(security::USERNAME_INDEX, already_exists))?;
         for role in &roles {
             security::insert_user_role(transaction, &username, role, &context.created_by, now)
                 .await?;
