@@ -224,13 +224,8 @@ impl AccountService {
     ) -> Result<AccountView, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let account = measure(
-            Dao,
-            "accounts:find_account_by_id",
-            accounts::find_account_by_id(connection, tenant.record_id, id),
-        )
-        .await?
-        .ok_or(ServiceError::AccountNotFound { id })?;
+        let found = find_account(connection, tenant.record_id, id);
+        let account = measure(Dao, "accounts:find_account_by_id", found).await?;
         Ok(with_balances(account, balances))
     }
 

@@ -29,8 +29,8 @@ use super::{
 use crate::bus::{Bus, PostedEvents};
 use crate::db::work::{Db, Work};
 use crate::plugin::{
-    PaymentMethodCall, PaymentMethodInfo, PaymentMethodPlugin, PaymentPluginApi, PluginProperty,
-    PluginRegistry, EXTERNAL_PAYMENT_PLUGIN_NAME,
+    PaymentMethodCall, PaymentMethodInfo, PaymentMethodPlugin, PaymentPluginApi, PluginError,
+    PluginProperty, PluginRegistry, EXTERNAL_PAYMENT_PLUGIN_NAME,
 };
 use crate::service::accounts::post_account_change;
 use crate::service::tags;
@@ -152,23 +152,18 @@ impl PaymentMethodService {
                 return Err(ServiceError::ExternalPaymentMethodAlreadyExists { account_id });
             }
         }
-        let call = PaymentMethodCall {
-            account_id,
-            payment_method_id: id,
-            tenant_id: tenant.id,
-            properties,
-        };
+        let call = method_call(tenant, account_id, id, properties);
         plugin
             .add_payment_method(call.clone(), input.plugin_info.as_ref(), set_default)
             .await
-            .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+            .map_err(plugin_refused)?;
         let plugin_key = match &input.external_key {
             Some(_) => None,
             None => {
                 plugin
                     .get_payment_method_detail(call)
                     .await
-                    .map_err(|error| ServiceError::PaymentPlugin(error.0))?
+                    .map_err(plugin_refused)?
                     .external_payment_method_id
             }
         };
@@ -402,28 +397,16 @@ impl PaymentMethodService {
         // A method whose plugin is gone can still be deleted: there is nothing to tell.
         if let Some(plugin) = self.plugins.get(&method.plugin_name) {
             plugin
-                .delete_payment_method(PaymentMethodCall {
-                    account_id: account.id,
-                    payment_method_id: id,
-                    tenant_id: tenant.id,
-                    properties,
-                })
+                .delete_payment_method(method_call(tenant, account.id, id, properties))
                 .await
-                .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+                .map_err(plugin_refused)?;
         }
         let now = now_in_millis();
         let work = self.db.begin().await?;
         let transaction = work.client();
         let (method, account) = self.deletable(transaction, tenant, id, flags).await?;
         let is_default = account.data.payment_method_id == Some(id);
-        payment_methods::deactivate_payment_method(
-            transaction,
-            method.record_id,
-            &context.created_by,
-            now,
-        )
-        .await?;
-        record_method_change(transaction, &method, ChangeType::Delete, now, context).await?;
+        deactivate_method(transaction, &method, now, context).await?;
         let mut posted = self.main_bus.posted();
         if is_default {
             // PaymentMethodProcessor tags only when the deleted method was the default, and
@@ -481,14 +464,9 @@ impl PaymentMethodService {
         };
         let plugin = self.plugin(&method.plugin_name)?;
         plugin
-            .set_default_payment_method(PaymentMethodCall {
-                account_id,
-                payment_method_id: id,
-                tenant_id: tenant.id,
-                properties,
-            })
+            .set_default_payment_method(method_call(tenant, account_id, id, properties))
             .await
-            .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+            .map_err(plugin_refused)?;
         let now = now_in_millis();
         let work = self.db.begin().await?;
         let transaction = work.client();
@@ -601,7 +579,7 @@ impl PaymentMethodService {
             let matches = plugin
                 .search_payment_methods(tenant.id, key, options.properties)
                 .await
-                .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+                .map_err(plugin_refused)?;
             found.push((name, matches));
         }
         let read = self.db.read().await?;
@@ -654,12 +632,7 @@ impl PaymentMethodService {
         properties: &[PluginProperty],
     ) -> Option<PaymentMethodPlugin> {
         let plugin = self.plugins.get(&method.plugin_name)?;
-        let call = PaymentMethodCall {
-            account_id: method.account_id,
-            payment_method_id: method.id,
-            tenant_id: tenant.id,
-            properties,
-        };
+        let call = method_call(tenant, method.account_id, method.id, properties);
         match plugin.get_payment_method_detail(call).await {
             Ok(detail) => Some(detail),
             Err(error) => {
@@ -697,7 +670,7 @@ impl PaymentMethodService {
             let held = plugin
                 .get_payment_methods(tenant.id, account_id, properties)
                 .await
-                .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+                .map_err(plugin_refused)?;
             self.reconcile(tenant, account_id, name, held, context)
                 .await?;
         }
@@ -788,14 +761,7 @@ impl PaymentMethodService {
         }
         // What the plugin no longer holds is deleted.
         for method in existing.iter().filter(|method| method.is_active) {
-            payment_methods::deactivate_payment_method(
-                transaction,
-                method.record_id,
-                &context.created_by,
-                now,
-            )
-            .await?;
-            record_method_change(transaction, method, ChangeType::Delete, now, context).await?;
+            deactivate_method(transaction, method, now, context).await?;
         }
         // Kill Bill is authoritative on the default, unless the default is this plugin's.
         let default_is_this_plugins = match account.data.payment_method_id {
@@ -837,14 +803,14 @@ impl PaymentMethodService {
         ) {
             (true, Some(plugin)) => Some(
                 plugin
-                    .get_payment_method_detail(PaymentMethodCall {
-                        account_id: account.id,
-                        payment_method_id: method.id,
-                        tenant_id: tenant.id,
-                        properties: options.properties,
-                    })
+                    .get_payment_method_detail(method_call(
+                        tenant,
+                        account.id,
+                        method.id,
+                        options.properties,
+                    ))
                     .await
-                    .map_err(|error| ServiceError::PaymentPlugin(error.0))?,
+                    .map_err(plugin_refused)?,
             ),
             _ => None,
         };
@@ -909,6 +875,19 @@ async fn method_trails(
     .await
 }
 
+/// Soft-deletes the method, with its history and audit rows.
+async fn deactivate_method(
+    transaction: &Object,
+    method: &PaymentMethodRecord,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let record_id = method.record_id;
+    payment_methods::deactivate_payment_method(transaction, record_id, &context.created_by, now)
+        .await?;
+    record_method_change(transaction, method, ChangeType::Delete, now, context).await
+}
+
 /// The history row of a method change and the audit row pointing at it.
 async fn record_method_change(
     transaction: &Object,
@@ -970,6 +949,26 @@ async fn set_account_default(
     let mut changed = account.clone();
     changed.data.payment_method_id = payment_method_id;
     post_account_change(work, posted, &account.data, &changed, now, context).await
+}
+
+/// What a plugin call about the tenant's method `payment_method_id` of the account carries.
+fn method_call<'a>(
+    tenant: &Tenant,
+    account_id: Uuid,
+    payment_method_id: Uuid,
+    properties: &'a [PluginProperty],
+) -> PaymentMethodCall<'a> {
+    PaymentMethodCall {
+        account_id,
+        payment_method_id,
+        tenant_id: tenant.id,
+        properties,
+    }
+}
+
+/// A plugin refusing or failing a payment-method call: PAYMENT_PLUGIN_EXCEPTION.
+fn plugin_refused(error: PluginError) -> ServiceError {
+    ServiceError::PaymentPlugin(error.0)
 }
 
 /// A method id no method of the tenant has: Kill Bill's ObjectDoesNotExist (its id resolution
