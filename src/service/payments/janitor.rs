@@ -178,11 +178,7 @@ pub(super) async fn repair_transaction(
     transaction_id: Uuid,
 ) -> Result<Repair, ServiceError> {
     let inner = &service.inner;
-    let found = {
-        let work = inner.db.read().await?;
-        payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
-            .await?
-    };
+    let found = service.read_transaction(tenant, transaction_id).await?;
     let Some(found) = found else {
         return Ok(Repair::Closed);
     };
@@ -379,11 +375,7 @@ async fn settle_once(
     context: &CallContext,
 ) -> Result<(), ServiceError> {
     let inner = &service.inner;
-    let found = {
-        let work = inner.db.read().await?;
-        payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
-            .await?
-    };
+    let found = service.read_transaction(tenant, transaction_id).await?;
     // Its first transaction never committed: nothing to record.
     let Some(found) = found else {
         return Ok(());
@@ -487,12 +479,10 @@ async fn look_again_when_conclusive(
     account_record_id: i64,
 ) -> Result<(), ServiceError> {
     let inner = &service.inner;
-    let created = {
-        let work = inner.db.read().await?;
-        payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
-            .await?
-            .map(|found| found.transaction.created_date)
-    };
+    let created = service
+        .read_transaction(tenant, transaction_id)
+        .await?
+        .map(|found| found.transaction.created_date);
     let Some(created) = created else {
         return Ok(());
     };

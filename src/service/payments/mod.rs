@@ -204,6 +204,23 @@ fn lock_calls(calls: &CallsInFlight) -> std::sync::MutexGuard<'_, std::collectio
     }
 }
 
+impl PaymentService {
+    /// The tenant's transaction `transaction_id` with its payment (`None`: unknown), read in a
+    /// unit of work of its own that is released before the caller waits for anything.
+    async fn read_transaction(
+        &self,
+        tenant: &Tenant,
+        transaction_id: Uuid,
+    ) -> Result<Option<payments::OpenTransaction>, ServiceError> {
+        let work = self.inner.db.read().await?;
+        let client = work.client();
+        Ok(
+            payments::find_transaction_with_payment(client, tenant.record_id, transaction_id)
+                .await?,
+        )
+    }
+}
+
 /// Why the plugin gave no usable answer, for the caller.
 enum CallFailure {
     Timeout,

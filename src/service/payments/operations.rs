@@ -161,8 +161,7 @@ impl PaymentService {
     ) -> Result<(), ServiceError> {
         match transaction {
             TransactionRefForCancel::Id(id) => {
-                let work = self.inner.db.read().await?;
-                payments::find_transaction_with_payment(work.client(), tenant.record_id, id)
+                self.read_transaction(tenant, id)
                     .await?
                     .ok_or(ServiceError::ObjectNotFound {
                         object_type: "TRANSACTION",

@@ -573,6 +573,14 @@ mod tests {
         }
     }
 
+    /// A USD account whose default is an active method of its own, loaded as `decide` sees it.
+    fn usd_account_with_method() -> (Uuid, AccountRecord, Loaded) {
+        let method_id = Uuid::new_v4();
+        let account = account(Some("USD"), Some(method_id));
+        let state = loaded(account.clone(), Some(method(method_id, account.id, true)));
+        (method_id, account, state)
+    }
+
     #[test]
     fn a_new_purchase_uses_the_default_method_and_the_accounts_currency() {
         let method_id = Uuid::new_v4();
@@ -661,10 +669,8 @@ mod tests {
 
     #[test]
     fn follow_ups_obey_the_state_machine_and_keep_the_payments_currency() {
-        let method_id = Uuid::new_v4();
-        let account = account(Some("USD"), Some(method_id));
+        let (method_id, account, mut state) = usd_account_with_method();
         let authorized = payment(account.id, method_id, Some("AUTH_SUCCESS"));
-        let mut state = loaded(account.clone(), Some(method(method_id, account.id, true)));
         state.payment = Some(authorized.clone());
         state.payment_transactions = vec![transaction(&authorized, "AUTHORIZE", "SUCCESS")];
 
@@ -691,10 +697,8 @@ mod tests {
 
     #[test]
     fn a_transaction_key_already_successful_is_7030_and_one_of_another_kind_7031() {
-        let method_id = Uuid::new_v4();
-        let account = account(Some("USD"), Some(method_id));
+        let (method_id, account, mut state) = usd_account_with_method();
         let paid = payment(account.id, method_id, Some("PURCHASE_SUCCESS"));
-        let mut state = loaded(account.clone(), Some(method(method_id, account.id, true)));
         state.keyed_transactions = vec![transaction(&paid, "PURCHASE", "SUCCESS")];
         let mut keyed = request(TransactionType::Purchase);
         keyed.transaction_external_key = Some("t-1".into());
@@ -713,10 +717,8 @@ mod tests {
 
     #[test]
     fn a_failed_keyed_transaction_is_retried_on_its_own_payment() {
-        let method_id = Uuid::new_v4();
-        let account = account(Some("USD"), Some(method_id));
+        let (method_id, account, mut state) = usd_account_with_method();
         let failed = payment(account.id, method_id, None);
-        let mut state = loaded(account.clone(), Some(method(method_id, account.id, true)));
         state.keyed_transactions = vec![transaction(&failed, "PURCHASE", "PAYMENT_FAILURE")];
         // What load() reads for the key's payment.
         state.payment = Some(failed.clone());
@@ -729,10 +731,8 @@ mod tests {
 
     #[test]
     fn a_payment_of_another_account_is_refused() {
-        let method_id = Uuid::new_v4();
-        let account = account(Some("USD"), Some(method_id));
+        let (method_id, _, mut state) = usd_account_with_method();
         let theirs = payment(Uuid::new_v4(), method_id, None);
-        let mut state = loaded(account.clone(), Some(method(method_id, account.id, true)));
         state.payment = Some(theirs);
         let error = decide(
             &state,

@@ -51,15 +51,12 @@ impl PaymentService {
         transaction_id: Uuid,
         options: ReadOptions,
     ) -> Result<PaymentView, ServiceError> {
-        let found = {
-            let work = self.inner.db.read().await?;
-            payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
-                .await?
-        }
-        .ok_or(ServiceError::ObjectNotFound {
-            object_type: "TRANSACTION",
-            id: transaction_id,
-        })?;
+        let found = self.read_transaction(tenant, transaction_id).await?.ok_or(
+            ServiceError::ObjectNotFound {
+                object_type: "TRANSACTION",
+                id: transaction_id,
+            },
+        )?;
         self.find(tenant, PaymentRef::Id(found.payment.id), options)
             .await
     }
