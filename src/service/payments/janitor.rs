@@ -44,6 +44,19 @@ struct JanitorNotificationKey {
     attempt_number: u32,
 }
 
+impl JanitorNotificationKey {
+    /// Kill Bill's key of the `attempt`-th look at `transaction_id` by its
+    /// IncompletePaymentTransactionTask, on behalf of an API call.
+    fn look(transaction_id: Uuid, attempt: u32) -> JanitorNotificationKey {
+        JanitorNotificationKey {
+            uuid_key: transaction_id,
+            task_name: "IncompletePaymentTransactionTask".to_string(),
+            is_api_payment: true,
+            attempt_number: attempt,
+        }
+    }
+}
+
 impl NotificationEvent for JanitorNotificationKey {
     const CLASS_NAME: &'static str =
         "org.killbill.billing.payment.core.janitor.JanitorNotificationKey";
@@ -76,12 +89,7 @@ pub(super) async fn schedule(
             work,
             JANITOR_QUEUE,
             due,
-            &JanitorNotificationKey {
-                uuid_key: transaction_id,
-                task_name: "IncompletePaymentTransactionTask".to_string(),
-                is_api_payment: true,
-                attempt_number: attempt,
-            },
+            &JanitorNotificationKey::look(transaction_id, attempt),
             SearchKeys {
                 account_record_id: Some(account_record_id),
                 tenant_record_id,
@@ -497,12 +505,7 @@ async fn look_again_when_conclusive(
             &work,
             JANITOR_QUEUE,
             due,
-            &JanitorNotificationKey {
-                uuid_key: transaction_id,
-                task_name: "IncompletePaymentTransactionTask".to_string(),
-                is_api_payment: true,
-                attempt_number: 1,
-            },
+            &JanitorNotificationKey::look(transaction_id, 1),
             SearchKeys {
                 account_record_id: Some(account_record_id),
                 tenant_record_id: tenant.record_id,
