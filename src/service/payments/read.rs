@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::janitor;
 use super::{PaymentRef, PaymentService, PaymentView, ReadOptions};
 use crate::plugin::PaymentTransactionInfo;
-use crate::service::find_account;
 use crate::service::tenants::Tenant;
+use crate::service::{find_account, trail_with_history};
 use crate::service::{AuditLevel, AuditLogWithHistory, ServiceError};
 use crate::storage::audit::{self, AuditLogRecord as AuditLog, AuditedTable};
 use crate::storage::payment_methods;
@@ -92,19 +92,10 @@ impl PaymentService {
         let work = self.inner.db.read().await?;
         let client = work.client();
         let payment =
-            payments::find_payment(client, tenant.record_id, PaymentLookup::Id(payment_id))
-                .await?
-                .ok_or(ServiceError::ObjectNotFound {
-                    object_type: "PAYMENT",
-                    id: payment_id,
-                })?;
-        Ok(audit::find_audit_logs_with_history(
-            client,
-            AuditedTable::Payment,
-            tenant.record_id,
-            payment.record_id,
-        )
-        .await?)
+            payments::find_payment(client, tenant.record_id, PaymentLookup::Id(payment_id)).await?;
+        let found = payment.map(|payment| payment.record_id);
+        let table = AuditedTable::Payment;
+        trail_with_history(client, table, tenant.record_id, found, payment_id).await
     }
 
     /// The transaction's audit trail, each entry with the transaction as it was after it.
@@ -118,17 +109,9 @@ impl PaymentService {
         let found =
             payments::find_transaction_with_payment(client, tenant.record_id, transaction_id)
                 .await?
-                .ok_or(ServiceError::ObjectNotFound {
-                    object_type: "TRANSACTION",
-                    id: transaction_id,
-                })?;
-        Ok(audit::find_audit_logs_with_history(
-            client,
-            AuditedTable::PaymentTransaction,
-            tenant.record_id,
-            found.transaction.record_id,
-        )
-        .await?)
+                .map(|found| found.transaction.record_id);
+        let table = AuditedTable::PaymentTransaction;
+        trail_with_history(client, table, tenant.record_id, found, transaction_id).await
     }
 
     /// A payment attempt's audit trail: ferrobill has no payment control plugins, so no
