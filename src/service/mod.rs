@@ -574,6 +574,36 @@ mod tests {
     use crate::db::pool::PoolError;
 
     #[test]
+    fn only_the_named_unique_index_turns_a_write_error_into_the_refusal() {
+        let refused = |constraint: &str| StorageError::UniqueViolation {
+            constraint: constraint.to_string(),
+        };
+        let refusal = || ServiceError::ExternalKeyTooLong;
+        assert!(matches!(
+            duplicate_on("accounts_external_key", refusal)(refused("accounts_external_key")),
+            ServiceError::ExternalKeyTooLong
+        ));
+        assert!(matches!(
+            duplicate_on("accounts_external_key", refusal)(refused("another_index")),
+            ServiceError::Storage(StorageError::UniqueViolation { .. })
+        ));
+    }
+
+    #[test]
+    fn required_refuses_what_is_missing_or_empty() {
+        assert_eq!(
+            required(Some("a".to_string()), "m").ok(),
+            Some("a".to_string())
+        );
+        for missing in [None, Some(String::new())] {
+            assert!(matches!(
+                required(missing, "name needs to be set"),
+                Err(ServiceError::InvalidArgument(message)) if message == "name needs to be set"
+            ));
+        }
+    }
+
+    #[test]
     fn queue_writes_failing_for_want_of_a_connection_are_storage_errors() {
         let closed = || PoolError::Closed { pool: "main" };
         assert!(matches!(
