@@ -19,6 +19,7 @@ use crate::service::ServiceError;
 use crate::storage::accounts::AccountRecord;
 use crate::storage::payment_methods::PaymentMethodRecord;
 use crate::storage::payments::{self, PaymentLookup, PaymentRecord, TransactionRecord};
+use crate::storage::StorageError;
 
 /// Kill Bill's limit on external keys.
 const MAX_EXTERNAL_KEY_CHARS: usize = 255;
@@ -59,7 +60,7 @@ pub(super) async fn load(
         (None, None) => PaymentLookup::None,
     };
     // One round trip: the lock first, then reads that see everything committed before it.
-    let (locked, account, payment, payment_transactions, method, keyed_transactions) =
+    let (locked, account, (payment, payment_transactions, method), keyed_transactions) =
         crate::db::sql::pipelined(async {
             tokio::try_join!(
                 payments::try_lock_account(client, &lock),
@@ -71,15 +72,7 @@ pub(super) async fn load(
                     node,
                     dead_nodes
                 ),
-                payments::find_payment(client, tenant_record_id, lookup),
-                payments::find_transactions_of_payment(client, tenant_record_id, lookup),
-                payments::find_method_for_payment(
-                    client,
-                    tenant_record_id,
-                    lookup,
-                    request.payment_method_id,
-                    account_id
-                ),
+                find_payment_parts(client, tenant_record_id, lookup, request, account_id),
                 async {
                     match &request.transaction_external_key {
                         Some(key) => {
@@ -115,26 +108,38 @@ pub(super) async fn load(
     if loaded.payment.is_none() {
         if let Some(last) = loaded.keyed_transactions.last() {
             lookup = PaymentLookup::Id(last.payment_id);
-            let (payment, transactions, method) = crate::db::sql::pipelined(async {
-                tokio::try_join!(
-                    payments::find_payment(client, tenant_record_id, lookup),
-                    payments::find_transactions_of_payment(client, tenant_record_id, lookup),
-                    payments::find_method_for_payment(
-                        client,
-                        tenant_record_id,
-                        lookup,
-                        request.payment_method_id,
-                        account_id
-                    ),
-                )
-            })
-            .await?;
+            let parts = find_payment_parts(client, tenant_record_id, lookup, request, account_id);
+            let (payment, transactions, method) = crate::db::sql::pipelined(parts).await?;
             loaded.payment = payment;
             loaded.payment_transactions = transactions;
             loaded.method = method;
         }
     }
     Ok(Some(loaded))
+}
+
+/// The payment `lookup` names, its transactions and the method the request would use, read
+/// together (pipelined, when the caller pipelines: their requests go out in this order).
+async fn find_payment_parts(
+    client: &impl deadpool_postgres::GenericClient,
+    tenant_record_id: i64,
+    lookup: PaymentLookup<'_>,
+    request: &PaymentRequest,
+    account_id: Uuid,
+) -> Result<
+    (
+        Option<PaymentRecord>,
+        Vec<TransactionRecord>,
+        Option<PaymentMethodRecord>,
+    ),
+    StorageError,
+> {
+    let method_id = request.payment_method_id;
+    tokio::try_join!(
+        payments::find_payment(client, tenant_record_id, lookup),
+        payments::find_transactions_of_payment(client, tenant_record_id, lookup),
+        payments::find_method_for_payment(client, tenant_record_id, lookup, method_id, account_id),
+    )
 }
 
 /// The ids a new payment and transaction would get, drawn by the caller.
