@@ -25,7 +25,7 @@ use crate::profiling::{measure, Category::Dao};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountData};
 use crate::storage::audit::{self, insert_audit_log, AuditedTable, ChangeType};
-use crate::storage::{AuditContext, StorageError};
+use crate::storage::StorageError;
 
 /// An account as stored: the storage record is the service's account too, nothing is derived.
 pub use crate::storage::accounts::AccountRecord as Account;
@@ -168,14 +168,7 @@ impl AccountService {
         if let Some(parent_id) = data.parent_account_id {
             require_parent(transaction, tenant, parent_id).await?;
         }
-        let audit = AuditContext {
-            created_by: &context.created_by,
-            reason: context.reason.as_deref(),
-            comment: context.comment.as_deref(),
-            user_token: context.user_token,
-            tenant_record_id: tenant.record_id,
-            account_record_id: None,
-        };
+        let audit = context.audit(tenant.record_id, None);
         let insert = accounts::insert_account(transaction, id, &data, now, &audit);
         let account = measure(Dao, "accounts:insert_account", insert)
             .await
@@ -681,14 +674,7 @@ async fn record_change(
 ) -> Result<(), ServiceError> {
     let history_record_id =
         accounts::insert_account_history(transaction, account.record_id, change_type).await?;
-    let audit = AuditContext {
-        created_by: &context.created_by,
-        reason: context.reason.as_deref(),
-        comment: context.comment.as_deref(),
-        user_token: context.user_token,
-        tenant_record_id: account.tenant_record_id,
-        account_record_id: Some(account.record_id),
-    };
+    let audit = context.audit(account.tenant_record_id, Some(account.record_id));
     insert_audit_log(
         transaction,
         AuditedTable::Account.history_table_name(),

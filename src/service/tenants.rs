@@ -21,7 +21,6 @@ use crate::db::work::Db;
 use crate::profiling::{measure, Category::Dao};
 use crate::storage::audit::{insert_audit_log, ChangeType};
 use crate::storage::tenants::{self, NewTenantRow, TenantRow};
-use crate::storage::AuditContext;
 
 /// A tenant as the rest of the server sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,14 +151,7 @@ impl TenantService {
                 external_key: new.external_key.clone(),
             }
         }))?;
-        let audit = AuditContext {
-            created_by: &context.created_by,
-            reason: context.reason.as_deref(),
-            comment: context.comment.as_deref(),
-            user_token: context.user_token,
-            tenant_record_id: row.record_id,
-            account_record_id: None,
-        };
+        let audit = context.audit(row.record_id, None);
         measure(
             Dao,
             "audit:insert_audit_log",

@@ -16,7 +16,6 @@
 
 use uuid::Uuid;
 
-use super::record::{audit_context, now_in_millis};
 use super::state::{self, TransactionStatus};
 use super::{OperationResult, PaymentRef, PaymentRequest, PaymentService, Target};
 use crate::bus::internal_events::{
@@ -24,6 +23,7 @@ use crate::bus::internal_events::{
     PaymentPluginErrorInternalEvent,
 };
 use crate::plugin::TransactionType;
+use crate::service::now_in_millis;
 use crate::service::tenants::Tenant;
 use crate::service::{CallContext, ServiceError};
 use crate::storage::payments::{self, PaymentLookup, TransactionOutcome, TransactionRecord};
@@ -262,7 +262,7 @@ impl PaymentService {
             gateway_error_msg: None,
         };
         let now = now_in_millis();
-        let audit = audit_context(context, tenant, payment.account_record_id);
+        let audit = context.audit(tenant.record_id, Some(payment.account_record_id));
         let event = PaymentEventData {
             account_id,
             payment_id,
