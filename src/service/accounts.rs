@@ -597,51 +597,37 @@ pub(crate) async fn post_account_change(
     Ok(())
 }
 
+/// How a field of the account reads as text in an account change event.
+type FieldText = fn(&AccountData) -> Option<String>;
+
 /// The fields Kill Bill's DefaultAccountChangeEvent compares, in its order and under its names
 /// (the account name is `firstName` there), as text: only those whose value differs.
 fn changed_fields(old: &AccountData, new: &AccountData, now: DateTime<Utc>) -> Vec<ChangedField> {
-    let text = |value: &Option<String>| value.clone();
-    let uuid = |value: &Option<Uuid>| value.map(|id| id.to_string());
-    let pairs: [(&str, Option<String>, Option<String>); 15] = [
-        (
-            "externalKey",
-            Some(old.external_key.clone()),
-            Some(new.external_key.clone()),
-        ),
-        ("email", text(&old.email), text(&new.email)),
-        ("firstName", text(&old.name), text(&new.name)),
-        ("currency", text(&old.currency), text(&new.currency)),
-        (
-            "billCycleDayLocal",
-            Some(old.bill_cycle_day_local.to_string()),
-            Some(new.bill_cycle_day_local.to_string()),
-        ),
-        (
-            "paymentMethodId",
-            uuid(&old.payment_method_id),
-            uuid(&new.payment_method_id),
-        ),
-        ("locale", text(&old.locale), text(&new.locale)),
-        (
-            "timeZone",
-            Some(old.time_zone.clone()),
-            Some(new.time_zone.clone()),
-        ),
-        ("address1", text(&old.address1), text(&new.address1)),
-        ("address2", text(&old.address2), text(&new.address2)),
-        ("city", text(&old.city), text(&new.city)),
-        (
-            "stateOrProvince",
-            text(&old.state_or_province),
-            text(&new.state_or_province),
-        ),
-        ("country", text(&old.country), text(&new.country)),
-        ("postalCode", text(&old.postal_code), text(&new.postal_code)),
-        ("phone", text(&old.phone), text(&new.phone)),
+    let fields: [(&str, FieldText); 15] = [
+        ("externalKey", |data| Some(data.external_key.clone())),
+        ("email", |data| data.email.clone()),
+        ("firstName", |data| data.name.clone()),
+        ("currency", |data| data.currency.clone()),
+        ("billCycleDayLocal", |data| {
+            Some(data.bill_cycle_day_local.to_string())
+        }),
+        ("paymentMethodId", |data| {
+            data.payment_method_id.map(|id| id.to_string())
+        }),
+        ("locale", |data| data.locale.clone()),
+        ("timeZone", |data| Some(data.time_zone.clone())),
+        ("address1", |data| data.address1.clone()),
+        ("address2", |data| data.address2.clone()),
+        ("city", |data| data.city.clone()),
+        ("stateOrProvince", |data| data.state_or_province.clone()),
+        ("country", |data| data.country.clone()),
+        ("postalCode", |data| data.postal_code.clone()),
+        ("phone", |data| data.phone.clone()),
     ];
     let change_date = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    pairs
+    fields
         .into_iter()
+        .map(|(field_name, text)| (field_name, text(old), text(new)))
         .filter(|(_, old_value, new_value)| old_value != new_value)
         .map(|(field_name, old_value, new_value)| ChangedField {
             field_name: field_name.to_string(),
@@ -720,6 +706,23 @@ pub(crate) fn sample_account_data() -> AccountData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_account_change_names_only_the_fields_that_differ_in_kill_bills_order() {
+        let old = sample_account_data();
+        let method_id = Uuid::from_u128(9);
+        let new = AccountData {
+            email: Some("b@example.com".to_string()),
+            payment_method_id: Some(method_id),
+            ..old.clone()
+        };
+        let changed = changed_fields(&old, &new, Utc::now());
+        let names: Vec<&str> = changed.iter().map(|f| f.field_name.as_str()).collect();
+        assert_eq!(names, ["email", "paymentMethodId"]);
+        assert_eq!(changed[0].old_value.as_deref(), Some("a@example.com"));
+        assert_eq!(changed[1].old_value, None);
+        assert_eq!(changed[1].new_value, Some(method_id.to_string()));
+    }
 
     #[test]
     fn time_zones_are_joda_ids() {
