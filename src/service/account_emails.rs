@@ -10,13 +10,14 @@
 
 use uuid::Uuid;
 
-use super::{now_in_millis, trail_with_history, AuditLogWithHistory, CallContext, ServiceError};
+use super::{
+    find_account, now_in_millis, required, trail_with_history, AuditLogWithHistory, CallContext,
+    ServiceError,
+};
 use crate::db::work::Db;
 use crate::service::tenants::Tenant;
 use crate::storage::account_emails::{self, AccountEmailRecord};
-use crate::storage::accounts;
 use crate::storage::audit::AuditedTable;
-use crate::storage::StorageError;
 
 #[derive(Clone)]
 pub struct AccountEmailService {
@@ -35,7 +36,7 @@ impl AccountEmailService {
         tenant: &Tenant,
         account_id: Uuid,
     ) -> Result<Vec<AccountEmailRecord>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         Ok(
             account_emails::find_emails_for_account(read.client(), tenant.record_id, account_id)
                 .await?,
@@ -50,15 +51,11 @@ impl AccountEmailService {
         email: Option<String>,
         context: &CallContext,
     ) -> Result<(), ServiceError> {
-        let email = email.filter(|email| !email.is_empty()).ok_or_else(|| {
-            ServiceError::InvalidArgument("AccountEmailJson email needs to be set".to_string())
-        })?;
+        let email = required(email, "AccountEmailJson email needs to be set")?;
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
-        let account = accounts::find_account_by_id(transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = find_account(transaction, tenant.record_id, account_id).await?;
         // The unique index on the account's active addresses makes a concurrent addition of
         // the same address a no-op too.
         account_emails::insert_email_unless_present(
@@ -70,7 +67,7 @@ impl AccountEmailService {
             &context.audit(tenant.record_id, Some(account.record_id)),
         )
         .await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         Ok(())
     }
 
@@ -84,7 +81,7 @@ impl AccountEmailService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let carried =
             account_emails::find_emails_for_account(transaction, tenant.record_id, account_id)
@@ -96,14 +93,12 @@ impl AccountEmailService {
         if removed.is_empty() {
             return Ok(());
         }
-        let account = accounts::find_account_by_id(transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = find_account(transaction, tenant.record_id, account_id).await?;
         let audit = context.audit(tenant.record_id, Some(account.record_id));
         for address in removed {
             account_emails::deactivate_email(transaction, address.record_id, now, &audit).await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         Ok(())
     }
 
@@ -116,11 +111,9 @@ impl AccountEmailService {
         account_id: Uuid,
         email_id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
-        accounts::find_account_by_id(connection, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        find_account(connection, tenant.record_id, account_id).await?;
         let email = account_emails::find_email(connection, tenant.record_id, email_id).await?;
         let found = email.map(|email| email.record_id);
         trail_with_history(

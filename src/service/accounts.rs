@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    now_in_millis, AuditLevel, AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest,
-    ServiceError,
+    commit_and_announce, duplicate_on, find_account, lock_account, now_in_millis, AuditLevel,
+    AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     AccountChangeInternalEvent, AccountCreationInternalEvent, ChangedField,
@@ -25,7 +25,7 @@ use crate::profiling::{measure, Category::Dao};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountData};
 use crate::storage::audit::{self, insert_audit_log, AuditedTable, ChangeType};
-use crate::storage::{AuditContext, StorageError};
+use crate::storage::StorageError;
 
 /// An account as stored: the storage record is the service's account too, nothing is derived.
 pub use crate::storage::accounts::AccountRecord as Account;
@@ -163,32 +163,20 @@ impl AccountService {
             migrated: input.migrated,
         };
 
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         if let Some(parent_id) = data.parent_account_id {
             require_parent(transaction, tenant, parent_id).await?;
         }
-        let audit = AuditContext {
-            created_by: &context.created_by,
-            reason: context.reason.as_deref(),
-            comment: context.comment.as_deref(),
-            user_token: context.user_token,
-            tenant_record_id: tenant.record_id,
-            account_record_id: None,
-        };
+        let audit = context.audit(tenant.record_id, None);
         let insert = accounts::insert_account(transaction, id, &data, now, &audit);
         let account = measure(Dao, "accounts:insert_account", insert)
             .await
-            .map_err(|error| match error {
-                StorageError::UniqueViolation { constraint }
-                    if constraint == accounts::EXTERNAL_KEY_INDEX =>
-                {
-                    ServiceError::AccountAlreadyExists {
-                        external_key: data.external_key.clone(),
-                    }
+            .map_err(duplicate_on(accounts::EXTERNAL_KEY_INDEX, || {
+                ServiceError::AccountAlreadyExists {
+                    external_key: data.external_key.clone(),
                 }
-                other => other.into(),
-            })?;
+            }))?;
         let mut posted = self.main_bus.posted();
         let event = AccountCreationInternalEvent {
             id: account.id,
@@ -227,15 +215,10 @@ impl AccountService {
         id: Uuid,
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
-        let account = measure(
-            Dao,
-            "accounts:find_account_by_id",
-            accounts::find_account_by_id(connection, tenant.record_id, id),
-        )
-        .await?
-        .ok_or(ServiceError::AccountNotFound { id })?;
+        let found = find_account(connection, tenant.record_id, id);
+        let account = measure(Dao, "accounts:find_account_by_id", found).await?;
         Ok(with_balances(account, balances))
     }
 
@@ -246,7 +229,7 @@ impl AccountService {
         external_key: &str,
         balances: BalanceRequest,
     ) -> Result<AccountView, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let account = measure(
             Dao,
@@ -268,7 +251,7 @@ impl AccountService {
         parent_id: Uuid,
         balances: BalanceRequest,
     ) -> Result<Vec<AccountView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let children = accounts::find_children(read.client(), tenant.record_id, parent_id).await?;
         Ok(children
             .into_iter()
@@ -293,11 +276,9 @@ impl AccountService {
     ) -> Result<(), ServiceError> {
         validate(&input)?;
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
-        let current = accounts::lock_account_by_id(transaction, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id })?;
+        let current = lock_account(transaction, tenant.record_id, id).await?;
         let data = merge(&current.data, input, treat_null_as_reset)?;
         if let Some(parent_id) = data.parent_account_id {
             if current.data.parent_account_id != Some(parent_id) {
@@ -317,10 +298,7 @@ impl AccountService {
         // whether or not a field changed.
         let mut posted = self.main_bus.posted();
         post_account_change(&work, &mut posted, &current.data, &account, now, context).await?;
-        work.commit().await.map_err(StorageError::from)?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     /// One page of the tenant's accounts (all of them, or those `search` matches), with the
@@ -332,7 +310,7 @@ impl AccountService {
         request: PageRequest,
         balances: BalanceRequest,
     ) -> Result<Page<AccountView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let page = accounts::list_accounts(
             connection,
@@ -373,7 +351,7 @@ impl AccountService {
         if level == AuditLevel::None {
             return Ok(Vec::new());
         }
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let logs = audit::find_audit_logs(
             connection,
@@ -393,11 +371,9 @@ impl AccountService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<ObjectAuditLog>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
-        let account = accounts::find_account_by_id(connection, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id })?;
+        let account = find_account(connection, tenant.record_id, id).await?;
         let trail =
             audit::find_account_audit_trail(connection, tenant.record_id, account.record_id)
                 .await?;
@@ -418,11 +394,9 @@ impl AccountService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
-        let account = accounts::find_account_by_id(connection, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id })?;
+        let account = find_account(connection, tenant.record_id, id).await?;
         Ok(audit::find_audit_logs_with_history(
             connection,
             AuditedTable::Account,
@@ -623,51 +597,37 @@ pub(crate) async fn post_account_change(
     Ok(())
 }
 
+/// How a field of the account reads as text in an account change event.
+type FieldText = fn(&AccountData) -> Option<String>;
+
 /// The fields Kill Bill's DefaultAccountChangeEvent compares, in its order and under its names
 /// (the account name is `firstName` there), as text: only those whose value differs.
 fn changed_fields(old: &AccountData, new: &AccountData, now: DateTime<Utc>) -> Vec<ChangedField> {
-    let text = |value: &Option<String>| value.clone();
-    let uuid = |value: &Option<Uuid>| value.map(|id| id.to_string());
-    let pairs: [(&str, Option<String>, Option<String>); 15] = [
-        (
-            "externalKey",
-            Some(old.external_key.clone()),
-            Some(new.external_key.clone()),
-        ),
-        ("email", text(&old.email), text(&new.email)),
-        ("firstName", text(&old.name), text(&new.name)),
-        ("currency", text(&old.currency), text(&new.currency)),
-        (
-            "billCycleDayLocal",
-            Some(old.bill_cycle_day_local.to_string()),
-            Some(new.bill_cycle_day_local.to_string()),
-        ),
-        (
-            "paymentMethodId",
-            uuid(&old.payment_method_id),
-            uuid(&new.payment_method_id),
-        ),
-        ("locale", text(&old.locale), text(&new.locale)),
-        (
-            "timeZone",
-            Some(old.time_zone.clone()),
-            Some(new.time_zone.clone()),
-        ),
-        ("address1", text(&old.address1), text(&new.address1)),
-        ("address2", text(&old.address2), text(&new.address2)),
-        ("city", text(&old.city), text(&new.city)),
-        (
-            "stateOrProvince",
-            text(&old.state_or_province),
-            text(&new.state_or_province),
-        ),
-        ("country", text(&old.country), text(&new.country)),
-        ("postalCode", text(&old.postal_code), text(&new.postal_code)),
-        ("phone", text(&old.phone), text(&new.phone)),
+    let fields: [(&str, FieldText); 15] = [
+        ("externalKey", |data| Some(data.external_key.clone())),
+        ("email", |data| data.email.clone()),
+        ("firstName", |data| data.name.clone()),
+        ("currency", |data| data.currency.clone()),
+        ("billCycleDayLocal", |data| {
+            Some(data.bill_cycle_day_local.to_string())
+        }),
+        ("paymentMethodId", |data| {
+            data.payment_method_id.map(|id| id.to_string())
+        }),
+        ("locale", |data| data.locale.clone()),
+        ("timeZone", |data| Some(data.time_zone.clone())),
+        ("address1", |data| data.address1.clone()),
+        ("address2", |data| data.address2.clone()),
+        ("city", |data| data.city.clone()),
+        ("stateOrProvince", |data| data.state_or_province.clone()),
+        ("country", |data| data.country.clone()),
+        ("postalCode", |data| data.postal_code.clone()),
+        ("phone", |data| data.phone.clone()),
     ];
     let change_date = now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    pairs
+    fields
         .into_iter()
+        .map(|(field_name, text)| (field_name, text(old), text(new)))
         .filter(|(_, old_value, new_value)| old_value != new_value)
         .map(|(field_name, old_value, new_value)| ChangedField {
             field_name: field_name.to_string(),
@@ -700,14 +660,7 @@ async fn record_change(
 ) -> Result<(), ServiceError> {
     let history_record_id =
         accounts::insert_account_history(transaction, account.record_id, change_type).await?;
-    let audit = AuditContext {
-        created_by: &context.created_by,
-        reason: context.reason.as_deref(),
-        comment: context.comment.as_deref(),
-        user_token: context.user_token,
-        tenant_record_id: account.tenant_record_id,
-        account_record_id: Some(account.record_id),
-    };
+    let audit = context.audit(account.tenant_record_id, Some(account.record_id));
     insert_audit_log(
         transaction,
         AuditedTable::Account.history_table_name(),
@@ -720,35 +673,55 @@ async fn record_change(
     Ok(())
 }
 
+/// An account as tests of the rules start from: a USD account with a key, a name and an email,
+/// nothing else set.
+#[cfg(test)]
+pub(crate) fn sample_account_data() -> AccountData {
+    AccountData {
+        external_key: "key".to_string(),
+        email: Some("a@example.com".to_string()),
+        name: Some("Ann".to_string()),
+        first_name_length: None,
+        currency: Some("USD".to_string()),
+        bill_cycle_day_local: 0,
+        parent_account_id: None,
+        is_payment_delegated_to_parent: false,
+        payment_method_id: None,
+        reference_time: Utc::now(),
+        time_zone: "UTC".to_string(),
+        locale: None,
+        address1: None,
+        address2: None,
+        company_name: None,
+        city: None,
+        state_or_province: None,
+        country: None,
+        postal_code: None,
+        phone: None,
+        notes: None,
+        migrated: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn stored() -> AccountData {
-        AccountData {
-            external_key: "key".to_string(),
-            email: Some("a@example.com".to_string()),
-            name: Some("Ann".to_string()),
-            first_name_length: None,
-            currency: Some("USD".to_string()),
-            bill_cycle_day_local: 0,
-            parent_account_id: None,
-            is_payment_delegated_to_parent: false,
-            payment_method_id: None,
-            reference_time: Utc::now(),
-            time_zone: "UTC".to_string(),
-            locale: None,
-            address1: None,
-            address2: None,
-            company_name: None,
-            city: None,
-            state_or_province: None,
-            country: None,
-            postal_code: None,
-            phone: None,
-            notes: None,
-            migrated: None,
-        }
+    #[test]
+    fn an_account_change_names_only_the_fields_that_differ_in_kill_bills_order() {
+        let old = sample_account_data();
+        let method_id = Uuid::from_u128(9);
+        let new = AccountData {
+            email: Some("b@example.com".to_string()),
+            payment_method_id: Some(method_id),
+            ..old.clone()
+        };
+        let changed = changed_fields(&old, &new, Utc::now());
+        let names: Vec<&str> = changed.iter().map(|f| f.field_name.as_str()).collect();
+        assert_eq!(names, ["email", "paymentMethodId"]);
+        assert_eq!(changed[0].old_value.as_deref(), Some("a@example.com"));
+        assert_eq!(changed[1].old_value, None);
+        assert_eq!(changed[1].new_value, Some(method_id.to_string()));
     }
 
     #[test]
@@ -762,7 +735,7 @@ mod tests {
 
     #[test]
     fn absent_fields_keep_their_values_unless_reset() {
-        let current = stored();
+        let current = sample_account_data();
         let input = AccountInput {
             name: Some("Bob".to_string()),
             ..AccountInput::default()
@@ -776,7 +749,7 @@ mod tests {
 
     #[test]
     fn immutable_fields_are_refused() {
-        let current = stored();
+        let current = sample_account_data();
         for input in [
             AccountInput {
                 external_key: Some("other".to_string()),

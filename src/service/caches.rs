@@ -15,7 +15,7 @@ use super::tenant_values::TenantValues;
 use super::tenants::{TenantDirectory, TenantService};
 use super::ServiceError;
 use crate::db::work::Db;
-use crate::storage::{caches, StorageError};
+use crate::storage::caches;
 
 /// Kill Bill's cache names (`Cachable.CacheType`), which `DELETE /1.0/kb/admin/cache?cacheName=`
 /// accepts; each clears what ferrobill keeps of the kind, if anything.
@@ -109,7 +109,7 @@ impl Caches {
     }
 
     async fn announce(&self) -> Result<(), ServiceError> {
-        let work = self.db.read().await.map_err(StorageError::from)?;
+        let work = self.db.read().await?;
         caches::announce_cleared(work.client()).await?;
         Ok(())
     }

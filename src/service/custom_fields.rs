@@ -16,8 +16,9 @@
 use uuid::Uuid;
 
 use super::{
-    audit_trails, find_object, now_in_millis, page_totals, trail_with_history, AuditLevel,
-    AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    commit_and_announce, duplicate_on, find_account, find_object, now_in_millis, page_totals,
+    required, trail_with_history, with_audit_trails, AuditLevel, AuditLog, AuditLogWithHistory,
+    CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     CustomFieldCreationInternalEvent, CustomFieldDeletionInternalEvent, CustomFieldEventData,
@@ -25,11 +26,9 @@ use crate::bus::internal_events::{
 use crate::bus::Bus;
 use crate::db::work::{Db, Work};
 use crate::service::tenants::Tenant;
-use crate::storage::accounts;
 use crate::storage::audit::AuditedTable;
 use crate::storage::custom_fields::{self, CustomFieldRecord, NewCustomField};
 use crate::storage::objects::{ObjectOwner, ObjectRef};
-use crate::storage::StorageError;
 
 pub use crate::storage::custom_fields::FieldFilter;
 
@@ -62,13 +61,6 @@ pub struct CustomFieldService {
     main_bus: Bus,
 }
 
-/// A string Kill Bill's verifyNonNullOrEmpty accepts, or its IllegalArgumentException.
-fn required(value: Option<String>, message: &str) -> Result<String, ServiceError> {
-    value
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| ServiceError::InvalidArgument(message.to_string()))
-}
-
 impl CustomFieldService {
     pub fn new(db: Db, main_bus: Bus) -> CustomFieldService {
         CustomFieldService { db, main_bus }
@@ -82,7 +74,7 @@ impl CustomFieldService {
         object: ObjectRef,
         audit: AuditLevel,
     ) -> Result<Vec<CustomFieldView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let fields = custom_fields::find_custom_fields_for_object(
             read.client(),
             tenant.record_id,
@@ -102,11 +94,9 @@ impl CustomFieldService {
         object_type: Option<&str>,
         audit: AuditLevel,
     ) -> Result<Vec<CustomFieldView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
-        let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = find_account(connection, tenant.record_id, account_id).await?;
         let fields = custom_fields::find_custom_fields_for_account(
             connection,
             tenant.record_id,
@@ -140,7 +130,7 @@ impl CustomFieldService {
             return Ok(());
         }
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let owner = find_object(work.client(), tenant.record_id, object).await?;
         let audit = context.audit(tenant.record_id, Some(owner.account_record_id));
         let mut posted = self.main_bus.posted();
@@ -157,14 +147,9 @@ impl CustomFieldService {
             // additions of one field cannot both succeed.
             let field = custom_fields::insert_custom_field(work.client(), &new_field, now, &audit)
                 .await
-                .map_err(|error| match error {
-                    StorageError::UniqueViolation { constraint }
-                        if constraint == custom_fields::ACTIVE_NAME_VALUE_INDEX =>
-                    {
-                        ServiceError::CustomFieldAlreadyExists { id }
-                    }
-                    other => other.into(),
-                })?;
+                .map_err(duplicate_on(custom_fields::ACTIVE_NAME_VALUE_INDEX, || {
+                    ServiceError::CustomFieldAlreadyExists { id }
+                }))?;
             posted
                 .post(
                     &work,
@@ -173,10 +158,7 @@ impl CustomFieldService {
                 )
                 .await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     /// Changes the values of the object's fields, all or none. Each change names a field id
@@ -203,7 +185,7 @@ impl CustomFieldService {
             return Ok(());
         }
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let owner = find_object(work.client(), tenant.record_id, object).await?;
         let audit = context.audit(tenant.record_id, Some(owner.account_record_id));
@@ -223,7 +205,7 @@ impl CustomFieldService {
             .await?
             .ok_or(ServiceError::CustomFieldNotFound { id })?;
         }
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         Ok(())
     }
 
@@ -237,7 +219,7 @@ impl CustomFieldService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let carried = custom_fields::find_custom_fields_for_object(
             transaction,
@@ -273,10 +255,7 @@ impl CustomFieldService {
                 )
                 .await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     /// One page of the tenant's active fields that `filter` keeps, each with its audit trail
@@ -288,7 +267,7 @@ impl CustomFieldService {
         request: PageRequest,
         audit: AuditLevel,
     ) -> Result<Page<CustomFieldView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let fields = custom_fields::list_custom_fields(
             connection,
@@ -313,7 +292,7 @@ impl CustomFieldService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let field = custom_fields::find_custom_field(connection, tenant.record_id, id).await?;
         let found = field.map(|field| field.record_id);
@@ -370,21 +349,20 @@ async fn with_trails(
     fields: Vec<CustomFieldRecord>,
     audit: AuditLevel,
 ) -> Result<Vec<CustomFieldView>, ServiceError> {
-    let record_ids: Vec<i64> = fields.iter().map(|field| field.record_id).collect();
-    let mut trails = audit_trails(
+    let record_id = |field: &CustomFieldRecord| field.record_id;
+    let table = AuditedTable::CustomField;
+    let fields = with_audit_trails(
         read.client(),
-        AuditedTable::CustomField,
+        table,
         tenant.record_id,
-        &record_ids,
+        fields,
+        record_id,
         audit,
     )
     .await?;
     Ok(fields
         .into_iter()
-        .map(|field| CustomFieldView {
-            audit_logs: trails.remove(&field.record_id).unwrap_or_default(),
-            field,
-        })
+        .map(|(field, audit_logs)| CustomFieldView { field, audit_logs })
         .collect())
 }
 

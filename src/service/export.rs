@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use super::ServiceError;
 use crate::db::work::Db;
+use crate::service::find_account;
 use crate::service::tenants::Tenant;
 use crate::storage::export::{self, ExportedColumn, ExportedTable};
-use crate::storage::{accounts, StorageError};
 
 #[derive(Clone)]
 pub struct ExportService {
@@ -33,11 +33,9 @@ impl ExportService {
         tenant: &Tenant,
         account_id: Uuid,
     ) -> Result<String, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
-        let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = find_account(connection, tenant.record_id, account_id).await?;
         let tables =
             export::export_account(connection, tenant.record_id, account.record_id).await?;
         drop(read);

@@ -30,7 +30,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use crate::bus::notifications::NotificationError;
-use crate::bus::BusError;
+use crate::bus::{BusError, PostedEvents};
+use crate::db::work::Work;
+use crate::storage::accounts::AccountRecord;
 use crate::storage::audit::{find_audit_logs, AuditedTable};
 use crate::storage::{AuditContext, StorageError};
 
@@ -84,6 +86,62 @@ pub(crate) async fn find_object(
         })
 }
 
+/// The tenant's account `id` read as it stands, or Kill Bill's ObjectDoesNotExist.
+pub(crate) async fn find_account(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant_record_id: i64,
+    id: uuid::Uuid,
+) -> Result<AccountRecord, ServiceError> {
+    crate::storage::accounts::find_account_by_id(connection, tenant_record_id, id)
+        .await?
+        .ok_or(ServiceError::AccountNotFound { id })
+}
+
+/// The tenant's account `id` with its row locked for the caller's transaction (writes that
+/// read or change the account are ordered by it), or Kill Bill's ObjectDoesNotExist.
+pub(crate) async fn lock_account(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant_record_id: i64,
+    id: uuid::Uuid,
+) -> Result<AccountRecord, ServiceError> {
+    crate::storage::accounts::lock_account_by_id(connection, tenant_record_id, id)
+        .await?
+        .ok_or(ServiceError::AccountNotFound { id })
+}
+
+/// Commits `work`, gives its connection back, and only then lets the bus dispatch the events
+/// it posted: the dispatchers may need a connection themselves.
+pub(crate) async fn commit_and_announce(
+    work: Work,
+    posted: PostedEvents,
+) -> Result<(), ServiceError> {
+    work.commit().await?;
+    drop(work);
+    posted.committed().await;
+    Ok(())
+}
+
+/// How a write's storage error is answered when the unique index `index` refuses it: with
+/// `refusal()`. The index, not a prior read, decides a duplicate, so two concurrent writes of
+/// one value cannot both succeed. Any other error stays a storage error.
+pub(crate) fn duplicate_on(
+    index: &'static str,
+    refusal: impl FnOnce() -> ServiceError,
+) -> impl FnOnce(StorageError) -> ServiceError {
+    move |error| match error {
+        StorageError::UniqueViolation { constraint } if constraint == index => refusal(),
+        other => other.into(),
+    }
+}
+
+/// A string Kill Bill's verifyNonNullOrEmpty accepts, or its IllegalArgumentException with
+/// `message`.
+pub(crate) fn required(value: Option<String>, message: &str) -> Result<String, ServiceError> {
+    value
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| ServiceError::InvalidArgument(message.to_string()))
+}
+
 /// The whole audit trail of an entity of `table` (`found`: its record id, `None` when the tenant
 /// has no entity with the requested `id`), each entry with the entity's state after that
 /// change; unknown: Kill Bill's ObjectDoesNotExist.
@@ -127,6 +185,27 @@ pub(crate) async fn audit_trails(
     Ok(trails
         .into_iter()
         .map(|(record_id, logs)| (record_id, level.select(logs)))
+        .collect())
+}
+
+/// The entities `items` of `table` each with its audit trail at `level` (`record_id` names an
+/// entity's record id); one query for all of them.
+pub(crate) async fn with_audit_trails<T>(
+    connection: &impl deadpool_postgres::GenericClient,
+    table: AuditedTable,
+    tenant_record_id: i64,
+    items: Vec<T>,
+    record_id: impl Fn(&T) -> i64,
+    level: AuditLevel,
+) -> Result<Vec<(T, Vec<AuditLog>)>, ServiceError> {
+    let record_ids: Vec<i64> = items.iter().map(&record_id).collect();
+    let mut trails = audit_trails(connection, table, tenant_record_id, &record_ids, level).await?;
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let logs = trails.remove(&record_id(&item)).unwrap_or_default();
+            (item, logs)
+        })
         .collect())
 }
 
@@ -455,6 +534,21 @@ impl ServiceError {
     }
 }
 
+/// A unit of work that could not be had (no connection in time, a closed pool) or a
+/// statement the service runs itself (a commit) fails as storage does, so `?` treats them
+/// alike.
+impl From<crate::db::pool::PoolError> for ServiceError {
+    fn from(error: crate::db::pool::PoolError) -> Self {
+        ServiceError::Storage(StorageError::from(error))
+    }
+}
+
+impl From<tokio_postgres::Error> for ServiceError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        ServiceError::Storage(StorageError::from(error))
+    }
+}
+
 /// A wait refused because the task held a connection: a bug, answered as 500.
 impl From<crate::db::work::HeldConnection> for ServiceError {
     fn from(held: crate::db::work::HeldConnection) -> Self {
@@ -478,6 +572,36 @@ impl From<NotificationError> for ServiceError {
 mod tests {
     use super::*;
     use crate::db::pool::PoolError;
+
+    #[test]
+    fn only_the_named_unique_index_turns_a_write_error_into_the_refusal() {
+        let refused = |constraint: &str| StorageError::UniqueViolation {
+            constraint: constraint.to_string(),
+        };
+        let refusal = || ServiceError::ExternalKeyTooLong;
+        assert!(matches!(
+            duplicate_on("accounts_external_key", refusal)(refused("accounts_external_key")),
+            ServiceError::ExternalKeyTooLong
+        ));
+        assert!(matches!(
+            duplicate_on("accounts_external_key", refusal)(refused("another_index")),
+            ServiceError::Storage(StorageError::UniqueViolation { .. })
+        ));
+    }
+
+    #[test]
+    fn required_refuses_what_is_missing_or_empty() {
+        assert_eq!(
+            required(Some("a".to_string()), "m").ok(),
+            Some("a".to_string())
+        );
+        for missing in [None, Some(String::new())] {
+            assert!(matches!(
+                required(missing, "name needs to be set"),
+                Err(ServiceError::InvalidArgument(message)) if message == "name needs to be set"
+            ));
+        }
+    }
 
     #[test]
     fn queue_writes_failing_for_want_of_a_connection_are_storage_errors() {

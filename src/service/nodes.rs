@@ -16,7 +16,7 @@ use super::ServiceError;
 use crate::bus::nodes::NodeMonitor;
 use crate::db::work::Db;
 use crate::plugin::{PluginRegistry, EXTERNAL_PAYMENT_PLUGIN_NAME};
-use crate::storage::{node_infos, StorageError};
+use crate::storage::node_infos;
 
 /// The Kill Bill 0.24.16 versions whose API ferrobill serves, as its NodeInfo reports them.
 pub const KILL_BILL_VERSION: &str = "0.24.16";
@@ -132,7 +132,7 @@ impl NodesService {
     pub async fn register(&self) -> Result<(), ServiceError> {
         let details = serde_json::to_value(self.details())
             .map_err(|error| ServiceError::Internal(format!("node info: {error}")))?;
-        let work = self.db.read().await.map_err(StorageError::from)?;
+        let work = self.db.read().await?;
         node_infos::upsert_node_info(work.client(), &self.node_name, self.boot_time, &details)
             .await?;
         Ok(())
@@ -140,7 +140,7 @@ impl NodesService {
 
     /// Removes this node's record; call at graceful shutdown.
     pub async fn unregister(&self) -> Result<(), ServiceError> {
-        let work = self.db.read().await.map_err(StorageError::from)?;
+        let work = self.db.read().await?;
         node_infos::delete_node_info(work.client(), &self.node_name).await?;
         Ok(())
     }
@@ -148,7 +148,7 @@ impl NodesService {
     /// This node and every other one not found dead, in the order they booted.
     pub async fn nodes(&self) -> Result<Vec<NodeInfo>, ServiceError> {
         let rows = {
-            let work = self.db.read().await.map_err(StorageError::from)?;
+            let work = self.db.read().await?;
             node_infos::node_infos(work.client()).await?
         };
         let dead = self.monitor.dead_nodes();

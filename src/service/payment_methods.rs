@@ -22,14 +22,15 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{
-    audit_trails, now_in_millis, page_totals, trail_with_history, AuditLevel, AuditLog,
-    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    commit_and_announce, find_account, lock_account, now_in_millis, page_totals, required,
+    trail_with_history, with_audit_trails, AuditLevel, AuditLog, AuditLogWithHistory, CallContext,
+    Page, PageRequest, ServiceError,
 };
 use crate::bus::{Bus, PostedEvents};
-use crate::db::work::Db;
+use crate::db::work::{Db, Work};
 use crate::plugin::{
-    PaymentMethodCall, PaymentMethodInfo, PaymentMethodPlugin, PaymentPluginApi, PluginProperty,
-    PluginRegistry, EXTERNAL_PAYMENT_PLUGIN_NAME,
+    PaymentMethodCall, PaymentMethodInfo, PaymentMethodPlugin, PaymentPluginApi, PluginError,
+    PluginProperty, PluginRegistry, EXTERNAL_PAYMENT_PLUGIN_NAME,
 };
 use crate::service::accounts::post_account_change;
 use crate::service::tags;
@@ -126,23 +127,17 @@ impl PaymentMethodService {
         properties: &[PluginProperty],
         context: &CallContext,
     ) -> Result<PaymentMethodRecord, ServiceError> {
-        let plugin_name = input
-            .plugin_name
-            .filter(|name| !name.is_empty())
-            .ok_or_else(|| {
-                ServiceError::InvalidArgument(
-                    "PaymentMethodJson pluginName should be specified".to_string(),
-                )
-            })?;
+        let plugin_name = required(
+            input.plugin_name,
+            "PaymentMethodJson pluginName should be specified",
+        )?;
         let plugin = self.plugin(&plugin_name)?;
         let id = Uuid::new_v4();
         let is_external = plugin_name == EXTERNAL_PAYMENT_PLUGIN_NAME;
         {
-            let work = self.db.read().await.map_err(StorageError::from)?;
+            let work = self.db.read().await?;
             let client = work.client();
-            accounts::find_account_by_id(client, tenant.record_id, account_id)
-                .await?
-                .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+            find_account(client, tenant.record_id, account_id).await?;
             if is_external
                 && payment_methods::find_payment_methods_by_account(
                     client,
@@ -157,23 +152,18 @@ impl PaymentMethodService {
                 return Err(ServiceError::ExternalPaymentMethodAlreadyExists { account_id });
             }
         }
-        let call = PaymentMethodCall {
-            account_id,
-            payment_method_id: id,
-            tenant_id: tenant.id,
-            properties,
-        };
+        let call = method_call(tenant, account_id, id, properties);
         plugin
             .add_payment_method(call.clone(), input.plugin_info.as_ref(), set_default)
             .await
-            .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+            .map_err(plugin_refused)?;
         let plugin_key = match &input.external_key {
             Some(_) => None,
             None => {
                 plugin
                     .get_payment_method_detail(call)
                     .await
-                    .map_err(|error| ServiceError::PaymentPlugin(error.0))?
+                    .map_err(plugin_refused)?
                     .external_payment_method_id
             }
         };
@@ -219,11 +209,9 @@ impl PaymentMethodService {
         let now = now_in_millis();
         let account_id = method.account_id;
         let external_key = &method.external_key;
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
-        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = lock_account(transaction, tenant.record_id, account_id).await?;
         if suggested
             && payment_methods::find_payment_method_by_external_key(
                 transaction,
@@ -273,9 +261,7 @@ impl PaymentMethodService {
             set_account_default(&work, &mut posted, &account, Some(method.id), now, context)
                 .await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
-        drop(work);
-        posted.committed().await;
+        commit_and_announce(work, posted).await?;
         Ok(inserted)
     }
 
@@ -286,11 +272,9 @@ impl PaymentMethodService {
         account_id: Uuid,
         options: ReadOptions<'_>,
     ) -> Result<Vec<PaymentMethodView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
-        let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = find_account(connection, tenant.record_id, account_id).await?;
         let methods = payment_methods::find_payment_methods_by_account(
             connection,
             tenant.record_id,
@@ -298,12 +282,11 @@ impl PaymentMethodService {
             options.include_deleted,
         )
         .await?;
-        let mut trails = method_trails(connection, tenant, &methods, options.audit).await?;
+        let methods = method_trails(connection, tenant, methods, options.audit).await?;
         // Released before the plugin calls, which may be slow.
         drop(read);
         let mut views = Vec::with_capacity(methods.len());
-        for method in methods {
-            let audit_logs = trails.remove(&method.record_id).unwrap_or_default();
+        for (method, audit_logs) in methods {
             views.push(
                 self.view(tenant, method, &account, options, audit_logs)
                     .await?,
@@ -319,18 +302,12 @@ impl PaymentMethodService {
         id: Uuid,
         options: ReadOptions<'_>,
     ) -> Result<PaymentMethodView, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let method = payment_methods::find_payment_method_by_id(connection, tenant.record_id, id)
             .await?
             .ok_or(unknown_method(id))?;
-        let method = Some(method)
-            .filter(|method| options.include_deleted || method.is_active)
-            .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
-        let (method, account, audit_logs) =
-            with_account(tenant, connection, method, options).await?;
-        drop(read);
-        self.view(tenant, method, &account, options, audit_logs)
+        self.served(tenant, read, Some(method), &id.to_string(), options)
             .await
     }
 
@@ -341,21 +318,40 @@ impl PaymentMethodService {
         external_key: &str,
         options: ReadOptions<'_>,
     ) -> Result<PaymentMethodView, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let method = payment_methods::find_payment_method_by_external_key(
             connection,
             tenant.record_id,
             external_key,
         )
-        .await?
-        .filter(|method| options.include_deleted || method.is_active)
-        .ok_or_else(|| ServiceError::PaymentMethodNotFound {
-            id: external_key.to_string(),
-        })?;
-        let (method, account, audit_logs) =
-            with_account(tenant, connection, method, options).await?;
+        .await?;
+        self.served(tenant, read, method, external_key, options)
+            .await
+    }
+
+    /// The method a single read found (`named` is how the request named it), a deleted one
+    /// only with `include_deleted`, as [`Self::view`] serves it; the read is released before
+    /// the plugin is asked.
+    async fn served(
+        &self,
+        tenant: &Tenant,
+        read: Work,
+        method: Option<PaymentMethodRecord>,
+        named: &str,
+        options: ReadOptions<'_>,
+    ) -> Result<PaymentMethodView, ServiceError> {
+        let method = method
+            .filter(|method| options.include_deleted || method.is_active)
+            .ok_or_else(|| ServiceError::PaymentMethodNotFound {
+                id: named.to_string(),
+            })?;
+        let listed = listed_methods(read.client(), tenant, vec![method], options.audit).await?;
         drop(read);
+        let (method, account, audit_logs) = listed
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServiceError::Internal("a listed method went missing".to_string()))?;
         self.view(tenant, method, &account, options, audit_logs)
             .await
     }
@@ -367,7 +363,7 @@ impl PaymentMethodService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let method =
             payment_methods::find_payment_method_by_id(connection, tenant.record_id, id).await?;
@@ -395,34 +391,22 @@ impl PaymentMethodService {
     ) -> Result<(), ServiceError> {
         // Checked before the plugin hears of it, and again in the write's transaction.
         let (method, account) = {
-            let work = self.db.read().await.map_err(StorageError::from)?;
+            let work = self.db.read().await?;
             self.deletable(work.client(), tenant, id, flags).await?
         };
         // A method whose plugin is gone can still be deleted: there is nothing to tell.
         if let Some(plugin) = self.plugins.get(&method.plugin_name) {
             plugin
-                .delete_payment_method(PaymentMethodCall {
-                    account_id: account.id,
-                    payment_method_id: id,
-                    tenant_id: tenant.id,
-                    properties,
-                })
+                .delete_payment_method(method_call(tenant, account.id, id, properties))
                 .await
-                .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+                .map_err(plugin_refused)?;
         }
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let (method, account) = self.deletable(transaction, tenant, id, flags).await?;
         let is_default = account.data.payment_method_id == Some(id);
-        payment_methods::deactivate_payment_method(
-            transaction,
-            method.record_id,
-            &context.created_by,
-            now,
-        )
-        .await?;
-        record_method_change(transaction, &method, ChangeType::Delete, now, context).await?;
+        deactivate_method(transaction, &method, now, context).await?;
         let mut posted = self.main_bus.posted();
         if is_default {
             // PaymentMethodProcessor tags only when the deleted method was the default, and
@@ -432,10 +416,7 @@ impl PaymentMethodService {
             }
             set_account_default(&work, &mut posted, &account, None, now, context).await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     /// The active method `id` with its account (locked when `client` is in a transaction, so
@@ -476,33 +457,25 @@ impl PaymentMethodService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let method = {
-            let work = self.db.read().await.map_err(StorageError::from)?;
+            let work = self.db.read().await?;
             self.default_candidate(work.client(), tenant, account_id, id)
                 .await?
                 .1
         };
         let plugin = self.plugin(&method.plugin_name)?;
         plugin
-            .set_default_payment_method(PaymentMethodCall {
-                account_id,
-                payment_method_id: id,
-                tenant_id: tenant.id,
-                properties,
-            })
+            .set_default_payment_method(method_call(tenant, account_id, id, properties))
             .await
-            .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+            .map_err(plugin_refused)?;
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let (account, _) = self
             .default_candidate(transaction, tenant, account_id, id)
             .await?;
         let mut posted = self.main_bus.posted();
         set_account_default(&work, &mut posted, &account, Some(id), now, context).await?;
-        work.commit().await.map_err(StorageError::from)?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     /// The account (locked in a transaction) and its active method `id`.
@@ -513,9 +486,7 @@ impl PaymentMethodService {
         account_id: Uuid,
         id: Uuid,
     ) -> Result<(AccountRecord, PaymentMethodRecord), ServiceError> {
-        let account = accounts::lock_account_by_id(client, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = lock_account(client, tenant.record_id, account_id).await?;
         let method = payment_methods::find_payment_method_by_id(client, tenant.record_id, id)
             .await?
             .filter(|method| method.is_active && method.account_id == account_id)
@@ -556,7 +527,7 @@ impl PaymentMethodService {
             MethodListing::All { plugin_name } => MethodFilter::Plugin(plugin_name),
             MethodListing::Search { key, .. } => MethodFilter::Key(key),
         };
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let methods = payment_methods::list_payment_methods(
             connection,
@@ -608,10 +579,10 @@ impl PaymentMethodService {
             let matches = plugin
                 .search_payment_methods(tenant.id, key, options.properties)
                 .await
-                .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+                .map_err(plugin_refused)?;
             found.push((name, matches));
         }
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let mut matched = Vec::new();
         for (name, matches) in found {
@@ -661,12 +632,7 @@ impl PaymentMethodService {
         properties: &[PluginProperty],
     ) -> Option<PaymentMethodPlugin> {
         let plugin = self.plugins.get(&method.plugin_name)?;
-        let call = PaymentMethodCall {
-            account_id: method.account_id,
-            payment_method_id: method.id,
-            tenant_id: tenant.id,
-            properties,
-        };
+        let call = method_call(tenant, method.account_id, method.id, properties);
         match plugin.get_payment_method_detail(call).await {
             Ok(detail) => Some(detail),
             Err(error) => {
@@ -692,10 +658,8 @@ impl PaymentMethodService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         {
-            let read = self.db.read().await.map_err(StorageError::from)?;
-            accounts::find_account_by_id(read.client(), tenant.record_id, account_id)
-                .await?
-                .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+            let read = self.db.read().await?;
+            find_account(read.client(), tenant.record_id, account_id).await?;
         }
         let names = match plugin_name {
             Some(name) => vec![name.to_string()],
@@ -706,7 +670,7 @@ impl PaymentMethodService {
             let held = plugin
                 .get_payment_methods(tenant.id, account_id, properties)
                 .await
-                .map_err(|error| ServiceError::PaymentPlugin(error.0))?;
+                .map_err(plugin_refused)?;
             self.reconcile(tenant, account_id, name, held, context)
                 .await?;
         }
@@ -723,11 +687,9 @@ impl PaymentMethodService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
-        let account = accounts::lock_account_by_id(transaction, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = lock_account(transaction, tenant.record_id, account_id).await?;
         let mut existing: Vec<PaymentMethodRecord> =
             payment_methods::find_payment_methods_by_account(
                 transaction,
@@ -799,14 +761,7 @@ impl PaymentMethodService {
         }
         // What the plugin no longer holds is deleted.
         for method in existing.iter().filter(|method| method.is_active) {
-            payment_methods::deactivate_payment_method(
-                transaction,
-                method.record_id,
-                &context.created_by,
-                now,
-            )
-            .await?;
-            record_method_change(transaction, method, ChangeType::Delete, now, context).await?;
+            deactivate_method(transaction, method, now, context).await?;
         }
         // Kill Bill is authoritative on the default, unless the default is this plugin's.
         let default_is_this_plugins = match account.data.payment_method_id {
@@ -823,10 +778,7 @@ impl PaymentMethodService {
         if default_is_this_plugins {
             set_account_default(&work, &mut posted, &account, plugin_default, now, context).await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     fn plugin(&self, name: &str) -> Result<Arc<dyn PaymentPluginApi>, ServiceError> {
@@ -851,14 +803,14 @@ impl PaymentMethodService {
         ) {
             (true, Some(plugin)) => Some(
                 plugin
-                    .get_payment_method_detail(PaymentMethodCall {
-                        account_id: account.id,
-                        payment_method_id: method.id,
-                        tenant_id: tenant.id,
-                        properties: options.properties,
-                    })
+                    .get_payment_method_detail(method_call(
+                        tenant,
+                        account.id,
+                        method.id,
+                        options.properties,
+                    ))
                     .await
-                    .map_err(|error| ServiceError::PaymentPlugin(error.0))?,
+                    .map_err(plugin_refused)?,
             ),
             _ => None,
         };
@@ -878,10 +830,10 @@ async fn listed_methods(
     methods: Vec<PaymentMethodRecord>,
     level: AuditLevel,
 ) -> Result<Vec<(PaymentMethodRecord, AccountRecord, Vec<AuditLog>)>, ServiceError> {
-    let mut trails = method_trails(connection, tenant, &methods, level).await?;
+    let methods = method_trails(connection, tenant, methods, level).await?;
     let mut accounts_by_id: HashMap<Uuid, AccountRecord> = HashMap::new();
     let mut listed = Vec::with_capacity(methods.len());
-    for method in methods {
+    for (method, audit_logs) in methods {
         let account = match accounts_by_id.get(&method.account_id) {
             Some(account) => account.clone(),
             None => {
@@ -898,52 +850,42 @@ async fn listed_methods(
                 account
             }
         };
-        let audit_logs = trails.remove(&method.record_id).unwrap_or_default();
         listed.push((method, account, audit_logs));
     }
     Ok(listed)
 }
 
-/// The method's account and audit trail at the read's level.
-async fn with_account(
-    tenant: &Tenant,
-    connection: &impl deadpool_postgres::GenericClient,
-    method: PaymentMethodRecord,
-    options: ReadOptions<'_>,
-) -> Result<(PaymentMethodRecord, AccountRecord, Vec<AuditLog>), ServiceError> {
-    let account = accounts::find_account_by_id(connection, tenant.record_id, method.account_id)
-        .await?
-        .ok_or_else(|| {
-            ServiceError::Internal(format!("payment method {} has no account", method.id))
-        })?;
-    let audit_logs = method_trails(
-        connection,
-        tenant,
-        std::slice::from_ref(&method),
-        options.audit,
-    )
-    .await?
-    .remove(&method.record_id)
-    .unwrap_or_default();
-    Ok((method, account, audit_logs))
-}
-
-/// The audit trails of `methods` at `level`, by method record id; one query for all of them.
+/// The methods each with its audit trail at `level`; one query for all of them.
 async fn method_trails(
     connection: &impl deadpool_postgres::GenericClient,
     tenant: &Tenant,
-    methods: &[PaymentMethodRecord],
+    methods: Vec<PaymentMethodRecord>,
     level: AuditLevel,
-) -> Result<HashMap<i64, Vec<AuditLog>>, ServiceError> {
-    let record_ids: Vec<i64> = methods.iter().map(|method| method.record_id).collect();
-    audit_trails(
+) -> Result<Vec<(PaymentMethodRecord, Vec<AuditLog>)>, ServiceError> {
+    let record_id = |method: &PaymentMethodRecord| method.record_id;
+    let table = AuditedTable::PaymentMethod;
+    with_audit_trails(
         connection,
-        AuditedTable::PaymentMethod,
+        table,
         tenant.record_id,
-        &record_ids,
+        methods,
+        record_id,
         level,
     )
     .await
+}
+
+/// Soft-deletes the method, with its history and audit rows.
+async fn deactivate_method(
+    transaction: &Object,
+    method: &PaymentMethodRecord,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let record_id = method.record_id;
+    payment_methods::deactivate_payment_method(transaction, record_id, &context.created_by, now)
+        .await?;
+    record_method_change(transaction, method, ChangeType::Delete, now, context).await
 }
 
 /// The history row of a method change and the audit row pointing at it.
@@ -1007,6 +949,26 @@ async fn set_account_default(
     let mut changed = account.clone();
     changed.data.payment_method_id = payment_method_id;
     post_account_change(work, posted, &account.data, &changed, now, context).await
+}
+
+/// What a plugin call about the tenant's method `payment_method_id` of the account carries.
+fn method_call<'a>(
+    tenant: &Tenant,
+    account_id: Uuid,
+    payment_method_id: Uuid,
+    properties: &'a [PluginProperty],
+) -> PaymentMethodCall<'a> {
+    PaymentMethodCall {
+        account_id,
+        payment_method_id,
+        tenant_id: tenant.id,
+        properties,
+    }
+}
+
+/// A plugin refusing or failing a payment-method call: PAYMENT_PLUGIN_EXCEPTION.
+fn plugin_refused(error: PluginError) -> ServiceError {
+    ServiceError::PaymentPlugin(error.0)
 }
 
 /// A method id no method of the tenant has: Kill Bill's ObjectDoesNotExist (its id resolution

@@ -24,8 +24,9 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{
-    audit_trails, find_object, now_in_millis, page_totals, trail_with_history, AuditLevel,
-    AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    commit_and_announce, duplicate_on, find_account, find_object, lock_account, now_in_millis,
+    page_totals, required, trail_with_history, with_audit_trails, AuditLevel, AuditLog,
+    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     ControlTagCreationInternalEvent, ControlTagDeletionInternalEvent, TagEventData,
@@ -34,12 +35,11 @@ use crate::bus::internal_events::{
 use crate::bus::{Bus, PostedEvents};
 use crate::db::work::{Db, Work};
 use crate::service::tenants::Tenant;
-use crate::storage::accounts::{self, AccountRecord};
+use crate::storage::accounts::AccountRecord;
 use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
 use crate::storage::objects::{ObjectKind, ObjectOwner, ObjectRef};
 use crate::storage::tag_definitions::{self, NewTagDefinition, TagDefinitionRecord};
 use crate::storage::tags::{self, NewTag, SearchedDefinition, TagFilter, TagRecord};
-use crate::storage::StorageError;
 
 /// One of Kill Bill's fixed definitions, the same in every tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,17 +259,13 @@ impl TagService {
         tenant: &Tenant,
         audit: AuditLevel,
     ) -> Result<Vec<TagDefinitionView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let own =
             tag_definitions::find_active_tag_definitions(connection, tenant.record_id).await?;
-        let mut trails = definition_trails(connection, tenant, &own, audit).await?;
-        Ok(own
-            .iter()
-            .map(|record| TagDefinitionView {
-                definition: record.into(),
-                audit_logs: trails.remove(&record.record_id).unwrap_or_default(),
-            })
+        Ok(definition_views(connection, tenant, own, audit)
+            .await?
+            .into_iter()
             .chain(FIXED.iter().map(|fixed| TagDefinitionView {
                 definition: fixed.into(),
                 audit_logs: Vec::new(),
@@ -291,20 +287,14 @@ impl TagService {
                 audit_logs: Vec::new(),
             });
         }
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
-        let record = tag_definitions::find_active_tag_definition(connection, tenant.record_id, id)
+        let record =
+            tag_definitions::find_active_tag_definition(connection, tenant.record_id, id).await?;
+        definition_views(connection, tenant, Vec::from_iter(record), audit)
             .await?
-            .ok_or(ServiceError::TagDefinitionNotFound { id })?;
-        let audit_logs =
-            definition_trails(connection, tenant, std::slice::from_ref(&record), audit)
-                .await?
-                .remove(&record.record_id)
-                .unwrap_or_default();
-        Ok(TagDefinitionView {
-            definition: (&record).into(),
-            audit_logs,
-        })
+            .pop()
+            .ok_or(ServiceError::TagDefinitionNotFound { id })
     }
 
     /// Creates one of the tenant's own definitions, with Kill Bill's checks in its order: the
@@ -316,17 +306,11 @@ impl TagService {
         input: TagDefinitionInput,
         context: &CallContext,
     ) -> Result<TagDefinition, ServiceError> {
-        let name = input.name.filter(|name| !name.is_empty()).ok_or_else(|| {
-            ServiceError::InvalidArgument("TagDefinition name needs to be set".to_string())
-        })?;
-        let description = input
-            .description
-            .filter(|description| !description.is_empty())
-            .ok_or_else(|| {
-                ServiceError::InvalidArgument(
-                    "TagDefinition description needs to be set".to_string(),
-                )
-            })?;
+        let name = required(input.name, "TagDefinition name needs to be set")?;
+        let description = required(
+            input.description,
+            "TagDefinition description needs to be set",
+        )?;
         let requested = input
             .applicable_object_types
             .filter(|object_types| !object_types.is_empty())
@@ -349,7 +333,7 @@ impl TagService {
             return Err(ServiceError::TagDefinitionHasUppercase { name });
         }
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         // The unique index on live names decides a duplicate, so concurrent creations of one
         // name cannot both succeed.
@@ -366,16 +350,11 @@ impl TagService {
             now,
         )
         .await
-        .map_err(|error| match error {
-            StorageError::UniqueViolation { constraint }
-                if constraint == tag_definitions::ACTIVE_NAME_INDEX =>
-            {
-                ServiceError::TagDefinitionAlreadyExists { name: name.clone() }
-            }
-            other => other.into(),
-        })?;
+        .map_err(duplicate_on(tag_definitions::ACTIVE_NAME_INDEX, || {
+            ServiceError::TagDefinitionAlreadyExists { name: name.clone() }
+        }))?;
         record_definition_change(transaction, &record, ChangeType::Insert, now, context).await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         Ok((&record).into())
     }
 
@@ -388,7 +367,7 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         // Locked, so tags being added with it (which share-lock it) commit first and are
         // counted below, and none can be added after the count.
@@ -406,7 +385,7 @@ impl TagService {
         )
         .await?;
         record_definition_change(transaction, &record, ChangeType::Delete, now, context).await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         Ok(())
     }
 
@@ -417,7 +396,7 @@ impl TagService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let found =
             tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &[id])
@@ -445,7 +424,7 @@ impl TagService {
         include_deleted: bool,
         audit: AuditLevel,
     ) -> Result<Vec<TagView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         if object.kind != ObjectKind::Account {
             find_object(connection, tenant.record_id, object).await?;
@@ -472,11 +451,9 @@ impl TagService {
         include_deleted: bool,
         audit: AuditLevel,
     ) -> Result<Vec<TagView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
-        let account = accounts::find_account_by_id(connection, tenant.record_id, account_id)
-            .await?
-            .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+        let account = find_account(connection, tenant.record_id, account_id).await?;
         let tags = tags::find_tags_for_account(
             connection,
             tenant.record_id,
@@ -497,7 +474,7 @@ impl TagService {
         request: PageRequest,
         audit: AuditLevel,
     ) -> Result<Page<TagView>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let fixed: Vec<SearchedDefinition> = FIXED
             .iter()
@@ -533,7 +510,7 @@ impl TagService {
         tenant: &Tenant,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let tag = tags::find_tag(connection, tenant.record_id, id).await?;
         let found = tag.map(|tag| tag.record_id);
@@ -550,7 +527,7 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let owner = lock_owner(transaction, tenant, object).await?.owner;
         let mut posted = self.main_bus.posted();
@@ -576,10 +553,7 @@ impl TagService {
             };
             add_tag(&work, &mut posted, &owner, &definition, now, context).await?;
         }
-        work.commit().await.map_err(StorageError::from)?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 
     /// Removes the object's tags of these definitions. AUTO_PAY_OFF cannot be removed from an
@@ -593,7 +567,7 @@ impl TagService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let now = now_in_millis();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let locked = lock_owner(transaction, tenant, object).await?;
         // AccountResource checks this before removing; the account is locked so that a
@@ -651,10 +625,7 @@ impl TagService {
             }
             removed.push(id);
         }
-        work.commit().await.map_err(StorageError::from)?;
-        drop(work);
-        posted.committed().await;
-        Ok(())
+        commit_and_announce(work, posted).await
     }
 }
 
@@ -678,9 +649,7 @@ async fn lock_owner(
             account: None,
         });
     }
-    let account = accounts::lock_account_by_id(transaction, tenant.record_id, object.id)
-        .await?
-        .ok_or(ServiceError::AccountNotFound { id: object.id })?;
+    let account = lock_account(transaction, tenant.record_id, object.id).await?;
     Ok(LockedOwner {
         owner: ObjectOwner::of_account(&account),
         account: Some(account),
@@ -695,15 +664,6 @@ async fn tag_views(
     tags: Vec<TagRecord>,
     audit: AuditLevel,
 ) -> Result<Vec<TagView>, ServiceError> {
-    let record_ids: Vec<i64> = tags.iter().map(|tag| tag.record_id).collect();
-    let mut trails = audit_trails(
-        connection,
-        AuditedTable::Tag,
-        tenant.record_id,
-        &record_ids,
-        audit,
-    )
-    .await?;
     let own_ids: Vec<Uuid> = tags
         .iter()
         .map(|tag| tag.tag_definition_id)
@@ -718,8 +678,18 @@ async fn tag_views(
             .map(|record| (record.id, record.into()))
             .collect()
     };
+    let record_id = |tag: &TagRecord| tag.record_id;
+    let tags = with_audit_trails(
+        connection,
+        AuditedTable::Tag,
+        tenant.record_id,
+        tags,
+        record_id,
+        audit,
+    )
+    .await?;
     tags.into_iter()
-        .map(|tag| {
+        .map(|(tag, audit_logs)| {
             let definition = match find_fixed(tag.tag_definition_id) {
                 Some(fixed) => fixed.into(),
                 None => own.get(&tag.tag_definition_id).cloned().ok_or_else(|| {
@@ -730,7 +700,7 @@ async fn tag_views(
                 })?,
             };
             Ok(TagView {
-                audit_logs: trails.remove(&tag.record_id).unwrap_or_default(),
+                audit_logs,
                 tag,
                 definition,
             })
@@ -931,22 +901,32 @@ async fn record_definition_change(
     Ok(())
 }
 
-/// The audit trails of `definitions` at `level`, by record id; one query for all of them.
-async fn definition_trails(
+/// The tenant's own definitions as served, each with its audit trail at `level`; one query
+/// for all of them.
+async fn definition_views(
     connection: &impl deadpool_postgres::GenericClient,
     tenant: &Tenant,
-    definitions: &[TagDefinitionRecord],
+    definitions: Vec<TagDefinitionRecord>,
     level: AuditLevel,
-) -> Result<HashMap<i64, Vec<AuditLog>>, ServiceError> {
-    let record_ids: Vec<i64> = definitions.iter().map(|record| record.record_id).collect();
-    audit_trails(
+) -> Result<Vec<TagDefinitionView>, ServiceError> {
+    let record_id = |record: &TagDefinitionRecord| record.record_id;
+    let table = AuditedTable::TagDefinition;
+    let definitions = with_audit_trails(
         connection,
-        AuditedTable::TagDefinition,
+        table,
         tenant.record_id,
-        &record_ids,
+        definitions,
+        record_id,
         level,
     )
-    .await
+    .await?;
+    Ok(definitions
+        .into_iter()
+        .map(|(record, audit_logs)| TagDefinitionView {
+            definition: (&record).into(),
+            audit_logs,
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use crate::bus::{Bus, BusEvent};
 use crate::db::work::{Db, Work};
 use crate::java_hash::hash_map_order;
 use crate::storage::audit::{insert_audit_log, ChangeType};
-use crate::storage::{tenant_kvs, AuditContext, StorageError};
+use crate::storage::{tenant_kvs, AuditContext};
 
 /// Kill Bill's audit table name for tenant key-values.
 const TENANT_KVS_TABLE: &str = "TENANT_KVS";
@@ -101,7 +101,7 @@ impl TenantKeyValues {
     ) -> Result<(), ServiceError> {
         let now = Utc::now();
         let audit = context.audit(tenant.record_id, None);
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         tenant_kvs::lock_tenant_kvs(transaction, tenant.record_id).await?;
         if is_single_valued(key) {
@@ -135,7 +135,7 @@ impl TenantKeyValues {
 
     /// The active values of `key`, oldest first; none is not an error.
     pub async fn values(&self, tenant: &Tenant, key: &str) -> Result<Vec<String>, ServiceError> {
-        let work = self.db.read().await.map_err(StorageError::from)?;
+        let work = self.db.read().await?;
         Ok(tenant_kvs::active_values(work.client(), tenant.record_id, key).await?)
     }
 
@@ -148,7 +148,7 @@ impl TenantKeyValues {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let audit = context.audit(tenant.record_id, None);
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         tenant_kvs::lock_tenant_kvs(work.client(), tenant.record_id).await?;
         deactivate(&work, tenant, key, context, &audit).await?;
         let event = TenantConfigDeletionInternalEvent {
@@ -166,7 +166,7 @@ impl TenantKeyValues {
         prefix: &str,
     ) -> Result<Vec<(String, Vec<String>)>, ServiceError> {
         let found = {
-            let work = self.db.read().await.map_err(StorageError::from)?;
+            let work = self.db.read().await?;
             tenant_kvs::search_active_values(work.client(), tenant.record_id, prefix).await?
         };
         let mut keys: Vec<(String, Vec<String>)> = Vec::new();
@@ -196,7 +196,7 @@ impl TenantKeyValues {
             posted.post(&work, event, context.user_token).await?;
         }
         tenant_kvs::announce_change(work.client()).await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         drop(work);
         self.values.forget();
         posted.committed().await;

@@ -26,7 +26,7 @@ use super::tenant_key_values::plugin_config_key;
 use super::ServiceError;
 use crate::db::work::Db;
 use crate::plugin::{PluginError, TenantConfigSource};
-use crate::storage::{tenant_kvs, StorageError};
+use crate::storage::tenant_kvs;
 
 /// Cheap to clone; every clone is the same cache.
 #[derive(Clone)]
@@ -76,7 +76,7 @@ impl TenantValues {
     pub async fn get(&self, tenant_record_id: i64, key: &str) -> Result<Vec<String>, ServiceError> {
         let db = &self.db;
         self.remembered(TenantRef::RecordId(tenant_record_id), key, async move {
-            let work = db.read().await.map_err(StorageError::from)?;
+            let work = db.read().await?;
             Ok(tenant_kvs::active_values(work.client(), tenant_record_id, key).await?)
         })
         .await
@@ -90,7 +90,7 @@ impl TenantValues {
     ) -> Result<Vec<String>, ServiceError> {
         let db = &self.db;
         self.remembered(TenantRef::Id(tenant_id), key, async move {
-            let work = db.read().await.map_err(StorageError::from)?;
+            let work = db.read().await?;
             Ok(tenant_kvs::active_values_for_tenant_id(work.client(), tenant_id, key).await?)
         })
         .await

@@ -16,12 +16,11 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::secrets::{self, digest as secret_digest, Hasher};
-use super::{CallContext, ServiceError};
+use super::{duplicate_on, CallContext, ServiceError};
 use crate::db::work::Db;
 use crate::profiling::{measure, Category::Dao};
 use crate::storage::audit::{insert_audit_log, ChangeType};
 use crate::storage::tenants::{self, NewTenantRow, TenantRow};
-use crate::storage::{AuditContext, StorageError};
 
 /// A tenant as the rest of the server sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +68,7 @@ impl TenantDirectory {
             return Ok(Some(tenant.clone()));
         }
         let found = {
-            let work = self.db.read().await.map_err(StorageError::from)?;
+            let work = self.db.read().await?;
             tenants::find_tenant_by_record_id(work.client(), record_id).await?
         };
         let Some(tenant) = found.map(Tenant::from) else {
@@ -131,7 +130,7 @@ impl TenantService {
         let api_secret = required(new.api_secret, "apiSecret")?;
         let hash = self.hasher.hash(api_secret).await?;
         let now = Utc::now();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         let new_row = NewTenantRow {
             id: Uuid::new_v4(),
@@ -147,24 +146,12 @@ impl TenantService {
             tenants::insert_tenant(transaction, &new_row),
         )
         .await
-        .map_err(|error| match error {
-            StorageError::UniqueViolation { constraint }
-                if constraint == tenants::API_KEY_INDEX =>
-            {
-                ServiceError::TenantAlreadyExists {
-                    external_key: new.external_key.clone(),
-                }
+        .map_err(duplicate_on(tenants::API_KEY_INDEX, || {
+            ServiceError::TenantAlreadyExists {
+                external_key: new.external_key.clone(),
             }
-            other => other.into(),
-        })?;
-        let audit = AuditContext {
-            created_by: &context.created_by,
-            reason: context.reason.as_deref(),
-            comment: context.comment.as_deref(),
-            user_token: context.user_token,
-            tenant_record_id: row.record_id,
-            account_record_id: None,
-        };
+        }))?;
+        let audit = context.audit(row.record_id, None);
         measure(
             Dao,
             "audit:insert_audit_log",
@@ -178,14 +165,12 @@ impl TenantService {
             ),
         )
         .await?;
-        measure(Dao, "commit", work.commit())
-            .await
-            .map_err(StorageError::from)?;
+        measure(Dao, "commit", work.commit()).await?;
         Ok(row.into())
     }
 
     pub async fn find_by_id(&self, id: Uuid) -> Result<Tenant, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         measure(
             Dao,
@@ -198,7 +183,7 @@ impl TenantService {
     }
 
     pub async fn find_by_api_key(&self, api_key: &str) -> Result<Tenant, ServiceError> {
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         measure(
             Dao,
@@ -227,7 +212,7 @@ impl TenantService {
         if let Some(tenant) = self.verified.lookup(api_key, &digest) {
             return Ok(Some(tenant));
         }
-        let read = self.db.read().await.map_err(StorageError::from)?;
+        let read = self.db.read().await?;
         let connection = read.client();
         let credentials = measure(
             Dao,

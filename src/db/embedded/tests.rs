@@ -1,6 +1,21 @@
 //! Tests of the module's internals; the public lifecycle is exercised against
 //! a real PostgreSQL in `tests/embedded_cluster.rs`.
 
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+use nix::sys::signal::kill;
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
+use nix::unistd::{Gid, Uid};
+
+use super::binaries::*;
+use super::data_dir::*;
+use super::databases::*;
+use super::privileges::*;
+use super::recovery::*;
 use super::*;
 
 fn fake_install(dir: &Path, programs: &[&str]) {

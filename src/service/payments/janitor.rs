@@ -25,8 +25,8 @@ use crate::db::work::Work;
 use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
 use crate::service::{CallContext, ServiceError};
+use crate::storage::payment_methods;
 use crate::storage::payments::{self, PaymentRecord};
-use crate::storage::{payment_methods, StorageError};
 
 /// Kill Bill's janitor queue (`PaymentService` name + `Janitor.QUEUE_NAME`).
 const JANITOR_QUEUE: &str = "payment-service:janitor";
@@ -42,6 +42,19 @@ struct JanitorNotificationKey {
     task_name: String,
     is_api_payment: bool,
     attempt_number: u32,
+}
+
+impl JanitorNotificationKey {
+    /// Kill Bill's key of the `attempt`-th look at `transaction_id` by its
+    /// IncompletePaymentTransactionTask, on behalf of an API call.
+    fn look(transaction_id: Uuid, attempt: u32) -> JanitorNotificationKey {
+        JanitorNotificationKey {
+            uuid_key: transaction_id,
+            task_name: "IncompletePaymentTransactionTask".to_string(),
+            is_api_payment: true,
+            attempt_number: attempt,
+        }
+    }
 }
 
 impl NotificationEvent for JanitorNotificationKey {
@@ -76,12 +89,7 @@ pub(super) async fn schedule(
             work,
             JANITOR_QUEUE,
             due,
-            &JanitorNotificationKey {
-                uuid_key: transaction_id,
-                task_name: "IncompletePaymentTransactionTask".to_string(),
-                is_api_payment: true,
-                attempt_number: attempt,
-            },
+            &JanitorNotificationKey::look(transaction_id, attempt),
             SearchKeys {
                 account_record_id: Some(account_record_id),
                 tenant_record_id,
@@ -114,7 +122,7 @@ async fn handle(service: &PaymentService, entry: &NotificationEntry) -> Result<(
         account_record_id,
     } = outcome
     {
-        let work = service.inner.db.begin().await.map_err(StorageError::from)?;
+        let work = service.inner.db.begin().await?;
         schedule(
             &service.inner.notifications,
             &work,
@@ -127,7 +135,7 @@ async fn handle(service: &PaymentService, entry: &NotificationEntry) -> Result<(
             entry.user_token,
         )
         .await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
     }
     Ok(())
 }
@@ -153,7 +161,7 @@ pub(super) async fn repair_payment(
     payment: &PaymentRecord,
 ) -> Result<(), ServiceError> {
     let open: Vec<Uuid> = {
-        let work = service.inner.db.read().await.map_err(StorageError::from)?;
+        let work = service.inner.db.read().await?;
         payments::find_transactions_by_payments(work.client(), &[payment.id])
             .await?
             .into_iter()
@@ -178,11 +186,7 @@ pub(super) async fn repair_transaction(
     transaction_id: Uuid,
 ) -> Result<Repair, ServiceError> {
     let inner = &service.inner;
-    let found = {
-        let work = inner.db.read().await.map_err(StorageError::from)?;
-        payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
-            .await?
-    };
+    let found = service.read_transaction(tenant, transaction_id).await?;
     let Some(found) = found else {
         return Ok(Repair::Closed);
     };
@@ -274,7 +278,7 @@ async fn lease_for_repair(
 ) -> Result<Option<Started>, ServiceError> {
     let inner = &service.inner;
     let dead_nodes = inner.nodes.dead_nodes();
-    let work = inner.db.begin().await.map_err(StorageError::from)?;
+    let work = inner.db.begin().await?;
     let client = work.client();
     let name = lock_name(account_id);
     let (locked, account, current) = crate::db::sql::pipelined(async {
@@ -314,7 +318,7 @@ async fn lease_for_repair(
         transaction: Some((tenant.record_id, transaction_id)),
     };
     let displaced = payments::take_lease(client, &lease).await?;
-    work.commit().await.map_err(StorageError::from)?;
+    work.commit().await?;
     let started = Started {
         account,
         payment: current.payment,
@@ -379,11 +383,7 @@ async fn settle_once(
     context: &CallContext,
 ) -> Result<(), ServiceError> {
     let inner = &service.inner;
-    let found = {
-        let work = inner.db.read().await.map_err(StorageError::from)?;
-        payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
-            .await?
-    };
+    let found = service.read_transaction(tenant, transaction_id).await?;
     // Its first transaction never committed: nothing to record.
     let Some(found) = found else {
         return Ok(());
@@ -419,7 +419,7 @@ pub(super) async fn take_over_node(
 ) -> Result<usize, ServiceError> {
     let inner = &service.inner;
     let leases = {
-        let work = inner.db.read().await.map_err(StorageError::from)?;
+        let work = inner.db.read().await?;
         payments::find_leases_of_node(work.client(), node).await?
     };
     let count = leases.len();
@@ -487,12 +487,10 @@ async fn look_again_when_conclusive(
     account_record_id: i64,
 ) -> Result<(), ServiceError> {
     let inner = &service.inner;
-    let created = {
-        let work = inner.db.read().await.map_err(StorageError::from)?;
-        payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
-            .await?
-            .map(|found| found.transaction.created_date)
-    };
+    let created = service
+        .read_transaction(tenant, transaction_id)
+        .await?
+        .map(|found| found.transaction.created_date);
     let Some(created) = created else {
         return Ok(());
     };
@@ -500,19 +498,14 @@ async fn look_again_when_conclusive(
         + TimeDelta::from_std(inner.config.plugin_timeout * 2).unwrap_or(TimeDelta::MAX)
         + TimeDelta::seconds(1);
     let due = conclusive.max(Utc::now());
-    let work = inner.db.read().await.map_err(StorageError::from)?;
+    let work = inner.db.read().await?;
     inner
         .notifications
         .record_future_notification(
             &work,
             JANITOR_QUEUE,
             due,
-            &JanitorNotificationKey {
-                uuid_key: transaction_id,
-                task_name: "IncompletePaymentTransactionTask".to_string(),
-                is_api_payment: true,
-                attempt_number: 1,
-            },
+            &JanitorNotificationKey::look(transaction_id, 1),
             SearchKeys {
                 account_record_id: Some(account_record_id),
                 tenant_record_id: tenant.record_id,
@@ -558,7 +551,7 @@ async fn sweep(service: &PaymentService) -> Result<(), ServiceError> {
     let recorded_before =
         Utc::now() - TimeDelta::from_std(lease_length(&inner.config)).unwrap_or(TimeDelta::MAX);
     let abandoned = {
-        let work = inner.db.read().await.map_err(StorageError::from)?;
+        let work = inner.db.read().await?;
         payments::find_abandoned_transactions(work.client(), recorded_before, SWEEP_LIMIT).await?
     };
     for (tenant_record_id, transaction_id) in abandoned {
@@ -578,7 +571,7 @@ async fn find_tenant(
 }
 
 async fn release(service: &PaymentService, name: &str, owner: &str) -> Result<(), ServiceError> {
-    let work = service.inner.db.read().await.map_err(StorageError::from)?;
+    let work = service.inner.db.read().await?;
     payments::release_lease(work.client(), name, owner).await?;
     Ok(())
 }

@@ -61,7 +61,6 @@ use crate::service::tenants::{Tenant, TenantDirectory};
 use crate::storage::accounts;
 use crate::storage::audit::AuditLogRecord as AuditLog;
 use crate::storage::payments::{self, PaymentLookup};
-use crate::storage::StorageError;
 
 pub use crate::storage::payments::PaymentRecord as Payment;
 pub use crate::storage::payments::TransactionRecord as Transaction;
@@ -205,6 +204,23 @@ fn lock_calls(calls: &CallsInFlight) -> std::sync::MutexGuard<'_, std::collectio
     }
 }
 
+impl PaymentService {
+    /// The tenant's transaction `transaction_id` with its payment (`None`: unknown), read in a
+    /// unit of work of its own that is released before the caller waits for anything.
+    async fn read_transaction(
+        &self,
+        tenant: &Tenant,
+        transaction_id: Uuid,
+    ) -> Result<Option<payments::OpenTransaction>, ServiceError> {
+        let work = self.inner.db.read().await?;
+        let client = work.client();
+        Ok(
+            payments::find_transaction_with_payment(client, tenant.record_id, transaction_id)
+                .await?,
+        )
+    }
+}
+
 /// Why the plugin gave no usable answer, for the caller.
 enum CallFailure {
     Timeout,
@@ -249,7 +265,7 @@ impl PaymentService {
     /// Gives back the account leases an earlier run of this node held when it died: a node
     /// restarting under its name knows they are stale. Call once at startup.
     pub async fn release_stale_leases(&self) -> Result<u64, ServiceError> {
-        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let work = self.inner.db.read().await?;
         let released = payments::release_leases_of_node(work.client(), &self.inner.node).await?;
         if released > 0 {
             tracing::info!(
@@ -469,7 +485,7 @@ impl PaymentService {
             if attempt > 0 {
                 tokio::time::sleep(LOCK_RETRY_PAUSE).await;
             }
-            let work = db.begin().await.map_err(StorageError::from)?;
+            let work = db.begin().await?;
             let loaded = prepare::load(
                 &work,
                 tenant_record_id,
@@ -545,7 +561,7 @@ impl PaymentService {
         if let Target::Account(AccountRef::Id(id)) = target {
             return Ok((*id, None));
         }
-        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let work = self.inner.db.read().await?;
         let client = work.client();
         match target {
             Target::Account(AccountRef::Id(id)) => Ok((*id, None)),
@@ -625,13 +641,7 @@ impl PaymentService {
         info: Option<&PaymentTransactionInfo>,
         context: &CallContext,
     ) -> Result<Written, ServiceError> {
-        let work = self
-            .inner
-            .db
-            .resumed()
-            .begin()
-            .await
-            .map_err(StorageError::from)?;
+        let work = self.inner.db.resumed().begin().await?;
         let (written, posted) = record::write_outcome(
             &work,
             &self.inner.main_bus,

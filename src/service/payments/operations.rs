@@ -16,7 +16,6 @@
 
 use uuid::Uuid;
 
-use super::record::{audit_context, now_in_millis};
 use super::state::{self, TransactionStatus};
 use super::{OperationResult, PaymentRef, PaymentRequest, PaymentService, Target};
 use crate::bus::internal_events::{
@@ -24,6 +23,7 @@ use crate::bus::internal_events::{
     PaymentPluginErrorInternalEvent,
 };
 use crate::plugin::TransactionType;
+use crate::service::now_in_millis;
 use crate::service::tenants::Tenant;
 use crate::service::{CallContext, ServiceError};
 use crate::storage::payments::{self, PaymentLookup, TransactionOutcome, TransactionRecord};
@@ -60,7 +60,7 @@ impl PaymentService {
         context: &CallContext,
     ) -> Result<OperationResult, ServiceError> {
         let (named, found) = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             let client = work.client();
             let named =
                 payments::find_payment(client, tenant.record_id, PaymentLookup::Id(payment_id))
@@ -117,7 +117,7 @@ impl PaymentService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let (found, transactions) = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             let client = work.client();
             let lookup = match &payment {
                 PaymentRef::Id(id) => PaymentLookup::Id(*id),
@@ -161,8 +161,7 @@ impl PaymentService {
     ) -> Result<(), ServiceError> {
         match transaction {
             TransactionRefForCancel::Id(id) => {
-                let work = self.inner.db.read().await.map_err(StorageError::from)?;
-                payments::find_transaction_with_payment(work.client(), tenant.record_id, id)
+                self.read_transaction(tenant, id)
                     .await?
                     .ok_or(ServiceError::ObjectNotFound {
                         object_type: "TRANSACTION",
@@ -193,7 +192,7 @@ impl PaymentService {
         context: &CallContext,
     ) -> Result<(), ServiceError> {
         let account_id = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             payments::find_payment(
                 work.client(),
                 tenant.record_id,
@@ -208,7 +207,7 @@ impl PaymentService {
         };
         // Not to race an operation of this node on the account.
         let _turn = self.inner.local_locks.turn(account_id).await?;
-        let work = self.inner.db.begin().await.map_err(StorageError::from)?;
+        let work = self.inner.db.begin().await?;
         let client = work.client();
         let lookup = PaymentLookup::Id(payment_id);
         let payment = payments::find_payment(client, tenant.record_id, lookup)
@@ -263,7 +262,7 @@ impl PaymentService {
             gateway_error_msg: None,
         };
         let now = now_in_millis();
-        let audit = audit_context(context, tenant, payment.account_record_id);
+        let audit = context.audit(tenant.record_id, Some(payment.account_record_id));
         let event = PaymentEventData {
             account_id,
             payment_id,

@@ -19,6 +19,7 @@ use crate::service::ServiceError;
 use crate::storage::accounts::AccountRecord;
 use crate::storage::payment_methods::PaymentMethodRecord;
 use crate::storage::payments::{self, PaymentLookup, PaymentRecord, TransactionRecord};
+use crate::storage::StorageError;
 
 /// Kill Bill's limit on external keys.
 const MAX_EXTERNAL_KEY_CHARS: usize = 255;
@@ -59,7 +60,7 @@ pub(super) async fn load(
         (None, None) => PaymentLookup::None,
     };
     // One round trip: the lock first, then reads that see everything committed before it.
-    let (locked, account, payment, payment_transactions, method, keyed_transactions) =
+    let (locked, account, (payment, payment_transactions, method), keyed_transactions) =
         crate::db::sql::pipelined(async {
             tokio::try_join!(
                 payments::try_lock_account(client, &lock),
@@ -71,15 +72,7 @@ pub(super) async fn load(
                     node,
                     dead_nodes
                 ),
-                payments::find_payment(client, tenant_record_id, lookup),
-                payments::find_transactions_of_payment(client, tenant_record_id, lookup),
-                payments::find_method_for_payment(
-                    client,
-                    tenant_record_id,
-                    lookup,
-                    request.payment_method_id,
-                    account_id
-                ),
+                find_payment_parts(client, tenant_record_id, lookup, request, account_id),
                 async {
                     match &request.transaction_external_key {
                         Some(key) => {
@@ -115,26 +108,38 @@ pub(super) async fn load(
     if loaded.payment.is_none() {
         if let Some(last) = loaded.keyed_transactions.last() {
             lookup = PaymentLookup::Id(last.payment_id);
-            let (payment, transactions, method) = crate::db::sql::pipelined(async {
-                tokio::try_join!(
-                    payments::find_payment(client, tenant_record_id, lookup),
-                    payments::find_transactions_of_payment(client, tenant_record_id, lookup),
-                    payments::find_method_for_payment(
-                        client,
-                        tenant_record_id,
-                        lookup,
-                        request.payment_method_id,
-                        account_id
-                    ),
-                )
-            })
-            .await?;
+            let parts = find_payment_parts(client, tenant_record_id, lookup, request, account_id);
+            let (payment, transactions, method) = crate::db::sql::pipelined(parts).await?;
             loaded.payment = payment;
             loaded.payment_transactions = transactions;
             loaded.method = method;
         }
     }
     Ok(Some(loaded))
+}
+
+/// The payment `lookup` names, its transactions and the method the request would use, read
+/// together (pipelined, when the caller pipelines: their requests go out in this order).
+async fn find_payment_parts(
+    client: &impl deadpool_postgres::GenericClient,
+    tenant_record_id: i64,
+    lookup: PaymentLookup<'_>,
+    request: &PaymentRequest,
+    account_id: Uuid,
+) -> Result<
+    (
+        Option<PaymentRecord>,
+        Vec<TransactionRecord>,
+        Option<PaymentMethodRecord>,
+    ),
+    StorageError,
+> {
+    let method_id = request.payment_method_id;
+    tokio::try_join!(
+        payments::find_payment(client, tenant_record_id, lookup),
+        payments::find_transactions_of_payment(client, tenant_record_id, lookup),
+        payments::find_method_for_payment(client, tenant_record_id, lookup, method_id, account_id),
+    )
 }
 
 /// The ids a new payment and transaction would get, drawn by the caller.
@@ -481,6 +486,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     use super::*;
+    use crate::service::accounts::sample_account_data;
     use crate::storage::accounts::AccountData;
 
     fn account(currency: Option<&str>, default_method: Option<Uuid>) -> AccountRecord {
@@ -493,25 +499,10 @@ mod tests {
                 external_key: "acme".into(),
                 email: None,
                 name: None,
-                first_name_length: None,
                 currency: currency.map(str::to_string),
-                bill_cycle_day_local: 0,
-                parent_account_id: None,
-                is_payment_delegated_to_parent: false,
                 payment_method_id: default_method,
                 reference_time: now,
-                time_zone: "UTC".into(),
-                locale: None,
-                address1: None,
-                address2: None,
-                company_name: None,
-                city: None,
-                state_or_province: None,
-                country: None,
-                postal_code: None,
-                phone: None,
-                notes: None,
-                migrated: None,
+                ..sample_account_data()
             },
             created_date: now,
             updated_date: now,
@@ -571,16 +562,8 @@ mod tests {
 
     fn request(kind: TransactionType) -> PaymentRequest {
         PaymentRequest {
-            transaction_type: kind,
             amount: Some(Decimal::TEN),
-            currency: None,
-            effective_date: None,
-            payment_external_key: None,
-            transaction_external_key: None,
-            payment_method_id: None,
-            properties: Vec::new(),
-            transaction_id: None,
-            override_status: None,
+            ..PaymentRequest::of(kind)
         }
     }
 
@@ -593,6 +576,14 @@ mod tests {
             method,
             keyed_transactions: Vec::new(),
         }
+    }
+
+    /// A USD account whose default is an active method of its own, loaded as `decide` sees it.
+    fn usd_account_with_method() -> (Uuid, AccountRecord, Loaded) {
+        let method_id = Uuid::new_v4();
+        let account = account(Some("USD"), Some(method_id));
+        let state = loaded(account.clone(), Some(method(method_id, account.id, true)));
+        (method_id, account, state)
     }
 
     #[test]
@@ -683,10 +674,8 @@ mod tests {
 
     #[test]
     fn follow_ups_obey_the_state_machine_and_keep_the_payments_currency() {
-        let method_id = Uuid::new_v4();
-        let account = account(Some("USD"), Some(method_id));
+        let (method_id, account, mut state) = usd_account_with_method();
         let authorized = payment(account.id, method_id, Some("AUTH_SUCCESS"));
-        let mut state = loaded(account.clone(), Some(method(method_id, account.id, true)));
         state.payment = Some(authorized.clone());
         state.payment_transactions = vec![transaction(&authorized, "AUTHORIZE", "SUCCESS")];
 
@@ -713,10 +702,8 @@ mod tests {
 
     #[test]
     fn a_transaction_key_already_successful_is_7030_and_one_of_another_kind_7031() {
-        let method_id = Uuid::new_v4();
-        let account = account(Some("USD"), Some(method_id));
+        let (method_id, account, mut state) = usd_account_with_method();
         let paid = payment(account.id, method_id, Some("PURCHASE_SUCCESS"));
-        let mut state = loaded(account.clone(), Some(method(method_id, account.id, true)));
         state.keyed_transactions = vec![transaction(&paid, "PURCHASE", "SUCCESS")];
         let mut keyed = request(TransactionType::Purchase);
         keyed.transaction_external_key = Some("t-1".into());
@@ -735,10 +722,8 @@ mod tests {
 
     #[test]
     fn a_failed_keyed_transaction_is_retried_on_its_own_payment() {
-        let method_id = Uuid::new_v4();
-        let account = account(Some("USD"), Some(method_id));
+        let (method_id, account, mut state) = usd_account_with_method();
         let failed = payment(account.id, method_id, None);
-        let mut state = loaded(account.clone(), Some(method(method_id, account.id, true)));
         state.keyed_transactions = vec![transaction(&failed, "PURCHASE", "PAYMENT_FAILURE")];
         // What load() reads for the key's payment.
         state.payment = Some(failed.clone());
@@ -751,10 +736,8 @@ mod tests {
 
     #[test]
     fn a_payment_of_another_account_is_refused() {
-        let method_id = Uuid::new_v4();
-        let account = account(Some("USD"), Some(method_id));
+        let (method_id, _, mut state) = usd_account_with_method();
         let theirs = payment(Uuid::new_v4(), method_id, None);
-        let mut state = loaded(account.clone(), Some(method(method_id, account.id, true)));
         state.payment = Some(theirs);
         let error = decide(
             &state,

@@ -11,10 +11,11 @@ use super::janitor;
 use super::{PaymentRef, PaymentService, PaymentView, ReadOptions};
 use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
+use crate::service::{find_account, trail_with_history};
 use crate::service::{AuditLevel, AuditLogWithHistory, ServiceError};
 use crate::storage::audit::{self, AuditLogRecord as AuditLog, AuditedTable};
+use crate::storage::payment_methods;
 use crate::storage::payments::{self, PaymentLookup, PaymentRecord};
-use crate::storage::{accounts, payment_methods, StorageError};
 
 impl PaymentService {
     /// The tenant's payment by id; with `with_plugin_info`, the plugin is asked about it and
@@ -30,7 +31,7 @@ impl PaymentService {
             PaymentRef::ExternalKey(key) => PaymentLookup::ExternalKey(key),
         };
         let payment = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             payments::find_payment(work.client(), tenant.record_id, lookup).await?
         }
         .ok_or_else(|| ServiceError::PaymentNotFound {
@@ -50,15 +51,12 @@ impl PaymentService {
         transaction_id: Uuid,
         options: ReadOptions,
     ) -> Result<PaymentView, ServiceError> {
-        let found = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
-            payments::find_transaction_with_payment(work.client(), tenant.record_id, transaction_id)
-                .await?
-        }
-        .ok_or(ServiceError::ObjectNotFound {
-            object_type: "TRANSACTION",
-            id: transaction_id,
-        })?;
+        let found = self.read_transaction(tenant, transaction_id).await?.ok_or(
+            ServiceError::ObjectNotFound {
+                object_type: "TRANSACTION",
+                id: transaction_id,
+            },
+        )?;
         self.find(tenant, PaymentRef::Id(found.payment.id), options)
             .await
     }
@@ -72,7 +70,7 @@ impl PaymentService {
         options: ReadOptions,
     ) -> Result<PaymentView, ServiceError> {
         let first = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             payments::find_transactions_by_external_key(work.client(), tenant.record_id, key)
                 .await?
                 .into_iter()
@@ -91,22 +89,13 @@ impl PaymentService {
         tenant: &Tenant,
         payment_id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let work = self.inner.db.read().await?;
         let client = work.client();
         let payment =
-            payments::find_payment(client, tenant.record_id, PaymentLookup::Id(payment_id))
-                .await?
-                .ok_or(ServiceError::ObjectNotFound {
-                    object_type: "PAYMENT",
-                    id: payment_id,
-                })?;
-        Ok(audit::find_audit_logs_with_history(
-            client,
-            AuditedTable::Payment,
-            tenant.record_id,
-            payment.record_id,
-        )
-        .await?)
+            payments::find_payment(client, tenant.record_id, PaymentLookup::Id(payment_id)).await?;
+        let found = payment.map(|payment| payment.record_id);
+        let table = AuditedTable::Payment;
+        trail_with_history(client, table, tenant.record_id, found, payment_id).await
     }
 
     /// The transaction's audit trail, each entry with the transaction as it was after it.
@@ -115,22 +104,14 @@ impl PaymentService {
         tenant: &Tenant,
         transaction_id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let work = self.inner.db.read().await?;
         let client = work.client();
         let found =
             payments::find_transaction_with_payment(client, tenant.record_id, transaction_id)
                 .await?
-                .ok_or(ServiceError::ObjectNotFound {
-                    object_type: "TRANSACTION",
-                    id: transaction_id,
-                })?;
-        Ok(audit::find_audit_logs_with_history(
-            client,
-            AuditedTable::PaymentTransaction,
-            tenant.record_id,
-            found.transaction.record_id,
-        )
-        .await?)
+                .map(|found| found.transaction.record_id);
+        let table = AuditedTable::PaymentTransaction;
+        trail_with_history(client, table, tenant.record_id, found, transaction_id).await
     }
 
     /// A payment attempt's audit trail: ferrobill has no payment control plugins, so no
@@ -154,11 +135,9 @@ impl PaymentService {
         options: ReadOptions,
     ) -> Result<Vec<PaymentView>, ServiceError> {
         let found = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             let client = work.client();
-            accounts::find_account_by_id(client, tenant.record_id, account_id)
-                .await?
-                .ok_or(ServiceError::AccountNotFound { id: account_id })?;
+            find_account(client, tenant.record_id, account_id).await?;
             payments::find_payments_by_account(client, tenant.record_id, account_id).await?
         };
         self.views(tenant, found, options).await
@@ -175,7 +154,7 @@ impl PaymentService {
         options: ReadOptions,
     ) -> Result<(Vec<PaymentView>, i64, i64), ServiceError> {
         let (found, matching, total) = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             let connection = work.client();
             let descending = limit < 0;
             // `limit=-9223372036854775808` is a valid Long: saturate rather than overflow.
@@ -215,7 +194,7 @@ impl PaymentService {
                 plugin_infos.insert(payment.id, info);
             }
         }
-        let work = self.inner.db.read().await.map_err(StorageError::from)?;
+        let work = self.inner.db.read().await?;
         let connection = work.client();
         let ids: Vec<Uuid> = found.iter().map(|payment| payment.id).collect();
         // Re-read after a repair so the view shows the repaired state.
@@ -288,7 +267,7 @@ impl PaymentService {
         payment: &PaymentRecord,
     ) -> Result<Vec<PaymentTransactionInfo>, ServiceError> {
         let plugin_name = {
-            let work = self.inner.db.read().await.map_err(StorageError::from)?;
+            let work = self.inner.db.read().await?;
             payment_methods::find_payment_method_by_id(
                 work.client(),
                 tenant.record_id,

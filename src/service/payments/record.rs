@@ -30,10 +30,10 @@ use crate::config::PaymentConfig;
 use crate::db::work::Work;
 use crate::plugin::{PaymentTransactionInfo, TransactionType};
 use crate::service::tenants::Tenant;
-use crate::service::{CallContext, ServiceError};
+use crate::service::{now_in_millis, CallContext, ServiceError};
 use crate::storage::accounts::AccountRecord;
 use crate::storage::payments::{self, Lease, NewPayment, NewTransaction, TransactionOutcome};
-use crate::storage::{AuditContext, StorageError};
+use crate::storage::StorageError;
 
 /// An operation between its two transactions: what the second one needs.
 #[derive(Debug, Clone)]
@@ -119,7 +119,7 @@ pub(super) async fn write_settled(
 ) -> Result<(Written, PostedEvents), ServiceError> {
     let kind = request.transaction_type;
     let now = now_in_millis();
-    let audit = audit_context(context, tenant, account.record_id);
+    let audit = context.audit(tenant.record_id, Some(account.record_id));
     let status = TransactionStatus::from_plugin(info.status);
     let outcome = Outcome::new(
         status,
@@ -275,7 +275,7 @@ pub(super) async fn write_started(
     context: &CallContext,
 ) -> Result<Started, ServiceError> {
     let now = now_in_millis();
-    let audit = audit_context(context, tenant, account.record_id);
+    let audit = context.audit(tenant.record_id, Some(account.record_id));
     let expires_at =
         Utc::now() + TimeDelta::from_std(lease_length(config)).unwrap_or(TimeDelta::MAX);
     let lock = lock_name(account.id);
@@ -396,7 +396,7 @@ pub(super) async fn write_outcome(
     })?;
     let recorded = &started.transaction;
     let outcome = Outcome::new(status, info, recorded.amount, recorded.currency.as_deref());
-    let audit = audit_context(context, tenant, started.account.record_id);
+    let audit = context.audit(tenant.record_id, Some(started.account.record_id));
     let state_name = state::state_after(kind, status);
     let last_success = state::is_success_state(&state_name).then_some(state_name.as_str());
     let event = event_data(
@@ -578,27 +578,4 @@ fn payment_key_conflict(error: StorageError, payment: &PaymentPlan) -> ServiceEr
 /// for the transactions around it), so only a dead node's lease ever expires while held.
 pub(super) fn lease_length(config: &PaymentConfig) -> std::time::Duration {
     config.plugin_timeout * 2 + std::time::Duration::from_secs(5)
-}
-
-pub(super) fn audit_context<'a>(
-    context: &'a CallContext,
-    tenant: &Tenant,
-    account_record_id: i64,
-) -> AuditContext<'a> {
-    AuditContext {
-        created_by: &context.created_by,
-        reason: context.reason.as_deref(),
-        comment: context.comment.as_deref(),
-        user_token: context.user_token,
-        tenant_record_id: tenant.record_id,
-        account_record_id: Some(account_record_id),
-    }
-}
-
-/// Kill Bill stores dates with millisecond precision.
-pub(super) fn now_in_millis() -> DateTime<Utc> {
-    use chrono::DurationRound;
-    let now = Utc::now();
-    now.duration_trunc(TimeDelta::milliseconds(1))
-        .unwrap_or(now)
 }

@@ -35,7 +35,8 @@ use super::secrets::{self, digest, Hasher};
 use super::{CallContext, ServiceError};
 use crate::db::work::Db;
 use crate::java_hash::hash_set_order;
-use crate::storage::{security, StorageError};
+use crate::service::duplicate_on;
+use crate::storage::security;
 
 /// The built-in role of the users in `ferrobill.security.adminUsers`: every permission.
 pub const ADMIN_ROLE_PERMISSION: &str = "*:*";
@@ -167,7 +168,7 @@ impl SecurityService {
         }
         let generation = self.verified.generation();
         let (hash, held) = {
-            let work = self.db.read().await.map_err(StorageError::from)?;
+            let work = self.db.read().await?;
             let hash = security::password_hash(work.client(), user).await?;
             let held = match hash {
                 Some(_) => security::user_permissions(work.client(), user).await?,
@@ -228,7 +229,7 @@ impl SecurityService {
     ) -> Result<String, ServiceError> {
         let role = name(role, "role")?;
         let permissions = sanitized(permissions)?;
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         security::lock_security(transaction).await?;
         if !security::role_permissions(transaction, &role)
@@ -253,7 +254,7 @@ impl SecurityService {
         let role = name(role, "role")?;
         let wanted = sanitized(permissions)?;
         let now = Utc::now();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         security::lock_security(transaction).await?;
         let existing = security::role_permissions(transaction, &role).await?;
@@ -277,7 +278,7 @@ impl SecurityService {
 
     /// The permissions of `role`, sorted; none for a role never defined.
     pub async fn role_permissions(&self, role: &str) -> Result<Vec<String>, ServiceError> {
-        let work = self.db.read().await.map_err(StorageError::from)?;
+        let work = self.db.read().await?;
         Ok(security::role_permissions(work.client(), role).await?)
     }
 
@@ -298,7 +299,7 @@ impl SecurityService {
         // Hashed before taking a connection: a connection never waits for a hashing slot.
         let hash = self.hasher.hash(password).await?;
         let now = Utc::now();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         security::lock_security(transaction).await?;
         let already_exists = || ServiceError::SecurityUserAlreadyExists {
@@ -312,14 +313,7 @@ impl SecurityService {
         }
         security::insert_user(transaction, &username, &hash, &context.created_by, now)
             .await
-            .map_err(|error| match error {
-                StorageError::UniqueViolation { constraint }
-                    if constraint == security::USERNAME_INDEX =>
-                {
-                    already_exists()
-                }
-                other => other.into(),
-            })?;
+            .map_err(duplicate_on(security::USERNAME_INDEX, already_exists))?;
         for role in &roles {
             security::insert_user_role(transaction, &username, role, &context.created_by, now)
                 .await?;
@@ -337,7 +331,7 @@ impl SecurityService {
     ) -> Result<(), ServiceError> {
         let password = required_field(password, "UserRolesJson", "password")?;
         let hash = self.hasher.hash(password).await?;
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         security::lock_security(transaction).await?;
         let changed = security::update_password(
@@ -356,7 +350,7 @@ impl SecurityService {
 
     /// The roles of the active user `username`, sorted.
     pub async fn user_roles(&self, username: &str) -> Result<Vec<String>, ServiceError> {
-        let work = self.db.read().await.map_err(StorageError::from)?;
+        let work = self.db.read().await?;
         if security::password_hash(work.client(), username)
             .await?
             .is_none()
@@ -375,7 +369,7 @@ impl SecurityService {
     ) -> Result<(), ServiceError> {
         let roles = roles.ok_or_else(|| missing_field("UserRolesJson", "roles"))?;
         let now = Utc::now();
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         security::lock_security(transaction).await?;
         if security::password_hash(transaction, username)
@@ -406,7 +400,7 @@ impl SecurityService {
         username: &str,
         context: &CallContext,
     ) -> Result<(), ServiceError> {
-        let work = self.db.begin().await.map_err(StorageError::from)?;
+        let work = self.db.begin().await?;
         let transaction = work.client();
         security::lock_security(transaction).await?;
         let changed =
@@ -421,7 +415,7 @@ impl SecurityService {
     /// Announces the change to every node, commits, and forgets here at once.
     async fn commit_change(&self, work: crate::db::work::Work) -> Result<(), ServiceError> {
         security::announce_change(work.client()).await?;
-        work.commit().await.map_err(StorageError::from)?;
+        work.commit().await?;
         drop(work);
         self.verified.forget();
         Ok(())
