@@ -13,7 +13,7 @@
 //! | [`ready`]       | counting ready entries, of one queue or several in one statement            |
 //!
 //! A [`Bus`] is one instance (`main` → `bus_events`, `external` → `bus_ext_events`) configured
-//! by [`BusConfig`]: the queue engine on its table, plus subscribers by event class, posting
+//! by [`QueueConfig`]: the queue engine on its table, plus subscribers by event class, posting
 //! and the in-memory mode. It never decides business rules and never opens a transaction
 //! around the caller's writes: posting joins the caller's transaction.
 //!
@@ -41,12 +41,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 use tokio_postgres::Row;
 
-use crate::config::{BusConfig, QueueMode};
+use crate::config::{QueueConfig, QueueMode};
 use crate::db::pool::PoolError;
 use crate::db::work::Db;
 use crate::metrics::window::Latencies;
 use nodes::NodeMonitor;
-use queue::{Dispatch, Entry, Queue, Settings, Table};
+use queue::{Dispatch, Entry, Queue, Table};
 
 pub use events::{BusEntry, BusEvent, SearchKeys};
 pub use notifications::{NotificationEntry, NotificationEvent, NotificationQueueService};
@@ -186,7 +186,7 @@ pub struct Bus {
 }
 
 struct BusInner {
-    config: BusConfig,
+    config: QueueConfig,
     /// The engine on this instance's table: fetching, workers, completion, reaper.
     queue: Queue<BusEntry>,
     subscribers: RwLock<HashMap<String, Vec<Handler>>>,
@@ -202,14 +202,14 @@ impl Bus {
     ///
     /// `inMemory=true`: no tables; events are handed to subscribers when the posting
     /// transaction commits. `off=true`: events are stored but this node dispatches nothing.
-    pub fn new(db: Db, config: BusConfig, node: &NodeMonitor) -> Bus {
+    pub fn new(db: Db, config: QueueConfig, node: &NodeMonitor) -> Bus {
         let table = match config.name {
             "external" => &BUS_EXT_EVENTS,
             _ => &BUS_EVENTS,
         };
         Bus {
             inner: Arc::new(BusInner {
-                queue: Queue::new(db, table, Settings::from(&config), node),
+                queue: Queue::new(db, table, config.clone(), node),
                 config,
                 subscribers: RwLock::new(HashMap::new()),
                 announce: Notify::new(),

@@ -24,9 +24,9 @@ use uuid::Uuid;
 
 use super::metrics;
 use super::nodes::NodeMonitor;
-use super::queue::{Dispatch, Entry, Queue, Settings, Table};
+use super::queue::{Dispatch, Entry, Queue, Table};
 use super::{ready, HandlerError, ReadyCount, SearchKeys};
-use crate::config::NotificationQueueConfig;
+use crate::config::QueueConfig;
 use crate::db::pool::PoolError;
 use crate::db::work::{Db, Work};
 use crate::metrics::window::Latencies;
@@ -150,7 +150,7 @@ pub struct NotificationQueueService {
 }
 
 struct Inner {
-    config: NotificationQueueConfig,
+    config: QueueConfig,
     /// The engine on `notifications`: fetching, workers, completion, reaper.
     queue: Queue<NotificationEntry>,
     handlers: RwLock<HashMap<String, Handler>>,
@@ -159,10 +159,10 @@ struct Inner {
 impl NotificationQueueService {
     /// A queue for `node`, not yet dispatching: register handlers, then
     /// [`NotificationQueueService::start`]. Notifications may be recorded before it starts.
-    pub fn new(db: Db, config: NotificationQueueConfig, node: &NodeMonitor) -> Self {
+    pub fn new(db: Db, config: QueueConfig, node: &NodeMonitor) -> Self {
         NotificationQueueService {
             inner: Arc::new(Inner {
-                queue: Queue::new(db, &NOTIFICATIONS, Settings::from(&config), node),
+                queue: Queue::new(db, &NOTIFICATIONS, config.clone(), node),
                 config,
                 handlers: RwLock::new(HashMap::new()),
             }),

@@ -18,7 +18,7 @@ use super::table::{
     properties, DEAD_AFTER, EXTERNAL_BUS_INFLIGHT_MAX, EXTERNAL_BUS_INFLIGHT_MIN, HEARTBEAT,
     MAIN_BUS_INFLIGHT_MAX, MAIN_BUS_INFLIGHT_MIN, MAIN_MAX_ACTIVE, TIMEOUT_RATE,
 };
-use super::typed::{BusConfig, Config, GatewayConfig, PoolConfig, Rate};
+use super::typed::{Config, GatewayConfig, PoolConfig, QueueConfig, Rate};
 use super::ConfigError;
 
 /// Connections of the embedded cluster that the pools may not count on: PostgreSQL's reserved
@@ -180,7 +180,7 @@ fn check_gateway_rates(gateway: &GatewayConfig) -> Result<(), String> {
 /// The dispatcher waits for inflight.min entries but takes at most inflight.max: with min
 /// above max it could never be satisfied.
 fn check_inflight(
-    bus: &BusConfig,
+    bus: &QueueConfig,
     min_name: &'static str,
     max_name: &'static str,
     origins: &Origins,

@@ -48,9 +48,9 @@ pub use build::{gateway_with_overrides, parse_time_span_list};
 pub use reference::{markdown_reference, properties_file_template};
 pub use table::Property;
 pub use typed::{
-    BusConfig, ClusterConfig, Config, EmbeddedConfig, GatewayConfig, Latency, LogFormat,
-    NotificationQueueConfig, PaymentConfig, PoolConfig, PushNotificationConfig,
-    QueueHealthcheckConfig, QueueMode, Rate, SecurityConfig, ServerConfig,
+    ClusterConfig, Config, EmbeddedConfig, GatewayConfig, Latency, LogFormat, PaymentConfig,
+    PoolConfig, PushNotificationConfig, QueueConfig, QueueHealthcheckConfig, QueueMode, Rate,
+    SecurityConfig, ServerConfig,
 };
 
 use environment::is_ours;

@@ -592,9 +592,8 @@ mod tests {
     use super::*;
     use crate::config::test_support::{config, find_property};
     use crate::config::typed::{
-        BusConfig, ClusterConfig, EmbeddedConfig, GatewayConfig, LogFormat,
-        NotificationQueueConfig, PaymentConfig, PoolConfig, PushNotificationConfig,
-        QueueHealthcheckConfig, SecurityConfig, ServerConfig,
+        ClusterConfig, EmbeddedConfig, GatewayConfig, LogFormat, PaymentConfig, PoolConfig,
+        PushNotificationConfig, QueueConfig, QueueHealthcheckConfig, SecurityConfig, ServerConfig,
     };
 
     #[test]
@@ -651,11 +650,11 @@ mod tests {
             &'a EmbeddedConfig,
             &'a PaymentConfig,
             &'a GatewayConfig,
-            &'a BusConfig,
+            &'a QueueConfig,
         ),
         (
-            &'a BusConfig,
-            &'a NotificationQueueConfig,
+            &'a QueueConfig,
+            &'a QueueConfig,
             &'a PushNotificationConfig,
             &'a QueueHealthcheckConfig,
             &'a ClusterConfig,

@@ -25,9 +25,9 @@ pub struct Config {
     pub embedded: EmbeddedConfig,
     pub payment: PaymentConfig,
     pub gateway: GatewayConfig,
-    pub main_bus: BusConfig,
-    pub external_bus: BusConfig,
-    pub notification_queue: NotificationQueueConfig,
+    pub main_bus: QueueConfig,
+    pub external_bus: QueueConfig,
+    pub notification_queue: QueueConfig,
     pub push_notifications: PushNotificationConfig,
     pub queue_healthcheck: QueueHealthcheckConfig,
     pub cluster: ClusterConfig,
@@ -160,10 +160,14 @@ impl Rate {
     }
 }
 
+/// One of Kill Bill's queues: a bus (PersistentQueueConfig) or the notification queue
+/// (QueueConfig), which reads the same properties but for the two it lacks.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BusConfig {
-    /// `"main"` or `"external"`, the instance name in the property names.
+pub struct QueueConfig {
+    /// What logs call the queue: `"main"` or `"external"` (the bus instance in the property
+    /// names), `"notifications"`.
     pub name: &'static str,
+    /// Buses only; Kill Bill's notification queue always persists.
     pub in_memory: bool,
     pub off: bool,
     pub mode: QueueMode,
@@ -178,24 +182,6 @@ pub struct BusConfig {
     pub reap_schedule: Duration,
     pub inflight_min: u32,
     pub inflight_max: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NotificationQueueConfig {
-    /// `"main"`, the instance name in the property names.
-    pub name: &'static str,
-    pub off: bool,
-    /// Never [`QueueMode::StickyEvents`]: Kill Bill's notification queues only poll.
-    pub mode: QueueMode,
-    pub claimed: u32,
-    pub nb_threads: u32,
-    pub queue_capacity: u32,
-    pub sleep: Duration,
-    pub max_failure_retry: u32,
-    pub claim_time: Duration,
-    pub reap_threshold: Duration,
-    pub max_redispatch_count: u32,
-    pub reap_schedule: Duration,
 }
 
 /// Push notifications to the callbacks tenants register (Kill Bill's PushNotificationListener).
@@ -305,21 +291,13 @@ impl Config {
                 hang_time: Duration::ZERO,
                 healthy: false,
             },
-            main_bus: BusConfig::blank("main"),
-            external_bus: BusConfig::blank("external"),
-            notification_queue: NotificationQueueConfig {
-                name: "main",
-                off: false,
-                mode: QueueMode::Polling,
-                claimed: 0,
-                nb_threads: 0,
-                queue_capacity: 0,
-                sleep: Duration::ZERO,
-                max_failure_retry: 0,
-                claim_time: Duration::ZERO,
-                reap_threshold: Duration::ZERO,
-                max_redispatch_count: 0,
-                reap_schedule: Duration::ZERO,
+            main_bus: QueueConfig::blank("main"),
+            external_bus: QueueConfig::blank("external"),
+            // Kill Bill's notification queues only poll: no in-memory ids to wait for.
+            notification_queue: QueueConfig {
+                inflight_min: 1,
+                inflight_max: 1,
+                ..QueueConfig::blank("notifications")
             },
             push_notifications: PushNotificationConfig {
                 retries: Vec::new(),
@@ -358,9 +336,9 @@ impl PoolConfig {
     }
 }
 
-impl BusConfig {
-    fn blank(name: &'static str) -> BusConfig {
-        BusConfig {
+impl QueueConfig {
+    fn blank(name: &'static str) -> QueueConfig {
+        QueueConfig {
             name,
             in_memory: false,
             off: false,

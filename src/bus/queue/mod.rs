@@ -2,7 +2,7 @@
 //! its history row, written once for every queue table. The main bus (`bus_events`), the
 //! external bus (`bus_ext_events`) and the notification queue (`notifications`) are each a
 //! [`Queue`] configured by a [`Table`] (its names, extra claim condition and order), an
-//! [`Entry`] type (row ↔ entry) and [`Settings`] (Kill Bill's queue properties).
+//! [`Entry`] type (row ↔ entry) and [`QueueConfig`] (Kill Bill's queue properties).
 //!
 //! | file        | owns                                                                          |
 //! |-------------|-------------------------------------------------------------------------------|
@@ -42,7 +42,7 @@ use super::metrics::{self, HandlerRounds};
 use super::nodes::NodeMonitor;
 use super::ready::ReadyCount;
 use super::BusError;
-use crate::config::{BusConfig, NotificationQueueConfig, QueueMode};
+use crate::config::{QueueConfig, QueueMode};
 use crate::db::work::Db;
 use crate::metrics::window::Latencies;
 
@@ -102,70 +102,8 @@ pub(super) type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> 
 /// What a queue does with one entry: every subscriber of its class, or its queue's handler.
 pub(super) type Dispatch<E> = Arc<dyn Fn(Arc<E>) -> HandlerFuture + Send + Sync>;
 
-/// Kill Bill's queue properties, as the bus and the notification queue both read them.
-#[derive(Debug, Clone)]
-pub(super) struct Settings {
-    /// What logs call the queue: `main`, `external`, `notifications`.
-    pub name: &'static str,
-    pub off: bool,
-    pub mode: QueueMode,
-    pub claimed: u32,
-    pub nb_threads: u32,
-    pub queue_capacity: u32,
-    pub sleep: Duration,
-    pub max_failure_retry: u32,
-    pub claim_time: Duration,
-    pub reap_threshold: Duration,
-    pub max_redispatch_count: u32,
-    pub reap_schedule: Duration,
-    pub inflight_min: u32,
-    pub inflight_max: u32,
-}
-
-impl From<&BusConfig> for Settings {
-    fn from(config: &BusConfig) -> Settings {
-        Settings {
-            name: config.name,
-            off: config.off,
-            mode: config.mode,
-            claimed: config.claimed,
-            nb_threads: config.nb_threads,
-            queue_capacity: config.queue_capacity,
-            sleep: config.sleep,
-            max_failure_retry: config.max_failure_retry,
-            claim_time: config.claim_time,
-            reap_threshold: config.reap_threshold,
-            max_redispatch_count: config.max_redispatch_count,
-            reap_schedule: config.reap_schedule,
-            inflight_min: config.inflight_min,
-            inflight_max: config.inflight_max,
-        }
-    }
-}
-
-impl From<&NotificationQueueConfig> for Settings {
-    fn from(config: &NotificationQueueConfig) -> Settings {
-        Settings {
-            name: "notifications",
-            off: config.off,
-            mode: config.mode,
-            claimed: config.claimed,
-            nb_threads: config.nb_threads,
-            queue_capacity: config.queue_capacity,
-            sleep: config.sleep,
-            max_failure_retry: config.max_failure_retry,
-            claim_time: config.claim_time,
-            reap_threshold: config.reap_threshold,
-            max_redispatch_count: config.max_redispatch_count,
-            reap_schedule: config.reap_schedule,
-            // Kill Bill's notification queues only poll: no in-memory ids.
-            inflight_min: 1,
-            inflight_max: 1,
-        }
-    }
-}
-
-impl Settings {
+/// How the engine reads Kill Bill's queue properties: a zero never stops a queue.
+impl QueueConfig {
     fn claimed(&self) -> usize {
         self.claimed.max(1) as usize
     }
@@ -205,7 +143,7 @@ impl<E: Entry> Clone for Queue<E> {
 
 struct Inner<E: Entry> {
     table: &'static Table,
-    settings: Settings,
+    settings: QueueConfig,
     node: NodeMonitor,
     metrics_id: String,
     db: Db,
@@ -247,7 +185,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<E: Entry> Queue<E> {
     /// A queue on `table` for `node`, not yet dispatching.
-    pub fn new(db: Db, table: &'static Table, settings: Settings, node: &NodeMonitor) -> Self {
+    pub fn new(db: Db, table: &'static Table, settings: QueueConfig, node: &NodeMonitor) -> Self {
         let (inflight, inflight_receiver) = if settings.mode == QueueMode::StickyEvents {
             let (sender, receiver) = mpsc::unbounded_channel();
             (Some(sender), Some(receiver))
