@@ -339,50 +339,6 @@ pub trait PaymentPluginApi: Send + Sync {
         call: &'a PaymentCall,
     ) -> PluginResult<'a, PaymentTransactionInfo>;
 
-    // Kill Bill's six payment methods, by name, for callers that know the operation.
-
-    fn authorize_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.process_payment(TransactionType::Authorize, call)
-    }
-
-    fn capture_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.process_payment(TransactionType::Capture, call)
-    }
-
-    fn purchase_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.process_payment(TransactionType::Purchase, call)
-    }
-
-    fn void_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.process_payment(TransactionType::Void, call)
-    }
-
-    fn refund_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.process_payment(TransactionType::Refund, call)
-    }
-
-    fn credit_payment<'a>(
-        &'a self,
-        call: &'a PaymentCall,
-    ) -> PluginResult<'a, PaymentTransactionInfo> {
-        self.process_payment(TransactionType::Credit, call)
-    }
-
     /// Everything the gateway knows about the payment's transactions (the janitor's question).
     fn get_payment_info<'a>(
         &'a self,

@@ -142,7 +142,10 @@ async fn fifty_concurrent_captures_take_exactly_the_authorized_amount() {
     let customer = customer_with_card(&plugin, "4242424242424242").await;
     let payment_id = Uuid::new_v4();
     let authorization = plugin
-        .authorize_payment(&customer.call(payment_id, Some("10.00")))
+        .process_payment(
+            TransactionType::Authorize,
+            &customer.call(payment_id, Some("10.00")),
+        )
         .await
         .expect("an answer");
     assert_eq!(authorization.status, PaymentPluginStatus::Processed);
@@ -156,7 +159,11 @@ async fn fifty_concurrent_captures_take_exactly_the_authorized_amount() {
         .map(|_| {
             let plugin = plugin.clone();
             let call = customer.call(payment_id, Some("1.00"));
-            tokio::spawn(async move { plugin.capture_payment(&call).await })
+            tokio::spawn(async move {
+                plugin
+                    .process_payment(TransactionType::Capture, &call)
+                    .await
+            })
         })
         .collect();
     let mut processed = 0;
@@ -171,7 +178,10 @@ async fn fifty_concurrent_captures_take_exactly_the_authorized_amount() {
 
     // Refunds stop at what was captured; a captured charge cannot be voided.
     let refund = plugin
-        .refund_payment(&customer.call(payment_id, Some("10.00")))
+        .process_payment(
+            TransactionType::Refund,
+            &customer.call(payment_id, Some("10.00")),
+        )
         .await
         .expect("an answer");
     assert_eq!(refund.status, PaymentPluginStatus::Processed);
@@ -180,12 +190,15 @@ async fn fifty_concurrent_captures_take_exactly_the_authorized_amount() {
         .as_deref()
         .is_some_and(|id| id.starts_with("re_")));
     let over_refund = plugin
-        .refund_payment(&customer.call(payment_id, Some("0.01")))
+        .process_payment(
+            TransactionType::Refund,
+            &customer.call(payment_id, Some("0.01")),
+        )
         .await
         .expect("an answer");
     assert_declined(&over_refund, "amount_too_large");
     let void = plugin
-        .void_payment(&customer.call(payment_id, None))
+        .process_payment(TransactionType::Void, &customer.call(payment_id, None))
         .await
         .expect("an answer");
     assert_declined(&void, "charge_already_captured");
@@ -222,11 +235,11 @@ async fn a_voided_authorization_cannot_be_captured_and_a_repeated_call_is_not_ch
     let payment_id = Uuid::new_v4();
     let authorize = customer.call(payment_id, Some("5.00"));
     let first = plugin
-        .authorize_payment(&authorize)
+        .process_payment(TransactionType::Authorize, &authorize)
         .await
         .expect("an answer");
     let again = plugin
-        .authorize_payment(&authorize)
+        .process_payment(TransactionType::Authorize, &authorize)
         .await
         .expect("an answer");
     assert_eq!(first.status, PaymentPluginStatus::Processed);
@@ -237,12 +250,15 @@ async fn a_voided_authorization_cannot_be_captured_and_a_repeated_call_is_not_ch
     );
 
     let void = plugin
-        .void_payment(&customer.call(payment_id, None))
+        .process_payment(TransactionType::Void, &customer.call(payment_id, None))
         .await
         .expect("an answer");
     assert_eq!(void.status, PaymentPluginStatus::Processed);
     let capture = plugin
-        .capture_payment(&customer.call(payment_id, Some("1.00")))
+        .process_payment(
+            TransactionType::Capture,
+            &customer.call(payment_id, Some("1.00")),
+        )
         .await
         .expect("an answer");
     assert_declined(&capture, "charge_voided");
@@ -266,7 +282,10 @@ async fn test_card_numbers_decline_and_fail_deterministically() {
     let declining = customer_with_card(&plugin, "4000000000000002").await;
     for _ in 0..3 {
         let info = plugin
-            .purchase_payment(&declining.call(Uuid::new_v4(), Some("20.00")))
+            .process_payment(
+                TransactionType::Purchase,
+                &declining.call(Uuid::new_v4(), Some("20.00")),
+            )
             .await
             .expect("an answer");
         assert_declined(&info, "card_declined");
@@ -275,7 +294,10 @@ async fn test_card_numbers_decline_and_fail_deterministically() {
     // ccNumber among the call's properties wins over the stored card.
     let mut call = declining.call(Uuid::new_v4(), Some("20.00"));
     call.properties = vec![property("ccNumber", "4000000000000119")];
-    let info = plugin.authorize_payment(&call).await.expect("an answer");
+    let info = plugin
+        .process_payment(TransactionType::Authorize, &call)
+        .await
+        .expect("an answer");
     assert_eq!(info.status, PaymentPluginStatus::Canceled);
     assert_eq!(info.gateway_error_code.as_deref(), Some("processing_error"));
     let recorded = plugin
@@ -292,21 +314,30 @@ async fn test_card_numbers_decline_and_fail_deterministically() {
 
     call.properties = vec![property("ccNumber", "4242424242424242")];
     call.transaction_id = Uuid::new_v4();
-    let info = plugin.purchase_payment(&call).await.expect("an answer");
+    let info = plugin
+        .process_payment(TransactionType::Purchase, &call)
+        .await
+        .expect("an answer");
     assert_eq!(info.status, PaymentPluginStatus::Processed);
     assert_eq!(info.amount, dollars("20.00"));
 
     // A mistyped number and a method without a card are the plugin's failures.
     call.properties = vec![property("ccNumber", "4242424242424241")];
     call.transaction_id = Uuid::new_v4();
-    let PluginError(message) = plugin.purchase_payment(&call).await.expect_err("refused");
+    let PluginError(message) = plugin
+        .process_payment(TransactionType::Purchase, &call)
+        .await
+        .expect_err("refused");
     assert!(
         message.contains("Luhn") && message.contains("4241"),
         "{message}"
     );
     let stranger = Customer::new();
     let PluginError(message) = plugin
-        .purchase_payment(&stranger.call(Uuid::new_v4(), Some("1.00")))
+        .process_payment(
+            TransactionType::Purchase,
+            &stranger.call(Uuid::new_v4(), Some("1.00")),
+        )
         .await
         .expect_err("no card");
     assert!(message.contains("no card with the gateway"), "{message}");
@@ -322,7 +353,11 @@ async fn a_hanging_call_is_recorded_as_undefined_then_processed_for_the_janitor(
     let mut hanging = {
         let plugin = plugin.clone();
         let call = call.clone();
-        tokio::spawn(async move { plugin.purchase_payment(&call).await })
+        tokio::spawn(async move {
+            plugin
+                .process_payment(TransactionType::Purchase, &call)
+                .await
+        })
     };
     // What a plugin timeout shorter than the hang sees: no answer yet.
     assert!(
@@ -389,7 +424,11 @@ async fn a_plugin_pool_smaller_than_the_callers_fails_with_the_pools_message() {
             let plugin = plugin.clone();
             let mut call = customer.call(Uuid::new_v4(), Some("3.00"));
             call.properties = vec![property("ccNumber", "4242424242424242")];
-            tokio::spawn(async move { plugin.purchase_payment(&call).await })
+            tokio::spawn(async move {
+                plugin
+                    .process_payment(TransactionType::Purchase, &call)
+                    .await
+            })
         })
         .collect();
     let (mut processed, mut starved) = (0, 0);
@@ -552,7 +591,10 @@ async fn rates_of_one_decide_every_call_on_an_approving_card() {
         let plugin = gateway(&db, &[(rate, "100%")]);
         let customer = customer_with_card(&plugin, "4242424242424242").await;
         let info = plugin
-            .purchase_payment(&customer.call(Uuid::new_v4(), Some("2.00")))
+            .process_payment(
+                TransactionType::Purchase,
+                &customer.call(Uuid::new_v4(), Some("2.00")),
+            )
             .await
             .expect("an answer");
         assert_eq!(info.status, status, "{rate}");
