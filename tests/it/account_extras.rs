@@ -158,7 +158,7 @@ async fn emails_are_added_once_listed_and_removed_with_history_and_audit_rows() 
     );
 
     // Another tenant sees none of it and cannot add to it.
-    app.tenant = Some(app.create_tenant("other", "other-secret").await);
+    app.use_new_tenant("other").await;
     assert_eq!(app.get_json(&emails).await, json!([]));
     for (method, path, body) in [
         (
@@ -274,7 +274,7 @@ async fn children_are_the_accounts_naming_the_parent() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    app.tenant = Some(app.create_tenant("other", "other-secret").await);
+    app.use_new_tenant("other").await;
     assert_eq!(
         app.get_json(&format!("/1.0/kb/accounts/{parent}/children"))
             .await,
@@ -362,7 +362,7 @@ async fn the_export_is_kill_bills_csv_of_the_accounts_rows() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    app.tenant = Some(app.create_tenant("other", "other-secret").await);
+    app.use_new_tenant("other").await;
     expect_kb_error(
         app.send(Method::GET, &format!("/1.0/kb/export/{account}"), None)
             .await,

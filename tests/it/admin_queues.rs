@@ -49,7 +49,7 @@ async fn queues(app: &TestApp, query: &str) -> Value {
 async fn lists_this_tenants_bus_entries_in_kill_bills_shape() {
     let mut app = TestApp::spawn_with(&[("org.killbill.persistent.bus.main.sleep", "20")]).await;
     app.create_tenant("other", "other-secret").await;
-    app.tenant = Some(app.create_tenant("mine", "mine-secret").await);
+    app.use_new_tenant("mine").await;
     let db = app.db.client().await;
     let record_id = |key: &'static str| {
         let db = &db;

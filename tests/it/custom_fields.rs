@@ -20,7 +20,7 @@ const ORDERED: [(&str, &str); 2] = [
 
 async fn spawn() -> TestApp {
     let mut app = TestApp::spawn_with(&ORDERED).await;
-    app.tenant = Some(app.create_tenant("fields", "fields-secret").await);
+    app.use_new_tenant("fields").await;
     app
 }
 
@@ -585,7 +585,7 @@ async fn another_tenants_objects_and_fields_are_unknown() {
         .to_string();
     let account_id = objects[0].rsplit('/').next().expect("an id").to_string();
 
-    app.tenant = Some(app.create_tenant("intruder", "intruder-secret").await);
+    app.use_new_tenant("intruder").await;
     assert_eq!(app.get_json(&account_fields).await, json!([]));
     for path in &objects {
         let error = expect_kb_error(

@@ -216,7 +216,7 @@ async fn chromium_shows_the_dashboard_follow_the_load() {
     ])
     .await;
     let mut app = app;
-    app.tenant = Some(app.create_tenant("dashboard", "dashboard-secret").await);
+    app.use_new_tenant("dashboard").await;
     let page = app.url("/dashboard");
     // The probes (health, ready entries) start once someone watches.
     data(&app, "").await;

@@ -118,7 +118,7 @@ async fn postgres_restarted_under_load_fails_fast_then_recovers_without_a_restar
         ],
     )
     .await;
-    app.tenant = Some(app.create_tenant("restart", "restart-secret").await);
+    app.use_new_tenant("restart").await;
 
     // Four clients creating accounts, paced, until told to stop.
     let answers = Arc::new(Mutex::new(Vec::<Answer>::new()));
@@ -390,7 +390,7 @@ async fn a_stalled_database_gives_pool_timeouts_and_sheds_the_excess_at_once() {
         ("org.killbill.persistent.bus.external.sleep", "100"),
     ])
     .await;
-    app.tenant = Some(app.create_tenant("stalled", "stalled-secret").await);
+    app.use_new_tenant("stalled").await;
     // The tenant is cached and the buses are idle before the database stalls.
     let warm_up = create_account(app.kb(Method::POST, "/1.0/kb/accounts"), "warm-up".into()).await;
     assert_eq!(warm_up.status, Some(StatusCode::CREATED));

@@ -259,6 +259,14 @@ impl TestApp {
         app
     }
 
+    /// Creates the tenant `api_key` (secret `{api_key}-secret`) and sends as it from now on.
+    pub async fn use_new_tenant(&mut self, api_key: &str) {
+        let keys = self
+            .create_tenant(api_key, &format!("{api_key}-secret"))
+            .await;
+        self.tenant = Some(keys);
+    }
+
     pub fn app(&self) -> &App {
         self.app.as_ref().expect("the app is running")
     }

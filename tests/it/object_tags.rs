@@ -16,7 +16,7 @@ const UNKNOWN: &str = "11111111-2222-3333-4444-555555555555";
 async fn spawn() -> TestApp {
     let mut app =
         TestApp::spawn_with(&[("org.killbill.persistent.bus.external.nbThreads", "1")]).await;
-    app.tenant = Some(app.create_tenant("tagger", "tagger-secret").await);
+    app.use_new_tenant("tagger").await;
     app
 }
 
@@ -214,7 +214,7 @@ async fn unknown_objects_and_another_tenants_are_not_found_and_nothing_is_stored
     .await;
     assert_eq!(error["code"], Value::Null);
 
-    app.tenant = Some(app.create_tenant("other", "other-secret").await);
+    app.use_new_tenant("other").await;
     for path in [
         payment_tags.clone(),
         format!("/1.0/kb/paymentTransactions/{transaction}/tags"),

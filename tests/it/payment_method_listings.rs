@@ -154,7 +154,7 @@ async fn methods_are_paged_and_searched_in_the_database_and_through_the_plugins(
     .await;
     assert_eq!(error["message"], "Payment plugin nope is not registered");
 
-    app.tenant = Some(app.create_tenant("other", "other-secret").await);
+    app.use_new_tenant("other").await;
     for path in [
         "/1.0/kb/paymentMethods/pagination",
         "/1.0/kb/paymentMethods/search/pm-",
@@ -235,7 +235,7 @@ async fn a_refresh_of_the_external_plugin_deletes_its_method_and_clears_the_defa
         audit_rows
     );
 
-    app.tenant = Some(app.create_tenant("other", "other-secret").await);
+    app.use_new_tenant("other").await;
     expect_kb_error(
         app.send(Method::PUT, &refresh, None).await,
         StatusCode::NOT_FOUND,

@@ -358,7 +358,7 @@ async fn another_tenants_payments_and_transactions_are_not_found_on_the_new_rout
         .as_str()
         .expect("a key")
         .to_string();
-    app.tenant = Some(app.create_tenant("other", "other-secret").await);
+    app.use_new_tenant("other").await;
     let rows_before = app.count("select count(*) from payment_transactions").await;
     let not_found = [
         (

@@ -427,7 +427,7 @@ async fn every_operation_of_the_state_machine_answers_as_kill_bill_does() {
 async fn failures_answer_402_502_7199_and_504_and_leave_the_transaction_recorded() {
     let app = {
         let mut app = TestApp::spawn_with(&[("org.killbill.payment.plugin.timeout", "1s")]).await;
-        app.tenant = Some(app.create_tenant("failures", "failures-secret").await);
+        app.use_new_tenant("failures").await;
         app
     };
     let account_id = account_with_method(&app, "failing").await;

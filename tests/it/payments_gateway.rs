@@ -18,7 +18,7 @@ const LOST_ANSWER: &str = "4000000000000259";
 
 async fn spawn(properties: &[(&str, &str)]) -> TestApp {
     let mut app = TestApp::spawn_with(properties).await;
-    app.tenant = Some(app.create_tenant("gateway", "gateway-secret").await);
+    app.use_new_tenant("gateway").await;
     app
 }
 

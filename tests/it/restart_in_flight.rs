@@ -56,7 +56,7 @@ async fn purchases_cut_by_a_postgres_restart_leave_no_account_locked() {
         ],
     )
     .await;
-    app.tenant = Some(app.create_tenant("restart", "restart-secret").await);
+    app.use_new_tenant("restart").await;
     let mut accounts = Vec::with_capacity(ACCOUNTS);
     for index in 0..ACCOUNTS {
         let account_id = app

@@ -174,7 +174,7 @@ async fn rows_after_operations(settle_in_one_transaction: &str) -> Vec<String> {
         ("org.killbill.persistent.bus.main.off", "true"),
     ])
     .await;
-    app.tenant = Some(app.create_tenant("rows", "rows-secret").await);
+    app.use_new_tenant("rows").await;
     operations(&app).await;
     rows(&app).await
 }

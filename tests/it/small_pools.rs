@@ -30,7 +30,7 @@ async fn two_connections_serve_hundreds_of_payments_and_accounts_at_once() {
         ("org.killbill.payment.plugin.threads.nb", "20"),
     ])
     .await;
-    app.tenant = Some(app.create_tenant("small-pools", "small-pools-secret").await);
+    app.use_new_tenant("small-pools").await;
 
     let mut accounts = Vec::new();
     for index in 0..25 {

@@ -257,7 +257,7 @@ async fn a_tenants_retry_schedule_applies_to_its_push_notifications() {
         "100ms,100ms",
     )])
     .await;
-    app.tenant = Some(app.create_tenant("retries", "retries-secret").await);
+    app.use_new_tenant("retries").await;
     let (url, mut received) = start_callback_server(1).await;
     register(&app, &url).await;
     expect_registration_notice(&mut received).await;

@@ -250,7 +250,7 @@ async fn base64_audit_headers_are_decoded() {
 async fn another_tenants_id_and_unknown_keys_are_404() {
     let mut app = TestApp::spawn().await;
     let other = app.create_tenant("other", "other-secret").await;
-    app.tenant = Some(app.create_tenant("mine", "mine-secret").await);
+    app.use_new_tenant("mine").await;
 
     let response = app
         .kb(Method::GET, &format!("/1.0/kb/tenants/{}", other.id))

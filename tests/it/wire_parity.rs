@@ -566,7 +566,7 @@ async fn small_wordings_and_shapes_clients_read() {
 #[tokio::test]
 async fn a_body_over_the_limit_is_413_naming_the_limit() {
     let mut app = TestApp::spawn_with(&[("ferrobill.server.maxBodySize", "4096")]).await;
-    app.tenant = Some(app.create_tenant("big", "big-secret").await);
+    app.use_new_tenant("big").await;
     let body = format!("{{\"notes\":\"{}\"}}", "x".repeat(8192));
     let error = expect_kb_error(
         post_raw(&app, "/1.0/kb/accounts", &body).await,
