@@ -55,6 +55,9 @@ use crate::service::tenants::{TenantDirectory, TenantService};
 pub const EMBEDDED_DATABASE: &str = "ferrobill";
 /// How often pools retire expired connections and refill to `minIdle`.
 const POOL_MAINTENANCE_PERIOD: Duration = Duration::from_secs(30);
+/// How long startup waits for the cache listeners' first LISTEN before serving anyway (a
+/// database slow to accept one more connection; the listeners keep retrying).
+const LISTENERS_WAIT: Duration = Duration::from_secs(10);
 /// Kill Bill's names for the two buses in the queue-growth health check.
 const MAIN_BUS_CHECK_NAME: &str = "bus";
 const EXTERNAL_BUS_CHECK_NAME: &str = "externalBus";
@@ -471,11 +474,25 @@ impl App {
         let janitor_sweep = payments.start_janitor_sweep();
         let (stop_listening, listening) = watch::channel(false);
         // Each forgets what this node remembers when another node announces a change.
-        let listeners = vec![
+        let (listeners, subscribed): (Vec<_>, Vec<_>) = [
             tenant_values.listen(listening.clone()),
             security.listen(listening.clone()),
             caches.listen(listening.clone()),
-        ];
+        ]
+        .into_iter()
+        .unzip();
+        // A listener forgets everything once it listens; serving before that would let it
+        // forget what the first requests remembered (credentials verified, tenants read).
+        let all_listening = futures_util::future::join_all(subscribed);
+        if tokio::time::timeout(LISTENERS_WAIT, all_listening)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                wait = ?LISTENERS_WAIT,
+                "serving before every cache listens for other nodes' changes"
+            );
+        }
         let (node_monitor, dead_nodes) = nodes.start(listening.clone());
         let take_over = cluster::take_over_dead_nodes(
             Holdings {

@@ -38,7 +38,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tokio_postgres::Row;
 
 use crate::config::{QueueConfig, QueueMode};
@@ -55,14 +55,28 @@ pub use ready::ReadyCount;
 
 /// LISTENs on `channel` on a dedicated connection to `db`'s server and calls `wake` on every
 /// notification, and once after each (re)connect, since whatever was announced meanwhile
-/// reached nobody; reconnects after an error. Runs until `stop` turns true.
+/// reached nobody; reconnects after an error. Runs until `stop` turns true. `listening` is
+/// told once the first LISTEN is in place and `wake` has run after it: from then on no
+/// announcement is missed.
 pub async fn listen(
     db: Db,
     channel: &'static str,
     what: &'static str,
     stop: watch::Receiver<bool>,
+    listening: oneshot::Sender<()>,
     wake: impl Fn() + Send + Sync + 'static,
 ) {
+    let listening = std::sync::Mutex::new(Some(listening));
+    let wake = move || {
+        wake();
+        let first = listening
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(listening) = first {
+            let _ = listening.send(());
+        }
+    };
     queue::listen_for_wakeups(db, channel, what, stop, wake).await
 }
 

@@ -7,7 +7,7 @@
 //! [`caches::CLEARED_CHANNEL`]), where it clears everything: the caches are rebuilt from the
 //! database, so clearing more than asked costs only time. This file never writes data.
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::security::SecurityService;
@@ -65,15 +65,19 @@ impl Caches {
     }
 
     /// Starts clearing everything on every announced clearing; runs until `stop` turns true.
-    pub fn listen(&self, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    /// Also returns what tells when the first LISTEN is in place (see [`crate::bus::listen`]).
+    pub fn listen(&self, stop: watch::Receiver<bool>) -> (JoinHandle<()>, oneshot::Receiver<()>) {
+        let (listening, subscribed) = oneshot::channel();
         let caches = self.clone();
-        tokio::spawn(crate::bus::listen(
+        let task = tokio::spawn(crate::bus::listen(
             self.db.clone(),
             caches::CLEARED_CHANNEL,
             "cache clearings",
             stop,
+            listening,
             move || caches.clear_here(None),
-        ))
+        ));
+        (task, subscribed)
     }
 
     /// Clears the cache of Kill Bill's name `name` (every cache without one) on every node; an

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::future::{BoxFuture, FutureExt};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -61,15 +61,19 @@ impl TenantValues {
     }
 
     /// Starts forgetting on every announced change; runs until `stop` turns true.
-    pub fn listen(&self, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    /// Also returns what tells when the first LISTEN is in place (see [`crate::bus::listen`]).
+    pub fn listen(&self, stop: watch::Receiver<bool>) -> (JoinHandle<()>, oneshot::Receiver<()>) {
+        let (listening, subscribed) = oneshot::channel();
         let inner = self.inner.clone();
-        tokio::spawn(crate::bus::listen(
+        let task = tokio::spawn(crate::bus::listen(
             self.db.clone(),
             tenant_kvs::CHANGED_CHANNEL,
             "tenant key-values",
             stop,
+            listening,
             move || inner.forget(),
-        ))
+        ));
+        (task, subscribed)
     }
 
     /// The tenant's active values of `key`, oldest first.

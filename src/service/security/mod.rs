@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use self::permissions::{sanitize_role_permissions, Permission, WildcardPermission};
@@ -128,15 +128,19 @@ impl SecurityService {
     }
 
     /// Starts forgetting on every announced change; runs until `stop` turns true.
-    pub fn listen(&self, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    /// Also returns what tells when the first LISTEN is in place (see [`crate::bus::listen`]).
+    pub fn listen(&self, stop: watch::Receiver<bool>) -> (JoinHandle<()>, oneshot::Receiver<()>) {
+        let (listening, subscribed) = oneshot::channel();
         let verified = self.verified.clone();
-        tokio::spawn(crate::bus::listen(
+        let task = tokio::spawn(crate::bus::listen(
             self.db.clone(),
             security::CHANGED_CHANNEL,
             "users and roles",
             stop,
+            listening,
             move || verified.forget(),
-        ))
+        ));
+        (task, subscribed)
     }
 
     /// Forgets every verified pair on this node (`DELETE /1.0/kb/admin/cache`, a change made
