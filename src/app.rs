@@ -254,6 +254,9 @@ impl App {
                 .maintain(config.plugin_pool.clone(), POOL_MAINTENANCE_PERIOD),
         );
 
+        // "Now" for whatever decides by time (due dates, lease ends, queue-growth samples):
+        // one clock, so a test can run them all on tokio's paused time.
+        let clock = Clock::system();
         // This node's heartbeat and its view of the others; the queues run as this node.
         let nodes = NodeMonitor::new(
             queue_db.clone(),
@@ -268,6 +271,7 @@ impl App {
             queue_db.clone(),
             config.notification_queue.clone(),
             &nodes,
+            clock.clone(),
         );
         let tenant_directory = TenantDirectory::new(queue_db.clone());
         external_events::subscribe(&main_bus, &external_bus, &queue_db, &tenant_directory);
@@ -324,8 +328,7 @@ impl App {
             return Err(StartupError::NotificationQueue(source));
         }
 
-        let queues_check =
-            QueuesHealthcheck::new(config.queue_healthcheck.enabled, Clock::system());
+        let queues_check = QueuesHealthcheck::new(config.queue_healthcheck.enabled, clock.clone());
         let queue_sampler = queues_check
             .start_sampler(
                 watched_queues(&main_bus, &external_bus, &notification_queue),

@@ -14,6 +14,10 @@
 //! take [`NodeMonitor::stale_after`] as the heartbeat age past which a claim's owner is gone.
 //!
 //! This file owns the heartbeat and that judgement. It never takes anything over itself.
+//!
+//! The heartbeat written is PostgreSQL's `now()`, so every node compares stamps of one clock;
+//! how long one stood still is counted on `tokio::time::Instant`, which follows tokio's paused
+//! clock, so the judgement is tested with `tokio::time::advance` rather than waited for.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -147,7 +151,7 @@ impl NodeMonitor {
                 }
                 Err(error) => {
                     tracing::debug!(%error, "node heartbeat failed");
-                    self.lock().blind_since.get_or_insert_with(Instant::now);
+                    self.lost_sight(Instant::now());
                 }
             }
         }
@@ -172,6 +176,12 @@ impl NodeMonitor {
         })
         .await?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    /// Records that this node could not read the heartbeats at `now`: until it reads them
+    /// again, no time counts against the others.
+    fn lost_sight(&self, now: Instant) {
+        self.lock().blind_since.get_or_insert(now);
     }
 
     /// Updates what this node saw with `heartbeats` read at `now`; returns the nodes newly
@@ -262,23 +272,36 @@ mod tests {
         assert!(monitor.dead_nodes().is_empty());
     }
 
-    #[test]
-    fn time_this_node_could_not_see_does_not_count() {
-        let monitor = monitor(Duration::from_secs(10));
-        let start = Instant::now();
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_standing_still_for_dead_after_on_this_nodes_clock_is_a_death() {
+        let dead_after = Duration::from_secs(10);
+        let monitor = monitor(dead_after);
+        // Stamps from the database's clock; only whether they moved matters here.
+        let beats = vec![("me".to_string(), at(0)), ("other".to_string(), at(-3600))];
+        assert!(monitor.judge(&beats, Instant::now()).is_empty());
+        tokio::time::advance(dead_after - Duration::from_millis(1)).await;
+        assert!(monitor.judge(&beats, Instant::now()).is_empty());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(monitor.judge(&beats, Instant::now()), ["other"]);
+        // This node never judges itself, however still its own stamp stands.
+        assert_eq!(monitor.dead_nodes(), ["other"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_node_that_could_not_reach_the_database_judges_nobody_for_that_time() {
+        let dead_after = Duration::from_secs(10);
+        let monitor = monitor(dead_after);
         let beats = vec![("other".to_string(), at(0))];
-        monitor.judge(&beats, start);
-        // An outage: no reading for a while, then the same old heartbeat.
-        monitor.lock().blind_since = Some(start + Duration::from_secs(2));
-        assert!(monitor
-            .judge(&beats, start + Duration::from_secs(30))
-            .is_empty());
-        assert!(monitor
-            .judge(&beats, start + Duration::from_secs(35))
-            .is_empty());
-        assert_eq!(
-            monitor.judge(&beats, start + Duration::from_secs(40)),
-            ["other"]
-        );
+        monitor.judge(&beats, Instant::now());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        monitor.lost_sight(Instant::now());
+        // An outage far longer than deadAfter, then the same old heartbeat.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(monitor.judge(&beats, Instant::now()).is_empty());
+        // The count starts again from the first reading after it.
+        tokio::time::advance(dead_after - Duration::from_millis(1)).await;
+        assert!(monitor.judge(&beats, Instant::now()).is_empty());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(monitor.judge(&beats, Instant::now()), ["other"]);
     }
 }

@@ -9,6 +9,11 @@
 //! the caller's transaction, and never decide what a handler does.
 //!
 //! Delivery is at least once, as on the bus: handlers must be idempotent.
+//!
+//! The queue holds the node's [`Clock`]: a due date is "now" on it plus a delay, so the
+//! services that schedule here (the payment janitor, push-notification retries) count from
+//! [`NotificationQueueService::clock`] rather than reading the wall clock themselves. Whether
+//! an entry is due is still decided in SQL, on PostgreSQL's clock, shared by every node.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,6 +31,7 @@ use super::metrics;
 use super::nodes::NodeMonitor;
 use super::queue::{Dispatch, Entry, Queue, Table};
 use super::{ready, HandlerError, ReadyCount, SearchKeys};
+use crate::clock::Clock;
 use crate::config::QueueConfig;
 use crate::db::pool::PoolError;
 use crate::db::work::{Db, Work};
@@ -154,19 +160,26 @@ struct Inner {
     /// The engine on `notifications`: fetching, workers, completion, reaper.
     queue: Queue<NotificationEntry>,
     handlers: RwLock<HashMap<String, Handler>>,
+    clock: Clock,
 }
 
 impl NotificationQueueService {
     /// A queue for `node`, not yet dispatching: register handlers, then
     /// [`NotificationQueueService::start`]. Notifications may be recorded before it starts.
-    pub fn new(db: Db, config: QueueConfig, node: &NodeMonitor) -> Self {
+    pub fn new(db: Db, config: QueueConfig, node: &NodeMonitor, clock: Clock) -> Self {
         NotificationQueueService {
             inner: Arc::new(Inner {
                 queue: Queue::new(db, &NOTIFICATIONS, config.clone(), node),
                 config,
                 handlers: RwLock::new(HashMap::new()),
+                clock,
             }),
         }
+    }
+
+    /// The clock due dates are counted from: a delay scheduled here starts at its "now".
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
     }
 
     /// Registers the handler of `queue_name` (`"service:queue"`), replacing an earlier one,

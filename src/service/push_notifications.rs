@@ -18,7 +18,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -282,7 +281,7 @@ impl Sender {
             );
             return Ok(());
         };
-        let due = Utc::now() + chrono::Duration::from_std(delay)?;
+        let due = self.queue.clock().now() + chrono::Duration::from_std(delay)?;
         tracing::warn!(
             url = next.url,
             tenant_id = %next.tenant_id,

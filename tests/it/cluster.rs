@@ -11,7 +11,9 @@ use nix::sys::signal::Signal;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{count, http_client, node_name, wait_until, TestCluster, CLUSTER_SIZE};
+use crate::harness::{
+    count, http_client, node_name, wait_until, wait_until_none_left, TestCluster, CLUSTER_SIZE,
+};
 use crate::process::{ferrobill, fresh_workdir, ServerProcess};
 
 const ACCOUNT_CREATION_EVENT: &str =
@@ -320,18 +322,12 @@ async fn a_node_killed_under_load_loses_nothing_and_does_nothing_twice() {
 
     // The survivors settle everything: the dead node's entries reaped and dispatched, every
     // UNKNOWN transaction repaired by a janitor.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let left = unsettled(&sql).await;
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not settled 120 s after the kill: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_none_left(
+        "the survivors to settle the dead node's work",
+        Duration::from_secs(120),
+        || unsettled(&sql),
+    )
+    .await;
     let settled_after = killed_at.elapsed();
 
     // Every acknowledged account exists once; so does every acknowledged purchase, SUCCESS,

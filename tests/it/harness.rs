@@ -684,6 +684,27 @@ where
     }
 }
 
+/// Polls `left` until it is empty, for what other processes must finish (a dead node's work
+/// taken over, transactions repaired). Panics after `limit`, naming what was still left.
+pub async fn wait_until_none_left<F, Fut>(what: &str, limit: Duration, mut left: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Vec<String>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        let still = left().await;
+        if still.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: still {still:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The number of sessions of `db` waiting on a lock.
 pub async fn lock_waiters(client: &tokio_postgres::Client) -> i64 {
     client

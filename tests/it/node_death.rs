@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{count, http_client, wait_until, TestDatabase};
+use crate::harness::{count, http_client, wait_until, wait_until_none_left, TestDatabase};
 use crate::process::{ferrobill, fresh_workdir, ServerProcess};
 
 const SURVIVOR: &str = "survivor";
@@ -251,18 +251,12 @@ async fn a_dead_nodes_leases_entries_and_payments_pass_to_the_survivor() {
         );
         served_after.push(served.unwrap_or_else(|| panic!("never served: {statuses:?}")));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let held = held_by_victim(&sql).await;
-        if held.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still the victim's 60 s after the kill: {held:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_none_left(
+        "the victim's holdings to pass to the survivor",
+        Duration::from_secs(60),
+        || held_by_victim(&sql),
+    )
+    .await;
     let settled_after = killed_at.elapsed();
 
     // Each account was bought from again while the dead node's lease on it still ran: the

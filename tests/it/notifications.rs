@@ -12,6 +12,7 @@ use ferrobill::bus::nodes::NodeMonitor;
 use ferrobill::bus::{
     HandlerError, NotificationEntry, NotificationEvent, NotificationQueueService, SearchKeys,
 };
+use ferrobill::clock::Clock;
 use ferrobill::config::Config;
 use ferrobill::db::pool::DbPool;
 use ferrobill::db::work::Db;
@@ -72,7 +73,12 @@ fn new_queue(
         config.cluster.heartbeat,
         config.cluster.dead_after,
     );
-    NotificationQueueService::new(db, config.notification_queue.clone(), &node)
+    NotificationQueueService::new(
+        db,
+        config.notification_queue.clone(),
+        &node,
+        Clock::system(),
+    )
 }
 
 /// A handler that reports every handled record id (and its payload's `n`) on a channel.

@@ -12,7 +12,7 @@ use ferrobill::db::embedded::{EmbeddedCluster, EmbeddedOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{count, wait_until, TestApp, TestDatabase};
+use crate::harness::{count, wait_until, wait_until_none_left, TestApp, TestDatabase};
 
 const ACCOUNTS: usize = 10;
 
@@ -143,18 +143,12 @@ async fn purchases_cut_by_a_postgres_restart_leave_no_account_locked() {
 
     // Their leases are gone and the janitor closed them: never charged, so PLUGIN_FAILURE.
     let sql = db.client().await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = unsettled(&sql).await;
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not settled after 60 s: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_none_left(
+        "the janitor to settle the cut purchases",
+        Duration::from_secs(60),
+        || unsettled(&sql),
+    )
+    .await;
     let settled_after = up_at.elapsed();
     assert_eq!(
         count(

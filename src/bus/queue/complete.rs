@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
+use super::gather::gather;
 use super::workers::{completion, Completion, DecidedBatch, Outcome};
 use super::{lock, sql, stopped, Dispatching, Entry, Queue, ERROR_BACKOFF};
 use crate::bus::metrics;
@@ -47,12 +48,14 @@ pub(super) async fn run<E: Entry>(
             };
             let mut batch = vec![first];
             let linger = tokio::time::Instant::now() + COMPLETION_LINGER;
-            while batch.len() < COMPLETION_BATCH {
-                match tokio::time::timeout_at(linger, receiver.recv()).await {
-                    Ok(Some(outcome)) => batch.push(outcome),
-                    Ok(None) | Err(_) => break,
-                }
-            }
+            gather(
+                &mut receiver,
+                &mut batch,
+                COMPLETION_BATCH,
+                COMPLETION_BATCH,
+                linger,
+            )
+            .await;
             batch
         };
         let decided: Vec<(Arc<E>, Completion)> = batch

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::gather::gather;
 use super::{lock, sql, stopped, Dispatching, Entry, Queue, ERROR_BACKOFF};
 use crate::bus::metrics;
 use crate::bus::BusError;
@@ -185,17 +186,14 @@ pub(super) async fn sticky_events<E: Entry>(
             id = ids.recv() => match id { Some(id) => id, None => return },
         };
         let mut batch = vec![first];
-        let waited_until = Instant::now() + INFLIGHT_WAIT;
-        while batch.len() < max {
-            match ids.try_recv() {
-                Ok(id) => batch.push(id),
-                Err(_) if batch.len() >= min => break,
-                Err(_) => match tokio::time::timeout_at(waited_until, ids.recv()).await {
-                    Ok(Some(id)) => batch.push(id),
-                    Ok(None) | Err(_) => break,
-                },
-            }
-        }
+        gather(
+            &mut ids,
+            &mut batch,
+            min,
+            max,
+            Instant::now() + INFLIGHT_WAIT,
+        )
+        .await;
         {
             let mut running = lock(&dispatching);
             batch.retain(|id| running.insert(*id));

@@ -10,6 +10,7 @@
 //! | `fetch`     | the fetcher (claiming polls, or STICKY_EVENTS' in-memory ids) and lease renewal |
 //! | `workers`   | running handlers within `nbThreads`, and Kill Bill's retry decision            |
 //! | `complete`  | recording outcomes in batches, retried through database outages                |
+//! | `gather`    | taking a batch from a channel against a deadline (completion linger, inflight wait) |
 //! | `reaper`    | the periodic reaper and the take-over of a dead node's entries                 |
 //! | `listen`    | LISTEN on a dedicated connection, waking a fetcher on NOTIFY                   |
 //!
@@ -21,6 +22,7 @@
 
 mod complete;
 mod fetch;
+mod gather;
 mod listen;
 mod reaper;
 mod sql;

@@ -7,6 +7,12 @@
 //!
 //! This file owns when to look again and how to repair. It never calls a plugin through the
 //! executor (Kill Bill's janitor calls `getPaymentInfo` directly) and writes no SQL.
+//!
+//! Time is read from the notification queue's [`Clock`](crate::clock::Clock), never from the
+//! wall clock directly: when a look is due, when a lease taken for a repair ends, how old a
+//! transaction is, which transactions a sweep counts as abandoned. Each is a pure function of
+//! that "now" (`retry_due`, `lease_expiry`, `conclusive_at`, `never_reached_the_plugin`,
+//! `abandoned_before`), tested on tokio's paused time.
 
 use std::sync::Arc;
 
@@ -80,10 +86,9 @@ pub(super) async fn schedule(
         TransactionStatus::Pending => &config.janitor_pending_retries,
         _ => &config.janitor_unknown_retries,
     };
-    let Some(delay) = schedule.get(attempt.saturating_sub(1) as usize) else {
+    let Some(due) = retry_due(schedule, attempt, notifications.clock().now()) else {
         return Ok(());
     };
-    let due = Utc::now() + TimeDelta::from_std(*delay).unwrap_or(TimeDelta::MAX);
     notifications
         .record_future_notification(
             work,
@@ -99,6 +104,22 @@ pub(super) async fn schedule(
         .await
         .map_err(ServiceError::from)?;
     Ok(())
+}
+
+/// When the `attempt`-th look (counted from 1) on `schedule` is due, counted from `now`;
+/// `None` once the schedule is used up.
+fn retry_due(
+    schedule: &[std::time::Duration],
+    attempt: u32,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let delay = schedule.get(attempt.saturating_sub(1) as usize)?;
+    Some(now + TimeDelta::from_std(*delay).unwrap_or(TimeDelta::MAX))
+}
+
+/// When a lease taken `now` for a repair ends: the same length as a request's.
+fn lease_expiry(config: &PaymentConfig, now: DateTime<Utc>) -> DateTime<Utc> {
+    now + TimeDelta::from_std(lease_length(config)).unwrap_or(TimeDelta::MAX)
 }
 
 /// Registers the janitor's handler on the notification queue.
@@ -230,7 +251,11 @@ pub(super) async fn repair_transaction(
         Some(info) => Some(TransactionStatus::from_plugin(info.status)),
         None if current_status == TransactionStatus::Unknown
             && !service.is_call_in_flight(transaction_id)
-            && never_reached_the_plugin(&started, inner.config.plugin_timeout) =>
+            && never_reached_the_plugin(
+                started.transaction.created_date,
+                inner.config.plugin_timeout,
+                inner.notifications.clock().now(),
+            ) =>
         {
             Some(TransactionStatus::PluginFailure)
         }
@@ -308,8 +333,7 @@ async fn lease_for_repair(
     else {
         return Ok(None);
     };
-    let expires_at =
-        Utc::now() + TimeDelta::from_std(lease_length(&inner.config)).unwrap_or(TimeDelta::MAX);
+    let expires_at = lease_expiry(&inner.config, inner.notifications.clock().now());
     let lease = payments::Lease {
         lock_name: &name,
         owner,
@@ -494,10 +518,11 @@ async fn look_again_when_conclusive(
     let Some(created) = created else {
         return Ok(());
     };
-    let conclusive = created
-        + TimeDelta::from_std(inner.config.plugin_timeout * 2).unwrap_or(TimeDelta::MAX)
-        + TimeDelta::seconds(1);
-    let due = conclusive.max(Utc::now());
+    let due = conclusive_at(
+        created,
+        inner.config.plugin_timeout,
+        inner.notifications.clock().now(),
+    );
     let work = inner.db.read().await?;
     inner
         .notifications
@@ -518,14 +543,31 @@ async fn look_again_when_conclusive(
     Ok(())
 }
 
+/// When the plugin's silence about a transaction recorded at `created` means something: just
+/// past twice the plugin timeout after it, or `now` if that has passed.
+fn conclusive_at(
+    created: DateTime<Utc>,
+    plugin_timeout: std::time::Duration,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let conclusive = created
+        + TimeDelta::from_std(plugin_timeout * 2).unwrap_or(TimeDelta::MAX)
+        + TimeDelta::seconds(1);
+    conclusive.max(now)
+}
+
 /// Whether an UNKNOWN transaction the plugin has no record of, and for which this node runs no
 /// late call, can only be one the plugin never received: twice the plugin timeout has passed
-/// since it was recorded (its request timed out, or its node died). Kill Bill leaves such a
-/// transaction UNKNOWN for good; ferrobill records it as PLUGIN_FAILURE, which is what happened
-/// (nothing was charged), so the payment's history tells the truth (docs/compatibility.md).
-fn never_reached_the_plugin(started: &Started, plugin_timeout: std::time::Duration) -> bool {
-    let age = Utc::now() - started.transaction.created_date;
-    age > TimeDelta::from_std(plugin_timeout * 2).unwrap_or(TimeDelta::MAX)
+/// since it was recorded at `created` (its request timed out, or its node died). Kill Bill
+/// leaves such a transaction UNKNOWN for good; ferrobill records it as PLUGIN_FAILURE, which is
+/// what happened (nothing was charged), so the payment's history tells the truth
+/// (docs/compatibility.md).
+fn never_reached_the_plugin(
+    created: DateTime<Utc>,
+    plugin_timeout: std::time::Duration,
+    now: DateTime<Utc>,
+) -> bool {
+    now - created > TimeDelta::from_std(plugin_timeout * 2).unwrap_or(TimeDelta::MAX)
 }
 
 /// Most abandoned transactions one sweep looks at (Kill Bill's janitor sweeps 1000 attempts).
@@ -547,9 +589,7 @@ pub(super) async fn sweep_forever(service: PaymentService) {
 
 async fn sweep(service: &PaymentService) -> Result<(), ServiceError> {
     let inner = &service.inner;
-    // Younger ones may still be between their two transactions on a live node.
-    let recorded_before =
-        Utc::now() - TimeDelta::from_std(lease_length(&inner.config)).unwrap_or(TimeDelta::MAX);
+    let recorded_before = abandoned_before(&inner.config, inner.notifications.clock().now());
     let abandoned = {
         let work = inner.db.read().await?;
         payments::find_abandoned_transactions(work.client(), recorded_before, SWEEP_LIMIT).await?
@@ -563,6 +603,12 @@ async fn sweep(service: &PaymentService) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// The sweep's cut-off at `now`: a transaction recorded after it may still be between its two
+/// transactions on a live node (its lease has not run out), so only older ones are abandoned.
+fn abandoned_before(config: &PaymentConfig, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - TimeDelta::from_std(lease_length(config)).unwrap_or(TimeDelta::MAX)
+}
+
 async fn find_tenant(
     service: &PaymentService,
     tenant_record_id: i64,
@@ -574,4 +620,92 @@ async fn release(service: &PaymentService, name: &str, owner: &str) -> Result<()
     let work = service.inner.db.read().await?;
     payments::release_lease(work.client(), name, owner).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The janitor's rules of time, on tokio's paused time: `Clock::following_tokio` moves
+    //! only when the test advances it, so each boundary is hit exactly and nothing waits.
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::Clock;
+    use crate::config::Config;
+
+    fn config() -> PaymentConfig {
+        Config::from_properties(&[]).expect("defaults").payment
+    }
+
+    fn chrono(duration: Duration) -> TimeDelta {
+        TimeDelta::from_std(duration).expect("a short duration")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_look_is_due_its_delay_after_the_one_before_and_none_after_the_last() {
+        let clock = Clock::following_tokio();
+        let schedule = [Duration::from_secs(300), Duration::from_secs(3600)];
+        let first = retry_due(&schedule, 1, clock.now()).expect("a first look");
+        assert_eq!(first - clock.now(), TimeDelta::minutes(5));
+        // The second look is scheduled when the first one finds the transaction still open.
+        tokio::time::advance(Duration::from_secs(300)).await;
+        assert_eq!(clock.now(), first);
+        let second = retry_due(&schedule, 2, clock.now()).expect("a second look");
+        assert_eq!(second - first, TimeDelta::hours(1));
+        assert_eq!(retry_due(&schedule, 3, clock.now()), None);
+        assert_eq!(retry_due(&[], 1, clock.now()), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_repairs_lease_runs_as_long_as_a_requests() {
+        let (clock, config) = (Clock::following_tokio(), config());
+        let now = clock.now();
+        assert_eq!(
+            lease_expiry(&config, now) - now,
+            chrono(lease_length(&config))
+        );
+        tokio::time::advance(Duration::from_secs(7)).await;
+        assert_eq!(
+            lease_expiry(&config, clock.now()) - lease_expiry(&config, now),
+            TimeDelta::seconds(7)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unknown_transaction_never_reached_the_plugin_only_past_twice_its_timeout() {
+        let clock = Clock::following_tokio();
+        let timeout = Duration::from_secs(30);
+        let created = clock.now();
+        tokio::time::advance(timeout * 2).await;
+        assert!(!never_reached_the_plugin(created, timeout, clock.now()));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(never_reached_the_plugin(created, timeout, clock.now()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_nodes_transaction_is_looked_at_once_conclusive_or_at_once_if_it_is() {
+        let clock = Clock::following_tokio();
+        let timeout = Duration::from_secs(30);
+        let created = clock.now();
+        let conclusive = created + TimeDelta::seconds(61);
+        assert_eq!(conclusive_at(created, timeout, clock.now()), conclusive);
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(conclusive_at(created, timeout, clock.now()), conclusive);
+        // Found later than that (the dead node was noticed late): due now, not in the past.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(conclusive_at(created, timeout, clock.now()), clock.now());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sweep_leaves_a_transaction_alone_while_its_lease_could_still_run() {
+        let (clock, config) = (Clock::following_tokio(), config());
+        let created = clock.now();
+        // The sweep takes transactions recorded strictly before its cut-off.
+        tokio::time::advance(lease_length(&config) - Duration::from_secs(1)).await;
+        assert!(abandoned_before(&config, clock.now()) < created);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(abandoned_before(&config, clock.now()), created);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(abandoned_before(&config, clock.now()) > created);
+    }
 }

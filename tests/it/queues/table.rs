@@ -12,6 +12,7 @@ use ferrobill::bus::{
     Bus, BusEntry, BusEvent, HandlerError, NotificationEntry, NotificationEvent,
     NotificationQueueService, SearchKeys,
 };
+use ferrobill::clock::Clock;
 use ferrobill::config::Config;
 use ferrobill::db::pool::DbPool;
 use ferrobill::db::work::Db;
@@ -229,6 +230,7 @@ impl TestQueue {
                 queue_db,
                 config.notification_queue.clone(),
                 &node.monitor,
+                Clock::system(),
             )),
         };
         TestQueue {
