@@ -406,7 +406,7 @@ pub enum ServiceError {
     /// PAYMENT_INVALID_OPERATION (7032): the state machine refuses the operation.
     #[error("Invalid payment transition {transaction_type} from state {state}")]
     PaymentTransitionInvalid {
-        transaction_type: String,
+        transaction_type: crate::domain::payments::TransactionType,
         state: String,
     },
     /// PAYMENT_ACTIVE_TRANSACTION_KEY_EXISTS (7030).
