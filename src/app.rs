@@ -43,6 +43,7 @@ use crate::service::nodes::NodesService;
 use crate::service::payment_gateways::PaymentGatewayService;
 use crate::service::payment_methods::PaymentMethodService;
 use crate::service::payments::PaymentService;
+use crate::service::pools::PoolMonitor;
 use crate::service::push_notifications::{self, PushNotificationCallbacks, PushNotificationError};
 use crate::service::secrets::Hasher;
 use crate::service::security::SecurityService;
@@ -434,7 +435,7 @@ impl App {
             caches: caches.clone(),
             ops: Ops {
                 metrics,
-                pools: vec![main_pool.clone(), plugin_pool.clone()],
+                pools: PoolMonitor::new(vec![main_pool.clone(), plugin_pool.clone()]),
                 buses: vec![main_bus.clone(), external_bus.clone()],
                 notification_queue: notification_queue.clone(),
                 observation: Observation {

@@ -19,6 +19,7 @@
 //! | `storage`  | SQL, one file per aggregate; takes a client or a transaction from the caller      |
 //! | [`bus`]    | the persistent event bus: posting in the caller's transaction, dispatch, reaper   |
 //! | [`db`]     | the embedded PostgreSQL cluster, the two connection pools, migrations            |
+//! | `domain`  | value types every layer shares: a payment transaction's type and status          |
 //! | [`config`] | Kill Bill's property names, the properties file and the environment               |
 //! | [`clock`]  | "now" for code that decides by time: the wall clock, or tokio's paused clock in tests |
 //!
@@ -32,6 +33,7 @@ pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod db;
+pub mod domain;
 mod health;
 pub mod html;
 mod http;

@@ -15,7 +15,7 @@ use super::error::{ApiError, Result};
 use super::extract::{parse_id, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
 use super::lenient;
 use super::AppState;
-use crate::service::payments::state::TransactionStatus;
+use crate::domain::payments::TransactionStatus;
 use crate::service::payments::StateFix;
 
 pub fn router() -> Router<AppState> {

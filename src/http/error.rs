@@ -12,11 +12,12 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::db::pool::PoolError;
-use crate::service::ServiceError;
-use crate::storage::StorageError;
+use crate::service::{ServiceError, StorageFailure};
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// The message of a failure whose detail is for the log only.
+const INTERNAL_MESSAGE: &str = "Internal error; see the server log";
 
 const ILLEGAL_ARGUMENT: &str = "java.lang.IllegalArgumentException";
 const TENANT_API_EXCEPTION: &str = "org.killbill.billing.tenant.api.TenantApiException";
@@ -134,12 +135,6 @@ impl JsonException {
 /// Whole seconds, rounded up so a client that waits that long is let through.
 fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-}
-
-impl From<StorageError> for ApiError {
-    fn from(error: StorageError) -> Self {
-        ApiError::Service(error.into())
-    }
 }
 
 /// Kill Bill's BillingExceptionJson.
@@ -267,13 +262,15 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
-            ApiError::Service(ServiceError::Storage(StorageError::Pool(error))) => {
-                format!("{} pool: {error}", error.pool())
-            }
-            ApiError::Service(ServiceError::Storage(StorageError::Database(_)))
-            | ApiError::Service(ServiceError::Internal(_)) => {
-                "Internal error; see the server log".to_string()
-            }
+            // The pool error's own words, which operators grep for, after the pool's name.
+            ApiError::Service(error) => match error.storage_failure() {
+                Some(StorageFailure::PoolTimeout { pool } | StorageFailure::Pool { pool }) => {
+                    format!("{pool} pool: {error}")
+                }
+                Some(StorageFailure::Database) => INTERNAL_MESSAGE.to_string(),
+                _ if matches!(error, ServiceError::Internal(_)) => INTERNAL_MESSAGE.to_string(),
+                _ => error.to_string(),
+            },
             other => other.to_string(),
         }
     }
@@ -379,7 +376,7 @@ fn map_service_error(error: &ServiceError) -> Mapped {
         ServiceError::CacheNotFound { .. } => {
             mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None)
         }
-        ServiceError::Storage(storage) => map_storage_error(storage),
+        ServiceError::Storage(storage) => map_storage_failure(storage.into()),
         ServiceError::Internal(_) => mapped(
             StatusCode::INTERNAL_SERVER_ERROR,
             "java.lang.IllegalStateException",
@@ -388,28 +385,26 @@ fn map_service_error(error: &ServiceError) -> Mapped {
     }
 }
 
-fn map_storage_error(error: &StorageError) -> Mapped {
-    match error {
+fn map_storage_failure(failure: StorageFailure) -> Mapped {
+    match failure {
         // An exhausted pool or an unreachable database is a temporary overload, not a bug:
         // 503 tells load balancers and clients to retry (Kill Bill answers 500 here).
-        StorageError::Pool(PoolError::Timeout { pool, .. }) => Mapped {
+        StorageFailure::PoolTimeout { pool } => Mapped {
             status: StatusCode::SERVICE_UNAVAILABLE,
             class_name: CONNECTION_EXCEPTION,
             code: None,
             cause: Some(("PoolTimeout", Some(format!("the {pool} pool is exhausted")))),
         },
-        StorageError::Pool(_) | StorageError::Unavailable(_) => {
+        StorageFailure::Pool { .. } | StorageFailure::Unavailable => {
             mapped(StatusCode::SERVICE_UNAVAILABLE, CONNECTION_EXCEPTION, None)
         }
-        StorageError::UniqueViolation { .. } => mapped(
+        StorageFailure::UniqueViolation => mapped(
             StatusCode::CONFLICT,
             "java.sql.SQLIntegrityConstraintViolationException",
             None,
         ),
-        StorageError::InvalidValue { .. } => {
-            mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None)
-        }
-        StorageError::Database(_) => mapped(
+        StorageFailure::InvalidValue => mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None),
+        StorageFailure::Database => mapped(
             StatusCode::INTERNAL_SERVER_ERROR,
             "java.sql.SQLException",
             None,

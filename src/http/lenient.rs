@@ -290,7 +290,7 @@ pub fn transaction_type<'de, D: Deserializer<'de>>(
     enum_value(
         deserializer,
         "org.killbill.billing.payment.api.TransactionType",
-        |text| crate::plugin::TransactionType::parse(text).is_some(),
+        |text| crate::domain::payments::TransactionType::parse(text).is_some(),
     )
 }
 

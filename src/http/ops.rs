@@ -21,8 +21,8 @@ use super::redact::tenant_tag;
 use super::AppState;
 use crate::bus::{Bus, NotificationQueueService};
 use crate::dashboard::Dashboard;
-use crate::db::pool::DbPool;
 use crate::metrics::{self, Metrics};
+use crate::service::pools::PoolMonitor;
 
 const NO_CACHE: &str = "must-revalidate,no-cache,no-store";
 
@@ -30,8 +30,8 @@ const NO_CACHE: &str = "must-revalidate,no-cache,no-store";
 #[derive(Clone)]
 pub struct Ops {
     pub metrics: &'static Metrics,
-    /// The main and plugin pools.
-    pub pools: Vec<DbPool>,
+    /// The main and plugin pools, observed only.
+    pub pools: PoolMonitor,
     /// The internal and external buses.
     pub buses: Vec<Bus>,
     pub notification_queue: NotificationQueueService,
@@ -43,9 +43,7 @@ pub struct Ops {
 impl Ops {
     /// Refreshes the gauges that are sampled rather than recorded as they change.
     fn sample(&self) {
-        for pool in &self.pools {
-            pool.sample_metrics();
-        }
+        self.pools.sample_metrics();
         let runtime = tokio::runtime::Handle::current().metrics();
         metrics::runtime_sampled(
             runtime.num_workers(),
@@ -161,20 +159,19 @@ async fn threads(State(state): State<AppState>) -> Response {
         runtime.global_queue_depth()
     );
     let _ = writeln!(page, "\npools");
-    for pool in &ops.pools {
-        let s = pool.state();
+    for s in ops.pools.snapshots() {
         let _ = writeln!(
             page,
             "  {}: max={} size={} in_use={} available={} waiting={} (queue work {}, requests {}, longest waiting {} ms)",
-            pool.name(),
+            s.name,
             s.max_size,
             s.size,
-            s.size.saturating_sub(s.available),
+            s.in_use(),
             s.available,
             s.waiting,
-            s.waiters.queue,
-            s.waiters.requests,
-            s.waiters.longest.as_millis()
+            s.queue_waiting,
+            s.request_waiting,
+            s.longest_wait.as_millis()
         );
     }
     let _ = writeln!(page, "\nqueues");

@@ -31,9 +31,9 @@ use super::payments::{
     PAYMENT_REFERENCE_NEEDED,
 };
 use super::AppState;
-use crate::plugin::{PluginProperty, TransactionType};
+use crate::domain::payments::{TransactionStatus, TransactionType};
+use crate::plugin::PluginProperty;
 use crate::service::combo::{ComboAccount, ComboMethod};
-use crate::service::payments::state::TransactionStatus;
 use crate::service::payments::{
     CompletionFilter, PaymentRef, PaymentRequest, Target, TransactionRefForCancel,
 };

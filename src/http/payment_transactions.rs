@@ -19,6 +19,7 @@ use super::history::{history_route, WithHistory};
 use super::payments::{read_options, PaymentJson, PaymentTransactionInputJson};
 use super::respond::created;
 use super::AppState;
+use crate::domain::payments::TransactionStatus;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,9 +40,6 @@ pub fn router() -> Router<AppState> {
             history_route(WithHistory::Transaction),
         )
 }
-
-/// Kill Bill's status name of a transaction that succeeded; any other is a failure.
-const SUCCESS: &str = "SUCCESS";
 
 /// `GET /1.0/kb/paymentTransactions/{transactionId}`, and
 /// `GET /1.0/kb/paymentTransactions?transactionExternalKey=`: a missing key is looked up as the
@@ -97,7 +95,8 @@ async fn notify_state_changed(
             &tenant,
             payment_id,
             transaction_id,
-            status == SUCCESS,
+            // Any name but SUCCESS, even one Kill Bill does not know, is a failure.
+            TransactionStatus::parse(&status) == Some(TransactionStatus::Success),
             &context,
         )
         .await?;

@@ -30,9 +30,9 @@ use super::lenient;
 use super::paging::{page_request, Listing};
 use super::respond::created;
 use super::AppState;
-use crate::plugin::{PaymentTransactionInfo, PluginProperty, TransactionType};
+use crate::domain::payments::{TransactionStatus, TransactionType};
+use crate::plugin::{PaymentTransactionInfo, PluginProperty};
 use crate::service::payments::money::rounded;
-use crate::service::payments::state::TransactionStatus;
 use crate::service::payments::{
     AccountRef, OperationResult, PaymentRef, PaymentRequest, PaymentView, ReadOptions, Target,
     Transaction,
@@ -412,14 +412,14 @@ struct PaymentTransactionJson {
     transaction_external_key: String,
     payment_id: Uuid,
     payment_external_key: String,
-    transaction_type: String,
+    transaction_type: &'static str,
     amount: serde_json::Value,
     currency: Option<String>,
     #[serde(serialize_with = "kill_bill_date_time")]
     effective_date: DateTime<Utc>,
     processed_amount: serde_json::Value,
     processed_currency: Option<String>,
-    status: String,
+    status: &'static str,
     gateway_error_code: Option<String>,
     gateway_error_msg: Option<String>,
     first_payment_reference_id: Option<String>,
@@ -437,10 +437,10 @@ impl PaymentTransactionJson {
         audit_logs: Vec<AuditLogJson>,
     ) -> PaymentTransactionJson {
         // Kill Bill records a VOID without amount or currency.
-        let void = transaction.transaction_type == TransactionType::Void.as_str();
+        let void = transaction.transaction_type == TransactionType::Void;
         let currency = transaction.currency.as_deref().filter(|_| !void);
         let processed_currency = transaction.processed_currency.as_deref().filter(|_| !void);
-        let processed = matches!(transaction.status.as_str(), "SUCCESS" | "PENDING");
+        let processed = transaction.status.is_success_or_pending();
         let processed_amount = if processed && !void {
             transaction.processed_amount.unwrap_or_default()
         } else {
@@ -451,7 +451,7 @@ impl PaymentTransactionJson {
             transaction_external_key: transaction.external_key.clone(),
             payment_id: transaction.payment_id,
             payment_external_key: payment_external_key.to_string(),
-            transaction_type: transaction.transaction_type.clone(),
+            transaction_type: transaction.transaction_type.as_str(),
             // A VOID, and a chargeback reversal, carry no amount: Kill Bill writes null.
             amount: match transaction.amount.filter(|_| !void) {
                 Some(amount) => amount_json(amount, currency),
@@ -461,7 +461,7 @@ impl PaymentTransactionJson {
             effective_date: transaction.effective_date,
             processed_amount: amount_json(processed_amount, processed_currency.or(currency)),
             processed_currency: processed_currency.map(str::to_string),
-            status: transaction.status.clone(),
+            status: transaction.status.as_str(),
             gateway_error_code: transaction.gateway_error_code.clone(),
             gateway_error_msg: transaction.gateway_error_msg.clone(),
             first_payment_reference_id: info

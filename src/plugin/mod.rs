@@ -25,6 +25,8 @@ use futures_util::future::BoxFuture;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::domain::payments::TransactionType;
+
 pub use self::executor::{ExecutorError, PluginExecutor};
 pub use self::external::{ExternalPaymentProviderPlugin, EXTERNAL_PAYMENT_PLUGIN_NAME};
 pub use self::gateway_sim::{GatewaySimPlugin, GATEWAY_PLUGIN_NAME, STRIPE_PLUGIN_NAME};
@@ -84,49 +86,6 @@ pub struct PaymentMethodCall<'a> {
 pub struct PluginError(pub String);
 
 pub type PluginResult<'a, T> = BoxFuture<'a, Result<T, PluginError>>;
-
-/// Kill Bill's TransactionType.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TransactionType {
-    Authorize,
-    Capture,
-    Chargeback,
-    Credit,
-    Purchase,
-    Refund,
-    Void,
-}
-
-impl TransactionType {
-    pub const ALL: [TransactionType; 7] = [
-        TransactionType::Authorize,
-        TransactionType::Capture,
-        TransactionType::Chargeback,
-        TransactionType::Credit,
-        TransactionType::Purchase,
-        TransactionType::Refund,
-        TransactionType::Void,
-    ];
-
-    /// The name on the wire and in the `transaction_type` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransactionType::Authorize => "AUTHORIZE",
-            TransactionType::Capture => "CAPTURE",
-            TransactionType::Chargeback => "CHARGEBACK",
-            TransactionType::Credit => "CREDIT",
-            TransactionType::Purchase => "PURCHASE",
-            TransactionType::Refund => "REFUND",
-            TransactionType::Void => "VOID",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<TransactionType> {
-        TransactionType::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-    }
-}
 
 /// Kill Bill's PaymentPluginStatus: what the gateway said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

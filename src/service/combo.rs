@@ -17,7 +17,8 @@ use super::payment_methods::{PaymentMethodInput, PaymentMethodService, ReadOptio
 use super::payments::{AccountRef, OperationResult, PaymentRequest, PaymentService, Target};
 use super::tenants::Tenant;
 use super::{CallContext, ServiceError};
-use crate::plugin::{PluginProperty, TransactionType};
+use crate::domain::payments::TransactionType;
+use crate::plugin::PluginProperty;
 
 /// The account part of a combo: Kill Bill's AccountJson, its `accountId` included.
 #[derive(Debug, Clone, Default)]

@@ -33,6 +33,7 @@ use crate::bus::internal_events::{
 };
 use crate::bus::{Bus, BusEntry, BusEvent, HandlerError};
 use crate::db::work::Db;
+use crate::domain::payments::TransactionType;
 use crate::service::tenants::TenantDirectory;
 
 /// Subscribes the translation on `main_bus`; call before the bus starts.
@@ -195,8 +196,9 @@ fn payment(payment: &PaymentEventData) -> Result<External, HandlerError> {
         payment_transaction_id: payment.payment_transaction_id,
         amount: payment.amount.parse().ok(),
         // Kill Bill records a VOID without currency.
-        currency: Some(payment.currency.as_str())
-            .filter(|currency| !currency.is_empty() && payment.transaction_type != "VOID"),
+        currency: Some(payment.currency.as_str()).filter(|currency| {
+            !currency.is_empty() && payment.transaction_type != TransactionType::Void.as_str()
+        }),
         status: &payment.status,
         transaction_type: &payment.transaction_type,
         effective_date: payment

@@ -17,6 +17,7 @@ pub mod payment_gateways;
 pub mod payment_methods;
 pub mod payments;
 pub mod per_tenant_config;
+pub mod pools;
 pub mod push_notifications;
 pub mod secrets;
 pub mod security;
@@ -31,6 +32,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use crate::bus::notifications::NotificationError;
 use crate::bus::{BusError, PostedEvents};
+use crate::db::pool::PoolError;
 use crate::db::work::Work;
 use crate::storage::accounts::AccountRecord;
 use crate::storage::audit::{find_audit_logs, AuditedTable};
@@ -406,7 +408,7 @@ pub enum ServiceError {
     /// PAYMENT_INVALID_OPERATION (7032): the state machine refuses the operation.
     #[error("Invalid payment transition {transaction_type} from state {state}")]
     PaymentTransitionInvalid {
-        transaction_type: String,
+        transaction_type: crate::domain::payments::TransactionType,
         state: String,
     },
     /// PAYMENT_ACTIVE_TRANSACTION_KEY_EXISTS (7030).
@@ -528,17 +530,60 @@ impl ServiceError {
     /// what was being written may be written later.
     pub fn is_unavailable(&self) -> bool {
         matches!(
-            self,
-            ServiceError::Storage(StorageError::Unavailable(_) | StorageError::Pool(_))
+            self.storage_failure(),
+            Some(StorageFailure::PoolTimeout { .. } | StorageFailure::Pool { .. })
+                | Some(StorageFailure::Unavailable)
         )
+    }
+
+    /// What kind of storage failure this is, if it is one.
+    pub fn storage_failure(&self) -> Option<StorageFailure> {
+        match self {
+            ServiceError::Storage(error) => Some(StorageFailure::from(error)),
+            _ => None,
+        }
+    }
+}
+
+/// What a storage failure means to the layer above, so http answers it without knowing
+/// storage's or the pools' error types. The detail stays in the [`ServiceError`]'s message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFailure {
+    /// No connection of `pool` came free in time.
+    PoolTimeout { pool: &'static str },
+    /// Any other refusal of `pool`: closed, cannot connect, a nested request.
+    Pool { pool: &'static str },
+    /// The connection broke or the server went away: retryable.
+    Unavailable,
+    /// A unique index refused the write.
+    UniqueViolation,
+    /// PostgreSQL refused a value (SQLSTATE class 22), or a column held a name Kill Bill does
+    /// not write.
+    InvalidValue,
+    /// Any other database error: a bug, its detail for the log only.
+    Database,
+}
+
+impl From<&StorageError> for StorageFailure {
+    fn from(error: &StorageError) -> StorageFailure {
+        match error {
+            StorageError::Pool(PoolError::Timeout { pool, .. }) => {
+                StorageFailure::PoolTimeout { pool }
+            }
+            StorageError::Pool(error) => StorageFailure::Pool { pool: error.pool() },
+            StorageError::Unavailable(_) => StorageFailure::Unavailable,
+            StorageError::UniqueViolation { .. } => StorageFailure::UniqueViolation,
+            StorageError::InvalidValue { .. } => StorageFailure::InvalidValue,
+            StorageError::Database(_) => StorageFailure::Database,
+        }
     }
 }
 
 /// A unit of work that could not be had (no connection in time, a closed pool) or a
 /// statement the service runs itself (a commit) fails as storage does, so `?` treats them
 /// alike.
-impl From<crate::db::pool::PoolError> for ServiceError {
-    fn from(error: crate::db::pool::PoolError) -> Self {
+impl From<PoolError> for ServiceError {
+    fn from(error: PoolError) -> Self {
         ServiceError::Storage(StorageError::from(error))
     }
 }
@@ -622,5 +667,43 @@ mod tests {
             ServiceError::from(BusError::InMemory { bus: "main" }),
             ServiceError::Internal(_)
         ));
+    }
+
+    #[test]
+    fn storage_failures_name_what_the_caller_must_answer() {
+        let failure = |error: StorageError| ServiceError::from(error).storage_failure();
+        let timeout = PoolError::Timeout {
+            pool: "osgi",
+            timeout: std::time::Duration::from_millis(50),
+            waited: std::time::Duration::from_millis(51),
+        };
+        let timed_out = ServiceError::from(timeout);
+        assert_eq!(
+            timed_out.storage_failure(),
+            Some(StorageFailure::PoolTimeout { pool: "osgi" })
+        );
+        assert!(timed_out.is_unavailable());
+        assert_eq!(
+            failure(StorageError::Pool(PoolError::Closed { pool: "main" })),
+            Some(StorageFailure::Pool { pool: "main" })
+        );
+        assert_eq!(
+            failure(StorageError::UniqueViolation {
+                constraint: "payments_external_key".to_string()
+            }),
+            Some(StorageFailure::UniqueViolation)
+        );
+        let invalid = ServiceError::from(StorageError::InvalidValue {
+            message: "Invalid value (transaction_status): unknown name \"X\"".to_string(),
+        });
+        assert_eq!(
+            invalid.storage_failure(),
+            Some(StorageFailure::InvalidValue)
+        );
+        assert!(!invalid.is_unavailable());
+        assert_eq!(
+            ServiceError::Internal("bug".to_string()).storage_failure(),
+            None
+        );
     }
 }

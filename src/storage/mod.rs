@@ -8,6 +8,7 @@ pub mod audit;
 pub mod caches;
 pub mod custom_fields;
 pub mod export;
+mod names;
 pub mod node_infos;
 pub mod objects;
 mod page;

@@ -16,11 +16,13 @@ use super::accounts::AccountRecord;
 use super::audit::{
     audit_rows_of_history, record_with_history, AuditRow, ChangeType, HistoryTarget,
 };
+use super::names::read_name;
 use super::payment_methods::PaymentMethodRecord;
 use super::{
     execute_cached, find_by, like_pattern, query_as, query_one_as, query_opt_as, query_value,
     AuditContext, FromRow, Search, StorageError,
 };
+use crate::domain::payments::{TransactionStatus, TransactionType};
 
 /// The unique index that makes a second payment with one external key in a tenant a conflict.
 pub const PAYMENT_EXTERNAL_KEY_INDEX: &str = "payments_external_key";
@@ -75,9 +77,9 @@ pub struct TransactionRecord {
     pub id: Uuid,
     pub payment_id: Uuid,
     pub external_key: String,
-    pub transaction_type: String,
+    pub transaction_type: TransactionType,
     pub effective_date: DateTime<Utc>,
-    pub status: String,
+    pub status: TransactionStatus,
     pub amount: Option<Decimal>,
     pub currency: Option<String>,
     pub processed_amount: Option<Decimal>,
@@ -95,9 +97,9 @@ impl FromRow for TransactionRecord {
             id: row.try_get("id")?,
             payment_id: row.try_get("payment_id")?,
             external_key: row.try_get("transaction_external_key")?,
-            transaction_type: row.try_get("transaction_type")?,
+            transaction_type: read_name(row, "transaction_type", TransactionType::parse)?,
             effective_date: row.try_get("effective_date")?,
-            status: row.try_get("transaction_status")?,
+            status: read_name(row, "transaction_status", TransactionStatus::parse)?,
             amount: row.try_get("amount")?,
             currency: row.try_get("currency")?,
             processed_amount: row.try_get("processed_amount")?,
@@ -124,7 +126,7 @@ pub struct NewTransaction<'a> {
     pub id: Uuid,
     pub payment_id: Uuid,
     pub external_key: &'a str,
-    pub transaction_type: &'a str,
+    pub transaction_type: TransactionType,
     pub effective_date: DateTime<Utc>,
     pub amount: Option<Decimal>,
     pub currency: Option<&'a str>,
@@ -178,7 +180,7 @@ impl NewTransaction<'_> {
 
 /// What a plugin call decided for a transaction.
 pub struct TransactionOutcome<'a> {
-    pub status: &'a str,
+    pub status: TransactionStatus,
     pub processed_amount: Option<Decimal>,
     pub processed_currency: Option<&'a str>,
     pub gateway_error_code: Option<&'a str>,

@@ -12,10 +12,11 @@ use std::time::Duration;
 use ferrobill::config::Config;
 use ferrobill::db::pool::DbPool;
 use ferrobill::db::work::Db;
+use ferrobill::domain::payments::TransactionType;
 use ferrobill::plugin::{
     GatewaySimPlugin, PaymentCall, PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi,
     PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginProperty, TenantConfigSource,
-    TransactionType, GATEWAY_PLUGIN_NAME,
+    GATEWAY_PLUGIN_NAME,
 };
 use futures_util::future::BoxFuture;
 use reqwest::{Method, StatusCode};

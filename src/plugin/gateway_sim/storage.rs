@@ -12,7 +12,8 @@ use rust_decimal::Decimal;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::plugin::{PaymentCall, PaymentPluginStatus, TransactionType};
+use crate::domain::payments::TransactionType;
+use crate::plugin::{PaymentCall, PaymentPluginStatus};
 
 /// A new `gateway_payment_methods` row.
 pub struct NewMethod<'a> {

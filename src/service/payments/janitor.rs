@@ -22,12 +22,13 @@ use uuid::Uuid;
 
 use super::lock::lock_name;
 use super::record::{lease_length, Started};
-use super::state::TransactionStatus;
+use super::state;
 use super::PaymentService;
 use crate::bus::notifications::NotificationQueueService;
 use crate::bus::{HandlerError, NotificationEntry, NotificationEvent, SearchKeys};
 use crate::config::PaymentConfig;
 use crate::db::work::Work;
+use crate::domain::payments::TransactionStatus;
 use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
 use crate::service::{CallContext, ServiceError};
@@ -186,10 +187,7 @@ pub(super) async fn repair_payment(
         payments::find_transactions_by_payments(work.client(), &[payment.id])
             .await?
             .into_iter()
-            .filter(|transaction| {
-                TransactionStatus::parse(&transaction.status)
-                    .is_some_and(TransactionStatus::is_open)
-            })
+            .filter(|transaction| transaction.status.is_open())
             .map(|transaction| transaction.id)
             .collect()
     };
@@ -213,8 +211,7 @@ pub(super) async fn repair_transaction(
     };
     let account_id = found.payment.account_id;
     let still_open = || Repair::StillOpen {
-        status: TransactionStatus::parse(&found.transaction.status)
-            .unwrap_or(TransactionStatus::Unknown),
+        status: found.transaction.status,
         account_record_id: found.payment.account_record_id,
     };
     let _turn = inner.local_locks.turn(account_id).await?;
@@ -228,8 +225,7 @@ pub(super) async fn repair_transaction(
         return Ok(still_open());
     };
     let name = lock_name(account_id);
-    let current_status =
-        TransactionStatus::parse(&started.transaction.status).unwrap_or(TransactionStatus::Unknown);
+    let current_status = started.transaction.status;
     if !current_status.is_open() {
         release(service, &name, &owner).await?;
         return Ok(Repair::Closed);
@@ -248,7 +244,7 @@ pub(super) async fn repair_transaction(
         .into_iter()
         .find(|info| info.transaction_id == transaction_id);
     let new_status = match &info {
-        Some(info) => Some(TransactionStatus::from_plugin(info.status)),
+        Some(info) => Some(state::status_from_plugin(info.status)),
         None if current_status == TransactionStatus::Unknown
             && !service.is_call_in_flight(transaction_id)
             && never_reached_the_plugin(
@@ -420,8 +416,7 @@ async fn settle_once(
     else {
         return Err(ServiceError::PaymentLockFailed { account_id });
     };
-    let current =
-        TransactionStatus::parse(&started.transaction.status).unwrap_or(TransactionStatus::Unknown);
+    let current = started.transaction.status;
     let unchanged_since = recorded_at.unwrap_or(started.transaction.created_date);
     if !current.is_open() || started.transaction.updated_date != unchanged_since {
         // Recorded after all (the commit had gone through), or repaired meanwhile.

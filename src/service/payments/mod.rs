@@ -44,7 +44,6 @@ use self::lock::LocalAccountLocks;
 pub use self::operations::{CompletionFilter, StateFix, TransactionRefForCancel};
 use self::prepare::{FreshIds, Loaded};
 use self::record::{Started, Written};
-use self::state::TransactionStatus;
 pub use self::totals::PaymentTotals;
 use super::{AuditLevel, CallContext, ServiceError};
 use crate::bus::nodes::NodeMonitor;
@@ -52,9 +51,10 @@ use crate::bus::notifications::NotificationQueueService;
 use crate::bus::Bus;
 use crate::config::PaymentConfig;
 use crate::db::work::Db;
+use crate::domain::payments::{TransactionStatus, TransactionType};
 use crate::plugin::{
     process_payment, ExecutorError, PaymentCall, PaymentPluginApi, PaymentTransactionInfo,
-    PluginExecutor, PluginProperty, PluginRegistry, TransactionType,
+    PluginExecutor, PluginProperty, PluginRegistry,
 };
 use crate::profiling::{measure, Category::Glock, Category::Plugin};
 use crate::service::tenants::{Tenant, TenantDirectory};
@@ -362,7 +362,7 @@ impl PaymentService {
             posted.committed().await;
             drop(turn);
             return Ok(OperationResult {
-                status: TransactionStatus::from_plugin(info.status),
+                status: state::status_from_plugin(info.status),
                 payment: written.payment,
                 transaction: written.transaction,
             });
@@ -419,7 +419,7 @@ impl PaymentService {
         };
         let status = info
             .as_ref()
-            .map(|info| TransactionStatus::from_plugin(info.status))
+            .map(|info| state::status_from_plugin(info.status))
             .unwrap_or(TransactionStatus::Unknown);
         let written = self
             .record_outcome(tenant, &started, status, info.as_ref(), context)

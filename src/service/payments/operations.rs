@@ -16,13 +16,13 @@
 
 use uuid::Uuid;
 
-use super::state::{self, TransactionStatus};
+use super::state;
 use super::{OperationResult, PaymentRef, PaymentRequest, PaymentService, Target};
 use crate::bus::internal_events::{
     PaymentErrorInternalEvent, PaymentEventData, PaymentInfoInternalEvent,
     PaymentPluginErrorInternalEvent,
 };
-use crate::plugin::TransactionType;
+use crate::domain::payments::{TransactionStatus, TransactionType};
 use crate::service::now_in_millis;
 use crate::service::tenants::Tenant;
 use crate::service::{CallContext, ServiceError};
@@ -81,7 +81,7 @@ impl PaymentService {
             id: transaction_id,
         })?;
         let transaction = found.transaction;
-        let kind = transaction_type(&transaction)?;
+        let kind = transaction.transaction_type;
         let mut request = PaymentRequest::of(kind);
         request.transaction_id = Some(transaction.id);
         request.transaction_external_key = Some(transaction.external_key.clone());
@@ -132,10 +132,10 @@ impl PaymentService {
             id: payment.to_string(),
         })?;
         let pending = pending_or_success(found.id, &transactions, &filter)?;
-        if pending.status == TransactionStatus::Success.as_str() {
+        if pending.status == TransactionStatus::Success {
             return Ok(());
         }
-        let mut request = PaymentRequest::of(transaction_type(&pending)?);
+        let mut request = PaymentRequest::of(pending.transaction_type);
         request.transaction_id = Some(pending.id);
         request.transaction_external_key = Some(pending.external_key.clone());
         request.amount = amount;
@@ -226,7 +226,7 @@ impl PaymentService {
                 id: transaction_id,
             })?;
         let transaction = &transactions[position];
-        let kind = transaction_type(transaction)?;
+        let kind = transaction.transaction_type;
         let status = fix.transaction_status;
         let current = fix
             .current_payment_state_name
@@ -242,16 +242,14 @@ impl PaymentService {
             transactions[..position]
                 .iter()
                 .rev()
-                .find(|earlier| earlier.status == TransactionStatus::Success.as_str())
-                .and_then(|earlier| TransactionType::parse(&earlier.transaction_type))
-                .map(|earlier| state::state_after(earlier, TransactionStatus::Success))
+                .find(|earlier| earlier.status == TransactionStatus::Success)
+                .map(|earlier| {
+                    state::state_after(earlier.transaction_type, TransactionStatus::Success)
+                })
         });
-        let processed = matches!(
-            status,
-            TransactionStatus::Success | TransactionStatus::Pending
-        );
+        let processed = status.is_success_or_pending();
         let outcome = TransactionOutcome {
-            status: status.as_str(),
+            status,
             processed_amount: if processed {
                 transaction.amount
             } else {
@@ -349,15 +347,6 @@ pub enum TransactionRefForCancel<'a> {
     ExternalKey(Option<&'a str>),
 }
 
-fn transaction_type(transaction: &TransactionRecord) -> Result<TransactionType, ServiceError> {
-    TransactionType::parse(&transaction.transaction_type).ok_or_else(|| {
-        ServiceError::Internal(format!(
-            "unknown transaction type {}",
-            transaction.transaction_type
-        ))
-    })
-}
-
 /// Kill Bill's lookupPendingOrSuccessTransaction: the one PENDING or SUCCESS transaction the
 /// filter names; none is 7031 naming the most specific filter, several is 7019.
 fn pending_or_success(
@@ -368,17 +357,15 @@ fn pending_or_success(
     let matching: Vec<&TransactionRecord> = transactions
         .iter()
         .filter(|transaction| {
-            matches!(
-                TransactionStatus::parse(&transaction.status),
-                Some(TransactionStatus::Pending | TransactionStatus::Success)
-            ) && filter.transaction_id.is_none_or(|id| id == transaction.id)
+            transaction.status.is_success_or_pending()
+                && filter.transaction_id.is_none_or(|id| id == transaction.id)
                 && filter
                     .transaction_external_key
                     .as_deref()
                     .is_none_or(|key| key == transaction.external_key)
                 && filter
                     .transaction_type
-                    .is_none_or(|kind| kind.as_str() == transaction.transaction_type)
+                    .is_none_or(|kind| kind == transaction.transaction_type)
         })
         .collect();
     match matching.as_slice() {

@@ -11,10 +11,10 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::lock::lock_name;
-use super::state::{self, TransactionStatus, INITIAL_STATE};
+use super::state::{self, INITIAL_STATE};
 use super::PaymentRequest;
 use crate::db::work::Work;
-use crate::plugin::TransactionType;
+use crate::domain::payments::{TransactionStatus, TransactionType};
 use crate::service::ServiceError;
 use crate::storage::accounts::AccountRecord;
 use crate::storage::payment_methods::PaymentMethodRecord;
@@ -247,7 +247,7 @@ pub(super) fn decide(
             .payment_transactions
             .iter()
             .find(|transaction| transaction.id == id);
-        if named.is_none_or(|named| named.status != TransactionStatus::Pending.as_str()) {
+        if named.is_none_or(|named| named.status != TransactionStatus::Pending) {
             return Err(ServiceError::PaymentNotSucceeded { id: existing.id });
         }
     }
@@ -256,13 +256,13 @@ pub(super) fn decide(
         let earlier = &loaded.keyed_transactions;
         // A chargeback's key is the one key that may come back after a success: its reversal.
         if earlier.iter().any(|earlier| {
-            earlier.status == TransactionStatus::Success.as_str()
-                && earlier.transaction_type != TransactionType::Chargeback.as_str()
+            earlier.status == TransactionStatus::Success
+                && earlier.transaction_type != TransactionType::Chargeback
         }) {
             return Err(ServiceError::PaymentTransactionKeyExists { key: key.clone() });
         }
         if let Some(last) = earlier.last() {
-            if last.transaction_type != kind.as_str() {
+            if last.transaction_type != kind {
                 return Err(invalid(
                     "transactionExternalKey",
                     format!(
@@ -298,7 +298,7 @@ pub(super) fn decide(
         .and_then(|payment| payment.last_success_state_name.as_deref());
     if !state::is_allowed(last_success, kind) {
         return Err(ServiceError::PaymentTransitionInvalid {
-            transaction_type: kind.as_str().to_string(),
+            transaction_type: kind,
             state: last_success.unwrap_or(INITIAL_STATE).to_string(),
         });
     }
@@ -427,19 +427,15 @@ fn transaction_to_complete(
     let kind = request.transaction_type;
     let mut candidate: Option<&TransactionRecord> = None;
     for transaction in transactions {
-        let status = TransactionStatus::parse(&transaction.status);
+        let status = transaction.status;
         if !names(request, transaction) {
             let initial = matches!(
-                TransactionType::parse(&transaction.transaction_type),
-                Some(
-                    TransactionType::Authorize
-                        | TransactionType::Purchase
-                        | TransactionType::Credit
-                )
+                transaction.transaction_type,
+                TransactionType::Authorize | TransactionType::Purchase | TransactionType::Credit
             );
-            if initial && status == Some(TransactionStatus::Pending) {
+            if initial && status == TransactionStatus::Pending {
                 return Err(ServiceError::PaymentTransitionInvalid {
-                    transaction_type: transaction.transaction_type.clone(),
+                    transaction_type: transaction.transaction_type,
                     state: payment
                         .state_name
                         .clone()
@@ -448,24 +444,23 @@ fn transaction_to_complete(
             }
             continue;
         }
-        if transaction.transaction_type != kind.as_str() {
+        if transaction.transaction_type != kind {
             return Err(invalid(
                 "transactionType",
                 format!(
                     "{} doesn't match existing transaction type {}",
-                    kind.as_str(),
-                    transaction.transaction_type
+                    kind, transaction.transaction_type
                 ),
             ));
         }
-        if status.is_some_and(TransactionStatus::is_open) {
+        if status.is_open() {
             candidate = Some(transaction);
         }
     }
     match candidate {
-        Some(unknown) if unknown.status == TransactionStatus::Unknown.as_str() => {
+        Some(unknown) if unknown.status == TransactionStatus::Unknown => {
             Err(ServiceError::PaymentTransitionInvalid {
-                transaction_type: kind.as_str().to_string(),
+                transaction_type: kind,
                 state: TransactionStatus::Unknown.as_str().to_string(),
             })
         }
@@ -539,16 +534,20 @@ mod tests {
         }
     }
 
-    fn transaction(payment: &PaymentRecord, kind: &str, status: &str) -> TransactionRecord {
+    fn transaction(
+        payment: &PaymentRecord,
+        kind: TransactionType,
+        status: TransactionStatus,
+    ) -> TransactionRecord {
         let now = Utc::now();
         TransactionRecord {
             record_id: 21,
             id: Uuid::new_v4(),
             payment_id: payment.id,
             external_key: "t-1".into(),
-            transaction_type: kind.into(),
+            transaction_type: kind,
             effective_date: now,
-            status: status.into(),
+            status,
             amount: Some(Decimal::TEN),
             currency: Some("EUR".into()),
             processed_amount: Some(Decimal::TEN),
@@ -677,7 +676,11 @@ mod tests {
         let (method_id, account, mut state) = usd_account_with_method();
         let authorized = payment(account.id, method_id, Some("AUTH_SUCCESS"));
         state.payment = Some(authorized.clone());
-        state.payment_transactions = vec![transaction(&authorized, "AUTHORIZE", "SUCCESS")];
+        state.payment_transactions = vec![transaction(
+            &authorized,
+            TransactionType::Authorize,
+            TransactionStatus::Success,
+        )];
 
         let capture = decide(&state, &request(TransactionType::Capture), FreshIds::draw())
             .expect("capture after auth");
@@ -704,7 +707,11 @@ mod tests {
     fn a_transaction_key_already_successful_is_7030_and_one_of_another_kind_7031() {
         let (method_id, account, mut state) = usd_account_with_method();
         let paid = payment(account.id, method_id, Some("PURCHASE_SUCCESS"));
-        state.keyed_transactions = vec![transaction(&paid, "PURCHASE", "SUCCESS")];
+        state.keyed_transactions = vec![transaction(
+            &paid,
+            TransactionType::Purchase,
+            TransactionStatus::Success,
+        )];
         let mut keyed = request(TransactionType::Purchase);
         keyed.transaction_external_key = Some("t-1".into());
         let error = decide(&state, &keyed, FreshIds::draw()).expect_err("7030");
@@ -713,7 +720,11 @@ mod tests {
             ServiceError::PaymentTransactionKeyExists { .. }
         ));
 
-        state.keyed_transactions = vec![transaction(&paid, "AUTHORIZE", "PAYMENT_FAILURE")];
+        state.keyed_transactions = vec![transaction(
+            &paid,
+            TransactionType::Authorize,
+            TransactionStatus::PaymentFailure,
+        )];
         let error = decide(&state, &keyed, FreshIds::draw()).expect_err("7031");
         assert!(
             matches!(error, ServiceError::PaymentInvalidParameter { ref name, .. } if name == "transactionExternalKey")
@@ -724,7 +735,11 @@ mod tests {
     fn a_failed_keyed_transaction_is_retried_on_its_own_payment() {
         let (method_id, account, mut state) = usd_account_with_method();
         let failed = payment(account.id, method_id, None);
-        state.keyed_transactions = vec![transaction(&failed, "PURCHASE", "PAYMENT_FAILURE")];
+        state.keyed_transactions = vec![transaction(
+            &failed,
+            TransactionType::Purchase,
+            TransactionStatus::PaymentFailure,
+        )];
         // What load() reads for the key's payment.
         state.payment = Some(failed.clone());
         let mut keyed = request(TransactionType::Purchase);

@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use super::janitor;
 use super::lock::lock_name;
 use super::prepare::{Decision, PaymentPlan};
-use super::state::{self, TransactionStatus};
+use super::state;
 use super::{Payment, PaymentRequest, Transaction};
 use crate::bus::internal_events::{
     PaymentErrorInternalEvent, PaymentEventData, PaymentInfoInternalEvent,
@@ -28,7 +28,8 @@ use crate::bus::notifications::NotificationQueueService;
 use crate::bus::{Bus, PostedEvents};
 use crate::config::PaymentConfig;
 use crate::db::work::Work;
-use crate::plugin::{PaymentTransactionInfo, TransactionType};
+use crate::domain::payments::{TransactionStatus, TransactionType};
+use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
 use crate::service::{now_in_millis, CallContext, ServiceError};
 use crate::storage::accounts::AccountRecord;
@@ -93,7 +94,7 @@ impl<'a> Outcome<'a> {
 
     fn columns(&self) -> TransactionOutcome<'_> {
         TransactionOutcome {
-            status: self.status.as_str(),
+            status: self.status,
             processed_amount: self.processed_amount,
             processed_currency: self.processed_currency.as_deref(),
             gateway_error_code: self
@@ -120,7 +121,7 @@ pub(super) async fn write_settled(
     let kind = request.transaction_type;
     let now = now_in_millis();
     let audit = context.audit(tenant.record_id, Some(account.record_id));
-    let status = TransactionStatus::from_plugin(info.status);
+    let status = state::status_from_plugin(info.status);
     let outcome = Outcome::new(
         status,
         Some(info),
@@ -388,12 +389,7 @@ pub(super) async fn write_outcome(
     context: &CallContext,
 ) -> Result<(Written, PostedEvents), ServiceError> {
     let now = now_in_millis();
-    let kind = TransactionType::parse(&started.transaction.transaction_type).ok_or_else(|| {
-        ServiceError::Internal(format!(
-            "unknown transaction type {}",
-            started.transaction.transaction_type
-        ))
-    })?;
+    let kind = started.transaction.transaction_type;
     let recorded = &started.transaction;
     let outcome = Outcome::new(status, info, recorded.amount, recorded.currency.as_deref());
     let audit = context.audit(tenant.record_id, Some(started.account.record_id));
@@ -551,7 +547,7 @@ fn new_transaction<'a>(
         id: decision.transaction_id,
         payment_id: decision.payment.id(),
         external_key: &decision.transaction_external_key,
-        transaction_type: request.transaction_type.as_str(),
+        transaction_type: request.transaction_type,
         effective_date: request.effective_date.unwrap_or(now),
         amount: request.amount,
         currency: decision.currency.as_deref(),

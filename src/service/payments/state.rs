@@ -3,61 +3,20 @@
 //! payment's last successful state, and which transaction status and payment state a plugin
 //! status leads to. Nothing here touches the database or a plugin.
 
-use crate::plugin::{PaymentPluginStatus, TransactionType};
+use crate::domain::payments::{TransactionStatus, TransactionType};
+use crate::plugin::PaymentPluginStatus;
 
 /// The state an operation starts from when the payment never succeeded at anything.
 pub const INITIAL_STATE: &str = "BIG_BANG_INIT";
 
-/// Kill Bill's TransactionStatus, as stored and served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransactionStatus {
-    Success,
-    Pending,
-    PaymentFailure,
-    PluginFailure,
-    Unknown,
-}
-
-impl TransactionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransactionStatus::Success => "SUCCESS",
-            TransactionStatus::Pending => "PENDING",
-            TransactionStatus::PaymentFailure => "PAYMENT_FAILURE",
-            TransactionStatus::PluginFailure => "PLUGIN_FAILURE",
-            TransactionStatus::Unknown => "UNKNOWN",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<TransactionStatus> {
-        [
-            TransactionStatus::Success,
-            TransactionStatus::Pending,
-            TransactionStatus::PaymentFailure,
-            TransactionStatus::PluginFailure,
-            TransactionStatus::Unknown,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == name)
-    }
-
-    /// What a plugin status means for the transaction.
-    pub fn from_plugin(status: PaymentPluginStatus) -> TransactionStatus {
-        match status {
-            PaymentPluginStatus::Processed => TransactionStatus::Success,
-            PaymentPluginStatus::Pending => TransactionStatus::Pending,
-            PaymentPluginStatus::Error => TransactionStatus::PaymentFailure,
-            PaymentPluginStatus::Canceled => TransactionStatus::PluginFailure,
-            PaymentPluginStatus::Undefined => TransactionStatus::Unknown,
-        }
-    }
-
-    /// Whether the janitor must ask the plugin again later.
-    pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            TransactionStatus::Unknown | TransactionStatus::Pending
-        )
+/// What a plugin's status means for the transaction (PaymentTransactionInfoPluginConverter).
+pub fn status_from_plugin(status: PaymentPluginStatus) -> TransactionStatus {
+    match status {
+        PaymentPluginStatus::Processed => TransactionStatus::Success,
+        PaymentPluginStatus::Pending => TransactionStatus::Pending,
+        PaymentPluginStatus::Error => TransactionStatus::PaymentFailure,
+        PaymentPluginStatus::Canceled => TransactionStatus::PluginFailure,
+        PaymentPluginStatus::Undefined => TransactionStatus::Unknown,
     }
 }
 
@@ -136,7 +95,7 @@ mod tests {
 
     #[test]
     fn plugin_statuses_map_to_kill_bills_states() {
-        let status = TransactionStatus::from_plugin(PaymentPluginStatus::Canceled);
+        let status = status_from_plugin(PaymentPluginStatus::Canceled);
         assert_eq!(status, TransactionStatus::PluginFailure);
         assert_eq!(
             state_after(TransactionType::Authorize, status),

@@ -20,9 +20,8 @@ use std::collections::HashSet;
 use rust_decimal::Decimal;
 
 use super::money::rounded;
-use super::state::TransactionStatus;
 use super::Transaction;
-use crate::plugin::TransactionType;
+use crate::domain::payments::{TransactionStatus, TransactionType};
 
 /// Kill Bill's totals: sums of SUCCESS transactions, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,18 +33,10 @@ pub struct PaymentTotals {
     pub credited: Decimal,
 }
 
-fn kind(transaction: &Transaction) -> Option<TransactionType> {
-    TransactionType::parse(&transaction.transaction_type)
-}
-
-fn status(transaction: &Transaction) -> Option<TransactionStatus> {
-    TransactionStatus::parse(&transaction.status)
-}
-
 fn is_initial(transaction: &Transaction) -> bool {
     matches!(
-        kind(transaction),
-        Some(TransactionType::Authorize | TransactionType::Purchase | TransactionType::Credit)
+        transaction.transaction_type,
+        TransactionType::Authorize | TransactionType::Purchase | TransactionType::Credit
     )
 }
 
@@ -54,12 +45,7 @@ pub fn payment_currency(transactions: &[Transaction]) -> Option<&str> {
     let chosen = transactions
         .iter()
         .filter(|transaction| is_initial(transaction))
-        .find(|transaction| {
-            matches!(
-                status(transaction),
-                Some(TransactionStatus::Success | TransactionStatus::Pending)
-            )
-        })
+        .find(|transaction| transaction.status.is_success_or_pending())
         .or_else(|| {
             transactions
                 .iter()
@@ -113,14 +99,14 @@ struct Chargebacks<'a> {
 fn chargebacks(transactions: &[Transaction]) -> Chargebacks<'_> {
     let mut keys: HashSet<&str> = HashSet::new();
     for transaction in transactions {
-        if kind(transaction) != Some(TransactionType::Chargeback) {
+        if transaction.transaction_type != TransactionType::Chargeback {
             continue;
         }
-        match status(transaction) {
-            Some(TransactionStatus::Success) => {
+        match transaction.status {
+            TransactionStatus::Success => {
                 keys.insert(&transaction.external_key);
             }
-            Some(TransactionStatus::PaymentFailure) => {
+            TransactionStatus::PaymentFailure => {
                 keys.remove(transaction.external_key.as_str());
             }
             _ => {}
@@ -150,8 +136,8 @@ fn total(
         .iter()
         .copied()
         .filter(|transaction| {
-            kind(transaction) == Some(transaction_type)
-                && status(transaction) == Some(TransactionStatus::Success)
+            transaction.transaction_type == transaction_type
+                && transaction.status == TransactionStatus::Success
         })
         .collect();
     let processed_currency = single_currency(&candidates, true);
@@ -192,10 +178,10 @@ pub fn totals(transactions: &[Transaction]) -> PaymentTotals {
     let mut voids_pending = 0usize;
     let mut counted: Vec<&Transaction> = Vec::with_capacity(transactions.len());
     for transaction in transactions.iter().rev() {
-        if status(transaction) != Some(TransactionStatus::Success) {
+        if transaction.status != TransactionStatus::Success {
             continue;
         }
-        if kind(transaction) == Some(TransactionType::Void) {
+        if transaction.transaction_type == TransactionType::Void {
             voids_pending += 1;
         } else if voids_pending > 0 {
             voids_pending -= 1;
@@ -231,7 +217,9 @@ mod tests {
         currency: Option<&str>,
     ) -> Transaction {
         let now = Utc::now();
-        let processed = if status == "SUCCESS" || status == "PENDING" {
+        let kind = TransactionType::parse(kind).unwrap();
+        let status = TransactionStatus::parse(status).unwrap();
+        let processed = if status.is_success_or_pending() {
             amount.map(Decimal::from)
         } else {
             Some(Decimal::ZERO)
@@ -241,9 +229,9 @@ mod tests {
             id: Uuid::new_v4(),
             payment_id: Uuid::nil(),
             external_key: key.to_string(),
-            transaction_type: kind.to_string(),
+            transaction_type: kind,
             effective_date: now,
-            status: status.to_string(),
+            status,
             amount: amount.map(Decimal::from),
             currency: currency.map(str::to_string),
             processed_amount: processed,
