@@ -119,7 +119,7 @@ fn retry_due(
 }
 
 /// When a lease taken `now` for a repair ends: the same length as a request's.
-fn lease_expiry(config: &PaymentConfig, now: DateTime<Utc>) -> DateTime<Utc> {
+pub(super) fn lease_expiry(config: &PaymentConfig, now: DateTime<Utc>) -> DateTime<Utc> {
     now + TimeDelta::from_std(lease_length(config)).unwrap_or(TimeDelta::MAX)
 }
 

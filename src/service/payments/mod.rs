@@ -369,9 +369,11 @@ impl PaymentService {
         }
 
         let lease_owner = format!("{}:{}", self.inner.node, Uuid::new_v4());
+        let lease_expires_at =
+            janitor::lease_expiry(&self.inner.config, self.inner.notifications.clock().now());
         let started = record::write_started(
             &work,
-            &self.inner.config,
+            lease_expires_at,
             &self.inner.node,
             tenant,
             account,

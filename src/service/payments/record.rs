@@ -12,7 +12,7 @@
 //! This file owns what each transaction contains; the SQL is storage's and the rules are
 //! `prepare`'s.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::janitor;
@@ -266,7 +266,7 @@ pub(super) async fn write_settled(
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn write_started(
     work: &Work,
-    config: &PaymentConfig,
+    lease_expires_at: DateTime<Utc>,
     node: &str,
     tenant: &Tenant,
     account: &AccountRecord,
@@ -277,8 +277,6 @@ pub(super) async fn write_started(
 ) -> Result<Started, ServiceError> {
     let now = now_in_millis();
     let audit = context.audit(tenant.record_id, Some(account.record_id));
-    let expires_at =
-        Utc::now() + TimeDelta::from_std(lease_length(config)).unwrap_or(TimeDelta::MAX);
     let lock = lock_name(account.id);
     let new_transaction = new_transaction(decision, request, account, now);
     let client = work.client();
@@ -316,7 +314,7 @@ pub(super) async fn write_started(
             lock_name: &lock,
             owner: lease_owner,
             node,
-            expires_at,
+            expires_at: lease_expires_at,
             transaction: Some((tenant.record_id, pending.id)),
         };
         let (displaced, ()) = crate::db::sql::pipelined(async {
@@ -346,7 +344,7 @@ pub(super) async fn write_started(
                     lock_name: &lock,
                     owner: lease_owner,
                     node,
-                    expires_at,
+                    expires_at: lease_expires_at,
                     transaction: Some((tenant.record_id, decision.transaction_id)),
                 };
                 payments::take_lease(client, &lease)
