@@ -25,7 +25,7 @@ use super::extract::{
 use super::history::{history_route, WithHistory};
 use super::paging::{page_request, Listing};
 use super::respond::created;
-use super::{lenient, object_ref, resource_path, AppState};
+use super::{lenient, object_location, object_ref, AppState};
 use crate::domain::object_types::{is_object_type, unknown_object_type};
 use crate::service::custom_fields::{CustomFieldView, FieldChange, FieldFilter, NewField};
 use crate::service::ObjectKind;
@@ -185,8 +185,7 @@ async fn create_object_fields(
         .custom_fields
         .add(&tenant, object, fields, &context)
         .await?;
-    let location = format!("{base}{}/{}/customFields", resource_path(kind), object.id);
-    Ok(created(location))
+    Ok(created(object_location(&base, object, "customFields")))
 }
 
 /// `PUT …/{id}/customFields` with `[{"customFieldId":…,"value":…}, …]` → 204.
