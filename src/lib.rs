@@ -19,7 +19,7 @@
 //! | `storage`  | SQL, one file per aggregate; takes a client or a transaction from the caller      |
 //! | [`bus`]    | the persistent event bus: posting in the caller's transaction, dispatch, reaper   |
 //! | [`db`]     | the embedded PostgreSQL cluster, the two connection pools, migrations            |
-//! | `domain`  | value types every layer shares: a payment transaction's type and status          |
+//! | `domain`  | value types every layer shares: a transaction's type and status, ObjectType names |
 //! | [`config`] | Kill Bill's property names, the properties file and the environment               |
 //! | [`clock`]  | "now" for code that decides by time: the wall clock, or tokio's paused clock in tests |
 //!

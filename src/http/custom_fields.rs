@@ -25,9 +25,9 @@ use super::extract::{
 use super::history::{history_route, WithHistory};
 use super::paging::{page_request, Listing};
 use super::respond::created;
-use super::{lenient, object_ref, resource_path, AppState};
+use super::{lenient, object_location, object_ref, AppState};
+use crate::domain::object_types::{is_object_type, unknown_object_type};
 use crate::service::custom_fields::{CustomFieldView, FieldChange, FieldFilter, NewField};
-use crate::service::tags::is_object_type;
 use crate::service::ObjectKind;
 
 pub fn router() -> Router<AppState> {
@@ -185,8 +185,7 @@ async fn create_object_fields(
         .custom_fields
         .add(&tenant, object, fields, &context)
         .await?;
-    let location = format!("{base}{}/{}/customFields", resource_path(kind), object.id);
-    Ok(created(location))
+    Ok(created(object_location(&base, object, "customFields")))
 }
 
 /// `PUT …/{id}/customFields` with `[{"customFieldId":…,"value":…}, …]` → 204.
@@ -305,9 +304,7 @@ async fn search_fields_by_name(
     let name = required("fieldName")?;
     // ObjectType.valueOf in the resource: an IllegalArgumentException, not JAX-RS's 404.
     if !is_object_type(object_type) {
-        return Err(ApiError::InvalidParameter(format!(
-            "No enum constant org.killbill.billing.ObjectType.{object_type}"
-        )));
+        return Err(ApiError::InvalidParameter(unknown_object_type(object_type)));
     }
     let value = params.value("fieldValue");
     let echoed = vec![

@@ -471,7 +471,7 @@ impl QueryPairs {
     pub fn object_type(&self) -> Result<Option<&str>, ApiError> {
         match self.value("objectType") {
             None => Ok(None),
-            Some(name) if crate::service::tags::is_object_type(name) => Ok(Some(name)),
+            Some(name) if crate::domain::object_types::is_object_type(name) => Ok(Some(name)),
             Some(name) => Err(ApiError::NotFound(format!("Invalid objectType {name}"))),
         }
     }

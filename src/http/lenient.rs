@@ -299,7 +299,7 @@ pub fn object_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<
     enum_value(
         deserializer,
         "org.killbill.billing.ObjectType",
-        crate::service::tags::is_object_type,
+        crate::domain::object_types::is_object_type,
     )
 }
 
@@ -314,7 +314,9 @@ pub fn object_types<'de, D: Deserializer<'de>>(
             .into_iter()
             .filter(|item| !item.is_null())
             .map(|item| match item {
-                Value::String(text) if crate::service::tags::is_object_type(&text) => Ok(text),
+                Value::String(text) if crate::domain::object_types::is_object_type(&text) => {
+                    Ok(text)
+                }
                 Value::String(text) => Err(invalid_format(
                     JAVA,
                     &text,

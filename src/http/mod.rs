@@ -162,14 +162,16 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .with_state(state)
 }
 
-/// Where Kill Bill serves objects of `kind` (the resource a `Location` under them names).
-fn resource_path(kind: ObjectKind) -> &'static str {
-    match kind {
+/// The absolute `Location` of `resource` (`tags`, `customFields`) under `object`, as Kill Bill
+/// answers an addition to it.
+fn object_location(base: &str, object: ObjectRef, resource: &str) -> String {
+    let collection = match object.kind {
         ObjectKind::Account => "/1.0/kb/accounts",
         ObjectKind::PaymentMethod => "/1.0/kb/paymentMethods",
         ObjectKind::Payment => "/1.0/kb/payments",
         ObjectKind::Transaction => "/1.0/kb/paymentTransactions",
-    }
+    };
+    format!("{base}{collection}/{}/{resource}", object.id)
 }
 
 /// The object of `kind` a path's id names (404 when the id is no UUID).

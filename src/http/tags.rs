@@ -25,7 +25,7 @@ use super::extract::{
 use super::history::{history_route, WithHistory};
 use super::paging::{page_request, Listing};
 use super::respond::created;
-use super::{lenient, object_ref, resource_path, AppState};
+use super::{lenient, object_location, object_ref, AppState};
 use crate::service::tags::{TagDefinitionInput, TagDefinitionView, TagView};
 use crate::service::ObjectKind;
 
@@ -205,8 +205,7 @@ async fn create_object_tags(
         .flatten()
         .collect();
     state.tags.add_tags(&tenant, object, &ids, &context).await?;
-    let location = format!("{base}{}/{}/tags", resource_path(kind), object.id);
-    Ok(created(location))
+    Ok(created(object_location(&base, object, "tags")))
 }
 
 /// `DELETE …/{id}/tags?tagDef=<id>&tagDef=<id>` → 204.

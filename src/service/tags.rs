@@ -34,6 +34,7 @@ use crate::bus::internal_events::{
 };
 use crate::bus::{Bus, PostedEvents};
 use crate::db::work::{Db, Work};
+use crate::domain::object_types::{is_object_type, unknown_object_type};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::AccountRecord;
 use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
@@ -111,34 +112,6 @@ pub struct TagDefinitionInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub applicable_object_types: Option<Vec<String>>,
-}
-
-/// Kill Bill's ObjectType values (killbill-api 0.54), what a definition may apply to.
-const OBJECT_TYPES: [&str; 19] = [
-    "ACCOUNT",
-    "ACCOUNT_EMAIL",
-    "BLOCKING_STATES",
-    "BUNDLE",
-    "CUSTOM_FIELD",
-    "INVOICE",
-    "PAYMENT",
-    "TRANSACTION",
-    "INVOICE_ITEM",
-    "INVOICE_PAYMENT",
-    "SUBSCRIPTION",
-    "SUBSCRIPTION_EVENT",
-    "SERVICE_BROADCAST",
-    "PAYMENT_ATTEMPT",
-    "PAYMENT_METHOD",
-    "TAG",
-    "TAG_DEFINITION",
-    "TENANT",
-    "TENANT_KVS",
-];
-
-/// Whether `name` is one of Kill Bill's ObjectType constants.
-pub fn is_object_type(name: &str) -> bool {
-    OBJECT_TYPES.contains(&name)
 }
 
 /// AUTO_PAY_OFF: payments are suspended until it is removed.
@@ -320,9 +293,9 @@ impl TagService {
         // A set, as Kill Bill's: the first occurrence keeps its place.
         let mut object_types: Vec<&str> = Vec::with_capacity(requested.len());
         for object_type in &requested {
-            if !OBJECT_TYPES.contains(&object_type.as_str()) {
-                return Err(ServiceError::InvalidArgument(format!(
-                    "No enum constant org.killbill.billing.ObjectType.{object_type}"
+            if !is_object_type(object_type) {
+                return Err(ServiceError::InvalidArgument(unknown_object_type(
+                    object_type,
                 )));
             }
             if !object_types.contains(&object_type.as_str()) {
