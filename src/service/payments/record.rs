@@ -13,7 +13,9 @@
 //! `prepare`'s.
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Object;
 use rust_decimal::Decimal;
+use uuid::Uuid;
 
 use super::janitor;
 use super::lock::lock_name;
@@ -33,7 +35,10 @@ use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
 use crate::service::{now_in_millis, CallContext, ServiceError};
 use crate::storage::accounts::AccountRecord;
-use crate::storage::payments::{self, Lease, NewPayment, NewTransaction, TransactionOutcome};
+use crate::storage::payments::{
+    self, Lease, NewPayment, NewTransaction, PaymentRecord, TransactionOutcome, TransactionRecord,
+};
+use crate::storage::AuditContext;
 use crate::storage::StorageError;
 
 /// An operation between its two transactions: what the second one needs.
@@ -153,31 +158,15 @@ pub(super) async fn write_settled(
     {
         // A completion updates the PENDING transaction and the payment's state, as Kill Bill's
         // processPaymentInfoPlugin does; nothing is inserted.
-        let (transaction, payment, (), ()) = crate::db::sql::pipelined(async {
+        let ((transaction, payment), (), ()) = crate::db::sql::pipelined(async {
             tokio::try_join!(
-                async {
-                    payments::update_transaction_outcome(
-                        client,
-                        pending.id,
-                        &outcome.columns(),
-                        now,
-                        &audit,
-                    )
-                    .await
-                    .map_err(ServiceError::from)
-                },
-                async {
-                    payments::update_payment_state(
-                        client,
-                        payment.id,
-                        &state_name,
-                        last_success,
-                        now,
-                        &audit,
-                    )
-                    .await
-                    .map_err(ServiceError::from)
-                },
+                update_outcome_and_state(
+                    client,
+                    (pending.id, &outcome),
+                    (payment.id, &state_name, last_success),
+                    now,
+                    &audit,
+                ),
                 post_payment_event(&mut posted, work, status, event, context),
                 commit(work),
             )
@@ -424,31 +413,15 @@ pub(super) async fn write_outcome(
         Ok::<(), ServiceError>(())
     };
     let lock = lock_name(started.account.id);
-    let (transaction, payment, (), (), (), ()) = crate::db::sql::pipelined(async {
+    let ((transaction, payment), (), (), (), ()) = crate::db::sql::pipelined(async {
         tokio::try_join!(
-            async {
-                payments::update_transaction_outcome(
-                    client,
-                    recorded.id,
-                    &outcome.columns(),
-                    now,
-                    &audit,
-                )
-                .await
-                .map_err(ServiceError::from)
-            },
-            async {
-                payments::update_payment_state(
-                    client,
-                    started.payment.id,
-                    &state_name,
-                    last_success,
-                    now,
-                    &audit,
-                )
-                .await
-                .map_err(ServiceError::from)
-            },
+            update_outcome_and_state(
+                client,
+                (recorded.id, &outcome),
+                (started.payment.id, &state_name, last_success),
+                now,
+                &audit,
+            ),
             post_payment_event(&mut posted, work, status, event, context),
             schedule_janitor,
             async {
@@ -467,6 +440,24 @@ pub(super) async fn write_outcome(
         },
         posted,
     ))
+}
+
+/// A recorded transaction's outcome and its payment's state after it (Kill Bill's
+/// processPaymentInfoPlugin), joined so that inside a pipeline the two updates are sent in
+/// this order.
+async fn update_outcome_and_state(
+    client: &Object,
+    (transaction_id, outcome): (Uuid, &Outcome<'_>),
+    (payment_id, state_name, last_success): (Uuid, &str, Option<&str>),
+    now: DateTime<Utc>,
+    audit: &AuditContext<'_>,
+) -> Result<(TransactionRecord, PaymentRecord), ServiceError> {
+    let columns = outcome.columns();
+    let (transaction, payment) = tokio::try_join!(
+        payments::update_transaction_outcome(client, transaction_id, &columns, now, audit),
+        payments::update_payment_state(client, payment_id, state_name, last_success, now, audit),
+    )?;
+    Ok((transaction, payment))
 }
 
 /// Kill Bill's PaymentInfo / PaymentError / PaymentPluginError internal event, by status.

@@ -20,16 +20,11 @@ pub fn status_from_plugin(status: PaymentPluginStatus) -> TransactionStatus {
     }
 }
 
-/// The state prefix of an operation: AUTH, CAPTURE, PURCHASE, VOID, REFUND, CREDIT, CHARGEBACK.
+/// The state prefix of an operation: its Kill Bill name, but AUTH for an authorization.
 fn state_prefix(transaction_type: TransactionType) -> &'static str {
     match transaction_type {
         TransactionType::Authorize => "AUTH",
-        TransactionType::Capture => "CAPTURE",
-        TransactionType::Chargeback => "CHARGEBACK",
-        TransactionType::Credit => "CREDIT",
-        TransactionType::Purchase => "PURCHASE",
-        TransactionType::Refund => "REFUND",
-        TransactionType::Void => "VOID",
+        other => other.as_str(),
     }
 }
 
