@@ -24,21 +24,10 @@ export NPM_CONFIG_UPDATE_NOTIFIER=false
 $CARGO build --bin ferrobill
 BINARY="$TARGET/debug/ferrobill"
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
 PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
 BASE="http://127.0.0.1:$PORT"
-
-KB_ferrobill_server_bindAddress=127.0.0.1 \
-KB_ferrobill_server_port="$PORT" \
-KB_ferrobill_embedded_dataDir="$WORK/data" \
-    "$BINARY" >"$WORK/server.log" 2>&1 &
-SERVER=$!
-stop_server() {
-    kill -TERM "$SERVER" 2>/dev/null || true
-    wait "$SERVER" 2>/dev/null || true
-}
-trap stop_server EXIT
+source scripts/start-ferrobill.sh
+start_ferrobill "$BINARY" "$WORK" "$PORT" "$WORK/server.log"
 
 status=0
 node "$CLIENT/check.js" --url "$BASE" --wait 120 || status=$?

@@ -20,22 +20,11 @@ PLUGIN_TIMEOUT=${PLUGIN_TIMEOUT:-2s}
 
 $CARGO build --release -p ferrobill -p loadtests --bin ferrobill --bin ferrobill-diff
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 FERROBILL_URL="http://127.0.0.1:$PORT"
-
-KB_ferrobill_server_bindAddress=127.0.0.1 \
-KB_ferrobill_server_port="$PORT" \
-KB_ferrobill_embedded_dataDir="$WORK/data" \
-KB_org_killbill_payment_plugin_timeout="$PLUGIN_TIMEOUT" \
-    "$TARGET/release/ferrobill" >"$WORK/ferrobill.log" 2>&1 &
-SERVER=$!
-stop_server() {
-    kill -TERM "$SERVER" 2>/dev/null || true
-    wait "$SERVER" 2>/dev/null || true
-}
-trap stop_server EXIT
+source scripts/start-ferrobill.sh
+start_ferrobill "$TARGET/release/ferrobill" "$WORK" "$PORT" "$WORK/ferrobill.log" \
+    KB_org_killbill_payment_plugin_timeout="$PLUGIN_TIMEOUT"
 
 for _ in $(seq 1 240); do
     curl -s -o /dev/null "$FERROBILL_URL/1.0/healthcheck" && break

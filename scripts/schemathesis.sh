@@ -27,21 +27,10 @@ fi
 $CARGO build --bin ferrobill
 BINARY="$TARGET/debug/ferrobill"
 
-rm -rf "$WORK"
-mkdir -p "$WORK"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT"
-
-KB_ferrobill_server_bindAddress=127.0.0.1 \
-KB_ferrobill_server_port="$PORT" \
-KB_ferrobill_embedded_dataDir="$WORK/data" \
-    "$BINARY" >"$WORK/server.log" 2>&1 &
-SERVER=$!
-stop_server() {
-    kill -TERM "$SERVER" 2>/dev/null || true
-    wait "$SERVER" 2>/dev/null || true
-}
-trap stop_server EXIT
+source scripts/start-ferrobill.sh
+start_ferrobill "$BINARY" "$WORK" "$PORT" "$WORK/server.log"
 
 # Waits for the server (the embedded cluster's first start takes a few seconds), then creates
 # the tenant the run uses and one of each object (account, card payment method, payment, tag
