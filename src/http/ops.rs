@@ -164,14 +164,14 @@ async fn threads(State(state): State<AppState>) -> Response {
             page,
             "  {}: max={} size={} in_use={} available={} waiting={} (queue work {}, requests {}, longest waiting {} ms)",
             s.name,
-            s.max_size,
-            s.size,
+            s.state.max_size,
+            s.state.size,
             s.in_use(),
-            s.available,
-            s.waiting,
-            s.queue_waiting,
-            s.request_waiting,
-            s.longest_wait.as_millis()
+            s.state.available,
+            s.state.waiting,
+            s.state.waiters.queue,
+            s.state.waiters.requests,
+            s.state.waiters.longest.as_millis()
         );
     }
     let _ = writeln!(page, "\nqueues");

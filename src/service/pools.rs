@@ -4,8 +4,6 @@
 //! This is the only way http learns about the pools; it must never hand out a pool or a
 //! connection, only figures.
 
-use std::time::Duration;
-
 use crate::db::pool::DbPool;
 
 /// The main and plugin pools, observed only. Cheap to clone.
@@ -14,26 +12,19 @@ pub struct PoolMonitor {
     pools: Vec<DbPool>,
 }
 
-/// One pool's figures at one moment.
+/// The figures of a pool, as [`crate::db::pool`] reports them.
+pub use crate::db::pool::PoolState;
+
+/// One pool's figures at one moment, under Kill Bill's pool name (`main` or `osgi`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSnapshot {
-    /// `main` or `osgi`, Kill Bill's pool names.
     pub name: &'static str,
-    pub max_size: usize,
-    pub size: usize,
-    pub available: usize,
-    /// Callers waiting for a connection, all kinds.
-    pub waiting: usize,
-    pub queue_waiting: usize,
-    /// Requests waiting, resumed ones included.
-    pub request_waiting: usize,
-    /// How long the longest waiter has waited.
-    pub longest_wait: Duration,
+    pub state: PoolState,
 }
 
 impl PoolSnapshot {
     pub fn in_use(&self) -> usize {
-        self.size.saturating_sub(self.available)
+        self.state.size.saturating_sub(self.state.available)
     }
 }
 
@@ -52,18 +43,9 @@ impl PoolMonitor {
     pub fn snapshots(&self) -> Vec<PoolSnapshot> {
         self.pools
             .iter()
-            .map(|pool| {
-                let state = pool.state();
-                PoolSnapshot {
-                    name: pool.name(),
-                    max_size: state.max_size,
-                    size: state.size,
-                    available: state.available,
-                    waiting: state.waiting,
-                    queue_waiting: state.waiters.queue,
-                    request_waiting: state.waiters.requests,
-                    longest_wait: state.waiters.longest,
-                }
+            .map(|pool| PoolSnapshot {
+                name: pool.name(),
+                state: pool.state(),
             })
             .collect()
     }
