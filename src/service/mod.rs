@@ -557,10 +557,10 @@ pub enum StorageFailure {
     Unavailable,
     /// A unique index refused the write.
     UniqueViolation,
-    /// PostgreSQL refused a value (SQLSTATE class 22), or a column held a name Kill Bill does
-    /// not write.
+    /// PostgreSQL refused a value (SQLSTATE class 22).
     InvalidValue,
-    /// Any other database error: a bug, its detail for the log only.
+    /// Any other database error, or stored data ferrobill cannot read (a name it never
+    /// writes): a bug or a damaged row, its detail for the log only.
     Database,
 }
 
@@ -574,7 +574,9 @@ impl From<&StorageError> for StorageFailure {
             StorageError::Unavailable(_) => StorageFailure::Unavailable,
             StorageError::UniqueViolation { .. } => StorageFailure::UniqueViolation,
             StorageError::InvalidValue { .. } => StorageFailure::InvalidValue,
-            StorageError::Database(_) => StorageFailure::Database,
+            StorageError::UnknownName { .. } | StorageError::Database(_) => {
+                StorageFailure::Database
+            }
         }
     }
 }
@@ -694,13 +696,21 @@ mod tests {
             Some(StorageFailure::UniqueViolation)
         );
         let invalid = ServiceError::from(StorageError::InvalidValue {
-            message: "Invalid value (transaction_status): unknown name \"X\"".to_string(),
+            message: "Invalid value (name): value too long for type character varying(50)"
+                .to_string(),
         });
         assert_eq!(
             invalid.storage_failure(),
             Some(StorageFailure::InvalidValue)
         );
         assert!(!invalid.is_unavailable());
+        assert_eq!(
+            failure(StorageError::UnknownName {
+                column: "transaction_status".to_string(),
+                name: "SETTLED".to_string()
+            }),
+            Some(StorageFailure::Database)
+        );
         assert_eq!(
             ServiceError::Internal("bug".to_string()).storage_failure(),
             None

@@ -44,6 +44,10 @@ pub enum StorageError {
     /// than its column, a number out of range): the caller's input, answered as 400.
     #[error("{message}")]
     InvalidValue { message: String },
+    /// A column holds a name ferrobill does not know (nothing it writes, nor Kill Bill): the
+    /// stored data is at fault, not the request, so it is answered as a server error.
+    #[error("column {column} holds an unknown name {name:?}")]
+    UnknownName { column: String, name: String },
     #[error("database error: {0}")]
     Database(#[source] tokio_postgres::Error),
 }

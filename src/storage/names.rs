@@ -3,8 +3,8 @@
 //!
 //! This is storage's edge for those types: a row leaves storage with the enum, never the text,
 //! and a parameter is written as exactly the name Kill Bill stores, so the SQL and the data
-//! stay as they were. A name the enum does not know is refused as [`StorageError::InvalidValue`],
-//! never a panic. Nothing here decides what a status means.
+//! stay as they were. A name the enum does not know is [`StorageError::UnknownName`] (the
+//! stored data is at fault), never a panic. Nothing here decides what a status means.
 
 use std::error::Error;
 
@@ -30,8 +30,9 @@ fn parse_name<T>(
     text: &str,
     parse: fn(&str) -> Option<T>,
 ) -> Result<T, StorageError> {
-    parse(text).ok_or_else(|| StorageError::InvalidValue {
-        message: format!("Invalid value ({column}): unknown name {text:?}"),
+    parse(text).ok_or_else(|| StorageError::UnknownName {
+        column: column.to_string(),
+        name: text.to_string(),
     })
 }
 
@@ -92,15 +93,15 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_name_is_an_invalid_value_not_a_panic() {
+    fn an_unknown_name_is_an_error_naming_the_column_not_a_panic() {
         let error = parse_name("transaction_status", "SETTLED", TransactionStatus::parse);
         assert!(
-            matches!(&error, Err(StorageError::InvalidValue { message })
-                if message == "Invalid value (transaction_status): unknown name \"SETTLED\""),
+            matches!(&error, Err(StorageError::UnknownName { column, name })
+                if column == "transaction_status" && name == "SETTLED"),
             "{error:?}"
         );
         let error = parse_name("transaction_type", "purchase", TransactionType::parse);
-        assert!(matches!(error, Err(StorageError::InvalidValue { .. })));
+        assert!(matches!(error, Err(StorageError::UnknownName { .. })));
     }
 
     #[test]
