@@ -33,7 +33,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use crate::bus::notifications::NotificationError;
 use crate::bus::{BusError, PostedEvents};
 use crate::db::pool::PoolError;
-use crate::db::work::Work;
+use crate::db::work::{Db, Work};
 use crate::storage::accounts::AccountRecord;
 use crate::storage::audit::{find_audit_logs, AuditedTable};
 use crate::storage::{AuditContext, StorageError};
@@ -121,6 +121,27 @@ pub(crate) async fn commit_and_announce(
     drop(work);
     posted.committed().await;
     Ok(())
+}
+
+/// A task listening for other nodes' announcements, and what tells when its first LISTEN is in
+/// place (see [`crate::bus::listen`]).
+pub type Listener = (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Receiver<()>,
+);
+
+/// Starts calling `forget` on every change announced on `channel` (a NOTIFY; `what` names the
+/// changes in the logs), and after every reconnect, until `stop` turns true.
+pub(crate) fn listen_and_forget(
+    db: &Db,
+    channel: &'static str,
+    what: &'static str,
+    stop: tokio::sync::watch::Receiver<bool>,
+    forget: impl Fn() + Send + Sync + 'static,
+) -> Listener {
+    let (listening, subscribed) = tokio::sync::oneshot::channel();
+    let listen = crate::bus::listen(db.clone(), channel, what, stop, listening, forget);
+    (tokio::spawn(listen), subscribed)
 }
 
 /// How a write's storage error is answered when the unique index `index` refuses it: with
