@@ -973,7 +973,7 @@ fn plugin_refused(error: PluginError) -> ServiceError {
 
 /// A method id no method of the tenant has: Kill Bill's ObjectDoesNotExist (its id resolution
 /// fails before the payment API is reached). A deleted method is found, then refused with 7000.
-fn unknown_method(id: Uuid) -> ServiceError {
+pub(super) fn unknown_method(id: Uuid) -> ServiceError {
     ServiceError::ObjectNotFound {
         object_type: "PAYMENT_METHOD",
         id,

@@ -15,6 +15,7 @@ use super::state::{self, INITIAL_STATE};
 use super::PaymentRequest;
 use crate::db::work::Work;
 use crate::domain::payments::{TransactionStatus, TransactionType};
+use crate::service::payment_methods::unknown_method;
 use crate::service::ServiceError;
 use crate::storage::accounts::AccountRecord;
 use crate::storage::payment_methods::PaymentMethodRecord;
@@ -358,10 +359,7 @@ pub(super) fn decide(
         .method
         .as_ref()
         .filter(|method| method.id == payment_method_id)
-        .ok_or(ServiceError::ObjectNotFound {
-            object_type: "PAYMENT_METHOD",
-            id: payment_method_id,
-        })?;
+        .ok_or_else(|| unknown_method(payment_method_id))?;
     if method.account_id != account.id || !(method.is_active || payment.is_some()) {
         return Err(ServiceError::PaymentMethodNotFound {
             id: payment_method_id.to_string(),

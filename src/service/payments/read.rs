@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::janitor;
-use super::{PaymentRef, PaymentService, PaymentView, ReadOptions};
+use super::{unknown_transaction, PaymentRef, PaymentService, PaymentView, ReadOptions};
 use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
 use crate::service::{find_account, trail_with_history};
@@ -51,12 +51,10 @@ impl PaymentService {
         transaction_id: Uuid,
         options: ReadOptions,
     ) -> Result<PaymentView, ServiceError> {
-        let found = self.read_transaction(tenant, transaction_id).await?.ok_or(
-            ServiceError::ObjectNotFound {
-                object_type: "TRANSACTION",
-                id: transaction_id,
-            },
-        )?;
+        let found = self
+            .read_transaction(tenant, transaction_id)
+            .await?
+            .ok_or(unknown_transaction(transaction_id))?;
         self.find(tenant, PaymentRef::Id(found.payment.id), options)
             .await
     }
