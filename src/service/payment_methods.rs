@@ -367,15 +367,7 @@ impl PaymentMethodService {
         let connection = read.client();
         let method =
             payment_methods::find_payment_method_by_id(connection, tenant.record_id, id).await?;
-        let found = method.map(|method| method.record_id);
-        trail_with_history(
-            connection,
-            AuditedTable::PaymentMethod,
-            tenant.record_id,
-            found,
-            id,
-        )
-        .await
+        trail_with_history(connection, tenant.record_id, method, id).await
     }
 
     /// Soft-deletes a method. The account's default is refused unless a flag allows it; with
@@ -862,17 +854,7 @@ async fn method_trails(
     methods: Vec<PaymentMethodRecord>,
     level: AuditLevel,
 ) -> Result<Vec<(PaymentMethodRecord, Vec<AuditLog>)>, ServiceError> {
-    let record_id = |method: &PaymentMethodRecord| method.record_id;
-    let table = AuditedTable::PaymentMethod;
-    with_audit_trails(
-        connection,
-        table,
-        tenant.record_id,
-        methods,
-        record_id,
-        level,
-    )
-    .await
+    with_audit_trails(connection, tenant.record_id, methods, level).await
 }
 
 /// Soft-deletes the method, with its history and audit rows.
