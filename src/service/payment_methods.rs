@@ -139,15 +139,15 @@ impl PaymentMethodService {
             let client = work.client();
             find_account(client, tenant.record_id, account_id).await?;
             if is_external
-                && payment_methods::find_payment_methods_by_account(
+                && !plugin_methods(
                     client,
-                    tenant.record_id,
+                    tenant,
                     account_id,
+                    EXTERNAL_PAYMENT_PLUGIN_NAME,
                     false,
                 )
                 .await?
-                .iter()
-                .any(|method| method.plugin_name == EXTERNAL_PAYMENT_PLUGIN_NAME)
+                .is_empty()
             {
                 return Err(ServiceError::ExternalPaymentMethodAlreadyExists { account_id });
             }
@@ -682,17 +682,8 @@ impl PaymentMethodService {
         let work = self.db.begin().await?;
         let transaction = work.client();
         let account = lock_account(transaction, tenant.record_id, account_id).await?;
-        let mut existing: Vec<PaymentMethodRecord> =
-            payment_methods::find_payment_methods_by_account(
-                transaction,
-                tenant.record_id,
-                account_id,
-                true,
-            )
-            .await?
-            .into_iter()
-            .filter(|method| method.plugin_name == plugin_name)
-            .collect();
+        let mut existing =
+            plugin_methods(transaction, tenant, account_id, plugin_name, true).await?;
         let mut plugin_default = None;
         for info in held {
             let id = info.payment_method_id.unwrap_or_else(Uuid::new_v4);
@@ -845,6 +836,27 @@ async fn listed_methods(
         listed.push((method, account, audit_logs));
     }
     Ok(listed)
+}
+
+/// The account's methods of the plugin `plugin_name` (deleted ones with `include_deleted`).
+async fn plugin_methods(
+    connection: &Object,
+    tenant: &Tenant,
+    account_id: Uuid,
+    plugin_name: &str,
+    include_deleted: bool,
+) -> Result<Vec<PaymentMethodRecord>, ServiceError> {
+    let methods = payment_methods::find_payment_methods_by_account(
+        connection,
+        tenant.record_id,
+        account_id,
+        include_deleted,
+    )
+    .await?;
+    Ok(methods
+        .into_iter()
+        .filter(|method| method.plugin_name == plugin_name)
+        .collect())
 }
 
 /// The methods each with its audit trail at `level`; one query for all of them.
