@@ -17,7 +17,6 @@ use super::{
 use crate::db::work::Db;
 use crate::service::tenants::Tenant;
 use crate::storage::account_emails::{self, AccountEmailRecord};
-use crate::storage::audit::AuditedTable;
 
 #[derive(Clone)]
 pub struct AccountEmailService {
@@ -115,14 +114,6 @@ impl AccountEmailService {
         let connection = read.client();
         find_account(connection, tenant.record_id, account_id).await?;
         let email = account_emails::find_email(connection, tenant.record_id, email_id).await?;
-        let found = email.map(|email| email.record_id);
-        trail_with_history(
-            connection,
-            AuditedTable::AccountEmail,
-            tenant.record_id,
-            found,
-            email_id,
-        )
-        .await
+        trail_with_history(connection, tenant.record_id, email, email_id).await
     }
 }

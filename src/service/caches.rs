@@ -7,13 +7,12 @@
 //! [`caches::CLEARED_CHANNEL`]), where it clears everything: the caches are rebuilt from the
 //! database, so clearing more than asked costs only time. This file never writes data.
 
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
 use super::security::SecurityService;
 use super::tenant_values::TenantValues;
 use super::tenants::{TenantDirectory, TenantService};
-use super::ServiceError;
+use super::{listen_and_forget, Listener, ServiceError};
 use crate::db::work::Db;
 use crate::storage::caches;
 
@@ -66,18 +65,15 @@ impl Caches {
 
     /// Starts clearing everything on every announced clearing; runs until `stop` turns true.
     /// Also returns what tells when the first LISTEN is in place (see [`crate::bus::listen`]).
-    pub fn listen(&self, stop: watch::Receiver<bool>) -> (JoinHandle<()>, oneshot::Receiver<()>) {
-        let (listening, subscribed) = oneshot::channel();
+    pub fn listen(&self, stop: watch::Receiver<bool>) -> Listener {
         let caches = self.clone();
-        let task = tokio::spawn(crate::bus::listen(
-            self.db.clone(),
+        listen_and_forget(
+            &self.db,
             caches::CLEARED_CHANNEL,
             "cache clearings",
             stop,
-            listening,
             move || caches.clear_here(None),
-        ));
-        (task, subscribed)
+        )
     }
 
     /// Clears the cache of Kill Bill's name `name` (every cache without one) on every node; an

@@ -17,6 +17,10 @@ use crate::bus::notifications::NotificationQueueService;
 use crate::bus::Bus;
 use crate::service::payments::PaymentService;
 
+/// Why a take-over failed (a bus's, the notification queue's or the payments' error), only
+/// ever logged.
+type TakeOverError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Everything a node holds that another node can take over.
 #[derive(Clone)]
 pub struct Holdings {
@@ -62,27 +66,11 @@ pub fn take_over_dead_nodes(
 impl Holdings {
     /// Queue claims first, so that the janitor entries of the dead node's payments are
     /// dispatched here; then its leases and the payments they protected.
-    async fn take_over(&self, node: &str) -> Result<(), String> {
-        let main = self
-            .main_bus
-            .take_over(node)
-            .await
-            .map_err(|e| e.to_string())?;
-        let external = self
-            .external_bus
-            .take_over(node)
-            .await
-            .map_err(|e| e.to_string())?;
-        let notifications = self
-            .notification_queue
-            .take_over(node)
-            .await
-            .map_err(|e| e.to_string())?;
-        let leases = self
-            .payments
-            .take_over_node(node)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn take_over(&self, node: &str) -> Result<(), TakeOverError> {
+        let main = self.main_bus.take_over(node).await?;
+        let external = self.external_bus.take_over(node).await?;
+        let notifications = self.notification_queue.take_over(node).await?;
+        let leases = self.payments.take_over_node(node).await?;
         tracing::warn!(
             node,
             main_bus_entries = main,

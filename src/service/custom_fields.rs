@@ -26,7 +26,6 @@ use crate::bus::internal_events::{
 use crate::bus::Bus;
 use crate::db::work::{Db, Work};
 use crate::service::tenants::Tenant;
-use crate::storage::audit::AuditedTable;
 use crate::storage::custom_fields::{self, CustomFieldRecord, NewCustomField};
 use crate::storage::objects::{ObjectOwner, ObjectRef};
 
@@ -295,15 +294,7 @@ impl CustomFieldService {
         let read = self.db.read().await?;
         let connection = read.client();
         let field = custom_fields::find_custom_field(connection, tenant.record_id, id).await?;
-        let found = field.map(|field| field.record_id);
-        trail_with_history(
-            connection,
-            AuditedTable::CustomField,
-            tenant.record_id,
-            found,
-            id,
-        )
-        .await
+        trail_with_history(connection, tenant.record_id, field, id).await
     }
 }
 
@@ -349,17 +340,7 @@ async fn with_trails(
     fields: Vec<CustomFieldRecord>,
     audit: AuditLevel,
 ) -> Result<Vec<CustomFieldView>, ServiceError> {
-    let record_id = |field: &CustomFieldRecord| field.record_id;
-    let table = AuditedTable::CustomField;
-    let fields = with_audit_trails(
-        read.client(),
-        table,
-        tenant.record_id,
-        fields,
-        record_id,
-        audit,
-    )
-    .await?;
+    let fields = with_audit_trails(read.client(), tenant.record_id, fields, audit).await?;
     Ok(fields
         .into_iter()
         .map(|(field, audit_logs)| CustomFieldView { field, audit_logs })

@@ -33,7 +33,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use crate::bus::notifications::NotificationError;
 use crate::bus::{BusError, PostedEvents};
 use crate::db::pool::PoolError;
-use crate::db::work::Work;
+use crate::db::work::{Db, Work};
 use crate::storage::accounts::AccountRecord;
 use crate::storage::audit::{find_audit_logs, AuditedTable};
 use crate::storage::{AuditContext, StorageError};
@@ -123,6 +123,27 @@ pub(crate) async fn commit_and_announce(
     Ok(())
 }
 
+/// A task listening for other nodes' announcements, and what tells when its first LISTEN is in
+/// place (see [`crate::bus::listen`]).
+pub type Listener = (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Receiver<()>,
+);
+
+/// Starts calling `forget` on every change announced on `channel` (a NOTIFY; `what` names the
+/// changes in the logs), and after every reconnect, until `stop` turns true.
+pub(crate) fn listen_and_forget(
+    db: &Db,
+    channel: &'static str,
+    what: &'static str,
+    stop: tokio::sync::watch::Receiver<bool>,
+    forget: impl Fn() + Send + Sync + 'static,
+) -> Listener {
+    let (listening, subscribed) = tokio::sync::oneshot::channel();
+    let listen = crate::bus::listen(db.clone(), channel, what, stop, listening, forget);
+    (tokio::spawn(listen), subscribed)
+}
+
 /// How a write's storage error is answered when the unique index `index` refuses it: with
 /// `refusal()`. The index, not a prior read, decides a duplicate, so two concurrent writes of
 /// one value cannot both succeed. Any other error stays a storage error.
@@ -144,25 +165,54 @@ pub(crate) fn required(value: Option<String>, message: &str) -> Result<String, S
         .ok_or_else(|| ServiceError::InvalidArgument(message.to_string()))
 }
 
-/// The whole audit trail of an entity of `table` (`found`: its record id, `None` when the tenant
-/// has no entity with the requested `id`), each entry with the entity's state after that
-/// change; unknown: Kill Bill's ObjectDoesNotExist.
-pub(crate) async fn trail_with_history(
+/// A stored entity with an audit trail: the table whose audit rows it has, and its record id
+/// there.
+pub(crate) trait Audited {
+    const TABLE: AuditedTable;
+    fn record_id(&self) -> i64;
+}
+
+/// Which table holds the audit trail of each kind of stored entity, whose `record_id` field
+/// names it there.
+macro_rules! audited {
+    ($($record:ty => $table:ident,)*) => {$(
+        impl Audited for $record {
+            const TABLE: AuditedTable = AuditedTable::$table;
+            fn record_id(&self) -> i64 {
+                self.record_id
+            }
+        }
+    )*};
+}
+
+audited! {
+    crate::storage::account_emails::AccountEmailRecord => AccountEmail,
+    crate::storage::custom_fields::CustomFieldRecord => CustomField,
+    crate::storage::payment_methods::PaymentMethodRecord => PaymentMethod,
+    crate::storage::payments::PaymentRecord => Payment,
+    crate::storage::payments::TransactionRecord => PaymentTransaction,
+    crate::storage::tag_definitions::TagDefinitionRecord => TagDefinition,
+    crate::storage::tags::TagRecord => Tag,
+}
+
+/// The whole audit trail of the entity `found` (`None` when the tenant has no entity of its
+/// kind with the requested `id`), each entry with the entity's state after that change;
+/// unknown: Kill Bill's ObjectDoesNotExist.
+pub(crate) async fn trail_with_history<T: Audited>(
     connection: &impl deadpool_postgres::GenericClient,
-    table: AuditedTable,
     tenant_record_id: i64,
-    found: Option<i64>,
+    found: Option<T>,
     id: uuid::Uuid,
 ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-    let record_id = found.ok_or(ServiceError::ObjectNotFound {
-        object_type: table.object_type(),
+    let entity = found.ok_or(ServiceError::ObjectNotFound {
+        object_type: T::TABLE.object_type(),
         id,
     })?;
     Ok(crate::storage::audit::find_audit_logs_with_history(
         connection,
-        table,
+        T::TABLE,
         tenant_record_id,
-        record_id,
+        entity.record_id(),
     )
     .await?)
 }
@@ -190,22 +240,20 @@ pub(crate) async fn audit_trails(
         .collect())
 }
 
-/// The entities `items` of `table` each with its audit trail at `level` (`record_id` names an
-/// entity's record id); one query for all of them.
-pub(crate) async fn with_audit_trails<T>(
+/// The entities `items` each with its audit trail at `level`; one query for all of them.
+pub(crate) async fn with_audit_trails<T: Audited>(
     connection: &impl deadpool_postgres::GenericClient,
-    table: AuditedTable,
     tenant_record_id: i64,
     items: Vec<T>,
-    record_id: impl Fn(&T) -> i64,
     level: AuditLevel,
 ) -> Result<Vec<(T, Vec<AuditLog>)>, ServiceError> {
-    let record_ids: Vec<i64> = items.iter().map(&record_id).collect();
-    let mut trails = audit_trails(connection, table, tenant_record_id, &record_ids, level).await?;
+    let record_ids: Vec<i64> = items.iter().map(Audited::record_id).collect();
+    let mut trails =
+        audit_trails(connection, T::TABLE, tenant_record_id, &record_ids, level).await?;
     Ok(items
         .into_iter()
         .map(|item| {
-            let logs = trails.remove(&record_id(&item)).unwrap_or_default();
+            let logs = trails.remove(&item.record_id()).unwrap_or_default();
             (item, logs)
         })
         .collect())

@@ -139,15 +139,15 @@ impl PaymentMethodService {
             let client = work.client();
             find_account(client, tenant.record_id, account_id).await?;
             if is_external
-                && payment_methods::find_payment_methods_by_account(
+                && !plugin_methods(
                     client,
-                    tenant.record_id,
+                    tenant,
                     account_id,
+                    EXTERNAL_PAYMENT_PLUGIN_NAME,
                     false,
                 )
                 .await?
-                .iter()
-                .any(|method| method.plugin_name == EXTERNAL_PAYMENT_PLUGIN_NAME)
+                .is_empty()
             {
                 return Err(ServiceError::ExternalPaymentMethodAlreadyExists { account_id });
             }
@@ -367,15 +367,7 @@ impl PaymentMethodService {
         let connection = read.client();
         let method =
             payment_methods::find_payment_method_by_id(connection, tenant.record_id, id).await?;
-        let found = method.map(|method| method.record_id);
-        trail_with_history(
-            connection,
-            AuditedTable::PaymentMethod,
-            tenant.record_id,
-            found,
-            id,
-        )
-        .await
+        trail_with_history(connection, tenant.record_id, method, id).await
     }
 
     /// Soft-deletes a method. The account's default is refused unless a flag allows it; with
@@ -690,17 +682,8 @@ impl PaymentMethodService {
         let work = self.db.begin().await?;
         let transaction = work.client();
         let account = lock_account(transaction, tenant.record_id, account_id).await?;
-        let mut existing: Vec<PaymentMethodRecord> =
-            payment_methods::find_payment_methods_by_account(
-                transaction,
-                tenant.record_id,
-                account_id,
-                true,
-            )
-            .await?
-            .into_iter()
-            .filter(|method| method.plugin_name == plugin_name)
-            .collect();
+        let mut existing =
+            plugin_methods(transaction, tenant, account_id, plugin_name, true).await?;
         let mut plugin_default = None;
         for info in held {
             let id = info.payment_method_id.unwrap_or_else(Uuid::new_v4);
@@ -855,6 +838,27 @@ async fn listed_methods(
     Ok(listed)
 }
 
+/// The account's methods of the plugin `plugin_name` (deleted ones with `include_deleted`).
+async fn plugin_methods(
+    connection: &Object,
+    tenant: &Tenant,
+    account_id: Uuid,
+    plugin_name: &str,
+    include_deleted: bool,
+) -> Result<Vec<PaymentMethodRecord>, ServiceError> {
+    let methods = payment_methods::find_payment_methods_by_account(
+        connection,
+        tenant.record_id,
+        account_id,
+        include_deleted,
+    )
+    .await?;
+    Ok(methods
+        .into_iter()
+        .filter(|method| method.plugin_name == plugin_name)
+        .collect())
+}
+
 /// The methods each with its audit trail at `level`; one query for all of them.
 async fn method_trails(
     connection: &impl deadpool_postgres::GenericClient,
@@ -862,17 +866,7 @@ async fn method_trails(
     methods: Vec<PaymentMethodRecord>,
     level: AuditLevel,
 ) -> Result<Vec<(PaymentMethodRecord, Vec<AuditLog>)>, ServiceError> {
-    let record_id = |method: &PaymentMethodRecord| method.record_id;
-    let table = AuditedTable::PaymentMethod;
-    with_audit_trails(
-        connection,
-        table,
-        tenant.record_id,
-        methods,
-        record_id,
-        level,
-    )
-    .await
+    with_audit_trails(connection, tenant.record_id, methods, level).await
 }
 
 /// Soft-deletes the method, with its history and audit rows.
@@ -973,7 +967,7 @@ fn plugin_refused(error: PluginError) -> ServiceError {
 
 /// A method id no method of the tenant has: Kill Bill's ObjectDoesNotExist (its id resolution
 /// fails before the payment API is reached). A deleted method is found, then refused with 7000.
-fn unknown_method(id: Uuid) -> ServiceError {
+pub(super) fn unknown_method(id: Uuid) -> ServiceError {
     ServiceError::ObjectNotFound {
         object_type: "PAYMENT_METHOD",
         id,

@@ -374,16 +374,9 @@ impl TagService {
         let found =
             tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &[id])
                 .await?
-                .first()
-                .map(|record| record.record_id);
-        trail_with_history(
-            connection,
-            AuditedTable::TagDefinition,
-            tenant.record_id,
-            found,
-            id,
-        )
-        .await
+                .into_iter()
+                .next();
+        trail_with_history(connection, tenant.record_id, found, id).await
     }
 
     /// The object's tags in the order they were added (removed ones with `include_deleted`),
@@ -486,8 +479,7 @@ impl TagService {
         let read = self.db.read().await?;
         let connection = read.client();
         let tag = tags::find_tag(connection, tenant.record_id, id).await?;
-        let found = tag.map(|tag| tag.record_id);
-        trail_with_history(connection, AuditedTable::Tag, tenant.record_id, found, id).await
+        trail_with_history(connection, tenant.record_id, tag, id).await
     }
 
     /// Tags the object with each definition it does not carry yet. A definition it already
@@ -651,16 +643,7 @@ async fn tag_views(
             .map(|record| (record.id, record.into()))
             .collect()
     };
-    let record_id = |tag: &TagRecord| tag.record_id;
-    let tags = with_audit_trails(
-        connection,
-        AuditedTable::Tag,
-        tenant.record_id,
-        tags,
-        record_id,
-        audit,
-    )
-    .await?;
+    let tags = with_audit_trails(connection, tenant.record_id, tags, audit).await?;
     tags.into_iter()
         .map(|(tag, audit_logs)| {
             let definition = match find_fixed(tag.tag_definition_id) {
@@ -882,17 +865,7 @@ async fn definition_views(
     definitions: Vec<TagDefinitionRecord>,
     level: AuditLevel,
 ) -> Result<Vec<TagDefinitionView>, ServiceError> {
-    let record_id = |record: &TagDefinitionRecord| record.record_id;
-    let table = AuditedTable::TagDefinition;
-    let definitions = with_audit_trails(
-        connection,
-        table,
-        tenant.record_id,
-        definitions,
-        record_id,
-        level,
-    )
-    .await?;
+    let definitions = with_audit_trails(connection, tenant.record_id, definitions, level).await?;
     Ok(definitions
         .into_iter()
         .map(|(record, audit_logs)| TagDefinitionView {

@@ -18,12 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::future::{BoxFuture, FutureExt};
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::tenant_key_values::plugin_config_key;
-use super::ServiceError;
+use super::{listen_and_forget, Listener, ServiceError};
 use crate::db::work::Db;
 use crate::plugin::{PluginError, TenantConfigSource};
 use crate::storage::tenant_kvs;
@@ -62,18 +61,15 @@ impl TenantValues {
 
     /// Starts forgetting on every announced change; runs until `stop` turns true.
     /// Also returns what tells when the first LISTEN is in place (see [`crate::bus::listen`]).
-    pub fn listen(&self, stop: watch::Receiver<bool>) -> (JoinHandle<()>, oneshot::Receiver<()>) {
-        let (listening, subscribed) = oneshot::channel();
+    pub fn listen(&self, stop: watch::Receiver<bool>) -> Listener {
         let inner = self.inner.clone();
-        let task = tokio::spawn(crate::bus::listen(
-            self.db.clone(),
+        listen_and_forget(
+            &self.db,
             tenant_kvs::CHANGED_CHANNEL,
             "tenant key-values",
             stop,
-            listening,
             move || inner.forget(),
-        ));
-        (task, subscribed)
+        )
     }
 
     /// The tenant's active values of `key`, oldest first.

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
+use deadpool_postgres::Object;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -21,6 +22,7 @@ use crate::db::work::Db;
 use crate::profiling::{measure, Category::Dao};
 use crate::storage::audit::{insert_audit_log, ChangeType};
 use crate::storage::tenants::{self, NewTenantRow, TenantRow};
+use crate::storage::StorageError;
 
 /// A tenant as the rest of the server sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,31 +172,31 @@ impl TenantService {
     }
 
     pub async fn find_by_id(&self, id: Uuid) -> Result<Tenant, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        measure(
-            Dao,
-            "tenants:find_tenant_by_id",
-            tenants::find_tenant_by_id(connection, id),
-        )
-        .await?
-        .map(Tenant::from)
-        .ok_or(ServiceError::TenantNotFoundForId { id })
+        let find = async |connection: &Object| tenants::find_tenant_by_id(connection, id).await;
+        self.find_tenant("tenants:find_tenant_by_id", find)
+            .await?
+            .ok_or(ServiceError::TenantNotFoundForId { id })
     }
 
     pub async fn find_by_api_key(&self, api_key: &str) -> Result<Tenant, ServiceError> {
+        let find =
+            async |connection: &Object| tenants::find_tenant_by_api_key(connection, api_key).await;
+        self.find_tenant("tenants:find_tenant_by_api_key", find)
+            .await?
+            .ok_or_else(|| ServiceError::TenantNotFoundForApiKey {
+                api_key: api_key.to_string(),
+            })
+    }
+
+    /// The tenant `find` reads on a read connection of its own, timed as the DAO call `dao`.
+    async fn find_tenant(
+        &self,
+        dao: &'static str,
+        find: impl AsyncFnOnce(&Object) -> Result<Option<TenantRow>, StorageError>,
+    ) -> Result<Option<Tenant>, ServiceError> {
         let read = self.db.read().await?;
-        let connection = read.client();
-        measure(
-            Dao,
-            "tenants:find_tenant_by_api_key",
-            tenants::find_tenant_by_api_key(connection, api_key),
-        )
-        .await?
-        .map(Tenant::from)
-        .ok_or_else(|| ServiceError::TenantNotFoundForApiKey {
-            api_key: api_key.to_string(),
-        })
+        let found = measure(Dao, dao, find(read.client())).await?;
+        Ok(found.map(Tenant::from))
     }
 
     /// The tenant the pair authenticates, or `None` for an unknown key or a wrong secret.

@@ -685,6 +685,23 @@ fn overridden_outcome(
     }
 }
 
+/// A payment id no payment of the tenant has: Kill Bill's ObjectDoesNotExist (its id resolution
+/// fails before the payment API is reached).
+fn unknown_payment(id: Uuid) -> ServiceError {
+    ServiceError::ObjectNotFound {
+        object_type: "PAYMENT",
+        id,
+    }
+}
+
+/// A transaction id no transaction of the tenant has: Kill Bill's ObjectDoesNotExist.
+fn unknown_transaction(id: Uuid) -> ServiceError {
+    ServiceError::ObjectNotFound {
+        object_type: "TRANSACTION",
+        id,
+    }
+}
+
 fn timeout_detail(account_id: Uuid, external_key: &str, plugin: &str) -> String {
     format!(
         "Call TIMEOUT for accountId='{account_id}' accountExternalKey='{external_key}' plugin='{plugin}'"

@@ -17,7 +17,10 @@
 use uuid::Uuid;
 
 use super::state;
-use super::{OperationResult, PaymentRef, PaymentRequest, PaymentService, Target};
+use super::{
+    unknown_payment, unknown_transaction, OperationResult, PaymentRef, PaymentRequest,
+    PaymentService, Target,
+};
 use crate::bus::internal_events::{
     PaymentErrorInternalEvent, PaymentEventData, PaymentInfoInternalEvent,
     PaymentPluginErrorInternalEvent,
@@ -71,15 +74,9 @@ impl PaymentService {
             (named, found)
         };
         if named.is_none() {
-            return Err(ServiceError::ObjectNotFound {
-                object_type: "PAYMENT",
-                id: payment_id,
-            });
+            return Err(unknown_payment(payment_id));
         }
-        let found = found.ok_or(ServiceError::ObjectNotFound {
-            object_type: "TRANSACTION",
-            id: transaction_id,
-        })?;
+        let found = found.ok_or(unknown_transaction(transaction_id))?;
         let transaction = found.transaction;
         let kind = transaction.transaction_type;
         let mut request = PaymentRequest::of(kind);
@@ -163,10 +160,7 @@ impl PaymentService {
             TransactionRefForCancel::Id(id) => {
                 self.read_transaction(tenant, id)
                     .await?
-                    .ok_or(ServiceError::ObjectNotFound {
-                        object_type: "TRANSACTION",
-                        id,
-                    })?;
+                    .ok_or(unknown_transaction(id))?;
                 Ok(())
             }
             TransactionRefForCancel::ExternalKey(Some(_)) => Ok(()),
@@ -199,10 +193,7 @@ impl PaymentService {
                 PaymentLookup::Id(payment_id),
             )
             .await?
-            .ok_or(ServiceError::ObjectNotFound {
-                object_type: "PAYMENT",
-                id: payment_id,
-            })?
+            .ok_or(unknown_payment(payment_id))?
             .account_id
         };
         // Not to race an operation of this node on the account.
@@ -212,19 +203,13 @@ impl PaymentService {
         let lookup = PaymentLookup::Id(payment_id);
         let payment = payments::find_payment(client, tenant.record_id, lookup)
             .await?
-            .ok_or(ServiceError::ObjectNotFound {
-                object_type: "PAYMENT",
-                id: payment_id,
-            })?;
+            .ok_or(unknown_payment(payment_id))?;
         let transactions =
             payments::find_transactions_of_payment(client, tenant.record_id, lookup).await?;
         let position = transactions
             .iter()
             .position(|transaction| transaction.id == transaction_id)
-            .ok_or(ServiceError::ObjectNotFound {
-                object_type: "TRANSACTION",
-                id: transaction_id,
-            })?;
+            .ok_or(unknown_transaction(transaction_id))?;
         let transaction = &transactions[position];
         let kind = transaction.transaction_type;
         let status = fix.transaction_status;

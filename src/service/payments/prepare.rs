@@ -15,10 +15,11 @@ use super::state::{self, INITIAL_STATE};
 use super::PaymentRequest;
 use crate::db::work::Work;
 use crate::domain::payments::{TransactionStatus, TransactionType};
+use crate::service::payment_methods::unknown_method;
 use crate::service::ServiceError;
 use crate::storage::accounts::AccountRecord;
 use crate::storage::payment_methods::PaymentMethodRecord;
-use crate::storage::payments::{self, PaymentLookup, PaymentRecord, TransactionRecord};
+use crate::storage::payments::{self, NewPayment, PaymentLookup, PaymentRecord, TransactionRecord};
 use crate::storage::StorageError;
 
 /// Kill Bill's limit on external keys.
@@ -162,27 +163,42 @@ impl FreshIds {
 #[derive(Debug, Clone)]
 pub(super) enum PaymentPlan {
     Existing(PaymentRecord),
-    New {
-        id: Uuid,
-        external_key: String,
-        payment_method_id: Uuid,
-    },
+    New(NewPaymentPlan),
+}
+
+/// A payment an operation creates.
+#[derive(Debug, Clone)]
+pub(super) struct NewPaymentPlan {
+    pub id: Uuid,
+    pub external_key: String,
+    pub payment_method_id: Uuid,
 }
 
 impl PaymentPlan {
     pub fn id(&self) -> Uuid {
         match self {
             PaymentPlan::Existing(payment) => payment.id,
-            PaymentPlan::New { id, .. } => *id,
+            PaymentPlan::New(new) => new.id,
         }
     }
 
     pub fn payment_method_id(&self) -> Uuid {
         match self {
             PaymentPlan::Existing(payment) => payment.payment_method_id,
-            PaymentPlan::New {
-                payment_method_id, ..
-            } => *payment_method_id,
+            PaymentPlan::New(new) => new.payment_method_id,
+        }
+    }
+}
+
+impl NewPaymentPlan {
+    /// The payment's row, as one of `account`'s.
+    pub fn row<'a>(&'a self, account: &AccountRecord) -> NewPayment<'a> {
+        NewPayment {
+            id: self.id,
+            account_id: account.id,
+            payment_method_id: self.payment_method_id,
+            external_key: &self.external_key,
+            account_record_id: account.record_id,
         }
     }
 }
@@ -358,10 +374,7 @@ pub(super) fn decide(
         .method
         .as_ref()
         .filter(|method| method.id == payment_method_id)
-        .ok_or(ServiceError::ObjectNotFound {
-            object_type: "PAYMENT_METHOD",
-            id: payment_method_id,
-        })?;
+        .ok_or_else(|| unknown_method(payment_method_id))?;
     if method.account_id != account.id || !(method.is_active || payment.is_some()) {
         return Err(ServiceError::PaymentMethodNotFound {
             id: payment_method_id.to_string(),
@@ -374,14 +387,14 @@ pub(super) fn decide(
 
     let plan = match payment {
         Some(payment) => PaymentPlan::Existing(payment),
-        None => PaymentPlan::New {
+        None => PaymentPlan::New(NewPaymentPlan {
             id: fresh.payment_id,
             external_key: request
                 .payment_external_key
                 .clone()
                 .unwrap_or_else(|| fresh.payment_id.to_string()),
             payment_method_id,
-        },
+        }),
     };
     let (transaction_id, transaction_external_key) = match &completing {
         Some(pending) => (pending.id, pending.external_key.clone()),

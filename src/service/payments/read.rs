@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::janitor;
-use super::{PaymentRef, PaymentService, PaymentView, ReadOptions};
+use super::{unknown_transaction, PaymentRef, PaymentService, PaymentView, ReadOptions};
 use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
-use crate::service::{find_account, trail_with_history};
-use crate::service::{AuditLevel, AuditLogWithHistory, ServiceError};
-use crate::storage::audit::{self, AuditLogRecord as AuditLog, AuditedTable};
+use crate::service::{audit_trails, find_account, trail_with_history};
+use crate::service::{AuditLogWithHistory, ServiceError};
+use crate::storage::audit::AuditedTable;
 use crate::storage::payment_methods;
 use crate::storage::payments::{self, PaymentLookup, PaymentRecord};
 
@@ -51,12 +51,10 @@ impl PaymentService {
         transaction_id: Uuid,
         options: ReadOptions,
     ) -> Result<PaymentView, ServiceError> {
-        let found = self.read_transaction(tenant, transaction_id).await?.ok_or(
-            ServiceError::ObjectNotFound {
-                object_type: "TRANSACTION",
-                id: transaction_id,
-            },
-        )?;
+        let found = self
+            .read_transaction(tenant, transaction_id)
+            .await?
+            .ok_or(unknown_transaction(transaction_id))?;
         self.find(tenant, PaymentRef::Id(found.payment.id), options)
             .await
     }
@@ -93,9 +91,7 @@ impl PaymentService {
         let client = work.client();
         let payment =
             payments::find_payment(client, tenant.record_id, PaymentLookup::Id(payment_id)).await?;
-        let found = payment.map(|payment| payment.record_id);
-        let table = AuditedTable::Payment;
-        trail_with_history(client, table, tenant.record_id, found, payment_id).await
+        trail_with_history(client, tenant.record_id, payment, payment_id).await
     }
 
     /// The transaction's audit trail, each entry with the transaction as it was after it.
@@ -109,9 +105,8 @@ impl PaymentService {
         let found =
             payments::find_transaction_with_payment(client, tenant.record_id, transaction_id)
                 .await?
-                .map(|found| found.transaction.record_id);
-        let table = AuditedTable::PaymentTransaction;
-        trail_with_history(client, table, tenant.record_id, found, transaction_id).await
+                .map(|found| found.transaction);
+        trail_with_history(client, tenant.record_id, found, transaction_id).await
     }
 
     /// A payment attempt's audit trail: ferrobill has no payment control plugins, so no
@@ -212,22 +207,24 @@ impl PaymentService {
             found
         };
         let mut transactions = payments::find_transactions_by_payments(connection, &ids).await?;
+        let payment_ids: Vec<i64> = found.iter().map(|payment| payment.record_id).collect();
+        let transaction_ids: Vec<i64> = transactions
+            .iter()
+            .map(|transaction| transaction.record_id)
+            .collect();
         let mut payment_trails = audit_trails(
             connection,
-            tenant,
             AuditedTable::Payment,
-            found.iter().map(|payment| payment.record_id).collect(),
+            tenant.record_id,
+            &payment_ids,
             options.audit,
         )
         .await?;
         let mut transaction_trails = audit_trails(
             connection,
-            tenant,
             AuditedTable::PaymentTransaction,
-            transactions
-                .iter()
-                .map(|transaction| transaction.record_id)
-                .collect(),
+            tenant.record_id,
+            &transaction_ids,
             options.audit,
         )
         .await?;
@@ -284,27 +281,4 @@ impl PaymentService {
             .await
             .map_err(|error| ServiceError::PaymentPluginException(error.0))
     }
-}
-
-/// The audit trails of the `record_ids` of `table` at `level`, by record id.
-async fn audit_trails(
-    connection: &deadpool_postgres::Object,
-    tenant: &Tenant,
-    table: AuditedTable,
-    record_ids: Vec<i64>,
-    level: AuditLevel,
-) -> Result<HashMap<i64, Vec<AuditLog>>, ServiceError> {
-    let mut trails: HashMap<i64, Vec<AuditLog>> = HashMap::new();
-    if level == AuditLevel::None || record_ids.is_empty() {
-        return Ok(trails);
-    }
-    for (record_id, log) in
-        audit::find_audit_logs(connection, table, tenant.record_id, &record_ids).await?
-    {
-        trails.entry(record_id).or_default().push(log);
-    }
-    Ok(trails
-        .into_iter()
-        .map(|(record_id, logs)| (record_id, level.select(logs)))
-        .collect())
 }

@@ -36,7 +36,7 @@ use crate::service::tenants::Tenant;
 use crate::service::{now_in_millis, CallContext, ServiceError};
 use crate::storage::accounts::AccountRecord;
 use crate::storage::payments::{
-    self, Lease, NewPayment, NewTransaction, PaymentRecord, TransactionOutcome, TransactionRecord,
+    self, Lease, NewTransaction, PaymentRecord, TransactionOutcome, TransactionRecord,
 };
 use crate::storage::AuditContext;
 use crate::storage::StorageError;
@@ -182,21 +182,10 @@ pub(super) async fn write_settled(
     }
     let write_payment = async {
         let written = match &decision.payment {
-            PaymentPlan::New {
-                id,
-                external_key,
-                payment_method_id,
-            } => {
-                let new_payment = NewPayment {
-                    id: *id,
-                    account_id: account.id,
-                    payment_method_id: *payment_method_id,
-                    external_key,
-                    account_record_id: account.record_id,
-                };
+            PaymentPlan::New(new) => {
                 payments::insert_settled_payment(
                     client,
-                    &new_payment,
+                    &new.row(account),
                     &state_name,
                     last_success,
                     now,
@@ -271,19 +260,8 @@ pub(super) async fn write_started(
     let client = work.client();
     let write_payment = async {
         match &decision.payment {
-            PaymentPlan::New {
-                id,
-                external_key,
-                payment_method_id,
-            } => {
-                let new_payment = NewPayment {
-                    id: *id,
-                    account_id: account.id,
-                    payment_method_id: *payment_method_id,
-                    external_key,
-                    account_record_id: account.record_id,
-                };
-                payments::insert_payment(client, &new_payment, now, &audit)
+            PaymentPlan::New(new) => {
+                payments::insert_payment(client, &new.row(account), now, &audit)
                     .await
                     .map_err(|error| payment_key_conflict(error, &decision.payment))
             }
@@ -295,21 +273,22 @@ pub(super) async fn write_started(
             }
         }
     };
+    // The account's lease, protecting the transaction `transaction_id` until the outcome.
+    let lease = |transaction_id| Lease {
+        lock_name: &lock,
+        owner: lease_owner,
+        node,
+        expires_at: lease_expires_at,
+        transaction: Some((tenant.record_id, transaction_id)),
+    };
     if let (Some(pending), PaymentPlan::Existing(payment)) =
         (&decision.completing, &decision.payment)
     {
         // Completing a PENDING transaction writes nothing before the plugin answers.
-        let lease = Lease {
-            lock_name: &lock,
-            owner: lease_owner,
-            node,
-            expires_at: lease_expires_at,
-            transaction: Some((tenant.record_id, pending.id)),
-        };
         let (displaced, ()) = crate::db::sql::pipelined(async {
             tokio::try_join!(
                 async {
-                    payments::take_lease(client, &lease)
+                    payments::take_lease(client, &lease(pending.id))
                         .await
                         .map_err(ServiceError::from)
                 },
@@ -329,14 +308,7 @@ pub(super) async fn write_started(
     let (displaced, payment, transaction, ()) = crate::db::sql::pipelined(async {
         tokio::try_join!(
             async {
-                let lease = Lease {
-                    lock_name: &lock,
-                    owner: lease_owner,
-                    node,
-                    expires_at: lease_expires_at,
-                    transaction: Some((tenant.record_id, decision.transaction_id)),
-                };
-                payments::take_lease(client, &lease)
+                payments::take_lease(client, &lease(decision.transaction_id))
                     .await
                     .map_err(ServiceError::from)
             },
@@ -547,12 +519,12 @@ fn new_transaction<'a>(
 /// A new payment whose external key another request took meanwhile.
 fn payment_key_conflict(error: StorageError, payment: &PaymentPlan) -> ServiceError {
     match (error, payment) {
-        (StorageError::UniqueViolation { constraint }, PaymentPlan::New { external_key, .. })
+        (StorageError::UniqueViolation { constraint }, PaymentPlan::New(new))
             if constraint == payments::PAYMENT_EXTERNAL_KEY_INDEX =>
         {
             ServiceError::PaymentInvalidParameter {
                 name: "paymentExternalKey".to_string(),
-                reason: format!("{external_key} is already used"),
+                reason: format!("{} is already used", new.external_key),
             }
         }
         (other, _) => other.into(),

@@ -61,13 +61,7 @@ pub fn payment_currency(transactions: &[Transaction]) -> Option<&str> {
 fn single_currency<'a>(transactions: &[&'a Transaction], processed: bool) -> Option<&'a str> {
     let currencies: HashSet<Option<&str>> = transactions
         .iter()
-        .map(|transaction| {
-            if processed {
-                transaction.processed_currency.as_deref()
-            } else {
-                transaction.currency.as_deref()
-            }
-        })
+        .map(|transaction| amount_and_currency(transaction, processed).1)
         .collect();
     if currencies.len() == 1 {
         currencies.into_iter().next().flatten()
@@ -80,13 +74,26 @@ fn sum(transactions: &[&Transaction], processed: bool) -> Decimal {
     transactions
         .iter()
         .map(|transaction| {
-            if processed {
-                transaction.processed_amount.unwrap_or_default()
-            } else {
-                transaction.amount.unwrap_or_default()
-            }
+            amount_and_currency(transaction, processed)
+                .0
+                .unwrap_or_default()
         })
         .sum()
+}
+
+/// The transaction's processed amount and currency, or its requested ones.
+fn amount_and_currency(
+    transaction: &Transaction,
+    processed: bool,
+) -> (Option<Decimal>, Option<&str>) {
+    if processed {
+        (
+            transaction.processed_amount,
+            transaction.processed_currency.as_deref(),
+        )
+    } else {
+        (transaction.amount, transaction.currency.as_deref())
+    }
 }
 
 /// What the payment's chargebacks take back, in each of the two currencies Kill Bill looks at.

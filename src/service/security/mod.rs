@@ -27,12 +27,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
 use self::permissions::{sanitize_role_permissions, Permission, WildcardPermission};
 use super::secrets::{self, digest, Hasher};
-use super::{CallContext, ServiceError};
+use super::{listen_and_forget, CallContext, Listener, ServiceError};
 use crate::db::work::Db;
 use crate::java_hash::hash_set_order;
 use crate::service::duplicate_on;
@@ -129,18 +128,15 @@ impl SecurityService {
 
     /// Starts forgetting on every announced change; runs until `stop` turns true.
     /// Also returns what tells when the first LISTEN is in place (see [`crate::bus::listen`]).
-    pub fn listen(&self, stop: watch::Receiver<bool>) -> (JoinHandle<()>, oneshot::Receiver<()>) {
-        let (listening, subscribed) = oneshot::channel();
+    pub fn listen(&self, stop: watch::Receiver<bool>) -> Listener {
         let verified = self.verified.clone();
-        let task = tokio::spawn(crate::bus::listen(
-            self.db.clone(),
+        listen_and_forget(
+            &self.db,
             security::CHANGED_CHANNEL,
             "users and roles",
             stop,
-            listening,
             move || verified.forget(),
-        ));
-        (task, subscribed)
+        )
     }
 
     /// Forgets every verified pair on this node (`DELETE /1.0/kb/admin/cache`, a change made
