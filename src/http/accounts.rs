@@ -22,7 +22,7 @@ use super::audit::{
 };
 use super::error::Result;
 use super::extract::{
-    flag, long, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext,
+    flag, kill_bill_json_body, long, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, WriteContext,
 };
 use super::history::{history_route, WithHistory};
 use super::lenient;
@@ -135,10 +135,7 @@ pub struct AccountInputJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for AccountInputJson {
-    const NAME: &'static str = "AccountJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.AccountJson";
-}
+kill_bill_json_body!(AccountInputJson, "AccountJson");
 
 impl From<AccountInputJson> for AccountInput {
     fn from(json: AccountInputJson) -> Self {
@@ -340,10 +337,7 @@ struct AccountEmailInputJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for AccountEmailInputJson {
-    const NAME: &'static str = "AccountEmailJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.AccountEmailJson";
-}
+kill_bill_json_body!(AccountEmailInputJson, "AccountEmailJson");
 
 /// `GET /1.0/kb/accounts/{accountId}/emails`.
 async fn get_account_emails(

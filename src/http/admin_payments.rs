@@ -12,7 +12,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::error::{ApiError, Result};
-use super::extract::{parse_id, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::extract::{kill_bill_json_body, parse_id, CurrentTenant, KbJson, KbPath, WriteContext};
 use super::lenient;
 use super::AppState;
 use crate::domain::payments::TransactionStatus;
@@ -37,10 +37,7 @@ struct AdminPaymentJson {
     transaction_status: Option<String>,
 }
 
-impl JsonBody for AdminPaymentJson {
-    const NAME: &'static str = "AdminPaymentJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.AdminPaymentJson";
-}
+kill_bill_json_body!(AdminPaymentJson, "AdminPaymentJson");
 
 /// Kill Bill's `TransactionStatus.valueOf`, with its message for an unknown name.
 fn transaction_status(name: Option<String>) -> Result<TransactionStatus> {

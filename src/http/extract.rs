@@ -109,6 +109,20 @@ pub trait JsonBody: DeserializeOwned {
     const JAVA_TYPE: &'static str;
 }
 
+/// Makes `$body` a [`JsonBody`] read as Kill Bill's class `$name` of
+/// `org.killbill.billing.jaxrs.json`, so the name in its messages and the Java type Jackson
+/// names cannot disagree. Bodies that are lists (of ids, of objects) name no such class and
+/// implement [`JsonBody`] by hand.
+macro_rules! kill_bill_json_body {
+    ($body:ty, $name:literal) => {
+        impl $crate::http::extract::JsonBody for $body {
+            const NAME: &'static str = $name;
+            const JAVA_TYPE: &'static str = concat!("org.killbill.billing.jaxrs.json.", $name);
+        }
+    };
+}
+pub(super) use kill_bill_json_body;
+
 /// A Kill Bill JSON body: empty or `null` → 400 "… body should be specified", wrong content
 /// type → 415, syntax error → 400 JsonParseException, another shape than the body's (an array
 /// for an object, a string, a number) → 400 MismatchedInputException, a field that cannot be

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, Result};
-use super::extract::{CurrentTenant, JsonBody, KbJson, QueryPairs};
+use super::extract::{kill_bill_json_body, CurrentTenant, KbJson, QueryPairs};
 use super::lenient;
 use super::AppState;
 use crate::service::nodes::{NodeCommand, NodeInfo, PluginInfo};
@@ -132,10 +132,7 @@ struct NodeCommandPropertyJson {
     value: serde_json::Value,
 }
 
-impl JsonBody for NodeCommandJson {
-    const NAME: &'static str = "NodeCommandJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.NodeCommandJson";
-}
+kill_bill_json_body!(NodeCommandJson, "NodeCommandJson");
 
 /// `GET /1.0/kb/nodesInfo`: every live node sharing the database.
 async fn get_nodes_info(State(state): State<AppState>) -> Result<Json<Vec<NodeInfoJson>>> {

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::accounts::AccountInputJson;
 use super::error::Result;
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
+    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, QueryPairs, WriteContext,
 };
 use super::payment_methods::PaymentMethodInputJson;
 use super::payment_operations::{combo_account, combo_method, properties};
@@ -58,10 +58,7 @@ struct HostedPaymentPageFieldsJson {
     form_fields: Option<Vec<PluginPropertyJson>>,
 }
 
-impl JsonBody for HostedPaymentPageFieldsJson {
-    const NAME: &'static str = "HostedPaymentPageFieldsJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.HostedPaymentPageFieldsJson";
-}
+kill_bill_json_body!(HostedPaymentPageFieldsJson, "HostedPaymentPageFieldsJson");
 
 /// Kill Bill's ComboHostedPaymentPageJson.
 #[derive(Debug, Deserialize)]
@@ -79,10 +76,7 @@ struct ComboHostedPaymentPageJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for ComboHostedPaymentPageJson {
-    const NAME: &'static str = "ComboHostedPaymentPageJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.ComboHostedPaymentPageJson";
-}
+kill_bill_json_body!(ComboHostedPaymentPageJson, "ComboHostedPaymentPageJson");
 
 /// Kill Bill's HostedPaymentPageFormDescriptorJson: properties as JSON objects.
 #[derive(Debug, Serialize)]

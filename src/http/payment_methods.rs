@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::Result;
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
+    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, QueryPairs, WriteContext,
 };
 use super::history::{history_route, WithHistory};
 use super::lenient;
@@ -185,10 +185,7 @@ impl From<PaymentMethodInputJson> for PaymentMethodInput {
     }
 }
 
-impl JsonBody for PaymentMethodInputJson {
-    const NAME: &'static str = "PaymentMethodJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.PaymentMethodJson";
-}
+kill_bill_json_body!(PaymentMethodInputJson, "PaymentMethodJson");
 
 /// Kill Bill's PaymentMethodJson as a response, fields in Kill Bill's order.
 #[derive(Debug, Serialize)]

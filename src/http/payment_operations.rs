@@ -21,8 +21,8 @@ use uuid::Uuid;
 use super::accounts::AccountInputJson;
 use super::error::{ApiError, Result};
 use super::extract::{
-    BaseUrl, CurrentTenant, JsonBody, KbJson, OptionalKbJson, OptionalKbPath, QueryPairs,
-    WriteContext,
+    kill_bill_json_body, BaseUrl, CurrentTenant, KbJson, OptionalKbJson, OptionalKbPath,
+    QueryPairs, WriteContext,
 };
 use super::history::{history_route, WithHistory};
 use super::payment_methods::PaymentMethodInputJson;
@@ -291,10 +291,7 @@ struct ComboPaymentTransactionJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for ComboPaymentTransactionJson {
-    const NAME: &'static str = "ComboPaymentTransactionJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.ComboPaymentTransactionJson";
-}
+kill_bill_json_body!(ComboPaymentTransactionJson, "ComboPaymentTransactionJson");
 
 /// An id a combo body gives as a JSON string (`null` or absent: none).
 pub(super) fn body_id(value: Option<serde_json::Value>, name: &str) -> Result<Option<Uuid>> {

@@ -23,8 +23,8 @@ use uuid::Uuid;
 use super::audit::{audit_logs_json, kill_bill_date_time, parse_audit_level, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, OptionalKbPath, QueryPairs,
-    WriteContext,
+    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath,
+    QueryPairs, WriteContext,
 };
 use super::lenient;
 use super::paging::{page_request, Listing};
@@ -155,10 +155,7 @@ pub(super) struct PaymentTransactionInputJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for PaymentTransactionInputJson {
-    const NAME: &'static str = "PaymentTransactionJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.PaymentTransactionJson";
-}
+kill_bill_json_body!(PaymentTransactionInputJson, "PaymentTransactionJson");
 
 /// `withPluginInfo` and `audit` (an unknown audit level is a 404, as JAX-RS answers).
 pub(super) fn read_options(params: &QueryPairs) -> Result<ReadOptions> {

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::CurrentSubject;
 use super::error::Result;
-use super::extract::{encode_uri_component, BaseUrl, JsonBody, KbJson, KbPath, WriteContext};
+use super::extract::{
+    encode_uri_component, kill_bill_json_body, BaseUrl, KbJson, KbPath, WriteContext,
+};
 use super::lenient;
 use super::respond::created;
 use super::AppState;
@@ -51,10 +53,7 @@ pub struct UserRolesInputJson {
     roles: Option<Vec<Option<String>>>,
 }
 
-impl JsonBody for UserRolesInputJson {
-    const NAME: &'static str = "UserRolesJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.UserRolesJson";
-}
+kill_bill_json_body!(UserRolesInputJson, "UserRolesJson");
 
 impl UserRolesInputJson {
     /// The roles given, `null` entries dropped.
@@ -83,10 +82,7 @@ pub struct RoleDefinitionJson {
     permissions: Option<Vec<Option<String>>>,
 }
 
-impl JsonBody for RoleDefinitionJson {
-    const NAME: &'static str = "RoleDefinitionJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.RoleDefinitionJson";
-}
+kill_bill_json_body!(RoleDefinitionJson, "RoleDefinitionJson");
 
 /// Kill Bill's SubjectJson: ferrobill keeps no sessions, so `session` is null, as Kill Bill's
 /// for a Basic-auth request.

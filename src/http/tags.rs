@@ -20,7 +20,8 @@ use uuid::Uuid;
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
+    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs,
+    WriteContext,
 };
 use super::history::{history_route, WithHistory};
 use super::paging::{page_request, Listing};
@@ -149,10 +150,7 @@ struct TagDefinitionInputJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for TagDefinitionInputJson {
-    const NAME: &'static str = "TagDefinitionJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.TagDefinitionJson";
-}
+kill_bill_json_body!(TagDefinitionInputJson, "TagDefinitionJson");
 
 /// The body of `POST …/tags`: a JSON array of tag definition ids, as kbswagger.yaml says. A
 /// `null` entry is skipped, as an absent one would be.

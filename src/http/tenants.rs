@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::error::{ApiError, Result};
 use super::extract::{
-    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, KbText,
-    WriteContext,
+    encode_uri_component, kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath,
+    KbText, WriteContext,
 };
 use super::lenient;
 use super::respond::created;
@@ -97,10 +97,7 @@ pub struct TenantInputJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for TenantInputJson {
-    const NAME: &'static str = "TenantJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.TenantJson";
-}
+kill_bill_json_body!(TenantInputJson, "TenantJson");
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
