@@ -10,8 +10,7 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -24,51 +23,12 @@ use super::error::Result;
 use super::extract::{
     flag, kill_bill_json_body, long, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, WriteContext,
 };
-use super::history::{history_route, WithHistory};
 use super::lenient;
 use super::paging::Listing;
 use super::respond::created;
 use super::AppState;
 use crate::service::accounts::{AccountInput, AccountView, BalanceRequest};
 use crate::service::{AuditLevel, PageRequest};
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/accounts",
-            post(create_account).get(get_account_by_external_key),
-        )
-        .route("/1.0/kb/accounts/pagination", get(list_accounts))
-        .route("/1.0/kb/accounts/search/{*search_key}", get(list_accounts))
-        .route(
-            "/1.0/kb/accounts/{account_id}",
-            get(get_account).put(update_account),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/auditLogs",
-            get(get_account_audit_logs),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/auditLogsWithHistory",
-            history_route(WithHistory::Account),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/children",
-            get(get_children_accounts),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/emails",
-            get(get_account_emails).post(add_account_email),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/emails/{email}",
-            delete(remove_account_email),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/emails/{account_email_id}/auditLogsWithHistory",
-            get(get_account_email_audit_logs_with_history),
-        )
-}
 
 /// Kill Bill's ObjectTypes of an account and of an account email, in their audit logs.
 const ACCOUNT_OBJECT_TYPE: &str = "ACCOUNT";
@@ -169,7 +129,7 @@ impl From<AccountInputJson> for AccountInput {
 /// Kill Bill's AccountJson as a response, fields in Kill Bill's order.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AccountJson {
+pub(super) struct AccountJson {
     account_id: Uuid,
     name: Option<String>,
     first_name_length: Option<i32>,
@@ -239,7 +199,7 @@ impl From<AccountView> for AccountJson {
 /// JAX-RS: anything other than `true` is false. `audit` must name an AuditLevel (else 404).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReadQuery {
+pub(super) struct ReadQuery {
     external_key: Option<String>,
     account_with_balance: Option<String>,
     #[serde(rename = "accountWithBalanceAndCBA")]
@@ -277,7 +237,7 @@ async fn account_json(
 
 /// `GET /1.0/kb/accounts/{accountId}/auditLogs`: the audit trail of the account and of
 /// everything on it (payment methods, tags), by object type, as Kill Bill answers it.
-async fn get_account_audit_logs(
+pub(super) async fn get_account_audit_logs(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -294,7 +254,7 @@ async fn get_account_audit_logs(
 
 /// `GET /1.0/kb/accounts/{accountId}/children?accountWithBalance=false&audit=NONE`: the
 /// accounts whose parent it is.
-async fn get_children_accounts(
+pub(super) async fn get_children_accounts(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -318,7 +278,7 @@ async fn get_children_accounts(
 /// their audit logs.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AccountEmailJson {
+pub(super) struct AccountEmailJson {
     account_id: Uuid,
     email: String,
     audit_logs: Vec<AuditLogJson>,
@@ -328,7 +288,7 @@ struct AccountEmailJson {
 /// and `auditLogs` are accepted and ignored.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AccountEmailInputJson {
+pub(super) struct AccountEmailInputJson {
     #[serde(default, rename = "accountId", deserialize_with = "lenient::uuid")]
     _account_id: Option<Uuid>,
     #[serde(default, deserialize_with = "lenient::string")]
@@ -340,7 +300,7 @@ struct AccountEmailInputJson {
 kill_bill_json_body!(AccountEmailInputJson, "AccountEmailJson");
 
 /// `GET /1.0/kb/accounts/{accountId}/emails`.
-async fn get_account_emails(
+pub(super) async fn get_account_emails(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -361,7 +321,7 @@ async fn get_account_emails(
 
 /// `POST /1.0/kb/accounts/{accountId}/emails` → 201 with the absolute `Location` of the
 /// account's emails, even when the account had the address already.
-async fn add_account_email(
+pub(super) async fn add_account_email(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
@@ -380,7 +340,7 @@ async fn add_account_email(
 
 /// `DELETE /1.0/kb/accounts/{accountId}/emails/{email}` → 204, whether or not the account had
 /// the address.
-async fn remove_account_email(
+pub(super) async fn remove_account_email(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
@@ -395,7 +355,7 @@ async fn remove_account_email(
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/emails/{accountEmailId}/auditLogsWithHistory`.
-async fn get_account_email_audit_logs_with_history(
+pub(super) async fn get_account_email_audit_logs_with_history(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath((raw_account_id, raw_email_id)): KbPath<(String, String)>,
@@ -416,7 +376,7 @@ async fn get_account_email_audit_logs_with_history(
 /// The parameters of Kill Bill's getAccounts and searchAccounts: paging plus the read ones.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ListQuery {
+pub(super) struct ListQuery {
     offset: Option<String>,
     limit: Option<String>,
     #[serde(flatten)]
@@ -426,7 +386,7 @@ struct ListQuery {
 /// `GET /1.0/kb/accounts/pagination?offset=0&limit=100` and
 /// `GET /1.0/kb/accounts/search/{searchKey}?offset=0&limit=100`, as Kill Bill's getAccounts and
 /// searchAccounts answer them.
-async fn list_accounts(
+pub(super) async fn list_accounts(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
@@ -455,7 +415,7 @@ async fn list_accounts(
 }
 
 /// `POST /1.0/kb/accounts` → 201 with an empty body and the new account's absolute `Location`.
-async fn create_account(
+pub(super) async fn create_account(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
@@ -471,7 +431,7 @@ async fn create_account(
 }
 
 /// `GET /1.0/kb/accounts/{accountId}`.
-async fn get_account(
+pub(super) async fn get_account(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -488,7 +448,7 @@ async fn get_account(
 }
 
 /// `GET /1.0/kb/accounts?externalKey=`. A missing key is looked up as Kill Bill's `null`.
-async fn get_account_by_external_key(
+pub(super) async fn get_account_by_external_key(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
@@ -505,12 +465,12 @@ async fn get_account_by_external_key(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct UpdateQuery {
+pub(super) struct UpdateQuery {
     treat_null_as_reset: Option<String>,
 }
 
 /// `PUT /1.0/kb/accounts/{accountId}?treatNullAsReset=false` → 204.
-async fn update_account(
+pub(super) async fn update_account(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,

@@ -7,8 +7,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
-use axum::Router;
 use serde::Deserialize;
 
 use super::error::{ApiError, Result};
@@ -18,17 +16,10 @@ use super::AppState;
 use crate::domain::payments::TransactionStatus;
 use crate::service::payments::StateFix;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/1.0/kb/admin/payments/{payment_id}/transactions/{payment_transaction_id}",
-        put(update_payment_transaction_state),
-    )
-}
-
 /// Kill Bill's AdminPaymentJson.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AdminPaymentJson {
+pub(super) struct AdminPaymentJson {
     #[serde(default, deserialize_with = "lenient::string")]
     last_success_payment_state: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]
@@ -51,7 +42,7 @@ fn transaction_status(name: Option<String>) -> Result<TransactionStatus> {
     })
 }
 
-async fn update_payment_transaction_state(
+pub(super) async fn update_payment_transaction_state(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,

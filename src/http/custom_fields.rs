@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::Extension;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -22,7 +22,6 @@ use super::error::{ApiError, Result};
 use super::extract::{
     parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
 };
-use super::history::{history_route, WithHistory};
 use super::paging::{page_request, Listing};
 use super::respond::created;
 use super::{lenient, object_location, object_ref, AppState};
@@ -30,42 +29,8 @@ use crate::domain::object_types::{is_object_type, unknown_object_type};
 use crate::service::custom_fields::{CustomFieldView, FieldChange, FieldFilter, NewField};
 use crate::service::ObjectKind;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/accounts/{account_id}/customFields",
-            object_routes(ObjectKind::Account),
-        )
-        .route(
-            "/1.0/kb/paymentMethods/{payment_method_id}/customFields",
-            object_routes(ObjectKind::PaymentMethod),
-        )
-        .route(
-            "/1.0/kb/payments/{payment_id}/customFields",
-            object_routes(ObjectKind::Payment),
-        )
-        .route(
-            "/1.0/kb/paymentTransactions/{transaction_id}/customFields",
-            object_routes(ObjectKind::Transaction),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/allCustomFields",
-            get(get_all_account_fields),
-        )
-        .route("/1.0/kb/customFields/pagination", get(list_fields))
-        .route("/1.0/kb/customFields/search", get(search_fields_by_name))
-        .route(
-            "/1.0/kb/customFields/search/{*search_key}",
-            get(list_fields),
-        )
-        .route(
-            "/1.0/kb/customFields/{custom_field_id}/auditLogsWithHistory",
-            history_route(WithHistory::CustomField),
-        )
-}
-
 /// List, add, modify and remove the fields of objects of `kind`, the path's id naming one.
-fn object_routes(kind: ObjectKind) -> MethodRouter<AppState> {
+pub(super) fn object_routes(kind: ObjectKind) -> MethodRouter<AppState> {
     get(get_object_fields)
         .post(create_object_fields)
         .put(modify_object_fields)
@@ -79,7 +44,7 @@ const CUSTOM_FIELD_OBJECT_TYPE: &str = "CUSTOM_FIELD";
 /// Kill Bill's CustomFieldJson as a response, fields in its order.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct CustomFieldJson {
+pub(super) struct CustomFieldJson {
     custom_field_id: Uuid,
     object_id: Uuid,
     object_type: String,
@@ -233,7 +198,7 @@ async fn delete_object_fields(
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/allCustomFields?objectType=&audit=NONE`.
-async fn get_all_account_fields(
+pub(super) async fn get_all_account_fields(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -250,7 +215,7 @@ async fn get_all_account_fields(
 
 /// `GET /1.0/kb/customFields/pagination?offset=0&limit=100&audit=NONE` and
 /// `GET /1.0/kb/customFields/search/{searchKey}?offset=0&limit=100&audit=NONE`.
-async fn list_fields(
+pub(super) async fn list_fields(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
@@ -289,7 +254,7 @@ async fn paged(
 
 /// `GET /1.0/kb/customFields/search?objectType=&fieldName=&fieldValue=`: both the object type
 /// and the name are required (Kill Bill's checkNotNull), the value is optional.
-async fn search_fields_by_name(
+pub(super) async fn search_fields_by_name(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,

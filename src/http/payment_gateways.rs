@@ -4,7 +4,7 @@
 //! says: status, headers, body). Also the simulated gateway's checkout page the form points
 //! at, outside `/1.0/kb` as a Kill Bill plugin's servlet is (docs/gateway.md).
 //!
-//! This file owns the paths, parameters and wire shapes only; the rules are
+//! This file owns the handlers' parameters and wire shapes only; the rules are
 //! `service::payment_gateways`'s. It never holds SQL.
 
 use std::collections::BTreeMap;
@@ -13,8 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -30,30 +29,10 @@ use super::AppState;
 use crate::plugin::{FormDescriptor, PluginProperty};
 use crate::service::payment_gateways::HostedPageRequest;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/paymentGateways/hosted/form",
-            post(build_combo_form_descriptor),
-        )
-        .route(
-            "/1.0/kb/paymentGateways/hosted/form/{account_id}",
-            post(build_form_descriptor),
-        )
-        .route(
-            "/1.0/kb/paymentGateways/notification/{name}",
-            post(process_notification),
-        )
-        .route(
-            "/plugins/ferrobill-gateway/checkout",
-            get(checkout_page).post(checkout_page),
-        )
-}
-
 /// Kill Bill's HostedPaymentPageFieldsJson.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct HostedPaymentPageFieldsJson {
+pub(super) struct HostedPaymentPageFieldsJson {
     #[serde(default)]
     form_fields: Option<Vec<PluginPropertyJson>>,
 }
@@ -63,7 +42,7 @@ kill_bill_json_body!(HostedPaymentPageFieldsJson, "HostedPaymentPageFieldsJson")
 /// Kill Bill's ComboHostedPaymentPageJson.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ComboHostedPaymentPageJson {
+pub(super) struct ComboHostedPaymentPageJson {
     #[serde(default)]
     account: Option<AccountInputJson>,
     #[serde(default)]
@@ -111,7 +90,7 @@ impl From<FormDescriptor> for HostedPaymentPageFormDescriptorJson {
 }
 
 /// `POST /1.0/kb/paymentGateways/hosted/form/{accountId}`.
-async fn build_form_descriptor(
+pub(super) async fn build_form_descriptor(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
@@ -142,7 +121,7 @@ async fn build_form_descriptor(
 
 /// `POST /1.0/kb/paymentGateways/hosted/form`: the account and method as a combo payment
 /// finds or creates them, then the form.
-async fn build_combo_form_descriptor(
+pub(super) async fn build_combo_form_descriptor(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
@@ -174,7 +153,7 @@ async fn build_combo_form_descriptor(
 
 /// `POST /1.0/kb/paymentGateways/notification/{pluginName}`: the body is the gateway's, opaque
 /// here (any content type); an empty one is the request's query string, as in Kill Bill.
-async fn process_notification(
+pub(super) async fn process_notification(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
@@ -218,7 +197,7 @@ async fn process_notification(
 /// The simulated gateway's checkout page: what a customer sent there by the form descriptor
 /// sees. It shows the session; the simulated gateway learns the customer's answer from the
 /// test (or operator) posting a notification, as a real gateway's webhook would.
-async fn checkout_page(RawQuery(raw_query): RawQuery, body: Bytes) -> Response {
+pub(super) async fn checkout_page(RawQuery(raw_query): RawQuery, body: Bytes) -> Response {
     let fields = if body.is_empty() {
         raw_query.unwrap_or_default()
     } else {

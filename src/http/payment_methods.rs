@@ -10,8 +10,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -20,7 +19,6 @@ use super::error::Result;
 use super::extract::{
     kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, QueryPairs, WriteContext,
 };
-use super::history::{history_route, WithHistory};
 use super::lenient;
 use super::paging::{page_request, Listing};
 use super::respond::created;
@@ -29,42 +27,6 @@ use crate::plugin::{PaymentMethodPlugin, PluginProperty};
 use crate::service::payment_methods::{
     DeleteFlags, MethodListing, PaymentMethodInput, PaymentMethodView, ReadOptions,
 };
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/accounts/{account_id}/paymentMethods",
-            post(create_payment_method).get(list_payment_methods),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/paymentMethods/{payment_method_id}/setDefault",
-            put(set_default_payment_method),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/paymentMethods/refresh",
-            put(refresh_payment_methods),
-        )
-        .route(
-            "/1.0/kb/paymentMethods",
-            get(get_payment_method_by_external_key),
-        )
-        .route(
-            "/1.0/kb/paymentMethods/pagination",
-            get(list_payment_methods_page),
-        )
-        .route(
-            "/1.0/kb/paymentMethods/search/{*search_key}",
-            get(list_payment_methods_page),
-        )
-        .route(
-            "/1.0/kb/paymentMethods/{payment_method_id}",
-            get(get_payment_method).delete(delete_payment_method),
-        )
-        .route(
-            "/1.0/kb/paymentMethods/{payment_method_id}/auditLogsWithHistory",
-            history_route(WithHistory::PaymentMethod),
-        )
-}
 
 /// Kill Bill's ObjectType of a payment method, in its audit logs.
 const PAYMENT_METHOD_OBJECT_TYPE: &str = "PAYMENT_METHOD";
@@ -190,7 +152,7 @@ kill_bill_json_body!(PaymentMethodInputJson, "PaymentMethodJson");
 /// Kill Bill's PaymentMethodJson as a response, fields in Kill Bill's order.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PaymentMethodJson {
+pub(super) struct PaymentMethodJson {
     payment_method_id: Uuid,
     external_key: String,
     account_id: Uuid,
@@ -234,7 +196,7 @@ fn read_options<'a>(
 
 /// `POST /1.0/kb/accounts/{accountId}/paymentMethods` → 201 with the method's absolute
 /// `Location`.
-async fn create_payment_method(
+pub(super) async fn create_payment_method(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
@@ -265,7 +227,7 @@ async fn create_payment_method(
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/paymentMethods`.
-async fn list_payment_methods(
+pub(super) async fn list_payment_methods(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_account_id): KbPath<String>,
@@ -281,7 +243,7 @@ async fn list_payment_methods(
 }
 
 /// `GET /1.0/kb/paymentMethods/{paymentMethodId}`.
-async fn get_payment_method(
+pub(super) async fn get_payment_method(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -297,7 +259,7 @@ async fn get_payment_method(
 }
 
 /// `GET /1.0/kb/paymentMethods?externalKey=`. A missing key is looked up as Kill Bill's `null`.
-async fn get_payment_method_by_external_key(
+pub(super) async fn get_payment_method_by_external_key(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     params: QueryPairs,
@@ -312,7 +274,7 @@ async fn get_payment_method_by_external_key(
 }
 
 /// `DELETE /1.0/kb/paymentMethods/{paymentMethodId}` → 204 (a soft delete).
-async fn delete_payment_method(
+pub(super) async fn delete_payment_method(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
@@ -334,7 +296,7 @@ async fn delete_payment_method(
 /// `GET /1.0/kb/paymentMethods/pagination?offset=0&limit=100&pluginName=&withPluginInfo=false`
 /// and `GET /1.0/kb/paymentMethods/search/{searchKey}?offset=0&limit=100&pluginName=`; the next
 /// page's URI echoes `pluginName` (empty when absent) and `audit`.
-async fn list_payment_methods_page(
+pub(super) async fn list_payment_methods_page(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
@@ -363,7 +325,7 @@ async fn list_payment_methods_page(
 }
 
 /// `PUT /1.0/kb/accounts/{accountId}/paymentMethods/refresh?pluginName=` → 204.
-async fn refresh_payment_methods(
+pub(super) async fn refresh_payment_methods(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
@@ -386,7 +348,7 @@ async fn refresh_payment_methods(
 }
 
 /// `PUT /1.0/kb/accounts/{accountId}/paymentMethods/{paymentMethodId}/setDefault` → 204.
-async fn set_default_payment_method(
+pub(super) async fn set_default_payment_method(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,

@@ -7,8 +7,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::CurrentSubject;
@@ -19,27 +18,6 @@ use super::extract::{
 use super::lenient;
 use super::respond::created;
 use super::AppState;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/1.0/kb/security/permissions", get(get_permissions))
-        .route("/1.0/kb/security/subject", get(get_subject))
-        .route("/1.0/kb/security/users", post(add_user))
-        .route(
-            "/1.0/kb/security/users/{username}/password",
-            put(update_password),
-        )
-        .route(
-            "/1.0/kb/security/users/{username}/roles",
-            get(get_user_roles).put(update_user_roles),
-        )
-        .route("/1.0/kb/security/users/{username}", delete(invalidate_user))
-        .route(
-            "/1.0/kb/security/roles",
-            post(add_role_definition).put(update_role_definition),
-        )
-        .route("/1.0/kb/security/roles/{role}", get(get_role_definition))
-}
 
 /// Kill Bill's UserRolesJson, as read.
 #[derive(Debug, Deserialize)]
@@ -66,7 +44,7 @@ impl UserRolesInputJson {
 
 /// Kill Bill's UserRolesJson, as answered: the password is always null.
 #[derive(Debug, Serialize)]
-struct UserRolesJson {
+pub(super) struct UserRolesJson {
     username: String,
     password: Option<String>,
     roles: Vec<String>,
@@ -88,7 +66,7 @@ kill_bill_json_body!(RoleDefinitionJson, "RoleDefinitionJson");
 /// for a Basic-auth request.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SubjectJson {
+pub(super) struct SubjectJson {
     principal: String,
     is_authenticated: bool,
     is_remembered: bool,
@@ -96,12 +74,12 @@ struct SubjectJson {
 }
 
 /// `GET /1.0/kb/security/permissions`: what the caller holds, in Kill Bill's order.
-async fn get_permissions(CurrentSubject(subject): CurrentSubject) -> Json<Vec<String>> {
+pub(super) async fn get_permissions(CurrentSubject(subject): CurrentSubject) -> Json<Vec<String>> {
     Json(subject.permissions().to_vec())
 }
 
 /// `GET /1.0/kb/security/subject`.
-async fn get_subject(CurrentSubject(subject): CurrentSubject) -> Json<SubjectJson> {
+pub(super) async fn get_subject(CurrentSubject(subject): CurrentSubject) -> Json<SubjectJson> {
     Json(SubjectJson {
         principal: subject.name().to_string(),
         is_authenticated: true,
@@ -111,7 +89,7 @@ async fn get_subject(CurrentSubject(subject): CurrentSubject) -> Json<SubjectJso
 }
 
 /// `POST /1.0/kb/security/users` → 201 with the user's roles as `Location`.
-async fn add_user(
+pub(super) async fn add_user(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     WriteContext(context): WriteContext,
@@ -130,7 +108,7 @@ async fn add_user(
 }
 
 /// `PUT /1.0/kb/security/users/{username}/password` → 204.
-async fn update_password(
+pub(super) async fn update_password(
     State(state): State<AppState>,
     KbPath(username): KbPath<String>,
     WriteContext(context): WriteContext,
@@ -144,7 +122,7 @@ async fn update_password(
 }
 
 /// `GET /1.0/kb/security/users/{username}/roles`.
-async fn get_user_roles(
+pub(super) async fn get_user_roles(
     State(state): State<AppState>,
     KbPath(username): KbPath<String>,
 ) -> Result<Json<UserRolesJson>> {
@@ -157,7 +135,7 @@ async fn get_user_roles(
 }
 
 /// `PUT /1.0/kb/security/users/{username}/roles` → 204; effective from the next request.
-async fn update_user_roles(
+pub(super) async fn update_user_roles(
     State(state): State<AppState>,
     KbPath(username): KbPath<String>,
     WriteContext(context): WriteContext,
@@ -172,7 +150,7 @@ async fn update_user_roles(
 }
 
 /// `DELETE /1.0/kb/security/users/{username}` → 204; the user is refused from then on.
-async fn invalidate_user(
+pub(super) async fn invalidate_user(
     State(state): State<AppState>,
     KbPath(username): KbPath<String>,
     WriteContext(context): WriteContext,
@@ -182,7 +160,7 @@ async fn invalidate_user(
 }
 
 /// `POST /1.0/kb/security/roles` → 201 with the role as `Location`.
-async fn add_role_definition(
+pub(super) async fn add_role_definition(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     WriteContext(context): WriteContext,
@@ -200,7 +178,7 @@ async fn add_role_definition(
 }
 
 /// `PUT /1.0/kb/security/roles` → 204.
-async fn update_role_definition(
+pub(super) async fn update_role_definition(
     State(state): State<AppState>,
     WriteContext(context): WriteContext,
     KbJson(body): KbJson<RoleDefinitionJson>,
@@ -213,7 +191,7 @@ async fn update_role_definition(
 }
 
 /// `GET /1.0/kb/security/roles/{role}`: its permissions, none for an unknown role.
-async fn get_role_definition(
+pub(super) async fn get_role_definition(
     State(state): State<AppState>,
     KbPath(role): KbPath<String>,
 ) -> Result<Json<RoleDefinitionJson>> {
