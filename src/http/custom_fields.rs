@@ -20,11 +20,12 @@ use uuid::Uuid;
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, ObjectPath, QueryPairs,
+    WriteContext,
 };
 use super::paging::{page_request, Listing};
 use super::respond::created;
-use super::{lenient, object_location, object_ref, AppState};
+use super::{lenient, object_location, AppState};
 use crate::domain::object_types::{is_object_type, unknown_object_type};
 use crate::service::custom_fields::{CustomFieldView, FieldChange, FieldFilter, NewField};
 use crate::service::ObjectKind;
@@ -112,13 +113,12 @@ impl CustomFieldsJson {
 
 /// `GET …/{id}/customFields?audit=NONE`.
 async fn get_object_fields(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
+    path: ObjectPath,
     params: QueryPairs,
 ) -> Result<Json<Vec<CustomFieldJson>>> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let audit = params.audit()?;
     let views = state
         .custom_fields
@@ -130,15 +130,14 @@ async fn get_object_fields(
 /// `POST …/{id}/customFields` with `[{"name":…,"value":…}, …]` → 201 with an empty body and
 /// the absolute `Location` of the object's fields.
 async fn create_object_fields(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    KbPath(raw_id): KbPath<String>,
+    path: ObjectPath,
     KbJson(body): KbJson<CustomFieldsJson>,
 ) -> Result<Response> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let fields = body
         .fields()
         .map(|field| NewField {
@@ -155,14 +154,13 @@ async fn create_object_fields(
 
 /// `PUT …/{id}/customFields` with `[{"customFieldId":…,"value":…}, …]` → 204.
 async fn modify_object_fields(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    KbPath(raw_id): KbPath<String>,
+    path: ObjectPath,
     KbJson(body): KbJson<CustomFieldsJson>,
 ) -> Result<StatusCode> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let changes = body
         .fields()
         .map(|field| FieldChange {
@@ -181,14 +179,13 @@ async fn modify_object_fields(
 /// `DELETE …/{id}/customFields?customField=<id>&customField=<id>` → 204; without any
 /// `customField`, every field of the object goes.
 async fn delete_object_fields(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    KbPath(raw_id): KbPath<String>,
+    path: ObjectPath,
     params: QueryPairs,
 ) -> Result<StatusCode> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let ids = params.uuids("customField")?;
     state
         .custom_fields

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::error::{ApiError, JsonException};
 use crate::plugin::PluginProperty;
 use crate::service::tenants::Tenant;
-use crate::service::CallContext;
+use crate::service::{CallContext, ObjectKind, ObjectRef};
 
 const CREATED_BY: &str = "X-Killbill-CreatedBy";
 const JSON: &str = "application/json";
@@ -336,6 +336,40 @@ impl OptionalKbPath {
     /// The path's id, parsed as [`parse_id`] does; `None` on the route without one.
     pub fn id(&self) -> Result<Option<Uuid>, ApiError> {
         self.0.as_deref().map(parse_id).transpose()
+    }
+}
+
+/// The object whose tags or custom fields a `…/{id}/tags` or `…/{id}/customFields` route
+/// serves: its kind, which the route gives as an `Extension<ObjectKind>`, and the path's id.
+/// Like [`OptionalKbPath`], the id is left as text for the handler to parse where Kill Bill
+/// does, after the body.
+pub struct ObjectPath {
+    kind: ObjectKind,
+    raw_id: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ObjectPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let KbPath(raw_id) = KbPath::from_request_parts(parts, state).await?;
+        // Only the object routes give a kind; elsewhere the path names no object.
+        let kind = parts
+            .extensions
+            .get::<ObjectKind>()
+            .copied()
+            .ok_or_else(|| ApiError::NotFound(format!("No resource at {}", parts.uri.path())))?;
+        Ok(ObjectPath { kind, raw_id })
+    }
+}
+
+impl ObjectPath {
+    /// The object the path names (404 when the id is no UUID).
+    pub fn object(&self) -> Result<ObjectRef, ApiError> {
+        Ok(ObjectRef {
+            kind: self.kind,
+            id: parse_id(&self.raw_id)?,
+        })
     }
 }
 

@@ -158,14 +158,6 @@ fn object_location(base: &str, object: ObjectRef, resource: &str) -> String {
     format!("{base}{collection}/{}/{resource}", object.id)
 }
 
-/// The object of `kind` a path's id names (404 when the id is no UUID).
-fn object_ref(kind: ObjectKind, raw_id: &str) -> std::result::Result<ObjectRef, ApiError> {
-    Ok(ObjectRef {
-        kind,
-        id: extract::parse_id(raw_id)?,
-    })
-}
-
 async fn unknown_route(request: Request<axum::body::Body>) -> ApiError {
     ApiError::NotFound(format!("No resource at {}", request.uri().path()))
 }

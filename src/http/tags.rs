@@ -20,12 +20,12 @@ use uuid::Uuid;
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs,
-    WriteContext,
+    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, ObjectPath,
+    QueryPairs, WriteContext,
 };
 use super::paging::{page_request, Listing};
 use super::respond::created;
-use super::{lenient, object_location, object_ref, AppState};
+use super::{lenient, object_location, AppState};
 use crate::service::tags::{TagDefinitionInput, TagDefinitionView, TagView};
 use crate::service::ObjectKind;
 
@@ -129,13 +129,12 @@ impl JsonBody for TagDefinitionIdsJson {
 
 /// `GET …/{id}/tags?includedDeleted=false&audit=NONE`.
 async fn get_object_tags(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
+    path: ObjectPath,
     params: QueryPairs,
 ) -> Result<Json<Vec<TagJson>>> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let audit = params.audit()?;
     let views = state
         .tags
@@ -148,15 +147,14 @@ async fn get_object_tags(
 /// absolute `Location` of the object's tags, even when every tag was already there (Kill
 /// Bill's addTag is idempotent).
 async fn create_object_tags(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    KbPath(raw_id): KbPath<String>,
+    path: ObjectPath,
     KbJson(body): KbJson<TagDefinitionIdsJson>,
 ) -> Result<Response> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let ids: Vec<Uuid> = body
         .0
         .ok_or(ApiError::MissingBody(TagDefinitionIdsJson::NAME))?
@@ -169,14 +167,13 @@ async fn create_object_tags(
 
 /// `DELETE …/{id}/tags?tagDef=<id>&tagDef=<id>` → 204.
 async fn delete_object_tags(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     WriteContext(context): WriteContext,
-    KbPath(raw_id): KbPath<String>,
+    path: ObjectPath,
     params: QueryPairs,
 ) -> Result<StatusCode> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let ids = params.uuids("tagDef")?;
     state
         .tags
