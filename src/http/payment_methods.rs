@@ -17,7 +17,8 @@ use uuid::Uuid;
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::Result;
 use super::extract::{
-    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, QueryPairs, WriteContext,
+    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath,
+    QueryPairs, WriteContext,
 };
 use super::lenient;
 use super::paging::{page_request, Listing};
@@ -242,34 +243,27 @@ pub(super) async fn list_payment_methods(
     Ok(Json(views.into_iter().map(Into::into).collect()))
 }
 
-/// `GET /1.0/kb/paymentMethods/{paymentMethodId}`.
+/// `GET /1.0/kb/paymentMethods/{paymentMethodId}`, and
+/// `GET /1.0/kb/paymentMethods?externalKey=`: a missing key is looked up as Kill Bill's `null`.
 pub(super) async fn get_payment_method(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
+    path: OptionalKbPath,
     params: QueryPairs,
 ) -> Result<Json<PaymentMethodJson>> {
-    let id = parse_id(&raw_id)?;
+    let id = path.id()?;
     let properties = params.plugin_properties();
-    let view = state
-        .payment_methods
-        .find_by_id(&tenant, id, read_options(&params, &properties)?)
-        .await?;
-    Ok(Json(view.into()))
-}
-
-/// `GET /1.0/kb/paymentMethods?externalKey=`. A missing key is looked up as Kill Bill's `null`.
-pub(super) async fn get_payment_method_by_external_key(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    params: QueryPairs,
-) -> Result<Json<PaymentMethodJson>> {
-    let external_key = params.value("externalKey").unwrap_or("null");
-    let properties = params.plugin_properties();
-    let view = state
-        .payment_methods
-        .find_by_external_key(&tenant, external_key, read_options(&params, &properties)?)
-        .await?;
+    let options = read_options(&params, &properties)?;
+    let methods = &state.payment_methods;
+    let view = match id {
+        Some(id) => methods.find_by_id(&tenant, id, options).await?,
+        None => {
+            let external_key = params.value("externalKey").unwrap_or("null");
+            methods
+                .find_by_external_key(&tenant, external_key, options)
+                .await?
+        }
+    };
     Ok(Json(view.into()))
 }
 

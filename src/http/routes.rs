@@ -180,7 +180,7 @@ pub(super) fn routes() -> Router<AppState> {
         // PaymentMethodResource.
         .route(
             "/1.0/kb/paymentMethods",
-            get(payment_methods::get_payment_method_by_external_key),
+            get(payment_methods::get_payment_method),
         )
         .route(
             "/1.0/kb/paymentMethods/pagination",
