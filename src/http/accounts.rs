@@ -21,7 +21,7 @@ use super::audit::{
 };
 use super::error::Result;
 use super::extract::{
-    flag, kill_bill_json_body, long, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, WriteContext,
+    flag, kill_bill_json_body, long, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, TenantWrite,
 };
 use super::lenient;
 use super::paging::Listing;
@@ -324,8 +324,7 @@ pub(super) async fn get_account_emails(
 pub(super) async fn add_account_email(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_id): KbPath<String>,
     KbJson(body): KbJson<AccountEmailInputJson>,
 ) -> Result<Response> {
@@ -342,8 +341,7 @@ pub(super) async fn add_account_email(
 /// the address.
 pub(super) async fn remove_account_email(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath((raw_id, email)): KbPath<(String, String)>,
 ) -> Result<StatusCode> {
     let account_id = parse_id(&raw_id)?;
@@ -418,8 +416,7 @@ pub(super) async fn list_accounts(
 pub(super) async fn create_account(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbJson(body): KbJson<AccountInputJson>,
 ) -> Result<Response> {
     let account = state
@@ -472,8 +469,7 @@ pub(super) struct UpdateQuery {
 /// `PUT /1.0/kb/accounts/{accountId}?treatNullAsReset=false` → 204.
 pub(super) async fn update_account(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_id): KbPath<String>,
     query: std::result::Result<Query<UpdateQuery>, axum::extract::rejection::QueryRejection>,
     KbJson(body): KbJson<AccountInputJson>,

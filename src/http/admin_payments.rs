@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::error::{ApiError, Result};
-use super::extract::{kill_bill_json_body, parse_id, CurrentTenant, KbJson, KbPath, WriteContext};
+use super::extract::{kill_bill_json_body, parse_id, KbJson, KbPath, TenantWrite};
 use super::lenient;
 use super::AppState;
 use crate::domain::payments::TransactionStatus;
@@ -44,8 +44,7 @@ fn transaction_status(name: Option<String>) -> Result<TransactionStatus> {
 
 pub(super) async fn update_payment_transaction_state(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath((raw_payment_id, raw_transaction_id)): KbPath<(String, String)>,
     KbJson(body): KbJson<AdminPaymentJson>,
 ) -> Result<Response> {

@@ -20,8 +20,7 @@ use uuid::Uuid;
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, ObjectPath, QueryPairs,
-    WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, ObjectPath, QueryPairs, TenantWrite,
 };
 use super::paging::{page_request, Listing};
 use super::respond::created;
@@ -132,8 +131,7 @@ async fn get_object_fields(
 async fn create_object_fields(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: ObjectPath,
     KbJson(body): KbJson<CustomFieldsJson>,
 ) -> Result<Response> {
@@ -155,8 +153,7 @@ async fn create_object_fields(
 /// `PUT …/{id}/customFields` with `[{"customFieldId":…,"value":…}, …]` → 204.
 async fn modify_object_fields(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: ObjectPath,
     KbJson(body): KbJson<CustomFieldsJson>,
 ) -> Result<StatusCode> {
@@ -180,8 +177,7 @@ async fn modify_object_fields(
 /// `customField`, every field of the object goes.
 async fn delete_object_fields(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: ObjectPath,
     params: QueryPairs,
 ) -> Result<StatusCode> {

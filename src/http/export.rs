@@ -10,14 +10,13 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::Result;
-use super::extract::{parse_id, CurrentTenant, KbPath, WriteContext};
+use super::extract::{parse_id, KbPath, TenantWrite};
 use super::AppState;
 
 /// `GET /1.0/kb/export/{accountId}` → 200 with the CSV export.
 pub(super) async fn export_account(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(_): WriteContext,
+    TenantWrite { tenant, .. }: TenantWrite,
     KbPath(raw_id): KbPath<String>,
 ) -> Result<Response> {
     let account_id = parse_id(&raw_id)?;

@@ -1,8 +1,9 @@
 //! Extractors that turn Kill Bill's request conventions into typed values: the audit headers
 //! (`X-Killbill-CreatedBy`, `-Reason`, `-Comment`, `-Encoding`, `X-Request-Id`), the
-//! authenticated tenant, JSON bodies read as Kill Bill's Jackson reads them (shapes, exception
-//! classes; the field coercions are `lenient.rs`'s), path ids, and the base URL that `Location`
-//! headers are built from. Extractors reject with [`ApiError`] only.
+//! authenticated tenant (and both, a tenant's write), JSON bodies read as Kill Bill's Jackson
+//! reads them (shapes, exception classes; the field coercions are `lenient.rs`'s), path ids and
+//! the object a tags or custom fields path names, query parameters, and the base URL that
+//! `Location` headers are built from. Extractors reject with [`ApiError`] only.
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -97,6 +98,24 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
             .get::<CurrentTenant>()
             .cloned()
             .ok_or(ApiError::TenantNotAuthenticated)
+    }
+}
+
+/// A write on behalf of the authenticated tenant: the tenant and the audit context, both of
+/// which Kill Bill's CallContext carries. Extracted as [`CurrentTenant`] then [`WriteContext`]
+/// are, with their rejections in that order.
+pub struct TenantWrite {
+    pub tenant: Tenant,
+    pub context: CallContext,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantWrite {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let CurrentTenant(tenant) = CurrentTenant::from_request_parts(parts, state).await?;
+        let WriteContext(context) = WriteContext::from_request_parts(parts, state).await?;
+        Ok(TenantWrite { tenant, context })
     }
 }
 

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::accounts::AccountInputJson;
 use super::error::Result;
 use super::extract::{
-    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, QueryPairs, WriteContext,
+    kill_bill_json_body, parse_id, BaseUrl, KbJson, KbPath, QueryPairs, TenantWrite,
 };
 use super::payment_methods::PaymentMethodInputJson;
 use super::payment_operations::{combo_account, combo_method, properties};
@@ -93,8 +93,7 @@ impl From<FormDescriptor> for HostedPaymentPageFormDescriptorJson {
 pub(super) async fn build_form_descriptor(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(_context): WriteContext,
+    TenantWrite { tenant, .. }: TenantWrite,
     KbPath(raw_account_id): KbPath<String>,
     params: QueryPairs,
     KbJson(body): KbJson<HostedPaymentPageFieldsJson>,
@@ -124,8 +123,7 @@ pub(super) async fn build_form_descriptor(
 pub(super) async fn build_combo_form_descriptor(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     params: QueryPairs,
     KbJson(body): KbJson<ComboHostedPaymentPageJson>,
 ) -> Result<Response> {
@@ -155,8 +153,7 @@ pub(super) async fn build_combo_form_descriptor(
 /// here (any content type); an empty one is the request's query string, as in Kill Bill.
 pub(super) async fn process_notification(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(plugin_name): KbPath<String>,
     params: QueryPairs,
     RawQuery(raw_query): RawQuery,

@@ -18,7 +18,7 @@ use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::Result;
 use super::extract::{
     kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath,
-    QueryPairs, WriteContext,
+    QueryPairs, TenantWrite,
 };
 use super::lenient;
 use super::paging::{page_request, Listing};
@@ -200,8 +200,7 @@ fn read_options<'a>(
 pub(super) async fn create_payment_method(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_account_id): KbPath<String>,
     params: QueryPairs,
     KbJson(body): KbJson<PaymentMethodInputJson>,
@@ -270,8 +269,7 @@ pub(super) async fn get_payment_method(
 /// `DELETE /1.0/kb/paymentMethods/{paymentMethodId}` → 204 (a soft delete).
 pub(super) async fn delete_payment_method(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_id): KbPath<String>,
     params: QueryPairs,
 ) -> Result<StatusCode> {
@@ -321,8 +319,7 @@ pub(super) async fn list_payment_methods_page(
 /// `PUT /1.0/kb/accounts/{accountId}/paymentMethods/refresh?pluginName=` → 204.
 pub(super) async fn refresh_payment_methods(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_account_id): KbPath<String>,
     params: QueryPairs,
 ) -> Result<StatusCode> {
@@ -344,8 +341,7 @@ pub(super) async fn refresh_payment_methods(
 /// `PUT /1.0/kb/accounts/{accountId}/paymentMethods/{paymentMethodId}/setDefault` → 204.
 pub(super) async fn set_default_payment_method(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath((raw_account_id, raw_id)): KbPath<(String, String)>,
     params: QueryPairs,
 ) -> Result<StatusCode> {

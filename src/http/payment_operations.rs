@@ -21,8 +21,7 @@ use uuid::Uuid;
 use super::accounts::AccountInputJson;
 use super::error::{ApiError, Result};
 use super::extract::{
-    kill_bill_json_body, BaseUrl, CurrentTenant, KbJson, OptionalKbJson, OptionalKbPath,
-    QueryPairs, WriteContext,
+    kill_bill_json_body, BaseUrl, KbJson, OptionalKbJson, OptionalKbPath, QueryPairs, TenantWrite,
 };
 use super::payment_methods::PaymentMethodInputJson;
 use super::payments::{
@@ -108,13 +107,11 @@ impl FollowUp {
 
 /// `POST /1.0/kb/payments[/{paymentId}]` (CAPTURE), `…/refunds`, `…/chargebacks` and
 /// `…/chargebackReversals`, on the payment the path's id names, else the body's key.
-#[allow(clippy::too_many_arguments)]
 async fn follow_up(
     Extension(operation): Extension<FollowUp>,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: OptionalKbPath,
     params: QueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
@@ -135,8 +132,7 @@ async fn follow_up(
 /// thrown, even when the void itself failed, as Kill Bill's resource does.
 async fn void(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: OptionalKbPath,
     params: QueryPairs,
     OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
@@ -160,8 +156,7 @@ async fn void(
 /// plugin properties go to the plugin. 204 unless refused.
 async fn complete(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: OptionalKbPath,
     params: QueryPairs,
     OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
@@ -205,8 +200,7 @@ async fn complete(
 /// `DELETE /1.0/kb/payments/cancelScheduledPaymentTransaction?transactionExternalKey=`.
 pub(super) async fn cancel_scheduled(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(_context): WriteContext,
+    TenantWrite { tenant, .. }: TenantWrite,
     path: OptionalKbPath,
     params: QueryPairs,
 ) -> Result<StatusCode> {
@@ -292,8 +286,7 @@ pub(super) fn properties(json: Option<Vec<PluginPropertyJson>>) -> Vec<PluginPro
 pub(super) async fn create_combo_payment(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbJson(body): KbJson<ComboPaymentTransactionJson>,
 ) -> Result<Response> {
     let transaction = body.transaction.ok_or_else(|| {

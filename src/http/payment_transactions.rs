@@ -12,7 +12,7 @@ use axum::Json;
 
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath, QueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath, QueryPairs, TenantWrite,
 };
 use super::payments::{read_options, PaymentJson, PaymentTransactionInputJson};
 use super::respond::created;
@@ -55,8 +55,7 @@ pub(super) async fn get_payment_by_transaction(
 pub(super) async fn notify_state_changed(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_transaction_id): KbPath<String>,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {

@@ -23,7 +23,7 @@ use super::audit::{audit_logs_json, kill_bill_date_time, parse_audit_level, Audi
 use super::error::{ApiError, Result};
 use super::extract::{
     kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath,
-    QueryPairs, WriteContext,
+    QueryPairs, TenantWrite,
 };
 use super::lenient;
 use super::paging::{page_request, Listing};
@@ -241,8 +241,7 @@ fn account_payment_request(
 pub(super) async fn create_account_payment(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: OptionalKbPath,
     params: QueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,

@@ -21,7 +21,7 @@ use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
     kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, ObjectPath,
-    QueryPairs, WriteContext,
+    QueryPairs, TenantWrite,
 };
 use super::paging::{page_request, Listing};
 use super::respond::created;
@@ -149,8 +149,7 @@ async fn get_object_tags(
 async fn create_object_tags(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: ObjectPath,
     KbJson(body): KbJson<TagDefinitionIdsJson>,
 ) -> Result<Response> {
@@ -168,8 +167,7 @@ async fn create_object_tags(
 /// `DELETE …/{id}/tags?tagDef=<id>&tagDef=<id>` → 204.
 async fn delete_object_tags(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: ObjectPath,
     params: QueryPairs,
 ) -> Result<StatusCode> {
@@ -237,8 +235,7 @@ pub(super) async fn get_tag_definitions(
 pub(super) async fn create_tag_definition(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbJson(body): KbJson<TagDefinitionInputJson>,
 ) -> Result<Response> {
     let input = TagDefinitionInput {
@@ -257,8 +254,7 @@ pub(super) async fn create_tag_definition(
 /// `DELETE /1.0/kb/tagDefinitions/{tagDefinitionId}` → 204 (a soft delete).
 pub(super) async fn delete_tag_definition(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_id): KbPath<String>,
 ) -> Result<StatusCode> {
     let id = parse_id(&raw_id)?;

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::error::{ApiError, Result};
 use super::extract::{
     encode_uri_component, kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath,
-    KbText, WriteContext,
+    KbText, TenantWrite, WriteContext,
 };
 use super::lenient;
 use super::respond::created;
@@ -170,8 +170,7 @@ pub(super) struct CallbackQuery {
 pub(super) async fn register_push_notification_callback(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     query: std::result::Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
     let url = query.ok().and_then(|Query(query)| query.cb);
@@ -198,8 +197,7 @@ pub(super) async fn get_push_notification_callbacks(
 /// `DELETE /1.0/kb/tenants/registerNotificationCallback` → 204.
 pub(super) async fn delete_push_notification_callbacks(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
 ) -> Result<StatusCode> {
     state.push_callbacks.delete(&tenant, &context).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -282,8 +280,7 @@ async fn delete_key_value(
 pub(super) async fn upload_per_tenant_config(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbText(config): KbText,
 ) -> Result<Response> {
     let location = format!("{base}{PER_TENANT_CONFIG_PATH}");
@@ -309,8 +306,7 @@ pub(super) async fn get_per_tenant_config(
 /// `DELETE /1.0/kb/tenants/uploadPerTenantConfig`.
 pub(super) async fn delete_per_tenant_config(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
 ) -> Result<StatusCode> {
     delete_key_value(&state, &tenant, &context, PER_TENANT_CONFIG).await
 }
