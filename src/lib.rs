@@ -5,7 +5,7 @@
 //! | module     | owns                                                                              |
 //! |------------|-----------------------------------------------------------------------------------|
 //! | [`app`]    | wiring: config → embedded database → pools → migrations → HTTP, and shutdown      |
-//! | `http`     | axum routers per Kill Bill resource, authentication and the permission of every operation, extractors, Kill Bill's error JSON, admission |
+//! | `http`     | the route table, handlers per Kill Bill resource, authentication and the permission of every operation, extractors, Kill Bill's error JSON, admission |
 //! | `health`   | the checks behind `/1.0/healthcheck`                                              |
 //! | [`dashboard`] | `/dashboard`: a sample a second of what saturates the server, 15 minutes kept, its figures and charts |
 //! | [`metrics`] | the one recorder behind `/1.0/metrics` and `/metrics`, metric names, recording API; per-second windows for the dashboard |

@@ -10,8 +10,7 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -22,53 +21,14 @@ use super::audit::{
 };
 use super::error::Result;
 use super::extract::{
-    flag, long, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext,
+    flag, kill_bill_json_body, long, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, TenantWrite,
 };
-use super::history::{history_route, WithHistory};
 use super::lenient;
 use super::paging::Listing;
 use super::respond::created;
 use super::AppState;
 use crate::service::accounts::{AccountInput, AccountView, BalanceRequest};
 use crate::service::{AuditLevel, PageRequest};
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/accounts",
-            post(create_account).get(get_account_by_external_key),
-        )
-        .route("/1.0/kb/accounts/pagination", get(list_accounts))
-        .route("/1.0/kb/accounts/search/{*search_key}", get(list_accounts))
-        .route(
-            "/1.0/kb/accounts/{account_id}",
-            get(get_account).put(update_account),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/auditLogs",
-            get(get_account_audit_logs),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/auditLogsWithHistory",
-            history_route(WithHistory::Account),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/children",
-            get(get_children_accounts),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/emails",
-            get(get_account_emails).post(add_account_email),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/emails/{email}",
-            delete(remove_account_email),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/emails/{account_email_id}/auditLogsWithHistory",
-            get(get_account_email_audit_logs_with_history),
-        )
-}
 
 /// Kill Bill's ObjectTypes of an account and of an account email, in their audit logs.
 const ACCOUNT_OBJECT_TYPE: &str = "ACCOUNT";
@@ -135,10 +95,7 @@ pub struct AccountInputJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for AccountInputJson {
-    const NAME: &'static str = "AccountJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.AccountJson";
-}
+kill_bill_json_body!(AccountInputJson, "AccountJson");
 
 impl From<AccountInputJson> for AccountInput {
     fn from(json: AccountInputJson) -> Self {
@@ -172,7 +129,7 @@ impl From<AccountInputJson> for AccountInput {
 /// Kill Bill's AccountJson as a response, fields in Kill Bill's order.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AccountJson {
+pub(super) struct AccountJson {
     account_id: Uuid,
     name: Option<String>,
     first_name_length: Option<i32>,
@@ -242,7 +199,7 @@ impl From<AccountView> for AccountJson {
 /// JAX-RS: anything other than `true` is false. `audit` must name an AuditLevel (else 404).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReadQuery {
+pub(super) struct ReadQuery {
     external_key: Option<String>,
     account_with_balance: Option<String>,
     #[serde(rename = "accountWithBalanceAndCBA")]
@@ -280,7 +237,7 @@ async fn account_json(
 
 /// `GET /1.0/kb/accounts/{accountId}/auditLogs`: the audit trail of the account and of
 /// everything on it (payment methods, tags), by object type, as Kill Bill answers it.
-async fn get_account_audit_logs(
+pub(super) async fn get_account_audit_logs(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -297,7 +254,7 @@ async fn get_account_audit_logs(
 
 /// `GET /1.0/kb/accounts/{accountId}/children?accountWithBalance=false&audit=NONE`: the
 /// accounts whose parent it is.
-async fn get_children_accounts(
+pub(super) async fn get_children_accounts(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -321,7 +278,7 @@ async fn get_children_accounts(
 /// their audit logs.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AccountEmailJson {
+pub(super) struct AccountEmailJson {
     account_id: Uuid,
     email: String,
     audit_logs: Vec<AuditLogJson>,
@@ -331,7 +288,7 @@ struct AccountEmailJson {
 /// and `auditLogs` are accepted and ignored.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AccountEmailInputJson {
+pub(super) struct AccountEmailInputJson {
     #[serde(default, rename = "accountId", deserialize_with = "lenient::uuid")]
     _account_id: Option<Uuid>,
     #[serde(default, deserialize_with = "lenient::string")]
@@ -340,13 +297,10 @@ struct AccountEmailInputJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for AccountEmailInputJson {
-    const NAME: &'static str = "AccountEmailJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.AccountEmailJson";
-}
+kill_bill_json_body!(AccountEmailInputJson, "AccountEmailJson");
 
 /// `GET /1.0/kb/accounts/{accountId}/emails`.
-async fn get_account_emails(
+pub(super) async fn get_account_emails(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -367,11 +321,10 @@ async fn get_account_emails(
 
 /// `POST /1.0/kb/accounts/{accountId}/emails` → 201 with the absolute `Location` of the
 /// account's emails, even when the account had the address already.
-async fn add_account_email(
+pub(super) async fn add_account_email(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_id): KbPath<String>,
     KbJson(body): KbJson<AccountEmailInputJson>,
 ) -> Result<Response> {
@@ -386,10 +339,9 @@ async fn add_account_email(
 
 /// `DELETE /1.0/kb/accounts/{accountId}/emails/{email}` → 204, whether or not the account had
 /// the address.
-async fn remove_account_email(
+pub(super) async fn remove_account_email(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath((raw_id, email)): KbPath<(String, String)>,
 ) -> Result<StatusCode> {
     let account_id = parse_id(&raw_id)?;
@@ -401,7 +353,7 @@ async fn remove_account_email(
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/emails/{accountEmailId}/auditLogsWithHistory`.
-async fn get_account_email_audit_logs_with_history(
+pub(super) async fn get_account_email_audit_logs_with_history(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath((raw_account_id, raw_email_id)): KbPath<(String, String)>,
@@ -422,7 +374,7 @@ async fn get_account_email_audit_logs_with_history(
 /// The parameters of Kill Bill's getAccounts and searchAccounts: paging plus the read ones.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ListQuery {
+pub(super) struct ListQuery {
     offset: Option<String>,
     limit: Option<String>,
     #[serde(flatten)]
@@ -432,7 +384,7 @@ struct ListQuery {
 /// `GET /1.0/kb/accounts/pagination?offset=0&limit=100` and
 /// `GET /1.0/kb/accounts/search/{searchKey}?offset=0&limit=100`, as Kill Bill's getAccounts and
 /// searchAccounts answer them.
-async fn list_accounts(
+pub(super) async fn list_accounts(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
@@ -461,11 +413,10 @@ async fn list_accounts(
 }
 
 /// `POST /1.0/kb/accounts` → 201 with an empty body and the new account's absolute `Location`.
-async fn create_account(
+pub(super) async fn create_account(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbJson(body): KbJson<AccountInputJson>,
 ) -> Result<Response> {
     let account = state
@@ -477,7 +428,7 @@ async fn create_account(
 }
 
 /// `GET /1.0/kb/accounts/{accountId}`.
-async fn get_account(
+pub(super) async fn get_account(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -494,7 +445,7 @@ async fn get_account(
 }
 
 /// `GET /1.0/kb/accounts?externalKey=`. A missing key is looked up as Kill Bill's `null`.
-async fn get_account_by_external_key(
+pub(super) async fn get_account_by_external_key(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     query: std::result::Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
@@ -511,15 +462,14 @@ async fn get_account_by_external_key(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct UpdateQuery {
+pub(super) struct UpdateQuery {
     treat_null_as_reset: Option<String>,
 }
 
 /// `PUT /1.0/kb/accounts/{accountId}?treatNullAsReset=false` → 204.
-async fn update_account(
+pub(super) async fn update_account(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_id): KbPath<String>,
     query: std::result::Result<Query<UpdateQuery>, axum::extract::rejection::QueryRejection>,
     KbJson(body): KbJson<AccountInputJson>,

@@ -8,8 +8,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, put};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -21,31 +19,19 @@ use crate::bus::inspect::QueueEntry;
 use crate::service::accounts::BalanceRequest;
 use crate::service::admin::{EntryStream, QueueQuery};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/admin/healthcheck",
-            put(put_in_rotation).delete(put_out_of_rotation),
-        )
-        .route("/1.0/kb/admin/queues", get(get_queue_entries))
-        .route("/1.0/kb/admin/cache", delete(clear_caches))
-        .route(
-            "/1.0/kb/admin/cache/accounts/{account_id}",
-            delete(clear_account_caches),
-        )
-        .route("/1.0/kb/admin/cache/tenants", delete(clear_tenant_caches))
-}
-
 /// `DELETE /1.0/kb/admin/cache?cacheName=` → 204: the named cache (Kill Bill's names), or
 /// every cache, cleared on every node.
-async fn clear_caches(State(state): State<AppState>, params: QueryPairs) -> Result<StatusCode> {
+pub(super) async fn clear_caches(
+    State(state): State<AppState>,
+    params: QueryPairs,
+) -> Result<StatusCode> {
     state.caches.clear(params.value("cacheName")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /1.0/kb/admin/cache/accounts/{accountId}` → 204. ferrobill caches nothing per
 /// account, so this only checks that the account is the tenant's.
-async fn clear_account_caches(
+pub(super) async fn clear_account_caches(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -59,7 +45,7 @@ async fn clear_account_caches(
 }
 
 /// `DELETE /1.0/kb/admin/cache/tenants` → 204: what is cached of the tenant, on every node.
-async fn clear_tenant_caches(
+pub(super) async fn clear_tenant_caches(
     State(state): State<AppState>,
     CurrentTenant(_): CurrentTenant,
 ) -> Result<StatusCode> {
@@ -67,12 +53,12 @@ async fn clear_tenant_caches(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn put_in_rotation(State(state): State<AppState>) -> StatusCode {
+pub(super) async fn put_in_rotation(State(state): State<AppState>) -> StatusCode {
     state.health.put_in_rotation();
     StatusCode::NO_CONTENT
 }
 
-async fn put_out_of_rotation(State(state): State<AppState>) -> StatusCode {
+pub(super) async fn put_out_of_rotation(State(state): State<AppState>) -> StatusCode {
     state.health.put_out_of_rotation();
     StatusCode::NO_CONTENT
 }
@@ -80,7 +66,7 @@ async fn put_out_of_rotation(State(state): State<AppState>) -> StatusCode {
 /// `GET /1.0/kb/admin/queues`: `{"busEvents":[…],"notifications":[…]}`, history first, streamed
 /// as `application/octet-stream` like Kill Bill's StreamingOutput. Booleans default to true;
 /// anything but `true` is false, as JAX-RS reads them.
-async fn get_queue_entries(
+pub(super) async fn get_queue_entries(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     Query(params): Query<HashMap<String, String>>,

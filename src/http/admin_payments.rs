@@ -7,28 +7,19 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
-use axum::Router;
 use serde::Deserialize;
 
 use super::error::{ApiError, Result};
-use super::extract::{parse_id, CurrentTenant, JsonBody, KbJson, KbPath, WriteContext};
+use super::extract::{kill_bill_json_body, parse_id, KbJson, KbPath, TenantWrite};
 use super::lenient;
 use super::AppState;
 use crate::domain::payments::TransactionStatus;
 use crate::service::payments::StateFix;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/1.0/kb/admin/payments/{payment_id}/transactions/{payment_transaction_id}",
-        put(update_payment_transaction_state),
-    )
-}
-
 /// Kill Bill's AdminPaymentJson.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AdminPaymentJson {
+pub(super) struct AdminPaymentJson {
     #[serde(default, deserialize_with = "lenient::string")]
     last_success_payment_state: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]
@@ -37,10 +28,7 @@ struct AdminPaymentJson {
     transaction_status: Option<String>,
 }
 
-impl JsonBody for AdminPaymentJson {
-    const NAME: &'static str = "AdminPaymentJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.AdminPaymentJson";
-}
+kill_bill_json_body!(AdminPaymentJson, "AdminPaymentJson");
 
 /// Kill Bill's `TransactionStatus.valueOf`, with its message for an unknown name.
 fn transaction_status(name: Option<String>) -> Result<TransactionStatus> {
@@ -54,10 +42,9 @@ fn transaction_status(name: Option<String>) -> Result<TransactionStatus> {
     })
 }
 
-async fn update_payment_transaction_state(
+pub(super) async fn update_payment_transaction_state(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath((raw_payment_id, raw_transaction_id)): KbPath<(String, String)>,
     KbJson(body): KbJson<AdminPaymentJson>,
 ) -> Result<Response> {

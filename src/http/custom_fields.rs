@@ -13,59 +13,24 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::Extension;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, ObjectPath, QueryPairs, TenantWrite,
 };
-use super::history::{history_route, WithHistory};
 use super::paging::{page_request, Listing};
 use super::respond::created;
-use super::{lenient, object_location, object_ref, AppState};
+use super::{lenient, object_location, AppState};
 use crate::domain::object_types::{is_object_type, unknown_object_type};
 use crate::service::custom_fields::{CustomFieldView, FieldChange, FieldFilter, NewField};
 use crate::service::ObjectKind;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/accounts/{account_id}/customFields",
-            object_routes(ObjectKind::Account),
-        )
-        .route(
-            "/1.0/kb/paymentMethods/{payment_method_id}/customFields",
-            object_routes(ObjectKind::PaymentMethod),
-        )
-        .route(
-            "/1.0/kb/payments/{payment_id}/customFields",
-            object_routes(ObjectKind::Payment),
-        )
-        .route(
-            "/1.0/kb/paymentTransactions/{transaction_id}/customFields",
-            object_routes(ObjectKind::Transaction),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/allCustomFields",
-            get(get_all_account_fields),
-        )
-        .route("/1.0/kb/customFields/pagination", get(list_fields))
-        .route("/1.0/kb/customFields/search", get(search_fields_by_name))
-        .route(
-            "/1.0/kb/customFields/search/{*search_key}",
-            get(list_fields),
-        )
-        .route(
-            "/1.0/kb/customFields/{custom_field_id}/auditLogsWithHistory",
-            history_route(WithHistory::CustomField),
-        )
-}
-
 /// List, add, modify and remove the fields of objects of `kind`, the path's id naming one.
-fn object_routes(kind: ObjectKind) -> MethodRouter<AppState> {
+pub(super) fn object_routes(kind: ObjectKind) -> MethodRouter<AppState> {
     get(get_object_fields)
         .post(create_object_fields)
         .put(modify_object_fields)
@@ -79,7 +44,7 @@ const CUSTOM_FIELD_OBJECT_TYPE: &str = "CUSTOM_FIELD";
 /// Kill Bill's CustomFieldJson as a response, fields in its order.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct CustomFieldJson {
+pub(super) struct CustomFieldJson {
     custom_field_id: Uuid,
     object_id: Uuid,
     object_type: String,
@@ -147,13 +112,12 @@ impl CustomFieldsJson {
 
 /// `GET …/{id}/customFields?audit=NONE`.
 async fn get_object_fields(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
+    path: ObjectPath,
     params: QueryPairs,
 ) -> Result<Json<Vec<CustomFieldJson>>> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let audit = params.audit()?;
     let views = state
         .custom_fields
@@ -165,15 +129,13 @@ async fn get_object_fields(
 /// `POST …/{id}/customFields` with `[{"name":…,"value":…}, …]` → 201 with an empty body and
 /// the absolute `Location` of the object's fields.
 async fn create_object_fields(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    KbPath(raw_id): KbPath<String>,
+    TenantWrite { tenant, context }: TenantWrite,
+    path: ObjectPath,
     KbJson(body): KbJson<CustomFieldsJson>,
 ) -> Result<Response> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let fields = body
         .fields()
         .map(|field| NewField {
@@ -190,14 +152,12 @@ async fn create_object_fields(
 
 /// `PUT …/{id}/customFields` with `[{"customFieldId":…,"value":…}, …]` → 204.
 async fn modify_object_fields(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    KbPath(raw_id): KbPath<String>,
+    TenantWrite { tenant, context }: TenantWrite,
+    path: ObjectPath,
     KbJson(body): KbJson<CustomFieldsJson>,
 ) -> Result<StatusCode> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let changes = body
         .fields()
         .map(|field| FieldChange {
@@ -216,14 +176,12 @@ async fn modify_object_fields(
 /// `DELETE …/{id}/customFields?customField=<id>&customField=<id>` → 204; without any
 /// `customField`, every field of the object goes.
 async fn delete_object_fields(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    KbPath(raw_id): KbPath<String>,
+    TenantWrite { tenant, context }: TenantWrite,
+    path: ObjectPath,
     params: QueryPairs,
 ) -> Result<StatusCode> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let ids = params.uuids("customField")?;
     state
         .custom_fields
@@ -233,7 +191,7 @@ async fn delete_object_fields(
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/allCustomFields?objectType=&audit=NONE`.
-async fn get_all_account_fields(
+pub(super) async fn get_all_account_fields(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -250,7 +208,7 @@ async fn get_all_account_fields(
 
 /// `GET /1.0/kb/customFields/pagination?offset=0&limit=100&audit=NONE` and
 /// `GET /1.0/kb/customFields/search/{searchKey}?offset=0&limit=100&audit=NONE`.
-async fn list_fields(
+pub(super) async fn list_fields(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
@@ -289,7 +247,7 @@ async fn paged(
 
 /// `GET /1.0/kb/customFields/search?objectType=&fieldName=&fieldValue=`: both the object type
 /// and the name are required (Kill Bill's checkNotNull), the value is optional.
-async fn search_fields_by_name(
+pub(super) async fn search_fields_by_name(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,

@@ -12,8 +12,7 @@ use std::ops::RangeInclusive;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 
 use super::error::ApiError;
 use super::extract::RawQueryPairs;
@@ -26,13 +25,10 @@ const NO_CACHE: &str = "must-revalidate,no-cache,no-store";
 /// The chart windows accepted, in seconds: up to everything kept.
 const SECONDS: RangeInclusive<u32> = 10..=MAX_SAMPLES as u32;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/dashboard", get(page))
-        .route("/dashboard/data", get(data))
-}
-
-async fn page(State(state): State<AppState>, query: RawQueryPairs) -> Result<Response, ApiError> {
+pub(super) async fn page(
+    State(state): State<AppState>,
+    query: RawQueryPairs,
+) -> Result<Response, ApiError> {
     let query = DashboardQuery::read(query, &["seconds"])?;
     let dashboard = state.ops.dashboard.clone();
     dashboard.watch();
@@ -47,7 +43,10 @@ async fn page(State(state): State<AppState>, query: RawQueryPairs) -> Result<Res
         .into_response())
 }
 
-async fn data(State(state): State<AppState>, query: RawQueryPairs) -> Result<Response, ApiError> {
+pub(super) async fn data(
+    State(state): State<AppState>,
+    query: RawQueryPairs,
+) -> Result<Response, ApiError> {
     let query = DashboardQuery::read(query, &["charts", "seconds", "since"])?;
     let dashboard = state.ops.dashboard.clone();
     dashboard.watch();

@@ -165,6 +165,16 @@ fn mapped(status: StatusCode, class_name: &'static str, code: Option<i32>) -> Ma
     }
 }
 
+impl Mapped {
+    /// The same answer with Kill Bill's `causeClassName` and `causeMessage`.
+    fn caused_by(self, class_name: &'static str, message: Option<String>) -> Mapped {
+        Mapped {
+            cause: Some((class_name, message)),
+            ..self
+        }
+    }
+}
+
 impl ApiError {
     fn map(&self) -> Mapped {
         use ApiError::*;
@@ -179,15 +189,15 @@ impl ApiError {
                 "org.apache.shiro.authc.ExcessiveAttemptsException",
                 None,
             ),
-            NotPermitted { operation, .. } => Mapped {
-                status: StatusCode::UNAUTHORIZED,
-                class_name: "org.apache.shiro.authz.UnauthorizedException",
-                code: None,
-                cause: Some((
-                    "org.apache.shiro.authz.AuthorizationException",
-                    Some(format!("Not authorized to invoke {operation}")),
-                )),
-            },
+            NotPermitted { operation, .. } => mapped(
+                StatusCode::UNAUTHORIZED,
+                "org.apache.shiro.authz.UnauthorizedException",
+                None,
+            )
+            .caused_by(
+                "org.apache.shiro.authz.AuthorizationException",
+                Some(format!("Not authorized to invoke {operation}")),
+            ),
             MissingHeader(_) | BadHeader(_) | InvalidParameter(_) | MissingBody(_) => {
                 mapped(StatusCode::BAD_REQUEST, ILLEGAL_ARGUMENT, None)
             }
@@ -201,33 +211,14 @@ impl ApiError {
                 "com.fasterxml.jackson.core.JsonParseException",
                 None,
             ),
-            // Joda's parse failure, wrapped by Jackson: the cause is the parser's.
-            InvalidJson(JsonException::Mapping, message)
-                if message.starts_with("Invalid format") =>
-            {
-                Mapped {
-                    status: StatusCode::BAD_REQUEST,
-                    class_name: JsonException::Mapping.class_name(),
-                    code: None,
-                    cause: Some((ILLEGAL_ARGUMENT, Some(message.clone()))),
+            InvalidJson(exception, message) => {
+                let answer = mapped(StatusCode::BAD_REQUEST, exception.class_name(), None);
+                match (exception, mapping_cause(message)) {
+                    (JsonException::Mapping, Some(cause)) => {
+                        answer.caused_by(cause, Some(message.clone()))
+                    }
+                    _ => answer,
                 }
-            }
-            // A number out of its type's range: Jackson's coercion failure is the cause.
-            InvalidJson(JsonException::Mapping, message)
-                if message.starts_with("Numeric value") =>
-            {
-                Mapped {
-                    status: StatusCode::BAD_REQUEST,
-                    class_name: JsonException::Mapping.class_name(),
-                    code: None,
-                    cause: Some((
-                        "com.fasterxml.jackson.core.exc.InputCoercionException",
-                        Some(message.clone()),
-                    )),
-                }
-            }
-            InvalidJson(exception, _) => {
-                mapped(StatusCode::BAD_REQUEST, exception.class_name(), None)
             }
             UnsupportedMediaType(..) => mapped(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -273,6 +264,19 @@ impl ApiError {
             },
             other => other.to_string(),
         }
+    }
+}
+
+/// The cause Kill Bill shows under a Jackson mapping failure, told by its message: Joda's parse
+/// failure (wrapped by Jackson, the cause is the parser's) and a number out of its type's range
+/// (Jackson's coercion failure); other mapping failures show none.
+fn mapping_cause(message: &str) -> Option<&'static str> {
+    if message.starts_with("Invalid format") {
+        Some(ILLEGAL_ARGUMENT)
+    } else if message.starts_with("Numeric value") {
+        Some("com.fasterxml.jackson.core.exc.InputCoercionException")
+    } else {
+        None
     }
 }
 
@@ -333,15 +337,12 @@ fn map_service_error(error: &ServiceError) -> Mapped {
         ServiceError::PaymentPluginTimeout { .. } => payment(StatusCode::GATEWAY_TIMEOUT, 7100),
         // Kill Bill's mapper falls back to 400 for a PaymentPluginApiException, whose own
         // message is null (its text is in the error message).
-        ServiceError::PaymentPluginException(_) => Mapped {
-            status: StatusCode::BAD_REQUEST,
-            class_name: PAYMENT_API_EXCEPTION,
-            code: Some(7199),
-            cause: Some((
+        ServiceError::PaymentPluginException(_) => {
+            mapped(StatusCode::BAD_REQUEST, PAYMENT_API_EXCEPTION, Some(7199)).caused_by(
                 "org.killbill.billing.payment.plugin.api.PaymentPluginApiException",
                 None,
-            )),
-        },
+            )
+        }
         // Kill Bill answers 500; a lock another node holds is a retryable overload (503).
         ServiceError::PaymentLockFailed { .. } => payment(StatusCode::SERVICE_UNAVAILABLE, 7019),
         ServiceError::TransactionTypeNotAllowed(_) => {
@@ -389,12 +390,10 @@ fn map_storage_failure(failure: StorageFailure) -> Mapped {
     match failure {
         // An exhausted pool or an unreachable database is a temporary overload, not a bug:
         // 503 tells load balancers and clients to retry (Kill Bill answers 500 here).
-        StorageFailure::PoolTimeout { pool } => Mapped {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            class_name: CONNECTION_EXCEPTION,
-            code: None,
-            cause: Some(("PoolTimeout", Some(format!("the {pool} pool is exhausted")))),
-        },
+        StorageFailure::PoolTimeout { pool } => {
+            mapped(StatusCode::SERVICE_UNAVAILABLE, CONNECTION_EXCEPTION, None)
+                .caused_by("PoolTimeout", Some(format!("the {pool} pool is exhausted")))
+        }
         StorageFailure::Pool { .. } | StorageFailure::Unavailable => {
             mapped(StatusCode::SERVICE_UNAVAILABLE, CONNECTION_EXCEPTION, None)
         }

@@ -2,28 +2,21 @@
 //! (`application/octet-stream`). Like Kill Bill it takes the audit headers of a write
 //! (`X-Killbill-CreatedBy` is required) though it changes nothing.
 //!
-//! This file owns the route and the response's shape; the export itself is
+//! This file owns the handler and the response's shape; the export itself is
 //! `service::export`'s.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 
 use super::error::Result;
-use super::extract::{parse_id, CurrentTenant, KbPath, WriteContext};
+use super::extract::{parse_id, KbPath, TenantWrite};
 use super::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/1.0/kb/export/{account_id}", get(export_account))
-}
-
 /// `GET /1.0/kb/export/{accountId}` → 200 with the CSV export.
-async fn export_account(
+pub(super) async fn export_account(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(_): WriteContext,
+    TenantWrite { tenant, .. }: TenantWrite,
     KbPath(raw_id): KbPath<String>,
 ) -> Result<Response> {
     let account_id = parse_id(&raw_id)?;

@@ -1,8 +1,9 @@
 //! Extractors that turn Kill Bill's request conventions into typed values: the audit headers
 //! (`X-Killbill-CreatedBy`, `-Reason`, `-Comment`, `-Encoding`, `X-Request-Id`), the
-//! authenticated tenant, JSON bodies read as Kill Bill's Jackson reads them (shapes, exception
-//! classes; the field coercions are `lenient.rs`'s), path ids, and the base URL that `Location`
-//! headers are built from. Extractors reject with [`ApiError`] only.
+//! authenticated tenant (and both, a tenant's write), JSON bodies read as Kill Bill's Jackson
+//! reads them (shapes, exception classes; the field coercions are `lenient.rs`'s), path ids and
+//! the object a tags or custom fields path names, query parameters, and the base URL that
+//! `Location` headers are built from. Extractors reject with [`ApiError`] only.
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -16,7 +17,7 @@ use uuid::Uuid;
 use super::error::{ApiError, JsonException};
 use crate::plugin::PluginProperty;
 use crate::service::tenants::Tenant;
-use crate::service::CallContext;
+use crate::service::{CallContext, ObjectKind, ObjectRef};
 
 const CREATED_BY: &str = "X-Killbill-CreatedBy";
 const JSON: &str = "application/json";
@@ -100,6 +101,24 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
     }
 }
 
+/// A write on behalf of the authenticated tenant: the tenant and the audit context, both of
+/// which Kill Bill's CallContext carries. Extracted as [`CurrentTenant`] then [`WriteContext`]
+/// are, with their rejections in that order.
+pub struct TenantWrite {
+    pub tenant: Tenant,
+    pub context: CallContext,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantWrite {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let CurrentTenant(tenant) = CurrentTenant::from_request_parts(parts, state).await?;
+        let WriteContext(context) = WriteContext::from_request_parts(parts, state).await?;
+        Ok(TenantWrite { tenant, context })
+    }
+}
+
 /// A JSON body type, with the name Kill Bill uses in "XxxJson body should be specified".
 pub trait JsonBody: DeserializeOwned {
     const NAME: &'static str;
@@ -108,6 +127,20 @@ pub trait JsonBody: DeserializeOwned {
     /// The Java type Jackson reads the body into, for its messages.
     const JAVA_TYPE: &'static str;
 }
+
+/// Makes `$body` a [`JsonBody`] read as Kill Bill's class `$name` of
+/// `org.killbill.billing.jaxrs.json`, so the name in its messages and the Java type Jackson
+/// names cannot disagree. Bodies that are lists (of ids, of objects) name no such class and
+/// implement [`JsonBody`] by hand.
+macro_rules! kill_bill_json_body {
+    ($body:ty, $name:literal) => {
+        impl $crate::http::extract::JsonBody for $body {
+            const NAME: &'static str = $name;
+            const JAVA_TYPE: &'static str = concat!("org.killbill.billing.jaxrs.json.", $name);
+        }
+    };
+}
+pub(super) use kill_bill_json_body;
 
 /// A Kill Bill JSON body: empty or `null` → 400 "… body should be specified", wrong content
 /// type → 415, syntax error → 400 JsonParseException, another shape than the body's (an array
@@ -322,6 +355,40 @@ impl OptionalKbPath {
     /// The path's id, parsed as [`parse_id`] does; `None` on the route without one.
     pub fn id(&self) -> Result<Option<Uuid>, ApiError> {
         self.0.as_deref().map(parse_id).transpose()
+    }
+}
+
+/// The object whose tags or custom fields a `…/{id}/tags` or `…/{id}/customFields` route
+/// serves: its kind, which the route gives as an `Extension<ObjectKind>`, and the path's id.
+/// Like [`OptionalKbPath`], the id is left as text for the handler to parse where Kill Bill
+/// does, after the body.
+pub struct ObjectPath {
+    kind: ObjectKind,
+    raw_id: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ObjectPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let KbPath(raw_id) = KbPath::from_request_parts(parts, state).await?;
+        // Only the object routes give a kind; elsewhere the path names no object.
+        let kind = parts
+            .extensions
+            .get::<ObjectKind>()
+            .copied()
+            .ok_or_else(|| ApiError::NotFound(format!("No resource at {}", parts.uri.path())))?;
+        Ok(ObjectPath { kind, raw_id })
+    }
+}
+
+impl ObjectPath {
+    /// The object the path names (404 when the id is no UUID).
+    pub fn object(&self) -> Result<ObjectRef, ApiError> {
+        Ok(ObjectRef {
+            kind: self.kind,
+            id: parse_id(&self.raw_id)?,
+        })
     }
 }
 

@@ -1,6 +1,6 @@
-//! The HTTP layer: one router per Kill Bill resource, merged here with the middleware every
-//! request goes through (observation, panic safety, admission control, authentication and
-//! permissions, body limit).
+//! The HTTP layer: the route table (`routes.rs`), one file of handlers per Kill Bill resource,
+//! and here the middleware every request goes through (observation, panic safety, admission
+//! control, authentication and permissions, body limit).
 //!
 //! Handlers parse and validate the request, call one service, and shape Kill Bill's JSON. They
 //! hold no SQL and no business rule; every error becomes Kill Bill's error JSON in `error.rs`.
@@ -32,6 +32,7 @@ mod payments;
 mod permissions;
 mod redact;
 mod respond;
+mod routes;
 mod security;
 mod swagger;
 mod tags;
@@ -123,24 +124,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     // (in flight, metrics, log line, profiling), a panic anywhere is caught, admission is
     // decided before the (possibly slow) tenant verification, then auth.
     let observation = state.ops.observation.clone();
-    Router::new()
-        .merge(ops::router())
-        .merge(dashboard::router())
-        .merge(swagger::router())
-        .merge(admin::router())
-        .merge(admin_payments::router())
-        .merge(tenants::router())
-        .merge(accounts::router())
-        .merge(payment_methods::router())
-        .merge(payments::router())
-        .merge(payment_operations::router())
-        .merge(payment_transactions::router())
-        .merge(payment_gateways::router())
-        .merge(tags::router())
-        .merge(custom_fields::router())
-        .merge(export::router())
-        .merge(security::router())
-        .merge(nodes::router())
+    routes::routes()
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -172,14 +156,6 @@ fn object_location(base: &str, object: ObjectRef, resource: &str) -> String {
         ObjectKind::Transaction => "/1.0/kb/paymentTransactions",
     };
     format!("{base}{collection}/{}/{resource}", object.id)
-}
-
-/// The object of `kind` a path's id names (404 when the id is no UUID).
-fn object_ref(kind: ObjectKind, raw_id: &str) -> std::result::Result<ObjectRef, ApiError> {
-    Ok(ObjectRef {
-        kind,
-        id: extract::parse_id(raw_id)?,
-    })
 }
 
 async fn unknown_route(request: Request<axum::body::Body>) -> ApiError {

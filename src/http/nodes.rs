@@ -5,25 +5,15 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, Result};
-use super::extract::{CurrentTenant, JsonBody, KbJson, QueryPairs};
+use super::extract::{kill_bill_json_body, CurrentTenant, KbJson, QueryPairs};
 use super::lenient;
 use super::AppState;
 use crate::service::nodes::{NodeCommand, NodeInfo, PluginInfo};
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/nodesInfo",
-            get(get_nodes_info).post(trigger_node_command),
-        )
-        .route("/1.0/kb/pluginsInfo", get(get_plugins_info))
-}
 
 /// Kill Bill's PluginServiceInfoJson.
 #[derive(Debug, Serialize)]
@@ -36,7 +26,7 @@ struct PluginServiceInfoJson {
 /// Kill Bill's PluginInfoJson.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PluginInfoJson {
+pub(super) struct PluginInfoJson {
     bundle_symbolic_name: String,
     plugin_key: String,
     plugin_name: String,
@@ -72,7 +62,7 @@ impl From<&PluginInfo> for PluginInfoJson {
 /// Kill Bill's NodeInfoJson.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct NodeInfoJson {
+pub(super) struct NodeInfoJson {
     node_name: String,
     boot_time: String,
     last_updated_date: String,
@@ -132,20 +122,19 @@ struct NodeCommandPropertyJson {
     value: serde_json::Value,
 }
 
-impl JsonBody for NodeCommandJson {
-    const NAME: &'static str = "NodeCommandJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.NodeCommandJson";
-}
+kill_bill_json_body!(NodeCommandJson, "NodeCommandJson");
 
 /// `GET /1.0/kb/nodesInfo`: every live node sharing the database.
-async fn get_nodes_info(State(state): State<AppState>) -> Result<Json<Vec<NodeInfoJson>>> {
+pub(super) async fn get_nodes_info(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<NodeInfoJson>>> {
     let nodes = state.nodes.nodes().await?;
     Ok(Json(nodes.into_iter().map(NodeInfoJson::from).collect()))
 }
 
 /// `POST /1.0/kb/nodesInfo?localNodeOnly=` → 202. Kill Bill needs `nodeCommandProperties`
 /// (a list, possibly empty); it needs no `X-Killbill-CreatedBy`.
-async fn trigger_node_command(
+pub(super) async fn trigger_node_command(
     State(state): State<AppState>,
     params: QueryPairs,
     KbJson(body): KbJson<NodeCommandJson>,
@@ -166,7 +155,7 @@ async fn trigger_node_command(
 }
 
 /// `GET /1.0/kb/pluginsInfo`: the plugins this node runs.
-async fn get_plugins_info(
+pub(super) async fn get_plugins_info(
     State(state): State<AppState>,
     CurrentTenant(_): CurrentTenant,
 ) -> Json<Vec<PluginInfoJson>> {

@@ -12,8 +12,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 
 use super::observe::{Observation, Route};
@@ -53,22 +51,14 @@ impl Ops {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/1.0/healthcheck", get(healthcheck))
-        .route("/1.0/metrics", get(metrics_json))
-        .route("/metrics", get(metrics_prometheus))
-        .route("/1.0/threads", get(threads))
-}
-
 #[derive(Debug, Default, Deserialize)]
-struct PrettyQuery {
+pub(super) struct PrettyQuery {
     pretty: Option<String>,
 }
 
 /// 200 when every check is healthy, 500 otherwise, 501 with no checks: Kill Bill's
 /// HealthCheckServlet. `?pretty=true` indents the JSON.
-async fn healthcheck(
+pub(super) async fn healthcheck(
     State(state): State<AppState>,
     query: Result<Query<PrettyQuery>, QueryRejection>,
 ) -> Response {
@@ -111,7 +101,7 @@ fn json_page(status: StatusCode, json: &serde_json::Value, pretty: bool) -> Resp
 
 /// Kill Bill's MetricsServlet: `gauges`, `counters`, `histograms`, `meters`, `timers`.
 /// `?pretty=true` indents the JSON.
-async fn metrics_json(
+pub(super) async fn metrics_json(
     State(state): State<AppState>,
     query: Result<Query<PrettyQuery>, QueryRejection>,
 ) -> Response {
@@ -124,7 +114,7 @@ async fn metrics_json(
 }
 
 /// The same values in Prometheus' text format (not in Kill Bill).
-async fn metrics_prometheus(State(state): State<AppState>) -> Response {
+pub(super) async fn metrics_prometheus(State(state): State<AppState>) -> Response {
     state.ops.sample();
     (
         StatusCode::OK,
@@ -140,7 +130,7 @@ async fn metrics_prometheus(State(state): State<AppState>) -> Response {
 /// Kill Bill's ThreadDumpServlet answers a JVM thread dump; ferrobill has no threads to dump,
 /// so it shows what an operator looks for in one: the runtime, each pool, each queue's
 /// dispatcher, and every request in flight with its age.
-async fn threads(State(state): State<AppState>) -> Response {
+pub(super) async fn threads(State(state): State<AppState>) -> Response {
     let ops = &state.ops;
     let mut page = String::new();
     let runtime = tokio::runtime::Handle::current().metrics();

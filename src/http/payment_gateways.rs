@@ -4,7 +4,7 @@
 //! says: status, headers, body). Also the simulated gateway's checkout page the form points
 //! at, outside `/1.0/kb` as a Kill Bill plugin's servlet is (docs/gateway.md).
 //!
-//! This file owns the paths, parameters and wire shapes only; the rules are
+//! This file owns the handlers' parameters and wire shapes only; the rules are
 //! `service::payment_gateways`'s. It never holds SQL.
 
 use std::collections::BTreeMap;
@@ -13,15 +13,14 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::accounts::AccountInputJson;
 use super::error::Result;
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
+    kill_bill_json_body, parse_id, BaseUrl, KbJson, KbPath, QueryPairs, TenantWrite,
 };
 use super::payment_methods::PaymentMethodInputJson;
 use super::payment_operations::{combo_account, combo_method, properties};
@@ -30,43 +29,20 @@ use super::AppState;
 use crate::plugin::{FormDescriptor, PluginProperty};
 use crate::service::payment_gateways::HostedPageRequest;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/paymentGateways/hosted/form",
-            post(build_combo_form_descriptor),
-        )
-        .route(
-            "/1.0/kb/paymentGateways/hosted/form/{account_id}",
-            post(build_form_descriptor),
-        )
-        .route(
-            "/1.0/kb/paymentGateways/notification/{name}",
-            post(process_notification),
-        )
-        .route(
-            "/plugins/ferrobill-gateway/checkout",
-            get(checkout_page).post(checkout_page),
-        )
-}
-
 /// Kill Bill's HostedPaymentPageFieldsJson.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct HostedPaymentPageFieldsJson {
+pub(super) struct HostedPaymentPageFieldsJson {
     #[serde(default)]
     form_fields: Option<Vec<PluginPropertyJson>>,
 }
 
-impl JsonBody for HostedPaymentPageFieldsJson {
-    const NAME: &'static str = "HostedPaymentPageFieldsJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.HostedPaymentPageFieldsJson";
-}
+kill_bill_json_body!(HostedPaymentPageFieldsJson, "HostedPaymentPageFieldsJson");
 
 /// Kill Bill's ComboHostedPaymentPageJson.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ComboHostedPaymentPageJson {
+pub(super) struct ComboHostedPaymentPageJson {
     #[serde(default)]
     account: Option<AccountInputJson>,
     #[serde(default)]
@@ -79,10 +55,7 @@ struct ComboHostedPaymentPageJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for ComboHostedPaymentPageJson {
-    const NAME: &'static str = "ComboHostedPaymentPageJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.ComboHostedPaymentPageJson";
-}
+kill_bill_json_body!(ComboHostedPaymentPageJson, "ComboHostedPaymentPageJson");
 
 /// Kill Bill's HostedPaymentPageFormDescriptorJson: properties as JSON objects.
 #[derive(Debug, Serialize)]
@@ -117,11 +90,10 @@ impl From<FormDescriptor> for HostedPaymentPageFormDescriptorJson {
 }
 
 /// `POST /1.0/kb/paymentGateways/hosted/form/{accountId}`.
-async fn build_form_descriptor(
+pub(super) async fn build_form_descriptor(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(_context): WriteContext,
+    TenantWrite { tenant, .. }: TenantWrite,
     KbPath(raw_account_id): KbPath<String>,
     params: QueryPairs,
     KbJson(body): KbJson<HostedPaymentPageFieldsJson>,
@@ -148,11 +120,10 @@ async fn build_form_descriptor(
 
 /// `POST /1.0/kb/paymentGateways/hosted/form`: the account and method as a combo payment
 /// finds or creates them, then the form.
-async fn build_combo_form_descriptor(
+pub(super) async fn build_combo_form_descriptor(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     params: QueryPairs,
     KbJson(body): KbJson<ComboHostedPaymentPageJson>,
 ) -> Result<Response> {
@@ -180,10 +151,9 @@ async fn build_combo_form_descriptor(
 
 /// `POST /1.0/kb/paymentGateways/notification/{pluginName}`: the body is the gateway's, opaque
 /// here (any content type); an empty one is the request's query string, as in Kill Bill.
-async fn process_notification(
+pub(super) async fn process_notification(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(plugin_name): KbPath<String>,
     params: QueryPairs,
     RawQuery(raw_query): RawQuery,
@@ -224,7 +194,7 @@ async fn process_notification(
 /// The simulated gateway's checkout page: what a customer sent there by the form descriptor
 /// sees. It shows the session; the simulated gateway learns the customer's answer from the
 /// test (or operator) posting a notification, as a real gateway's webhook would.
-async fn checkout_page(RawQuery(raw_query): RawQuery, body: Bytes) -> Response {
+pub(super) async fn checkout_page(RawQuery(raw_query): RawQuery, body: Bytes) -> Response {
     let fields = if body.is_empty() {
         raw_query.unwrap_or_default()
     } else {

@@ -10,17 +10,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::Result;
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
+    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath,
+    QueryPairs, TenantWrite,
 };
-use super::history::{history_route, WithHistory};
 use super::lenient;
 use super::paging::{page_request, Listing};
 use super::respond::created;
@@ -29,42 +28,6 @@ use crate::plugin::{PaymentMethodPlugin, PluginProperty};
 use crate::service::payment_methods::{
     DeleteFlags, MethodListing, PaymentMethodInput, PaymentMethodView, ReadOptions,
 };
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/accounts/{account_id}/paymentMethods",
-            post(create_payment_method).get(list_payment_methods),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/paymentMethods/{payment_method_id}/setDefault",
-            put(set_default_payment_method),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/paymentMethods/refresh",
-            put(refresh_payment_methods),
-        )
-        .route(
-            "/1.0/kb/paymentMethods",
-            get(get_payment_method_by_external_key),
-        )
-        .route(
-            "/1.0/kb/paymentMethods/pagination",
-            get(list_payment_methods_page),
-        )
-        .route(
-            "/1.0/kb/paymentMethods/search/{*search_key}",
-            get(list_payment_methods_page),
-        )
-        .route(
-            "/1.0/kb/paymentMethods/{payment_method_id}",
-            get(get_payment_method).delete(delete_payment_method),
-        )
-        .route(
-            "/1.0/kb/paymentMethods/{payment_method_id}/auditLogsWithHistory",
-            history_route(WithHistory::PaymentMethod),
-        )
-}
 
 /// Kill Bill's ObjectType of a payment method, in its audit logs.
 const PAYMENT_METHOD_OBJECT_TYPE: &str = "PAYMENT_METHOD";
@@ -185,15 +148,12 @@ impl From<PaymentMethodInputJson> for PaymentMethodInput {
     }
 }
 
-impl JsonBody for PaymentMethodInputJson {
-    const NAME: &'static str = "PaymentMethodJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.PaymentMethodJson";
-}
+kill_bill_json_body!(PaymentMethodInputJson, "PaymentMethodJson");
 
 /// Kill Bill's PaymentMethodJson as a response, fields in Kill Bill's order.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PaymentMethodJson {
+pub(super) struct PaymentMethodJson {
     payment_method_id: Uuid,
     external_key: String,
     account_id: Uuid,
@@ -237,11 +197,10 @@ fn read_options<'a>(
 
 /// `POST /1.0/kb/accounts/{accountId}/paymentMethods` → 201 with the method's absolute
 /// `Location`.
-async fn create_payment_method(
+pub(super) async fn create_payment_method(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_account_id): KbPath<String>,
     params: QueryPairs,
     KbJson(body): KbJson<PaymentMethodInputJson>,
@@ -268,7 +227,7 @@ async fn create_payment_method(
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/paymentMethods`.
-async fn list_payment_methods(
+pub(super) async fn list_payment_methods(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_account_id): KbPath<String>,
@@ -283,42 +242,34 @@ async fn list_payment_methods(
     Ok(Json(views.into_iter().map(Into::into).collect()))
 }
 
-/// `GET /1.0/kb/paymentMethods/{paymentMethodId}`.
-async fn get_payment_method(
+/// `GET /1.0/kb/paymentMethods/{paymentMethodId}`, and
+/// `GET /1.0/kb/paymentMethods?externalKey=`: a missing key is looked up as Kill Bill's `null`.
+pub(super) async fn get_payment_method(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
+    path: OptionalKbPath,
     params: QueryPairs,
 ) -> Result<Json<PaymentMethodJson>> {
-    let id = parse_id(&raw_id)?;
+    let id = path.id()?;
     let properties = params.plugin_properties();
-    let view = state
-        .payment_methods
-        .find_by_id(&tenant, id, read_options(&params, &properties)?)
-        .await?;
-    Ok(Json(view.into()))
-}
-
-/// `GET /1.0/kb/paymentMethods?externalKey=`. A missing key is looked up as Kill Bill's `null`.
-async fn get_payment_method_by_external_key(
-    State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    params: QueryPairs,
-) -> Result<Json<PaymentMethodJson>> {
-    let external_key = params.value("externalKey").unwrap_or("null");
-    let properties = params.plugin_properties();
-    let view = state
-        .payment_methods
-        .find_by_external_key(&tenant, external_key, read_options(&params, &properties)?)
-        .await?;
+    let options = read_options(&params, &properties)?;
+    let methods = &state.payment_methods;
+    let view = match id {
+        Some(id) => methods.find_by_id(&tenant, id, options).await?,
+        None => {
+            let external_key = params.value("externalKey").unwrap_or("null");
+            methods
+                .find_by_external_key(&tenant, external_key, options)
+                .await?
+        }
+    };
     Ok(Json(view.into()))
 }
 
 /// `DELETE /1.0/kb/paymentMethods/{paymentMethodId}` → 204 (a soft delete).
-async fn delete_payment_method(
+pub(super) async fn delete_payment_method(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_id): KbPath<String>,
     params: QueryPairs,
 ) -> Result<StatusCode> {
@@ -337,7 +288,7 @@ async fn delete_payment_method(
 /// `GET /1.0/kb/paymentMethods/pagination?offset=0&limit=100&pluginName=&withPluginInfo=false`
 /// and `GET /1.0/kb/paymentMethods/search/{searchKey}?offset=0&limit=100&pluginName=`; the next
 /// page's URI echoes `pluginName` (empty when absent) and `audit`.
-async fn list_payment_methods_page(
+pub(super) async fn list_payment_methods_page(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
@@ -366,10 +317,9 @@ async fn list_payment_methods_page(
 }
 
 /// `PUT /1.0/kb/accounts/{accountId}/paymentMethods/refresh?pluginName=` → 204.
-async fn refresh_payment_methods(
+pub(super) async fn refresh_payment_methods(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_account_id): KbPath<String>,
     params: QueryPairs,
 ) -> Result<StatusCode> {
@@ -389,10 +339,9 @@ async fn refresh_payment_methods(
 }
 
 /// `PUT /1.0/kb/accounts/{accountId}/paymentMethods/{paymentMethodId}/setDefault` → 204.
-async fn set_default_payment_method(
+pub(super) async fn set_default_payment_method(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath((raw_account_id, raw_id)): KbPath<(String, String)>,
     params: QueryPairs,
 ) -> Result<StatusCode> {

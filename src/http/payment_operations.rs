@@ -1,7 +1,7 @@
 //! Kill Bill's PaymentResource operations on a recorded payment: capture, refund, void,
 //! chargeback and chargeback reversal, completing a PENDING transaction (`PUT`, 204 whatever
 //! its outcome), cancelling a scheduled payment retry; and combo payments (account, method and
-//! transaction in one call), and the audit logs with history of payments and payment attempts.
+//! transaction in one call). A payment's audit logs with history are `history.rs`'s.
 //!
 //! Kill Bill serves each operation twice, on the payment the path's id names and on the one
 //! the body's `paymentExternalKey` names; here one handler serves both routes
@@ -13,18 +13,16 @@ use axum::extract::State;
 use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, post, MethodRouter};
-use axum::{Extension, Router};
+use axum::routing::{post, MethodRouter};
+use axum::Extension;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::accounts::AccountInputJson;
 use super::error::{ApiError, Result};
 use super::extract::{
-    BaseUrl, CurrentTenant, JsonBody, KbJson, OptionalKbJson, OptionalKbPath, QueryPairs,
-    WriteContext,
+    kill_bill_json_body, BaseUrl, KbJson, OptionalKbJson, OptionalKbPath, QueryPairs, TenantWrite,
 };
-use super::history::{history_route, WithHistory};
 use super::payment_methods::PaymentMethodInputJson;
 use super::payments::{
     operation_response, request_from, resolved, PaymentTransactionInputJson, PluginPropertyJson,
@@ -38,66 +36,15 @@ use crate::service::payments::{
     CompletionFilter, PaymentRef, PaymentRequest, Target, TransactionRefForCancel,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/1.0/kb/payments/combo", post(create_combo_payment))
-        .route("/1.0/kb/payments", payment_routes())
-        .route("/1.0/kb/payments/{payment_id}", payment_routes())
-        // The Location Kill Bill gives a payment ends with a slash; clients follow it.
-        .route("/1.0/kb/payments/{payment_id}/", payment_routes())
-        .route(
-            "/1.0/kb/payments/refunds",
-            follow_up_route(FollowUp::Refund),
-        )
-        .route(
-            "/1.0/kb/payments/{payment_id}/refunds",
-            follow_up_route(FollowUp::Refund),
-        )
-        .route(
-            "/1.0/kb/payments/chargebacks",
-            follow_up_route(FollowUp::Chargeback),
-        )
-        .route(
-            "/1.0/kb/payments/{payment_id}/chargebacks",
-            follow_up_route(FollowUp::Chargeback),
-        )
-        .route(
-            "/1.0/kb/payments/chargebackReversals",
-            follow_up_route(FollowUp::ChargebackReversal),
-        )
-        .route(
-            "/1.0/kb/payments/{payment_id}/chargebackReversals",
-            follow_up_route(FollowUp::ChargebackReversal),
-        )
-        // Kill Bill names this segment paymentTransactionId; the router needs one name per
-        // position under /payments, so it is payment_id here.
-        .route(
-            "/1.0/kb/payments/cancelScheduledPaymentTransaction",
-            delete(cancel_scheduled),
-        )
-        .route(
-            "/1.0/kb/payments/{payment_id}/cancelScheduledPaymentTransaction",
-            delete(cancel_scheduled),
-        )
-        .route(
-            "/1.0/kb/payments/{payment_id}/auditLogsWithHistory",
-            history_route(WithHistory::Payment),
-        )
-        .route(
-            "/1.0/kb/payments/attempts/{payment_attempt_id}/auditLogsWithHistory",
-            history_route(WithHistory::PaymentAttempt),
-        )
-}
-
 /// What a payment itself answers beside `GET` (`payments.rs`'s): capture, complete, void.
-fn payment_routes() -> MethodRouter<AppState> {
+pub(super) fn payment_routes() -> MethodRouter<AppState> {
     follow_up_route(FollowUp::Capture)
         .put(complete)
         .delete(void)
 }
 
 /// The `POST` of an operation answered as Kill Bill's createPaymentResponse.
-fn follow_up_route(operation: FollowUp) -> MethodRouter<AppState> {
+pub(super) fn follow_up_route(operation: FollowUp) -> MethodRouter<AppState> {
     post(follow_up.layer(Extension(operation)))
 }
 
@@ -115,7 +62,7 @@ fn payment_ref(id: Option<Uuid>, key: Option<String>) -> Result<PaymentRef> {
 /// The operations that answer as Kill Bill's createPaymentResponse (201 with the payment's
 /// Location, or its error JSON).
 #[derive(Debug, Clone, Copy)]
-enum FollowUp {
+pub(super) enum FollowUp {
     Capture,
     Refund,
     Chargeback,
@@ -160,13 +107,11 @@ impl FollowUp {
 
 /// `POST /1.0/kb/payments[/{paymentId}]` (CAPTURE), `…/refunds`, `…/chargebacks` and
 /// `…/chargebackReversals`, on the payment the path's id names, else the body's key.
-#[allow(clippy::too_many_arguments)]
 async fn follow_up(
     Extension(operation): Extension<FollowUp>,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: OptionalKbPath,
     params: QueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
@@ -187,8 +132,7 @@ async fn follow_up(
 /// thrown, even when the void itself failed, as Kill Bill's resource does.
 async fn void(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: OptionalKbPath,
     params: QueryPairs,
     OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
@@ -212,8 +156,7 @@ async fn void(
 /// plugin properties go to the plugin. 204 unless refused.
 async fn complete(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: OptionalKbPath,
     params: QueryPairs,
     OptionalKbJson(body): OptionalKbJson<PaymentTransactionInputJson>,
@@ -255,10 +198,9 @@ async fn complete(
 
 /// `DELETE /1.0/kb/payments/{paymentTransactionId}/cancelScheduledPaymentTransaction`, and
 /// `DELETE /1.0/kb/payments/cancelScheduledPaymentTransaction?transactionExternalKey=`.
-async fn cancel_scheduled(
+pub(super) async fn cancel_scheduled(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(_context): WriteContext,
+    TenantWrite { tenant, .. }: TenantWrite,
     path: OptionalKbPath,
     params: QueryPairs,
 ) -> Result<StatusCode> {
@@ -276,7 +218,7 @@ async fn cancel_scheduled(
 /// Kill Bill's ComboPaymentTransactionJson.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ComboPaymentTransactionJson {
+pub(super) struct ComboPaymentTransactionJson {
     #[serde(default)]
     account: Option<AccountInputJson>,
     #[serde(default)]
@@ -291,10 +233,7 @@ struct ComboPaymentTransactionJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for ComboPaymentTransactionJson {
-    const NAME: &'static str = "ComboPaymentTransactionJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.ComboPaymentTransactionJson";
-}
+kill_bill_json_body!(ComboPaymentTransactionJson, "ComboPaymentTransactionJson");
 
 /// An id a combo body gives as a JSON string (`null` or absent: none).
 pub(super) fn body_id(value: Option<serde_json::Value>, name: &str) -> Result<Option<Uuid>> {
@@ -344,11 +283,10 @@ pub(super) fn properties(json: Option<Vec<PluginPropertyJson>>) -> Vec<PluginPro
 }
 
 /// `POST /1.0/kb/payments/combo`: answered as Kill Bill's createPaymentResponse.
-async fn create_combo_payment(
+pub(super) async fn create_combo_payment(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbJson(body): KbJson<ComboPaymentTransactionJson>,
 ) -> Result<Response> {
     let transaction = body.transaction.ok_or_else(|| {

@@ -3,48 +3,26 @@
 //! a PENDING transaction (notifyStateChanged: 201 with the payment's Location), and the
 //! transaction's audit logs with history.
 //!
-//! This file owns the paths, parameters and wire shapes only; the rules are
+//! This file owns the handlers' parameters and wire shapes only; the rules are
 //! `service::payments`'s. It never holds SQL.
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath, QueryPairs, WriteContext,
+    parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath, QueryPairs, TenantWrite,
 };
-use super::history::{history_route, WithHistory};
 use super::payments::{read_options, PaymentJson, PaymentTransactionInputJson};
 use super::respond::created;
 use super::AppState;
 use crate::domain::payments::TransactionStatus;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/paymentTransactions",
-            get(get_payment_by_transaction),
-        )
-        .route(
-            "/1.0/kb/paymentTransactions/{transaction_id}",
-            get(get_payment_by_transaction).post(notify_state_changed),
-        )
-        .route(
-            "/1.0/kb/paymentTransactions/{transaction_id}/",
-            get(get_payment_by_transaction).post(notify_state_changed),
-        )
-        .route(
-            "/1.0/kb/paymentTransactions/{transaction_id}/auditLogsWithHistory",
-            history_route(WithHistory::Transaction),
-        )
-}
-
 /// `GET /1.0/kb/paymentTransactions/{transactionId}`, and
 /// `GET /1.0/kb/paymentTransactions?transactionExternalKey=`: a missing key is looked up as the
 /// text `null`, as Kill Bill does.
-async fn get_payment_by_transaction(
+pub(super) async fn get_payment_by_transaction(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     path: OptionalKbPath,
@@ -74,11 +52,10 @@ async fn get_payment_by_transaction(
 
 /// `POST /1.0/kb/paymentTransactions/{transactionId}`: the body's `paymentId` and `status`
 /// (SUCCESS, or anything else for a failure) are required; 201 with the payment's Location.
-async fn notify_state_changed(
+pub(super) async fn notify_state_changed(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_transaction_id): KbPath<String>,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
 ) -> Result<Response> {

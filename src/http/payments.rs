@@ -12,8 +12,7 @@ use std::str::FromStr;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -23,8 +22,8 @@ use uuid::Uuid;
 use super::audit::{audit_logs_json, kill_bill_date_time, parse_audit_level, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, OptionalKbPath, QueryPairs,
-    WriteContext,
+    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath, OptionalKbPath,
+    QueryPairs, TenantWrite,
 };
 use super::lenient;
 use super::paging::{page_request, Listing};
@@ -38,23 +37,6 @@ use crate::service::payments::{
     Transaction,
 };
 use crate::service::{Page, ServiceError};
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/accounts/{account_id}/payments",
-            post(create_account_payment).get(list_account_payments),
-        )
-        .route("/1.0/kb/accounts/payments", post(create_account_payment))
-        // The operations on a recorded payment (POST, PUT, DELETE) are
-        // `payment_operations.rs`'s.
-        .route("/1.0/kb/payments", get(get_payment))
-        .route("/1.0/kb/payments/pagination", get(list_payments))
-        .route("/1.0/kb/payments/search/{*search_key}", get(list_payments))
-        .route("/1.0/kb/payments/{payment_id}", get(get_payment))
-        // The Location Kill Bill gives a payment ends with a slash; clients follow it.
-        .route("/1.0/kb/payments/{payment_id}/", get(get_payment))
-}
 
 /// Kill Bill's refusal of an operation by key without a key.
 pub(super) const PAYMENT_REFERENCE_NEEDED: &str =
@@ -155,10 +137,7 @@ pub(super) struct PaymentTransactionInputJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for PaymentTransactionInputJson {
-    const NAME: &'static str = "PaymentTransactionJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.PaymentTransactionJson";
-}
+kill_bill_json_body!(PaymentTransactionInputJson, "PaymentTransactionJson");
 
 /// `withPluginInfo` and `audit` (an unknown audit level is a 404, as JAX-RS answers).
 pub(super) fn read_options(params: &QueryPairs) -> Result<ReadOptions> {
@@ -259,11 +238,10 @@ fn account_payment_request(
 
 /// `POST /1.0/kb/accounts/{accountId}/payments`, and `POST /1.0/kb/accounts/payments?externalKey=`
 /// for the account with that key.
-async fn create_account_payment(
+pub(super) async fn create_account_payment(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     path: OptionalKbPath,
     params: QueryPairs,
     KbJson(body): KbJson<PaymentTransactionInputJson>,
@@ -298,7 +276,7 @@ pub(super) fn resolved(id: Option<Uuid>, error: ApiError) -> ApiError {
 }
 
 /// `GET /1.0/kb/payments/{paymentId}`, and `GET /1.0/kb/payments?externalKey=`.
-async fn get_payment(
+pub(super) async fn get_payment(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     path: OptionalKbPath,
@@ -330,7 +308,7 @@ async fn get_payment(
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/payments`.
-async fn list_account_payments(
+pub(super) async fn list_account_payments(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_account_id): KbPath<String>,
@@ -350,7 +328,7 @@ async fn list_account_payments(
 }
 
 /// `GET /1.0/kb/payments/pagination` and `GET /1.0/kb/payments/search/{searchKey}`.
-async fn list_payments(
+pub(super) async fn list_payments(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,

@@ -7,37 +7,17 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::CurrentSubject;
 use super::error::Result;
-use super::extract::{encode_uri_component, BaseUrl, JsonBody, KbJson, KbPath, WriteContext};
+use super::extract::{
+    encode_uri_component, kill_bill_json_body, BaseUrl, KbJson, KbPath, WriteContext,
+};
 use super::lenient;
 use super::respond::created;
 use super::AppState;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/1.0/kb/security/permissions", get(get_permissions))
-        .route("/1.0/kb/security/subject", get(get_subject))
-        .route("/1.0/kb/security/users", post(add_user))
-        .route(
-            "/1.0/kb/security/users/{username}/password",
-            put(update_password),
-        )
-        .route(
-            "/1.0/kb/security/users/{username}/roles",
-            get(get_user_roles).put(update_user_roles),
-        )
-        .route("/1.0/kb/security/users/{username}", delete(invalidate_user))
-        .route(
-            "/1.0/kb/security/roles",
-            post(add_role_definition).put(update_role_definition),
-        )
-        .route("/1.0/kb/security/roles/{role}", get(get_role_definition))
-}
 
 /// Kill Bill's UserRolesJson, as read.
 #[derive(Debug, Deserialize)]
@@ -51,10 +31,7 @@ pub struct UserRolesInputJson {
     roles: Option<Vec<Option<String>>>,
 }
 
-impl JsonBody for UserRolesInputJson {
-    const NAME: &'static str = "UserRolesJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.UserRolesJson";
-}
+kill_bill_json_body!(UserRolesInputJson, "UserRolesJson");
 
 impl UserRolesInputJson {
     /// The roles given, `null` entries dropped.
@@ -67,7 +44,7 @@ impl UserRolesInputJson {
 
 /// Kill Bill's UserRolesJson, as answered: the password is always null.
 #[derive(Debug, Serialize)]
-struct UserRolesJson {
+pub(super) struct UserRolesJson {
     username: String,
     password: Option<String>,
     roles: Vec<String>,
@@ -83,16 +60,13 @@ pub struct RoleDefinitionJson {
     permissions: Option<Vec<Option<String>>>,
 }
 
-impl JsonBody for RoleDefinitionJson {
-    const NAME: &'static str = "RoleDefinitionJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.RoleDefinitionJson";
-}
+kill_bill_json_body!(RoleDefinitionJson, "RoleDefinitionJson");
 
 /// Kill Bill's SubjectJson: ferrobill keeps no sessions, so `session` is null, as Kill Bill's
 /// for a Basic-auth request.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SubjectJson {
+pub(super) struct SubjectJson {
     principal: String,
     is_authenticated: bool,
     is_remembered: bool,
@@ -100,12 +74,12 @@ struct SubjectJson {
 }
 
 /// `GET /1.0/kb/security/permissions`: what the caller holds, in Kill Bill's order.
-async fn get_permissions(CurrentSubject(subject): CurrentSubject) -> Json<Vec<String>> {
+pub(super) async fn get_permissions(CurrentSubject(subject): CurrentSubject) -> Json<Vec<String>> {
     Json(subject.permissions().to_vec())
 }
 
 /// `GET /1.0/kb/security/subject`.
-async fn get_subject(CurrentSubject(subject): CurrentSubject) -> Json<SubjectJson> {
+pub(super) async fn get_subject(CurrentSubject(subject): CurrentSubject) -> Json<SubjectJson> {
     Json(SubjectJson {
         principal: subject.name().to_string(),
         is_authenticated: true,
@@ -115,7 +89,7 @@ async fn get_subject(CurrentSubject(subject): CurrentSubject) -> Json<SubjectJso
 }
 
 /// `POST /1.0/kb/security/users` → 201 with the user's roles as `Location`.
-async fn add_user(
+pub(super) async fn add_user(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     WriteContext(context): WriteContext,
@@ -134,7 +108,7 @@ async fn add_user(
 }
 
 /// `PUT /1.0/kb/security/users/{username}/password` → 204.
-async fn update_password(
+pub(super) async fn update_password(
     State(state): State<AppState>,
     KbPath(username): KbPath<String>,
     WriteContext(context): WriteContext,
@@ -148,7 +122,7 @@ async fn update_password(
 }
 
 /// `GET /1.0/kb/security/users/{username}/roles`.
-async fn get_user_roles(
+pub(super) async fn get_user_roles(
     State(state): State<AppState>,
     KbPath(username): KbPath<String>,
 ) -> Result<Json<UserRolesJson>> {
@@ -161,7 +135,7 @@ async fn get_user_roles(
 }
 
 /// `PUT /1.0/kb/security/users/{username}/roles` → 204; effective from the next request.
-async fn update_user_roles(
+pub(super) async fn update_user_roles(
     State(state): State<AppState>,
     KbPath(username): KbPath<String>,
     WriteContext(context): WriteContext,
@@ -176,7 +150,7 @@ async fn update_user_roles(
 }
 
 /// `DELETE /1.0/kb/security/users/{username}` → 204; the user is refused from then on.
-async fn invalidate_user(
+pub(super) async fn invalidate_user(
     State(state): State<AppState>,
     KbPath(username): KbPath<String>,
     WriteContext(context): WriteContext,
@@ -186,7 +160,7 @@ async fn invalidate_user(
 }
 
 /// `POST /1.0/kb/security/roles` → 201 with the role as `Location`.
-async fn add_role_definition(
+pub(super) async fn add_role_definition(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     WriteContext(context): WriteContext,
@@ -204,7 +178,7 @@ async fn add_role_definition(
 }
 
 /// `PUT /1.0/kb/security/roles` → 204.
-async fn update_role_definition(
+pub(super) async fn update_role_definition(
     State(state): State<AppState>,
     WriteContext(context): WriteContext,
     KbJson(body): KbJson<RoleDefinitionJson>,
@@ -217,7 +191,7 @@ async fn update_role_definition(
 }
 
 /// `GET /1.0/kb/security/roles/{role}`: its permissions, none for an unknown role.
-async fn get_role_definition(
+pub(super) async fn get_role_definition(
     State(state): State<AppState>,
     KbPath(role): KbPath<String>,
 ) -> Result<Json<RoleDefinitionJson>> {

@@ -6,16 +6,12 @@
 //! Bill's `kbswagger.yaml` by the ignored test `regenerate_swagger` below (which reads that file
 //! from `KILL_BILL_SWAGGER`, given by whoever regenerates it; Kill Bill's JavaScript client ships
 //! it, `clients/js/node_modules/killbill/codegen/kbswagger.yaml` after `npm ci` there). The normal tests check the served
-//! document against [`OPERATIONS`] and [`OPERATIONS`] against the routers, using nothing outside
-//! this repository; nothing here builds the document at run time.
+//! document against [`OPERATIONS`] and [`OPERATIONS`] against the route table (`routes.rs`),
+//! using nothing outside this repository; nothing here builds the document at run time.
 //! Like the ops endpoints it needs no authentication: it describes the API, no data.
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-
-use super::AppState;
 
 /// Where the generated document is checked in, relative to the crate.
 #[cfg(test)]
@@ -23,11 +19,7 @@ const SWAGGER_PATH: &str = "docs/swagger.json";
 
 const SWAGGER: &str = include_str!("../../docs/swagger.json");
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/swagger.json", get(swagger))
-}
-
-async fn swagger() -> Response {
+pub(super) async fn swagger() -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
@@ -37,7 +29,7 @@ async fn swagger() -> Response {
 }
 
 /// The operations ferrobill serves, as Kill Bill's description names them (method, path). The
-/// routers in `src/http/*.rs` are the truth; `every_listed_operation_is_routed` checks this
+/// route table (`routes.rs`) is the truth; `every_listed_operation_is_routed` checks this
 /// list against them.
 #[cfg(test)]
 pub(super) const OPERATIONS: &[(&str, &str)] = &[
@@ -488,24 +480,9 @@ mod tests {
 
     #[test]
     fn every_listed_operation_is_routed() {
-        // The routers' templates, in Kill Bill's `{camelCase}` spelling.
-        let sources = [
-            include_str!("tenants.rs"),
-            include_str!("accounts.rs"),
-            include_str!("tags.rs"),
-            include_str!("custom_fields.rs"),
-            include_str!("export.rs"),
-            include_str!("payment_methods.rs"),
-            include_str!("payments.rs"),
-            include_str!("payment_operations.rs"),
-            include_str!("payment_transactions.rs"),
-            include_str!("payment_gateways.rs"),
-            include_str!("admin.rs"),
-            include_str!("admin_payments.rs"),
-            include_str!("security.rs"),
-            include_str!("nodes.rs"),
-        ]
-        .concat();
+        // The route table's templates, in Kill Bill's `{camelCase}` spelling; the tenants'
+        // key paths are constants there.
+        let sources = [include_str!("routes.rs"), include_str!("tenants.rs")].concat();
         for (_, path) in OPERATIONS {
             let ours = path
                 .replace("{tenantId}", "{tenant_id}")

@@ -13,62 +13,24 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, MethodRouter};
 use axum::Extension;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::audit::{audit_logs_json, AuditLogJson};
 use super::error::{ApiError, Result};
 use super::extract::{
-    parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, QueryPairs, WriteContext,
+    kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, ObjectPath,
+    QueryPairs, TenantWrite,
 };
-use super::history::{history_route, WithHistory};
 use super::paging::{page_request, Listing};
 use super::respond::created;
-use super::{lenient, object_location, object_ref, AppState};
+use super::{lenient, object_location, AppState};
 use crate::service::tags::{TagDefinitionInput, TagDefinitionView, TagView};
 use crate::service::ObjectKind;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/accounts/{account_id}/tags",
-            object_routes(ObjectKind::Account),
-        )
-        .route(
-            "/1.0/kb/payments/{payment_id}/tags",
-            object_routes(ObjectKind::Payment),
-        )
-        .route(
-            "/1.0/kb/paymentTransactions/{transaction_id}/tags",
-            object_routes(ObjectKind::Transaction),
-        )
-        .route(
-            "/1.0/kb/accounts/{account_id}/allTags",
-            get(get_all_account_tags),
-        )
-        .route("/1.0/kb/tags/pagination", get(list_tags))
-        .route("/1.0/kb/tags/search/{*search_key}", get(list_tags))
-        .route(
-            "/1.0/kb/tags/{tag_id}/auditLogsWithHistory",
-            history_route(WithHistory::Tag),
-        )
-        .route(
-            "/1.0/kb/tagDefinitions",
-            get(get_tag_definitions).post(create_tag_definition),
-        )
-        .route(
-            "/1.0/kb/tagDefinitions/{tag_definition_id}",
-            get(get_tag_definition).delete(delete_tag_definition),
-        )
-        .route(
-            "/1.0/kb/tagDefinitions/{tag_definition_id}/auditLogsWithHistory",
-            history_route(WithHistory::TagDefinition),
-        )
-}
-
 /// List, add and remove the tags of objects of `kind`, the path's id naming one.
-fn object_routes(kind: ObjectKind) -> MethodRouter<AppState> {
+pub(super) fn object_routes(kind: ObjectKind) -> MethodRouter<AppState> {
     get(get_object_tags)
         .post(create_object_tags)
         .delete(delete_object_tags)
@@ -82,7 +44,7 @@ const TAG_DEFINITION_OBJECT_TYPE: &str = "TAG_DEFINITION";
 /// Kill Bill's TagJson, fields in its order.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct TagJson {
+pub(super) struct TagJson {
     tag_id: Uuid,
     object_type: String,
     object_id: Uuid,
@@ -107,7 +69,7 @@ impl From<TagView> for TagJson {
 /// Kill Bill's TagDefinitionJson as a response, fields in its order.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct TagDefinitionJson {
+pub(super) struct TagDefinitionJson {
     id: Uuid,
     is_control_tag: bool,
     name: String,
@@ -134,7 +96,7 @@ impl From<TagDefinitionView> for TagDefinitionJson {
 /// accepted and ignored, as Kill Bill does; an explicit `null` is an absent field.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TagDefinitionInputJson {
+pub(super) struct TagDefinitionInputJson {
     #[serde(default, rename = "id")]
     _id: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "isControlTag")]
@@ -149,10 +111,7 @@ struct TagDefinitionInputJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for TagDefinitionInputJson {
-    const NAME: &'static str = "TagDefinitionJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.TagDefinitionJson";
-}
+kill_bill_json_body!(TagDefinitionInputJson, "TagDefinitionJson");
 
 /// The body of `POST …/tags`: a JSON array of tag definition ids, as kbswagger.yaml says. A
 /// `null` entry is skipped, as an absent one would be.
@@ -170,13 +129,12 @@ impl JsonBody for TagDefinitionIdsJson {
 
 /// `GET …/{id}/tags?includedDeleted=false&audit=NONE`.
 async fn get_object_tags(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
-    KbPath(raw_id): KbPath<String>,
+    path: ObjectPath,
     params: QueryPairs,
 ) -> Result<Json<Vec<TagJson>>> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let audit = params.audit()?;
     let views = state
         .tags
@@ -189,15 +147,13 @@ async fn get_object_tags(
 /// absolute `Location` of the object's tags, even when every tag was already there (Kill
 /// Bill's addTag is idempotent).
 async fn create_object_tags(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    KbPath(raw_id): KbPath<String>,
+    TenantWrite { tenant, context }: TenantWrite,
+    path: ObjectPath,
     KbJson(body): KbJson<TagDefinitionIdsJson>,
 ) -> Result<Response> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let ids: Vec<Uuid> = body
         .0
         .ok_or(ApiError::MissingBody(TagDefinitionIdsJson::NAME))?
@@ -210,14 +166,12 @@ async fn create_object_tags(
 
 /// `DELETE …/{id}/tags?tagDef=<id>&tagDef=<id>` → 204.
 async fn delete_object_tags(
-    Extension(kind): Extension<ObjectKind>,
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
-    KbPath(raw_id): KbPath<String>,
+    TenantWrite { tenant, context }: TenantWrite,
+    path: ObjectPath,
     params: QueryPairs,
 ) -> Result<StatusCode> {
-    let object = object_ref(kind, &raw_id)?;
+    let object = path.object()?;
     let ids = params.uuids("tagDef")?;
     state
         .tags
@@ -227,7 +181,7 @@ async fn delete_object_tags(
 }
 
 /// `GET /1.0/kb/accounts/{accountId}/allTags?objectType=&includedDeleted=false&audit=NONE`.
-async fn get_all_account_tags(
+pub(super) async fn get_all_account_tags(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -251,7 +205,7 @@ async fn get_all_account_tags(
 /// `GET /1.0/kb/tags/pagination?offset=0&limit=100&audit=NONE` and
 /// `GET /1.0/kb/tags/search/{searchKey}?offset=0&limit=100&audit=NONE` (TagResource echoes only
 /// `audit`).
-async fn list_tags(
+pub(super) async fn list_tags(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     listing: Listing,
@@ -266,7 +220,7 @@ async fn list_tags(
 
 /// `GET /1.0/kb/tagDefinitions?audit=NONE`: the tenant's own definitions, then the system
 /// and control ones.
-async fn get_tag_definitions(
+pub(super) async fn get_tag_definitions(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     params: QueryPairs,
@@ -278,11 +232,10 @@ async fn get_tag_definitions(
 
 /// `POST /1.0/kb/tagDefinitions` → 201 with an empty body and the new definition's absolute
 /// `Location`.
-async fn create_tag_definition(
+pub(super) async fn create_tag_definition(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbJson(body): KbJson<TagDefinitionInputJson>,
 ) -> Result<Response> {
     let input = TagDefinitionInput {
@@ -299,10 +252,9 @@ async fn create_tag_definition(
 }
 
 /// `DELETE /1.0/kb/tagDefinitions/{tagDefinitionId}` → 204 (a soft delete).
-async fn delete_tag_definition(
+pub(super) async fn delete_tag_definition(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbPath(raw_id): KbPath<String>,
 ) -> Result<StatusCode> {
     let id = parse_id(&raw_id)?;
@@ -311,7 +263,7 @@ async fn delete_tag_definition(
 }
 
 /// `GET /1.0/kb/tagDefinitions/{tagDefinitionId}?audit=NONE`.
-async fn get_tag_definition(
+pub(super) async fn get_tag_definition(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(raw_id): KbPath<String>,

@@ -9,77 +9,40 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, MethodRouter};
-use axum::{Json, Router};
+use axum::routing::{post, MethodRouter};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::{ApiError, Result};
 use super::extract::{
-    encode_uri_component, parse_id, BaseUrl, CurrentTenant, JsonBody, KbJson, KbPath, KbText,
-    WriteContext,
+    encode_uri_component, kill_bill_json_body, parse_id, BaseUrl, CurrentTenant, KbJson, KbPath,
+    KbText, TenantWrite, WriteContext,
 };
 use super::lenient;
 use super::respond::created;
 use super::AppState;
 use crate::service::push_notifications::PUSH_NOTIFICATION_CB;
-use crate::service::tenant_key_values::{
-    payment_state_machine_key, plugin_config_key, PER_TENANT_CONFIG,
-};
+use crate::service::tenant_key_values::PER_TENANT_CONFIG;
 use crate::service::tenants::{NewTenant, Tenant};
 use crate::service::ServiceError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/1.0/kb/tenants",
-            post(create_tenant).get(get_tenant_by_api_key),
-        )
-        .route("/1.0/kb/tenants/{tenant_id}", get(get_tenant))
-        .route(
-            REGISTER_NOTIFICATION_CALLBACK,
-            post(register_push_notification_callback)
-                .get(get_push_notification_callbacks)
-                .delete(delete_push_notification_callbacks),
-        )
-        .route(
-            PLUGIN_CONFIG_PATH,
-            named_key_routes(PLUGIN_CONFIG_PATH, plugin_config_key),
-        )
-        .route(
-            STATE_MACHINE_PATH,
-            named_key_routes(STATE_MACHINE_PATH, payment_state_machine_key),
-        )
-        .route(
-            PER_TENANT_CONFIG_PATH,
-            post(upload_per_tenant_config)
-                .get(get_per_tenant_config)
-                .delete(delete_per_tenant_config),
-        )
-        .route(
-            "/1.0/kb/tenants/uploadPerTenantConfig/{key_prefix}/search",
-            get(search_key_values),
-        )
-        .route(
-            USER_KEY_PATH,
-            named_key_routes(USER_KEY_PATH, str::to_string),
-        )
-}
-
 /// A plugin's configuration (`PLUGIN_CONFIG_<plugin>`), text; a new one replaces the old and
 /// announces itself as TENANT_CONFIG_CHANGE.
-const PLUGIN_CONFIG_PATH: &str = "/1.0/kb/tenants/uploadPluginConfig/{name}";
+pub(super) const PLUGIN_CONFIG_PATH: &str = "/1.0/kb/tenants/uploadPluginConfig/{name}";
 /// A plugin's payment state machine (`PLUGIN_PAYMENT_STATE_MACHINE_<plugin>`), stored and
 /// served as Kill Bill does without plugins; payments keep Kill Bill's default state machine.
-const STATE_MACHINE_PATH: &str = "/1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{name}";
+pub(super) const STATE_MACHINE_PATH: &str =
+    "/1.0/kb/tenants/uploadPluginPaymentStateMachineConfig/{name}";
 /// A user key: each value posted is added to the others.
-const USER_KEY_PATH: &str = "/1.0/kb/tenants/userKeyValue/{name}";
+pub(super) const USER_KEY_PATH: &str = "/1.0/kb/tenants/userKeyValue/{name}";
 
-const PER_TENANT_CONFIG_PATH: &str = "/1.0/kb/tenants/uploadPerTenantConfig";
+pub(super) const PER_TENANT_CONFIG_PATH: &str = "/1.0/kb/tenants/uploadPerTenantConfig";
 
 /// Kill Bill's TenantResource path for push notification callbacks; tenant-scoped (only the
 /// exact path `/1.0/kb/tenants` is exempt from the tenant headers).
-const REGISTER_NOTIFICATION_CALLBACK: &str = "/1.0/kb/tenants/registerNotificationCallback";
+pub(super) const REGISTER_NOTIFICATION_CALLBACK: &str =
+    "/1.0/kb/tenants/registerNotificationCallback";
 
 /// Kill Bill's TenantJson. On input `tenantId` and `auditLogs` are accepted and ignored.
 #[derive(Debug, Deserialize)]
@@ -97,14 +60,11 @@ pub struct TenantInputJson {
     _audit_logs: Option<serde::de::IgnoredAny>,
 }
 
-impl JsonBody for TenantInputJson {
-    const NAME: &'static str = "TenantJson";
-    const JAVA_TYPE: &'static str = "org.killbill.billing.jaxrs.json.TenantJson";
-}
+kill_bill_json_body!(TenantInputJson, "TenantJson");
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct TenantJson {
+pub(super) struct TenantJson {
     tenant_id: Uuid,
     external_key: Option<String>,
     api_key: String,
@@ -126,7 +86,7 @@ impl From<Tenant> for TenantJson {
 }
 
 /// `POST /1.0/kb/tenants` → 201 with an empty body and the new tenant's `Location`.
-async fn create_tenant(
+pub(super) async fn create_tenant(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
     WriteContext(context): WriteContext,
@@ -149,12 +109,12 @@ async fn create_tenant(
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ApiKeyQuery {
+pub(super) struct ApiKeyQuery {
     api_key: Option<String>,
 }
 
 /// `GET /1.0/kb/tenants?apiKey=`: needs Basic auth only, as in Kill Bill.
-async fn get_tenant_by_api_key(
+pub(super) async fn get_tenant_by_api_key(
     State(state): State<AppState>,
     query: std::result::Result<Query<ApiKeyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TenantJson>> {
@@ -168,7 +128,7 @@ async fn get_tenant_by_api_key(
 
 /// `GET /1.0/kb/tenants/{tenantId}`. Unlike Kill Bill, another tenant's id answers 404: a
 /// caller only ever sees its own tenant (docs/compatibility.md).
-async fn get_tenant(
+pub(super) async fn get_tenant(
     State(state): State<AppState>,
     CurrentTenant(current): CurrentTenant,
     KbPath(raw_id): KbPath<String>,
@@ -184,7 +144,7 @@ async fn get_tenant(
 /// Kill Bill's TenantKeyValueJson.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct TenantKeyValueJson {
+pub(super) struct TenantKeyValueJson {
     key: String,
     values: Vec<String>,
     audit_logs: Vec<serde_json::Value>,
@@ -201,17 +161,16 @@ impl TenantKeyValueJson {
 }
 
 #[derive(Debug, Deserialize)]
-struct CallbackQuery {
+pub(super) struct CallbackQuery {
     cb: Option<String>,
 }
 
 /// `POST /1.0/kb/tenants/registerNotificationCallback?cb=URL` → 201 with an empty body and a
 /// `Location` to read the callback back; a missing or non-http(s) URL is a 400.
-async fn register_push_notification_callback(
+pub(super) async fn register_push_notification_callback(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     query: std::result::Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response> {
     let url = query.ok().and_then(|Query(query)| query.cb);
@@ -224,7 +183,7 @@ async fn register_push_notification_callback(
 }
 
 /// `GET /1.0/kb/tenants/registerNotificationCallback` → `{"key":"PUSH_NOTIFICATION_CB","values":[…]}`.
-async fn get_push_notification_callbacks(
+pub(super) async fn get_push_notification_callbacks(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
 ) -> Result<Json<TenantKeyValueJson>> {
@@ -236,10 +195,9 @@ async fn get_push_notification_callbacks(
 }
 
 /// `DELETE /1.0/kb/tenants/registerNotificationCallback` → 204.
-async fn delete_push_notification_callbacks(
+pub(super) async fn delete_push_notification_callbacks(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
 ) -> Result<StatusCode> {
     state.push_callbacks.delete(&tenant, &context).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -247,7 +205,10 @@ async fn delete_push_notification_callbacks(
 
 /// `POST` (a text body) → 201 with `Location`, `GET` → TenantKeyValueJson and `DELETE` → 204
 /// on the tenant key `key_of` makes of the path's `{name}` segment.
-fn named_key_routes(path: &'static str, key_of: fn(&str) -> String) -> MethodRouter<AppState> {
+pub(super) fn named_key_routes(
+    path: &'static str,
+    key_of: fn(&str) -> String,
+) -> MethodRouter<AppState> {
     post(
         move |State(state): State<AppState>,
               BaseUrl(base): BaseUrl,
@@ -316,11 +277,10 @@ async fn delete_key_value(
 /// `POST /1.0/kb/tenants/uploadPerTenantConfig` (text): the tenant's system properties, a JSON
 /// object, stored as given (Kill Bill checks nothing either); what ferrobill applies is in
 /// `service/per_tenant_config.rs`.
-async fn upload_per_tenant_config(
+pub(super) async fn upload_per_tenant_config(
     State(state): State<AppState>,
     BaseUrl(base): BaseUrl,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
     KbText(config): KbText,
 ) -> Result<Response> {
     let location = format!("{base}{PER_TENANT_CONFIG_PATH}");
@@ -336,7 +296,7 @@ async fn upload_per_tenant_config(
 }
 
 /// `GET /1.0/kb/tenants/uploadPerTenantConfig`.
-async fn get_per_tenant_config(
+pub(super) async fn get_per_tenant_config(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
 ) -> Result<Json<TenantKeyValueJson>> {
@@ -344,17 +304,16 @@ async fn get_per_tenant_config(
 }
 
 /// `DELETE /1.0/kb/tenants/uploadPerTenantConfig`.
-async fn delete_per_tenant_config(
+pub(super) async fn delete_per_tenant_config(
     State(state): State<AppState>,
-    CurrentTenant(tenant): CurrentTenant,
-    WriteContext(context): WriteContext,
+    TenantWrite { tenant, context }: TenantWrite,
 ) -> Result<StatusCode> {
     delete_key_value(&state, &tenant, &context, PER_TENANT_CONFIG).await
 }
 
 /// `GET /1.0/kb/tenants/uploadPerTenantConfig/{keyPrefix}/search`: every key of the tenant
 /// starting with the prefix (any key, not only the configuration), in Kill Bill's order.
-async fn search_key_values(
+pub(super) async fn search_key_values(
     State(state): State<AppState>,
     CurrentTenant(tenant): CurrentTenant,
     KbPath(prefix): KbPath<String>,
