@@ -7,35 +7,24 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::{change_with_history, deactivate_with_history, ChangeType, HistoryTarget};
-use super::{find_by, query_as, AuditContext, FromRow, StorageError};
+use super::{find_by, query_as, AuditContext, StorageError};
 
 /// Every column an address and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, account_id, email, is_active, created_by, created_date,
     updated_by, updated_date, account_record_id, tenant_record_id";
 
-/// One `account_emails` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountEmailRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub account_id: Uuid,
-    pub email: String,
-    pub is_active: bool,
-}
-
-impl FromRow for AccountEmailRecord {
-    fn from_row(row: &Row) -> Result<AccountEmailRecord, StorageError> {
-        Ok(AccountEmailRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            account_id: row.try_get("account_id")?,
-            email: row.try_get("email")?,
-            is_active: row.try_get("is_active")?,
-        })
+row_struct! {
+    /// One `account_emails` row.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AccountEmailRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub account_id: Uuid,
+        pub email: String,
+        pub is_active: bool,
     }
 }
 

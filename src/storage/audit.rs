@@ -63,15 +63,17 @@ pub async fn insert_audit_log(
     Ok(())
 }
 
-/// One `audit_log` row as the audit read API serves it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditLogRecord {
-    pub change_type: String,
-    pub created_date: DateTime<Utc>,
-    pub created_by: String,
-    pub reason_code: Option<String>,
-    pub comments: Option<String>,
-    pub user_token: Option<uuid::Uuid>,
+row_struct! {
+    /// One `audit_log` row as the audit read API serves it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AuditLogRecord {
+        pub change_type: String,
+        pub created_date: DateTime<Utc>,
+        pub created_by: String,
+        pub reason_code: Option<String>,
+        pub comments: Option<String>,
+        pub user_token: Option<uuid::Uuid>,
+    }
 }
 
 /// An audited entity: its history table (what audit rows point at) and Kill Bill's TableName
@@ -128,19 +130,6 @@ impl AuditedTable {
             AuditedTable::Payment => "PAYMENT_HISTORY",
             AuditedTable::PaymentTransaction => "PAYMENT_TRANSACTION_HISTORY",
         }
-    }
-}
-
-impl FromRow for AuditLogRecord {
-    fn from_row(row: &tokio_postgres::Row) -> Result<AuditLogRecord, StorageError> {
-        Ok(AuditLogRecord {
-            change_type: row.try_get("change_type")?,
-            created_date: row.try_get("created_date")?,
-            created_by: row.try_get("created_by")?,
-            reason_code: row.try_get("reason_code")?,
-            comments: row.try_get("comments")?,
-            user_token: row.try_get("user_token")?,
-        })
     }
 }
 

@@ -8,13 +8,12 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::{
     change_with_history, deactivate_with_history, record_with_history, ChangeType, HistoryTarget,
 };
-use super::{find_by, like_pattern, query_as, AuditContext, FromRow, Search, StorageError};
+use super::{find_by, like_pattern, query_as, AuditContext, Search, StorageError};
 
 /// The unique index refusing a second active field with one name and value on one object.
 pub const ACTIVE_NAME_VALUE_INDEX: &str = "custom_fields_active_object_name_value";
@@ -23,33 +22,19 @@ pub const ACTIVE_NAME_VALUE_INDEX: &str = "custom_fields_active_object_name_valu
 const DATA_COLUMNS: &str = "id, object_id, object_type, is_active, field_name, field_value,
     created_by, created_date, updated_by, updated_date, account_record_id, tenant_record_id";
 
-/// One `custom_fields` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomFieldRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub object_id: Uuid,
-    pub object_type: String,
-    pub is_active: bool,
-    pub name: String,
-    pub value: Option<String>,
-    pub account_record_id: i64,
-    pub tenant_record_id: i64,
-}
-
-impl FromRow for CustomFieldRecord {
-    fn from_row(row: &Row) -> Result<CustomFieldRecord, StorageError> {
-        Ok(CustomFieldRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            object_id: row.try_get("object_id")?,
-            object_type: row.try_get("object_type")?,
-            is_active: row.try_get("is_active")?,
-            name: row.try_get("field_name")?,
-            value: row.try_get("field_value")?,
-            account_record_id: row.try_get("account_record_id")?,
-            tenant_record_id: row.try_get("tenant_record_id")?,
-        })
+row_struct! {
+    /// One `custom_fields` row.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct CustomFieldRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub object_id: Uuid,
+        pub object_type: String,
+        pub is_active: bool,
+        pub name: String => "field_name",
+        pub value: Option<String> => "field_value",
+        pub account_record_id: i64,
+        pub tenant_record_id: i64,
     }
 }
 

@@ -2,6 +2,9 @@
 //! connection or an open transaction) so the service layer decides the transaction boundaries;
 //! nothing here opens a transaction, knows about HTTP, or decides a business rule.
 
+#[macro_use]
+mod rows;
+
 pub mod account_emails;
 pub mod accounts;
 pub mod audit;
@@ -29,6 +32,7 @@ use crate::db::pool::PoolError;
 use crate::db::sql;
 
 use page::Search;
+pub use rows::FromRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -112,24 +116,6 @@ pub async fn execute_cached(
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<u64, StorageError> {
     Ok(sql::execute(client, sql, params).await?)
-}
-
-/// A value read from one row of a query: a table's record, or a tuple of the first columns.
-pub trait FromRow: Sized {
-    fn from_row(row: &Row) -> Result<Self, StorageError>;
-}
-
-/// The first columns of a row, in order: for queries that select one or two bare values.
-impl<A: for<'a> FromSql<'a>> FromRow for (A,) {
-    fn from_row(row: &Row) -> Result<Self, StorageError> {
-        Ok((row.try_get(0)?,))
-    }
-}
-
-impl<A: for<'a> FromSql<'a>, B: for<'a> FromSql<'a>> FromRow for (A, B) {
-    fn from_row(row: &Row) -> Result<Self, StorageError> {
-        Ok((row.try_get(0)?, row.try_get(1)?))
-    }
 }
 
 /// [`query_cached`], each row read as a `T`.

@@ -7,11 +7,10 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::{ChangeType, HistoryTarget};
-use super::{find_by, like_pattern, query_as, query_one_as, FromRow, Search, StorageError};
+use super::{find_by, like_pattern, query_as, query_one_as, Search, StorageError};
 
 /// The unique index that makes a second method with one external key in a tenant a conflict.
 pub const EXTERNAL_KEY_INDEX: &str = "payment_methods_external_key";
@@ -22,31 +21,18 @@ pub const ONE_EXTERNAL_PER_ACCOUNT_INDEX: &str = "payment_methods_one_external_p
 const DATA_COLUMNS: &str = "id, external_key, account_id, plugin_name, is_active,
     created_by, created_date, updated_by, updated_date, account_record_id, tenant_record_id";
 
-/// One `payment_methods` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentMethodRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub external_key: String,
-    pub account_id: Uuid,
-    pub plugin_name: String,
-    pub is_active: bool,
-    pub account_record_id: i64,
-    pub tenant_record_id: i64,
-}
-
-impl FromRow for PaymentMethodRecord {
-    fn from_row(row: &Row) -> Result<PaymentMethodRecord, StorageError> {
-        Ok(PaymentMethodRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            external_key: row.try_get("external_key")?,
-            account_id: row.try_get("account_id")?,
-            plugin_name: row.try_get("plugin_name")?,
-            is_active: row.try_get("is_active")?,
-            account_record_id: row.try_get("account_record_id")?,
-            tenant_record_id: row.try_get("tenant_record_id")?,
-        })
+row_struct! {
+    /// One `payment_methods` row.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct PaymentMethodRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub external_key: String,
+        pub account_id: Uuid,
+        pub plugin_name: String,
+        pub is_active: bool,
+        pub account_record_id: i64,
+        pub tenant_record_id: i64,
     }
 }
 

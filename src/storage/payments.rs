@@ -9,14 +9,12 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::accounts::AccountRecord;
 use super::audit::{
     audit_rows_of_history, record_with_history, AuditRow, ChangeType, HistoryTarget,
 };
-use super::names::read_name;
 use super::payment_methods::PaymentMethodRecord;
 use super::{
     execute_cached, find_by, like_pattern, query_as, query_one_as, query_opt_as, query_value,
@@ -36,79 +34,43 @@ const TRANSACTION_COLUMNS: &str = "id, attempt_id, transaction_external_key, tra
     payment_id, gateway_error_code, gateway_error_msg, created_by, created_date, updated_by,
     updated_date, account_record_id, tenant_record_id";
 
-/// One `payments` row. `record_id` is Kill Bill's payment number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub account_id: Uuid,
-    pub payment_method_id: Uuid,
-    pub external_key: String,
-    pub state_name: Option<String>,
-    pub last_success_state_name: Option<String>,
-    pub created_date: DateTime<Utc>,
-    pub updated_date: DateTime<Utc>,
-    pub account_record_id: i64,
-    pub tenant_record_id: i64,
-}
-
-impl FromRow for PaymentRecord {
-    fn from_row(row: &Row) -> Result<PaymentRecord, StorageError> {
-        Ok(PaymentRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            account_id: row.try_get("account_id")?,
-            payment_method_id: row.try_get("payment_method_id")?,
-            external_key: row.try_get("external_key")?,
-            state_name: row.try_get("state_name")?,
-            last_success_state_name: row.try_get("last_success_state_name")?,
-            created_date: row.try_get("created_date")?,
-            updated_date: row.try_get("updated_date")?,
-            account_record_id: row.try_get("account_record_id")?,
-            tenant_record_id: row.try_get("tenant_record_id")?,
-        })
+row_struct! {
+    /// One `payments` row. `record_id` is Kill Bill's payment number.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct PaymentRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub account_id: Uuid,
+        pub payment_method_id: Uuid,
+        pub external_key: String,
+        pub state_name: Option<String>,
+        pub last_success_state_name: Option<String>,
+        pub created_date: DateTime<Utc>,
+        pub updated_date: DateTime<Utc>,
+        pub account_record_id: i64,
+        pub tenant_record_id: i64,
     }
 }
 
-/// One `payment_transactions` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransactionRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub payment_id: Uuid,
-    pub external_key: String,
-    pub transaction_type: TransactionType,
-    pub effective_date: DateTime<Utc>,
-    pub status: TransactionStatus,
-    pub amount: Option<Decimal>,
-    pub currency: Option<String>,
-    pub processed_amount: Option<Decimal>,
-    pub processed_currency: Option<String>,
-    pub gateway_error_code: Option<String>,
-    pub gateway_error_msg: Option<String>,
-    pub created_date: DateTime<Utc>,
-    pub updated_date: DateTime<Utc>,
-}
-
-impl FromRow for TransactionRecord {
-    fn from_row(row: &Row) -> Result<TransactionRecord, StorageError> {
-        Ok(TransactionRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            payment_id: row.try_get("payment_id")?,
-            external_key: row.try_get("transaction_external_key")?,
-            transaction_type: read_name(row, "transaction_type", TransactionType::parse)?,
-            effective_date: row.try_get("effective_date")?,
-            status: read_name(row, "transaction_status", TransactionStatus::parse)?,
-            amount: row.try_get("amount")?,
-            currency: row.try_get("currency")?,
-            processed_amount: row.try_get("processed_amount")?,
-            processed_currency: row.try_get("processed_currency")?,
-            gateway_error_code: row.try_get("gateway_error_code")?,
-            gateway_error_msg: row.try_get("gateway_error_msg")?,
-            created_date: row.try_get("created_date")?,
-            updated_date: row.try_get("updated_date")?,
-        })
+row_struct! {
+    /// One `payment_transactions` row.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TransactionRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub payment_id: Uuid,
+        pub external_key: String => "transaction_external_key",
+        pub transaction_type: TransactionType,
+        pub effective_date: DateTime<Utc>,
+        pub status: TransactionStatus => "transaction_status",
+        pub amount: Option<Decimal>,
+        pub currency: Option<String>,
+        pub processed_amount: Option<Decimal>,
+        pub processed_currency: Option<String>,
+        pub gateway_error_code: Option<String>,
+        pub gateway_error_msg: Option<String>,
+        pub created_date: DateTime<Utc>,
+        pub updated_date: DateTime<Utc>,
     }
 }
 

@@ -8,11 +8,10 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::{ChangeType, HistoryTarget};
-use super::{query_as, query_one_as, query_opt_as, FromRow, StorageError};
+use super::{query_as, query_one_as, query_opt_as, StorageError};
 
 /// The unique index that makes a second live definition with one name in a tenant a conflict.
 pub const ACTIVE_NAME_INDEX: &str = "tag_definitions_active_name";
@@ -21,29 +20,17 @@ pub const ACTIVE_NAME_INDEX: &str = "tag_definitions_active_name";
 const DATA_COLUMNS: &str = "id, name, applicable_object_types, description, is_active,
     created_by, created_date, updated_by, updated_date, tenant_record_id";
 
-/// One `tag_definitions` row. `applicable_object_types` is Kill Bill's comma-joined list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagDefinitionRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub name: String,
-    pub applicable_object_types: Option<String>,
-    pub description: String,
-    pub is_active: bool,
-    pub tenant_record_id: i64,
-}
-
-impl FromRow for TagDefinitionRecord {
-    fn from_row(row: &Row) -> Result<TagDefinitionRecord, StorageError> {
-        Ok(TagDefinitionRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            applicable_object_types: row.try_get("applicable_object_types")?,
-            description: row.try_get("description")?,
-            is_active: row.try_get("is_active")?,
-            tenant_record_id: row.try_get("tenant_record_id")?,
-        })
+row_struct! {
+    /// One `tag_definitions` row. `applicable_object_types` is Kill Bill's comma-joined list.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TagDefinitionRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub name: String,
+        pub applicable_object_types: Option<String>,
+        pub description: String,
+        pub is_active: bool,
+        pub tenant_record_id: i64,
     }
 }
 

@@ -7,43 +7,27 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::audit::{ChangeType, HistoryTarget};
-use super::{
-    find_by, like_pattern, query_as, query_opt_as, query_value, FromRow, Search, StorageError,
-};
+use super::{find_by, like_pattern, query_as, query_opt_as, query_value, Search, StorageError};
 
 /// Every column a tag and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, tag_definition_id, object_id, object_type, is_active,
     created_by, created_date, updated_by, updated_date, account_record_id, tenant_record_id";
 
-/// One `tags` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub tag_definition_id: Uuid,
-    pub object_id: Uuid,
-    pub object_type: String,
-    pub is_active: bool,
-    pub account_record_id: i64,
-    pub tenant_record_id: i64,
-}
-
-impl FromRow for TagRecord {
-    fn from_row(row: &Row) -> Result<TagRecord, StorageError> {
-        Ok(TagRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            tag_definition_id: row.try_get("tag_definition_id")?,
-            object_id: row.try_get("object_id")?,
-            object_type: row.try_get("object_type")?,
-            is_active: row.try_get("is_active")?,
-            account_record_id: row.try_get("account_record_id")?,
-            tenant_record_id: row.try_get("tenant_record_id")?,
-        })
+row_struct! {
+    /// One `tags` row.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TagRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub tag_definition_id: Uuid,
+        pub object_id: Uuid,
+        pub object_type: String,
+        pub is_active: bool,
+        pub account_record_id: i64,
+        pub tenant_record_id: i64,
     }
 }
 
