@@ -96,7 +96,9 @@ impl AccountEmailService {
         let account = find_account(transaction, tenant.record_id, account_id).await?;
         let audit = context.audit(tenant.record_id, Some(account.record_id));
         for address in removed {
-            account_emails::deactivate_email(transaction, address.record_id, now, &audit).await?;
+            account_emails::TABLE
+                .deactivate_with_history(transaction, address.record_id, now, &audit)
+                .await?;
         }
         work.commit().await?;
         Ok(())
@@ -114,7 +116,9 @@ impl AccountEmailService {
         let read = self.db.read().await?;
         let connection = read.client();
         find_account(connection, tenant.record_id, account_id).await?;
-        let email = account_emails::find_email(connection, tenant.record_id, email_id).await?;
+        let email = account_emails::TABLE
+            .find_by_id(connection, tenant.record_id, email_id)
+            .await?;
         let found = email.map(|email| email.record_id);
         trail_with_history(
             connection,

@@ -350,13 +350,15 @@ impl TagService {
         if tags::count_active_tags_for_definition(transaction, tenant.record_id, id).await? > 0 {
             return Err(ServiceError::TagDefinitionInUse { id });
         }
-        tag_definitions::deactivate_tag_definition(
-            transaction,
-            record.record_id,
-            &context.created_by,
-            now,
-        )
-        .await?;
+        tag_definitions::TABLE
+            .set_active(
+                transaction,
+                record.record_id,
+                false,
+                &context.created_by,
+                now,
+            )
+            .await?;
         record_definition_change(transaction, &record, ChangeType::Delete, now, context).await?;
         work.commit().await?;
         Ok(())
@@ -485,7 +487,9 @@ impl TagService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let tag = tags::find_tag(connection, tenant.record_id, id).await?;
+        let tag = tags::TABLE
+            .find_by_id(connection, tenant.record_id, id)
+            .await?;
         let found = tag.map(|tag| tag.record_id);
         trail_with_history(connection, AuditedTable::Tag, tenant.record_id, found, id).await
     }
@@ -581,7 +585,9 @@ impl TagService {
             let mut found = false;
             // Normally one tag; all of them are removed, as Kill Bill's deleteTag does.
             for tag in carried.iter().filter(|tag| tag.tag_definition_id == id) {
-                tags::deactivate_tag(transaction, tag.record_id, &context.created_by, now).await?;
+                tags::TABLE
+                    .set_active(transaction, tag.record_id, false, &context.created_by, now)
+                    .await?;
                 let change = TagChange {
                     tag,
                     account_id: locked.owner.account_id,
@@ -800,8 +806,9 @@ async fn record_tag_change(
         definition,
         change_type,
     } = change;
-    let history_record_id =
-        tags::insert_tag_history(transaction, tag.record_id, change_type).await?;
+    let history_record_id = tags::TABLE
+        .copy_to_history(transaction, tag.record_id, change_type)
+        .await?;
     insert_audit_log(
         transaction,
         AuditedTable::Tag.history_table_name(),
@@ -856,12 +863,9 @@ async fn record_definition_change(
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
-    let history_record_id = tag_definitions::insert_tag_definition_history(
-        transaction,
-        definition.record_id,
-        change_type,
-    )
-    .await?;
+    let history_record_id = tag_definitions::TABLE
+        .copy_to_history(transaction, definition.record_id, change_type)
+        .await?;
     insert_audit_log(
         transaction,
         AuditedTable::TagDefinition.history_table_name(),

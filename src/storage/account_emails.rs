@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::audit::{change_with_history, deactivate_with_history, ChangeType, HistoryTarget};
-use super::{find_by, query_as, AuditContext, StorageError};
+use super::audit::{change_with_history, ChangeType};
+use super::table::Table;
+use super::{query_as, AuditContext, StorageError};
 
 /// Every column an address and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, account_id, email, is_active, created_by, created_date,
@@ -28,12 +29,13 @@ row_struct! {
     }
 }
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "account_emails",
-    history_table: "account_email_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: "ACCOUNT_EMAIL_HISTORY",
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<AccountEmailRecord> = Table::new(
+    "account_emails",
+    "account_email_history",
+    DATA_COLUMNS,
+    "ACCOUNT_EMAIL_HISTORY",
+);
 
 /// Adds an active address to the account (its record id is the audit context's), with its
 /// history and audit rows, unless the account already has it active: then nothing is written
@@ -51,7 +53,7 @@ pub async fn insert_email_unless_present(
     // same address waits for the other transaction, then finds it and writes nothing.
     change_with_history(
         client,
-        HISTORY,
+        TABLE,
         &format!(
             "insert into account_emails ({DATA_COLUMNS})
              values ($1, $2, $3, true, $4, $5, $4, $5, $6, $7)
@@ -74,17 +76,6 @@ pub async fn insert_email_unless_present(
     .await
 }
 
-/// Marks the active address `record_id` removed, with its history and audit rows; `None` when
-/// it was removed already (a concurrent removal).
-pub async fn deactivate_email(
-    client: &impl GenericClient,
-    record_id: i64,
-    now: DateTime<Utc>,
-    audit: &AuditContext<'_>,
-) -> Result<Option<AccountEmailRecord>, StorageError> {
-    deactivate_with_history(client, HISTORY, record_id, now, audit).await
-}
-
 /// The account's active addresses in the order they were added.
 pub async fn find_emails_for_account(
     client: &impl GenericClient,
@@ -99,13 +90,4 @@ pub async fn find_emails_for_account(
         &[&account_id, &tenant_record_id],
     )
     .await
-}
-
-/// The tenant's address with this id, removed or not.
-pub async fn find_email(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<AccountEmailRecord>, StorageError> {
-    find_by(client, "account_emails", "id", &id, tenant_record_id, "").await
 }

@@ -11,7 +11,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::{ChangeType, HistoryTarget, AUDIT_LOG_COLUMNS};
+use super::audit::AUDIT_LOG_COLUMNS;
+use super::table::Table;
 use super::{
     find_by, like_pattern, query_as, query_one_as, AuditContext, FromRow, Search, StorageError,
 };
@@ -108,12 +109,13 @@ impl FromRow for AccountRecord {
     }
 }
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "accounts",
-    history_table: "account_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: ACCOUNT_HISTORY_TABLE,
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<AccountRecord> = Table::new(
+    "accounts",
+    "account_history",
+    DATA_COLUMNS,
+    ACCOUNT_HISTORY_TABLE,
+);
 
 /// `before`, then the [`AccountData`] fields in [`DATA_COLUMNS`] order, then `after`: the
 /// parameters of the insert and the update, which bind the same 22 fields.
@@ -233,28 +235,6 @@ pub async fn update_account(
     .await
 }
 
-/// Copies the current state of the account `record_id` into `account_history` as one change;
-/// returns the history row's record id (what the audit log points at).
-pub async fn insert_account_history(
-    client: &impl GenericClient,
-    record_id: i64,
-    change_type: ChangeType,
-) -> Result<i64, StorageError> {
-    HISTORY
-        .copy_to_history(client, record_id, change_type)
-        .await
-}
-
-/// The tenant's account with this id.
-pub async fn find_account_by_id(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<AccountRecord>, StorageError> {
-    // No lock: a snapshot read.
-    find_by(client, "accounts", "id", &id, tenant_record_id, "").await
-}
-
 /// The tenant's account with this id, locked until the caller's transaction ends so that two
 /// updates of one account apply one after the other.
 pub async fn lock_account_by_id(
@@ -269,24 +249,6 @@ pub async fn lock_account_by_id(
         &id,
         tenant_record_id,
         "for no key update",
-    )
-    .await
-}
-
-/// The tenant's account with this external key.
-pub async fn find_account_by_external_key(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    external_key: &str,
-) -> Result<Option<AccountRecord>, StorageError> {
-    // No lock: a snapshot read.
-    find_by(
-        client,
-        "accounts",
-        "external_key",
-        &external_key,
-        tenant_record_id,
-        "",
     )
     .await
 }

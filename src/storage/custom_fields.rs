@@ -10,10 +10,9 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::audit::{
-    change_with_history, deactivate_with_history, record_with_history, ChangeType, HistoryTarget,
-};
-use super::{find_by, like_pattern, query_as, AuditContext, Search, StorageError};
+use super::audit::{change_with_history, record_with_history, ChangeType};
+use super::table::Table;
+use super::{like_pattern, query_as, AuditContext, Search, StorageError};
 
 /// The unique index refusing a second active field with one name and value on one object.
 pub const ACTIVE_NAME_VALUE_INDEX: &str = "custom_fields_active_object_name_value";
@@ -97,12 +96,13 @@ const FILTER_CLAUSE: &str = "tenant_record_id = $1 and is_active
     and ($4::text is null
          or (object_type = $4 and field_name = $5 and ($6::text is null or field_value = $6)))";
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "custom_fields",
-    history_table: "custom_field_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: "CUSTOM_FIELD_HISTORY",
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<CustomFieldRecord> = Table::new(
+    "custom_fields",
+    "custom_field_history",
+    DATA_COLUMNS,
+    "CUSTOM_FIELD_HISTORY",
+);
 
 /// Adds an active field with its history and audit rows. A field the object already carries
 /// with this name and value comes back as a unique violation on [`ACTIVE_NAME_VALUE_INDEX`].
@@ -115,7 +115,7 @@ pub async fn insert_custom_field(
     let account_record_id = audit.account_record_id.unwrap_or_default();
     record_with_history(
         client,
-        HISTORY,
+        TABLE,
         &format!(
             "insert into custom_fields ({DATA_COLUMNS})
              values ($1, $2, $3, true, $4, $5, $6, $7, $6, $7, $8, $9)
@@ -150,7 +150,7 @@ pub async fn update_custom_field_value(
 ) -> Result<Option<CustomFieldRecord>, StorageError> {
     change_with_history(
         client,
-        HISTORY,
+        TABLE,
         "update custom_fields set field_value = $2, updated_by = $3, updated_date = $4
          where record_id = $1 and is_active
          returning *",
@@ -160,17 +160,6 @@ pub async fn update_custom_field_value(
         audit,
     )
     .await
-}
-
-/// Marks the active field `record_id` removed, with its history and audit rows; `None` when it
-/// was removed already (a concurrent removal).
-pub async fn deactivate_custom_field(
-    client: &impl GenericClient,
-    record_id: i64,
-    now: DateTime<Utc>,
-    audit: &AuditContext<'_>,
-) -> Result<Option<CustomFieldRecord>, StorageError> {
-    deactivate_with_history(client, HISTORY, record_id, now, audit).await
 }
 
 /// The object's active fields in the order they were added.
@@ -207,15 +196,6 @@ pub async fn find_custom_fields_for_account(
         &[&account_record_id, &tenant_record_id, &object_type],
     )
     .await
-}
-
-/// The tenant's field with this id, removed or not.
-pub async fn find_custom_field(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<CustomFieldRecord>, StorageError> {
-    find_by(client, "custom_fields", "id", &id, tenant_record_id, "").await
 }
 
 /// One page of the tenant's active fields that `filter` keeps, in `record_id` order

@@ -18,6 +18,7 @@ mod page;
 pub mod payment_methods;
 pub mod payments;
 pub mod security;
+pub mod table;
 pub mod tag_definitions;
 pub mod tags;
 pub mod tenant_kvs;

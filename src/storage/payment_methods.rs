@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::audit::{ChangeType, HistoryTarget};
-use super::{find_by, like_pattern, query_as, query_one_as, Search, StorageError};
+use super::table::Table;
+use super::{like_pattern, query_as, query_one_as, Search, StorageError};
 
 /// The unique index that makes a second method with one external key in a tenant a conflict.
 pub const EXTERNAL_KEY_INDEX: &str = "payment_methods_external_key";
@@ -36,12 +36,13 @@ row_struct! {
     }
 }
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "payment_methods",
-    history_table: "payment_method_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: "PAYMENT_METHOD_HISTORY",
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<PaymentMethodRecord> = Table::new(
+    "payment_methods",
+    "payment_method_history",
+    DATA_COLUMNS,
+    "PAYMENT_METHOD_HISTORY",
+);
 
 /// What a new method holds.
 #[derive(Debug, Clone)]
@@ -80,56 +81,6 @@ pub async fn insert_payment_method(
             &method.account_record_id,
             &method.tenant_record_id,
         ],
-    )
-    .await
-}
-
-/// Marks the method `record_id` deleted (is_active false); the row stays.
-pub async fn deactivate_payment_method(
-    client: &impl GenericClient,
-    record_id: i64,
-    updated_by: &str,
-    updated_date: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    HISTORY
-        .set_active(client, record_id, false, updated_by, updated_date)
-        .await
-}
-
-/// Copies the current state of the method `record_id` into `payment_method_history` as one
-/// change; returns the history row's record id (what the audit log points at).
-pub async fn insert_payment_method_history(
-    client: &impl GenericClient,
-    record_id: i64,
-    change_type: ChangeType,
-) -> Result<i64, StorageError> {
-    HISTORY
-        .copy_to_history(client, record_id, change_type)
-        .await
-}
-
-/// The tenant's method with this id, deleted or not.
-pub async fn find_payment_method_by_id(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<PaymentMethodRecord>, StorageError> {
-    find_by(client, "payment_methods", "id", &id, tenant_record_id, "").await
-}
-
-/// The tenant's method with this external key, deleted or not.
-pub async fn find_payment_method_by_external_key(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    external_key: &str,
-) -> Result<Option<PaymentMethodRecord>, StorageError> {
-    find_by(
-        client,
-        "payment_methods",
-        "external_key",
-        &external_key,
-        tenant_record_id,
-        "",
     )
     .await
 }
@@ -173,19 +124,6 @@ pub async fn set_account_payment_method(
     )
     .await?;
     Ok(())
-}
-
-/// Marks the deleted method `record_id` active again (a plugin still has it), as Kill Bill's
-/// refresh does; the row's history is the caller's.
-pub async fn reactivate_payment_method(
-    client: &impl GenericClient,
-    record_id: i64,
-    updated_by: &str,
-    updated_date: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    HISTORY
-        .set_active(client, record_id, true, updated_by, updated_date)
-        .await
 }
 
 /// Which of the tenant's active methods a page holds.

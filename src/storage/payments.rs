@@ -12,10 +12,9 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::accounts::AccountRecord;
-use super::audit::{
-    audit_rows_of_history, record_with_history, AuditRow, ChangeType, HistoryTarget,
-};
+use super::audit::{audit_rows_of_history, record_with_history, AuditRow, ChangeType};
 use super::payment_methods::PaymentMethodRecord;
+use super::table::Table;
 use super::{
     execute_cached, find_by, like_pattern, query_as, query_one_as, query_opt_as, query_value,
     AuditContext, FromRow, Search, StorageError,
@@ -149,19 +148,19 @@ pub struct TransactionOutcome<'a> {
     pub gateway_error_msg: Option<&'a str>,
 }
 
-const PAYMENT_HISTORY: HistoryTarget = HistoryTarget {
-    table: "payments",
-    history_table: "payment_history",
-    columns: PAYMENT_COLUMNS,
-    audit_table_name: "PAYMENT_HISTORY",
-};
+const PAYMENT_TABLE: Table<PaymentRecord> = Table::new(
+    "payments",
+    "payment_history",
+    PAYMENT_COLUMNS,
+    "PAYMENT_HISTORY",
+);
 
-const TRANSACTION_HISTORY: HistoryTarget = HistoryTarget {
-    table: "payment_transactions",
-    history_table: "payment_transaction_history",
-    columns: TRANSACTION_COLUMNS,
-    audit_table_name: "PAYMENT_TRANSACTION_HISTORY",
-};
+const TRANSACTION_TABLE: Table<TransactionRecord> = Table::new(
+    "payment_transactions",
+    "payment_transaction_history",
+    TRANSACTION_COLUMNS,
+    "PAYMENT_TRANSACTION_HISTORY",
+);
 
 /// Inserts a payment with no state yet, with its history and audit rows.
 pub async fn insert_payment(
@@ -172,7 +171,7 @@ pub async fn insert_payment(
 ) -> Result<PaymentRecord, StorageError> {
     record_with_history(
         client,
-        PAYMENT_HISTORY,
+        PAYMENT_TABLE,
         &format!(
             "insert into payments ({PAYMENT_COLUMNS})
              values ($1, $2, $3, $4, null, null, $5, $6, $5, $6, $7, $8)
@@ -248,7 +247,7 @@ async fn set_payment_state(
     );
     record_with_history(
         client,
-        PAYMENT_HISTORY,
+        PAYMENT_TABLE,
         &change,
         ChangeType::Update,
         &[
@@ -274,7 +273,7 @@ pub async fn touch_payment(
 ) -> Result<PaymentRecord, StorageError> {
     record_with_history(
         client,
-        PAYMENT_HISTORY,
+        PAYMENT_TABLE,
         "update payments set updated_by = $2, updated_date = $3
          where record_id = $1
          returning *",
@@ -295,7 +294,7 @@ pub async fn insert_transaction(
 ) -> Result<TransactionRecord, StorageError> {
     record_with_history(
         client,
-        TRANSACTION_HISTORY,
+        TRANSACTION_TABLE,
         &format!(
             "insert into payment_transactions ({TRANSACTION_COLUMNS})
              values ($1, null, $2, $3, $4, 'UNKNOWN', $5, $6, null, null, $7, null, null,
@@ -320,7 +319,7 @@ pub async fn update_transaction_outcome(
 ) -> Result<TransactionRecord, StorageError> {
     record_with_history(
         client,
-        TRANSACTION_HISTORY,
+        TRANSACTION_TABLE,
         "update payment_transactions set transaction_status = $2, processed_amount = $3,
                 processed_currency = $4, gateway_error_code = $5, gateway_error_msg = $6,
                 updated_by = $7, updated_date = $8
@@ -356,7 +355,7 @@ pub async fn insert_settled_payment(
 ) -> Result<PaymentRecord, StorageError> {
     insert_settled(
         client,
-        PAYMENT_HISTORY,
+        PAYMENT_TABLE,
         &format!(
             "insert into payments ({PAYMENT_COLUMNS})
              values ($1, $2, $3, $4, $9, $10, $5, $6, $5, $6, $7, $8)
@@ -389,7 +388,7 @@ pub async fn insert_settled_transaction(
 ) -> Result<TransactionRecord, StorageError> {
     insert_settled(
         client,
-        TRANSACTION_HISTORY,
+        TRANSACTION_TABLE,
         &format!(
             "insert into payment_transactions ({TRANSACTION_COLUMNS})
              values ($1, null, $2, $3, $4, $12, $5, $6, $13, $14, $7, $15, $16,
@@ -429,7 +428,7 @@ pub async fn insert_settled_transaction(
 /// `step.change_type`), and their audit rows, in that order; the inserted row.
 async fn insert_settled<T: FromRow>(
     client: &impl GenericClient,
-    target: HistoryTarget,
+    target: Table<T>,
     insert: &str,
     history_columns: &str,
     params: &[&(dyn ToSql + Sync)],

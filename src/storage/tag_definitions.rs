@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::audit::{ChangeType, HistoryTarget};
+use super::table::Table;
 use super::{query_as, query_one_as, query_opt_as, StorageError};
 
 /// The unique index that makes a second live definition with one name in a tenant a conflict.
@@ -34,12 +34,13 @@ row_struct! {
     }
 }
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "tag_definitions",
-    history_table: "tag_definition_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: "TAG_DEFINITION_HISTORY",
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<TagDefinitionRecord> = Table::new(
+    "tag_definitions",
+    "tag_definition_history",
+    DATA_COLUMNS,
+    "TAG_DEFINITION_HISTORY",
+);
 
 /// What a new definition holds.
 #[derive(Debug, Clone)]
@@ -78,30 +79,6 @@ pub async fn insert_tag_definition(
         ],
     )
     .await
-}
-
-/// Marks the definition `record_id` deleted (is_active false); the row stays.
-pub async fn deactivate_tag_definition(
-    client: &impl GenericClient,
-    record_id: i64,
-    updated_by: &str,
-    updated_date: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    HISTORY
-        .set_active(client, record_id, false, updated_by, updated_date)
-        .await
-}
-
-/// Copies the current state of the definition `record_id` into `tag_definition_history` as one
-/// change; returns the history row's record id (what the audit log points at).
-pub async fn insert_tag_definition_history(
-    client: &impl GenericClient,
-    record_id: i64,
-    change_type: ChangeType,
-) -> Result<i64, StorageError> {
-    HISTORY
-        .copy_to_history(client, record_id, change_type)
-        .await
 }
 
 /// The tenant's live definitions in creation order.

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::audit::{ChangeType, HistoryTarget};
-use super::{find_by, like_pattern, query_as, query_opt_as, query_value, Search, StorageError};
+use super::table::Table;
+use super::{like_pattern, query_as, query_opt_as, query_value, Search, StorageError};
 
 /// Every column a tag and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, tag_definition_id, object_id, object_type, is_active,
@@ -31,12 +31,8 @@ row_struct! {
     }
 }
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "tags",
-    history_table: "tag_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: "TAG_HISTORY",
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<TagRecord> = Table::new("tags", "tag_history", DATA_COLUMNS, "TAG_HISTORY");
 
 /// What a new tag holds.
 #[derive(Debug, Clone)]
@@ -82,30 +78,6 @@ pub async fn insert_tag_unless_present(
         ],
     )
     .await
-}
-
-/// Marks the tag `record_id` removed (is_active false); the row stays.
-pub async fn deactivate_tag(
-    client: &impl GenericClient,
-    record_id: i64,
-    updated_by: &str,
-    updated_date: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    HISTORY
-        .set_active(client, record_id, false, updated_by, updated_date)
-        .await
-}
-
-/// Copies the current state of the tag `record_id` into `tag_history` as one change; returns
-/// the history row's record id (what the audit log points at).
-pub async fn insert_tag_history(
-    client: &impl GenericClient,
-    record_id: i64,
-    change_type: ChangeType,
-) -> Result<i64, StorageError> {
-    HISTORY
-        .copy_to_history(client, record_id, change_type)
-        .await
 }
 
 /// The object's tags in the order they were added; removed ones only when `include_deleted`.
@@ -170,15 +142,6 @@ pub async fn find_tags_for_account(
         ],
     )
     .await
-}
-
-/// The tenant's tag with this id, removed or not.
-pub async fn find_tag(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<TagRecord>, StorageError> {
-    find_by(client, "tags", "id", &id, tenant_record_id, "").await
 }
 
 /// A definition a tag search matches names and descriptions against, besides the tenant's own

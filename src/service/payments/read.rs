@@ -268,13 +268,10 @@ impl PaymentService {
     ) -> Result<Vec<PaymentTransactionInfo>, ServiceError> {
         let plugin_name = {
             let work = self.inner.db.read().await?;
-            payment_methods::find_payment_method_by_id(
-                work.client(),
-                tenant.record_id,
-                payment.payment_method_id,
-            )
-            .await?
-            .map(|method| method.plugin_name)
+            payment_methods::TABLE
+                .find_by_id(work.client(), tenant.record_id, payment.payment_method_id)
+                .await?
+                .map(|method| method.plugin_name)
         };
         let Some(plugin) = plugin_name.and_then(|name| self.inner.plugins.get(&name)) else {
             return Ok(Vec::new());
