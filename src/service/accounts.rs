@@ -312,10 +312,9 @@ impl AccountService {
     ) -> Result<Page<AccountView>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let page = accounts::list_accounts(
+        let page = accounts::search(search).page(
             connection,
             tenant.record_id,
-            search,
             request.offset,
             request.size(),
             request.descending(),
@@ -325,7 +324,7 @@ impl AccountService {
             measure(
                 Dao,
                 "accounts:count_accounts",
-                accounts::count_accounts(connection, tenant.record_id, search),
+                accounts::search(search).count(connection, tenant.record_id),
             )
         };
         let total = count(search).await?;

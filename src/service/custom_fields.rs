@@ -270,17 +270,16 @@ impl CustomFieldService {
     ) -> Result<Page<CustomFieldView>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let fields = custom_fields::list_custom_fields(
-            connection,
-            tenant.record_id,
-            filter,
-            request.offset,
-            request.size(),
-            request.descending(),
-        )
-        .await?;
-        let count =
-            |filter| custom_fields::count_custom_fields(connection, tenant.record_id, filter);
+        let fields = custom_fields::search(filter)
+            .page(
+                connection,
+                tenant.record_id,
+                request.offset,
+                request.size(),
+                request.descending(),
+            )
+            .await?;
+        let count = |filter| custom_fields::search(filter).count(connection, tenant.record_id);
         let (total, max) = page_totals(count, filter, FieldFilter::All).await?;
         let views = with_trails(&read, tenant, fields, audit).await?;
         Ok(Page::new(views, request, total, max))

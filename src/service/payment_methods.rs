@@ -527,17 +527,16 @@ impl PaymentMethodService {
         };
         let read = self.db.read().await?;
         let connection = read.client();
-        let methods = payment_methods::list_payment_methods(
-            connection,
-            tenant.record_id,
-            filter,
-            request.offset,
-            request.size(),
-            request.descending(),
-        )
-        .await?;
-        let count =
-            |filter| payment_methods::count_payment_methods(connection, tenant.record_id, filter);
+        let methods = payment_methods::search(filter)
+            .page(
+                connection,
+                tenant.record_id,
+                request.offset,
+                request.size(),
+                request.descending(),
+            )
+            .await?;
+        let count = |filter| payment_methods::search(filter).count(connection, tenant.record_id);
         let (total, max) = page_totals(count, filter, MethodFilter::Plugin(None)).await?;
         let listed = listed_methods(connection, tenant, methods, options.audit).await?;
         drop(read);

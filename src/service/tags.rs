@@ -463,16 +463,16 @@ impl TagService {
             Some(key) => TagFilter::Key { key, fixed: &fixed },
             None => TagFilter::All,
         };
-        let found = tags::list_tags(
-            connection,
-            tenant.record_id,
-            filter,
-            request.offset,
-            request.size(),
-            request.descending(),
-        )
-        .await?;
-        let count = |filter| tags::count_tags(connection, tenant.record_id, filter);
+        let found = tags::search(filter)
+            .page(
+                connection,
+                tenant.record_id,
+                request.offset,
+                request.size(),
+                request.descending(),
+            )
+            .await?;
+        let count = |filter| tags::search(filter).count(connection, tenant.record_id);
         let (total, max) = page_totals(count, filter, TagFilter::All).await?;
         let views = tag_views(connection, tenant, found, audit).await?;
         Ok(Page::new(views, request, total, max))

@@ -13,9 +13,7 @@ use uuid::Uuid;
 
 use super::audit::AUDIT_LOG_COLUMNS;
 use super::table::Table;
-use super::{
-    find_by, like_pattern, query_as, query_one_as, AuditContext, FromRow, Search, StorageError,
-};
+use super::{find_by, query_as, query_one_as, AuditContext, FromRow, Search, StorageError};
 
 /// Kill Bill's TableName of the account history rows, which the audit log points at.
 pub const ACCOUNT_HISTORY_TABLE: &str = "ACCOUNT_HISTORY";
@@ -277,40 +275,8 @@ const SEARCH_CLAUSE: &str = "tenant_record_id = $1
          or id::text = $2 or name like $3 or email like $3
          or external_key like $3 or company_name like $3)";
 
-/// One page of the tenant's accounts, or of those matching `search` ([`SEARCH_CLAUSE`]), in
-/// `record_id` order (descending when `descending`, Kill Bill's negative limit).
-pub async fn list_accounts(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    search: Option<&str>,
-    offset: i64,
-    limit: i64,
-    descending: bool,
-) -> Result<Vec<AccountRecord>, StorageError> {
-    let like = search.map(like_pattern);
-    account_search(&[&tenant_record_id, &search, &like])
-        .page(client, offset, limit, descending)
-        .await
-}
-
-/// How many of the tenant's accounts match `search` (all of them when `None`), with the same
-/// clause as [`list_accounts`].
-pub async fn count_accounts(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    search: Option<&str>,
-) -> Result<i64, StorageError> {
-    let like = search.map(like_pattern);
-    account_search(&[&tenant_record_id, &search, &like])
-        .count(client)
-        .await
-}
-
-fn account_search<'a>(params: &'a [&'a (dyn ToSql + Sync)]) -> Search<'a> {
-    Search {
-        from: "accounts",
-        rows: "*",
-        clause: SEARCH_CLAUSE,
-        params,
-    }
+/// The tenant's accounts, or those matching `key` ([`SEARCH_CLAUSE`]), for a page
+/// ([`Search::page`]) and its count ([`Search::count`]).
+pub fn search(key: Option<&str>) -> Search<'_, AccountRecord> {
+    Search::by_key("accounts", SEARCH_CLAUSE, key)
 }

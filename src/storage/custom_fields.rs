@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::audit::{change_with_history, record_with_history, ChangeType};
 use super::table::Table;
-use super::{like_pattern, query_as, AuditContext, Search, StorageError};
+use super::{like_pattern, query_as, AuditContext, Search, SearchValue, StorageError};
 
 /// The unique index refusing a second active field with one name and value on one object.
 pub const ACTIVE_NAME_VALUE_INDEX: &str = "custom_fields_active_object_name_value";
@@ -198,40 +198,10 @@ pub async fn find_custom_fields_for_account(
     .await
 }
 
-/// One page of the tenant's active fields that `filter` keeps, in `record_id` order
-/// (descending when `descending`, Kill Bill's negative limit).
-pub async fn list_custom_fields(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: FieldFilter<'_>,
-    offset: i64,
-    limit: i64,
-    descending: bool,
-) -> Result<Vec<CustomFieldRecord>, StorageError> {
-    let [key, like, object_type, name, value] = filter.params();
-    search(&[&tenant_record_id, &key, &like, &object_type, &name, &value])
-        .page(client, offset, limit, descending)
-        .await
-}
-
-/// How many of the tenant's active fields `filter` keeps.
-pub async fn count_custom_fields(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: FieldFilter<'_>,
-) -> Result<i64, StorageError> {
-    let [key, like, object_type, name, value] = filter.params();
-    search(&[&tenant_record_id, &key, &like, &object_type, &name, &value])
-        .count(client)
-        .await
-}
-
-/// The tenant's active fields [`FILTER_CLAUSE`] keeps, its values in `params`.
-fn search<'a>(params: &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]) -> Search<'a> {
-    Search {
-        from: "custom_fields",
-        rows: "*",
-        clause: FILTER_CLAUSE,
-        params,
-    }
+/// The tenant's active fields that `filter` keeps ([`FILTER_CLAUSE`]), for a page
+/// ([`Search::page`]) and its count ([`Search::count`]).
+pub fn search(filter: FieldFilter<'_>) -> Search<'_, CustomFieldRecord> {
+    let values = filter.params().into_iter();
+    let values = values.map(|value| Box::new(value) as SearchValue<'_>);
+    Search::new("custom_fields", "*", FILTER_CLAUSE, values.collect())
 }

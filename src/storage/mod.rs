@@ -14,7 +14,7 @@ pub mod export;
 mod names;
 pub mod node_infos;
 pub mod objects;
-mod page;
+pub mod page;
 pub mod payment_methods;
 pub mod payments;
 pub mod security;
@@ -32,7 +32,7 @@ use tokio_postgres::Row;
 use crate::db::pool::PoolError;
 use crate::db::sql;
 
-use page::Search;
+use page::{Search, SearchValue};
 pub use rows::FromRow;
 
 #[derive(Debug, thiserror::Error)]

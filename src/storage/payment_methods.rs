@@ -10,7 +10,7 @@ use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use super::table::Table;
-use super::{like_pattern, query_as, query_one_as, Search, StorageError};
+use super::{like_pattern, query_as, query_one_as, Search, SearchValue, StorageError};
 
 /// The unique index that makes a second method with one external key in a tenant a conflict.
 pub const EXTERNAL_KEY_INDEX: &str = "payment_methods_external_key";
@@ -142,47 +142,13 @@ const METHOD_FILTER_CLAUSE: &str = "tenant_record_id = $1 and is_active
     and ($3::text is null or id::text = $3 or account_id::text = $3
          or external_key like $4 or plugin_name like $4)";
 
-fn method_filter_params(filter: MethodFilter<'_>) -> (Option<&str>, Option<&str>, Option<String>) {
-    match filter {
+/// The tenant's active methods that `filter` keeps ([`METHOD_FILTER_CLAUSE`]), for a page
+/// ([`Search::page`]) and its count ([`Search::count`]).
+pub fn search(filter: MethodFilter<'_>) -> Search<'_, PaymentMethodRecord> {
+    let (plugin_name, key, like) = match filter {
         MethodFilter::Plugin(plugin_name) => (plugin_name, None, None),
         MethodFilter::Key(key) => (None, Some(key), Some(like_pattern(key))),
-    }
-}
-
-/// One page of the tenant's active methods that `filter` keeps, in `record_id` order
-/// (descending when `descending`, Kill Bill's negative limit).
-pub async fn list_payment_methods(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: MethodFilter<'_>,
-    offset: i64,
-    limit: i64,
-    descending: bool,
-) -> Result<Vec<PaymentMethodRecord>, StorageError> {
-    let (plugin_name, key, like) = method_filter_params(filter);
-    search(&[&tenant_record_id, &plugin_name, &key, &like])
-        .page(client, offset, limit, descending)
-        .await
-}
-
-/// How many of the tenant's active methods `filter` keeps.
-pub async fn count_payment_methods(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: MethodFilter<'_>,
-) -> Result<i64, StorageError> {
-    let (plugin_name, key, like) = method_filter_params(filter);
-    search(&[&tenant_record_id, &plugin_name, &key, &like])
-        .count(client)
-        .await
-}
-
-/// The tenant's active methods [`METHOD_FILTER_CLAUSE`] keeps, its values in `params`.
-fn search<'a>(params: &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]) -> Search<'a> {
-    Search {
-        from: "payment_methods",
-        rows: "*",
-        clause: METHOD_FILTER_CLAUSE,
-        params,
-    }
+    };
+    let values: Vec<SearchValue> = vec![Box::new(plugin_name), Box::new(key), Box::new(like)];
+    Search::new("payment_methods", "*", METHOD_FILTER_CLAUSE, values)
 }

@@ -16,8 +16,8 @@ use super::audit::{audit_rows_of_history, record_with_history, AuditRow, ChangeT
 use super::payment_methods::PaymentMethodRecord;
 use super::table::Table;
 use super::{
-    execute_cached, find_by, like_pattern, query_as, query_one_as, query_opt_as, query_value,
-    AuditContext, FromRow, Search, StorageError,
+    execute_cached, find_by, query_as, query_one_as, query_opt_as, query_value, AuditContext,
+    FromRow, Search, StorageError,
 };
 use crate::domain::payments::{TransactionStatus, TransactionType};
 
@@ -498,42 +498,10 @@ const PAYMENT_SEARCH_CLAUSE: &str = "tenant_record_id = $1
          or payment_method_id::text = $2 or external_key like $3
          or state_name like $3)";
 
-/// One page of the tenant's payments, or of those matching `search` (Kill Bill's PaymentSqlDao
-/// `searchQuery`: the id, the account id or the payment method id equal to the key, or the
-/// external key or state name containing it), in record id order (descending when asked).
-pub async fn list_payments(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    search: Option<&str>,
-    offset: i64,
-    limit: i64,
-    descending: bool,
-) -> Result<Vec<PaymentRecord>, StorageError> {
-    let like = search.map(like_pattern);
-    payment_search(&[&tenant_record_id, &search, &like])
-        .page(client, offset, limit, descending)
-        .await
-}
-
-/// How many of the tenant's payments match `search`, with [`list_payments`]' clause.
-pub async fn count_payments(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    search: Option<&str>,
-) -> Result<i64, StorageError> {
-    let like = search.map(like_pattern);
-    payment_search(&[&tenant_record_id, &search, &like])
-        .count(client)
-        .await
-}
-
-fn payment_search<'a>(params: &'a [&'a (dyn ToSql + Sync)]) -> Search<'a> {
-    Search {
-        from: "payments",
-        rows: "*",
-        clause: PAYMENT_SEARCH_CLAUSE,
-        params,
-    }
+/// The tenant's payments, or those matching `key` ([`PAYMENT_SEARCH_CLAUSE`]), for a page
+/// ([`Search::page`]) and its count ([`Search::count`]).
+pub fn search(key: Option<&str>) -> Search<'_, PaymentRecord> {
+    Search::by_key("payments", PAYMENT_SEARCH_CLAUSE, key)
 }
 
 /// The transactions of these payments, in effective date order (then creation order).

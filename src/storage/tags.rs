@@ -10,7 +10,7 @@ use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use super::table::Table;
-use super::{like_pattern, query_as, query_opt_as, query_value, Search, StorageError};
+use super::{like_pattern, query_as, query_opt_as, query_value, Search, SearchValue, StorageError};
 
 /// Every column a tag and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, tag_definition_id, object_id, object_type, is_active,
@@ -204,40 +204,16 @@ fn tag_filter_params<'a>(filter: TagFilter<'a>) -> TagFilterParams<'a> {
     }
 }
 
-/// One page of the tenant's active tags that `filter` keeps, in `record_id` order (descending
-/// when `descending`, Kill Bill's negative limit).
-pub async fn list_tags(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: TagFilter<'_>,
-    offset: i64,
-    limit: i64,
-    descending: bool,
-) -> Result<Vec<TagRecord>, StorageError> {
+/// The tenant's active tags that `filter` keeps ([`TAG_FILTER_CLAUSE`]), for a page
+/// ([`Search::page`]) and its count ([`Search::count`]).
+pub fn search(filter: TagFilter<'_>) -> Search<'_, TagRecord> {
     let (key, like, ids, names, descriptions) = tag_filter_params(filter);
-    search(&[&tenant_record_id, &key, &like, &ids, &names, &descriptions])
-        .page(client, offset, limit, descending)
-        .await
-}
-
-/// How many of the tenant's active tags `filter` keeps.
-pub async fn count_tags(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: TagFilter<'_>,
-) -> Result<i64, StorageError> {
-    let (key, like, ids, names, descriptions) = tag_filter_params(filter);
-    search(&[&tenant_record_id, &key, &like, &ids, &names, &descriptions])
-        .count(client)
-        .await
-}
-
-/// The tenant's active tags [`TAG_FILTER_CLAUSE`] keeps, its values in `params`.
-fn search<'a>(params: &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]) -> Search<'a> {
-    Search {
-        from: "tags t",
-        rows: "t.*",
-        clause: TAG_FILTER_CLAUSE,
-        params,
-    }
+    let values: Vec<SearchValue<'_>> = vec![
+        Box::new(key),
+        Box::new(like),
+        Box::new(ids),
+        Box::new(names),
+        Box::new(descriptions),
+    ];
+    Search::new("tags t", "t.*", TAG_FILTER_CLAUSE, values)
 }

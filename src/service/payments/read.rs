@@ -158,18 +158,24 @@ impl PaymentService {
             let connection = work.client();
             let descending = limit < 0;
             // `limit=-9223372036854775808` is a valid Long: saturate rather than overflow.
-            let found = payments::list_payments(
-                connection,
-                tenant.record_id,
-                search,
-                offset,
-                limit.saturating_abs(),
-                descending,
-            )
-            .await?;
-            let matching = payments::count_payments(connection, tenant.record_id, search).await?;
+            let found = payments::search(search)
+                .page(
+                    connection,
+                    tenant.record_id,
+                    offset,
+                    limit.saturating_abs(),
+                    descending,
+                )
+                .await?;
+            let matching = payments::search(search)
+                .count(connection, tenant.record_id)
+                .await?;
             let total = match search {
-                Some(_) => payments::count_payments(connection, tenant.record_id, None).await?,
+                Some(_) => {
+                    payments::search(None)
+                        .count(connection, tenant.record_id)
+                        .await?
+                }
                 None => matching,
             };
             (found, matching, total)
