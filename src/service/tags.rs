@@ -41,6 +41,7 @@ use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
 use crate::storage::objects::{ObjectKind, ObjectOwner, ObjectRef};
 use crate::storage::tag_definitions::{self, NewTagDefinition, TagDefinitionRecord};
 use crate::storage::tags::{self, NewTag, SearchedDefinition, TagFilter, TagRecord};
+use crate::storage::Lock;
 
 /// One of Kill Bill's fixed definitions, the same in every tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,8 +263,13 @@ impl TagService {
         }
         let read = self.db.read().await?;
         let connection = read.client();
-        let record =
-            tag_definitions::find_active_tag_definition(connection, tenant.record_id, id).await?;
+        let record = tag_definitions::find_active_tag_definition(
+            connection,
+            tenant.record_id,
+            id,
+            Lock::None,
+        )
+        .await?;
         definition_views(connection, tenant, Vec::from_iter(record), audit)
             .await?
             .pop()
@@ -344,9 +350,14 @@ impl TagService {
         let transaction = work.client();
         // Locked, so tags being added with it (which share-lock it) commit first and are
         // counted below, and none can be added after the count.
-        let record = tag_definitions::lock_active_tag_definition(transaction, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::TagDefinitionNotFound { id })?;
+        let record = tag_definitions::find_active_tag_definition(
+            transaction,
+            tenant.record_id,
+            id,
+            Lock::Update,
+        )
+        .await?
+        .ok_or(ServiceError::TagDefinitionNotFound { id })?;
         if tags::count_active_tags_for_definition(transaction, tenant.record_id, id).await? > 0 {
             return Err(ServiceError::TagDefinitionInUse { id });
         }
@@ -518,10 +529,11 @@ impl TagService {
                 // definition goes on any object.
                 None => TagKind::user(
                     id,
-                    tag_definitions::share_lock_active_tag_definition(
+                    tag_definitions::find_active_tag_definition(
                         transaction,
                         tenant.record_id,
                         id,
+                        Lock::Share,
                     )
                     .await?
                     .ok_or(ServiceError::TagDefinitionUnknown { id })?
@@ -576,10 +588,15 @@ impl TagService {
                 Some(fixed) => TagKind::fixed(fixed),
                 None => TagKind::user(
                     id,
-                    tag_definitions::find_active_tag_definition(transaction, tenant.record_id, id)
-                        .await?
-                        .ok_or(ServiceError::TagDefinitionUnknown { id })?
-                        .name,
+                    tag_definitions::find_active_tag_definition(
+                        transaction,
+                        tenant.record_id,
+                        id,
+                        Lock::None,
+                    )
+                    .await?
+                    .ok_or(ServiceError::TagDefinitionUnknown { id })?
+                    .name,
                 ),
             };
             let mut found = false;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::audit::AUDIT_LOG_COLUMNS;
 use super::table::Table;
-use super::{find_by, query_as, query_one_as, AuditContext, FromRow, Search, StorageError};
+use super::{find_by, query_as, query_one_as, AuditContext, FromRow, Lock, Search, StorageError};
 
 /// Kill Bill's TableName of the account history rows, which the audit log points at.
 pub const ACCOUNT_HISTORY_TABLE: &str = "ACCOUNT_HISTORY";
@@ -246,7 +246,7 @@ pub async fn lock_account_by_id(
         "id",
         &id,
         tenant_record_id,
-        "for no key update",
+        Lock::NoKeyUpdate,
     )
     .await
 }

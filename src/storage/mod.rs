@@ -151,19 +151,43 @@ pub async fn query_one_as<T: FromRow>(
     T::from_row(&query_one_cached(client, sql, params).await?)
 }
 
-/// The tenant's row of `table` whose `column` equals `value`, read as a `T`; `lock` is a
-/// locking clause (`for update`, …) or empty for a snapshot read. `table`, `column` and `lock`
-/// are constants of the calling file, never input.
+/// The tenant's row of `table` whose `column` equals `value`, read as a `T`, with `lock`.
+/// `table` and `column` are constants of the calling file, never input.
 pub async fn find_by<T: FromRow>(
     client: &impl GenericClient,
     table: &'static str,
     column: &'static str,
     value: &(dyn ToSql + Sync),
     tenant_record_id: i64,
-    lock: &'static str,
+    lock: Lock,
 ) -> Result<Option<T>, StorageError> {
+    let lock = lock.clause();
     let sql = format!("select * from {table} where {column} = $1 and tenant_record_id = $2 {lock}");
     query_opt_as(client, &sql, &[value, &tenant_record_id]).await
+}
+
+/// How a read locks the rows it returns, until the caller's transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// No lock: a snapshot read.
+    None,
+    /// `for share`: writers of the row wait, other sharers do not.
+    Share,
+    /// `for no key update`: writers wait, foreign-key checks on the row do not.
+    NoKeyUpdate,
+    /// `for update`: every other locker of the row waits.
+    Update,
+}
+
+impl Lock {
+    fn clause(self) -> &'static str {
+        match self {
+            Lock::None => "",
+            Lock::Share => "for share",
+            Lock::NoKeyUpdate => "for no key update",
+            Lock::Update => "for update",
+        }
+    }
 }
 
 /// The first column of every row of `sql`.

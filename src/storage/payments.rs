@@ -17,7 +17,7 @@ use super::payment_methods::PaymentMethodRecord;
 use super::table::Table;
 use super::{
     execute_cached, find_by, query_as, query_one_as, query_opt_as, query_value, AuditContext,
-    FromRow, Search, StorageError,
+    FromRow, Lock, Search, StorageError,
 };
 use crate::domain::payments::{TransactionStatus, TransactionType};
 
@@ -553,7 +553,7 @@ pub async fn find_transaction_with_payment(
         "id",
         &transaction_id,
         tenant_record_id,
-        "",
+        Lock::None,
     )
     .await?
     else {

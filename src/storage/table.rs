@@ -13,7 +13,7 @@ use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use super::audit::{change_with_history, ChangeType};
-use super::{execute_cached, find_by, query_value, AuditContext, FromRow, StorageError};
+use super::{execute_cached, find_by, query_value, AuditContext, FromRow, Lock, StorageError};
 
 /// An entity table whose rows read as `T`, and its history table.
 pub struct Table<T> {
@@ -58,7 +58,7 @@ impl<T: FromRow> Table<T> {
         tenant_record_id: i64,
         id: Uuid,
     ) -> Result<Option<T>, StorageError> {
-        find_by(client, self.name, "id", &id, tenant_record_id, "").await
+        find_by(client, self.name, "id", &id, tenant_record_id, Lock::None).await
     }
 
     /// The tenant's row with this external key, deleted or not; no lock (a snapshot read).
@@ -74,7 +74,7 @@ impl<T: FromRow> Table<T> {
             "external_key",
             &external_key,
             tenant_record_id,
-            "",
+            Lock::None,
         )
         .await
     }

@@ -11,7 +11,7 @@ use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use super::table::Table;
-use super::{query_as, query_one_as, query_opt_as, StorageError};
+use super::{query_as, query_one_as, query_opt_as, Lock, StorageError};
 
 /// The unique index that makes a second live definition with one name in a tenant a conflict.
 pub const ACTIVE_NAME_INDEX: &str = "tag_definitions_active_name";
@@ -110,43 +110,16 @@ pub async fn find_tag_definitions_by_ids(
     .await
 }
 
-/// The tenant's live definition with this id, no lock.
+/// The tenant's live definition with this id, read with `lock`. A tag is added under
+/// [`Lock::Share`] on its definition, and a definition is deleted under [`Lock::Update`]: the
+/// deletion then waits for the tags being added with it, and counts them.
 pub async fn find_active_tag_definition(
     client: &impl GenericClient,
     tenant_record_id: i64,
     id: Uuid,
+    lock: Lock,
 ) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    find_active(client, tenant_record_id, id, "").await
-}
-
-/// The tenant's live definition with this id, share-locked until the caller's transaction
-/// ends: a concurrent deletion (which takes [`lock_active_tag_definition`]) then waits for the
-/// tags being added with it, and counts them.
-pub async fn share_lock_active_tag_definition(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    find_active(client, tenant_record_id, id, "for share").await
-}
-
-/// The tenant's live definition with this id, locked for a deletion until the caller's
-/// transaction ends.
-pub async fn lock_active_tag_definition(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    find_active(client, tenant_record_id, id, "for update").await
-}
-
-/// The tenant's live definition with this id, read with `lock` (a locking clause, or none).
-async fn find_active(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-    lock: &'static str,
-) -> Result<Option<TagDefinitionRecord>, StorageError> {
+    let lock = lock.clause();
     let sql = format!(
         "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active
          {lock}"
