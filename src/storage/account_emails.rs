@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::audit::{change_with_history, ChangeType};
+use super::audit::{change_with_history, AuditedTable, ChangeType};
 use super::table::Table;
 use super::{query_as, AuditContext, StorageError};
 
@@ -30,12 +30,8 @@ row_struct! {
 }
 
 /// The table, its history, and the statements they share with the other audited tables.
-pub const TABLE: Table<AccountEmailRecord> = Table::new(
-    "account_emails",
-    "account_email_history",
-    DATA_COLUMNS,
-    "ACCOUNT_EMAIL_HISTORY",
-);
+pub const TABLE: Table<AccountEmailRecord> =
+    Table::new("account_emails", AuditedTable::AccountEmail, DATA_COLUMNS);
 
 /// Adds an active address to the account (its record id is the audit context's), with its
 /// history and audit rows, unless the account already has it active: then nothing is written

@@ -11,7 +11,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::AUDIT_LOG_COLUMNS;
+use super::audit::{AuditedTable, AUDIT_LOG_COLUMNS};
 use super::table::Table;
 use super::{find_by, query_as, query_one_as, AuditContext, FromRow, Lock, Search, StorageError};
 
@@ -108,12 +108,7 @@ impl FromRow for AccountRecord {
 }
 
 /// The table, its history, and the statements they share with the other audited tables.
-pub const TABLE: Table<AccountRecord> = Table::new(
-    "accounts",
-    "account_history",
-    DATA_COLUMNS,
-    ACCOUNT_HISTORY_TABLE,
-);
+pub const TABLE: Table<AccountRecord> = Table::new("accounts", AuditedTable::Account, DATA_COLUMNS);
 
 /// `before`, then the [`AccountData`] fields in [`DATA_COLUMNS`] order, then `after`: the
 /// parameters of the insert and the update, which bind the same 22 fields.

@@ -92,7 +92,7 @@ pub enum AuditedTable {
 }
 
 impl AuditedTable {
-    fn history_table(self) -> &'static str {
+    pub(super) fn history_table(self) -> &'static str {
         match self {
             AuditedTable::Account => "account_history",
             AuditedTable::AccountEmail => "account_email_history",
@@ -373,9 +373,9 @@ fn history_statement<T>(
 ) -> String {
     with_history_and_audit(
         change,
-        target.history_table,
+        target.audited.history_table(),
         target.columns,
-        target.audit_table_name,
+        target.audited.history_table_name(),
         change_type,
         own_params + 1,
     )

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::audit::{change_with_history, record_with_history, ChangeType};
+use super::audit::{change_with_history, record_with_history, AuditedTable, ChangeType};
 use super::table::Table;
 use super::{like_pattern, query_as, AuditContext, Search, SearchValue, StorageError};
 
@@ -97,12 +97,8 @@ const FILTER_CLAUSE: &str = "tenant_record_id = $1 and is_active
          or (object_type = $4 and field_name = $5 and ($6::text is null or field_value = $6)))";
 
 /// The table, its history, and the statements they share with the other audited tables.
-pub const TABLE: Table<CustomFieldRecord> = Table::new(
-    "custom_fields",
-    "custom_field_history",
-    DATA_COLUMNS,
-    "CUSTOM_FIELD_HISTORY",
-);
+pub const TABLE: Table<CustomFieldRecord> =
+    Table::new("custom_fields", AuditedTable::CustomField, DATA_COLUMNS);
 
 /// Adds an active field with its history and audit rows. A field the object already carries
 /// with this name and value comes back as a unique violation on [`ACTIVE_NAME_VALUE_INDEX`].

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
+use super::audit::AuditedTable;
 use super::table::Table;
 use super::{like_pattern, query_as, query_one_as, Search, SearchValue, StorageError};
 
@@ -37,12 +38,8 @@ row_struct! {
 }
 
 /// The table, its history, and the statements they share with the other audited tables.
-pub const TABLE: Table<PaymentMethodRecord> = Table::new(
-    "payment_methods",
-    "payment_method_history",
-    DATA_COLUMNS,
-    "PAYMENT_METHOD_HISTORY",
-);
+pub const TABLE: Table<PaymentMethodRecord> =
+    Table::new("payment_methods", AuditedTable::PaymentMethod, DATA_COLUMNS);
 
 /// What a new method holds.
 #[derive(Debug, Clone)]

@@ -12,7 +12,9 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::accounts::AccountRecord;
-use super::audit::{audit_rows_of_history, record_with_history, AuditRow, ChangeType};
+use super::audit::{
+    audit_rows_of_history, record_with_history, AuditRow, AuditedTable, ChangeType,
+};
 use super::payment_methods::PaymentMethodRecord;
 use super::table::Table;
 use super::{
@@ -148,18 +150,13 @@ pub struct TransactionOutcome<'a> {
     pub gateway_error_msg: Option<&'a str>,
 }
 
-const PAYMENT_TABLE: Table<PaymentRecord> = Table::new(
-    "payments",
-    "payment_history",
-    PAYMENT_COLUMNS,
-    "PAYMENT_HISTORY",
-);
+const PAYMENT_TABLE: Table<PaymentRecord> =
+    Table::new("payments", AuditedTable::Payment, PAYMENT_COLUMNS);
 
 const TRANSACTION_TABLE: Table<TransactionRecord> = Table::new(
     "payment_transactions",
-    "payment_transaction_history",
+    AuditedTable::PaymentTransaction,
     TRANSACTION_COLUMNS,
-    "PAYMENT_TRANSACTION_HISTORY",
 );
 
 /// Inserts a payment with no state yet, with its history and audit rows.
@@ -446,10 +443,10 @@ async fn insert_settled<T: FromRow>(
          ),
          audit as ({audit})
          select * from changed",
-        history = target.history_table,
+        history = target.audited.history_table(),
         columns = target.columns,
         audit = audit_rows_of_history(
-            target.audit_table_name,
+            target.audited.history_table_name(),
             "gen_random_uuid()",
             "history.change_type",
             params.len() + 1,

@@ -1,5 +1,5 @@
-//! A table of Kill Bill entities kept with a history table: its name, its history table, the
-//! columns they share, Kill Bill's TableName of the history rows, and the row type it reads,
+//! A table of Kill Bill entities kept with a history table: its name, the entity as the audit
+//! log knows it (its history table), the columns they share, and the row type it reads,
 //! with the statements every such table runs the same way: a tenant's row by id or external
 //! key, a copy of a row into history, a soft delete with or without its history and audit rows.
 //!
@@ -12,17 +12,17 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use super::audit::{change_with_history, ChangeType};
+use super::audit::{change_with_history, AuditedTable, ChangeType};
 use super::{execute_cached, find_by, query_value, AuditContext, FromRow, Lock, StorageError};
 
 /// An entity table whose rows read as `T`, and its history table.
 pub struct Table<T> {
     pub name: &'static str,
-    pub history_table: &'static str,
+    /// The entity as the audit log knows it: its history table and Kill Bill's TableName of
+    /// the history rows, which audit rows point at.
+    pub audited: AuditedTable,
     /// Every column the table and its history share, in one order for inserts and copies.
     pub columns: &'static str,
-    /// Kill Bill's TableName of the history rows, which the audit log points at.
-    pub audit_table_name: &'static str,
     row: PhantomData<fn() -> T>,
 }
 
@@ -36,17 +36,11 @@ impl<T> Clone for Table<T> {
 impl<T> Copy for Table<T> {}
 
 impl<T: FromRow> Table<T> {
-    pub const fn new(
-        name: &'static str,
-        history_table: &'static str,
-        columns: &'static str,
-        audit_table_name: &'static str,
-    ) -> Table<T> {
+    pub const fn new(name: &'static str, audited: AuditedTable, columns: &'static str) -> Table<T> {
         Table {
             name,
-            history_table,
+            audited,
             columns,
-            audit_table_name,
             row: PhantomData,
         }
     }
@@ -93,7 +87,7 @@ impl<T: FromRow> Table<T> {
             "insert into {history} (target_record_id, change_type, {columns})
              select record_id, $2, {columns} from {table} where record_id = $1
              returning record_id",
-            history = self.history_table,
+            history = self.audited.history_table(),
             columns = self.columns,
             table = self.name,
         );

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
+use super::audit::AuditedTable;
 use super::table::Table;
 use super::{query_as, query_one_as, query_opt_as, Lock, StorageError};
 
@@ -35,12 +36,8 @@ row_struct! {
 }
 
 /// The table, its history, and the statements they share with the other audited tables.
-pub const TABLE: Table<TagDefinitionRecord> = Table::new(
-    "tag_definitions",
-    "tag_definition_history",
-    DATA_COLUMNS,
-    "TAG_DEFINITION_HISTORY",
-);
+pub const TABLE: Table<TagDefinitionRecord> =
+    Table::new("tag_definitions", AuditedTable::TagDefinition, DATA_COLUMNS);
 
 /// What a new definition holds.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
+use super::audit::AuditedTable;
 use super::table::Table;
 use super::{like_pattern, query_as, query_opt_as, query_value, Search, SearchValue, StorageError};
 
@@ -32,7 +33,7 @@ row_struct! {
 }
 
 /// The table, its history, and the statements they share with the other audited tables.
-pub const TABLE: Table<TagRecord> = Table::new("tags", "tag_history", DATA_COLUMNS, "TAG_HISTORY");
+pub const TABLE: Table<TagRecord> = Table::new("tags", AuditedTable::Tag, DATA_COLUMNS);
 
 /// What a new tag holds.
 #[derive(Debug, Clone)]
