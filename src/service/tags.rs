@@ -384,11 +384,11 @@ impl TagService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let found =
-            tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &[id])
-                .await?
-                .first()
-                .map(|record| record.record_id);
+        let found = tag_definitions::TABLE
+            .find_by_ids(connection, tenant.record_id, &[id])
+            .await?
+            .first()
+            .map(|record| record.record_id);
         trail_with_history(
             connection,
             AuditedTable::TagDefinition,
@@ -668,7 +668,8 @@ async fn tag_views(
     let own: HashMap<Uuid, TagDefinition> = if own_ids.is_empty() {
         HashMap::new()
     } else {
-        tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &own_ids)
+        tag_definitions::TABLE
+            .find_by_ids(connection, tenant.record_id, &own_ids)
             .await?
             .iter()
             .map(|record| (record.id, record.into()))

@@ -150,7 +150,9 @@ pub struct TransactionOutcome<'a> {
     pub gateway_error_msg: Option<&'a str>,
 }
 
-const PAYMENT_TABLE: Table<PaymentRecord> =
+/// The payments table, its history, and the statements they share with the other audited
+/// tables.
+pub const PAYMENT_TABLE: Table<PaymentRecord> =
     Table::new("payments", AuditedTable::Payment, PAYMENT_COLUMNS);
 
 const TRANSACTION_TABLE: Table<TransactionRecord> = Table::new(
@@ -456,20 +458,6 @@ async fn insert_settled<T: FromRow>(
     let mut all = params.to_vec();
     all.extend(audit_row.settled_params());
     query_one_as(client, &sql, &all).await
-}
-
-/// The tenant's payments with these ids, in no particular order.
-pub async fn find_payments_by_ids(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    ids: &[Uuid],
-) -> Result<Vec<PaymentRecord>, StorageError> {
-    query_as(
-        client,
-        "select * from payments where id = any($1) and tenant_record_id = $2",
-        &[&ids, &tenant_record_id],
-    )
-    .await
 }
 
 /// The account's payments, oldest first.

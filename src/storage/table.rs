@@ -1,7 +1,8 @@
 //! A table of Kill Bill entities kept with a history table: its name, the entity as the audit
-//! log knows it (its history table), the columns they share, and the row type it reads,
-//! with the statements every such table runs the same way: a tenant's row by id or external
-//! key, a copy of a row into history, a soft delete with or without its history and audit rows.
+//! log knows it (its history table), the columns they share, and the row type it reads, with
+//! the statements every such table runs the same way: a tenant's row by id or external key, its
+//! rows by ids, a copy of a row into history, a soft delete with or without its history and
+//! audit rows.
 //!
 //! Each table's file declares its [`Table`] as a constant, so the names spliced into this SQL
 //! are never input. This file must never hold a statement only one table runs, nor a rule.
@@ -13,7 +14,9 @@ use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use super::audit::{change_with_history, AuditedTable, ChangeType};
-use super::{execute_cached, find_by, query_value, AuditContext, FromRow, Lock, StorageError};
+use super::{
+    execute_cached, find_by, query_as, query_value, AuditContext, FromRow, Lock, StorageError,
+};
 
 /// An entity table whose rows read as `T`, and its history table.
 pub struct Table<T> {
@@ -71,6 +74,20 @@ impl<T: FromRow> Table<T> {
             Lock::None,
         )
         .await
+    }
+
+    /// The tenant's rows with these ids, deleted or not, in no particular order.
+    pub async fn find_by_ids(
+        self,
+        client: &impl GenericClient,
+        tenant_record_id: i64,
+        ids: &[Uuid],
+    ) -> Result<Vec<T>, StorageError> {
+        let sql = format!(
+            "select * from {} where id = any($1) and tenant_record_id = $2",
+            self.name
+        );
+        query_as(client, &sql, &[&ids, &tenant_record_id]).await
     }
 
     /// Copies the current state of the row `record_id` into the history table as one change;

@@ -92,21 +92,6 @@ pub async fn find_active_tag_definitions(
     .await
 }
 
-/// The tenant's definitions with these ids, deleted ones included (removed tags may still
-/// point at them).
-pub async fn find_tag_definitions_by_ids(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    ids: &[Uuid],
-) -> Result<Vec<TagDefinitionRecord>, StorageError> {
-    query_as(
-        client,
-        "select * from tag_definitions where id = any($1) and tenant_record_id = $2",
-        &[&ids, &tenant_record_id],
-    )
-    .await
-}
-
 /// The tenant's live definition with this id, read with `lock`. A tag is added under
 /// [`Lock::Share`] on its definition, and a definition is deleted under [`Lock::Update`]: the
 /// deletion then waits for the tags being added with it, and counts them.

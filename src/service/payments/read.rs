@@ -205,7 +205,8 @@ impl PaymentService {
         let ids: Vec<Uuid> = found.iter().map(|payment| payment.id).collect();
         // Re-read after a repair so the view shows the repaired state.
         let found = if options.with_plugin_info {
-            let mut repaired = payments::find_payments_by_ids(connection, tenant.record_id, &ids)
+            let mut repaired = payments::PAYMENT_TABLE
+                .find_by_ids(connection, tenant.record_id, &ids)
                 .await?
                 .into_iter()
                 .map(|payment| (payment.id, payment))
