@@ -1,9 +1,9 @@
 //! The `account_emails` and `account_email_history` tables (Kill Bill's AccountEmailSqlDao).
 //!
-//! This file owns that SQL: adding an address unless the account has it, marking one removed
-//! (each with its history copy and audit row in the same statement), and the reads of an
-//! account's addresses, always scoped to one tenant. It must never decide a business rule, open
-//! a transaction, or know about HTTP.
+//! This file owns that SQL: adding an address unless the account has it (with its history copy
+//! and audit row in the same statement) and the reads of an account's addresses, always scoped
+//! to one tenant; its [`TABLE`] names the tables for the read by id and marking one removed
+//! (`table.rs`). It must never decide a business rule, open a transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;

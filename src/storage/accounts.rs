@@ -1,9 +1,10 @@
 //! The `accounts` and `account_history` tables (Kill Bill's AccountSqlDao).
 //!
-//! This file owns that SQL: inserting and updating an account, copying its current state into
-//! `account_history`, and the reads by id and external key, always scoped to one tenant. It must
-//! never decide a business rule (defaults, what may change), open a transaction, or know about
-//! HTTP.
+//! This file owns that SQL: inserting and updating an account, locking one, its children, and
+//! the search of a tenant's accounts, always scoped to one tenant; its [`TABLE`] names the
+//! tables for the reads by id and external key and the copies into `account_history`
+//! (`table.rs`). It must never decide a business rule (defaults, what may change), open a
+//! transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;

@@ -1,5 +1,7 @@
 //! The `audit_log` table: one row per insert, update or delete of an audited row, written in
-//! the same transaction as the change it describes.
+//! the same transaction as the change it describes, and the reads of an entity's audit rows
+//! through its history table. It must never decide what is audited, open a transaction, or
+//! know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;

@@ -1,10 +1,10 @@
 //! The `custom_fields` and `custom_field_history` tables (Kill Bill's CustomFieldSqlDao).
 //!
-//! This file owns that SQL: adding a field, changing its value, marking it removed (each with
-//! its history copy and audit row in the same statement), and the reads of an object's, an
-//! account's and a tenant's fields, paged and searched, always scoped to one tenant. It must
-//! never decide a business rule (what may be added or changed), open a transaction, or know
-//! about HTTP.
+//! This file owns that SQL: adding a field and changing its value (each with its history copy
+//! and audit row in the same statement), and the reads of an object's, an account's and a
+//! tenant's fields, paged and searched, always scoped to one tenant; its [`TABLE`] names the
+//! tables for the read by id and marking a field removed (`table.rs`). It must never decide a
+//! business rule (what may be added or changed), open a transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;

@@ -1,9 +1,10 @@
 //! The `payment_methods` and `payment_method_history` tables (Kill Bill's PaymentMethodSqlDao).
 //!
-//! This file owns that SQL: inserting a method, soft-deleting it, copying its state into
-//! `payment_method_history`, the reads by id, external key and account (always scoped to one
-//! tenant), and pointing an account at its default method. It must never decide a business
-//! rule (which key, what may be deleted), open a transaction, or know about HTTP.
+//! This file owns that SQL: inserting a method, the reads of an account's methods and the
+//! search of a tenant's (always scoped to one tenant), and pointing an account at its default
+//! method; its [`TABLE`] names the tables for the reads by id and external key, the soft
+//! deletes and the copies into `payment_method_history` (`table.rs`). It must never decide a
+//! business rule (which key, what may be deleted), open a transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;

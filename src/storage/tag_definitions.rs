@@ -1,10 +1,10 @@
 //! The `tag_definitions` and `tag_definition_history` tables (Kill Bill's TagDefinitionSqlDao):
 //! a tenant's own tag definitions. The fixed control and system definitions are not stored.
 //!
-//! This file owns that SQL: inserting a definition, marking it deleted, copying its state into
-//! `tag_definition_history`, and the reads by id (always scoped to one tenant). It must never
-//! decide a business rule (valid names, what may be deleted), open a transaction, or know about
-//! HTTP.
+//! This file owns that SQL: inserting a definition and the reads of live ones (always scoped to
+//! one tenant); its [`TABLE`] names the tables for the reads by ids, marking one deleted and
+//! the copies into `tag_definition_history` (`table.rs`). It must never decide a business rule
+//! (valid names, what may be deleted), open a transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;

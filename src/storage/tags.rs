@@ -1,9 +1,10 @@
 //! The `tags` and `tag_history` tables (Kill Bill's TagSqlDao).
 //!
-//! This file owns that SQL: adding a tag unless the object already carries its definition,
-//! marking tags removed, copying a tag's state into `tag_history`, and the reads of an object's
-//! tags, always scoped to one tenant. It must never decide a business rule (which definitions
-//! exist, what may be tagged or removed), open a transaction, or know about HTTP.
+//! This file owns that SQL: adding a tag unless the object already carries its definition, the
+//! reads of an object's and an account's tags and the search of a tenant's, always scoped to
+//! one tenant; its [`TABLE`] names the tables for the read by id, marking tags removed and the
+//! copies into `tag_history` (`table.rs`). It must never decide a business rule (which
+//! definitions exist, what may be tagged or removed), open a transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
