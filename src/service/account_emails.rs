@@ -95,7 +95,9 @@ impl AccountEmailService {
         let account = find_account(transaction, tenant.record_id, account_id).await?;
         let audit = context.audit(tenant.record_id, Some(account.record_id));
         for address in removed {
-            account_emails::deactivate_email(transaction, address.record_id, now, &audit).await?;
+            account_emails::TABLE
+                .deactivate_with_history(transaction, address.record_id, now, &audit)
+                .await?;
         }
         work.commit().await?;
         Ok(())
@@ -113,7 +115,9 @@ impl AccountEmailService {
         let read = self.db.read().await?;
         let connection = read.client();
         find_account(connection, tenant.record_id, account_id).await?;
-        let email = account_emails::find_email(connection, tenant.record_id, email_id).await?;
+        let email = account_emails::TABLE
+            .find_by_id(connection, tenant.record_id, email_id)
+            .await?;
         trail_with_history(connection, tenant.record_id, email, email_id).await
     }
 }

@@ -234,7 +234,7 @@ impl AccountService {
         let account = measure(
             Dao,
             "accounts:find_account_by_external_key",
-            accounts::find_account_by_external_key(connection, tenant.record_id, external_key),
+            accounts::TABLE.find_by_external_key(connection, tenant.record_id, external_key),
         )
         .await?
         .ok_or_else(|| ServiceError::AccountNotFoundForKey {
@@ -312,10 +312,9 @@ impl AccountService {
     ) -> Result<Page<AccountView>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let page = accounts::list_accounts(
+        let page = accounts::search(search).page(
             connection,
             tenant.record_id,
-            search,
             request.offset,
             request.size(),
             request.descending(),
@@ -325,7 +324,7 @@ impl AccountService {
             measure(
                 Dao,
                 "accounts:count_accounts",
-                accounts::count_accounts(connection, tenant.record_id, search),
+                accounts::search(search).count(connection, tenant.record_id),
             )
         };
         let total = count(search).await?;
@@ -644,7 +643,10 @@ async fn require_parent(
     tenant: &Tenant,
     parent_id: Uuid,
 ) -> Result<(), ServiceError> {
-    match accounts::find_account_by_id(transaction, tenant.record_id, parent_id).await? {
+    match accounts::TABLE
+        .find_by_id(transaction, tenant.record_id, parent_id)
+        .await?
+    {
         Some(_) => Ok(()),
         None => Err(ServiceError::AccountNotFoundForId { id: parent_id }),
     }
@@ -658,8 +660,9 @@ async fn record_change(
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
-    let history_record_id =
-        accounts::insert_account_history(transaction, account.record_id, change_type).await?;
+    let history_record_id = accounts::TABLE
+        .copy_to_history(transaction, account.record_id, change_type)
+        .await?;
     let audit = context.audit(account.tenant_record_id, Some(account.record_id));
     insert_audit_log(
         transaction,

@@ -189,7 +189,8 @@ impl CustomFieldService {
         let owner = find_object(work.client(), tenant.record_id, object).await?;
         let audit = context.audit(tenant.record_id, Some(owner.account_record_id));
         for (id, name, value) in changes {
-            let field = custom_fields::find_custom_field(transaction, tenant.record_id, id)
+            let field = custom_fields::TABLE
+                .find_by_id(transaction, tenant.record_id, id)
                 .await?
                 .filter(|field| field.is_active)
                 .ok_or(ServiceError::CustomFieldNotFound { id })?;
@@ -240,9 +241,9 @@ impl CustomFieldService {
         for field in removed {
             // A field removed concurrently is skipped, as Kill Bill skips what it no longer
             // finds.
-            let Some(field) =
-                custom_fields::deactivate_custom_field(transaction, field.record_id, now, &audit)
-                    .await?
+            let Some(field) = custom_fields::TABLE
+                .deactivate_with_history(transaction, field.record_id, now, &audit)
+                .await?
             else {
                 continue;
             };
@@ -268,17 +269,16 @@ impl CustomFieldService {
     ) -> Result<Page<CustomFieldView>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let fields = custom_fields::list_custom_fields(
-            connection,
-            tenant.record_id,
-            filter,
-            request.offset,
-            request.size(),
-            request.descending(),
-        )
-        .await?;
-        let count =
-            |filter| custom_fields::count_custom_fields(connection, tenant.record_id, filter);
+        let fields = custom_fields::search(filter)
+            .page(
+                connection,
+                tenant.record_id,
+                request.offset,
+                request.size(),
+                request.descending(),
+            )
+            .await?;
+        let count = |filter| custom_fields::search(filter).count(connection, tenant.record_id);
         let (total, max) = page_totals(count, filter, FieldFilter::All).await?;
         let views = with_trails(&read, tenant, fields, audit).await?;
         Ok(Page::new(views, request, total, max))
@@ -293,7 +293,9 @@ impl CustomFieldService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let field = custom_fields::find_custom_field(connection, tenant.record_id, id).await?;
+        let field = custom_fields::TABLE
+            .find_by_id(connection, tenant.record_id, id)
+            .await?;
         trail_with_history(connection, tenant.record_id, field, id).await
     }
 }

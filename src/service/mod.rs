@@ -94,7 +94,8 @@ pub(crate) async fn find_account(
     tenant_record_id: i64,
     id: uuid::Uuid,
 ) -> Result<AccountRecord, ServiceError> {
-    crate::storage::accounts::find_account_by_id(connection, tenant_record_id, id)
+    crate::storage::accounts::TABLE
+        .find_by_id(connection, tenant_record_id, id)
         .await?
         .ok_or(ServiceError::AccountNotFound { id })
 }

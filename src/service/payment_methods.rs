@@ -213,13 +213,10 @@ impl PaymentMethodService {
         let transaction = work.client();
         let account = lock_account(transaction, tenant.record_id, account_id).await?;
         if suggested
-            && payment_methods::find_payment_method_by_external_key(
-                transaction,
-                tenant.record_id,
-                external_key,
-            )
-            .await?
-            .is_some()
+            && payment_methods::TABLE
+                .find_by_external_key(transaction, tenant.record_id, external_key)
+                .await?
+                .is_some()
         {
             return Err(ServiceError::PaymentMethodKeyAlreadyExists {
                 external_key: external_key.clone(),
@@ -304,7 +301,8 @@ impl PaymentMethodService {
     ) -> Result<PaymentMethodView, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let method = payment_methods::find_payment_method_by_id(connection, tenant.record_id, id)
+        let method = payment_methods::TABLE
+            .find_by_id(connection, tenant.record_id, id)
             .await?
             .ok_or(unknown_method(id))?;
         self.served(tenant, read, Some(method), &id.to_string(), options)
@@ -320,12 +318,9 @@ impl PaymentMethodService {
     ) -> Result<PaymentMethodView, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let method = payment_methods::find_payment_method_by_external_key(
-            connection,
-            tenant.record_id,
-            external_key,
-        )
-        .await?;
+        let method = payment_methods::TABLE
+            .find_by_external_key(connection, tenant.record_id, external_key)
+            .await?;
         self.served(tenant, read, method, external_key, options)
             .await
     }
@@ -365,8 +360,9 @@ impl PaymentMethodService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let method =
-            payment_methods::find_payment_method_by_id(connection, tenant.record_id, id).await?;
+        let method = payment_methods::TABLE
+            .find_by_id(connection, tenant.record_id, id)
+            .await?;
         trail_with_history(connection, tenant.record_id, method, id).await
     }
 
@@ -421,7 +417,8 @@ impl PaymentMethodService {
         id: Uuid,
         flags: DeleteFlags,
     ) -> Result<(PaymentMethodRecord, AccountRecord), ServiceError> {
-        let method = payment_methods::find_payment_method_by_id(client, tenant.record_id, id)
+        let method = payment_methods::TABLE
+            .find_by_id(client, tenant.record_id, id)
             .await?
             .ok_or(unknown_method(id))?;
         let method = Some(method)
@@ -479,7 +476,8 @@ impl PaymentMethodService {
         id: Uuid,
     ) -> Result<(AccountRecord, PaymentMethodRecord), ServiceError> {
         let account = lock_account(client, tenant.record_id, account_id).await?;
-        let method = payment_methods::find_payment_method_by_id(client, tenant.record_id, id)
+        let method = payment_methods::TABLE
+            .find_by_id(client, tenant.record_id, id)
             .await?
             .filter(|method| method.is_active && method.account_id == account_id)
             .ok_or_else(|| ServiceError::PaymentMethodNotFound { id: id.to_string() })?;
@@ -521,17 +519,16 @@ impl PaymentMethodService {
         };
         let read = self.db.read().await?;
         let connection = read.client();
-        let methods = payment_methods::list_payment_methods(
-            connection,
-            tenant.record_id,
-            filter,
-            request.offset,
-            request.size(),
-            request.descending(),
-        )
-        .await?;
-        let count =
-            |filter| payment_methods::count_payment_methods(connection, tenant.record_id, filter);
+        let methods = payment_methods::search(filter)
+            .page(
+                connection,
+                tenant.record_id,
+                request.offset,
+                request.size(),
+                request.descending(),
+            )
+            .await?;
+        let count = |filter| payment_methods::search(filter).count(connection, tenant.record_id);
         let (total, max) = page_totals(count, filter, MethodFilter::Plugin(None)).await?;
         let listed = listed_methods(connection, tenant, methods, options.audit).await?;
         drop(read);
@@ -579,13 +576,10 @@ impl PaymentMethodService {
         let mut matched = Vec::new();
         for (name, matches) in found {
             for found in matches {
-                let method = payment_methods::find_payment_method_by_id(
-                    connection,
-                    tenant.record_id,
-                    found.payment_method_id,
-                )
-                .await?
-                .filter(|method| method.plugin_name == *name);
+                let method = payment_methods::TABLE
+                    .find_by_id(connection, tenant.record_id, found.payment_method_id)
+                    .await?
+                    .filter(|method| method.plugin_name == *name);
                 if let Some(method) = method {
                     matched.push((method, found.detail));
                 }
@@ -690,17 +684,20 @@ impl PaymentMethodService {
             if let Some(at) = existing.iter().position(|method| method.id == id) {
                 let method = existing.remove(at);
                 if !method.is_active {
-                    payment_methods::reactivate_payment_method(
-                        transaction,
-                        method.record_id,
-                        &context.created_by,
-                        now,
-                    )
-                    .await?;
+                    payment_methods::TABLE
+                        .set_active(
+                            transaction,
+                            method.record_id,
+                            true,
+                            &context.created_by,
+                            now,
+                        )
+                        .await?;
                     record_method_change(transaction, &method, ChangeType::Update, now, context)
                         .await?;
                 }
-            } else if payment_methods::find_payment_method_by_id(transaction, tenant.record_id, id)
+            } else if payment_methods::TABLE
+                .find_by_id(transaction, tenant.record_id, id)
                 .await?
                 .is_some()
             {
@@ -713,13 +710,10 @@ impl PaymentMethodService {
                 let suggested = info
                     .external_payment_method_id
                     .unwrap_or_else(|| id.to_string());
-                let taken = payment_methods::find_payment_method_by_external_key(
-                    transaction,
-                    tenant.record_id,
-                    &suggested,
-                )
-                .await?
-                .is_some();
+                let taken = payment_methods::TABLE
+                    .find_by_external_key(transaction, tenant.record_id, &suggested)
+                    .await?
+                    .is_some();
                 let external_key = if taken { id.to_string() } else { suggested };
                 let inserted = payment_methods::insert_payment_method(
                     transaction,
@@ -749,13 +743,10 @@ impl PaymentMethodService {
         // Kill Bill is authoritative on the default, unless the default is this plugin's.
         let default_is_this_plugins = match account.data.payment_method_id {
             None => true,
-            Some(default_id) => payment_methods::find_payment_method_by_id(
-                transaction,
-                tenant.record_id,
-                default_id,
-            )
-            .await?
-            .is_some_and(|method| method.plugin_name == plugin_name),
+            Some(default_id) => payment_methods::TABLE
+                .find_by_id(transaction, tenant.record_id, default_id)
+                .await?
+                .is_some_and(|method| method.plugin_name == plugin_name),
         };
         let mut posted = self.main_bus.posted();
         if default_is_this_plugins {
@@ -820,15 +811,15 @@ async fn listed_methods(
         let account = match accounts_by_id.get(&method.account_id) {
             Some(account) => account.clone(),
             None => {
-                let account =
-                    accounts::find_account_by_id(connection, tenant.record_id, method.account_id)
-                        .await?
-                        .ok_or_else(|| {
-                            ServiceError::Internal(format!(
-                                "payment method {} has no account",
-                                method.id
-                            ))
-                        })?;
+                let account = accounts::TABLE
+                    .find_by_id(connection, tenant.record_id, method.account_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::Internal(format!(
+                            "payment method {} has no account",
+                            method.id
+                        ))
+                    })?;
                 accounts_by_id.insert(account.id, account.clone());
                 account
             }
@@ -877,7 +868,8 @@ async fn deactivate_method(
     context: &CallContext,
 ) -> Result<(), ServiceError> {
     let record_id = method.record_id;
-    payment_methods::deactivate_payment_method(transaction, record_id, &context.created_by, now)
+    payment_methods::TABLE
+        .set_active(transaction, record_id, false, &context.created_by, now)
         .await?;
     record_method_change(transaction, method, ChangeType::Delete, now, context).await
 }
@@ -890,9 +882,9 @@ async fn record_method_change(
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
-    let history_record_id =
-        payment_methods::insert_payment_method_history(transaction, method.record_id, change_type)
-            .await?;
+    let history_record_id = payment_methods::TABLE
+        .copy_to_history(transaction, method.record_id, change_type)
+        .await?;
     insert_audit_log(
         transaction,
         AuditedTable::PaymentMethod.history_table_name(),
@@ -928,9 +920,9 @@ async fn set_account_default(
         now,
     )
     .await?;
-    let history_record_id =
-        accounts::insert_account_history(transaction, account.record_id, ChangeType::Update)
-            .await?;
+    let history_record_id = accounts::TABLE
+        .copy_to_history(transaction, account.record_id, ChangeType::Update)
+        .await?;
     insert_audit_log(
         transaction,
         AuditedTable::Account.history_table_name(),

@@ -41,6 +41,7 @@ use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
 use crate::storage::objects::{ObjectKind, ObjectOwner, ObjectRef};
 use crate::storage::tag_definitions::{self, NewTagDefinition, TagDefinitionRecord};
 use crate::storage::tags::{self, NewTag, SearchedDefinition, TagFilter, TagRecord};
+use crate::storage::Lock;
 
 /// One of Kill Bill's fixed definitions, the same in every tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,8 +263,13 @@ impl TagService {
         }
         let read = self.db.read().await?;
         let connection = read.client();
-        let record =
-            tag_definitions::find_active_tag_definition(connection, tenant.record_id, id).await?;
+        let record = tag_definitions::find_active_tag_definition(
+            connection,
+            tenant.record_id,
+            id,
+            Lock::None,
+        )
+        .await?;
         definition_views(connection, tenant, Vec::from_iter(record), audit)
             .await?
             .pop()
@@ -344,19 +350,26 @@ impl TagService {
         let transaction = work.client();
         // Locked, so tags being added with it (which share-lock it) commit first and are
         // counted below, and none can be added after the count.
-        let record = tag_definitions::lock_active_tag_definition(transaction, tenant.record_id, id)
-            .await?
-            .ok_or(ServiceError::TagDefinitionNotFound { id })?;
+        let record = tag_definitions::find_active_tag_definition(
+            transaction,
+            tenant.record_id,
+            id,
+            Lock::Update,
+        )
+        .await?
+        .ok_or(ServiceError::TagDefinitionNotFound { id })?;
         if tags::count_active_tags_for_definition(transaction, tenant.record_id, id).await? > 0 {
             return Err(ServiceError::TagDefinitionInUse { id });
         }
-        tag_definitions::deactivate_tag_definition(
-            transaction,
-            record.record_id,
-            &context.created_by,
-            now,
-        )
-        .await?;
+        tag_definitions::TABLE
+            .set_active(
+                transaction,
+                record.record_id,
+                false,
+                &context.created_by,
+                now,
+            )
+            .await?;
         record_definition_change(transaction, &record, ChangeType::Delete, now, context).await?;
         work.commit().await?;
         Ok(())
@@ -371,11 +384,11 @@ impl TagService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let found =
-            tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &[id])
-                .await?
-                .into_iter()
-                .next();
+        let found = tag_definitions::TABLE
+            .find_by_ids(connection, tenant.record_id, &[id])
+            .await?
+            .into_iter()
+            .next();
         trail_with_history(connection, tenant.record_id, found, id).await
     }
 
@@ -454,16 +467,16 @@ impl TagService {
             Some(key) => TagFilter::Key { key, fixed: &fixed },
             None => TagFilter::All,
         };
-        let found = tags::list_tags(
-            connection,
-            tenant.record_id,
-            filter,
-            request.offset,
-            request.size(),
-            request.descending(),
-        )
-        .await?;
-        let count = |filter| tags::count_tags(connection, tenant.record_id, filter);
+        let found = tags::search(filter)
+            .page(
+                connection,
+                tenant.record_id,
+                request.offset,
+                request.size(),
+                request.descending(),
+            )
+            .await?;
+        let count = |filter| tags::search(filter).count(connection, tenant.record_id);
         let (total, max) = page_totals(count, filter, TagFilter::All).await?;
         let views = tag_views(connection, tenant, found, audit).await?;
         Ok(Page::new(views, request, total, max))
@@ -478,7 +491,9 @@ impl TagService {
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let tag = tags::find_tag(connection, tenant.record_id, id).await?;
+        let tag = tags::TABLE
+            .find_by_id(connection, tenant.record_id, id)
+            .await?;
         trail_with_history(connection, tenant.record_id, tag, id).await
     }
 
@@ -506,10 +521,11 @@ impl TagService {
                 // definition goes on any object.
                 None => TagKind::user(
                     id,
-                    tag_definitions::share_lock_active_tag_definition(
+                    tag_definitions::find_active_tag_definition(
                         transaction,
                         tenant.record_id,
                         id,
+                        Lock::Share,
                     )
                     .await?
                     .ok_or(ServiceError::TagDefinitionUnknown { id })?
@@ -564,16 +580,23 @@ impl TagService {
                 Some(fixed) => TagKind::fixed(fixed),
                 None => TagKind::user(
                     id,
-                    tag_definitions::find_active_tag_definition(transaction, tenant.record_id, id)
-                        .await?
-                        .ok_or(ServiceError::TagDefinitionUnknown { id })?
-                        .name,
+                    tag_definitions::find_active_tag_definition(
+                        transaction,
+                        tenant.record_id,
+                        id,
+                        Lock::None,
+                    )
+                    .await?
+                    .ok_or(ServiceError::TagDefinitionUnknown { id })?
+                    .name,
                 ),
             };
             let mut found = false;
             // Normally one tag; all of them are removed, as Kill Bill's deleteTag does.
             for tag in carried.iter().filter(|tag| tag.tag_definition_id == id) {
-                tags::deactivate_tag(transaction, tag.record_id, &context.created_by, now).await?;
+                tags::TABLE
+                    .set_active(transaction, tag.record_id, false, &context.created_by, now)
+                    .await?;
                 let change = TagChange {
                     tag,
                     account_id: locked.owner.account_id,
@@ -637,7 +660,8 @@ async fn tag_views(
     let own: HashMap<Uuid, TagDefinition> = if own_ids.is_empty() {
         HashMap::new()
     } else {
-        tag_definitions::find_tag_definitions_by_ids(connection, tenant.record_id, &own_ids)
+        tag_definitions::TABLE
+            .find_by_ids(connection, tenant.record_id, &own_ids)
             .await?
             .iter()
             .map(|record| (record.id, record.into()))
@@ -783,8 +807,9 @@ async fn record_tag_change(
         definition,
         change_type,
     } = change;
-    let history_record_id =
-        tags::insert_tag_history(transaction, tag.record_id, change_type).await?;
+    let history_record_id = tags::TABLE
+        .copy_to_history(transaction, tag.record_id, change_type)
+        .await?;
     insert_audit_log(
         transaction,
         AuditedTable::Tag.history_table_name(),
@@ -839,12 +864,9 @@ async fn record_definition_change(
     now: DateTime<Utc>,
     context: &CallContext,
 ) -> Result<(), ServiceError> {
-    let history_record_id = tag_definitions::insert_tag_definition_history(
-        transaction,
-        definition.record_id,
-        change_type,
-    )
-    .await?;
+    let history_record_id = tag_definitions::TABLE
+        .copy_to_history(transaction, definition.record_id, change_type)
+        .await?;
     insert_audit_log(
         transaction,
         AuditedTable::TagDefinition.history_table_name(),

@@ -1,50 +1,37 @@
 //! The `account_emails` and `account_email_history` tables (Kill Bill's AccountEmailSqlDao).
 //!
-//! This file owns that SQL: adding an address unless the account has it, marking one removed
-//! (each with its history copy and audit row in the same statement), and the reads of an
-//! account's addresses, always scoped to one tenant. It must never decide a business rule, open
-//! a transaction, or know about HTTP.
+//! This file owns that SQL: adding an address unless the account has it (with its history copy
+//! and audit row in the same statement) and the reads of an account's addresses, always scoped
+//! to one tenant; its [`TABLE`] names the tables for the read by id and marking one removed
+//! (`table.rs`). It must never decide a business rule, open a transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::{change_with_history, deactivate_with_history, ChangeType, HistoryTarget};
-use super::{find_by, query_as, AuditContext, FromRow, StorageError};
+use super::audit::{change_with_history, AuditedTable, ChangeType};
+use super::table::Table;
+use super::{query_as, AuditContext, StorageError};
 
 /// Every column an address and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, account_id, email, is_active, created_by, created_date,
     updated_by, updated_date, account_record_id, tenant_record_id";
 
-/// One `account_emails` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountEmailRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub account_id: Uuid,
-    pub email: String,
-    pub is_active: bool,
-}
-
-impl FromRow for AccountEmailRecord {
-    fn from_row(row: &Row) -> Result<AccountEmailRecord, StorageError> {
-        Ok(AccountEmailRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            account_id: row.try_get("account_id")?,
-            email: row.try_get("email")?,
-            is_active: row.try_get("is_active")?,
-        })
+row_struct! {
+    /// One `account_emails` row.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AccountEmailRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub account_id: Uuid,
+        pub email: String,
+        pub is_active: bool,
     }
 }
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "account_emails",
-    history_table: "account_email_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: "ACCOUNT_EMAIL_HISTORY",
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<AccountEmailRecord> =
+    Table::new("account_emails", AuditedTable::AccountEmail, DATA_COLUMNS);
 
 /// Adds an active address to the account (its record id is the audit context's), with its
 /// history and audit rows, unless the account already has it active: then nothing is written
@@ -62,7 +49,7 @@ pub async fn insert_email_unless_present(
     // same address waits for the other transaction, then finds it and writes nothing.
     change_with_history(
         client,
-        HISTORY,
+        TABLE,
         &format!(
             "insert into account_emails ({DATA_COLUMNS})
              values ($1, $2, $3, true, $4, $5, $4, $5, $6, $7)
@@ -85,17 +72,6 @@ pub async fn insert_email_unless_present(
     .await
 }
 
-/// Marks the active address `record_id` removed, with its history and audit rows; `None` when
-/// it was removed already (a concurrent removal).
-pub async fn deactivate_email(
-    client: &impl GenericClient,
-    record_id: i64,
-    now: DateTime<Utc>,
-    audit: &AuditContext<'_>,
-) -> Result<Option<AccountEmailRecord>, StorageError> {
-    deactivate_with_history(client, HISTORY, record_id, now, audit).await
-}
-
 /// The account's active addresses in the order they were added.
 pub async fn find_emails_for_account(
     client: &impl GenericClient,
@@ -110,13 +86,4 @@ pub async fn find_emails_for_account(
         &[&account_id, &tenant_record_id],
     )
     .await
-}
-
-/// The tenant's address with this id, removed or not.
-pub async fn find_email(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<AccountEmailRecord>, StorageError> {
-    find_by(client, "account_emails", "id", &id, tenant_record_id, "").await
 }

@@ -1,9 +1,10 @@
 //! The `accounts` and `account_history` tables (Kill Bill's AccountSqlDao).
 //!
-//! This file owns that SQL: inserting and updating an account, copying its current state into
-//! `account_history`, and the reads by id and external key, always scoped to one tenant. It must
-//! never decide a business rule (defaults, what may change), open a transaction, or know about
-//! HTTP.
+//! This file owns that SQL: inserting and updating an account, locking one, its children, and
+//! the search of a tenant's accounts, always scoped to one tenant; its [`TABLE`] names the
+//! tables for the reads by id and external key and the copies into `account_history`
+//! (`table.rs`). It must never decide a business rule (defaults, what may change), open a
+//! transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -11,10 +12,9 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::{ChangeType, HistoryTarget, AUDIT_LOG_COLUMNS};
-use super::{
-    find_by, like_pattern, query_as, query_one_as, AuditContext, FromRow, Search, StorageError,
-};
+use super::audit::{AuditedTable, AUDIT_LOG_COLUMNS};
+use super::table::Table;
+use super::{find_by, query_as, query_one_as, AuditContext, FromRow, Lock, Search, StorageError};
 
 /// Kill Bill's TableName of the account history rows, which the audit log points at.
 pub const ACCOUNT_HISTORY_TABLE: &str = "ACCOUNT_HISTORY";
@@ -108,12 +108,8 @@ impl FromRow for AccountRecord {
     }
 }
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "accounts",
-    history_table: "account_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: ACCOUNT_HISTORY_TABLE,
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<AccountRecord> = Table::new("accounts", AuditedTable::Account, DATA_COLUMNS);
 
 /// `before`, then the [`AccountData`] fields in [`DATA_COLUMNS`] order, then `after`: the
 /// parameters of the insert and the update, which bind the same 22 fields.
@@ -233,28 +229,6 @@ pub async fn update_account(
     .await
 }
 
-/// Copies the current state of the account `record_id` into `account_history` as one change;
-/// returns the history row's record id (what the audit log points at).
-pub async fn insert_account_history(
-    client: &impl GenericClient,
-    record_id: i64,
-    change_type: ChangeType,
-) -> Result<i64, StorageError> {
-    HISTORY
-        .copy_to_history(client, record_id, change_type)
-        .await
-}
-
-/// The tenant's account with this id.
-pub async fn find_account_by_id(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<AccountRecord>, StorageError> {
-    // No lock: a snapshot read.
-    find_by(client, "accounts", "id", &id, tenant_record_id, "").await
-}
-
 /// The tenant's account with this id, locked until the caller's transaction ends so that two
 /// updates of one account apply one after the other.
 pub async fn lock_account_by_id(
@@ -268,25 +242,7 @@ pub async fn lock_account_by_id(
         "id",
         &id,
         tenant_record_id,
-        "for no key update",
-    )
-    .await
-}
-
-/// The tenant's account with this external key.
-pub async fn find_account_by_external_key(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    external_key: &str,
-) -> Result<Option<AccountRecord>, StorageError> {
-    // No lock: a snapshot read.
-    find_by(
-        client,
-        "accounts",
-        "external_key",
-        &external_key,
-        tenant_record_id,
-        "",
+        Lock::NoKeyUpdate,
     )
     .await
 }
@@ -315,40 +271,8 @@ const SEARCH_CLAUSE: &str = "tenant_record_id = $1
          or id::text = $2 or name like $3 or email like $3
          or external_key like $3 or company_name like $3)";
 
-/// One page of the tenant's accounts, or of those matching `search` ([`SEARCH_CLAUSE`]), in
-/// `record_id` order (descending when `descending`, Kill Bill's negative limit).
-pub async fn list_accounts(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    search: Option<&str>,
-    offset: i64,
-    limit: i64,
-    descending: bool,
-) -> Result<Vec<AccountRecord>, StorageError> {
-    let like = search.map(like_pattern);
-    account_search(&[&tenant_record_id, &search, &like])
-        .page(client, offset, limit, descending)
-        .await
-}
-
-/// How many of the tenant's accounts match `search` (all of them when `None`), with the same
-/// clause as [`list_accounts`].
-pub async fn count_accounts(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    search: Option<&str>,
-) -> Result<i64, StorageError> {
-    let like = search.map(like_pattern);
-    account_search(&[&tenant_record_id, &search, &like])
-        .count(client)
-        .await
-}
-
-fn account_search<'a>(params: &'a [&'a (dyn ToSql + Sync)]) -> Search<'a> {
-    Search {
-        from: "accounts",
-        rows: "*",
-        clause: SEARCH_CLAUSE,
-        params,
-    }
+/// The tenant's accounts, or those matching `key` ([`SEARCH_CLAUSE`]), for a page
+/// ([`Search::page`]) and its count ([`Search::count`]).
+pub fn search(key: Option<&str>) -> Search<'_, AccountRecord> {
+    Search::by_key("accounts", SEARCH_CLAUSE, key)
 }

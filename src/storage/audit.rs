@@ -1,9 +1,12 @@
 //! The `audit_log` table: one row per insert, update or delete of an audited row, written in
-//! the same transaction as the change it describes.
+//! the same transaction as the change it describes, and the reads of an entity's audit rows
+//! through its history table. It must never decide what is audited, open a transaction, or
+//! know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
+use super::table::Table;
 use super::{AuditContext, FromRow, StorageError};
 
 /// Kill Bill's `ChangeType`.
@@ -63,15 +66,17 @@ pub async fn insert_audit_log(
     Ok(())
 }
 
-/// One `audit_log` row as the audit read API serves it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditLogRecord {
-    pub change_type: String,
-    pub created_date: DateTime<Utc>,
-    pub created_by: String,
-    pub reason_code: Option<String>,
-    pub comments: Option<String>,
-    pub user_token: Option<uuid::Uuid>,
+row_struct! {
+    /// One `audit_log` row as the audit read API serves it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AuditLogRecord {
+        pub change_type: String,
+        pub created_date: DateTime<Utc>,
+        pub created_by: String,
+        pub reason_code: Option<String>,
+        pub comments: Option<String>,
+        pub user_token: Option<uuid::Uuid>,
+    }
 }
 
 /// An audited entity: its history table (what audit rows point at) and Kill Bill's TableName
@@ -89,7 +94,7 @@ pub enum AuditedTable {
 }
 
 impl AuditedTable {
-    fn history_table(self) -> &'static str {
+    pub(super) fn history_table(self) -> &'static str {
         match self {
             AuditedTable::Account => "account_history",
             AuditedTable::AccountEmail => "account_email_history",
@@ -128,19 +133,6 @@ impl AuditedTable {
             AuditedTable::Payment => "PAYMENT_HISTORY",
             AuditedTable::PaymentTransaction => "PAYMENT_TRANSACTION_HISTORY",
         }
-    }
-}
-
-impl FromRow for AuditLogRecord {
-    fn from_row(row: &tokio_postgres::Row) -> Result<AuditLogRecord, StorageError> {
-        Ok(AuditLogRecord {
-            change_type: row.try_get("change_type")?,
-            created_date: row.try_get("created_date")?,
-            created_by: row.try_get("created_by")?,
-            reason_code: row.try_get("reason_code")?,
-            comments: row.try_get("comments")?,
-            user_token: row.try_get("user_token")?,
-        })
     }
 }
 
@@ -342,65 +334,12 @@ pub(super) fn audit_rows_of_history(
     )
 }
 
-/// An entity's table, its history table, the columns they share, and Kill Bill's TableName of
-/// its history rows: what [`change_with_history`] needs to record a change.
-#[derive(Debug, Clone, Copy)]
-pub struct HistoryTarget {
-    pub table: &'static str,
-    pub history_table: &'static str,
-    pub columns: &'static str,
-    pub audit_table_name: &'static str,
-}
-
-impl HistoryTarget {
-    /// Copies the current state of the row `record_id` into the history table as one change;
-    /// returns the history row's record id (what the audit log points at).
-    pub async fn copy_to_history(
-        self,
-        client: &impl GenericClient,
-        record_id: i64,
-        change_type: ChangeType,
-    ) -> Result<i64, StorageError> {
-        // Copied inside the caller's transaction, right after its write: the history row is
-        // exactly the state that write left.
-        let sql = format!(
-            "insert into {history} (target_record_id, change_type, {columns})
-             select record_id, $2, {columns} from {table} where record_id = $1
-             returning record_id",
-            history = self.history_table,
-            columns = self.columns,
-            table = self.table,
-        );
-        crate::storage::query_value(client, &sql, &[&record_id, &change_type.as_str()]).await
-    }
-
-    /// Marks the row `record_id` active or not (Kill Bill's soft delete); the row stays, and
-    /// its history is the caller's.
-    pub async fn set_active(
-        self,
-        client: &impl GenericClient,
-        record_id: i64,
-        active: bool,
-        updated_by: &str,
-        updated_date: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
-        let sql = format!(
-            "update {} set is_active = {active}, updated_by = $2, updated_date = $3
-             where record_id = $1",
-            self.table
-        );
-        crate::storage::execute_cached(client, &sql, &[&record_id, &updated_by, &updated_date])
-            .await?;
-        Ok(())
-    }
-}
-
 /// Runs `change` (an insert or update of at most one entity row, `returning *`, whose own
 /// values are `params`) with its history copy and audit row in one statement (see
 /// [`with_history_and_audit`]); the changed row, or `None` when `change` touched none.
 pub async fn change_with_history<T: FromRow>(
     client: &impl GenericClient,
-    target: HistoryTarget,
+    target: Table<T>,
     change: &str,
     change_type: ChangeType,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -416,7 +355,7 @@ pub async fn change_with_history<T: FromRow>(
 /// row the caller holds).
 pub async fn record_with_history<T: FromRow>(
     client: &impl GenericClient,
-    target: HistoryTarget,
+    target: Table<T>,
     change: &str,
     change_type: ChangeType,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -428,44 +367,17 @@ pub async fn record_with_history<T: FromRow>(
     crate::storage::query_one_as(client, &sql, &audit_row.after(params)).await
 }
 
-/// Marks the active row `record_id` of `target`'s table removed (`is_active` false), with its
-/// history copy and audit row; `None` when it was removed already (a concurrent removal).
-pub async fn deactivate_with_history<T: FromRow>(
-    client: &impl GenericClient,
-    target: HistoryTarget,
-    record_id: i64,
-    now: DateTime<Utc>,
-    audit: &AuditContext<'_>,
-) -> Result<Option<T>, StorageError> {
-    let change = format!(
-        "update {} set is_active = false, updated_by = $2, updated_date = $3
-         where record_id = $1 and is_active
-         returning *",
-        target.table
-    );
-    change_with_history(
-        client,
-        target,
-        &change,
-        ChangeType::Delete,
-        &[&record_id, &audit.created_by, &now],
-        now,
-        audit,
-    )
-    .await
-}
-
-fn history_statement(
-    target: HistoryTarget,
+fn history_statement<T>(
+    target: Table<T>,
     change: &str,
     change_type: ChangeType,
     own_params: usize,
 ) -> String {
     with_history_and_audit(
         change,
-        target.history_table,
+        target.audited.history_table(),
         target.columns,
-        target.audit_table_name,
+        target.audited.history_table_name(),
         change_type,
         own_params + 1,
     )

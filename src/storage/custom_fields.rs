@@ -1,20 +1,18 @@
 //! The `custom_fields` and `custom_field_history` tables (Kill Bill's CustomFieldSqlDao).
 //!
-//! This file owns that SQL: adding a field, changing its value, marking it removed (each with
-//! its history copy and audit row in the same statement), and the reads of an object's, an
-//! account's and a tenant's fields, paged and searched, always scoped to one tenant. It must
-//! never decide a business rule (what may be added or changed), open a transaction, or know
-//! about HTTP.
+//! This file owns that SQL: adding a field and changing its value (each with its history copy
+//! and audit row in the same statement), and the reads of an object's, an account's and a
+//! tenant's fields, paged and searched, always scoped to one tenant; its [`TABLE`] names the
+//! tables for the read by id and marking a field removed (`table.rs`). It must never decide a
+//! business rule (what may be added or changed), open a transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::{
-    change_with_history, deactivate_with_history, record_with_history, ChangeType, HistoryTarget,
-};
-use super::{find_by, like_pattern, query_as, AuditContext, FromRow, Search, StorageError};
+use super::audit::{change_with_history, record_with_history, AuditedTable, ChangeType};
+use super::table::Table;
+use super::{like_pattern, query_as, AuditContext, Search, SearchValue, StorageError};
 
 /// The unique index refusing a second active field with one name and value on one object.
 pub const ACTIVE_NAME_VALUE_INDEX: &str = "custom_fields_active_object_name_value";
@@ -23,33 +21,19 @@ pub const ACTIVE_NAME_VALUE_INDEX: &str = "custom_fields_active_object_name_valu
 const DATA_COLUMNS: &str = "id, object_id, object_type, is_active, field_name, field_value,
     created_by, created_date, updated_by, updated_date, account_record_id, tenant_record_id";
 
-/// One `custom_fields` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomFieldRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub object_id: Uuid,
-    pub object_type: String,
-    pub is_active: bool,
-    pub name: String,
-    pub value: Option<String>,
-    pub account_record_id: i64,
-    pub tenant_record_id: i64,
-}
-
-impl FromRow for CustomFieldRecord {
-    fn from_row(row: &Row) -> Result<CustomFieldRecord, StorageError> {
-        Ok(CustomFieldRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            object_id: row.try_get("object_id")?,
-            object_type: row.try_get("object_type")?,
-            is_active: row.try_get("is_active")?,
-            name: row.try_get("field_name")?,
-            value: row.try_get("field_value")?,
-            account_record_id: row.try_get("account_record_id")?,
-            tenant_record_id: row.try_get("tenant_record_id")?,
-        })
+row_struct! {
+    /// One `custom_fields` row.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct CustomFieldRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub object_id: Uuid,
+        pub object_type: String,
+        pub is_active: bool,
+        pub name: String => "field_name",
+        pub value: Option<String> => "field_value",
+        pub account_record_id: i64,
+        pub tenant_record_id: i64,
     }
 }
 
@@ -112,12 +96,9 @@ const FILTER_CLAUSE: &str = "tenant_record_id = $1 and is_active
     and ($4::text is null
          or (object_type = $4 and field_name = $5 and ($6::text is null or field_value = $6)))";
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "custom_fields",
-    history_table: "custom_field_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: "CUSTOM_FIELD_HISTORY",
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<CustomFieldRecord> =
+    Table::new("custom_fields", AuditedTable::CustomField, DATA_COLUMNS);
 
 /// Adds an active field with its history and audit rows. A field the object already carries
 /// with this name and value comes back as a unique violation on [`ACTIVE_NAME_VALUE_INDEX`].
@@ -130,7 +111,7 @@ pub async fn insert_custom_field(
     let account_record_id = audit.account_record_id.unwrap_or_default();
     record_with_history(
         client,
-        HISTORY,
+        TABLE,
         &format!(
             "insert into custom_fields ({DATA_COLUMNS})
              values ($1, $2, $3, true, $4, $5, $6, $7, $6, $7, $8, $9)
@@ -165,7 +146,7 @@ pub async fn update_custom_field_value(
 ) -> Result<Option<CustomFieldRecord>, StorageError> {
     change_with_history(
         client,
-        HISTORY,
+        TABLE,
         "update custom_fields set field_value = $2, updated_by = $3, updated_date = $4
          where record_id = $1 and is_active
          returning *",
@@ -175,17 +156,6 @@ pub async fn update_custom_field_value(
         audit,
     )
     .await
-}
-
-/// Marks the active field `record_id` removed, with its history and audit rows; `None` when it
-/// was removed already (a concurrent removal).
-pub async fn deactivate_custom_field(
-    client: &impl GenericClient,
-    record_id: i64,
-    now: DateTime<Utc>,
-    audit: &AuditContext<'_>,
-) -> Result<Option<CustomFieldRecord>, StorageError> {
-    deactivate_with_history(client, HISTORY, record_id, now, audit).await
 }
 
 /// The object's active fields in the order they were added.
@@ -224,49 +194,10 @@ pub async fn find_custom_fields_for_account(
     .await
 }
 
-/// The tenant's field with this id, removed or not.
-pub async fn find_custom_field(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<CustomFieldRecord>, StorageError> {
-    find_by(client, "custom_fields", "id", &id, tenant_record_id, "").await
-}
-
-/// One page of the tenant's active fields that `filter` keeps, in `record_id` order
-/// (descending when `descending`, Kill Bill's negative limit).
-pub async fn list_custom_fields(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: FieldFilter<'_>,
-    offset: i64,
-    limit: i64,
-    descending: bool,
-) -> Result<Vec<CustomFieldRecord>, StorageError> {
-    let [key, like, object_type, name, value] = filter.params();
-    search(&[&tenant_record_id, &key, &like, &object_type, &name, &value])
-        .page(client, offset, limit, descending)
-        .await
-}
-
-/// How many of the tenant's active fields `filter` keeps.
-pub async fn count_custom_fields(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: FieldFilter<'_>,
-) -> Result<i64, StorageError> {
-    let [key, like, object_type, name, value] = filter.params();
-    search(&[&tenant_record_id, &key, &like, &object_type, &name, &value])
-        .count(client)
-        .await
-}
-
-/// The tenant's active fields [`FILTER_CLAUSE`] keeps, its values in `params`.
-fn search<'a>(params: &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]) -> Search<'a> {
-    Search {
-        from: "custom_fields",
-        rows: "*",
-        clause: FILTER_CLAUSE,
-        params,
-    }
+/// The tenant's active fields that `filter` keeps ([`FILTER_CLAUSE`]), for a page
+/// ([`Search::page`]) and its count ([`Search::count`]).
+pub fn search(filter: FieldFilter<'_>) -> Search<'_, CustomFieldRecord> {
+    let values = filter.params().into_iter();
+    let values = values.map(|value| Box::new(value) as SearchValue<'_>);
+    Search::new("custom_fields", "*", FILTER_CLAUSE, values.collect())
 }

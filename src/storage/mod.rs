@@ -2,6 +2,9 @@
 //! connection or an open transaction) so the service layer decides the transaction boundaries;
 //! nothing here opens a transaction, knows about HTTP, or decides a business rule.
 
+#[macro_use]
+mod rows;
+
 pub mod account_emails;
 pub mod accounts;
 pub mod audit;
@@ -11,10 +14,11 @@ pub mod export;
 mod names;
 pub mod node_infos;
 pub mod objects;
-mod page;
+pub mod page;
 pub mod payment_methods;
 pub mod payments;
 pub mod security;
+pub mod table;
 pub mod tag_definitions;
 pub mod tags;
 pub mod tenant_kvs;
@@ -28,7 +32,8 @@ use tokio_postgres::Row;
 use crate::db::pool::PoolError;
 use crate::db::sql;
 
-use page::Search;
+use page::{Search, SearchValue};
+pub use rows::FromRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -118,24 +123,6 @@ pub async fn execute_cached(
     Ok(sql::execute(client, sql, params).await?)
 }
 
-/// A value read from one row of a query: a table's record, or a tuple of the first columns.
-pub trait FromRow: Sized {
-    fn from_row(row: &Row) -> Result<Self, StorageError>;
-}
-
-/// The first columns of a row, in order: for queries that select one or two bare values.
-impl<A: for<'a> FromSql<'a>> FromRow for (A,) {
-    fn from_row(row: &Row) -> Result<Self, StorageError> {
-        Ok((row.try_get(0)?,))
-    }
-}
-
-impl<A: for<'a> FromSql<'a>, B: for<'a> FromSql<'a>> FromRow for (A, B) {
-    fn from_row(row: &Row) -> Result<Self, StorageError> {
-        Ok((row.try_get(0)?, row.try_get(1)?))
-    }
-}
-
 /// [`query_cached`], each row read as a `T`.
 pub async fn query_as<T: FromRow>(
     client: &impl GenericClient,
@@ -168,19 +155,43 @@ pub async fn query_one_as<T: FromRow>(
     T::from_row(&query_one_cached(client, sql, params).await?)
 }
 
-/// The tenant's row of `table` whose `column` equals `value`, read as a `T`; `lock` is a
-/// locking clause (`for update`, …) or empty for a snapshot read. `table`, `column` and `lock`
-/// are constants of the calling file, never input.
+/// The tenant's row of `table` whose `column` equals `value`, read as a `T`, with `lock`.
+/// `table` and `column` are constants of the calling file, never input.
 pub async fn find_by<T: FromRow>(
     client: &impl GenericClient,
     table: &'static str,
     column: &'static str,
     value: &(dyn ToSql + Sync),
     tenant_record_id: i64,
-    lock: &'static str,
+    lock: Lock,
 ) -> Result<Option<T>, StorageError> {
+    let lock = lock.clause();
     let sql = format!("select * from {table} where {column} = $1 and tenant_record_id = $2 {lock}");
     query_opt_as(client, &sql, &[value, &tenant_record_id]).await
+}
+
+/// How a read locks the rows it returns, until the caller's transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// No lock: a snapshot read.
+    None,
+    /// `for share`: writers of the row wait, other sharers do not.
+    Share,
+    /// `for no key update`: writers wait, foreign-key checks on the row do not.
+    NoKeyUpdate,
+    /// `for update`: every other locker of the row waits.
+    Update,
+}
+
+impl Lock {
+    fn clause(self) -> &'static str {
+        match self {
+            Lock::None => "",
+            Lock::Share => "for share",
+            Lock::NoKeyUpdate => "for no key update",
+            Lock::Update => "for update",
+        }
+    }
 }
 
 /// The first column of every row of `sql`.

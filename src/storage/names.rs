@@ -12,15 +12,12 @@ use bytes::BytesMut;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use tokio_postgres::Row;
 
+use super::rows::FromColumn;
 use super::StorageError;
 use crate::domain::payments::{TransactionStatus, TransactionType};
 
 /// The text column `column` of `row`, read with `parse` (an enum's `parse`).
-pub(super) fn read_name<T>(
-    row: &Row,
-    column: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<T, StorageError> {
+fn read_name<T>(row: &Row, column: &str, parse: fn(&str) -> Option<T>) -> Result<T, StorageError> {
     let text: String = row.try_get(column)?;
     parse_name(column, &text, parse)
 }
@@ -36,9 +33,16 @@ fn parse_name<T>(
     })
 }
 
-/// A text parameter carrying `$name`'s Kill Bill name, as a `&str` would.
-macro_rules! name_to_sql {
+/// A text parameter carrying `$name`'s Kill Bill name, as a `&str` would, and a field read
+/// from such a column with `$name::parse`.
+macro_rules! name_column {
     ($name:ty) => {
+        impl FromColumn for $name {
+            fn from_column(row: &Row, column: &str) -> Result<$name, StorageError> {
+                read_name(row, column, <$name>::parse)
+            }
+        }
+
         impl ToSql for $name {
             fn to_sql(
                 &self,
@@ -57,8 +61,8 @@ macro_rules! name_to_sql {
     };
 }
 
-name_to_sql!(TransactionType);
-name_to_sql!(TransactionStatus);
+name_column!(TransactionType);
+name_column!(TransactionStatus);
 
 #[cfg(test)]
 mod tests {

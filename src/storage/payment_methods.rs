@@ -1,17 +1,18 @@
 //! The `payment_methods` and `payment_method_history` tables (Kill Bill's PaymentMethodSqlDao).
 //!
-//! This file owns that SQL: inserting a method, soft-deleting it, copying its state into
-//! `payment_method_history`, the reads by id, external key and account (always scoped to one
-//! tenant), and pointing an account at its default method. It must never decide a business
-//! rule (which key, what may be deleted), open a transaction, or know about HTTP.
+//! This file owns that SQL: inserting a method, the reads of an account's methods and the
+//! search of a tenant's (always scoped to one tenant), and pointing an account at its default
+//! method; its [`TABLE`] names the tables for the reads by id and external key, the soft
+//! deletes and the copies into `payment_method_history` (`table.rs`). It must never decide a
+//! business rule (which key, what may be deleted), open a transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::{ChangeType, HistoryTarget};
-use super::{find_by, like_pattern, query_as, query_one_as, FromRow, Search, StorageError};
+use super::audit::AuditedTable;
+use super::table::Table;
+use super::{like_pattern, query_as, query_one_as, Search, SearchValue, StorageError};
 
 /// The unique index that makes a second method with one external key in a tenant a conflict.
 pub const EXTERNAL_KEY_INDEX: &str = "payment_methods_external_key";
@@ -22,40 +23,24 @@ pub const ONE_EXTERNAL_PER_ACCOUNT_INDEX: &str = "payment_methods_one_external_p
 const DATA_COLUMNS: &str = "id, external_key, account_id, plugin_name, is_active,
     created_by, created_date, updated_by, updated_date, account_record_id, tenant_record_id";
 
-/// One `payment_methods` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentMethodRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub external_key: String,
-    pub account_id: Uuid,
-    pub plugin_name: String,
-    pub is_active: bool,
-    pub account_record_id: i64,
-    pub tenant_record_id: i64,
-}
-
-impl FromRow for PaymentMethodRecord {
-    fn from_row(row: &Row) -> Result<PaymentMethodRecord, StorageError> {
-        Ok(PaymentMethodRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            external_key: row.try_get("external_key")?,
-            account_id: row.try_get("account_id")?,
-            plugin_name: row.try_get("plugin_name")?,
-            is_active: row.try_get("is_active")?,
-            account_record_id: row.try_get("account_record_id")?,
-            tenant_record_id: row.try_get("tenant_record_id")?,
-        })
+row_struct! {
+    /// One `payment_methods` row.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct PaymentMethodRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub external_key: String,
+        pub account_id: Uuid,
+        pub plugin_name: String,
+        pub is_active: bool,
+        pub account_record_id: i64,
+        pub tenant_record_id: i64,
     }
 }
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "payment_methods",
-    history_table: "payment_method_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: "PAYMENT_METHOD_HISTORY",
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<PaymentMethodRecord> =
+    Table::new("payment_methods", AuditedTable::PaymentMethod, DATA_COLUMNS);
 
 /// What a new method holds.
 #[derive(Debug, Clone)]
@@ -94,56 +79,6 @@ pub async fn insert_payment_method(
             &method.account_record_id,
             &method.tenant_record_id,
         ],
-    )
-    .await
-}
-
-/// Marks the method `record_id` deleted (is_active false); the row stays.
-pub async fn deactivate_payment_method(
-    client: &impl GenericClient,
-    record_id: i64,
-    updated_by: &str,
-    updated_date: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    HISTORY
-        .set_active(client, record_id, false, updated_by, updated_date)
-        .await
-}
-
-/// Copies the current state of the method `record_id` into `payment_method_history` as one
-/// change; returns the history row's record id (what the audit log points at).
-pub async fn insert_payment_method_history(
-    client: &impl GenericClient,
-    record_id: i64,
-    change_type: ChangeType,
-) -> Result<i64, StorageError> {
-    HISTORY
-        .copy_to_history(client, record_id, change_type)
-        .await
-}
-
-/// The tenant's method with this id, deleted or not.
-pub async fn find_payment_method_by_id(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<PaymentMethodRecord>, StorageError> {
-    find_by(client, "payment_methods", "id", &id, tenant_record_id, "").await
-}
-
-/// The tenant's method with this external key, deleted or not.
-pub async fn find_payment_method_by_external_key(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    external_key: &str,
-) -> Result<Option<PaymentMethodRecord>, StorageError> {
-    find_by(
-        client,
-        "payment_methods",
-        "external_key",
-        &external_key,
-        tenant_record_id,
-        "",
     )
     .await
 }
@@ -189,19 +124,6 @@ pub async fn set_account_payment_method(
     Ok(())
 }
 
-/// Marks the deleted method `record_id` active again (a plugin still has it), as Kill Bill's
-/// refresh does; the row's history is the caller's.
-pub async fn reactivate_payment_method(
-    client: &impl GenericClient,
-    record_id: i64,
-    updated_by: &str,
-    updated_date: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    HISTORY
-        .set_active(client, record_id, true, updated_by, updated_date)
-        .await
-}
-
 /// Which of the tenant's active methods a page holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MethodFilter<'a> {
@@ -218,47 +140,13 @@ const METHOD_FILTER_CLAUSE: &str = "tenant_record_id = $1 and is_active
     and ($3::text is null or id::text = $3 or account_id::text = $3
          or external_key like $4 or plugin_name like $4)";
 
-fn method_filter_params(filter: MethodFilter<'_>) -> (Option<&str>, Option<&str>, Option<String>) {
-    match filter {
+/// The tenant's active methods that `filter` keeps ([`METHOD_FILTER_CLAUSE`]), for a page
+/// ([`Search::page`]) and its count ([`Search::count`]).
+pub fn search(filter: MethodFilter<'_>) -> Search<'_, PaymentMethodRecord> {
+    let (plugin_name, key, like) = match filter {
         MethodFilter::Plugin(plugin_name) => (plugin_name, None, None),
         MethodFilter::Key(key) => (None, Some(key), Some(like_pattern(key))),
-    }
-}
-
-/// One page of the tenant's active methods that `filter` keeps, in `record_id` order
-/// (descending when `descending`, Kill Bill's negative limit).
-pub async fn list_payment_methods(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: MethodFilter<'_>,
-    offset: i64,
-    limit: i64,
-    descending: bool,
-) -> Result<Vec<PaymentMethodRecord>, StorageError> {
-    let (plugin_name, key, like) = method_filter_params(filter);
-    search(&[&tenant_record_id, &plugin_name, &key, &like])
-        .page(client, offset, limit, descending)
-        .await
-}
-
-/// How many of the tenant's active methods `filter` keeps.
-pub async fn count_payment_methods(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: MethodFilter<'_>,
-) -> Result<i64, StorageError> {
-    let (plugin_name, key, like) = method_filter_params(filter);
-    search(&[&tenant_record_id, &plugin_name, &key, &like])
-        .count(client)
-        .await
-}
-
-/// The tenant's active methods [`METHOD_FILTER_CLAUSE`] keeps, its values in `params`.
-fn search<'a>(params: &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]) -> Search<'a> {
-    Search {
-        from: "payment_methods",
-        rows: "*",
-        clause: METHOD_FILTER_CLAUSE,
-        params,
-    }
+    };
+    let values: Vec<SearchValue> = vec![Box::new(plugin_name), Box::new(key), Box::new(like)];
+    Search::new("payment_methods", "*", METHOD_FILTER_CLAUSE, values)
 }

@@ -9,18 +9,17 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::accounts::AccountRecord;
 use super::audit::{
-    audit_rows_of_history, record_with_history, AuditRow, ChangeType, HistoryTarget,
+    audit_rows_of_history, record_with_history, AuditRow, AuditedTable, ChangeType,
 };
-use super::names::read_name;
 use super::payment_methods::PaymentMethodRecord;
+use super::table::Table;
 use super::{
-    execute_cached, find_by, like_pattern, query_as, query_one_as, query_opt_as, query_value,
-    AuditContext, FromRow, Search, StorageError,
+    execute_cached, find_by, query_as, query_one_as, query_opt_as, query_value, AuditContext,
+    FromRow, Lock, Search, StorageError,
 };
 use crate::domain::payments::{TransactionStatus, TransactionType};
 
@@ -36,79 +35,43 @@ const TRANSACTION_COLUMNS: &str = "id, attempt_id, transaction_external_key, tra
     payment_id, gateway_error_code, gateway_error_msg, created_by, created_date, updated_by,
     updated_date, account_record_id, tenant_record_id";
 
-/// One `payments` row. `record_id` is Kill Bill's payment number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub account_id: Uuid,
-    pub payment_method_id: Uuid,
-    pub external_key: String,
-    pub state_name: Option<String>,
-    pub last_success_state_name: Option<String>,
-    pub created_date: DateTime<Utc>,
-    pub updated_date: DateTime<Utc>,
-    pub account_record_id: i64,
-    pub tenant_record_id: i64,
-}
-
-impl FromRow for PaymentRecord {
-    fn from_row(row: &Row) -> Result<PaymentRecord, StorageError> {
-        Ok(PaymentRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            account_id: row.try_get("account_id")?,
-            payment_method_id: row.try_get("payment_method_id")?,
-            external_key: row.try_get("external_key")?,
-            state_name: row.try_get("state_name")?,
-            last_success_state_name: row.try_get("last_success_state_name")?,
-            created_date: row.try_get("created_date")?,
-            updated_date: row.try_get("updated_date")?,
-            account_record_id: row.try_get("account_record_id")?,
-            tenant_record_id: row.try_get("tenant_record_id")?,
-        })
+row_struct! {
+    /// One `payments` row. `record_id` is Kill Bill's payment number.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct PaymentRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub account_id: Uuid,
+        pub payment_method_id: Uuid,
+        pub external_key: String,
+        pub state_name: Option<String>,
+        pub last_success_state_name: Option<String>,
+        pub created_date: DateTime<Utc>,
+        pub updated_date: DateTime<Utc>,
+        pub account_record_id: i64,
+        pub tenant_record_id: i64,
     }
 }
 
-/// One `payment_transactions` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransactionRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub payment_id: Uuid,
-    pub external_key: String,
-    pub transaction_type: TransactionType,
-    pub effective_date: DateTime<Utc>,
-    pub status: TransactionStatus,
-    pub amount: Option<Decimal>,
-    pub currency: Option<String>,
-    pub processed_amount: Option<Decimal>,
-    pub processed_currency: Option<String>,
-    pub gateway_error_code: Option<String>,
-    pub gateway_error_msg: Option<String>,
-    pub created_date: DateTime<Utc>,
-    pub updated_date: DateTime<Utc>,
-}
-
-impl FromRow for TransactionRecord {
-    fn from_row(row: &Row) -> Result<TransactionRecord, StorageError> {
-        Ok(TransactionRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            payment_id: row.try_get("payment_id")?,
-            external_key: row.try_get("transaction_external_key")?,
-            transaction_type: read_name(row, "transaction_type", TransactionType::parse)?,
-            effective_date: row.try_get("effective_date")?,
-            status: read_name(row, "transaction_status", TransactionStatus::parse)?,
-            amount: row.try_get("amount")?,
-            currency: row.try_get("currency")?,
-            processed_amount: row.try_get("processed_amount")?,
-            processed_currency: row.try_get("processed_currency")?,
-            gateway_error_code: row.try_get("gateway_error_code")?,
-            gateway_error_msg: row.try_get("gateway_error_msg")?,
-            created_date: row.try_get("created_date")?,
-            updated_date: row.try_get("updated_date")?,
-        })
+row_struct! {
+    /// One `payment_transactions` row.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TransactionRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub payment_id: Uuid,
+        pub external_key: String => "transaction_external_key",
+        pub transaction_type: TransactionType,
+        pub effective_date: DateTime<Utc>,
+        pub status: TransactionStatus => "transaction_status",
+        pub amount: Option<Decimal>,
+        pub currency: Option<String>,
+        pub processed_amount: Option<Decimal>,
+        pub processed_currency: Option<String>,
+        pub gateway_error_code: Option<String>,
+        pub gateway_error_msg: Option<String>,
+        pub created_date: DateTime<Utc>,
+        pub updated_date: DateTime<Utc>,
     }
 }
 
@@ -187,19 +150,16 @@ pub struct TransactionOutcome<'a> {
     pub gateway_error_msg: Option<&'a str>,
 }
 
-const PAYMENT_HISTORY: HistoryTarget = HistoryTarget {
-    table: "payments",
-    history_table: "payment_history",
-    columns: PAYMENT_COLUMNS,
-    audit_table_name: "PAYMENT_HISTORY",
-};
+/// The payments table, its history, and the statements they share with the other audited
+/// tables.
+pub const PAYMENT_TABLE: Table<PaymentRecord> =
+    Table::new("payments", AuditedTable::Payment, PAYMENT_COLUMNS);
 
-const TRANSACTION_HISTORY: HistoryTarget = HistoryTarget {
-    table: "payment_transactions",
-    history_table: "payment_transaction_history",
-    columns: TRANSACTION_COLUMNS,
-    audit_table_name: "PAYMENT_TRANSACTION_HISTORY",
-};
+const TRANSACTION_TABLE: Table<TransactionRecord> = Table::new(
+    "payment_transactions",
+    AuditedTable::PaymentTransaction,
+    TRANSACTION_COLUMNS,
+);
 
 /// Inserts a payment with no state yet, with its history and audit rows.
 pub async fn insert_payment(
@@ -210,7 +170,7 @@ pub async fn insert_payment(
 ) -> Result<PaymentRecord, StorageError> {
     record_with_history(
         client,
-        PAYMENT_HISTORY,
+        PAYMENT_TABLE,
         &format!(
             "insert into payments ({PAYMENT_COLUMNS})
              values ($1, $2, $3, $4, null, null, $5, $6, $5, $6, $7, $8)
@@ -286,7 +246,7 @@ async fn set_payment_state(
     );
     record_with_history(
         client,
-        PAYMENT_HISTORY,
+        PAYMENT_TABLE,
         &change,
         ChangeType::Update,
         &[
@@ -312,7 +272,7 @@ pub async fn touch_payment(
 ) -> Result<PaymentRecord, StorageError> {
     record_with_history(
         client,
-        PAYMENT_HISTORY,
+        PAYMENT_TABLE,
         "update payments set updated_by = $2, updated_date = $3
          where record_id = $1
          returning *",
@@ -333,7 +293,7 @@ pub async fn insert_transaction(
 ) -> Result<TransactionRecord, StorageError> {
     record_with_history(
         client,
-        TRANSACTION_HISTORY,
+        TRANSACTION_TABLE,
         &format!(
             "insert into payment_transactions ({TRANSACTION_COLUMNS})
              values ($1, null, $2, $3, $4, 'UNKNOWN', $5, $6, null, null, $7, null, null,
@@ -358,7 +318,7 @@ pub async fn update_transaction_outcome(
 ) -> Result<TransactionRecord, StorageError> {
     record_with_history(
         client,
-        TRANSACTION_HISTORY,
+        TRANSACTION_TABLE,
         "update payment_transactions set transaction_status = $2, processed_amount = $3,
                 processed_currency = $4, gateway_error_code = $5, gateway_error_msg = $6,
                 updated_by = $7, updated_date = $8
@@ -394,7 +354,7 @@ pub async fn insert_settled_payment(
 ) -> Result<PaymentRecord, StorageError> {
     insert_settled(
         client,
-        PAYMENT_HISTORY,
+        PAYMENT_TABLE,
         &format!(
             "insert into payments ({PAYMENT_COLUMNS})
              values ($1, $2, $3, $4, $9, $10, $5, $6, $5, $6, $7, $8)
@@ -427,7 +387,7 @@ pub async fn insert_settled_transaction(
 ) -> Result<TransactionRecord, StorageError> {
     insert_settled(
         client,
-        TRANSACTION_HISTORY,
+        TRANSACTION_TABLE,
         &format!(
             "insert into payment_transactions ({TRANSACTION_COLUMNS})
              values ($1, null, $2, $3, $4, $12, $5, $6, $13, $14, $7, $15, $16,
@@ -467,7 +427,7 @@ pub async fn insert_settled_transaction(
 /// `step.change_type`), and their audit rows, in that order; the inserted row.
 async fn insert_settled<T: FromRow>(
     client: &impl GenericClient,
-    target: HistoryTarget,
+    target: Table<T>,
     insert: &str,
     history_columns: &str,
     params: &[&(dyn ToSql + Sync)],
@@ -485,10 +445,10 @@ async fn insert_settled<T: FromRow>(
          ),
          audit as ({audit})
          select * from changed",
-        history = target.history_table,
+        history = target.audited.history_table(),
         columns = target.columns,
         audit = audit_rows_of_history(
-            target.audit_table_name,
+            target.audited.history_table_name(),
             "gen_random_uuid()",
             "history.change_type",
             params.len() + 1,
@@ -498,20 +458,6 @@ async fn insert_settled<T: FromRow>(
     let mut all = params.to_vec();
     all.extend(audit_row.settled_params());
     query_one_as(client, &sql, &all).await
-}
-
-/// The tenant's payments with these ids, in no particular order.
-pub async fn find_payments_by_ids(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    ids: &[Uuid],
-) -> Result<Vec<PaymentRecord>, StorageError> {
-    query_as(
-        client,
-        "select * from payments where id = any($1) and tenant_record_id = $2",
-        &[&ids, &tenant_record_id],
-    )
-    .await
 }
 
 /// The account's payments, oldest first.
@@ -537,42 +483,10 @@ const PAYMENT_SEARCH_CLAUSE: &str = "tenant_record_id = $1
          or payment_method_id::text = $2 or external_key like $3
          or state_name like $3)";
 
-/// One page of the tenant's payments, or of those matching `search` (Kill Bill's PaymentSqlDao
-/// `searchQuery`: the id, the account id or the payment method id equal to the key, or the
-/// external key or state name containing it), in record id order (descending when asked).
-pub async fn list_payments(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    search: Option<&str>,
-    offset: i64,
-    limit: i64,
-    descending: bool,
-) -> Result<Vec<PaymentRecord>, StorageError> {
-    let like = search.map(like_pattern);
-    payment_search(&[&tenant_record_id, &search, &like])
-        .page(client, offset, limit, descending)
-        .await
-}
-
-/// How many of the tenant's payments match `search`, with [`list_payments`]' clause.
-pub async fn count_payments(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    search: Option<&str>,
-) -> Result<i64, StorageError> {
-    let like = search.map(like_pattern);
-    payment_search(&[&tenant_record_id, &search, &like])
-        .count(client)
-        .await
-}
-
-fn payment_search<'a>(params: &'a [&'a (dyn ToSql + Sync)]) -> Search<'a> {
-    Search {
-        from: "payments",
-        rows: "*",
-        clause: PAYMENT_SEARCH_CLAUSE,
-        params,
-    }
+/// The tenant's payments, or those matching `key` ([`PAYMENT_SEARCH_CLAUSE`]), for a page
+/// ([`Search::page`]) and its count ([`Search::count`]).
+pub fn search(key: Option<&str>) -> Search<'_, PaymentRecord> {
+    Search::by_key("payments", PAYMENT_SEARCH_CLAUSE, key)
 }
 
 /// The transactions of these payments, in effective date order (then creation order).
@@ -624,7 +538,7 @@ pub async fn find_transaction_with_payment(
         "id",
         &transaction_id,
         tenant_record_id,
-        "",
+        Lock::None,
     )
     .await?
     else {

@@ -1,18 +1,18 @@
 //! The `tag_definitions` and `tag_definition_history` tables (Kill Bill's TagDefinitionSqlDao):
 //! a tenant's own tag definitions. The fixed control and system definitions are not stored.
 //!
-//! This file owns that SQL: inserting a definition, marking it deleted, copying its state into
-//! `tag_definition_history`, and the reads by id (always scoped to one tenant). It must never
-//! decide a business rule (valid names, what may be deleted), open a transaction, or know about
-//! HTTP.
+//! This file owns that SQL: inserting a definition and the reads of live ones (always scoped to
+//! one tenant); its [`TABLE`] names the tables for the reads by ids, marking one deleted and
+//! the copies into `tag_definition_history` (`table.rs`). It must never decide a business rule
+//! (valid names, what may be deleted), open a transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::{ChangeType, HistoryTarget};
-use super::{query_as, query_one_as, query_opt_as, FromRow, StorageError};
+use super::audit::AuditedTable;
+use super::table::Table;
+use super::{query_as, query_one_as, query_opt_as, Lock, StorageError};
 
 /// The unique index that makes a second live definition with one name in a tenant a conflict.
 pub const ACTIVE_NAME_INDEX: &str = "tag_definitions_active_name";
@@ -21,38 +21,23 @@ pub const ACTIVE_NAME_INDEX: &str = "tag_definitions_active_name";
 const DATA_COLUMNS: &str = "id, name, applicable_object_types, description, is_active,
     created_by, created_date, updated_by, updated_date, tenant_record_id";
 
-/// One `tag_definitions` row. `applicable_object_types` is Kill Bill's comma-joined list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagDefinitionRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub name: String,
-    pub applicable_object_types: Option<String>,
-    pub description: String,
-    pub is_active: bool,
-    pub tenant_record_id: i64,
-}
-
-impl FromRow for TagDefinitionRecord {
-    fn from_row(row: &Row) -> Result<TagDefinitionRecord, StorageError> {
-        Ok(TagDefinitionRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            applicable_object_types: row.try_get("applicable_object_types")?,
-            description: row.try_get("description")?,
-            is_active: row.try_get("is_active")?,
-            tenant_record_id: row.try_get("tenant_record_id")?,
-        })
+row_struct! {
+    /// One `tag_definitions` row. `applicable_object_types` is Kill Bill's comma-joined list.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TagDefinitionRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub name: String,
+        pub applicable_object_types: Option<String>,
+        pub description: String,
+        pub is_active: bool,
+        pub tenant_record_id: i64,
     }
 }
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "tag_definitions",
-    history_table: "tag_definition_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: "TAG_DEFINITION_HISTORY",
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<TagDefinitionRecord> =
+    Table::new("tag_definitions", AuditedTable::TagDefinition, DATA_COLUMNS);
 
 /// What a new definition holds.
 #[derive(Debug, Clone)]
@@ -93,30 +78,6 @@ pub async fn insert_tag_definition(
     .await
 }
 
-/// Marks the definition `record_id` deleted (is_active false); the row stays.
-pub async fn deactivate_tag_definition(
-    client: &impl GenericClient,
-    record_id: i64,
-    updated_by: &str,
-    updated_date: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    HISTORY
-        .set_active(client, record_id, false, updated_by, updated_date)
-        .await
-}
-
-/// Copies the current state of the definition `record_id` into `tag_definition_history` as one
-/// change; returns the history row's record id (what the audit log points at).
-pub async fn insert_tag_definition_history(
-    client: &impl GenericClient,
-    record_id: i64,
-    change_type: ChangeType,
-) -> Result<i64, StorageError> {
-    HISTORY
-        .copy_to_history(client, record_id, change_type)
-        .await
-}
-
 /// The tenant's live definitions in creation order.
 pub async fn find_active_tag_definitions(
     client: &impl GenericClient,
@@ -131,58 +92,16 @@ pub async fn find_active_tag_definitions(
     .await
 }
 
-/// The tenant's definitions with these ids, deleted ones included (removed tags may still
-/// point at them).
-pub async fn find_tag_definitions_by_ids(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    ids: &[Uuid],
-) -> Result<Vec<TagDefinitionRecord>, StorageError> {
-    query_as(
-        client,
-        "select * from tag_definitions where id = any($1) and tenant_record_id = $2",
-        &[&ids, &tenant_record_id],
-    )
-    .await
-}
-
-/// The tenant's live definition with this id, no lock.
+/// The tenant's live definition with this id, read with `lock`. A tag is added under
+/// [`Lock::Share`] on its definition, and a definition is deleted under [`Lock::Update`]: the
+/// deletion then waits for the tags being added with it, and counts them.
 pub async fn find_active_tag_definition(
     client: &impl GenericClient,
     tenant_record_id: i64,
     id: Uuid,
+    lock: Lock,
 ) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    find_active(client, tenant_record_id, id, "").await
-}
-
-/// The tenant's live definition with this id, share-locked until the caller's transaction
-/// ends: a concurrent deletion (which takes [`lock_active_tag_definition`]) then waits for the
-/// tags being added with it, and counts them.
-pub async fn share_lock_active_tag_definition(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    find_active(client, tenant_record_id, id, "for share").await
-}
-
-/// The tenant's live definition with this id, locked for a deletion until the caller's
-/// transaction ends.
-pub async fn lock_active_tag_definition(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<TagDefinitionRecord>, StorageError> {
-    find_active(client, tenant_record_id, id, "for update").await
-}
-
-/// The tenant's live definition with this id, read with `lock` (a locking clause, or none).
-async fn find_active(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-    lock: &'static str,
-) -> Result<Option<TagDefinitionRecord>, StorageError> {
+    let lock = lock.clause();
     let sql = format!(
         "select * from tag_definitions where id = $1 and tenant_record_id = $2 and is_active
          {lock}"

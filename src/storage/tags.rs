@@ -1,58 +1,40 @@
 //! The `tags` and `tag_history` tables (Kill Bill's TagSqlDao).
 //!
-//! This file owns that SQL: adding a tag unless the object already carries its definition,
-//! marking tags removed, copying a tag's state into `tag_history`, and the reads of an object's
-//! tags, always scoped to one tenant. It must never decide a business rule (which definitions
-//! exist, what may be tagged or removed), open a transaction, or know about HTTP.
+//! This file owns that SQL: adding a tag unless the object already carries its definition, the
+//! reads of an object's and an account's tags and the search of a tenant's, always scoped to
+//! one tenant; its [`TABLE`] names the tables for the read by id, marking tags removed and the
+//! copies into `tag_history` (`table.rs`). It must never decide a business rule (which
+//! definitions exist, what may be tagged or removed), open a transaction, or know about HTTP.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::audit::{ChangeType, HistoryTarget};
-use super::{
-    find_by, like_pattern, query_as, query_opt_as, query_value, FromRow, Search, StorageError,
-};
+use super::audit::AuditedTable;
+use super::table::Table;
+use super::{like_pattern, query_as, query_opt_as, query_value, Search, SearchValue, StorageError};
 
 /// Every column a tag and its history rows share, in one order for inserts and copies.
 const DATA_COLUMNS: &str = "id, tag_definition_id, object_id, object_type, is_active,
     created_by, created_date, updated_by, updated_date, account_record_id, tenant_record_id";
 
-/// One `tags` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagRecord {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub tag_definition_id: Uuid,
-    pub object_id: Uuid,
-    pub object_type: String,
-    pub is_active: bool,
-    pub account_record_id: i64,
-    pub tenant_record_id: i64,
-}
-
-impl FromRow for TagRecord {
-    fn from_row(row: &Row) -> Result<TagRecord, StorageError> {
-        Ok(TagRecord {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            tag_definition_id: row.try_get("tag_definition_id")?,
-            object_id: row.try_get("object_id")?,
-            object_type: row.try_get("object_type")?,
-            is_active: row.try_get("is_active")?,
-            account_record_id: row.try_get("account_record_id")?,
-            tenant_record_id: row.try_get("tenant_record_id")?,
-        })
+row_struct! {
+    /// One `tags` row.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TagRecord {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub tag_definition_id: Uuid,
+        pub object_id: Uuid,
+        pub object_type: String,
+        pub is_active: bool,
+        pub account_record_id: i64,
+        pub tenant_record_id: i64,
     }
 }
 
-const HISTORY: HistoryTarget = HistoryTarget {
-    table: "tags",
-    history_table: "tag_history",
-    columns: DATA_COLUMNS,
-    audit_table_name: "TAG_HISTORY",
-};
+/// The table, its history, and the statements they share with the other audited tables.
+pub const TABLE: Table<TagRecord> = Table::new("tags", AuditedTable::Tag, DATA_COLUMNS);
 
 /// What a new tag holds.
 #[derive(Debug, Clone)]
@@ -98,30 +80,6 @@ pub async fn insert_tag_unless_present(
         ],
     )
     .await
-}
-
-/// Marks the tag `record_id` removed (is_active false); the row stays.
-pub async fn deactivate_tag(
-    client: &impl GenericClient,
-    record_id: i64,
-    updated_by: &str,
-    updated_date: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    HISTORY
-        .set_active(client, record_id, false, updated_by, updated_date)
-        .await
-}
-
-/// Copies the current state of the tag `record_id` into `tag_history` as one change; returns
-/// the history row's record id (what the audit log points at).
-pub async fn insert_tag_history(
-    client: &impl GenericClient,
-    record_id: i64,
-    change_type: ChangeType,
-) -> Result<i64, StorageError> {
-    HISTORY
-        .copy_to_history(client, record_id, change_type)
-        .await
 }
 
 /// The object's tags in the order they were added; removed ones only when `include_deleted`.
@@ -188,15 +146,6 @@ pub async fn find_tags_for_account(
     .await
 }
 
-/// The tenant's tag with this id, removed or not.
-pub async fn find_tag(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    id: Uuid,
-) -> Result<Option<TagRecord>, StorageError> {
-    find_by(client, "tags", "id", &id, tenant_record_id, "").await
-}
-
 /// A definition a tag search matches names and descriptions against, besides the tenant's own
 /// live definitions (which are read from `tag_definitions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,40 +206,16 @@ fn tag_filter_params<'a>(filter: TagFilter<'a>) -> TagFilterParams<'a> {
     }
 }
 
-/// One page of the tenant's active tags that `filter` keeps, in `record_id` order (descending
-/// when `descending`, Kill Bill's negative limit).
-pub async fn list_tags(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: TagFilter<'_>,
-    offset: i64,
-    limit: i64,
-    descending: bool,
-) -> Result<Vec<TagRecord>, StorageError> {
+/// The tenant's active tags that `filter` keeps ([`TAG_FILTER_CLAUSE`]), for a page
+/// ([`Search::page`]) and its count ([`Search::count`]).
+pub fn search(filter: TagFilter<'_>) -> Search<'_, TagRecord> {
     let (key, like, ids, names, descriptions) = tag_filter_params(filter);
-    search(&[&tenant_record_id, &key, &like, &ids, &names, &descriptions])
-        .page(client, offset, limit, descending)
-        .await
-}
-
-/// How many of the tenant's active tags `filter` keeps.
-pub async fn count_tags(
-    client: &impl GenericClient,
-    tenant_record_id: i64,
-    filter: TagFilter<'_>,
-) -> Result<i64, StorageError> {
-    let (key, like, ids, names, descriptions) = tag_filter_params(filter);
-    search(&[&tenant_record_id, &key, &like, &ids, &names, &descriptions])
-        .count(client)
-        .await
-}
-
-/// The tenant's active tags [`TAG_FILTER_CLAUSE`] keeps, its values in `params`.
-fn search<'a>(params: &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]) -> Search<'a> {
-    Search {
-        from: "tags t",
-        rows: "t.*",
-        clause: TAG_FILTER_CLAUSE,
-        params,
-    }
+    let values: Vec<SearchValue<'_>> = vec![
+        Box::new(key),
+        Box::new(like),
+        Box::new(ids),
+        Box::new(names),
+        Box::new(descriptions),
+    ];
+    Search::new("tags t", "t.*", TAG_FILTER_CLAUSE, values)
 }

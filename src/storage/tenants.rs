@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{query_one_as, query_opt_as, FromRow, StorageError};
@@ -13,22 +12,14 @@ use super::{query_one_as, query_opt_as, FromRow, StorageError};
 /// The unique index that makes a second tenant with the same API key a conflict.
 pub const API_KEY_INDEX: &str = "tenants_api_key";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantRow {
-    pub record_id: i64,
-    pub id: Uuid,
-    pub external_key: Option<String>,
-    pub api_key: String,
-}
-
-impl FromRow for TenantRow {
-    fn from_row(row: &Row) -> Result<TenantRow, StorageError> {
-        Ok(TenantRow {
-            record_id: row.try_get("record_id")?,
-            id: row.try_get("id")?,
-            external_key: row.try_get("external_key")?,
-            api_key: row.try_get("api_key")?,
-        })
+row_struct! {
+    /// One `tenants` row, without its secret (read only by [`find_credentials_by_api_key`]).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct TenantRow {
+        pub record_id: i64,
+        pub id: Uuid,
+        pub external_key: Option<String>,
+        pub api_key: String,
     }
 }
 

@@ -320,12 +320,9 @@ async fn lease_for_repair(
     let (Some((account, false)), Some(current), true) = (account, current, locked) else {
         return Ok(None);
     };
-    let Some(method) = payment_methods::find_payment_method_by_id(
-        client,
-        tenant.record_id,
-        current.payment.payment_method_id,
-    )
-    .await?
+    let Some(method) = payment_methods::TABLE
+        .find_by_id(client, tenant.record_id, current.payment.payment_method_id)
+        .await?
     else {
         return Ok(None);
     };

@@ -539,7 +539,8 @@ impl PaymentService {
     /// The plugin timeout's error, with the account's external key as Kill Bill words it.
     async fn timeout_error(&self, tenant: &Tenant, account_id: Uuid, plugin: &str) -> ServiceError {
         let external_key = match self.inner.db.read().await {
-            Ok(work) => accounts::find_account_by_id(work.client(), tenant.record_id, account_id)
+            Ok(work) => accounts::TABLE
+                .find_by_id(work.client(), tenant.record_id, account_id)
                 .await
                 .ok()
                 .flatten()
@@ -568,7 +569,8 @@ impl PaymentService {
         match target {
             Target::Account(AccountRef::Id(id)) => Ok((*id, None)),
             Target::Account(AccountRef::ExternalKey(key)) => {
-                let account = accounts::find_account_by_external_key(client, tenant.record_id, key)
+                let account = accounts::TABLE
+                    .find_by_external_key(client, tenant.record_id, key)
                     .await?
                     .ok_or_else(|| ServiceError::AccountNotFoundForKey {
                         external_key: key.clone(),

@@ -153,18 +153,24 @@ impl PaymentService {
             let connection = work.client();
             let descending = limit < 0;
             // `limit=-9223372036854775808` is a valid Long: saturate rather than overflow.
-            let found = payments::list_payments(
-                connection,
-                tenant.record_id,
-                search,
-                offset,
-                limit.saturating_abs(),
-                descending,
-            )
-            .await?;
-            let matching = payments::count_payments(connection, tenant.record_id, search).await?;
+            let found = payments::search(search)
+                .page(
+                    connection,
+                    tenant.record_id,
+                    offset,
+                    limit.saturating_abs(),
+                    descending,
+                )
+                .await?;
+            let matching = payments::search(search)
+                .count(connection, tenant.record_id)
+                .await?;
             let total = match search {
-                Some(_) => payments::count_payments(connection, tenant.record_id, None).await?,
+                Some(_) => {
+                    payments::search(None)
+                        .count(connection, tenant.record_id)
+                        .await?
+                }
                 None => matching,
             };
             (found, matching, total)
@@ -194,7 +200,8 @@ impl PaymentService {
         let ids: Vec<Uuid> = found.iter().map(|payment| payment.id).collect();
         // Re-read after a repair so the view shows the repaired state.
         let found = if options.with_plugin_info {
-            let mut repaired = payments::find_payments_by_ids(connection, tenant.record_id, &ids)
+            let mut repaired = payments::PAYMENT_TABLE
+                .find_by_ids(connection, tenant.record_id, &ids)
                 .await?
                 .into_iter()
                 .map(|payment| (payment.id, payment))
@@ -265,13 +272,10 @@ impl PaymentService {
     ) -> Result<Vec<PaymentTransactionInfo>, ServiceError> {
         let plugin_name = {
             let work = self.inner.db.read().await?;
-            payment_methods::find_payment_method_by_id(
-                work.client(),
-                tenant.record_id,
-                payment.payment_method_id,
-            )
-            .await?
-            .map(|method| method.plugin_name)
+            payment_methods::TABLE
+                .find_by_id(work.client(), tenant.record_id, payment.payment_method_id)
+                .await?
+                .map(|method| method.plugin_name)
         };
         let Some(plugin) = plugin_name.and_then(|name| self.inner.plugins.get(&name)) else {
             return Ok(Vec::new());
