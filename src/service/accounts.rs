@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     commit_and_announce, duplicate_on, find_account, lock_account, now_in_millis, AuditLevel,
-    AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    AuditLog, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     AccountChangeInternalEvent, AccountCreationInternalEvent, ChangedField,
@@ -384,25 +384,6 @@ impl AccountService {
                 log,
             })
             .collect())
-    }
-
-    /// The tenant's account with this id and its whole audit trail, each entry with the
-    /// account's state right after that change (Kill Bill's `auditLogsWithHistory`).
-    pub async fn audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let account = find_account(connection, tenant.record_id, id).await?;
-        Ok(audit::find_audit_logs_with_history(
-            connection,
-            AuditedTable::Account,
-            tenant.record_id,
-            account.record_id,
-        )
-        .await?)
     }
 }
 

@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::{
     commit_and_announce, duplicate_on, find_account, find_object, now_in_millis, page_totals,
-    required, trail_with_history, with_audit_trails, AuditLevel, AuditLog, AuditLogWithHistory,
-    CallContext, Page, PageRequest, ServiceError,
+    required, with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest,
+    ServiceError,
 };
 use crate::bus::internal_events::{
     CustomFieldCreationInternalEvent, CustomFieldDeletionInternalEvent, CustomFieldEventData,
@@ -282,21 +282,6 @@ impl CustomFieldService {
         let (total, max) = page_totals(count, filter, FieldFilter::All).await?;
         let views = with_trails(&read, tenant, fields, audit).await?;
         Ok(Page::new(views, request, total, max))
-    }
-
-    /// The whole audit trail of the tenant's field with this id (removed or not), each entry
-    /// with the field's state after that change.
-    pub async fn audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let field = custom_fields::TABLE
-            .find_by_id(connection, tenant.record_id, id)
-            .await?;
-        trail_with_history(connection, tenant.record_id, field, id).await
     }
 }
 

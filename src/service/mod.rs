@@ -12,6 +12,7 @@ pub mod combo;
 pub mod custom_fields;
 pub mod export;
 pub mod external_events;
+pub mod history;
 pub mod nodes;
 pub mod payment_gateways;
 pub mod payment_methods;
@@ -187,6 +188,7 @@ macro_rules! audited {
 }
 
 audited! {
+    AccountRecord => Account,
     crate::storage::account_emails::AccountEmailRecord => AccountEmail,
     crate::storage::custom_fields::CustomFieldRecord => CustomField,
     crate::storage::payment_methods::PaymentMethodRecord => PaymentMethod,

@@ -23,8 +23,7 @@ use uuid::Uuid;
 
 use super::{
     commit_and_announce, find_account, lock_account, now_in_millis, page_totals, required,
-    trail_with_history, with_audit_trails, AuditLevel, AuditLog, AuditLogWithHistory, CallContext,
-    Page, PageRequest, ServiceError,
+    with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::{Bus, PostedEvents};
 use crate::db::work::{Db, Work};
@@ -349,21 +348,6 @@ impl PaymentMethodService {
             .ok_or_else(|| ServiceError::Internal("a listed method went missing".to_string()))?;
         self.view(tenant, method, &account, options, audit_logs)
             .await
-    }
-
-    /// The whole audit trail of the tenant's method with this id (deleted or not), each entry
-    /// with the method's state after that change (Kill Bill's `auditLogsWithHistory`).
-    pub async fn audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let method = payment_methods::TABLE
-            .find_by_id(connection, tenant.record_id, id)
-            .await?;
-        trail_with_history(connection, tenant.record_id, method, id).await
     }
 
     /// Soft-deletes a method. The account's default is refused unless a flag allows it; with

@@ -25,8 +25,8 @@ use uuid::Uuid;
 
 use super::{
     commit_and_announce, duplicate_on, find_account, find_object, lock_account, now_in_millis,
-    page_totals, required, trail_with_history, with_audit_trails, AuditLevel, AuditLog,
-    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    page_totals, required, with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest,
+    ServiceError,
 };
 use crate::bus::internal_events::{
     ControlTagCreationInternalEvent, ControlTagDeletionInternalEvent, TagEventData,
@@ -375,23 +375,6 @@ impl TagService {
         Ok(())
     }
 
-    /// The whole audit trail of one of the tenant's own definitions (deleted or not), each
-    /// entry with the definition's state after that change.
-    pub async fn definition_audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let found = tag_definitions::TABLE
-            .find_by_ids(connection, tenant.record_id, &[id])
-            .await?
-            .into_iter()
-            .next();
-        trail_with_history(connection, tenant.record_id, found, id).await
-    }
-
     /// The object's tags in the order they were added (removed ones with `include_deleted`),
     /// each with its audit trail at `audit`. As in Kill Bill, an account's tags are looked up
     /// by its id alone (an unknown account simply has none), while a payment or a transaction
@@ -480,21 +463,6 @@ impl TagService {
         let (total, max) = page_totals(count, filter, TagFilter::All).await?;
         let views = tag_views(connection, tenant, found, audit).await?;
         Ok(Page::new(views, request, total, max))
-    }
-
-    /// The whole audit trail of the tenant's tag with this id (removed or not), each entry with
-    /// the tag's state after that change.
-    pub async fn tag_audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let tag = tags::TABLE
-            .find_by_id(connection, tenant.record_id, id)
-            .await?;
-        trail_with_history(connection, tenant.record_id, tag, id).await
     }
 
     /// Tags the object with each definition it does not carry yet. A definition it already
