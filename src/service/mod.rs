@@ -36,8 +36,9 @@ use crate::bus::{BusError, PostedEvents};
 use crate::db::pool::PoolError;
 use crate::db::work::{Db, Work};
 use crate::storage::accounts::AccountRecord;
-use crate::storage::audit::{find_audit_logs, AuditedTable};
-use crate::storage::{AuditContext, StorageError};
+use crate::storage::audit::{find_audit_logs, insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::table::Table;
+use crate::storage::{AuditContext, FromRow, StorageError};
 
 /// Who is making a call and why: Kill Bill's CallContext, taken from the `X-Killbill-*`
 /// headers by the HTTP layer and written to the audit log by every write.
@@ -196,6 +197,67 @@ audited! {
     crate::storage::payments::TransactionRecord => PaymentTransaction,
     crate::storage::tag_definitions::TagDefinitionRecord => TagDefinition,
     crate::storage::tags::TagRecord => Tag,
+}
+
+/// A stored entity the service writes itself, each change with a history copy and an audit row:
+/// the table it is stored in, and the account its audit rows name.
+pub(crate) trait Recorded: Audited + FromRow {
+    const STORED: Table<Self>;
+    fn tenant_record_id(&self) -> i64;
+    /// The account the entity is of; none for a tenant-level entity.
+    fn account_record_id(&self) -> Option<i64>;
+}
+
+/// Where each entity whose changes the service records is stored, and which account (`account`
+/// of the entity) its audit rows name.
+macro_rules! recorded {
+    ($($record:ty => $table:expr, account: $account:expr,)*) => {$(
+        impl Recorded for $record {
+            const STORED: Table<Self> = $table;
+            fn tenant_record_id(&self) -> i64 {
+                self.tenant_record_id
+            }
+            fn account_record_id(&self) -> Option<i64> {
+                let account: fn(&Self) -> Option<i64> = $account;
+                account(self)
+            }
+        }
+    )*};
+}
+
+recorded! {
+    AccountRecord => crate::storage::accounts::TABLE, account: |account| Some(account.record_id),
+    crate::storage::payment_methods::PaymentMethodRecord => crate::storage::payment_methods::TABLE,
+        account: |method| Some(method.account_record_id),
+    crate::storage::tags::TagRecord => crate::storage::tags::TABLE,
+        account: |tag| Some(tag.account_record_id),
+    crate::storage::tag_definitions::TagDefinitionRecord => crate::storage::tag_definitions::TABLE,
+        account: |_| None,
+}
+
+/// The history row of the change just written to `entity` in the caller's transaction, and the
+/// audit row pointing at it.
+pub(crate) async fn record_change<T: Recorded>(
+    transaction: &impl deadpool_postgres::GenericClient,
+    entity: &T,
+    change_type: ChangeType,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let history_record_id = T::STORED
+        .copy_to_history(transaction, entity.record_id(), change_type)
+        .await?;
+    let audit = context.audit(entity.tenant_record_id(), entity.account_record_id());
+    insert_audit_log(
+        transaction,
+        T::STORED.audited.history_table_name(),
+        history_record_id,
+        change_type,
+        now,
+        &audit,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The whole audit trail of the entity `found` (`None` when the tenant has no entity of its

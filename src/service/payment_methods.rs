@@ -22,8 +22,9 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{
-    commit_and_announce, find_account, lock_account, now_in_millis, page_totals, required,
-    with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest, ServiceError,
+    commit_and_announce, find_account, lock_account, now_in_millis, page_totals, record_change,
+    required, with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest,
+    ServiceError,
 };
 use crate::bus::{Bus, PostedEvents};
 use crate::db::work::{Db, Work};
@@ -35,7 +36,7 @@ use crate::service::accounts::post_account_change;
 use crate::service::tags;
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
-use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::audit::ChangeType;
 use crate::storage::payment_methods::{self, MethodFilter, NewPaymentMethod, PaymentMethodRecord};
 use crate::storage::StorageError;
 
@@ -251,7 +252,7 @@ impl PaymentMethodService {
             }
             other => other.into(),
         })?;
-        record_method_change(transaction, &inserted, ChangeType::Insert, now, context).await?;
+        record_change(transaction, &inserted, ChangeType::Insert, now, context).await?;
         let mut posted = self.main_bus.posted();
         if method.set_default {
             set_account_default(&work, &mut posted, &account, Some(method.id), now, context)
@@ -677,8 +678,7 @@ impl PaymentMethodService {
                             now,
                         )
                         .await?;
-                    record_method_change(transaction, &method, ChangeType::Update, now, context)
-                        .await?;
+                    record_change(transaction, &method, ChangeType::Update, now, context).await?;
                 }
             } else if payment_methods::TABLE
                 .find_by_id(transaction, tenant.record_id, id)
@@ -713,8 +713,7 @@ impl PaymentMethodService {
                     now,
                 )
                 .await?;
-                record_method_change(transaction, &inserted, ChangeType::Insert, now, context)
-                    .await?;
+                record_change(transaction, &inserted, ChangeType::Insert, now, context).await?;
             }
             if info.is_default {
                 plugin_default = Some(id);
@@ -855,30 +854,7 @@ async fn deactivate_method(
     payment_methods::TABLE
         .set_active(transaction, record_id, false, &context.created_by, now)
         .await?;
-    record_method_change(transaction, method, ChangeType::Delete, now, context).await
-}
-
-/// The history row of a method change and the audit row pointing at it.
-async fn record_method_change(
-    transaction: &Object,
-    method: &PaymentMethodRecord,
-    change_type: ChangeType,
-    now: DateTime<Utc>,
-    context: &CallContext,
-) -> Result<(), ServiceError> {
-    let history_record_id = payment_methods::TABLE
-        .copy_to_history(transaction, method.record_id, change_type)
-        .await?;
-    insert_audit_log(
-        transaction,
-        AuditedTable::PaymentMethod.history_table_name(),
-        history_record_id,
-        change_type,
-        now,
-        &context.audit(method.tenant_record_id, Some(method.account_record_id)),
-    )
-    .await?;
-    Ok(())
+    record_change(transaction, method, ChangeType::Delete, now, context).await
 }
 
 /// Points the (locked) account at `payment_method_id`, with the account's history and audit
@@ -904,18 +880,7 @@ async fn set_account_default(
         now,
     )
     .await?;
-    let history_record_id = accounts::TABLE
-        .copy_to_history(transaction, account.record_id, ChangeType::Update)
-        .await?;
-    insert_audit_log(
-        transaction,
-        AuditedTable::Account.history_table_name(),
-        history_record_id,
-        ChangeType::Update,
-        now,
-        &context.audit(account.tenant_record_id, Some(account.record_id)),
-    )
-    .await?;
+    record_change(transaction, account, ChangeType::Update, now, context).await?;
     let mut changed = account.clone();
     changed.data.payment_method_id = payment_method_id;
     post_account_change(work, posted, &account.data, &changed, now, context).await

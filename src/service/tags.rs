@@ -25,8 +25,8 @@ use uuid::Uuid;
 
 use super::{
     commit_and_announce, duplicate_on, find_account, find_object, lock_account, now_in_millis,
-    page_totals, required, with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest,
-    ServiceError,
+    page_totals, record_change, required, with_audit_trails, AuditLevel, AuditLog, CallContext,
+    Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     ControlTagCreationInternalEvent, ControlTagDeletionInternalEvent, TagEventData,
@@ -37,7 +37,7 @@ use crate::db::work::{Db, Work};
 use crate::domain::object_types::{is_object_type, unknown_object_type};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::AccountRecord;
-use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::audit::ChangeType;
 use crate::storage::objects::{ObjectKind, ObjectOwner, ObjectRef};
 use crate::storage::tag_definitions::{self, NewTagDefinition, TagDefinitionRecord};
 use crate::storage::tags::{self, NewTag, SearchedDefinition, TagFilter, TagRecord};
@@ -332,7 +332,7 @@ impl TagService {
         .map_err(duplicate_on(tag_definitions::ACTIVE_NAME_INDEX, || {
             ServiceError::TagDefinitionAlreadyExists { name: name.clone() }
         }))?;
-        record_definition_change(transaction, &record, ChangeType::Insert, now, context).await?;
+        record_change(transaction, &record, ChangeType::Insert, now, context).await?;
         work.commit().await?;
         Ok((&record).into())
     }
@@ -370,7 +370,7 @@ impl TagService {
                 now,
             )
             .await?;
-        record_definition_change(transaction, &record, ChangeType::Delete, now, context).await?;
+        record_change(transaction, &record, ChangeType::Delete, now, context).await?;
         work.commit().await?;
         Ok(())
     }
@@ -775,18 +775,7 @@ async fn record_tag_change(
         definition,
         change_type,
     } = change;
-    let history_record_id = tags::TABLE
-        .copy_to_history(transaction, tag.record_id, change_type)
-        .await?;
-    insert_audit_log(
-        transaction,
-        AuditedTable::Tag.history_table_name(),
-        history_record_id,
-        change_type,
-        now,
-        &context.audit(tag.tenant_record_id, Some(tag.account_record_id)),
-    )
-    .await?;
+    record_change(transaction, tag, change_type, now, context).await?;
     let data = TagEventData {
         tag_id: tag.id,
         object_id: tag.object_id,
@@ -821,29 +810,6 @@ async fn record_tag_change(
         }
     }
     .map_err(ServiceError::from)?;
-    Ok(())
-}
-
-/// The history row of a definition change and the audit row pointing at it (no account).
-async fn record_definition_change(
-    transaction: &Object,
-    definition: &TagDefinitionRecord,
-    change_type: ChangeType,
-    now: DateTime<Utc>,
-    context: &CallContext,
-) -> Result<(), ServiceError> {
-    let history_record_id = tag_definitions::TABLE
-        .copy_to_history(transaction, definition.record_id, change_type)
-        .await?;
-    insert_audit_log(
-        transaction,
-        AuditedTable::TagDefinition.history_table_name(),
-        history_record_id,
-        change_type,
-        now,
-        &context.audit(definition.tenant_record_id, None),
-    )
-    .await?;
     Ok(())
 }
 
