@@ -16,8 +16,8 @@
 use uuid::Uuid;
 
 use super::{
-    commit_and_announce, duplicate_on, find_account, find_object, now_in_millis, page_totals,
-    required, with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest,
+    commit_and_announce, duplicate_on, find_account, find_object, now_in_millis, required,
+    search_page, with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest,
     ServiceError,
 };
 use crate::bus::internal_events::{
@@ -269,17 +269,15 @@ impl CustomFieldService {
     ) -> Result<Page<CustomFieldView>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let fields = custom_fields::search(filter)
-            .page(
-                connection,
-                tenant.record_id,
-                request.offset,
-                request.size(),
-                request.descending(),
-            )
-            .await?;
-        let count = |filter| custom_fields::search(filter).count(connection, tenant.record_id);
-        let (total, max) = page_totals(count, filter, FieldFilter::All).await?;
+        let (fields, total, max) = search_page(
+            connection,
+            tenant.record_id,
+            custom_fields::search,
+            filter,
+            FieldFilter::All,
+            request,
+        )
+        .await?;
         let views = with_trails(&read, tenant, fields, audit).await?;
         Ok(Page::new(views, request, total, max))
     }

@@ -37,6 +37,7 @@ use crate::db::pool::PoolError;
 use crate::db::work::{Db, Work};
 use crate::storage::accounts::AccountRecord;
 use crate::storage::audit::{find_audit_logs, insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::page::Search;
 use crate::storage::table::Table;
 use crate::storage::{AuditContext, FromRow, StorageError};
 
@@ -391,26 +392,40 @@ impl<T> Page<T> {
     }
 }
 
-/// A page's TotalNbRecords and MaxNbRecords: how many items `filter` keeps, and how many the
-/// tenant has in all (`everything`, the filter keeping all of them; one count when `filter` is
-/// that already).
-pub(crate) async fn page_totals<F, Fut>(
-    count: impl Fn(F) -> Fut,
+/// One page of the tenant's rows that `search(filter)` keeps, read as `request` asks, with the
+/// page's TotalNbRecords and MaxNbRecords: how many rows `filter` keeps, and how many the tenant
+/// has in all (`everything`, the filter keeping all of them; one count when `filter` is that
+/// already). Returns the rows, then the two counts.
+pub(crate) async fn search_page<'f, F, T>(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant_record_id: i64,
+    search: impl Fn(F) -> Search<'f, T>,
     filter: F,
     everything: F,
-) -> Result<(i64, i64), ServiceError>
+    request: PageRequest,
+) -> Result<(Vec<T>, i64, i64), ServiceError>
 where
-    F: PartialEq,
-    Fut: std::future::Future<Output = Result<i64, StorageError>>,
+    F: Copy + PartialEq,
+    T: FromRow,
 {
-    let keeps_all = filter == everything;
-    let total = count(filter).await?;
-    let max = if keeps_all {
+    let rows = search(filter)
+        .page(
+            connection,
+            tenant_record_id,
+            request.offset,
+            request.size(),
+            request.descending(),
+        )
+        .await?;
+    let total = search(filter).count(connection, tenant_record_id).await?;
+    let max = if filter == everything {
         total
     } else {
-        count(everything).await?
+        search(everything)
+            .count(connection, tenant_record_id)
+            .await?
     };
-    Ok((total, max))
+    Ok((rows, total, max))
 }
 
 /// The `offset` and `limit` of a listing as Kill Bill reads them: a negative limit reads

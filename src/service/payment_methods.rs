@@ -22,8 +22,8 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{
-    commit_and_announce, find_account, lock_account, now_in_millis, page_totals, record_change,
-    required, with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest,
+    commit_and_announce, find_account, lock_account, now_in_millis, record_change, required,
+    search_page, with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest,
     ServiceError,
 };
 use crate::bus::{Bus, PostedEvents};
@@ -504,17 +504,15 @@ impl PaymentMethodService {
         };
         let read = self.db.read().await?;
         let connection = read.client();
-        let methods = payment_methods::search(filter)
-            .page(
-                connection,
-                tenant.record_id,
-                request.offset,
-                request.size(),
-                request.descending(),
-            )
-            .await?;
-        let count = |filter| payment_methods::search(filter).count(connection, tenant.record_id);
-        let (total, max) = page_totals(count, filter, MethodFilter::Plugin(None)).await?;
+        let (methods, total, max) = search_page(
+            connection,
+            tenant.record_id,
+            payment_methods::search,
+            filter,
+            MethodFilter::Plugin(None),
+            request,
+        )
+        .await?;
         let listed = listed_methods(connection, tenant, methods, options.audit).await?;
         drop(read);
         let mut views = Vec::with_capacity(listed.len());

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::{
     commit_and_announce, duplicate_on, find_account, find_object, lock_account, now_in_millis,
-    page_totals, record_change, required, with_audit_trails, AuditLevel, AuditLog, CallContext,
+    record_change, required, search_page, with_audit_trails, AuditLevel, AuditLog, CallContext,
     Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
@@ -450,17 +450,15 @@ impl TagService {
             Some(key) => TagFilter::Key { key, fixed: &fixed },
             None => TagFilter::All,
         };
-        let found = tags::search(filter)
-            .page(
-                connection,
-                tenant.record_id,
-                request.offset,
-                request.size(),
-                request.descending(),
-            )
-            .await?;
-        let count = |filter| tags::search(filter).count(connection, tenant.record_id);
-        let (total, max) = page_totals(count, filter, TagFilter::All).await?;
+        let (found, total, max) = search_page(
+            connection,
+            tenant.record_id,
+            tags::search,
+            filter,
+            TagFilter::All,
+            request,
+        )
+        .await?;
         let views = tag_views(connection, tenant, found, audit).await?;
         Ok(Page::new(views, request, total, max))
     }
