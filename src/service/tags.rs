@@ -107,6 +107,16 @@ pub struct TagDefinitionView {
     pub audit_logs: Vec<AuditLog>,
 }
 
+impl TagDefinitionView {
+    /// A fixed definition as served: it is never written, so it has no audit trail.
+    fn fixed(fixed: &FixedDefinition) -> TagDefinitionView {
+        TagDefinitionView {
+            definition: fixed.into(),
+            audit_logs: Vec::new(),
+        }
+    }
+}
+
 /// A definition to create, as the caller describes it; `None` is "not given".
 #[derive(Debug, Clone, Default)]
 pub struct TagDefinitionInput {
@@ -240,10 +250,7 @@ impl TagService {
         Ok(definition_views(connection, tenant, own, audit)
             .await?
             .into_iter()
-            .chain(FIXED.iter().map(|fixed| TagDefinitionView {
-                definition: fixed.into(),
-                audit_logs: Vec::new(),
-            }))
+            .chain(FIXED.iter().map(TagDefinitionView::fixed))
             .collect())
     }
 
@@ -256,10 +263,7 @@ impl TagService {
         audit: AuditLevel,
     ) -> Result<TagDefinitionView, ServiceError> {
         if let Some(fixed) = find_fixed(id) {
-            return Ok(TagDefinitionView {
-                definition: fixed.into(),
-                audit_logs: Vec::new(),
-            });
+            return Ok(TagDefinitionView::fixed(fixed));
         }
         let read = self.db.read().await?;
         let connection = read.client();
@@ -478,26 +482,12 @@ impl TagService {
         let owner = lock_owner(transaction, tenant, object).await?.owner;
         let mut posted = self.main_bus.posted();
         for &id in definition_ids {
-            let definition = match find_fixed(id) {
-                Some(fixed) => {
-                    addable_fixed_definition(id, object.kind.object_type())?;
-                    TagKind::fixed(fixed)
-                }
-                // Kill Bill checks the object types of control tags only; a tenant's own
-                // definition goes on any object.
-                None => TagKind::user(
-                    id,
-                    tag_definitions::find_active_tag_definition(
-                        transaction,
-                        tenant.record_id,
-                        id,
-                        Lock::Share,
-                    )
-                    .await?
-                    .ok_or(ServiceError::TagDefinitionUnknown { id })?
-                    .name,
-                ),
-            };
+            // Kill Bill checks the object types of control tags only; a tenant's own
+            // definition goes on any object.
+            if find_fixed(id).is_some() {
+                addable_fixed_definition(id, object.kind.object_type())?;
+            }
+            let definition = tag_kind(transaction, tenant, id, Lock::Share).await?;
             add_tag(&work, &mut posted, &owner, &definition, now, context).await?;
         }
         commit_and_announce(work, posted).await
@@ -542,21 +532,7 @@ impl TagService {
             if removed.contains(&id) {
                 continue;
             }
-            let definition = match find_fixed(id) {
-                Some(fixed) => TagKind::fixed(fixed),
-                None => TagKind::user(
-                    id,
-                    tag_definitions::find_active_tag_definition(
-                        transaction,
-                        tenant.record_id,
-                        id,
-                        Lock::None,
-                    )
-                    .await?
-                    .ok_or(ServiceError::TagDefinitionUnknown { id })?
-                    .name,
-                ),
-            };
+            let definition = tag_kind(transaction, tenant, id, Lock::None).await?;
             let mut found = false;
             // Normally one tag; all of them are removed, as Kill Bill's deleteTag does.
             for tag in carried.iter().filter(|tag| tag.tag_definition_id == id) {
@@ -694,6 +670,24 @@ impl TagKind {
             is_control_tag: false,
         }
     }
+}
+
+/// The definition `id` of a tag being added or removed: a fixed one, or one of the tenant's live
+/// definitions read with `lock`. Unknown: TAG_DEFINITION_DOES_NOT_EXIST, as Kill Bill's
+/// TagApiException.
+async fn tag_kind(
+    transaction: &Object,
+    tenant: &Tenant,
+    id: Uuid,
+    lock: Lock,
+) -> Result<TagKind, ServiceError> {
+    if let Some(fixed) = find_fixed(id) {
+        return Ok(TagKind::fixed(fixed));
+    }
+    let own = tag_definitions::find_active_tag_definition(transaction, tenant.record_id, id, lock)
+        .await?
+        .ok_or(ServiceError::TagDefinitionUnknown { id })?;
+    Ok(TagKind::user(id, own.name))
 }
 
 /// One tag added or removed, for its history, audit row and event.
