@@ -27,7 +27,7 @@ use super::{
     ServiceError,
 };
 use crate::bus::{Bus, PostedEvents};
-use crate::db::work::{Db, Work};
+use crate::db::work::Db;
 use crate::plugin::{
     PaymentMethodCall, PaymentMethodInfo, PaymentMethodPlugin, PaymentPluginApi, PluginError,
     PluginProperty, PluginRegistry, EXTERNAL_PAYMENT_PLUGIN_NAME,
@@ -48,6 +48,13 @@ pub struct PaymentMethodView {
     pub is_default: bool,
     pub plugin_info: Option<PaymentMethodPlugin>,
     pub audit_logs: Vec<AuditLog>,
+}
+
+/// How a read names a payment method.
+#[derive(Debug, Clone, Copy)]
+pub enum MethodRef<'a> {
+    Id(Uuid),
+    ExternalKey(&'a str),
 }
 
 /// What a read includes (`includedDeleted`, `withPluginInfo` with the caller's
@@ -292,56 +299,38 @@ impl PaymentMethodService {
         Ok(views)
     }
 
-    /// The tenant's method with this id (a deleted one only with `include_deleted`).
-    pub async fn find_by_id(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-        options: ReadOptions<'_>,
-    ) -> Result<PaymentMethodView, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let method = payment_methods::TABLE
-            .find_by_id(connection, tenant.record_id, id)
-            .await?
-            .ok_or(unknown_method(id))?;
-        self.served(tenant, read, Some(method), &id.to_string(), options)
-            .await
-    }
-
-    /// The tenant's method with this external key (a deleted one only with `include_deleted`).
-    pub async fn find_by_external_key(
-        &self,
-        tenant: &Tenant,
-        external_key: &str,
-        options: ReadOptions<'_>,
-    ) -> Result<PaymentMethodView, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let method = payment_methods::TABLE
-            .find_by_external_key(connection, tenant.record_id, external_key)
-            .await?;
-        self.served(tenant, read, method, external_key, options)
-            .await
-    }
-
-    /// The method a single read found (`named` is how the request named it), a deleted one
-    /// only with `include_deleted`, as [`Self::view`] serves it; the read is released before
+    /// The tenant's method `reference` names, as [`Self::view`] serves it; a deleted one only
+    /// with `include_deleted`. An unknown id is Kill Bill's ObjectDoesNotExist (its id
+    /// resolution fails first); an unknown key, or a deleted method, is
+    /// PAYMENT_NO_SUCH_PAYMENT_METHOD naming it as the request did. The read is released before
     /// the plugin is asked.
-    async fn served(
+    pub async fn find(
         &self,
         tenant: &Tenant,
-        read: Work,
-        method: Option<PaymentMethodRecord>,
-        named: &str,
+        reference: MethodRef<'_>,
         options: ReadOptions<'_>,
     ) -> Result<PaymentMethodView, ServiceError> {
+        let read = self.db.read().await?;
+        let connection = read.client();
+        let (method, named) = match reference {
+            MethodRef::Id(id) => {
+                let method = payment_methods::TABLE
+                    .find_by_id(connection, tenant.record_id, id)
+                    .await?
+                    .ok_or(unknown_method(id))?;
+                (Some(method), id.to_string())
+            }
+            MethodRef::ExternalKey(key) => {
+                let method = payment_methods::TABLE
+                    .find_by_external_key(connection, tenant.record_id, key)
+                    .await?;
+                (method, key.to_string())
+            }
+        };
         let method = method
             .filter(|method| options.include_deleted || method.is_active)
-            .ok_or_else(|| ServiceError::PaymentMethodNotFound {
-                id: named.to_string(),
-            })?;
-        let listed = listed_methods(read.client(), tenant, vec![method], options.audit).await?;
+            .ok_or(ServiceError::PaymentMethodNotFound { id: named })?;
+        let listed = listed_methods(connection, tenant, vec![method], options.audit).await?;
         drop(read);
         let (method, account, audit_logs) = listed
             .into_iter()
