@@ -39,6 +39,7 @@ use crate::service::combo::ComboService;
 use crate::service::custom_fields::CustomFieldService;
 use crate::service::export::ExportService;
 use crate::service::external_events;
+use crate::service::history::HistoryService;
 use crate::service::nodes::NodesService;
 use crate::service::payment_gateways::PaymentGatewayService;
 use crate::service::payment_methods::PaymentMethodService;
@@ -410,6 +411,7 @@ impl App {
             account_emails: AccountEmailService::new(main_db.clone()),
             custom_fields: CustomFieldService::new(main_db.clone(), main_bus.clone()),
             export: ExportService::new(main_db.clone()),
+            history: HistoryService::new(main_db.clone()),
             admin: AdminService::new(main_db.clone()),
             payment_methods: payment_methods.clone(),
             payments: payments.clone(),

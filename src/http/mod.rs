@@ -62,6 +62,7 @@ use crate::service::caches::Caches;
 use crate::service::combo::ComboService;
 use crate::service::custom_fields::CustomFieldService;
 use crate::service::export::ExportService;
+use crate::service::history::HistoryService;
 use crate::service::nodes::NodesService;
 use crate::service::payment_gateways::PaymentGatewayService;
 use crate::service::payment_methods::PaymentMethodService;
@@ -86,6 +87,8 @@ pub struct AppState {
     pub custom_fields: CustomFieldService,
     /// Kill Bill's export of an account's rows.
     pub export: ExportService,
+    /// The audit logs with history of one object (`auditLogsWithHistory`).
+    pub history: HistoryService,
     /// Payment methods through the registered payment plugins.
     pub payment_methods: PaymentMethodService,
     /// Payments through the plugins, the state machine and the janitor.

@@ -26,7 +26,7 @@ use super::respond::created;
 use super::AppState;
 use crate::plugin::{PaymentMethodPlugin, PluginProperty};
 use crate::service::payment_methods::{
-    DeleteFlags, MethodListing, PaymentMethodInput, PaymentMethodView, ReadOptions,
+    DeleteFlags, MethodListing, MethodRef, PaymentMethodInput, PaymentMethodView, ReadOptions,
 };
 
 /// Kill Bill's ObjectType of a payment method, in its audit logs.
@@ -253,16 +253,14 @@ pub(super) async fn get_payment_method(
     let id = path.id()?;
     let properties = params.plugin_properties();
     let options = read_options(&params, &properties)?;
-    let methods = &state.payment_methods;
-    let view = match id {
-        Some(id) => methods.find_by_id(&tenant, id, options).await?,
-        None => {
-            let external_key = params.value("externalKey").unwrap_or("null");
-            methods
-                .find_by_external_key(&tenant, external_key, options)
-                .await?
-        }
+    let reference = match id {
+        Some(id) => MethodRef::Id(id),
+        None => MethodRef::ExternalKey(params.value("externalKey").unwrap_or("null")),
     };
+    let view = state
+        .payment_methods
+        .find(&tenant, reference, options)
+        .await?;
     Ok(Json(view.into()))
 }
 

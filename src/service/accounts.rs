@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    commit_and_announce, duplicate_on, find_account, lock_account, now_in_millis, AuditLevel,
-    AuditLog, AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    commit_and_announce, duplicate_on, find_account, lock_account, now_in_millis, record_change,
+    AuditLevel, AuditLog, CallContext, Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     AccountChangeInternalEvent, AccountCreationInternalEvent, ChangedField,
@@ -24,7 +24,7 @@ use crate::db::work::Db;
 use crate::profiling::{measure, Category::Dao};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountData};
-use crate::storage::audit::{self, insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::audit::{self, AuditedTable, ChangeType};
 use crate::storage::StorageError;
 
 /// An account as stored: the storage record is the service's account too, nothing is derived.
@@ -385,25 +385,6 @@ impl AccountService {
             })
             .collect())
     }
-
-    /// The tenant's account with this id and its whole audit trail, each entry with the
-    /// account's state right after that change (Kill Bill's `auditLogsWithHistory`).
-    pub async fn audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let account = find_account(connection, tenant.record_id, id).await?;
-        Ok(audit::find_audit_logs_with_history(
-            connection,
-            AuditedTable::Account,
-            tenant.record_id,
-            account.record_id,
-        )
-        .await?)
-    }
 }
 
 /// No invoices exist yet in ferrobill, so a requested balance is zero.
@@ -650,30 +631,6 @@ async fn require_parent(
         Some(_) => Ok(()),
         None => Err(ServiceError::AccountNotFoundForId { id: parent_id }),
     }
-}
-
-/// The history row of a change and the audit row pointing at it.
-async fn record_change(
-    transaction: &deadpool_postgres::Object,
-    account: &Account,
-    change_type: ChangeType,
-    now: DateTime<Utc>,
-    context: &CallContext,
-) -> Result<(), ServiceError> {
-    let history_record_id = accounts::TABLE
-        .copy_to_history(transaction, account.record_id, change_type)
-        .await?;
-    let audit = context.audit(account.tenant_record_id, Some(account.record_id));
-    insert_audit_log(
-        transaction,
-        AuditedTable::Account.history_table_name(),
-        history_record_id,
-        change_type,
-        now,
-        &audit,
-    )
-    .await?;
-    Ok(())
 }
 
 /// An account as tests of the rules start from: a USD account with a key, a name and an email,

@@ -13,7 +13,7 @@
 use uuid::Uuid;
 
 use super::accounts::{Account, AccountInput, AccountService, BalanceRequest};
-use super::payment_methods::{PaymentMethodInput, PaymentMethodService, ReadOptions};
+use super::payment_methods::{MethodRef, PaymentMethodInput, PaymentMethodService, ReadOptions};
 use super::payments::{AccountRef, OperationResult, PaymentRequest, PaymentService, Target};
 use super::tenants::Tenant;
 use super::{CallContext, ServiceError};
@@ -197,7 +197,11 @@ impl ComboService {
             Err(ServiceError::PaymentMethodKeyAlreadyExists { external_key }) if key.is_some() => {
                 let found = self
                     .payment_methods
-                    .find_by_external_key(tenant, &external_key, ReadOptions::default())
+                    .find(
+                        tenant,
+                        MethodRef::ExternalKey(&external_key),
+                        ReadOptions::default(),
+                    )
                     .await?;
                 if found.method.account_id == account.id {
                     Ok(Some(found.method.id))

@@ -16,9 +16,9 @@
 use uuid::Uuid;
 
 use super::{
-    commit_and_announce, duplicate_on, find_account, find_object, now_in_millis, page_totals,
-    required, trail_with_history, with_audit_trails, AuditLevel, AuditLog, AuditLogWithHistory,
-    CallContext, Page, PageRequest, ServiceError,
+    commit_and_announce, duplicate_on, find_account, find_object, now_in_millis, required,
+    search_page, with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest,
+    ServiceError,
 };
 use crate::bus::internal_events::{
     CustomFieldCreationInternalEvent, CustomFieldDeletionInternalEvent, CustomFieldEventData,
@@ -269,34 +269,17 @@ impl CustomFieldService {
     ) -> Result<Page<CustomFieldView>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let fields = custom_fields::search(filter)
-            .page(
-                connection,
-                tenant.record_id,
-                request.offset,
-                request.size(),
-                request.descending(),
-            )
-            .await?;
-        let count = |filter| custom_fields::search(filter).count(connection, tenant.record_id);
-        let (total, max) = page_totals(count, filter, FieldFilter::All).await?;
+        let (fields, total, max) = search_page(
+            connection,
+            tenant.record_id,
+            custom_fields::search,
+            filter,
+            FieldFilter::All,
+            request,
+        )
+        .await?;
         let views = with_trails(&read, tenant, fields, audit).await?;
         Ok(Page::new(views, request, total, max))
-    }
-
-    /// The whole audit trail of the tenant's field with this id (removed or not), each entry
-    /// with the field's state after that change.
-    pub async fn audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let field = custom_fields::TABLE
-            .find_by_id(connection, tenant.record_id, id)
-            .await?;
-        trail_with_history(connection, tenant.record_id, field, id).await
     }
 }
 

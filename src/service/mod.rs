@@ -12,6 +12,7 @@ pub mod combo;
 pub mod custom_fields;
 pub mod export;
 pub mod external_events;
+pub mod history;
 pub mod nodes;
 pub mod payment_gateways;
 pub mod payment_methods;
@@ -35,8 +36,10 @@ use crate::bus::{BusError, PostedEvents};
 use crate::db::pool::PoolError;
 use crate::db::work::{Db, Work};
 use crate::storage::accounts::AccountRecord;
-use crate::storage::audit::{find_audit_logs, AuditedTable};
-use crate::storage::{AuditContext, StorageError};
+use crate::storage::audit::{find_audit_logs, insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::page::Search;
+use crate::storage::table::Table;
+use crate::storage::{AuditContext, FromRow, StorageError};
 
 /// Who is making a call and why: Kill Bill's CallContext, taken from the `X-Killbill-*`
 /// headers by the HTTP layer and written to the audit log by every write.
@@ -187,6 +190,7 @@ macro_rules! audited {
 }
 
 audited! {
+    AccountRecord => Account,
     crate::storage::account_emails::AccountEmailRecord => AccountEmail,
     crate::storage::custom_fields::CustomFieldRecord => CustomField,
     crate::storage::payment_methods::PaymentMethodRecord => PaymentMethod,
@@ -194,6 +198,67 @@ audited! {
     crate::storage::payments::TransactionRecord => PaymentTransaction,
     crate::storage::tag_definitions::TagDefinitionRecord => TagDefinition,
     crate::storage::tags::TagRecord => Tag,
+}
+
+/// A stored entity the service writes itself, each change with a history copy and an audit row:
+/// the table it is stored in, and the account its audit rows name.
+pub(crate) trait Recorded: Audited + FromRow {
+    const STORED: Table<Self>;
+    fn tenant_record_id(&self) -> i64;
+    /// The account the entity is of; none for a tenant-level entity.
+    fn account_record_id(&self) -> Option<i64>;
+}
+
+/// Where each entity whose changes the service records is stored, and which account (`account`
+/// of the entity) its audit rows name.
+macro_rules! recorded {
+    ($($record:ty => $table:expr, account: $account:expr,)*) => {$(
+        impl Recorded for $record {
+            const STORED: Table<Self> = $table;
+            fn tenant_record_id(&self) -> i64 {
+                self.tenant_record_id
+            }
+            fn account_record_id(&self) -> Option<i64> {
+                let account: fn(&Self) -> Option<i64> = $account;
+                account(self)
+            }
+        }
+    )*};
+}
+
+recorded! {
+    AccountRecord => crate::storage::accounts::TABLE, account: |account| Some(account.record_id),
+    crate::storage::payment_methods::PaymentMethodRecord => crate::storage::payment_methods::TABLE,
+        account: |method| Some(method.account_record_id),
+    crate::storage::tags::TagRecord => crate::storage::tags::TABLE,
+        account: |tag| Some(tag.account_record_id),
+    crate::storage::tag_definitions::TagDefinitionRecord => crate::storage::tag_definitions::TABLE,
+        account: |_| None,
+}
+
+/// The history row of the change just written to `entity` in the caller's transaction, and the
+/// audit row pointing at it.
+pub(crate) async fn record_change<T: Recorded>(
+    transaction: &impl deadpool_postgres::GenericClient,
+    entity: &T,
+    change_type: ChangeType,
+    now: DateTime<Utc>,
+    context: &CallContext,
+) -> Result<(), ServiceError> {
+    let history_record_id = T::STORED
+        .copy_to_history(transaction, entity.record_id(), change_type)
+        .await?;
+    let audit = context.audit(entity.tenant_record_id(), entity.account_record_id());
+    insert_audit_log(
+        transaction,
+        T::STORED.audited.history_table_name(),
+        history_record_id,
+        change_type,
+        now,
+        &audit,
+    )
+    .await?;
+    Ok(())
 }
 
 /// The whole audit trail of the entity `found` (`None` when the tenant has no entity of its
@@ -327,26 +392,40 @@ impl<T> Page<T> {
     }
 }
 
-/// A page's TotalNbRecords and MaxNbRecords: how many items `filter` keeps, and how many the
-/// tenant has in all (`everything`, the filter keeping all of them; one count when `filter` is
-/// that already).
-pub(crate) async fn page_totals<F, Fut>(
-    count: impl Fn(F) -> Fut,
+/// One page of the tenant's rows that `search(filter)` keeps, read as `request` asks, with the
+/// page's TotalNbRecords and MaxNbRecords: how many rows `filter` keeps, and how many the tenant
+/// has in all (`everything`, the filter keeping all of them; one count when `filter` is that
+/// already). Returns the rows, then the two counts.
+pub(crate) async fn search_page<'f, F, T>(
+    connection: &impl deadpool_postgres::GenericClient,
+    tenant_record_id: i64,
+    search: impl Fn(F) -> Search<'f, T>,
     filter: F,
     everything: F,
-) -> Result<(i64, i64), ServiceError>
+    request: PageRequest,
+) -> Result<(Vec<T>, i64, i64), ServiceError>
 where
-    F: PartialEq,
-    Fut: std::future::Future<Output = Result<i64, StorageError>>,
+    F: Copy + PartialEq,
+    T: FromRow,
 {
-    let keeps_all = filter == everything;
-    let total = count(filter).await?;
-    let max = if keeps_all {
+    let rows = search(filter)
+        .page(
+            connection,
+            tenant_record_id,
+            request.offset,
+            request.size(),
+            request.descending(),
+        )
+        .await?;
+    let total = search(filter).count(connection, tenant_record_id).await?;
+    let max = if filter == everything {
         total
     } else {
-        count(everything).await?
+        search(everything)
+            .count(connection, tenant_record_id)
+            .await?
     };
-    Ok((total, max))
+    Ok((rows, total, max))
 }
 
 /// The `offset` and `limit` of a listing as Kill Bill reads them: a negative limit reads

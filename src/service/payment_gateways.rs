@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::accounts::{Account, AccountService, BalanceRequest};
 use super::combo::{ComboAccount, ComboMethod, ComboService};
-use super::payment_methods::{PaymentMethodService, ReadOptions};
+use super::payment_methods::{MethodRef, PaymentMethodService, ReadOptions};
 use super::payments::PaymentService;
 use super::tenants::Tenant;
 use super::{CallContext, ServiceError};
@@ -110,7 +110,7 @@ impl PaymentGatewayService {
             })?;
         let method = self
             .payment_methods
-            .find_by_id(tenant, method_id, ReadOptions::default())
+            .find(tenant, MethodRef::Id(method_id), ReadOptions::default())
             .await?
             .method;
         if method.account_id != account.id {

@@ -22,12 +22,12 @@ use deadpool_postgres::Object;
 use uuid::Uuid;
 
 use super::{
-    commit_and_announce, find_account, lock_account, now_in_millis, page_totals, required,
-    trail_with_history, with_audit_trails, AuditLevel, AuditLog, AuditLogWithHistory, CallContext,
-    Page, PageRequest, ServiceError,
+    commit_and_announce, find_account, lock_account, now_in_millis, record_change, required,
+    search_page, with_audit_trails, AuditLevel, AuditLog, CallContext, Page, PageRequest,
+    ServiceError,
 };
 use crate::bus::{Bus, PostedEvents};
-use crate::db::work::{Db, Work};
+use crate::db::work::Db;
 use crate::plugin::{
     PaymentMethodCall, PaymentMethodInfo, PaymentMethodPlugin, PaymentPluginApi, PluginError,
     PluginProperty, PluginRegistry, EXTERNAL_PAYMENT_PLUGIN_NAME,
@@ -36,7 +36,7 @@ use crate::service::accounts::post_account_change;
 use crate::service::tags;
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::{self, AccountRecord};
-use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::audit::ChangeType;
 use crate::storage::payment_methods::{self, MethodFilter, NewPaymentMethod, PaymentMethodRecord};
 use crate::storage::StorageError;
 
@@ -48,6 +48,13 @@ pub struct PaymentMethodView {
     pub is_default: bool,
     pub plugin_info: Option<PaymentMethodPlugin>,
     pub audit_logs: Vec<AuditLog>,
+}
+
+/// How a read names a payment method.
+#[derive(Debug, Clone, Copy)]
+pub enum MethodRef<'a> {
+    Id(Uuid),
+    ExternalKey(&'a str),
 }
 
 /// What a read includes (`includedDeleted`, `withPluginInfo` with the caller's
@@ -252,7 +259,7 @@ impl PaymentMethodService {
             }
             other => other.into(),
         })?;
-        record_method_change(transaction, &inserted, ChangeType::Insert, now, context).await?;
+        record_change(transaction, &inserted, ChangeType::Insert, now, context).await?;
         let mut posted = self.main_bus.posted();
         if method.set_default {
             set_account_default(&work, &mut posted, &account, Some(method.id), now, context)
@@ -292,56 +299,38 @@ impl PaymentMethodService {
         Ok(views)
     }
 
-    /// The tenant's method with this id (a deleted one only with `include_deleted`).
-    pub async fn find_by_id(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-        options: ReadOptions<'_>,
-    ) -> Result<PaymentMethodView, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let method = payment_methods::TABLE
-            .find_by_id(connection, tenant.record_id, id)
-            .await?
-            .ok_or(unknown_method(id))?;
-        self.served(tenant, read, Some(method), &id.to_string(), options)
-            .await
-    }
-
-    /// The tenant's method with this external key (a deleted one only with `include_deleted`).
-    pub async fn find_by_external_key(
-        &self,
-        tenant: &Tenant,
-        external_key: &str,
-        options: ReadOptions<'_>,
-    ) -> Result<PaymentMethodView, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let method = payment_methods::TABLE
-            .find_by_external_key(connection, tenant.record_id, external_key)
-            .await?;
-        self.served(tenant, read, method, external_key, options)
-            .await
-    }
-
-    /// The method a single read found (`named` is how the request named it), a deleted one
-    /// only with `include_deleted`, as [`Self::view`] serves it; the read is released before
+    /// The tenant's method `reference` names, as [`Self::view`] serves it; a deleted one only
+    /// with `include_deleted`. An unknown id is Kill Bill's ObjectDoesNotExist (its id
+    /// resolution fails first); an unknown key, or a deleted method, is
+    /// PAYMENT_NO_SUCH_PAYMENT_METHOD naming it as the request did. The read is released before
     /// the plugin is asked.
-    async fn served(
+    pub async fn find(
         &self,
         tenant: &Tenant,
-        read: Work,
-        method: Option<PaymentMethodRecord>,
-        named: &str,
+        reference: MethodRef<'_>,
         options: ReadOptions<'_>,
     ) -> Result<PaymentMethodView, ServiceError> {
+        let read = self.db.read().await?;
+        let connection = read.client();
+        let (method, named) = match reference {
+            MethodRef::Id(id) => {
+                let method = payment_methods::TABLE
+                    .find_by_id(connection, tenant.record_id, id)
+                    .await?
+                    .ok_or(unknown_method(id))?;
+                (Some(method), id.to_string())
+            }
+            MethodRef::ExternalKey(key) => {
+                let method = payment_methods::TABLE
+                    .find_by_external_key(connection, tenant.record_id, key)
+                    .await?;
+                (method, key.to_string())
+            }
+        };
         let method = method
             .filter(|method| options.include_deleted || method.is_active)
-            .ok_or_else(|| ServiceError::PaymentMethodNotFound {
-                id: named.to_string(),
-            })?;
-        let listed = listed_methods(read.client(), tenant, vec![method], options.audit).await?;
+            .ok_or(ServiceError::PaymentMethodNotFound { id: named })?;
+        let listed = listed_methods(connection, tenant, vec![method], options.audit).await?;
         drop(read);
         let (method, account, audit_logs) = listed
             .into_iter()
@@ -349,21 +338,6 @@ impl PaymentMethodService {
             .ok_or_else(|| ServiceError::Internal("a listed method went missing".to_string()))?;
         self.view(tenant, method, &account, options, audit_logs)
             .await
-    }
-
-    /// The whole audit trail of the tenant's method with this id (deleted or not), each entry
-    /// with the method's state after that change (Kill Bill's `auditLogsWithHistory`).
-    pub async fn audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let method = payment_methods::TABLE
-            .find_by_id(connection, tenant.record_id, id)
-            .await?;
-        trail_with_history(connection, tenant.record_id, method, id).await
     }
 
     /// Soft-deletes a method. The account's default is refused unless a flag allows it; with
@@ -519,17 +493,15 @@ impl PaymentMethodService {
         };
         let read = self.db.read().await?;
         let connection = read.client();
-        let methods = payment_methods::search(filter)
-            .page(
-                connection,
-                tenant.record_id,
-                request.offset,
-                request.size(),
-                request.descending(),
-            )
-            .await?;
-        let count = |filter| payment_methods::search(filter).count(connection, tenant.record_id);
-        let (total, max) = page_totals(count, filter, MethodFilter::Plugin(None)).await?;
+        let (methods, total, max) = search_page(
+            connection,
+            tenant.record_id,
+            payment_methods::search,
+            filter,
+            MethodFilter::Plugin(None),
+            request,
+        )
+        .await?;
         let listed = listed_methods(connection, tenant, methods, options.audit).await?;
         drop(read);
         let mut views = Vec::with_capacity(listed.len());
@@ -693,8 +665,7 @@ impl PaymentMethodService {
                             now,
                         )
                         .await?;
-                    record_method_change(transaction, &method, ChangeType::Update, now, context)
-                        .await?;
+                    record_change(transaction, &method, ChangeType::Update, now, context).await?;
                 }
             } else if payment_methods::TABLE
                 .find_by_id(transaction, tenant.record_id, id)
@@ -729,8 +700,7 @@ impl PaymentMethodService {
                     now,
                 )
                 .await?;
-                record_method_change(transaction, &inserted, ChangeType::Insert, now, context)
-                    .await?;
+                record_change(transaction, &inserted, ChangeType::Insert, now, context).await?;
             }
             if info.is_default {
                 plugin_default = Some(id);
@@ -871,30 +841,7 @@ async fn deactivate_method(
     payment_methods::TABLE
         .set_active(transaction, record_id, false, &context.created_by, now)
         .await?;
-    record_method_change(transaction, method, ChangeType::Delete, now, context).await
-}
-
-/// The history row of a method change and the audit row pointing at it.
-async fn record_method_change(
-    transaction: &Object,
-    method: &PaymentMethodRecord,
-    change_type: ChangeType,
-    now: DateTime<Utc>,
-    context: &CallContext,
-) -> Result<(), ServiceError> {
-    let history_record_id = payment_methods::TABLE
-        .copy_to_history(transaction, method.record_id, change_type)
-        .await?;
-    insert_audit_log(
-        transaction,
-        AuditedTable::PaymentMethod.history_table_name(),
-        history_record_id,
-        change_type,
-        now,
-        &context.audit(method.tenant_record_id, Some(method.account_record_id)),
-    )
-    .await?;
-    Ok(())
+    record_change(transaction, method, ChangeType::Delete, now, context).await
 }
 
 /// Points the (locked) account at `payment_method_id`, with the account's history and audit
@@ -920,18 +867,7 @@ async fn set_account_default(
         now,
     )
     .await?;
-    let history_record_id = accounts::TABLE
-        .copy_to_history(transaction, account.record_id, ChangeType::Update)
-        .await?;
-    insert_audit_log(
-        transaction,
-        AuditedTable::Account.history_table_name(),
-        history_record_id,
-        ChangeType::Update,
-        now,
-        &context.audit(account.tenant_record_id, Some(account.record_id)),
-    )
-    .await?;
+    record_change(transaction, account, ChangeType::Update, now, context).await?;
     let mut changed = account.clone();
     changed.data.payment_method_id = payment_method_id;
     post_account_change(work, posted, &account.data, &changed, now, context).await

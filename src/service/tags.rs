@@ -25,8 +25,8 @@ use uuid::Uuid;
 
 use super::{
     commit_and_announce, duplicate_on, find_account, find_object, lock_account, now_in_millis,
-    page_totals, required, trail_with_history, with_audit_trails, AuditLevel, AuditLog,
-    AuditLogWithHistory, CallContext, Page, PageRequest, ServiceError,
+    record_change, required, search_page, with_audit_trails, AuditLevel, AuditLog, CallContext,
+    Page, PageRequest, ServiceError,
 };
 use crate::bus::internal_events::{
     ControlTagCreationInternalEvent, ControlTagDeletionInternalEvent, TagEventData,
@@ -37,7 +37,7 @@ use crate::db::work::{Db, Work};
 use crate::domain::object_types::{is_object_type, unknown_object_type};
 use crate::service::tenants::Tenant;
 use crate::storage::accounts::AccountRecord;
-use crate::storage::audit::{insert_audit_log, AuditedTable, ChangeType};
+use crate::storage::audit::ChangeType;
 use crate::storage::objects::{ObjectKind, ObjectOwner, ObjectRef};
 use crate::storage::tag_definitions::{self, NewTagDefinition, TagDefinitionRecord};
 use crate::storage::tags::{self, NewTag, SearchedDefinition, TagFilter, TagRecord};
@@ -105,6 +105,16 @@ impl From<&TagDefinitionRecord> for TagDefinition {
 pub struct TagDefinitionView {
     pub definition: TagDefinition,
     pub audit_logs: Vec<AuditLog>,
+}
+
+impl TagDefinitionView {
+    /// A fixed definition as served: it is never written, so it has no audit trail.
+    fn fixed(fixed: &FixedDefinition) -> TagDefinitionView {
+        TagDefinitionView {
+            definition: fixed.into(),
+            audit_logs: Vec::new(),
+        }
+    }
 }
 
 /// A definition to create, as the caller describes it; `None` is "not given".
@@ -240,10 +250,7 @@ impl TagService {
         Ok(definition_views(connection, tenant, own, audit)
             .await?
             .into_iter()
-            .chain(FIXED.iter().map(|fixed| TagDefinitionView {
-                definition: fixed.into(),
-                audit_logs: Vec::new(),
-            }))
+            .chain(FIXED.iter().map(TagDefinitionView::fixed))
             .collect())
     }
 
@@ -256,10 +263,7 @@ impl TagService {
         audit: AuditLevel,
     ) -> Result<TagDefinitionView, ServiceError> {
         if let Some(fixed) = find_fixed(id) {
-            return Ok(TagDefinitionView {
-                definition: fixed.into(),
-                audit_logs: Vec::new(),
-            });
+            return Ok(TagDefinitionView::fixed(fixed));
         }
         let read = self.db.read().await?;
         let connection = read.client();
@@ -332,7 +336,7 @@ impl TagService {
         .map_err(duplicate_on(tag_definitions::ACTIVE_NAME_INDEX, || {
             ServiceError::TagDefinitionAlreadyExists { name: name.clone() }
         }))?;
-        record_definition_change(transaction, &record, ChangeType::Insert, now, context).await?;
+        record_change(transaction, &record, ChangeType::Insert, now, context).await?;
         work.commit().await?;
         Ok((&record).into())
     }
@@ -370,26 +374,9 @@ impl TagService {
                 now,
             )
             .await?;
-        record_definition_change(transaction, &record, ChangeType::Delete, now, context).await?;
+        record_change(transaction, &record, ChangeType::Delete, now, context).await?;
         work.commit().await?;
         Ok(())
-    }
-
-    /// The whole audit trail of one of the tenant's own definitions (deleted or not), each
-    /// entry with the definition's state after that change.
-    pub async fn definition_audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let found = tag_definitions::TABLE
-            .find_by_ids(connection, tenant.record_id, &[id])
-            .await?
-            .into_iter()
-            .next();
-        trail_with_history(connection, tenant.record_id, found, id).await
     }
 
     /// The object's tags in the order they were added (removed ones with `include_deleted`),
@@ -467,34 +454,17 @@ impl TagService {
             Some(key) => TagFilter::Key { key, fixed: &fixed },
             None => TagFilter::All,
         };
-        let found = tags::search(filter)
-            .page(
-                connection,
-                tenant.record_id,
-                request.offset,
-                request.size(),
-                request.descending(),
-            )
-            .await?;
-        let count = |filter| tags::search(filter).count(connection, tenant.record_id);
-        let (total, max) = page_totals(count, filter, TagFilter::All).await?;
+        let (found, total, max) = search_page(
+            connection,
+            tenant.record_id,
+            tags::search,
+            filter,
+            TagFilter::All,
+            request,
+        )
+        .await?;
         let views = tag_views(connection, tenant, found, audit).await?;
         Ok(Page::new(views, request, total, max))
-    }
-
-    /// The whole audit trail of the tenant's tag with this id (removed or not), each entry with
-    /// the tag's state after that change.
-    pub async fn tag_audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let read = self.db.read().await?;
-        let connection = read.client();
-        let tag = tags::TABLE
-            .find_by_id(connection, tenant.record_id, id)
-            .await?;
-        trail_with_history(connection, tenant.record_id, tag, id).await
     }
 
     /// Tags the object with each definition it does not carry yet. A definition it already
@@ -512,26 +482,12 @@ impl TagService {
         let owner = lock_owner(transaction, tenant, object).await?.owner;
         let mut posted = self.main_bus.posted();
         for &id in definition_ids {
-            let definition = match find_fixed(id) {
-                Some(fixed) => {
-                    addable_fixed_definition(id, object.kind.object_type())?;
-                    TagKind::fixed(fixed)
-                }
-                // Kill Bill checks the object types of control tags only; a tenant's own
-                // definition goes on any object.
-                None => TagKind::user(
-                    id,
-                    tag_definitions::find_active_tag_definition(
-                        transaction,
-                        tenant.record_id,
-                        id,
-                        Lock::Share,
-                    )
-                    .await?
-                    .ok_or(ServiceError::TagDefinitionUnknown { id })?
-                    .name,
-                ),
-            };
+            // Kill Bill checks the object types of control tags only; a tenant's own
+            // definition goes on any object.
+            if find_fixed(id).is_some() {
+                addable_fixed_definition(id, object.kind.object_type())?;
+            }
+            let definition = tag_kind(transaction, tenant, id, Lock::Share).await?;
             add_tag(&work, &mut posted, &owner, &definition, now, context).await?;
         }
         commit_and_announce(work, posted).await
@@ -576,21 +532,7 @@ impl TagService {
             if removed.contains(&id) {
                 continue;
             }
-            let definition = match find_fixed(id) {
-                Some(fixed) => TagKind::fixed(fixed),
-                None => TagKind::user(
-                    id,
-                    tag_definitions::find_active_tag_definition(
-                        transaction,
-                        tenant.record_id,
-                        id,
-                        Lock::None,
-                    )
-                    .await?
-                    .ok_or(ServiceError::TagDefinitionUnknown { id })?
-                    .name,
-                ),
-            };
+            let definition = tag_kind(transaction, tenant, id, Lock::None).await?;
             let mut found = false;
             // Normally one tag; all of them are removed, as Kill Bill's deleteTag does.
             for tag in carried.iter().filter(|tag| tag.tag_definition_id == id) {
@@ -730,6 +672,24 @@ impl TagKind {
     }
 }
 
+/// The definition `id` of a tag being added or removed: a fixed one, or one of the tenant's live
+/// definitions read with `lock`. Unknown: TAG_DEFINITION_DOES_NOT_EXIST, as Kill Bill's
+/// TagApiException.
+async fn tag_kind(
+    transaction: &Object,
+    tenant: &Tenant,
+    id: Uuid,
+    lock: Lock,
+) -> Result<TagKind, ServiceError> {
+    if let Some(fixed) = find_fixed(id) {
+        return Ok(TagKind::fixed(fixed));
+    }
+    let own = tag_definitions::find_active_tag_definition(transaction, tenant.record_id, id, lock)
+        .await?
+        .ok_or(ServiceError::TagDefinitionUnknown { id })?;
+    Ok(TagKind::user(id, own.name))
+}
+
 /// One tag added or removed, for its history, audit row and event.
 struct TagChange<'a> {
     tag: &'a TagRecord,
@@ -807,18 +767,7 @@ async fn record_tag_change(
         definition,
         change_type,
     } = change;
-    let history_record_id = tags::TABLE
-        .copy_to_history(transaction, tag.record_id, change_type)
-        .await?;
-    insert_audit_log(
-        transaction,
-        AuditedTable::Tag.history_table_name(),
-        history_record_id,
-        change_type,
-        now,
-        &context.audit(tag.tenant_record_id, Some(tag.account_record_id)),
-    )
-    .await?;
+    record_change(transaction, tag, change_type, now, context).await?;
     let data = TagEventData {
         tag_id: tag.id,
         object_id: tag.object_id,
@@ -853,29 +802,6 @@ async fn record_tag_change(
         }
     }
     .map_err(ServiceError::from)?;
-    Ok(())
-}
-
-/// The history row of a definition change and the audit row pointing at it (no account).
-async fn record_definition_change(
-    transaction: &Object,
-    definition: &TagDefinitionRecord,
-    change_type: ChangeType,
-    now: DateTime<Utc>,
-    context: &CallContext,
-) -> Result<(), ServiceError> {
-    let history_record_id = tag_definitions::TABLE
-        .copy_to_history(transaction, definition.record_id, change_type)
-        .await?;
-    insert_audit_log(
-        transaction,
-        AuditedTable::TagDefinition.history_table_name(),
-        history_record_id,
-        change_type,
-        now,
-        &context.audit(definition.tenant_record_id, None),
-    )
-    .await?;
     Ok(())
 }
 

@@ -11,8 +11,8 @@ use super::janitor;
 use super::{unknown_transaction, PaymentRef, PaymentService, PaymentView, ReadOptions};
 use crate::plugin::PaymentTransactionInfo;
 use crate::service::tenants::Tenant;
-use crate::service::{audit_trails, find_account, trail_with_history};
-use crate::service::{AuditLogWithHistory, ServiceError};
+use crate::service::ServiceError;
+use crate::service::{audit_trails, find_account};
 use crate::storage::audit::AuditedTable;
 use crate::storage::payment_methods;
 use crate::storage::payments::{self, PaymentLookup, PaymentRecord};
@@ -79,47 +79,6 @@ impl PaymentService {
         })?;
         self.find(tenant, PaymentRef::Id(first.payment_id), options)
             .await
-    }
-
-    /// The payment's audit trail, each entry with the payment as it was after that change.
-    pub async fn payment_audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        payment_id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let work = self.inner.db.read().await?;
-        let client = work.client();
-        let payment =
-            payments::find_payment(client, tenant.record_id, PaymentLookup::Id(payment_id)).await?;
-        trail_with_history(client, tenant.record_id, payment, payment_id).await
-    }
-
-    /// The transaction's audit trail, each entry with the transaction as it was after it.
-    pub async fn transaction_audit_logs_with_history(
-        &self,
-        tenant: &Tenant,
-        transaction_id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        let work = self.inner.db.read().await?;
-        let client = work.client();
-        let found =
-            payments::find_transaction_with_payment(client, tenant.record_id, transaction_id)
-                .await?
-                .map(|found| found.transaction);
-        trail_with_history(client, tenant.record_id, found, transaction_id).await
-    }
-
-    /// A payment attempt's audit trail: ferrobill has no payment control plugins, so no
-    /// attempts, and every id is unknown (Kill Bill's ObjectDoesNotExist).
-    pub async fn attempt_audit_logs_with_history(
-        &self,
-        _tenant: &Tenant,
-        attempt_id: Uuid,
-    ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
-        Err(ServiceError::ObjectNotFound {
-            object_type: "PAYMENT_ATTEMPT",
-            id: attempt_id,
-        })
     }
 
     /// The account's payments, oldest first.
