@@ -1,5 +1,6 @@
 //! What travels on the bus: the [`BusEvent`] trait a typed event implements to be posted, and
-//! the [`BusEntry`] envelope a handler receives (one row of the live table).
+//! the [`BusEntry`] envelope a handler receives (one row of the live table), an
+//! [`EventEntry`], whose columns every queue table shares.
 //!
 //! This file owns the shape of events and their JSON; it must never touch the database or know
 //! which table an event lives in.
@@ -53,9 +54,12 @@ pub trait BusEvent: Serialize {
     fn search_keys(&self) -> SearchKeys;
 }
 
-/// One event as read back from the live table and handed to every subscriber of its class.
+/// One entry as read back from a queue's live table and handed to its handlers (Kill Bill's
+/// EventEntryModelDao): the columns every queue table has, and `extra`, what the queue's own
+/// table adds to them (nothing on a bus, a notification's
+/// [`Schedule`](super::notifications::Schedule)).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BusEntry {
+pub struct EventEntry<T> {
     pub record_id: i64,
     pub class_name: String,
     pub event_json: String,
@@ -65,7 +69,11 @@ pub struct BusEntry {
     pub search_keys: SearchKeys,
     /// How many earlier attempts failed: 0 on the first try.
     pub error_count: i32,
+    pub extra: T,
 }
+
+/// One event as read back from the live table and handed to every subscriber of its class.
+pub type BusEntry = EventEntry<()>;
 
 impl BusEntry {
     /// The event, decoded from its JSON.

@@ -73,7 +73,7 @@ impl BusEvent for TenantConfigDeletionInternalEvent {
 }
 
 /// An event whose JSON is its data's (`PaymentEventData`, `TagEventData`, `CustomFieldEventData`), under Kill Bill's
-/// class name.
+/// class name, searchable by the account and tenant the data names.
 macro_rules! data_event {
     ($(#[$doc:meta])* $name:ident($data:ty), $class:literal) => {
         $(#[$doc])*
@@ -85,7 +85,7 @@ macro_rules! data_event {
             const CLASS_NAME: &'static str = $class;
 
             fn search_keys(&self) -> SearchKeys {
-                self.0.search_keys()
+                SearchKeys::account(self.0.account_record_id, self.0.tenant_record_id)
             }
         }
     };
@@ -110,12 +110,6 @@ pub struct PaymentEventData {
     pub effective_date: Option<chrono::DateTime<chrono::Utc>>,
     pub account_record_id: i64,
     pub tenant_record_id: i64,
-}
-
-impl PaymentEventData {
-    fn search_keys(&self) -> SearchKeys {
-        SearchKeys::account(self.account_record_id, self.tenant_record_id)
-    }
 }
 
 data_event!(
@@ -147,12 +141,6 @@ pub struct TagEventData {
     pub account_id: Uuid,
     pub account_record_id: i64,
     pub tenant_record_id: i64,
-}
-
-impl TagEventData {
-    fn search_keys(&self) -> SearchKeys {
-        SearchKeys::account(self.account_record_id, self.tenant_record_id)
-    }
 }
 
 data_event!(
@@ -187,12 +175,6 @@ pub struct CustomFieldEventData {
     pub account_id: Uuid,
     pub account_record_id: i64,
     pub tenant_record_id: i64,
-}
-
-impl CustomFieldEventData {
-    fn search_keys(&self) -> SearchKeys {
-        SearchKeys::account(self.account_record_id, self.tenant_record_id)
-    }
 }
 
 data_event!(

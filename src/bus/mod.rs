@@ -14,7 +14,8 @@
 //!
 //! A [`Bus`] is one instance (`main` → `bus_events`, `external` → `bus_ext_events`) configured
 //! by [`QueueConfig`]: the queue engine on its table, plus subscribers by event class, posting
-//! and the in-memory mode. It never decides business rules and never opens a transaction
+//! and the in-memory mode. This file also reads a queue row into an [`EventEntry`], the
+//! columns every queue table has once and a table's own through [`TableColumns`]. It never decides business rules and never opens a transaction
 //! around the caller's writes: posting joins the caller's transaction.
 //!
 //! Delivery is at least once. A handler may see an event again (a retry after an error, a
@@ -34,7 +35,7 @@ mod queue;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -48,7 +49,7 @@ use crate::metrics::window::Latencies;
 use nodes::NodeMonitor;
 use queue::{Dispatch, Entry, Queue, Table};
 
-pub use events::{BusEntry, BusEvent, SearchKeys};
+pub use events::{BusEntry, BusEvent, EventEntry, SearchKeys};
 pub use notifications::{NotificationEntry, NotificationEvent, NotificationQueueService};
 pub use post::PostedEvents;
 pub use ready::ReadyCount;
@@ -87,7 +88,19 @@ pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
-type Handler = Arc<dyn Fn(Arc<BusEntry>) -> HandlerFuture + Send + Sync>;
+/// A bus subscriber or a notification queue's handler, as kept by class or queue name.
+type Handler<E> = Arc<dyn Fn(Arc<E>) -> HandlerFuture + Send + Sync>;
+
+/// The handlers by name for reading, even after a panic while the lock was held: a
+/// registration inserts a whole handler or nothing, so the map is never left half-changed.
+fn read_handlers<T>(handlers: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    handlers.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The handlers by name for a registration, poisoned or not (see [`read_handlers`]).
+fn write_handlers<T>(handlers: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    handlers.write().unwrap_or_else(PoisonError::into_inner)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -136,9 +149,31 @@ static BUS_EXT_EVENTS: Table = Table {
     age: "created_date",
 };
 
-impl Entry for BusEntry {
-    fn from_row(row: &Row) -> BusEntry {
-        BusEntry {
+/// What a queue table adds to the columns every queue table has, read from the same row.
+trait TableColumns: Send + Sync + 'static {
+    fn from_row(row: &Row) -> Self;
+    /// When the entry became due, if not when it was created.
+    fn due(&self) -> Option<DateTime<Utc>>;
+    /// What logs name the entry by, if not its class.
+    fn label(&self) -> Option<&str>;
+}
+
+/// A bus table adds nothing: its entries are due when created and named by their class.
+impl TableColumns for () {
+    fn from_row(_row: &Row) {}
+
+    fn due(&self) -> Option<DateTime<Utc>> {
+        None
+    }
+
+    fn label(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl<T: TableColumns> Entry for EventEntry<T> {
+    fn from_row(row: &Row) -> EventEntry<T> {
+        EventEntry {
             record_id: row.get("record_id"),
             class_name: row.get("class_name"),
             event_json: row.get("event_json"),
@@ -147,6 +182,7 @@ impl Entry for BusEntry {
             creating_owner: row.get("creating_owner"),
             search_keys: SearchKeys::from_row(row),
             error_count: row.get("error_count"),
+            extra: T::from_row(row),
         }
     }
 
@@ -159,11 +195,11 @@ impl Entry for BusEntry {
     }
 
     fn due(&self) -> DateTime<Utc> {
-        self.created_date
+        self.extra.due().unwrap_or(self.created_date)
     }
 
     fn label(&self) -> &str {
-        &self.class_name
+        self.extra.label().unwrap_or(&self.class_name)
     }
 }
 
@@ -203,7 +239,7 @@ struct BusInner {
     config: QueueConfig,
     /// The engine on this instance's table: fetching, workers, completion, reaper.
     queue: Queue<BusEntry>,
-    subscribers: RwLock<HashMap<String, Vec<Handler>>>,
+    subscribers: RwLock<HashMap<String, Vec<Handler<BusEntry>>>>,
     /// Asks the announcer to tell the other nodes that entries were committed (`post`).
     announce: Notify,
     /// Hands out record ids for the in-memory bus, which has no table.
@@ -316,12 +352,8 @@ impl Bus {
         F: Fn(Arc<BusEntry>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
-        let handler: Handler = Arc::new(move |entry| Box::pin(handler(entry)));
-        let mut subscribers = match self.inner.subscribers.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        subscribers
+        let handler: Handler<BusEntry> = Arc::new(move |entry| Box::pin(handler(entry)));
+        write_handlers(&self.inner.subscribers)
             .entry(class_name.to_string())
             .or_default()
             .push(handler);
@@ -373,12 +405,11 @@ impl Bus {
     }
 
     /// The subscribers of `class_name`, copied so no lock is held while they run.
-    fn subscribers_of(&self, class_name: &str) -> Vec<Handler> {
-        let subscribers = match self.inner.subscribers.read() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        subscribers.get(class_name).cloned().unwrap_or_default()
+    fn subscribers_of(&self, class_name: &str) -> Vec<Handler<BusEntry>> {
+        read_handlers(&self.inner.subscribers)
+            .get(class_name)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Calls every subscriber of the entry's class in turn; the first error stops the round.

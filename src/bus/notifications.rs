@@ -3,8 +3,8 @@
 //! dispatcher that serves every queue name (`"service:queue"`) on this node.
 //!
 //! This file owns recording a notification (its insert and the NOTIFY delivered on commit),
-//! the `notifications` table's description for the queue engine, and the handlers by queue
-//! name. Everything else (claiming due entries, lease renewal, workers, completion, reaping,
+//! the `notifications` table's description for the queue engine, what a notification adds to
+//! a queue entry ([`Schedule`]), and the handlers by queue name. Everything else (claiming due entries, lease renewal, workers, completion, reaping,
 //! take-over) is the engine's, shared with the buses. It must never open, commit or roll back
 //! the caller's transaction, and never decide what a handler does.
 //!
@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -29,8 +28,11 @@ use uuid::Uuid;
 
 use super::metrics;
 use super::nodes::NodeMonitor;
-use super::queue::{Dispatch, Entry, Queue, Table};
-use super::{ready, HandlerError, ReadyCount, SearchKeys};
+use super::queue::{Dispatch, Queue, Table};
+use super::{
+    read_handlers, ready, write_handlers, EventEntry, HandlerError, ReadyCount, SearchKeys,
+    TableColumns,
+};
 use crate::clock::Clock;
 use crate::config::QueueConfig;
 use crate::db::pool::PoolError;
@@ -84,22 +86,16 @@ pub trait NotificationEvent: Serialize {
     const CLASS_NAME: &'static str;
 }
 
-/// One due notification as read back from the live table and handed to its queue's handler.
+/// What a notification adds to a queue entry: which queue handles it, and from when.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotificationEntry {
-    pub record_id: i64,
+pub struct Schedule {
     pub queue_name: String,
     pub effective_date: DateTime<Utc>,
-    pub class_name: String,
-    pub event_json: String,
-    pub user_token: Option<Uuid>,
     pub future_user_token: Option<Uuid>,
-    pub created_date: DateTime<Utc>,
-    pub creating_owner: String,
-    pub search_keys: SearchKeys,
-    /// How many earlier attempts failed: 0 on the first try.
-    pub error_count: i32,
 }
+
+/// One due notification as read back from the live table and handed to its queue's handler.
+pub type NotificationEntry = EventEntry<Schedule>;
 
 impl NotificationEntry {
     /// The payload, decoded from its JSON.
@@ -112,40 +108,24 @@ impl NotificationEntry {
     }
 }
 
-type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
-type Handler = Arc<dyn Fn(Arc<NotificationEntry>) -> HandlerFuture + Send + Sync>;
+type Handler = super::Handler<NotificationEntry>;
 
-impl Entry for NotificationEntry {
-    fn from_row(row: &Row) -> NotificationEntry {
-        NotificationEntry {
-            record_id: row.get("record_id"),
+/// A notification is due at its effective date and named by its queue in logs.
+impl TableColumns for Schedule {
+    fn from_row(row: &Row) -> Schedule {
+        Schedule {
             queue_name: row.get("queue_name"),
             effective_date: row.get("effective_date"),
-            class_name: row.get("class_name"),
-            event_json: row.get("event_json"),
-            user_token: row.get("user_token"),
             future_user_token: row.get("future_user_token"),
-            created_date: row.get("created_date"),
-            creating_owner: row.get("creating_owner"),
-            search_keys: SearchKeys::from_row(row),
-            error_count: row.get("error_count"),
         }
     }
 
-    fn record_id(&self) -> i64 {
-        self.record_id
+    fn due(&self) -> Option<DateTime<Utc>> {
+        Some(self.effective_date)
     }
 
-    fn error_count(&self) -> i32 {
-        self.error_count
-    }
-
-    fn due(&self) -> DateTime<Utc> {
-        self.effective_date
-    }
-
-    fn label(&self) -> &str {
-        &self.queue_name
+    fn label(&self) -> Option<&str> {
+        Some(&self.queue_name)
     }
 }
 
@@ -191,20 +171,15 @@ impl NotificationQueueService {
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |entry| Box::pin(handler(entry)));
-        let mut handlers = match self.inner.handlers.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        handlers.insert(queue_name.to_string(), handler);
+        write_handlers(&self.inner.handlers).insert(queue_name.to_string(), handler);
     }
 
     /// The queue names with a handler on this node (`"service:queue"`), sorted.
     pub fn queue_names(&self) -> Vec<String> {
-        let handlers = match self.inner.handlers.read() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut names: Vec<String> = handlers.keys().cloned().collect();
+        let mut names: Vec<String> = read_handlers(&self.inner.handlers)
+            .keys()
+            .cloned()
+            .collect();
         names.sort();
         names
     }
@@ -318,20 +293,16 @@ impl NotificationQueueService {
     }
 
     fn handler_of(&self, queue_name: &str) -> Option<Handler> {
-        let handlers = match self.inner.handlers.read() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        handlers.get(queue_name).cloned()
+        read_handlers(&self.inner.handlers).get(queue_name).cloned()
     }
 
     /// Calls the entry's queue handler (the engine runs it in a task of its own, so a panic
     /// counts as a failure).
     async fn call_handler(&self, entry: Arc<NotificationEntry>) -> Result<(), String> {
-        let Some(handler) = self.handler_of(&entry.queue_name) else {
+        let Some(handler) = self.handler_of(&entry.extra.queue_name) else {
             return Err(format!(
                 "no handler registered for notification queue {}",
-                entry.queue_name
+                entry.extra.queue_name
             ));
         };
         handler(entry).await.map_err(|e| e.to_string())

@@ -83,6 +83,7 @@ impl PostedEvents {
                 creating_owner: inner.queue.node().to_string(),
                 search_keys: keys,
                 error_count: 0,
+                extra: (),
             });
             return Ok(record_id);
         }

@@ -1,17 +1,18 @@
 //! `__EXTERNAL_PAYMENT__`, Kill Bill's ExternalPaymentProviderPlugin: the always-registered
 //! plugin for payments made outside Kill Bill (cheques, wire transfers). It keeps nothing, so
-//! adding, deleting and choosing a default do nothing, its detail is a constant, and every
+//! adding, deleting and choosing a default do nothing and the janitor learns nothing from it
+//! (the trait's defaults for a plugin keeping nothing), its detail is a constant, and every
 //! payment is processed for the amount asked, unless one of Kill Bill's four failure-forcing
 //! plugin properties is `true`.
 
 use std::time::Duration;
 
 use futures_util::future::FutureExt;
-use uuid::Uuid;
 
 use super::{
-    PaymentCall, PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi, PaymentPluginStatus,
-    PaymentTransactionInfo, PluginError, PluginProperty, PluginResult, TransactionType,
+    answered, PaymentCall, PaymentMethodCall, PaymentMethodPlugin, PaymentPluginApi,
+    PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginProperty, PluginResult,
+    TransactionType,
 };
 
 /// The name Kill Bill registers the plugin under (PaymentMethodProcessor's
@@ -75,36 +76,15 @@ fn property_is_true(properties: &[PluginProperty], key: &str) -> bool {
 }
 
 impl PaymentPluginApi for ExternalPaymentProviderPlugin {
-    fn add_payment_method<'a>(
-        &'a self,
-        _call: PaymentMethodCall<'a>,
-        _detail: Option<&'a PaymentMethodPlugin>,
-        _set_default: bool,
-    ) -> PluginResult<'a, ()> {
-        std::future::ready(Ok(())).boxed()
-    }
-
-    fn delete_payment_method<'a>(&'a self, _call: PaymentMethodCall<'a>) -> PluginResult<'a, ()> {
-        std::future::ready(Ok(())).boxed()
-    }
-
     fn get_payment_method_detail<'a>(
         &'a self,
         _call: PaymentMethodCall<'a>,
     ) -> PluginResult<'a, PaymentMethodPlugin> {
-        std::future::ready(Ok(PaymentMethodPlugin {
+        answered(PaymentMethodPlugin {
             external_payment_method_id: Some(UNKNOWN_EXTERNAL_ID.to_string()),
             is_default_payment_method: false,
             properties: Vec::new(),
-        }))
-        .boxed()
-    }
-
-    fn set_default_payment_method<'a>(
-        &'a self,
-        _call: PaymentMethodCall<'a>,
-    ) -> PluginResult<'a, ()> {
-        std::future::ready(Ok(())).boxed()
+        })
     }
 
     fn process_payment<'a>(
@@ -135,17 +115,6 @@ impl PaymentPluginApi for ExternalPaymentProviderPlugin {
         call: &PaymentCall,
     ) -> Option<PaymentTransactionInfo> {
         Self::settle(call, transaction_type)
-    }
-
-    /// Kill Bill's plugin remembers nothing: the janitor learns nothing from it.
-    fn get_payment_info<'a>(
-        &'a self,
-        _tenant_id: Uuid,
-        _account_id: Uuid,
-        _payment_id: Uuid,
-        _properties: &'a [PluginProperty],
-    ) -> PluginResult<'a, Vec<PaymentTransactionInfo>> {
-        std::future::ready(Ok(Vec::new())).boxed()
     }
 }
 

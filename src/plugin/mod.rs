@@ -242,16 +242,22 @@ pub struct PluginHealth {
 /// `Send + Sync` and keep per-call state out of `self`.
 pub trait PaymentPluginApi: Send + Sync {
     /// Registers a new payment method with the gateway. `detail` is what the caller sent as
-    /// `pluginInfo`; `set_default` is the request's `isDefault`.
+    /// `pluginInfo`; `set_default` is the request's `isDefault`. A plugin keeping no methods
+    /// of its own has nothing to register, as Kill Bill's `__EXTERNAL_PAYMENT__`.
     fn add_payment_method<'a>(
         &'a self,
-        call: PaymentMethodCall<'a>,
-        detail: Option<&'a PaymentMethodPlugin>,
-        set_default: bool,
-    ) -> PluginResult<'a, ()>;
+        _call: PaymentMethodCall<'a>,
+        _detail: Option<&'a PaymentMethodPlugin>,
+        _set_default: bool,
+    ) -> PluginResult<'a, ()> {
+        answered(())
+    }
 
-    /// Removes a payment method from the gateway; called before the soft delete.
-    fn delete_payment_method<'a>(&'a self, call: PaymentMethodCall<'a>) -> PluginResult<'a, ()>;
+    /// Removes a payment method from the gateway; called before the soft delete. A plugin
+    /// keeping no methods of its own has nothing to remove.
+    fn delete_payment_method<'a>(&'a self, _call: PaymentMethodCall<'a>) -> PluginResult<'a, ()> {
+        answered(())
+    }
 
     /// The gateway's view of a payment method (`withPluginInfo=true`, and on creation to pick
     /// the external key).
@@ -260,11 +266,14 @@ pub trait PaymentPluginApi: Send + Sync {
         call: PaymentMethodCall<'a>,
     ) -> PluginResult<'a, PaymentMethodPlugin>;
 
-    /// Tells the gateway this method became the account's default.
+    /// Tells the gateway this method became the account's default. A plugin keeping no
+    /// methods of its own has no default to change.
     fn set_default_payment_method<'a>(
         &'a self,
-        call: PaymentMethodCall<'a>,
-    ) -> PluginResult<'a, ()>;
+        _call: PaymentMethodCall<'a>,
+    ) -> PluginResult<'a, ()> {
+        answered(())
+    }
 
     /// The account's payment methods as the gateway holds them now (Kill Bill's
     /// getPaymentMethods with `refreshFromGateway`). A plugin keeping no methods of its own
@@ -275,7 +284,7 @@ pub trait PaymentPluginApi: Send + Sync {
         _account_id: Uuid,
         _properties: &'a [PluginProperty],
     ) -> PluginResult<'a, Vec<PaymentMethodInfo>> {
-        Box::pin(std::future::ready(Ok(Vec::new())))
+        answered(Vec::new())
     }
 
     /// The tenant's payment methods the plugin finds for `search_key` (Kill Bill's
@@ -286,7 +295,7 @@ pub trait PaymentPluginApi: Send + Sync {
         _search_key: &'a str,
         _properties: &'a [PluginProperty],
     ) -> PluginResult<'a, Vec<PaymentMethodMatch>> {
-        Box::pin(std::future::ready(Ok(Vec::new())))
+        answered(Vec::new())
     }
 
     /// Runs one payment operation: Kill Bill's authorizePayment, capturePayment,
@@ -299,13 +308,17 @@ pub trait PaymentPluginApi: Send + Sync {
     ) -> PluginResult<'a, PaymentTransactionInfo>;
 
     /// Everything the gateway knows about the payment's transactions (the janitor's question).
+    /// A plugin remembering nothing, as Kill Bill's `__EXTERNAL_PAYMENT__`, tells the janitor
+    /// nothing.
     fn get_payment_info<'a>(
         &'a self,
-        tenant_id: Uuid,
-        account_id: Uuid,
-        payment_id: Uuid,
-        properties: &'a [PluginProperty],
-    ) -> PluginResult<'a, Vec<PaymentTransactionInfo>>;
+        _tenant_id: Uuid,
+        _account_id: Uuid,
+        _payment_id: Uuid,
+        _properties: &'a [PluginProperty],
+    ) -> PluginResult<'a, Vec<PaymentTransactionInfo>> {
+        answered(Vec::new())
+    }
 
     /// The answer to a payment call when the plugin can give it without waiting for anything
     /// (no gateway, no database, no timer), so the payment service may record the operation
@@ -332,7 +345,7 @@ pub trait PaymentPluginApi: Send + Sync {
             form_fields: Vec::new(),
             properties: Vec::new(),
         };
-        Box::pin(async move { Ok(descriptor) })
+        answered(descriptor)
     }
 
     /// A notification the gateway sent (its body, opaque to Kill Bill). The default is Kill
@@ -343,7 +356,7 @@ pub trait PaymentPluginApi: Send + Sync {
         _notification: &'a str,
         _properties: &'a [PluginProperty],
     ) -> PluginResult<'a, GatewayNotification> {
-        Box::pin(async move { Ok(GatewayNotification::no_op()) })
+        answered(GatewayNotification::no_op())
     }
 
     /// Reported by KillbillPluginsHealthcheck; healthy unless the plugin knows better.
@@ -355,6 +368,11 @@ pub trait PaymentPluginApi: Send + Sync {
     }
 }
 
+/// A plugin's answer that waits for nothing: what the trait's defaults give.
+fn answered<'a, T: Send + 'a>(answer: T) -> PluginResult<'a, T> {
+    Box::pin(std::future::ready(Ok(answer)))
+}
+
 /// Runs the plugin method of `transaction_type` (chargebacks never reach a plugin: Kill Bill
 /// records them without one, so they are answered as processed).
 pub fn process_payment<'a>(
@@ -363,13 +381,11 @@ pub fn process_payment<'a>(
     call: &'a PaymentCall,
 ) -> PluginResult<'a, PaymentTransactionInfo> {
     match transaction_type {
-        TransactionType::Chargeback => {
-            Box::pin(std::future::ready(Ok(PaymentTransactionInfo::for_call(
-                call,
-                transaction_type,
-                PaymentPluginStatus::Processed,
-            ))))
-        }
+        TransactionType::Chargeback => answered(PaymentTransactionInfo::for_call(
+            call,
+            transaction_type,
+            PaymentPluginStatus::Processed,
+        )),
         _ => plugin.process_payment(transaction_type, call),
     }
 }

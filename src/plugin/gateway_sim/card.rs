@@ -44,7 +44,8 @@ pub const LOST_ANSWER_CARD: &str = "4000000000000259";
 /// page), until a notification settles it.
 pub const PENDING_CARD: &str = "4000000000003220";
 
-/// What a card number makes the gateway do, before the configured rates are applied.
+/// What a card number makes the gateway do, before the configured rates are applied; once
+/// they are, also what the gateway does with the call ([`Fate`](super::simulation::Fate)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardClass {
     /// Any other valid number: approved unless a rate draws a failure.

@@ -35,7 +35,7 @@ use self::card::{Card, CardClass, CC_LAST4, CC_NUMBER, KEPT_PROPERTIES};
 use self::simulation::Fate;
 use self::storage::{Answer, PaymentRecord, TransactionRecord};
 use super::{
-    FormDescriptor, GatewayNotification, HostedPageCall, PaymentCall, PaymentMethodCall,
+    answered, FormDescriptor, GatewayNotification, HostedPageCall, PaymentCall, PaymentMethodCall,
     PaymentMethodInfo, PaymentMethodMatch, PaymentMethodPlugin, PaymentPluginApi,
     PaymentPluginStatus, PaymentTransactionInfo, PluginError, PluginHealth, PluginProperty,
     PluginResult, TenantConfigSource, TransactionType,
@@ -621,8 +621,7 @@ impl PaymentPluginApi for GatewaySimPlugin {
         &'a self,
         call: HostedPageCall<'a>,
     ) -> PluginResult<'a, FormDescriptor> {
-        let descriptor = hosted::form_descriptor(&call);
-        async move { Ok(descriptor) }.boxed()
+        answered(hosted::form_descriptor(&call))
     }
 
     /// The checkout page's word on a PENDING transaction (docs/gateway.md).

@@ -16,30 +16,16 @@ const Z99: f64 = 2.326_347_874_040_841;
 /// hang: hangs are what `timeoutRate` is for.
 const P99_CAP: f64 = 10.0;
 
-/// What the gateway will do with a call, before the amount rules are checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fate {
-    Approve,
-    Decline,
-    Error,
-    Hang,
-    /// Charged as approved, but the caller is answered UNDEFINED.
-    LostAnswer,
-    /// Accepted but not charged yet: PENDING until a notification settles it.
-    Pending,
-}
+/// What the gateway will do with a call, before the amount rules are checked: one of the
+/// outcomes a test card forces, [`CardClass::Approve`] then meaning approved.
+pub type Fate = CardClass;
 
 /// The card's class wins; an approving card is then subject to the configured rates, drawn
 /// once: `[0, timeout)` hangs, `[timeout, timeout + error)` errors, the next `decline` share
 /// declines (the configuration keeps their sum at most 1).
 pub fn draw_fate(class: CardClass, config: &GatewayConfig, rng: &mut impl Rng) -> Fate {
-    match class {
-        CardClass::Decline => return Fate::Decline,
-        CardClass::Error => return Fate::Error,
-        CardClass::Hang => return Fate::Hang,
-        CardClass::LostAnswer => return Fate::LostAnswer,
-        CardClass::Pending => return Fate::Pending,
-        CardClass::Approve => {}
+    if class != CardClass::Approve {
+        return class;
     }
     let shares = [
         (config.timeout_rate.probability(), Fate::Hang),
