@@ -169,19 +169,19 @@ pub(crate) fn required(value: Option<String>, message: &str) -> Result<String, S
         .ok_or_else(|| ServiceError::InvalidArgument(message.to_string()))
 }
 
-/// A stored entity with an audit trail: the table whose audit rows it has, and its record id
-/// there.
-pub(crate) trait Audited {
-    const TABLE: AuditedTable;
+/// A stored entity with an audit trail: the table it is stored in (whose `audited` names the
+/// table of its audit rows), and its record id there.
+pub(crate) trait Audited: Sized {
+    const STORED: Table<Self>;
     fn record_id(&self) -> i64;
 }
 
-/// Which table holds the audit trail of each kind of stored entity, whose `record_id` field
-/// names it there.
+/// Where each kind of stored entity with an audit trail is stored; its `record_id` field names
+/// it there.
 macro_rules! audited {
-    ($($record:ty => $table:ident,)*) => {$(
+    ($($record:ty => $table:expr,)*) => {$(
         impl Audited for $record {
-            const TABLE: AuditedTable = AuditedTable::$table;
+            const STORED: Table<Self> = $table;
             fn record_id(&self) -> i64 {
                 self.record_id
             }
@@ -190,31 +190,29 @@ macro_rules! audited {
 }
 
 audited! {
-    AccountRecord => Account,
-    crate::storage::account_emails::AccountEmailRecord => AccountEmail,
-    crate::storage::custom_fields::CustomFieldRecord => CustomField,
-    crate::storage::payment_methods::PaymentMethodRecord => PaymentMethod,
-    crate::storage::payments::PaymentRecord => Payment,
-    crate::storage::payments::TransactionRecord => PaymentTransaction,
-    crate::storage::tag_definitions::TagDefinitionRecord => TagDefinition,
-    crate::storage::tags::TagRecord => Tag,
+    AccountRecord => crate::storage::accounts::TABLE,
+    crate::storage::account_emails::AccountEmailRecord => crate::storage::account_emails::TABLE,
+    crate::storage::custom_fields::CustomFieldRecord => crate::storage::custom_fields::TABLE,
+    crate::storage::payment_methods::PaymentMethodRecord => crate::storage::payment_methods::TABLE,
+    crate::storage::payments::PaymentRecord => crate::storage::payments::PAYMENT_TABLE,
+    crate::storage::payments::TransactionRecord => crate::storage::payments::TRANSACTION_TABLE,
+    crate::storage::tag_definitions::TagDefinitionRecord => crate::storage::tag_definitions::TABLE,
+    crate::storage::tags::TagRecord => crate::storage::tags::TABLE,
 }
 
-/// A stored entity the service writes itself, each change with a history copy and an audit row:
-/// the table it is stored in, and the account its audit rows name.
+/// A stored entity the service writes itself, each change with a history copy and an audit row
+/// naming the entity's account.
 pub(crate) trait Recorded: Audited + FromRow {
-    const STORED: Table<Self>;
     fn tenant_record_id(&self) -> i64;
     /// The account the entity is of; none for a tenant-level entity.
     fn account_record_id(&self) -> Option<i64>;
 }
 
-/// Where each entity whose changes the service records is stored, and which account (`account`
-/// of the entity) its audit rows name.
+/// Which account (`account` of the entity) the audit rows of each entity whose changes the
+/// service records name.
 macro_rules! recorded {
-    ($($record:ty => $table:expr, account: $account:expr,)*) => {$(
+    ($($record:ty => account: $account:expr,)*) => {$(
         impl Recorded for $record {
-            const STORED: Table<Self> = $table;
             fn tenant_record_id(&self) -> i64 {
                 self.tenant_record_id
             }
@@ -227,13 +225,11 @@ macro_rules! recorded {
 }
 
 recorded! {
-    AccountRecord => crate::storage::accounts::TABLE, account: |account| Some(account.record_id),
-    crate::storage::payment_methods::PaymentMethodRecord => crate::storage::payment_methods::TABLE,
+    AccountRecord => account: |account| Some(account.record_id),
+    crate::storage::payment_methods::PaymentMethodRecord =>
         account: |method| Some(method.account_record_id),
-    crate::storage::tags::TagRecord => crate::storage::tags::TABLE,
-        account: |tag| Some(tag.account_record_id),
-    crate::storage::tag_definitions::TagDefinitionRecord => crate::storage::tag_definitions::TABLE,
-        account: |_| None,
+    crate::storage::tags::TagRecord => account: |tag| Some(tag.account_record_id),
+    crate::storage::tag_definitions::TagDefinitionRecord => account: |_| None,
 }
 
 /// The history row of the change just written to `entity` in the caller's transaction, and the
@@ -271,12 +267,12 @@ pub(crate) async fn trail_with_history<T: Audited>(
     id: uuid::Uuid,
 ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
     let entity = found.ok_or(ServiceError::ObjectNotFound {
-        object_type: T::TABLE.object_type(),
+        object_type: T::STORED.audited.object_type(),
         id,
     })?;
     Ok(crate::storage::audit::find_audit_logs_with_history(
         connection,
-        T::TABLE,
+        T::STORED.audited,
         tenant_record_id,
         entity.record_id(),
     )
@@ -314,8 +310,14 @@ pub(crate) async fn with_audit_trails<T: Audited>(
     level: AuditLevel,
 ) -> Result<Vec<(T, Vec<AuditLog>)>, ServiceError> {
     let record_ids: Vec<i64> = items.iter().map(Audited::record_id).collect();
-    let mut trails =
-        audit_trails(connection, T::TABLE, tenant_record_id, &record_ids, level).await?;
+    let mut trails = audit_trails(
+        connection,
+        T::STORED.audited,
+        tenant_record_id,
+        &record_ids,
+        level,
+    )
+    .await?;
     Ok(items
         .into_iter()
         .map(|item| {

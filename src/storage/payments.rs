@@ -18,8 +18,8 @@ use super::audit::{
 use super::payment_methods::PaymentMethodRecord;
 use super::table::Table;
 use super::{
-    execute_cached, find_by, query_as, query_one_as, query_opt_as, query_value, AuditContext,
-    FromRow, Lock, Search, StorageError,
+    execute_cached, query_as, query_one_as, query_opt_as, query_value, AuditContext, FromRow,
+    Search, StorageError,
 };
 use crate::domain::payments::{TransactionStatus, TransactionType};
 
@@ -155,7 +155,9 @@ pub struct TransactionOutcome<'a> {
 pub const PAYMENT_TABLE: Table<PaymentRecord> =
     Table::new("payments", AuditedTable::Payment, PAYMENT_COLUMNS);
 
-const TRANSACTION_TABLE: Table<TransactionRecord> = Table::new(
+/// The payment transactions table, its history, and the statements they share with the other
+/// audited tables.
+pub const TRANSACTION_TABLE: Table<TransactionRecord> = Table::new(
     "payment_transactions",
     AuditedTable::PaymentTransaction,
     TRANSACTION_COLUMNS,
@@ -532,15 +534,9 @@ pub async fn find_transaction_with_payment(
     tenant_record_id: i64,
     transaction_id: Uuid,
 ) -> Result<Option<OpenTransaction>, StorageError> {
-    let Some(transaction) = find_by::<TransactionRecord>(
-        client,
-        "payment_transactions",
-        "id",
-        &transaction_id,
-        tenant_record_id,
-        Lock::None,
-    )
-    .await?
+    let Some(transaction) = TRANSACTION_TABLE
+        .find_by_id(client, tenant_record_id, transaction_id)
+        .await?
     else {
         return Ok(None);
     };
