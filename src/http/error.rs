@@ -176,6 +176,12 @@ impl Mapped {
 }
 
 impl ApiError {
+    /// Nothing is served at `path`: an unknown route, or a path whose parameters cannot be
+    /// read (JAX-RS matches no resource then).
+    pub fn no_resource(path: &str) -> ApiError {
+        ApiError::NotFound(format!("No resource at {path}"))
+    }
+
     fn map(&self) -> Mapped {
         use ApiError::*;
         match self {

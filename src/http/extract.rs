@@ -326,7 +326,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for KbPath<
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| KbPath(value))
-            .map_err(|_| ApiError::NotFound(format!("No resource at {}", parts.uri.path())))
+            .map_err(|_| ApiError::no_resource(parts.uri.path()))
     }
 }
 
@@ -343,10 +343,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalKbPath {
         match Path::<Vec<String>>::from_request_parts(parts, state).await {
             Ok(Path(values)) => Ok(OptionalKbPath(values.into_iter().next())),
             Err(PathRejection::MissingPathParams(_)) => Ok(OptionalKbPath(None)),
-            Err(_) => Err(ApiError::NotFound(format!(
-                "No resource at {}",
-                parts.uri.path()
-            ))),
+            Err(_) => Err(ApiError::no_resource(parts.uri.path())),
         }
     }
 }
@@ -377,7 +374,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ObjectPath {
             .extensions
             .get::<ObjectKind>()
             .copied()
-            .ok_or_else(|| ApiError::NotFound(format!("No resource at {}", parts.uri.path())))?;
+            .ok_or_else(|| ApiError::no_resource(parts.uri.path()))?;
         Ok(ObjectPath { kind, raw_id })
     }
 }

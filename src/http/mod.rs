@@ -162,7 +162,7 @@ fn object_location(base: &str, object: ObjectRef, resource: &str) -> String {
 }
 
 async fn unknown_route(request: Request<axum::body::Body>) -> ApiError {
-    ApiError::NotFound(format!("No resource at {}", request.uri().path()))
+    ApiError::no_resource(request.uri().path())
 }
 
 async fn method_not_allowed() -> ApiError {
