@@ -209,6 +209,19 @@ impl ComboService {
                     Err(ServiceError::PaymentMethodKeyAlreadyExists { external_key })
                 }
             }
+            // Another request added the account's one external method since the read: use it
+            // if it is the one asked for (same key), as above.
+            Err(ServiceError::ExternalPaymentMethodAlreadyExists { account_id })
+                if key.is_some() =>
+            {
+                self.payment_methods
+                    .list_for_account(tenant, account.id, ReadOptions::default())
+                    .await?
+                    .iter()
+                    .find(|view| Some(&view.method.external_key) == key.as_ref())
+                    .map(|view| Some(view.method.id))
+                    .ok_or(ServiceError::ExternalPaymentMethodAlreadyExists { account_id })
+            }
             Err(other) => Err(other),
         }
     }
