@@ -1,7 +1,7 @@
 //! Kill Bill's `auditLogsWithHistory` of one object: the tenant's object read by its id, then
 //! its whole audit trail, each entry with the object's state right after that change. One read
-//! serves every kind of object with such a route; this file owns which stored entity each kind is
-//! (its table comes with it, `Audited::STORED`) and what an unknown id answers (Kill Bill's ObjectDoesNotExist, the id being resolved
+//! serves every kind of object with such a route; this file owns which table each kind is read
+//! from and what an unknown id answers (Kill Bill's ObjectDoesNotExist, the id being resolved
 //! before any API is reached).
 //!
 //! It writes no SQL (storage does) and knows nothing of HTTP.
@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{trail_with_history, AuditLogWithHistory, Audited, ServiceError};
 use crate::db::work::Db;
 use crate::service::tenants::Tenant;
+use crate::storage::table::Table;
 use crate::storage::{
     accounts, custom_fields, payment_methods, payments, tag_definitions, tags, FromRow,
 };
@@ -63,16 +64,13 @@ impl HistoryService {
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         match object {
-            WithHistory::Account => {
-                self.find_with_history::<accounts::AccountRecord>(tenant, id)
-                    .await
-            }
+            WithHistory::Account => self.find_with_history(tenant, accounts::TABLE, id).await,
             WithHistory::PaymentMethod => {
-                self.find_with_history::<payment_methods::PaymentMethodRecord>(tenant, id)
+                self.find_with_history(tenant, payment_methods::TABLE, id)
                     .await
             }
             WithHistory::Payment => {
-                self.find_with_history::<payments::PaymentRecord>(tenant, id)
+                self.find_with_history(tenant, payments::PAYMENT_TABLE, id)
                     .await
             }
             // ferrobill has no payment control plugins, so no attempts: every id is unknown.
@@ -81,33 +79,32 @@ impl HistoryService {
                 id,
             }),
             WithHistory::Transaction => {
-                self.find_with_history::<payments::TransactionRecord>(tenant, id)
+                self.find_with_history(tenant, payments::TRANSACTION_TABLE, id)
                     .await
             }
             WithHistory::CustomField => {
-                self.find_with_history::<custom_fields::CustomFieldRecord>(tenant, id)
+                self.find_with_history(tenant, custom_fields::TABLE, id)
                     .await
             }
-            WithHistory::Tag => self.find_with_history::<tags::TagRecord>(tenant, id).await,
+            WithHistory::Tag => self.find_with_history(tenant, tags::TABLE, id).await,
             WithHistory::TagDefinition => {
-                self.find_with_history::<tag_definitions::TagDefinitionRecord>(tenant, id)
+                self.find_with_history(tenant, tag_definitions::TABLE, id)
                     .await
             }
         }
     }
 
-    /// The trail of the tenant's `T` with this id, read in one unit of work; unknown: Kill
+    /// The trail of the tenant's row `id` of `table`, read in one unit of work; unknown: Kill
     /// Bill's ObjectDoesNotExist.
     async fn find_with_history<T: FromRow + Audited>(
         &self,
         tenant: &Tenant,
+        table: Table<T>,
         id: Uuid,
     ) -> Result<Vec<AuditLogWithHistory>, ServiceError> {
         let read = self.db.read().await?;
         let connection = read.client();
-        let found = T::STORED
-            .find_by_id(connection, tenant.record_id, id)
-            .await?;
+        let found = table.find_by_id(connection, tenant.record_id, id).await?;
         trail_with_history(connection, tenant.record_id, found, id).await
     }
 }
