@@ -101,9 +101,12 @@ fn start_node(database_url: &str, index: usize, victim: bool) -> ServerProcess {
         // left UNKNOWN for the janitor's notifications, besides those the kill leaves.
         .env("FERROBILL_GATEWAY_LATENCY", "lognormal:median=100ms,p99=3s")
         .env("KB_org_killbill_payment_janitor_rate", "1s")
+        // The looks outlast the slowest answer the gateway can give (a draw is capped at ten
+        // times p99, 30 s): a schedule used up before the plugin answers leaves the
+        // transaction UNKNOWN for good, as in Kill Bill (CI once drew a 15 s answer).
         .env(
             "KB_org_killbill_payment_janitor_unknown_retries",
-            "1s,1s,1s,1s,1s,1s,1s,1s,1s,1s",
+            "1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,5s,10s,10s",
         );
     // STICKY_POLLING everywhere: a node takes only the entries it created, so the dead node's
     // entries can reach the others through their reapers alone. The lease is below the reap
