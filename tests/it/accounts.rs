@@ -8,41 +8,11 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp};
-
-/// The property names of kbswagger.yaml's `Account` definition, in its order.
-const ACCOUNT_FIELDS: [&str; 26] = [
-    "accountId",
-    "name",
-    "firstNameLength",
-    "externalKey",
-    "email",
-    "billCycleDayLocal",
-    "currency",
-    "parentAccountId",
-    "isPaymentDelegatedToParent",
-    "paymentMethodId",
-    "referenceTime",
-    "timeZone",
-    "address1",
-    "address2",
-    "postalCode",
-    "company",
-    "city",
-    "state",
-    "country",
-    "locale",
-    "phone",
-    "notes",
-    "isMigrated",
-    "accountBalance",
-    "accountCBA",
-    "auditLogs",
-];
+use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp, ACCOUNT_FIELDS};
 
 fn assert_account_shape(account: &Value) {
     let object = account.as_object().expect("an AccountJson object");
-    let expected: BTreeSet<&str> = ACCOUNT_FIELDS.into_iter().collect();
+    let expected: BTreeSet<&str> = ACCOUNT_FIELDS.iter().copied().collect();
     let actual: BTreeSet<&str> = object.keys().map(String::as_str).collect();
     assert_eq!(actual, expected, "AccountJson fields: {account}");
 }

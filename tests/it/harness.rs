@@ -378,6 +378,23 @@ impl TestApp {
         (account, method)
     }
 
+    /// An account in USD under `external_key` whose default method is a `killbill-stripe`
+    /// card (see [`card_method`]); returns the account id.
+    pub async fn account_with_card(&self, external_key: &str, card: &str) -> String {
+        let account_id = self.usd_account(external_key).await;
+        let response = self
+            .kb(
+                Method::POST,
+                &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
+            )
+            .json(&card_method(card))
+            .send()
+            .await
+            .expect("POST paymentMethods");
+        expect_status(response, StatusCode::CREATED).await;
+        account_id
+    }
+
     /// A PURCHASE of `amount` USD on the account's default method: (payment id, transaction
     /// id).
     pub async fn purchase(&self, account_id: &str, amount: &str) -> (String, String) {
@@ -591,6 +608,64 @@ impl TestCluster {
 /// The creator name of the `index`-th node (from 1).
 pub fn node_name(index: usize) -> String {
     format!("node-{index}")
+}
+
+/// The property names of kbswagger.yaml's `Account` definition, in its order.
+pub const ACCOUNT_FIELDS: &[&str] = &[
+    "accountId",
+    "name",
+    "firstNameLength",
+    "externalKey",
+    "email",
+    "billCycleDayLocal",
+    "currency",
+    "parentAccountId",
+    "isPaymentDelegatedToParent",
+    "paymentMethodId",
+    "referenceTime",
+    "timeZone",
+    "address1",
+    "address2",
+    "postalCode",
+    "company",
+    "city",
+    "state",
+    "country",
+    "locale",
+    "phone",
+    "notes",
+    "isMigrated",
+    "accountBalance",
+    "accountCBA",
+    "auditLogs",
+];
+
+/// The property names of kbswagger.yaml's `PaymentMethod` definition, in its order.
+pub const PAYMENT_METHOD_FIELDS: &[&str] = &[
+    "paymentMethodId",
+    "externalKey",
+    "accountId",
+    "isDefault",
+    "pluginName",
+    "pluginInfo",
+    "auditLogs",
+];
+
+/// A card number the simulated gateway approves.
+pub const APPROVED_CARD: &str = "4242424242424242";
+
+/// The body of a `killbill-stripe` payment method for `card` (number, expiry, CVV), as Kill
+/// Bill clients send it.
+pub fn card_method(card: &str) -> Value {
+    serde_json::json!({
+        "pluginName": "killbill-stripe",
+        "pluginInfo": {"properties": [
+            {"key": "ccNumber", "value": card},
+            {"key": "ccExpirationMonth", "value": 12},
+            {"key": "ccExpirationYear", "value": 2030},
+            {"key": "ccVerificationValue", "value": "123"}
+        ]}
+    })
 }
 
 pub fn http_client() -> reqwest::Client {

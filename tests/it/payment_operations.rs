@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::harness::{expect_kb_error, expect_status, header, last_segment, Callback, TestApp};
-use crate::payments_gateway::account_with_card;
 
 /// The simulated gateway's card left PENDING until a notification settles it.
 const PENDING_CARD: &str = "4000000000003220";
@@ -176,7 +175,7 @@ async fn a_pending_gateway_transaction_is_settled_by_notify_state_changed_with_i
     let app = spawn().await;
     let mut callback = Callback::start().await;
     app.register_callback(&callback.url).await;
-    let account = account_with_card(&app, "pending", PENDING_CARD).await;
+    let account = app.account_with_card("pending", PENDING_CARD).await;
     let response = app
         .send(
             Method::POST,
@@ -244,7 +243,7 @@ async fn a_pending_gateway_transaction_is_settled_by_notify_state_changed_with_i
 #[tokio::test]
 async fn a_hosted_page_points_at_the_simulated_checkout_and_its_notification_settles_the_payment() {
     let app = spawn().await;
-    let account = account_with_card(&app, "hosted", PENDING_CARD).await;
+    let account = app.account_with_card("hosted", PENDING_CARD).await;
     let response = app
         .send(
             Method::POST,
