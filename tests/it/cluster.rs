@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::harness::{
     count, http_client, node_name, wait_until, wait_until_none_left, TestCluster, CLUSTER_SIZE,
 };
-use crate::process::{ferrobill, fresh_workdir, ServerProcess};
+use crate::process::{cluster_node, slow_gateway_and_janitor, Node, ServerProcess, QUEUES};
 
 const ACCOUNT_CREATION_EVENT: &str =
     "org.killbill.billing.account.api.user.DefaultAccountCreationEvent";
@@ -86,41 +86,22 @@ async fn three_nodes_each_dispatch_their_own_sticky_events_exactly_once() {
 
 /// One ferrobill process of the SIGKILL test's cluster.
 fn start_node(database_url: &str, index: usize, victim: bool) -> ServerProcess {
-    let workdir = fresh_workdir(&format!("cluster-{index}"));
-    let mut command = ferrobill(&workdir);
+    let mut command = cluster_node(database_url, &node_name(index));
     command
-        .env("DATABASE_URL", database_url)
-        .env("KB_org_killbill_queue_creator_name", node_name(index))
         // Pools above the load's concurrency: the test is about the kill, not about starving
         // (a payment-method addition holds a main connection while it waits for the plugin's).
         .env("KB_org_killbill_dao_maxActive", "30")
         .env("KB_org_killbill_billing_osgi_dao_maxActive", "40")
         .env("KB_org_killbill_payment_plugin_threads_nb", "20")
-        .env("KB_org_killbill_payment_plugin_timeout", "2s")
-        // A tail past the plugin timeout: some purchases time out on live nodes too and are
-        // left UNKNOWN for the janitor's notifications, besides those the kill leaves.
-        .env("FERROBILL_GATEWAY_LATENCY", "lognormal:median=100ms,p99=3s")
-        .env("KB_org_killbill_payment_janitor_rate", "1s")
-        // The looks outlast the slowest answer the gateway can give (a draw is capped at ten
-        // times p99, 30 s): a schedule used up before the plugin answers leaves the
-        // transaction UNKNOWN for good, as in Kill Bill (CI once drew a 15 s answer).
-        .env(
-            "KB_org_killbill_payment_janitor_unknown_retries",
-            "1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,5s,10s,10s",
-        );
-    // STICKY_POLLING everywhere: a node takes only the entries it created, so the dead node's
+        .env("KB_org_killbill_payment_plugin_timeout", "2s");
+    // A tail past the plugin timeout: some purchases time out on live nodes too and are left
+    // UNKNOWN for the janitor's notifications, besides those the kill leaves.
+    slow_gateway_and_janitor(&mut command, "100ms", Duration::from_secs(3));
+    // Every node takes only the entries it created (STICKY_POLLING), so the dead node's
     // entries can reach the others through their reapers alone. The lease is below the reap
     // threshold, as Kill Bill requires for the threshold to apply.
-    for queue in [
-        "persistent_bus_main",
-        "persistent_bus_external",
-        "notificationq_main",
-    ] {
+    for queue in QUEUES {
         command
-            .env(
-                format!("KB_org_killbill_{queue}_queue_mode"),
-                "STICKY_POLLING",
-            )
             .env(format!("KB_org_killbill_{queue}_sleep"), "100")
             .env(format!("KB_org_killbill_{queue}_claim_time"), "2s")
             .env(format!("KB_org_killbill_{queue}_reapThreshold"), "3s")
@@ -139,23 +120,6 @@ fn start_node(database_url: &str, index: usize, victim: bool) -> ServerProcess {
             );
     }
     ServerProcess::start(command)
-}
-
-#[derive(Clone)]
-struct Node {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Node {
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .basic_auth("admin", Some("password"))
-            .header("X-Killbill-ApiKey", "cluster")
-            .header("X-Killbill-ApiSecret", "cluster-secret")
-            .header("X-Killbill-CreatedBy", "cluster-test")
-    }
 }
 
 /// What one customer of the load got: the account's status, then the purchase's.
@@ -191,34 +155,13 @@ async fn customer(index: usize, account_node: Node, purchase_node: Node) -> Cust
     else {
         return outcome;
     };
-    let method = account_node
-        .request(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
-        )
-        .json(
-            &json!({"pluginName": "killbill-stripe", "pluginInfo": {"properties": [
-                {"key": "ccNumber", "value": "4242424242424242"}
-            ]}}),
-        )
-        .send()
-        .await;
+    let method = account_node.add_card(&account_id).await;
     if !method.is_ok_and(|response| response.status() == StatusCode::CREATED) {
         return outcome;
     }
     outcome.purchase = purchase_node
-        .request(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account_id}/payments"),
-        )
-        .json(&json!({
-            "transactionType": "PURCHASE", "amount": 1,
-            "paymentExternalKey": format!("purchase-{index}")
-        }))
-        .send()
-        .await
-        .map(|response| response.status())
-        .ok();
+        .purchase(&account_id, &format!("purchase-{index}"))
+        .await;
     outcome
 }
 
@@ -270,18 +213,9 @@ async fn a_node_killed_under_load_loses_nothing_and_does_nothing_twice() {
     let nodes: Vec<Node> = processes
         .iter()
         .flatten()
-        .map(|process| Node {
-            http: http.clone(),
-            base: process.address.clone(),
-        })
+        .map(|process| Node::new(&http, process, "cluster"))
         .collect();
-    let response = nodes[0]
-        .request(Method::POST, "/1.0/kb/tenants")
-        .json(&json!({"apiKey": "cluster", "apiSecret": "cluster-secret"}))
-        .send()
-        .await
-        .expect("POST /1.0/kb/tenants");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    nodes[0].create_tenant().await;
 
     // Every customer at once, round robin over the nodes; SIGKILL once a third are served.
     let (served, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
