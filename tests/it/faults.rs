@@ -5,7 +5,6 @@
 //! docs/reliability.md (lines starting `FAULT`).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,11 +13,11 @@ use axum::extract::State;
 use axum::http::StatusCode as AxumStatus;
 use axum::routing::post;
 use axum::Router;
-use ferrobill::db::embedded::{EmbeddedCluster, EmbeddedOptions};
+use ferrobill::db::embedded::EmbeddedCluster;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{count, wait_until, TenantKeys, TestApp, TestCluster, TestDatabase};
+use crate::harness::{count, own_postgres, wait_until, TenantKeys, TestApp, TestCluster};
 
 const CONNECTION_EXCEPTION: &str = "java.sql.SQLTransientConnectionException";
 const SERVICE_UNAVAILABLE_EXCEPTION: &str = "javax.ws.rs.ServiceUnavailableException";
@@ -84,28 +83,8 @@ async fn assert_acknowledged_accounts_stored(sql: &tokio_postgres::Client, answe
 
 #[tokio::test]
 async fn postgres_restarted_under_load_fails_fast_then_recovers_without_a_restart() {
-    // A cluster of this test's own: stopping the shared one would fail every other test.
-    let data_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("pg-restart-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
-    let options = EmbeddedOptions {
-        data_dir: data_dir.clone(),
-        port: 5432,
-        max_connections: 100,
-        durable: false,
-        settings: Vec::new(),
-    };
-    let cluster = EmbeddedCluster::start(options.clone())
-        .await
-        .expect("start the test's own PostgreSQL");
-    cluster
-        .ensure_database("ferrobill")
-        .await
-        .expect("create the database");
-    let db = TestDatabase {
-        name: "ferrobill".to_string(),
-        config: cluster.pg_config("ferrobill"),
-    };
+    let (cluster, options, db) = own_postgres("pg-restart").await;
+    let data_dir = options.data_dir.clone();
     let mut app = TestApp::spawn_on(
         db.clone(),
         &[

@@ -105,6 +105,35 @@ async fn start_test_cluster() -> EmbeddedCluster {
     .expect("start the test PostgreSQL cluster")
 }
 
+/// A PostgreSQL cluster of one test's own under `target/tmp/{name}-{pid}`, for a test that
+/// stops and restarts it (stopping the shared one would fail every other test), with the
+/// database `ferrobill` created: the running cluster, the options to start it again, and the
+/// database.
+pub async fn own_postgres(name: &str) -> (EmbeddedCluster, EmbeddedOptions, TestDatabase) {
+    let data_dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let options = EmbeddedOptions {
+        data_dir,
+        port: 5432,
+        max_connections: 100,
+        durable: false,
+        settings: Vec::new(),
+    };
+    let cluster = EmbeddedCluster::start(options.clone())
+        .await
+        .expect("start the test's own PostgreSQL");
+    cluster
+        .ensure_database("ferrobill")
+        .await
+        .expect("create the database");
+    let db = TestDatabase {
+        name: "ferrobill".to_string(),
+        config: cluster.pg_config("ferrobill"),
+    };
+    (cluster, options, db)
+}
+
 pub async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
     let (client, connection) = config.connect(NoTls).await.expect("connect to PostgreSQL");
     tokio::spawn(async move {
