@@ -20,8 +20,8 @@ use ferrobill::bus::HandlerError;
 use tokio::sync::mpsc;
 
 use crate::harness::{count, wait_until, TestDatabase};
-pub(crate) use table::Kind;
 use table::TestQueue;
+pub(crate) use table::{pool, queue_config, quiet_node, Kind};
 
 const WAIT: Duration = Duration::from_secs(60);
 
