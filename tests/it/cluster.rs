@@ -12,7 +12,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::harness::{
-    count, http_client, node_name, wait_until, wait_until_none_left, TestCluster, CLUSTER_SIZE,
+    bus_entries_left, charges_without_a_success, count, external_account_creations, http_client,
+    node_name, payments_with_several_transactions, successes_and_charges, wait_until,
+    wait_until_none_left, TestCluster, CLUSTER_SIZE,
 };
 use crate::process::{cluster_node, slow_gateway_and_janitor, Node, ServerProcess, QUEUES};
 
@@ -46,12 +48,7 @@ async fn three_nodes_each_dispatch_their_own_sticky_events_exactly_once() {
     }
     let sql = cluster.db.client().await;
     wait_until("both buses drained", Duration::from_secs(60), || async {
-        count(
-            &sql,
-            "select (select count(*) from bus_events) + (select count(*) from bus_ext_events)",
-        )
-        .await
-            == 0
+        bus_entries_left(&sql).await == 0
     })
     .await;
     for index in 1..=CLUSTER_SIZE {
@@ -72,15 +69,7 @@ async fn three_nodes_each_dispatch_their_own_sticky_events_exactly_once() {
             "{node} handled the events of the accounts it created, and only those"
         );
     }
-    assert_eq!(
-        count(
-            &sql,
-            "select count(*) from bus_ext_events_history
-             where event_json like '%ACCOUNT_CREATION%' and processing_state = 'PROCESSED'"
-        )
-        .await,
-        ACCOUNTS as i64
-    );
+    assert_eq!(external_account_creations(&sql).await, ACCOUNTS as i64);
     cluster.stop().await;
 }
 
@@ -310,36 +299,15 @@ async fn a_node_killed_under_load_loses_nothing_and_does_nothing_twice() {
         "no 500: {results:?}"
     );
     // The gateway charged exactly the SUCCESS transactions, each once.
-    let successes = count(
-        &sql,
-        "select count(*) from payment_transactions where transaction_status = 'SUCCESS'",
-    )
-    .await;
-    let charged = count(
-        &sql,
-        "select count(*) from gateway_transactions where status = 'PROCESSED'",
-    )
-    .await;
+    let (successes, charged) = successes_and_charges(&sql).await;
     assert_eq!(successes, charged, "one charge per SUCCESS transaction");
     assert_eq!(
-        count(
-            &sql,
-            "select count(*) from gateway_transactions g
-             where g.status = 'PROCESSED' and not exists (
-                 select 1 from payment_transactions t
-                 where t.id = g.kb_transaction_id and t.transaction_status = 'SUCCESS')"
-        )
-        .await,
+        charges_without_a_success(&sql).await,
         0,
         "no charge without a SUCCESS record"
     );
     assert_eq!(
-        count(
-            &sql,
-            "select count(*) from (select payment_id from payment_transactions
-                                   group by payment_id having count(*) > 1) doubled"
-        )
-        .await,
+        payments_with_several_transactions(&sql).await,
         0,
         "one transaction per payment"
     );
@@ -379,12 +347,7 @@ async fn a_node_killed_under_load_loses_nothing_and_does_nothing_twice() {
         .get::<_, i64>(0);
     assert_eq!(creation_events, accounts, "one creation event per account");
     assert_eq!(
-        count(
-            &sql,
-            "select count(*) from bus_ext_events_history
-             where event_json like '%ACCOUNT_CREATION%' and processing_state = 'PROCESSED'"
-        )
-        .await,
+        external_account_creations(&sql).await,
         accounts,
         "one external ACCOUNT_CREATION per account"
     );

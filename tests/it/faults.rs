@@ -17,7 +17,10 @@ use ferrobill::db::embedded::EmbeddedCluster;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{count, own_postgres, wait_until, TenantKeys, TestApp, TestCluster};
+use crate::harness::{
+    bus_entries_left, count, external_account_creations, own_postgres, wait_until, TenantKeys,
+    TestApp, TestCluster,
+};
 
 const CONNECTION_EXCEPTION: &str = "java.sql.SQLTransientConnectionException";
 const SERVICE_UNAVAILABLE_EXCEPTION: &str = "javax.ws.rs.ServiceUnavailableException";
@@ -272,12 +275,7 @@ async fn postgres_restarted_under_load_fails_fast_then_recovers_without_a_restar
         "the main pool refilled"
     );
     wait_until("both buses drained", Duration::from_secs(60), || async {
-        count(
-            &sql,
-            "select (select count(*) from bus_events) + (select count(*) from bus_ext_events)",
-        )
-        .await
-            == 0
+        bus_entries_left(&sql).await == 0
     })
     .await;
     let accounts = count(&sql, "select count(*) from accounts").await;
@@ -292,12 +290,7 @@ async fn postgres_restarted_under_load_fails_fast_then_recovers_without_a_restar
         "one creation event per account"
     );
     assert_eq!(
-        count(
-            &sql,
-            "select count(*) from bus_ext_events_history
-             where event_json like '%ACCOUNT_CREATION%' and processing_state = 'PROCESSED'"
-        )
-        .await,
+        external_account_creations(&sql).await,
         accounts,
         "one external creation event per account"
     );
@@ -375,12 +368,7 @@ async fn a_stalled_database_gives_pool_timeouts_and_sheds_the_excess_at_once() {
     assert_eq!(warm_up.status, Some(StatusCode::CREATED));
     let sql = app.db.client().await;
     wait_until("the buses idle", Duration::from_secs(30), || async {
-        count(
-            &sql,
-            "select (select count(*) from bus_events) + (select count(*) from bus_ext_events)",
-        )
-        .await
-            == 0
+        bus_entries_left(&sql).await == 0
     })
     .await;
 

@@ -774,6 +774,63 @@ pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
         .get::<_, i64>(0)
 }
 
+/// The entries waiting on both buses (`bus_events` and `bus_ext_events`).
+pub async fn bus_entries_left(sql: &tokio_postgres::Client) -> i64 {
+    count(
+        sql,
+        "select (select count(*) from bus_events) + (select count(*) from bus_ext_events)",
+    )
+    .await
+}
+
+/// The external ACCOUNT_CREATION events dispatched.
+pub async fn external_account_creations(sql: &tokio_postgres::Client) -> i64 {
+    count(
+        sql,
+        "select count(*) from bus_ext_events_history
+         where event_json like '%ACCOUNT_CREATION%' and processing_state = 'PROCESSED'",
+    )
+    .await
+}
+
+/// The SUCCESS payment transactions and the simulated gateway's charges (PROCESSED), for
+/// tests that check one charge per SUCCESS transaction.
+pub async fn successes_and_charges(sql: &tokio_postgres::Client) -> (i64, i64) {
+    let successes = count(
+        sql,
+        "select count(*) from payment_transactions where transaction_status = 'SUCCESS'",
+    )
+    .await;
+    let charged = count(
+        sql,
+        "select count(*) from gateway_transactions where status = 'PROCESSED'",
+    )
+    .await;
+    (successes, charged)
+}
+
+/// The simulated gateway's charges with no SUCCESS transaction behind them.
+pub async fn charges_without_a_success(sql: &tokio_postgres::Client) -> i64 {
+    count(
+        sql,
+        "select count(*) from gateway_transactions g
+         where g.status = 'PROCESSED' and not exists (
+             select 1 from payment_transactions t
+             where t.id = g.kb_transaction_id and t.transaction_status = 'SUCCESS')",
+    )
+    .await
+}
+
+/// The payments with more than one transaction.
+pub async fn payments_with_several_transactions(sql: &tokio_postgres::Client) -> i64 {
+    count(
+        sql,
+        "select count(*) from (select payment_id from payment_transactions
+                               group by payment_id having count(*) > 1) doubled",
+    )
+    .await
+}
+
 /// Polls `condition` until it holds, for states that cannot be awaited directly (a session
 /// blocked on a lock inside PostgreSQL). Panics after `limit`.
 pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut condition: F)

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 
-use crate::harness::{count, http_client, wait_until, wait_until_none_left, TestDatabase};
+use crate::harness::{
+    count, http_client, successes_and_charges, wait_until, wait_until_none_left, TestDatabase,
+};
 use crate::process::{cluster_node, Node, ServerProcess};
 
 const SURVIVOR: &str = "survivor";
@@ -211,19 +213,8 @@ async fn a_dead_nodes_leases_entries_and_payments_pass_to_the_survivor() {
         .await,
         ACCOUNTS as i64
     );
-    assert_eq!(
-        count(
-            &sql,
-            "select count(*) from payment_transactions where transaction_status = 'SUCCESS'"
-        )
-        .await,
-        count(
-            &sql,
-            "select count(*) from gateway_transactions where status = 'PROCESSED'"
-        )
-        .await,
-        "one charge per SUCCESS transaction"
-    );
+    let (successes, charged) = successes_and_charges(&sql).await;
+    assert_eq!(successes, charged, "one charge per SUCCESS transaction");
     let repaired = count(
         &sql,
         "select count(*) from payment_transactions t join payments p on p.id = t.payment_id

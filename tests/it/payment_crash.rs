@@ -8,7 +8,10 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 
-use crate::harness::{count, http_client, wait_until, TestDatabase};
+use crate::harness::{
+    charges_without_a_success, count, http_client, payments_with_several_transactions,
+    successes_and_charges, wait_until, TestDatabase,
+};
 use crate::process::{ferrobill, fresh_workdir, slow_gateway_and_janitor, Node, ServerProcess};
 
 const PURCHASES: usize = 100;
@@ -132,25 +135,8 @@ async fn a_kill_9_mid_purchases_loses_nothing_and_charges_nothing_twice() {
     }
     // Nothing doubled: one transaction per payment, and the gateway charged exactly the
     // SUCCESS transactions, each once.
-    assert_eq!(
-        count(
-            &sql,
-            "select count(*) from (select payment_id from payment_transactions
-                                   group by payment_id having count(*) > 1) doubled"
-        )
-        .await,
-        0
-    );
-    let successes = count(
-        &sql,
-        "select count(*) from payment_transactions where transaction_status = 'SUCCESS'",
-    )
-    .await;
-    let charged = count(
-        &sql,
-        "select count(*) from gateway_transactions where status = 'PROCESSED'",
-    )
-    .await;
+    assert_eq!(payments_with_several_transactions(&sql).await, 0);
+    let (successes, charged) = successes_and_charges(&sql).await;
     assert_eq!(
         successes, charged,
         "the gateway charged exactly the SUCCESS purchases"
@@ -166,14 +152,7 @@ async fn a_kill_9_mid_purchases_loses_nothing_and_charges_nothing_twice() {
         0
     );
     assert_eq!(
-        count(
-            &sql,
-            "select count(*) from gateway_transactions g
-             where g.status = 'PROCESSED' and not exists (
-                 select 1 from payment_transactions t
-                 where t.id = g.kb_transaction_id and t.transaction_status = 'SUCCESS')"
-        )
-        .await,
+        charges_without_a_success(&sql).await,
         0,
         "no charge without a SUCCESS record"
     );
