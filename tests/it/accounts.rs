@@ -29,13 +29,7 @@ fn is_kill_bill_date(value: &Value) -> bool {
 
 /// Creates an account and returns its Location.
 async fn create(app: &TestApp, body: Value) -> String {
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&body)
-        .send()
-        .await
-        .expect("POST /1.0/kb/accounts");
-    let response = expect_status(response, StatusCode::CREATED).await;
+    let response = app.create_account_answer(body).await;
     let location = header(&response, "location");
     assert!(response.text().await.expect("body").is_empty());
     location

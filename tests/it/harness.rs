@@ -371,15 +371,20 @@ impl TestApp {
             .expect("JSON")
     }
 
-    /// Creates an account as the test tenant; returns its id.
-    pub async fn create_account(&self, body: serde_json::Value) -> String {
+    /// Creates an account as the test tenant: the 201 response.
+    pub async fn create_account_answer(&self, body: serde_json::Value) -> Response {
         let response = self
             .kb(Method::POST, "/1.0/kb/accounts")
             .json(&body)
             .send()
             .await
             .expect("POST /1.0/kb/accounts");
-        let response = expect_status(response, StatusCode::CREATED).await;
+        expect_status(response, StatusCode::CREATED).await
+    }
+
+    /// Creates an account as the test tenant; returns its id.
+    pub async fn create_account(&self, body: serde_json::Value) -> String {
+        let response = self.create_account_answer(body).await;
         last_segment(&header(&response, "location"))
     }
 

@@ -314,22 +314,10 @@ impl TestQueue {
     /// Posts (or records, due now) entry `n` in its own transaction, committed or rolled
     /// back; returns its record id.
     pub(crate) async fn post(&self, n: u64, commit: bool) -> i64 {
-        let work = self.posting.begin().await.expect("a connection");
         match &self.queued {
-            Queued::Bus(bus) => {
-                let mut posted = bus.posted();
-                let record_id = posted
-                    .post(&work, &Payload { n }, None)
-                    .await
-                    .expect("the event is inserted");
-                if commit {
-                    work.commit().await.expect("commit");
-                    drop(work);
-                    posted.committed().await;
-                }
-                record_id
-            }
+            Queued::Bus(bus) => crate::bus::post(&self.posting, bus, &Payload { n }, commit).await,
             Queued::Notifications(queue) => {
+                let work = self.posting.begin().await.expect("a connection");
                 let record_id = queue
                     .record_future_notification(
                         &work,
