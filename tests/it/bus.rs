@@ -11,9 +11,10 @@ use ferrobill::db::work::Db;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::harness::{count, wait_until, TestApp, TestDatabase};
+use crate::harness::{count, TestApp, TestDatabase};
 use crate::queues::{
-    committed_entries_only, failing_handler_in, pool, queue_config, quiet_node, Kind,
+    committed_entries_only, failing_handler_in, pool, queue_config, quiet_node, wait_for_count,
+    Kind,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -66,13 +67,6 @@ pub(crate) async fn post<E: BusEvent>(pool: &Db, bus: &Bus, event: &E, commit: b
         drop(posted);
     }
     record_id
-}
-
-async fn wait_for_count(client: &tokio_postgres::Client, what: &str, sql: &str, expected: i64) {
-    wait_until(what, WAIT, || async {
-        count(client, sql).await == expected
-    })
-    .await;
 }
 
 // POLLING, on every queue table: `queues::committed_entries_are_handled_and_rolled_back_ones_never`.

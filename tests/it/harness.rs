@@ -729,6 +729,11 @@ pub fn header(response: &Response, name: &str) -> String {
         .to_string()
 }
 
+/// Sends `request`, which must be answered.
+pub async fn send(request: RequestBuilder) -> Response {
+    request.send().await.expect("request")
+}
+
 /// Asserts the status, printing the body when it differs.
 pub async fn expect_status(response: Response, expected: StatusCode) -> Response {
     if response.status() != expected {

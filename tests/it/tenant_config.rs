@@ -8,16 +8,14 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp, APPROVED_CARD};
+use crate::harness::{
+    expect_kb_error, expect_status, header, send, wait_until, TestApp, APPROVED_CARD,
+};
 use crate::push_notifications::{
     expect_registration_notice, next, register, start_callback_server,
 };
 
 const STRIPE_CONFIG: &str = "/1.0/kb/tenants/uploadPluginConfig/killbill-stripe";
-
-async fn send(request: reqwest::RequestBuilder) -> reqwest::Response {
-    request.send().await.expect("request")
-}
 
 /// `POST path` with a text body as the test tenant → 201; the `Location`.
 async fn upload(app: &TestApp, path: &str, text: &str) -> String {

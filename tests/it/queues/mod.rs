@@ -69,7 +69,13 @@ per_table!(
     tokio::test(flavor = "multi_thread", worker_threads = 4)
 );
 
-async fn wait_for_count(client: &tokio_postgres::Client, what: &str, sql: &str, expected: i64) {
+/// Waits (up to a minute) until `sql` counts `expected`.
+pub(crate) async fn wait_for_count(
+    client: &tokio_postgres::Client,
+    what: &str,
+    sql: &str,
+    expected: i64,
+) {
     wait_until(what, WAIT, || async {
         count(client, sql).await == expected
     })
