@@ -4,7 +4,12 @@
 //! The database server is started once per test process: the embedded cluster under
 //! `target/tmp` (the same code the server uses), or the server `DATABASE_URL` points at. A
 //! template database is migrated once; each test clones it, so tests never see each other's
-//! rows.
+//! rows. A test that stops and restarts PostgreSQL starts a cluster of its own
+//! ([`own_postgres`]).
+//!
+//! It also holds the fixtures the tests share: accounts, payment methods (external or a card)
+//! and purchases made over HTTP, kbswagger's field lists, the rows the fault and cluster tests
+//! read (bus entries left, charges against SUCCESS transactions), and the waits.
 
 #![allow(dead_code)]
 

@@ -8,7 +8,8 @@
 //! lost NOTIFY listener reconnects.
 //!
 //! What only one kind of queue does (STICKY_EVENTS, the in-memory bus, effective dates) is
-//! tested in `bus.rs` and `notifications.rs`.
+//! tested in `bus.rs` and `notifications.rs`, with the configuration, pool, node and waits
+//! this module shares.
 
 mod table;
 
