@@ -8,41 +8,11 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp};
-
-/// The property names of kbswagger.yaml's `Account` definition, in its order.
-const ACCOUNT_FIELDS: [&str; 26] = [
-    "accountId",
-    "name",
-    "firstNameLength",
-    "externalKey",
-    "email",
-    "billCycleDayLocal",
-    "currency",
-    "parentAccountId",
-    "isPaymentDelegatedToParent",
-    "paymentMethodId",
-    "referenceTime",
-    "timeZone",
-    "address1",
-    "address2",
-    "postalCode",
-    "company",
-    "city",
-    "state",
-    "country",
-    "locale",
-    "phone",
-    "notes",
-    "isMigrated",
-    "accountBalance",
-    "accountCBA",
-    "auditLogs",
-];
+use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp, ACCOUNT_FIELDS};
 
 fn assert_account_shape(account: &Value) {
     let object = account.as_object().expect("an AccountJson object");
-    let expected: BTreeSet<&str> = ACCOUNT_FIELDS.into_iter().collect();
+    let expected: BTreeSet<&str> = ACCOUNT_FIELDS.iter().copied().collect();
     let actual: BTreeSet<&str> = object.keys().map(String::as_str).collect();
     assert_eq!(actual, expected, "AccountJson fields: {account}");
 }
@@ -59,13 +29,7 @@ fn is_kill_bill_date(value: &Value) -> bool {
 
 /// Creates an account and returns its Location.
 async fn create(app: &TestApp, body: Value) -> String {
-    let response = app
-        .kb(Method::POST, "/1.0/kb/accounts")
-        .json(&body)
-        .send()
-        .await
-        .expect("POST /1.0/kb/accounts");
-    let response = expect_status(response, StatusCode::CREATED).await;
+    let response = app.create_account_answer(body).await;
     let location = header(&response, "location");
     assert!(response.text().await.expect("body").is_empty());
     location

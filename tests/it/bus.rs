@@ -6,18 +6,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrobill::bus::nodes::NodeMonitor;
 use ferrobill::bus::{Bus, BusEntry, BusEvent, HandlerError, SearchKeys};
-use ferrobill::config::Config;
-use ferrobill::db::pool::DbPool;
 use ferrobill::db::work::Db;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::harness::{count, wait_until, TestApp, TestDatabase};
-use crate::queues::{committed_entries_only, failing_handler_in, Kind};
+use crate::harness::{count, TestApp, TestDatabase};
+use crate::queues::{
+    committed_entries_only, failing_handler_in, pool, queue_config, quiet_node, wait_for_count,
+    Kind,
+};
 
-const BUS: &str = "org.killbill.persistent.bus.main.";
 const WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,36 +35,12 @@ impl BusEvent for TestEvent {
     }
 }
 
-/// A configuration with these main-bus properties (names without the prefix).
-fn config(bus_properties: &[(&str, &str)], max_active: &str) -> Config {
-    let names: Vec<String> = bus_properties
-        .iter()
-        .map(|(name, _)| format!("{BUS}{name}"))
-        .collect();
-    let mut pairs: Vec<(&str, &str)> = names
-        .iter()
-        .zip(bus_properties)
-        .map(|(name, (_, value))| (name.as_str(), *value))
-        .collect();
-    pairs.push(("org.killbill.dao.maxActive", max_active));
-    Config::from_properties(&pairs).expect("a valid bus configuration")
-}
-
-fn pool(db: &TestDatabase, config: &Config) -> Db {
-    Db::new(DbPool::new("main", &config.main_pool, db.config.clone()).expect("a pool"))
-}
-
 /// A bus not yet dispatching, for subscribing first. Its node writes no heartbeat: nothing
 /// here runs long enough for a reaper to look.
 fn new_bus(db: &TestDatabase, bus_properties: &[(&str, &str)], node: &str) -> Bus {
-    let config = config(bus_properties, "20");
+    let config = queue_config(Kind::MainBus, bus_properties, "20");
     let db = pool(db, &config);
-    let node = NodeMonitor::new(
-        db.clone(),
-        node,
-        config.cluster.heartbeat,
-        config.cluster.dead_after,
-    );
+    let node = quiet_node(&db, &config, node);
     Bus::new(db, config.main_bus.clone(), &node)
 }
 
@@ -92,13 +67,6 @@ pub(crate) async fn post<E: BusEvent>(pool: &Db, bus: &Bus, event: &E, commit: b
         drop(posted);
     }
     record_id
-}
-
-async fn wait_for_count(client: &tokio_postgres::Client, what: &str, sql: &str, expected: i64) {
-    wait_until(what, WAIT, || async {
-        count(client, sql).await == expected
-    })
-    .await;
 }
 
 // POLLING, on every queue table: `queues::committed_entries_are_handled_and_rolled_back_ones_never`.
@@ -201,7 +169,7 @@ async fn an_in_memory_bus_dispatches_on_commit_and_keeps_no_rows() {
             Ok::<(), HandlerError>(())
         }
     });
-    let posting = pool(&db, &config(&[], "5"));
+    let posting = pool(&db, &queue_config(Kind::MainBus, &[], "5"));
     post(&posting, &bus, &TestEvent { n: 1 }, false).await;
     post(&posting, &bus, &TestEvent { n: 2 }, true).await;
     // committed() ran the subscribers before returning.
@@ -219,7 +187,7 @@ async fn a_bus_that_is_off_stores_events_without_dispatching() {
     bus.subscribe(TestEvent::CLASS_NAME, |_entry: Arc<BusEntry>| async {
         Err::<(), HandlerError>("an off bus dispatches nothing".into())
     });
-    let posting = pool(&db, &config(&[], "5"));
+    let posting = pool(&db, &queue_config(Kind::MainBus, &[], "5"));
     post(&posting, &bus, &TestEvent { n: 1 }, true).await;
     assert_eq!(bus.ready_entries().await.expect("ready entries"), 1);
     bus.shutdown(Duration::from_secs(5)).await;

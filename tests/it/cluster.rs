@@ -12,9 +12,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::harness::{
-    count, http_client, node_name, wait_until, wait_until_none_left, TestCluster, CLUSTER_SIZE,
+    bus_entries_left, charges_without_a_success, count, external_account_creations, http_client,
+    node_name, payments_with_several_transactions, successes_and_charges, wait_until,
+    wait_until_none_left, TestCluster, CLUSTER_SIZE,
 };
-use crate::process::{ferrobill, fresh_workdir, ServerProcess};
+use crate::process::{cluster_node, slow_gateway_and_janitor, Node, ServerProcess, QUEUES};
 
 const ACCOUNT_CREATION_EVENT: &str =
     "org.killbill.billing.account.api.user.DefaultAccountCreationEvent";
@@ -46,12 +48,7 @@ async fn three_nodes_each_dispatch_their_own_sticky_events_exactly_once() {
     }
     let sql = cluster.db.client().await;
     wait_until("both buses drained", Duration::from_secs(60), || async {
-        count(
-            &sql,
-            "select (select count(*) from bus_events) + (select count(*) from bus_ext_events)",
-        )
-        .await
-            == 0
+        bus_entries_left(&sql).await == 0
     })
     .await;
     for index in 1..=CLUSTER_SIZE {
@@ -72,55 +69,28 @@ async fn three_nodes_each_dispatch_their_own_sticky_events_exactly_once() {
             "{node} handled the events of the accounts it created, and only those"
         );
     }
-    assert_eq!(
-        count(
-            &sql,
-            "select count(*) from bus_ext_events_history
-             where event_json like '%ACCOUNT_CREATION%' and processing_state = 'PROCESSED'"
-        )
-        .await,
-        ACCOUNTS as i64
-    );
+    assert_eq!(external_account_creations(&sql).await, ACCOUNTS as i64);
     cluster.stop().await;
 }
 
 /// One ferrobill process of the SIGKILL test's cluster.
 fn start_node(database_url: &str, index: usize, victim: bool) -> ServerProcess {
-    let workdir = fresh_workdir(&format!("cluster-{index}"));
-    let mut command = ferrobill(&workdir);
+    let mut command = cluster_node(database_url, &node_name(index));
     command
-        .env("DATABASE_URL", database_url)
-        .env("KB_org_killbill_queue_creator_name", node_name(index))
         // Pools above the load's concurrency: the test is about the kill, not about starving
         // (a payment-method addition holds a main connection while it waits for the plugin's).
         .env("KB_org_killbill_dao_maxActive", "30")
         .env("KB_org_killbill_billing_osgi_dao_maxActive", "40")
         .env("KB_org_killbill_payment_plugin_threads_nb", "20")
-        .env("KB_org_killbill_payment_plugin_timeout", "2s")
-        // A tail past the plugin timeout: some purchases time out on live nodes too and are
-        // left UNKNOWN for the janitor's notifications, besides those the kill leaves.
-        .env("FERROBILL_GATEWAY_LATENCY", "lognormal:median=100ms,p99=3s")
-        .env("KB_org_killbill_payment_janitor_rate", "1s")
-        // The looks outlast the slowest answer the gateway can give (a draw is capped at ten
-        // times p99, 30 s): a schedule used up before the plugin answers leaves the
-        // transaction UNKNOWN for good, as in Kill Bill (CI once drew a 15 s answer).
-        .env(
-            "KB_org_killbill_payment_janitor_unknown_retries",
-            "1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,5s,10s,10s",
-        );
-    // STICKY_POLLING everywhere: a node takes only the entries it created, so the dead node's
+        .env("KB_org_killbill_payment_plugin_timeout", "2s");
+    // A tail past the plugin timeout: some purchases time out on live nodes too and are left
+    // UNKNOWN for the janitor's notifications, besides those the kill leaves.
+    slow_gateway_and_janitor(&mut command, "100ms", Duration::from_secs(3));
+    // Every node takes only the entries it created (STICKY_POLLING), so the dead node's
     // entries can reach the others through their reapers alone. The lease is below the reap
     // threshold, as Kill Bill requires for the threshold to apply.
-    for queue in [
-        "persistent_bus_main",
-        "persistent_bus_external",
-        "notificationq_main",
-    ] {
+    for queue in QUEUES {
         command
-            .env(
-                format!("KB_org_killbill_{queue}_queue_mode"),
-                "STICKY_POLLING",
-            )
             .env(format!("KB_org_killbill_{queue}_sleep"), "100")
             .env(format!("KB_org_killbill_{queue}_claim_time"), "2s")
             .env(format!("KB_org_killbill_{queue}_reapThreshold"), "3s")
@@ -139,23 +109,6 @@ fn start_node(database_url: &str, index: usize, victim: bool) -> ServerProcess {
             );
     }
     ServerProcess::start(command)
-}
-
-#[derive(Clone)]
-struct Node {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Node {
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .basic_auth("admin", Some("password"))
-            .header("X-Killbill-ApiKey", "cluster")
-            .header("X-Killbill-ApiSecret", "cluster-secret")
-            .header("X-Killbill-CreatedBy", "cluster-test")
-    }
 }
 
 /// What one customer of the load got: the account's status, then the purchase's.
@@ -191,34 +144,13 @@ async fn customer(index: usize, account_node: Node, purchase_node: Node) -> Cust
     else {
         return outcome;
     };
-    let method = account_node
-        .request(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
-        )
-        .json(
-            &json!({"pluginName": "killbill-stripe", "pluginInfo": {"properties": [
-                {"key": "ccNumber", "value": "4242424242424242"}
-            ]}}),
-        )
-        .send()
-        .await;
+    let method = account_node.add_card(&account_id).await;
     if !method.is_ok_and(|response| response.status() == StatusCode::CREATED) {
         return outcome;
     }
     outcome.purchase = purchase_node
-        .request(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account_id}/payments"),
-        )
-        .json(&json!({
-            "transactionType": "PURCHASE", "amount": 1,
-            "paymentExternalKey": format!("purchase-{index}")
-        }))
-        .send()
-        .await
-        .map(|response| response.status())
-        .ok();
+        .purchase(&account_id, &format!("purchase-{index}"))
+        .await;
     outcome
 }
 
@@ -270,18 +202,9 @@ async fn a_node_killed_under_load_loses_nothing_and_does_nothing_twice() {
     let nodes: Vec<Node> = processes
         .iter()
         .flatten()
-        .map(|process| Node {
-            http: http.clone(),
-            base: process.address.clone(),
-        })
+        .map(|process| Node::new(&http, process, "cluster"))
         .collect();
-    let response = nodes[0]
-        .request(Method::POST, "/1.0/kb/tenants")
-        .json(&json!({"apiKey": "cluster", "apiSecret": "cluster-secret"}))
-        .send()
-        .await
-        .expect("POST /1.0/kb/tenants");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    nodes[0].create_tenant().await;
 
     // Every customer at once, round robin over the nodes; SIGKILL once a third are served.
     let (served, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
@@ -376,36 +299,15 @@ async fn a_node_killed_under_load_loses_nothing_and_does_nothing_twice() {
         "no 500: {results:?}"
     );
     // The gateway charged exactly the SUCCESS transactions, each once.
-    let successes = count(
-        &sql,
-        "select count(*) from payment_transactions where transaction_status = 'SUCCESS'",
-    )
-    .await;
-    let charged = count(
-        &sql,
-        "select count(*) from gateway_transactions where status = 'PROCESSED'",
-    )
-    .await;
+    let (successes, charged) = successes_and_charges(&sql).await;
     assert_eq!(successes, charged, "one charge per SUCCESS transaction");
     assert_eq!(
-        count(
-            &sql,
-            "select count(*) from gateway_transactions g
-             where g.status = 'PROCESSED' and not exists (
-                 select 1 from payment_transactions t
-                 where t.id = g.kb_transaction_id and t.transaction_status = 'SUCCESS')"
-        )
-        .await,
+        charges_without_a_success(&sql).await,
         0,
         "no charge without a SUCCESS record"
     );
     assert_eq!(
-        count(
-            &sql,
-            "select count(*) from (select payment_id from payment_transactions
-                                   group by payment_id having count(*) > 1) doubled"
-        )
-        .await,
+        payments_with_several_transactions(&sql).await,
         0,
         "one transaction per payment"
     );
@@ -445,12 +347,7 @@ async fn a_node_killed_under_load_loses_nothing_and_does_nothing_twice() {
         .get::<_, i64>(0);
     assert_eq!(creation_events, accounts, "one creation event per account");
     assert_eq!(
-        count(
-            &sql,
-            "select count(*) from bus_ext_events_history
-             where event_json like '%ACCOUNT_CREATION%' and processing_state = 'PROCESSED'"
-        )
-        .await,
+        external_account_creations(&sql).await,
         accounts,
         "one external ACCOUNT_CREATION per account"
     );

@@ -16,8 +16,7 @@ use browser::Chromium;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp};
-use crate::payments_gateway::{account_with_card, APPROVED};
+use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp, APPROVED_CARD};
 
 /// Load stops by itself after this, whatever the test does.
 const LOAD_LIMIT: Duration = Duration::from_secs(90);
@@ -170,7 +169,9 @@ impl Load {
             );
         }
         for buyer in 0..buyers {
-            let account_id = account_with_card(app, &format!("buyer-{buyer}"), APPROVED).await;
+            let account_id = app
+                .account_with_card(&format!("buyer-{buyer}"), APPROVED_CARD)
+                .await;
             templates.push(
                 app.kb(
                     Method::POST,

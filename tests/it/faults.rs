@@ -5,7 +5,6 @@
 //! docs/reliability.md (lines starting `FAULT`).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,11 +13,14 @@ use axum::extract::State;
 use axum::http::StatusCode as AxumStatus;
 use axum::routing::post;
 use axum::Router;
-use ferrobill::db::embedded::{EmbeddedCluster, EmbeddedOptions};
+use ferrobill::db::embedded::EmbeddedCluster;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{count, wait_until, TenantKeys, TestApp, TestCluster, TestDatabase};
+use crate::harness::{
+    bus_entries_left, count, external_account_creations, own_postgres, wait_until, TenantKeys,
+    TestApp, TestCluster,
+};
 
 const CONNECTION_EXCEPTION: &str = "java.sql.SQLTransientConnectionException";
 const SERVICE_UNAVAILABLE_EXCEPTION: &str = "javax.ws.rs.ServiceUnavailableException";
@@ -84,28 +86,8 @@ async fn assert_acknowledged_accounts_stored(sql: &tokio_postgres::Client, answe
 
 #[tokio::test]
 async fn postgres_restarted_under_load_fails_fast_then_recovers_without_a_restart() {
-    // A cluster of this test's own: stopping the shared one would fail every other test.
-    let data_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("pg-restart-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
-    let options = EmbeddedOptions {
-        data_dir: data_dir.clone(),
-        port: 5432,
-        max_connections: 100,
-        durable: false,
-        settings: Vec::new(),
-    };
-    let cluster = EmbeddedCluster::start(options.clone())
-        .await
-        .expect("start the test's own PostgreSQL");
-    cluster
-        .ensure_database("ferrobill")
-        .await
-        .expect("create the database");
-    let db = TestDatabase {
-        name: "ferrobill".to_string(),
-        config: cluster.pg_config("ferrobill"),
-    };
+    let (cluster, options, db) = own_postgres("pg-restart").await;
+    let data_dir = options.data_dir.clone();
     let mut app = TestApp::spawn_on(
         db.clone(),
         &[
@@ -293,12 +275,7 @@ async fn postgres_restarted_under_load_fails_fast_then_recovers_without_a_restar
         "the main pool refilled"
     );
     wait_until("both buses drained", Duration::from_secs(60), || async {
-        count(
-            &sql,
-            "select (select count(*) from bus_events) + (select count(*) from bus_ext_events)",
-        )
-        .await
-            == 0
+        bus_entries_left(&sql).await == 0
     })
     .await;
     let accounts = count(&sql, "select count(*) from accounts").await;
@@ -313,12 +290,7 @@ async fn postgres_restarted_under_load_fails_fast_then_recovers_without_a_restar
         "one creation event per account"
     );
     assert_eq!(
-        count(
-            &sql,
-            "select count(*) from bus_ext_events_history
-             where event_json like '%ACCOUNT_CREATION%' and processing_state = 'PROCESSED'"
-        )
-        .await,
+        external_account_creations(&sql).await,
         accounts,
         "one external creation event per account"
     );
@@ -396,12 +368,7 @@ async fn a_stalled_database_gives_pool_timeouts_and_sheds_the_excess_at_once() {
     assert_eq!(warm_up.status, Some(StatusCode::CREATED));
     let sql = app.db.client().await;
     wait_until("the buses idle", Duration::from_secs(30), || async {
-        count(
-            &sql,
-            "select (select count(*) from bus_events) + (select count(*) from bus_ext_events)",
-        )
-        .await
-            == 0
+        bus_entries_left(&sql).await == 0
     })
     .await;
 

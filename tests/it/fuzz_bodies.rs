@@ -8,7 +8,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
-use crate::harness::{expect_status, TestApp};
+use crate::harness::{expect_status, TestApp, ACCOUNT_FIELDS, PAYMENT_METHOD_FIELDS};
 
 /// xorshift64*: deterministic, dependency-free, good enough to pick shapes.
 struct Generator(u64);
@@ -110,45 +110,6 @@ impl Generator {
         }
     }
 }
-
-const ACCOUNT_FIELDS: &[&str] = &[
-    "accountId",
-    "name",
-    "firstNameLength",
-    "externalKey",
-    "email",
-    "billCycleDayLocal",
-    "currency",
-    "parentAccountId",
-    "isPaymentDelegatedToParent",
-    "paymentMethodId",
-    "referenceTime",
-    "timeZone",
-    "address1",
-    "address2",
-    "postalCode",
-    "company",
-    "city",
-    "state",
-    "country",
-    "locale",
-    "phone",
-    "notes",
-    "isMigrated",
-    "accountBalance",
-    "accountCBA",
-    "auditLogs",
-];
-
-const PAYMENT_METHOD_FIELDS: &[&str] = &[
-    "paymentMethodId",
-    "externalKey",
-    "accountId",
-    "isDefault",
-    "pluginName",
-    "pluginInfo",
-    "auditLogs",
-];
 
 /// Everything a refused write must leave untouched: row counts of every table the writes
 /// touch (bus entries live or dispatched), and the target account's full row.

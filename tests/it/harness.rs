@@ -4,7 +4,12 @@
 //! The database server is started once per test process: the embedded cluster under
 //! `target/tmp` (the same code the server uses), or the server `DATABASE_URL` points at. A
 //! template database is migrated once; each test clones it, so tests never see each other's
-//! rows.
+//! rows. A test that stops and restarts PostgreSQL starts a cluster of its own
+//! ([`own_postgres`]).
+//!
+//! It also holds the fixtures the tests share: accounts, payment methods (external or a card)
+//! and purchases made over HTTP, kbswagger's field lists, the rows the fault and cluster tests
+//! read (bus entries left, charges against SUCCESS transactions), and the waits.
 
 #![allow(dead_code)]
 
@@ -103,6 +108,35 @@ async fn start_test_cluster() -> EmbeddedCluster {
     })
     .await
     .expect("start the test PostgreSQL cluster")
+}
+
+/// A PostgreSQL cluster of one test's own under `target/tmp/{name}-{pid}`, for a test that
+/// stops and restarts it (stopping the shared one would fail every other test), with the
+/// database `ferrobill` created: the running cluster, the options to start it again, and the
+/// database.
+pub async fn own_postgres(name: &str) -> (EmbeddedCluster, EmbeddedOptions, TestDatabase) {
+    let data_dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let options = EmbeddedOptions {
+        data_dir,
+        port: 5432,
+        max_connections: 100,
+        durable: false,
+        settings: Vec::new(),
+    };
+    let cluster = EmbeddedCluster::start(options.clone())
+        .await
+        .expect("start the test's own PostgreSQL");
+    cluster
+        .ensure_database("ferrobill")
+        .await
+        .expect("create the database");
+    let db = TestDatabase {
+        name: "ferrobill".to_string(),
+        config: cluster.pg_config("ferrobill"),
+    };
+    (cluster, options, db)
 }
 
 pub async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
@@ -342,15 +376,20 @@ impl TestApp {
             .expect("JSON")
     }
 
-    /// Creates an account as the test tenant; returns its id.
-    pub async fn create_account(&self, body: serde_json::Value) -> String {
+    /// Creates an account as the test tenant: the 201 response.
+    pub async fn create_account_answer(&self, body: serde_json::Value) -> Response {
         let response = self
             .kb(Method::POST, "/1.0/kb/accounts")
             .json(&body)
             .send()
             .await
             .expect("POST /1.0/kb/accounts");
-        let response = expect_status(response, StatusCode::CREATED).await;
+        expect_status(response, StatusCode::CREATED).await
+    }
+
+    /// Creates an account as the test tenant; returns its id.
+    pub async fn create_account(&self, body: serde_json::Value) -> String {
+        let response = self.create_account_answer(body).await;
         last_segment(&header(&response, "location"))
     }
 
@@ -376,6 +415,23 @@ impl TestApp {
         let response = expect_status(response, StatusCode::CREATED).await;
         let method = last_segment(&header(&response, "location"));
         (account, method)
+    }
+
+    /// An account in USD under `external_key` whose default method is a `killbill-stripe`
+    /// card (see [`card_method`]); returns the account id.
+    pub async fn account_with_card(&self, external_key: &str, card: &str) -> String {
+        let account_id = self.usd_account(external_key).await;
+        let response = self
+            .kb(
+                Method::POST,
+                &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
+            )
+            .json(&card_method(card))
+            .send()
+            .await
+            .expect("POST paymentMethods");
+        expect_status(response, StatusCode::CREATED).await;
+        account_id
     }
 
     /// A PURCHASE of `amount` USD on the account's default method: (payment id, transaction
@@ -593,6 +649,64 @@ pub fn node_name(index: usize) -> String {
     format!("node-{index}")
 }
 
+/// The property names of kbswagger.yaml's `Account` definition, in its order.
+pub const ACCOUNT_FIELDS: &[&str] = &[
+    "accountId",
+    "name",
+    "firstNameLength",
+    "externalKey",
+    "email",
+    "billCycleDayLocal",
+    "currency",
+    "parentAccountId",
+    "isPaymentDelegatedToParent",
+    "paymentMethodId",
+    "referenceTime",
+    "timeZone",
+    "address1",
+    "address2",
+    "postalCode",
+    "company",
+    "city",
+    "state",
+    "country",
+    "locale",
+    "phone",
+    "notes",
+    "isMigrated",
+    "accountBalance",
+    "accountCBA",
+    "auditLogs",
+];
+
+/// The property names of kbswagger.yaml's `PaymentMethod` definition, in its order.
+pub const PAYMENT_METHOD_FIELDS: &[&str] = &[
+    "paymentMethodId",
+    "externalKey",
+    "accountId",
+    "isDefault",
+    "pluginName",
+    "pluginInfo",
+    "auditLogs",
+];
+
+/// A card number the simulated gateway approves.
+pub const APPROVED_CARD: &str = "4242424242424242";
+
+/// The body of a `killbill-stripe` payment method for `card` (number, expiry, CVV), as Kill
+/// Bill clients send it.
+pub fn card_method(card: &str) -> Value {
+    serde_json::json!({
+        "pluginName": "killbill-stripe",
+        "pluginInfo": {"properties": [
+            {"key": "ccNumber", "value": card},
+            {"key": "ccExpirationMonth", "value": 12},
+            {"key": "ccExpirationYear", "value": 2030},
+            {"key": "ccVerificationValue", "value": "123"}
+        ]}
+    })
+}
+
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -618,6 +732,11 @@ pub fn header(response: &Response, name: &str) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_else(|| panic!("response has no {name} header: {response:?}"))
         .to_string()
+}
+
+/// Sends `request`, which must be answered.
+pub async fn send(request: RequestBuilder) -> Response {
+    request.send().await.expect("request")
 }
 
 /// Asserts the status, printing the body when it differs.
@@ -668,6 +787,63 @@ pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
         .await
         .expect("a count query")
         .get::<_, i64>(0)
+}
+
+/// The entries waiting on both buses (`bus_events` and `bus_ext_events`).
+pub async fn bus_entries_left(sql: &tokio_postgres::Client) -> i64 {
+    count(
+        sql,
+        "select (select count(*) from bus_events) + (select count(*) from bus_ext_events)",
+    )
+    .await
+}
+
+/// The external ACCOUNT_CREATION events dispatched.
+pub async fn external_account_creations(sql: &tokio_postgres::Client) -> i64 {
+    count(
+        sql,
+        "select count(*) from bus_ext_events_history
+         where event_json like '%ACCOUNT_CREATION%' and processing_state = 'PROCESSED'",
+    )
+    .await
+}
+
+/// The SUCCESS payment transactions and the simulated gateway's charges (PROCESSED), for
+/// tests that check one charge per SUCCESS transaction.
+pub async fn successes_and_charges(sql: &tokio_postgres::Client) -> (i64, i64) {
+    let successes = count(
+        sql,
+        "select count(*) from payment_transactions where transaction_status = 'SUCCESS'",
+    )
+    .await;
+    let charged = count(
+        sql,
+        "select count(*) from gateway_transactions where status = 'PROCESSED'",
+    )
+    .await;
+    (successes, charged)
+}
+
+/// The simulated gateway's charges with no SUCCESS transaction behind them.
+pub async fn charges_without_a_success(sql: &tokio_postgres::Client) -> i64 {
+    count(
+        sql,
+        "select count(*) from gateway_transactions g
+         where g.status = 'PROCESSED' and not exists (
+             select 1 from payment_transactions t
+             where t.id = g.kb_transaction_id and t.transaction_status = 'SUCCESS')",
+    )
+    .await
+}
+
+/// The payments with more than one transaction.
+pub async fn payments_with_several_transactions(sql: &tokio_postgres::Client) -> i64 {
+    count(
+        sql,
+        "select count(*) from (select payment_id from payment_transactions
+                               group by payment_id having count(*) > 1) doubled",
+    )
+    .await
 }
 
 /// Polls `condition` until it holds, for states that cannot be awaited directly (a session

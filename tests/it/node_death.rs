@@ -10,22 +10,22 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use nix::sys::signal::Signal;
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 
-use crate::harness::{count, http_client, wait_until, wait_until_none_left, TestDatabase};
-use crate::process::{ferrobill, fresh_workdir, ServerProcess};
+use crate::harness::{
+    count, http_client, successes_and_charges, wait_until, wait_until_none_left, TestDatabase,
+};
+use crate::process::{cluster_node, Node, ServerProcess};
 
 const SURVIVOR: &str = "survivor";
 const VICTIM: &str = "victim";
 const ACCOUNTS: usize = 20;
 
 fn start_node(database_url: &str, name: &str) -> ServerProcess {
-    let workdir = fresh_workdir(&format!("node-death-{name}"));
-    let mut command = ferrobill(&workdir);
+    // Every node takes only the entries it created (STICKY_POLLING): the dead node's entries
+    // reach the survivor only by being taken over (the reaper's threshold stays at 10 minutes).
+    let mut command = cluster_node(database_url, name);
     command
-        .env("DATABASE_URL", database_url)
-        .env("KB_org_killbill_queue_creator_name", name)
         .env("KB_org_killbill_dao_maxActive", "30")
         .env("KB_org_killbill_billing_osgi_dao_maxActive", "30")
         .env("KB_org_killbill_payment_plugin_threads_nb", "30")
@@ -34,18 +34,6 @@ fn start_node(database_url: &str, name: &str) -> ServerProcess {
         .env("FERROBILL_GATEWAY_LATENCY", "1s")
         .env("FERROBILL_CLUSTER_HEARTBEAT", "500ms")
         .env("FERROBILL_CLUSTER_DEADAFTER", "2s");
-    // STICKY_POLLING: a node takes only the entries it created, so the dead node's entries can
-    // reach the survivor only by being taken over (the reaper's threshold stays at 10 minutes).
-    for queue in [
-        "persistent_bus_main",
-        "persistent_bus_external",
-        "notificationq_main",
-    ] {
-        command.env(
-            format!("KB_org_killbill_{queue}_queue_mode"),
-            "STICKY_POLLING",
-        );
-    }
     if name == VICTIM {
         // The victim dispatches nothing, as a node fallen behind: its events wait in the tables.
         command
@@ -53,62 +41,6 @@ fn start_node(database_url: &str, name: &str) -> ServerProcess {
             .env("KB_org_killbill_persistent_bus_external_off", "true");
     }
     ServerProcess::start(command)
-}
-
-#[derive(Clone)]
-struct Node {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Node {
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .basic_auth("admin", Some("password"))
-            .header("X-Killbill-ApiKey", "death")
-            .header("X-Killbill-ApiSecret", "death-secret")
-            .header("X-Killbill-CreatedBy", "node-death-test")
-    }
-
-    async fn purchase(&self, account_id: &str, key: &str) -> Option<StatusCode> {
-        self.request(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account_id}/payments"),
-        )
-        .json(&json!({"transactionType": "PURCHASE", "amount": 1, "paymentExternalKey": key}))
-        .send()
-        .await
-        .map(|response| response.status())
-        .ok()
-    }
-
-    async fn account_with_card(&self, key: &str) -> String {
-        let response = self
-            .request(Method::POST, "/1.0/kb/accounts")
-            .json(&json!({"externalKey": key, "currency": "USD"}))
-            .send()
-            .await
-            .expect("POST /1.0/kb/accounts");
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let account_id =
-            crate::harness::last_segment(&crate::harness::header(&response, "location"));
-        let response = self
-            .request(
-                Method::POST,
-                &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
-            )
-            .json(
-                &json!({"pluginName": "killbill-stripe", "pluginInfo": {"properties": [
-                    {"key": "ccNumber", "value": "4242424242424242"}
-                ]}}),
-            )
-            .send()
-            .await
-            .expect("POST paymentMethods");
-        assert_eq!(response.status(), StatusCode::CREATED);
-        account_id
-    }
 }
 
 /// What the dead node still holds: its leases, the entries it created that nobody handled,
@@ -144,21 +76,9 @@ async fn a_dead_nodes_leases_entries_and_payments_pass_to_the_survivor() {
     let survivor_process = start_node(&url, SURVIVOR);
     let victim_process = start_node(&url, VICTIM);
     let http = http_client();
-    let survivor = Node {
-        http: http.clone(),
-        base: survivor_process.address.clone(),
-    };
-    let victim = Node {
-        http,
-        base: victim_process.address.clone(),
-    };
-    let response = survivor
-        .request(Method::POST, "/1.0/kb/tenants")
-        .json(&json!({"apiKey": "death", "apiSecret": "death-secret"}))
-        .send()
-        .await
-        .expect("POST /1.0/kb/tenants");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let survivor = Node::new(&http, &survivor_process, "death");
+    let victim = Node::new(&http, &victim_process, "death");
+    survivor.create_tenant().await;
     let mut accounts = Vec::with_capacity(ACCOUNTS);
     for index in 0..ACCOUNTS {
         accounts.push(victim.account_with_card(&format!("death-{index}")).await);
@@ -293,19 +213,8 @@ async fn a_dead_nodes_leases_entries_and_payments_pass_to_the_survivor() {
         .await,
         ACCOUNTS as i64
     );
-    assert_eq!(
-        count(
-            &sql,
-            "select count(*) from payment_transactions where transaction_status = 'SUCCESS'"
-        )
-        .await,
-        count(
-            &sql,
-            "select count(*) from gateway_transactions where status = 'PROCESSED'"
-        )
-        .await,
-        "one charge per SUCCESS transaction"
-    );
+    let (successes, charged) = successes_and_charges(&sql).await;
+    assert_eq!(successes, charged, "one charge per SUCCESS transaction");
     let repaired = count(
         &sql,
         "select count(*) from payment_transactions t join payments p on p.id = t.payment_id

@@ -8,12 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    expect_kb_error, expect_status, json_of, node_name, wait_until, TestApp, TestCluster,
+    expect_kb_error, expect_status, json_of, node_name, send, wait_until, TestApp, TestCluster,
 };
-
-async fn send(request: reqwest::RequestBuilder) -> reqwest::Response {
-    request.send().await.expect("request")
-}
 
 async fn nodes_info(node: &TestApp) -> Vec<Value> {
     let nodes = json_of(send(node.admin(Method::GET, "/1.0/kb/nodesInfo")).await).await;

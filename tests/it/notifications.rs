@@ -8,20 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use ferrobill::bus::nodes::NodeMonitor;
 use ferrobill::bus::{
     HandlerError, NotificationEntry, NotificationEvent, NotificationQueueService, SearchKeys,
 };
 use ferrobill::clock::Clock;
-use ferrobill::config::Config;
-use ferrobill::db::pool::DbPool;
 use ferrobill::db::work::Db;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::harness::{count, wait_until, TestApp, TestDatabase};
+use crate::queues::{pool, queue_config, quiet_node, Kind};
 
-const QUEUE: &str = "org.killbill.notificationq.main.";
 const WAIT: Duration = Duration::from_secs(60);
 const JANITOR: &str = "payment-service:janitor";
 
@@ -41,38 +38,15 @@ fn keys() -> SearchKeys {
     }
 }
 
-fn config(properties: &[(&str, &str)]) -> Config {
-    let names: Vec<String> = properties
-        .iter()
-        .map(|(name, _)| format!("{QUEUE}{name}"))
-        .collect();
-    let mut pairs: Vec<(&str, &str)> = names
-        .iter()
-        .zip(properties)
-        .map(|(name, (_, value))| (name.as_str(), *value))
-        .collect();
-    pairs.push(("org.killbill.dao.maxActive", "20"));
-    Config::from_properties(&pairs).expect("a valid notification queue configuration")
-}
-
-fn pool(db: &TestDatabase, config: &Config) -> Db {
-    Db::new(DbPool::new("main", &config.main_pool, db.config.clone()).expect("a pool"))
-}
-
 fn new_queue(
     db: &TestDatabase,
     properties: &[(&str, &str)],
     node: &str,
 ) -> NotificationQueueService {
-    let config = config(properties);
+    let config = queue_config(Kind::Notifications, properties, "20");
     let db = pool(db, &config);
     // No heartbeat: nothing here runs long enough for a reaper to look.
-    let node = NodeMonitor::new(
-        db.clone(),
-        node,
-        config.cluster.heartbeat,
-        config.cluster.dead_after,
-    );
+    let node = quiet_node(&db, &config, node);
     NotificationQueueService::new(
         db,
         config.notification_queue.clone(),
@@ -136,7 +110,7 @@ async fn a_due_notification_is_handled_and_a_rolled_back_one_never() {
     let queue = new_queue(&db, &[("sleep", "30000")], "node-a");
     let mut handled = register_reporting(&queue, JANITOR);
     queue.start().await.expect("the queue starts");
-    let posting = pool(&db, &config(&[]));
+    let posting = pool(&db, &queue_config(Kind::Notifications, &[], "20"));
 
     let rolled_back = record(&posting, &queue, JANITOR, 0, 1, false).await;
     let committed = record(&posting, &queue, JANITOR, 0, 2, true).await;
@@ -189,7 +163,7 @@ async fn a_future_notification_waits_for_its_effective_date() {
     let queue = new_queue(&db, &[("sleep", "50")], "node-a");
     let mut handled = register_reporting(&queue, JANITOR);
     queue.start().await.expect("the queue starts");
-    let posting = pool(&db, &config(&[]));
+    let posting = pool(&db, &queue_config(Kind::Notifications, &[], "20"));
 
     let due_in = Duration::from_millis(700);
     let effective_date = Utc::now() + chrono::Duration::milliseconds(700);
@@ -221,7 +195,7 @@ async fn ready_entries_counts_due_available_entries_of_every_queue() {
     // Off: entries are stored but nothing dispatches them.
     let queue = new_queue(&db, &[("notification.off", "true")], "node-a");
     queue.start().await.expect("the queue starts");
-    let posting = pool(&db, &config(&[]));
+    let posting = pool(&db, &queue_config(Kind::Notifications, &[], "20"));
     record(&posting, &queue, JANITOR, -1000, 1, true).await;
     record(
         &posting,

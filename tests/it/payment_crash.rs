@@ -6,11 +6,13 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use reqwest::{Method, StatusCode};
-use serde_json::json;
+use reqwest::StatusCode;
 
-use crate::harness::{count, http_client, wait_until, TestDatabase};
-use crate::process::{ferrobill, fresh_workdir, ServerProcess};
+use crate::harness::{
+    charges_without_a_success, count, http_client, payments_with_several_transactions,
+    successes_and_charges, wait_until, TestDatabase,
+};
+use crate::process::{ferrobill, fresh_workdir, slow_gateway_and_janitor, Node, ServerProcess};
 
 const PURCHASES: usize = 100;
 
@@ -22,38 +24,14 @@ fn start(database_url: &str, workdir: &std::path::Path) -> ServerProcess {
         .env("KB_org_killbill_billing_osgi_dao_maxActive", "100")
         .env("KB_org_killbill_dao_maxActive", "30")
         .env("KB_org_killbill_payment_plugin_timeout", "4s")
-        .env(
-            "FERROBILL_GATEWAY_LATENCY",
-            "lognormal:median=300ms,p99=2500ms",
-        )
-        .env(
-            "KB_org_killbill_payment_janitor_unknown_retries",
-            // Enough looks to outlast a dead run's leases and the plugin-silence rule (twice
-            // the plugin timeout).
-            "1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s,1s",
-        )
-        .env("KB_org_killbill_payment_janitor_rate", "1s")
         .env("KB_org_killbill_notificationq_main_sleep", "100")
         .env("KB_org_killbill_notificationq_main_reapThreshold", "3s")
         .env("KB_org_killbill_notificationq_main_reapSchedule", "1s")
         .env("KB_org_killbill_queue_creator_name", "crash-node");
+    // The janitor's looks also outlast a dead run's leases and the plugin-silence rule (twice
+    // the plugin timeout).
+    slow_gateway_and_janitor(&mut command, "300ms", Duration::from_millis(2500));
     ServerProcess::start(command)
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Client {
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .basic_auth("admin", Some("password"))
-            .header("X-Killbill-ApiKey", "crash")
-            .header("X-Killbill-ApiSecret", "crash-secret")
-            .header("X-Killbill-CreatedBy", "crash-test")
-    }
 }
 
 #[tokio::test]
@@ -62,66 +40,23 @@ async fn a_kill_9_mid_purchases_loses_nothing_and_charges_nothing_twice() {
     let url = db.url();
     let workdir = fresh_workdir("payment-crash");
     let server = start(&url, &workdir);
-    let client = Client {
-        http: http_client(),
-        base: server.address.clone(),
-    };
-    let response = client
-        .request(Method::POST, "/1.0/kb/tenants")
-        .json(&json!({"apiKey": "crash", "apiSecret": "crash-secret"}))
-        .send()
-        .await
-        .expect("tenant");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let client = Node::new(&http_client(), &server, "crash");
+    client.create_tenant().await;
     let mut accounts = Vec::new();
     for index in 0..PURCHASES {
-        let response = client
-            .request(Method::POST, "/1.0/kb/accounts")
-            .json(&json!({"externalKey": format!("buyer-{index}"), "currency": "USD"}))
-            .send()
-            .await
-            .expect("account");
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|value| value.to_str().ok())
-            .expect("a Location")
-            .to_string();
-        let account_id = location.rsplit('/').next().expect("an id").to_string();
-        let response = client
-            .request(
-                Method::POST,
-                &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
-            )
-            .json(
-                &json!({"pluginName": "killbill-stripe", "pluginInfo": {"properties": [
-                    {"key": "ccNumber", "value": "4242424242424242"}
-                ]}}),
-            )
-            .send()
-            .await
-            .expect("payment method");
-        assert_eq!(response.status(), StatusCode::CREATED);
-        accounts.push(account_id);
+        accounts.push(client.account_with_card(&format!("buyer-{index}")).await);
     }
 
     // Fire every purchase; kill the server once ten of them have succeeded (on a loaded
     // machine the first answers may be timeouts).
     let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
     for (index, account_id) in accounts.iter().enumerate() {
-        let request = client
-            .request(
-                Method::POST,
-                &format!("/1.0/kb/accounts/{account_id}/payments"),
-            )
-            .json(&json!({
-                "transactionType": "PURCHASE", "amount": 1,
-                "paymentExternalKey": format!("purchase-{index}")
-            }));
+        let (client, account_id) = (client.clone(), account_id.clone());
         let answered = answered.clone();
         tokio::spawn(async move {
-            let status = request.send().await.map(|response| response.status()).ok();
+            let status = client
+                .purchase(&account_id, &format!("purchase-{index}"))
+                .await;
             let _ = answered.send((index, status));
         });
     }
@@ -200,25 +135,8 @@ async fn a_kill_9_mid_purchases_loses_nothing_and_charges_nothing_twice() {
     }
     // Nothing doubled: one transaction per payment, and the gateway charged exactly the
     // SUCCESS transactions, each once.
-    assert_eq!(
-        count(
-            &sql,
-            "select count(*) from (select payment_id from payment_transactions
-                                   group by payment_id having count(*) > 1) doubled"
-        )
-        .await,
-        0
-    );
-    let successes = count(
-        &sql,
-        "select count(*) from payment_transactions where transaction_status = 'SUCCESS'",
-    )
-    .await;
-    let charged = count(
-        &sql,
-        "select count(*) from gateway_transactions where status = 'PROCESSED'",
-    )
-    .await;
+    assert_eq!(payments_with_several_transactions(&sql).await, 0);
+    let (successes, charged) = successes_and_charges(&sql).await;
     assert_eq!(
         successes, charged,
         "the gateway charged exactly the SUCCESS purchases"
@@ -234,14 +152,7 @@ async fn a_kill_9_mid_purchases_loses_nothing_and_charges_nothing_twice() {
         0
     );
     assert_eq!(
-        count(
-            &sql,
-            "select count(*) from gateway_transactions g
-             where g.status = 'PROCESSED' and not exists (
-                 select 1 from payment_transactions t
-                 where t.id = g.kb_transaction_id and t.transaction_status = 'SUCCESS')"
-        )
-        .await,
+        charges_without_a_success(&sql).await,
         0,
         "no charge without a SUCCESS record"
     );

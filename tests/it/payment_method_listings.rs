@@ -9,8 +9,9 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::harness::{expect_kb_error, expect_status, header, last_segment, TestApp};
-use crate::payments_gateway::{account_with_card, APPROVED};
+use crate::harness::{
+    expect_kb_error, expect_status, header, last_segment, TestApp, APPROVED_CARD,
+};
 
 const UNKNOWN: &str = "11111111-2222-3333-4444-555555555555";
 
@@ -60,7 +61,7 @@ async fn methods_are_paged_and_searched_in_the_database_and_through_the_plugins(
     for key in ["pm-a", "pm-b", "pm-c"] {
         external.push(account_with_keyed_method(&app, key).await);
     }
-    let card_account = account_with_card(&app, "carded", APPROVED).await;
+    let card_account = app.account_with_card("carded", APPROVED_CARD).await;
 
     let response = expect_status(
         app.send(
@@ -247,7 +248,7 @@ async fn a_refresh_of_the_external_plugin_deletes_its_method_and_clears_the_defa
 #[tokio::test]
 async fn a_refresh_reconciles_the_gateways_methods_and_default() {
     let app = TestApp::spawn_with_tenant().await;
-    let account = account_with_card(&app, "reconciled", APPROVED).await;
+    let account = app.account_with_card("reconciled", APPROVED_CARD).await;
     let card = app.get_json(&format!("/1.0/kb/accounts/{account}")).await["paymentMethodId"]
         .as_str()
         .expect("a default")

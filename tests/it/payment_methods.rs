@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, header, TestApp};
+use crate::harness::{expect_kb_error, expect_status, header, TestApp, PAYMENT_METHOD_FIELDS};
 
 const EXTERNAL: &str = "__EXTERNAL_PAYMENT__";
 
@@ -36,15 +36,6 @@ async fn add_ok(app: &TestApp, account_id: &str, query: &str, body: Value) -> St
     location.rsplit('/').next().expect("an id").to_string()
 }
 
-async fn get(app: &TestApp, path: &str) -> Value {
-    let response = app.kb(Method::GET, path).send().await.expect("GET");
-    expect_status(response, StatusCode::OK)
-        .await
-        .json()
-        .await
-        .expect("JSON")
-}
-
 #[tokio::test]
 async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
     let app = TestApp::spawn_with_tenant().await;
@@ -57,9 +48,13 @@ async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
     )
     .await;
 
-    let account = get(&app, &format!("/1.0/kb/accounts/{account_id}")).await;
+    let account = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}"))
+        .await;
     assert_eq!(account["paymentMethodId"], json!(pm_id));
-    let method = get(&app, &format!("/1.0/kb/paymentMethods/{pm_id}")).await;
+    let method = app
+        .get_json(&format!("/1.0/kb/paymentMethods/{pm_id}"))
+        .await;
     let fields: BTreeSet<&str> = method
         .as_object()
         .expect("an object")
@@ -68,15 +63,10 @@ async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
         .collect();
     assert_eq!(
         fields,
-        BTreeSet::from([
-            "paymentMethodId",
-            "externalKey",
-            "accountId",
-            "isDefault",
-            "pluginName",
-            "pluginInfo",
-            "auditLogs"
-        ])
+        PAYMENT_METHOD_FIELDS
+            .iter()
+            .copied()
+            .collect::<BTreeSet<&str>>()
     );
     assert_eq!(method["isDefault"], json!(true));
     assert_eq!(method["accountId"], json!(account_id));
@@ -84,16 +74,18 @@ async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
     assert_eq!(method["pluginInfo"], Value::Null);
     // The first external method without a key takes the plugin's id, "unknown".
     assert_eq!(method["externalKey"], json!("unknown"));
-    let with_info = get(
-        &app,
-        &format!("/1.0/kb/paymentMethods/{pm_id}?withPluginInfo=true"),
-    )
-    .await;
+    let with_info = app
+        .get_json(&format!(
+            "/1.0/kb/paymentMethods/{pm_id}?withPluginInfo=true"
+        ))
+        .await;
     assert_eq!(
         with_info["pluginInfo"],
         json!({ "externalPaymentMethodId": "unknown", "isDefaultPaymentMethod": false, "properties": [] })
     );
-    let by_key = get(&app, "/1.0/kb/paymentMethods?externalKey=unknown").await;
+    let by_key = app
+        .get_json("/1.0/kb/paymentMethods?externalKey=unknown")
+        .await;
     assert_eq!(by_key["paymentMethodId"], json!(pm_id));
 
     // The default cannot be deleted without a flag: 400 (Kill Bill: 500), nothing changes.
@@ -110,13 +102,13 @@ async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
             "Cannot delete default payment method for account {account_id}"
         ))
     );
-    let account = get(&app, &format!("/1.0/kb/accounts/{account_id}")).await;
+    let account = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}"))
+        .await;
     assert_eq!(account["paymentMethodId"], json!(pm_id));
-    let listed = get(
-        &app,
-        &format!("/1.0/kb/accounts/{account_id}/paymentMethods"),
-    )
-    .await;
+    let listed = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/paymentMethods"))
+        .await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
 
     // Forced: a soft delete that clears the account's default.
@@ -129,19 +121,19 @@ async fn a_default_method_is_added_read_and_deleted_only_when_forced() {
         .await
         .expect("DELETE");
     expect_status(response, StatusCode::NO_CONTENT).await;
-    let account = get(&app, &format!("/1.0/kb/accounts/{account_id}")).await;
+    let account = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}"))
+        .await;
     assert_eq!(account["paymentMethodId"], Value::Null);
-    let listed = get(
-        &app,
-        &format!("/1.0/kb/accounts/{account_id}/paymentMethods"),
-    )
-    .await;
+    let listed = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/paymentMethods"))
+        .await;
     assert_eq!(listed, json!([]));
-    let listed = get(
-        &app,
-        &format!("/1.0/kb/accounts/{account_id}/paymentMethods?includedDeleted=true"),
-    )
-    .await;
+    let listed = app
+        .get_json(&format!(
+            "/1.0/kb/accounts/{account_id}/paymentMethods?includedDeleted=true"
+        ))
+        .await;
     assert_eq!(listed[0]["paymentMethodId"], json!(pm_id));
     assert_eq!(listed[0]["isDefault"], json!(false));
     let response = app
@@ -202,11 +194,9 @@ async fn refusals_carry_kill_bills_codes() {
         json!({ "pluginName": EXTERNAL, "externalKey": "cheque" }),
     )
     .await;
-    let listed = get(
-        &app,
-        &format!("/1.0/kb/accounts/{account_id}/paymentMethods"),
-    )
-    .await;
+    let listed = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/paymentMethods"))
+        .await;
     assert_eq!(listed[0]["isDefault"], json!(false));
     assert_eq!(listed[0]["externalKey"], json!("cheque"));
 
@@ -276,7 +266,9 @@ async fn refusals_carry_kill_bills_codes() {
         .await
         .expect("PUT");
     expect_status(response, StatusCode::NO_CONTENT).await;
-    let method = get(&app, &format!("/1.0/kb/paymentMethods/{first}")).await;
+    let method = app
+        .get_json(&format!("/1.0/kb/paymentMethods/{first}"))
+        .await;
     assert_eq!(method["isDefault"], json!(true));
 
     // Nothing was written by the refusals.
@@ -363,17 +355,17 @@ async fn auto_pay_off_deletion_clears_the_default_and_a_second_delete_is_unknown
         .await
         .expect("DELETE");
     expect_status(response, StatusCode::NO_CONTENT).await;
-    let account = get(&app, &format!("/1.0/kb/accounts/{account_id}")).await;
+    let account = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}"))
+        .await;
     assert_eq!(account["paymentMethodId"], Value::Null);
     let error = expect_kb_error(delete("").await.expect("DELETE"), StatusCode::NOT_FOUND).await;
     assert_eq!(error["code"], json!(7000));
 
     // The deleted method still holds its key, and with it a second external method may exist.
-    let deleted = get(
-        &app,
-        "/1.0/kb/paymentMethods?externalKey=wire&includedDeleted=true",
-    )
-    .await;
+    let deleted = app
+        .get_json("/1.0/kb/paymentMethods?externalKey=wire&includedDeleted=true")
+        .await;
     assert_eq!(deleted["paymentMethodId"], json!(pm_id));
     add_ok(&app, &account_id, "", json!({ "pluginName": EXTERNAL })).await;
 
@@ -394,7 +386,7 @@ const AUTO_PAY_OFF: &str = "00000000-0000-0000-0000-000000000001";
 
 /// The account's active tags, as names.
 async fn tag_names(app: &TestApp, account_id: &str) -> Vec<String> {
-    get(app, &format!("/1.0/kb/accounts/{account_id}/tags"))
+    app.get_json(&format!("/1.0/kb/accounts/{account_id}/tags"))
         .await
         .as_array()
         .expect("an array")
@@ -430,11 +422,9 @@ async fn deleting_the_default_with_auto_pay_off_tags_the_account_once() {
         .expect("DELETE");
     expect_status(response, StatusCode::NO_CONTENT).await;
 
-    let tags = get(
-        &app,
-        &format!("/1.0/kb/accounts/{account_id}/tags?audit=FULL"),
-    )
-    .await;
+    let tags = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/tags?audit=FULL"))
+        .await;
     assert_eq!(tags.as_array().map(Vec::len), Some(1), "{tags}");
     assert_eq!(tags[0]["tagDefinitionId"], json!(AUTO_PAY_OFF));
     assert_eq!(tags[0]["tagDefinitionName"], json!("AUTO_PAY_OFF"));
@@ -486,7 +476,9 @@ async fn deleting_the_default_with_auto_pay_off_tags_the_account_once() {
     assert_eq!(app.count("select count(*) from tag_history").await, 1);
 
     // The account's trail: its own changes, its methods', then its tag, by table name.
-    let trail = get(&app, &format!("/1.0/kb/accounts/{account_id}/auditLogs")).await;
+    let trail = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/auditLogs"))
+        .await;
     let object_types: Vec<&str> = trail
         .as_array()
         .expect("an array")
@@ -594,13 +586,13 @@ async fn audit_levels_fill_audit_logs_on_payment_method_reads() {
         .expect("an id")
         .to_string();
 
-    let none = get(&app, &format!("/1.0/kb/paymentMethods/{pm_id}?audit=NONE")).await;
+    let none = app
+        .get_json(&format!("/1.0/kb/paymentMethods/{pm_id}?audit=NONE"))
+        .await;
     assert_eq!(none["auditLogs"], json!([]));
-    let minimal = get(
-        &app,
-        &format!("/1.0/kb/paymentMethods/{pm_id}?audit=minimal"),
-    )
-    .await;
+    let minimal = app
+        .get_json(&format!("/1.0/kb/paymentMethods/{pm_id}?audit=minimal"))
+        .await;
     let logs = minimal["auditLogs"].as_array().expect("auditLogs");
     assert_eq!(logs.len(), 1, "{minimal}");
     let log = &logs[0];
@@ -632,23 +624,19 @@ async fn audit_levels_fill_audit_logs_on_payment_method_reads() {
     assert_eq!(log["comments"], json!("first card"));
     assert_eq!(log["history"], Value::Null);
 
-    let by_key = get(
-        &app,
-        "/1.0/kb/paymentMethods?externalKey=audited&audit=FULL",
-    )
-    .await;
+    let by_key = app
+        .get_json("/1.0/kb/paymentMethods?externalKey=audited&audit=FULL")
+        .await;
     assert_eq!(by_key["auditLogs"], minimal["auditLogs"]);
-    let listed = get(
-        &app,
-        &format!("/1.0/kb/accounts/{account_id}/paymentMethods?audit=FULL"),
-    )
-    .await;
+    let listed = app
+        .get_json(&format!(
+            "/1.0/kb/accounts/{account_id}/paymentMethods?audit=FULL"
+        ))
+        .await;
     assert_eq!(listed[0]["auditLogs"], minimal["auditLogs"]);
-    let listed = get(
-        &app,
-        &format!("/1.0/kb/accounts/{account_id}/paymentMethods"),
-    )
-    .await;
+    let listed = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/paymentMethods"))
+        .await;
     assert_eq!(listed[0]["auditLogs"], json!([]));
 
     let response = app
@@ -657,11 +645,11 @@ async fn audit_levels_fill_audit_logs_on_payment_method_reads() {
         .await
         .expect("DELETE");
     expect_status(response, StatusCode::NO_CONTENT).await;
-    let deleted = get(
-        &app,
-        &format!("/1.0/kb/paymentMethods/{pm_id}?includedDeleted=true&audit=FULL"),
-    )
-    .await;
+    let deleted = app
+        .get_json(&format!(
+            "/1.0/kb/paymentMethods/{pm_id}?includedDeleted=true&audit=FULL"
+        ))
+        .await;
     let changes: Vec<&Value> = deleted["auditLogs"]
         .as_array()
         .expect("auditLogs")
@@ -671,11 +659,11 @@ async fn audit_levels_fill_audit_logs_on_payment_method_reads() {
     assert_eq!(changes, [&json!("INSERT"), &json!("DELETE")]);
 
     // The trail with history: the method's state after each change.
-    let trail = get(
-        &app,
-        &format!("/1.0/kb/paymentMethods/{pm_id}/auditLogsWithHistory"),
-    )
-    .await;
+    let trail = app
+        .get_json(&format!(
+            "/1.0/kb/paymentMethods/{pm_id}/auditLogsWithHistory"
+        ))
+        .await;
     let trail = trail.as_array().expect("an array");
     assert_eq!(trail.len(), 2);
     for (entry, (change, active)) in trail.iter().zip([("INSERT", true), ("DELETE", false)]) {
@@ -728,23 +716,21 @@ async fn plugin_info_is_asked_of_the_plugin_on_every_read_with_plugin_info() {
         format!("/1.0/kb/paymentMethods/{pm_id}?withPluginInfo=true"),
         "/1.0/kb/paymentMethods?externalKey=detailed&withPluginInfo=true".to_string(),
     ] {
-        let method = get(&app, &path).await;
+        let method = app.get_json(&path).await;
         assert_eq!(method["pluginInfo"], detail, "{path}");
     }
-    let listed = get(
-        &app,
-        &format!(
+    let listed = app
+        .get_json(&format!(
             "/1.0/kb/accounts/{account_id}/paymentMethods?withPluginInfo=true&pluginProperty=a=b"
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(listed[0]["pluginInfo"], detail);
     for path in [
         format!("/1.0/kb/paymentMethods/{pm_id}"),
         "/1.0/kb/paymentMethods?externalKey=detailed&withPluginInfo=false".to_string(),
         format!("/1.0/kb/accounts/{account_id}/paymentMethods"),
     ] {
-        let body = get(&app, &path).await;
+        let body = app.get_json(&path).await;
         let method = if body.is_array() { &body[0] } else { &body };
         assert_eq!(method["pluginInfo"], Value::Null, "{path}");
     }

@@ -10,17 +10,12 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::harness::{expect_kb_error, expect_status, header, last_segment, Callback, TestApp};
-use crate::payments_gateway::account_with_card;
 
 /// The simulated gateway's card left PENDING until a notification settles it.
 const PENDING_CARD: &str = "4000000000003220";
 
 async fn spawn() -> TestApp {
     TestApp::spawn_with_tenant().await
-}
-
-fn payment_id(location: &str) -> String {
-    last_segment(location.trim_end_matches('/'))
 }
 
 async fn payment(app: &TestApp, id: &str) -> Value {
@@ -54,8 +49,8 @@ async fn two_combos_at_once_make_one_account_one_method_and_two_transactions() {
     let first = expect_status(first, StatusCode::CREATED).await;
     let second = expect_status(second, StatusCode::CREATED).await;
     let payments = [
-        payment_id(&header(&first, "location")),
-        payment_id(&header(&second, "location")),
+        last_segment(&header(&first, "location")),
+        last_segment(&header(&second, "location")),
     ];
     assert_ne!(payments[0], payments[1]);
     assert_eq!(
@@ -176,7 +171,7 @@ async fn a_pending_gateway_transaction_is_settled_by_notify_state_changed_with_i
     let app = spawn().await;
     let mut callback = Callback::start().await;
     app.register_callback(&callback.url).await;
-    let account = account_with_card(&app, "pending", PENDING_CARD).await;
+    let account = app.account_with_card("pending", PENDING_CARD).await;
     let response = app
         .send(
             Method::POST,
@@ -185,7 +180,7 @@ async fn a_pending_gateway_transaction_is_settled_by_notify_state_changed_with_i
         )
         .await;
     let response = expect_status(response, StatusCode::CREATED).await;
-    let id = payment_id(&header(&response, "location"));
+    let id = last_segment(&header(&response, "location"));
     let pending = payment(&app, &id).await;
     assert_eq!(pending["transactions"][0]["status"], "PENDING", "{pending}");
     let transaction = pending["transactions"][0]["transactionId"]
@@ -244,7 +239,7 @@ async fn a_pending_gateway_transaction_is_settled_by_notify_state_changed_with_i
 #[tokio::test]
 async fn a_hosted_page_points_at_the_simulated_checkout_and_its_notification_settles_the_payment() {
     let app = spawn().await;
-    let account = account_with_card(&app, "hosted", PENDING_CARD).await;
+    let account = app.account_with_card("hosted", PENDING_CARD).await;
     let response = app
         .send(
             Method::POST,
@@ -276,7 +271,7 @@ async fn a_hosted_page_points_at_the_simulated_checkout_and_its_notification_set
         )
         .await;
     let response = expect_status(response, StatusCode::CREATED).await;
-    let id = payment_id(&header(&response, "location"));
+    let id = last_segment(&header(&response, "location"));
     let transaction = payment(&app, &id).await["transactions"][0]["transactionId"]
         .as_str()
         .expect("an id")

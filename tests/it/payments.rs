@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp};
+use crate::harness::{expect_kb_error, expect_status, header, last_segment, wait_until, TestApp};
 
 /// An account with a default `__EXTERNAL_PAYMENT__` method; returns its id.
 async fn account_with_method(app: &TestApp, external_key: &str) -> String {
@@ -57,15 +57,6 @@ async fn created(response: reqwest::Response) -> String {
         &expect_status(response, StatusCode::CREATED).await,
         "location",
     )
-}
-
-fn payment_id(location: &str) -> String {
-    location
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .expect("an id")
-        .to_string()
 }
 
 async fn follow_up(app: &TestApp, method: Method, path: &str, body: Value) -> reqwest::Response {
@@ -131,7 +122,7 @@ async fn every_operation_of_the_state_machine_answers_as_kill_bill_does() {
         .await,
     )
     .await;
-    let id = payment_id(&location);
+    let id = last_segment(&location);
     let payment = follow(&app, &location).await;
     assert_eq!(payment["accountId"], account_id.as_str());
     assert_eq!(payment["paymentExternalKey"], "order-1");
@@ -179,7 +170,7 @@ async fn every_operation_of_the_state_machine_answers_as_kill_bill_does() {
     let capture_path = format!("/1.0/kb/payments/{id}");
     let location =
         created(follow_up(&app, Method::POST, &capture_path, json!({"amount": 4})).await).await;
-    assert_eq!(payment_id(&location), id);
+    assert_eq!(last_segment(&location), id);
     created(follow_up(&app, Method::POST, &capture_path, json!({"amount": "6.00"})).await).await;
     let refund_path = format!("/1.0/kb/payments/{id}/refunds");
     let location =
@@ -221,7 +212,7 @@ async fn every_operation_of_the_state_machine_answers_as_kill_bill_does() {
         .await,
     )
     .await;
-    let purchase = payment_id(&location);
+    let purchase = last_segment(&location);
     created(
         follow_up(
             &app,
@@ -258,7 +249,7 @@ async fn every_operation_of_the_state_machine_answers_as_kill_bill_does() {
         .await,
     )
     .await;
-    let voided = payment_id(&location);
+    let voided = last_segment(&location);
     let response = app
         .kb(Method::DELETE, &format!("/1.0/kb/payments/{voided}"))
         .send()
@@ -553,11 +544,11 @@ async fn external_keys_make_operations_idempotent_as_kill_bill_does() {
         declined.clone(),
     )
     .await;
-    let first = payment_id(&header(&response, "location"));
+    let first = last_segment(&header(&response, "location"));
     expect_kb_error(response, StatusCode::PAYMENT_REQUIRED).await;
     let location = created(pay(&app, &account_id, "", declined).await).await;
     assert_eq!(
-        payment_id(&location),
+        last_segment(&location),
         first,
         "the retry lands on the same payment"
     );
@@ -593,7 +584,7 @@ async fn concurrent_captures_on_one_account_are_serialized() {
         .await,
     )
     .await;
-    let id = payment_id(&location);
+    let id = last_segment(&location);
     let captures = (0..30).map(|_| {
         let path = format!("/1.0/kb/payments/{id}");
         let request = app.kb(Method::POST, &path).json(&json!({"amount": 1}));
@@ -652,7 +643,7 @@ async fn bad_payment_requests_are_refused_with_kill_bills_codes() {
         .await,
     )
     .await;
-    let id = payment_id(&location);
+    let id = last_segment(&location);
     let wrong_currency = expect_kb_error(
         follow_up(
             &app,
@@ -673,7 +664,7 @@ async fn bad_payment_requests_are_refused_with_kill_bills_codes() {
         .send()
         .await
         .expect("POST account");
-    let bare = payment_id(&format!("{}/", created(response).await));
+    let bare = last_segment(&format!("{}/", created(response).await));
     let error = expect_kb_error(
         pay(
             &app,

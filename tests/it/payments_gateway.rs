@@ -8,9 +8,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp};
+use crate::harness::{
+    expect_kb_error, expect_status, header, last_segment, wait_until, TestApp, APPROVED_CARD,
+};
 
-pub(crate) const APPROVED: &str = "4242424242424242";
 const DECLINED: &str = "4000000000000002";
 const PROCESSING_ERROR: &str = "4000000000000119";
 const HANGS: &str = "4000000000000341";
@@ -20,30 +21,6 @@ async fn spawn(properties: &[(&str, &str)]) -> TestApp {
     let mut app = TestApp::spawn_with(properties).await;
     app.use_new_tenant("gateway").await;
     app
-}
-
-/// An account whose default method is a `killbill-stripe` card; returns the account id.
-pub(crate) async fn account_with_card(app: &TestApp, external_key: &str, card: &str) -> String {
-    let account_id = app.usd_account(external_key).await;
-    let response = app
-        .kb(
-            Method::POST,
-            &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
-        )
-        .json(&json!({
-            "pluginName": "killbill-stripe",
-            "pluginInfo": {"properties": [
-                {"key": "ccNumber", "value": card},
-                {"key": "ccExpirationMonth", "value": 12},
-                {"key": "ccExpirationYear", "value": 2030},
-                {"key": "ccVerificationValue", "value": "123"}
-            ]}
-        }))
-        .send()
-        .await
-        .expect("POST paymentMethods");
-    expect_status(response, StatusCode::CREATED).await;
-    account_id
 }
 
 async fn pay(app: &TestApp, account_id: &str, body: Value) -> reqwest::Response {
@@ -57,39 +34,21 @@ async fn pay(app: &TestApp, account_id: &str, body: Value) -> reqwest::Response 
     .expect("POST payments")
 }
 
-fn payment_id(location: &str) -> String {
-    location
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .expect("an id")
-        .to_string()
-}
-
 async fn get_payment(app: &TestApp, id: &str, query: &str) -> Value {
-    let response = app
-        .kb(Method::GET, &format!("/1.0/kb/payments/{id}{query}"))
-        .send()
-        .await
-        .expect("GET payment");
-    expect_status(response, StatusCode::OK)
-        .await
-        .json()
-        .await
-        .expect("PaymentJson")
+    app.get_json(&format!("/1.0/kb/payments/{id}{query}")).await
 }
 
 #[tokio::test]
 async fn fifty_concurrent_captures_of_one_against_ten_authorized_capture_exactly_ten() {
     let app = spawn(&[]).await;
-    let account_id = account_with_card(&app, "captures", APPROVED).await;
+    let account_id = app.account_with_card("captures", APPROVED_CARD).await;
     let response = pay(
         &app,
         &account_id,
         json!({"transactionType": "AUTHORIZE", "amount": "10.00"}),
     )
     .await;
-    let id = payment_id(&header(
+    let id = last_segment(&header(
         &expect_status(response, StatusCode::CREATED).await,
         "location",
     ));
@@ -117,7 +76,7 @@ async fn fifty_concurrent_captures_of_one_against_ten_authorized_capture_exactly
 #[tokio::test]
 async fn test_cards_decline_and_fail_and_plugin_info_shows_the_gateway_references() {
     let app = spawn(&[]).await;
-    let declined = account_with_card(&app, "declined", DECLINED).await;
+    let declined = app.account_with_card("declined", DECLINED).await;
     let response = pay(
         &app,
         &declined,
@@ -130,14 +89,14 @@ async fn test_cards_decline_and_fail_and_plugin_info_shows_the_gateway_reference
         error["message"],
         "Payment decline by gateway. Error message: Your card was declined."
     );
-    let payment = get_payment(&app, &payment_id(&location), "").await;
+    let payment = get_payment(&app, &last_segment(&location), "").await;
     assert_eq!(payment["transactions"][0]["status"], "PAYMENT_FAILURE");
     assert_eq!(
         payment["transactions"][0]["gatewayErrorCode"],
         "card_declined"
     );
 
-    let failing = account_with_card(&app, "failing", PROCESSING_ERROR).await;
+    let failing = app.account_with_card("failing", PROCESSING_ERROR).await;
     let response = pay(
         &app,
         &failing,
@@ -146,7 +105,7 @@ async fn test_cards_decline_and_fail_and_plugin_info_shows_the_gateway_reference
     .await;
     expect_kb_error(response, StatusCode::BAD_GATEWAY).await;
 
-    let approved = account_with_card(&app, "approved", APPROVED).await;
+    let approved = app.account_with_card("approved", APPROVED_CARD).await;
     let response = pay(
         &app,
         &approved,
@@ -157,7 +116,7 @@ async fn test_cards_decline_and_fail_and_plugin_info_shows_the_gateway_reference
         &expect_status(response, StatusCode::CREATED).await,
         "location",
     );
-    let payment = get_payment(&app, &payment_id(&location), "?withPluginInfo=true").await;
+    let payment = get_payment(&app, &last_segment(&location), "?withPluginInfo=true").await;
     let transaction = &payment["transactions"][0];
     assert!(
         transaction["firstPaymentReferenceId"]
@@ -167,13 +126,13 @@ async fn test_cards_decline_and_fail_and_plugin_info_shows_the_gateway_reference
     );
     assert!(transaction["properties"].is_array());
     // No card number ever comes back.
-    assert!(!payment.to_string().contains(APPROVED));
+    assert!(!payment.to_string().contains(APPROVED_CARD));
 }
 
 #[tokio::test]
 async fn an_unknown_outcome_is_503_and_a_read_with_plugin_info_repairs_it() {
     let app = spawn(&[]).await;
-    let account_id = account_with_card(&app, "lost", LOST_ANSWER).await;
+    let account_id = app.account_with_card("lost", LOST_ANSWER).await;
     let response = pay(
         &app,
         &account_id,
@@ -186,7 +145,7 @@ async fn an_unknown_outcome_is_503_and_a_read_with_plugin_info_repairs_it() {
         error["message"],
         "Payment in unknown status, failed to receive gateway response"
     );
-    let id = payment_id(&location);
+    let id = last_segment(&location);
     let payment = get_payment(&app, &id, "").await;
     assert_eq!(payment["transactions"][0]["status"], "UNKNOWN");
     assert_eq!(payment["purchasedAmount"], 0.0);
@@ -213,7 +172,7 @@ async fn a_hung_call_times_out_unknown_and_the_janitor_repairs_it_to_the_gateway
         ("org.killbill.notificationq.main.sleep", "100"),
     ])
     .await;
-    let account_id = account_with_card(&app, "hanging", HANGS).await;
+    let account_id = app.account_with_card("hanging", HANGS).await;
     let response = pay(
         &app,
         &account_id,
@@ -282,7 +241,10 @@ async fn a_plugin_pool_smaller_than_the_plugin_threads_starves_as_in_seed_001() 
         .await;
         let mut accounts = Vec::new();
         for index in 0..100 {
-            accounts.push(account_with_card(&app, &format!("buyer-{index}"), APPROVED).await);
+            accounts.push(
+                app.account_with_card(&format!("buyer-{index}"), APPROVED_CARD)
+                    .await,
+            );
         }
         let purchases = accounts.iter().map(|account_id| {
             let request = app

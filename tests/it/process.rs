@@ -1,5 +1,7 @@
 //! Runs the real `ferrobill` binary as an operator would: in its own directory, configured
-//! through the environment, stopped with signals.
+//! through the environment, stopped with signals; and what the tests that kill such processes
+//! share (`cluster.rs`, `node_death.rs`, `payment_crash.rs`): a node's command in a cluster, a
+//! slow gateway with a janitor that outlasts it, and a client that buys on a node as a tenant.
 
 #![allow(dead_code)]
 
@@ -9,6 +11,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{card_method, header, last_segment, APPROVED_CARD};
 
 static NEXT_DIR: AtomicUsize = AtomicUsize::new(0);
 
@@ -147,5 +154,138 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The queues a node runs, as their properties are named in the environment
+/// (`KB_org_killbill_{queue}_…`).
+pub const QUEUES: [&str; 3] = [
+    "persistent_bus_main",
+    "persistent_bus_external",
+    "notificationq_main",
+];
+
+/// The command for the node `name` of a cluster on `database_url`, in a fresh directory, with
+/// STICKY_POLLING on every queue: a node takes only the entries it created, so a dead node's
+/// entries can reach the others only by being reaped or taken over.
+pub fn cluster_node(database_url: &str, name: &str) -> Command {
+    let mut command = ferrobill(&fresh_workdir(&format!("cluster-{name}")));
+    command
+        .env("DATABASE_URL", database_url)
+        .env("KB_org_killbill_queue_creator_name", name);
+    for queue in QUEUES {
+        command.env(
+            format!("KB_org_killbill_{queue}_queue_mode"),
+            "STICKY_POLLING",
+        );
+    }
+    command
+}
+
+/// The janitor's looks at an UNKNOWN transaction, in seconds apart: 35 s in all.
+const JANITOR_LOOKS: [u64; 13] = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, 10, 10];
+
+/// The simulated gateway answers after a log-normal latency (`median`, `p99`), and the janitor
+/// sweeps every second with looks that outlast the slowest answer the gateway can give (a draw
+/// is capped at ten times p99): a schedule used up before the plugin answers leaves the
+/// transaction UNKNOWN for good, as in Kill Bill (CI once drew a 15 s answer for a p99 of 3 s).
+pub fn slow_gateway_and_janitor(command: &mut Command, median: &str, p99: Duration) {
+    let looks = Duration::from_secs(JANITOR_LOOKS.iter().sum());
+    assert!(
+        looks > p99 * 10,
+        "the janitor's looks ({looks:?}) outlast the gateway's slowest answer ({:?})",
+        p99 * 10
+    );
+    let schedule: Vec<String> = JANITOR_LOOKS.iter().map(|s| format!("{s}s")).collect();
+    command
+        .env(
+            "FERROBILL_GATEWAY_LATENCY",
+            format!("lognormal:median={median},p99={}ms", p99.as_millis()),
+        )
+        .env("KB_org_killbill_payment_janitor_rate", "1s")
+        .env(
+            "KB_org_killbill_payment_janitor_unknown_retries",
+            schedule.join(","),
+        );
+}
+
+/// A client of one server process, sending as the tenant `{tenant}` (secret
+/// `{tenant}-secret`).
+#[derive(Clone)]
+pub struct Node {
+    http: reqwest::Client,
+    base: String,
+    tenant: &'static str,
+}
+
+impl Node {
+    pub fn new(http: &reqwest::Client, process: &ServerProcess, tenant: &'static str) -> Node {
+        Node {
+            http: http.clone(),
+            base: process.address.clone(),
+            tenant,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth("admin", Some("password"))
+            .header("X-Killbill-ApiKey", self.tenant)
+            .header("X-Killbill-ApiSecret", format!("{}-secret", self.tenant))
+            .header("X-Killbill-CreatedBy", "integration-test")
+    }
+
+    /// Creates the tenant this client sends as: 201.
+    pub async fn create_tenant(&self) {
+        let response = self
+            .request(Method::POST, "/1.0/kb/tenants")
+            .json(&json!({"apiKey": self.tenant, "apiSecret": format!("{}-secret", self.tenant)}))
+            .send()
+            .await
+            .expect("POST /1.0/kb/tenants");
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+
+    /// Adds an approved card as the account's default method.
+    pub async fn add_card(&self, account_id: &str) -> reqwest::Result<reqwest::Response> {
+        self.request(
+            Method::POST,
+            &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
+        )
+        .json(&card_method(APPROVED_CARD))
+        .send()
+        .await
+    }
+
+    /// An account in USD under `key` with an approved card, each answered 201; its id.
+    pub async fn account_with_card(&self, key: &str) -> String {
+        let response = self
+            .request(Method::POST, "/1.0/kb/accounts")
+            .json(&json!({"externalKey": key, "currency": "USD"}))
+            .send()
+            .await
+            .expect("POST /1.0/kb/accounts");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let account_id = last_segment(&header(&response, "location"));
+        let response = self
+            .add_card(&account_id)
+            .await
+            .expect("POST paymentMethods");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        account_id
+    }
+
+    /// A PURCHASE of 1 under the payment key `key`: its status, none when it got no answer.
+    pub async fn purchase(&self, account_id: &str, key: &str) -> Option<StatusCode> {
+        self.request(
+            Method::POST,
+            &format!("/1.0/kb/accounts/{account_id}/payments"),
+        )
+        .json(&json!({"transactionType": "PURCHASE", "amount": 1, "paymentExternalKey": key}))
+        .send()
+        .await
+        .map(|response| response.status())
+        .ok()
     }
 }

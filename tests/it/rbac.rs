@@ -8,7 +8,9 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, json_of, wait_until, TestApp, TestCluster};
+use crate::harness::{
+    expect_kb_error, expect_status, json_of, send, wait_until, TestApp, TestCluster,
+};
 
 const UNAUTHORIZED: &str = "org.apache.shiro.authz.UnauthorizedException";
 const SECURITY_API_EXCEPTION: &str = "org.killbill.billing.security.SecurityApiException";
@@ -27,10 +29,6 @@ fn as_user(
         .header("X-Killbill-ApiKey", &tenant.api_key)
         .header("X-Killbill-ApiSecret", &tenant.api_secret)
         .header("X-Killbill-CreatedBy", "rbac-test")
-}
-
-async fn send(request: reqwest::RequestBuilder) -> reqwest::Response {
-    request.send().await.expect("request")
 }
 
 /// Defines `role` holding `permissions`, as the admin.

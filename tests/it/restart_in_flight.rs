@@ -5,41 +5,23 @@
 //! five seconds of lock retries), and the janitor closes the cut transactions, which the
 //! gateway (its commit cut by the same restart) never charged.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ferrobill::db::embedded::{EmbeddedCluster, EmbeddedOptions};
+use ferrobill::db::embedded::EmbeddedCluster;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{count, wait_until, wait_until_none_left, TestApp, TestDatabase};
+use crate::harness::{
+    count, own_postgres, successes_and_charges, wait_until, wait_until_none_left, TestApp,
+    APPROVED_CARD,
+};
 
 const ACCOUNTS: usize = 10;
 
 #[tokio::test]
 async fn purchases_cut_by_a_postgres_restart_leave_no_account_locked() {
-    // A cluster of this test's own: stopping the shared one would fail every other test.
-    let data_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("pg-restart-purchases-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data_dir);
-    let options = EmbeddedOptions {
-        data_dir: data_dir.clone(),
-        port: 5432,
-        max_connections: 100,
-        durable: false,
-        settings: Vec::new(),
-    };
-    let cluster = EmbeddedCluster::start(options.clone())
-        .await
-        .expect("start the test's own PostgreSQL");
-    cluster
-        .ensure_database("ferrobill")
-        .await
-        .expect("create the database");
-    let db = TestDatabase {
-        name: "ferrobill".to_string(),
-        config: cluster.pg_config("ferrobill"),
-    };
+    let (cluster, options, db) = own_postgres("pg-restart-purchases").await;
+    let data_dir = options.data_dir.clone();
     let mut app = TestApp::spawn_on(
         db.clone(),
         &[
@@ -59,24 +41,10 @@ async fn purchases_cut_by_a_postgres_restart_leave_no_account_locked() {
     app.use_new_tenant("restart").await;
     let mut accounts = Vec::with_capacity(ACCOUNTS);
     for index in 0..ACCOUNTS {
-        let account_id = app
-            .create_account(json!({"externalKey": format!("cut-{index}"), "currency": "USD"}))
-            .await;
-        let response = app
-            .kb(
-                Method::POST,
-                &format!("/1.0/kb/accounts/{account_id}/paymentMethods?isDefault=true"),
-            )
-            .json(
-                &json!({"pluginName": "killbill-stripe", "pluginInfo": {"properties": [
-                    {"key": "ccNumber", "value": "4242424242424242"}
-                ]}}),
-            )
-            .send()
-            .await
-            .expect("POST paymentMethods");
-        assert_eq!(response.status(), StatusCode::CREATED);
-        accounts.push(account_id);
+        accounts.push(
+            app.account_with_card(&format!("cut-{index}"), APPROVED_CARD)
+                .await,
+        );
     }
     let purchase = |account_id: &str, key: String| {
         app.kb(
@@ -150,19 +118,8 @@ async fn purchases_cut_by_a_postgres_restart_leave_no_account_locked() {
     )
     .await;
     let settled_after = up_at.elapsed();
-    assert_eq!(
-        count(
-            &sql,
-            "select count(*) from payment_transactions where transaction_status = 'SUCCESS'"
-        )
-        .await,
-        count(
-            &sql,
-            "select count(*) from gateway_transactions where status = 'PROCESSED'"
-        )
-        .await,
-        "one charge per SUCCESS transaction"
-    );
+    let (successes, charged) = successes_and_charges(&sql).await;
+    assert_eq!(successes, charged, "one charge per SUCCESS transaction");
     let slowest = served_after.iter().max().copied().unwrap_or_default();
     let fastest = served_after.iter().min().copied().unwrap_or_default();
     println!(

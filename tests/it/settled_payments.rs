@@ -7,7 +7,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_status, header, TestApp};
+use crate::harness::{expect_status, header, last_segment, TestApp};
 
 /// Purchase, refund; authorize, partial capture, capture, refund; authorize, void; credit; a
 /// declined purchase (the `fail.error` hook). Returns after every answer.
@@ -21,21 +21,13 @@ async fn operations(app: &TestApp) {
         .json(&body)
     };
     let follow_up = |method: Method, path: String, body: Value| app.kb(method, &path).json(&body);
-    let payment_of = |location: String| {
-        location
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .expect("an id")
-            .to_string()
-    };
 
     let purchase = pay(
         "",
         json!({"transactionType": "PURCHASE", "amount": 12.5, "currency": "USD",
                "paymentExternalKey": "p-1", "transactionExternalKey": "t-1"}),
     );
-    let purchased = payment_of(created(purchase).await);
+    let purchased = last_segment(&created(purchase).await);
     expect_status(
         follow_up(
             Method::POST,
@@ -53,7 +45,7 @@ async fn operations(app: &TestApp) {
         "",
         json!({"transactionType": "AUTHORIZE", "amount": 30, "currency": "USD"}),
     );
-    let authorized = payment_of(created(authorize).await);
+    let authorized = last_segment(&created(authorize).await);
     for amount in [10, 20] {
         expect_status(
             follow_up(
@@ -73,7 +65,7 @@ async fn operations(app: &TestApp) {
         "",
         json!({"transactionType": "AUTHORIZE", "amount": 7, "currency": "USD"}),
     );
-    let voided = payment_of(created(to_void).await);
+    let voided = last_segment(&created(to_void).await);
     expect_status(
         app.kb(Method::DELETE, &format!("/1.0/kb/payments/{voided}"))
             .send()

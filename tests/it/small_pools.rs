@@ -11,8 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::harness::TestApp;
-use crate::payments_gateway::{account_with_card, APPROVED};
+use crate::harness::{TestApp, APPROVED_CARD};
 
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,7 +37,10 @@ async fn two_connections_serve_hundreds_of_payments_and_accounts_at_once() {
             .account_with_external_method(&format!("external-{index}"))
             .await;
         accounts.push(account);
-        accounts.push(account_with_card(&app, &format!("card-{index}"), APPROVED).await);
+        accounts.push(
+            app.account_with_card(&format!("card-{index}"), APPROVED_CARD)
+                .await,
+        );
     }
 
     let mut requests = JoinSet::new();

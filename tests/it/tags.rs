@@ -44,15 +44,6 @@ async fn remove_tags(app: &TestApp, account_id: &str, query: &str) -> reqwest::R
     .expect("DELETE tags")
 }
 
-async fn get(app: &TestApp, path: &str) -> Value {
-    let response = app.kb(Method::GET, path).send().await.expect("GET");
-    expect_status(response, StatusCode::OK)
-        .await
-        .json()
-        .await
-        .expect("JSON")
-}
-
 fn names(tags: &Value) -> Vec<&str> {
     tags.as_array()
         .expect("an array")
@@ -78,7 +69,9 @@ async fn account_tags_are_added_listed_and_removed_with_history_and_audit_rows()
     );
     assert!(response.text().await.expect("a body").is_empty());
 
-    let tags = get(&app, &format!("/1.0/kb/accounts/{account_id}/tags")).await;
+    let tags = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/tags"))
+        .await;
     assert_eq!(names(&tags), ["AUTO_INVOICING_OFF", "TEST"], "{tags}");
     let first = &tags[0];
     let fields: BTreeSet<&str> = first
@@ -100,14 +93,14 @@ async fn account_tags_are_added_listed_and_removed_with_history_and_audit_rows()
         StatusCode::CREATED,
     )
     .await;
-    let again = get(&app, &format!("/1.0/kb/accounts/{account_id}/tags")).await;
+    let again = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/tags"))
+        .await;
     assert_eq!(again, tags);
 
-    let audited = get(
-        &app,
-        &format!("/1.0/kb/accounts/{account_id}/tags?audit=FULL"),
-    )
-    .await;
+    let audited = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/tags?audit=FULL"))
+        .await;
     for tag in audited.as_array().expect("an array") {
         let logs = tag["auditLogs"].as_array().expect("auditLogs");
         assert_eq!(logs.len(), 1, "{tag}");
@@ -124,13 +117,15 @@ async fn account_tags_are_added_listed_and_removed_with_history_and_audit_rows()
         StatusCode::NO_CONTENT,
     )
     .await;
-    let left = get(&app, &format!("/1.0/kb/accounts/{account_id}/tags")).await;
+    let left = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/tags"))
+        .await;
     assert_eq!(names(&left), ["AUTO_INVOICING_OFF"]);
-    let all = get(
-        &app,
-        &format!("/1.0/kb/accounts/{account_id}/tags?includedDeleted=true&audit=full"),
-    )
-    .await;
+    let all = app
+        .get_json(&format!(
+            "/1.0/kb/accounts/{account_id}/tags?includedDeleted=true&audit=full"
+        ))
+        .await;
     assert_eq!(names(&all), ["AUTO_INVOICING_OFF", "TEST"]);
     assert_eq!(all[1]["tagId"], test_tag_id);
     let removed_trail: Vec<&Value> = all[1]["auditLogs"]
@@ -140,11 +135,11 @@ async fn account_tags_are_added_listed_and_removed_with_history_and_audit_rows()
         .map(|log| &log["changeType"])
         .collect();
     assert_eq!(removed_trail, [&json!("INSERT"), &json!("DELETE")]);
-    let minimal = get(
-        &app,
-        &format!("/1.0/kb/accounts/{account_id}/tags?includedDeleted=true&audit=MINIMAL"),
-    )
-    .await;
+    let minimal = app
+        .get_json(&format!(
+            "/1.0/kb/accounts/{account_id}/tags?includedDeleted=true&audit=MINIMAL"
+        ))
+        .await;
     assert_eq!(minimal[1]["auditLogs"].as_array().map(Vec::len), Some(1));
 
     // A removed tag is gone: removing it again is TAG_DOES_NOT_EXIST.
@@ -169,13 +164,17 @@ async fn account_tags_are_added_listed_and_removed_with_history_and_audit_rows()
         StatusCode::CREATED,
     )
     .await;
-    let readded = get(&app, &format!("/1.0/kb/accounts/{account_id}/tags")).await;
+    let readded = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/tags"))
+        .await;
     assert_eq!(names(&readded), ["AUTO_INVOICING_OFF", "TEST"]);
     assert_ne!(readded[1]["tagId"], test_tag_id);
 
     // The account's trail holds its own entries, then its tags', as Kill Bill orders it (by
     // table name, then oldest first).
-    let trail = get(&app, &format!("/1.0/kb/accounts/{account_id}/auditLogs")).await;
+    let trail = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/auditLogs"))
+        .await;
     let entries: Vec<(&str, &str)> = trail
         .as_array()
         .expect("an array")
@@ -367,7 +366,9 @@ async fn refusals_carry_kill_bills_codes_and_write_nothing() {
     )
     .await;
     // Listing looks tags up by object id only: an unknown account has none (as Kill Bill).
-    let listed = get(&app, &format!("/1.0/kb/accounts/{nobody}/tags")).await;
+    let listed = app
+        .get_json(&format!("/1.0/kb/accounts/{nobody}/tags"))
+        .await;
     assert_eq!(listed, json!([]));
     for path in [
         format!("/1.0/kb/accounts/{account_id}/tags?audit=EVERYTHING"),
@@ -390,7 +391,7 @@ async fn refusals_carry_kill_bills_codes_and_write_nothing() {
 #[tokio::test]
 async fn tag_definitions_are_kill_bills_system_and_control_tags() {
     let app = TestApp::spawn_with_tenant().await;
-    let definitions = get(&app, "/1.0/kb/tagDefinitions").await;
+    let definitions = app.get_json("/1.0/kb/tagDefinitions").await;
     let listed: Vec<&str> = definitions
         .as_array()
         .expect("an array")
@@ -436,11 +437,9 @@ async fn tag_definitions_are_kill_bills_system_and_control_tags() {
         );
     }
 
-    let one = get(
-        &app,
-        &format!("/1.0/kb/tagDefinitions/{WRITTEN_OFF}?audit=FULL"),
-    )
-    .await;
+    let one = app
+        .get_json(&format!("/1.0/kb/tagDefinitions/{WRITTEN_OFF}?audit=FULL"))
+        .await;
     assert_eq!(one, definitions[4]);
     let unknown = uuid::Uuid::new_v4();
     let response = app
@@ -505,7 +504,9 @@ async fn another_tenants_account_tags_are_unknown() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    let tags = get(&app, &format!("/1.0/kb/accounts/{account_id}/tags")).await;
+    let tags = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/tags"))
+        .await;
     assert_eq!(names(&tags), ["TEST"]);
     assert_eq!(app.count("select count(*) from tag_history").await, 1);
     app.stop().await;
@@ -545,7 +546,9 @@ async fn a_tenants_own_definitions_are_created_used_and_deleted() {
     );
     let id = location.rsplit('/').next().expect("an id").to_string();
 
-    let definition = get(&app, &format!("/1.0/kb/tagDefinitions/{id}?audit=FULL")).await;
+    let definition = app
+        .get_json(&format!("/1.0/kb/tagDefinitions/{id}?audit=FULL"))
+        .await;
     assert_eq!(definition["id"], json!(id));
     assert_eq!(definition["isControlTag"], json!(false));
     assert_eq!(definition["name"], json!("vip"));
@@ -561,7 +564,7 @@ async fn a_tenants_own_definitions_are_created_used_and_deleted() {
     assert_eq!(logs[0]["objectId"], json!(id));
 
     // The tenant's own definitions come first, then the fixed ones.
-    let all = get(&app, "/1.0/kb/tagDefinitions").await;
+    let all = app.get_json("/1.0/kb/tagDefinitions").await;
     assert_eq!(all.as_array().map(Vec::len), Some(11));
     assert_eq!(all[0]["name"], json!("vip"));
     assert_eq!(all[0]["auditLogs"], json!([]));
@@ -638,7 +641,9 @@ async fn a_tenants_own_definitions_are_created_used_and_deleted() {
         StatusCode::CREATED,
     )
     .await;
-    let tags = get(&app, &format!("/1.0/kb/accounts/{account_id}/tags")).await;
+    let tags = app
+        .get_json(&format!("/1.0/kb/accounts/{account_id}/tags"))
+        .await;
     assert_eq!(names(&tags), ["vip", "TEST"]);
     assert_eq!(tags[0]["tagDefinitionId"], json!(id));
 
@@ -670,11 +675,11 @@ async fn a_tenants_own_definitions_are_created_used_and_deleted() {
     .await;
     assert_eq!(error["code"], json!(3902));
     // The removed tag still shows its (deleted) definition.
-    let all_tags = get(
-        &app,
-        &format!("/1.0/kb/accounts/{account_id}/tags?includedDeleted=true"),
-    )
-    .await;
+    let all_tags = app
+        .get_json(&format!(
+            "/1.0/kb/accounts/{account_id}/tags?includedDeleted=true"
+        ))
+        .await;
     assert_eq!(names(&all_tags), ["vip", "TEST"]);
     // The fixed definitions cannot be deleted.
     let response = app
@@ -697,11 +702,9 @@ async fn a_tenants_own_definitions_are_created_used_and_deleted() {
         StatusCode::CREATED,
     )
     .await;
-    let trail = get(
-        &app,
-        &format!("/1.0/kb/tagDefinitions/{id}/auditLogsWithHistory"),
-    )
-    .await;
+    let trail = app
+        .get_json(&format!("/1.0/kb/tagDefinitions/{id}/auditLogsWithHistory"))
+        .await;
     let trail = trail.as_array().expect("an array");
     assert_eq!(trail.len(), 2);
     for (entry, (change, active)) in trail.iter().zip([("INSERT", true), ("DELETE", false)]) {

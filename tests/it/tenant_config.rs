@@ -8,17 +8,14 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::harness::{expect_kb_error, expect_status, header, wait_until, TestApp};
-use crate::payments_gateway::account_with_card;
+use crate::harness::{
+    expect_kb_error, expect_status, header, send, wait_until, TestApp, APPROVED_CARD,
+};
 use crate::push_notifications::{
     expect_registration_notice, next, register, start_callback_server,
 };
 
 const STRIPE_CONFIG: &str = "/1.0/kb/tenants/uploadPluginConfig/killbill-stripe";
-
-async fn send(request: reqwest::RequestBuilder) -> reqwest::Response {
-    request.send().await.expect("request")
-}
 
 /// `POST path` with a text body as the test tenant → 201; the `Location`.
 async fn upload(app: &TestApp, path: &str, text: &str) -> String {
@@ -133,13 +130,13 @@ async fn the_simulated_gateway_follows_its_tenants_configuration() {
         "# this tenant's gateway\nferrobill.gateway.declineRate = 1\n",
     )
     .await;
-    let account = account_with_card(&app, "declined-buyer", "4242424242424242").await;
+    let account = app.account_with_card("declined-buyer", APPROVED_CARD).await;
     let response = purchase(&app, &account).await.expect("POST payments");
     expect_kb_error(response, StatusCode::PAYMENT_REQUIRED).await;
 
     // Another tenant keeps the node's settings.
     app.tenant = Some(approving);
-    let other = account_with_card(&app, "approved-buyer", "4242424242424242").await;
+    let other = app.account_with_card("approved-buyer", APPROVED_CARD).await;
     let response = purchase(&app, &other).await.expect("POST payments");
     expect_status(response, StatusCode::CREATED).await;
 

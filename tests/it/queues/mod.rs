@@ -8,7 +8,8 @@
 //! lost NOTIFY listener reconnects.
 //!
 //! What only one kind of queue does (STICKY_EVENTS, the in-memory bus, effective dates) is
-//! tested in `bus.rs` and `notifications.rs`.
+//! tested in `bus.rs` and `notifications.rs`, with the configuration, pool, node and waits
+//! this module shares.
 
 mod table;
 
@@ -20,8 +21,8 @@ use ferrobill::bus::HandlerError;
 use tokio::sync::mpsc;
 
 use crate::harness::{count, wait_until, TestDatabase};
-pub(crate) use table::Kind;
 use table::TestQueue;
+pub(crate) use table::{pool, queue_config, quiet_node, Kind};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -69,7 +70,13 @@ per_table!(
     tokio::test(flavor = "multi_thread", worker_threads = 4)
 );
 
-async fn wait_for_count(client: &tokio_postgres::Client, what: &str, sql: &str, expected: i64) {
+/// Waits (up to a minute) until `sql` counts `expected`.
+pub(crate) async fn wait_for_count(
+    client: &tokio_postgres::Client,
+    what: &str,
+    sql: &str,
+    expected: i64,
+) {
     wait_until(what, WAIT, || async {
         count(client, sql).await == expected
     })

@@ -1,6 +1,8 @@
 //! The queues under test, whatever their table: [`Kind`] names the table and its property
 //! names, [`TestQueue`] is one node's queue of it (posting, handling, taking over), and
-//! [`TestNode`] the node's heartbeat, which a test stops to make the node dead.
+//! [`TestNode`] the node's heartbeat, which a test stops to make the node dead. `bus.rs` and
+//! `notifications.rs` build their own queues from the same configuration, pool and
+//! heartbeat-less node ([`queue_config`], [`pool`], [`quiet_node`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -172,7 +174,9 @@ impl Drop for TestNode {
     }
 }
 
-fn config(kind: Kind, properties: &[(&str, &str)]) -> Config {
+/// A configuration with these queue properties (named as a bus names them) and a main pool of
+/// `max_active` connections.
+pub(crate) fn queue_config(kind: Kind, properties: &[(&str, &str)], max_active: &str) -> Config {
     let names: Vec<String> = properties
         .iter()
         .map(|(name, _)| kind.property(name))
@@ -182,12 +186,22 @@ fn config(kind: Kind, properties: &[(&str, &str)]) -> Config {
         .zip(properties)
         .map(|(name, (_, value))| (name.as_str(), *value))
         .collect();
-    pairs.push(("org.killbill.dao.maxActive", "20"));
+    pairs.push(("org.killbill.dao.maxActive", max_active));
     Config::from_properties(&pairs).expect("a valid queue configuration")
 }
 
-fn pool(db: &TestDatabase, config: &Config) -> Db {
+pub(crate) fn pool(db: &TestDatabase, config: &Config) -> Db {
     Db::new(DbPool::new("main", &config.main_pool, db.config.clone()).expect("a pool"))
+}
+
+/// A node that writes no heartbeat, for tests that run too briefly for a reaper to look.
+pub(crate) fn quiet_node(db: &Db, config: &Config, name: &str) -> NodeMonitor {
+    NodeMonitor::new(
+        db.clone(),
+        name,
+        config.cluster.heartbeat,
+        config.cluster.dead_after,
+    )
 }
 
 #[derive(Clone)]
@@ -214,7 +228,7 @@ impl TestQueue {
         properties: &[(&str, &str)],
         node: &str,
     ) -> Self {
-        let config = config(kind, properties);
+        let config = queue_config(kind, properties, "20");
         let queue_db = pool(db, &config);
         let node = Arc::new(TestNode::start(&queue_db, node));
         let queued = match kind {
@@ -300,22 +314,10 @@ impl TestQueue {
     /// Posts (or records, due now) entry `n` in its own transaction, committed or rolled
     /// back; returns its record id.
     pub(crate) async fn post(&self, n: u64, commit: bool) -> i64 {
-        let work = self.posting.begin().await.expect("a connection");
         match &self.queued {
-            Queued::Bus(bus) => {
-                let mut posted = bus.posted();
-                let record_id = posted
-                    .post(&work, &Payload { n }, None)
-                    .await
-                    .expect("the event is inserted");
-                if commit {
-                    work.commit().await.expect("commit");
-                    drop(work);
-                    posted.committed().await;
-                }
-                record_id
-            }
+            Queued::Bus(bus) => crate::bus::post(&self.posting, bus, &Payload { n }, commit).await,
             Queued::Notifications(queue) => {
+                let work = self.posting.begin().await.expect("a connection");
                 let record_id = queue
                     .record_future_notification(
                         &work,
