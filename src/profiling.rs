@@ -12,9 +12,10 @@
 //! to other threads.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
+use parking_lot::Mutex;
 use serde::Serialize;
 
 /// What a span measures; Kill Bill's `ProfilingFeatureType`.
@@ -110,19 +111,13 @@ impl Profile {
 
     pub fn record(&self, category: Category, name: &str, start: Instant, end: Instant) {
         let name = format!("{}:{name}", category.as_str());
-        self.spans
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(Span { name, start, end });
+        self.spans.lock().push(Span { name, start, end });
     }
 
     /// Kill Bill's `X-Killbill-Profiling-Resp` value. A span is nested under the latest
     /// earlier span that contains it, as Kill Bill nests start/end pairs.
     pub fn to_json(&self) -> String {
-        let mut spans = self
-            .spans
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut spans = self.spans.lock();
         if spans.is_empty() {
             return "{}".to_string();
         }

@@ -35,10 +35,11 @@ mod queue;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio_postgres::Row;
 
@@ -67,13 +68,10 @@ pub async fn listen(
     listening: oneshot::Sender<()>,
     wake: impl Fn() + Send + Sync + 'static,
 ) {
-    let listening = std::sync::Mutex::new(Some(listening));
+    let listening = parking_lot::Mutex::new(Some(listening));
     let wake = move || {
         wake();
-        let first = listening
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        let first = listening.lock().take();
         if let Some(listening) = first {
             let _ = listening.send(());
         }
@@ -90,17 +88,6 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
 /// A bus subscriber or a notification queue's handler, as kept by class or queue name.
 type Handler<E> = Arc<dyn Fn(Arc<E>) -> HandlerFuture + Send + Sync>;
-
-/// The handlers by name for reading, even after a panic while the lock was held: a
-/// registration inserts a whole handler or nothing, so the map is never left half-changed.
-fn read_handlers<T>(handlers: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    handlers.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The handlers by name for a registration, poisoned or not (see [`read_handlers`]).
-fn write_handlers<T>(handlers: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    handlers.write().unwrap_or_else(PoisonError::into_inner)
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -353,7 +340,9 @@ impl Bus {
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
         let handler: Handler<BusEntry> = Arc::new(move |entry| Box::pin(handler(entry)));
-        write_handlers(&self.inner.subscribers)
+        self.inner
+            .subscribers
+            .write()
             .entry(class_name.to_string())
             .or_default()
             .push(handler);
@@ -406,7 +395,9 @@ impl Bus {
 
     /// The subscribers of `class_name`, copied so no lock is held while they run.
     fn subscribers_of(&self, class_name: &str) -> Vec<Handler<BusEntry>> {
-        read_handlers(&self.inner.subscribers)
+        self.inner
+            .subscribers
+            .read()
             .get(class_name)
             .cloned()
             .unwrap_or_default()

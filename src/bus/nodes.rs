@@ -20,10 +20,11 @@
 //! clock, so the judgement is tested with `tokio::time::advance` rather than waited for.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -109,7 +110,7 @@ impl NodeMonitor {
 
     /// The nodes found dead and not alive again since.
     pub fn dead_nodes(&self) -> Vec<String> {
-        let mut dead: Vec<String> = self.lock().dead.iter().cloned().collect();
+        let mut dead: Vec<String> = self.inner.liveness.lock().dead.iter().cloned().collect();
         dead.sort();
         dead
     }
@@ -181,13 +182,13 @@ impl NodeMonitor {
     /// Records that this node could not read the heartbeats at `now`: until it reads them
     /// again, no time counts against the others.
     fn lost_sight(&self, now: Instant) {
-        self.lock().blind_since.get_or_insert(now);
+        self.inner.liveness.lock().blind_since.get_or_insert(now);
     }
 
     /// Updates what this node saw with `heartbeats` read at `now`; returns the nodes newly
     /// found dead.
     fn judge(&self, heartbeats: &[(String, DateTime<Utc>)], now: Instant) -> Vec<String> {
-        let mut liveness = self.lock();
+        let mut liveness = self.inner.liveness.lock();
         if liveness.blind_since.take().is_some() {
             // Nobody could be judged while this node could not see: start counting again.
             for seen in liveness.seen.values_mut() {
@@ -220,13 +221,6 @@ impl NodeMonitor {
             }
         }
         newly_dead
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Liveness> {
-        self.inner
-            .liveness
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -17,10 +17,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio_postgres::Row;
@@ -29,10 +30,7 @@ use uuid::Uuid;
 use super::metrics;
 use super::nodes::NodeMonitor;
 use super::queue::{Dispatch, Queue, Table};
-use super::{
-    read_handlers, ready, write_handlers, EventEntry, HandlerError, ReadyCount, SearchKeys,
-    TableColumns,
-};
+use super::{ready, EventEntry, HandlerError, ReadyCount, SearchKeys, TableColumns};
 use crate::clock::Clock;
 use crate::config::QueueConfig;
 use crate::db::pool::PoolError;
@@ -171,15 +169,15 @@ impl NotificationQueueService {
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |entry| Box::pin(handler(entry)));
-        write_handlers(&self.inner.handlers).insert(queue_name.to_string(), handler);
+        self.inner
+            .handlers
+            .write()
+            .insert(queue_name.to_string(), handler);
     }
 
     /// The queue names with a handler on this node (`"service:queue"`), sorted.
     pub fn queue_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = read_handlers(&self.inner.handlers)
-            .keys()
-            .cloned()
-            .collect();
+        let mut names: Vec<String> = self.inner.handlers.read().keys().cloned().collect();
         names.sort();
         names
     }
@@ -293,7 +291,7 @@ impl NotificationQueueService {
     }
 
     fn handler_of(&self, queue_name: &str) -> Option<Handler> {
-        read_handlers(&self.inner.handlers).get(queue_name).cloned()
+        self.inner.handlers.read().get(queue_name).cloned()
     }
 
     /// Calls the entry's queue handler (the engine runs it in a task of its own, so a panic

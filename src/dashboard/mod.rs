@@ -22,9 +22,10 @@ mod probe;
 pub mod sample;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
@@ -73,18 +74,13 @@ pub(crate) struct Watchers {
 
 impl Watchers {
     fn watch(&self) {
-        *self.lock() = Some(Instant::now());
+        *self.last.lock() = Some(Instant::now());
     }
 
     fn is_watched(&self) -> bool {
-        self.lock()
-            .is_some_and(|last| last.elapsed() <= WATCHED_FOR)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
         self.last
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some_and(|last| last.elapsed() <= WATCHED_FOR)
     }
 }
 
@@ -159,7 +155,7 @@ impl Dashboard {
         loop {
             ticker.tick().await;
             let sample = sampler.take(&self.inner.probe.probed());
-            remember(&mut self.lock_samples(), sample);
+            remember(&mut self.inner.samples.lock(), sample);
         }
     }
 
@@ -171,7 +167,7 @@ impl Dashboard {
     /// `/dashboard/data`'s answer for `view`.
     pub fn frame(&self, view: View) -> Result<Frame, ChartError> {
         let (latest, samples) = {
-            let samples = self.lock_samples();
+            let samples = self.inner.samples.lock();
             let latest = samples.back().cloned();
             let since = view.since.map(|since| {
                 samples
@@ -201,7 +197,7 @@ impl Dashboard {
 
     /// The page, its charts over `seconds`.
     pub fn page(&self, seconds: u32) -> Result<String, ChartError> {
-        let latest = self.lock_samples().back().cloned();
+        let latest = self.inner.samples.lock().back().cloned();
         let figures = Figures::of(&self.inner.layout, latest.as_ref());
         let charts = self.charts(seconds)?;
         Ok(page::render(&self.inner.layout, &figures, &charts, seconds))
@@ -210,9 +206,9 @@ impl Dashboard {
     /// The charts of the latest sample over `seconds`, drawn on the first call for them.
     fn charts(&self, seconds: u32) -> Result<Arc<Vec<charts::Chart>>, ChartError> {
         let (sequence, drawn) = {
-            let samples = self.lock_samples();
+            let samples = self.inner.samples.lock();
             let sequence = samples.back().map_or(0, |sample| sample.sequence);
-            let cached = self.lock_charts().as_ref().and_then(|drawn| {
+            let cached = self.inner.charts.lock().as_ref().and_then(|drawn| {
                 (drawn.sequence == sequence && drawn.seconds == seconds)
                     .then(|| drawn.charts.clone())
             });
@@ -229,26 +225,12 @@ impl Dashboard {
                 Arc::new(charts::draw(&self.inner.layout, &shown, seconds)?),
             )
         };
-        *self.lock_charts() = Some(DrawnCharts {
+        *self.inner.charts.lock() = Some(DrawnCharts {
             sequence,
             seconds,
             charts: drawn.clone(),
         });
         Ok(drawn)
-    }
-
-    fn lock_samples(&self) -> std::sync::MutexGuard<'_, VecDeque<Sample>> {
-        self.inner
-            .samples
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn lock_charts(&self) -> std::sync::MutexGuard<'_, Option<DrawnCharts>> {
-        self.inner
-            .charts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -8,8 +8,10 @@
 //! seconds, so a stalled check shows as unknown rather than as its last answer.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use super::sample::HealthSample;
 use super::Watchers;
@@ -59,7 +61,7 @@ impl Probe {
 
     /// The findings of the last [`FRESH_FOR`].
     pub fn probed(&self) -> Probed {
-        let latest = self.lock();
+        let latest = self.latest.lock();
         let fresh = |at: &Instant| at.elapsed() <= FRESH_FOR;
         Probed {
             health: latest
@@ -94,7 +96,7 @@ impl Probe {
 
     async fn check_health(&self) {
         let report = self.health.report().await;
-        self.lock().health = Some((Instant::now(), health_sample(&report)));
+        self.latest.lock().health = Some((Instant::now(), health_sample(&report)));
     }
 
     async fn count_ready(&self) {
@@ -114,13 +116,7 @@ impl Probe {
             .iter()
             .map(|count| count.as_ref().and_then(|_| found.next()))
             .collect();
-        self.lock().ready = Some((Instant::now(), ready));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Latest> {
-        self.latest
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.latest.lock().ready = Some((Instant::now(), ready));
     }
 }
 

@@ -14,9 +14,10 @@
 //! to it in the meantime. This file owns only the counting; it never opens a connection.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 /// Who asks for a connection.
@@ -99,7 +100,7 @@ impl Gate {
 
     /// A place only if one is free now, with nobody waiting for it.
     pub fn try_enter(self: &Arc<Self>) -> Option<Place> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         if state.free == 0 {
             return None;
         }
@@ -110,7 +111,7 @@ impl Gate {
     /// Waits for a place (for ever: the caller bounds the wait).
     pub async fn enter(self: &Arc<Self>, priority: Priority) -> Place {
         let (ticket, granted) = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             if state.free > 0 {
                 state.free -= 1;
                 return Place { gate: self.clone() };
@@ -142,7 +143,7 @@ impl Gate {
     }
 
     pub fn waiting(&self) -> Waiting {
-        let state = self.lock();
+        let state = self.state.lock();
         let now = Instant::now();
         let longest = state
             .lines
@@ -161,7 +162,7 @@ impl Gate {
 
     /// Hands a returned place to the first waiter still there, in the lines' order.
     fn release(&self) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         loop {
             let next = state.lines.iter_mut().find_map(|line| line.pop_front());
             match next {
@@ -176,12 +177,6 @@ impl Gate {
                 }
             }
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -200,7 +195,7 @@ impl Drop for Leaving {
             return;
         }
         let still_waiting = {
-            let mut state = self.gate.lock();
+            let mut state = self.gate.state.lock();
             let mut found = false;
             for line in state.lines.iter_mut() {
                 if let Some(at) = line.iter().position(|waiter| waiter.ticket == self.ticket) {
@@ -245,7 +240,7 @@ mod tests {
         for waiter in waiters {
             waiter.await.expect("joined");
         }
-        assert_eq!(gate.lock().free, 1);
+        assert_eq!(gate.state.lock().free, 1);
     }
 
     #[tokio::test]
@@ -257,8 +252,8 @@ mod tests {
         assert!(gave_up.is_err());
         assert_eq!(gate.waiting().requests, 0);
         drop(held);
-        assert_eq!(gate.lock().free, 1);
+        assert_eq!(gate.state.lock().free, 1);
         let _again = gate.enter(Priority::Queue).await;
-        assert_eq!(gate.lock().free, 0);
+        assert_eq!(gate.state.lock().free, 0);
     }
 }

@@ -16,10 +16,11 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::Poll;
 
 use deadpool_postgres::GenericClient;
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Error, Row};
@@ -119,14 +120,6 @@ struct SequenceState {
     done: BTreeSet<u64>,
 }
 
-impl Sequence {
-    fn lock(&self) -> MutexGuard<'_, SequenceState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
 /// One statement's place in its pipeline; dropping it (sent, failed or abandoned) lets the
 /// next one go.
 struct Turn {
@@ -139,7 +132,7 @@ impl Turn {
     fn take() -> Option<Turn> {
         SEQUENCE
             .try_with(|sequence| {
-                let mut state = sequence.lock();
+                let mut state = sequence.state.lock();
                 let ticket = state.next_ticket;
                 state.next_ticket += 1;
                 Turn {
@@ -155,7 +148,7 @@ impl Turn {
             let moved = self.sequence.moved.notified();
             let mut moved = pin!(moved);
             moved.as_mut().enable();
-            if self.sequence.lock().serving == self.ticket {
+            if self.sequence.state.lock().serving == self.ticket {
                 return;
             }
             moved.await;
@@ -165,7 +158,7 @@ impl Turn {
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        let mut state = self.sequence.lock();
+        let mut state = self.sequence.state.lock();
         state.done.insert(self.ticket);
         loop {
             let serving = state.serving;
@@ -195,7 +188,7 @@ mod tests {
                 if let Some(turn) = &turn {
                     turn.wait().await;
                 }
-                order.lock().expect("order").push(name);
+                order.lock().push(name);
                 drop(turn);
             }
         };
@@ -203,7 +196,7 @@ mod tests {
             tokio::join!(step("lock", 30), step("read", 0), step("commit", 0));
         })
         .await;
-        assert_eq!(*order.lock().expect("order"), ["lock", "read", "commit"]);
+        assert_eq!(*order.lock(), ["lock", "read", "commit"]);
     }
 
     #[tokio::test]

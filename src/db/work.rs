@@ -18,10 +18,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::LazyLock;
 
 use deadpool_postgres::Object;
 use futures_util::FutureExt;
+use parking_lot::Mutex;
 
 use super::gate::{Place, Priority};
 use super::pool::{DbPool, PoolError, PoolState};
@@ -232,7 +233,7 @@ pub fn ensure_not_holding(what: &'static str) -> Result<(), HeldConnection> {
     let Some(task) = tokio::task::try_id() else {
         return Ok(());
     };
-    let held = holders().get(&task).copied();
+    let held = HOLDERS.lock().get(&task).copied();
     match held {
         None => Ok(()),
         Some(pool) => Err(refuse(HeldConnection { what, pool })),
@@ -251,12 +252,6 @@ fn refuse(held: HeldConnection) -> HeldConnection {
 static HOLDERS: LazyLock<Mutex<HashMap<tokio::task::Id, &'static str>>> =
     LazyLock::new(Mutex::default);
 
-fn holders() -> MutexGuard<'static, HashMap<tokio::task::Id, &'static str>> {
-    HOLDERS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// This task's entry in [`HOLDERS`] for the life of one [`Work`].
 struct Holder {
     task: Option<tokio::task::Id>,
@@ -267,7 +262,7 @@ impl Holder {
         let Some(task) = tokio::task::try_id() else {
             return Ok(Holder { task: None });
         };
-        let mut holders = holders();
+        let mut holders = HOLDERS.lock();
         if let Some(&held) = holders.get(&task) {
             drop(holders);
             return Err(refuse(HeldConnection {
@@ -287,7 +282,7 @@ impl Holder {
 impl Drop for Holder {
     fn drop(&mut self) {
         if let Some(task) = self.task {
-            holders().remove(&task);
+            HOLDERS.lock().remove(&task);
         }
     }
 }

@@ -8,8 +8,10 @@
 //! on tokio's paused time can take an hour of samples at once. This module never changes a
 //! queue.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use super::queues::{disabled_outcome, QueueGrowthTracker};
 use super::{BoxFuture, HealthCheck, Outcome};
@@ -63,10 +65,7 @@ impl QueuesHealthcheck {
                 continue;
             };
             let now_ms = self.clock.now().timestamp_millis();
-            let mut tracker = self
-                .tracker
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut tracker = self.tracker.lock();
             tracker.record(&queue.name, now_ms, count);
             let Some(stats) = tracker.queue(&queue.name) else {
                 continue;
@@ -92,10 +91,7 @@ impl QueuesHealthcheck {
     /// The figures of the queue the check knows as `name` (`bus`, `svc:queue`…); `None`
     /// before its first sample, and always when the check is disabled.
     pub fn growth(&self, name: &str) -> Option<QueueGrowthFigures> {
-        let tracker = self
-            .tracker
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tracker = self.tracker.lock();
         tracker.queue(name).map(|growth| QueueGrowthFigures {
             slope: growth.slope(),
             last_ready: growth.last_raw_size(),
@@ -138,10 +134,7 @@ impl HealthCheck for QueuesHealthcheck {
             if !self.enabled {
                 return disabled_outcome();
             }
-            self.tracker
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .outcome()
+            self.tracker.lock().outcome()
         })
     }
 }

@@ -9,13 +9,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+use parking_lot::Mutex;
 use uuid::Uuid;
 
 use super::admission::Shed;
@@ -91,15 +92,10 @@ impl RequestTenant {
 impl InFlight {
     /// The requests in flight now, oldest first.
     pub fn snapshot(&self) -> Vec<Arc<InFlightRequest>> {
-        let mut requests: Vec<Arc<InFlightRequest>> = self.lock().values().cloned().collect();
+        let mut requests: Vec<Arc<InFlightRequest>> =
+            self.requests.lock().values().cloned().collect();
         requests.sort_by_key(|request| request.started);
         requests
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<InFlightRequest>>> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn register<'a>(
@@ -118,7 +114,7 @@ impl InFlight {
             started,
             tenant: OnceLock::new(),
         });
-        self.lock().insert(id, request.clone());
+        self.requests.lock().insert(id, request.clone());
         HttpMetrics::get().started();
         Registered {
             table: self,
@@ -147,7 +143,7 @@ struct Registered<'a> {
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        self.table.lock().remove(&self.request.id);
+        self.table.requests.lock().remove(&self.request.id);
         // 499: the client closed the connection before the answer (nginx's convention).
         let status = self.status.unwrap_or(499);
         let request = &self.request;

@@ -14,8 +14,9 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 /// Who a failed authentication claimed to be.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -86,7 +87,7 @@ impl AuthFailures {
         principal: &Principal,
         now: Instant,
     ) -> Option<Duration> {
-        let pairs = self.lock();
+        let pairs = self.pairs.lock();
         let window = pairs.get(&(address, principal.clone()))?;
         let elapsed = now.saturating_duration_since(window.started);
         (window.failures >= self.max && elapsed < self.window).then(|| self.window - elapsed)
@@ -94,7 +95,7 @@ impl AuthFailures {
 
     /// Counts one failed authentication of `principal` from `address`.
     pub fn record(&self, address: IpAddr, principal: Principal, now: Instant) {
-        let mut pairs = self.lock();
+        let mut pairs = self.pairs.lock();
         let pair = (address, principal);
         if !pairs.contains_key(&pair) && pairs.len() >= self.max_pairs {
             // Expired windows go first; if none has, the stalest one makes room. Linear, but
@@ -122,12 +123,6 @@ impl AuthFailures {
             };
         }
         entry.failures = entry.failures.saturating_add(1);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(IpAddr, Principal), Window>> {
-        self.pairs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -211,7 +206,7 @@ mod tests {
         limiter.record(ip(1), user("a"), start);
         limiter.record(ip(2), user("a"), start + Duration::from_secs(1));
         limiter.record(ip(2), user("b"), start + Duration::from_secs(2));
-        assert_eq!(limiter.lock().len(), 2);
+        assert_eq!(limiter.pairs.lock().len(), 2);
         assert_eq!(
             limiter.blocked(ip(1), &user("a"), start + Duration::from_secs(3)),
             None,

@@ -7,10 +7,10 @@
 //! `super` does) and never does I/O.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ::metrics::{CounterFn, GaugeFn, HistogramFn};
+use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 /// Dropwizard's default reservoir holds 1028 samples; a sliding window of the same size keeps
@@ -106,15 +106,9 @@ impl Meter {
 
     pub fn mark(&self, events: u64) {
         self.count.fetch_add(events, Ordering::Relaxed);
-        let mut rates = self.lock();
+        let mut rates = self.rates.lock();
         rates.tick_if_necessary(Instant::now());
         rates.uncounted += events;
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Rates> {
-        self.rates
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn count(&self) -> u64 {
@@ -124,7 +118,7 @@ impl Meter {
     /// `m15_rate`, `m1_rate`, `m5_rate`, `mean_rate`, in events per second.
     fn rate_fields(&self) -> [(&'static str, f64); 4] {
         let now = Instant::now();
-        let mut rates = self.lock();
+        let mut rates = self.rates.lock();
         rates.tick_if_necessary(now);
         let elapsed = now.duration_since(self.started).as_secs_f64();
         let count = self.count() as f64;
@@ -208,12 +202,7 @@ impl Distribution {
     }
 
     pub fn to_json(&self) -> Value {
-        let mut values = self
-            .window
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .values
-            .clone();
+        let mut values = self.window.lock().values.clone();
         values.sort_by(f64::total_cmp);
         let mut object = serde_json::Map::new();
         object.insert("count".into(), json!(self.count.load(Ordering::Relaxed)));
@@ -250,10 +239,7 @@ impl HistogramFn for Distribution {
     fn record(&self, value: f64) {
         self.count.fetch_add(1, Ordering::Relaxed);
         {
-            let mut window = self
-                .window
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut window = self.window.lock();
             if window.values.len() < RESERVOIR_SIZE {
                 window.values.push(value);
             } else {

@@ -18,7 +18,7 @@ mod dropwizard;
 pub mod window;
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ::metrics::{
@@ -26,6 +26,7 @@ use ::metrics::{
     SharedString, Unit,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use parking_lot::RwLock;
 use serde_json::{json, Map, Value};
 
 use self::dropwizard::{Count, Distribution, Level, Meter};
@@ -262,7 +263,6 @@ impl HttpMetrics {
         let cached = self
             .by_route
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(route)
             .and_then(|methods| methods.get(method))
             .and_then(|statuses| statuses.get(&status))
@@ -278,7 +278,6 @@ impl HttpMetrics {
                 );
                 self.by_route
                     .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .entry(route.into())
                     .or_default()
                     .entry(method.into())
@@ -463,18 +462,9 @@ struct Store {
     histograms: RwLock<HashMap<Key, (Histogram, Arc<Distribution>)>>,
 }
 
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl Store {
     fn kind(&self, name: &str) -> Option<Kind> {
-        read(&self.kinds).get(name).copied()
+        self.kinds.read().get(name).copied()
     }
 
     fn describe(&self, name: KeyName, unit: Option<Unit>) {
@@ -484,7 +474,7 @@ impl Store {
             Some(Unit::Seconds) => Kind::Timer,
             _ => return,
         };
-        write(&self.kinds).insert(name.as_str().to_string(), kind);
+        self.kinds.write().insert(name.as_str().to_string(), kind);
     }
 
     fn to_json(&self) -> Value {
@@ -493,7 +483,7 @@ impl Store {
         let mut histograms = Map::new();
         let mut meters = Map::new();
         let mut timers = Map::new();
-        for (key, (_, own)) in read(&self.counters).iter() {
+        for (key, (_, own)) in self.counters.read().iter() {
             match own {
                 OwnCounter::Count(count) => {
                     counters.insert(display_name(key), json!({ "count": count.get() }));
@@ -503,7 +493,7 @@ impl Store {
                 }
             }
         }
-        for (key, (_, level, as_counter)) in read(&self.gauges).iter() {
+        for (key, (_, level, as_counter)) in self.gauges.read().iter() {
             if *as_counter {
                 counters.insert(
                     display_name(key),
@@ -513,7 +503,7 @@ impl Store {
                 gauges.insert(display_name(key), json!({ "value": number(level.get()) }));
             }
         }
-        for (key, (_, distribution)) in read(&self.histograms).iter() {
+        for (key, (_, distribution)) in self.histograms.read().iter() {
             let target = if distribution.is_timer() {
                 &mut timers
             } else {
@@ -618,11 +608,11 @@ impl ::metrics::Recorder for Recorder {
     }
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
-        if let Some((counter, _)) = read(&self.own.counters).get(key) {
+        if let Some((counter, _)) = self.own.counters.read().get(key) {
             return counter.clone();
         }
         let meter = self.own.kind(key.name()) == Some(Kind::Meter);
-        let mut counters = write(&self.own.counters);
+        let mut counters = self.own.counters.write();
         let (counter, _) = counters.entry(key.clone()).or_insert_with(|| {
             let prometheus = self.prometheus.register_counter(key, metadata);
             let own = if meter {
@@ -639,11 +629,11 @@ impl ::metrics::Recorder for Recorder {
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        if let Some((gauge, _, _)) = read(&self.own.gauges).get(key) {
+        if let Some((gauge, _, _)) = self.own.gauges.read().get(key) {
             return gauge.clone();
         }
         let as_counter = self.own.kind(key.name()) == Some(Kind::DownCounter);
-        let mut gauges = write(&self.own.gauges);
+        let mut gauges = self.own.gauges.write();
         let (gauge, _, _) = gauges.entry(key.clone()).or_insert_with(|| {
             let prometheus = self.prometheus.register_gauge(key, metadata);
             let level = Arc::new(Level::default());
@@ -657,11 +647,11 @@ impl ::metrics::Recorder for Recorder {
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        if let Some((histogram, _)) = read(&self.own.histograms).get(key) {
+        if let Some((histogram, _)) = self.own.histograms.read().get(key) {
             return histogram.clone();
         }
         let timer = self.own.kind(key.name()) == Some(Kind::Timer);
-        let mut histograms = write(&self.own.histograms);
+        let mut histograms = self.own.histograms.write();
         let (histogram, _) = histograms.entry(key.clone()).or_insert_with(|| {
             let prometheus = self.prometheus.register_histogram(key, metadata);
             let distribution = Arc::new(Distribution::new(timer));

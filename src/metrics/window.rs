@@ -9,10 +9,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 /// One hour in microseconds: anything slower is clamped, and has long failed anyway.
@@ -47,12 +47,12 @@ impl Default for LatencyWindow {
 impl LatencyWindow {
     pub fn record(&self, elapsed: Duration) {
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.lock().saturating_record(micros.max(1));
+        self.0.lock().saturating_record(micros.max(1));
     }
 
     /// The durations recorded since the last take; the window starts empty again.
     pub fn take(&self) -> Latencies {
-        let mut histogram = self.lock();
+        let mut histogram = self.0.lock();
         let ms = |micros: u64| micros as f64 / 1000.0;
         let latencies = if histogram.is_empty() {
             Latencies::default()
@@ -67,12 +67,6 @@ impl LatencyWindow {
         };
         histogram.reset();
         latencies
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Histogram<u32>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

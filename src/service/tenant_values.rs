@@ -15,9 +15,10 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use futures_util::future::{BoxFuture, FutureExt};
+use parking_lot::Mutex;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -105,12 +106,12 @@ impl TenantValues {
         read: impl Future<Output = Result<Vec<String>, ServiceError>>,
     ) -> Result<Vec<String>, ServiceError> {
         let entry = (tenant, key.to_string());
-        if let Some(values) = self.inner.lock().get(&entry) {
+        if let Some(values) = self.inner.values.lock().get(&entry) {
             return Ok(values.clone());
         }
         let generation = self.inner.generation.load(Ordering::Acquire);
         let values = read.await?;
-        let mut remembered = self.inner.lock();
+        let mut remembered = self.inner.values.lock();
         if self.inner.generation.load(Ordering::Acquire) == generation {
             if remembered.len() >= CAPACITY {
                 remembered.clear();
@@ -129,15 +130,9 @@ impl TenantValues {
 
 impl Inner {
     fn forget(&self) {
-        let mut values = self.lock();
+        let mut values = self.values.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         values.clear();
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<(TenantRef, String), Vec<String>>> {
-        self.values
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

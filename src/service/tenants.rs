@@ -9,10 +9,11 @@
 //! The hashing itself is `secrets.rs`'s.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::Utc;
 use deadpool_postgres::Object;
+use parking_lot::Mutex;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -66,7 +67,7 @@ impl TenantDirectory {
 
     /// The tenant with this record id; `None` if there is none.
     pub async fn by_record_id(&self, record_id: i64) -> Result<Option<Tenant>, ServiceError> {
-        if let Some(tenant) = self.lock().get(&record_id) {
+        if let Some(tenant) = self.known.lock().get(&record_id) {
             return Ok(Some(tenant.clone()));
         }
         let found = {
@@ -76,7 +77,7 @@ impl TenantDirectory {
         let Some(tenant) = found.map(Tenant::from) else {
             return Ok(None);
         };
-        let mut known = self.lock();
+        let mut known = self.known.lock();
         if known.len() >= DIRECTORY_CAPACITY {
             if let Some(victim) = known.keys().next().copied() {
                 known.remove(&victim);
@@ -88,13 +89,7 @@ impl TenantDirectory {
 
     /// Forgets every tenant (`DELETE /1.0/kb/admin/cache`); they are read again on demand.
     pub fn forget(&self) {
-        self.lock().clear();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Tenant>> {
-        self.known
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.known.lock().clear();
     }
 }
 
@@ -270,29 +265,20 @@ impl VerifiedCache {
     }
 
     fn lookup(&self, api_key: &str, digest: &[u8; 32]) -> Option<Tenant> {
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entries = self.entries.lock();
         let (tenant, known) = entries.get(api_key)?;
         bool::from(known.ct_eq(digest)).then(|| tenant.clone())
     }
 
     fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clear();
+        self.entries.lock().clear();
     }
 
     fn remember(&self, tenant: Tenant, digest: [u8; 32]) {
         if self.capacity == 0 {
             return;
         }
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = self.entries.lock();
         if entries.len() >= self.capacity && !entries.contains_key(&tenant.api_key) {
             // Evicting an arbitrary entry is enough: a miss costs one hash, not correctness.
             if let Some(victim) = entries.keys().next().cloned() {
@@ -331,7 +317,7 @@ mod tests {
         for key in ["a", "b", "c", "d"] {
             cache.remember(tenant(key), secret_digest(key));
         }
-        let size = cache.entries.lock().map(|e| e.len()).unwrap_or(usize::MAX);
+        let size = cache.entries.lock().len();
         assert_eq!(size, 2);
     }
 }

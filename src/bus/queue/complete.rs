@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, Mutex as AsyncMutex};
 
 use super::gather::gather;
 use super::workers::{completion, Completion, DecidedBatch, Outcome};
-use super::{lock, sql, stopped, Dispatching, Entry, Queue, ERROR_BACKOFF};
+use super::{sql, stopped, Dispatching, Entry, Queue, ERROR_BACKOFF};
 use crate::bus::metrics;
 use crate::bus::BusError;
 use crate::config::QueueMode;
@@ -83,7 +83,7 @@ pub(super) async fn run<E: Entry>(
             .collect();
         let recorded = record_with_retries(&queue, &decided).await;
         {
-            let mut running = lock(&dispatching);
+            let mut running = dispatching.lock();
             for (entry, _) in &decided {
                 running.remove(&entry.record_id());
             }

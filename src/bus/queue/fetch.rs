@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::gather::gather;
-use super::{lock, sql, stopped, Dispatching, Entry, Queue, ERROR_BACKOFF};
+use super::{sql, stopped, Dispatching, Entry, Queue, ERROR_BACKOFF};
 use crate::bus::metrics;
 use crate::bus::BusError;
 use crate::config::QueueMode;
@@ -90,7 +90,9 @@ pub(super) async fn poll<E: Entry>(
             Ok(entries) => {
                 let found = entries.len();
                 metrics::fetched(&inner.metrics_id, found as u64, found as u64);
-                lock(&dispatching).extend(entries.iter().map(Entry::record_id));
+                dispatching
+                    .lock()
+                    .extend(entries.iter().map(Entry::record_id));
                 if !hand_to_workers(&queue, entries, &workers).await {
                     return;
                 }
@@ -144,7 +146,7 @@ pub(super) async fn keep_leases<E: Entry>(queue: Queue<E>, dispatching: Dispatch
             _ = stopped(&mut stop) => return,
             _ = tokio::time::sleep(period) => {}
         }
-        let ids: Vec<i64> = lock(&dispatching).iter().copied().collect();
+        let ids: Vec<i64> = dispatching.lock().iter().copied().collect();
         if ids.is_empty() {
             continue;
         }
@@ -195,7 +197,7 @@ pub(super) async fn sticky_events<E: Entry>(
         )
         .await;
         {
-            let mut running = lock(&dispatching);
+            let mut running = dispatching.lock();
             batch.retain(|id| running.insert(*id));
         }
         if batch.is_empty() {
@@ -232,7 +234,7 @@ pub(super) async fn sticky_events<E: Entry>(
 /// Takes `record_ids` out of `dispatching` (a plain function, so no guard lives across an
 /// await).
 fn forget<'a>(dispatching: &Dispatching, record_ids: impl Iterator<Item = &'a i64>) {
-    let mut running = lock(dispatching);
+    let mut running = dispatching.lock();
     for record_id in record_ids {
         running.remove(record_id);
     }

@@ -31,10 +31,11 @@ mod workers;
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -179,12 +180,6 @@ struct Tasks {
 /// reaper); this keeps a second copy from running concurrently.
 type Dispatching = Arc<Mutex<HashSet<i64>>>;
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl<E: Entry> Queue<E> {
     /// A queue on `table` for `node`, not yet dispatching.
     pub fn new(db: Db, table: &'static Table, settings: QueueConfig, node: &NodeMonitor) -> Self {
@@ -223,7 +218,7 @@ impl<E: Entry> Queue<E> {
         }
         inner.node.register().await?;
         let tasks = self.spawn(dispatch);
-        *lock(&inner.tasks) = Some(tasks);
+        *inner.tasks.lock() = Some(tasks);
         Ok(())
     }
 
@@ -234,7 +229,7 @@ impl<E: Entry> Queue<E> {
         let (outcomes, outcome_receiver) = mpsc::unbounded_channel();
         let dispatching: Dispatching = Arc::default();
         let mut background = Vec::new();
-        let inflight_receiver = lock(&inner.inflight_receiver).take();
+        let inflight_receiver = inner.inflight_receiver.lock().take();
         let fetcher = match inflight_receiver {
             Some(ids) => tokio::spawn(fetch::sticky_events(
                 self.clone(),
@@ -285,7 +280,7 @@ impl<E: Entry> Queue<E> {
 
     /// Whether this node's dispatcher runs.
     pub fn is_running(&self) -> bool {
-        lock(&self.inner.tasks).is_some()
+        self.inner.tasks.lock().is_some()
     }
 
     /// Stops fetching, waits up to `timeout` for running handlers and records their outcome.
@@ -293,7 +288,7 @@ impl<E: Entry> Queue<E> {
     /// node takes them over); STICKY_EVENTS entries are reloaded on restart.
     pub async fn shutdown(&self, timeout: Duration) {
         let _ = self.inner.stop.send(true);
-        let tasks = lock(&self.inner.tasks).take();
+        let tasks = self.inner.tasks.lock().take();
         if let Some(tasks) = tasks {
             tasks.stop(&self.inner, timeout).await;
         }

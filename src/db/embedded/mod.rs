@@ -20,11 +20,11 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use parking_lot::Mutex;
 use tokio_postgres::NoTls;
 
 use data_dir::{open_log, prepare, run_initdb};
@@ -355,19 +355,13 @@ fn tail_lines(text: &str, count: usize) -> String {
 
 static ACTIVE_DATA_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// Stops a second `start` in the same process from treating the first one's
 /// postgres as a leftover and shutting it down.
 struct DataDirClaim(PathBuf);
 
 impl DataDirClaim {
     fn acquire(data_dir: &Path) -> Result<DataDirClaim, EmbeddedError> {
-        let mut active = lock_ignoring_poison(&ACTIVE_DATA_DIRS);
+        let mut active = ACTIVE_DATA_DIRS.lock();
         if active.iter().any(|dir| dir == data_dir) {
             return Err(EmbeddedError::AlreadyRunning {
                 path: data_dir.to_path_buf(),
@@ -380,7 +374,7 @@ impl DataDirClaim {
 
 impl Drop for DataDirClaim {
     fn drop(&mut self) {
-        lock_ignoring_poison(&ACTIVE_DATA_DIRS).retain(|dir| dir != &self.0);
+        ACTIVE_DATA_DIRS.lock().retain(|dir| dir != &self.0);
     }
 }
 

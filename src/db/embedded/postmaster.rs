@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -16,12 +16,13 @@ use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::{getppid, Pid};
+use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
 use super::data_dir::Prepared;
 use super::error::{describe_exit, io_error};
 use super::privileges::{drop_privileges, RunAs};
-use super::{lock_ignoring_poison, EmbeddedError, EmbeddedOptions, LOG_FILE_NAME};
+use super::{EmbeddedError, EmbeddedOptions, LOG_FILE_NAME};
 
 const NON_DURABLE_SETTINGS: [&str; 3] = [
     "fsync=off",
@@ -168,12 +169,12 @@ impl Postmaster {
     }
 
     pub(super) fn pid(&self) -> Option<Pid> {
-        lock_ignoring_poison(&self.shared).pid
+        self.shared.lock().pid
     }
 
     /// `Ok(false)` when there is no live child to signal.
     pub(super) fn signal(&self, signal: Signal) -> Result<bool, EmbeddedError> {
-        let shared = lock_ignoring_poison(&self.shared);
+        let shared = self.shared.lock();
         let Some(pid) = shared.pid.filter(|_| !shared.reaped) else {
             return Ok(false);
         };
@@ -221,7 +222,7 @@ impl Postmaster {
 
 impl Drop for Postmaster {
     fn drop(&mut self) {
-        let mut shared = lock_ignoring_poison(&self.shared);
+        let mut shared = self.shared.lock();
         shared.abandoned = true;
         if let Some(pid) = shared.pid.filter(|_| !shared.reaped) {
             if kill(pid, Signal::SIGINT).is_ok() {
@@ -251,7 +252,7 @@ fn own_postmaster(
     };
     let pid = Pid::from_raw(child.id() as i32);
     {
-        let mut shared = lock_ignoring_poison(shared);
+        let mut shared = shared.lock();
         shared.pid = Some(pid);
         if shared.abandoned {
             // start() was cancelled while we were spawning.
@@ -277,6 +278,6 @@ fn reap(mut child: Child, pid: Pid, shared: &Mutex<Shared>) -> Option<ExitStatus
             }
         }
     }
-    lock_ignoring_poison(shared).reaped = true;
+    shared.lock().reaped = true;
     child.wait().ok()
 }

@@ -14,8 +14,9 @@
 //! This file owns the in-memory queue only; the lock and lease SQL lives in storage.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use parking_lot::Mutex;
 use uuid::Uuid;
 
 use crate::db::work::{ensure_not_holding, HeldConnection};
@@ -40,7 +41,7 @@ impl LocalAccountLocks {
     pub async fn turn(&self, account_id: Uuid) -> Result<LocalTurn, HeldConnection> {
         ensure_not_holding("an account's turn")?;
         let queue = {
-            let mut accounts = self.lock_map();
+            let mut accounts = self.accounts.lock();
             accounts.entry(account_id).or_default().clone()
         };
         let (guard, waited) = match queue.clone().try_lock_owned() {
@@ -55,16 +56,9 @@ impl LocalAccountLocks {
         })
     }
 
-    fn lock_map(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>> {
-        match self.accounts.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock_map().len()
+        self.accounts.lock().len()
     }
 }
 
@@ -77,7 +71,7 @@ impl LocalTurn {
 
 impl Drop for LocalTurn {
     fn drop(&mut self) {
-        let mut accounts = self.locks.lock_map();
+        let mut accounts = self.locks.accounts.lock();
         drop(self.guard.take());
         // Forget the account's queue once nobody holds or waits on it, so the map only holds
         // accounts with work in progress. Waiters hold a clone of the Arc, so a count of one

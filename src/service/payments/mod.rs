@@ -195,14 +195,7 @@ struct Inner {
     calls_in_flight: CallsInFlight,
 }
 
-type CallsInFlight = Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>;
-
-fn lock_calls(calls: &CallsInFlight) -> std::sync::MutexGuard<'_, std::collections::HashSet<Uuid>> {
-    match calls.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
+type CallsInFlight = Arc<parking_lot::Mutex<std::collections::HashSet<Uuid>>>;
 
 impl PaymentService {
     /// The tenant's transaction `transaction_id` with its payment (`None`: unknown), read in a
@@ -614,14 +607,14 @@ impl PaymentService {
         );
         let calls = self.inner.calls_in_flight.clone();
         let transaction_id = call.transaction_id;
-        lock_calls(&calls).insert(transaction_id);
+        calls.lock().insert(transaction_id);
         self.inner
             .executor
             .run(deadline, what, async move {
                 let result = process_payment(&*plugin, transaction_type, &call).await;
                 // Also after a timeout: only then may the janitor conclude anything from the
                 // plugin's silence about this transaction.
-                lock_calls(&calls).remove(&transaction_id);
+                calls.lock().remove(&transaction_id);
                 result
             })
             .await
@@ -630,7 +623,7 @@ impl PaymentService {
     /// Whether this node still runs a plugin call for `transaction_id` (a late one, after its
     /// request timed out).
     fn is_call_in_flight(&self, transaction_id: Uuid) -> bool {
-        lock_calls(&self.inner.calls_in_flight).contains(&transaction_id)
+        self.inner.calls_in_flight.lock().contains(&transaction_id)
     }
 
     /// The second transaction of an operation (or of the janitor's repair), then the events

@@ -23,9 +23,10 @@ pub mod permissions;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use chrono::Utc;
+use parking_lot::Mutex;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 use tokio::sync::watch;
 
@@ -502,14 +503,14 @@ impl Verified {
     }
 
     fn lookup(&self, user: &str, password: &[u8; 32]) -> Option<Arc<Subject>> {
-        let entries = self.lock();
+        let entries = self.entries.lock();
         let (known, subject) = entries.get(user)?;
         bool::from(known.ct_eq(password)).then(|| subject.clone())
     }
 
     /// Stores the pair unless something was forgotten since `generation` was read.
     fn remember(&self, generation: u64, user: &str, password: [u8; 32], subject: Arc<Subject>) {
-        let mut entries = self.lock();
+        let mut entries = self.entries.lock();
         if self.generation() != generation {
             return;
         }
@@ -520,15 +521,9 @@ impl Verified {
     }
 
     fn forget(&self) {
-        let mut entries = self.lock();
+        let mut entries = self.entries.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.clear();
-    }
-
-    fn lock(&self) -> MutexGuard<'_, VerifiedPairs> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
